@@ -1,0 +1,116 @@
+"""Settings read from the environment (and an optional `.env` file).
+
+Every knob of the product lives here, so the rest of the code never reads
+`os.environ` directly. Secrets are read but never logged or repr'd.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_dotenv(path: Path | None = None) -> None:
+    """Load KEY=VALUE lines from `.env` into os.environ (existing values win)."""
+    path = path or ROOT / ".env"
+    if not path.is_file():
+        return
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        key = key.strip().removeprefix("export ").strip()
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        os.environ.setdefault(key, value)
+
+
+def _float(env: dict, name: str, default: float) -> float:
+    try:
+        return float(env.get(name, default))
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {env.get(name)!r}") from None
+
+
+def _int(env: dict, name: str, default: int) -> int:
+    try:
+        return int(env.get(name, default))
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {env.get(name)!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    kb_path: Path
+    port: int = 7860
+    host: str = "0.0.0.0"
+    dashboard_port: int = 8501
+    queue_timeout_s: float = 120.0
+    heartbeat_timeout_s: float = 60.0
+    default_max_chats: int = 3
+    max_message_len: int = 2000
+    token_ttl_s: float = 12 * 3600
+    outbox_interval_s: float = 0.5
+    outbox_batch_size: int = 500
+    # Secrets and integrations: excluded from repr so they never reach a log.
+    openai_api_key: str = field(default="", repr=False)
+    openai_base_url: str = ""
+    openai_model: str = ""
+    google_service_account_json: str = field(default="", repr=False)
+    google_application_credentials: str = ""
+    sheet_id: str = ""
+    sheets_api_url: str = ""
+
+    @property
+    def sheets_dir(self) -> Path:
+        return self.data_dir / "sheets"
+
+    @classmethod
+    def from_env(cls, env: dict | None = None, **overrides) -> Settings:
+        if env is None:
+            load_dotenv()
+            env = dict(os.environ)
+        data_dir = Path(env.get("DATA_DIR") or ROOT / "data").resolve()
+        database_url = env.get("DATABASE_URL") or f"sqlite:///{data_dir / 'sportello.db'}"
+        if database_url.startswith("postgres://"):
+            database_url = "postgresql://" + database_url.removeprefix("postgres://")
+        if database_url.startswith("postgresql://"):
+            database_url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://")
+        kb = env.get("KB_PATH")
+        if kb:
+            kb_path = Path(kb)
+        elif (data_dir / "faq.csv").is_file():
+            kb_path = data_dir / "faq.csv"
+        else:
+            kb_path = ROOT / "data" / "faq.csv"
+        values = dict(
+            data_dir=data_dir,
+            database_url=database_url,
+            kb_path=kb_path,
+            port=_int(env, "PORT", 7860),
+            host=env.get("HOST", "0.0.0.0"),
+            dashboard_port=_int(env, "DASHBOARD_PORT", 8501),
+            queue_timeout_s=_float(env, "QUEUE_TIMEOUT_S", 120.0),
+            heartbeat_timeout_s=_float(env, "HEARTBEAT_TIMEOUT_S", 60.0),
+            default_max_chats=_int(env, "MAX_CONCURRENT_CHATS", 3),
+            max_message_len=_int(env, "MAX_MESSAGE_LEN", 2000),
+            token_ttl_s=_float(env, "TOKEN_TTL_S", 12 * 3600),
+            outbox_interval_s=_float(env, "OUTBOX_INTERVAL_S", 0.5),
+            outbox_batch_size=_int(env, "OUTBOX_BATCH_SIZE", 500),
+            openai_api_key=env.get("OPENAI_API_KEY", ""),
+            openai_base_url=env.get("OPENAI_BASE_URL", ""),
+            openai_model=env.get("OPENAI_MODEL", ""),
+            google_service_account_json=env.get("GOOGLE_SERVICE_ACCOUNT_JSON", ""),
+            google_application_credentials=env.get("GOOGLE_APPLICATION_CREDENTIALS", ""),
+            sheet_id=env.get("SHEET_ID", ""),
+            sheets_api_url=env.get("SHEETS_API_URL", ""),
+        )
+        values.update(overrides)
+        return cls(**values)

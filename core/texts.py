@@ -1,0 +1,65 @@
+"""Everything a visitor reads from the flow, in Italian and English."""
+
+from __future__ import annotations
+
+TEXTS: dict[str, dict[str, str]] = {
+    "greeting": {
+        "it": "Buongiorno! Sono l'assistente virtuale del museo. Come posso aiutarla?",
+        "en": "Hello! I'm the museum's virtual assistant. How can I help you?",
+    },
+    "no_answer": {
+        "it": "Mi dispiace, non ho trovato una risposta sicura alla sua domanda. "
+        "Vuole parlare con un operatore?",
+        "en": "I'm sorry, I couldn't find a reliable answer to your question. "
+        "Would you like to talk to an operator?",
+    },
+    "ask_person": {
+        "it": "Certo. Vuole che la metta in contatto con un operatore?",
+        "en": "Of course. Shall I put you in touch with an operator?",
+    },
+    "declined": {
+        "it": "Va bene. Mi faccia pure un'altra domanda.",
+        "en": "All right. Feel free to ask me something else.",
+    },
+    "queued": {
+        "it": "La metto in contatto con un operatore. È in coda: posizione {position}.",
+        "en": "I'm connecting you with an operator. You are in the queue: position {position}.",
+    },
+    "waiting_hold": {
+        "it": "Il suo messaggio è stato inviato: un operatore lo leggerà appena prende la chat.",
+        "en": "Your message was sent: an operator will read it as soon as they take the chat.",
+    },
+    "no_operator": {
+        "it": "Al momento nessun operatore è disponibile. Mi lasci un'email o un numero di "
+        "telefono e la ricontatteremo al più presto.",
+        "en": "No operator is available right now. Leave an email address or a phone number "
+        "and we will get back to you as soon as possible.",
+    },
+    "queue_timeout": {
+        "it": "Purtroppo nessun operatore ha potuto rispondere in tempo. Mi lasci un'email o "
+        "un numero di telefono e la ricontatteremo al più presto.",
+        "en": "Unfortunately no operator could answer in time. Leave an email address or a "
+        "phone number and we will get back to you as soon as possible.",
+    },
+    "contact_prompt": {
+        "it": "Per favore scriva un indirizzo email o un numero di telefono validi.",
+        "en": "Please type a valid email address or phone number.",
+    },
+    "ticket_created": {
+        "it": "Grazie! Abbiamo aperto la richiesta n. {ticket_id}: la ricontatteremo a {contact}.",
+        "en": "Thank you! We opened request no. {ticket_id}: we will get back to you at {contact}.",
+    },
+    "operator_joined": {
+        "it": "{name} si è unito alla chat.",
+        "en": "{name} joined the chat.",
+    },
+    "chat_closed": {
+        "it": "{name} ha chiuso la conversazione. Grazie per averci contattato!",
+        "en": "{name} closed the conversation. Thank you for contacting us!",
+    },
+}
+
+
+def t(key: str, lang: str, **kwargs) -> str:
+    entry = TEXTS[key]
+    return entry.get(lang, entry["it"]).format(**kwargs)
