@@ -73,7 +73,13 @@ def load_kb(path: Path | str) -> list[KBEntry]:
             if not row.get("id") or not row.get("intent") or not questions or not (row.get("answer") or "").strip():
                 raise KBError(f"{path}:{line}: row needs id, intent, questions and answer")
             entries.append(
-                KBEntry(row["id"].strip(), row["intent"].strip(), (row["lang"] or "it").strip().lower(), questions, row["answer"].strip())
+                KBEntry(
+                    row["id"].strip(),
+                    row["intent"].strip(),
+                    (row["lang"] or "it").strip().lower(),
+                    questions,
+                    row["answer"].strip(),
+                )
             )
     return entries
 
@@ -84,8 +90,70 @@ def normalize(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", " ", text).strip()
 
 
-IT_HINTS = set(["il", "lo", "la", "gli", "le", "di", "da", "che", "non", "per", "con", "una", "uno", "sono", "siete", "avete", "posso", "come", "quanto", "quando", "dove", "cosa", "c", "e", "ciao", "grazie", "buongiorno", "orari", "biglietto", "museo"])
-EN_HINTS = set(["the", "is", "are", "do", "you", "can", "i", "how", "what", "when", "where", "a", "an", "of", "to", "for", "my", "your", "there", "hello", "hi", "thanks", "thank", "please", "ticket", "museum"])
+IT_HINTS = set(
+    [
+        "il",
+        "lo",
+        "la",
+        "gli",
+        "le",
+        "di",
+        "da",
+        "che",
+        "non",
+        "per",
+        "con",
+        "una",
+        "uno",
+        "sono",
+        "siete",
+        "avete",
+        "posso",
+        "come",
+        "quanto",
+        "quando",
+        "dove",
+        "cosa",
+        "c",
+        "e",
+        "ciao",
+        "grazie",
+        "buongiorno",
+        "orari",
+        "biglietto",
+        "museo",
+    ]
+)
+EN_HINTS = set(
+    [
+        "the",
+        "is",
+        "are",
+        "do",
+        "you",
+        "can",
+        "i",
+        "how",
+        "what",
+        "when",
+        "where",
+        "a",
+        "an",
+        "of",
+        "to",
+        "for",
+        "my",
+        "your",
+        "there",
+        "hello",
+        "hi",
+        "thanks",
+        "thank",
+        "please",
+        "ticket",
+        "museum",
+    ]
+)
 
 PERSON_RE = re.compile(
     r"\b(operator[ei]?|operatrice|persona|umano|essere umano|qualcuno del personale|"

@@ -105,12 +105,12 @@ def next_state(current: str, event: str) -> State:
     try:
         return TRANSITIONS[(State(current), event)]
     except KeyError:
-        raise Conflict(
-            f"cannot '{event}' while the chat is '{current}'", code="wrong_state"
-        ) from None
+        raise Conflict(f"cannot '{event}' while the chat is '{current}'", code="wrong_state") from None
 
 
-EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+EMAIL_RE = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
 PHONE_CHARS_RE = re.compile(r"^\+?[0-9 ().\-/]{6,25}$")
 
 

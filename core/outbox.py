@@ -65,7 +65,14 @@ def pending_rows(store: Store, limit: int) -> list[SheetRow]:
             .limit(limit)
         )
         return [
-            SheetRow(id=r.id, event_id=r.event_id, worksheet=r.worksheet, op=r.op, row_key=r.row_key, values=json.loads(r.payload))
+            SheetRow(
+                id=r.id,
+                event_id=r.event_id,
+                worksheet=r.worksheet,
+                op=r.op,
+                row_key=r.row_key,
+                values=json.loads(r.payload),
+            )
             for r in result
         ]
 

@@ -8,10 +8,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Hello! I'm the museum's virtual assistant. How can I help you?",
     },
     "no_answer": {
-        "it": "Mi dispiace, non ho trovato una risposta sicura alla sua domanda. "
-        "Vuole parlare con un operatore?",
-        "en": "I'm sorry, I couldn't find a reliable answer to your question. "
-        "Would you like to talk to an operator?",
+        "it": "Mi dispiace, non ho trovato una risposta sicura alla sua domanda. Vuole parlare con un operatore?",
+        "en": "I'm sorry, I couldn't find a reliable answer to your question. Would you like to talk to an operator?",
     },
     "ask_person": {
         "it": "Certo. Vuole che la metta in contatto con un operatore?",
