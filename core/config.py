@@ -59,6 +59,7 @@ class Settings:
     token_ttl_s: float = 12 * 3600
     outbox_interval_s: float = 0.5
     outbox_batch_size: int = 500
+    timezone: str = "Europe/Rome"
     # Secrets and integrations: excluded from repr so they never reach a log.
     openai_api_key: str = field(default="", repr=False)
     openai_base_url: str = ""
@@ -104,6 +105,7 @@ class Settings:
             token_ttl_s=_float(env, "TOKEN_TTL_S", 12 * 3600),
             outbox_interval_s=_float(env, "OUTBOX_INTERVAL_S", 0.5),
             outbox_batch_size=_int(env, "OUTBOX_BATCH_SIZE", 500),
+            timezone=env.get("TIMEZONE", "Europe/Rome"),
             openai_api_key=env.get("OPENAI_API_KEY", ""),
             openai_base_url=env.get("OPENAI_BASE_URL", ""),
             openai_model=env.get("OPENAI_MODEL", ""),

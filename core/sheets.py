@@ -215,3 +215,8 @@ class CsvSink:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+
+
+def build_sink(settings) -> Sink:
+    """The sink the settings ask for: the local CSV mirror by default."""
+    return CsvSink(settings.sheets_dir)

@@ -1,0 +1,92 @@
+"""Start Sportello: the visitor page and the REST API on one server, the
+operator dashboard beside it.
+
+    python app.py [--port 7860] [--host 0.0.0.0] [--no-dashboard]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import subprocess
+import sys
+
+import gradio as gr
+import uvicorn
+from fastapi import FastAPI
+
+from core.api import create_api
+from core.config import ROOT, Settings
+from core.operators import ensure_first_operator
+from core.runtime import Runtime
+from core.visitor_page import build_page
+
+log = logging.getLogger("sportello")
+
+
+def build_app(runtime: Runtime, *, with_page: bool = True) -> FastAPI:
+    """The API, with the visitor page mounted at `/` on the same server."""
+    app = create_api(runtime)
+    if with_page:
+        app = gr.mount_gradio_app(app, build_page(runtime.service), path="/")
+    return app
+
+
+def start_dashboard(settings: Settings) -> subprocess.Popen | None:
+    script = ROOT / "dashboard.py"
+    if not script.exists():
+        return None
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(script),
+        "--server.port",
+        str(settings.dashboard_port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+    log.info("starting the operator dashboard on port %s", settings.dashboard_port)
+    return subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ, DATA_DIR=str(settings.data_dir)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--port", type=int, help="port (default: $PORT or 7860)")
+    parser.add_argument("--host", help="address to bind (default: $HOST or 0.0.0.0)")
+    parser.add_argument("--no-dashboard", action="store_true", help="do not start the operator dashboard")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+    settings = Settings.from_env()
+    runtime = Runtime(settings)
+    ensure_first_operator(runtime.store, os.environ)
+    runtime.start()
+    dashboard = None if args.no_dashboard else start_dashboard(settings)
+    try:
+        uvicorn.run(
+            build_app(runtime),
+            host=args.host or settings.host,
+            port=args.port or settings.port,
+            log_level="warning",
+            timeout_graceful_shutdown=3,
+        )
+    finally:
+        if dashboard is not None:
+            dashboard.terminate()
+            try:
+                dashboard.wait(5)
+            except subprocess.TimeoutExpired:
+                dashboard.kill()
+        runtime.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

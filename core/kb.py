@@ -1,0 +1,113 @@
+"""The knowledge base: a CSV with columns `id,intent,lang,questions,answer`.
+
+`questions` holds one or more phrasings separated by `|`. `load_kb` is strict
+(raises `KBError` naming the first bad line); `read_kb` is lenient and returns
+the good entries plus one `KBProblem` (with its line number) per bad row, so a
+running help desk keeps answering when somebody saves a broken row.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REQUIRED_COLUMNS = ("id", "intent", "lang", "questions", "answer")
+LANGS = ("it", "en")
+
+
+@dataclass(frozen=True)
+class KBEntry:
+    id: str
+    intent: str
+    lang: str
+    questions: tuple[str, ...]
+    answer: str
+
+
+class KBError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class KBProblem:
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}"
+
+
+@dataclass
+class KBLoad:
+    path: Path
+    entries: list[KBEntry] = field(default_factory=list)
+    problems: list[KBProblem] = field(default_factory=list)
+
+
+def _check_row(row: dict, seen_ids: set[str]) -> tuple[KBEntry | None, str | None]:
+    if None in row:
+        return None, "too many fields (is a comma inside an unquoted answer?)"
+    values = {k: (row.get(k) or "").strip() for k in REQUIRED_COLUMNS}
+    missing = [k for k in REQUIRED_COLUMNS if k != "lang" and not values[k]]
+    if any(row.get(k) is None for k in REQUIRED_COLUMNS):
+        return None, "too few fields"
+    if missing:
+        return None, f"empty {', '.join(missing)}"
+    questions = tuple(q.strip() for q in values["questions"].split("|") if q.strip())
+    if not questions:
+        return None, "no questions"
+    lang = (values["lang"] or "it").lower()
+    if lang not in LANGS:
+        return None, f"unknown lang {values['lang']!r} (expected one of {', '.join(LANGS)})"
+    if values["id"] in seen_ids:
+        return None, f"duplicate id {values['id']!r}"
+    return KBEntry(values["id"], values["intent"], lang, questions, values["answer"]), None
+
+
+def read_kb(path: Path | str) -> KBLoad:
+    """Read the KB leniently. Raises KBError only when the file as a whole is unusable."""
+    path = Path(path)
+    result = KBLoad(path)
+    try:
+        fh = path.open(newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise KBError(f"{path}: cannot read knowledge base: {exc.strerror or exc}") from exc
+    with fh:
+        reader = csv.DictReader(fh)
+        try:
+            fieldnames = [f.strip() for f in reader.fieldnames or []]
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise KBError(f"{path}:1: unreadable header: {exc}") from exc
+        reader.fieldnames = fieldnames
+        missing = [c for c in REQUIRED_COLUMNS if c not in fieldnames]
+        if missing:
+            raise KBError(f"{path}:1: missing columns {missing}")
+        seen: set[str] = set()
+        start = reader.line_num + 1
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except (csv.Error, UnicodeDecodeError) as exc:
+                result.problems.append(KBProblem(start, f"unreadable row: {exc}"))
+                break
+            entry, problem = _check_row(row, seen)
+            if problem:
+                result.problems.append(KBProblem(start, problem))
+            elif entry:
+                seen.add(entry.id)
+                result.entries.append(entry)
+            start = reader.line_num + 1
+    return result
+
+
+def load_kb(path: Path | str) -> list[KBEntry]:
+    """Strict load: every row must be valid, otherwise KBError names `path:line`."""
+    result = read_kb(path)
+    if result.problems:
+        first = result.problems[0]
+        more = f" (and {len(result.problems) - 1} more)" if len(result.problems) > 1 else ""
+        raise KBError(f"{result.path}:{first.line}: {first.message}{more}")
+    return result.entries

@@ -1,0 +1,69 @@
+"""Wiring: settings -> store, answerer, sink, outbox worker, chat service.
+
+`Runtime` is what `app.py`, the dashboards and the tests build. `start()`
+runs the background threads (outbox worker, queue-timeout sweeper); the
+dashboards do not start them, the app process does.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from core.bot import Answerer, build_answerer
+from core.config import Settings
+from core.flow import ChatService
+from core.outbox import OutboxWorker
+from core.sheets import Sink, build_sink
+from core.store import Store
+
+log = logging.getLogger("sportello")
+
+
+class Runtime:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        answerer: Answerer | None = None,
+        sink: Sink | None = None,
+        store: Store | None = None,
+    ):
+        self.settings = settings or Settings.from_env()
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = store or Store(self.settings.database_url)
+        self.answerer = answerer or build_answerer(self.settings)
+        self.sink = sink or build_sink(self.settings)
+        self.worker = OutboxWorker(
+            self.store,
+            self.sink,
+            interval_s=self.settings.outbox_interval_s,
+            batch_size=self.settings.outbox_batch_size,
+        )
+        self.service = ChatService(self.store, self.answerer, self.settings, on_commit=self.worker.wake)
+        self._stop = threading.Event()
+        self._sweeper: threading.Thread | None = None
+
+    def start(self) -> Runtime:
+        self.worker.start()
+        if self._sweeper is None:
+            self._stop.clear()
+            self._sweeper = threading.Thread(target=self._sweep, name="queue-sweeper", daemon=True)
+            self._sweeper.start()
+        return self
+
+    def _sweep(self) -> None:
+        while not self._stop.wait(1.0):
+            try:
+                self.service.expire_waiting()
+            except Exception:
+                log.exception("queue sweep failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._sweeper is not None:
+            self._sweeper.join(5)
+            self._sweeper = None
+        self.worker.stop()
+        self.worker.drain()
+        self.store.dispose()
