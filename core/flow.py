@@ -192,17 +192,19 @@ class ChatService:
     def _queue_position(conn: Connection, sess) -> int | None:
         if sess["status"] != State.WAITING:
             return None
-        return conn.execute(
+        ahead = conn.execute(
             select(func.count())
             .select_from(sessions)
             .where(
                 sessions.c.status == State.WAITING,
+                sessions.c.id != sess["id"],
                 or_(
                     sessions.c.waiting_since < sess["waiting_since"],
-                    and_(sessions.c.waiting_since == sess["waiting_since"], sessions.c.id <= sess["id"]),
+                    and_(sessions.c.waiting_since == sess["waiting_since"], sessions.c.id < sess["id"]),
                 ),
             )
         ).scalar_one()
+        return ahead + 1
 
     def estimated_wait_s(self, conn: Connection, position: int | None) -> float | None:
         """Median of the last 20 queue waits, times the queue position."""

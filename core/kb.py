@@ -48,10 +48,10 @@ class KBLoad:
 def _check_row(row: dict, seen_ids: set[str]) -> tuple[KBEntry | None, str | None]:
     if None in row:
         return None, "too many fields (is a comma inside an unquoted answer?)"
-    values = {k: (row.get(k) or "").strip() for k in REQUIRED_COLUMNS}
-    missing = [k for k in REQUIRED_COLUMNS if k != "lang" and not values[k]]
     if any(row.get(k) is None for k in REQUIRED_COLUMNS):
         return None, "too few fields"
+    values = {k: (row.get(k) or "").strip() for k in REQUIRED_COLUMNS}
+    missing = [k for k in REQUIRED_COLUMNS if k != "lang" and not values[k]]
     if missing:
         return None, f"empty {', '.join(missing)}"
     questions = tuple(q.strip() for q in values["questions"].split("|") if q.strip())

@@ -1,0 +1,182 @@
+"""Rules that run before retrieval: what must go to a person, and small talk.
+
+Escalation reasons (returned as the Answer's intent, with found=False):
+emergency, operator_request, complaint, personal_case. Patterns work on
+lowercased, accent-free text in Italian and English.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .retrieval_text import fold
+
+EMERGENCY = "emergency"
+OPERATOR_REQUEST = "operator_request"
+COMPLAINT = "complaint"
+PERSONAL_CASE = "personal_case"
+
+_EMERGENCY_RE = re.compile(
+    r"\b(emergenz[ae]|emergency|sos|ambulanz[ae]|ambulance|pronto soccorso|first aid|"
+    r"defibrillat\w*|incendio|a fuoco|on fire|there'?s a fire|fire alarm|allarme antincendio|c'?e fumo|"
+    r"fumo (dalla|dal|nella|nel|in)|smoke (coming|everywhere|in the|from)|smell of smoke|full of smoke|malore|svenut[oa]|sviene|"
+    r"fainted|fainting|passed out|collapsed|ferit[oaie]|injured|injury|bleeding|sanguin\w*|"
+    r"si e (fatt[oa]|sentit[oa]) male|si sono fatti male|sta male|stanno male|sentit[oa] male|not breathing|"
+    r"non respira|heart attack|infarto|attacco di cuore|crisi epilettica|seizure|allergic reaction|"
+    r"reazione allergica|chiamate (la polizia|i carabinieri|un medico|un'ambulanza)|call (the police|a doctor|an ambulance)|"
+    r"is hurt|got hurt|are hurt|been hurt)(?!\w)"
+)
+_EMERGENCY_START_RE = re.compile(
+    r"^\W*(aiuto|help|soccorso)\s*(!|$|[,.]?\s*(un |una |c'?e |someone|somebody|qualcuno|there))"
+)
+_LOST_PERSON_RE = re.compile(
+    r"\b(non trovo( piu)?|non riesco a trovare|ho perso|abbiamo perso|perso|persa|smarrit[oa]|scompars[oa]|"
+    r"missing|lost|can'?t find|cannot find|can not find)\b"
+)
+_RELATIVE_RE = re.compile(
+    r"\b(mio figlio|mia figlia|figli[oa]|bambin[oa]|nipote|mio marito|mia moglie|mia madre|mio padre|"
+    r"mia mamma|mio papa|mia nonna|mio nonno|my (son|daughter|child|kid|boy|girl|husband|wife|mother|father|"
+    r"mum|mom|dad|grandmother|grandfather|grandma|grandpa|friend)|a child|a kid|little (boy|girl))\b"
+)
+
+_OPERATOR_STRONG = (
+    r"operator[ei]?|operatric[ei]|umano|essere umano|persona (vera|reale|fisica|in carne)|human|humans|"
+    r"real person|live person|live agent|agent|agente|customer service|servizio clienti|assistenza clienti|"
+    r"supervisor|manager|responsabile"
+)
+_OPERATOR_SOFT = (
+    r"persona|qualcuno|someone|somebody|anyone|staff|personale|dipendente|impiegat[oa]|addett[oa]|"
+    r"staff member|member of staff|a person|people"
+)
+_COMM_VERB = (
+    r"parlare|parlarne|parlo|parlar|parli|chattare|scrivere|passami|passatemi|mi passi|mi passa|"
+    r"mettermi in contatto|mettetemi in contatto|contattare|chiamare|sentire|talk|speak|chat|connect|transfer|"
+    r"put me through|get me|reach|call me|richiamare|richiamatemi"
+)
+_OPERATOR_RE = re.compile(rf"\b({_OPERATOR_STRONG})\b")
+_OPERATOR_SOFT_RE = re.compile(rf"\b({_COMM_VERB})\b.*\b({_OPERATOR_SOFT}|{_OPERATOR_STRONG})\b")
+_OPERATOR_ONLY_RE = re.compile(rf"^\W*(un |an |a |the |l')?({_OPERATOR_STRONG}|{_OPERATOR_SOFT})\W*(please|per favore|grazie)?\W*$")
+# Questions *about* the guides or staff, not requests to reach one.
+_NOT_OPERATOR_RE = re.compile(r"\b(tour operator|operatori turistici|travel agent|agenzia|agency)\b")
+
+_COMPLAINT_RE = re.compile(
+    r"\b(reclam[oi]|reclamare|lamentel\w*|lamentar\w*|mi lamento|protest\w*|vergogn\w*|scandal\w*|maleducat\w*|"
+    r"scortes\w*|sgarbat\w*|pessim[oaie]|inaccettabil\w*|indecent\w*|delus[oaie]|delusione|arrabbiat\w*|"
+    r"furios[oaie]|schifo|sporc[oaih]\w*|incompetent\w*|vergognoso|complain\w*|rude|rudely|unacceptable|"
+    r"disgust\w*|disgrace\w*|terrible|awful|horrible|appalling|worst|angry|furious|disappoint\w*|dirty|"
+    r"unprofessional|outrage\w*|ridiculous|never again|mai piu|rip ?off|truffa|scam)\b"
+)
+
+_CHARGE_RE = re.compile(
+    r"\b(addebit\w*|doppio addebito|pagato due volte|pagat[oi] (il )?doppio|charged twice|double charge\w*|"
+    r"double[- ]charged|billed twice|paid twice|overcharg\w*|wrong amount|importo sbagliato|importo errato|"
+    r"charged (me )?(the )?wrong|charged \d+|invece di \d+|instead of \d+|chargeback|storno)\b"
+)
+_ORDER_ID_RE = re.compile(
+    r"\b(ordine|order|prenotazione|booking|reservation|transazione|transaction|ricevuta|receipt|fattura|"
+    r"invoice|codice|code|pratica|ticket)\b\W*(n\.?|no\.?|nr\.?|num\w*|number|#|id|ref\w*|code|codice)?\W*\d{3,}|#\s*\d{3,}"
+)
+_MY_THING_RE = re.compile(
+    r"\b(mio ordine|mia ordinazione|mia prenotazione|miei biglietti|mio biglietto|mio pagamento|mio rimborso|"
+    r"mio account|my (order|booking|reservation|tickets?|payment|refund|account|card|purchase|e-?tickets?|qr code))\b"
+)
+_PROBLEM_RE = re.compile(
+    r"\b(non|not|n't|never|mai|still|ancora|problem\w*|errore|error|wrong|sbagliat\w*|annullat\w*|cancell?ed|"
+    r"missing|manca|mancano|arrivat\w*|arrived|received|ricevut\w*|find|trovo|trova|work|funziona|"
+    r"invalid|valid[oa]|scadut\w*|expired|where is|dov'?e|status|stato)\b"
+)
+_NOT_RECEIVED_RE = re.compile(
+    r"\b(non (mi )?(ho |e |sono )?(ancora )?(ricevut\w*|arrivat\w*)|non (e |sono )?(mai )?arrivat\w*|"
+    r"mai ricevut\w*|(didn'?t|did not|haven'?t|have not|never|hasn'?t|has not|still not|not yet) "
+    r"(yet )?(receive|received|get|got|arrive|arrived|come|came|been (refunded|received))|"
+    r"non (funziona|e valido|viene accettat\w*)|(doesn'?t|does not|didn'?t|did not|won'?t) (work|scan|open))\b"
+)
+_LOST_ITEM_VERB_RE = re.compile(
+    r"\b(ho perso|abbiamo perso|ho smarrito|ho dimenticato|abbiamo dimenticato|ho lasciato|abbiamo lasciato|"
+    r"dimenticat[oaie]|smarrit[oaie]|lost|left|forgot|forgotten|can'?t find|cannot find|non trovo( piu)?|"
+    r"rubat[oaie]|stolen|furto|theft|robbed|derubat\w*)\b"
+)
+_SPECIFIC_ITEM_RE = re.compile(
+    r"\b(mio|mia|miei|mie|my|our|nostr[oaie]|portafoglio|portafogli|telefono|cellulare|smartphone|iphone|chiavi|"
+    r"borsa|borsetta|giacca|giubbotto|cappotto|occhiali|ombrello|zaino|sciarpa|cappello|guanti|passaporto|"
+    r"documento|carta d'?identita|macchina fotografica|fotocamera|orologio|anello|collana|tablet|portatile|"
+    r"wallet|purse|phone|keys|bag|handbag|jacket|coat|glasses|sunglasses|umbrella|backpack|scarf|hat|gloves|"
+    r"passport|id card|camera|watch|ring|necklace|laptop|ieri|stamattina|oggi|stamani|stasera|pomeriggio|"
+    r"yesterday|this morning|today|this afternoon|last (week|night|month)|sala \d+|room \d+)\b"
+)
+_ROBBED_RE = re.compile(r"\b(rubat[oaie]|stolen|furto|theft|robbed|derubat\w*|pickpocket\w*|borseggi\w*)\b")
+
+
+def escalation_reason(text: str) -> str | None:
+    """The reason this message must go to a person, or None."""
+    t = fold(text).strip()
+    if not t:
+        return None
+    if _EMERGENCY_RE.search(t) or _EMERGENCY_START_RE.search(t):
+        return EMERGENCY
+    if _LOST_PERSON_RE.search(t) and _RELATIVE_RE.search(t):
+        return EMERGENCY
+    if not _NOT_OPERATOR_RE.search(t) and (
+        _OPERATOR_RE.search(t) or _OPERATOR_SOFT_RE.search(t) or _OPERATOR_ONLY_RE.search(t)
+    ):
+        return OPERATOR_REQUEST
+    if _COMPLAINT_RE.search(t):
+        return COMPLAINT
+    if _CHARGE_RE.search(t) or _ORDER_ID_RE.search(t) or _NOT_RECEIVED_RE.search(t) or _ROBBED_RE.search(t):
+        return PERSONAL_CASE
+    if _MY_THING_RE.search(t) and _PROBLEM_RE.search(t):
+        return PERSONAL_CASE
+    if _LOST_ITEM_VERB_RE.search(t) and _SPECIFIC_ITEM_RE.search(t):
+        return PERSONAL_CASE
+    return None
+
+
+# Small talk. A message made only of these words is a greeting or a thank-you.
+_GREETING_WORDS = set(
+    """
+    ciao salve buongiorno buonasera buonanotte buon pomeriggio giorno sera hello hi hey hiya howdy good morning
+    afternoon evening there everyone all tutti a voi lei c e ce qualcuno anyone is yo greetings welcome benvenuto
+    """.split()
+)
+_GREETING_KEYS = set("ciao salve buongiorno buonasera buonanotte hello hi hey hiya howdy greetings".split())
+_GREETING_PHRASES = re.compile(r"\b(good (morning|afternoon|evening|day)|buon pomeriggio|buona sera|buon giorno)\b")
+_THANKS_KEYS = re.compile(r"\b(grazie|ringrazi\w*|thank\w*|thanks|thx|ty|cheers|merci|gracias)\b")
+_THANKS_WORDS = set(
+    """
+    grazie mille tante molte infinite davvero ancora tanto tutto ok okay va bene perfetto ottimo benissimo
+    gentile gentilissimo gentilissima gentilissimi gentili molto cortese cortesissimo ti la vi ringrazio ringraziamo
+    dell della per l aiuto informazione informazioni info risposta chiaro capito e ciao arrivederci saluti
+    thank thanks you so much very a lot lots many great perfect that s helps helped helpful for the help info
+    information answer cheers got it understood brilliant awesome nice lovely bye goodbye again kind of really
+    thx ty wonderful excellent fine alright all right
+    """.split()
+)
+
+
+def _tokens(text: str) -> list[str]:
+    return re.sub(r"[^a-z0-9]+", " ", fold(text)).split()
+
+
+def small_talk(text: str) -> str | None:
+    """'greeting' or 'thanks' when the message is only that, else None."""
+    t = fold(text)
+    toks = _tokens(text)
+    if not toks:
+        return None
+    if _THANKS_KEYS.search(t) and all(w in _THANKS_WORDS or w in _GREETING_WORDS for w in toks):
+        return "thanks"
+    if (_GREETING_PHRASES.search(t) or any(w in _GREETING_KEYS for w in toks)) and all(
+        w in _GREETING_WORDS for w in toks
+    ):
+        return "greeting"
+    return None
+
+
+def strip_small_talk(text: str) -> str:
+    """Drop a leading greeting or thank-you ('Ciao, quanto costa?' -> 'quanto costa?')."""
+    pattern = re.compile(
+        r"^\W*((ciao|salve|buongiorno|buonasera|hello|hi|hey|good (morning|afternoon|evening)|grazie( mille)?|"
+        r"thanks?( you)?|ok|okay)\b[\s,.!;:]*)+",
+        re.IGNORECASE,
+    )
+    return pattern.sub("", text).strip()

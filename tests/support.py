@@ -1,0 +1,201 @@
+"""Test support: a real app process on a free port, and small API clients."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT.parent / "shared" / "fixtures"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+class AppServer:
+    """`python app.py --no-dashboard` as a child process with its own DATA_DIR."""
+
+    def __init__(self, data_dir: Path, env: dict | None = None, port: int | None = None, args: list[str] | None = None):
+        self.data_dir = Path(data_dir)
+        self.port = port or free_port()
+        self.env = {
+            **os.environ,
+            "DATA_DIR": str(self.data_dir),
+            "PORT": str(self.port),
+            "HOST": "127.0.0.1",
+            "OUTBOX_INTERVAL_S": "0.2",
+            **(env or {}),
+        }
+        self.args = args or ["--no-dashboard"]
+        self.proc: subprocess.Popen | None = None
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = self.data_dir / f"app-{self.port}.log"
+
+    def start(self, timeout: float = 60.0) -> AppServer:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._log = open(self.log_path, "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "app.py"), *self.args],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"app exited with {self.proc.returncode}: {self.log()}")
+            try:
+                if httpx.get(self.url + "/api/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"app did not start in {timeout}s: {self.log()}")
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-4000:]
+        except OSError:
+            return ""
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hook runs, as in a crash."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+        self._close_log()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        self._close_log()
+
+    def _close_log(self) -> None:
+        log = getattr(self, "_log", None)
+        if log and not log.closed:
+            log.close()
+
+    def __enter__(self) -> AppServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def add_operator(data_dir: Path, username: str, name: str, password: str = "password123", *extra: str,
+                 env: dict | None = None) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "core.admin", "add-operator", username, "--name", name, "--password", password, *extra],
+        cwd=ROOT,
+        env={**os.environ, "DATA_DIR": str(data_dir), **(env or {})},
+        check=True,
+        capture_output=True,
+    )
+
+
+def read_sheet(data_dir: Path, worksheet: str) -> list[dict]:
+    path = Path(data_dir) / "sheets" / f"{worksheet}.csv"
+    if not path.exists():
+        return []
+    with path.open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+class Visitor:
+    def __init__(self, base_url: str, language: str = "it", user_agent: str = "pytest-visitor/1.0"):
+        self.http = httpx.Client(base_url=base_url, timeout=15)
+        r = self.http.post("/api/chat/sessions", json={"language": language, "user_agent": user_agent})
+        r.raise_for_status()
+        self.start = r.json()
+        self.session_id = self.start["session_id"]
+        self.token = self.start["token"]
+        self.headers = {"X-Session-Token": self.token}
+
+    def say(self, text, expect: int = 200) -> dict:
+        r = self.http.post(f"/api/chat/sessions/{self.session_id}/messages", json={"text": text}, headers=self.headers)
+        assert r.status_code == expect, r.text
+        return r.json()
+
+    def accept(self, accept: bool = True, expect: int = 200) -> dict:
+        r = self.http.post(f"/api/chat/sessions/{self.session_id}/operator", json={"accept": accept}, headers=self.headers)
+        assert r.status_code == expect, r.text
+        return r.json()
+
+    def contact(self, method: str, value: str, expect: int = 200) -> dict:
+        r = self.http.post(
+            f"/api/chat/sessions/{self.session_id}/contact", json={"method": method, "value": value}, headers=self.headers
+        )
+        assert r.status_code == expect, r.text
+        return r.json()
+
+    def poll(self, after: int = 0) -> dict:
+        r = self.http.get(f"/api/chat/sessions/{self.session_id}/messages", params={"after": after}, headers=self.headers)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def close(self) -> None:
+        self.http.close()
+
+
+class Operator:
+    def __init__(self, base_url: str, username: str, password: str = "password123"):
+        self.http = httpx.Client(base_url=base_url, timeout=15)
+        r = self.http.post("/api/auth/login", json={"username": username, "password": password})
+        assert r.status_code == 200, r.text
+        self.token = r.json()["token"]
+        self.http.headers["Authorization"] = f"Bearer {self.token}"
+
+    def get(self, action: str, expect: int = 200, **params) -> dict:
+        r = self.http.get("/api/operators", params={"action": action, **params})
+        assert r.status_code == expect, r.text
+        return r.json()
+
+    def post(self, action: str, body: dict, expect: int = 200, method: str = "POST") -> dict:
+        r = self.http.request(method, "/api/operators", params={"action": action}, json=body)
+        assert r.status_code == expect, r.text
+        return r.json()
+
+    def online(self) -> dict:
+        return self.post("set_status", {"status": "online"})
+
+    def take(self, session_id: str, expect: int = 200) -> dict:
+        return self.post("take_chat", {"session_id": session_id}, expect)
+
+    def send(self, session_id: str, text: str, expect: int = 200) -> dict:
+        return self.post("send_message", {"session_id": session_id, "text": text}, expect)
+
+    def release(self, session_id: str, reason: str = "risolto", expect: int = 200) -> dict:
+        return self.post("release_chat", {"session_id": session_id, "resolution_reason": reason}, expect, method="PUT")
+
+    def close(self) -> None:
+        self.http.close()

@@ -1,0 +1,190 @@
+"""The seed's scenarios, driven over HTTP against a real app process."""
+
+from __future__ import annotations
+
+from tests.support import AppServer, Operator, Visitor, add_operator, read_sheet, wait_until
+
+HARD = "Posso prenotare una visita privata notturna con il direttore per il mio matrimonio?"
+
+
+def rows_for(data_dir, session_id, worksheet="Conversazioni"):
+    return [r for r in read_sheet(data_dir, worksheet) if r["session_id"] == session_id]
+
+
+def test_answered_question_is_logged_with_intent_and_user_agent(server, data_dir):
+    v = Visitor(server.url, user_agent="Mozilla/5.0 (test)")
+    out = v.say("Quanto costa il biglietto?")
+    assert out["status"] == "bot"
+    assert out["offer_operator"] is False
+    assert out["intent"] == "richiesta_prezzi"
+    assert [m["role"] for m in out["messages"]] == ["user", "bot"]
+    assert "€" in out["messages"][1]["text"]
+    rows = wait_until(lambda: rows_for(data_dir, v.session_id))
+    assert rows[0]["user_message"] == "Quanto costa il biglietto?"
+    assert rows[0]["intent_detected"] == "richiesta_prezzi"
+    assert rows[0]["user_agent"] == "Mozilla/5.0 (test)"
+    assert rows[0]["bot_reply"] == out["messages"][1]["text"]
+    assert rows[0]["timestamp"].endswith("Z")
+
+
+def test_seed_final_scenario_live_chat_to_resolved_ticket(server, data_dir, mario):
+    mario.online()
+    status = mario.get("status")
+    assert status["available"] is True and status["online"] == 1
+
+    v = Visitor(server.url)
+    out = v.say(HARD)
+    assert out["status"] == "offered" and out["offer_operator"] is True
+    queued = v.accept(True)
+    assert queued["status"] == "waiting" and queued["queue_position"] == 1
+
+    pending = mario.get("pending_sessions")["sessions"]
+    assert [s["session_id"] for s in pending] == [v.session_id]
+    assert pending[0]["original_question"] == HARD
+    assert pending[0]["language"] == "it" and pending[0]["queue_position"] == 1
+
+    taken = mario.take(v.session_id)
+    assert taken["status"] == "live" and taken["operator_name"] == "Mario"
+    polled = v.poll()
+    assert polled["status"] == "live" and polled["operator_name"] == "Mario"
+    assert any(m["role"] == "system" and "Mario si è unito alla chat" in m["text"] for m in polled["messages"])
+    last = polled["messages"][-1]["seq"]
+
+    mario.send(v.session_id, "Buongiorno, sono Mario. Mi dica pure.")
+    new = v.poll(after=last)["messages"]
+    assert [(m["role"], m["author"], m["text"]) for m in new] == [
+        ("operator", "Mario", "Buongiorno, sono Mario. Mi dica pure.")
+    ]
+    v.say("Vorrei sapere se è possibile per sabato.")
+    seen = mario.get("chat_messages", session_id=v.session_id, after=new[-1]["seq"])["messages"]
+    assert [m["text"] for m in seen] == ["Vorrei sapere se è possibile per sabato."]
+    mario.send(v.session_id, "Sì, le scrivo i dettagli via email.")
+
+    released = mario.release(v.session_id, "informazioni fornite")
+    ticket = released["ticket"]
+    assert ticket["status"] == "resolved"
+    assert ticket["contact_method"] == "live_chat"
+    assert ticket["operator_name"] == "Mario"
+    assert ticket["original_question"] == HARD
+    assert ticket["resolution_reason"] == "informazioni fornite"
+    lines = ticket["conversation_transcript"].split("\n")
+    assert len(lines) == 3
+    assert lines[0].endswith("] Mario: Buongiorno, sono Mario. Mi dica pure.") and lines[0].startswith("[")
+    assert lines[1].endswith("] Utente: Vorrei sapere se è possibile per sabato.")
+    assert HARD in ticket["conversation_history"]  # the earlier AI part
+
+    assert v.poll()["status"] == "closed"
+    v.say("ancora qui?", expect=409)
+
+    rows = wait_until(lambda: (r := rows_for(data_dir, v.session_id)) and len(r) >= 7 and r)
+    intents = [r["intent_detected"] for r in rows]
+    assert intents == [
+        "no_answer",
+        "operator_queue",
+        "chat_handover",
+        "live_chat_operator_message",
+        "live_chat_user_message",
+        "live_chat_operator_message",
+        "live_chat_operator",
+    ]
+    handover = rows[2]
+    assert handover["user_message"] == f"[HANDOVER] {HARD}"
+    assert handover["bot_reply"] == "🔄 Chat presa da Mario"
+    assert handover["user_agent"] == "Handover to Mario"
+    assert rows[3]["user_message"] == "[OPERATORE]"
+    assert rows[3]["bot_reply"] == "👨‍💼 Mario: Buongiorno, sono Mario. Mi dica pure."
+    assert rows[3]["user_agent"] == "Chat Live - Mario"
+    assert rows[4]["user_message"] == "[CHAT LIVE] Vorrei sapere se è possibile per sabato."
+    assert rows[4]["bot_reply"] == "[Attesa operatore]"
+    assert rows[4]["user_agent"] == "Chat Live con Mario"
+    assert rows[6]["user_message"] == "[CONVERSAZIONE COMPLETA]"
+    assert rows[6]["bot_reply"].startswith("[CHAT LIVE COMPLETATA] [")
+    assert rows[6]["user_agent"] == "Operatore: Mario"
+
+    tickets = mario.http.get("/api/tickets", params={"session_id": v.session_id}).json()["tickets"]
+    assert len(tickets) == 1 and tickets[0]["status"] == "resolved"
+    sheet_tickets = wait_until(lambda: rows_for(data_dir, v.session_id, "Ticket"))
+    assert len(sheet_tickets) == 1 and sheet_tickets[0]["status"] == "resolved"
+
+
+def test_nobody_online_contact_opens_ticket(server, data_dir, mario):
+    v = Visitor(server.url, language="en")
+    out = v.say("Can I talk to a human please?")
+    assert out["status"] == "offered" and out["intent"] == "operator_request"
+    res = v.accept(True)
+    assert res["status"] == "collecting_contact"
+    assert "email" in res["messages"][-1]["text"].lower()
+    v.contact("email", "not-an-email", expect=422)
+    assert v.poll()["status"] == "collecting_contact"  # nothing lost, still waiting for a contact
+    out = v.contact("email", "anna@example.org")
+    ticket = out["ticket"]
+    assert ticket["status"] == "open"
+    assert ticket["contact_method"] == "email" and ticket["contact_info"] == "anna@example.org"
+    assert out["status"] == "closed"
+    assert str(ticket["id"]) in out["messages"][-1]["text"]
+    tickets = mario.http.get("/api/tickets", params={"status": "open"}).json()["tickets"]
+    assert [t["session_id"] for t in tickets] == [v.session_id]
+    rows = wait_until(lambda: (r := rows_for(data_dir, v.session_id)) and len(r) >= 3 and r)
+    assert rows[-1]["intent_detected"] == "ticket_created"
+    assert f"#{ticket['id']}" in rows[-1]["user_message"] and "email" in rows[-1]["bot_reply"]
+    assert wait_until(lambda: rows_for(data_dir, v.session_id, "Ticket"))[0]["status"] == "open"
+
+
+def test_contact_typed_in_the_chat_is_recognised(server, mario):
+    v = Visitor(server.url)
+    v.say("voglio parlare con un operatore")
+    v.accept(True)
+    assert v.say("non so")["intent"] == "contact_prompt"
+    out = v.say("+39 333 123 4567")
+    assert out["status"] == "closed" and out["intent"] == "ticket_created"
+    t = mario.http.get("/api/tickets", params={"session_id": v.session_id}).json()["tickets"][0]
+    assert t["contact_method"] == "phone" and t["contact_info"] == "+393331234567"
+
+
+def test_decline_returns_to_bot(server):
+    v = Visitor(server.url)
+    assert v.say(HARD)["status"] == "offered"
+    assert v.accept(False)["status"] == "bot"
+    assert v.say("Quanto costa il biglietto?")["status"] == "bot"
+
+
+def test_away_or_stale_operator_is_not_available(server, mario):
+    mario.post("set_status", {"status": "away"})
+    assert mario.get("status")["available"] is False
+    v = Visitor(server.url)
+    v.say(HARD)
+    assert v.accept(True)["status"] == "collecting_contact"
+
+
+def test_operator_at_capacity_is_not_available(data_dir):
+    add_operator(data_dir, "solo", "Solo Uno", "password123", "--max-chats", "1")
+    with AppServer(data_dir) as srv:
+        op = Operator(srv.url, "solo")
+        op.online()
+        first = Visitor(srv.url)
+        first.say(HARD)
+        assert first.accept()["status"] == "waiting"
+        op.take(first.session_id)
+        assert op.get("status")["available"] is False
+        second = Visitor(srv.url)
+        second.say(HARD)
+        assert second.accept()["status"] == "collecting_contact"
+
+
+def test_queue_timeout_moves_to_contact(data_dir):
+    add_operator(data_dir, "mario", "Mario Rossi")
+    with AppServer(data_dir, env={"QUEUE_TIMEOUT_S": "1.5"}) as srv:
+        op = Operator(srv.url, "mario")
+        op.online()
+        v = Visitor(srv.url)
+        v.say(HARD)
+        assert v.accept()["status"] == "waiting"
+        # The background sweeper moves it without anyone polling the session.
+        wait_until(lambda: not op.get("pending_sessions")["sessions"], timeout=6)
+        snap = v.poll()
+        assert snap["status"] == "collecting_contact"
+        assert snap["messages"][-1]["text"].startswith("Purtroppo nessun operatore")
+        op.take(v.session_id, expect=409)
+        assert v.contact("phone", "06 1234 5678")["ticket"]["status"] == "open"
+        rows = wait_until(lambda: [r for r in read_sheet(data_dir, "Conversazioni") if r["intent_detected"] == "queue_timeout"])
+        assert rows[0]["session_id"] == v.session_id
