@@ -23,9 +23,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
 from core.sheets import SheetRow, Sink, SinkError
-from core.store import Store, outbox
+from core.store import Store, kv_get, kv_set, outbox
 
 log = logging.getLogger("sportello.outbox")
+STATUS_KEY = "outbox_status"
 
 
 def enqueue(
@@ -110,6 +111,7 @@ class OutboxWorker:
         self.sent_total = 0
         self.stopped_on_error = False
         self._next_attempt = 0.0
+        self._status_saved_at = 0.0
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -138,9 +140,12 @@ class OutboxWorker:
                 .where(outbox.c.id.in_([r.id for r in rows]))
                 .values(status="sent", sent_at=now, last_error="")
             )
+        recovered = self.failures > 0
         self.failures = 0
         self.last_sent_at = now
         self.sent_total += len(rows)
+        if recovered or now - self._status_saved_at > 5:
+            self.save_status()
         return len(rows)
 
     def drain(self, max_batches: int = 1000) -> int:
@@ -164,16 +169,19 @@ class OutboxWorker:
             )
         if not retryable:
             self.stopped_on_error = True
+            self.save_status()
             log.error("outbox sink %s failed permanently: %s", self.sink.name, message)
             return
         delay = min(self.max_backoff_s, self.base_backoff_s * 2 ** (self.failures - 1))
         delay = delay / 2 + random.uniform(0, delay / 2)  # jitter
         self._next_attempt = self.clock() + delay
+        self.save_status()
         log.warning("outbox sink %s failed (%s); retrying in %.1fs", self.sink.name, message, delay)
 
     # -- the thread ----------------------------------------------------------
     def start(self) -> OutboxWorker:
         if self._thread is None:
+            self.save_status()
             self._thread = threading.Thread(target=self._run, name="outbox-worker", daemon=True)
             self._thread.start()
         return self
@@ -199,13 +207,29 @@ class OutboxWorker:
                 self._wake.wait(self.interval_s)
                 self._wake.clear()
 
-    def status(self) -> dict:
+    def save_status(self) -> None:
+        """Publish the worker's status in the store, for other processes (dashboard)."""
+        self._status_saved_at = time.time()
+        try:
+            kv_set(self.store, STATUS_KEY, self.status(with_backlog=False))
+        except Exception:
+            log.exception("could not save the outbox status")
+
+    def status(self, with_backlog: bool = True) -> dict:
         return {
             "sink": self.sink.name,
-            "backlog": backlog(self.store),
+            **({"backlog": backlog(self.store)} if with_backlog else {}),
+            "failures": self.failures,
             "last_error": self.last_error,
             "last_error_at": self.last_error_at,
             "last_sent_at": self.last_sent_at,
             "stopped_on_error": self.stopped_on_error,
             "sent_total": self.sent_total,
         }
+
+
+def saved_status(store: Store) -> dict:
+    """The status the app's worker last published, plus the current backlog."""
+    status = kv_get(store, STATUS_KEY, {}) or {}
+    status["backlog"] = backlog(store)
+    return status

@@ -55,7 +55,9 @@ _COMM_VERB = (
 )
 _OPERATOR_RE = re.compile(rf"\b({_OPERATOR_STRONG})\b")
 _OPERATOR_SOFT_RE = re.compile(rf"\b({_COMM_VERB})\b.*\b({_OPERATOR_SOFT}|{_OPERATOR_STRONG})\b")
-_OPERATOR_ONLY_RE = re.compile(rf"^\W*(un |an |a |the |l')?({_OPERATOR_STRONG}|{_OPERATOR_SOFT})\W*(please|per favore|grazie)?\W*$")
+_OPERATOR_ONLY_RE = re.compile(
+    rf"^\W*(un |an |a |the |l')?({_OPERATOR_STRONG}|{_OPERATOR_SOFT})\W*(please|per favore|grazie)?\W*$"
+)
 # Questions *about* the guides or staff, not requests to reach one.
 _NOT_OPERATOR_RE = re.compile(r"\b(tour operator|operatori turistici|travel agent|agenzia|agency)\b")
 

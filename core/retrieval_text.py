@@ -189,7 +189,9 @@ def looks_italian_word(w: str) -> bool:
     return len(w) > 2 and w[-1] in "aeio" and not w.endswith(("ee", "ie"))
 
 
-def detect_lang(text: str, default: str = "it", it_vocab: frozenset = frozenset(), en_vocab: frozenset = frozenset()) -> str:
+def detect_lang(
+    text: str, default: str = "it", it_vocab: frozenset = frozenset(), en_vocab: frozenset = frozenset()
+) -> str:
     """Guess Italian or English from function words, the KB's own vocabulary and spelling."""
     folded = fold(text)
     ws = words(text)

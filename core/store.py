@@ -8,6 +8,8 @@ writers queue on the busy timeout instead of failing on a lock upgrade.
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +29,8 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    select,
+    update,
 )
 from sqlalchemy.engine import Engine, make_url
 
@@ -136,6 +140,17 @@ outbox = Table(
 )
 
 
+# Small runtime facts shared between processes (e.g. the outbox worker's
+# status, which the dashboard shows): key -> JSON text.
+kv = Table(
+    "kv",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+
 def _is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
@@ -197,3 +212,19 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def kv_set(store: Store, key: str, value) -> None:
+    """Upsert a JSON value (portable: update, then insert if absent)."""
+    text = json.dumps(value, ensure_ascii=False)
+    now = time.time()
+    with store.write() as conn:
+        if conn.execute(update(kv).where(kv.c.key == key).values(value=text, updated_at=now)).rowcount == 0:
+            if conn.execute(select(kv.c.key).where(kv.c.key == key)).first() is None:
+                conn.execute(kv.insert().values(key=key, value=text, updated_at=now))
+
+
+def kv_get(store: Store, key: str, default=None):
+    with store.read() as conn:
+        value = conn.execute(select(kv.c.value).where(kv.c.key == key)).scalar_one_or_none()
+    return default if value is None else json.loads(value)

@@ -112,8 +112,9 @@ class AppServer:
         self.stop()
 
 
-def add_operator(data_dir: Path, username: str, name: str, password: str = "password123", *extra: str,
-                 env: dict | None = None) -> None:
+def add_operator(
+    data_dir: Path, username: str, name: str, password: str = "password123", *extra: str, env: dict | None = None
+) -> None:
     subprocess.run(
         [sys.executable, "-m", "core.admin", "add-operator", username, "--name", name, "--password", password, *extra],
         cwd=ROOT,
@@ -147,19 +148,25 @@ class Visitor:
         return r.json()
 
     def accept(self, accept: bool = True, expect: int = 200) -> dict:
-        r = self.http.post(f"/api/chat/sessions/{self.session_id}/operator", json={"accept": accept}, headers=self.headers)
+        r = self.http.post(
+            f"/api/chat/sessions/{self.session_id}/operator", json={"accept": accept}, headers=self.headers
+        )
         assert r.status_code == expect, r.text
         return r.json()
 
     def contact(self, method: str, value: str, expect: int = 200) -> dict:
         r = self.http.post(
-            f"/api/chat/sessions/{self.session_id}/contact", json={"method": method, "value": value}, headers=self.headers
+            f"/api/chat/sessions/{self.session_id}/contact",
+            json={"method": method, "value": value},
+            headers=self.headers,
         )
         assert r.status_code == expect, r.text
         return r.json()
 
     def poll(self, after: int = 0) -> dict:
-        r = self.http.get(f"/api/chat/sessions/{self.session_id}/messages", params={"after": after}, headers=self.headers)
+        r = self.http.get(
+            f"/api/chat/sessions/{self.session_id}/messages", params={"after": after}, headers=self.headers
+        )
         assert r.status_code == 200, r.text
         return r.json()
 

@@ -186,5 +186,7 @@ def test_queue_timeout_moves_to_contact(data_dir):
         assert snap["messages"][-1]["text"].startswith("Purtroppo nessun operatore")
         op.take(v.session_id, expect=409)
         assert v.contact("phone", "06 1234 5678")["ticket"]["status"] == "open"
-        rows = wait_until(lambda: [r for r in read_sheet(data_dir, "Conversazioni") if r["intent_detected"] == "queue_timeout"])
+        rows = wait_until(
+            lambda: [r for r in read_sheet(data_dir, "Conversazioni") if r["intent_detected"] == "queue_timeout"]
+        )
         assert rows[0]["session_id"] == v.session_id

@@ -1,0 +1,40 @@
+"""Playwright driving Debian's chromium (no browser download).
+
+Use as a context manager: `with chromium() as browser: page = browser.new_page()`.
+If chromium is missing the test fails with a clear message (never skips).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from contextlib import contextmanager
+
+from playwright.sync_api import sync_playwright
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+
+@contextmanager
+def chromium(headless: bool = True):
+    if not shutil.which("chromium") and not __import__("os").path.exists(CHROMIUM):
+        raise AssertionError("Debian's chromium is required for browser tests: apt-get install chromium")
+    with tempfile.TemporaryDirectory(prefix="sportello-chromium-") as profile:
+        with sync_playwright() as pw:
+            context = pw.chromium.launch_persistent_context(
+                profile, executable_path=CHROMIUM, headless=headless, args=ARGS
+            )
+            try:
+                yield context
+            finally:
+                context.close()
