@@ -9,11 +9,36 @@ running help desk keeps answering when somebody saves a broken row.
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Protocol
+
+OPERATOR_REQUEST = "operator_request"
+NO_ANSWER = "no_answer"
 
 REQUIRED_COLUMNS = ("id", "intent", "lang", "questions", "answer")
 LANGS = ("it", "en")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What an answerer returns. found=False means: offer a person; `intent` says why."""
+
+    found: bool
+    answer: str
+    intent: str
+    source_id: str | None
+    confidence: float
+    lang: str = "it"
+
+    def public(self) -> dict:
+        d = asdict(self)
+        d.pop("lang")
+        return d
+
+
+class Answerer(Protocol):
+    def answer(self, question: str, lang: str | None = None) -> Answer: ...
 
 
 @dataclass(frozen=True)

@@ -103,6 +103,18 @@ PHRASES = {
     "christmas eve": "vigilia",
     "new year s eve": "capodanno",
     "easter monday": "pasquetta",
+    "fine settimana": "weekend",
+    "non paga": "gratis",
+    "non pagano": "gratis",
+    "non si paga": "gratis",
+    "non pagare": "gratis",
+    "senza pagare": "gratis",
+    "don t pay": "free",
+    "do not pay": "free",
+    "doesn t pay": "free",
+    "without paying": "free",
+    "for free": "free",
+    "free of charge": "free",
 }
 _PHRASE_RE = re.compile(r"\b(" + "|".join(re.escape(p) for p in sorted(PHRASES, key=len, reverse=True)) + r")\b")
 

@@ -1,0 +1,119 @@
+"""Evaluate an answerer on a case file with columns `question,lang,expected`.
+
+`expected` is an intent (the question is answerable) or `escalate` (the bot
+must offer a person). Metrics:
+
+- answerable accuracy: answerable cases answered with the expected intent;
+- escalation precision / recall: over cases the bot escalated / that must be escalated;
+- wrong confident answers: cases answered (found=True) with a wrong intent,
+  including must-escalate cases that got an answer, over all cases.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .kb import Answerer
+
+ESCALATE = "escalate"
+
+
+@dataclass(frozen=True)
+class Case:
+    question: str
+    lang: str | None
+    expected: str
+    line: int
+
+
+@dataclass
+class Report:
+    total: int = 0
+    answerable: int = 0
+    answerable_correct: int = 0
+    must_escalate: int = 0
+    escalated: int = 0
+    escalated_correctly: int = 0
+    wrong_confident: int = 0
+    misses: list[tuple[Case, str, float]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def accuracy(self) -> float:
+        return self.answerable_correct / self.answerable if self.answerable else 1.0
+
+    @property
+    def escalation_precision(self) -> float:
+        return self.escalated_correctly / self.escalated if self.escalated else 1.0
+
+    @property
+    def escalation_recall(self) -> float:
+        return self.escalated_correctly / self.must_escalate if self.must_escalate else 1.0
+
+    @property
+    def wrong_confident_rate(self) -> float:
+        return self.wrong_confident / self.total if self.total else 0.0
+
+    def format(self) -> str:
+        lines = [
+            f"cases: {self.total} ({self.answerable} answerable, {self.must_escalate} must escalate)",
+            f"answerable accuracy: {self.accuracy:.1%} ({self.answerable_correct}/{self.answerable})",
+            f"escalation precision: {self.escalation_precision:.1%} ({self.escalated_correctly}/{self.escalated})",
+            f"escalation recall: {self.escalation_recall:.1%} ({self.escalated_correctly}/{self.must_escalate})",
+            f"wrong confident answers: {self.wrong_confident_rate:.1%} ({self.wrong_confident}/{self.total})",
+            f"time: {self.seconds * 1000 / max(self.total, 1):.2f} ms per question",
+        ]
+        if self.misses:
+            lines.append(f"misses ({len(self.misses)}):")
+            for case, got, conf in self.misses:
+                lines.append(
+                    f"  line {case.line}: expected {case.expected}, got {got} ({conf:.2f}) <- {case.question!r}"
+                )
+        return "\n".join(lines)
+
+
+def load_cases(path: Path | str) -> list[Case]:
+    path = Path(path)
+    cases = []
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        missing = {"question", "expected"} - set(reader.fieldnames or [])
+        if missing:
+            raise ValueError(f"{path}: missing columns {sorted(missing)}")
+        for row in reader:
+            question = (row.get("question") or "").strip()
+            expected = (row.get("expected") or "").strip()
+            if not question or not expected:
+                continue
+            lang = (row.get("lang") or "").strip().lower() or None
+            cases.append(Case(question, lang, expected, reader.line_num))
+    return cases
+
+
+def evaluate(answerer: Answerer, cases: list[Case]) -> Report:
+    report = Report()
+    start = time.perf_counter()
+    for case in cases:
+        ans = answerer.answer(case.question, case.lang)
+        report.total += 1
+        got = ans.intent if ans.found else ESCALATE
+        if case.expected == ESCALATE:
+            report.must_escalate += 1
+        else:
+            report.answerable += 1
+            if ans.found and ans.intent == case.expected:
+                report.answerable_correct += 1
+        if not ans.found:
+            report.escalated += 1
+            if case.expected == ESCALATE:
+                report.escalated_correctly += 1
+        elif ans.intent != case.expected:
+            report.wrong_confident += 1
+        if got != case.expected:
+            label = got if ans.found else f"escalate:{ans.intent}"
+            report.misses.append((case, label, ans.confidence))
+    report.seconds = time.perf_counter() - start
+    return report
