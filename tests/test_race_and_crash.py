@@ -1,0 +1,127 @@
+"""Concurrency and durability: the take_chat race, and SIGKILL mid-conversation."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+from sqlalchemy import create_engine, select
+
+from core.store import messages, outbox
+from tests.support import AppServer, Operator, Visitor, add_operator, read_sheet, wait_until
+
+HARD = "Posso prenotare una visita privata notturna con il direttore per il mio matrimonio?"
+
+
+def test_take_chat_race_has_exactly_one_winner(server, mario, lucia):
+    mario.online()
+    lucia.online()
+    for _ in range(5):
+        v = Visitor(server.url)
+        v.say(HARD)
+        assert v.accept()["status"] == "waiting"
+        barrier = threading.Barrier(8)
+
+        def attempt(i, sid=v.session_id, barrier=barrier):
+            op = (mario, lucia)[i % 2]
+            barrier.wait()
+            r = op.http.post("/api/operators", params={"action": "take_chat"}, json={"session_id": sid})
+            return r.status_code, r.json()
+
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(attempt, range(8)))
+        codes = Counter(code for code, _ in results)
+        assert codes == {200: 1, 409: 7}, results
+        assert {body["error"]["code"] for code, body in results if code == 409} <= {"not_waiting", "at_capacity"}
+        winner = next(body["operator_name"] for code, body in results if code == 200)
+        snap = v.poll()
+        assert snap["status"] == "live" and snap["operator_name"] == winner
+        assert sum(1 for m in snap["messages"] if m["role"] == "system" and "unito" in m["text"]) == 1
+        (mario if winner == "Mario" else lucia).release(v.session_id)
+
+
+def _sheet_event_ids(data_dir) -> list[str]:
+    return [r["event_id"] for r in read_sheet(data_dir, "Conversazioni")]
+
+
+def test_sigkill_mid_conversation_loses_nothing_and_sends_each_row_once(data_dir):
+    add_operator(data_dir, "mario", "Mario Rossi", "password123", "--max-chats", "20")
+    acked: list[tuple[str, int, str]] = []  # (session, seq, text) the server acknowledged
+    lock = threading.Lock()
+
+    def chatter(url: str, n_sessions: int, n_msgs: int, op: Operator, stop: threading.Event):
+        for _ in range(n_sessions):
+            if stop.is_set():
+                return
+            try:
+                v = Visitor(url)
+                v.say(HARD)
+                v.accept()
+                op.take(v.session_id)
+                for i in range(n_msgs):
+                    text = f"messaggio {i} di {v.session_id[:6]}"
+                    out = v.say(text)
+                    with lock:
+                        acked.append((v.session_id, out["messages"][0]["seq"], text))
+                    r = op.http.post(
+                        "/api/operators",
+                        params={"action": "send_message"},
+                        json={"session_id": v.session_id, "text": f"risposta {i}"},
+                    )
+                    if r.status_code == 200:
+                        with lock:
+                            acked.append((v.session_id, r.json()["message"]["seq"], f"risposta {i}"))
+            except (httpx.HTTPError, AssertionError):
+                return  # the server died under us: expected
+
+    # Phase 1: the sheet cannot be written (sheets/ is a file), a backlog builds up.
+    (data_dir / "sheets").write_text("not a directory")
+    srv = AppServer(data_dir).start()
+    op = Operator(srv.url, "mario")
+    op.online()
+    stop = threading.Event()
+    threads = [threading.Thread(target=chatter, args=(srv.url, 2, 5, op, stop)) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    srv.kill()
+    engine = create_engine(f"sqlite:///{data_dir / 'sportello.db'}")
+    with engine.connect() as conn:
+        pending = conn.execute(select(outbox.c.id).where(outbox.c.status == "pending")).all()
+    assert len(pending) > 30  # a real backlog was left behind by the crash
+
+    # Phase 2: the sheet works again; kill the app while it drains and while visitors chat.
+    (data_dir / "sheets").unlink()
+    srv = AppServer(data_dir).start()
+    op = Operator(srv.url, "mario")
+    op.online()
+    stop = threading.Event()
+    threads = [threading.Thread(target=chatter, args=(srv.url, 20, 20, op, stop)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    wait_until(lambda: len(acked) > 150, timeout=60)
+    srv.kill()  # SIGKILL in the middle of the conversations
+    stop.set()
+    for t in threads:
+        t.join(30)
+
+    # Phase 3: restart; every acknowledged message is there, every row reaches the sheet exactly once.
+    with AppServer(data_dir) as srv:
+        with engine.connect() as conn:
+            stored = {(r.session_id, r.seq): r.text for r in conn.execute(select(messages))}
+            rows = conn.execute(select(outbox.c.event_id, outbox.c.payload).order_by(outbox.c.id)).all()
+        for session_id, seq, text in acked:
+            assert stored.get((session_id, seq)) == text
+        wait_until(lambda: len(_sheet_event_ids(data_dir)) >= len(rows), timeout=30)
+        sheet_ids = _sheet_event_ids(data_dir)
+        assert len(sheet_ids) == len(set(sheet_ids)) == len(rows)
+        assert sheet_ids == [r.event_id for r in rows]  # and in commit order
+        sheet = read_sheet(data_dir, "Conversazioni")
+        assert [s["user_message"] for s in sheet[:5]] == [(json.loads(r.payload)[2]) for r in rows[:5]]
+        with engine.connect() as conn:
+            assert conn.execute(select(outbox.c.id).where(outbox.c.status == "pending")).all() == []
+    engine.dispose()
