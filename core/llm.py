@@ -180,7 +180,9 @@ class LLMAnswerer:
         if not question.strip() or escalation_reason(question) or small_talk(question):
             return offline  # rules decide these; no model needed
         index = self.offline.index
-        candidates = [c for c in self.offline.candidates(question, lang, self.top_k) if c.confidence >= self.min_candidate]
+        candidates = [
+            c for c in self.offline.candidates(question, lang, self.top_k) if c.confidence >= self.min_candidate
+        ]
         if not candidates:
             return offline
         entries = [index.entry_for(c.intent, lang) for c in candidates]
@@ -232,7 +234,7 @@ class LLMAnswerer:
                     timeout=self._remaining(start),
                 )
                 return parse_reply(resp.choices[0].message.content)
-            except (openai.BadRequestError, openai.UnprocessableEntityError, openai.NotFoundError) as exc:
+            except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
                 # The server does not know response_format/json_schema: use plain JSON from now on.
                 log.info("server rejected json_schema response format (%s); using plain JSON", exc.status_code)
                 with self._flag_lock:

@@ -1,0 +1,132 @@
+"""A tiny OpenAI-compatible HTTP server for tests: POST /v1/chat/completions.
+
+Replies are scripted per test. Each script item is a dict with optional keys:
+  content   the assistant message content (str, or a dict dumped as JSON)
+  status    HTTP status (default 200); non-200 returns an OpenAI-style error body
+  delay     seconds to wait before replying (interrupted when the server stops)
+  reject_json_schema  reply 400 when the request asks for response_format json_schema
+When the script runs out, the last item is reused. Every request body is kept
+in `requests`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def log_message(self, *args) -> None:  # keep test output quiet
+        pass
+
+    def _send(self, status: int, body: dict) -> None:
+        data = json.dumps(body).encode()
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (timeout): fine
+
+    def do_POST(self) -> None:  # noqa: N802
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length)
+        try:
+            body = json.loads(raw or b"{}")
+        except json.JSONDecodeError:
+            body = {"_raw": raw.decode(errors="replace")}
+        standin = self.server.standin
+        item = standin._next(body)
+        if not self.path.rstrip("/").endswith("/chat/completions"):
+            self._send(404, {"error": {"message": f"unknown path {self.path}", "type": "not_found"}})
+            return
+        if item.get("delay"):
+            standin._stopping.wait(item["delay"])
+        fmt = (body.get("response_format") or {}).get("type")
+        if item.get("reject_json_schema") and fmt == "json_schema":
+            self._send(
+                400,
+                {"error": {"message": "response_format json_schema is not supported", "type": "invalid_request_error"}},
+            )
+            return
+        status = item.get("status", 200)
+        if status != 200:
+            self._send(status, {"error": {"message": item.get("message", "scripted error"), "type": "server_error"}})
+            return
+        content = item.get("content", "")
+        if not isinstance(content, str):
+            content = json.dumps(content)
+        self._send(
+            200,
+            {
+                "id": "chatcmpl-standin",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body.get("model", "standin"),
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": content},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+            },
+        )
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = False  # handler threads are joined on close
+    block_on_close = True
+    standin: OpenAIStandIn
+
+
+class OpenAIStandIn:
+    """Start with `with OpenAIStandIn() as s:`; point the SDK at `s.base_url`."""
+
+    def __init__(self, script: list[dict] | None = None):
+        self.script = list(script or [{"content": {"found": False, "answer": "", "intent": "no_answer"}}])
+        self.requests: list[dict] = []
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server.standin = self
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="openai-standin", daemon=True
+        )
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def set_script(self, script: list[dict]) -> None:
+        with self._lock:
+            self.script = list(script)
+
+    def _next(self, body: dict) -> dict:
+        with self._lock:
+            self.requests.append(body)
+            return self.script.pop(0) if len(self.script) > 1 else self.script[0]
+
+    def start(self) -> OpenAIStandIn:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()  # wake handlers sleeping on a scripted delay
+        self._server.shutdown()
+        self._server.server_close()  # joins handler threads
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> OpenAIStandIn:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

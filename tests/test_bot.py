@@ -1,0 +1,98 @@
+"""core.bot: the public contract and the command line (ask, eval)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import core.bot as bot
+from core.evaluation import evaluate, load_cases
+
+ROOT = Path(__file__).resolve().parent.parent
+KB = ROOT / "data" / "faq.csv"
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def _run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    return subprocess.run(
+        [sys.executable, "-m", "core.bot", *args],
+        cwd=ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+
+
+def test_contract_names():
+    for name in ("Answer", "Answerer", "load_kb", "KBError", "RetrievalAnswerer", "build_answerer"):
+        assert hasattr(bot, name)
+    assert bot.OPERATOR_REQUEST == "operator_request" and bot.NO_ANSWER == "no_answer"
+    ans = bot.Answer(True, "x", "i", "s", 0.5, "en")
+    assert ans.public() == {"found": True, "answer": "x", "intent": "i", "source_id": "s", "confidence": 0.5}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ans.found = False
+
+
+def test_ask_one_question():
+    out = _run("ask", "--kb", str(KB), "--lang", "en", "how", "much", "is", "a", "ticket?")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert set(data) == {"found", "intent", "answer", "source_id", "confidence"}
+    assert data["found"] and data["intent"] == "richiesta_prezzi" and data["source_id"] == "en-005"
+
+
+def test_ask_reads_stdin_one_json_line_each():
+    out = _run("ask", "--kb", str(KB), stdin="prezzi?\n\nvoglio parlare con un operatore\nwhere can I park?\n")
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [d["intent"] for d in lines] == ["richiesta_prezzi", "operator_request", "parcheggio"]
+    assert lines[1]["found"] is False
+
+
+def test_ask_bad_kb_is_an_error_not_a_traceback(tmp_path):
+    bad = tmp_path / "kb.csv"
+    bad.write_text("foo,bar\n1,2\n", encoding="utf-8")
+    out = _run("ask", "--kb", str(bad), "hello")
+    assert out.returncode == 2 and "missing columns" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_eval_command_prints_the_metrics():
+    out = _run("eval", "--kb", str(KB), "--cases", str(DATA / "eval_dev.csv"), "--offline")
+    assert out.returncode == 0, out.stderr
+    for label in ("answerable accuracy", "escalation precision", "escalation recall", "wrong confident answers"):
+        assert label in out.stdout
+
+
+def test_case_files_are_separate_and_large_enough():
+    dev = load_cases(DATA / "eval_dev.csv")
+    test = load_cases(DATA / "eval_test.csv")
+    assert len(test) >= 120
+    assert not {c.question.lower() for c in dev} & {c.question.lower() for c in test}
+    kb_questions = {q.lower() for e in bot.load_kb(KB) for q in e.questions}
+    assert not {c.question.lower() for c in test} & kb_questions  # paraphrased, not copied
+    assert {c.lang for c in test} >= {"it", "en"}
+
+
+def test_dev_set_quality():
+    """The tuning set: thresholds were chosen on it, so it must stay at target."""
+    report = evaluate(bot.RetrievalAnswerer.from_csv(KB), load_cases(DATA / "eval_dev.csv"))
+    assert report.accuracy >= 0.90
+    assert report.escalation_recall >= 0.90
+    assert report.wrong_confident_rate <= 0.02
+
+
+def test_test_set_floor():
+    """Held-out set (never tuned on): guard against regressions below the measured level."""
+    report = evaluate(bot.RetrievalAnswerer.from_csv(KB), load_cases(DATA / "eval_test.csv"))
+    assert report.accuracy >= 0.83
+    assert report.escalation_recall >= 0.95
+    assert report.wrong_confident_rate <= 0.04

@@ -1,0 +1,197 @@
+"""Offline retrieval answerer: matching, escalation rules, KB reload and errors."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from core.bot import NO_ANSWER, OPERATOR_REQUEST, Answer, KBError, RetrievalAnswerer, load_kb, read_kb
+from core.retrieval_text import detect_lang
+
+KB = Path(__file__).resolve().parent.parent / "data" / "faq.csv"
+HEADER = "id,intent,lang,questions,answer\n"
+
+
+@pytest.fixture(scope="module")
+def bot():
+    return RetrievalAnswerer.from_csv(KB)
+
+
+@pytest.mark.parametrize(
+    "question,lang,intent",
+    [
+        ("prezzi?", "it", "richiesta_prezzi"),
+        ("orari domenica", "it", "orari_apertura"),
+        ("quanto costa il bigleitto", "it", "richiesta_prezzi"),  # typo
+        ("accessibilita per disabili", "it", "accessibilita"),  # missing accent
+        ("museum open what time", "en", "orari_apertura"),  # word order
+        ("can I bring my dog inside?", "en", "animali"),
+        ("wifi", None, "wifi"),
+        ("dove parcheggio la macchina", None, "parcheggio"),
+        ("Ciao, quanto costa l'audioguida?", None, "audioguida"),
+    ],
+)
+def test_paraphrases_find_the_intent(bot, question, lang, intent):
+    ans = bot.answer(question, lang)
+    assert ans.found, ans
+    assert ans.intent == intent
+    assert ans.source_id and ans.answer
+    assert 0.0 <= ans.confidence <= 1.0
+
+
+def test_reply_is_in_the_visitors_language(bot):
+    it = bot.answer("quanto costa il biglietto?")
+    en = bot.answer("how much is a ticket?")
+    assert (it.lang, it.source_id) == ("it", "it-005")
+    assert (en.lang, en.source_id) == ("en", "en-005")
+    # An explicit language wins: the Italian answer to an English question.
+    assert bot.answer("ticket price", "it").source_id == "it-005"
+
+
+@pytest.mark.parametrize(
+    "text,lang",
+    [("quanto costa?", "it"), ("how much is it?", "en"), ("orari", "it"), ("parking", "en"), ("c'è il bar?", "it")],
+)
+def test_detect_lang(text, lang):
+    assert detect_lang(text) == lang
+
+
+@pytest.mark.parametrize(
+    "question,intent",
+    [
+        ("Buongiorno!", "saluto"),
+        ("hi there", "saluto"),
+        ("grazie mille!", "ringraziamento"),
+        ("thanks a lot", "ringraziamento"),
+    ],
+)
+def test_small_talk_is_answered(bot, question, intent):
+    ans = bot.answer(question)
+    assert ans.found and ans.intent == intent
+
+
+@pytest.mark.parametrize(
+    "question,reason",
+    [
+        ("voglio parlare con un operatore", OPERATOR_REQUEST),
+        ("can I speak to a human please", OPERATOR_REQUEST),
+        ("il custode è stato maleducato, voglio fare reclamo", "complaint"),
+        ("I was charged twice for my tickets", "personal_case"),
+        ("where is my order 12345?", "personal_case"),
+        ("ho perso il portafoglio ieri nella sala 4", "personal_case"),
+        ("help! a man fainted in room 2", "emergency"),
+        ("non trovo più mia figlia", "emergency"),
+        ("who won the football match yesterday?", NO_ANSWER),
+        ("qual è la ricetta della carbonara?", NO_ANSWER),
+    ],
+)
+def test_escalations(bot, question, reason):
+    ans = bot.answer(question)
+    assert not ans.found and ans.answer == ""
+    assert ans.intent == reason
+    assert ans.source_id is None
+
+
+def test_generic_lost_and_found_question_is_answered(bot):
+    assert bot.answer("how does lost and found work?").intent == "oggetti_smarriti"
+    assert bot.answer("Can I thank the staff? Thanks for the help").found  # 'help' is not an emergency here
+
+
+@pytest.mark.parametrize("text", ["", "   ", "?!?", "a" * 10000, "\x00\x01", "🙂🙂", "1234", "SELECT * FROM x;", None])
+def test_never_raises(bot, text):
+    ans = bot.answer(text)
+    assert isinstance(ans, Answer)
+    assert ans.lang in ("it", "en")
+
+
+def test_public_dict(bot):
+    d = bot.answer("prezzi?").public()
+    assert set(d) == {"found", "answer", "intent", "source_id", "confidence"}
+
+
+def test_thread_safe_answers(bot):
+    expected = {q: bot.answer(q) for q in ("prezzi?", "parking", "orari domenica", "voglio un operatore")}
+    errors = []
+
+    def worker():
+        for _ in range(50):
+            for q, a in expected.items():
+                if bot.answer(q) != a:
+                    errors.append(q)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+
+
+# -- KB file handling ------------------------------------------------------------
+
+
+def _write(path: Path, text: str, bump: int = 0) -> None:
+    path.write_text(text, encoding="utf-8")
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + bump * 1_000_000_000))
+
+
+def test_reload_when_the_file_changes(tmp_path):
+    kb = tmp_path / "faq.csv"
+    _write(kb, HEADER + 'x-1,orari,it,"Quando aprite?","Apriamo alle 9."\n')
+    bot = RetrievalAnswerer.from_csv(kb, reload_interval=0)
+    assert bot.answer("quando aprite?").answer == "Apriamo alle 9."
+    _write(kb, HEADER + 'x-1,orari,it,"Quando aprite?","Apriamo alle 10."\n', bump=5)
+    assert bot.answer("quando aprite?").answer == "Apriamo alle 10."
+
+
+def test_reload_keeps_the_old_kb_when_the_new_one_is_unusable(tmp_path, caplog):
+    kb = tmp_path / "faq.csv"
+    _write(kb, HEADER + 'x-1,orari,it,"Quando aprite?","Apriamo alle 9."\n')
+    bot = RetrievalAnswerer.from_csv(kb, reload_interval=0)
+    _write(kb, "nonsense,columns\n1,2\n", bump=5)
+    assert bot.answer("quando aprite?").answer == "Apriamo alle 9."
+    assert "unreadable" in caplog.text
+
+
+def test_malformed_rows_are_reported_with_line_numbers(tmp_path, caplog):
+    kb = tmp_path / "faq.csv"
+    _write(
+        kb,
+        HEADER
+        + 'a-1,orari,it,"Quando aprite?","Apriamo alle 9."\n'  # line 2
+        + 'a-2,prezzi,it,"Quanto costa?",\n'  # line 3: empty answer
+        + 'a-3,bar,xx,"C\'è un bar?","Sì."\n'  # line 4: unknown language
+        + 'a-4,multi,it,"Una domanda\nsu due righe?","Risposta."\n'  # lines 5-6: fine
+        + "a-5,bad,it,too,many,fields\n"  # line 7
+        + 'a-1,dup,it,"Duplicato?","No."\n',  # line 8: duplicate id
+    )
+    result = read_kb(kb)
+    assert [e.id for e in result.entries] == ["a-1", "a-4"]
+    assert [p.line for p in result.problems] == [3, 4, 7, 8]
+    with pytest.raises(KBError, match=r"faq\.csv:3: empty answer"):
+        load_kb(kb)
+    bot = RetrievalAnswerer.from_csv(kb)  # lenient: keeps answering
+    assert [p.line for p in bot.problems] == [3, 4, 7, 8]
+    assert "line 3" in caplog.text
+    assert bot.answer("quando aprite?").found
+
+
+def test_missing_columns_or_file_is_a_kb_error(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,question\n1,x\n", encoding="utf-8")
+    with pytest.raises(KBError, match="missing columns"):
+        RetrievalAnswerer.from_csv(bad)
+    with pytest.raises(KBError):
+        RetrievalAnswerer.from_csv(tmp_path / "nope.csv")
+
+
+def test_fixture_kb_loads_cleanly(tmp_path):
+    copy = tmp_path / "faq.csv"
+    shutil.copy(KB, copy)
+    entries = load_kb(copy)
+    assert len(entries) == 70 and len({e.intent for e in entries}) == 35
