@@ -9,6 +9,7 @@ writers queue on the busy timeout instead of failing on a lock upgrade.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -193,15 +194,23 @@ class Store:
         self.url = url
         self.engine = make_engine(url)
         self.is_sqlite = _is_sqlite(url)
+        self._write_lock = threading.Lock()
         if create:
             metadata.create_all(self.engine)
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """One transaction: everything inside commits together or not at all."""
-        with self.engine.connect() as conn:
-            if self.is_sqlite:
-                conn.execution_options(sqlite_begin="IMMEDIATE")
+        if not self.is_sqlite:
+            with self.engine.connect() as conn, conn.begin():
+                yield conn
+            return
+        # SQLite has one writer at a time. Queue this process's writers on a
+        # lock (fair, no sleeping) rather than on SQLite's busy handler, whose
+        # growing sleeps make latency spiky under load; other processes still
+        # wait on the busy timeout.
+        with self._write_lock, self.engine.connect() as conn:
+            conn.execution_options(sqlite_begin="IMMEDIATE")
             with conn.begin():
                 yield conn
 
