@@ -222,3 +222,49 @@ def ensure_first_operator(store: Store, env) -> dict | None:
         return add_operator(store, username, env.get("ADMIN_NAME") or username, password, is_admin=True)
     except Conflict:
         return None
+
+
+# ---------------------------------------------------------------------------
+# Administration from the dashboard ("Operatori" page): only an active admin
+# may manage accounts, and nobody can lock themselves out.
+
+
+def _require_admin(store: Store, actor_id: int) -> None:
+    from core.domain import Forbidden
+
+    with store.read() as conn:
+        row = conn.execute(select(operators.c.is_admin, operators.c.active).where(operators.c.id == actor_id)).first()
+    if row is None or not row.active or not row.is_admin:
+        raise Forbidden("only an administrator can manage operators", code="not_admin")
+
+
+def admin_add_operator(
+    store: Store,
+    actor_id: int,
+    username: str,
+    display_name: str,
+    password: str,
+    *,
+    is_admin: bool = False,
+    max_chats: int = 3,
+) -> dict:
+    _require_admin(store, actor_id)
+    return add_operator(store, username, display_name, password, is_admin=is_admin, max_chats=max_chats)
+
+
+def admin_update_operator(
+    store: Store,
+    actor_id: int,
+    operator_id: int,
+    *,
+    active: bool | None = None,
+    max_chats: int | None = None,
+    is_admin: bool | None = None,
+    password: str | None = None,
+) -> dict:
+    _require_admin(store, actor_id)
+    if operator_id == actor_id and (active is False or is_admin is False):
+        raise Conflict("you cannot disable yourself or remove your own admin rights", code="self_lockout")
+    return update_operator(
+        store, operator_id, active=active, max_chats=max_chats, is_admin=is_admin, password=password or None
+    )

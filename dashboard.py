@@ -1,0 +1,35 @@
+"""The operator dashboard (Streamlit): `streamlit run dashboard.py`.
+
+`python app.py` starts it on DASHBOARD_PORT (8501). It works on the same
+store as the app (DATA_DIR / DATABASE_URL) and calls `core/` directly.
+Nothing but the sign-in page is reachable without signing in.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core import dashboard_ui as ui
+
+st.set_page_config(page_title="Sportello", page_icon="🎫", layout="wide")
+ui.language_toggle()
+operator = ui.current_operator()
+
+if operator is None:
+    page = st.navigation(
+        [st.Page("pages/login.py", title=ui.t("page_login"), icon="🔑", url_path="login", default=True)],
+        position="hidden",
+    )
+else:
+    pages = [
+        st.Page("pages/live.py", title=ui.t("page_live"), icon="💬", url_path="live", default=True),
+        st.Page("pages/tickets.py", title=ui.t("page_tickets"), icon="🎫", url_path="ticket"),
+        st.Page("pages/conversations.py", title=ui.t("page_log"), icon="📜", url_path="conversazioni"),
+        st.Page("pages/analytics.py", title=ui.t("page_analytics"), icon="📊", url_path="analisi"),
+    ]
+    if operator["is_admin"]:
+        pages.append(st.Page("pages/operators.py", title=ui.t("page_operators"), icon="👥", url_path="operatori"))
+    page = st.navigation(pages)
+    ui.sidebar(operator)
+
+page.run()

@@ -1,0 +1,127 @@
+"""Analisi: conversations per day by outcome, the deflection rate, queue wait
+and live-chat duration distributions, top intents and the questions the AI
+could not answer (most frequent first). Numbers come from core.analytics."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from core import dashboard_ui as ui
+from core.analytics import OUTCOMES, local_day, report
+from core.dashboard_log import csv_bytes
+
+op = ui.require_operator()
+rt = ui.runtime()
+tz = rt.settings.timezone
+
+st.title(ui.t("analytics_title"))
+today = local_day(rt.service.clock(), tz)
+days = st.date_input(ui.t("period"), value=(today - timedelta(days=29), today), key="an_days", format="DD/MM/YYYY")
+if isinstance(days, date):
+    start = end = days
+elif len(days) == 2:
+    start, end = days
+else:
+    start = end = days[0] if days else today
+
+r = report(rt.store, start, end, tz)
+
+
+def pct(x: float | None) -> str:
+    return "–" if x is None else f"{x * 100:.1f}%"
+
+
+m = st.columns(5)
+m[0].metric(ui.t("conversations"), r.conversations)
+m[1].metric(ui.t("deflection"), pct(r.deflection_rate), help=ui.t("deflection_help"))
+m[2].metric(ui.t("to_person"), f"{r.outcomes['operator']} ({pct(r.share('operator'))})")
+m[3].metric(ui.t("to_ticket"), f"{r.outcomes['ticket']} ({pct(r.share('ticket'))})")
+m[4].metric(
+    ui.t("no_outcome"), f"{r.outcomes['no_outcome']} ({pct(r.share('no_outcome'))})", help=ui.t("no_outcome_help")
+)
+
+outcome_label = {name: ui.t(f"out_{name}") for name in OUTCOMES}
+colors = alt.Scale(domain=[outcome_label[o] for o in OUTCOMES], range=["#4c9a2a", "#1f77b4", "#ff7f0e", "#9e9e9e"])
+
+st.subheader(ui.t("per_day"))
+if not r.conversations:
+    st.info(ui.t("nothing_in_period"))
+long = pd.DataFrame(
+    [{"day": d["day"], ui.t("outcome"): outcome_label[o], ui.t("count"): d[o]} for d in r.per_day for o in OUTCOMES]
+)
+st.altair_chart(
+    alt.Chart(long)
+    .mark_bar()
+    .encode(
+        x=alt.X("day:T", title=None, axis=alt.Axis(format="%d/%m")),
+        y=alt.Y(f"{ui.t('count')}:Q", title=ui.t("conversations")),
+        color=alt.Color(f"{ui.t('outcome')}:N", scale=colors, sort=[outcome_label[o] for o in OUTCOMES]),
+        tooltip=["day:T", f"{ui.t('outcome')}:N", f"{ui.t('count')}:Q"],
+    )
+    .properties(height=260),
+    key="an_per_day",
+)
+
+
+def histogram(title: str, dist: dict, key: str) -> None:
+    st.subheader(title)
+    c1, c2, c3 = st.columns(3)
+    c1.metric(ui.t("count"), dist["count"])
+    c2.metric(ui.t("p50"), ui.duration(dist["p50"]))
+    c3.metric(ui.t("p90"), ui.duration(dist["p90"]))
+    data = pd.DataFrame(dist["buckets"])
+    st.altair_chart(
+        alt.Chart(data)
+        .mark_bar()
+        .encode(
+            x=alt.X("bucket:N", sort=None, title=None),
+            y=alt.Y("count:Q", title=ui.t("count")),
+            tooltip=["bucket:N", "count:Q"],
+        )
+        .properties(height=200),
+        key=key,
+    )
+
+
+left, right = st.columns(2, gap="large")
+with left:
+    histogram(ui.t("queue_wait"), r.queue_wait, "an_wait")
+with right:
+    histogram(ui.t("handle_time"), r.handle_time, "an_handle")
+
+st.subheader(ui.t("top_intents"))
+if r.top_intents:
+    st.altair_chart(
+        alt.Chart(pd.DataFrame(r.top_intents))
+        .mark_bar()
+        .encode(
+            x=alt.X("count:Q", title=ui.t("count")),
+            y=alt.Y("intent:N", sort="-x", title=None),
+            tooltip=["intent:N", "count:Q"],
+        )
+        .properties(height=max(120, 24 * len(r.top_intents))),
+        key="an_intents",
+    )
+
+st.subheader(ui.t("unanswered"))
+st.caption(ui.t("unanswered_help"))
+columns = {
+    "count": ui.t("times"),
+    "question": ui.t("question"),
+    "languages": ui.t("languages"),
+    "last_asked": ui.t("last_asked"),
+}
+unanswered = pd.DataFrame(r.unanswered, columns=list(columns)).rename(columns=columns)
+st.dataframe(unanswered, hide_index=True, key="an_unanswered")
+st.download_button(
+    ui.t("export_csv"),
+    data=csv_bytes(["count", "question", "languages", "last_asked"], r.unanswered),
+    file_name="domande-senza-risposta.csv",
+    mime="text/csv",
+    key="an_export",
+    on_click="ignore",
+)

@@ -1,0 +1,65 @@
+"""Conversazioni: the log exactly as it is written to the sheet, filterable
+by session, day and intent, with a CSV export and the sheet sync state."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pandas as pd
+import streamlit as st
+
+from core import dashboard_ui as ui
+from core.analytics import local_day
+from core.dashboard_log import LOG_COLUMNS, csv_bytes, log_intents, log_rows, sync_status
+from core.sheets import CONVERSATION_HEADER
+
+op = ui.require_operator()
+rt = ui.runtime()
+store = rt.store
+tz = rt.settings.timezone
+
+st.title(ui.t("log_title"))
+st.text(ui.t("log_intro"))
+
+status = sync_status(store)
+sink = status.get("sink", "?")
+n = status["backlog"]
+if status["state"] == "ok":
+    st.success(ui.t("sync_ok", sink=sink), icon="✅")
+elif status["state"] == "syncing":
+    st.info(ui.t("sync_syncing", n=n, sink=sink), icon="🔄")
+elif status["state"] == "error":
+    st.error(ui.t("sync_error", n=n, error=status.get("last_error") or "?"), icon="⚠️")
+else:
+    st.warning(ui.t("sync_unknown", n=n), icon="❔")
+m1, m2 = st.columns(2)
+m1.metric(ui.t("backlog"), n)
+m2.metric(ui.t("last_sent"), ui.clock(status.get("last_sent_at"), tz) or "–")
+
+today = local_day(rt.service.clock(), tz)
+f1, f2, f3 = st.columns([2, 2, 3])
+session = f1.text_input(ui.t("session_filter"), key="log_session")
+days = f2.date_input(ui.t("days"), value=(today - timedelta(days=6), today), key="log_days", format="DD/MM/YYYY")
+intents = f3.multiselect(ui.t("intents"), log_intents(store), key="log_intents")
+
+if isinstance(days, date):
+    start = end = days
+elif len(days) == 2:
+    start, end = days
+elif len(days) == 1:
+    start = end = days[0]
+else:
+    start = end = None
+rows = log_rows(store, session=session, start=start, end=end, intents=intents, tz=tz)
+
+h1, h2 = st.columns([4, 1], vertical_alignment="center")
+h1.text(ui.t("n_rows", n=len(rows)))
+h2.download_button(
+    ui.t("export_csv"),
+    data=csv_bytes(CONVERSATION_HEADER, rows),
+    file_name="conversazioni.csv",
+    mime="text/csv",
+    key="log_export",
+    on_click="ignore",
+)
+st.dataframe(pd.DataFrame(rows, columns=LOG_COLUMNS), hide_index=True, height=560, key="log_table")

@@ -1,0 +1,163 @@
+"""Live: presence, the waiting queue ("Prendi") and the console with the
+operator's live chats (transcript refreshing by itself, reply, canned
+replies, "Rilascia" with a resolution reason)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from core import dashboard_ui as ui
+from core.dashboard_texts import CANNED, RELEASE_REASONS
+from core.domain import DomainError, State
+
+QUEUE_REFRESH_S = 2.0
+CHAT_REFRESH_S = 1.0
+QUEUE_BUTTONS = 10  # rows with a "Prendi" button; the rest are listed below
+
+op = ui.require_operator()
+rt = ui.runtime()
+service = rt.service
+tz = rt.settings.timezone
+
+st.title(ui.t("live_title"))
+ui.show_flash()
+
+
+def take(session_id: str) -> None:
+    try:
+        service.take_chat(op["id"], session_id)
+    except DomainError as exc:
+        ui.flash("warning", ui.err(exc))
+    else:
+        ui.flash("success", ui.t("taken"))
+
+
+@st.fragment(run_every=QUEUE_REFRESH_S)
+def queue_panel() -> None:
+    status = service.operator_status()
+    mine = next((o for o in status["operators"] if o["id"] == op["id"]), op)
+    c1, c2, c3 = st.columns(3)
+    c1.metric(ui.t("operators_online"), status["online"])
+    c2.metric(ui.t("accepting"), ui.t("yes") if status["available"] else ui.t("no"))
+    c3.metric(ui.t("my_chats"), f"{mine.get('active_chats', 0)} / {mine['max_chats']}")
+    st.subheader(ui.t("queue"))
+    waiting = service.pending_sessions()
+    if not waiting:
+        st.info(ui.t("queue_empty"))
+    full = mine.get("active_chats", 0) >= mine["max_chats"]
+    if full and waiting:
+        st.warning(ui.t("at_capacity_note", n=mine["max_chats"]))
+    for s in waiting[:QUEUE_BUTTONS]:
+        with st.container(border=True, key=f"queue_{s['session_id']}"):
+            left, right = st.columns([6, 1], vertical_alignment="center")
+            with left:
+                st.text(s["original_question"] or "—")
+                st.caption(
+                    f"#{s['queue_position']} · {s['language'].upper()} · "
+                    f"{ui.t('waiting_for')}: {ui.duration(s['waiting_s'])}"
+                )
+            with right:
+                if st.button(ui.t("take"), key=f"take_{s['session_id']}", type="primary", disabled=full):
+                    take(s["session_id"])
+                    st.rerun()  # the whole page: the console gets the new chat
+    rest = waiting[QUEUE_BUTTONS:]
+    if rest:
+        st.text(ui.t("more_waiting", n=len(rest)))
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        ui.t("position"): s["queue_position"],
+                        ui.t("lang_col"): s["language"],
+                        ui.t("waiting_for"): ui.duration(s["waiting_s"]),
+                        ui.t("question"): s["original_question"],
+                    }
+                    for s in rest
+                ]
+            ),
+            hide_index=True,
+            height=240,
+        )
+
+
+def transcript_fragment(session_id: str):
+    key = f"msgs_{session_id}"
+
+    @st.fragment(run_every=CHAT_REFRESH_S)
+    def transcript() -> None:
+        cached = st.session_state.get(key) or []
+        after = cached[-1]["seq"] if cached else 0
+        try:
+            snap = service.operator_messages(op["id"], session_id, after)
+        except DomainError as exc:
+            st.warning(ui.err(exc))
+            return
+        cached = cached + snap["messages"]
+        st.session_state[key] = cached
+        if snap["status"] != State.LIVE:
+            st.session_state.pop(key, None)
+            st.rerun()  # released elsewhere (e.g. another tab): refresh the console
+        with st.container(height=420, key=f"transcript_{session_id}"):
+            st.caption(ui.t("ai_part"))  # the AI part comes first, then the hand-over notice
+            for m in cached:
+                ui.message(m, tz)
+
+    return transcript
+
+
+def send(session_id: str, text: str) -> bool:
+    try:
+        service.operator_send(op["id"], session_id, text)
+    except DomainError as exc:
+        st.warning(ui.err(exc))
+        return False
+    return True
+
+
+def chat_console(chat: dict, number: int) -> None:
+    sid = chat["session_id"]
+    lang = chat["language"] if chat["language"] in CANNED else "it"
+    with st.container(border=True, key=f"chat_{sid}"):
+        st.markdown(f"**{ui.t('chat_with', n=number)}** · {ui.t('visitor_lang', lang=lang.upper())}")
+        st.text(chat["original_question"] or "—")
+        transcript_fragment(sid)()
+        with st.form(f"reply_{sid}", clear_on_submit=True, border=False):
+            text = st.text_area(ui.t("reply"), key=f"reply_text_{sid}", height=80)
+            if st.form_submit_button(ui.t("send"), type="primary") and send(sid, text):
+                st.rerun()
+        with st.expander(ui.t("canned")):
+            canned = st.selectbox(ui.t("canned"), CANNED[lang], key=f"canned_{sid}", label_visibility="collapsed")
+            if st.button(ui.t("send_canned"), key=f"send_canned_{sid}") and send(sid, canned):
+                st.rerun()
+        with st.expander(ui.t("release")):
+            reason = st.selectbox(ui.t("release_reason"), RELEASE_REASONS[ui.lang()], key=f"reason_{sid}")
+            note = st.text_input(ui.t("release_note"), key=f"reason_note_{sid}")
+            if st.button(ui.t("release"), key=f"release_{sid}", type="primary"):
+                full_reason = f"{reason}: {note.strip()}" if note.strip() else reason
+                try:
+                    out = service.release_chat(op["id"], sid, full_reason)
+                except DomainError as exc:
+                    ui.flash("warning", ui.err(exc))
+                else:
+                    ui.flash("success", ui.t("released", id=out["ticket"]["id"]))
+                st.session_state.pop(f"msgs_{sid}", None)
+                st.rerun()
+
+
+queue_col, console_col = st.columns([2, 3], gap="large")
+with queue_col:
+    queue_panel()
+with console_col:
+    st.subheader(ui.t("my_chats"))
+    chats = service.operator_chats(op["id"])
+    if not chats:
+        st.info(ui.t("no_chats"))
+    elif len(chats) == 1:
+        chat_console(chats[0], 1)
+    else:
+        # Tab labels are Markdown: numbered, never the visitor's text.
+        tabs = st.tabs([ui.t("chat_with", n=i) for i in range(1, len(chats) + 1)])
+        for i, (tab, chat) in enumerate(zip(tabs, chats, strict=True), 1):
+            with tab:
+                chat_console(chat, i)

@@ -1,0 +1,139 @@
+"""Ticket: filter and search tickets, open one (seed fields, transcript or AI
+history, contact), change its status, add internal notes, assign it, and
+export the filtered list as CSV."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from core import dashboard_ui as ui
+from core import tickets
+from core.dashboard_tickets import LIST_COLUMNS, export_csv, history_messages, list_tickets, operator_names
+from core.domain import DomainError, TicketStatus
+
+op = ui.require_operator()
+rt = ui.runtime()
+store = rt.store
+tz = rt.settings.timezone
+STATUSES = [s.value for s in TicketStatus]
+
+st.title(ui.t("tickets_title"))
+ui.show_flash()
+
+f1, f2, f3 = st.columns([2, 3, 1], vertical_alignment="bottom")
+statuses = f1.multiselect(
+    ui.t("status"),
+    STATUSES,
+    default=[TicketStatus.OPEN.value, TicketStatus.PENDING.value],
+    format_func=lambda s: ui.t(f"st_{s}"),
+    key="tk_status",
+)
+q = f2.text_input(ui.t("search"), key="tk_q", help=ui.t("search_help"))
+only_mine = f3.checkbox(ui.t("only_mine"), key="tk_mine")
+
+rows = list_tickets(store, statuses=statuses, q=q, assigned_to=op["id"] if only_mine else None)
+
+h1, h2 = st.columns([4, 1], vertical_alignment="center")
+h1.text(ui.t("n_tickets", n=len(rows)))
+h2.download_button(
+    ui.t("export_csv"),
+    data=export_csv(rows),
+    file_name="ticket.csv",
+    mime="text/csv",
+    key="tk_export",
+    on_click="ignore",
+)
+if not rows:
+    st.info(ui.t("no_tickets"))
+    st.stop()
+
+labels = {
+    "id": "#",
+    "status": ui.t("status"),
+    "created_at": ui.t("created"),
+    "contact_method": ui.t("contact_method"),
+    "contact_info": ui.t("contact"),
+    "original_question": ui.t("original_question"),
+    "operator_name": ui.t("operator"),
+    "assigned_to_name": ui.t("assigned_to"),
+}
+table = pd.DataFrame([{labels[c]: r[c] for c in LIST_COLUMNS} for r in rows])
+table[ui.t("status")] = [ui.t(f"st_{s}") for s in table[ui.t("status")]]
+table[ui.t("created")] = [ui.clock(v, tz) for v in table[ui.t("created")]]
+st.dataframe(table, hide_index=True, height=320, key="tk_table")
+
+by_id = {r["id"]: r for r in rows}
+picked = st.selectbox(
+    ui.t("pick_ticket"),
+    list(by_id),
+    format_func=lambda i: f"#{i} · {ui.t('st_' + by_id[i]['status'])} · {by_id[i]['original_question'][:70]}",
+    key="tk_pick",
+)
+ticket = tickets.get(store, picked)
+
+st.subheader(ui.t("ticket_detail", id=ticket["id"]))
+left, right = st.columns([3, 2], gap="large")
+with left:
+    for label, value in (
+        (ui.t("original_question"), ticket["original_question"]),
+        (ui.t("status"), ui.t(f"st_{ticket['status']}")),
+        (ui.t("contact_method"), ticket["contact_method"]),
+        (ui.t("contact"), ticket["contact_info"] or "—"),
+        (ui.t("operator"), ticket["operator_name"] or "—"),
+        (ui.t("resolution"), ticket["resolution_reason"] or "—"),
+        (ui.t("language_of"), ticket["language"]),
+        (ui.t("created"), ui.clock(ticket["created_at"], tz)),
+        (ui.t("updated"), ui.clock(ticket["updated_at"], tz)),
+        (ui.t("session"), ticket["session_id"]),
+    ):
+        st.text(f"{label}: {value}")
+    if ticket["conversation_transcript"]:
+        st.markdown(f"**{ui.t('transcript')}**")
+        with st.container(border=True, key="tk_transcript"):
+            st.text(ticket["conversation_transcript"])
+    history = history_messages(ticket)
+    if history:
+        with st.expander(ui.t("ai_history"), expanded=not ticket["conversation_transcript"]):
+            for m in history:
+                ui.message(m, tz)
+    if ticket["notes"]:
+        st.markdown(f"**{ui.t('notes')}**")
+        with st.container(border=True, key="tk_notes"):
+            st.text(ticket["notes"])
+
+with right:
+    names = operator_names(store)
+    assignees = [None, *sorted(names, key=lambda i: names[i].lower())]
+    with st.form(f"tk_edit_{ticket['id']}", clear_on_submit=True):
+        status = st.selectbox(
+            ui.t("status"),
+            STATUSES,
+            index=STATUSES.index(ticket["status"]),
+            format_func=lambda s: ui.t(f"st_{s}"),
+            key=f"tk_edit_status_{ticket['id']}",
+        )
+        assignee = st.selectbox(
+            ui.t("assigned_to"),
+            assignees,
+            index=assignees.index(ticket["assigned_to"]) if ticket["assigned_to"] in assignees else 0,
+            format_func=lambda i: ui.t("nobody") if i is None else names[i],
+            key=f"tk_edit_assignee_{ticket['id']}",
+        )
+        note = st.text_area(ui.t("add_note"), key=f"tk_edit_note_{ticket['id']}")
+        if st.form_submit_button(ui.t("save"), type="primary"):
+            try:
+                tickets.update_ticket(
+                    store,
+                    ticket["id"],
+                    status=status,
+                    append_note=note.strip() or None,
+                    assigned_to=assignee,
+                    unassign=assignee is None and ticket["assigned_to"] is not None,
+                    author=op["display_name"],
+                )
+            except DomainError as exc:
+                st.error(ui.err(exc))
+            else:
+                ui.flash("success", ui.t("saved"))
+                st.rerun()
