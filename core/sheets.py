@@ -76,6 +76,10 @@ class SheetRow:
     op: str  # "append" or "upsert"
     row_key: str
     values: list = field(default_factory=list)
+    # How many times the outbox had already handed this row to a sink before
+    # this batch: > 0 means it may already be in the sheet (a lost answer, a
+    # crash), so a sink that cannot de-duplicate cheaply must check first.
+    attempts: int = 0
 
     def cells(self) -> list[str]:
         cells = [safe_cell(v) for v in self.values]
@@ -218,5 +222,13 @@ class CsvSink:
 
 
 def build_sink(settings) -> Sink:
-    """The sink the settings ask for: the local CSV mirror by default."""
-    return CsvSink(settings.sheets_dir)
+    """The sink the settings ask for.
+
+    Google Sheets when SHEET_ID, Google credentials or SHEETS_API_URL are set
+    (see `core.google_sheets`; a half-done configuration gives a Google sink
+    in an error state, so rows wait in the outbox instead of going elsewhere);
+    otherwise the local CSV mirror. Never touches the network.
+    """
+    from core.google_sheets import build_google_sink
+
+    return build_google_sink(settings) or CsvSink(settings.sheets_dir)
