@@ -2,7 +2,14 @@
 
 `python app.py` starts it on DASHBOARD_PORT (8501). It works on the same
 store as the app (DATA_DIR / DATABASE_URL) and calls `core/` directly.
-Nothing but the sign-in page is reachable without signing in.
+Nothing but the sign-in page is reachable without signing in; every page
+also checks the operator itself (`ui.require_operator`).
+
+The page files are named differently from their URL paths on purpose: with a
+`pages/` folder, Streamlit may run a page whose URL matches a file name
+directly, without this script (its "pages directory" mode, used by AppTest
+and by a fresh server before the first `st.navigation` call). Distinct names
+send every request through this router.
 """
 
 from __future__ import annotations
@@ -17,12 +24,12 @@ operator = ui.current_operator()
 
 if operator is None:
     page = st.navigation(
-        [st.Page("pages/login.py", title=ui.t("page_login"), icon="🔑", url_path="login", default=True)],
+        [st.Page("pages/sign_in.py", title=ui.t("page_login"), icon="🔑", url_path="login", default=True)],
         position="hidden",
     )
 else:
     pages = [
-        st.Page("pages/live.py", title=ui.t("page_live"), icon="💬", url_path="live", default=True),
+        st.Page("pages/live_chat.py", title=ui.t("page_live"), icon="💬", url_path="live", default=True),
         st.Page("pages/tickets.py", title=ui.t("page_tickets"), icon="🎫", url_path="ticket"),
         st.Page("pages/conversations.py", title=ui.t("page_log"), icon="📜", url_path="conversazioni"),
         st.Page("pages/analytics.py", title=ui.t("page_analytics"), icon="📊", url_path="analisi"),

@@ -75,7 +75,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "released": ("Chat chiusa: ticket #{id} risolto.", "Chat closed: ticket #{id} resolved."),
     "sent": ("Inviato.", "Sent."),
     "chat_with": ("Chat {n}", "Chat {n}"),
-    "visitor_lang": ("lingua del visitatore: {lang}", "visitor's language: {lang}"),
+    "visitor_lang": ("lingua del visitatore: {code}", "visitor's language: {code}"),
     "ai_part": ("— conversazione con l'assistente —", "— conversation with the assistant —"),
     "at_capacity_note": (
         "Hai raggiunto il massimo di chat contemporanee ({n}).",

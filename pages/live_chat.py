@@ -119,7 +119,7 @@ def chat_console(chat: dict, number: int) -> None:
     sid = chat["session_id"]
     lang = chat["language"] if chat["language"] in CANNED else "it"
     with st.container(border=True, key=f"chat_{sid}"):
-        st.markdown(f"**{ui.t('chat_with', n=number)}** · {ui.t('visitor_lang', lang=lang.upper())}")
+        st.markdown(f"**{ui.t('chat_with', n=number)}** · {ui.t('visitor_lang', code=lang.upper())}")
         st.text(chat["original_question"] or "—")
         transcript_fragment(sid)()
         with st.form(f"reply_{sid}", clear_on_submit=True, border=False):
