@@ -1,0 +1,159 @@
+"""Shared helpers for the dashboard tests: a fake clock, a deterministic
+answerer and a store seeded through ChatService calls (no test here).
+
+The seeded store (days in Europe/Rome, winter time = UTC+1):
+
+2025-03-09  #10 "Domanda vecchia"             no answer                   (outside the period)
+2025-03-10  #1  prices                         AI                          -> ai
+            #2  hours, then prices             AI                          -> ai
+            #3  "Posso portare il cane?"       no answer, declines         -> ai
+            #4  "Posso portare il cane"        no answer, queue 90 s, live 300 s -> operator
+            #5  opens the chat, types nothing                              (not counted)
+2025-03-11  #6  "Do you have coach parking?"   no answer, nobody free, email -> ticket
+            #7  asks for a person              queued, never taken         -> no_outcome
+            #8  "POSSO PORTARE IL CANE??"      no answer, queue 30 s, live 60 s -> operator
+2025-03-12 23:30Z = 03-13 00:30 in Rome: #9 prices (outside a period ending 03-12)
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from core import operators as ops
+from core.bot import NO_ANSWER, OPERATOR_REQUEST, Answer
+from core.flow import ChatService
+
+D0, D1, D2, D3 = date(2025, 3, 9), date(2025, 3, 10), date(2025, 3, 11), date(2025, 3, 12)
+DOG = "Posso portare il cane?"
+PARKING = "Do you have coach parking?"
+PASSWORD = "password123"
+
+
+class Clock:
+    def __init__(self, start: float):
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def at(self, iso: str) -> float:
+        self.now = datetime.fromisoformat(iso).replace(tzinfo=UTC).timestamp()
+        return self.now
+
+    def advance(self, seconds: float) -> float:
+        self.now += seconds
+        return self.now
+
+
+class FakeAnswerer:
+    """Prices and opening hours are known; "operatore"/"human" asks for a person."""
+
+    def answer(self, question: str, lang: str | None = None) -> Answer:
+        q = question.lower()
+        if "costa" in q or "price" in q:
+            return Answer(True, "Il biglietto costa 10 €.", "richiesta_prezzi", "it-003", 0.9, lang or "it")
+        if "orari" in q or "hours" in q:
+            return Answer(True, "Aperto 9-19.", "orari", "it-004", 0.9, lang or "it")
+        if "operatore" in q or "human" in q:
+            return Answer(False, "", OPERATOR_REQUEST, None, 0.0, lang or "it")
+        return Answer(False, "", NO_ANSWER, None, 0.0, lang or "it")
+
+
+def operator_id(store, username: str) -> int:
+    with store.read() as conn:
+        return next(o["id"] for o in ops.list_operators(conn) if o["username"] == username)
+
+
+def make_operators(store) -> dict[str, int]:
+    """mario (admin) and lucia, as the API tests have them."""
+    ops.add_operator(store, "mario", "Mario Rossi", PASSWORD, is_admin=True)
+    ops.add_operator(store, "lucia", "Lucia Bianchi", PASSWORD)
+    return {"mario": operator_id(store, "mario"), "lucia": operator_id(store, "lucia")}
+
+
+def online(store, op_id: int, now: float) -> None:
+    ops.set_status(store, op_id, "online")
+    ops.heartbeat(store, op_id, now=now)
+
+
+def seed(runtime) -> dict:
+    """Build the store described in the module docstring; returns the session ids."""
+    clock = Clock(0)
+    svc = ChatService(runtime.store, FakeAnswerer(), runtime.settings, clock=clock)
+    ids = make_operators(runtime.store)
+    mario = ids["mario"]
+    out: dict = {"operators": ids}
+
+    def start(iso: str, lang: str = "it") -> dict:
+        clock.at(iso)
+        return svc.start_session(lang, "pytest/1.0")
+
+    # D0: outside the period.
+    s = start("2025-03-09T12:00:00")
+    svc.visitor_message(s["session_id"], s["token"], "Domanda vecchia")
+    out[10] = s["session_id"]
+
+    # D1
+    s = start("2025-03-10T09:00:00")
+    svc.visitor_message(s["session_id"], s["token"], "Quanto costa il biglietto?")
+    out[1] = s["session_id"]
+
+    s = start("2025-03-10T09:10:00")
+    svc.visitor_message(s["session_id"], s["token"], "Quali sono gli orari?")
+    clock.advance(20)
+    svc.visitor_message(s["session_id"], s["token"], "E quanto costa?")
+    out[2] = s["session_id"]
+
+    s = start("2025-03-10T09:20:00")
+    svc.visitor_message(s["session_id"], s["token"], DOG)
+    svc.answer_offer(s["session_id"], s["token"], False)
+    out[3] = s["session_id"]
+
+    s = start("2025-03-10T10:00:00")
+    svc.visitor_message(s["session_id"], s["token"], "Posso portare il cane")
+    online(runtime.store, mario, clock.now)
+    svc.answer_offer(s["session_id"], s["token"], True)
+    clock.advance(90)
+    svc.take_chat(mario, s["session_id"])
+    clock.advance(100)
+    svc.operator_send(mario, s["session_id"], "Sì, se piccolo e in braccio.")
+    clock.advance(200)
+    svc.release_chat(mario, s["session_id"], "Informazioni fornite")
+    out[4] = s["session_id"]
+
+    s = start("2025-03-10T11:00:00")  # opened, nothing typed
+    out[5] = s["session_id"]
+
+    # D2
+    s = start("2025-03-11T09:00:00", "en")
+    svc.visitor_message(s["session_id"], s["token"], PARKING)
+    ops.set_status(runtime.store, mario, "away")
+    svc.answer_offer(s["session_id"], s["token"], True)  # nobody available
+    svc.submit_contact(s["session_id"], s["token"], "email", "anna@example.org")
+    out[6] = s["session_id"]
+
+    s = start("2025-03-11T10:00:00")
+    svc.visitor_message(s["session_id"], s["token"], "voglio parlare con un operatore")
+    online(runtime.store, mario, clock.now)
+    svc.answer_offer(s["session_id"], s["token"], True)
+    out[7] = s["session_id"]  # stays waiting: nobody takes it
+
+    s = start("2025-03-11T11:00:00")
+    svc.visitor_message(s["session_id"], s["token"], "POSSO PORTARE IL CANE??")
+    online(runtime.store, mario, clock.now)
+    svc.answer_offer(s["session_id"], s["token"], True)
+    clock.advance(30)
+    svc.take_chat(mario, s["session_id"])
+    clock.advance(20)
+    svc.operator_send(mario, s["session_id"], "Certo.")
+    clock.advance(40)
+    svc.release_chat(mario, s["session_id"], "Informazioni fornite")
+    out[8] = s["session_id"]
+
+    # 23:30 UTC on D3 is already the next day in Rome.
+    s = start("2025-03-12T23:30:00")
+    svc.visitor_message(s["session_id"], s["token"], "Quanto costa il biglietto?")
+    out[9] = s["session_id"]
+
+    ops.set_status(runtime.store, mario, "offline")
+    return out
