@@ -20,7 +20,7 @@ from core.api import create_api
 from core.config import ROOT, Settings
 from core.operators import ensure_first_operator
 from core.runtime import Runtime
-from core.visitor_page import build_page
+from core.visitor_page import build_page, mount_options
 
 log = logging.getLogger("sportello")
 
@@ -29,7 +29,7 @@ def build_app(runtime: Runtime, *, with_page: bool = True) -> FastAPI:
     """The API, with the visitor page mounted at `/` on the same server."""
     app = create_api(runtime)
     if with_page:
-        app = gr.mount_gradio_app(app, build_page(runtime.service), path="/")
+        app = gr.mount_gradio_app(app, build_page(runtime.service), path="/", **mount_options())
     return app
 
 
