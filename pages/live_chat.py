@@ -14,6 +14,7 @@ from core.domain import DomainError, State
 QUEUE_REFRESH_S = 2.0
 CHAT_REFRESH_S = 1.0
 QUEUE_BUTTONS = 10  # rows with a "Prendi" button; the rest are listed below
+RERUN_APP = "live_rerun_app"  # set by a callback inside a fragment that needs the whole page redrawn
 
 op = ui.require_operator()
 rt = ui.runtime()
@@ -22,19 +23,25 @@ tz = rt.settings.timezone
 
 st.title(ui.t("live_title"))
 ui.show_flash()
+st.session_state.pop(RERUN_APP, None)  # this is a full run already: no need for another
 
 
 def take(session_id: str) -> None:
+    """A button callback: runs even when the row has left the queue meanwhile
+    (taken by a colleague), so the operator gets a clear message."""
     try:
         service.take_chat(op["id"], session_id)
     except DomainError as exc:
         ui.flash("warning", ui.err(exc))
     else:
         ui.flash("success", ui.t("taken"))
+    st.session_state[RERUN_APP] = True
 
 
 @st.fragment(run_every=QUEUE_REFRESH_S)
 def queue_panel() -> None:
+    if st.session_state.pop(RERUN_APP, False):
+        st.rerun()  # the whole page: the flash message and the console with the new chat
     status = service.operator_status()
     mine = next((o for o in status["operators"] if o["id"] == op["id"]), op)
     c1, c2, c3 = st.columns(3)
@@ -58,9 +65,14 @@ def queue_panel() -> None:
                     f"{ui.t('waiting_for')}: {ui.duration(s['waiting_s'])}"
                 )
             with right:
-                if st.button(ui.t("take"), key=f"take_{s['session_id']}", type="primary", disabled=full):
-                    take(s["session_id"])
-                    st.rerun()  # the whole page: the console gets the new chat
+                st.button(
+                    ui.t("take"),
+                    key=f"take_{s['session_id']}",
+                    type="primary",
+                    disabled=full,
+                    on_click=take,
+                    args=(s["session_id"],),
+                )
     rest = waiting[QUEUE_BUTTONS:]
     if rest:
         st.text(ui.t("more_waiting", n=len(rest)))

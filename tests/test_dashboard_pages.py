@@ -1,0 +1,302 @@
+"""Every dashboard page driven with streamlit.testing.v1.AppTest against a
+real store (its own DATA_DIR): login, take/send/release, tickets, log,
+analytics and operator administration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from sqlalchemy import select
+from streamlit.testing.v1 import AppTest
+
+from core import operators as ops
+from core import tickets
+from core.config import Settings
+from core.dashboard_texts import CANNED
+from core.runtime import Runtime
+from core.store import sessions
+from tests.test_dashboard_support import D1, D3, DOG, PASSWORD, FakeAnswerer, make_operators, operator_id, seed
+
+ROOT = Path(__file__).resolve().parent.parent
+DASHBOARD = str(ROOT / "dashboard.py")
+
+
+@pytest.fixture
+def rt(data_dir, monkeypatch):
+    """The store the dashboard under test uses (DATA_DIR set for its Settings.from_env())."""
+    monkeypatch.setenv("DATA_DIR", str(data_dir))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    runtime = Runtime(Settings.from_env(), answerer=FakeAnswerer())
+    yield runtime
+    st.cache_resource.clear()
+    runtime.store.dispose()
+
+
+def texts(at) -> list[str]:
+    return [e.value for e in at.text]
+
+
+def submit(at, form: str):
+    button = next(b for b in at.button if b.key.startswith(f"FormSubmitter:{form}-"))
+    return button.click().run()
+
+
+def sign_in(username: str, password: str = PASSWORD) -> AppTest:
+    at = AppTest.from_file(DASHBOARD, default_timeout=30).run()
+    at.text_input(key="login_username").input(username)
+    at.text_input(key="login_password").input(password)
+    submit(at, "login")
+    assert not at.exception, at.exception
+    return at
+
+
+def waiting_visitor(rt, question: str = DOG) -> dict:
+    v = rt.service.start_session("it", "pytest")
+    rt.service.visitor_message(v["session_id"], v["token"], question)
+    assert rt.service.answer_offer(v["session_id"], v["token"], True)["status"] == "waiting"
+    return v
+
+
+def session_row(rt, session_id: str):
+    with rt.store.read() as conn:
+        return conn.execute(select(sessions).where(sessions.c.id == session_id)).one()
+
+
+def test_nothing_is_reachable_without_signing_in(rt):
+    make_operators(rt.store)
+    at = AppTest.from_file(DASHBOARD, default_timeout=30).run()
+    assert not at.exception
+    assert at.text_input(key="login_username") and at.text_input(key="login_password")
+    assert not [b for b in at.button if b.key and b.key.startswith("take_")]
+    for page in ("pages/live_chat.py", "pages/tickets.py", "pages/analytics.py", "pages/operators.py"):
+        with pytest.raises(ValueError):
+            at.switch_page(page)  # not registered while signed out
+        # Run directly (as Streamlit's pages-directory mode would), a page stops at its own check.
+        direct = AppTest.from_file(str(ROOT / page), default_timeout=30).run()
+        assert not direct.exception
+        assert [w.value for w in direct.warning] == ["Accesso richiesto."]
+        assert not direct.title and not direct.dataframe
+
+    at.text_input(key="login_username").input("mario")
+    at.text_input(key="login_password").input("wrong-password")
+    submit(at, "login")
+    assert [e.value for e in at.error] == ["Nome utente o password errati."]
+    assert "op_token" not in at.session_state
+
+
+def test_sign_in_sets_presence_and_heartbeat_and_sign_out(rt):
+    ids = make_operators(rt.store)
+    at = sign_in("mario")
+    assert at.title[0].value == "Live: coda e chat"
+    with rt.store.read() as conn:
+        mario = next(o for o in ops.list_operators(conn) if o["id"] == ids["mario"])
+    assert mario["status"] == "online" and mario["last_heartbeat"] is not None
+    assert rt.service.operator_status()["available"] is True
+
+    at.button_group(key="presence").set_value("away").run()
+    assert rt.service.operator_status()["available"] is False
+    at.button_group(key="presence").set_value("online").run()
+    assert rt.service.operator_status()["available"] is True
+
+    at.button_group(key="ui_lang").set_value("en").run()
+    assert at.title[0].value == "Live: queue and chats"
+    assert "Waiting: 0" in texts(at.sidebar)
+
+    at.button(key="logout").click().run()
+    assert at.text_input(key="login_username")
+    assert rt.service.operator_status()["online"] == 0
+
+
+def test_take_send_release_move_the_real_store(rt):
+    ids = make_operators(rt.store)
+    at = sign_in("mario")
+    mine = waiting_visitor(rt)
+    theirs = waiting_visitor(rt, "Domanda per Lucia")
+    at.run()
+    assert DOG in texts(at) and "Domanda per Lucia" in texts(at)
+    assert "🔔 In coda: 2" in texts(at.sidebar)
+
+    # A colleague is faster: a clear message, not an error trace.
+    rt.service.take_chat(ids["lucia"], theirs["session_id"])
+    at.button(key=f"take_{theirs['session_id']}").click().run()
+    assert not at.exception
+    assert [w.value for w in at.warning] == ["Questa chat non è più in attesa: l'ha già presa un collega."]
+
+    sid = mine["session_id"]
+    at.button(key=f"take_{sid}").click().run()
+    assert [s.value for s in at.success] == ["Chat presa."]
+    row = session_row(rt, sid)
+    assert row.status == "live" and row.operator_id == ids["mario"]
+    assert "Mario si è unito alla chat." in texts(at)
+
+    at.text_area(key=f"reply_text_{sid}").input("Buongiorno, sono Mario.")
+    submit(at, f"reply_{sid}")
+    assert not at.exception
+    seen = rt.service.visitor_poll(sid, mine["token"])["messages"]
+    assert [(m["role"], m["author"], m["text"]) for m in seen[-1:]] == [
+        ("operator", "Mario", "Buongiorno, sono Mario.")
+    ]
+
+    # A visitor message shows up on the next refresh, as plain text (never Markdown/HTML).
+    raw = "<b>grassetto</b> **ciao** ![x](http://example.org/t.png) <script>alert(1)</script>"
+    rt.service.visitor_message(sid, mine["token"], raw)
+    at.run()
+    assert raw in texts(at)
+    assert not any("grassetto" in m.value for m in at.markdown)
+
+    at.selectbox(key=f"canned_{sid}").select(CANNED["it"][1])
+    at.button(key=f"send_canned_{sid}").click().run()
+    assert rt.service.visitor_poll(sid, mine["token"])["messages"][-1]["text"] == CANNED["it"][1]
+
+    at.selectbox(key=f"reason_{sid}").select("Problema risolto")
+    at.text_input(key=f"reason_note_{sid}").input("orari del sabato")
+    at.button(key=f"release_{sid}").click().run()
+    assert not at.exception
+    row = session_row(rt, sid)
+    assert row.status == "closed"
+    ticket = tickets.get(rt.store, row.ticket_id)
+    assert ticket["status"] == "resolved" and ticket["resolution_reason"] == "Problema risolto: orari del sabato"
+    assert ticket["operator_name"] == "Mario" and "Buongiorno, sono Mario." in ticket["conversation_transcript"]
+    assert [s.value for s in at.success] == [f"Chat chiusa: ticket #{row.ticket_id} risolto."]
+    assert "Nessuna chat aperta. Prendi un visitatore dalla coda." in [i.value for i in at.info]
+
+
+def test_console_holds_several_chats_up_to_the_maximum(rt):
+    make_operators(rt.store)
+    mario = operator_id(rt.store, "mario")
+    ops.update_operator(rt.store, mario, max_chats=2)
+    at = sign_in("mario")
+    visitors = [waiting_visitor(rt, f"Domanda {i}") for i in range(3)]
+    at.run()
+    for v in visitors[:2]:
+        at.button(key=f"take_{v['session_id']}").click().run()
+    assert [t.label for t in at.tabs] == ["Chat 1", "Chat 2"]
+    for v in visitors[:2]:
+        assert at.text_area(key=f"reply_text_{v['session_id']}")
+    assert at.button(key=f"take_{visitors[2]['session_id']}").disabled
+    assert "Hai raggiunto il massimo di chat contemporanee (2)." in [w.value for w in at.warning]
+    rt.service.visitor_message(visitors[1]["session_id"], visitors[1]["token"], "Nuovo messaggio nella seconda chat")
+    at.run()
+    assert "Nuovo messaggio nella seconda chat" in texts(at.tabs[1])
+
+
+def test_ticket_page_filters_status_notes_and_assignment(rt):
+    seeded = seed(rt)
+    at = sign_in("mario")
+    at.switch_page("pages/tickets.py").run()
+    assert not at.exception
+    assert len(at.dataframe[0].value) == 1  # default: open + pending
+    at.multiselect(key="tk_status").set_value(["resolved"]).run()
+    assert len(at.dataframe[0].value) == 2
+    at.multiselect(key="tk_status").set_value([]).run()
+    assert len(at.dataframe[0].value) == 3
+    at.text_input(key="tk_q").input("anna@").run()
+    table = at.dataframe[0].value
+    assert len(table) == 1 and table.iloc[0]["Contatto"] == "anna@example.org"
+
+    ticket_id = int(table.iloc[0]["#"])
+    assert at.selectbox(key="tk_pick").value == ticket_id
+    shown = "\n".join(texts(at))
+    assert "Domanda originale: Do you have coach parking?" in shown and "Contatto: anna@example.org" in shown
+    at.selectbox(key=f"tk_edit_status_{ticket_id}").select("pending")
+    lucia = seeded["operators"]["lucia"]
+    at.selectbox(key=f"tk_edit_assignee_{ticket_id}").select(lucia)
+    at.text_area(key=f"tk_edit_note_{ticket_id}").input("Richiamare lunedì")
+    submit(at, f"tk_edit_{ticket_id}")
+    assert not at.exception and [s.value for s in at.success] == ["Salvato."]
+    t = tickets.get(rt.store, ticket_id)
+    assert t["status"] == "pending" and t["assigned_to"] == lucia
+    assert t["notes"].endswith("Mario Rossi: Richiamare lunedì")
+    assert t["notes"] in texts(at)
+
+    at.text_input(key="tk_q").input("").run()
+    at.multiselect(key="tk_status").set_value(["open"]).run()
+    assert not at.dataframe and [i.value for i in at.info] == ["Nessun ticket con questi filtri."]
+    at.multiselect(key="tk_status").set_value([]).run()
+    table = at.dataframe[0].value
+    assert list(table[table["#"] == ticket_id]["Assegnato a"]) == ["Lucia Bianchi"]
+    at.checkbox(key="tk_mine").check().run()
+    assert not at.dataframe  # nothing is assigned to mario
+
+
+def test_conversations_page_filters_and_sync_state(rt):
+    seeded = seed(rt)
+    at = sign_in("mario")
+    at.switch_page("pages/conversations.py").run()
+    assert not at.exception
+    assert at.warning[0].value.startswith("Stato del foglio sconosciuto")
+    at.date_input(key="log_days").set_value((D1, D3)).run()
+    assert len(at.dataframe[0].value) == 20
+    at.text_input(key="log_session").input(seeded[4][:10]).run()
+    table = at.dataframe[0].value
+    assert len(table) == 5 and set(table["session_id"]) == {seeded[4]}
+    at.text_input(key="log_session").input("").run()
+    at.multiselect(key="log_intents").set_value(["no_answer"]).run()
+    table = at.dataframe[0].value
+    assert len(table) == 4 and set(table["intent_detected"]) == {"no_answer"}
+    assert set(table["sync"]) == {"pending"}
+
+    rt.worker.drain()
+    rt.worker.save_status()
+    at.run()
+    assert [s.value for s in at.success] == ["Foglio aggiornato (destinazione: csv)."]
+    assert set(at.dataframe[0].value["sync"]) == {"sent"}
+
+
+def test_analytics_page_numbers(rt):
+    seed(rt)
+    at = sign_in("mario")
+    at.switch_page("pages/analytics.py").run()
+    assert not at.exception
+    at.date_input(key="an_days").set_value((D1, D3)).run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Conversazioni"] == "7"
+    assert metrics["Risolte dall'AI"] == "42.9%"
+    assert metrics["Passate a un operatore"] == "2 (28.6%)"
+    assert metrics["Diventate ticket"] == "1 (14.3%)"
+    assert metrics["Senza esito"] == "1 (14.3%)"
+    unanswered = at.dataframe[0].value
+    assert list(unanswered["Volte"]) == [3, 1]
+    assert list(unanswered["Domanda"]) == ["POSSO PORTARE IL CANE??", "Do you have coach parking?"]
+
+
+def test_operators_page_is_for_admins(rt):
+    ids = make_operators(rt.store)
+    lucia = sign_in("lucia")
+    with pytest.raises(ValueError):
+        lucia.switch_page("pages/operators.py")  # not in her navigation
+    direct = AppTest.from_file(str(ROOT / "pages/operators.py"), default_timeout=30)
+    direct.session_state["op_token"] = lucia.session_state["op_token"]
+    direct.run()
+    assert [e.value for e in direct.error] == ["Solo gli amministratori gestiscono gli operatori."]
+
+    at = sign_in("mario")
+    at.switch_page("pages/operators.py").run()
+    assert not at.exception and len(at.dataframe[0].value) == 2
+    at.text_input(key="op_add_username").input("paolo")
+    at.text_input(key="op_add_name").input("Paolo Verdi")
+    at.text_input(key="op_add_password").input("password456")
+    at.number_input(key="op_add_max").set_value(2)
+    submit(at, "op_add")
+    assert [s.value for s in at.success] == ["Operatore «paolo» creato."]
+    paolo = operator_id(rt.store, "paolo")
+    assert ops.login(rt.store, "paolo", "password456", 60)[1]["max_chats"] == 2
+
+    at.selectbox(key="op_pick").select(paolo).run()
+    at.checkbox(key=f"op_edit_active_{paolo}").uncheck()
+    at.number_input(key=f"op_edit_max_{paolo}").set_value(4)
+    submit(at, f"op_edit_{paolo}")
+    with rt.store.read() as conn:
+        p = next(o for o in ops.list_operators(conn) if o["id"] == paolo)
+    assert p["active"] is False and p["max_chats"] == 4
+
+    at.selectbox(key="op_pick").select(ids["mario"]).run()
+    at.checkbox(key=f"op_edit_active_{ids['mario']}").uncheck()
+    submit(at, f"op_edit_{ids['mario']}")
+    assert [e.value for e in at.error] == [
+        "Non puoi disattivare te stesso né togliere i tuoi permessi di amministratore."
+    ]
+    assert ops.authenticate(rt.store, at.session_state["op_token"])["active"] is True
