@@ -6,6 +6,7 @@ import pytest
 
 from core.config import Settings
 from core.runtime import Runtime
+from tests.databases import db_env_for, parametrize_databases, postgres_url_for_test
 from tests.support import AppServer, Operator, add_operator
 
 
@@ -16,10 +17,18 @@ def data_dir(tmp_path):
     return d
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "both_databases: run the test on SQLite and on PostgreSQL")
+
+
+def pytest_generate_tests(metafunc):
+    parametrize_databases(metafunc)
+
+
 @pytest.fixture
-def db_env() -> dict:
+def db_env(request) -> dict:
     """Extra environment selecting the database; SQLite in DATA_DIR by default."""
-    return {"DATABASE_URL": ""}
+    return db_env_for(request)
 
 
 @pytest.fixture
@@ -58,3 +67,9 @@ def lucia(server):
     op = Operator(server.url, "lucia")
     yield op
     op.close()
+
+
+@pytest.fixture
+def postgres_url():
+    """A fresh, empty PostgreSQL database for one test (see tests/databases.py)."""
+    yield from postgres_url_for_test()

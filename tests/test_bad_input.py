@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from tests.support import Visitor, read_sheet, wait_until
+
+pytestmark = pytest.mark.both_databases  # every test runs on SQLite and on PostgreSQL
 
 HARD = "Posso prenotare una visita privata notturna con il direttore per il mio matrimonio?"
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.support import AppServer, Operator, Visitor, add_operator, read_sheet, wait_until
+
+pytestmark = pytest.mark.both_databases  # every test runs on SQLite and on PostgreSQL
 
 HARD = "Posso prenotare una visita privata notturna con il direttore per il mio matrimonio?"
 
@@ -156,9 +160,9 @@ def test_away_or_stale_operator_is_not_available(server, mario):
     assert v.accept(True)["status"] == "collecting_contact"
 
 
-def test_operator_at_capacity_is_not_available(data_dir):
-    add_operator(data_dir, "solo", "Solo Uno", "password123", "--max-chats", "1")
-    with AppServer(data_dir) as srv:
+def test_operator_at_capacity_is_not_available(data_dir, db_env):
+    add_operator(data_dir, "solo", "Solo Uno", "password123", "--max-chats", "1", env=db_env)
+    with AppServer(data_dir, env=db_env) as srv:
         op = Operator(srv.url, "solo")
         op.online()
         first = Visitor(srv.url)
@@ -171,9 +175,9 @@ def test_operator_at_capacity_is_not_available(data_dir):
         assert second.accept()["status"] == "collecting_contact"
 
 
-def test_queue_timeout_moves_to_contact(data_dir):
-    add_operator(data_dir, "mario", "Mario Rossi")
-    with AppServer(data_dir, env={"QUEUE_TIMEOUT_S": "1.5"}) as srv:
+def test_queue_timeout_moves_to_contact(data_dir, db_env):
+    add_operator(data_dir, "mario", "Mario Rossi", env=db_env)
+    with AppServer(data_dir, env={"QUEUE_TIMEOUT_S": "1.5", **db_env}) as srv:
         op = Operator(srv.url, "mario")
         op.online()
         v = Visitor(srv.url)
