@@ -1,0 +1,56 @@
+"""The dashboard in a real browser (Playwright + Debian chromium), against a
+real `python app.py --no-dashboard` and `streamlit run dashboard.py` on the
+same DATA_DIR: sign in, take a chat a visitor opened through the API, reply
+(the visitor API returns the reply), see the visitor's answer appear by
+itself, release."""
+
+from __future__ import annotations
+
+import time
+
+from core import operators as ops
+from core.store import Store
+from tests.browser import chromium
+from tests.support import AppServer, Visitor, wait_until
+from tests.test_dashboard_support import DashboardServer, sign_in_browser
+
+HARD = "Posso prenotare una visita privata notturna per il mio matrimonio?"
+
+
+def test_operator_takes_replies_and_releases_in_the_browser(data_dir, tmp_path):
+    store = Store(f"sqlite:///{data_dir / 'sportello.db'}")
+    ops.add_operator(store, "mario", "Mario Rossi", "password123")
+    store.dispose()
+    with AppServer(data_dir, args=["--no-dashboard"]) as app, DashboardServer(data_dir) as dash, chromium() as ctx:
+        page = ctx.new_page()
+        page.set_viewport_size({"width": 1440, "height": 1000})
+        sign_in_browser(page, dash.url, "mario")
+
+        visitor = Visitor(app.url)
+        assert visitor.say(HARD)["status"] == "offered"
+        assert visitor.accept(True)["status"] == "waiting"  # mario is online: signing in set it
+
+        page.get_by_text(HARD).first.wait_for(timeout=15_000)  # the queue refreshes by itself
+        page.get_by_role("button", name="Prendi").click()
+        page.get_by_text("Mario si è unito alla chat.").wait_for(timeout=15_000)
+        assert visitor.poll()["status"] == "live"
+
+        page.get_by_label("Risposta").fill("Buongiorno, sono Mario: mi dica pure.")
+        page.get_by_role("button", name="Invia", exact=True).click()
+        replies = wait_until(lambda: [m for m in visitor.poll()["messages"] if m["role"] == "operator"], timeout=15)
+        assert [(m["author"], m["text"]) for m in replies] == [("Mario", "Buongiorno, sono Mario: mi dica pure.")]
+
+        # The visitor's answer appears without any click, as text (the tag is not interpreted).
+        answer = "Grazie! <b>Sabato</b> sera va bene?"
+        sent_at = time.monotonic()
+        visitor.say(answer)
+        page.get_by_text(answer).wait_for(timeout=15_000)
+        assert time.monotonic() - sent_at < 10
+        page.screenshot(path=str(tmp_path / "live.png"))
+
+        page.get_by_text("Rilascia").first.click()  # open the expander
+        page.get_by_role("button", name="Rilascia").click()
+        page.get_by_text("Chat chiusa: ticket #").wait_for(timeout=15_000)
+        snap = visitor.poll()
+        assert snap["status"] == "closed" and snap["ticket_id"]
+        visitor.close()
