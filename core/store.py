@@ -196,7 +196,9 @@ class Store:
         self.is_sqlite = _is_sqlite(url)
         self._write_lock = threading.Lock()
         if create:
-            metadata.create_all(self.engine)
+            from core.migrate import upgrade  # the migrations import this module
+
+            upgrade(self.engine)
 
     @contextmanager
     def write(self) -> Iterator[Connection]:

@@ -1,0 +1,65 @@
+"""Schema versions: a database made by the previous schema upgrades and keeps its data."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, select, text
+
+from core import migrate
+from core.operators import add_operator, login
+from core.outbox import saved_status
+from core.store import Store, metadata, sessions
+from tests.support import AppServer, Operator, Visitor
+
+pytestmark = pytest.mark.both_databases
+
+
+def test_migrated_schema_matches_the_tables_the_code_uses(settings):
+    store = Store(settings.database_url)
+    assert migrate.current(store.engine) == migrate.head()
+    with store.engine.connect() as conn:
+        diffs = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diffs == []
+    store.dispose()
+
+
+def test_upgrade_from_previous_schema_keeps_data(settings, data_dir, db_env):
+    engine = create_engine(settings.database_url)
+    migrate.upgrade(engine, "0001")  # the schema as the previous release made it
+    assert migrate.current(engine) == "0001"
+    with engine.begin() as conn:
+        assert "kv" not in conn.dialect.get_table_names(conn)
+        conn.execute(
+            text(
+                "INSERT INTO operators (username, display_name, password_hash, is_admin, active, status, max_chats, created_at)"
+                " VALUES ('old', 'Old Timer', 'x', false, true, 'offline', 3, :t)"
+            ),
+            {"t": time.time()},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO sessions (id, token_hash, status, language, user_agent, created_at, updated_at, last_seq,"
+                " original_question, escalation_reason) VALUES ('s1', 'h', 'bot', 'it', 'ua', 1, 1, 0, '', '')"
+            )
+        )
+    engine.dispose()
+
+    store = Store(settings.database_url)  # opening the store upgrades it
+    assert migrate.current(store.engine) == migrate.head() == "0002"
+    with store.read() as conn:
+        assert conn.execute(select(sessions.c.user_agent).where(sessions.c.id == "s1")).scalar_one() == "ua"
+    assert saved_status(store)["backlog"] == 0  # the new kv table works
+    add_operator(store, "mario", "Mario Rossi", "password123")
+    assert login(store, "mario", "password123", 60)[0]
+    store.dispose()
+
+    # And the app runs on the upgraded database.
+    with AppServer(data_dir, env=db_env) as srv:
+        v = Visitor(srv.url)
+        assert v.say("Quanto costa il biglietto?")["status"] == "bot"
+        op = Operator(srv.url, "mario")
+        assert op.get("status")["online"] == 0
