@@ -18,24 +18,32 @@ import streamlit as st
 
 from core import dashboard_ui as ui
 
-st.set_page_config(page_title="Sportello", page_icon="🎫", layout="wide")
+st.set_page_config(page_title="Sportello", page_icon=":material/support_agent:", layout="wide")
 ui.language_toggle()
 operator = ui.current_operator()
 
 if operator is None:
     page = st.navigation(
-        [st.Page("pages/sign_in.py", title=ui.t("page_login"), icon="🔑", url_path="login", default=True)],
+        [
+            st.Page(
+                "pages/sign_in.py", title=ui.t("page_login"), icon=":material/login:", url_path="login", default=True
+            )
+        ],
         position="hidden",
     )
 else:
     pages = [
-        st.Page("pages/live_chat.py", title=ui.t("page_live"), icon="💬", url_path="live", default=True),
-        st.Page("pages/tickets.py", title=ui.t("page_tickets"), icon="🎫", url_path="ticket"),
-        st.Page("pages/conversations.py", title=ui.t("page_log"), icon="📜", url_path="conversazioni"),
-        st.Page("pages/analytics.py", title=ui.t("page_analytics"), icon="📊", url_path="analisi"),
+        st.Page("pages/live_chat.py", title=ui.t("page_live"), icon=":material/forum:", url_path="live", default=True),
+        st.Page(
+            "pages/tickets.py", title=ui.t("page_tickets"), icon=":material/confirmation_number:", url_path="ticket"
+        ),
+        st.Page("pages/conversations.py", title=ui.t("page_log"), icon=":material/history:", url_path="conversazioni"),
+        st.Page("pages/analytics.py", title=ui.t("page_analytics"), icon=":material/bar_chart:", url_path="analisi"),
     ]
     if operator["is_admin"]:
-        pages.append(st.Page("pages/operators.py", title=ui.t("page_operators"), icon="👥", url_path="operatori"))
+        pages.append(
+            st.Page("pages/operators.py", title=ui.t("page_operators"), icon=":material/group:", url_path="operatori")
+        )
     page = st.navigation(pages)
     ui.sidebar(operator)
 

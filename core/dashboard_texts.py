@@ -48,7 +48,7 @@ LABELS: dict[str, tuple[str, str]] = {
     # live
     "live_title": ("Live: coda e chat", "Live: queue and chats"),
     "operators_online": ("Operatori online", "Operators online"),
-    "accepting": ("Nuove chat accettate", "Accepting new chats"),
+    "accepting": ("Chat accettate", "Accepting"),
     "yes": ("sì", "yes"),
     "no": ("no", "no"),
     "my_chats": ("Le mie chat", "My chats"),

@@ -62,7 +62,7 @@ def language_toggle() -> None:
     st.sidebar.segmented_control(
         "Lingua / Language",
         ["it", "en"],
-        format_func=lambda c: {"it": "🇮🇹 Italiano", "en": "🇬🇧 English"}[c],
+        format_func=lambda c: {"it": "Italiano", "en": "English"}[c],
         key=LANG_KEY,
         required=True,
     )
@@ -144,7 +144,7 @@ def sidebar(op: dict) -> None:
         st.segmented_control(
             t("presence"),
             [s.value for s in OperatorStatus],
-            format_func=lambda s: {"online": "🟢 ", "away": "🟡 ", "offline": "⚪ "}[s] + t(s),
+            format_func=lambda s: PRESENCE_ICONS[s] + " " + t(s),
             key="presence",
             required=True,
             on_change=_changed,
@@ -157,7 +157,7 @@ def sidebar(op: dict) -> None:
             # operator stops being offered chats after HEARTBEAT_TIMEOUT_S.
             ops.heartbeat(rt.store, op["id"])
             n = len(rt.service.pending_sessions())
-            st.text(("🔔 " if n else "") + t("waiting_badge", n=n))
+            st.text(t("waiting_badge", n=n))
 
         _beat()
         if st.button(t("logout"), key="logout"):
@@ -179,14 +179,25 @@ def clock(iso_or_ts, tz: str) -> str:
     return dt.astimezone(zone(tz)).strftime("%d/%m %H:%M")
 
 
-AVATARS = {Role.USER: "👤", Role.BOT: "🤖", Role.OPERATOR: "🧑‍💼", Role.SYSTEM: "ℹ️"}
+# Material icons: they render without an emoji font.
+AVATARS = {
+    Role.USER: ":material/person:",
+    Role.BOT: ":material/smart_toy:",
+    Role.OPERATOR: ":material/support_agent:",
+    Role.SYSTEM: ":material/info:",
+}
+PRESENCE_ICONS = {
+    "online": ":material/radio_button_checked:",
+    "away": ":material/schedule:",
+    "offline": ":material/power_settings_new:",
+}
 
 
 def message(m: dict, tz: str) -> None:
     """One chat message; its text is plain text, never Markdown or HTML."""
     role = m.get("role", "")
     name = "user" if role == Role.USER else "assistant"
-    with st.chat_message(name, avatar=AVATARS.get(role, "💬")):
+    with st.chat_message(name, avatar=AVATARS.get(role, ":material/chat:")):
         st.text(m.get("text", ""))
         stamp = clock(m.get("created_at") or m.get("at"), tz)
         author = m.get("author") or ""
@@ -194,11 +205,12 @@ def message(m: dict, tz: str) -> None:
 
 
 def duration(seconds: float | None) -> str:
+    """Compact, for metrics: 45 s, 2m 05s, 1h 02m."""
     if seconds is None:
         return "–"
     seconds = int(round(seconds))
     if seconds < 60:
         return f"{seconds} s"
     if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+        return f"{seconds // 60}m {seconds % 60:02d}s"
+    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"

@@ -78,8 +78,8 @@ def histogram(title: str, dist: dict, key: str) -> None:
         alt.Chart(data)
         .mark_bar()
         .encode(
-            x=alt.X("bucket:N", sort=None, title=None),
-            y=alt.Y("count:Q", title=ui.t("count")),
+            y=alt.Y("bucket:N", sort=None, title=None),
+            x=alt.X("count:Q", title=ui.t("count")),
             tooltip=["bucket:N", "count:Q"],
         )
         .properties(height=200),

@@ -25,13 +25,13 @@ status = sync_status(store)
 sink = status.get("sink", "?")
 n = status["backlog"]
 if status["state"] == "ok":
-    st.success(ui.t("sync_ok", sink=sink), icon="✅")
+    st.success(ui.t("sync_ok", sink=sink), icon=":material/check_circle:")
 elif status["state"] == "syncing":
-    st.info(ui.t("sync_syncing", n=n, sink=sink), icon="🔄")
+    st.info(ui.t("sync_syncing", n=n, sink=sink), icon=":material/sync:")
 elif status["state"] == "error":
-    st.error(ui.t("sync_error", n=n, error=status.get("last_error") or "?"), icon="⚠️")
+    st.error(ui.t("sync_error", n=n, error=status.get("last_error") or "?"), icon=":material/error:")
 else:
-    st.warning(ui.t("sync_unknown", n=n), icon="❔")
+    st.warning(ui.t("sync_unknown", n=n), icon=":material/help:")
 m1, m2 = st.columns(2)
 m1.metric(ui.t("backlog"), n)
 m2.metric(ui.t("last_sent"), ui.clock(status.get("last_sent_at"), tz) or "–")

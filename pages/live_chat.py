@@ -57,7 +57,7 @@ def queue_panel() -> None:
         st.warning(ui.t("at_capacity_note", n=mine["max_chats"]))
     for s in waiting[:QUEUE_BUTTONS]:
         with st.container(border=True, key=f"queue_{s['session_id']}"):
-            left, right = st.columns([6, 1], vertical_alignment="center")
+            left, right = st.columns([3, 1], vertical_alignment="center")
             with left:
                 st.text(s["original_question"] or "—")
                 st.caption(

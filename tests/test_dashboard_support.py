@@ -198,6 +198,8 @@ class DashboardServer:
                 "none",
                 "--browser.gatherUsageStats",
                 "false",
+                "--client.toolbarMode",
+                "minimal",
             ],
             cwd=ROOT,
             env=self.env,
