@@ -49,6 +49,10 @@ def start_dashboard(settings: Settings) -> subprocess.Popen | None:
         "true",
         "--browser.gatherUsageStats",
         "false",
+        "--server.fileWatcherType",
+        "none",
+        "--client.toolbarMode",
+        "minimal",
     ]
     log.info("starting the operator dashboard on port %s", settings.dashboard_port)
     return subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ, DATA_DIR=str(settings.data_dir)))
