@@ -13,6 +13,7 @@ import threading
 from core.bot import Answerer, build_answerer
 from core.config import Settings
 from core.flow import ChatService
+from core.leader import Leadership
 from core.outbox import OutboxWorker
 from core.sheets import Sink, build_sink
 from core.store import Store
@@ -34,18 +35,32 @@ class Runtime:
         self.store = store or Store(self.settings.database_url)
         self.answerer = answerer or build_answerer(self.settings)
         self.sink = sink or build_sink(self.settings)
-        self.worker = OutboxWorker(
+        self.worker = self._new_worker()
+        self.service = ChatService(self.store, self.answerer, self.settings, on_commit=lambda: self.worker.wake())
+        self.leadership: Leadership | None = None
+        self._stop = threading.Event()
+        self._sweeper: threading.Thread | None = None
+
+    def _new_worker(self) -> OutboxWorker:
+        return OutboxWorker(
             self.store,
             self.sink,
             interval_s=self.settings.outbox_interval_s,
             batch_size=self.settings.outbox_batch_size,
         )
-        self.service = ChatService(self.store, self.answerer, self.settings, on_commit=self.worker.wake)
-        self._stop = threading.Event()
-        self._sweeper: threading.Thread | None = None
+
+    def _elected(self) -> None:
+        self.worker = self._new_worker()
+        self.worker.start()
+
+    def _deposed(self) -> None:
+        self.worker.stop()
 
     def start(self) -> Runtime:
-        self.worker.start()
+        """Start the background work. Of several processes sharing the database,
+        only the one elected leader drains the outbox (see core.leader)."""
+        if self.leadership is None:
+            self.leadership = Leadership(self.store.engine, self._elected, self._deposed).start()
         if self._sweeper is None:
             self._stop.clear()
             self._sweeper = threading.Thread(target=self._sweep, name="queue-sweeper", daemon=True)
@@ -64,6 +79,10 @@ class Runtime:
         if self._sweeper is not None:
             self._sweeper.join(5)
             self._sweeper = None
-        self.worker.stop()
-        self.worker.drain()
+        if self.leadership is not None:
+            if self.leadership.is_leader:
+                self.worker.stop()
+                self.worker.drain()  # best effort: what is left is sent after a restart
+            self.leadership.stop()
+            self.leadership = None
         self.store.dispose()

@@ -116,7 +116,11 @@ def test_sigkill_mid_conversation_loses_nothing_and_sends_each_row_once(data_dir
     with AppServer(data_dir, env=db_env) as srv:
         with engine.connect() as conn:
             stored = {(r.session_id, r.seq): r.text for r in conn.execute(select(messages))}
-            rows = conn.execute(select(outbox.c.event_id, outbox.c.payload).order_by(outbox.c.id)).all()
+            rows = conn.execute(
+                select(outbox.c.event_id, outbox.c.payload)
+                .where(outbox.c.worksheet == "Conversazioni")
+                .order_by(outbox.c.id)
+            ).all()
         for session_id, seq, text in acked:
             assert stored.get((session_id, seq)) == text
         wait_until(lambda: len(_sheet_event_ids(data_dir)) >= len(rows), timeout=30)
