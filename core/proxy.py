@@ -1,0 +1,165 @@
+"""A small reverse proxy (ASGI middleware) for the operator dashboard.
+
+Hosts such as Hugging Face Spaces expose one port. The app serves the
+visitor page at `/`, the API at `/api/` and, through this proxy, the
+Streamlit dashboard (started with `--server.baseUrlPath dashboard` on a
+local port) at `/dashboard/`, HTTP and websocket alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from urllib.parse import urlsplit
+
+import httpx
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
+
+log = logging.getLogger("sportello.proxy")
+
+HOP_BY_HOP = {
+    b"connection",
+    b"keep-alive",
+    b"proxy-authenticate",
+    b"proxy-authorization",
+    b"te",
+    b"trailers",
+    b"transfer-encoding",
+    b"upgrade",
+    b"host",
+}
+WS_SKIP = HOP_BY_HOP | {
+    b"sec-websocket-key",
+    b"sec-websocket-version",
+    b"sec-websocket-extensions",
+    b"sec-websocket-protocol",
+    b"origin",
+}
+UNAVAILABLE = (
+    "<!doctype html><meta charset=utf-8><title>Sportello</title>"
+    "<p>La dashboard degli operatori non è attiva. / The operator dashboard is not running.</p>"
+).encode()
+
+
+class DashboardProxy:
+    def __init__(self, app, upstream_port: int, prefix: str = "/dashboard", upstream_host: str = "127.0.0.1"):
+        self.app = app
+        self.prefix = prefix.rstrip("/")
+        self.upstream = f"{upstream_host}:{upstream_port}"
+        self.client = httpx.AsyncClient(base_url=f"http://{self.upstream}", timeout=httpx.Timeout(60, connect=5))
+
+    def _mine(self, path: str) -> bool:
+        return path == self.prefix or path.startswith(self.prefix + "/")
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and self._mine(scope["path"]):
+            if scope["path"] == self.prefix:  # /dashboard -> /dashboard/
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 307,
+                        "headers": [(b"location", (self.prefix + "/").encode())],
+                    }
+                )
+                await send({"type": "http.response.body", "body": b""})
+                return
+            return await self._http(scope, receive, send)
+        if scope["type"] == "websocket" and self._mine(scope["path"]):
+            return await self._websocket(scope, receive, send)
+        return await self.app(scope, receive, send)
+
+    async def _http(self, scope, receive, send):
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        query = scope.get("query_string", b"").decode("latin-1")
+        url = scope["path"] + (f"?{query}" if query else "")
+        headers = [(k, v) for k, v in scope["headers"] if k.lower() not in HOP_BY_HOP]
+        try:
+            request = self.client.build_request(scope["method"], url, headers=headers, content=body)
+            response = await self.client.send(request, stream=True)
+        except httpx.HTTPError:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 502,
+                    "headers": [(b"content-type", b"text/html; charset=utf-8")],
+                }
+            )
+            await send({"type": "http.response.body", "body": UNAVAILABLE})
+            return
+        try:
+            out_headers = [(k, v) for k, v in response.headers.raw if k.lower() not in HOP_BY_HOP]
+            await send({"type": "http.response.start", "status": response.status_code, "headers": out_headers})
+            async for chunk in response.aiter_raw():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            await response.aclose()
+
+    async def _websocket(self, scope, receive, send):
+        message = await receive()
+        if message["type"] != "websocket.connect":
+            return
+        headers = dict(scope["headers"])
+        origin = headers.get(b"origin", b"").decode("latin-1")
+        host = headers.get(b"host", b"").decode("latin-1")
+        # Same-origin only, as Streamlit itself checks; the upstream then sees
+        # its own origin (it compares Origin with its Host, 127.0.0.1:port).
+        if origin and urlsplit(origin).netloc != host:
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        query = scope.get("query_string", b"").decode("latin-1")
+        url = f"ws://{self.upstream}{scope['path']}" + (f"?{query}" if query else "")
+        forward = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"] if k.lower() not in WS_SKIP]
+        try:
+            upstream = await ws_connect(
+                url,
+                subprotocols=[Subprotocol(p) for p in scope.get("subprotocols", [])] or None,
+                additional_headers=forward,
+                origin=f"http://{self.upstream}",
+                max_size=None,
+                compression=None,
+                proxy=None,
+                open_timeout=10,
+            )
+        except Exception as exc:  # upstream down or refused
+            log.warning("dashboard websocket refused: %s", exc)
+            await send({"type": "websocket.close", "code": 1011})
+            return
+        await send({"type": "websocket.accept", "subprotocol": upstream.subprotocol})
+
+        async def client_to_upstream():
+            while True:
+                msg = await receive()
+                if msg["type"] == "websocket.disconnect":
+                    await upstream.close()
+                    return
+                if msg.get("bytes") is not None:
+                    await upstream.send(msg["bytes"])
+                elif msg.get("text") is not None:
+                    await upstream.send(msg["text"])
+
+        async def upstream_to_client():
+            try:
+                async for data in upstream:
+                    if isinstance(data, bytes):
+                        await send({"type": "websocket.send", "bytes": data})
+                    else:
+                        await send({"type": "websocket.send", "text": data})
+            except ConnectionClosed:
+                pass
+            await send({"type": "websocket.close", "code": 1000})
+
+        tasks = [asyncio.create_task(client_to_upstream()), asyncio.create_task(upstream_to_client())]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in tasks:
+                t.cancel()
+            await upstream.close()
