@@ -1,0 +1,27 @@
+# Sportello: visitor page, API and operator dashboard on one port (7860).
+# Works as a Hugging Face Space (sdk: docker, app_port: 7860) and anywhere Docker runs.
+FROM python:3.11-slim
+
+ENV PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PORT=7860 \
+    HOST=0.0.0.0 \
+    DATA_DIR=/data
+
+WORKDIR /app
+COPY requirements.txt .
+RUN pip install -r requirements.txt
+
+COPY . .
+# Spaces run containers as uid 1000; /data is where persistent storage is mounted.
+RUN useradd --create-home --uid 1000 user \
+    && mkdir -p /data \
+    && chown -R user:user /data /app
+USER user
+
+EXPOSE 7860
+VOLUME ["/data"]
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s \
+    CMD python -c "import urllib.request,os; urllib.request.urlopen(f'http://127.0.0.1:{os.environ.get(\"PORT\",\"7860\")}/api/health', timeout=4)"
+CMD ["python", "app.py"]
