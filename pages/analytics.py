@@ -82,7 +82,7 @@ def histogram(title: str, dist: dict, key: str) -> None:
             x=alt.X("count:Q", title=ui.t("count")),
             tooltip=["bucket:N", "count:Q"],
         )
-        .properties(height=200),
+        .properties(height=240),
         key=key,
     )
 
@@ -103,7 +103,7 @@ if r.top_intents:
             y=alt.Y("intent:N", sort="-x", title=None),
             tooltip=["intent:N", "count:Q"],
         )
-        .properties(height=max(120, 24 * len(r.top_intents))),
+        .properties(height=max(160, 34 * len(r.top_intents))),
         key="an_intents",
     )
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import time
 
+import httpx
+
 from core import operators as ops
 from core.store import Store
 from tests.browser import chromium
-from tests.support import AppServer, Visitor, wait_until
+from tests.support import AppServer, Visitor, free_port, wait_until
 from tests.test_dashboard_support import DashboardServer, sign_in_browser
 
 HARD = "Posso prenotare una visita privata notturna per il mio matrimonio?"
@@ -54,3 +56,25 @@ def test_operator_takes_replies_and_releases_in_the_browser(data_dir, tmp_path):
         snap = visitor.poll()
         assert snap["status"] == "closed" and snap["ticket_id"]
         visitor.close()
+
+
+def test_app_starts_the_dashboard_on_dashboard_port(data_dir):
+    port = free_port()
+    # AppServer turns an empty args list into ["--no-dashboard"]: pass a harmless option instead.
+    app = AppServer(data_dir, env={"DASHBOARD_PORT": str(port)})
+    app.args = ["--host", "127.0.0.1"]
+    with app:
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: _healthy(url), timeout=60, interval=0.2)
+        with chromium() as ctx:
+            page = ctx.new_page()
+            page.goto(url)
+            page.get_by_label("Nome utente").wait_for(timeout=30_000)
+    wait_until(lambda: not _healthy(url), timeout=15)  # stopped with the app
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(url + "/_stcore/health", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
