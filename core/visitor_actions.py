@@ -161,7 +161,10 @@ class VisitorActions:
         """News from the operator side; None when there is nothing to ask."""
         if not view.get("sid") or view.get("status") not in LIVE_STATES:
             return None
-        return self._run(view, self._refresh)
+        new = self._run(view, self._refresh)
+        if not new["notice"] and not new["contact_error"]:  # a poll keeps the notices on screen
+            new["notice"], new["contact_error"] = view.get("notice", ""), view.get("contact_error", "")
+        return new
 
     def set_language(self, view: dict, lang: str) -> dict:
         def act(v: dict) -> dict:

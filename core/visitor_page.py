@@ -93,6 +93,9 @@ def build_page(
 
     with gr.Blocks(title="Sportello") as page:
         view_state = gr.State(None)
+        # The live poll outputs only States (cheap): `news` changes when the poll
+        # brought something to show, and its change event renders it.
+        news = gr.State(0)
         saved = gr.BrowserState({}, storage_key=STORAGE_KEY, secret=secret)
         with gr.Row(equal_height=True):
             header = gr.HTML("", elem_id="sp-header", js_on_load=None)
@@ -213,6 +216,11 @@ def build_page(
                 p[chip] = {"value": SUGGESTIONS[lg][i]}
             return p
 
+        # Gradio 6 rebuilds a per-session copy of every output component that gets
+        # an update, even an empty one (gr.skip()): ~0.5-8 ms each, the Chatbot the
+        # most. So the poll outputs two States only, and renders through `news`.
+        tick_outputs = [view_state, news]
+
         def render(view: dict, extra: dict | None = None) -> dict:
             """Only what changed since this tab last rendered (cheap polls)."""
             view = dict(view)
@@ -284,11 +292,16 @@ def build_page(
 
         async def on_tick(view):
             if not view:
-                return {timer: gr.Timer(active=False)}
+                return {}
             new = await run(light, actions.poll, view)
-            if new is None:  # nothing to poll for any more
-                return render(view)
-            return render(new)
+            if new is None:
+                return {view_state: view, news: view.get("_news", 0)}
+            if len(render(new)) > 1:  # something to show: `news` changes, on_news renders it
+                new["_news"] = new.get("_news", 0) + 1
+            return {view_state: new, news: new.get("_news", 0)}
+
+        async def on_news(view):
+            return render(view) if view else {}
 
         async def on_lang(value, view, request: gr.Request):
             return render(await run(light, actions.set_language, current(view, request), value))
@@ -310,7 +323,8 @@ def build_page(
         contact_value.submit(on_contact, inputs=[method, contact_value, view_state], **common)
         lang.input(on_lang, inputs=[lang, view_state], **quiet)
         new_btn.click(on_new, inputs=[view_state], **quiet)
-        timer.tick(on_tick, inputs=[view_state], **quiet)
+        timer.tick(on_tick, inputs=[view_state], **{**quiet, "outputs": tick_outputs})
+        news.change(on_news, inputs=[view_state], **quiet)
     page.queue(default_concurrency_limit=None)
     page.sportello_executors = (answers, light)  # kept for shutdown and benchmarks
     return page

@@ -1,0 +1,303 @@
+"""Load check of the visitor page: many visitor tabs on one `app` process.
+
+    python bench/visitor_load.py [--visitors 50,100,200] [--duration 20] [--answer-delay 1.0]
+
+Starts the app (the real `build_app`, with the offline answerer slowed down by
+--answer-delay seconds per answer to stand in for an LLM) in a child process
+with a temporary DATA_DIR, then runs N simulated tabs that speak the page's
+Gradio protocol (core.visitor_client) like the browser does. Each tab loops
+the seed journey: a question the KB answers, one it cannot, "talk to a
+person", then the live poll every 0.5 s (like the page's gr.Timer) while
+operators (driven through the operator API) take the chat, write three
+messages and release it. Prints, per level: answers (p50/p95: stays near the
+answer delay if slow answers run in parallel), tick latency, the time from
+operator send to the visitor's tick that delivers it, errors, the server's CPU
+and memory.
+
+The client runs on the same machine as the server (it competes for the CPUs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from core.visitor_client import PageProtocol, VisitorTab  # noqa: E402
+
+QUESTION = "Quanto costa il biglietto?"
+HARD = "Posso prenotare una visita privata notturna con il direttore per il mio matrimonio?"
+TICK_S = 0.5
+
+
+# ---------------------------------------------------------------------------- server (child process)
+def serve(port: int, delay: float) -> None:
+    import uvicorn
+
+    from app import build_app
+    from core.bot import build_answerer
+    from core.config import Settings
+    from core.runtime import Runtime
+
+    class SlowAnswerer:
+        """The offline answerer, `delay` seconds slower: a stand-in for an LLM call."""
+
+        def __init__(self, inner, delay_s: float):
+            self.inner, self.delay_s = inner, delay_s
+
+        def answer(self, text, lang):
+            time.sleep(self.delay_s)
+            return self.inner.answer(text, lang)
+
+    settings = Settings.from_env()
+    runtime = Runtime(settings, answerer=SlowAnswerer(build_answerer(settings), delay))
+    runtime.start()
+    try:
+        uvicorn.run(build_app(runtime), host="127.0.0.1", port=port, log_level="warning")
+    finally:
+        runtime.stop()
+
+
+def start_server(data_dir: Path, delay: float, operators: int, max_chats: int) -> tuple[subprocess.Popen, str]:
+    env = {**os.environ, "DATA_DIR": str(data_dir), "QUEUE_TIMEOUT_S": "600", "OUTBOX_INTERVAL_S": "0.5"}
+    for i in range(operators):
+        subprocess.run(
+            [sys.executable, "-m", "core.admin", "add-operator", f"op{i}", "--name", f"Op{i} Bench"]
+            + ["--password", "password123", "--max-chats", str(max_chats)],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "serve", "--port", str(port), "--answer-delay", str(delay)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(data_dir / "server.log", "ab"),  # noqa: SIM115
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/api/health", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("the app did not start: see " + str(data_dir / "server.log"))
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+class ProcStats:
+    """CPU seconds and resident memory of the server, from /proc."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def cpu_s(self) -> float:
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / self.tick
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+
+# ---------------------------------------------------------------------------- load
+class Results:
+    def __init__(self):
+        self.answers: list[float] = []
+        self.actions: list[float] = []
+        self.ticks: list[float] = []
+        self.deliveries: list[float] = []
+        self.errors: list[str] = []
+        self.journeys = 0
+
+
+async def visitor(http, proto, res: Results, until: float, sent: dict[str, float]) -> None:
+    tab = VisitorTab(http, proto, user_agent="bench-visitor/1.0")
+    seen: set[str] = set()
+    try:
+        res.actions.append(await tab.load())
+        while time.monotonic() < until:
+            res.answers.append(await tab.say(QUESTION))
+            res.answers.append(await tab.say(HARD))
+            res.actions.append(await tab.ask_person())
+            next_tick = time.monotonic()
+            while time.monotonic() < until and tab.status in ("waiting", "live"):
+                next_tick += TICK_S
+                await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
+                res.ticks.append(await tab.tick())
+                now = time.time()
+                for m in tab.chat:
+                    for part in m.get("content") or []:
+                        text = part.get("text", "") if isinstance(part, dict) else ""
+                        for marker, t0 in list(sent.items()):
+                            if marker in text and marker not in seen:
+                                seen.add(marker)
+                                res.deliveries.append(now - t0)
+            if tab.status == "closed":
+                res.journeys += 1
+                res.actions.append((await tab.call("on_new", [None]))[1])
+    except Exception as exc:  # counted, not fatal: the point is to see them
+        res.errors.append(f"{type(exc).__name__}: {exc}"[:200])
+
+
+async def operator(url: str, name: str, res: Results, until: float, sent: dict[str, float]) -> None:
+    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+        r = await http.post("/api/auth/login", json={"username": name, "password": "password123"})
+        http.headers["Authorization"] = f"Bearer {r.json()['token']}"
+
+        async def op(action, body=None, method="POST", **params):
+            if body is None:
+                r = await http.get("/api/operators", params={"action": action, **params})
+            else:
+                r = await http.request(method, "/api/operators", params={"action": action}, json=body)
+            return r
+
+        await op("set_status", {"status": "online"})
+
+        async def chat(session_id: str) -> None:
+            for i in range(3):
+                await asyncio.sleep(1.0 + random.random())
+                marker = f"[{name}-{session_id[:6]}-{i}]"
+                sent[marker] = time.time()
+                await op("send_message", {"session_id": session_id, "text": f"Messaggio {marker}"})
+            await asyncio.sleep(0.5)
+            await op("release_chat", {"session_id": session_id, "resolution_reason": "bench"}, method="PUT")
+
+        tasks: set[asyncio.Task] = set()
+        while time.monotonic() < until:
+            pending = (await op("pending_sessions")).json().get("sessions", [])
+            for s in pending[:2]:
+                r = await op("take_chat", {"session_id": s["session_id"]})
+                if r.status_code == 200:
+                    task = asyncio.create_task(chat(s["session_id"]))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                elif r.status_code not in (409,):
+                    res.errors.append(f"take_chat {r.status_code}")
+            await asyncio.sleep(0.5)
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, max(0, round(p / 100 * len(values)) - 1))]
+
+
+async def run_level(url: str, n: int, duration: float, operators: int, stats: ProcStats) -> dict:
+    limits = httpx.Limits(max_connections=2 * n + 20, max_keepalive_connections=2 * n + 20)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as http:
+        proto = await PageProtocol.fetch(http)
+        res, sent = Results(), {}
+        until = time.monotonic() + duration
+        cpu0, t0 = stats.cpu_s(), time.monotonic()
+
+        async def staggered(i):
+            await asyncio.sleep(random.random() * min(3.0, duration / 4))  # tabs do not open in the same ms
+            await visitor(http, proto, res, until, sent)
+
+        await asyncio.gather(
+            *(staggered(i) for i in range(n)),
+            *(operator(url, f"op{i}", res, until, sent) for i in range(operators)),
+        )
+        elapsed = time.monotonic() - t0
+        cpu = stats.cpu_s() - cpu0
+    return {
+        "visitors": n,
+        "answers": len(res.answers),
+        "answer_p50": statistics.median(res.answers) if res.answers else float("nan"),
+        "answer_p95": pct(res.answers, 95),
+        "ticks": len(res.ticks),
+        "ticks_per_s": len(res.ticks) / elapsed,
+        "tick_p50": statistics.median(res.ticks) if res.ticks else float("nan"),
+        "tick_p95": pct(res.ticks, 95),
+        "tick_max": max(res.ticks) if res.ticks else float("nan"),
+        "delivered": len(res.deliveries),
+        "delivery_p50": statistics.median(res.deliveries) if res.deliveries else float("nan"),
+        "delivery_p95": pct(res.deliveries, 95),
+        "journeys": res.journeys,
+        "errors": len(res.errors),
+        "first_error": res.errors[0] if res.errors else "",
+        "server_cpu_pct": 100 * cpu / elapsed,
+        "server_rss_mb": stats.rss_mb(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("mode", nargs="?", default="bench", choices=["bench", "serve"])
+    parser.add_argument("--visitors", default="50,100,200", help="comma-separated levels of concurrent tabs")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds per level")
+    parser.add_argument("--answer-delay", type=float, default=1.0, help="seconds added to every answer (a slow LLM)")
+    parser.add_argument("--operators", type=int, default=4)
+    parser.add_argument("--max-chats", type=int, default=5)
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.mode == "serve":
+        serve(args.port, args.answer_delay)
+        return 0
+
+    print(
+        f"visitor page load check: answer delay {args.answer_delay}s, {args.operators} operators x "
+        f"{args.max_chats} chats, tick every {TICK_S}s, {args.duration:.0f}s per level, {os.cpu_count()} CPUs"
+    )
+    header = (
+        f"{'tabs':>5} {'answers':>7} {'ans p50':>8} {'ans p95':>8} {'ticks/s':>8} {'tick p50':>9} {'tick p95':>9} "
+        f"{'tick max':>9} {'op->tab p50':>11} {'p95':>6} {'chats':>6} {'errors':>6} {'cpu%':>5} {'rss MB':>7}"
+    )
+    print(header)
+    for n in [int(x) for x in args.visitors.split(",") if x.strip()]:
+        with tempfile.TemporaryDirectory(prefix="sportello-load-") as tmp:
+            proc, url = start_server(Path(tmp), args.answer_delay, args.operators, args.max_chats)
+            try:
+                r = asyncio.run(run_level(url, n, args.duration, args.operators, ProcStats(proc.pid)))
+            finally:
+                stop_server(proc)
+        print(
+            f"{r['visitors']:>5} {r['answers']:>7} {r['answer_p50']:>7.2f}s {r['answer_p95']:>7.2f}s "
+            f"{r['ticks_per_s']:>8.1f} {r['tick_p50'] * 1000:>7.0f}ms {r['tick_p95'] * 1000:>7.0f}ms "
+            f"{r['tick_max'] * 1000:>7.0f}ms {r['delivery_p50']:>10.2f}s {r['delivery_p95']:>5.2f}s "
+            f"{r['journeys']:>6} {r['errors']:>6} {r['server_cpu_pct']:>5.0f} {r['server_rss_mb']:>7.0f}",
+            flush=True,
+        )
+        if r["first_error"]:
+            print("      first error:", r["first_error"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""A visitor tab without a browser: the visitor page's Gradio events spoken
+over HTTP exactly as the page's JavaScript does (POST `/gradio_api/queue/join`,
+then the `/gradio_api/queue/data` event stream).
+
+Used by the load benchmark (bench/visitor_load.py) and by the concurrency test;
+a venue can also use it for synthetic monitoring of the page.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import dataclass
+
+import httpx
+
+SKIP = {"__type__": "update"}  # gr.skip() on the wire
+
+
+class PageError(RuntimeError):
+    pass
+
+
+@dataclass
+class PageProtocol:
+    """Event ids and output positions, read from the page's /config."""
+
+    events: dict[str, tuple[int, int]]  # api_name -> (fn_index, trigger_id)
+    outputs: dict[str, list[int]]  # api_name -> output component ids, in order
+    on_change: dict[int, str]  # State id -> the api_name of its change listener
+    ids: dict[str, int]  # elem_id -> component id
+
+    @classmethod
+    async def fetch(cls, http: httpx.AsyncClient) -> PageProtocol:
+        r = await http.get("/config")
+        r.raise_for_status()
+        cfg = r.json()
+        ids = {c["props"].get("elem_id"): c["id"] for c in cfg["components"] if c.get("props", {}).get("elem_id")}
+        events, outputs, on_change = {}, {}, {}
+        for dep in cfg["dependencies"]:
+            target, event = dep["targets"][0]
+            events[dep["api_name"]] = (dep["id"], target)
+            outputs[dep["api_name"]] = dep["outputs"]
+            if event == "change":
+                on_change[target] = dep["api_name"]
+        return cls(events, outputs, on_change, ids)
+
+    def position(self, api_name: str, elem_id: str) -> int | None:
+        outs = self.outputs[api_name]
+        cid = self.ids[elem_id]
+        return outs.index(cid) if cid in outs else None
+
+
+class VisitorTab:
+    """One browser tab: its own Gradio session (server-side state)."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        proto: PageProtocol,
+        *,
+        user_agent: str = "sportello-visitor-client/1.0",
+        accept_language: str = "it-IT,it;q=0.9",
+    ):
+        self.http = http
+        self.proto = proto
+        self.session_hash = secrets.token_hex(6)
+        self.headers = {"user-agent": user_agent, "accept-language": accept_language}
+        self.chat: list[dict] = []
+        self.status_html = ""
+
+    async def call(self, api_name: str, data: list, timeout: float = 60.0) -> tuple[list, float]:
+        """Run one event to completion, then the change listeners of the States
+        it changed (as the page's JavaScript does): (output data, seconds)."""
+        started = time.perf_counter()
+        last, changed = await self._call_one(api_name, data, timeout)
+        for state_id in changed:
+            listener = self.proto.on_change.get(state_id)
+            if listener:
+                await self._call_one(listener, [None], timeout)
+        return last, time.perf_counter() - started
+
+    async def _call_one(self, api_name: str, data: list, timeout: float) -> tuple[list, list[int]]:
+        fn_index, trigger_id = self.proto.events[api_name]
+        r = await self.http.post(
+            "/gradio_api/queue/join",
+            json={"data": data, "fn_index": fn_index, "trigger_id": trigger_id, "session_hash": self.session_hash},
+            headers=self.headers,
+            timeout=timeout,
+        )
+        if r.status_code != 200:
+            raise PageError(f"join {api_name}: {r.status_code} {r.text[:200]}")
+        event_id = r.json()["event_id"]
+        last: list = []
+        changed: list[int] = []
+        async with self.http.stream(
+            "GET", "/gradio_api/queue/data", params={"session_hash": self.session_hash}, timeout=timeout
+        ) as resp:
+            async for line in resp.aiter_lines():
+                if not line.startswith("data:"):
+                    continue
+                msg = json.loads(line[5:])
+                if msg.get("event_id") != event_id:
+                    continue
+                kind = msg.get("msg")
+                if kind == "process_generating":
+                    last = msg.get("output", {}).get("data") or last
+                elif kind == "process_completed":
+                    if not msg.get("success", False):
+                        raise PageError(f"{api_name} failed: {str(msg.get('output'))[:300]}")
+                    data_out = msg.get("output", {}).get("data")
+                    if data_out and not _is_diff(data_out):
+                        last = data_out
+                    changed = msg.get("output", {}).get("changed_state_ids") or []
+                    break
+        self._absorb(api_name, last)
+        return last, changed
+
+    def _absorb(self, api_name: str, data: list) -> None:
+        if not data or _is_diff(data):
+            return
+        pos = self.proto.position(api_name, "chat")
+        if pos is not None and isinstance(data[pos], list):
+            self.chat = data[pos]
+        pos = self.proto.position(api_name, "status")
+        if pos is not None and isinstance(data[pos], dict) and "value" in data[pos]:
+            self.status_html = data[pos]["value"] or ""
+
+    @property
+    def status(self) -> str:
+        for state in ("waiting", "live", "collecting_contact", "closed", "offered"):
+            if f"sp-status-{state}" in self.status_html:
+                return state
+        return "bot"
+
+    # the page's actions
+    async def load(self, stored: dict | None = None) -> float:
+        return (await self.call("on_load", [stored or {}]))[1]
+
+    async def say(self, text: str) -> float:
+        return (await self.call("on_send_1", [text, None]))[1]  # the "send" button
+
+    async def ask_person(self) -> float:
+        return (await self.call("on_person", [None]))[1]
+
+    async def tick(self) -> float:
+        return (await self.call("on_tick", [None]))[1]
+
+
+def _is_diff(data: list) -> bool:
+    """Generator updates may arrive as diffs (lists of [op, path, value])."""
+    return bool(data) and all(isinstance(d, list) and d and d[0] in ("replace", "append", "add") for d in data)
