@@ -1,5 +1,6 @@
-"""Start Sportello: the visitor page and the REST API on one server, the
-operator dashboard beside it.
+"""Start Sportello: the visitor page (/), the REST API (/api/) and the
+operator dashboard (/dashboard/, proxied to Streamlit on DASHBOARD_PORT) on
+one port.
 
     python app.py [--port 7860] [--host 0.0.0.0] [--no-dashboard]
 """
@@ -19,10 +20,12 @@ from fastapi import FastAPI
 from core.api import create_api
 from core.config import ROOT, Settings
 from core.operators import ensure_first_operator
+from core.proxy import DashboardProxy
 from core.runtime import Runtime
 from core.visitor_page import build_page, mount_options
 
 log = logging.getLogger("sportello")
+DASHBOARD_PATH = "/dashboard"
 
 
 def build_app(runtime: Runtime, *, with_page: bool = True) -> FastAPI:
@@ -45,6 +48,11 @@ def start_dashboard(settings: Settings) -> subprocess.Popen | None:
         str(script),
         "--server.port",
         str(settings.dashboard_port),
+        "--server.address",
+        settings.host,
+        # Served under /dashboard/ so the app can proxy it on its own port (one-port hosts).
+        "--server.baseUrlPath",
+        DASHBOARD_PATH.strip("/"),
         "--server.headless",
         "true",
         "--browser.gatherUsageStats",
@@ -74,8 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     runtime.start()
     dashboard = None if args.no_dashboard else start_dashboard(settings)
     try:
+        app = build_app(runtime)
+        if dashboard is not None:
+            app = DashboardProxy(app, settings.dashboard_port, prefix=DASHBOARD_PATH)
         uvicorn.run(
-            build_app(runtime),
+            app,
             host=args.host or settings.host,
             port=args.port or settings.port,
             log_level="warning",

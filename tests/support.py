@@ -48,7 +48,7 @@ class AppServer:
             "OUTBOX_INTERVAL_S": "0.2",
             **(env or {}),
         }
-        self.args = args or ["--no-dashboard"]
+        self.args = ["--no-dashboard"] if args is None else args
         self.proc: subprocess.Popen | None = None
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = self.data_dir / f"app-{self.port}.log"

@@ -58,19 +58,26 @@ def test_operator_takes_replies_and_releases_in_the_browser(data_dir, tmp_path):
         visitor.close()
 
 
-def test_app_starts_the_dashboard_on_dashboard_port(data_dir):
+def test_app_serves_the_dashboard_on_its_own_port_and_beside(data_dir):
+    """One port (as on Hugging Face Spaces): /dashboard/ is proxied by the app, websocket included."""
     port = free_port()
-    # AppServer turns an empty args list into ["--no-dashboard"]: pass a harmless option instead.
-    app = AppServer(data_dir, env={"DASHBOARD_PORT": str(port)})
-    app.args = ["--host", "127.0.0.1"]
+    app = AppServer(data_dir, env={"DASHBOARD_PORT": str(port)}, args=[])
     with app:
-        url = f"http://127.0.0.1:{port}"
-        wait_until(lambda: _healthy(url), timeout=60, interval=0.2)
+        beside = f"http://127.0.0.1:{port}/dashboard"
+        wait_until(lambda: _healthy(beside), timeout=60, interval=0.2)
+        assert _healthy(app.url + "/dashboard")  # the same, through the app's port
+        assert httpx.get(app.url + "/api/health").status_code == 200
         with chromium() as ctx:
             page = ctx.new_page()
-            page.goto(url)
+            ws_urls = []
+            page.on("websocket", lambda ws: ws_urls.append(ws.url))
+            page.goto(app.url + "/dashboard/")
+            # Streamlit renders its widgets only once its websocket is connected.
             page.get_by_label("Nome utente").wait_for(timeout=30_000)
-    wait_until(lambda: not _healthy(url), timeout=15)  # stopped with the app
+            assert any(u.startswith(f"ws://127.0.0.1:{app.port}/dashboard/_stcore/stream") for u in ws_urls), ws_urls
+            page.goto(app.url + "/")  # and the visitor page is still at /
+            page.locator("textarea, input[type=text]").first.wait_for(timeout=30_000)
+    wait_until(lambda: not _healthy(beside), timeout=15)  # stopped with the app
 
 
 def _healthy(url: str) -> bool:
