@@ -12,11 +12,13 @@ must offer a person). Metrics:
 from __future__ import annotations
 
 import csv
+import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .kb import Answerer
+from .kb import Answer, Answerer
 
 ESCALATE = "escalate"
 
@@ -117,3 +119,67 @@ def evaluate(answerer: Answerer, cases: list[Case]) -> Report:
             report.misses.append((case, label, ans.confidence))
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _report_at(cases: list[Case], answers: list[Answer], threshold: float) -> Report:
+    """The report an answerer would get if it answered only at confidence >= threshold."""
+
+    class _Fixed:
+        def __init__(self) -> None:
+            self.i = 0
+
+        def answer(self, question: str, lang: str | None = None) -> Answer:
+            ans = answers[self.i]
+            self.i += 1
+            if ans.found and ans.confidence < threshold:
+                return Answer(False, "", "no_answer", None, ans.confidence, ans.lang)
+            return ans
+
+    return evaluate(_Fixed(), cases)
+
+
+def choose_threshold(
+    cases: list[Case], answers: list[Answer], max_wrong: float = 0.015, min_recall: float = 0.9
+) -> float:
+    """The threshold with the best answerable accuracy while wrong answers <= max_wrong and recall >= min_recall.
+
+    `answers` come from the answerer run with threshold 0 (every retrieval answer found).
+    Ties go to the middle of the best plateau, which is less sensitive to noise than its edge.
+    """
+    grid = [i / 100 for i in range(5, 100)]
+    scored = []
+    for t in grid:
+        r = _report_at(cases, answers, t)
+        ok = r.wrong_confident_rate <= max_wrong and r.escalation_recall >= min_recall
+        scored.append(((ok, round(r.accuracy - 2 * r.wrong_confident_rate, 6)), t))
+    best = max(key for key, _ in scored)
+    plateau = [t for key, t in scored if key == best]
+    return plateau[len(plateau) // 2]
+
+
+def cross_validate(
+    make_answerer: Callable[[float], Answerer], cases: list[Case], k: int = 5, seed: int = 0, **choose
+) -> tuple[Report, list[float]]:
+    """k-fold cross-validation of the threshold: chosen on k-1 folds, measured on the held-out one.
+
+    Returns the pooled report over all held-out folds and the k chosen thresholds.
+    """
+    answerer = make_answerer(0.0)
+    answers = [answerer.answer(c.question, c.lang) for c in cases]
+    order = list(range(len(cases)))
+    random.Random(seed).shuffle(order)
+    folds = [order[i::k] for i in range(k)]
+    held_cases: list[Case] = []
+    held_answers: list[Answer] = []
+    thresholds = []
+    for f in range(k):
+        train = [i for g in range(k) if g != f for i in folds[g]]
+        t = choose_threshold([cases[i] for i in train], [answers[i] for i in train], **choose)
+        thresholds.append(t)
+        for i in folds[f]:
+            a = answers[i]
+            if a.found and a.confidence < t:
+                a = Answer(False, "", "no_answer", None, a.confidence, a.lang)
+            held_cases.append(cases[i])
+            held_answers.append(a)
+    return _report_at(held_cases, held_answers, 0.0), thresholds

@@ -39,6 +39,11 @@ STOP_IT = set(
     vostra vostri vostre mio mia miei mie nostro nostra ok okay salve per favore prego dire dirmi dite ditemi
     sapete sapreste informazione informazioni info chiedere domanda gentilmente cortesemente e stato essere
     c e cosa devo deve dobbiamo bisogna serve fare fate faccio
+    qui qua gia sempre ancora molto poco tanto tutto tutti tutta tutte ogni altro altra altri altre stesso
+    proprio siamo siete era erano fosse stata abbiamo avrei avremmo vorrebbe volere voglio vogliamo possono
+    riesco riusciamo sai scusi scusate scusa chiedo chiedevo domandavo sapevo perfavore dunque quindi allora
+    poi oppure invece anzi magari forse bene cioe tipo qualcosa niente nulla nostri nostre vostra suoi sue
+    loro lei lui noi esiste esistono vero vera davvero
     """.split()
 )
 STOP_EN = set(
@@ -48,6 +53,9 @@ STOP_EN = set(
     must my need of on or our please possible s should so some tell than that the their them then there these
     they this those to too us very was we were what whats which who will with would you your yours d ll m re t
     ve s hi ok okay dear there's is info information question wondering want wanted
+    im also really actually maybe perhaps still already ever yes no sorry excuse wonder curious kindly needs
+    needed anyone someone something one ones shall may she him it's that's there're where's what's cannot
+    wanna gonna hey hello thanks thank guys folks
     """.split()
 )
 STOP = STOP_IT | STOP_EN
@@ -71,9 +79,14 @@ EN_MARKERS = set(
 PHRASES = {
     "sedia a rotelle": "sediarotelle",
     "sedie a rotelle": "sediarotelle",
+    "barriere architettoniche": "sediarotelle",
+    "step free": "sediarotelle",
+    "reduced mobility": "sediarotelle",
+    "mobilita ridotta": "sediarotelle",
     "non vedenti": "nonvedenti",
     "non vedente": "nonvedenti",
     "visually impaired": "nonvedenti",
+    "partially sighted": "nonvedenti",
     "wi fi": "wifi",
     "e mail": "email",
     "audio guide": "audioguida",
@@ -82,27 +95,58 @@ PHRASES = {
     "audio guida": "audioguida",
     "gift shop": "bookshop",
     "book shop": "bookshop",
+    "museum shop": "bookshop",
     "lost and found": "lostfound",
     "lost property": "lostfound",
     "oggetti smarriti": "lostfound",
     "oggetti ritrovati": "lostfound",
     "how much": "howmuch",
+    "how long": "durata",
+    "how much time": "durata",
+    "quanto tempo": "durata",
+    "quanto dura": "durata",
+    "what time": "whattime",
+    "a che ora": "whattime",
+    "che ora": "whattime",
+    "che orari": "orari",
+    "last entry": "ultimoingresso",
+    "last admission": "ultimoingresso",
+    "ultimo ingresso": "ultimoingresso",
     "money back": "refund",
     "car park": "parking",
     "first sunday": "primadomenica",
     "prima domenica": "primadomenica",
+    "once a month": "primadomenica",
+    "una volta al mese": "primadomenica",
+    "una domenica al mese": "primadomenica",
+    "one sunday a month": "primadomenica",
     "baby changing": "fasciatoio",
     "changing table": "fasciatoio",
+    "changing tables": "fasciatoio",
     "credit card": "creditcard",
+    "debit card": "creditcard",
     "carta di credito": "creditcard",
+    "carte di credito": "creditcard",
     "apple pay": "contactless",
     "google pay": "contactless",
     "over 65": "anziani",
+    "over 65s": "anziani",
+    "terza eta": "anziani",
     "new year": "capodanno",
     "fine anno": "capodanno",
+    "primo gennaio": "capodanno",
+    "1 gennaio": "capodanno",
     "christmas eve": "vigilia",
     "new year s eve": "capodanno",
+    "new year s day": "capodanno",
+    "santo stefano": "natale",
+    "boxing day": "christmas",
     "easter monday": "pasquetta",
+    "bank holiday": "holiday",
+    "bank holidays": "holiday",
+    "public holiday": "holiday",
+    "public holidays": "holiday",
+    "giorni festivi": "festivi",
     "fine settimana": "weekend",
     "non paga": "gratis",
     "non pagano": "gratis",
@@ -115,49 +159,138 @@ PHRASES = {
     "without paying": "free",
     "for free": "free",
     "free of charge": "free",
+    "in advance": "anticipo",
+    "ahead of time": "anticipo",
+    "per tempo": "anticipo",
+    "mezzi pubblici": "transit",
+    "public transport": "transit",
+    "public transportation": "transit",
+    "get there": "arrivare",
+    "get in": "entrare",
+    "get into": "entrare",
+    "get to": "arrivare",
+    "selfie stick": "selfie",
+    "bastone per selfie": "selfie",
+    "macchina fotografica": "fotocamera",
+    "guided visit": "guidedtour",
+    "guided visits": "guidedtour",
+    "guided tour": "guidedtour",
+    "guided tours": "guidedtour",
+    "visita guidata": "guidedtour",
+    "visite guidate": "guidedtour",
+    "gift card": "giftcard",
+    "gift cards": "giftcard",
+    "carta regalo": "giftcard",
+    "buono regalo": "giftcard",
+    "buoni regalo": "giftcard",
+    "picture gallery": "pinacoteca",
+    "art gallery": "pinacoteca",
+    "what is there to see": "collezione",
+    "what to see": "collezione",
+    "cosa vedere": "collezione",
+    "da vedere": "collezione",
+    "works of art": "artworks",
+    "opere d arte": "opere",
+    "phone number": "telefono",
+    "numero di telefono": "telefono",
+    "numero telefonico": "telefono",
 }
 _PHRASE_RE = re.compile(r"\b(" + "|".join(re.escape(p) for p in sorted(PHRASES, key=len, reverse=True)) + r")\b")
 
 # Museum-domain concepts shared by both languages. Each word (or its stem) maps
-# to a concept token added next to the word's own stem.
+# to a concept token added next to the word's own stem; a word in two lists
+# keeps the first concept. General synonyms only, not copies of test questions.
 CONCEPTS: dict[str, list[str]] = {
-    "price": "prezzo prezzi costo costi costa costano tariffa tariffe howmuch price prices cost costs fee fees pricing".split(),
-    "ticket": "biglietto biglietti ingresso ingressi entrata ticket tickets admission entry entrance".split(),
-    "hours": "orari orario apertura aperto aperti apre aprite chiude chiudete chiusura hours open opening close closing closes".split(),
-    "child": "bambino bambini bambina figlio figli figlia ragazzi piccoli minori kid kids child children little ones".split(),
-    "discount": "sconto sconti riduzione riduzioni ridotto ridotti agevolazione agevolazioni discount discounts reduced reduction concession concessions".split(),
-    "free": "gratis gratuito gratuita gratuiti gratuitamente free".split(),
-    "senior": "anziani anziano pensionati pensionato senior seniors pensioner pensioners elderly".split(),
-    "book": "prenotare prenotazione prenotazioni prenoto prenota riservare book booking bookings reserve reservation".split(),
-    "online": "online internet sito web website".split(),
-    "food": "ristorante bar caffe caffetteria mangiare pranzo colazione merenda spuntino cafe coffee restaurant lunch eat food snack snacks drink".split(),
-    "shop": "negozio bookshop libreria libri souvenir souvenirs shop store books catalogo catalogue catalog".split(),
-    "access": "disabili disabile disabilita accessibile accessibilita barriere carrozzina sediarotelle wheelchair wheelchairs disabled disability accessible accessibility step".split(),
-    "lift": "ascensore ascensori lift lifts elevator elevators".split(),
-    "blind": "cieco cieca ciechi nonvedenti ipovedenti ipovedente blind braille tattile tattili tactile touch toccare".split(),
-    "cloak": "guardaroba armadietti armadietto cappotto giacca zaino zaini borsa borse valigia valigie bagaglio bagagli cloakroom locker lockers coat coats jacket backpack backpacks rucksack bag bags luggage suitcase suitcases".split(),
-    "photo": "foto fotografie fotografia fotografare fotografo video filmare riprese flash treppiede photo photos photograph photography pictures picture film filming video videos tripod selfie".split(),
-    "car": "auto macchina parcheggio parcheggiare parcheggi car cars park parking drive driving".split(),
-    "transit": "autobus bus treno stazione navetta metro train station shuttle tram".split(),
-    "pet": "cane cani gatto gatti animali animale dog dogs cat cats pet pets animal animals".split(),
-    "stroller": "passeggino passeggini fasciatoio fasciatoi neonato neonati pram prams stroller strollers pushchair pushchairs buggy baby babies".split(),
-    "contact": "telefono telefonare chiamare email mail contatto contatti contattare phone call email contact telephone".split(),
-    "gift": "regalo regali buono buoni regalare gift gifts voucher vouchers present".split(),
-    "evening": "sera serale serali serata serate notte notti concerto concerti evening evenings night nights concert concerts".split(),
-    "exhibit": "mostra mostre esposizione esposizioni exhibition exhibitions exhibit".split(),
-    "member": "tessera socio soci iscrizione iscriversi abbonamento annuale membership member members join annual friends".split(),
-    "lost": "lostfound smarrito smarriti perso persa dimenticato ritrovato ritrovati lost forgot forgotten found".split(),
-    "wifi": "wifi wireless rete connessione password network".split(),
-    "refund": "rimborso rimborsi rimborsare cambiare cambio spostare annullare disdire refund refunds cancel cancellation change reschedule".split(),
-    "tour": "guida guidata guidate guide guided tour tours".split(),
-    "audio": "audioguida audioguide audioguides".split(),
-    "school": "scuola scuole classe classi scolaresca scolaresche alunni studenti insegnanti gita elementare media school schools class classes pupils teachers trip".split(),
+    "price": """prezzo prezzi costo costi costa costano costare tariffa tariffe listino importo quota howmuch
+        spendere spesa caro economico price prices priced cost costs costing fee fees pricing rate rates expensive
+        cheap charge""".split(),
+    "ticket": """biglietto biglietti ingresso ingressi entrata entrare entrano admission admissions entry
+        entries entrance enter ticket tickets""".split(),
+    "hours": """orari orario apertura aperture aperto aperta aperti apre aprono aprite chiude chiudono chiudete
+        chiuso chiusa chiusi chiusura whattime ultimoingresso hours hour open opens opening close closes closing
+        closed timetable schedule""".split(),
+    "duration": "durata dura durano durare duration lasts".split(),
+    "child": """bambino bambini bambina bambine bimbo bimbi bimba bimbe figlio figli figlia figlie ragazzi ragazzo
+        ragazza ragazzini piccoli piccolo minori minorenni kid kids child children toddler toddlers teenager
+        teenagers son daughter""".split(),
+    "student": """studente studenti studentessa universitari universitario universita giovani giovane student
+        students university college youth young under26 under25""".split(),
+    "discount": """sconto sconti scontato scontati ridotto ridotti ridotta riduzione riduzioni agevolazione
+        agevolazioni agevolato convenzione convenzioni discount discounts discounted reduced reduction reductions
+        concession concessions concessionary cheaper""".split(),
+    "free": "gratis gratuito gratuita gratuiti gratuite gratuitamente omaggio free complimentary".split(),
+    "senior": """anziani anziano anziana pensionati pensionato pensionata pensione senior seniors pensioner
+        pensioners elderly retired retiree retirees oap""".split(),
+    "book": """prenotare prenotazione prenotazioni prenoto prenota prenotarsi prenotato riservare riservato
+        anticipo book booking booked bookings reserve reserved reservation reservations advance beforehand
+        slot slots""".split(),
+    "buy": "acquistare acquisto acquisti comprare compro compra buy buying purchase purchasing".split(),
+    "online": "online internet sito web website app eticket digitale digital".split(),
+    "print": "stampare stampato stampa cartaceo print printed printout paper qr smartphone".split(),
+    "food": """ristorante bar caffe caffetteria mangiare mangio pranzo pranzare cena colazione merenda spuntino
+        panino panini bere bevande bevanda cibo cappuccino cafe cafeteria coffee restaurant lunch eat eating food
+        snack snacks drink drinks breakfast sandwich sandwiches tea meal""".split(),
+    "shop": """negozio negozi bookshop libreria libri souvenir souvenirs gadget cartoline catalogo cataloghi shop
+        shops store books catalogue catalog catalogues postcards merchandise""".split(),
+    "access": """disabili disabile disabilita accessibile accessibili accessibilita barriere carrozzina
+        sediarotelle gradini rampa rampe handicap wheelchair wheelchairs disabled disability disabilities
+        accessible accessibility step steps stairs ramp ramps mobility""".split(),
+    "lift": "ascensore ascensori montacarichi lift lifts elevator elevators".split(),
+    "blind": """cieco cieca ciechi cieche nonvedenti ipovedenti ipovedente braille tattile tattili tattilmente
+        blind tactile touch toccare sight""".split(),
+    "cloak": """guardaroba deposito armadietti armadietto cappotto cappotti giacca giacche zaino zaini borsa borse
+        borsone valigia valigie trolley bagaglio bagagli ombrello ombrelli casco caschi cloakroom locker lockers
+        coat coats jacket jackets backpack backpacks rucksack rucksacks bag bags luggage suitcase suitcases
+        umbrella umbrellas helmet helmets""".split(),
+    "photo": """foto fotografie fotografia fotografare fotografo fotocamera video filmare filmati riprendere
+        riprese flash treppiede treppiedi selfie photo photos photograph photographs photography pictures picture
+        pics film filming record recording video videos tripod tripods camera""".split(),
+    "car": """auto automobile macchina parcheggio parcheggiare parcheggi posteggio sosta ztl car cars park
+        parking drive driving motorway garage""".split(),
+    "transit": """autobus bus pullman treno treni stazione navetta metro metropolitana tram fermata transit train
+        trains station shuttle""".split(),
+    "directions": "arrivare arrivo raggiungere indicazioni distanza dista directions reach far distance".split(),
+    "pet": """cane cani cagnolino cucciolo gatto gatti animali animale guinzaglio dog dogs puppy cat cats pet
+        pets animal animals lead leash""".split(),
+    "stroller": """passeggino passeggini fasciatoio fasciatoi neonato neonati neonata bebe lattante allattare
+        allattamento marsupio marsupi pannolino pannolini pram prams stroller strollers pushchair pushchairs
+        buggy buggies baby babies infant infants nappy nappies diaper diapers breastfeeding carrier""".split(),
+    "contact": """telefono telefonare telefonico chiamare numero email mail contatto contatti contattare recapito
+        phone call email contact contacts telephone number""".split(),
+    "gift": "regalo regali regalare buono buoni giftcard voucher vouchers gift gifts present presents".split(),
+    "evening": """sera serale serali serata serate notte notti notturno notturna notturne concerto concerti
+        musica aperitivo evening evenings night nights nighttime concert concerts music""".split(),
+    "exhibit": """mostra mostre esposizione esposizioni temporanea temporanee exhibition exhibitions show shows
+        temporary""".split(),
+    "member": """tessera tessere socio soci iscrizione iscriversi abbonamento abbonamenti annuale amici membership
+        member members join annual friends""".split(),
+    "lost": """lostfound smarrito smarrita smarriti perso persa persi dimenticato dimenticata ritrovato ritrovati
+        lost forgot forgotten found""".split(),
+    "wifi": "wifi wireless rete connessione connettersi password network hotspot".split(),
+    "refund": """rimborso rimborsi rimborsare rimborsabile restituire soldi cambiare cambio spostare posticipare
+        annullare disdire disdetta refund refunds refundable cancel cancellation change reschedule postpone
+        money""".split(),
+    "tour": "guida guidata guidate guidedtour guide guided tour tours accompagnata".split(),
+    "audio": "audioguida audioguide audioguides audio cuffie headphones".split(),
+    "language": """lingua lingue italiano inglese francese tedesco spagnolo language languages english italian
+        french german spanish""".split(),
+    "school": """scuola scuole scolastica scolastiche classe classi scolaresca scolaresche alunni insegnanti
+        insegnante maestra maestre professori gita elementare media school schools class classes pupils teachers
+        teacher trip""".split(),
     "family": "famiglia famiglie genitori family families parents".split(),
-    "group": "gruppo gruppi comitiva group groups party".split(),
-    "pay": "pagare pagamento pagamenti contanti bancomat paypal contactless creditcard pay payment payments cash debit".split(),
-    "collection": "collezione collezioni opere quadri dipinti sculture reperti pinacoteca archeologica archeologia collection collections works paintings sculptures artworks archaeology archaeological".split(),
-    "holiday": "natale capodanno pasqua pasquetta festivi festivo festivita vigilia ferragosto christmas holiday holidays".split(),
+    "group": "gruppo gruppi comitiva comitive group groups party".split(),
+    "pay": """pagare pago paghiamo pagamento pagamenti contanti bancomat carta carte paypal contactless creditcard
+        satispay pay paying payment payments cash debit card cards visa mastercard""".split(),
+    "collection": """collezione collezioni opere opera dipinti dipinto quadri quadro sculture scultura reperti
+        pinacoteca archeologica archeologico archeologia capolavori capolavoro arte artisti collection collections
+        works artworks artwork paintings painting sculptures sculpture archaeology archaeological masterpieces
+        art artists""".split(),
+    "holiday": """natale capodanno pasqua pasquetta festivi festivo festivita festa feste vigilia ferragosto
+        epifania christmas easter holiday holidays""".split(),
     "address": "indirizzo address street located location".split(),
+    "day": """lunedi martedi mercoledi giovedi venerdi sabato domenica weekend feriali monday tuesday wednesday
+        thursday friday saturday sunday mondays tuesdays wednesdays thursdays fridays saturdays sundays
+        weekends weekdays""".split(),
     "workshop": "laboratorio laboratori attivita workshop workshops activities activity".split(),
 }
 
