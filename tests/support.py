@@ -34,30 +34,31 @@ def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05):
         time.sleep(interval)
 
 
-class AppServer:
-    """`python app.py --no-dashboard` as a child process with its own DATA_DIR."""
+class ChildServer:
+    """A server as a child process (own process group) with its own DATA_DIR and log file.
 
-    def __init__(self, data_dir: Path, env: dict | None = None, port: int | None = None, args: list[str] | None = None):
+    Subclasses give `command()` and `health_path`; `start()` waits until it answers.
+    """
+
+    name = "server"
+    health_path = "/"
+
+    def __init__(self, data_dir: Path, env: dict | None = None, port: int | None = None):
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
-        self.env = {
-            **os.environ,
-            "DATA_DIR": str(self.data_dir),
-            "PORT": str(self.port),
-            "HOST": "127.0.0.1",
-            "OUTBOX_INTERVAL_S": "0.2",
-            **(env or {}),
-        }
-        self.args = ["--no-dashboard"] if args is None else args
+        self.env = {**os.environ, "DATA_DIR": str(self.data_dir), **(env or {})}
         self.proc: subprocess.Popen | None = None
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = self.data_dir / f"app-{self.port}.log"
+        self.log_path = self.data_dir / f"{self.name}-{self.port}.log"
 
-    def start(self, timeout: float = 60.0) -> AppServer:
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def start(self, timeout: float = 60.0):
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "app.py"), *self.args],
+            self.command(),
             cwd=ROOT,
             env=self.env,
             stdout=self._log,
@@ -67,15 +68,15 @@ class AppServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"app exited with {self.proc.returncode}: {self.log()}")
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}: {self.log()}")
             try:
-                if httpx.get(self.url + "/api/health", timeout=1).status_code == 200:
+                if httpx.get(self.url + self.health_path, timeout=1).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
         self.stop()
-        raise RuntimeError(f"app did not start in {timeout}s: {self.log()}")
+        raise RuntimeError(f"{self.name} did not start in {timeout}s: {self.log()}")
 
     def log(self) -> str:
         try:
@@ -105,11 +106,26 @@ class AppServer:
         if log and not log.closed:
             log.close()
 
-    def __enter__(self) -> AppServer:
+    def __enter__(self):
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class AppServer(ChildServer):
+    """`python app.py --no-dashboard` (or with `args`) as a child process."""
+
+    name = "app"
+    health_path = "/api/health"
+
+    def __init__(self, data_dir: Path, env: dict | None = None, port: int | None = None, args: list[str] | None = None):
+        super().__init__(data_dir, port=port)
+        self.env.update({"PORT": str(self.port), "HOST": "127.0.0.1", "OUTBOX_INTERVAL_S": "0.2", **(env or {})})
+        self.args = ["--no-dashboard"] if args is None else args
+
+    def command(self) -> list[str]:
+        return [sys.executable, str(ROOT / "app.py"), *self.args]
 
 
 def add_operator(

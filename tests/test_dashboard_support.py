@@ -17,20 +17,13 @@ The seeded store (days in Europe/Rome, winter time = UTC+1):
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
-import time
 from datetime import UTC, date, datetime
-from pathlib import Path
-
-import httpx
 
 from core import operators as ops
 from core.bot import NO_ANSWER, OPERATOR_REQUEST, Answer
 from core.flow import ChatService
-from tests.support import ROOT, free_port
+from tests.support import ROOT, ChildServer
 
 D0, D1, D2, D3 = date(2025, 3, 9), date(2025, 3, 10), date(2025, 3, 11), date(2025, 3, 12)
 DOG = "Posso portare il cane?"
@@ -168,81 +161,32 @@ def seed(runtime) -> dict:
     return out
 
 
-class DashboardServer:
+class DashboardServer(ChildServer):
     """`streamlit run dashboard.py` on a free port with its own DATA_DIR; stopped with its process group."""
 
-    def __init__(self, data_dir: Path, env: dict | None = None, port: int | None = None):
-        self.data_dir = Path(data_dir)
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "DATA_DIR": str(self.data_dir), **(env or {})}
-        self.proc: subprocess.Popen | None = None
-        self.log_path = self.data_dir / f"dashboard-{self.port}.log"
+    name = "dashboard"
+    health_path = "/_stcore/health"
 
-    def start(self, timeout: float = 60.0) -> DashboardServer:
-        self._log = open(self.log_path, "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                str(ROOT / "dashboard.py"),
-                "--server.port",
-                str(self.port),
-                "--server.address",
-                "127.0.0.1",
-                "--server.headless",
-                "true",
-                "--server.fileWatcherType",
-                "none",
-                "--browser.gatherUsageStats",
-                "false",
-                "--client.toolbarMode",
-                "minimal",
-            ],
-            cwd=ROOT,
-            env=self.env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited with {self.proc.returncode}: {self.log()}")
-            try:
-                if httpx.get(self.url + "/_stcore/health", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"streamlit did not start in {timeout}s: {self.log()}")
-
-    def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-4000:]
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
-        log = getattr(self, "_log", None)
-        if log and not log.closed:
-            log.close()
-
-    def __enter__(self) -> DashboardServer:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "dashboard.py"),
+            "--server.port",
+            str(self.port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+            "--server.fileWatcherType",
+            "none",
+            "--browser.gatherUsageStats",
+            "false",
+            "--client.toolbarMode",
+            "minimal",
+        ]
 
 
 def sign_in_browser(page, url: str, username: str, password: str = PASSWORD) -> None:
