@@ -25,8 +25,10 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import threading
 import time
+import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +68,17 @@ BM25_SHARE = 0.75
 CAL_SCALE = 9.0
 CAL_CENTER = 0.416  # the default threshold 0.7 <=> combined + 1.5 * margin >= 0.51
 CAL_MARGIN = 13.5
+# Evidence that the question is about something the KB does not know: each capitalised word
+# in mid-sentence that the KB never uses (another museum, a city, a person's name) lowers the
+# calibrated score by this much (on the sigmoid's input scale), at most twice.
+PROPER_PENALTY = 4.0
+# Intent coverage: a concept present in nearly all of an intent's KB questions (holidays for the
+# holiday closures, the shop for the bookshop) is that intent's key concept. When another close
+# candidate's key concepts are all in the question, an intent whose key concept is missing is
+# scored down by this factor.
+REQUIRED_SHARE = 1.0
+MISSING_KEY_FACTOR = 0.8
+KEY_NEAR = 0.6  # "close": within this share of the best combined score
 
 
 @dataclass(frozen=True)
@@ -86,6 +99,17 @@ def _char_grams(text: str) -> Counter:
                 continue
             grams.update(padded[i : i + n] for i in range(len(padded) - n + 1))
     return grams
+
+
+_CASED_TOKEN = re.compile(r"[A-Za-z0-9]+(?:'[A-Za-z]+)?|[.!?;:]")
+_SELF_INTRO = re.compile(
+    r"\b(i am|i'm|im|my name is|mi chiamo|sono|this is|signor[ae]?|mr|mrs|ms|dr)\s*$", re.IGNORECASE
+)
+
+
+def _deaccent(text: str) -> str:
+    text = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in text if not unicodedata.combining(c))
 
 
 def _deletes(word: str) -> set[str]:
@@ -177,6 +201,15 @@ class KBIndex:
         self.gpostings = {g: (np.array(ids, dtype=np.int32), np.array(ws)) for g, (ids, ws) in gpost.items()}
         self.n_questions = len(qdocs)
 
+        # Key concepts of each intent (see REQUIRED_SHARE).
+        self.required: list[frozenset[str]] = []
+        for name in self.intents:
+            qs = [(q, e.lang) for e in self.by_intent[name] for q in e.questions]
+            counts: Counter = Counter()
+            for q, lang in qs:
+                counts.update({t for t in self._doc_terms(q, lang) if t.startswith("~")})
+            self.required.append(frozenset(c for c, k in counts.items() if k >= REQUIRED_SHARE * len(qs)))
+
         self.greeting_intent = self._find_intent(GREETING_INTENTS)
         self.thanks_intent = self._find_intent(THANKS_INTENTS)
 
@@ -211,6 +244,39 @@ class KBIndex:
         if not candidates:
             return None
         return max(candidates, key=lambda c: (self.raw_count[c], -abs(len(c) - len(w)), c))
+
+    def _known(self, w: str) -> bool:
+        if w in STOP or w in self.raw_count or w.isdigit() or w in CONCEPT_OF:
+            return True
+        return any(stem(w, lg) in self.vocab or stem(w, lg) in CONCEPT_OF for lg in ("it", "en"))
+
+    def unknown_proper_nouns(self, text: str) -> int:
+        """Capitalised words in mid-sentence that the KB never uses (not a typo of a KB word either)."""
+        proper = 0
+        tokens = _CASED_TOKEN.findall(_deaccent(text))
+        sentence_start = True
+        for i, tok in enumerate(tokens):
+            if tok in ".!?;:":
+                sentence_start = True
+                continue
+            low = tok.lower()
+            base = (
+                low.split("'")[-1]
+                if "'" in low and low.split("'")[0] in ("l", "all", "dell", "nell", "un", "d")
+                else low
+            )
+            head, _, tail = base.partition("'")
+            if tail in ("s", "m", "re", "ve", "ll", "d", "t"):  # English contractions and possessives
+                base = head
+            if len(base) >= 3 and not self._known(base) and not self._correct(base):
+                if (
+                    tok[0].isupper()
+                    and not sentence_start
+                    and not _SELF_INTRO.search(" ".join(tokens[max(0, i - 3) : i]))
+                ):
+                    proper += 1
+            sentence_start = False
+        return proper
 
     def query_slots(self, text: str, lang: str) -> list[tuple[str, list[tuple[str, float]]]]:
         """One slot per content word: alternative terms with their weights."""
@@ -288,20 +354,42 @@ class KBIndex:
                 np.maximum.at(chars, self.q_intent, per_q)
 
         combined = BM25_SHARE * bm25 + (1 - BM25_SHARE) * chars
+        self._key_concepts(slots, combined)
+        penalty = PROPER_PENALTY * min(self.unknown_proper_nouns(text), 2)
         order = np.argsort(-combined)[:3]
         results = []
         for rank, i in enumerate(order):
             runner = combined[order[1]] if rank == 0 and len(order) > 1 else combined[order[0]]
             margin = float(combined[i] - runner)
             results.append(
-                Scored(self.intents[i], self._calibrate(combined[i], margin), float(bm25[i]), float(chars[i]), margin)
+                Scored(
+                    self.intents[i],
+                    self._calibrate(combined[i], margin, penalty),
+                    float(bm25[i]),
+                    float(chars[i]),
+                    margin,
+                )
             )
         return results
 
+    def _key_concepts(self, slots: list, combined: np.ndarray, top: int = 3, near: float = KEY_NEAR) -> None:
+        """Score down close candidates missing a key concept when another close one has all of its own (in place)."""
+        order = np.argsort(-combined)[:top]
+        if len(order) < 2 or combined[order[0]] <= 0:
+            return
+        asked = {t for _, alts in slots for t, _ in alts if t.startswith("~")}
+        close = [i for i in order if combined[i] >= near * combined[order[0]]]
+        if not any(self.required[i] and self.required[i] <= asked for i in close):
+            return
+        for i in close:
+            missing = len(self.required[i] - asked)
+            if missing:
+                combined[i] *= MISSING_KEY_FACTOR**missing
+
     @staticmethod
-    def _calibrate(combined: float, margin: float) -> float:
+    def _calibrate(combined: float, margin: float, penalty: float = 0.0) -> float:
         """Map raw score and margin to [0, 1]; 0.5 is the found/not-found boundary at the default threshold."""
-        z = CAL_SCALE * (combined - CAL_CENTER) + CAL_MARGIN * min(margin, 0.2)
+        z = CAL_SCALE * (combined - CAL_CENTER) + CAL_MARGIN * min(margin, 0.2) - penalty
         return 1.0 / (1.0 + math.exp(-z))
 
     # -- helpers -------------------------------------------------------------

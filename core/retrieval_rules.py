@@ -1,7 +1,11 @@
 """Rules that run before retrieval: what must go to a person, and small talk.
 
 Escalation reasons (returned as the Answer's intent, with found=False):
-emergency, operator_request, complaint, personal_case. Patterns work on
+emergency, operator_request, complaint, personal_case, and no_answer for
+questions that are clearly outside a museum help desk's knowledge even when
+they share words with a KB topic (weather, hotels and restaurants to
+recommend, a person's private contacts, buying artworks, private hire, jobs,
+other venues and transport elsewhere). Patterns work on
 lowercased, accent-free text in Italian and English.
 """
 
@@ -15,6 +19,7 @@ EMERGENCY = "emergency"
 OPERATOR_REQUEST = "operator_request"
 COMPLAINT = "complaint"
 PERSONAL_CASE = "personal_case"
+OUT_OF_SCOPE = "no_answer"  # same as kb.NO_ANSWER: nothing in the KB answers it, offer a person
 
 _EMERGENCY_RE = re.compile(
     r"\b(emergenz[ae]|emergency|sos|ambulanz[ae]|ambulance|pronto soccorso|first aid|"
@@ -109,6 +114,81 @@ _SPECIFIC_ITEM_RE = re.compile(
 _ROBBED_RE = re.compile(r"\b(rubat[oaie]|stolen|furto|theft|robbed|derubat\w*|pickpocket\w*|borseggi\w*)\b")
 
 
+# Out of scope: classes of questions no museum FAQ answers, though they share words with one
+# (a price, a phone number, opening hours, "buy", "rent").
+_OOS_WEATHER_RE = re.compile(
+    r"\b(meteo|previsioni( del tempo| meteo)?|che tempo (fa|fara|ci sara)|tempo fara|piovera|nevichera|"
+    r"temporale|weather|forecast|will it (rain|snow)|going to rain|is it raining|temperatur[ae])\b"
+)
+_OOS_LODGING_RE = re.compile(
+    r"\b(hotel|hotels|albergo|alberghi|b ?& ?b|bed and breakfast|ostello|hostel|airbnb|dove dormire|alloggio|"
+    r"pernottare|accommodation|place to stay|where to stay|pizzeria|pizzerie|trattoria|trattorie|osteria|osterie|"
+    r"dinner|cena|cenare|nightlife|discoteca)\b"
+)
+_OOS_RECOMMEND_RE = re.compile(r"\b(consigli\w*|suggeri\w*|recommend\w*|suggest\w*)\b")
+_OOS_PLACES_NEARBY_RE = re.compile(
+    r"\b(ristorant[ei]|restaurants?|posto per mangiare|place to eat|places to eat|negozi|shops|shopping|"
+    r"bar|bars|pub|pubs|cosa visitare|what to visit|things to do|cosa fare)\b"
+)
+_OOS_OTHER_PLACE_RE = re.compile(
+    r"\b(taxi|taxis|cab|uber|aeroporto|airport|supermercat\w*|supermarket|farmaci[ae]|pharmacy|ospedale|hospital|"
+    r"cattedrale|cathedral|duomo|basilica|chies[ae]|church|teatro|theatre|theater|cinema|stadio|stadium|zoo|"
+    r"spiaggia|beach|ufficio turistico|tourist office|tourist information|infopoint|ufficio postale|post office|banca|"
+    r"bancomat piu vicino|nearest atm|benzina|petrol|gas station|biblioteca comunale|town library)\b"
+)
+_CONTACT = r"(numer[oi]( di telefono)?|phone( number)?|number|telefono|cellulare|mobile|e ?mail|indirizzo( email)?|address|contatt[oi]|contacts?|contact details)"
+_PERSON = (
+    r"(direttore|direttrice|director|curatore|curatrice|curator|sindaco|mayor|presidente|president|restauratore|"
+    r"restorer|conservatore|custode|guardian|archeolog[oa]|archaeologist|educatore|educatrice|educator|"
+    r"(la |il |una |un |the |a |your |vostr[oa] |one of (the|your) )?(guida|guide|guides|staff member|dipendente|employee)"
+    r" [a-z]+)"
+)
+_OOS_PRIVATE_CONTACT_RE = re.compile(
+    rf"\b((personal[ei]?|private|privat[oaie]|home|own|direct) {_CONTACT}|{_CONTACT} (personale|privat[oa]|di casa|diretto)|"
+    rf"numero (di )?cellulare|mobile number|cell ?phone number|whatsapp|"
+    rf"{_CONTACT} (of|for|di|del|della|dello|dell|al|alla) (the |your |il |la |lo |l )?{_PERSON}|"
+    rf"{_PERSON}'?s (personal |private |own )?{_CONTACT}|(?!museum|museo|your)[a-z]+'s (personal |private |own )?{_CONTACT})\b"
+)
+_OOS_SELL_RE = re.compile(
+    r"\b(vendete|vendere|vendi|in vendita|comprare|compro|acquistare|buy|buying|purchase|sell|selling|sold|for sale|"
+    r"quanto vale|quanto valgono|valutazione|valutare|stima|stimare|worth|apprais\w*|value of)\b"
+)
+_OOS_ARTWORK_RE = re.compile(
+    r"\b(quadr[oi]|dipint[oi]|opera d'?arte|opere( d'?arte| esposte)?|scultur[ae]|repert[oi]|monet[ae]|antic[oaih]\w*|"
+    r"painting|paintings|artwork|artworks|sculptures?|coins?|antiques?|the (piece|work|painting|statue)|statu[ae]|statues?)\b"
+)
+_OOS_REPRO_RE = re.compile(
+    r"\b(poster|stamp[ae]|print|prints|riproduzion\w*|reproduction|replica|cartolin\w*|postcards?|catalog\w*)\b"
+)
+_OOS_HIRE_RE = re.compile(
+    r"\b((affitt\w*|noleggi\w*|rent|renting|hire|hiring out|privatizzare) .*\b(museo|museum|sala|sale|room|rooms|chiostro|"
+    r"cloister|spazi|spaces?|venue|location|terrazza|terrace)|matrimoni\w*|wedding|sposar\w*|get married|ricevimento|"
+    r"reception party|festa privata|feste private|private (party|parties|event|events|function|dinner)|corporate event\w*|"
+    r"evento aziendale|eventi aziendali|festa di compleanno|birthday party|team building)\b"
+)
+_OOS_JOB_RE = re.compile(
+    r"\b(lavoro|lavorare (al|nel|per il|qui|da voi)|job|jobs|hiring|are you hiring|assumete|assunzion\w*|candidat\w*|candidarmi|curriculum|cv|"
+    r"internship|internships|tirocini\w*|stage|volontari\w*|volunteer\w*|posizioni aperte|vacanc\w*|careers?|"
+    r"cercate personale|work (at|for|in) the museum|recruit\w*)\b"
+)
+
+
+def out_of_scope(text: str) -> bool:
+    """True for questions of a kind no museum FAQ answers, though they share words with a topic."""
+    t = fold(text)
+    if _OOS_WEATHER_RE.search(t) or _OOS_LODGING_RE.search(t) or _OOS_JOB_RE.search(t) or _OOS_HIRE_RE.search(t):
+        return True
+    if _OOS_RECOMMEND_RE.search(t) and _OOS_PLACES_NEARBY_RE.search(t):
+        return True
+    if _OOS_OTHER_PLACE_RE.search(t):
+        return True
+    if _OOS_PRIVATE_CONTACT_RE.search(t):
+        return True
+    if _OOS_SELL_RE.search(t) and _OOS_ARTWORK_RE.search(t) and not _OOS_REPRO_RE.search(t):
+        return True
+    return False
+
+
 def escalation_reason(text: str) -> str | None:
     """The reason this message must go to a person, or None."""
     t = fold(text).strip()
@@ -130,6 +210,8 @@ def escalation_reason(text: str) -> str | None:
         return PERSONAL_CASE
     if _LOST_ITEM_VERB_RE.search(t) and _SPECIFIC_ITEM_RE.search(t):
         return PERSONAL_CASE
+    if out_of_scope(text):
+        return OUT_OF_SCOPE
     return None
 
 

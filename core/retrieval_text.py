@@ -192,6 +192,16 @@ PHRASES = {
     "works of art": "artworks",
     "opere d arte": "opere",
     "phone number": "telefono",
+    "on line": "online",
+    "coffee shop": "caffetteria",
+    "coffee bar": "caffetteria",
+    "coffee house": "caffetteria",
+    "in che via": "indirizzo",
+    "in quale via": "indirizzo",
+    "che strada": "indirizzo",
+    "quale strada": "indirizzo",
+    "what street": "address",
+    "which street": "address",
     "numero di telefono": "telefono",
     "numero telefonico": "telefono",
 }
@@ -311,7 +321,9 @@ def _build_concept_map() -> dict[str, str]:
             w = normalize(w).replace(" ", "")
             mapping.setdefault(w, "~" + concept)
             for lang in ("it", "en"):
-                mapping.setdefault(stem(w, lang), "~" + concept)
+                s = stem(w, lang)
+                if len(s) >= 4 or s == w:  # "visa" -> "vis" would also catch "visita"
+                    mapping.setdefault(s, "~" + concept)
     return mapping
 
 

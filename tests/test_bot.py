@@ -98,11 +98,23 @@ def test_test_set_floor():
     assert report.wrong_confident_rate <= 0.01
 
 
+def test_out_of_scope_dev_set():
+    """Out-of-scope questions sharing words with a KB topic, and near-miss paraphrases (both languages)."""
+    cases = load_cases(DATA / "eval_dev_oos.csv")
+    assert sum(c.expected == "escalate" for c in cases) >= 40 and sum(c.expected != "escalate" for c in cases) >= 20
+    assert {c.lang for c in cases} >= {"it", "en"}
+    report = evaluate(bot.RetrievalAnswerer.from_csv(KB), cases)
+    assert report.escalation_recall >= 0.95
+    assert report.wrong_confident <= 1
+
+
 def test_cross_validated_threshold_meets_targets():
-    """5-fold CV on both dev files: the threshold is chosen on 4 folds and measured on the fifth."""
-    cases = load_cases(DATA / "eval_dev.csv") + load_cases(DATA / "eval_test.csv")
+    """5-fold CV on all dev files: the threshold is chosen on 4 folds and measured on the fifth."""
+    cases = (
+        load_cases(DATA / "eval_dev.csv") + load_cases(DATA / "eval_test.csv") + load_cases(DATA / "eval_dev_oos.csv")
+    )
     report, thresholds = cross_validate(lambda t: bot.RetrievalAnswerer.from_csv(KB, threshold=t), cases, k=5)
     assert report.accuracy >= 0.90
     assert report.escalation_recall >= 0.95
-    assert report.wrong_confident_rate <= 0.02
-    assert all(0.6 <= t <= 0.8 for t in thresholds)  # the shipped default (0.7) is where CV puts it
+    assert report.wrong_confident_rate <= 0.01
+    assert all(0.55 <= t <= 0.8 for t in thresholds)  # the shipped default (0.7) is where CV puts it

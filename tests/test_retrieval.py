@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from core.bot import NO_ANSWER, OPERATOR_REQUEST, Answer, KBError, RetrievalAnswerer, load_kb, read_kb
+from core.retrieval_rules import out_of_scope
 from core.retrieval_text import detect_lang
 
 KB = Path(__file__).resolve().parent.parent / "data" / "faq.csv"
@@ -94,6 +95,63 @@ def test_escalations(bot, question, reason):
     assert not ans.found and ans.answer == ""
     assert ans.intent == reason
     assert ans.source_id is None
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "how much is a ticket for the Prado?",  # a place the KB never names
+        "quanto costa il biglietto per Palazzo Ducale?",
+        "what's the director's personal phone number?",
+        "mi date il cellulare della curatrice?",
+        "will it rain in Valmora on Saturday?",
+        "previsioni meteo per domenica?",
+        "can you recommend a hotel near the museum?",
+        "is that sculpture for sale?",
+        "possiamo affittare il chiostro per un matrimonio?",
+        "do you have any vacancies for guides?",
+    ],
+)
+def test_out_of_scope_questions_sharing_kb_words_escalate(bot, question):
+    ans = bot.answer(question)
+    assert not ans.found and ans.intent == NO_ANSWER, ans
+
+
+@pytest.mark.parametrize(
+    "question,intent",
+    [
+        ("are you open on Tuesday?", "orari_apertura"),
+        ("posso prenotare on line?", "prenotazione_online"),
+        ("coffee shop hours?", "caffetteria"),
+    ],
+)
+def test_near_misses_still_answered(bot, question, intent):
+    ans = bot.answer(question)
+    assert ans.found and ans.intent == intent, ans
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "can I show the ticket on my mobile phone?",
+        "can I book a private tour by phone?",
+        "what's the museum's email address?",
+        "if it rains can I leave my umbrella at the cloakroom?",
+        "can I buy the exhibition catalogue online?",
+        "can I rent an audio guide?",
+    ],
+)
+def test_out_of_scope_rules_leave_kb_questions_alone(question):
+    assert not out_of_scope(question)
+
+
+def test_unknown_proper_nouns(bot):
+    count = bot.index.unknown_proper_nouns
+    assert count("how much is a ticket for the Uffizi?") == 1
+    assert count("orari del Museo Egizio di Torino?") == 2
+    assert count("Is the Caffè del Chiostro in Via del Castello open on Thursday?") == 0  # names the KB uses
+    assert count("Uffizi tickets?") == 0  # first word of a sentence: capitalised anyway
+    assert count("Hi, I'm Marco. Are you open on Sunday?") == 0
 
 
 def test_generic_lost_and_found_question_is_answered(bot):
