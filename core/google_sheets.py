@@ -173,14 +173,14 @@ class WriteLimiter:
         """Seconds until one token is available (0 if now)."""
         with self.lock:
             self._refill()
-            return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
+            return 0.0 if self.tokens >= 1 - 1e-9 else (1 - self.tokens) / self.rate
 
     def acquire(self, sleep: Callable[[float], None] = time.sleep) -> None:
         while True:
             with self.lock:
                 self._refill()
-                if self.tokens >= 1:
-                    self.tokens -= 1
+                if self.tokens >= 1 - 1e-9:  # float dust must not make it spin
+                    self.tokens = max(0.0, self.tokens - 1)
                     return
                 wait = (1 - self.tokens) / self.rate
             sleep(wait)

@@ -286,6 +286,8 @@ class OutboxWorker:
             self.failures = 0
             self._next_attempt = 0.0
             self.ready = not hasattr(self.sink, "prepare")
+            self._retry_at = None
+        self.save_status()
         self.wake()
 
     # -- the thread ----------------------------------------------------------

@@ -565,6 +565,17 @@ class SheetsStandIn:
             }
 
 
+def _value_input(path: str, body: bytes) -> str | None:
+    """The valueInputOption of a values write (query string or batchUpdate body)."""
+    option = parse_qs(urlsplit(path).query).get("valueInputOption", [None])[0]
+    if option is None and body and "values:batchUpdate" in path:
+        try:
+            option = json.loads(body).get("valueInputOption")
+        except ValueError:
+            return None
+    return option
+
+
 def _handler_for(standin: SheetsStandIn):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -577,6 +588,7 @@ def _handler_for(standin: SheetsStandIn):
             body = self.rfile.read(length) if length else b""
             kind = "write" if method in ("POST", "PUT") else "read"
             entry = {"method": method, "path": self.path, "kind": kind, "t": time.monotonic(), "status": None}
+            entry["value_input"] = _value_input(self.path, body)  # RAW / USER_ENTERED / None
             if not self.path.startswith("/_standin/"):
                 with standin.lock:
                     standin.requests.append(entry)
