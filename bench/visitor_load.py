@@ -224,7 +224,7 @@ async def run_level(url: str, n: int, duration: float, operators: int, stats: Pr
         proto = await PageProtocol.fetch(http)
         res, sent = Results(), {}
         until = time.monotonic() + duration
-        cpu0, t0 = stats.cpu_s(), time.monotonic()
+        cpu0, t0, own0 = stats.cpu_s(), time.monotonic(), time.process_time()
 
         async def staggered(i):
             await asyncio.sleep(random.random() * min(3.0, duration / 4))  # tabs do not open in the same ms
@@ -236,6 +236,7 @@ async def run_level(url: str, n: int, duration: float, operators: int, stats: Pr
         )
         elapsed = time.monotonic() - t0
         cpu = stats.cpu_s() - cpu0
+        own = time.process_time() - own0
     return {
         "visitors": n,
         "answers": len(res.answers),
@@ -253,6 +254,7 @@ async def run_level(url: str, n: int, duration: float, operators: int, stats: Pr
         "errors": len(res.errors),
         "first_error": res.errors[0] if res.errors else "",
         "server_cpu_pct": 100 * cpu / elapsed,
+        "client_cpu_pct": 100 * own / elapsed,
         "server_rss_mb": stats.rss_mb(),
     }
 
@@ -277,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     header = (
         f"{'tabs':>5} {'answers':>7} {'ans p50':>8} {'ans p95':>8} {'ticks/s':>8} {'tick p50':>9} {'tick p95':>9} "
-        f"{'tick max':>9} {'op->tab p50':>11} {'p95':>6} {'chats':>6} {'errors':>6} {'cpu%':>5} {'rss MB':>7}"
+        f"{'tick max':>9} {'op->tab p50':>11} {'p95':>6} {'chats':>6} {'errors':>6} {'cpu%':>5} {'rss MB':>7} "
+        f"{'client cpu%':>11}"
     )
     print(header)
     for n in [int(x) for x in args.visitors.split(",") if x.strip()]:
@@ -291,7 +294,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['visitors']:>5} {r['answers']:>7} {r['answer_p50']:>7.2f}s {r['answer_p95']:>7.2f}s "
             f"{r['ticks_per_s']:>8.1f} {r['tick_p50'] * 1000:>7.0f}ms {r['tick_p95'] * 1000:>7.0f}ms "
             f"{r['tick_max'] * 1000:>7.0f}ms {r['delivery_p50']:>10.2f}s {r['delivery_p95']:>5.2f}s "
-            f"{r['journeys']:>6} {r['errors']:>6} {r['server_cpu_pct']:>5.0f} {r['server_rss_mb']:>7.0f}",
+            f"{r['journeys']:>6} {r['errors']:>6} {r['server_cpu_pct']:>5.0f} {r['server_rss_mb']:>7.0f} "
+            f"{r['client_cpu_pct']:>11.0f}",
             flush=True,
         )
         if r["first_error"]:

@@ -28,8 +28,9 @@ class PageProtocol:
 
     events: dict[str, tuple[int, int]]  # api_name -> (fn_index, trigger_id)
     outputs: dict[str, list[int]]  # api_name -> output component ids, in order
-    on_change: dict[int, str]  # State id -> the api_name of its change listener
+    on_change: dict[int, str]  # component id -> the api_name of its change listener
     ids: dict[str, int]  # elem_id -> component id
+    queued: dict[str, bool]  # api_name -> goes through Gradio's queue (else /run/predict)
 
     @classmethod
     async def fetch(cls, http: httpx.AsyncClient) -> PageProtocol:
@@ -37,14 +38,15 @@ class PageProtocol:
         r.raise_for_status()
         cfg = r.json()
         ids = {c["props"].get("elem_id"): c["id"] for c in cfg["components"] if c.get("props", {}).get("elem_id")}
-        events, outputs, on_change = {}, {}, {}
+        events, outputs, on_change, queued = {}, {}, {}, {}
         for dep in cfg["dependencies"]:
             target, event = dep["targets"][0]
             events[dep["api_name"]] = (dep["id"], target)
             outputs[dep["api_name"]] = dep["outputs"]
+            queued[dep["api_name"]] = dep.get("queue") is not False
             if event == "change":
                 on_change[target] = dep["api_name"]
-        return cls(events, outputs, on_change, ids)
+        return cls(events, outputs, on_change, ids, queued)
 
     def position(self, api_name: str, elem_id: str) -> int | None:
         outs = self.outputs[api_name]
@@ -69,6 +71,7 @@ class VisitorTab:
         self.headers = {"user-agent": user_agent, "accept-language": accept_language}
         self.chat: list[dict] = []
         self.status_html = ""
+        self.values: dict[int, object] = {}  # last values of components with a change listener
 
     async def call(self, api_name: str, data: list, timeout: float = 60.0) -> tuple[list, float]:
         """Run one event to completion, then the change listeners of the States
@@ -83,12 +86,16 @@ class VisitorTab:
 
     async def _call_one(self, api_name: str, data: list, timeout: float) -> tuple[list, list[int]]:
         fn_index, trigger_id = self.proto.events[api_name]
-        r = await self.http.post(
-            "/gradio_api/queue/join",
-            json={"data": data, "fn_index": fn_index, "trigger_id": trigger_id, "session_hash": self.session_hash},
-            headers=self.headers,
-            timeout=timeout,
-        )
+        body = {"data": data, "fn_index": fn_index, "trigger_id": trigger_id, "session_hash": self.session_hash}
+        if not self.proto.queued[api_name]:
+            r = await self.http.post("/gradio_api/run/predict", json=body, headers=self.headers, timeout=timeout)
+            if r.status_code != 200:
+                raise PageError(f"{api_name}: {r.status_code} {r.text[:200]}")
+            out = r.json()
+            last = out.get("data") or []
+            self._absorb(api_name, last)
+            return last, self._changed_values(api_name, last) + list(out.get("changed_state_ids") or [])
+        r = await self.http.post("/gradio_api/queue/join", json=body, headers=self.headers, timeout=timeout)
         if r.status_code != 200:
             raise PageError(f"join {api_name}: {r.status_code} {r.text[:200]}")
         event_id = r.json()["event_id"]
@@ -115,7 +122,22 @@ class VisitorTab:
                     changed = msg.get("output", {}).get("changed_state_ids") or []
                     break
         self._absorb(api_name, last)
-        return last, changed
+        return last, changed + self._changed_values(api_name, last)
+
+    def _changed_values(self, api_name: str, data: list) -> list[int]:
+        """Components with a change listener whose value this output changed."""
+        changed = []
+        for cid, value in zip(self.proto.outputs[api_name], data, strict=False):
+            if cid not in self.proto.on_change or value is None:
+                continue
+            if isinstance(value, dict) and value.get("__type__") == "update":
+                if "value" not in value:
+                    continue
+                value = value["value"]
+            if self.values.get(cid, value) != value:
+                changed.append(cid)
+            self.values[cid] = value
+        return changed
 
     def _absorb(self, api_name: str, data: list) -> None:
         if not data or _is_diff(data):

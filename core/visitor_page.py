@@ -61,6 +61,16 @@ CSS = """
 #composer { flex-wrap: nowrap !important; align-items: stretch; }
 #composer #send { min-width: 72px !important; flex: 0 0 auto !important; }
 #ask-person { align-self: flex-start; }
+/* Visibility by the chat's phase (see _phase_html): one output drives the layout. */
+#news { display: none !important; }
+body:has(.sp-phase:not([data-phase="offered"])) #offer,
+body:has(.sp-phase:not([data-phase="collecting_contact"])) #contact,
+body:has(.sp-phase:not([data-phase="closed"])) #closed { display: none !important; }
+body:has(.sp-phase:not([data-phase="bot"])) #chips,
+body:has(.sp-phase:not([data-phase="bot"])) #ask-person { display: none !important; }
+body:has(.sp-phase[data-phase="closed"]) #composer { display: none !important; }
+#status:not(:has(.sp-status)), #notice:not(:has(.sp-notice)), #contact-error:not(:has(.sp-notice)) {
+  display: none !important; }
 @media (max-width: 600px) {
   .gradio-container { padding: 4px 6px !important; }
   #chat { height: 58vh !important; }
@@ -72,7 +82,9 @@ CSS = """
 
 def mount_options() -> dict:
     """Keyword arguments for `gr.mount_gradio_app` (Gradio 6 takes css/theme there)."""
-    return {"css": CSS, "theme": gr.themes.Soft(), "footer_links": []}
+    # run_history=False: Gradio 6 would otherwise keep every call (the visitors'
+    # messages) in the browser's run history, e.g. on a shared kiosk.
+    return {"css": CSS, "theme": gr.themes.Soft(), "footer_links": [], "run_history": False}
 
 
 def build_page(
@@ -91,14 +103,16 @@ def build_page(
     async def run(pool: ThreadPoolExecutor, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(pool, functools.partial(fn, *args))
 
-    with gr.Blocks(title="Sportello") as page:
+    with gr.Blocks(title="Sportello", analytics_enabled=False) as page:
         view_state = gr.State(None)
-        # The live poll outputs only States (cheap): `news` changes when the poll
-        # brought something to show, and its change event renders it.
-        news = gr.State(0)
+        # The live poll outputs only the view and `news` (cheap): `news` changes when
+        # the poll brought something to show, and its change event renders it. A
+        # hidden Textbox, not a State: a State's change event does not fire after
+        # an unqueued event in Gradio 6.31.
+        news = gr.Textbox("0", visible="hidden", elem_id="news")
         saved = gr.BrowserState({}, storage_key=STORAGE_KEY, secret=secret)
         with gr.Row(equal_height=True):
-            header = gr.HTML("", elem_id="sp-header", js_on_load=None)
+            header = gr.HTML(_header_html("it"), elem_id="sp-header", js_on_load=None)
             lang = gr.Radio(
                 [("Italiano", "it"), ("English", "en")],
                 value="it",
@@ -121,18 +135,21 @@ def build_page(
             autoscroll=True,
             height="min(62vh, 620px)",
         )
-        status = gr.HTML("", elem_id="status", js_on_load=None, visible=False)
-        notice = gr.HTML("", elem_id="notice", js_on_load=None, visible=False)
-        with gr.Row(elem_id="chips") as chips_row:
+        # The status line also carries the chat's phase (<span class="sp-phase">):
+        # the CSS shows the offer buttons, the contact form, the closed row... from
+        # it, so a state change is one cheap output instead of ten visibility updates.
+        status = gr.HTML(_phase_html("bot"), elem_id="status", js_on_load=None)
+        notice = gr.HTML("", elem_id="notice", js_on_load=None)
+        with gr.Row(elem_id="chips"):
             chips = [
                 gr.Button(q, size="sm", elem_id=f"chip-{i}", elem_classes=["sp-chip"], min_width=0)
                 for i, q in enumerate(SUGGESTIONS["it"])
             ]
-        with gr.Row(elem_id="offer", visible=False) as offer_row:
+        with gr.Row(elem_id="offer"):
             accept_btn = gr.Button(ui("accept", "it"), variant="primary", elem_id="offer-accept", min_width=120)
             decline_btn = gr.Button(ui("decline", "it"), elem_id="offer-decline", min_width=100)
-        with gr.Column(elem_id="contact", visible=False) as contact_box:
-            contact_title = gr.HTML("", elem_id="contact-title", js_on_load=None)
+        with gr.Column(elem_id="contact"):
+            contact_title = gr.HTML(_title_html("it"), elem_id="contact-title", js_on_load=None)
             method = gr.Radio(
                 [(ui("email", "it"), "email"), (ui("phone", "it"), "phone")],
                 value="email",
@@ -141,103 +158,99 @@ def build_page(
                 elem_id="contact-method",
             )
             contact_value = gr.Textbox(
-                show_label=False, max_lines=1, container=False, elem_id="contact-value", max_length=254
+                placeholder=ui("contact_value", "it"),
+                show_label=False,
+                max_lines=1,
+                container=False,
+                elem_id="contact-value",
+                max_length=254,
             )
-            contact_error = gr.HTML("", elem_id="contact-error", js_on_load=None, visible=False)
+            contact_error = gr.HTML("", elem_id="contact-error", js_on_load=None)
             contact_btn = gr.Button(ui("contact_submit", "it"), variant="primary", elem_id="contact-submit")
-        with gr.Row(elem_id="composer", equal_height=True) as composer:
-            msg = gr.Textbox(show_label=False, container=False, lines=1, max_lines=5, scale=5, elem_id="msg")
+        with gr.Row(elem_id="composer", equal_height=True):
+            msg = gr.Textbox(
+                placeholder=ui("placeholder", "it"),
+                show_label=False,
+                container=False,
+                lines=1,
+                max_lines=5,
+                scale=5,
+                elem_id="msg",
+            )
             send_btn = gr.Button(ui("send", "it"), variant="primary", scale=0, min_width=72, elem_id="send")
         person_btn = gr.Button(ui("ask_person", "it"), size="sm", elem_id="ask-person")
-        with gr.Row(elem_id="closed", visible=False) as closed_row:
+        with gr.Row(elem_id="closed"):
             new_btn = gr.Button(ui("new_chat", "it"), variant="primary", elem_id="new-chat")
         timer = gr.Timer(poll_interval_s, active=False)
 
-        outputs = [
-            view_state,
-            saved,
+        # Gradio 6 rebuilds a per-session copy of every output component of an
+        # event, even one left unchanged (gr.skip()): ~0.3-8 ms each, the Chatbot
+        # the most. So each event lists as few outputs as it can: the live poll
+        # only two (its `news` change event renders), labels only on a language change.
+        core_outputs = [view_state, saved, chat, status, notice, contact_error, timer]
+        load_outputs = [*core_outputs, lang]
+        send_outputs = [*core_outputs, msg]
+        tick_outputs = [view_state, news]
+        label_outputs = [
             header,
-            lang,
-            chat,
-            status,
-            notice,
-            chips_row,
             *chips,
-            offer_row,
             accept_btn,
             decline_btn,
-            contact_box,
             contact_title,
             method,
             contact_value,
-            contact_error,
             contact_btn,
-            composer,
             msg,
             send_btn,
             person_btn,
-            closed_row,
             new_btn,
-            timer,
         ]
 
-        def props(view: dict) -> dict:
-            """The wanted properties of every component, by component."""
-            lg, show = view["lang"], layout(view)
-            p = {
-                header: {
-                    "value": f'<div class="sp-header"><h1>{esc(ui("title", lg))}</h1><p>{esc(ui("subtitle", lg))}</p></div>'
-                },
-                lang: {"value": lg},
-                status: {"value": status_html(view), "visible": bool(status_html(view))},
-                notice: {"value": notice_html(view.get("notice", "")), "visible": bool(view.get("notice"))},
-                chips_row: {"visible": show["chips"]},
-                offer_row: {"visible": show["offer"]},
-                accept_btn: {"value": ui("accept", lg)},
-                decline_btn: {"value": ui("decline", lg)},
-                contact_box: {"visible": show["contact"]},
-                contact_title: {"value": f'<p class="sp-contact-title">{esc(ui("contact_title", lg))}</p>'},
-                method: {"choices": [(ui("email", lg), "email"), (ui("phone", lg), "phone")]},
-                contact_value: {"placeholder": ui("contact_value", lg)},
-                contact_error: {
-                    "value": notice_html(view.get("contact_error", "")),
-                    "visible": bool(view.get("contact_error")),
-                },
-                contact_btn: {"value": ui("contact_submit", lg)},
-                composer: {"visible": show["input"]},
-                msg: {"placeholder": ui("placeholder", lg)},
-                send_btn: {"value": ui("send", lg)},
-                person_btn: {"value": ui("ask_person", lg), "visible": show["ask_person"]},
-                closed_row: {"visible": show["closed"]},
-                new_btn: {"value": ui("new_chat", lg)},
-                timer: {"active": show["poll"]},
+        def core_props(view: dict) -> dict:
+            return {
+                status: {"value": _phase_html(view["status"]) + status_html(view)},
+                notice: {"value": notice_html(view.get("notice", ""))},
+                contact_error: {"value": notice_html(view.get("contact_error", ""))},
+                timer: {"active": layout(view)["poll"]},
+                lang: {"value": view["lang"]},
+            }
+
+        def on_labels(lg: str):
+            lg = lg if lg in ("it", "en") else "it"
+            out = {
+                header: _header_html(lg),
+                accept_btn: ui("accept", lg),
+                decline_btn: ui("decline", lg),
+                contact_title: _title_html(lg),
+                method: gr.update(choices=[(ui("email", lg), "email"), (ui("phone", lg), "phone")]),
+                contact_value: gr.update(placeholder=ui("contact_value", lg)),
+                contact_btn: ui("contact_submit", lg),
+                msg: gr.update(placeholder=ui("placeholder", lg)),
+                send_btn: ui("send", lg),
+                person_btn: ui("ask_person", lg),
+                new_btn: ui("new_chat", lg),
             }
             for i, chip in enumerate(chips):
-                p[chip] = {"value": SUGGESTIONS[lg][i]}
-            return p
+                out[chip] = SUGGESTIONS[lg][i]
+            return out
 
-        # Gradio 6 rebuilds a per-session copy of every output component that gets
-        # an update, even an empty one (gr.skip()): ~0.5-8 ms each, the Chatbot the
-        # most. So the poll outputs two States only, and renders through `news`.
-        tick_outputs = [view_state, news]
-
-        def render(view: dict, extra: dict | None = None) -> dict:
-            """Only what changed since this tab last rendered (cheap polls)."""
+        def render(view: dict, outs: list, extra: dict | None = None) -> dict:
+            """What changed since this tab last rendered, among the event's outputs."""
             view = dict(view)
             shown = dict(view.get("_shown") or {})
             out: dict = dict(extra or {})
-            for comp, wanted in props(view).items():
+            for comp, wanted in core_props(view).items():
                 key = f"c{comp._id}"
-                if shown.get(key) != wanted:
+                if comp in outs and shown.get(key) != wanted:
                     shown[key] = wanted
                     out[comp] = gr.Timer(active=wanted["active"]) if comp is timer else gr.update(**wanted)
             msgs = view["msgs"]
             chat_key = [len(msgs), msgs[-1]["seq"] if msgs else -1, view.get("pending"), view["status"], view["lang"]]
-            if shown.get("chat") != chat_key:
+            if chat in outs and shown.get("chat") != chat_key:
                 shown["chat"] = chat_key
                 out[chat] = chat_messages(view)
             stored = session_of(view)
-            if shown.get("saved") != stored:
+            if saved in outs and shown.get("saved") != stored:
                 shown["saved"] = stored
                 out[saved] = stored
             view["_shown"] = shown
@@ -252,7 +265,7 @@ def build_page(
         # ------------------------------------------------------------------ handlers
         async def on_load(stored, request: gr.Request):
             view = await run(light, actions.resume, stored, _header(request, "accept-language"))
-            return render(view)
+            return render(view, load_outputs)
 
         async def send_text(text: str, view, request: gr.Request):
             view = current(view, request)
@@ -261,12 +274,12 @@ def build_page(
                 yield {}
                 return
             if len(text) > max_len:  # refused with a note; the text stays in the box
-                yield render(actions.too_long(view, text))
+                yield render(actions.too_long(view, text), send_outputs)
                 return
             pending = actions.with_pending(view, text)
-            yield render(pending, {msg: ""})
+            yield render(pending, send_outputs, {msg: ""})
             final = await run(answers, actions.send, pending, text, _header(request, "user-agent"))
-            yield render(final)
+            yield render(final, send_outputs)
 
         async def on_send(text, view, request: gr.Request):
             async for out in send_text(text, view, request):
@@ -282,52 +295,68 @@ def build_page(
 
         async def on_person(view, request: gr.Request):
             view = current(view, request)
-            return render(await run(light, actions.ask_person, view, _header(request, "user-agent")))
+            return render(await run(light, actions.ask_person, view, _header(request, "user-agent")), core_outputs)
 
         async def on_decline(view, request: gr.Request):
-            return render(await run(light, actions.decline, current(view, request)))
+            return render(await run(light, actions.decline, current(view, request)), core_outputs)
 
         async def on_contact(method_value, value, view, request: gr.Request):
-            return render(await run(light, actions.contact, current(view, request), method_value, value))
+            new = await run(light, actions.contact, current(view, request), method_value, value)
+            return render(new, core_outputs)
 
         async def on_tick(view):
             if not view:
                 return {}
             new = await run(light, actions.poll, view)
             if new is None:
-                return {view_state: view, news: view.get("_news", 0)}
-            if len(render(new)) > 1:  # something to show: `news` changes, on_news renders it
+                return {view_state: view, news: str(view.get("_news", 0))}
+            if len(render(new, core_outputs)) > 1:  # something to show: on_news renders it
                 new["_news"] = new.get("_news", 0) + 1
-            return {view_state: new, news: new.get("_news", 0)}
+            return {view_state: new, news: str(new.get("_news", 0))}
 
         async def on_news(view):
-            return render(view) if view else {}
+            return render(view, core_outputs) if view else {}
 
         async def on_lang(value, view, request: gr.Request):
-            return render(await run(light, actions.set_language, current(view, request), value))
+            return render(await run(light, actions.set_language, current(view, request), value), core_outputs)
 
         async def on_new(view, request: gr.Request):
-            return render(actions.new_chat(current(view, request)))
+            return render(actions.new_chat(current(view, request)), core_outputs)
 
-        common = {"outputs": outputs, "concurrency_limit": None, "api_visibility": "private"}
-        quiet = {**common, "show_progress": "hidden"}
-        page.load(on_load, inputs=[saved], **quiet)
-        msg.submit(on_send, inputs=[msg, view_state], **quiet)
-        send_btn.click(on_send, inputs=[msg, view_state], **quiet)
+        opts = {"concurrency_limit": None, "api_visibility": "private", "show_progress": "hidden"}
+        page.load(on_load, inputs=[saved], outputs=load_outputs, **opts)
+        msg.submit(on_send, inputs=[msg, view_state], outputs=send_outputs, **opts)
+        send_btn.click(on_send, inputs=[msg, view_state], outputs=send_outputs, **opts)
         for i, chip in enumerate(chips):
-            chip.click(chip_handler(i), inputs=[view_state], **quiet)
-        person_btn.click(on_person, inputs=[view_state], **common)
-        accept_btn.click(on_person, inputs=[view_state], **common)
-        decline_btn.click(on_decline, inputs=[view_state], **common)
-        contact_btn.click(on_contact, inputs=[method, contact_value, view_state], **common)
-        contact_value.submit(on_contact, inputs=[method, contact_value, view_state], **common)
-        lang.input(on_lang, inputs=[lang, view_state], **quiet)
-        new_btn.click(on_new, inputs=[view_state], **quiet)
-        timer.tick(on_tick, inputs=[view_state], **{**quiet, "outputs": tick_outputs})
-        news.change(on_news, inputs=[view_state], **quiet)
+            chip.click(chip_handler(i), inputs=[view_state], outputs=send_outputs, **opts)
+        # Buttons show Gradio's progress on the chat while the service works.
+        busy = {**opts, "outputs": core_outputs, "show_progress": "minimal", "show_progress_on": [chat]}
+        person_btn.click(on_person, inputs=[view_state], **busy)
+        accept_btn.click(on_person, inputs=[view_state], **busy)
+        decline_btn.click(on_decline, inputs=[view_state], **busy)
+        contact_btn.click(on_contact, inputs=[method, contact_value, view_state], **busy)
+        contact_value.submit(on_contact, inputs=[method, contact_value, view_state], **busy)
+        new_btn.click(on_new, inputs=[view_state], outputs=core_outputs, **opts)
+        lang.input(on_lang, inputs=[lang, view_state], outputs=core_outputs, **opts)
+        lang.change(on_labels, inputs=[lang], outputs=label_outputs, queue=False, show_progress="hidden")
+        # The live poll: unqueued (a plain POST), two outputs; `news` renders on change.
+        timer.tick(on_tick, inputs=[view_state], outputs=tick_outputs, queue=False, **opts)
+        news.change(on_news, inputs=[view_state], outputs=core_outputs, **opts)
     page.queue(default_concurrency_limit=None)
     page.sportello_executors = (answers, light)  # kept for shutdown and benchmarks
     return page
+
+
+def _phase_html(status: str) -> str:
+    return f'<span class="sp-phase" data-phase="{esc(status)}" hidden></span>'
+
+
+def _header_html(lang: str) -> str:
+    return f'<div class="sp-header"><h1>{esc(ui("title", lang))}</h1><p>{esc(ui("subtitle", lang))}</p></div>'
+
+
+def _title_html(lang: str) -> str:
+    return f'<p class="sp-contact-title">{esc(ui("contact_title", lang))}</p>'
 
 
 def _header(request: gr.Request | None, name: str) -> str:
