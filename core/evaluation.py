@@ -139,11 +139,13 @@ def _report_at(cases: list[Case], answers: list[Answer], threshold: float) -> Re
 
 
 def choose_threshold(
-    cases: list[Case], answers: list[Answer], max_wrong: float = 0.015, min_recall: float = 0.9
+    cases: list[Case], answers: list[Answer], max_wrong: float = 0.01, min_recall: float = 0.9
 ) -> float:
     """The threshold with the best answerable accuracy while wrong answers <= max_wrong and recall >= min_recall.
 
     `answers` come from the answerer run with threshold 0 (every retrieval answer found).
+    max_wrong is half the 2% product target: a threshold picked on dev data at the edge of the target
+    lands above it on new paraphrases.
     Ties go to the middle of the best plateau, which is less sensitive to noise than its edge.
     """
     grid = [i / 100 for i in range(5, 100)]

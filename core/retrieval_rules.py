@@ -111,6 +111,8 @@ _SPECIFIC_ITEM_RE = re.compile(
     r"passport|id card|camera|watch|ring|necklace|laptop|ieri|stamattina|oggi|stamani|stasera|pomeriggio|"
     r"yesterday|this morning|today|this afternoon|last (week|night|month)|sala \d+|room \d+)\b"
 )
+# "during my visit" says when, not what: it does not make a lost-and-found question an individual case.
+_MY_VISIT_RE = re.compile(r"\b(my|our|mia|nostra|la mia|la nostra) (visit|visita|trip|day out|giornata)\b")
 _ROBBED_RE = re.compile(r"\b(rubat[oaie]|stolen|furto|theft|robbed|derubat\w*|pickpocket\w*|borseggi\w*)\b")
 
 
@@ -208,7 +210,7 @@ def escalation_reason(text: str) -> str | None:
         return PERSONAL_CASE
     if _MY_THING_RE.search(t) and _PROBLEM_RE.search(t):
         return PERSONAL_CASE
-    if _LOST_ITEM_VERB_RE.search(t) and _SPECIFIC_ITEM_RE.search(t):
+    if _LOST_ITEM_VERB_RE.search(t) and _SPECIFIC_ITEM_RE.search(_MY_VISIT_RE.sub(" ", t)):
         return PERSONAL_CASE
     if out_of_scope(text):
         return OUT_OF_SCOPE
@@ -220,9 +222,12 @@ _GREETING_WORDS = set(
     """
     ciao salve buongiorno buonasera buonanotte buon pomeriggio giorno sera hello hi hey hiya howdy good morning
     afternoon evening there everyone all tutti a voi lei c e ce qualcuno anyone is yo greetings welcome benvenuto
+    buondi ehi ehila
     """.split()
 )
-_GREETING_KEYS = set("ciao salve buongiorno buonasera buonanotte hello hi hey hiya howdy greetings".split())
+_GREETING_KEYS = set(
+    "ciao salve buongiorno buonasera buonanotte buondi ehila hello hi hey hiya howdy greetings".split()
+)
 _GREETING_PHRASES = re.compile(r"\b(good (morning|afternoon|evening|day)|buon pomeriggio|buona sera|buon giorno)\b")
 _THANKS_KEYS = re.compile(r"\b(grazie|ringrazi\w*|thank\w*|thanks|thx|ty|cheers|merci|gracias)\b")
 _THANKS_WORDS = set(
@@ -233,6 +238,7 @@ _THANKS_WORDS = set(
     thank thanks you so much very a lot lots many great perfect that s helps helped helpful for the help info
     information answer cheers got it understood brilliant awesome nice lovely bye goodbye again kind of really
     thx ty wonderful excellent fine alright all right
+    was been useful utile utilissimo utilissima utilissimi sei stato stata stati siete tantissimo tantissime
     """.split()
 )
 
@@ -254,6 +260,14 @@ def small_talk(text: str) -> str | None:
     ):
         return "greeting"
     return None
+
+
+def small_talk_cue(text: str) -> bool:
+    """True when the message contains a greeting or a thank-you word (it may contain more)."""
+    t = fold(text)
+    return bool(
+        _THANKS_KEYS.search(t) or _GREETING_PHRASES.search(t) or any(w in _GREETING_KEYS for w in _tokens(text))
+    )
 
 
 def strip_small_talk(text: str) -> str:

@@ -43,7 +43,7 @@ STOP_IT = set(
     proprio siamo siete era erano fosse stata abbiamo avrei avremmo vorrebbe volere voglio vogliamo possono
     riesco riusciamo sai scusi scusate scusa chiedo chiedevo domandavo sapevo perfavore dunque quindi allora
     poi oppure invece anzi magari forse bene cioe tipo qualcosa niente nulla nostri nostre vostra suoi sue
-    loro lei lui noi esiste esistono vero vera davvero
+    loro lei lui noi esiste esistono vero vera davvero quando
     """.split()
 )
 STOP_EN = set(
@@ -55,7 +55,7 @@ STOP_EN = set(
     ve s hi ok okay dear there's is info information question wondering want wanted
     im also really actually maybe perhaps still already ever yes no sorry excuse wonder curious kindly needs
     needed anyone someone something one ones shall may she him it's that's there're where's what's cannot
-    wanna gonna hey hello thanks thank guys folks
+    wanna gonna hey hello thanks thank guys folks when
     """.split()
 )
 STOP = STOP_IT | STOP_EN
@@ -204,6 +204,27 @@ PHRASES = {
     "which street": "address",
     "numero di telefono": "telefono",
     "numero telefonico": "telefono",
+    "get in touch": "contatto",
+    "in touch": "contatto",
+    "mettersi in contatto": "contatto",
+    "quanto viene": "howmuch",
+    "quanto vengono": "howmuch",
+    "quanto si spende": "howmuch",
+    "per forza": "obbligatorio",
+    "turn up": "walkin",
+    "show up": "walkin",
+    "walk in": "walkin",
+    "presentarsi": "walkin",
+    "presentarmi": "walkin",
+    "presentarci": "walkin",
+    "presentarvi": "walkin",
+    "hands on": "laboratorio",
+    "year old": "eta",
+    "years old": "eta",
+    "year olds": "eta",
+    "anni di eta": "eta",
+    "time slot": "slot",
+    "time slots": "slot",
 }
 _PHRASE_RE = re.compile(r"\b(" + "|".join(re.escape(p) for p in sorted(PHRASES, key=len, reverse=True)) + r")\b")
 
@@ -218,7 +239,7 @@ CONCEPTS: dict[str, list[str]] = {
         entries entrance enter ticket tickets""".split(),
     "hours": """orari orario apertura aperture aperto aperta aperti apre aprono aprite chiude chiudono chiudete
         chiuso chiusa chiusi chiusura whattime ultimoingresso hours hour open opens opening close closes closing
-        closed timetable schedule""".split(),
+        closed timetable schedule mattina mattino mattinata pomeriggio morning mornings afternoon afternoons""".split(),
     "duration": "durata dura durano durare duration lasts".split(),
     "child": """bambino bambini bambina bambine bimbo bimbi bimba bimbe figlio figli figlia figlie ragazzi ragazzo
         ragazza ragazzini piccoli piccolo minori minorenni kid kids child children toddler toddlers teenager
@@ -233,7 +254,7 @@ CONCEPTS: dict[str, list[str]] = {
         pensioners elderly retired retiree retirees oap""".split(),
     "book": """prenotare prenotazione prenotazioni prenoto prenota prenotarsi prenotato riservare riservato
         anticipo book booking booked bookings reserve reserved reservation reservations advance beforehand
-        slot slots""".split(),
+        slot slots walkin""".split(),
     "buy": "acquistare acquisto acquisti comprare compro compra buy buying purchase purchasing".split(),
     "online": "online internet sito web website app eticket digitale digital".split(),
     "print": "stampare stampato stampa cartaceo print printed printout paper qr smartphone".split(),
@@ -273,21 +294,28 @@ CONCEPTS: dict[str, list[str]] = {
     "exhibit": """mostra mostre esposizione esposizioni temporanea temporanee exhibition exhibitions show shows
         temporary""".split(),
     "member": """tessera tessere socio soci iscrizione iscriversi abbonamento abbonamenti annuale amici membership
-        member members join annual friends""".split(),
+        member members join annual friends vantaggi vantaggio privilegi benefits benefit perks perk
+        advantages""".split(),
     "lost": """lostfound smarrito smarrita smarriti perso persa persi dimenticato dimenticata ritrovato ritrovati
         lost forgot forgotten found""".split(),
     "wifi": "wifi wireless rete connessione connettersi password network hotspot".split(),
     "refund": """rimborso rimborsi rimborsare rimborsabile restituire soldi cambiare cambio spostare posticipare
         annullare disdire disdetta refund refunds refundable cancel cancellation change reschedule postpone
         money""".split(),
-    "tour": "guida guidata guidate guidedtour guide guided tour tours accompagnata".split(),
+    "tour": """guida guidata guidate guidedtour guide guided tour tours accompagnata accompagna spiega spiegare
+        spiegazione spiegazioni explain explains explanation explanations""".split(),
     "audio": "audioguida audioguide audioguides audio cuffie headphones".split(),
     "language": """lingua lingue italiano inglese francese tedesco spagnolo language languages english italian
         french german spanish""".split(),
     "school": """scuola scuole scolastica scolastiche classe classi scolaresca scolaresche alunni insegnanti
         insegnante maestra maestre professori gita elementare media school schools class classes pupils teachers
         teacher trip""".split(),
-    "family": "famiglia famiglie genitori family families parents".split(),
+    "family": """famiglia famiglie genitori mamma papa madre padre family families parents mum mom dad mother
+        father""".split(),
+    "adult": "adulto adulti adulta adulte adult adults grownup grownups".split(),
+    "age": "eta anni age ages aged".split(),
+    "required": """obbligatorio obbligatoria obbligatori obbligatorie obbligo necessario necessaria mandatory
+        compulsory required obligatory""".split(),
     "group": "gruppo gruppi comitiva comitive group groups party".split(),
     "pay": """pagare pago paghiamo pagamento pagamenti contanti bancomat carta carte paypal contactless creditcard
         satispay pay paying payment payments cash debit card cards visa mastercard""".split(),
@@ -300,7 +328,7 @@ CONCEPTS: dict[str, list[str]] = {
     "address": "indirizzo address street located location".split(),
     "day": """lunedi martedi mercoledi giovedi venerdi sabato domenica weekend feriali monday tuesday wednesday
         thursday friday saturday sunday mondays tuesdays wednesdays thursdays fridays saturdays sundays
-        weekends weekdays""".split(),
+        weekends weekdays oggi domani today tomorrow""".split(),
     "workshop": "laboratorio laboratori attivita workshop workshops activities activity".split(),
 }
 

@@ -154,8 +154,27 @@ def test_unknown_proper_nouns(bot):
     assert count("Hi, I'm Marco. Are you open on Sunday?") == 0
 
 
+@pytest.mark.parametrize(
+    "question,intent",
+    [
+        ("how do I get in touch with you?", "contatti"),  # "touch" is not the tactile tour here
+        ("when do you open in the morning", "orari_apertura"),  # "morning" without a greeting is not small talk
+        ("quando aprite?", "orari_apertura"),  # a rare inflection shared with one KB question
+        ("devo per forza prenotare o posso presentarmi direttamente?", "prenotazione_online"),
+        ("membership perks", "tessera_amici"),
+        ("buondì", "saluto"),
+        ("cheers, that was really helpful", "ringraziamento"),
+    ],
+)
+def test_everyday_vocabulary(bot, question, intent):
+    ans = bot.answer(question)
+    assert ans.found and ans.intent == intent, ans
+
+
 def test_generic_lost_and_found_question_is_answered(bot):
     assert bot.answer("how does lost and found work?").intent == "oggetti_smarriti"
+    assert bot.answer("how do I report something I lost during my visit").intent == "oggetti_smarriti"
+    assert bot.answer("I lost my wallet during my visit").intent == "personal_case"
     assert bot.answer("Can I thank the staff? Thanks for the help").found  # 'help' is not an emergency here
 
 
