@@ -7,7 +7,7 @@ Starts the app (the real `build_app`, with the offline answerer slowed down by
 with a temporary DATA_DIR, then runs N simulated tabs that speak the page's
 Gradio protocol (core.visitor_client) like the browser does. Each tab loops
 the seed journey: a question the KB answers, one it cannot, "talk to a
-person", then the live poll every 0.5 s (like the page's gr.Timer) while
+person", then the live poll (like the page's gr.Timer: every 1.5 s in the queue, 0.5 s in a live chat) while
 operators (driven through the operator API) take the chat, write three
 messages and release it. Prints, per level: answers (p50/p95: stays near the
 answer delay if slow answers run in parallel), tick latency, the time from
@@ -39,7 +39,8 @@ from core.visitor_client import PageProtocol, VisitorTab  # noqa: E402
 
 QUESTION = "Quanto costa il biglietto?"
 HARD = "Posso prenotare una visita privata notturna con il direttore per il mio matrimonio?"
-TICK_S = 0.5
+TICK_S = 0.5  # the page's poll in a live chat (core.visitor_page.POLL_INTERVAL_S)
+WAITING_TICK_S = 1.5  # ... and in the queue (WAITING_POLL_S)
 
 
 # ---------------------------------------------------------------------------- server (child process)
@@ -155,7 +156,7 @@ async def visitor(http, proto, res: Results, until: float, sent: dict[str, float
             res.actions.append(await tab.ask_person())
             next_tick = time.monotonic()
             while time.monotonic() < until and tab.status in ("waiting", "live"):
-                next_tick += TICK_S
+                next_tick += WAITING_TICK_S if tab.status == "waiting" else TICK_S
                 await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
                 res.ticks.append(await tab.tick())
                 now = time.time()
@@ -275,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print(
         f"visitor page load check: answer delay {args.answer_delay}s, {args.operators} operators x "
-        f"{args.max_chats} chats, tick every {TICK_S}s, {args.duration:.0f}s per level, {os.cpu_count()} CPUs"
+        f"{args.max_chats} chats, tick every {WAITING_TICK_S}s waiting / {TICK_S}s live, "
+        f"{args.duration:.0f}s per level, {os.cpu_count()} CPUs"
     )
     header = (
         f"{'tabs':>5} {'answers':>7} {'ans p50':>8} {'ans p95':>8} {'ticks/s':>8} {'tick p50':>9} {'tick p95':>9} "

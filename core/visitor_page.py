@@ -34,7 +34,8 @@ from core.visitor_view import (
 )
 
 STORAGE_KEY = "sportello-visitor-session"
-POLL_INTERVAL_S = 0.5
+POLL_INTERVAL_S = 0.5  # live chat with an operator: their messages show within ~0.5 s
+WAITING_POLL_S = 1.5  # in the queue: position, wait estimate and "Mario joined" are less urgent
 
 CSS = """
 .gradio-container { max-width: 780px !important; margin: 0 auto !important; }
@@ -62,7 +63,7 @@ CSS = """
 #composer #send { min-width: 72px !important; flex: 0 0 auto !important; }
 #ask-person { align-self: flex-start; }
 /* Visibility by the chat's phase (see _phase_html): one output drives the layout. */
-#news { display: none !important; }
+#news, #moved { display: none !important; }
 body:has(.sp-phase:not([data-phase="offered"])) #offer,
 body:has(.sp-phase:not([data-phase="collecting_contact"])) #contact,
 body:has(.sp-phase:not([data-phase="closed"])) #closed { display: none !important; }
@@ -91,6 +92,7 @@ def build_page(
     service: ChatService,
     *,
     poll_interval_s: float = POLL_INTERVAL_S,
+    waiting_poll_s: float = WAITING_POLL_S,
     answer_workers: int = 32,
     light_workers: int = 16,
 ) -> gr.Blocks:
@@ -110,6 +112,9 @@ def build_page(
         # hidden Textbox, not a State: a State's change event does not fire after
         # an unqueued event in Gradio 6.31.
         news = gr.Textbox("0", visible="hidden", elem_id="news")
+        # ... and `moved` when only the status line changed (a new queue position):
+        # one output instead of the chat's. The two are hidden by the CSS.
+        moved = gr.Textbox("0", visible="hidden", elem_id="moved")
         saved = gr.BrowserState({}, storage_key=STORAGE_KEY, secret=secret)
         with gr.Row(equal_height=True):
             header = gr.HTML(_header_html("it"), elem_id="sp-header", js_on_load=None)
@@ -190,7 +195,8 @@ def build_page(
         core_outputs = [view_state, saved, chat, status, notice, contact_error, timer]
         load_outputs = [*core_outputs, lang]
         send_outputs = [*core_outputs, msg]
-        tick_outputs = [view_state, news]
+        tick_outputs = [view_state, news, moved]
+        status_outputs = [view_state, status]
         label_outputs = [
             header,
             *chips,
@@ -211,7 +217,10 @@ def build_page(
                 status: {"value": _phase_html(view["status"]) + status_html(view)},
                 notice: {"value": notice_html(view.get("notice", ""))},
                 contact_error: {"value": notice_html(view.get("contact_error", ""))},
-                timer: {"active": layout(view)["poll"]},
+                timer: {
+                    "active": layout(view)["poll"],
+                    "value": waiting_poll_s if view["status"] == "waiting" else poll_interval_s,
+                },
                 lang: {"value": view["lang"]},
             }
 
@@ -243,7 +252,7 @@ def build_page(
                 key = f"c{comp._id}"
                 if comp in outs and shown.get(key) != wanted:
                     shown[key] = wanted
-                    out[comp] = gr.Timer(active=wanted["active"]) if comp is timer else gr.update(**wanted)
+                    out[comp] = gr.Timer(**wanted) if comp is timer else gr.update(**wanted)
             msgs = view["msgs"]
             chat_key = [len(msgs), msgs[-1]["seq"] if msgs else -1, view.get("pending"), view["status"], view["lang"]]
             if chat in outs and shown.get("chat") != chat_key:
@@ -309,13 +318,20 @@ def build_page(
                 return {}
             new = await run(light, actions.poll, view)
             if new is None:
-                return {view_state: view, news: str(view.get("_news", 0))}
-            if len(render(new, core_outputs)) > 1:  # something to show: on_news renders it
-                new["_news"] = new.get("_news", 0) + 1
-            return {view_state: new, news: str(new.get("_news", 0))}
+                new = view
+            else:
+                changed = set(render(new, core_outputs)) - {view_state}
+                if changed == {status}:  # only the status line: on_moved renders it
+                    new["_moved"] = new.get("_moved", 0) + 1
+                elif changed:  # on_news renders it
+                    new["_news"] = new.get("_news", 0) + 1
+            return {view_state: new, news: str(new.get("_news", 0)), moved: str(new.get("_moved", 0))}
 
         async def on_news(view):
             return render(view, core_outputs) if view else {}
+
+        async def on_moved(view):
+            return render(view, status_outputs) if view else {}
 
         async def on_lang(value, view, request: gr.Request):
             return render(await run(light, actions.set_language, current(view, request), value), core_outputs)
@@ -342,6 +358,7 @@ def build_page(
         # The live poll: unqueued (a plain POST), two outputs; `news` renders on change.
         timer.tick(on_tick, inputs=[view_state], outputs=tick_outputs, queue=False, **opts)
         news.change(on_news, inputs=[view_state], outputs=core_outputs, **opts)
+        moved.change(on_moved, inputs=[view_state], outputs=status_outputs, **opts)
     page.queue(default_concurrency_limit=None)
     page.sportello_executors = (answers, light)  # kept for shutdown and benchmarks
     return page
