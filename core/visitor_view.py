@@ -286,18 +286,10 @@ def notice_html(text: str, kind: str = "error") -> str:
     return f'<div class="sp-notice sp-notice-{esc(kind)}" role="alert">{esc(text)}</div>'
 
 
-def layout(view: dict) -> dict:
-    """Which parts of the page are visible in the view's state."""
-    status = view["status"]
-    return {
-        "chips": status == "bot",
-        "offer": status == "offered",
-        "ask_person": status == "bot",
-        "contact": status == "collecting_contact",
-        "input": status != "closed",
-        "closed": status == "closed",
-        "poll": status in LIVE_STATES,
-    }
+def polls(view: dict) -> bool:
+    """Whether the page polls for news: only while waiting for or talking to an
+    operator (the rest of the layout follows the phase marker, see visitor_page)."""
+    return view["status"] in LIVE_STATES
 
 
 # ---------------------------------------------------------------------------- browser state secret
