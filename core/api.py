@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -248,4 +249,12 @@ def create_api(runtime: Runtime) -> FastAPI:
         return error_response(exc.status_code, "http_error", str(exc.detail))
 
     app.include_router(create_router(runtime))
+    if runtime.settings.cors_origins:
+        # A venue's own site on another domain may drive the visitor API.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(runtime.settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type", "X-Session-Token"],
+        )
     return app

@@ -60,6 +60,7 @@ class Settings:
     outbox_interval_s: float = 0.5
     outbox_batch_size: int = 500
     timezone: str = "Europe/Rome"
+    cors_origins: tuple[str, ...] = ()
     # Secrets and integrations: excluded from repr so they never reach a log.
     openai_api_key: str = field(default="", repr=False)
     openai_base_url: str = ""
@@ -106,6 +107,7 @@ class Settings:
             outbox_interval_s=_float(env, "OUTBOX_INTERVAL_S", 0.5),
             outbox_batch_size=_int(env, "OUTBOX_BATCH_SIZE", 500),
             timezone=env.get("TIMEZONE", "Europe/Rome"),
+            cors_origins=tuple(o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()),
             openai_api_key=env.get("OPENAI_API_KEY", ""),
             openai_base_url=env.get("OPENAI_BASE_URL", ""),
             openai_model=env.get("OPENAI_MODEL", ""),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from tests.support import AppServer, Operator, Visitor, add_operator, read_sheet, wait_until
@@ -194,3 +195,19 @@ def test_queue_timeout_moves_to_contact(data_dir, db_env):
             lambda: [r for r in read_sheet(data_dir, "Conversazioni") if r["intent_detected"] == "queue_timeout"]
         )
         assert rows[0]["session_id"] == v.session_id
+
+
+def test_cors_for_a_venue_site_embedding_the_visitor_api(data_dir, db_env):
+    with AppServer(data_dir, env={"CORS_ORIGINS": "https://museo.example", **db_env}) as srv:
+        pre = httpx.options(
+            srv.url + "/api/chat/sessions",
+            headers={
+                "Origin": "https://museo.example",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "content-type,x-session-token",
+            },
+        )
+        assert pre.status_code == 200
+        assert pre.headers["access-control-allow-origin"] == "https://museo.example"
+        r = httpx.post(srv.url + "/api/chat/sessions", json={}, headers={"Origin": "https://evil.example"})
+        assert r.status_code == 200 and "access-control-allow-origin" not in r.headers
