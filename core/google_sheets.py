@@ -242,6 +242,7 @@ class GoogleSheetsSink:
         self._sheets: dict[str, gspread.Worksheet] = {}
         self._tickets: dict[str, int] | None = None  # ticket id -> row number
         self._tickets_read_at = 0.0
+        self._refused: set[str] = set()  # event ids whose last attempt surely did not reach the sheet
         self.requests_made = 0
         self.write_requests = 0
         if config_error:
@@ -365,19 +366,30 @@ class GoogleSheetsSink:
 
     def _append(self, title: str, run: list[SheetRow]) -> None:
         ws = self._worksheet(title)
-        if any(r.attempts for r in run):
+        # Rows tried before may be in the sheet already, unless this process saw
+        # that attempt refused outright (429, 4xx): then there is nothing to check.
+        if any(r.attempts and r.event_id not in self._refused for r in run):
             present = self._event_ids(title)
             run = [r for r in run if r.event_id not in present]
-        for chunk in self._chunks([[_fit(c) for c in r.cells()] for r in run]):
-            self._call(
-                lambda chunk=chunk: ws.append_rows(
-                    chunk,
-                    value_input_option=ValueInputOption.raw,
-                    insert_data_option=InsertDataOption.insert_rows,
-                    table_range="A1",
-                ),
-                "write",
-            )
+        cells = [[_fit(c) for c in r.cells()] for r in run]
+        done = 0
+        for chunk in self._chunks(cells):
+            try:
+                self._call(
+                    lambda chunk=chunk: ws.append_rows(
+                        chunk,
+                        value_input_option=ValueInputOption.raw,
+                        insert_data_option=InsertDataOption.insert_rows,
+                        table_range="A1",
+                    ),
+                    "write",
+                )
+            except SinkError as exc:
+                first_unsent = done + len(chunk) if exc.maybe_written else done
+                self._refused = {r.event_id for r in run[first_unsent:]}
+                raise
+            done += len(chunk)
+        self._refused = set()
 
     def _event_ids(self, title: str) -> set[str]:
         """The event ids already in the worksheet's event_id column."""
@@ -457,7 +469,10 @@ class GoogleSheetsSink:
         try:
             return fn()
         except APIError as exc:
-            raise self._api_error(exc) from None
+            err = self._api_error(exc)
+            status = exc.response.status_code if exc.response is not None else 0
+            err.maybe_written = status >= 500 or status in (0, 408)  # 429 and 4xx: refused, not written
+            raise err from None
         except SpreadsheetNotFound:
             raise self._not_found() from None
         except PermissionError:

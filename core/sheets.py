@@ -89,11 +89,14 @@ class SheetRow:
 
 
 class SinkError(Exception):
-    """A sink could not write. `retryable` says whether waiting may heal it."""
+    """A sink could not write. `retryable` says whether waiting may heal it;
+    `maybe_written` is False when the target surely refused the write (so a
+    retry has nothing to de-duplicate)."""
 
-    def __init__(self, message: str, *, retryable: bool = True):
+    def __init__(self, message: str, *, retryable: bool = True, maybe_written: bool = True):
         super().__init__(message)
         self.retryable = retryable
+        self.maybe_written = maybe_written
 
 
 class Sink(Protocol):
