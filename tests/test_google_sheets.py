@@ -413,3 +413,16 @@ def test_sigkill_mid_backlog_then_restart_sends_every_row_once_in_order(standin,
             assert conn.execute(select(outbox.c.id).where(outbox.c.status == "pending")).all() == []
     assert sheet_event_ids(standin) == expected
     engine.dispose()
+
+
+def test_a_worksheet_deleted_while_running_is_created_again(standin, store):
+    worker = worker_for(store, sink_for(standin))
+    ids = chat_rows(store, 3)
+    drain_all(worker, store)
+    book = standin.spreadsheets[SHEET]
+    book.sheets = [s for s in book.sheets if s.title != CONVERSATIONS]  # someone deletes it
+    ids += chat_rows(store, 3, start=3)
+    drain_all(worker, store)
+    rows = standin.values(SHEET, CONVERSATIONS)
+    assert rows[0] == CONVERSATION_HEADER + ["event_id"]
+    assert [r[6] for r in rows[1:]] == ids[3:]
