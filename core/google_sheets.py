@@ -8,7 +8,8 @@ Configuration (see `core.config.Settings`):
   the full URL of a spreadsheet shared with the service account as Editor);
 - or `SHEETS_API_URL`: send the Sheets v4 requests to that base URL instead of
   https://sheets.googleapis.com (a local stand-in, like Google's emulators);
-  no credentials are needed then.
+  no credentials are needed then (if a key is given too, it is used: the
+  OAuth token is requested from the key's `token_uri`).
 
 How it writes (the worker in `core.outbox` calls `prepare()` once, then
 `write(rows)` with batches of pending rows in commit order):
@@ -133,11 +134,10 @@ def load_service_account(settings) -> dict:
     return info
 
 
-class _RedirectSession(requests.Session):
-    """Sends requests meant for https://sheets.googleapis.com to `base_url`."""
+class _Redirect:
+    """Mixin for a requests.Session: requests meant for https://sheets.googleapis.com go to `base_url`."""
 
-    def __init__(self, base_url: str):
-        super().__init__()
+    def _redirect_to(self, base_url: str) -> None:
         self.base_url = base_url.rstrip("/").removesuffix("/v4")
         if re.match(r"https?://(127\.|localhost|\[::1\])", self.base_url):
             self.trust_env = False  # never send a local stand-in's traffic through a proxy
@@ -146,6 +146,26 @@ class _RedirectSession(requests.Session):
         if isinstance(url, str) and url.startswith(GOOGLE_API):
             url = self.base_url + url[len(GOOGLE_API) :]
         return super().request(method, url, *args, **kwargs)
+
+
+class _RedirectSession(_Redirect, requests.Session):
+    """No credentials: for a stand-in that does not check them."""
+
+    def __init__(self, base_url: str):
+        super().__init__()
+        self._redirect_to(base_url)
+
+
+def _authorized_redirect_session(credentials, base_url: str) -> requests.Session:
+    """Service-account credentials (OAuth token, Bearer header) sent to `base_url`."""
+    from google.auth.transport.requests import AuthorizedSession
+
+    class AuthorizedRedirectSession(_Redirect, AuthorizedSession):
+        pass
+
+    session = AuthorizedRedirectSession(credentials)
+    session._redirect_to(base_url)
+    return session
 
 
 class WriteLimiter:
@@ -262,7 +282,7 @@ class GoogleSheetsSink:
     def _client(self) -> gspread.Client:
         if self._client_factory is not None:
             return self._client_factory()
-        if self.api_url:
+        if self.api_url and not self.credentials:
             client = gspread.Client(auth=None, session=_RedirectSession(self.api_url))
         else:
             from google.oauth2.service_account import Credentials
@@ -277,7 +297,10 @@ class GoogleSheetsSink:
                     ),
                     retryable=False,
                 ) from None
-            client = gspread.Client(auth=creds)
+            if self.api_url:  # a stand-in that also checks the OAuth flow
+                client = gspread.Client(auth=None, session=_authorized_redirect_session(creds, self.api_url))
+            else:
+                client = gspread.Client(auth=creds)
         client.set_timeout(self.timeout_s)
         return client
 
@@ -606,11 +629,11 @@ def build_google_sink(settings) -> GoogleSheetsSink | None:
             "",
             api_url=api_url,
             config_error=bilingual(
-                "Credenziali Google presenti ma SHEET_ID mancante: imposta l'id o l'URL del foglio",
-                "Google credentials are set but SHEET_ID is missing: set the spreadsheet id or URL",
+                "Google Sheets configurato ma SHEET_ID mancante: imposta l'id o l'URL del foglio",
+                "Google Sheets is configured but SHEET_ID is missing: set the spreadsheet id or URL",
             ),
         )
-    if api_url:
+    if api_url and not has_creds:
         return GoogleSheetsSink(sheet_id, api_url=api_url)
     if not has_creds:
         return GoogleSheetsSink(
@@ -625,5 +648,5 @@ def build_google_sink(settings) -> GoogleSheetsSink | None:
     try:
         info = load_service_account(settings)
     except ConfigError as exc:
-        return GoogleSheetsSink(sheet_id, config_error=str(exc))
-    return GoogleSheetsSink(sheet_id, credentials=info)
+        return GoogleSheetsSink(sheet_id, api_url=api_url, config_error=str(exc))
+    return GoogleSheetsSink(sheet_id, credentials=info, api_url=api_url)

@@ -229,9 +229,13 @@ class SheetsStandIn:
         read_quota: int | None = None,
         window_s: float = 60.0,
         latency_s: float | tuple[float, float] = 0.0,
+        require_token: bool = False,
         host: str = "127.0.0.1",
         port: int = 0,
     ):
+        self.require_token = require_token  # then only "Bearer <a token from POST /token>" is accepted
+        self.tokens: set[str] = set()
+        self.token_requests: list[dict] = []  # the form fields of each POST /token
         self.write_quota = write_quota
         self.read_quota = read_quota
         self.window_s = window_s
@@ -350,6 +354,27 @@ class SheetsStandIn:
         delay = random.uniform(*lat) if isinstance(lat, tuple) else lat
         if delay > 0:
             time.sleep(delay)
+
+    def issue_token(self, form: dict) -> tuple[int, dict]:
+        """OAuth token endpoint for service accounts (a JWT bearer assertion)."""
+        with self.lock:
+            self.token_requests.append(form)
+        if (
+            form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer"
+            or form.get("assertion", "").count(".") != 2
+        ):
+            return 400, {"error": "invalid_grant", "error_description": "Invalid JWT assertion."}
+        token = f"standin-{len(self.token_requests)}"
+        with self.lock:
+            self.tokens.add(token)
+        return 200, {"access_token": token, "expires_in": 3600, "token_type": "Bearer"}
+
+    def check_auth(self, authorization: str) -> None:
+        if not self.require_token:
+            return
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme != "Bearer" or token not in self.tokens:
+            raise ApiError(401, "Request is missing required authentication credential.")
 
     def handle(self, method: str, raw_path: str, body: bytes) -> tuple[int, dict]:
         parts = urlsplit(raw_path)
@@ -586,6 +611,9 @@ def _handler_for(standin: SheetsStandIn):
         def _serve(self, method: str) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
+            if method == "POST" and self.path == "/token":
+                form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
+                return self._json(*standin.issue_token(form))
             kind = "write" if method in ("POST", "PUT") else "read"
             entry = {"method": method, "path": self.path, "kind": kind, "t": time.monotonic(), "status": None}
             entry["value_input"] = _value_input(self.path, body)  # RAW / USER_ENTERED / None
@@ -603,6 +631,8 @@ def _handler_for(standin: SheetsStandIn):
                 else:
                     return self._drop(entry)
             try:
+                if not self.path.startswith("/_standin/"):
+                    standin.check_auth(self.headers.get("Authorization", ""))
                 status, payload = standin.handle(method, self.path, body)
             except ApiError as exc:
                 entry["status"] = exc.code

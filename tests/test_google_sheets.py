@@ -426,3 +426,31 @@ def test_a_worksheet_deleted_while_running_is_created_again(standin, store):
     rows = standin.values(SHEET, CONVERSATIONS)
     assert rows[0] == CONVERSATION_HEADER + ["event_id"]
     assert [r[6] for r in rows[1:]] == ids[3:]
+
+
+def test_a_service_account_key_signs_in_and_its_token_is_sent(tmp_path, store):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    pem = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        .private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        .decode()
+    )
+    with SheetsStandIn(require_token=True) as standin:
+        standin.add_spreadsheet(SHEET)
+        key = {**FAKE_KEY, "private_key": pem, "token_uri": f"{standin.url}/token"}
+        env = dict(SHEETS_API_URL=standin.url, SHEET_ID=SHEET, GOOGLE_SERVICE_ACCOUNT_JSON=json.dumps(key))
+        sink = build_sink(settings(tmp_path, **env))
+        assert isinstance(sink, GoogleSheetsSink) and sink.credentials and not sink.config_error
+        ids = chat_rows(store, 5)
+        drain_all(worker_for(store, sink), store)
+        assert sheet_event_ids(standin) == ids
+        assert len(standin.token_requests) == 1  # one token, reused for every request
+        assert standin.token_requests[0]["grant_type"] == "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+        # Without the key the same stand-in says 401: a permanent, explained error.
+        chat_rows(store, 1, start=5)
+        worker = worker_for(store, sink_for(standin))
+        assert worker.drain() == 0 and worker.stopped_on_error
+        assert "401" in worker.last_error and "service-account key" in worker.last_error
