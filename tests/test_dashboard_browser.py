@@ -76,7 +76,7 @@ def test_app_serves_the_dashboard_on_its_own_port_and_beside(data_dir):
             page.get_by_label("Nome utente").wait_for(timeout=30_000)
             assert any(u.startswith(f"ws://127.0.0.1:{app.port}/dashboard/_stcore/stream") for u in ws_urls), ws_urls
             page.goto(app.url + "/")  # and the visitor page is still at /
-            page.locator("textarea, input[type=text]").first.wait_for(timeout=30_000)
+            page.locator("#msg textarea").wait_for(timeout=30_000)
     wait_until(lambda: not _healthy(beside), timeout=15)  # stopped with the app
 
 
