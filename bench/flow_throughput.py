@@ -22,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tests.databases import postgres_database  # noqa: E402
 from tests.support import AppServer, add_operator  # noqa: E402
 
 
@@ -81,7 +82,9 @@ async def open_live_session(visitor: Conn, operator: Conn, op_headers: dict):
 
 async def run(args) -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="sportello-bench-"))
-    env = {"DATABASE_URL": args.database_url} if args.database_url else {}
+    env = {}
+    if args.database_url:  # a fresh database on that server, dropped at the end
+        env = {"DATABASE_URL": next(fresh_database := postgres_database(args.database_url))}
     n_ops = max(1, (args.sessions + 99) // 100)
     for i in range(n_ops):
         add_operator(data_dir, f"op{i}", f"Operatore {i}", "password123", "--max-chats", "100", env=env)
@@ -151,6 +154,8 @@ async def run(args) -> None:
     finally:
         for s in servers:
             s.stop()
+        if args.database_url:
+            next(fresh_database, None)
 
 
 def main() -> None:

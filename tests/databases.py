@@ -32,6 +32,13 @@ def postgres_url_for_test():
     admin = _admin_url()
     if not admin:
         pytest.skip(f"PostgreSQL variant not run: set {PG_ENV} (e.g. postgresql://postgres@127.0.0.1:5432/test)")
+    yield from postgres_database(admin)
+
+
+def postgres_database(admin: str):
+    """Yield the URL of a new database on the server of `admin`; drop it when resumed."""
+    if admin.startswith("postgresql://"):
+        admin = admin.replace("postgresql://", "postgresql+psycopg://", 1)
     name = f"sportello_{uuid.uuid4().hex[:12]}"
     engine = create_engine(admin, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
