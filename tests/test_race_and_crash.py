@@ -80,15 +80,21 @@ def test_sigkill_mid_conversation_loses_nothing_and_sends_each_row_once(data_dir
             except (httpx.HTTPError, AssertionError):
                 return  # the server died under us: expected
 
+    def run_app_with_chatters(n_threads: int, n_sessions: int, n_msgs: int):
+        srv = AppServer(data_dir, env=db_env).start()
+        op = Operator(srv.url, "mario")
+        op.online()
+        stop = threading.Event()
+        threads = [
+            threading.Thread(target=chatter, args=(srv.url, n_sessions, n_msgs, op, stop)) for _ in range(n_threads)
+        ]
+        for t in threads:
+            t.start()
+        return srv, stop, threads
+
     # Phase 1: the sheet cannot be written (sheets/ is a file), a backlog builds up.
     (data_dir / "sheets").write_text("not a directory")
-    srv = AppServer(data_dir, env=db_env).start()
-    op = Operator(srv.url, "mario")
-    op.online()
-    stop = threading.Event()
-    threads = [threading.Thread(target=chatter, args=(srv.url, 2, 5, op, stop)) for _ in range(3)]
-    for t in threads:
-        t.start()
+    srv, stop, threads = run_app_with_chatters(3, 2, 5)
     for t in threads:
         t.join(60)
     srv.kill()
@@ -99,13 +105,7 @@ def test_sigkill_mid_conversation_loses_nothing_and_sends_each_row_once(data_dir
 
     # Phase 2: the sheet works again; kill the app while it drains and while visitors chat.
     (data_dir / "sheets").unlink()
-    srv = AppServer(data_dir, env=db_env).start()
-    op = Operator(srv.url, "mario")
-    op.online()
-    stop = threading.Event()
-    threads = [threading.Thread(target=chatter, args=(srv.url, 20, 20, op, stop)) for _ in range(4)]
-    for t in threads:
-        t.start()
+    srv, stop, threads = run_app_with_chatters(4, 20, 20)
     wait_until(lambda: len(acked) > 150, timeout=60)
     srv.kill()  # SIGKILL in the middle of the conversations
     stop.set()

@@ -17,6 +17,18 @@ pytestmark = pytest.mark.both_databases
 HARD = "Posso prenotare una visita privata notturna con il direttore per il mio matrimonio?"
 
 
+def wait_for_sheet(engine, data_dir) -> list:
+    """The outbox's Conversazioni rows, once the local sheet has at least as many."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(outbox.c.event_id, outbox.c.payload)
+            .where(outbox.c.worksheet == "Conversazioni")
+            .order_by(outbox.c.id)
+        ).all()
+    wait_until(lambda: len(read_sheet(data_dir, "Conversazioni")) >= len(rows), timeout=20)
+    return rows
+
+
 def test_visitor_on_one_process_operator_on_the_other(data_dir, db_env, settings):
     add_operator(data_dir, "mario", "Mario Rossi", env=db_env)
     add_operator(data_dir, "lucia", "Lucia Bianchi", env=db_env)
@@ -58,25 +70,13 @@ def test_visitor_on_one_process_operator_on_the_other(data_dir, db_env, settings
 
         # Both processes run a worker; only the leader drains: every row exactly once, in order.
         engine = create_engine(settings.database_url)
-        with engine.connect() as conn:
-            rows = conn.execute(
-                select(outbox.c.event_id, outbox.c.payload)
-                .where(outbox.c.worksheet == "Conversazioni")
-                .order_by(outbox.c.id)
-            ).all()
-        wait_until(lambda: len(read_sheet(data_dir, "Conversazioni")) >= len(rows), timeout=20)
+        rows = wait_for_sheet(engine, data_dir)
 
         # The leader dies: the other process takes over the outbox.
         a.kill()
         v = Visitor(b.url)
         v.say("Quanto costa il biglietto?")
-        with engine.connect() as conn:
-            rows = conn.execute(
-                select(outbox.c.event_id, outbox.c.payload)
-                .where(outbox.c.worksheet == "Conversazioni")
-                .order_by(outbox.c.id)
-            ).all()
-        wait_until(lambda: len(read_sheet(data_dir, "Conversazioni")) >= len(rows), timeout=20)
+        rows = wait_for_sheet(engine, data_dir)
         sheet = read_sheet(data_dir, "Conversazioni")
         ids = [r["event_id"] for r in sheet]
         assert len(ids) == len(set(ids)) == len(rows)
