@@ -69,6 +69,13 @@ def message_dict(m) -> dict:
     }
 
 
+def operator_first_name(conn: Connection, operator_id: int | None) -> str:
+    if operator_id is None:
+        return ""
+    name = conn.execute(select(operators.c.display_name).where(operators.c.id == operator_id)).scalar_one_or_none()
+    return first_name(name or "")
+
+
 @dataclass
 class _Tx:
     """One locked session inside one transaction."""
@@ -133,12 +140,7 @@ class _Tx:
         return [dict(r._mapping) for r in rows]
 
     def operator_name(self) -> str:
-        if self.sess["operator_id"] is None:
-            return ""
-        name = self.conn.execute(
-            select(operators.c.display_name).where(operators.c.id == self.sess["operator_id"])
-        ).scalar_one_or_none()
-        return first_name(name or "")
+        return operator_first_name(self.conn, self.sess["operator_id"])
 
 
 class ChatService:
@@ -162,11 +164,7 @@ class ChatService:
     @contextmanager
     def _session(self, session_id: str, token: str | None = None, *, visitor: bool = True) -> Iterator[_Tx]:
         with self.store.write() as conn:
-            row = conn.execute(select(sessions).where(sessions.c.id == session_id).with_for_update()).first()
-            if row is None:
-                raise NotFound("unknown session", code="unknown_session")
-            if visitor and not auth.token_matches(token or "", row.token_hash):
-                raise Forbidden("wrong session token", code="bad_session_token")
+            row = self._read_session(conn, session_id, token, visitor=visitor, lock=True)
             tx = _Tx(conn, dict(row._mapping), self.clock(), self.tz)
             yield tx
             if tx.changes:
@@ -174,8 +172,11 @@ class ChatService:
                 conn.execute(update(sessions).where(sessions.c.id == session_id).values(**tx.changes))
         self.on_commit()
 
-    def _read_session(self, conn: Connection, session_id: str, token: str | None, *, visitor: bool = True):
-        row = conn.execute(select(sessions).where(sessions.c.id == session_id)).first()
+    def _read_session(
+        self, conn: Connection, session_id: str, token: str | None, *, visitor: bool = True, lock: bool = False
+    ):
+        query = select(sessions).where(sessions.c.id == session_id)
+        row = conn.execute(query.with_for_update() if lock else query).first()
         if row is None:
             raise NotFound("unknown session", code="unknown_session")
         if visitor and not auth.token_matches(token or "", row.token_hash):
@@ -282,8 +283,8 @@ class ChatService:
             state = tx.state
             intent = ""
             if state in (State.BOT, State.OFFERED):
-                if answer is None:  # changed state meanwhile (rare): answer now
-                    answer = self.answerer.answer(text, tx.sess["language"])
+                # bot/offered are entered only from bot/offered (core.domain.TRANSITIONS),
+                # so the state read above was one of them too and `answer` is set.
                 intent = self._bot_turn(tx, text, answer)
             elif state == State.WAITING:
                 tx.say(Role.USER, USER_AUTHOR, text)
@@ -376,8 +377,6 @@ class ChatService:
                 tx.say(Role.SYSTEM, SYSTEM_AUTHOR, reply, "operator_queue")
                 tx.row(f"[RICHIESTA OPERATORE] {tx.sess['original_question']}", reply, "operator_queue")
             else:
-                if tx.state != State.OFFERED:
-                    next_state(tx.state, "accept_unavailable")  # raises the clear error
                 tx.move("accept_unavailable")
                 reply = t("no_operator", lang)
                 tx.say(Role.BOT, BOT_AUTHOR, reply, "operator_unavailable")
@@ -446,11 +445,7 @@ class ChatService:
             .order_by(messages.c.seq)
         )
         position = self._queue_position(conn, sess)
-        name = ""
-        if sess["operator_id"] is not None:
-            name = first_name(
-                conn.execute(select(operators.c.display_name).where(operators.c.id == sess["operator_id"])).scalar_one()
-            )
+        name = operator_first_name(conn, sess["operator_id"])
         return {
             "session_id": sess["id"],
             "status": sess["status"],
