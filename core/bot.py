@@ -10,7 +10,7 @@ prints one JSON object {"found","intent","answer","source_id","confidence"};
 with no QUESTION it reads one question per line from stdin and prints one
 JSON line per question.
 
-    python -m core.bot eval --kb PATH --cases FILE.csv [--offline]
+    python -m core.bot eval --kb PATH --cases FILE.csv [--offline] [--sweep]
 
 prints answerable accuracy, escalation precision/recall, wrong confident
 answers and the misses (cases: `question,lang,expected`, expected is an
@@ -87,10 +87,17 @@ def _cmd_ask(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from .evaluation import evaluate, load_cases
+    from .evaluation import evaluate, format_sweep, load_cases, sweep
 
-    answerer = _answerer_for(args)
-    report = evaluate(answerer, load_cases(args.cases))
+    cases = load_cases(args.cases)
+    if args.sweep:
+        if not args.offline:
+            print("error: --sweep needs --offline (it varies the offline answerer's threshold)", file=sys.stderr)
+            return 2
+        grid = [round(0.3 + 0.05 * i, 2) for i in range(10)]
+        print(format_sweep(sweep(lambda t: RetrievalAnswerer.from_csv(args.kb, threshold=t), cases, grid)))
+        return 0
+    report = evaluate(_answerer_for(args), cases)
     print(report.format())
     return 0
 
@@ -109,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--kb", required=True, type=Path)
     ev.add_argument("--cases", required=True, type=Path)
     ev.add_argument("--offline", action="store_true", help="never call an LLM")
+    ev.add_argument("--sweep", action="store_true", help="with --offline: the metrics at thresholds 0.30-0.75")
     ev.set_defaults(func=_cmd_eval)
     args = parser.parse_args(argv)
     try:

@@ -138,6 +138,29 @@ def _report_at(cases: list[Case], answers: list[Answer], threshold: float) -> Re
     return evaluate(_Fixed(), cases)
 
 
+def sweep(
+    answerer_at: Callable[[float], Answerer], cases: list[Case], thresholds: list[float]
+) -> list[tuple[float, Report]]:
+    """The report at each threshold, from one pass of the answerer built with threshold 0.
+
+    Shows the trade-off a venue chooses along: a lower threshold answers more questions and
+    sends more wrong answers; a higher one escalates more.
+    """
+    answerer = answerer_at(0.0)
+    answers = [answerer.answer(c.question, c.lang) for c in cases]
+    return [(t, _report_at(cases, answers, t)) for t in thresholds]
+
+
+def format_sweep(rows: list[tuple[float, Report]]) -> str:
+    lines = ["threshold  answerable accuracy  escalation recall  escalation precision  wrong confident"]
+    for t, r in rows:
+        lines.append(
+            f"{t:9.2f}  {r.accuracy:19.1%}  {r.escalation_recall:17.1%}  {r.escalation_precision:20.1%}"
+            f"  {r.wrong_confident_rate:15.1%}"
+        )
+    return "\n".join(lines)
+
+
 def choose_threshold(
     cases: list[Case], answers: list[Answer], max_wrong: float = 0.01, min_recall: float = 0.9
 ) -> float:

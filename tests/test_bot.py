@@ -72,6 +72,39 @@ def test_eval_command_prints_the_metrics():
         assert label in out.stdout
 
 
+def test_eval_sweep_prints_the_trade_off():
+    out = _run("eval", "--kb", str(KB), "--cases", str(DATA / "eval_holdout4.csv"), "--offline", "--sweep")
+    assert out.returncode == 0, out.stderr
+    rows = [line.split() for line in out.stdout.splitlines()[1:]]
+    assert [float(r[0]) for r in rows] == [round(0.3 + 0.05 * i, 2) for i in range(10)]
+    accuracy = [float(r[1].rstrip("%")) for r in rows]
+    recall = [float(r[2].rstrip("%")) for r in rows]
+    wrong = [float(r[4].rstrip("%")) for r in rows]
+    # A higher threshold answers less: accuracy and wrong answers never rise, recall never falls.
+    assert accuracy == sorted(accuracy, reverse=True) and wrong == sorted(wrong, reverse=True)
+    assert recall == sorted(recall) and accuracy[0] > accuracy[-1]
+    assert (
+        "needs --offline" in _run("eval", "--kb", str(KB), "--cases", str(DATA / "eval_holdout4.csv"), "--sweep").stderr
+    )
+
+
+# Written blind (by people who read only the KB, never the code) and never used for tuning.
+BLIND_FILES = ("eval_holdout4.csv", "eval_holdout5.csv")
+
+
+def test_blind_sets_floor():
+    """Regression floor on unseen wording. These are the measured numbers, BELOW the issue's targets
+    (90 % / 90 % / 2 %): the offline answerer does not meet them on new paraphrases (see README)."""
+    cases = [c for name in BLIND_FILES for c in load_cases(DATA / name)]
+    assert len(cases) >= 400 and sum(c.expected == "escalate" for c in cases) >= 100
+    kb_questions = {q.lower() for e in bot.load_kb(KB) for q in e.questions}
+    assert not {c.question.lower() for c in cases} & kb_questions
+    report = evaluate(bot.RetrievalAnswerer.from_csv(KB), cases)
+    assert report.accuracy >= 0.66
+    assert report.escalation_recall >= 0.95
+    assert report.wrong_confident_rate <= 0.025
+
+
 def test_case_files_are_separate_and_large_enough():
     dev = load_cases(DATA / "eval_dev.csv")
     test = load_cases(DATA / "eval_test.csv")
@@ -111,8 +144,10 @@ def test_out_of_scope_dev_set():
 DEV_FILES = ("eval_dev.csv", "eval_test.csv", "eval_dev_oos.csv", "eval_holdout.csv", "eval_holdout2.csv")
 
 
-def test_cross_validated_threshold_meets_targets():
-    """5-fold CV on all five dev files merged: the threshold is chosen on 4 folds and measured on the fifth."""
+def test_cross_validated_threshold_on_dev_files():
+    """5-fold CV on all five dev files merged: the threshold is chosen on 4 folds and measured on the fifth.
+
+    In-sample for the lexicon (it was built from these files), so these numbers are far above the blind sets'."""
     cases = [c for name in DEV_FILES for c in load_cases(DATA / name)]
     assert len(cases) >= 650
     report, thresholds = cross_validate(lambda t: bot.RetrievalAnswerer.from_csv(KB, threshold=t), cases, k=5)
