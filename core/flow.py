@@ -306,10 +306,14 @@ class ChatService:
                     intent = "contact_prompt"
             else:
                 raise Conflict("this conversation is closed; start a new one", code="chat_closed")
+            suggestion = None
+            if answer and not answer.found and answer.intent != OPERATOR_REQUEST and tx.state == State.OFFERED:
+                suggestion = answer.suggestion
             return {
                 "status": tx.state,
                 "intent": intent,
                 "offer_operator": tx.state == State.OFFERED,
+                "suggestion": suggestion,
                 "messages": [message_dict(m) for m in tx.new],
             }
 
@@ -323,7 +327,12 @@ class ChatService:
                 tx.move("answered")
             return answer.intent
         asked = answer.intent == OPERATOR_REQUEST
-        reply = t("ask_person" if asked else "no_answer", lang)
+        if asked:
+            reply = t("ask_person", lang)
+        elif answer.suggestion:
+            reply = t("no_answer_suggest", lang, question=answer.suggestion)
+        else:
+            reply = t("no_answer", lang)
         if tx.state == State.BOT:
             tx.move("ask_person" if asked else "no_answer")
             tx.set(offered_at=tx.now, escalation_reason=answer.intent)

@@ -30,10 +30,15 @@ class Answer:
     source_id: str | None
     confidence: float
     lang: str = "it"
+    # When not found: a KB question (in the visitor's language) the visitor may have meant, offered
+    # next to the operator; None when nothing is close enough.
+    suggestion: str | None = None
 
     def public(self) -> dict:
         d = asdict(self)
         d.pop("lang")
+        if d["suggestion"] is None:
+            d.pop("suggestion")
         return d
 
 

@@ -11,6 +11,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "it": "Mi dispiace, non ho trovato una risposta sicura alla sua domanda. Vuole parlare con un operatore?",
         "en": "I'm sorry, I couldn't find a reliable answer to your question. Would you like to talk to an operator?",
     },
+    "no_answer_suggest": {
+        "it": "Non sono sicuro di aver capito. Forse voleva chiedere: «{question}» "
+        "Se è così, me lo chieda pure; altrimenti, vuole parlare con un operatore?",
+        "en": "I'm not sure I understood. Perhaps you meant: “{question}” "
+        "If so, just ask me that; otherwise, would you like to talk to an operator?",
+    },
     "ask_person": {
         "it": "Certo. Vuole che la metta in contatto con un operatore?",
         "en": "Of course. Shall I put you in touch with an operator?",

@@ -33,6 +33,7 @@ def _copy(view: dict) -> dict:
     v["notice"] = ""
     v["contact_error"] = ""
     v["pending"] = None
+    v["suggestion"] = None  # set again by `send` when the new answer carries one
     if "_shown" in view:
         v["_shown"] = dict(view["_shown"])
     return v
@@ -121,8 +122,10 @@ class VisitorActions:
     def send(self, view: dict, text: str, user_agent: str) -> dict:
         def act(v: dict) -> dict:
             v = self._ensure_session(v, user_agent)
-            self.service.visitor_message(v["sid"], v["token"], text)
-            return self._refresh(v)
+            out = self.service.visitor_message(v["sid"], v["token"], text)
+            v = self._refresh(v)
+            v["suggestion"] = out.get("suggestion")  # "did you mean...?" next to the operator offer
+            return v
 
         return self._run(view, act, length=len(text))
 

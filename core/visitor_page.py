@@ -151,6 +151,8 @@ def build_page(
                 for i, q in enumerate(SUGGESTIONS["it"])
             ]
         with gr.Row(elem_id="offer"):
+            # "Did you mean...?": a KB question close to the visitor's; a click asks it.
+            suggest_btn = gr.Button("", elem_id="offer-suggest", visible=False, min_width=120)
             accept_btn = gr.Button(ui("accept", "it"), variant="primary", elem_id="offer-accept", min_width=120)
             decline_btn = gr.Button(ui("decline", "it"), elem_id="offer-decline", min_width=100)
         with gr.Column(elem_id="contact"):
@@ -192,7 +194,7 @@ def build_page(
         # event, even one left unchanged (gr.skip()): ~0.3-8 ms each, the Chatbot
         # the most. So each event lists as few outputs as it can: the live poll
         # only two (its `news` change event renders), labels only on a language change.
-        core_outputs = [view_state, saved, chat, status, notice, contact_error, timer]
+        core_outputs = [view_state, saved, chat, status, notice, contact_error, timer, suggest_btn]
         load_outputs = [*core_outputs, lang]
         send_outputs = [*core_outputs, msg]
         tick_outputs = [view_state, news, moved]
@@ -222,6 +224,7 @@ def build_page(
                     "value": waiting_poll_s if view["status"] == "waiting" else poll_interval_s,
                 },
                 lang: {"value": view["lang"]},
+                suggest_btn: {"value": view.get("suggestion") or "", "visible": bool(view.get("suggestion"))},
             }
 
         def on_labels(lg: str):
@@ -302,6 +305,11 @@ def build_page(
 
             return on_chip
 
+        async def on_suggest(view, request: gr.Request):
+            view = current(view, request)
+            async for out in send_text(view.get("suggestion") or "", view, request):
+                yield out
+
         async def on_person(view, request: gr.Request):
             view = current(view, request)
             return render(await run(light, actions.ask_person, view, _header(request, "user-agent")), core_outputs)
@@ -345,6 +353,7 @@ def build_page(
         send_btn.click(on_send, inputs=[msg, view_state], outputs=send_outputs, **opts)
         for i, chip in enumerate(chips):
             chip.click(chip_handler(i), inputs=[view_state], outputs=send_outputs, **opts)
+        suggest_btn.click(on_suggest, inputs=[view_state], outputs=send_outputs, **opts)
         # Buttons show Gradio's progress on the chat while the service works.
         busy = {**opts, "outputs": core_outputs, "show_progress": "minimal", "show_progress_on": [chat]}
         person_btn.click(on_person, inputs=[view_state], **busy)

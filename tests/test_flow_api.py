@@ -32,6 +32,22 @@ def test_answered_question_is_logged_with_intent_and_user_agent(server, data_dir
     assert rows[0]["timestamp"].endswith("Z")
 
 
+def test_unsure_answer_suggests_a_kb_question_that_then_answers(server, data_dir):
+    v = Visitor(server.url, language="en")
+    out = v.say("sunday closing time?")
+    assert out["status"] == "offered" and out["offer_operator"] is True and out["intent"] == "no_answer"
+    assert out["suggestion"] == "What are your opening hours?"
+    assert "“What are your opening hours?”" in out["messages"][-1]["text"]
+    answered = v.say(out["suggestion"])  # asking it is one click on the page
+    assert answered["status"] == "bot" and answered["intent"] == "orari_apertura" and answered["suggestion"] is None
+    rows = wait_until(lambda: len(rows_for(data_dir, v.session_id)) >= 2 and rows_for(data_dir, v.session_id))
+    assert [r["intent_detected"] for r in rows] == ["no_answer", "orari_apertura"]
+    assert "Perhaps you meant" in rows[0]["bot_reply"]
+    # A request for a person, or a question nothing in the KB is close to, carries no suggestion.
+    assert v.say("I want to talk to a human")["suggestion"] is None
+    assert Visitor(server.url).say(HARD)["suggestion"] is None
+
+
 def test_seed_final_scenario_live_chat_to_resolved_ticket(server, data_dir, mario):
     mario.online()
     status = mario.get("status")

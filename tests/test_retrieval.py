@@ -272,3 +272,19 @@ def test_fixture_kb_loads_cleanly(tmp_path):
     shutil.copy(KB, copy)
     entries = load_kb(copy)
     assert len(entries) == 70 and len({e.intent for e in entries}) == 35
+
+
+def test_unsure_answer_suggests_the_closest_kb_question():
+    bot = RetrievalAnswerer.from_csv(KB)
+    unsure = bot.answer("sunday closing time?", "en")
+    assert not unsure.found and unsure.intent == "no_answer" and unsure.confidence < bot.threshold
+    assert unsure.suggestion == "What are your opening hours?"
+    assert unsure.public()["suggestion"] == unsure.suggestion
+    assert bot.answer("Che tempo fa domani?", "it").suggestion is None  # out of scope: nothing to suggest
+    assert bot.answer("Voglio parlare con un operatore", "it").suggestion is None
+    found = bot.answer("Quanto costa il biglietto?", "it")
+    assert found.found and found.suggestion is None and "suggestion" not in found.public()
+    # A suggestion is always answered when the visitor asks it: every entry's first question is found.
+    for e in bot.entries:
+        got = bot.answer(e.questions[0], e.lang)
+        assert got.found and got.intent == e.intent, (e.id, got)

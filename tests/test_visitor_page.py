@@ -66,6 +66,7 @@ def test_seed_scenario_answer_operator_live_chat_and_close(server, data_dir, mar
         say(page, HARD)
         expect(page.locator("#offer-accept")).to_have_text("Parla con un operatore", timeout=15_000)
         expect(page.locator("#offer-decline")).to_have_text("No, grazie")
+        expect(page.locator("#offer-suggest")).to_be_hidden()  # nothing in the KB is close to this one
         expect(chat).to_contain_text("non ho trovato una risposta sicura")
         page.locator("#offer-accept").click()
         expect(status).to_contain_text("In coda per un operatore: posizione 1.")
@@ -127,6 +128,24 @@ def test_seed_scenario_answer_operator_live_chat_and_close(server, data_dir, mar
         expect(page.locator("#composer")).to_be_visible()
         expect(page.locator("#chat .message-content")).to_have_count(1)
         expect(status).to_be_hidden()
+        assert not page.dialogs and not page.errors
+
+
+def test_did_you_mean_suggestion_answers_in_one_click(server, data_dir):
+    with chromium() as ctx:
+        page = open_page(ctx, server.url, accept_language="en-GB,en;q=0.9")
+        say(page, "sunday closing time?")
+        expect(page.locator("#offer-accept")).to_have_text("Talk to an operator", timeout=15_000)
+        suggest = page.locator("#offer-suggest")
+        expect(suggest).to_have_text("What are your opening hours?")
+        expect(page.locator("#chat")).to_contain_text("Perhaps you meant: “What are your opening hours?”")
+
+        suggest.click()
+        expect(page.locator("#chat")).to_contain_text("The museum is open Tuesday to Sunday", timeout=15_000)
+        expect(page.locator("#offer")).to_be_hidden()
+        assert bubbles(page)[-2] == "What are your opening hours?"
+        rows = wait_until(lambda: [r for r in read_sheet(data_dir, "Conversazioni") if r["intent_detected"]])
+        assert [r["intent_detected"] for r in rows][-2:] == ["no_answer", "orari_apertura"]
         assert not page.dialogs and not page.errors
 
 
