@@ -282,10 +282,11 @@ class ChatService:
         with self._session(session_id, token) as tx:
             state = tx.state
             intent = ""
+            suggestion = None
             if state in (State.BOT, State.OFFERED):
                 # bot/offered are entered only from bot/offered (core.domain.TRANSITIONS),
                 # so the state read above was one of them too and `answer` is set.
-                intent = self._bot_turn(tx, text, answer)
+                intent, suggestion = self._bot_turn(tx, text, answer)
             elif state == State.WAITING:
                 tx.say(Role.USER, USER_AUTHOR, text)
                 tx.row(f"[IN CODA] {text}", "[Attesa operatore]", "queue_user_message")
@@ -306,9 +307,6 @@ class ChatService:
                     intent = "contact_prompt"
             else:
                 raise Conflict("this conversation is closed; start a new one", code="chat_closed")
-            suggestion = None
-            if answer and not answer.found and answer.intent != OPERATOR_REQUEST and tx.state == State.OFFERED:
-                suggestion = answer.suggestion
             return {
                 "status": tx.state,
                 "intent": intent,
@@ -317,7 +315,8 @@ class ChatService:
                 "messages": [message_dict(m) for m in tx.new],
             }
 
-    def _bot_turn(self, tx: _Tx, text: str, answer: Answer) -> str:
+    def _bot_turn(self, tx: _Tx, text: str, answer: Answer) -> tuple[str, str | None]:
+        """The AI's turn: answer, or offer a person. Returns the intent and the "did you mean" question offered."""
         lang = tx.sess["language"]
         tx.say(Role.USER, USER_AUTHOR, text)
         if answer.found:
@@ -325,12 +324,13 @@ class ChatService:
             tx.row(text, answer.answer, answer.intent)
             if tx.state == State.OFFERED:
                 tx.move("answered")
-            return answer.intent
+            return answer.intent, None
         asked = answer.intent == OPERATOR_REQUEST
+        suggestion = None if asked else answer.suggestion
         if asked:
             reply = t("ask_person", lang)
-        elif answer.suggestion:
-            reply = t("no_answer_suggest", lang, question=answer.suggestion)
+        elif suggestion:
+            reply = t("no_answer_suggest", lang, question=suggestion)
         else:
             reply = t("no_answer", lang)
         if tx.state == State.BOT:
@@ -343,7 +343,7 @@ class ChatService:
             tx.set(original_question=question)
         tx.say(Role.BOT, BOT_AUTHOR, reply, answer.intent)
         tx.row(text, reply, answer.intent)
-        return answer.intent
+        return answer.intent, suggestion
 
     @staticmethod
     def _last_question(tx: _Tx, before_seq: int) -> str:

@@ -549,13 +549,10 @@ class RetrievalAnswerer:
             return Answer(False, "", NO_ANSWER, None, 0.0, lang)
         best = ranked[0]
         confidence = round(best.confidence, 4)
-        if best.confidence < self.threshold:
-            suggestion = None
-            questions = index.entry_for(best.intent, lang).questions
-            if best.confidence >= SUGGEST_MIN and questions:
-                suggestion = questions[0]
-            return Answer(False, "", NO_ANSWER, None, confidence, lang, suggestion)
         entry = index.entry_for(best.intent, lang)
+        if best.confidence < self.threshold:
+            suggestion = entry.questions[0] if best.confidence >= SUGGEST_MIN and entry.questions else None
+            return Answer(False, "", NO_ANSWER, None, confidence, lang, suggestion)
         return Answer(True, entry.answer, entry.intent, entry.id, confidence, lang)
 
     def candidates(self, question: str, lang: str, k: int = 3) -> list[Scored]:
