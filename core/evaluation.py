@@ -121,6 +121,12 @@ def evaluate(answerer: Answerer, cases: list[Case]) -> Report:
     return report
 
 
+def _unthresholded(answerer_at: Callable[[float], Answerer], cases: list[Case]) -> list[Answer]:
+    """Every case answered with threshold 0: each retrieval answer is found, with its confidence."""
+    answerer = answerer_at(0.0)
+    return [answerer.answer(c.question, c.lang) for c in cases]
+
+
 def _report_at(cases: list[Case], answers: list[Answer], threshold: float) -> Report:
     """The report an answerer would get if it answered only at confidence >= threshold."""
 
@@ -146,8 +152,7 @@ def sweep(
     Shows the trade-off a venue chooses along: a lower threshold answers more questions and
     sends more wrong answers; a higher one escalates more.
     """
-    answerer = answerer_at(0.0)
-    answers = [answerer.answer(c.question, c.lang) for c in cases]
+    answers = _unthresholded(answerer_at, cases)
     return [(t, _report_at(cases, answers, t)) for t in thresholds]
 
 
@@ -189,8 +194,7 @@ def cross_validate(
 
     Returns the pooled report over all held-out folds and the k chosen thresholds.
     """
-    answerer = make_answerer(0.0)
-    answers = [answerer.answer(c.question, c.lang) for c in cases]
+    answers = _unthresholded(make_answerer, cases)
     order = list(range(len(cases)))
     random.Random(seed).shuffle(order)
     folds = [order[i::k] for i in range(k)]
