@@ -17,12 +17,12 @@ import gradio as gr
 import uvicorn
 from fastapi import FastAPI
 
-from core.api import create_api
-from core.config import ROOT, Settings
-from core.operators import ensure_first_operator
-from core.proxy import DashboardProxy
-from core.runtime import Runtime
-from core.visitor_page import build_page, mount_options
+from sportello.config import ROOT, Settings
+from sportello.faces.api import create_api
+from sportello.faces.proxy import DashboardProxy
+from sportello.faces.visitor.page import build_page, mount_options
+from sportello.runtime import Runtime
+from sportello.services.operators import ensure_first_operator
 
 log = logging.getLogger("sportello")
 DASHBOARD_PATH = "/dashboard"

@@ -1,7 +1,7 @@
 """The operator dashboard (Streamlit): `streamlit run dashboard.py`.
 
 `python app.py` starts it on DASHBOARD_PORT (8501). It works on the same
-store as the app (DATA_DIR / DATABASE_URL) and calls `core/` directly.
+store as the app (DATA_DIR / DATABASE_URL) and calls `sportello/` services directly.
 Nothing but the sign-in page is reachable without signing in; every page
 also checks the operator itself (`ui.require_operator`).
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import dashboard_ui as ui
+from sportello.faces.dashboard import ui as ui
 
 st.set_page_config(page_title="Sportello", page_icon=":material/support_agent:", layout="wide")
 ui.language_toggle()

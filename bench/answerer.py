@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.bot import RetrievalAnswerer, load_kb  # noqa: E402
+from sportello.answering.bot import RetrievalAnswerer, load_kb  # noqa: E402
 
 IT_WORDS = (
     "mostra biglietto orari sala opera dipinto scultura reperto visita guida laboratorio bambini famiglia gruppo "

@@ -29,14 +29,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core import operators as ops  # noqa: E402
-from core import tickets as tickets_mod  # noqa: E402
-from core.bot import NO_ANSWER, OPERATOR_REQUEST, Answer  # noqa: E402
-from core.config import Settings  # noqa: E402
-from core.domain import ContactMethod, State, TicketStatus  # noqa: E402
-from core.flow import ChatService  # noqa: E402
-from core.runtime import Runtime  # noqa: E402
-from core.store import sessions  # noqa: E402
+from sportello.answering.bot import NO_ANSWER, OPERATOR_REQUEST, Answer  # noqa: E402
+from sportello.config import Settings  # noqa: E402
+from sportello.domain import ContactMethod, State, TicketStatus  # noqa: E402
+from sportello.runtime import Runtime  # noqa: E402
+from sportello.services import operators as ops  # noqa: E402
+from sportello.services import tickets as tickets_mod  # noqa: E402
+from sportello.services.chat import ChatService  # noqa: E402
+from sportello.store.tables import sessions  # noqa: E402
 from tests.browser import chromium  # noqa: E402
 from tests.support import AppServer, Visitor  # noqa: E402
 from tests.test_dashboard_support import DashboardServer, sign_in_browser  # noqa: E402

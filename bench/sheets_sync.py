@@ -9,7 +9,7 @@ requests per minute, with a realistic per-request latency (100-300 ms).
   row, and the visitor waits for the request.
 - The outbox way: the same stream of messages is in the outbox (as the chat
   commits them); the worker sends them with one `append_rows` per batch
-  through `core.google_sheets.GoogleSheetsSink`, and the chat's own latency
+  through `sportello.sinks.google_sheets.GoogleSheetsSink`, and the chat's own latency
   (`ChatService.visitor_message`) is measured while that backlog drains, and
   without it.
 
@@ -38,12 +38,12 @@ import gspread  # noqa: E402
 from gspread.exceptions import APIError  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
-from core.config import Settings  # noqa: E402
-from core.google_sheets import GoogleSheetsSink, _RedirectSession  # noqa: E402
-from core.outbox import backlog, enqueue  # noqa: E402
-from core.runtime import Runtime  # noqa: E402
-from core.sheets import CONVERSATION_HEADER, CONVERSATIONS, HEADERS, safe_cell  # noqa: E402
-from core.store import outbox  # noqa: E402
+from sportello.config import Settings  # noqa: E402
+from sportello.runtime import Runtime  # noqa: E402
+from sportello.sinks.google_sheets import GoogleSheetsSink, _RedirectSession  # noqa: E402
+from sportello.sinks.sheets import CONVERSATION_HEADER, CONVERSATIONS, HEADERS, safe_cell  # noqa: E402
+from sportello.store.outbox import backlog, enqueue  # noqa: E402
+from sportello.store.tables import outbox  # noqa: E402
 from tests.sheets_standin import SheetsStandIn  # noqa: E402
 
 QUESTIONS = [

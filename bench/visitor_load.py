@@ -5,7 +5,7 @@
 Starts the app (the real `build_app`, with the offline answerer slowed down by
 --answer-delay seconds per answer to stand in for an LLM) in a child process
 with a temporary DATA_DIR, then runs N simulated tabs that speak the page's
-Gradio protocol (core.visitor_client) like the browser does. Each tab loops
+Gradio protocol (sportello.faces.visitor.client) like the browser does. Each tab loops
 the seed journey: a question the KB answers, one it cannot, "talk to a
 person", then the live poll (like the page's gr.Timer: every 1.5 s in the queue, 0.5 s in a live chat) while
 operators (driven through the operator API) take the chat, write three
@@ -35,11 +35,11 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.visitor_client import PageProtocol, VisitorTab  # noqa: E402
+from sportello.faces.visitor.client import PageProtocol, VisitorTab  # noqa: E402
 
 QUESTION = "Quanto costa il biglietto?"
 HARD = "Posso prenotare una visita privata notturna con il direttore per il mio matrimonio?"
-TICK_S = 0.5  # the page's poll in a live chat (core.visitor_page.POLL_INTERVAL_S)
+TICK_S = 0.5  # the page's poll in a live chat (sportello.faces.visitor.page.POLL_INTERVAL_S)
 WAITING_TICK_S = 1.5  # ... and in the queue (WAITING_POLL_S)
 
 
@@ -48,9 +48,9 @@ def serve(port: int, delay: float) -> None:
     import uvicorn
 
     from app import build_app
-    from core.bot import build_answerer
-    from core.config import Settings
-    from core.runtime import Runtime
+    from sportello.answering.bot import build_answerer
+    from sportello.config import Settings
+    from sportello.runtime import Runtime
 
     class SlowAnswerer:
         """The offline answerer, `delay` seconds slower: a stand-in for an LLM call."""
@@ -75,7 +75,7 @@ def start_server(data_dir: Path, delay: float, operators: int, max_chats: int) -
     env = {**os.environ, "DATA_DIR": str(data_dir), "QUEUE_TIMEOUT_S": "600", "OUTBOX_INTERVAL_S": "0.5"}
     for i in range(operators):
         subprocess.run(
-            [sys.executable, "-m", "core.admin", "add-operator", f"op{i}", "--name", f"Op{i} Bench"]
+            [sys.executable, "-m", "sportello.faces.admin", "add-operator", f"op{i}", "--name", f"Op{i} Bench"]
             + ["--password", "password123", "--max-chats", str(max_chats)],
             cwd=ROOT,
             env=env,

@@ -1,6 +1,6 @@
 """Analisi: conversations per day by outcome, the deflection rate, queue wait
 and live-chat duration distributions, top intents and the questions the AI
-could not answer (most frequent first). Numbers come from core.analytics."""
+could not answer (most frequent first). Numbers come from sportello.services.reports."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from core import dashboard_ui as ui
-from core.analytics import OUTCOMES, local_day, report
-from core.dashboard_log import csv_bytes
+from sportello.faces.dashboard import ui as ui
+from sportello.services.conversation_log import csv_bytes
+from sportello.services.reports import OUTCOMES, local_day, report
 
 op = ui.require_operator()
 rt = ui.runtime()

@@ -8,10 +8,10 @@ from datetime import date, timedelta
 import pandas as pd
 import streamlit as st
 
-from core import dashboard_ui as ui
-from core.analytics import local_day
-from core.dashboard_log import LOG_COLUMNS, csv_bytes, log_intents, log_rows, sync_status
-from core.sheets import CONVERSATION_HEADER
+from sportello.faces.dashboard import ui as ui
+from sportello.services.conversation_log import LOG_COLUMNS, csv_bytes, log_intents, log_rows, sync_status
+from sportello.services.reports import local_day
+from sportello.sinks.sheets import CONVERSATION_HEADER
 
 op = ui.require_operator()
 rt = ui.runtime()

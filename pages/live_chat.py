@@ -7,9 +7,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import dashboard_ui as ui
-from core.dashboard_texts import CANNED, RELEASE_REASONS
-from core.domain import DomainError, State
+from sportello.domain import DomainError, State
+from sportello.faces.dashboard import ui as ui
+from sportello.faces.dashboard.texts import CANNED, RELEASE_REASONS
 
 QUEUE_REFRESH_S = 2.0
 CHAT_REFRESH_S = 1.0

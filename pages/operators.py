@@ -6,9 +6,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import dashboard_ui as ui
-from core import operators as ops
-from core.domain import DomainError
+from sportello.domain import DomainError
+from sportello.faces.dashboard import ui as ui
+from sportello.services import operators as ops
 
 op = ui.require_operator(admin=True)
 rt = ui.runtime()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import dashboard_ui as ui
-from core.domain import DomainError
+from sportello.domain import DomainError
+from sportello.faces.dashboard import ui as ui
 
 st.title(ui.t("app_title"))
 st.text(ui.t("login_intro"))

@@ -7,10 +7,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import dashboard_ui as ui
-from core import tickets
-from core.dashboard_tickets import LIST_COLUMNS, export_csv, history_messages, list_tickets, operator_names
-from core.domain import DomainError, TicketStatus
+from sportello.domain import DomainError, TicketStatus
+from sportello.faces.dashboard import ui as ui
+from sportello.services import tickets
+from sportello.services.ticket_views import LIST_COLUMNS, export_csv, history_messages, list_tickets, operator_names
 
 op = ui.require_operator()
 rt = ui.runtime()

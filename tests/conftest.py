@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.config import Settings
-from core.runtime import Runtime
+from sportello.config import Settings
+from sportello.runtime import Runtime
 from tests.databases import db_env_for, parametrize_databases, postgres_url_for_test
 from tests.support import AppServer, Operator, add_operator
 

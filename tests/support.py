@@ -132,7 +132,18 @@ def add_operator(
     data_dir: Path, username: str, name: str, password: str = "password123", *extra: str, env: dict | None = None
 ) -> None:
     subprocess.run(
-        [sys.executable, "-m", "core.admin", "add-operator", username, "--name", name, "--password", password, *extra],
+        [
+            sys.executable,
+            "-m",
+            "sportello.faces.admin",
+            "add-operator",
+            username,
+            "--name",
+            name,
+            "--password",
+            password,
+            *extra,
+        ],
         cwd=ROOT,
         env={**os.environ, "DATA_DIR": str(data_dir), **(env or {})},
         check=True,

@@ -1,4 +1,4 @@
-"""core.bot: the public contract and the command line (ask, eval)."""
+"""sportello.answering.bot: the public contract and the command line (ask, eval)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-import core.bot as bot
-from core.evaluation import cross_validate, evaluate, load_cases
+import sportello.answering.bot as bot
+from sportello.answering.evaluation import cross_validate, evaluate, load_cases
 
 ROOT = Path(__file__).resolve().parent.parent
 KB = ROOT / "data" / "faq.csv"
@@ -22,7 +22,7 @@ DATA = Path(__file__).resolve().parent / "data"
 def _run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
     return subprocess.run(
-        [sys.executable, "-m", "core.bot", *args],
+        [sys.executable, "-m", "sportello.answering.bot", *args],
         cwd=ROOT,
         input=stdin,
         capture_output=True,

@@ -1,4 +1,4 @@
-"""core.analytics, core.dashboard_log and core.dashboard_tickets on a store
+"""sportello.services.reports, sportello.services.conversation_log and sportello.services.ticket_views on a store
 seeded through ChatService calls with a fake clock: exact numbers."""
 
 from __future__ import annotations
@@ -8,11 +8,14 @@ import io
 
 import pytest
 
-from core import analytics, dashboard_log, dashboard_tickets, tickets
-from core import operators as ops
-from core.domain import Conflict, Forbidden
-from core.runtime import Runtime
-from core.sheets import CONVERSATION_HEADER
+from sportello.domain import Conflict, Forbidden
+from sportello.runtime import Runtime
+from sportello.services import conversation_log as dashboard_log
+from sportello.services import operators as ops
+from sportello.services import reports as analytics
+from sportello.services import ticket_views as dashboard_tickets
+from sportello.services import tickets
+from sportello.sinks.sheets import CONVERSATION_HEADER
 from tests.test_dashboard_support import D0, D1, D2, D3, DOG, PARKING, FakeAnswerer, seed
 
 

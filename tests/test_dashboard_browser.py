@@ -10,8 +10,8 @@ import time
 
 import httpx
 
-from core import operators as ops
-from core.store import Store
+from sportello.services import operators as ops
+from sportello.store.database import Store
 from tests.browser import chromium
 from tests.support import AppServer, Visitor, free_port, wait_until
 from tests.test_dashboard_support import DashboardServer, sign_in_browser

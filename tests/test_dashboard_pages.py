@@ -11,12 +11,12 @@ import streamlit as st
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
-from core import operators as ops
-from core import tickets
-from core.config import Settings
-from core.dashboard_texts import CANNED
-from core.runtime import Runtime
-from core.store import sessions
+from sportello.config import Settings
+from sportello.faces.dashboard.texts import CANNED
+from sportello.runtime import Runtime
+from sportello.services import operators as ops
+from sportello.services import tickets
+from sportello.store.tables import sessions
 from tests.test_dashboard_support import D1, D3, DOG, PASSWORD, FakeAnswerer, make_operators, operator_id, seed
 
 ROOT = Path(__file__).resolve().parent.parent

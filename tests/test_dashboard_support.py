@@ -20,9 +20,9 @@ from __future__ import annotations
 import sys
 from datetime import UTC, date, datetime
 
-from core import operators as ops
-from core.bot import NO_ANSWER, OPERATOR_REQUEST, Answer
-from core.flow import ChatService
+from sportello.answering.bot import NO_ANSWER, OPERATOR_REQUEST, Answer
+from sportello.services import operators as ops
+from sportello.services.chat import ChatService
 from tests.support import ROOT, ChildServer
 
 D0, D1, D2, D3 = date(2025, 3, 9), date(2025, 3, 10), date(2025, 3, 11), date(2025, 3, 12)

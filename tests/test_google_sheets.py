@@ -16,11 +16,12 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, select
 
-from core.config import Settings
-from core.google_sheets import MAX_CELL_CHARS, GoogleSheetsSink, parse_sheet_id
-from core.outbox import OutboxWorker, backlog, enqueue, saved_status
-from core.sheets import CONVERSATION_HEADER, CONVERSATIONS, TICKET_HEADER, TICKETS, CsvSink, build_sink
-from core.store import Store, outbox
+from sportello.config import Settings
+from sportello.sinks.google_sheets import MAX_CELL_CHARS, GoogleSheetsSink, parse_sheet_id
+from sportello.sinks.sheets import CONVERSATION_HEADER, CONVERSATIONS, TICKET_HEADER, TICKETS, CsvSink, build_sink
+from sportello.store.database import Store
+from sportello.store.outbox import OutboxWorker, backlog, enqueue, saved_status
+from sportello.store.tables import outbox
 from tests.sheets_standin import SheetsStandIn
 from tests.support import AppServer, Operator, Visitor, add_operator, wait_until
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from core.bot import NO_ANSWER, OPERATOR_REQUEST, RetrievalAnswerer, build_answerer
-from core.config import Settings
-from core.llm import LLMAnswerer, is_grounded, parse_reply
+from sportello.answering.bot import NO_ANSWER, OPERATOR_REQUEST, RetrievalAnswerer, build_answerer
+from sportello.answering.llm import LLMAnswerer, is_grounded, parse_reply
+from sportello.config import Settings
 from tests.openai_standin import OpenAIStandIn
 
 KB = Path(__file__).resolve().parent.parent / "data" / "faq.csv"

@@ -9,10 +9,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, select, text
 
-from core import migrate
-from core.operators import add_operator, login
-from core.outbox import saved_status
-from core.store import Store, metadata, sessions
+from sportello.services.operators import add_operator, login
+from sportello.store import migrate
+from sportello.store.database import Store
+from sportello.store.outbox import saved_status
+from sportello.store.tables import metadata, sessions
 from tests.support import AppServer, Operator, Visitor
 
 pytestmark = pytest.mark.both_databases

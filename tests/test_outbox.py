@@ -1,6 +1,6 @@
 """The durable outbox worker: order, batching, backoff, exactly once, restart.
 
-These tests drive `core.outbox` with small in-process sinks (and the CSV
+These tests drive `sportello.store.outbox` with small in-process sinks (and the CSV
 sink) against a real SQLite store; the Google sink has its own tests in
 test_google_sheets.py.
 """
@@ -13,8 +13,10 @@ import time
 import pytest
 from sqlalchemy import select
 
-from core.google_sheets import WriteLimiter
-from core.outbox import (
+from sportello.sinks.google_sheets import WriteLimiter
+from sportello.sinks.sheets import CONVERSATIONS, CsvSink, SinkError
+from sportello.store.database import Store
+from sportello.store.outbox import (
     OutboxWorker,
     backlog,
     claim_batch,
@@ -22,8 +24,7 @@ from core.outbox import (
     pending_rows,
     saved_status,
 )
-from core.sheets import CONVERSATIONS, CsvSink, SinkError
-from core.store import Store, outbox
+from sportello.store.tables import outbox
 
 
 @pytest.fixture

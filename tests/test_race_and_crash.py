@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, select
 
-from core.store import messages, outbox
+from sportello.store.tables import messages, outbox
 from tests.support import AppServer, Operator, Visitor, add_operator, read_sheet, wait_until
 
 pytestmark = pytest.mark.both_databases  # every test runs on SQLite and on PostgreSQL

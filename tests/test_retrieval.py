@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from core.bot import NO_ANSWER, OPERATOR_REQUEST, Answer, KBError, RetrievalAnswerer, load_kb, read_kb
-from core.retrieval_rules import out_of_scope
-from core.retrieval_text import detect_lang
+from sportello.answering.bot import NO_ANSWER, OPERATOR_REQUEST, Answer, KBError, RetrievalAnswerer, load_kb, read_kb
+from sportello.answering.retrieval_rules import out_of_scope
+from sportello.answering.retrieval_text import detect_lang
 
 KB = Path(__file__).resolve().parent.parent / "data" / "faq.csv"
 HEADER = "id,intent,lang,questions,answer\n"

@@ -7,7 +7,7 @@ import time
 
 import httpx
 
-from core.kb import read_kb
+from sportello.answering.kb import read_kb
 from tests.openai_standin import OpenAIStandIn
 from tests.support import ROOT, AppServer, Visitor, wait_until
 

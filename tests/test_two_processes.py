@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 from sqlalchemy import create_engine, select
 
-from core.store import outbox
+from sportello.store.tables import outbox
 from tests.support import AppServer, Operator, Visitor, add_operator, read_sheet, wait_until
 
 pytestmark = pytest.mark.both_databases

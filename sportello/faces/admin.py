@@ -1,0 +1,101 @@
+"""Administration commands.
+
+    python -m sportello.faces.admin add-operator USERNAME --name "Mario Rossi" [--admin] [--max-chats 3] [--password P]
+    python -m sportello.faces.admin list-operators
+    python -m sportello.faces.admin set-password USERNAME [--password P]
+    python -m sportello.faces.admin disable-operator USERNAME
+
+Without --password the password is read from stdin (or asked twice on a
+terminal), so it does not end up in the shell history.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+
+from sqlalchemy import select
+
+from sportello.config import Settings
+from sportello.domain import DomainError
+from sportello.services import operators as ops
+from sportello.store.database import Store
+from sportello.store.tables import operators
+
+
+def _password(args) -> str:
+    if args.password:
+        return args.password
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if first != getpass.getpass("Repeat password: "):
+            raise SystemExit("error: the passwords do not match")
+        return first
+    return sys.stdin.readline().rstrip("\n")
+
+
+def _operator_id(store: Store, username: str) -> int:
+    with store.read() as conn:
+        op_id = conn.execute(select(operators.c.id).where(operators.c.username == username.lower())).scalar()
+    if op_id is None:
+        raise SystemExit(f"error: no operator '{username}'")
+    return op_id
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m sportello.faces.admin",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    add = sub.add_parser("add-operator", help="create an operator account")
+    add.add_argument("username")
+    add.add_argument("--name", required=True, help='display name, e.g. "Mario Rossi"')
+    add.add_argument("--password", help="password (default: read from stdin)")
+    add.add_argument("--admin", action="store_true", help="may manage other operators")
+    add.add_argument("--max-chats", type=int, default=None, help="concurrent live chats (default 3)")
+    sub.add_parser("list-operators", help="list operator accounts")
+    pw = sub.add_parser("set-password", help="change an operator's password")
+    pw.add_argument("username")
+    pw.add_argument("--password")
+    dis = sub.add_parser("disable-operator", help="disable an account and revoke its tokens")
+    dis.add_argument("username")
+    args = parser.parse_args(argv)
+
+    settings = Settings.from_env()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(settings.database_url)
+    try:
+        if args.command == "add-operator":
+            op = ops.add_operator(
+                store,
+                args.username,
+                args.name,
+                _password(args),
+                is_admin=args.admin,
+                max_chats=args.max_chats or settings.default_max_chats,
+            )
+            print(f"created operator '{op['username']}' ({op['display_name']})")
+        elif args.command == "list-operators":
+            with store.read() as conn:
+                for op in ops.list_operators(conn):
+                    print(json.dumps(op))
+        elif args.command == "set-password":
+            ops.update_operator(store, _operator_id(store, args.username), password=_password(args))
+            print("password changed")
+        elif args.command == "disable-operator":
+            ops.update_operator(store, _operator_id(store, args.username), active=False)
+            print("operator disabled")
+    except DomainError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    finally:
+        store.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

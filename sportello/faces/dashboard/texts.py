@@ -1,0 +1,279 @@
+"""Everything an operator reads on the dashboard, in Italian and English.
+
+`tr(key, lang)` returns the label; error codes from `sportello.domain.DomainError`
+have their own operator-friendly messages (`error_text`).
+"""
+
+from __future__ import annotations
+
+LANGS = ("it", "en")
+
+LABELS: dict[str, tuple[str, str]] = {
+    # navigation and frame
+    "app_title": ("Sportello – Operatori", "Sportello – Operators"),
+    "page_login": ("Accesso", "Sign in"),
+    "page_live": ("Live", "Live"),
+    "page_tickets": ("Ticket", "Tickets"),
+    "page_log": ("Conversazioni", "Conversations"),
+    "page_analytics": ("Analisi", "Analytics"),
+    "page_operators": ("Operatori", "Operators"),
+    "language": ("Lingua", "Language"),
+    "signed_in_as": ("Connesso come", "Signed in as"),
+    "logout": ("Esci", "Sign out"),
+    "login_required": ("Accesso richiesto.", "Please sign in."),
+    "waiting_badge": ("In coda: {n}", "Waiting: {n}"),
+    # login
+    "username": ("Nome utente", "Username"),
+    "password": ("Password", "Password"),
+    "login_button": ("Entra", "Sign in"),
+    "login_intro": (
+        "Accesso riservato agli operatori del museo.",
+        "For museum operators only.",
+    ),
+    "login_help": (
+        'Gli account si creano con `python -m sportello.faces.admin add-operator UTENTE --name "Nome Cognome"` '
+        "(o dalla pagina Operatori, per gli amministratori).",
+        'Accounts are created with `python -m sportello.faces.admin add-operator USER --name "First Last"` '
+        "(or from the Operators page, by administrators).",
+    ),
+    # presence
+    "presence": ("Presenza", "Presence"),
+    "online": ("Online", "Online"),
+    "away": ("Assente", "Away"),
+    "offline": ("Offline", "Offline"),
+    "presence_help": (
+        "Ricevi chat solo se sei Online e questa pagina è aperta.",
+        "You receive chats only while Online with this page open.",
+    ),
+    # live
+    "live_title": ("Live: coda e chat", "Live: queue and chats"),
+    "operators_online": ("Operatori online", "Operators online"),
+    "accepting": ("Chat accettate", "Accepting"),
+    "yes": ("sì", "yes"),
+    "no": ("no", "no"),
+    "my_chats": ("Le mie chat", "My chats"),
+    "queue": ("Coda d'attesa", "Waiting queue"),
+    "queue_empty": ("Nessun visitatore in attesa.", "Nobody is waiting."),
+    "position": ("Pos.", "Pos."),
+    "lang_col": ("Lingua", "Lang."),
+    "waiting_for": ("Attesa", "Waiting"),
+    "question": ("Domanda", "Question"),
+    "take": ("Prendi", "Take"),
+    "more_waiting": ("Altri {n} in coda:", "{n} more waiting:"),
+    "taken": ("Chat presa.", "Chat taken."),
+    "no_chats": (
+        "Nessuna chat aperta. Prendi un visitatore dalla coda.",
+        "No open chats. Take a visitor from the queue.",
+    ),
+    "reply": ("Risposta", "Reply"),
+    "send": ("Invia", "Send"),
+    "canned": ("Risposte rapide", "Canned replies"),
+    "send_canned": ("Invia risposta rapida", "Send canned reply"),
+    "release": ("Rilascia", "Release"),
+    "release_reason": ("Esito", "Resolution"),
+    "release_note": ("Dettagli (facoltativo)", "Details (optional)"),
+    "released": ("Chat chiusa: ticket #{id} risolto.", "Chat closed: ticket #{id} resolved."),
+    "sent": ("Inviato.", "Sent."),
+    "chat_with": ("Chat {n}", "Chat {n}"),
+    "visitor_lang": ("lingua del visitatore: {code}", "visitor's language: {code}"),
+    "ai_part": ("— conversazione con l'assistente —", "— conversation with the assistant —"),
+    "at_capacity_note": (
+        "Hai raggiunto il massimo di chat contemporanee ({n}).",
+        "You have reached your maximum of concurrent chats ({n}).",
+    ),
+    # tickets
+    "tickets_title": ("Ticket", "Tickets"),
+    "status": ("Stato", "Status"),
+    "search": ("Cerca", "Search"),
+    "search_help": (
+        "Domanda, contatto, trascrizione, operatore o note",
+        "Question, contact, transcript, operator or notes",
+    ),
+    "only_mine": ("Solo assegnati a me", "Only assigned to me"),
+    "n_tickets": ("{n} ticket", "{n} tickets"),
+    "export_csv": ("Esporta CSV", "Export CSV"),
+    "pick_ticket": ("Apri ticket", "Open ticket"),
+    "no_tickets": ("Nessun ticket con questi filtri.", "No tickets match these filters."),
+    "ticket_detail": ("Ticket #{id}", "Ticket #{id}"),
+    "original_question": ("Domanda originale", "Original question"),
+    "contact": ("Contatto", "Contact"),
+    "contact_method": ("Canale", "Channel"),
+    "operator": ("Operatore", "Operator"),
+    "assigned_to": ("Assegnato a", "Assigned to"),
+    "nobody": ("— nessuno —", "— nobody —"),
+    "created": ("Creato", "Created"),
+    "updated": ("Aggiornato", "Updated"),
+    "resolution": ("Esito", "Resolution"),
+    "transcript": ("Trascrizione", "Transcript"),
+    "ai_history": ("Storico con l'assistente", "History with the assistant"),
+    "notes": ("Note interne", "Internal notes"),
+    "add_note": ("Aggiungi nota interna", "Add internal note"),
+    "save": ("Salva", "Save"),
+    "saved": ("Salvato.", "Saved."),
+    "session": ("Sessione", "Session"),
+    "language_of": ("Lingua", "Language"),
+    "st_open": ("aperto", "open"),
+    "st_pending": ("in attesa", "pending"),
+    "st_resolved": ("risolto", "resolved"),
+    "st_closed": ("chiuso", "closed"),
+    # conversations log
+    "log_title": ("Conversazioni", "Conversations"),
+    "log_intro": (
+        "Le righe come vengono scritte sul foglio «Conversazioni».",
+        "The rows as they are written to the «Conversazioni» sheet.",
+    ),
+    "session_filter": ("Sessione (id o inizio)", "Session (id or prefix)"),
+    "days": ("Giorni", "Days"),
+    "intents": ("Intent", "Intents"),
+    "n_rows": ("{n} righe", "{n} rows"),
+    "sync": ("Sincronizzazione foglio", "Sheet sync"),
+    "sync_ok": ("Foglio aggiornato (destinazione: {sink}).", "Sheet up to date (sink: {sink})."),
+    "sync_syncing": (
+        "{n} righe in invio al foglio (destinazione: {sink}).",
+        "{n} rows being sent to the sheet (sink: {sink}).",
+    ),
+    "sync_error": (
+        "Sincronizzazione in errore: {n} righe in attesa. Ultimo errore: {error}",
+        "Sync failing: {n} rows waiting. Last error: {error}",
+    ),
+    "sync_unknown": (
+        "Stato del foglio sconosciuto (l'app non è in esecuzione?): {n} righe in attesa.",
+        "Sheet status unknown (is the app running?): {n} rows waiting.",
+    ),
+    "backlog": ("Righe in attesa", "Rows waiting"),
+    "last_sent": ("Ultimo invio", "Last sent"),
+    # analytics
+    "analytics_title": ("Analisi", "Analytics"),
+    "period": ("Periodo", "Period"),
+    "conversations": ("Conversazioni", "Conversations"),
+    "deflection": ("Risolte dall'AI", "Answered by the AI"),
+    "deflection_help": (
+        "Conversazioni in cui il visitatore non ha chiesto di passare a una persona.",
+        "Conversations in which the visitor never accepted a hand-off to a person.",
+    ),
+    "to_person": ("Passate a un operatore", "Handed to a person"),
+    "to_ticket": ("Diventate ticket", "Turned into tickets"),
+    "no_outcome": ("Senza esito", "No outcome"),
+    "no_outcome_help": (
+        "Il visitatore ha accettato un operatore ma è uscito prima di essere servito o di lasciare un contatto.",
+        "The visitor accepted an operator but left before being served or leaving a contact.",
+    ),
+    "per_day": ("Conversazioni al giorno", "Conversations per day"),
+    "outcome": ("Esito", "Outcome"),
+    "out_ai": ("AI", "AI"),
+    "out_operator": ("Operatore", "Operator"),
+    "out_ticket": ("Ticket", "Ticket"),
+    "out_no_outcome": ("Senza esito", "No outcome"),
+    "queue_wait": ("Attesa in coda", "Queue wait"),
+    "handle_time": ("Durata chat con operatore", "Live chat duration"),
+    "p50": ("mediana", "median"),
+    "p90": ("90° percentile", "90th percentile"),
+    "count": ("Numero", "Count"),
+    "top_intents": ("Intent più frequenti", "Top intents"),
+    "unanswered": ("Domande a cui l'AI non ha saputo rispondere", "Questions the AI could not answer"),
+    "unanswered_help": (
+        "Le più frequenti prima: sono le voci da aggiungere alla base di conoscenza.",
+        "Most frequent first: these are the entries to add to the knowledge base.",
+    ),
+    "times": ("Volte", "Times"),
+    "last_asked": ("Ultima volta", "Last asked"),
+    "languages": ("Lingue", "Languages"),
+    "nothing_in_period": ("Nessuna conversazione nel periodo.", "No conversations in this period."),
+    # operators admin
+    "operators_title": ("Operatori", "Operators"),
+    "admins_only": ("Solo gli amministratori gestiscono gli operatori.", "Only administrators manage operators."),
+    "add_operator": ("Nuovo operatore", "New operator"),
+    "display_name": ("Nome e cognome", "Full name"),
+    "is_admin": ("Amministratore", "Administrator"),
+    "max_chats": ("Chat contemporanee", "Concurrent chats"),
+    "create": ("Crea", "Create"),
+    "created_op": ("Operatore «{u}» creato.", "Operator «{u}» created."),
+    "edit_operator": ("Modifica operatore", "Edit operator"),
+    "active": ("Attivo", "Active"),
+    "new_password": ("Nuova password (facoltativa)", "New password (optional)"),
+    "presence_now": ("Presenza", "Presence"),
+    "live_chats": ("Chat attive", "Live chats"),
+}
+
+ERRORS: dict[str, tuple[str, str]] = {
+    "not_waiting": (
+        "Questa chat non è più in attesa: l'ha già presa un collega.",
+        "This chat is no longer waiting: a colleague already took it.",
+    ),
+    "at_capacity": (
+        "Hai già il numero massimo di chat contemporanee: chiudine una prima di prenderne un'altra.",
+        "You already have your maximum of concurrent chats: close one before taking another.",
+    ),
+    "not_your_chat": ("Questa chat non è più aperta con te.", "This chat is no longer open with you."),
+    "bad_credentials": ("Nome utente o password errati.", "Wrong username or password."),
+    "invalid_token": ("Sessione scaduta: accedi di nuovo.", "Session expired: please sign in again."),
+    "empty_message": ("Il messaggio è vuoto.", "The message is empty."),
+    "message_too_long": ("Il messaggio è troppo lungo.", "The message is too long."),
+    "not_admin": (
+        "Solo un amministratore può gestire gli operatori.",
+        "Only an administrator can manage operators.",
+    ),
+    "self_lockout": (
+        "Non puoi disattivare te stesso né togliere i tuoi permessi di amministratore.",
+        "You cannot disable yourself or remove your own admin rights.",
+    ),
+    "operator_exists": ("Esiste già un operatore con questo nome utente.", "An operator with this username exists."),
+    "weak_password": ("La password deve avere almeno 8 caratteri.", "The password must be at least 8 characters."),
+    "invalid_username": (
+        "Il nome utente può contenere lettere, cifre, «.» e «_».",
+        "The username may contain letters, digits, '.' and '_'.",
+    ),
+    "invalid_name": ("Il nome è obbligatorio.", "The name is required."),
+    "unknown_ticket": ("Ticket non trovato.", "Ticket not found."),
+    "unknown_operator": ("Operatore sconosciuto.", "Unknown operator."),
+}
+
+# Canned replies, in the visitor's language.
+CANNED: dict[str, list[str]] = {
+    "it": [
+        "Buongiorno, sono qui per aiutarla. Mi dica pure.",
+        "Un attimo, verifico e le rispondo subito.",
+        "Può darmi qualche dettaglio in più?",
+        "Le ho risposto? Posso aiutarla in altro?",
+        "Grazie per averci contattato, buona giornata!",
+    ],
+    "en": [
+        "Hello, I'm here to help. How can I help you?",
+        "One moment please, I'll check and get right back to you.",
+        "Could you give me a few more details?",
+        "Did that answer your question? Can I help with anything else?",
+        "Thank you for contacting us, have a nice day!",
+    ],
+}
+
+# Resolution reasons offered when releasing a chat (stored as written).
+RELEASE_REASONS: dict[str, list[str]] = {
+    "it": [
+        "Informazioni fornite",
+        "Problema risolto",
+        "Inoltrato a un collega / ufficio",
+        "Il visitatore non risponde",
+        "Altro",
+    ],
+    "en": [
+        "Information provided",
+        "Problem solved",
+        "Forwarded to a colleague / office",
+        "Visitor not responding",
+        "Other",
+    ],
+}
+
+
+def tr(key: str, lang: str = "it", **kwargs) -> str:
+    it, en = LABELS[key]
+    text = en if lang == "en" else it
+    return text.format(**kwargs) if kwargs else text
+
+
+def error_text(exc, lang: str = "it") -> str:
+    """An operator-friendly message for a sportello.domain.DomainError."""
+    entry = ERRORS.get(getattr(exc, "code", ""))
+    if entry is None:
+        return getattr(exc, "message", str(exc))
+    return entry[1] if lang == "en" else entry[0]

@@ -1,0 +1,187 @@
+"""The visitor page's actions: each takes the tab's view (a plain dict, see
+sportello.faces.visitor.view.new_view), calls the service layer and returns the new view.
+
+Synchronous and Gradio-free: the page runs them in worker threads. Errors of the
+service (sportello.domain.DomainError) become notices in the visitor's language; they
+never escape to Gradio's generic error toast.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from sportello.domain import DomainError, validate_language
+from sportello.faces.visitor.view import (
+    LIVE_STATES,
+    SESSION_LOST,
+    apply_snapshot,
+    error_notice,
+    language_from_header,
+    local_greeting,
+    new_view,
+)
+from sportello.services.chat import ChatService
+
+log = logging.getLogger("sportello.visitor")
+
+
+def _copy(view: dict) -> dict:
+    """A fresh view to change: notices and the pending message are per action."""
+    v = dict(view)
+    v["msgs"] = list(view["msgs"])
+    v["notice"] = ""
+    v["contact_error"] = ""
+    v["pending"] = None
+    v["suggestion"] = None  # set again by `send` when the new answer carries one
+    if "_shown" in view:
+        v["_shown"] = dict(view["_shown"])
+    return v
+
+
+class VisitorActions:
+    def __init__(self, service: ChatService):
+        self.service = service
+        self.max_len = service.settings.max_message_len
+
+    # ------------------------------------------------------------------ plumbing
+    def _refresh(self, view: dict) -> dict:
+        snap = self.service.visitor_poll(view["sid"], view["token"], view["last_seq"])
+        return apply_snapshot(view, snap)
+
+    def _ensure_session(self, view: dict, user_agent: str) -> dict:
+        if view.get("sid"):
+            return view
+        start = self.service.start_session(view["lang"], user_agent or "")
+        view = dict(view)
+        view.update(
+            sid=start["session_id"],
+            token=start["token"],
+            status=start["status"],
+            lang=start["language"],
+            last_seq=max(m["seq"] for m in start["messages"]),
+        )
+        # The server's greeting replaces the one shown before the session existed.
+        view["msgs"] = [{k: m[k] for k in ("seq", "role", "author", "text")} for m in start["messages"]]
+        return view
+
+    def _run(self, view: dict, action: Callable[[dict], dict], **notice_args) -> dict:
+        """Run one action; a DomainError becomes a notice, the view is refreshed."""
+        base = _copy(view)
+        try:
+            return action(base)
+        except DomainError as exc:
+            lang = base["lang"]
+            if exc.code in SESSION_LOST:
+                fresh = new_view(lang)
+                fresh["notice"] = error_notice(exc.code, lang)
+                fresh["_shown"] = base.get("_shown", {})
+                return fresh
+            if exc.code in ("invalid_email", "invalid_phone", "invalid_method"):
+                base["contact_error"] = error_notice(exc.code, lang)
+            else:
+                base["notice"] = error_notice(exc.code, lang, limit=self.max_len, **notice_args)
+            if base.get("sid"):
+                try:
+                    base = self._refresh(base)
+                except DomainError:
+                    pass
+            return base
+        except Exception:
+            log.exception("visitor action failed")
+            base["notice"] = error_notice("", base["lang"])
+            return base
+
+    # ------------------------------------------------------------------ actions
+    def resume(self, saved: object, accept_language: str | None) -> dict:
+        """A page load: the conversation kept in the browser, or a new one."""
+        view = new_view(language_from_header(accept_language))
+        if not (isinstance(saved, dict) and isinstance(saved.get("sid"), str) and isinstance(saved.get("token"), str)):
+            return view
+        try:
+            snap = self.service.visitor_poll(saved["sid"], saved["token"], 0)
+        except DomainError:
+            return view  # forgotten session (e.g. a new database): start afresh, silently
+        except Exception:
+            log.exception("could not resume a visitor session")
+            return view
+        view.update(sid=saved["sid"], token=saved["token"], msgs=[], last_seq=0)
+        return apply_snapshot(view, snap)
+
+    def too_long(self, view: dict, text: str) -> dict:
+        v = _copy(view)
+        v["notice"] = error_notice("message_too_long", v["lang"], length=len(text), limit=self.max_len)
+        return v
+
+    def with_pending(self, view: dict, text: str) -> dict:
+        """The view shown while the message is on its way (and the AI thinks)."""
+        v = _copy(view)
+        v["pending"] = text
+        return v
+
+    def send(self, view: dict, text: str, user_agent: str) -> dict:
+        def act(v: dict) -> dict:
+            v = self._ensure_session(v, user_agent)
+            out = self.service.visitor_message(v["sid"], v["token"], text)
+            v = self._refresh(v)
+            v["suggestion"] = out.get("suggestion")  # "did you mean...?" next to the operator offer
+            return v
+
+        return self._run(view, act, length=len(text))
+
+    def ask_person(self, view: dict, user_agent: str) -> dict:
+        """ "Talk to a person" at any time, and "yes" to the operator offer."""
+
+        def act(v: dict) -> dict:
+            v = self._ensure_session(v, user_agent)
+            self.service.answer_offer(v["sid"], v["token"], True)
+            return self._refresh(v)
+
+        return self._run(view, act)
+
+    def decline(self, view: dict) -> dict:
+        def act(v: dict) -> dict:
+            if not v.get("sid"):
+                return v
+            self.service.answer_offer(v["sid"], v["token"], False)
+            return self._refresh(v)
+
+        return self._run(view, act)
+
+    def contact(self, view: dict, method: str, value: str) -> dict:
+        def act(v: dict) -> dict:
+            if not (value or "").strip():
+                v["contact_error"] = error_notice("invalid_method", v["lang"])
+                return v
+            if not v.get("sid"):
+                return v
+            self.service.submit_contact(v["sid"], v["token"], method, value)
+            return self._refresh(v)
+
+        return self._run(view, act)
+
+    def poll(self, view: dict) -> dict | None:
+        """News from the operator side; None when there is nothing to ask."""
+        if not view.get("sid") or view.get("status") not in LIVE_STATES:
+            return None
+        new = self._run(view, self._refresh)
+        if not new["notice"] and not new["contact_error"]:  # a poll keeps the notices on screen
+            new["notice"], new["contact_error"] = view.get("notice", ""), view.get("contact_error", "")
+        return new
+
+    def set_language(self, view: dict, lang: str) -> dict:
+        def act(v: dict) -> dict:
+            new = validate_language(lang)
+            v["lang"] = new
+            if v.get("sid"):
+                self.service.set_language(v["sid"], v["token"], new)
+            else:
+                v["msgs"] = [local_greeting(new)]
+            return v
+
+        return self._run(view, act)
+
+    def new_chat(self, view: dict) -> dict:
+        fresh = new_view(view.get("lang") or "it")
+        fresh["_shown"] = dict(view.get("_shown", {}))
+        return fresh

@@ -1,0 +1,397 @@
+"""The visitor's chat page (Gradio 6). Calls only the service layer, through
+sportello.faces.visitor.actions; what is shown is computed by sportello.faces.visitor.view.
+
+Concurrency: every handler is `async` and runs the (blocking) service call in
+one of two thread pools owned by the page: `answers` for visitor messages (they
+may wait for a slow LLM) and `light` for polls and buttons. Gradio's queue is
+left unbounded for these events (`concurrency_limit=None`), so a slow answer
+holds one thread of `answers` and never blocks another visitor's poll. The
+live poll (`gr.Timer`) runs only while the chat is waiting for or talking to an
+operator, and sends only what changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from concurrent.futures import ThreadPoolExecutor
+
+import gradio as gr
+
+from sportello.faces.visitor.actions import VisitorActions
+from sportello.faces.visitor.view import (
+    SUGGESTIONS,
+    browser_state_secret,
+    chat_messages,
+    esc,
+    new_view,
+    notice_html,
+    polls,
+    session_of,
+    status_html,
+    ui,
+)
+from sportello.services.chat import ChatService
+
+STORAGE_KEY = "sportello-visitor-session"
+POLL_INTERVAL_S = 0.5  # live chat with an operator: their messages show within ~0.5 s
+WAITING_POLL_S = 1.5  # in the queue: position, wait estimate and "Mario joined" are less urgent
+
+CSS = """
+.gradio-container { max-width: 780px !important; margin: 0 auto !important; }
+.sp-header h1 { font-size: 1.4rem; margin: 0 0 .15rem 0; }
+.sp-header p { margin: 0; opacity: .8; font-size: .95rem; }
+#lang-switch { flex-grow: 0 !important; }
+#lang-switch .wrap { justify-content: flex-end; }
+#chat { height: min(62vh, 620px) !important; }
+#chat .message-content, #chat .message { overflow-wrap: anywhere; }
+#chat .icon-button-wrapper.top-panel { display: none !important; }  /* the client-side "clear" button */
+#lang-switch .wrap { flex-wrap: nowrap; }
+.sp-author { display: block; font-weight: 600; font-size: .85em; opacity: .8; }
+.sp-system { font-style: italic; opacity: .85; }
+.sp-typing { letter-spacing: .2em; }
+.sp-status { padding: .5rem .75rem; border-radius: .5rem; background: var(--block-background-fill);
+  border: 1px solid var(--border-color-primary); font-size: .95rem; }
+.sp-status-waiting { border-color: #f59e0b; }
+.sp-status-live { border-color: #10b981; }
+.sp-status-closed { border-color: #6b7280; }
+.sp-notice-error { color: #b91c1c; font-size: .95rem; padding: .25rem .1rem; }
+#contact-error .sp-notice-error { padding: 0; }
+#chips { gap: .4rem; flex-wrap: wrap; }
+#chips button { flex: 0 1 auto !important; min-width: 0 !important; border-radius: 999px; }
+#composer { flex-wrap: nowrap !important; align-items: stretch; }
+#composer #send { min-width: 72px !important; flex: 0 0 auto !important; }
+#ask-person { align-self: flex-start; }
+/* Visibility by the chat's phase (see _phase_html): one output drives the layout. */
+#news, #moved { display: none !important; }
+body:has(.sp-phase:not([data-phase="offered"])) #offer,
+body:has(.sp-phase:not([data-phase="collecting_contact"])) #contact,
+body:has(.sp-phase:not([data-phase="closed"])) #closed { display: none !important; }
+body:has(.sp-phase:not([data-phase="bot"])) #chips,
+body:has(.sp-phase:not([data-phase="bot"])) #ask-person { display: none !important; }
+body:has(.sp-phase[data-phase="closed"]) #composer { display: none !important; }
+#status:not(:has(.sp-status)), #notice:not(:has(.sp-notice)), #contact-error:not(:has(.sp-notice)) {
+  display: none !important; }
+@media (max-width: 600px) {
+  .gradio-container { padding: 4px 6px !important; }
+  #chat { height: 58vh !important; }
+  .sp-header p { display: none; }
+  #offer button { min-width: 0 !important; }
+}
+"""
+
+
+def mount_options() -> dict:
+    """Keyword arguments for `gr.mount_gradio_app` (Gradio 6 takes css/theme there)."""
+    # run_history=False: Gradio 6 would otherwise keep every call (the visitors'
+    # messages) in the browser's run history, e.g. on a shared kiosk.
+    return {"css": CSS, "theme": gr.themes.Soft(), "footer_links": [], "run_history": False}
+
+
+def build_page(
+    service: ChatService,
+    *,
+    poll_interval_s: float = POLL_INTERVAL_S,
+    waiting_poll_s: float = WAITING_POLL_S,
+    answer_workers: int = 32,
+    light_workers: int = 16,
+) -> gr.Blocks:
+    actions = VisitorActions(service)
+    answers = ThreadPoolExecutor(max_workers=answer_workers, thread_name_prefix="visitor-answer")
+    light = ThreadPoolExecutor(max_workers=light_workers, thread_name_prefix="visitor-light")
+    secret = browser_state_secret(service.settings.data_dir)
+    max_len = service.settings.max_message_len
+
+    async def run(pool: ThreadPoolExecutor, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(pool, functools.partial(fn, *args))
+
+    with gr.Blocks(title="Sportello", analytics_enabled=False) as page:
+        view_state = gr.State(None)
+        # The live poll outputs only the view and `news` (cheap): `news` changes when
+        # the poll brought something to show, and its change event renders it. A
+        # hidden Textbox, not a State: a State's change event does not fire after
+        # an unqueued event in Gradio 6.31.
+        news = gr.Textbox("0", visible="hidden", elem_id="news")
+        # ... and `moved` when only the status line changed (a new queue position):
+        # one output instead of the chat's. The two are hidden by the CSS.
+        moved = gr.Textbox("0", visible="hidden", elem_id="moved")
+        saved = gr.BrowserState({}, storage_key=STORAGE_KEY, secret=secret)
+        with gr.Row(equal_height=True):
+            header = gr.HTML(_header_html("it"), elem_id="sp-header", js_on_load=None)
+            lang = gr.Radio(
+                [("Italiano", "it"), ("English", "en")],
+                value="it",
+                show_label=False,
+                container=False,
+                elem_id="lang-switch",
+                min_width=180,
+            )
+        chat = gr.Chatbot(
+            value=[],
+            elem_id="chat",
+            show_label=False,
+            # Text is escaped by visitor_view.chat_messages: no markdown, no LaTeX, no tags.
+            render_markdown=False,
+            sanitize_html=True,
+            allow_tags=False,
+            latex_delimiters=[],
+            feedback_options=None,
+            buttons=[],
+            autoscroll=True,
+            height="min(62vh, 620px)",
+        )
+        # The status line also carries the chat's phase (<span class="sp-phase">):
+        # the CSS shows the offer buttons, the contact form, the closed row... from
+        # it, so a state change is one cheap output instead of ten visibility updates.
+        status = gr.HTML(_phase_html("bot"), elem_id="status", js_on_load=None)
+        notice = gr.HTML("", elem_id="notice", js_on_load=None)
+        with gr.Row(elem_id="chips"):
+            chips = [
+                gr.Button(q, size="sm", elem_id=f"chip-{i}", elem_classes=["sp-chip"], min_width=0)
+                for i, q in enumerate(SUGGESTIONS["it"])
+            ]
+        with gr.Row(elem_id="offer"):
+            # "Did you mean...?": a KB question close to the visitor's; a click asks it.
+            suggest_btn = gr.Button("", elem_id="offer-suggest", visible=False, min_width=120)
+            accept_btn = gr.Button(ui("accept", "it"), variant="primary", elem_id="offer-accept", min_width=120)
+            decline_btn = gr.Button(ui("decline", "it"), elem_id="offer-decline", min_width=100)
+        with gr.Column(elem_id="contact"):
+            contact_title = gr.HTML(_title_html("it"), elem_id="contact-title", js_on_load=None)
+            method = gr.Radio(
+                [(ui("email", "it"), "email"), (ui("phone", "it"), "phone")],
+                value="email",
+                show_label=False,
+                container=False,
+                elem_id="contact-method",
+            )
+            contact_value = gr.Textbox(
+                placeholder=ui("contact_value", "it"),
+                show_label=False,
+                max_lines=1,
+                container=False,
+                elem_id="contact-value",
+                max_length=254,
+            )
+            contact_error = gr.HTML("", elem_id="contact-error", js_on_load=None)
+            contact_btn = gr.Button(ui("contact_submit", "it"), variant="primary", elem_id="contact-submit")
+        with gr.Row(elem_id="composer", equal_height=True):
+            msg = gr.Textbox(
+                placeholder=ui("placeholder", "it"),
+                show_label=False,
+                container=False,
+                lines=1,
+                max_lines=5,
+                scale=5,
+                elem_id="msg",
+            )
+            send_btn = gr.Button(ui("send", "it"), variant="primary", scale=0, min_width=72, elem_id="send")
+        person_btn = gr.Button(ui("ask_person", "it"), size="sm", elem_id="ask-person")
+        with gr.Row(elem_id="closed"):
+            new_btn = gr.Button(ui("new_chat", "it"), variant="primary", elem_id="new-chat")
+        timer = gr.Timer(poll_interval_s, active=False)
+
+        # Gradio 6 rebuilds a per-session copy of every output component of an
+        # event, even one left unchanged (gr.skip()): ~0.3-8 ms each, the Chatbot
+        # the most. So each event lists as few outputs as it can: the live poll
+        # only two (its `news` change event renders), labels only on a language change.
+        core_outputs = [view_state, saved, chat, status, notice, contact_error, timer, suggest_btn]
+        load_outputs = [*core_outputs, lang]
+        send_outputs = [*core_outputs, msg]
+        tick_outputs = [view_state, news, moved]
+        status_outputs = [view_state, status]
+        label_outputs = [
+            header,
+            *chips,
+            accept_btn,
+            decline_btn,
+            contact_title,
+            method,
+            contact_value,
+            contact_btn,
+            msg,
+            send_btn,
+            person_btn,
+            new_btn,
+        ]
+
+        def core_props(view: dict) -> dict:
+            return {
+                status: {"value": _phase_html(view["status"]) + status_html(view)},
+                notice: {"value": notice_html(view.get("notice", ""))},
+                contact_error: {"value": notice_html(view.get("contact_error", ""))},
+                timer: {
+                    "active": polls(view),
+                    "value": waiting_poll_s if view["status"] == "waiting" else poll_interval_s,
+                },
+                lang: {"value": view["lang"]},
+                suggest_btn: {"value": view.get("suggestion") or "", "visible": bool(view.get("suggestion"))},
+            }
+
+        def on_labels(lg: str):
+            lg = lg if lg in ("it", "en") else "it"
+            out = {
+                header: _header_html(lg),
+                accept_btn: ui("accept", lg),
+                decline_btn: ui("decline", lg),
+                contact_title: _title_html(lg),
+                method: gr.update(choices=[(ui("email", lg), "email"), (ui("phone", lg), "phone")]),
+                contact_value: gr.update(placeholder=ui("contact_value", lg)),
+                contact_btn: ui("contact_submit", lg),
+                msg: gr.update(placeholder=ui("placeholder", lg)),
+                send_btn: ui("send", lg),
+                person_btn: ui("ask_person", lg),
+                new_btn: ui("new_chat", lg),
+            }
+            for i, chip in enumerate(chips):
+                out[chip] = SUGGESTIONS[lg][i]
+            return out
+
+        def render(view: dict, outs: list, extra: dict | None = None) -> dict:
+            """What changed since this tab last rendered, among the event's outputs."""
+            view = dict(view)
+            shown = dict(view.get("_shown") or {})
+            out: dict = dict(extra or {})
+            for comp, wanted in core_props(view).items():
+                key = f"c{comp._id}"
+                if comp in outs and shown.get(key) != wanted:
+                    shown[key] = wanted
+                    out[comp] = gr.Timer(**wanted) if comp is timer else gr.update(**wanted)
+            msgs = view["msgs"]
+            chat_key = [len(msgs), msgs[-1]["seq"] if msgs else -1, view.get("pending"), view["status"], view["lang"]]
+            if chat in outs and shown.get("chat") != chat_key:
+                shown["chat"] = chat_key
+                out[chat] = chat_messages(view)
+            stored = session_of(view)
+            if saved in outs and shown.get("saved") != stored:
+                shown["saved"] = stored
+                out[saved] = stored
+            view["_shown"] = shown
+            out[view_state] = view
+            return out
+
+        def current(view: dict | None, request: gr.Request | None) -> dict:
+            if view:
+                return view
+            return actions.resume(None, _header(request, "accept-language"))
+
+        # ------------------------------------------------------------------ handlers
+        async def on_load(stored, request: gr.Request):
+            view = await run(light, actions.resume, stored, _header(request, "accept-language"))
+            return render(view, load_outputs)
+
+        async def send_text(text: str, view, request: gr.Request):
+            view = current(view, request)
+            text = (text or "").strip() if isinstance(text, str) else ""
+            if not text:  # empty messages are ignored
+                yield {}
+                return
+            if len(text) > max_len:  # refused with a note; the text stays in the box
+                yield render(actions.too_long(view, text), send_outputs)
+                return
+            pending = actions.with_pending(view, text)
+            yield render(pending, send_outputs, {msg: ""})
+            final = await run(answers, actions.send, pending, text, _header(request, "user-agent"))
+            yield render(final, send_outputs)
+
+        async def on_send(text, view, request: gr.Request):
+            async for out in send_text(text, view, request):
+                yield out
+
+        def chip_handler(i: int):
+            async def on_chip(view, request: gr.Request):
+                view = current(view, request)
+                async for out in send_text(SUGGESTIONS[view["lang"]][i], view, request):
+                    yield out
+
+            return on_chip
+
+        async def on_suggest(view, request: gr.Request):
+            view = current(view, request)
+            async for out in send_text(view.get("suggestion") or "", view, request):
+                yield out
+
+        async def on_person(view, request: gr.Request):
+            view = current(view, request)
+            return render(await run(light, actions.ask_person, view, _header(request, "user-agent")), core_outputs)
+
+        async def on_decline(view, request: gr.Request):
+            return render(await run(light, actions.decline, current(view, request)), core_outputs)
+
+        async def on_contact(method_value, value, view, request: gr.Request):
+            new = await run(light, actions.contact, current(view, request), method_value, value)
+            return render(new, core_outputs)
+
+        async def on_tick(view):
+            if not view:
+                return {}
+            new = await run(light, actions.poll, view)
+            if new is None:
+                new = view
+            else:
+                changed = set(render(new, core_outputs)) - {view_state}
+                if changed == {status}:  # only the status line: on_moved renders it
+                    new["_moved"] = new.get("_moved", 0) + 1
+                elif changed:  # on_news renders it
+                    new["_news"] = new.get("_news", 0) + 1
+            return {view_state: new, news: str(new.get("_news", 0)), moved: str(new.get("_moved", 0))}
+
+        async def on_news(view):
+            return render(view, core_outputs) if view else {}
+
+        async def on_moved(view):
+            return render(view, status_outputs) if view else {}
+
+        async def on_lang(value, view, request: gr.Request):
+            return render(await run(light, actions.set_language, current(view, request), value), core_outputs)
+
+        async def on_new(view, request: gr.Request):
+            return render(actions.new_chat(current(view, request)), core_outputs)
+
+        opts = {"concurrency_limit": None, "api_visibility": "private", "show_progress": "hidden"}
+        page.load(on_load, inputs=[saved], outputs=load_outputs, **opts)
+        msg.submit(on_send, inputs=[msg, view_state], outputs=send_outputs, **opts)
+        send_btn.click(on_send, inputs=[msg, view_state], outputs=send_outputs, **opts)
+        for i, chip in enumerate(chips):
+            chip.click(chip_handler(i), inputs=[view_state], outputs=send_outputs, **opts)
+        suggest_btn.click(on_suggest, inputs=[view_state], outputs=send_outputs, **opts)
+        # Buttons show Gradio's progress on the chat while the service works.
+        busy = {**opts, "outputs": core_outputs, "show_progress": "minimal", "show_progress_on": [chat]}
+        person_btn.click(on_person, inputs=[view_state], **busy)
+        accept_btn.click(on_person, inputs=[view_state], **busy)
+        decline_btn.click(on_decline, inputs=[view_state], **busy)
+        contact_btn.click(on_contact, inputs=[method, contact_value, view_state], **busy)
+        contact_value.submit(on_contact, inputs=[method, contact_value, view_state], **busy)
+        new_btn.click(on_new, inputs=[view_state], outputs=core_outputs, **opts)
+        lang.input(on_lang, inputs=[lang, view_state], outputs=core_outputs, **opts)
+        lang.change(on_labels, inputs=[lang], outputs=label_outputs, queue=False, show_progress="hidden")
+        # The live poll: unqueued (a plain POST), two outputs; `news` renders on change.
+        timer.tick(on_tick, inputs=[view_state], outputs=tick_outputs, queue=False, **opts)
+        news.change(on_news, inputs=[view_state], outputs=core_outputs, **opts)
+        moved.change(on_moved, inputs=[view_state], outputs=status_outputs, **opts)
+    page.queue(default_concurrency_limit=None)
+    page.sportello_executors = (answers, light)  # kept for shutdown and benchmarks
+    return page
+
+
+def _phase_html(status: str) -> str:
+    return f'<span class="sp-phase" data-phase="{esc(status)}" hidden></span>'
+
+
+def _header_html(lang: str) -> str:
+    return f'<div class="sp-header"><h1>{esc(ui("title", lang))}</h1><p>{esc(ui("subtitle", lang))}</p></div>'
+
+
+def _title_html(lang: str) -> str:
+    return f'<p class="sp-contact-title">{esc(ui("contact_title", lang))}</p>'
+
+
+def _header(request: gr.Request | None, name: str) -> str:
+    if request is None:
+        return ""
+    try:
+        return request.headers.get(name, "") or ""
+    except AttributeError:
+        return ""
+
+
+__all__ = ["build_page", "mount_options", "new_view"]

@@ -1,0 +1,88 @@
+"""Wiring: settings -> store, answerer, sink, outbox worker, chat service.
+
+`Runtime` is what `app.py`, the dashboards and the tests build. `start()`
+runs the background threads (outbox worker, queue-timeout sweeper); the
+dashboards do not start them, the app process does.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from sportello.answering.bot import Answerer, build_answerer
+from sportello.config import Settings
+from sportello.services.chat import ChatService
+from sportello.sinks.sheets import Sink, build_sink
+from sportello.store.database import Store
+from sportello.store.leader import Leadership
+from sportello.store.outbox import OutboxWorker
+
+log = logging.getLogger("sportello")
+
+
+class Runtime:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        answerer: Answerer | None = None,
+        sink: Sink | None = None,
+        store: Store | None = None,
+    ):
+        self.settings = settings or Settings.from_env()
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = store or Store(self.settings.database_url)
+        self.answerer = answerer or build_answerer(self.settings)
+        self.sink = sink or build_sink(self.settings)
+        self.worker = self._new_worker()
+        self.service = ChatService(self.store, self.answerer, self.settings, on_commit=lambda: self.worker.wake())
+        self.leadership: Leadership | None = None
+        self._stop = threading.Event()
+        self._sweeper: threading.Thread | None = None
+
+    def _new_worker(self) -> OutboxWorker:
+        return OutboxWorker(
+            self.store,
+            self.sink,
+            interval_s=self.settings.outbox_interval_s,
+            batch_size=self.settings.outbox_batch_size,
+        )
+
+    def _elected(self) -> None:
+        self.worker = self._new_worker()
+        self.worker.start()
+
+    def _deposed(self) -> None:
+        self.worker.stop()
+
+    def start(self) -> Runtime:
+        """Start the background work. Of several processes sharing the database,
+        only the one elected leader drains the outbox (see sportello.store.leader)."""
+        if self.leadership is None:
+            self.leadership = Leadership(self.store.engine, self._elected, self._deposed).start()
+        if self._sweeper is None:
+            self._stop.clear()
+            self._sweeper = threading.Thread(target=self._sweep, name="queue-sweeper", daemon=True)
+            self._sweeper.start()
+        return self
+
+    def _sweep(self) -> None:
+        while not self._stop.wait(1.0):
+            try:
+                self.service.expire_waiting()
+            except Exception:
+                log.exception("queue sweep failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._sweeper is not None:
+            self._sweeper.join(5)
+            self._sweeper = None
+        if self.leadership is not None:
+            if self.leadership.is_leader:
+                self.worker.stop()
+                self.worker.drain()  # best effort: what is left is sent after a restart
+            self.leadership.stop()
+            self.leadership = None
+        self.store.dispose()

@@ -1,0 +1,632 @@
+"""The conversation flow: one explicit state machine over chat sessions.
+
+States and transitions are declared in `sportello.domain.TRANSITIONS`:
+
+    bot --no_answer/ask_person--> offered --decline--> bot
+    offered --accept (operator available)--> waiting --take--> live --release--> closed (ticket "resolved")
+    offered --accept (nobody available)--> collecting_contact --contact--> closed (ticket "open")
+    waiting --timeout (QUEUE_TIMEOUT_S)--> collecting_contact
+
+Every transition is a method of `ChatService`. Each method runs in ONE
+transaction that locks the session row, checks the transition, writes the
+new state, the messages and the outbox rows for the sheets: they commit
+together or not at all. Pages and endpoints only call these methods.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.engine import Connection
+
+from sportello.answering.bot import NO_ANSWER, OPERATOR_REQUEST, Answer, Answerer
+from sportello.config import Settings
+from sportello.domain import (
+    Conflict,
+    ContactMethod,
+    Forbidden,
+    NotFound,
+    Role,
+    State,
+    TicketStatus,
+    ValidationError,
+    first_name,
+    guess_contact,
+    iso,
+    next_state,
+    validate_contact,
+    validate_language,
+    validate_text,
+)
+from sportello.domain import credentials as auth
+from sportello.domain.texts import t
+from sportello.services import operators as ops
+from sportello.services import tickets
+from sportello.sinks.sheets import CONVERSATIONS
+from sportello.store.database import Store
+from sportello.store.outbox import enqueue
+from sportello.store.tables import messages, operators, sessions
+
+log = logging.getLogger("sportello.flow")
+
+BOT_AUTHOR = "Assistente"
+USER_AUTHOR = "Utente"
+SYSTEM_AUTHOR = "Sistema"
+
+
+def message_dict(m) -> dict:
+    return {
+        "seq": m["seq"],
+        "role": m["role"],
+        "author": m["author"],
+        "text": m["text"],
+        "created_at": iso(m["created_at"]),
+    }
+
+
+def operator_first_name(conn: Connection, operator_id: int | None) -> str:
+    if operator_id is None:
+        return ""
+    name = conn.execute(select(operators.c.display_name).where(operators.c.id == operator_id)).scalar_one_or_none()
+    return first_name(name or "")
+
+
+@dataclass
+class _Tx:
+    """One locked session inside one transaction."""
+
+    conn: Connection
+    sess: dict
+    now: float
+    tz: str
+    new: list[dict] = field(default_factory=list)
+    changes: dict = field(default_factory=dict)
+
+    @property
+    def state(self) -> str:
+        return self.sess["status"]
+
+    def set(self, **cols) -> None:
+        self.sess.update(cols)
+        self.changes.update(cols)
+
+    def move(self, event: str) -> State:
+        new = next_state(self.state, event)
+        self.set(status=new)
+        return new
+
+    def say(self, role: Role, author: str, text: str, intent: str = "") -> dict:
+        seq = self.sess["last_seq"] + 1
+        self.set(last_seq=seq)
+        values = {
+            "session_id": self.sess["id"],
+            "seq": seq,
+            "role": str(role),
+            "author": author,
+            "text": text,
+            "intent": intent,
+            "created_at": self.now,
+        }
+        self.conn.execute(messages.insert().values(**values))
+        self.new.append(values)
+        return values
+
+    def row(self, user_message: str, bot_reply: str, intent: str, user_agent: str | None = None) -> None:
+        """One "Conversazioni" row, committed with this transaction."""
+        enqueue(
+            self.conn,
+            CONVERSATIONS,
+            [
+                iso(self.now),
+                self.sess["id"],
+                user_message,
+                bot_reply,
+                intent,
+                self.sess["user_agent"] if user_agent is None else user_agent,
+            ],
+            session_id=self.sess["id"],
+            now=self.now,
+        )
+
+    def all_messages(self) -> list[dict]:
+        rows = self.conn.execute(
+            select(messages).where(messages.c.session_id == self.sess["id"]).order_by(messages.c.seq)
+        )
+        return [dict(r._mapping) for r in rows]
+
+    def operator_name(self) -> str:
+        return operator_first_name(self.conn, self.sess["operator_id"])
+
+
+class ChatService:
+    def __init__(
+        self,
+        store: Store,
+        answerer: Answerer,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.time,
+        on_commit: Callable[[], None] | None = None,
+    ):
+        self.store = store
+        self.answerer = answerer
+        self.settings = settings
+        self.clock = clock
+        self.on_commit = on_commit or (lambda: None)
+        self.tz = getattr(settings, "timezone", "Europe/Rome")
+
+    # ------------------------------------------------------------------ plumbing
+    @contextmanager
+    def _session(self, session_id: str, token: str | None = None, *, visitor: bool = True) -> Iterator[_Tx]:
+        with self.store.write() as conn:
+            row = self._read_session(conn, session_id, token, visitor=visitor, lock=True)
+            tx = _Tx(conn, dict(row._mapping), self.clock(), self.tz)
+            yield tx
+            if tx.changes:
+                tx.set(updated_at=tx.now)
+                conn.execute(update(sessions).where(sessions.c.id == session_id).values(**tx.changes))
+        self.on_commit()
+
+    def _read_session(
+        self, conn: Connection, session_id: str, token: str | None, *, visitor: bool = True, lock: bool = False
+    ):
+        query = select(sessions).where(sessions.c.id == session_id)
+        row = conn.execute(query.with_for_update() if lock else query).first()
+        if row is None:
+            raise NotFound("unknown session", code="unknown_session")
+        if visitor and not auth.token_matches(token or "", row.token_hash):
+            raise Forbidden("wrong session token", code="bad_session_token")
+        return row
+
+    def _text(self, text: object) -> str:
+        return validate_text(text, self.settings.max_message_len)
+
+    def _available(self, conn: Connection, now: float) -> bool:
+        return ops.availability(conn, now, self.settings.heartbeat_timeout_s)["available"]
+
+    @staticmethod
+    def _queue_position(conn: Connection, sess) -> int | None:
+        if sess["status"] != State.WAITING:
+            return None
+        ahead = conn.execute(
+            select(func.count())
+            .select_from(sessions)
+            .where(
+                sessions.c.status == State.WAITING,
+                sessions.c.id != sess["id"],
+                or_(
+                    sessions.c.waiting_since < sess["waiting_since"],
+                    and_(sessions.c.waiting_since == sess["waiting_since"], sessions.c.id < sess["id"]),
+                ),
+            )
+        ).scalar_one()
+        return ahead + 1
+
+    def estimated_wait_s(self, conn: Connection, position: int | None) -> float | None:
+        """Median of the last 20 queue waits, times the queue position."""
+        if not position:
+            return None
+        rows = conn.execute(
+            select(sessions.c.taken_at - sessions.c.waiting_since)
+            .where(sessions.c.taken_at.is_not(None), sessions.c.waiting_since.is_not(None))
+            .order_by(sessions.c.taken_at.desc())
+            .limit(20)
+        ).scalars()
+        waits = [w for w in rows if w is not None and w >= 0]
+        if not waits:
+            return None
+        return round(statistics.median(waits) * position, 1)
+
+    # ------------------------------------------------------------------ visitor
+    def start_session(self, language: str | None = "it", user_agent: str = "") -> dict:
+        lang = validate_language(language)
+        session_id = uuid.uuid4().hex
+        token = auth.new_token()
+        now = self.clock()
+        with self.store.write() as conn:
+            conn.execute(
+                sessions.insert().values(
+                    id=session_id,
+                    token_hash=auth.token_hash(token),
+                    status=State.BOT,
+                    language=lang,
+                    user_agent=(user_agent or "")[:512],
+                    created_at=now,
+                    updated_at=now,
+                    last_seq=1,
+                    original_question="",
+                    escalation_reason="",
+                )
+            )
+            greeting = {
+                "session_id": session_id,
+                "seq": 1,
+                "role": Role.BOT.value,
+                "author": BOT_AUTHOR,
+                "text": t("greeting", lang),
+                "intent": "greeting",
+                "created_at": now,
+            }
+            conn.execute(messages.insert().values(**greeting))
+        return {
+            "session_id": session_id,
+            "token": token,
+            "status": State.BOT.value,
+            "language": lang,
+            "messages": [message_dict(greeting)],
+        }
+
+    def set_language(self, session_id: str, token: str, language: str) -> dict:
+        lang = validate_language(language)
+        with self._session(session_id, token) as tx:
+            tx.set(language=lang)
+        return {"status": tx.state, "language": lang}
+
+    def visitor_message(self, session_id: str, token: str, text: object) -> dict:
+        text = self._text(text)
+        with self.store.read() as conn:
+            row = self._read_session(conn, session_id, token)
+        answer: Answer | None = None
+        if row.status in (State.BOT, State.OFFERED):
+            # The answerer may be slow (an LLM): never call it inside a transaction.
+            try:
+                answer = self.answerer.answer(text, row.language)
+            except Exception:
+                log.exception("answerer failed; escalating")
+                answer = Answer(False, "", NO_ANSWER, None, 0.0, row.language)
+        with self._session(session_id, token) as tx:
+            state = tx.state
+            intent = ""
+            suggestion = None
+            if state in (State.BOT, State.OFFERED):
+                # bot/offered are entered only from bot/offered (sportello.domain.TRANSITIONS),
+                # so the state read above was one of them too and `answer` is set.
+                intent, suggestion = self._bot_turn(tx, text, answer)
+            elif state == State.WAITING:
+                tx.say(Role.USER, USER_AUTHOR, text)
+                tx.row(f"[IN CODA] {text}", "[Attesa operatore]", "queue_user_message")
+            elif state == State.LIVE:
+                tx.say(Role.USER, USER_AUTHOR, text)
+                name = tx.operator_name()
+                tx.row(f"[CHAT LIVE] {text}", "[Attesa operatore]", "live_chat_user_message", f"Chat Live con {name}")
+            elif state == State.COLLECTING_CONTACT:
+                tx.say(Role.USER, USER_AUTHOR, text)
+                contact = guess_contact(text)
+                if contact:
+                    self._open_ticket(tx, *contact)
+                    intent = "ticket_created"
+                else:
+                    reply = t("contact_prompt", tx.sess["language"])
+                    tx.say(Role.BOT, BOT_AUTHOR, reply, "contact_prompt")
+                    tx.row(text, reply, "contact_prompt")
+                    intent = "contact_prompt"
+            else:
+                raise Conflict("this conversation is closed; start a new one", code="chat_closed")
+            return {
+                "status": tx.state,
+                "intent": intent,
+                "offer_operator": tx.state == State.OFFERED,
+                "suggestion": suggestion,
+                "messages": [message_dict(m) for m in tx.new],
+            }
+
+    def _bot_turn(self, tx: _Tx, text: str, answer: Answer) -> tuple[str, str | None]:
+        """The AI's turn: answer, or offer a person. Returns the intent and the "did you mean" question offered."""
+        lang = tx.sess["language"]
+        tx.say(Role.USER, USER_AUTHOR, text)
+        if answer.found:
+            tx.say(Role.BOT, BOT_AUTHOR, answer.answer, answer.intent)
+            tx.row(text, answer.answer, answer.intent)
+            if tx.state == State.OFFERED:
+                tx.move("answered")
+            return answer.intent, None
+        asked = answer.intent == OPERATOR_REQUEST
+        suggestion = None if asked else answer.suggestion
+        if asked:
+            reply = t("ask_person", lang)
+        elif suggestion:
+            reply = t("no_answer_suggest", lang, question=suggestion)
+        else:
+            reply = t("no_answer", lang)
+        if tx.state == State.BOT:
+            tx.move("ask_person" if asked else "no_answer")
+            tx.set(offered_at=tx.now, escalation_reason=answer.intent)
+        if not asked or not tx.sess["original_question"]:
+            question = text
+            if asked:  # "I want a person" is not the question: use the last one asked
+                question = self._last_question(tx, before_seq=tx.sess["last_seq"]) or text
+            tx.set(original_question=question)
+        tx.say(Role.BOT, BOT_AUTHOR, reply, answer.intent)
+        tx.row(text, reply, answer.intent)
+        return answer.intent, suggestion
+
+    @staticmethod
+    def _last_question(tx: _Tx, before_seq: int) -> str:
+        return (
+            tx.conn.execute(
+                select(messages.c.text)
+                .where(
+                    messages.c.session_id == tx.sess["id"], messages.c.role == Role.USER, messages.c.seq < before_seq
+                )
+                .order_by(messages.c.seq.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+            or ""
+        )
+
+    def answer_offer(self, session_id: str, token: str, accept: bool) -> dict:
+        if not isinstance(accept, bool):
+            raise ValidationError("accept must be true or false", code="invalid_accept")
+        with self._session(session_id, token) as tx:
+            lang = tx.sess["language"]
+            if accept and tx.state == State.BOT:  # "talk to a person" at any time
+                tx.move("ask_person")
+                tx.set(
+                    offered_at=tx.now,
+                    escalation_reason=OPERATOR_REQUEST,
+                    original_question=self._last_question(tx, before_seq=tx.sess["last_seq"] + 1),
+                )
+            if tx.state in (State.WAITING, State.COLLECTING_CONTACT) and accept:
+                pass  # already accepted: idempotent
+            elif not accept:
+                tx.move("decline")
+                reply = t("declined", lang)
+                tx.say(Role.BOT, BOT_AUTHOR, reply, "operator_declined")
+                tx.row("[OPERATORE RIFIUTATO]", reply, "operator_declined")
+            elif self._available(tx.conn, tx.now):
+                tx.move("accept_available")
+                tx.set(waiting_since=tx.now)
+                position = self._queue_position(tx.conn, tx.sess)
+                reply = t("queued", lang, position=position)
+                tx.say(Role.SYSTEM, SYSTEM_AUTHOR, reply, "operator_queue")
+                tx.row(f"[RICHIESTA OPERATORE] {tx.sess['original_question']}", reply, "operator_queue")
+            else:
+                tx.move("accept_unavailable")
+                reply = t("no_operator", lang)
+                tx.say(Role.BOT, BOT_AUTHOR, reply, "operator_unavailable")
+                tx.row(f"[RICHIESTA OPERATORE] {tx.sess['original_question']}", reply, "operator_unavailable")
+            position = self._queue_position(tx.conn, tx.sess)
+            return {
+                "status": tx.state,
+                "queue_position": position,
+                "estimated_wait_s": self.estimated_wait_s(tx.conn, position),
+                "messages": [message_dict(m) for m in tx.new],
+            }
+
+    def submit_contact(self, session_id: str, token: str, method: str, value: str) -> dict:
+        contact = validate_contact(method, value)
+        with self._session(session_id, token) as tx:
+            if tx.state != State.COLLECTING_CONTACT:
+                raise Conflict(
+                    f"a contact is asked only when no operator is available (chat is '{tx.state}')",
+                    code="wrong_state",
+                )
+            ticket = self._open_ticket(tx, *contact)
+            return {"ticket": ticket, "status": tx.state, "messages": [message_dict(m) for m in tx.new]}
+
+    def _open_ticket(self, tx: _Tx, method: ContactMethod, value: str) -> dict:
+        tx.move("contact")
+        history = tx.all_messages()
+        ticket = tickets.create(
+            tx.conn,
+            tx.now,
+            session_id=tx.sess["id"],
+            original_question=tx.sess["original_question"],
+            conversation_transcript=tickets.transcript(history, self.tz),
+            conversation_history=tickets.history(history),
+            status=TicketStatus.OPEN,
+            contact_method=method.value,
+            contact_info=value,
+            language=tx.sess["language"],
+            started_at=tx.sess["created_at"],
+            ended_at=tx.now,
+            resolution_reason="",
+        )
+        tx.set(ticket_id=ticket["id"], closed_at=tx.now)
+        reply = t("ticket_created", tx.sess["language"], ticket_id=ticket["id"], contact=value)
+        tx.say(Role.BOT, BOT_AUTHOR, reply, "ticket_created")
+        tx.row(
+            f"[TICKET #{ticket['id']}] {tx.sess['original_question']}",
+            f"🎫 Ticket #{ticket['id']} aperto - contatto: {method.value}",
+            "ticket_created",
+        )
+        return ticket
+
+    def visitor_poll(self, session_id: str, token: str, after: int = 0) -> dict:
+        with self.store.read() as conn:
+            row = self._read_session(conn, session_id, token)
+        if row.status == State.WAITING and self._overdue(row):
+            self._expire(session_id)
+        with self.store.read() as conn:
+            row = self._read_session(conn, session_id, token)
+            return self._snapshot(conn, row, after)
+
+    def _snapshot(self, conn: Connection, row, after: int) -> dict:
+        sess = row._mapping
+        msgs = conn.execute(
+            select(messages)
+            .where(messages.c.session_id == sess["id"], messages.c.seq > int(after or 0))
+            .order_by(messages.c.seq)
+        )
+        position = self._queue_position(conn, sess)
+        name = operator_first_name(conn, sess["operator_id"])
+        return {
+            "session_id": sess["id"],
+            "status": sess["status"],
+            "language": sess["language"],
+            "queue_position": position,
+            "estimated_wait_s": self.estimated_wait_s(conn, position),
+            "operator_name": name or None,
+            "ticket_id": sess["ticket_id"],
+            "last_seq": sess["last_seq"],
+            "messages": [message_dict(m._mapping) for m in msgs],
+        }
+
+    # ------------------------------------------------------------------ queue timeout
+    def _overdue(self, row) -> bool:
+        return row.waiting_since is not None and self.clock() - row.waiting_since >= self.settings.queue_timeout_s
+
+    def _expire(self, session_id: str) -> bool:
+        with self._session(session_id, visitor=False) as tx:
+            if tx.state != State.WAITING or tx.now - tx.sess["waiting_since"] < self.settings.queue_timeout_s:
+                return False
+            tx.move("timeout")
+            reply = t("queue_timeout", tx.sess["language"])
+            tx.say(Role.BOT, BOT_AUTHOR, reply, "queue_timeout")
+            tx.row(f"[TIMEOUT CODA] {tx.sess['original_question']}", reply, "queue_timeout")
+            return True
+
+    def expire_waiting(self) -> int:
+        """Move every chat waiting longer than QUEUE_TIMEOUT_S to contact collection."""
+        cutoff = self.clock() - self.settings.queue_timeout_s
+        with self.store.read() as conn:
+            ids = (
+                conn.execute(
+                    select(sessions.c.id).where(sessions.c.status == State.WAITING, sessions.c.waiting_since <= cutoff)
+                )
+                .scalars()
+                .all()
+            )
+        return sum(1 for sid in ids if self._expire(sid))
+
+    # ------------------------------------------------------------------ operators
+    def operator_status(self) -> dict:
+        with self.store.read() as conn:
+            return ops.availability(conn, self.clock(), self.settings.heartbeat_timeout_s)
+
+    def pending_sessions(self) -> list[dict]:
+        self.expire_waiting()
+        with self.store.read() as conn:
+            rows = conn.execute(
+                select(sessions)
+                .where(sessions.c.status == State.WAITING)
+                .order_by(sessions.c.waiting_since, sessions.c.id)
+            ).all()
+        now = self.clock()
+        return [
+            {
+                "session_id": r.id,
+                "original_question": r.original_question,
+                "waiting_since": iso(r.waiting_since),
+                "waiting_s": round(now - r.waiting_since, 1),
+                "queue_position": i + 1,
+                "language": r.language,
+            }
+            for i, r in enumerate(rows)
+        ]
+
+    def operator_chats(self, operator_id: int) -> list[dict]:
+        """The operator's live chats."""
+        with self.store.read() as conn:
+            rows = conn.execute(
+                select(sessions)
+                .where(sessions.c.operator_id == operator_id, sessions.c.status == State.LIVE)
+                .order_by(sessions.c.taken_at)
+            ).all()
+        return [
+            {
+                "session_id": r.id,
+                "original_question": r.original_question,
+                "language": r.language,
+                "taken_at": iso(r.taken_at),
+                "last_seq": r.last_seq,
+            }
+            for r in rows
+        ]
+
+    def take_chat(self, operator_id: int, session_id: str) -> dict:
+        with self._session(session_id, visitor=False) as tx:
+            if tx.state != State.WAITING:
+                raise Conflict("this chat is no longer waiting: another operator may have taken it", code="not_waiting")
+            if not ops.has_capacity(tx.conn, operator_id):
+                raise Conflict("you already have as many live chats as you can take", code="at_capacity")
+            # Conditional update: if two transactions ever raced past the lock, only one wins.
+            won = tx.conn.execute(
+                update(sessions)
+                .where(sessions.c.id == session_id, sessions.c.status == State.WAITING)
+                .values(status=State.LIVE, operator_id=operator_id, taken_at=tx.now)
+            ).rowcount
+            if won != 1:
+                raise Conflict("this chat was taken by another operator", code="not_waiting")
+            tx.move("take")
+            tx.set(operator_id=operator_id, taken_at=tx.now)
+            name = tx.operator_name()
+            tx.say(Role.SYSTEM, SYSTEM_AUTHOR, t("operator_joined", tx.sess["language"], name=name), "chat_handover")
+            tx.row(
+                f"[HANDOVER] {tx.sess['original_question']}",
+                f"🔄 Chat presa da {name}",
+                "chat_handover",
+                f"Handover to {name}",
+            )
+            return {"session_id": session_id, "status": tx.state, "operator_name": name}
+
+    def operator_messages(self, operator_id: int, session_id: str, after: int = 0) -> dict:
+        with self.store.read() as conn:
+            row = self._read_session(conn, session_id, None, visitor=False)
+            return self._snapshot(conn, row, after)
+
+    def _own_live(self, tx: _Tx, operator_id: int) -> None:
+        if tx.state != State.LIVE or tx.sess["operator_id"] != operator_id:
+            raise Conflict("this chat is not live with you", code="not_your_chat")
+
+    def operator_send(self, operator_id: int, session_id: str, text: object) -> dict:
+        text = self._text(text)
+        with self._session(session_id, visitor=False) as tx:
+            self._own_live(tx, operator_id)
+            name = tx.operator_name()
+            msg = tx.say(Role.OPERATOR, name, text)
+            tx.row("[OPERATORE]", f"👨‍💼 {name}: {text}", "live_chat_operator_message", f"Chat Live - {name}")
+            return {"message": message_dict(msg)}
+
+    def release_chat(self, operator_id: int, session_id: str, resolution_reason: object = "") -> dict:
+        reason = resolution_reason if isinstance(resolution_reason, str) else ""
+        reason = reason.strip()[: self.settings.max_message_len]
+        with self._session(session_id, visitor=False) as tx:
+            self._own_live(tx, operator_id)
+            name = tx.operator_name()
+            history = tx.all_messages()
+            handover = next(
+                (
+                    m["seq"]
+                    for m in history
+                    if m["intent"] == "chat_handover" and m["created_at"] >= tx.sess["taken_at"]
+                ),
+                0,
+            )
+            live = [m for m in history if m["seq"] > handover]
+            before = [m for m in history if m["seq"] < handover]
+            text = tickets.transcript(live, self.tz, roles=(Role.USER, Role.OPERATOR))
+            tx.move("release")
+            tx.set(closed_at=tx.now)
+            ticket = tickets.create(
+                tx.conn,
+                tx.now,
+                session_id=tx.sess["id"],
+                original_question=tx.sess["original_question"],
+                conversation_transcript=text,
+                conversation_history=tickets.history(before),
+                operator_name=name,
+                started_at=tx.sess["taken_at"],
+                ended_at=tx.now,
+                resolution_reason=reason,
+                status=TicketStatus.RESOLVED,
+                contact_method=ContactMethod.LIVE_CHAT.value,
+                contact_info="",
+                language=tx.sess["language"],
+            )
+            tx.set(ticket_id=ticket["id"])
+            tx.say(Role.SYSTEM, SYSTEM_AUTHOR, t("chat_closed", tx.sess["language"], name=name), "chat_closed")
+            tx.row(
+                "[CONVERSAZIONE COMPLETA]",
+                f"[CHAT LIVE COMPLETATA] {text}",
+                "live_chat_operator",
+                f"Operatore: {name}",
+            )
+            return {"ticket": ticket, "status": tx.state}

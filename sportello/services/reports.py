@@ -1,0 +1,249 @@
+"""Analytics for the operator dashboard ("Analisi"), computed from the store.
+
+A *conversation* is a chat session created in the period in which the
+visitor did something (typed a message or asked for a person): sessions
+opened and left untouched are not counted. Each conversation has exactly
+one outcome:
+
+- ``operator``: a person took it from the queue (live chat);
+- ``ticket``: nobody was free (or the queue timed out) and the visitor left
+  an email or a phone number;
+- ``no_outcome``: the visitor accepted a person but left before being taken
+  or before leaving a contact (or is still waiting);
+- ``ai``: everything else, i.e. the visitor never accepted a hand-off.
+
+The *deflection rate* is ``ai / conversations``. Days are calendar days in
+the venue's time zone (``TIMEZONE``).
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, select
+from sqlalchemy.orm import aliased
+
+from sportello.answering.bot import NO_ANSWER
+from sportello.domain import ContactMethod, Role, State
+from sportello.store.database import Store
+from sportello.store.tables import messages, sessions, tickets
+
+OUTCOMES = ("ai", "operator", "ticket", "no_outcome")
+
+# Intents the flow itself writes on bot messages: not answers to a question.
+FLOW_INTENTS = frozenset(
+    {
+        "greeting",
+        "operator_queue",
+        "operator_unavailable",
+        "operator_declined",
+        "contact_prompt",
+        "ticket_created",
+        "queue_timeout",
+        "chat_handover",
+        "chat_closed",
+    }
+)
+
+# Buckets for the wait and handle time histograms: (label, upper bound in s).
+DURATION_BUCKETS: tuple[tuple[str, float], ...] = (
+    ("< 30 s", 30),
+    ("30 s – 1 min", 60),
+    ("1–2 min", 120),
+    ("2–5 min", 300),
+    ("5–10 min", 600),
+    ("10–30 min", 1800),
+    ("≥ 30 min", float("inf")),
+)
+
+
+def zone(tz: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(tz)
+    except Exception:
+        return ZoneInfo("UTC")
+
+
+def bounds(start: date, end: date, tz: str) -> tuple[float, float]:
+    """[start 00:00, end+1 00:00) in the venue's zone, as epoch seconds."""
+    if end < start:
+        start, end = end, start
+    z = zone(tz)
+    lo = datetime(start.year, start.month, start.day, tzinfo=z).timestamp()
+    nxt = end + timedelta(days=1)
+    hi = datetime(nxt.year, nxt.month, nxt.day, tzinfo=z).timestamp()
+    return lo, hi
+
+
+def local_day(ts: float, tz: str) -> date:
+    return datetime.fromtimestamp(ts, tz=UTC).astimezone(zone(tz)).date()
+
+
+def outcome(row) -> str:
+    """The outcome of one session row (see the module docstring)."""
+    if row.taken_at is not None:
+        return "operator"
+    if row.ticket_id is not None and (row.contact_method or "") != ContactMethod.LIVE_CHAT:
+        return "ticket"
+    if row.waiting_since is not None or row.status in (State.WAITING, State.COLLECTING_CONTACT, State.CLOSED):
+        return "no_outcome"
+    return "ai"
+
+
+def normalize_question(text: str) -> str:
+    """Key to group the same question asked with different case/spacing/punctuation."""
+    text = re.sub(r"\s+", " ", (text or "").strip().casefold())
+    return text.rstrip(" ?!.;,:¿¡")
+
+
+def distribution(values: list[float]) -> dict:
+    """count, p50, p90, max and the histogram buckets of durations in seconds."""
+    values = sorted(v for v in values if v is not None and v >= 0)
+    counts = Counter()
+    for v in values:
+        for label, upper in DURATION_BUCKETS:
+            if v < upper:
+                counts[label] += 1
+                break
+    return {
+        "count": len(values),
+        "p50": round(percentile(values, 50), 1) if values else None,
+        "p90": round(percentile(values, 90), 1) if values else None,
+        "mean": round(statistics.fmean(values), 1) if values else None,
+        "max": round(values[-1], 1) if values else None,
+        "buckets": [{"bucket": label, "count": counts.get(label, 0)} for label, _ in DURATION_BUCKETS],
+    }
+
+
+def percentile(sorted_values: list[float], p: float) -> float:
+    """Linear-interpolated percentile of an already sorted list."""
+    if not sorted_values:
+        raise ValueError("no values")
+    if len(sorted_values) == 1:
+        return float(sorted_values[0])
+    k = (len(sorted_values) - 1) * p / 100
+    lo = int(k)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (k - lo)
+
+
+@dataclass(frozen=True)
+class Report:
+    start: date
+    end: date
+    conversations: int
+    outcomes: dict[str, int]
+    deflection_rate: float | None
+    per_day: list[dict]
+    queue_wait: dict
+    handle_time: dict
+    top_intents: list[dict]
+    unanswered: list[dict]
+
+    def share(self, name: str) -> float | None:
+        return None if not self.conversations else self.outcomes[name] / self.conversations
+
+
+def report(store: Store, start: date, end: date, tz: str = "Europe/Rome", *, top: int = 15) -> Report:
+    """Every number of the "Analisi" page for the days start..end (inclusive)."""
+    if end < start:
+        start, end = end, start
+    lo, hi = bounds(start, end, tz)
+    with store.read() as conn:
+        rows = conn.execute(
+            select(
+                sessions.c.id,
+                sessions.c.status,
+                sessions.c.created_at,
+                sessions.c.waiting_since,
+                sessions.c.taken_at,
+                sessions.c.closed_at,
+                sessions.c.ticket_id,
+                tickets.c.contact_method,
+            )
+            .select_from(sessions.outerjoin(tickets, tickets.c.id == sessions.c.ticket_id))
+            .where(sessions.c.created_at >= lo, sessions.c.created_at < hi, sessions.c.last_seq > 1)
+        ).all()
+        intents = Counter(
+            conn.execute(
+                select(messages.c.intent).where(
+                    messages.c.role == Role.BOT,
+                    messages.c.intent != "",
+                    messages.c.intent.not_in(FLOW_INTENTS),
+                    messages.c.created_at >= lo,
+                    messages.c.created_at < hi,
+                )
+            ).scalars()
+        )
+        asked = aliased(messages)
+        reply = aliased(messages)
+        missed = conn.execute(
+            select(asked.c.text, asked.c.created_at, sessions.c.language)
+            .select_from(
+                asked.join(reply, and_(reply.c.session_id == asked.c.session_id, reply.c.seq == asked.c.seq + 1)).join(
+                    sessions, sessions.c.id == asked.c.session_id
+                )
+            )
+            .where(
+                asked.c.role == Role.USER,
+                reply.c.role == Role.BOT,
+                reply.c.intent == NO_ANSWER,
+                asked.c.created_at >= lo,
+                asked.c.created_at < hi,
+            )
+        ).all()
+
+    outcomes = Counter({name: 0 for name in OUTCOMES})
+    days: dict[date, Counter] = {}
+    d = start
+    while d <= end:
+        days[d] = Counter({name: 0 for name in OUTCOMES})
+        d += timedelta(days=1)
+    waits, handles = [], []
+    for r in rows:
+        what = outcome(r)
+        outcomes[what] += 1
+        days[local_day(r.created_at, tz)][what] += 1
+        if r.taken_at is not None and r.waiting_since is not None:
+            waits.append(r.taken_at - r.waiting_since)
+            if r.closed_at is not None:
+                handles.append(r.closed_at - r.taken_at)
+    total = len(rows)
+    per_day = [
+        {"day": day.isoformat(), **{name: c[name] for name in OUTCOMES}, "total": sum(c[n] for n in OUTCOMES)}
+        for day, c in days.items()
+    ]
+
+    groups: dict[str, dict] = {}
+    for text, created_at, language in missed:
+        key = normalize_question(text)
+        g = groups.setdefault(key, {"question": text, "count": 0, "last_asked": created_at, "languages": set()})
+        g["count"] += 1
+        g["languages"].add(language)
+        if created_at >= g["last_asked"]:
+            g["last_asked"] = created_at
+            g["question"] = text
+    unanswered = sorted(groups.values(), key=lambda g: (-g["count"], -g["last_asked"], g["question"]))
+    for g in unanswered:
+        g["languages"] = ", ".join(sorted(g["languages"]))
+        g["last_asked"] = (
+            datetime.fromtimestamp(g["last_asked"], tz=UTC).astimezone(zone(tz)).strftime("%Y-%m-%d %H:%M")
+        )
+
+    return Report(
+        start=start,
+        end=end,
+        conversations=total,
+        outcomes=dict(outcomes),
+        deflection_rate=(outcomes["ai"] / total) if total else None,
+        per_day=per_day,
+        queue_wait=distribution(waits),
+        handle_time=distribution(handles),
+        top_intents=[{"intent": i, "count": n} for i, n in sorted(intents.items(), key=lambda x: (-x[1], x[0]))[:top]],
+        unanswered=unanswered,
+    )

@@ -1,0 +1,184 @@
+"""Tickets: creation inside the flow's transactions, listing and follow-up.
+
+Every change to a ticket also upserts its row in the "Ticket" worksheet
+through the outbox, in the same transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.engine import Connection
+
+from sportello.domain import NotFound, Role, TicketStatus, ValidationError, iso
+from sportello.sinks.sheets import TICKETS
+from sportello.store.database import Store
+from sportello.store.outbox import enqueue
+from sportello.store.tables import operators, tickets
+
+FIELDS = [c.name for c in tickets.columns]
+
+
+def as_dict(row) -> dict:
+    d = dict(row._mapping)
+    for key in ("started_at", "ended_at", "created_at", "updated_at"):
+        d[key] = iso(d[key])
+    return d
+
+
+def sheet_values(t: dict) -> list:
+    """A ticket as a row of the "Ticket" worksheet (see sportello.sinks.sheets.TICKET_HEADER)."""
+    return [
+        str(t["id"]),
+        t["session_id"],
+        t["status"],
+        t["contact_method"],
+        t["contact_info"],
+        t["operator_name"],
+        t["original_question"],
+        t["conversation_transcript"],
+        t["resolution_reason"],
+        t["started_at"] or "",
+        t["ended_at"] or "",
+        t["conversation_history"],
+        t["created_at"],
+        t["updated_at"],
+    ]
+
+
+def _clock_label(ts: float, tz: str) -> str:
+    try:
+        zone = ZoneInfo(tz)
+    except Exception:
+        zone = UTC
+    return datetime.fromtimestamp(ts, tz=zone).strftime("%H:%M")
+
+
+def transcript(msgs: list[dict], tz: str, *, roles=(Role.USER, Role.OPERATOR, Role.BOT)) -> str:
+    """`[HH:MM] Utente: …\\n[HH:MM] Mario: …` for the given messages."""
+    lines = []
+    for m in msgs:
+        if m["role"] not in roles:
+            continue
+        who = "Utente" if m["role"] == Role.USER else m["author"]
+        lines.append(f"[{_clock_label(m['created_at'], tz)}] {who}: {m['text']}")
+    return "\n".join(lines)
+
+
+def history(msgs: list[dict]) -> str:
+    return json.dumps(
+        [{"role": m["role"], "author": m["author"], "text": m["text"], "at": iso(m["created_at"])} for m in msgs],
+        ensure_ascii=False,
+    )
+
+
+def create(conn: Connection, now: float, **fields) -> dict:
+    values = {
+        "original_question": "",
+        "conversation_transcript": "",
+        "operator_name": "",
+        "started_at": None,
+        "ended_at": None,
+        "resolution_reason": "",
+        "contact_info": "",
+        "conversation_history": "[]",
+        "language": "it",
+        "notes": "",
+        **fields,
+        "created_at": now,
+        "updated_at": now,
+    }
+    ticket_id = conn.execute(tickets.insert().values(**values)).inserted_primary_key[0]
+    t = as_dict(conn.execute(select(tickets).where(tickets.c.id == ticket_id)).one())
+    enqueue(conn, TICKETS, sheet_values(t), op="upsert", row_key=str(ticket_id), session_id=t["session_id"], now=now)
+    return t
+
+
+def get(store: Store, ticket_id: int) -> dict:
+    with store.read() as conn:
+        row = conn.execute(select(tickets).where(tickets.c.id == ticket_id)).first()
+    if row is None:
+        raise NotFound(f"ticket {ticket_id} not found", code="unknown_ticket")
+    return as_dict(row)
+
+
+def search(
+    store: Store,
+    *,
+    status: str | None = None,
+    session_id: str | None = None,
+    q: str | None = None,
+    assigned_to: int | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[dict]:
+    stmt = select(tickets).order_by(tickets.c.id.desc()).limit(min(max(limit, 1), 5000)).offset(max(offset, 0))
+    if status:
+        if status not in set(TicketStatus):
+            raise ValidationError("status must be open, pending, resolved or closed", code="invalid_status")
+        stmt = stmt.where(tickets.c.status == status)
+    if session_id:
+        stmt = stmt.where(tickets.c.session_id == session_id)
+    if assigned_to is not None:
+        stmt = stmt.where(tickets.c.assigned_to == assigned_to)
+    if q:
+        like = f"%{q}%"
+        stmt = stmt.where(
+            or_(
+                tickets.c.original_question.ilike(like),
+                tickets.c.contact_info.ilike(like),
+                tickets.c.conversation_transcript.ilike(like),
+                tickets.c.operator_name.ilike(like),
+                tickets.c.notes.ilike(like),
+            )
+        )
+    with store.read() as conn:
+        return [as_dict(r) for r in conn.execute(stmt)]
+
+
+def update_ticket(
+    store: Store,
+    ticket_id: int,
+    *,
+    status: str | None = None,
+    notes: str | None = None,
+    append_note: str | None = None,
+    assigned_to: int | None = None,
+    unassign: bool = False,
+    author: str = "",
+) -> dict:
+    values: dict = {}
+    if status is not None:
+        if status not in set(TicketStatus):
+            raise ValidationError("status must be open, pending, resolved or closed", code="invalid_status")
+        values["status"] = status
+    if notes is not None:
+        values["notes"] = notes
+    now = time.time()
+    with store.write() as conn:
+        row = conn.execute(select(tickets).where(tickets.c.id == ticket_id).with_for_update()).first()
+        if row is None:
+            raise NotFound(f"ticket {ticket_id} not found", code="unknown_ticket")
+        if append_note:
+            stamp = iso(now)
+            prefix = f"{row.notes}\n" if row.notes else ""
+            values["notes"] = f"{prefix}[{stamp}] {author}: {append_note.strip()}"
+        if assigned_to is not None:
+            if conn.execute(select(operators.c.id).where(operators.c.id == assigned_to)).first() is None:
+                raise ValidationError("unknown operator", code="unknown_operator")
+            values["assigned_to"] = assigned_to
+        if unassign:
+            values["assigned_to"] = None
+        if not values:
+            raise ValidationError("nothing to update", code="empty_update")
+        values["updated_at"] = now
+        conn.execute(update(tickets).where(tickets.c.id == ticket_id).values(**values))
+        t = as_dict(conn.execute(select(tickets).where(tickets.c.id == ticket_id)).one())
+        enqueue(
+            conn, TICKETS, sheet_values(t), op="upsert", row_key=str(ticket_id), session_id=t["session_id"], now=now
+        )
+    return t

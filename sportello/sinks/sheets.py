@@ -1,0 +1,237 @@
+"""Sheet rows and sinks.
+
+The flow never talks to a sheet: it writes rows to the outbox (see
+`sportello.store.outbox`) in the same transaction as the change they describe. A sink
+takes a batch of those rows and writes them to worksheets. This module holds
+the worksheet layouts, the cell escaping every sink applies, the sink
+interface and the local sink, which mirrors each worksheet as a CSV file
+`$DATA_DIR/sheets/<worksheet>.csv`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+CONVERSATIONS = "Conversazioni"
+TICKETS = "Ticket"
+
+CONVERSATION_HEADER = [
+    "timestamp",
+    "session_id",
+    "user_message",
+    "bot_reply",
+    "intent_detected",
+    "user_agent",
+]
+TICKET_HEADER = [
+    "id",
+    "session_id",
+    "status",
+    "contact_method",
+    "contact_info",
+    "operator_name",
+    "original_question",
+    "conversation_transcript",
+    "resolution_reason",
+    "started_at",
+    "ended_at",
+    "conversation_history",
+    "created_at",
+    "updated_at",
+]
+# Appended worksheets carry the outbox event id in a trailing column, so a
+# sink can tell a row it already wrote from a new one after a crash or a
+# dropped connection (exactly once). Upserted worksheets are keyed by id.
+EVENT_ID = "event_id"
+HEADERS = {
+    CONVERSATIONS: CONVERSATION_HEADER + [EVENT_ID],
+    TICKETS: TICKET_HEADER,
+}
+FORMULA_PREFIXES = ("=", "+", "-", "@")
+
+
+def safe_cell(value: object) -> str:
+    """Text for a cell that can never be read as a formula by a spreadsheet."""
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else str(value)
+    if text.startswith(FORMULA_PREFIXES):
+        return "'" + text
+    return text
+
+
+@dataclass(frozen=True)
+class SheetRow:
+    """One outbox row as a sink sees it."""
+
+    id: int
+    event_id: str
+    worksheet: str
+    op: str  # "append" or "upsert"
+    row_key: str
+    values: list = field(default_factory=list)
+    # How many times the outbox had already handed this row to a sink before
+    # this batch: > 0 means it may already be in the sheet (a lost answer, a
+    # crash), so a sink that cannot de-duplicate cheaply must check first.
+    attempts: int = 0
+
+    def cells(self) -> list[str]:
+        cells = [safe_cell(v) for v in self.values]
+        if self.op == "append":
+            cells.append(self.event_id)
+        return cells
+
+
+class SinkError(Exception):
+    """A sink could not write. `retryable` says whether waiting may heal it;
+    `maybe_written` is False when the target surely refused the write (so a
+    retry has nothing to de-duplicate)."""
+
+    def __init__(self, message: str, *, retryable: bool = True, maybe_written: bool = True):
+        super().__init__(message)
+        self.retryable = retryable
+        self.maybe_written = maybe_written
+
+
+class Sink(Protocol):
+    name: str
+
+    def write(self, rows: Sequence[SheetRow]) -> None:
+        """Write every row, in order, exactly once; raise SinkError otherwise.
+
+        Called again with rows it may already have written (after a crash or a
+        failure in the middle of a batch): it must not write them twice.
+        """
+
+
+def runs(rows: Sequence[SheetRow]) -> list[list[SheetRow]]:
+    """Split a batch into consecutive runs with the same worksheet and op."""
+    out: list[list[SheetRow]] = []
+    for row in rows:
+        if out and out[-1][0].worksheet == row.worksheet and out[-1][0].op == row.op:
+            out[-1].append(row)
+        else:
+            out.append([row])
+    return out
+
+
+class CsvSink:
+    """Worksheets mirrored as CSV files, one file per worksheet."""
+
+    name = "csv"
+
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+        self._seen: dict[str, set[str]] = {}
+
+    def path(self, worksheet: str) -> Path:
+        return self.directory / f"{worksheet}.csv"
+
+    def write(self, rows: Sequence[SheetRow]) -> None:
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            for run in runs(rows):
+                if run[0].op == "upsert":
+                    self._upsert(run[0].worksheet, run)
+                else:
+                    self._append(run[0].worksheet, run)
+        except OSError as exc:
+            raise SinkError(f"cannot write local sheet: {exc}") from exc
+
+    def read(self, worksheet: str) -> list[dict]:
+        """The worksheet's rows as dicts (header included as keys)."""
+        path = self.path(worksheet)
+        if not path.exists():
+            return []
+        with path.open(newline="", encoding="utf-8") as fh:
+            return list(csv.DictReader(fh))
+
+    def _header(self, worksheet: str) -> list[str]:
+        return HEADERS.get(worksheet) or []
+
+    def _append(self, worksheet: str, run: list[SheetRow]) -> None:
+        path = self.path(worksheet)
+        seen = self._load_seen(worksheet, path)
+        fresh = [r for r in run if r.event_id not in seen]
+        if not fresh:
+            return
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        if not path.exists() or path.stat().st_size == 0:
+            writer.writerow(self._header(worksheet))
+        for row in fresh:
+            writer.writerow(row.cells())
+        with path.open("a", encoding="utf-8", newline="") as fh:
+            fh.write(buf.getvalue())
+            fh.flush()
+            os.fsync(fh.fileno())
+        seen.update(r.event_id for r in fresh)
+
+    def _load_seen(self, worksheet: str, path: Path) -> set[str]:
+        if worksheet in self._seen:
+            return self._seen[worksheet]
+        seen: set[str] = set()
+        if path.exists():
+            self._repair_tail(path)
+            with path.open(newline="", encoding="utf-8") as fh:
+                reader = csv.reader(fh)
+                header = next(reader, None) or []
+                idx = header.index(EVENT_ID) if EVENT_ID in header else None
+                for rec in reader:
+                    if idx is not None and idx < len(rec):
+                        seen.add(rec[idx])
+        self._seen[worksheet] = seen
+        return seen
+
+    @staticmethod
+    def _repair_tail(path: Path) -> None:
+        """Drop a partial last line left by a crash in the middle of a write."""
+        data = path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            with path.open("r+b") as fh:
+                fh.truncate(data.rfind(b"\n") + 1)
+
+    def _upsert(self, worksheet: str, run: list[SheetRow]) -> None:
+        path = self.path(worksheet)
+        header = self._header(worksheet)
+        rows: list[list[str]] = []
+        if path.exists():
+            with path.open(newline="", encoding="utf-8") as fh:
+                reader = csv.reader(fh)
+                header = next(reader, None) or header
+                rows = list(reader)
+        index = {r[0]: i for i, r in enumerate(rows) if r}
+        for row in run:
+            cells = row.cells()
+            if row.row_key in index:
+                rows[index[row.row_key]] = cells
+            else:
+                index[row.row_key] = len(rows)
+                rows.append(cells)
+        tmp = path.with_suffix(".csv.tmp")
+        with tmp.open("w", encoding="utf-8", newline="") as fh:
+            writer = csv.writer(fh, lineterminator="\n")
+            writer.writerow(header)
+            writer.writerows(rows)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+
+
+def build_sink(settings) -> Sink:
+    """The sink the settings ask for.
+
+    Google Sheets when SHEET_ID, Google credentials or SHEETS_API_URL are set
+    (see `sportello.sinks.google_sheets`; a half-done configuration gives a Google sink
+    in an error state, so rows wait in the outbox instead of going elsewhere);
+    otherwise the local CSV mirror. Never touches the network.
+    """
+    from sportello.sinks.google_sheets import build_google_sink
+
+    return build_google_sink(settings) or CsvSink(settings.sheets_dir)

@@ -1,0 +1,133 @@
+"""The tables (SQLAlchemy 2 Core). Schema changes go through migrations/."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+operators = Table(
+    "operators",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("display_name", String(128), nullable=False),
+    Column("password_hash", String(256), nullable=False),
+    Column("is_admin", Boolean, nullable=False, default=False),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("status", String(16), nullable=False, default="offline"),
+    Column("last_heartbeat", Float, nullable=True),
+    Column("max_chats", Integer, nullable=False, default=3),
+    Column("created_at", Float, nullable=False),
+)
+
+operator_tokens = Table(
+    "operator_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("operator_id", Integer, ForeignKey("operators.id"), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("token_hash", String(64), nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("language", String(2), nullable=False),
+    Column("user_agent", String(512), nullable=False, default=""),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("last_seq", Integer, nullable=False, default=0),
+    Column("original_question", Text, nullable=False, default=""),
+    Column("escalation_reason", String(64), nullable=False, default=""),
+    Column("offered_at", Float, nullable=True),
+    Column("waiting_since", Float, nullable=True),
+    Column("taken_at", Float, nullable=True),
+    Column("closed_at", Float, nullable=True),
+    Column("operator_id", Integer, ForeignKey("operators.id"), nullable=True),
+    Column("ticket_id", Integer, nullable=True),
+    Index("ix_sessions_status_waiting", "status", "waiting_since"),
+    Index("ix_sessions_operator", "operator_id", "status"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("session_id", String(32), ForeignKey("sessions.id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("author", String(128), nullable=False, default=""),
+    Column("text", Text, nullable=False),
+    Column("intent", String(64), nullable=False, default=""),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("session_id", "seq", name="uq_messages_session_seq"),
+)
+
+tickets = Table(
+    "tickets",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("session_id", String(32), ForeignKey("sessions.id"), nullable=False),
+    Column("original_question", Text, nullable=False, default=""),
+    Column("conversation_transcript", Text, nullable=False, default=""),
+    Column("operator_name", String(128), nullable=False, default=""),
+    Column("started_at", Float, nullable=True),
+    Column("ended_at", Float, nullable=True),
+    Column("resolution_reason", Text, nullable=False, default=""),
+    Column("status", String(16), nullable=False),
+    Column("contact_method", String(16), nullable=False),
+    Column("contact_info", String(256), nullable=False, default=""),
+    Column("conversation_history", Text, nullable=False, default="[]"),
+    Column("language", String(2), nullable=False, default="it"),
+    Column("assigned_to", Integer, ForeignKey("operators.id"), nullable=True),
+    Column("notes", Text, nullable=False, default=""),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Index("ix_tickets_status", "status"),
+    Index("ix_tickets_session", "session_id"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(32), nullable=False, unique=True),
+    Column("worksheet", String(64), nullable=False),
+    Column("op", String(16), nullable=False, default="append"),  # append | upsert
+    Column("row_key", String(64), nullable=False, default=""),
+    Column("session_id", String(32), nullable=True),
+    Column("payload", Text, nullable=False),  # JSON list of cell values
+    Column("created_at", Float, nullable=False),
+    Column("status", String(16), nullable=False, default="pending"),  # pending|sent|failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=False, default=""),
+    Column("sent_at", Float, nullable=True),
+    Index("ix_outbox_status_id", "status", "id"),
+)
+
+
+# Small runtime facts shared between processes (e.g. the outbox worker's
+# status, which the dashboard shows): key -> JSON text.
+kv = Table(
+    "kv",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
