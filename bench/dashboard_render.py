@@ -37,9 +37,9 @@ from sportello.services import operators as ops  # noqa: E402
 from sportello.services import tickets as tickets_mod  # noqa: E402
 from sportello.services.chat import ChatService  # noqa: E402
 from sportello.store.tables import sessions  # noqa: E402
-from tests.browser import chromium  # noqa: E402
-from tests.support import AppServer, Visitor  # noqa: E402
-from tests.test_dashboard_support import DashboardServer, sign_in_browser  # noqa: E402
+from testkit.browser import chromium  # noqa: E402
+from testkit.dashboard import DashboardServer, sign_in_browser  # noqa: E402
+from testkit.support import AppServer, Visitor  # noqa: E402
 
 IMG = ROOT / "docs" / "img"
 ENV = {"QUEUE_TIMEOUT_S": "86400", "HEARTBEAT_TIMEOUT_S": "60"}

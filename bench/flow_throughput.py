@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.databases import postgres_database  # noqa: E402
-from tests.support import AppServer, add_operator  # noqa: E402
+from testkit.databases import postgres_database  # noqa: E402
+from testkit.support import AppServer, add_operator  # noqa: E402
 
 
 class Conn:

@@ -24,8 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.browser import chromium  # noqa: E402
-from tests.support import AppServer, Operator, add_operator, wait_until  # noqa: E402
+from testkit.browser import chromium  # noqa: E402
+from testkit.support import AppServer, Operator, add_operator, wait_until  # noqa: E402
 
 OBSERVER = """
 () => {

@@ -1,7 +1,7 @@
 """Rows per minute into Google Sheets: the seed's way vs the outbox, under quota.
 
 Runs in one process against the local Sheets v4 stand-in
-(tests/sheets_standin.py) enforcing Google's per-user write quota, 60 write
+(testkit/sheets_standin.py) enforcing Google's per-user write quota, 60 write
 requests per minute, with a realistic per-request latency (100-300 ms).
 
 - The seed's way: each chat message calls `worksheet.append_row(row)` in the
@@ -44,7 +44,7 @@ from sportello.sinks.google_sheets import GoogleSheetsSink, _RedirectSession  # 
 from sportello.sinks.sheets import CONVERSATION_HEADER, CONVERSATIONS, HEADERS, safe_cell  # noqa: E402
 from sportello.store.outbox import backlog, enqueue  # noqa: E402
 from sportello.store.tables import outbox  # noqa: E402
-from tests.sheets_standin import SheetsStandIn  # noqa: E402
+from testkit.sheets_standin import SheetsStandIn  # noqa: E402
 
 QUESTIONS = [
     "Quanto costa il biglietto?",

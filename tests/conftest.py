@@ -6,8 +6,8 @@ import pytest
 
 from sportello.config import Settings
 from sportello.runtime import Runtime
-from tests.databases import db_env_for, parametrize_databases, postgres_url_for_test
-from tests.support import AppServer, Operator, add_operator
+from testkit.databases import db_env_for, parametrize_databases, postgres_url_for_test
+from testkit.support import AppServer, Operator, add_operator
 
 
 @pytest.fixture
@@ -71,5 +71,5 @@ def lucia(server):
 
 @pytest.fixture
 def postgres_url():
-    """A fresh, empty PostgreSQL database for one test (see tests/databases.py)."""
+    """A fresh, empty PostgreSQL database for one test (see testkit/databases.py)."""
     yield from postgres_url_for_test()

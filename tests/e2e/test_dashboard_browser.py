@@ -12,9 +12,9 @@ import httpx
 
 from sportello.services import operators as ops
 from sportello.store.database import Store
-from tests.browser import chromium
-from tests.support import AppServer, Visitor, free_port, wait_until
-from tests.test_dashboard_support import DashboardServer, sign_in_browser
+from testkit.browser import chromium
+from testkit.dashboard import DashboardServer, sign_in_browser
+from testkit.support import AppServer, Visitor, free_port, wait_until
 
 HARD = "Posso prenotare una visita privata notturna per il mio matrimonio?"
 

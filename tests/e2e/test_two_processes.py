@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import create_engine, select
 
 from sportello.store.tables import outbox
-from tests.support import AppServer, Operator, Visitor, add_operator, read_sheet, wait_until
+from testkit.support import AppServer, Operator, Visitor, add_operator, read_sheet, wait_until
 
 pytestmark = pytest.mark.both_databases
 

@@ -12,9 +12,9 @@ import pytest
 from sportello.answering.bot import NO_ANSWER, OPERATOR_REQUEST, RetrievalAnswerer, build_answerer
 from sportello.answering.llm import LLMAnswerer, is_grounded, parse_reply
 from sportello.config import Settings
-from tests.openai_standin import OpenAIStandIn
+from testkit.openai_standin import OpenAIStandIn
 
-KB = Path(__file__).resolve().parent.parent / "data" / "faq.csv"
+KB = Path(__file__).resolve().parents[2] / "data" / "faq.csv"
 PRICE_EN = (
     "A full-price ticket costs €9, the reduced ticket is €7 (ages 18 to 25 and over 65), "
     "and entry is free for under-18s."

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.support import AppServer, Operator, Visitor, add_operator, read_sheet, wait_until
+from testkit.support import AppServer, Operator, Visitor, add_operator, read_sheet, wait_until
 
 pytestmark = pytest.mark.both_databases  # every test runs on SQLite and on PostgreSQL
 

@@ -17,9 +17,9 @@ from sportello.runtime import Runtime
 from sportello.services import operators as ops
 from sportello.services import tickets
 from sportello.store.tables import sessions
-from tests.test_dashboard_support import D1, D3, DOG, PASSWORD, FakeAnswerer, make_operators, operator_id, seed
+from testkit.dashboard import D1, D3, DOG, PASSWORD, FakeAnswerer, make_operators, operator_id, seed
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = str(ROOT / "dashboard.py")
 
 

@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime
 from sportello.answering.bot import NO_ANSWER, OPERATOR_REQUEST, Answer
 from sportello.services import operators as ops
 from sportello.services.chat import ChatService
-from tests.support import ROOT, ChildServer
+from testkit.support import ROOT, ChildServer
 
 D0, D1, D2, D3 = date(2025, 3, 9), date(2025, 3, 10), date(2025, 3, 11), date(2025, 3, 12)
 DOG = "Posso portare il cane?"

@@ -14,9 +14,9 @@ import pytest
 import sportello.answering.bot as bot
 from sportello.answering.evaluation import cross_validate, evaluate, load_cases
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 KB = ROOT / "data" / "faq.csv"
-DATA = Path(__file__).resolve().parent / "data"
+DATA = ROOT / "tests" / "data"
 
 
 def _run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:

@@ -1,6 +1,6 @@
 """The Google Sheets path, end to end against the local Sheets v4 stand-in.
 
-The real gspread client talks to `tests.sheets_standin.SheetsStandIn`
+The real gspread client talks to `testkit.sheets_standin.SheetsStandIn`
 (selected with SHEETS_API_URL, as an emulator would be). The stand-in
 enforces a write quota and injects 5xx, slow answers and connections
 dropped after the write; every scenario must end with each row exactly
@@ -22,8 +22,8 @@ from sportello.sinks.sheets import CONVERSATION_HEADER, CONVERSATIONS, TICKET_HE
 from sportello.store.database import Store
 from sportello.store.outbox import OutboxWorker, backlog, enqueue, saved_status
 from sportello.store.tables import outbox
-from tests.sheets_standin import SheetsStandIn
-from tests.support import AppServer, Operator, Visitor, add_operator, wait_until
+from testkit.sheets_standin import SheetsStandIn
+from testkit.support import AppServer, Operator, Visitor, add_operator, wait_until
 
 SHEET = "1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789_-sportello"
 HARD = "Posso prenotare una visita privata notturna con il direttore per il mio matrimonio?"

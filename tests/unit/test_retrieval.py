@@ -13,7 +13,7 @@ from sportello.answering.bot import NO_ANSWER, OPERATOR_REQUEST, Answer, KBError
 from sportello.answering.retrieval_rules import out_of_scope
 from sportello.answering.retrieval_text import detect_lang
 
-KB = Path(__file__).resolve().parent.parent / "data" / "faq.csv"
+KB = Path(__file__).resolve().parents[2] / "data" / "faq.csv"
 HEADER = "id,intent,lang,questions,answer\n"
 
 

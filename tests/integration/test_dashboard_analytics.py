@@ -16,7 +16,7 @@ from sportello.services import reports as analytics
 from sportello.services import ticket_views as dashboard_tickets
 from sportello.services import tickets
 from sportello.sinks.sheets import CONVERSATION_HEADER
-from tests.test_dashboard_support import D0, D1, D2, D3, DOG, PARKING, FakeAnswerer, seed
+from testkit.dashboard import D0, D1, D2, D3, DOG, PARKING, FakeAnswerer, seed
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ Start it in-process (tests, benchmarks)::
 
 or as a program, to point an app at it by hand::
 
-    python -m tests.sheets_standin --port 8090 --sheet-id demo --write-quota 60
+    python -m testkit.sheets_standin --port 8090 --sheet-id demo --write-quota 60
 """
 
 from __future__ import annotations

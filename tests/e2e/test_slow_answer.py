@@ -8,8 +8,8 @@ import time
 import httpx
 
 from sportello.answering.kb import read_kb
-from tests.openai_standin import OpenAIStandIn
-from tests.support import ROOT, AppServer, Visitor, wait_until
+from testkit.openai_standin import OpenAIStandIn
+from testkit.support import ROOT, AppServer, Visitor, wait_until
 
 DELAY_S = 3.0
 

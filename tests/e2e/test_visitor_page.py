@@ -1,6 +1,6 @@
 """The visitor page in a real headless chromium, against a real `python app.py`.
 
-The operator side is driven through the operator API (tests.support.Operator).
+The operator side is driven through the operator API (testkit.support.Operator).
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import time
 
 from playwright.sync_api import Page, expect
 
-from tests.browser import chromium
-from tests.support import ROOT, read_sheet, wait_until
+from testkit.browser import chromium
+from testkit.support import ROOT, read_sheet, wait_until
 
 HARD = "Posso prenotare una visita privata notturna con il direttore per il mio matrimonio?"
 XSS = "<img src=x onerror=alert(1)>"

@@ -14,7 +14,7 @@ from sportello.store import migrate
 from sportello.store.database import Store
 from sportello.store.outbox import saved_status
 from sportello.store.tables import metadata, sessions
-from tests.support import AppServer, Operator, Visitor
+from testkit.support import AppServer, Operator, Visitor
 
 pytestmark = pytest.mark.both_databases
 
