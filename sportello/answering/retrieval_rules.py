@@ -112,6 +112,43 @@ _SPECIFIC_ITEM_RE = re.compile(
     r"yesterday|this morning|today|this afternoon|last (week|night|month)|sala \d+|room \d+)\b"
 )
 # "during my visit" says when, not what: it does not make a lost-and-found question an individual case.
+# Asking how lost and found works ("I forgot my glasses, how do I get them back?") is a KB question; it is
+# an individual case when it names when or where, or asks whether the item was found.
+_LOST_HOW_RE = re.compile(
+    r"\b(how (do|can|could|should|would) (i|we|one) (get|retrieve|recover|collect|claim|reclaim|pick up|have)|"
+    r"how (does|do) (it|this|that|lost and found|lost property) work|what (should|do|can|must) (i|we) do|"
+    r"come (faccio|posso|possiamo|si fa|fare|devo fare) (a|per) (recuperar\w*|riaver\w*|riprender\w*|ritirar\w*|"
+    r"riottener\w*)|come (li |la |lo |le |l'|l )?(recupero|riprendo|riottengo|riavro|ritiro)|"
+    r"cosa (devo|dobbiamo|posso|possiamo) fare|come si (recupera\w*|ritira\w*|fa)|get (it|them) back)\b"
+)
+_LOST_DETAIL_RE = re.compile(
+    r"\b(ieri|stamattina|stamani|oggi|stasera|pomeriggio|domenica|sabato|yesterday|this morning|today|tonight|"
+    r"this afternoon|last (week|night|month)|on (sunday|saturday|monday|tuesday|wednesday|thursday|friday)|"
+    r"sala \d+|room \d+|locker \d+|armadietto \d+|(li|la|lo|le|l') avete|avete trovato|ha trovato|"
+    r"do you (still )?have (it|them|my)|has anyone|did anyone|anyone (found|hand\w*)|found (it|them|my)|"
+    r"handed in|consegnat\w*|ritrovat[oaie] (il|la|i|le|un|una) mi)\b"
+)
+_TICKET_NAME_RE = re.compile(
+    r"\b((change|changing|transfer|put|switch|correct|wrong|misspelt|misspelled) (the )?(name|holder)|"
+    r"name (on|of) (the |my |our )?(tickets?|booking|reservation)|"
+    r"(cambiare|cambio|modificare|correggere|sbagliato|errato|intestare|intestazione|intestatari\w*) (il |l'|l )?"
+    r"(nome|nominativo|intestatari\w*)|(nome|nominativo|intestatari\w*) (sul|del|dei|sui|nel) (biglietto|biglietti|prenotazione)|"
+    r"(biglietto|biglietti|prenotazione) (intestat\w*|nominativ\w*) (a|ad) )"
+)
+_BOOKING_NUMBER_RE = re.compile(
+    r"\b(booking|reservation|order|confirmation|prenotazione|ordine|conferma)\W+(number|no|nr|n|ref|reference|code|id|"
+    r"numero|codice|num)\b\W*(is|e|:)?\W*[a-z]*\d|\b[a-z]{1,4}-?\d{4,}\b"
+)
+_EXPIRED_CARD_RE = re.compile(
+    r"\b((my|our|la mia|la nostra|mia|nostra) (membership|member'?s|friends?|annual|tessera|card|abbonamento)\w*"
+    r"( \w+){0,3} (has |have |is |e |ha |era )?(expired|scadut\w*|run out|lapsed)|"
+    r"(tessera|abbonamento|card|membership)\w*( \w+){0,2} (scadut\w*|expired|lapsed)|"
+    r"(expired|lapsed) (membership|member'?s card|friends card|card)|(rinnovare|renew) (la mia|my) (tessera|card|membership) scadut\w*)"
+)
+_PARKING_FINE_RE = re.compile(
+    r"\b(multa|multe|multato|multata|multati|contravvenzion\w*|verbale|parking (fine|ticket|penalty)|"
+    r"(got|received|given|have) a (fine|ticket) (in|at|for|on)|fined|clamped|towed|rimoss[ao]|carro attrezzi)\b"
+)
 _MY_VISIT_RE = re.compile(r"\b(my|our|mia|nostra|la mia|la nostra) (visit|visita|trip|day out|giornata)\b")
 _ROBBED_RE = re.compile(r"\b(rubat[oaie]|stolen|furto|theft|robbed|derubat\w*|pickpocket\w*|borseggi\w*)\b")
 
@@ -125,7 +162,18 @@ _OOS_WEATHER_RE = re.compile(
 _OOS_LODGING_RE = re.compile(
     r"\b(hotel|hotels|albergo|alberghi|b ?& ?b|bed and breakfast|ostello|hostel|airbnb|dove dormire|alloggio|"
     r"pernottare|accommodation|place to stay|where to stay|pizzeria|pizzerie|trattoria|trattorie|osteria|osterie|"
-    r"dinner|cena|cenare|nightlife|discoteca)\b"
+    r"nightlife|discoteca)\b"
+)
+# Dinner is out of scope when the visitor asks where to have it, not when it is at the museum (an evening
+# event, the café): "where can we have dinner nearby" vs "is the café open for dinner".
+_OOS_DINNER_RE = re.compile(r"\b(dinner|cena|cenare)\b")
+_OOS_WHERE_NEARBY_RE = re.compile(
+    r"\b(where|dove|near|nearby|close by|around here|vicino|vicini|nei dintorni|in zona|qui intorno|recommend\w*|"
+    r"consigli\w*|suggest\w*|suggeri\w*|restaurants?|ristorant[ei]|good places?|posto|posti|locale|locali)\b"
+)
+_OOS_RESTAURANT_NEAR_RE = re.compile(
+    r"\b(good|best|nice|cheap|buoni|buon|migliori) (restaurants?|ristoranti?)\b|"
+    r"\b(restaurants?|ristoranti?) (near|nearby|close|around|in (the )?(area|town|city)|vicino|vicini|nei dintorni|in zona|in citta)\b"
 )
 _OOS_RECOMMEND_RE = re.compile(r"\b(consigli\w*|suggeri\w*|recommend\w*|suggest\w*)\b")
 _OOS_PLACES_NEARBY_RE = re.compile(
@@ -133,7 +181,7 @@ _OOS_PLACES_NEARBY_RE = re.compile(
     r"bar|bars|pub|pubs|cosa visitare|what to visit|things to do|cosa fare)\b"
 )
 _OOS_OTHER_PLACE_RE = re.compile(
-    r"\b(taxi|taxis|cab|uber|aeroporto|airport|supermercat\w*|supermarket|farmaci[ae]|pharmacy|ospedale|hospital|"
+    r"\b(taxi|taxis|cab|uber|supermercat\w*|supermarket|farmaci[ae]|pharmacy|ospedale|hospital|"
     r"cattedrale|cathedral|duomo|basilica|chies[ae]|church|teatro|theatre|theater|cinema|stadio|stadium|zoo|"
     r"spiaggia|beach|ufficio turistico|tourist office|tourist information|infopoint|ufficio postale|post office|banca|"
     r"bancomat piu vicino|nearest atm|benzina|petrol|gas station|biblioteca comunale|town library)\b"
@@ -175,12 +223,24 @@ _OOS_JOB_RE = re.compile(
 )
 
 
+# The airport is another place when the visitor goes there ("from the museum to the airport", flights), not
+# when they come from it ("how do I get to the museum from the airport" is how to get here).
+_OOS_AIRPORT_RE = re.compile(
+    r"\b((to|for|towards|reach|get to) (the )?airport|airport (shuttle|transfer)s? (times|timetable|schedule)|"
+    r"(all|per l|verso l|fino all|raggiungere l) ?'?aeroporto|flights?|voli|volo|check-?in)\b"
+)
+
+
 def out_of_scope(text: str) -> bool:
     """True for questions of a kind no museum FAQ answers, though they share words with a topic."""
     t = fold(text)
     if _OOS_WEATHER_RE.search(t) or _OOS_LODGING_RE.search(t) or _OOS_JOB_RE.search(t) or _OOS_HIRE_RE.search(t):
         return True
     if _OOS_RECOMMEND_RE.search(t) and _OOS_PLACES_NEARBY_RE.search(t):
+        return True
+    if _OOS_DINNER_RE.search(t) and _OOS_WHERE_NEARBY_RE.search(t) or _OOS_RESTAURANT_NEAR_RE.search(t):
+        return True
+    if _OOS_AIRPORT_RE.search(t):
         return True
     if _OOS_OTHER_PLACE_RE.search(t):
         return True
@@ -210,8 +270,13 @@ def escalation_reason(text: str) -> str | None:
         return PERSONAL_CASE
     if _MY_THING_RE.search(t) and _PROBLEM_RE.search(t):
         return PERSONAL_CASE
-    if _LOST_ITEM_VERB_RE.search(t) and _SPECIFIC_ITEM_RE.search(_MY_VISIT_RE.sub(" ", t)):
+    if _TICKET_NAME_RE.search(t) or _BOOKING_NUMBER_RE.search(t) or _EXPIRED_CARD_RE.search(t):
         return PERSONAL_CASE
+    if _PARKING_FINE_RE.search(t):
+        return PERSONAL_CASE
+    if _LOST_ITEM_VERB_RE.search(t) and _SPECIFIC_ITEM_RE.search(_MY_VISIT_RE.sub(" ", t)):
+        if not (_LOST_HOW_RE.search(t) and not _LOST_DETAIL_RE.search(t)):
+            return PERSONAL_CASE
     if out_of_scope(text):
         return OUT_OF_SCOPE
     return None

@@ -374,20 +374,29 @@ def looks_italian_word(w: str) -> bool:
     return len(w) > 2 and w[-1] in "aeio" and not w.endswith(("ee", "ie"))
 
 
-def detect_lang(
-    text: str, default: str = "it", it_vocab: frozenset = frozenset(), en_vocab: frozenset = frozenset()
-) -> str:
-    """Guess Italian or English from function words, the KB's own vocabulary and spelling."""
+def lang_scores(text: str, it_vocab: frozenset = frozenset(), en_vocab: frozenset = frozenset()) -> dict[str, float]:
+    """Evidence for each language: function words count 2, words only the KB's Italian (English) side uses 1,
+    accents / elisions (English contractions) 1.5."""
     folded = fold(text)
     ws = words(text)
-    if not ws:
-        return default
     it = 2.0 * sum(w in IT_MARKERS for w in ws) + sum(w in it_vocab and w not in en_vocab for w in ws)
     en = 2.0 * sum(w in EN_MARKERS for w in ws) + sum(w in en_vocab and w not in it_vocab for w in ws)
     if re.search(r"[àèéìòù]", text.lower()) or "'" in folded and re.search(r"\b(l|un|dell|all|nell|c)'", folded):
         it += 1.5
     if re.search(r"\b\w+'(s|t|re|ll|ve|d|m)\b", folded):
         en += 1.5
+    return {"it": it, "en": en}
+
+
+def detect_lang(
+    text: str, default: str = "it", it_vocab: frozenset = frozenset(), en_vocab: frozenset = frozenset()
+) -> str:
+    """Guess Italian or English from function words, the KB's own vocabulary and spelling."""
+    ws = words(text)
+    if not ws:
+        return default
+    scores = lang_scores(text, it_vocab, en_vocab)
+    it, en = scores["it"], scores["en"]
     if it == en:
         content = [w for w in ws if w not in STOP and not w.isdigit()]
         vowel = sum(looks_italian_word(w) for w in content)
