@@ -9,7 +9,8 @@ States and transitions are declared in `sportello.domain.TRANSITIONS`:
 
 Every transition is a method of `ChatService`. Each method runs in ONE
 transaction that locks the session row, checks the transition, writes the
-new state, the messages and the outbox rows for the sheets: they commit
+new state, the messages and a typed event (`sportello.domain.events`), whose
+row for the sheets the store lays out and puts in the outbox: they commit
 together or not at all. Pages and endpoints only call these methods.
 """
 
@@ -46,12 +47,12 @@ from sportello.domain import (
     validate_text,
 )
 from sportello.domain import credentials as auth
+from sportello.domain.events import Event, EventKind
 from sportello.domain.texts import t
 from sportello.services import operators as ops
 from sportello.services import tickets
-from sportello.sinks.sheets import CONVERSATIONS
+from sportello.store import events
 from sportello.store.database import Store
-from sportello.store.outbox import enqueue
 from sportello.store.tables import messages, operators, sessions
 
 log = logging.getLogger("sportello.flow")
@@ -118,21 +119,11 @@ class _Tx:
         self.new.append(values)
         return values
 
-    def row(self, user_message: str, bot_reply: str, intent: str, user_agent: str | None = None) -> None:
-        """One "Conversazioni" row, committed with this transaction."""
-        enqueue(
+    def record(self, kind: EventKind, **fields) -> None:
+        """One event of this session (and its sheet row), committed with this transaction."""
+        events.record(
             self.conn,
-            CONVERSATIONS,
-            [
-                iso(self.now),
-                self.sess["id"],
-                user_message,
-                bot_reply,
-                intent,
-                self.sess["user_agent"] if user_agent is None else user_agent,
-            ],
-            session_id=self.sess["id"],
-            now=self.now,
+            Event(kind, self.sess["id"], self.now, user_agent=self.sess["user_agent"] or "", **fields),
         )
 
     def all_messages(self) -> list[dict]:
@@ -291,11 +282,11 @@ class ChatService:
                 intent, suggestion = self._bot_turn(tx, text, answer)
             elif state == State.WAITING:
                 tx.say(Role.USER, USER_AUTHOR, text)
-                tx.row(f"[IN CODA] {text}", "[Attesa operatore]", "queue_user_message")
+                tx.record(EventKind.QUEUE_MESSAGE, text=text)
             elif state == State.LIVE:
                 tx.say(Role.USER, USER_AUTHOR, text)
                 name = tx.operator_name()
-                tx.row(f"[CHAT LIVE] {text}", "[Attesa operatore]", "live_chat_user_message", f"Chat Live con {name}")
+                tx.record(EventKind.LIVE_VISITOR_MESSAGE, text=text, operator=name)
             elif state == State.COLLECTING_CONTACT:
                 tx.say(Role.USER, USER_AUTHOR, text)
                 contact = guess_contact(text)
@@ -305,7 +296,7 @@ class ChatService:
                 else:
                     reply = t("contact_prompt", tx.sess["language"])
                     tx.say(Role.BOT, BOT_AUTHOR, reply, "contact_prompt")
-                    tx.row(text, reply, "contact_prompt")
+                    tx.record(EventKind.CONTACT_PROMPT, text=text, reply=reply)
                     intent = "contact_prompt"
             else:
                 raise Conflict("this conversation is closed; start a new one", code="chat_closed")
@@ -323,7 +314,7 @@ class ChatService:
         tx.say(Role.USER, USER_AUTHOR, text)
         if answer.found:
             tx.say(Role.BOT, BOT_AUTHOR, answer.answer, answer.intent)
-            tx.row(text, answer.answer, answer.intent)
+            tx.record(EventKind.AI_ANSWERED, intent=answer.intent, text=text, reply=answer.answer)
             if tx.state == State.OFFERED:
                 tx.move("answered")
             return answer.intent, None
@@ -344,7 +335,8 @@ class ChatService:
                 question = self._last_question(tx, before_seq=tx.sess["last_seq"]) or text
             tx.set(original_question=question)
         tx.say(Role.BOT, BOT_AUTHOR, reply, answer.intent)
-        tx.row(text, reply, answer.intent)
+        kind = EventKind.OPERATOR_REQUESTED if asked else EventKind.AI_NO_ANSWER
+        tx.record(kind, intent=answer.intent, text=text, reply=reply)
         return answer.intent, suggestion
 
     @staticmethod
@@ -379,19 +371,19 @@ class ChatService:
                 tx.move("decline")
                 reply = t("declined", lang)
                 tx.say(Role.BOT, BOT_AUTHOR, reply, "operator_declined")
-                tx.row("[OPERATORE RIFIUTATO]", reply, "operator_declined")
+                tx.record(EventKind.OFFER_DECLINED, reply=reply)
             elif self._available(tx.conn, tx.now):
                 tx.move("accept_available")
                 tx.set(waiting_since=tx.now)
                 position = self._queue_position(tx.conn, tx.sess)
                 reply = t("queued", lang, position=position)
                 tx.say(Role.SYSTEM, SYSTEM_AUTHOR, reply, "operator_queue")
-                tx.row(f"[RICHIESTA OPERATORE] {tx.sess['original_question']}", reply, "operator_queue")
+                tx.record(EventKind.QUEUED, question=tx.sess["original_question"], reply=reply)
             else:
                 tx.move("accept_unavailable")
                 reply = t("no_operator", lang)
                 tx.say(Role.BOT, BOT_AUTHOR, reply, "operator_unavailable")
-                tx.row(f"[RICHIESTA OPERATORE] {tx.sess['original_question']}", reply, "operator_unavailable")
+                tx.record(EventKind.NO_OPERATOR, question=tx.sess["original_question"], reply=reply)
             position = self._queue_position(tx.conn, tx.sess)
             return {
                 "status": tx.state,
@@ -432,10 +424,11 @@ class ChatService:
         tx.set(ticket_id=ticket["id"], closed_at=tx.now)
         reply = t("ticket_created", tx.sess["language"], ticket_id=ticket["id"], contact=value)
         tx.say(Role.BOT, BOT_AUTHOR, reply, "ticket_created")
-        tx.row(
-            f"[TICKET #{ticket['id']}] {tx.sess['original_question']}",
-            f"🎫 Ticket #{ticket['id']} aperto - contatto: {method.value}",
-            "ticket_created",
+        tx.record(
+            EventKind.TICKET_CREATED,
+            question=tx.sess["original_question"],
+            ticket_id=ticket["id"],
+            contact_method=method.value,
         )
         return ticket
 
@@ -480,7 +473,7 @@ class ChatService:
             tx.move("timeout")
             reply = t("queue_timeout", tx.sess["language"])
             tx.say(Role.BOT, BOT_AUTHOR, reply, "queue_timeout")
-            tx.row(f"[TIMEOUT CODA] {tx.sess['original_question']}", reply, "queue_timeout")
+            tx.record(EventKind.QUEUE_TIMEOUT, question=tx.sess["original_question"], reply=reply)
             return True
 
     def expire_waiting(self) -> int:
@@ -559,12 +552,7 @@ class ChatService:
             tx.set(operator_id=operator_id, taken_at=tx.now)
             name = tx.operator_name()
             tx.say(Role.SYSTEM, SYSTEM_AUTHOR, t("operator_joined", tx.sess["language"], name=name), "chat_handover")
-            tx.row(
-                f"[HANDOVER] {tx.sess['original_question']}",
-                f"🔄 Chat presa da {name}",
-                "chat_handover",
-                f"Handover to {name}",
-            )
+            tx.record(EventKind.HANDOVER, question=tx.sess["original_question"], operator=name)
             return {"session_id": session_id, "status": tx.state, "operator_name": name}
 
     def operator_messages(self, operator_id: int, session_id: str, after: int = 0) -> dict:
@@ -582,7 +570,7 @@ class ChatService:
             self._own_live(tx, operator_id)
             name = tx.operator_name()
             msg = tx.say(Role.OPERATOR, name, text)
-            tx.row("[OPERATORE]", f"👨‍💼 {name}: {text}", "live_chat_operator_message", f"Chat Live - {name}")
+            tx.record(EventKind.OPERATOR_MESSAGE, text=text, operator=name)
             return {"message": message_dict(msg)}
 
     def release_chat(self, operator_id: int, session_id: str, resolution_reason: object = "") -> dict:
@@ -623,10 +611,5 @@ class ChatService:
             )
             tx.set(ticket_id=ticket["id"])
             tx.say(Role.SYSTEM, SYSTEM_AUTHOR, t("chat_closed", tx.sess["language"], name=name), "chat_closed")
-            tx.row(
-                "[CONVERSAZIONE COMPLETA]",
-                f"[CHAT LIVE COMPLETATA] {text}",
-                "live_chat_operator",
-                f"Operatore: {name}",
-            )
+            tx.record(EventKind.CHAT_COMPLETED, transcript=text, operator=name, ticket_id=ticket["id"])
             return {"ticket": ticket, "status": tx.state}

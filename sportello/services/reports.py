@@ -14,6 +14,10 @@ one outcome:
 
 The *deflection rate* is ``ai / conversations``. Days are calendar days in
 the venue's time zone (``TIMEZONE``).
+
+Outcomes and durations come from the sessions (the state each chat reached);
+the top intents and the unanswered questions from the recorded events
+(`sportello.store.events`): the AI's turns and their intents.
 """
 
 from __future__ import annotations
@@ -25,17 +29,19 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, select
-from sqlalchemy.orm import aliased
+from sqlalchemy import select
 
 from sportello.answering.bot import NO_ANSWER
-from sportello.domain import ContactMethod, Role, State
+from sportello.domain import ContactMethod, State
+from sportello.domain.events import AI_KINDS, EventKind
+from sportello.store import events
 from sportello.store.database import Store
-from sportello.store.tables import messages, sessions, tickets
+from sportello.store.tables import sessions, tickets
 
 OUTCOMES = ("ai", "operator", "ticket", "no_outcome")
 
-# Intents the flow itself writes on bot messages: not answers to a question.
+# Intents the flow itself writes on bot messages: not answers to a question
+# (the reports count the AI's turns, `AI_KINDS`, which never have these).
 FLOW_INTENTS = frozenset(
     {
         "greeting",
@@ -169,34 +175,8 @@ def report(store: Store, start: date, end: date, tz: str = "Europe/Rome", *, top
             .select_from(sessions.outerjoin(tickets, tickets.c.id == sessions.c.ticket_id))
             .where(sessions.c.created_at >= lo, sessions.c.created_at < hi, sessions.c.last_seq > 1)
         ).all()
-        intents = Counter(
-            conn.execute(
-                select(messages.c.intent).where(
-                    messages.c.role == Role.BOT,
-                    messages.c.intent != "",
-                    messages.c.intent.not_in(FLOW_INTENTS),
-                    messages.c.created_at >= lo,
-                    messages.c.created_at < hi,
-                )
-            ).scalars()
-        )
-        asked = aliased(messages)
-        reply = aliased(messages)
-        missed = conn.execute(
-            select(asked.c.text, asked.c.created_at, sessions.c.language)
-            .select_from(
-                asked.join(reply, and_(reply.c.session_id == asked.c.session_id, reply.c.seq == asked.c.seq + 1)).join(
-                    sessions, sessions.c.id == asked.c.session_id
-                )
-            )
-            .where(
-                asked.c.role == Role.USER,
-                reply.c.role == Role.BOT,
-                reply.c.intent == NO_ANSWER,
-                asked.c.created_at >= lo,
-                asked.c.created_at < hi,
-            )
-        ).all()
+        intents = events.intent_counts(conn, AI_KINDS, lo, hi)
+        missed = events.questions(conn, EventKind.AI_NO_ANSWER, NO_ANSWER, lo, hi)
 
     outcomes = Counter({name: 0 for name in OUTCOMES})
     days: dict[date, Counter] = {}
@@ -247,3 +227,21 @@ def report(store: Store, start: date, end: date, tz: str = "Europe/Rome", *, top
         top_intents=[{"intent": i, "count": n} for i, n in sorted(intents.items(), key=lambda x: (-x[1], x[0]))[:top]],
         unanswered=unanswered,
     )
+
+
+class Reports:
+    """The dashboard's "Analisi" page over one store."""
+
+    outcomes = OUTCOMES
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    def report(self, start: date, end: date, tz: str = "Europe/Rome", *, top: int = 15) -> Report:
+        """Every number of the "Analisi" page for the days start..end (inclusive)."""
+        return report(self.store, start, end, tz, top=top)
+
+    @staticmethod
+    def local_day(ts: float, tz: str) -> date:
+        """The calendar day of `ts` in the venue's zone."""
+        return local_day(ts, tz)

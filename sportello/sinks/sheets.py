@@ -3,9 +3,9 @@
 The flow never talks to a sheet: it writes rows to the outbox (see
 `sportello.store.outbox`) in the same transaction as the change they describe. A sink
 takes a batch of those rows and writes them to worksheets. This module holds
-the worksheet layouts, the cell escaping every sink applies, the sink
-interface and the local sink, which mirrors each worksheet as a CSV file
-`$DATA_DIR/sheets/<worksheet>.csv`.
+the sink interface and the local sink, which mirrors each worksheet as a CSV
+file `$DATA_DIR/sheets/<worksheet>.csv`. The worksheet layouts and the cell
+escaping every sink applies are in `sportello.sinks.layout`.
 """
 
 from __future__ import annotations
@@ -18,52 +18,34 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-CONVERSATIONS = "Conversazioni"
-TICKETS = "Ticket"
+from sportello.sinks.layout import (
+    CONVERSATION_HEADER,
+    CONVERSATIONS,
+    EVENT_ID,
+    FORMULA_PREFIXES,
+    HEADERS,
+    TICKET_HEADER,
+    TICKETS,
+    safe_cell,
+)
 
-CONVERSATION_HEADER = [
-    "timestamp",
-    "session_id",
-    "user_message",
-    "bot_reply",
-    "intent_detected",
-    "user_agent",
+# The layout lives in sportello.sinks.layout; these names stay importable from here.
+__all__ = [
+    "CONVERSATIONS",
+    "CONVERSATION_HEADER",
+    "EVENT_ID",
+    "FORMULA_PREFIXES",
+    "HEADERS",
+    "TICKETS",
+    "TICKET_HEADER",
+    "CsvSink",
+    "SheetRow",
+    "Sink",
+    "SinkError",
+    "build_sink",
+    "runs",
+    "safe_cell",
 ]
-TICKET_HEADER = [
-    "id",
-    "session_id",
-    "status",
-    "contact_method",
-    "contact_info",
-    "operator_name",
-    "original_question",
-    "conversation_transcript",
-    "resolution_reason",
-    "started_at",
-    "ended_at",
-    "conversation_history",
-    "created_at",
-    "updated_at",
-]
-# Appended worksheets carry the outbox event id in a trailing column, so a
-# sink can tell a row it already wrote from a new one after a crash or a
-# dropped connection (exactly once). Upserted worksheets are keyed by id.
-EVENT_ID = "event_id"
-HEADERS = {
-    CONVERSATIONS: CONVERSATION_HEADER + [EVENT_ID],
-    TICKETS: TICKET_HEADER,
-}
-FORMULA_PREFIXES = ("=", "+", "-", "@")
-
-
-def safe_cell(value: object) -> str:
-    """Text for a cell that can never be read as a formula by a spreadsheet."""
-    if value is None:
-        return ""
-    text = value if isinstance(value, str) else str(value)
-    if text.startswith(FORMULA_PREFIXES):
-        return "'" + text
-    return text
 
 
 @dataclass(frozen=True)

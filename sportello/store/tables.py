@@ -121,6 +121,31 @@ outbox = Table(
     Index("ix_outbox_status_id", "status", "id"),
 )
 
+# One row per step of a conversation (sportello.domain.events): what the
+# analytics and the dashboard log read. `id` is the event id of the outbox row
+# that carries the event's sheet row, written in the same transaction.
+events = Table(
+    "events",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("session_id", String(32), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("intent", String(64), nullable=False, default=""),
+    Column("at", Float, nullable=False),
+    Column("text", Text, nullable=False, default=""),
+    Column("reply", Text, nullable=False, default=""),
+    Column("question", Text, nullable=False, default=""),
+    Column("operator", String(128), nullable=False, default=""),
+    Column("user_agent", String(512), nullable=False, default=""),
+    Column("ticket_id", Integer, nullable=True),
+    Column("contact_method", String(16), nullable=False, default=""),
+    Column("transcript", Text, nullable=False, default=""),
+    Index("ix_events_kind_at", "kind", "at"),
+    Index("ix_events_intent_at", "intent", "at"),
+    Index("ix_events_session_at", "session_id", "at"),
+    Index("ix_events_at", "at"),
+)
+
 
 # Small runtime facts shared between processes (e.g. the outbox worker's
 # status, which the dashboard shows): key -> JSON text.

@@ -1,0 +1,96 @@
+"""The typed events the conversation flow records, one per step.
+
+Each transition of `sportello.services.chat.ChatService` records one event
+(see `sportello.store.events`): it is stored in the `events` table, which the
+analytics and the dashboard log read, and laid out as a row of the
+"Conversazioni" worksheet by `sportello.sinks.layout`, in the same
+transaction.
+
+`Event.intent` is what the sheet shows as `intent_detected` and what the
+dashboard filters on: the knowledge base's intent for the AI's turns, a fixed
+intent for every other step (`FIXED_INTENTS`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class EventKind(StrEnum):
+    # The AI's turn (intent: the answerer's).
+    AI_ANSWERED = "ai_answered"  # answered from the knowledge base
+    AI_NO_ANSWER = "ai_no_answer"  # no answer (or an escalation rule): a person is offered
+    OPERATOR_REQUESTED = "operator_requested"  # the visitor asked for a person: a person is offered
+    # The offer.
+    OFFER_DECLINED = "offer_declined"
+    QUEUED = "queued"  # accepted, an operator is available: the chat waits
+    NO_OPERATOR = "no_operator"  # accepted, nobody is available: a contact is asked
+    # Waiting, contact, ticket.
+    QUEUE_MESSAGE = "queue_message"  # the visitor wrote while waiting
+    QUEUE_TIMEOUT = "queue_timeout"  # nobody took the chat in time: a contact is asked
+    CONTACT_PROMPT = "contact_prompt"  # the visitor wrote something that is not a contact
+    TICKET_CREATED = "ticket_created"  # the visitor left a contact
+    # Live chat.
+    HANDOVER = "handover"  # an operator took the chat
+    LIVE_VISITOR_MESSAGE = "live_visitor_message"
+    OPERATOR_MESSAGE = "operator_message"
+    CHAT_COMPLETED = "chat_completed"  # the operator released the chat
+
+
+# The kinds whose intent is the answerer's.
+AI_KINDS = frozenset({EventKind.AI_ANSWERED, EventKind.AI_NO_ANSWER, EventKind.OPERATOR_REQUESTED})
+
+FIXED_INTENTS: dict[EventKind, str] = {
+    EventKind.OPERATOR_REQUESTED: "operator_request",
+    EventKind.OFFER_DECLINED: "operator_declined",
+    EventKind.QUEUED: "operator_queue",
+    EventKind.NO_OPERATOR: "operator_unavailable",
+    EventKind.QUEUE_MESSAGE: "queue_user_message",
+    EventKind.QUEUE_TIMEOUT: "queue_timeout",
+    EventKind.CONTACT_PROMPT: "contact_prompt",
+    EventKind.TICKET_CREATED: "ticket_created",
+    EventKind.HANDOVER: "chat_handover",
+    EventKind.LIVE_VISITOR_MESSAGE: "live_chat_user_message",
+    EventKind.OPERATOR_MESSAGE: "live_chat_operator_message",
+    EventKind.CHAT_COMPLETED: "live_chat_operator",
+}
+
+
+@dataclass(frozen=True)
+class Event:
+    """One step of one conversation.
+
+    kind, session_id, at (epoch seconds) and intent are always set; the
+    other fields are set by the kinds that have them:
+
+    - text: what the visitor wrote (the AI's turns, queue/live messages, a non-contact) or the operator wrote;
+    - reply: what the visitor was told (the AI's answer or offer, queued, no operator, declined, timeout, prompt);
+    - question: the session's original question (offer accepted, timeout, ticket, handover);
+    - operator: the operator's first name (live chat);
+    - user_agent: the visitor's user agent (every kind);
+    - ticket_id, contact_method: the ticket opened (ticket created; chat completed: the resolved ticket);
+    - transcript: the live chat's transcript (chat completed).
+    """
+
+    kind: EventKind
+    session_id: str
+    at: float
+    intent: str = ""
+    text: str = ""
+    reply: str = ""
+    question: str = ""
+    operator: str = ""
+    user_agent: str = ""
+    ticket_id: int | None = None
+    contact_method: str = ""
+    transcript: str = ""
+
+    def __post_init__(self) -> None:
+        kind = EventKind(self.kind)
+        object.__setattr__(self, "kind", kind)
+        fixed = FIXED_INTENTS.get(kind)
+        if fixed is not None:
+            if self.intent and self.intent != fixed:
+                raise ValueError(f"a {kind} event has intent {fixed!r}, not {self.intent!r}")
+            object.__setattr__(self, "intent", fixed)

@@ -1,0 +1,103 @@
+"""The seed's sheet layout: worksheet names, headers, cell escaping, and the
+"Conversazioni" row of each event.
+
+Pure functions over `sportello.domain.events.Event` (no store, no network):
+the store calls `conversation_row` when it records an event, so the row goes
+to the outbox in the same transaction; every sink applies `safe_cell`.
+"""
+
+from __future__ import annotations
+
+from sportello.domain.events import Event, EventKind
+from sportello.domain.formats import iso
+
+CONVERSATIONS = "Conversazioni"
+TICKETS = "Ticket"
+
+CONVERSATION_HEADER = [
+    "timestamp",
+    "session_id",
+    "user_message",
+    "bot_reply",
+    "intent_detected",
+    "user_agent",
+]
+TICKET_HEADER = [
+    "id",
+    "session_id",
+    "status",
+    "contact_method",
+    "contact_info",
+    "operator_name",
+    "original_question",
+    "conversation_transcript",
+    "resolution_reason",
+    "started_at",
+    "ended_at",
+    "conversation_history",
+    "created_at",
+    "updated_at",
+]
+# Appended worksheets carry the outbox event id in a trailing column, so a
+# sink can tell a row it already wrote from a new one after a crash or a
+# dropped connection (exactly once). Upserted worksheets are keyed by id.
+EVENT_ID = "event_id"
+HEADERS = {
+    CONVERSATIONS: CONVERSATION_HEADER + [EVENT_ID],
+    TICKETS: TICKET_HEADER,
+}
+FORMULA_PREFIXES = ("=", "+", "-", "@")
+
+# What the bot_reply cell says while the visitor talks to the queue or to a person.
+AWAITING_OPERATOR = "[Attesa operatore]"
+
+
+def safe_cell(value: object) -> str:
+    """Text for a cell that can never be read as a formula by a spreadsheet."""
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else str(value)
+    if text.startswith(FORMULA_PREFIXES):
+        return "'" + text
+    return text
+
+
+def conversation_cells(e: Event) -> tuple[str, str, str]:
+    """(user_message, bot_reply, user_agent) of the event's "Conversazioni" row."""
+    k, ua = e.kind, e.user_agent
+    if k in (EventKind.AI_ANSWERED, EventKind.AI_NO_ANSWER, EventKind.OPERATOR_REQUESTED, EventKind.CONTACT_PROMPT):
+        return e.text, e.reply, ua
+    if k in (EventKind.QUEUED, EventKind.NO_OPERATOR):
+        return f"[RICHIESTA OPERATORE] {e.question}", e.reply, ua
+    if k == EventKind.OFFER_DECLINED:
+        return "[OPERATORE RIFIUTATO]", e.reply, ua
+    if k == EventKind.QUEUE_MESSAGE:
+        return f"[IN CODA] {e.text}", AWAITING_OPERATOR, ua
+    if k == EventKind.QUEUE_TIMEOUT:
+        return f"[TIMEOUT CODA] {e.question}", e.reply, ua
+    if k == EventKind.TICKET_CREATED:
+        return (
+            f"[TICKET #{e.ticket_id}] {e.question}",
+            f"🎫 Ticket #{e.ticket_id} aperto - contatto: {e.contact_method}",
+            ua,
+        )
+    if k == EventKind.HANDOVER:
+        return f"[HANDOVER] {e.question}", f"🔄 Chat presa da {e.operator}", f"Handover to {e.operator}"
+    if k == EventKind.LIVE_VISITOR_MESSAGE:
+        return f"[CHAT LIVE] {e.text}", AWAITING_OPERATOR, f"Chat Live con {e.operator}"
+    if k == EventKind.OPERATOR_MESSAGE:
+        return "[OPERATORE]", f"👨‍💼 {e.operator}: {e.text}", f"Chat Live - {e.operator}"
+    if k == EventKind.CHAT_COMPLETED:
+        return "[CONVERSAZIONE COMPLETA]", f"[CHAT LIVE COMPLETATA] {e.transcript}", f"Operatore: {e.operator}"
+    raise ValueError(f"no layout for event kind {k!r}")
+
+
+def conversation_row(e: Event) -> list:
+    """The event's row of the "Conversazioni" worksheet, in CONVERSATION_HEADER order."""
+    user_message, bot_reply, user_agent = conversation_cells(e)
+    return [iso(e.at), e.session_id, user_message, bot_reply, e.intent, user_agent]
+
+
+def conversation_dict(e: Event) -> dict:
+    """The same row keyed by CONVERSATION_HEADER."""
+    return dict(zip(CONVERSATION_HEADER, conversation_row(e), strict=True))
