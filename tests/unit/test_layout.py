@@ -1,0 +1,165 @@
+"""sportello.sinks.layout: every event kind is laid out as the seed's "Conversazioni" row.
+
+The expected rows are the strings the flow wrote before events existed (each
+`tx.row(...)` call of sportello/services/chat.py), spelled out literally. The
+migration that backfills events from old outbox rows must undo that layout:
+laying out the backfilled event gives back the row.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from sportello.domain.events import AI_KINDS, FIXED_INTENTS, Event, EventKind
+from sportello.sinks import layout, sheets
+from sportello.sinks.layout import CONVERSATION_HEADER, conversation_dict, conversation_row, safe_cell
+
+AT = 1741600800.0  # 2025-03-10T10:00:00Z
+TS = "2025-03-10T10:00:00Z"
+SID = "0123456789abcdef0123456789abcdef"
+UA = "Mozilla/5.0 (pytest)"
+Q = "Posso portare il cane?"
+
+# kind -> (the event's fields, the row's user_message, bot_reply, intent_detected, user_agent)
+CASES: dict[EventKind, tuple[dict, list[str]]] = {
+    EventKind.AI_ANSWERED: (
+        {"intent": "orari", "text": "Quali sono gli orari?", "reply": "Aperto 9-19."},
+        ["Quali sono gli orari?", "Aperto 9-19.", "orari", UA],
+    ),
+    EventKind.AI_NO_ANSWER: (
+        {"intent": "no_answer", "text": Q, "reply": "Non lo so: vuoi parlare con una persona?"},
+        [Q, "Non lo so: vuoi parlare con una persona?", "no_answer", UA],
+    ),
+    EventKind.OPERATOR_REQUESTED: (
+        {"intent": "operator_request", "text": "voglio un operatore", "reply": "Ti passo una persona?"},
+        ["voglio un operatore", "Ti passo una persona?", "operator_request", UA],
+    ),
+    EventKind.OFFER_DECLINED: (
+        {"reply": "Va bene, chiedimi pure."},
+        ["[OPERATORE RIFIUTATO]", "Va bene, chiedimi pure.", "operator_declined", UA],
+    ),
+    EventKind.QUEUED: (
+        {"question": Q, "reply": "Sei in coda, posizione 1."},
+        [f"[RICHIESTA OPERATORE] {Q}", "Sei in coda, posizione 1.", "operator_queue", UA],
+    ),
+    EventKind.NO_OPERATOR: (
+        {"question": Q, "reply": "Nessun operatore: lasciaci un contatto."},
+        [f"[RICHIESTA OPERATORE] {Q}", "Nessun operatore: lasciaci un contatto.", "operator_unavailable", UA],
+    ),
+    EventKind.QUEUE_MESSAGE: (
+        {"text": "ci siete?"},
+        ["[IN CODA] ci siete?", "[Attesa operatore]", "queue_user_message", UA],
+    ),
+    EventKind.QUEUE_TIMEOUT: (
+        {"question": Q, "reply": "Nessuno è libero: lasciaci un contatto."},
+        [f"[TIMEOUT CODA] {Q}", "Nessuno è libero: lasciaci un contatto.", "queue_timeout", UA],
+    ),
+    EventKind.CONTACT_PROMPT: (
+        {"text": "non so", "reply": "Scrivi un'email o un telefono."},
+        ["non so", "Scrivi un'email o un telefono.", "contact_prompt", UA],
+    ),
+    EventKind.TICKET_CREATED: (
+        {"question": Q, "ticket_id": 12, "contact_method": "email"},
+        [f"[TICKET #12] {Q}", "🎫 Ticket #12 aperto - contatto: email", "ticket_created", UA],
+    ),
+    EventKind.HANDOVER: (
+        {"question": Q, "operator": "Mario"},
+        [f"[HANDOVER] {Q}", "🔄 Chat presa da Mario", "chat_handover", "Handover to Mario"],
+    ),
+    EventKind.LIVE_VISITOR_MESSAGE: (
+        {"text": "grazie!", "operator": "Mario"},
+        ["[CHAT LIVE] grazie!", "[Attesa operatore]", "live_chat_user_message", "Chat Live con Mario"],
+    ),
+    EventKind.OPERATOR_MESSAGE: (
+        {"text": "Sì, se piccolo: e in braccio.", "operator": "Mario"},
+        ["[OPERATORE]", "👨‍💼 Mario: Sì, se piccolo: e in braccio.", "live_chat_operator_message", "Chat Live - Mario"],
+    ),
+    EventKind.CHAT_COMPLETED: (
+        {"transcript": "[11:00] Utente: ciao\n[11:01] Mario: ciao", "operator": "Mario", "ticket_id": 3},
+        [
+            "[CONVERSAZIONE COMPLETA]",
+            "[CHAT LIVE COMPLETATA] [11:00] Utente: ciao\n[11:01] Mario: ciao",
+            "live_chat_operator",
+            "Operatore: Mario",
+        ],
+    ),
+}
+
+
+def event(kind: EventKind) -> Event:
+    return Event(kind, SID, AT, user_agent=UA, **CASES[kind][0])
+
+
+def test_every_kind_has_a_case():
+    assert set(CASES) == set(EventKind)
+    assert set(FIXED_INTENTS) | AI_KINDS == set(EventKind)
+
+
+@pytest.mark.parametrize("kind", list(EventKind))
+def test_row_of_each_kind_is_the_seeds(kind):
+    assert conversation_row(event(kind)) == [TS, SID, *CASES[kind][1]]
+    assert conversation_dict(event(kind)) == dict(zip(CONVERSATION_HEADER, [TS, SID, *CASES[kind][1]], strict=True))
+
+
+def test_fixed_intents_are_filled_and_checked():
+    assert Event(EventKind.HANDOVER, SID, AT).intent == "chat_handover"
+    assert Event("queued", SID, AT).kind is EventKind.QUEUED  # a stored kind comes back as the enum
+    with pytest.raises(ValueError):
+        Event(EventKind.QUEUED, SID, AT, intent="orari")
+    with pytest.raises(ValueError):
+        Event("not_a_kind", SID, AT)
+    assert Event(EventKind.AI_ANSWERED, SID, AT, intent="orari").intent == "orari"
+
+
+def test_timestamp_is_iso_utc_seconds():
+    e = Event(EventKind.QUEUE_MESSAGE, SID, AT + 0.75, text="x")
+    assert conversation_row(e)[0] == TS
+
+
+def test_safe_cell_and_the_old_names_stay_importable_from_sheets():
+    assert safe_cell("=1+1") == "'=1+1" and safe_cell("-x") == "'-x" and safe_cell(None) == "" and safe_cell(3) == "3"
+    for name in (
+        "CONVERSATIONS",
+        "TICKETS",
+        "CONVERSATION_HEADER",
+        "TICKET_HEADER",
+        "HEADERS",
+        "EVENT_ID",
+        "safe_cell",
+    ):
+        assert getattr(sheets, name) is getattr(layout, name)
+    assert sheets.HEADERS[sheets.CONVERSATIONS] == [*CONVERSATION_HEADER, "event_id"]
+
+
+def _migration():
+    path = Path(layout.__file__).resolve().parents[1] / "store" / "migrations" / "versions" / "0003_events.py"
+    spec = importlib.util.spec_from_file_location("migration_0003", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("kind", list(EventKind))
+def test_backfill_undoes_the_layout(kind):
+    """Migration 0003 reads old outbox rows back into events: laid out again, they are the same row."""
+    original = event(kind)
+    row = conversation_row(original)
+    values = _migration().from_row("e1", SID, json.dumps(row, ensure_ascii=False), AT, UA)
+    assert values.pop("id") == "e1"
+    assert values["kind"] == str(kind)
+    back = Event(**values)
+    assert conversation_row(back) == row
+    if kind != EventKind.CHAT_COMPLETED:  # the resolved ticket's id is not in that row
+        assert back == original
+
+
+def test_backfill_of_an_unknown_intent_is_an_ai_answer_and_bad_rows_are_skipped():
+    m = _migration()
+    row = [TS, SID, "domanda", "risposta", "mostre", "ua"]
+    assert m.from_row("e2", SID, json.dumps(row), AT, "")["kind"] == "ai_answered"
+    assert m.from_row("e3", SID, "not json", AT, "") is None
+    assert m.from_row("e4", None, json.dumps(["t", ""]), AT, "") is None
