@@ -22,7 +22,6 @@ from sportello.faces.api import create_api
 from sportello.faces.proxy import DashboardProxy
 from sportello.faces.visitor.page import build_page, mount_options
 from sportello.runtime import Runtime
-from sportello.services.operators import ensure_first_operator
 
 log = logging.getLogger("sportello")
 DASHBOARD_PATH = "/dashboard"
@@ -32,7 +31,7 @@ def build_app(runtime: Runtime, *, with_page: bool = True) -> FastAPI:
     """The API, with the visitor page mounted at `/` on the same server."""
     app = create_api(runtime)
     if with_page:
-        app = gr.mount_gradio_app(app, build_page(runtime.service), path="/", **mount_options())
+        app = gr.mount_gradio_app(app, build_page(runtime.chat), path="/", **mount_options())
     return app
 
 
@@ -78,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = Settings.from_env()
     runtime = Runtime(settings)
-    ensure_first_operator(runtime.store, os.environ)
+    runtime.operators.ensure_first_operator(os.environ)
     runtime.start()
     dashboard = None if args.no_dashboard else start_dashboard(settings)
     try:

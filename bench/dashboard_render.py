@@ -128,7 +128,7 @@ def bench_latency(n_messages: int) -> dict:
 
 # ---------------------------------------------------------------- 2. scale
 def seed_scale(rt: Runtime, mario: int, n_waiting: int, n_tickets: int) -> None:
-    svc = rt.service
+    svc = rt.chat
     rng = random.Random(4)
     questions = [
         "Posso portare il cane al museo?",
@@ -312,7 +312,7 @@ def screenshots() -> list[str]:
             page = ctx.new_page()
             page.set_viewport_size(VIEWPORT)
             sign_in_browser(page, dash.url, "mario")
-            svc = rt.service
+            svc = rt.chat
             chat = svc.start_session("it", "bench")
             svc.visitor_message(chat["session_id"], chat["token"], "Quanto costa il biglietto?")
             svc.visitor_message(chat["session_id"], chat["token"], "Posso portare il cane? È piccolo.")

@@ -123,7 +123,7 @@ def seed_way(standin: SheetsStandIn, sheet_id: str, rows: list[list[str]], visit
 
 def chat_latencies(runtime: Runtime, n: int, stop: threading.Event | None = None) -> list[float]:
     """The chat's own latency: `visitor_message` on fresh sessions, answered by the assistant."""
-    service = runtime.service
+    service = runtime.chat
     out: list[float] = []
     session = None
     for i in range(n):

@@ -12,14 +12,14 @@ import streamlit as st
 
 from sportello.faces.dashboard import ui as ui
 from sportello.services.conversation_log import csv_bytes
-from sportello.services.reports import OUTCOMES, local_day, report
+from sportello.services.reports import OUTCOMES, local_day
 
 op = ui.require_operator()
 rt = ui.runtime()
 tz = rt.settings.timezone
 
 st.title(ui.t("analytics_title"))
-today = local_day(rt.service.clock(), tz)
+today = local_day(rt.chat.clock(), tz)
 days = st.date_input(ui.t("period"), value=(today - timedelta(days=29), today), key="an_days", format="DD/MM/YYYY")
 if isinstance(days, date):
     start = end = days
@@ -28,7 +28,7 @@ elif len(days) == 2:
 else:
     start = end = days[0] if days else today
 
-r = report(rt.store, start, end, tz)
+r = rt.reports.report(start, end, tz)
 
 
 def pct(x: float | None) -> str:

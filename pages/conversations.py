@@ -9,19 +9,19 @@ import pandas as pd
 import streamlit as st
 
 from sportello.faces.dashboard import ui as ui
-from sportello.services.conversation_log import LOG_COLUMNS, csv_bytes, log_intents, log_rows, sync_status
+from sportello.services.conversation_log import LOG_COLUMNS, csv_bytes
 from sportello.services.reports import local_day
 from sportello.sinks.sheets import CONVERSATION_HEADER
 
 op = ui.require_operator()
 rt = ui.runtime()
-store = rt.store
+log = rt.conversation_log
 tz = rt.settings.timezone
 
 st.title(ui.t("log_title"))
 st.text(ui.t("log_intro"))
 
-status = sync_status(store)
+status = log.sync_status()
 sink = status.get("sink", "?")
 n = status["backlog"]
 if status["state"] == "ok":
@@ -36,11 +36,11 @@ m1, m2 = st.columns(2)
 m1.metric(ui.t("backlog"), n)
 m2.metric(ui.t("last_sent"), ui.clock(status.get("last_sent_at"), tz) or "–")
 
-today = local_day(rt.service.clock(), tz)
+today = local_day(rt.chat.clock(), tz)
 f1, f2, f3 = st.columns([2, 2, 3])
 session = f1.text_input(ui.t("session_filter"), key="log_session")
 days = f2.date_input(ui.t("days"), value=(today - timedelta(days=6), today), key="log_days", format="DD/MM/YYYY")
-intents = f3.multiselect(ui.t("intents"), log_intents(store), key="log_intents")
+intents = f3.multiselect(ui.t("intents"), log.intents(), key="log_intents")
 
 if isinstance(days, date):
     start = end = days
@@ -50,7 +50,7 @@ elif len(days) == 1:
     start = end = days[0]
 else:
     start = end = None
-rows = log_rows(store, session=session, start=start, end=end, intents=intents, tz=tz)
+rows = log.rows(session=session, start=start, end=end, intents=intents, tz=tz)
 
 h1, h2 = st.columns([4, 1], vertical_alignment="center")
 h1.text(ui.t("n_rows", n=len(rows)))

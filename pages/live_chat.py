@@ -18,7 +18,7 @@ RERUN_APP = "live_rerun_app"  # set by a callback inside a fragment that needs t
 
 op = ui.require_operator()
 rt = ui.runtime()
-service = rt.service
+service = rt.chat
 tz = rt.settings.timezone
 
 st.title(ui.t("live_title"))

@@ -8,19 +8,16 @@ import streamlit as st
 
 from sportello.domain import DomainError
 from sportello.faces.dashboard import ui as ui
-from sportello.services import operators as ops
 
 op = ui.require_operator(admin=True)
 rt = ui.runtime()
-store = rt.store
 settings = rt.settings
 
 st.title(ui.t("operators_title"))
 ui.show_flash()
 
-with store.read() as conn:
-    people = ops.list_operators(conn)
-now = rt.service.clock()
+people = rt.operators.list_operators()
+now = rt.chat.clock()
 st.dataframe(
     pd.DataFrame(
         [
@@ -29,8 +26,7 @@ st.dataframe(
                 ui.t("display_name"): o["display_name"],
                 ui.t("is_admin"): o["is_admin"],
                 ui.t("active"): o["active"],
-                ui.t("presence_now"): ui.t(o["status"])
-                + (" ✓" if ops.is_present(o, now, settings.heartbeat_timeout_s) else ""),
+                ui.t("presence_now"): ui.t(o["status"]) + (" ✓" if rt.operators.is_present(o, now) else ""),
                 ui.t("live_chats"): f"{o['active_chats']} / {o['max_chats']}",
             }
             for o in people
@@ -53,8 +49,8 @@ with left:
         is_admin = st.checkbox(ui.t("is_admin"), key="op_add_admin")
         if st.form_submit_button(ui.t("create"), type="primary"):
             try:
-                new = ops.admin_add_operator(
-                    store, op["id"], username, name, password, is_admin=is_admin, max_chats=int(max_chats)
+                new = rt.operators.admin_add(
+                    op["id"], username, name, password, is_admin=is_admin, max_chats=int(max_chats)
                 )
             except DomainError as exc:
                 st.error(ui.err(exc))
@@ -81,8 +77,7 @@ with right:
         new_password = st.text_input(ui.t("new_password"), type="password", key=f"op_edit_password_{picked}")
         if st.form_submit_button(ui.t("save"), type="primary"):
             try:
-                ops.admin_update_operator(
-                    store,
+                rt.operators.admin_update(
                     op["id"],
                     picked,
                     active=active,

@@ -9,12 +9,11 @@ import streamlit as st
 
 from sportello.domain import DomainError, TicketStatus
 from sportello.faces.dashboard import ui as ui
-from sportello.services import tickets
-from sportello.services.ticket_views import LIST_COLUMNS, export_csv, history_messages, list_tickets, operator_names
+from sportello.services.tickets import LIST_COLUMNS, export_csv, history_messages
 
 op = ui.require_operator()
 rt = ui.runtime()
-store = rt.store
+tickets = rt.tickets
 tz = rt.settings.timezone
 STATUSES = [s.value for s in TicketStatus]
 
@@ -32,7 +31,7 @@ statuses = f1.multiselect(
 q = f2.text_input(ui.t("search"), key="tk_q", help=ui.t("search_help"))
 only_mine = f3.checkbox(ui.t("only_mine"), key="tk_mine")
 
-rows = list_tickets(store, statuses=statuses, q=q, assigned_to=op["id"] if only_mine else None)
+rows = tickets.list(statuses=statuses, q=q, assigned_to=op["id"] if only_mine else None)
 
 h1, h2 = st.columns([4, 1], vertical_alignment="center")
 h1.text(ui.t("n_tickets", n=len(rows)))
@@ -70,7 +69,7 @@ picked = st.selectbox(
     format_func=lambda i: f"#{i} · {ui.t('st_' + by_id[i]['status'])} · {by_id[i]['original_question'][:70]}",
     key="tk_pick",
 )
-ticket = tickets.get(store, picked)
+ticket = tickets.get(picked)
 
 st.subheader(ui.t("ticket_detail", id=ticket["id"]))
 left, right = st.columns([3, 2], gap="large")
@@ -103,7 +102,7 @@ with left:
             st.text(ticket["notes"])
 
 with right:
-    names = operator_names(store)
+    names = tickets.operator_names()
     assignees = [None, *sorted(names, key=lambda i: names[i].lower())]
     with st.form(f"tk_edit_{ticket['id']}", clear_on_submit=True):
         status = st.selectbox(
@@ -123,8 +122,7 @@ with right:
         note = st.text_area(ui.t("add_note"), key=f"tk_edit_note_{ticket['id']}")
         if st.form_submit_button(ui.t("save"), type="primary"):
             try:
-                tickets.update_ticket(
-                    store,
+                tickets.update(
                     ticket["id"],
                     status=status,
                     append_note=note.strip() or None,

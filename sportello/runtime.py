@@ -1,24 +1,63 @@
-"""Wiring: settings -> store, answerer, sink, outbox worker, chat service.
+"""Wiring: settings -> store, answerer, sink, outbox worker, services.
 
-`Runtime` is what `app.py`, the dashboards and the tests build. `start()`
-runs the background threads (outbox worker, queue-timeout sweeper); the
-dashboards do not start them, the app process does.
+`Runtime` is what `app.py`, the dashboards and the tests build. The faces
+use its services only (`chat`, `operators`, `tickets`, `reports`,
+`conversation_log`), never the store. `start()` runs the background threads
+(outbox worker, queue-timeout sweeper); the dashboards do not start them, the
+app process does.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from sportello.answering.bot import Answerer, build_answerer
 from sportello.config import Settings
 from sportello.services.chat import ChatService
+from sportello.services.operators import OperatorService
+from sportello.services.tickets import TicketService
 from sportello.sinks.sheets import Sink, build_sink
 from sportello.store.database import Store
 from sportello.store.leader import Leadership
 from sportello.store.outbox import OutboxWorker
 
 log = logging.getLogger("sportello")
+
+# TEMPORARY: `Reports` and `ConversationLog` arrive with the typed events; until
+# they do, bind the module functions to the store here.
+try:
+    from sportello.services.reports import Reports
+except ImportError:  # pragma: no cover
+    from sportello.services import reports as _reports
+
+    class Reports:  # type: ignore[no-redef]
+        def __init__(self, store: Store):
+            self._store = store
+
+        def report(self, start, end, tz: str = "Europe/Rome", *, top: int = 15):
+            return _reports.report(self._store, start, end, tz, top=top)
+
+
+try:
+    from sportello.services.conversation_log import ConversationLog
+except ImportError:  # pragma: no cover
+    from sportello.services import conversation_log as _log
+
+    class ConversationLog:  # type: ignore[no-redef]
+        def __init__(self, store: Store):
+            self._store = store
+
+        def rows(self, *, session=None, start=None, end=None, intents=None, tz: str = "Europe/Rome"):
+            return _log.log_rows(self._store, session=session, start=start, end=end, intents=intents, tz=tz)
+
+        def intents(self):
+            return _log.log_intents(self._store)
+
+        def sync_status(self):
+            return _log.sync_status(self._store)
 
 
 class Runtime:
@@ -36,7 +75,11 @@ class Runtime:
         self.answerer = answerer or build_answerer(self.settings)
         self.sink = sink or build_sink(self.settings)
         self.worker = self._new_worker()
-        self.service = ChatService(self.store, self.answerer, self.settings, on_commit=lambda: self.worker.wake())
+        self.chat = ChatService(self.store, self.answerer, self.settings, on_commit=lambda: self.worker.wake())
+        self.operators = OperatorService(self.store, self.settings, clock=self.chat.clock)
+        self.tickets = TicketService(self.store)
+        self.reports = Reports(self.store)
+        self.conversation_log = ConversationLog(self.store)
         self.leadership: Leadership | None = None
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
@@ -70,7 +113,7 @@ class Runtime:
     def _sweep(self) -> None:
         while not self._stop.wait(1.0):
             try:
-                self.service.expire_waiting()
+                self.chat.expire_waiting()
             except Exception:
                 log.exception("queue sweep failed")
 
@@ -86,3 +129,16 @@ class Runtime:
             self.leadership.stop()
             self.leadership = None
         self.store.dispose()
+
+
+@contextmanager
+def operator_accounts(settings: Settings | None = None) -> Iterator[OperatorService]:
+    """Only the operator accounts, for the admin command line: no answerer, no
+    sink, no background work. The store is closed on exit."""
+    settings = settings or Settings.from_env()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(settings.database_url)
+    try:
+        yield OperatorService(store, settings)
+    finally:
+        store.dispose()

@@ -1,12 +1,16 @@
-"""Errors a caller can act on. The faces map them to HTTP statuses at the edge."""
+"""Errors a caller can act on: a stable `code` and a message.
+
+They know nothing of HTTP: the faces map them to what they show (the API to
+an HTTP status, see `sportello.faces.api.HTTP_STATUS`; the dashboard to its
+own texts, see `sportello.faces.dashboard.texts.error_text`).
+"""
 
 from __future__ import annotations
 
 
 class DomainError(Exception):
-    """An error a caller can act on; carries an HTTP status and a stable code."""
+    """An error a caller can act on; carries a stable code and a message."""
 
-    status_code = 400
     code = "bad_request"
 
     def __init__(self, message: str, *, code: str | None = None):
@@ -17,25 +21,30 @@ class DomainError(Exception):
 
 
 class ValidationError(DomainError):
-    status_code = 422
+    """The input is not acceptable (a bad email, an empty message, …)."""
+
     code = "invalid_input"
 
 
 class NotFound(DomainError):
-    status_code = 404
+    """The thing asked for does not exist."""
+
     code = "not_found"
 
 
 class Conflict(DomainError):
-    status_code = 409
+    """The request does not fit the current state (already taken, wrong state, …)."""
+
     code = "conflict"
 
 
 class Unauthorized(DomainError):
-    status_code = 401
+    """Who is asking is not known: missing or invalid credentials."""
+
     code = "unauthorized"
 
 
 class Forbidden(DomainError):
-    status_code = 403
+    """Who is asking is known but may not do this."""
+
     code = "forbidden"

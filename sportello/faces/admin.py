@@ -16,13 +16,10 @@ import getpass
 import json
 import sys
 
-from sqlalchemy import select
-
 from sportello.config import Settings
 from sportello.domain import DomainError
-from sportello.services import operators as ops
-from sportello.store.database import Store
-from sportello.store.tables import operators
+from sportello.runtime import operator_accounts
+from sportello.services.operators import OperatorService
 
 
 def _password(args) -> str:
@@ -36,12 +33,11 @@ def _password(args) -> str:
     return sys.stdin.readline().rstrip("\n")
 
 
-def _operator_id(store: Store, username: str) -> int:
-    with store.read() as conn:
-        op_id = conn.execute(select(operators.c.id).where(operators.c.username == username.lower())).scalar()
-    if op_id is None:
-        raise SystemExit(f"error: no operator '{username}'")
-    return op_id
+def _operator_id(accounts: OperatorService, username: str) -> int:
+    try:
+        return accounts.by_username(username)["id"]
+    except DomainError:
+        raise SystemExit(f"error: no operator '{username}'") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,34 +62,29 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     settings = Settings.from_env()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = Store(settings.database_url)
-    try:
-        if args.command == "add-operator":
-            op = ops.add_operator(
-                store,
-                args.username,
-                args.name,
-                _password(args),
-                is_admin=args.admin,
-                max_chats=args.max_chats or settings.default_max_chats,
-            )
-            print(f"created operator '{op['username']}' ({op['display_name']})")
-        elif args.command == "list-operators":
-            with store.read() as conn:
-                for op in ops.list_operators(conn):
+    with operator_accounts(settings) as accounts:
+        try:
+            if args.command == "add-operator":
+                op = accounts.add(
+                    args.username,
+                    args.name,
+                    _password(args),
+                    is_admin=args.admin,
+                    max_chats=args.max_chats or settings.default_max_chats,
+                )
+                print(f"created operator '{op['username']}' ({op['display_name']})")
+            elif args.command == "list-operators":
+                for op in accounts.list_operators():
                     print(json.dumps(op))
-        elif args.command == "set-password":
-            ops.update_operator(store, _operator_id(store, args.username), password=_password(args))
-            print("password changed")
-        elif args.command == "disable-operator":
-            ops.update_operator(store, _operator_id(store, args.username), active=False)
-            print("operator disabled")
-    except DomainError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        return 2
-    finally:
-        store.dispose()
+            elif args.command == "set-password":
+                accounts.update(_operator_id(accounts, args.username), password=_password(args))
+                print("password changed")
+            elif args.command == "disable-operator":
+                accounts.update(_operator_id(accounts, args.username), active=False)
+                print("operator disabled")
+        except DomainError as exc:
+            print(f"error: {exc.message}", file=sys.stderr)
+            return 2
     return 0
 
 

@@ -5,31 +5,48 @@ Errors are JSON: `{"error": {"code": "...", "message": "..."}}` with a 4xx
 status.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: FastAPI reads the endpoints'
+# annotations, and `Operator` below is local to create_router.
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from sportello.domain import DomainError, NotFound, Unauthorized, ValidationError
+from sportello.domain import Conflict, DomainError, Forbidden, NotFound, Unauthorized, ValidationError
 from sportello.runtime import Runtime
-from sportello.services import operators as ops
-from sportello.services import tickets
 
 MAX_BODY = 64 * 1024
+
+# The HTTP status of each domain error: the only place that knows HTTP. The
+# most specific class of an error wins; a DomainError not listed is a 400.
+HTTP_STATUS: dict[type[DomainError], int] = {
+    ValidationError: 422,
+    Unauthorized: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    DomainError: 400,
+}
+
+
+def http_status(exc: DomainError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in HTTP_STATUS:
+            return HTTP_STATUS[cls]
+    return 400
 
 
 def error_response(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
-async def _body(request: Request) -> dict[str, Any]:
+# ---------------------------------------------------------------- dependencies
+async def json_body(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object ({} when empty)."""
     raw = await request.body()
     if len(raw) > MAX_BODY:
         raise ValidationError("request body too large", code="body_too_large")
@@ -42,6 +59,25 @@ async def _body(request: Request) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValidationError("body must be a JSON object", code="invalid_json")
     return data
+
+
+def bearer_token(authorization: Annotated[str, Header()] = "") -> str:
+    """The operator's token from `Authorization: Bearer <token>`."""
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Authorization: Bearer <token> required", code="missing_token")
+    return token.strip()
+
+
+def visitor_token(x_session_token: Annotated[str, Header()] = "") -> str:
+    """The visitor's session token from `X-Session-Token`."""
+    if not x_session_token:
+        raise Unauthorized("X-Session-Token header required", code="missing_session_token")
+    return x_session_token
+
+
+Body = Annotated[dict[str, Any], Depends(json_body)]
+VisitorToken = Annotated[str, Depends(visitor_token)]
 
 
 def _int(value: Any, name: str, default: int | None = None) -> int:
@@ -65,31 +101,31 @@ def _str(data: dict, name: str) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_request: Request, exc: DomainError):
-        return error_response(exc.status_code, exc.code, exc.message)
+        return error_response(http_status(exc), exc.code, exc.message)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError):
         return error_response(422, "invalid_input", str(exc.errors()[:3]))
 
 
+OPERATOR_POST_ACTIONS = {"set_status", "heartbeat", "take_chat", "send_message", "release_chat"}
+OPERATOR_PUT_ACTIONS = {"release_chat", "set_status"}
+
+
 def create_router(runtime: Runtime) -> APIRouter:
-    service = runtime.service
-    store = runtime.store
-    settings = runtime.settings
+    """The endpoints. Sync endpoints and dependencies run in the thread pool;
+    dependencies are resolved in the order they are declared (the body is
+    parsed before the token is checked where it was so before)."""
+    chat = runtime.chat
+    operators = runtime.operators
+    tickets = runtime.tickets
     router = APIRouter(prefix="/api")
 
-    def operator_from(request: Request) -> dict:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthorized("Authorization: Bearer <token> required", code="missing_token")
-        return ops.authenticate(store, token.strip())
+    def current_operator(token: Annotated[str, Depends(bearer_token)]) -> dict:
+        """The operator the bearer token belongs to (refreshes the heartbeat)."""
+        return operators.authenticate(token)
 
-    def visitor_token(request: Request) -> str:
-        token = request.headers.get("x-session-token", "")
-        if not token:
-            raise Unauthorized("X-Session-Token header required", code="missing_session_token")
-        return token
+    Operator = Annotated[dict, Depends(current_operator)]
 
     # ---------------------------------------------------------------- health
     @router.get("/health")
@@ -98,76 +134,62 @@ def create_router(runtime: Runtime) -> APIRouter:
 
     # ---------------------------------------------------------------- auth
     @router.post("/auth/login")
-    async def login(request: Request):
-        data = await _body(request)
-        token, op = await run_in_threadpool(
-            ops.login, store, data.get("username") or "", data.get("password") or "", settings.token_ttl_s
-        )
+    def login(data: Body):
+        token, op = operators.login(data.get("username") or "", data.get("password") or "")
         return {"token": token, "operator": op}
 
     @router.post("/auth/logout")
-    def logout(request: Request):
-        operator_from(request)
-        ops.logout(store, request.headers["authorization"].partition(" ")[2].strip())
+    def logout(_op: Operator, token: Annotated[str, Depends(bearer_token)]):
+        operators.logout(token)
         return {"ok": True}
 
     # ---------------------------------------------------------------- operators
     @router.get("/operators")
-    def operators_get(request: Request, action: str = "", session_id: str = "", after: str = "0"):
-        op = operator_from(request)
+    def operators_get(op: Operator, action: str = "", session_id: str = "", after: str = "0"):
         if action == "status":
-            return service.operator_status()
+            return chat.operator_status()
         if action == "pending_sessions":
-            return {"sessions": service.pending_sessions()}
+            return {"sessions": chat.pending_sessions()}
         if action == "chat_messages":
             if not session_id:
                 raise ValidationError("session_id is required", code="missing_session_id")
-            return service.operator_messages(op["id"], session_id, _int(after, "after", 0))
+            return chat.operator_messages(op["id"], session_id, _int(after, "after", 0))
         if action == "my_chats":
-            return {"chats": service.operator_chats(op["id"])}
+            return {"chats": chat.operator_chats(op["id"])}
         if action == "me":
             return {"operator": op}
         raise NotFound(f"unknown action '{action}' for GET", code="unknown_action")
 
-    async def _operators_write(request: Request, action: str, allowed: set[str]):
-        data = await _body(request)
-        return await run_in_threadpool(_operators_action, request, action, allowed, data)
-
-    def _operators_action(request: Request, action: str, allowed: set[str], data: dict):
-        op = operator_from(request)
+    def operators_action(method: str, action: str, allowed: set[str], op: dict, data: dict):
         if action not in allowed:
-            raise NotFound(f"unknown action '{action}' for {request.method}", code="unknown_action")
+            raise NotFound(f"unknown action '{action}' for {method}", code="unknown_action")
         if action == "set_status":
-            return {"operator": ops.set_status(store, op["id"], data.get("status") or "")}
+            return {"operator": operators.set_status(op["id"], data.get("status") or "")}
         if action == "heartbeat":
-            ops.heartbeat(store, op["id"])
+            operators.heartbeat(op["id"])
             return {"ok": True}
         if action == "take_chat":
-            return service.take_chat(op["id"], _str(data, "session_id"))
+            return chat.take_chat(op["id"], _str(data, "session_id"))
         if action == "send_message":
-            return service.operator_send(op["id"], _str(data, "session_id"), data.get("text"))
+            return chat.operator_send(op["id"], _str(data, "session_id"), data.get("text"))
         if action == "release_chat":
-            return service.release_chat(op["id"], _str(data, "session_id"), data.get("resolution_reason") or "")
+            return chat.release_chat(op["id"], _str(data, "session_id"), data.get("resolution_reason") or "")
         raise NotFound(f"unknown action '{action}'", code="unknown_action")  # pragma: no cover
 
     @router.post("/operators")
-    async def operators_post(request: Request, action: str = ""):
-        return await _operators_write(
-            request, action, {"set_status", "heartbeat", "take_chat", "send_message", "release_chat"}
-        )
+    def operators_post(data: Body, op: Operator, action: str = ""):
+        return operators_action("POST", action, OPERATOR_POST_ACTIONS, op, data)
 
     @router.put("/operators")
-    async def operators_put(request: Request, action: str = ""):
-        return await _operators_write(request, action, {"release_chat", "set_status"})
+    def operators_put(data: Body, op: Operator, action: str = ""):
+        return operators_action("PUT", action, OPERATOR_PUT_ACTIONS, op, data)
 
     # ---------------------------------------------------------------- tickets
     @router.get("/tickets")
     def tickets_list(
-        request: Request, status: str = "", session_id: str = "", q: str = "", limit: str = "100", offset: str = "0"
+        _op: Operator, status: str = "", session_id: str = "", q: str = "", limit: str = "100", offset: str = "0"
     ):
-        operator_from(request)
         found = tickets.search(
-            store,
             status=status or None,
             session_id=session_id or None,
             q=q or None,
@@ -177,18 +199,13 @@ def create_router(runtime: Runtime) -> APIRouter:
         return {"tickets": found}
 
     @router.get("/tickets/{ticket_id}")
-    def ticket_get(request: Request, ticket_id: str):
-        operator_from(request)
-        return {"ticket": tickets.get(store, _int(ticket_id, "ticket_id"))}
+    def ticket_get(_op: Operator, ticket_id: str):
+        return {"ticket": tickets.get(_int(ticket_id, "ticket_id"))}
 
     @router.patch("/tickets/{ticket_id}")
-    async def ticket_patch(request: Request, ticket_id: str):
-        data = await _body(request)
-        op = await run_in_threadpool(operator_from, request)
+    def ticket_patch(data: Body, op: Operator, ticket_id: str):
         assigned = data.get("assigned_to")
-        ticket = await run_in_threadpool(
-            tickets.update_ticket,
-            store,
+        ticket = tickets.update(
             _int(ticket_id, "ticket_id"),
             status=data.get("status"),
             append_note=data.get("note"),
@@ -199,42 +216,31 @@ def create_router(runtime: Runtime) -> APIRouter:
 
     # ---------------------------------------------------------------- visitors
     @router.post("/chat/sessions")
-    async def chat_start(request: Request):
-        data = await _body(request)
-        ua = data.get("user_agent") or request.headers.get("user-agent", "")
+    def chat_start(data: Body, user_agent: Annotated[str, Header()] = ""):
+        ua = data.get("user_agent") or user_agent
         if not isinstance(ua, str):
             raise ValidationError("user_agent must be a string", code="invalid_user_agent")
-        return await run_in_threadpool(service.start_session, data.get("language") or "it", ua)
+        return chat.start_session(data.get("language") or "it", ua)
 
     @router.post("/chat/sessions/{session_id}/messages")
-    async def chat_message(request: Request, session_id: str):
-        token = visitor_token(request)
-        data = await _body(request)
-        return await run_in_threadpool(service.visitor_message, session_id, token, data.get("text"))
+    def chat_message(token: VisitorToken, data: Body, session_id: str):
+        return chat.visitor_message(session_id, token, data.get("text"))
 
     @router.get("/chat/sessions/{session_id}/messages")
-    def chat_poll(request: Request, session_id: str, after: str = "0"):
-        return service.visitor_poll(session_id, visitor_token(request), _int(after, "after", 0))
+    def chat_poll(token: VisitorToken, session_id: str, after: str = "0"):
+        return chat.visitor_poll(session_id, token, _int(after, "after", 0))
 
     @router.post("/chat/sessions/{session_id}/operator")
-    async def chat_operator(request: Request, session_id: str):
-        token = visitor_token(request)
-        data = await _body(request)
-        return await run_in_threadpool(service.answer_offer, session_id, token, data.get("accept"))
+    def chat_operator(token: VisitorToken, data: Body, session_id: str):
+        return chat.answer_offer(session_id, token, data.get("accept"))
 
     @router.post("/chat/sessions/{session_id}/contact")
-    async def chat_contact(request: Request, session_id: str):
-        token = visitor_token(request)
-        data = await _body(request)
-        return await run_in_threadpool(
-            service.submit_contact, session_id, token, data.get("method") or "", data.get("value") or ""
-        )
+    def chat_contact(token: VisitorToken, data: Body, session_id: str):
+        return chat.submit_contact(session_id, token, data.get("method") or "", data.get("value") or "")
 
     @router.post("/chat/sessions/{session_id}/language")
-    async def chat_language(request: Request, session_id: str):
-        token = visitor_token(request)
-        data = await _body(request)
-        return await run_in_threadpool(service.set_language, session_id, token, data.get("language") or "")
+    def chat_language(token: VisitorToken, data: Body, session_id: str):
+        return chat.set_language(session_id, token, data.get("language") or "")
 
     return router
 

@@ -1,14 +1,22 @@
-"""Operator accounts: creation, login tokens, presence and availability."""
+"""Operator accounts: creation, login tokens, presence and availability.
+
+`OperatorService` is what the faces call (the API, the dashboard, the admin
+CLI): it holds the store. The module functions below it take a store or a
+connection and are shared with `ChatService`, which checks availability and
+capacity inside its own transactions.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from sportello.domain import Conflict, NotFound, OperatorStatus, State, Unauthorized, ValidationError
+from sportello.config import Settings
+from sportello.domain import Conflict, Forbidden, NotFound, OperatorStatus, State, Unauthorized, ValidationError
 from sportello.domain import credentials as auth
 from sportello.store.database import Store
 from sportello.store.tables import operator_tokens, operators, sessions
@@ -231,8 +239,6 @@ def ensure_first_operator(store: Store, env) -> dict | None:
 
 
 def _require_admin(store: Store, actor_id: int) -> None:
-    from sportello.domain import Forbidden
-
     with store.read() as conn:
         row = conn.execute(select(operators.c.is_admin, operators.c.active).where(operators.c.id == actor_id)).first()
     if row is None or not row.active or not row.is_admin:
@@ -269,3 +275,129 @@ def admin_update_operator(
     return update_operator(
         store, operator_id, active=active, max_chats=max_chats, is_admin=is_admin, password=password or None
     )
+
+
+def find_by_username(store: Store, username: str) -> dict:
+    username = (username or "").strip().lower()
+    with store.read() as conn:
+        row = conn.execute(select(operators).where(operators.c.username == username)).first()
+    if row is None:
+        raise NotFound(f"no operator '{username}'", code="unknown_operator")
+    return _public(row)
+
+
+class OperatorService:
+    """Operator accounts and presence, for the faces: the store stays inside."""
+
+    def __init__(self, store: Store, settings: Settings, *, clock: Callable[[], float] = time.time):
+        self._store = store
+        self.settings = settings
+        self.clock = clock
+
+    # ------------------------------------------------------------ sign-in
+    def login(self, username: str, password: str) -> tuple[str, dict]:
+        """A new bearer token (valid TOKEN_TTL_S) and the operator."""
+        return login(self._store, username, password, self.settings.token_ttl_s)
+
+    def logout(self, token: str) -> None:
+        logout(self._store, token)
+
+    def authenticate(self, token: str, *, touch: bool = True) -> dict:
+        """The operator a bearer token belongs to; refreshes its heartbeat unless `touch=False`."""
+        return authenticate(self._store, token, touch=touch)
+
+    # ------------------------------------------------------------ presence
+    def heartbeat(self, operator_id: int, *, now: float | None = None) -> None:
+        heartbeat(self._store, operator_id, now=now)
+
+    def set_status(self, operator_id: int, status: str) -> dict:
+        return set_status(self._store, operator_id, status)
+
+    def is_present(self, op: dict, now: float | None = None) -> bool:
+        """Online with a heartbeat younger than HEARTBEAT_TIMEOUT_S."""
+        return is_present(op, self.clock() if now is None else now, self.settings.heartbeat_timeout_s)
+
+    # ------------------------------------------------------------ accounts
+    def list_operators(self) -> list[dict]:
+        """Every account, by username, with its number of live chats."""
+        with self._store.read() as conn:
+            return list_operators(conn)
+
+    def by_username(self, username: str) -> dict:
+        return find_by_username(self._store, username)
+
+    def add(
+        self,
+        username: str,
+        display_name: str,
+        password: str,
+        *,
+        is_admin: bool = False,
+        max_chats: int | None = None,
+    ) -> dict:
+        return add_operator(
+            self._store,
+            username,
+            display_name,
+            password,
+            is_admin=is_admin,
+            max_chats=self.settings.default_max_chats if max_chats is None else max_chats,
+        )
+
+    def update(
+        self,
+        operator_id: int,
+        *,
+        active: bool | None = None,
+        max_chats: int | None = None,
+        is_admin: bool | None = None,
+        password: str | None = None,
+    ) -> dict:
+        return update_operator(
+            self._store, operator_id, active=active, max_chats=max_chats, is_admin=is_admin, password=password
+        )
+
+    def ensure_first_operator(self, env: Mapping[str, str]) -> dict | None:
+        """The admin named by ADMIN_USERNAME/ADMIN_PASSWORD, created if missing (None otherwise)."""
+        return ensure_first_operator(self._store, env)
+
+    # ------------------------------------------------------------ administration (admins only)
+    def admin_add(
+        self,
+        actor_id: int,
+        username: str,
+        display_name: str,
+        password: str,
+        *,
+        is_admin: bool = False,
+        max_chats: int | None = None,
+    ) -> dict:
+        return admin_add_operator(
+            self._store,
+            actor_id,
+            username,
+            display_name,
+            password,
+            is_admin=is_admin,
+            max_chats=self.settings.default_max_chats if max_chats is None else max_chats,
+        )
+
+    def admin_update(
+        self,
+        actor_id: int,
+        operator_id: int,
+        *,
+        active: bool | None = None,
+        max_chats: int | None = None,
+        is_admin: bool | None = None,
+        password: str | None = None,
+    ) -> dict:
+        return admin_update_operator(
+            self._store,
+            actor_id,
+            operator_id,
+            active=active,
+            max_chats=max_chats,
+            is_admin=is_admin,
+            password=password,
+        )

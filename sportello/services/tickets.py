@@ -1,7 +1,12 @@
-"""Tickets: creation inside the flow's transactions, listing and follow-up.
+"""Tickets: creation inside the flow's transactions, listing and follow-up,
+and the views the dashboard's "Ticket" page shows (filtered lists, the AI
+history decoded, the CSV export).
 
 Every change to a ticket also upserts its row in the "Ticket" worksheet
 through the outbox, in the same transaction.
+
+`TicketService` is what the faces call; it holds the store. `create`,
+`transcript` and `history` are used by `ChatService` inside its transactions.
 """
 
 from __future__ import annotations
@@ -15,12 +20,39 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.engine import Connection
 
 from sportello.domain import NotFound, Role, TicketStatus, ValidationError, iso
+from sportello.services.conversation_log import csv_bytes
 from sportello.sinks.sheets import TICKETS
 from sportello.store.database import Store
 from sportello.store.outbox import enqueue
 from sportello.store.tables import operators, tickets
 
 FIELDS = [c.name for c in tickets.columns]
+EXPORT_COLUMNS = [
+    "id",
+    "status",
+    "created_at",
+    "updated_at",
+    "language",
+    "contact_method",
+    "contact_info",
+    "operator_name",
+    "assigned_to_name",
+    "original_question",
+    "resolution_reason",
+    "conversation_transcript",
+    "notes",
+    "session_id",
+]
+LIST_COLUMNS = [
+    "id",
+    "status",
+    "created_at",
+    "contact_method",
+    "contact_info",
+    "original_question",
+    "operator_name",
+    "assigned_to_name",
+]
 
 
 def as_dict(row) -> dict:
@@ -182,3 +214,136 @@ def update_ticket(
             conn, TICKETS, sheet_values(t), op="upsert", row_key=str(ticket_id), session_id=t["session_id"], now=now
         )
     return t
+
+
+# ---------------------------------------------------------------------------
+# The dashboard's views: filtered lists with the assignee's name, the AI
+# history, the CSV export.
+
+
+def operator_names(store: Store) -> dict[int, str]:
+    with store.read() as conn:
+        return {r.id: r.display_name for r in conn.execute(select(operators.c.id, operators.c.display_name))}
+
+
+def list_tickets(
+    store: Store,
+    *,
+    statuses: list[str] | tuple[str, ...] | None = None,
+    q: str | None = None,
+    assigned_to: int | None = None,
+    limit: int = 5000,
+) -> list[dict]:
+    """Tickets newest first, with any of `statuses` (all when empty), matching `q`."""
+    q = (q or "").strip() or None
+    if statuses:
+        found: list[dict] = []
+        for status in statuses:
+            found += search(store, status=status, q=q, assigned_to=assigned_to, limit=limit)
+        found.sort(key=lambda t: t["id"], reverse=True)
+        found = found[:limit]
+    else:
+        found = search(store, q=q, assigned_to=assigned_to, limit=limit)
+    names = operator_names(store)
+    for t in found:
+        t["assigned_to_name"] = names.get(t["assigned_to"], "") if t["assigned_to"] is not None else ""
+    return found
+
+
+def history_messages(ticket: dict) -> list[dict]:
+    """The conversation before the hand-off ("AI history") as a list of messages."""
+    try:
+        items = json.loads(ticket.get("conversation_history") or "[]")
+    except ValueError:
+        return []
+    return [
+        {
+            "role": str(m.get("role", "")),
+            "author": str(m.get("author", "")),
+            "text": str(m.get("text", "")),
+            "at": str(m.get("at", "")),
+        }
+        for m in items
+        if isinstance(m, dict)
+    ]
+
+
+def export_csv(rows: list[dict]) -> bytes:
+    """The rows of `list_tickets` as CSV (EXPORT_COLUMNS)."""
+    return csv_bytes(EXPORT_COLUMNS, rows)
+
+
+class TicketService:
+    """Tickets for the faces (the API, the dashboard): the store stays inside."""
+
+    def __init__(self, store: Store):
+        self._store = store
+
+    def get(self, ticket_id: int) -> dict:
+        return get(self._store, ticket_id)
+
+    def search(
+        self,
+        *,
+        status: str | None = None,
+        session_id: str | None = None,
+        q: str | None = None,
+        assigned_to: int | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[dict]:
+        """Newest first; one status at most (the API's filter)."""
+        return search(
+            self._store,
+            status=status,
+            session_id=session_id,
+            q=q,
+            assigned_to=assigned_to,
+            limit=limit,
+            offset=offset,
+        )
+
+    def list(
+        self,
+        *,
+        statuses: list[str] | tuple[str, ...] | None = None,
+        q: str | None = None,
+        assigned_to: int | None = None,
+        limit: int = 5000,
+    ) -> list[dict]:
+        """Newest first, any of `statuses`, with `assigned_to_name` (the dashboard's list)."""
+        return list_tickets(self._store, statuses=statuses, q=q, assigned_to=assigned_to, limit=limit)
+
+    def update(
+        self,
+        ticket_id: int,
+        *,
+        status: str | None = None,
+        notes: str | None = None,
+        append_note: str | None = None,
+        assigned_to: int | None = None,
+        unassign: bool = False,
+        author: str = "",
+    ) -> dict:
+        return update_ticket(
+            self._store,
+            ticket_id,
+            status=status,
+            notes=notes,
+            append_note=append_note,
+            assigned_to=assigned_to,
+            unassign=unassign,
+            author=author,
+        )
+
+    def operator_names(self) -> dict[int, str]:
+        """{operator id: display name}, for assignee pickers."""
+        return operator_names(self._store)
+
+    @staticmethod
+    def history_messages(ticket: dict) -> list[dict]:
+        return history_messages(ticket)
+
+    @staticmethod
+    def export_csv(rows: list[dict]) -> bytes:
+        return export_csv(rows)

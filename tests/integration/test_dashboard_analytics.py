@@ -13,8 +13,8 @@ from sportello.runtime import Runtime
 from sportello.services import conversation_log as dashboard_log
 from sportello.services import operators as ops
 from sportello.services import reports as analytics
-from sportello.services import ticket_views as dashboard_tickets
 from sportello.services import tickets
+from sportello.services import tickets as dashboard_tickets
 from sportello.sinks.sheets import CONVERSATION_HEADER
 from testkit.dashboard import D0, D1, D2, D3, DOG, PARKING, FakeAnswerer, seed
 

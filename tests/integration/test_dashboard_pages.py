@@ -53,9 +53,9 @@ def sign_in(username: str, password: str = PASSWORD) -> AppTest:
 
 
 def waiting_visitor(rt, question: str = DOG) -> dict:
-    v = rt.service.start_session("it", "pytest")
-    rt.service.visitor_message(v["session_id"], v["token"], question)
-    assert rt.service.answer_offer(v["session_id"], v["token"], True)["status"] == "waiting"
+    v = rt.chat.start_session("it", "pytest")
+    rt.chat.visitor_message(v["session_id"], v["token"], question)
+    assert rt.chat.answer_offer(v["session_id"], v["token"], True)["status"] == "waiting"
     return v
 
 
@@ -93,12 +93,12 @@ def test_sign_in_sets_presence_and_heartbeat_and_sign_out(rt):
     with rt.store.read() as conn:
         mario = next(o for o in ops.list_operators(conn) if o["id"] == ids["mario"])
     assert mario["status"] == "online" and mario["last_heartbeat"] is not None
-    assert rt.service.operator_status()["available"] is True
+    assert rt.chat.operator_status()["available"] is True
 
     at.button_group(key="presence").set_value("away").run()
-    assert rt.service.operator_status()["available"] is False
+    assert rt.chat.operator_status()["available"] is False
     at.button_group(key="presence").set_value("online").run()
-    assert rt.service.operator_status()["available"] is True
+    assert rt.chat.operator_status()["available"] is True
 
     at.button_group(key="ui_lang").set_value("en").run()
     assert at.title[0].value == "Live: queue and chats"
@@ -106,7 +106,7 @@ def test_sign_in_sets_presence_and_heartbeat_and_sign_out(rt):
 
     at.button(key="logout").click().run()
     assert at.text_input(key="login_username")
-    assert rt.service.operator_status()["online"] == 0
+    assert rt.chat.operator_status()["online"] == 0
 
 
 def test_take_send_release_move_the_real_store(rt):
@@ -119,7 +119,7 @@ def test_take_send_release_move_the_real_store(rt):
     assert "In coda: 2" in texts(at.sidebar)
 
     # A colleague is faster: a clear message, not an error trace.
-    rt.service.take_chat(ids["lucia"], theirs["session_id"])
+    rt.chat.take_chat(ids["lucia"], theirs["session_id"])
     at.button(key=f"take_{theirs['session_id']}").click().run()
     assert not at.exception
     assert [w.value for w in at.warning] == ["Questa chat non è più in attesa: l'ha già presa un collega."]
@@ -134,21 +134,21 @@ def test_take_send_release_move_the_real_store(rt):
     at.text_area(key=f"reply_text_{sid}").input("Buongiorno, sono Mario.")
     submit(at, f"reply_{sid}")
     assert not at.exception
-    seen = rt.service.visitor_poll(sid, mine["token"])["messages"]
+    seen = rt.chat.visitor_poll(sid, mine["token"])["messages"]
     assert [(m["role"], m["author"], m["text"]) for m in seen[-1:]] == [
         ("operator", "Mario", "Buongiorno, sono Mario.")
     ]
 
     # A visitor message shows up on the next refresh, as plain text (never Markdown/HTML).
     raw = "<b>grassetto</b> **ciao** ![x](http://example.org/t.png) <script>alert(1)</script>"
-    rt.service.visitor_message(sid, mine["token"], raw)
+    rt.chat.visitor_message(sid, mine["token"], raw)
     at.run()
     assert raw in texts(at)
     assert not any("grassetto" in m.value for m in at.markdown)
 
     at.selectbox(key=f"canned_{sid}").select(CANNED["it"][1])
     at.button(key=f"send_canned_{sid}").click().run()
-    assert rt.service.visitor_poll(sid, mine["token"])["messages"][-1]["text"] == CANNED["it"][1]
+    assert rt.chat.visitor_poll(sid, mine["token"])["messages"][-1]["text"] == CANNED["it"][1]
 
     at.selectbox(key=f"reason_{sid}").select("Problema risolto")
     at.text_input(key=f"reason_note_{sid}").input("orari del sabato")
@@ -177,7 +177,7 @@ def test_console_holds_several_chats_up_to_the_maximum(rt):
         assert at.text_area(key=f"reply_text_{v['session_id']}")
     assert at.button(key=f"take_{visitors[2]['session_id']}").disabled
     assert "Hai raggiunto il massimo di chat contemporanee (2)." in [w.value for w in at.warning]
-    rt.service.visitor_message(visitors[1]["session_id"], visitors[1]["token"], "Nuovo messaggio nella seconda chat")
+    rt.chat.visitor_message(visitors[1]["session_id"], visitors[1]["token"], "Nuovo messaggio nella seconda chat")
     at.run()
     assert "Nuovo messaggio nella seconda chat" in texts(at.tabs[1])
 

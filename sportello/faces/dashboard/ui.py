@@ -16,7 +16,6 @@ from sportello.config import Settings
 from sportello.domain import DomainError, OperatorStatus, Role
 from sportello.faces.dashboard.texts import error_text, tr
 from sportello.runtime import Runtime
-from sportello.services import operators as ops
 from sportello.services.reports import zone
 
 TOKEN_KEY = "op_token"
@@ -70,23 +69,23 @@ def language_toggle() -> None:
 
 # ---------------------------------------------------------------- operator
 def sign_in(username: str, password: str) -> dict:
-    rt = runtime()
-    token, op = ops.login(rt.store, username, password, rt.settings.token_ttl_s)
+    operators = runtime().operators
+    token, op = operators.login(username, password)
     st.session_state[TOKEN_KEY] = token
     # Signing in means being at the desk: online, with a fresh heartbeat.
-    return ops.set_status(rt.store, op["id"], OperatorStatus.ONLINE)
+    return operators.set_status(op["id"], OperatorStatus.ONLINE)
 
 
 def sign_out() -> None:
-    rt = runtime()
+    operators = runtime().operators
     token = st.session_state.pop(TOKEN_KEY, None)
     if token:
         try:
-            op = ops.authenticate(rt.store, token, touch=False)
-            ops.set_status(rt.store, op["id"], OperatorStatus.OFFLINE)
+            op = operators.authenticate(token, touch=False)
+            operators.set_status(op["id"], OperatorStatus.OFFLINE)
         except DomainError:
             pass
-        ops.logout(rt.store, token)
+        operators.logout(token)
 
 
 def current_operator() -> dict | None:
@@ -95,7 +94,7 @@ def current_operator() -> dict | None:
     if not token:
         return None
     try:
-        return ops.authenticate(runtime().store, token)
+        return runtime().operators.authenticate(token)
     except DomainError:
         st.session_state.pop(TOKEN_KEY, None)
         return None
@@ -139,7 +138,7 @@ def sidebar(op: dict) -> None:
         st.session_state["presence"] = current  # the store is the truth (another tab may have changed it)
 
         def _changed():
-            ops.set_status(rt.store, op["id"], st.session_state["presence"] or OperatorStatus.OFFLINE)
+            rt.operators.set_status(op["id"], st.session_state["presence"] or OperatorStatus.OFFLINE)
 
         st.segmented_control(
             t("presence"),
@@ -155,8 +154,8 @@ def sidebar(op: dict) -> None:
         def _beat():
             # Runs while this tab is open; a closed tab stops beating and the
             # operator stops being offered chats after HEARTBEAT_TIMEOUT_S.
-            ops.heartbeat(rt.store, op["id"])
-            n = len(rt.service.pending_sessions())
+            rt.operators.heartbeat(op["id"])
+            n = len(rt.chat.pending_sessions())
             st.text(t("waiting_badge", n=n))
 
         _beat()
