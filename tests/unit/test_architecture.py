@@ -1,0 +1,120 @@
+"""The allowed arrows between the layers (docs/architecture.md), read from the
+imports of every module with `ast`: no module is imported or run.
+
+- faces/, pages/, dashboard.py, app.py: no `sportello.store`, no SQLAlchemy,
+  and no `.store` attribute (they call services only).
+- domain/: nothing from `sportello` outside `domain/`; no SQLAlchemy,
+  FastAPI, Starlette, Gradio, Streamlit.
+- services/: no faces, FastAPI, Starlette, Gradio, Streamlit.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "sportello"
+
+UI_LIBRARIES = ("fastapi", "starlette", "gradio", "streamlit")
+
+
+def module_name(path: Path) -> str:
+    rel = path.relative_to(ROOT).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def imports(source: str, module: str, *, is_package: bool = False) -> set[str]:
+    """Every module `source` imports, anywhere in it (also inside functions),
+    with relative imports resolved against `module`."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = module.split(".")
+                base = base if is_package else base[:-1]
+                base = base[: len(base) - (node.level - 1)]
+                prefix = ".".join(base)
+                target = f"{prefix}.{node.module}" if node.module else prefix
+            else:
+                target = node.module or ""
+            found.add(target)
+            # `from sportello import store` imports the module sportello.store
+            found.update(f"{target}.{alias.name}" for alias in node.names if alias.name != "*")
+    return found
+
+
+def store_attributes(source: str) -> list[int]:
+    """Lines where `<something>.store` is read."""
+    return [
+        node.lineno for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Attribute) and node.attr == "store"
+    ]
+
+
+def within(name: str, prefixes: tuple[str, ...]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+def modules(*roots: Path) -> list[Path]:
+    out: list[Path] = []
+    for root in roots:
+        out += [root] if root.is_file() else sorted(root.rglob("*.py"))
+    assert out, roots
+    return out
+
+
+def imported_by(path: Path) -> set[str]:
+    return imports(path.read_text(encoding="utf-8"), module_name(path), is_package=path.name == "__init__.py")
+
+
+def bad_imports(path: Path, forbidden: tuple[str, ...]) -> list[str]:
+    return sorted(name for name in imported_by(path) if within(name, forbidden))
+
+
+FACES = modules(PACKAGE / "faces", ROOT / "pages", ROOT / "dashboard.py", ROOT / "app.py")
+DOMAIN = modules(PACKAGE / "domain")
+SERVICES = modules(PACKAGE / "services")
+
+
+def ids(paths: list[Path]) -> list[str]:
+    return [str(p.relative_to(ROOT)) for p in paths]
+
+
+@pytest.mark.parametrize("path", FACES, ids=ids(FACES))
+def test_faces_call_services_only(path):
+    assert bad_imports(path, ("sportello.store", "sqlalchemy")) == []
+    assert store_attributes(path.read_text(encoding="utf-8")) == [], "a face reads .store: call a service instead"
+
+
+@pytest.mark.parametrize("path", DOMAIN, ids=ids(DOMAIN))
+def test_domain_depends_on_nothing(path):
+    outside = sorted(n for n in imported_by(path) if within(n, ("sportello",)) and not within(n, ("sportello.domain",)))
+    assert outside == []
+    assert bad_imports(path, ("sqlalchemy", *UI_LIBRARIES)) == []
+
+
+@pytest.mark.parametrize("path", SERVICES, ids=ids(SERVICES))
+def test_services_know_no_face(path):
+    assert bad_imports(path, ("sportello.faces", *UI_LIBRARIES)) == []
+
+
+def test_the_checks_see_a_violation():
+    """The checker itself: each kind of import that breaks a rule is found."""
+    face = "import sqlalchemy\nfrom sportello.store.tables import sessions\ndef f(rt):\n    return rt.store\n"
+    names = imports(face, "sportello.faces.api")
+    assert "sqlalchemy" in names
+    assert "sportello.store.tables" in names
+    assert store_attributes(face) == [4]
+    assert "sportello.store" in imports("from sportello import store\n", "pages.tickets")
+    assert "sportello.store.database" in imports("from ..store import database\n", "sportello.faces.admin")
+    assert "sportello.services.chat" in imports("from ..services.chat import X\n", "sportello.domain.errors")
+    assert "sportello.domain.states" in imports("from .states import State\n", "sportello.domain", is_package=True)
+    inner = "def f():\n    import streamlit as st\n    return st\n"
+    assert "streamlit" in imports(inner, "sportello.services.tickets")
