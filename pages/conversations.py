@@ -9,9 +9,8 @@ import pandas as pd
 import streamlit as st
 
 from sportello.faces.dashboard import ui as ui
-from sportello.services.conversation_log import LOG_COLUMNS, csv_bytes
+from sportello.services.conversation_log import CONVERSATION_HEADER, LOG_COLUMNS, csv_bytes
 from sportello.services.reports import local_day
-from sportello.sinks.sheets import CONVERSATION_HEADER
 
 op = ui.require_operator()
 rt = ui.runtime()

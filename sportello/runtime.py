@@ -17,7 +17,9 @@ from contextlib import contextmanager
 from sportello.answering.bot import Answerer, build_answerer
 from sportello.config import Settings
 from sportello.services.chat import ChatService
+from sportello.services.conversation_log import ConversationLog
 from sportello.services.operators import OperatorService
+from sportello.services.reports import Reports
 from sportello.services.tickets import TicketService
 from sportello.sinks.sheets import Sink, build_sink
 from sportello.store.database import Store
@@ -25,39 +27,6 @@ from sportello.store.leader import Leadership
 from sportello.store.outbox import OutboxWorker
 
 log = logging.getLogger("sportello")
-
-# TEMPORARY: `Reports` and `ConversationLog` arrive with the typed events; until
-# they do, bind the module functions to the store here.
-try:
-    from sportello.services.reports import Reports
-except ImportError:  # pragma: no cover
-    from sportello.services import reports as _reports
-
-    class Reports:  # type: ignore[no-redef]
-        def __init__(self, store: Store):
-            self._store = store
-
-        def report(self, start, end, tz: str = "Europe/Rome", *, top: int = 15):
-            return _reports.report(self._store, start, end, tz, top=top)
-
-
-try:
-    from sportello.services.conversation_log import ConversationLog
-except ImportError:  # pragma: no cover
-    from sportello.services import conversation_log as _log
-
-    class ConversationLog:  # type: ignore[no-redef]
-        def __init__(self, store: Store):
-            self._store = store
-
-        def rows(self, *, session=None, start=None, end=None, intents=None, tz: str = "Europe/Rome"):
-            return _log.log_rows(self._store, session=session, start=start, end=end, intents=intents, tz=tz)
-
-        def intents(self):
-            return _log.log_intents(self._store)
-
-        def sync_status(self):
-            return _log.sync_status(self._store)
 
 
 class Runtime:
