@@ -350,12 +350,15 @@ class _State:
 
 
 def _group_max(sims: np.ndarray, groups: np.ndarray, n: int, fill: float = np.nan) -> np.ndarray:
-    """sims (rows, items) -> (rows, n): the max over the items of each group."""
+    """sims (rows, items) -> (rows, n): the max over the items of each group (groups < 0 are skipped)."""
     out = np.full((sims.shape[0], n), fill, dtype=np.float64)
-    for g in np.unique(groups):
-        if g < 0:
-            continue
-        out[:, g] = sims[:, groups == g].max(axis=1)
+    keep = np.where(groups >= 0)[0]
+    if not len(keep) or not sims.shape[0]:
+        return out
+    order = keep[np.argsort(groups[keep], kind="stable")]
+    sorted_groups = groups[order]
+    starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])
+    out[:, sorted_groups[starts]] = np.maximum.reduceat(sims[:, order], starts, axis=1)
     return out
 
 
@@ -443,12 +446,16 @@ class SemanticAnswerer(RetrievalAnswerer):
         self.vectors = VectorCache(encoder, cache_dirs)
         self.cache_dirs = [Path(d) for d in cache_dirs]
         self.examples_path = Path(examples_path) if examples_path else None
-        self.excluded: set[str] = set()  # example questions (casefolded) left out, e.g. the cases under evaluation
+        self.excluded: set[str] = set()
+        self.cv_misses: list[
+            tuple[str, str, str]
+        ] = []  # (question, expected, got) from the last calibrate()  # example questions (casefolded) left out, e.g. the cases under evaluation
         self._state: _State | None = None
         self._state_lock = threading.Lock()
         self._ex_checked = 0.0
         self._qcache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._qcache_size = query_cache
+        self._qlock = threading.Lock()
         self._refresh(force=True)
         self.calibration = calibration or self._saved_calibration()
         if self.calibration is None:
@@ -543,12 +550,14 @@ class SemanticAnswerer(RetrievalAnswerer):
 
     def _query_vec(self, text: str) -> np.ndarray:
         key = text.strip().casefold()
-        v = self._qcache.get(key)
+        with self._qlock:
+            v = self._qcache.get(key)
         if v is None:
             v = self.encoder.embed([text], "query")[0]
-            self._qcache[key] = v
-            if len(self._qcache) > self._qcache_size:
-                self._qcache.popitem(last=False)
+            with self._qlock:
+                self._qcache[key] = v
+                while len(self._qcache) > self._qcache_size:
+                    self._qcache.popitem(last=False)
         return v
 
     def _parts(self, state: _State, texts: list[str], langs: list[str], vecs: np.ndarray, ex_mask=None) -> _Parts:
@@ -799,6 +808,7 @@ def calibrate_examples(answerer: SemanticAnswerer, state: _State, k: int = 5, se
             held_got[fused_pos[r]] = index.intents[b] if p >= cal.threshold else ESCALATE
     got = [fixed[p] if fixed[p] is not None else held_got[p] for p in range(len(examples))]
     acc, rec, wrong = _metrics(expected, got)
+    answerer.cv_misses = [(x.question, x.expected, g) for x, g in zip(examples, got, strict=True) if g != x.expected]
     # The operating point: fitted on all examples, each scored with the other folds as memory.
     all_parts = []
     all_rows_expected = []

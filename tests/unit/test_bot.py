@@ -156,3 +156,19 @@ def test_cross_validated_threshold_on_dev_files():
     assert report.wrong_confident_rate <= 0.015
     assert all(0.3 <= t <= 0.75 for t in thresholds)
     assert 0.3 <= bot.RetrievalAnswerer([]).threshold <= 0.75  # the shipped default is in CV's range
+
+
+def test_eval_shows_the_fused_operating_point_and_leaves_the_cases_out_of_the_examples():
+    from sportello.answering.semantic import SemanticUnavailable, load_encoder
+
+    try:
+        load_encoder()
+    except SemanticUnavailable as exc:
+        pytest.skip(f"no e5 model here: {exc}")
+    out = _run("eval", "--kb", str(KB), "--cases", str(DATA / "eval_dev.csv"), "--offline", "--answerer", "semantic")
+    assert out.returncode == 0, out.stderr
+    assert "answerer: fused lexical + e5" in out.stdout and "operating point: P(right) >=" in out.stdout
+    assert "of the cases are labelled examples; they are left out" in out.stdout
+    assert "answerable accuracy" in out.stdout
+    lexical = _run("eval", "--kb", str(KB), "--cases", str(DATA / "eval_dev.csv"), "--offline", "--answerer", "lexical")
+    assert lexical.returncode == 0 and "answerer: lexical" in lexical.stdout

