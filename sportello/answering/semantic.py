@@ -737,6 +737,41 @@ def _subset(parts: _Parts, rows) -> _Parts:
     return _Parts(*(getattr(parts, f)[rows] for f in _Parts.__dataclass_fields__))
 
 
+# Examples this similar are near-duplicates ("ticket price" / "ticket prices"): they share a fold, so that
+# cross-validation never scores a question with its own twin in the memory and over-trusts the examples.
+TWIN_SIMILARITY = 0.95
+
+
+def grouped_folds(vecs: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+    """A fold per example; near-duplicates (cosine >= TWIN_SIMILARITY, transitively) share one."""
+    n = len(vecs)
+    parent = list(range(n))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    if n:
+        pairs = np.argwhere(np.triu(vecs @ vecs.T, 1) >= TWIN_SIMILARITY)
+        for i, j in pairs:
+            parent[root(int(i))] = root(int(j))
+    groups: dict[int, list[int]] = {}
+    for i in range(n):
+        groups.setdefault(root(i), []).append(i)
+    members = list(groups.values())
+    random.Random(seed).shuffle(members)
+    members.sort(key=len, reverse=True)  # big groups first, each to the smallest fold so far (stable: shuffled ties)
+    fold_of = np.empty(n, dtype=np.int32)
+    sizes = [0] * k
+    for group in members:
+        f = min(range(k), key=lambda g: sizes[g])
+        fold_of[group] = f
+        sizes[f] += len(group)
+    return fold_of
+
+
 def calibrate_examples(answerer: SemanticAnswerer, state: _State, k: int = 5, seed: int = 0, **choose) -> Calibration:
     examples = state.examples
     index = state.index
@@ -757,11 +792,7 @@ def calibrate_examples(answerer: SemanticAnswerer, state: _State, k: int = 5, se
     expected = [x.expected for x in examples]
     # The question's own vector is its example vector (same text, same "query" kind).
     vecs = state.example_vecs[fused_pos]
-    order = list(range(len(examples)))
-    random.Random(seed).shuffle(order)
-    fold_of = np.empty(len(examples), dtype=np.int32)
-    for f in range(k):
-        fold_of[order[f::k]] = f
+    fold_of = grouped_folds(state.example_vecs, k, seed)
     fused_fold = fold_of[fused_pos]
     # Per-row lexical and KB parts do not depend on the examples; example parts are recomputed per memory.
     base = answerer._parts(state, texts, langs, vecs, ex_mask=np.zeros(len(examples), dtype=bool))

@@ -47,7 +47,7 @@ def fused(encoder):
         ("a che ora aprite la mattina?", "it", "orari_apertura"),
         ("quanto si paga per entrare?", "it", "richiesta_prezzi"),
         ("posso portare il mio cane?", "it", "animali"),
-        ("is there somewhere to grab a coffee inside?", "en", "caffetteria"),
+        ("can I get a coffee during my visit?", "en", "caffetteria"),
         ("what does a ticket cost?", "en", "richiesta_prezzi"),
         ("can I take pictures of the paintings?", "en", "fotografie"),
     ],
