@@ -130,8 +130,33 @@ class AppServer(ChildServer):
 
 def add_operator(
     data_dir: Path, username: str, name: str, password: str = "password123", *extra: str, env: dict | None = None
-) -> None:
-    subprocess.run(
+) -> dict:
+    """An operator account, created in this process as the admin CLI creates it (same
+    settings, same `OperatorService.add`), without the second it takes to start Python.
+
+    `extra` takes the CLI's options: `--admin`, `--max-chats N`. `add_operator_cli`
+    runs the real command line.
+    """
+    from sportello.config import Settings
+    from sportello.runtime import operator_accounts
+
+    is_admin = "--admin" in extra
+    max_chats = None
+    if "--max-chats" in extra:
+        max_chats = int(extra[extra.index("--max-chats") + 1])
+    unknown = [x for x in extra if x not in ("--admin", "--max-chats") and x != str(max_chats)]
+    if unknown:
+        raise ValueError(f"add_operator: unsupported options {unknown}; use add_operator_cli")
+    settings = Settings.from_env({**os.environ, "DATA_DIR": str(data_dir), **(env or {})})
+    with operator_accounts(settings) as accounts:
+        return accounts.add(username, name, password, is_admin=is_admin, max_chats=max_chats)
+
+
+def add_operator_cli(
+    data_dir: Path, username: str, name: str, password: str = "password123", *extra: str, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    """`python -m sportello.faces.admin add-operator ...` as a subprocess."""
+    return subprocess.run(
         [
             sys.executable,
             "-m",

@@ -1,4 +1,10 @@
-"""Shared fixtures: each test gets its own DATA_DIR, database and servers."""
+"""Shared fixtures: each test gets its own DATA_DIR, database and servers.
+
+`server` is the app in this process (testkit.inprocess.InProcessServer); the
+tests under tests/e2e/ get a real `python app.py` process instead (see
+tests/e2e/conftest.py). Every test is marked `unit`, `integration` or `e2e`
+after its folder: `pytest -m "not e2e"` is the quick loop.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,10 @@ import pytest
 from sportello.config import Settings
 from sportello.runtime import Runtime
 from testkit.databases import db_env_for, parametrize_databases, postgres_url_for_test
-from testkit.support import AppServer, Operator, add_operator
+from testkit.inprocess import InProcessServer
+from testkit.support import Operator, add_operator
+
+LAYERS = ("unit", "integration", "e2e")
 
 
 @pytest.fixture
@@ -19,6 +28,18 @@ def data_dir(tmp_path):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "both_databases: run the test on SQLite and on PostgreSQL")
+    config.addinivalue_line("markers", "unit: in-process, no server, no network (tests/unit)")
+    config.addinivalue_line("markers", "integration: store, sinks, stand-ins, the API in-process (tests/integration)")
+    config.addinivalue_line("markers", "e2e: real app.py processes, browsers (tests/e2e)")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        parts = item.path.parts
+        for layer in LAYERS:
+            if layer in parts:
+                item.add_marker(layer)
+                break
 
 
 def pytest_generate_tests(metafunc):
@@ -46,13 +67,11 @@ def runtime(settings):
 
 @pytest.fixture
 def server(data_dir, db_env):
-    """A real `python app.py` process with two operators, mario and lucia."""
+    """The app's API in this process (uvicorn in a thread), with two operators, mario and lucia."""
     add_operator(data_dir, "mario", "Mario Rossi", env=db_env)
     add_operator(data_dir, "lucia", "Lucia Bianchi", env=db_env)
-    srv = AppServer(data_dir, env={"QUEUE_TIMEOUT_S": "120", **db_env})
-    srv.start()
-    yield srv
-    srv.stop()
+    with InProcessServer(data_dir, env={"QUEUE_TIMEOUT_S": "120", **db_env}) as srv:
+        yield srv
 
 
 @pytest.fixture

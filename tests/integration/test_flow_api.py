@@ -1,11 +1,12 @@
-"""The seed's scenarios, driven over HTTP against a real app process."""
+"""The seed's scenarios, driven over HTTP against the app's API (in-process: testkit.inprocess)."""
 
 from __future__ import annotations
 
 import httpx
 import pytest
 
-from testkit.support import AppServer, Operator, Visitor, add_operator, read_sheet, wait_until
+from testkit.inprocess import InProcessServer
+from testkit.support import Operator, Visitor, add_operator, read_sheet, wait_until
 
 pytestmark = pytest.mark.both_databases  # every test runs on SQLite and on PostgreSQL
 
@@ -179,7 +180,7 @@ def test_away_or_stale_operator_is_not_available(server, mario):
 
 def test_operator_at_capacity_is_not_available(data_dir, db_env):
     add_operator(data_dir, "solo", "Solo Uno", "password123", "--max-chats", "1", env=db_env)
-    with AppServer(data_dir, env=db_env) as srv:
+    with InProcessServer(data_dir, env=db_env) as srv:
         op = Operator(srv.url, "solo")
         op.online()
         first = Visitor(srv.url)
@@ -194,7 +195,7 @@ def test_operator_at_capacity_is_not_available(data_dir, db_env):
 
 def test_queue_timeout_moves_to_contact(data_dir, db_env):
     add_operator(data_dir, "mario", "Mario Rossi", env=db_env)
-    with AppServer(data_dir, env={"QUEUE_TIMEOUT_S": "1.5", **db_env}) as srv:
+    with InProcessServer(data_dir, env={"QUEUE_TIMEOUT_S": "1.5", **db_env}) as srv:
         op = Operator(srv.url, "mario")
         op.online()
         v = Visitor(srv.url)
@@ -214,7 +215,7 @@ def test_queue_timeout_moves_to_contact(data_dir, db_env):
 
 
 def test_cors_for_a_venue_site_embedding_the_visitor_api(data_dir, db_env):
-    with AppServer(data_dir, env={"CORS_ORIGINS": "https://museo.example", **db_env}) as srv:
+    with InProcessServer(data_dir, env={"CORS_ORIGINS": "https://museo.example", **db_env}) as srv:
         pre = httpx.options(
             srv.url + "/api/chat/sessions",
             headers={

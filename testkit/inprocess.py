@@ -1,0 +1,182 @@
+"""The app in the test process: a `Runtime` and its API served by uvicorn in a thread.
+
+`InProcessServer` has the interface of `testkit.support.AppServer` (`.url`,
+`.port`, `.data_dir`, `.env`, `start()`/`stop()`, a context manager, `log()`),
+so the HTTP clients (`Visitor`, `Operator`) and the assertions do not change.
+It starts in well under a second instead of the seconds an `app.py` process
+needs to import Gradio, so tests that only need the REST API and the
+background work (outbox worker, queue sweeper) use it. What needs a real
+process (SIGKILL, two processes on one database, the Gradio page in a browser,
+the one-port app with the dashboard) uses `AppServer`.
+
+The visitor page is not mounted unless `with_page=True` (that imports Gradio).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+
+import uvicorn
+
+from sportello.answering.bot import Answerer, RetrievalAnswerer
+from sportello.config import Settings
+from sportello.runtime import Runtime
+from testkit.support import free_port
+
+_ANSWERERS: dict[tuple, RetrievalAnswerer] = {}
+_ANSWERERS_LOCK = threading.Lock()
+
+
+def shared_offline_answerer(settings: Settings) -> Answerer | None:
+    """One offline answerer per knowledge-base file (as it is on disk), shared by the
+    in-process servers: building its index is most of a Runtime's start-up.
+
+    None when the settings choose the LLM answerer: the Runtime then builds its own.
+    """
+    if settings.openai_api_key or settings.openai_base_url:
+        return None
+    path = Path(settings.kb_path).resolve()
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    key = (str(path), st.st_mtime_ns, st.st_size)
+    with _ANSWERERS_LOCK:
+        answerer = _ANSWERERS.get(key)
+        if answerer is None:
+            answerer = _ANSWERERS[key] = RetrievalAnswerer.from_csv(path)
+        return answerer
+
+
+class InProcessServer:
+    """The REST API (and optionally the visitor page) of a `Runtime`, on a free loopback port."""
+
+    name = "app-inprocess"
+    health_path = "/api/health"
+
+    def __init__(
+        self,
+        data_dir: Path,
+        env: dict | None = None,
+        port: int | None = None,
+        *,
+        with_page: bool = False,
+        answerer: Answerer | None = None,
+    ):
+        self.data_dir = Path(data_dir)
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "DATA_DIR": str(self.data_dir),
+            "PORT": str(self.port),
+            "HOST": "127.0.0.1",
+            "OUTBOX_INTERVAL_S": "0.2",
+            **(env or {}),
+        }
+        self.with_page = with_page
+        self._answerer = answerer
+        self.log_path = self.data_dir / f"{self.name}-{self.port}.log"
+        self.settings: Settings | None = None
+        self.runtime: Runtime | None = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._log_handler: logging.Handler | None = None
+        self._old_level: int | None = None
+
+    # ------------------------------------------------------------ lifecycle
+    def start(self, timeout: float = 30.0) -> InProcessServer:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._capture_log()
+        try:
+            self.settings = Settings.from_env(self.env)
+            answerer = self._answerer or shared_offline_answerer(self.settings)
+            self.runtime = Runtime(self.settings, answerer=answerer)
+            self.runtime.operators.ensure_first_operator(self.env)
+            self.runtime.start()
+            config = uvicorn.Config(
+                self._app(),
+                host="127.0.0.1",
+                port=self.port,
+                log_level="warning",
+                timeout_graceful_shutdown=3,
+                lifespan="on" if self.with_page else "off",
+            )
+            self._server = uvicorn.Server(config)
+            self._thread = threading.Thread(target=self._server.run, name=f"{self.name}-{self.port}", daemon=True)
+            self._thread.start()
+            deadline = time.monotonic() + timeout
+            while not self._server.started:
+                if not self._thread.is_alive():
+                    raise RuntimeError(f"{self.name} did not start: {self.log()}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{self.name} did not start in {timeout}s: {self.log()}")
+                time.sleep(0.01)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _app(self):
+        if self.with_page:
+            from app import build_app  # imports Gradio: only when the page is wanted
+
+            return build_app(self.runtime)
+        from sportello.faces.api import create_api
+
+        return create_api(self.runtime)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(15)
+            if self._thread.is_alive():  # pragma: no cover - a stuck connection
+                self._server.force_exit = True
+                self._thread.join(5)
+            self._thread = None
+        self._server = None
+        if self.runtime is not None:
+            self.runtime.stop()
+            self.runtime = None
+        self._release_log()
+
+    def __enter__(self) -> InProcessServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------ log
+    def _capture_log(self) -> None:
+        """What the app process would log (the `sportello` loggers, INFO and up) goes to `log_path`."""
+        handler = logging.FileHandler(self.log_path, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setLevel(logging.INFO)
+        logger = logging.getLogger("sportello")
+        self._old_level = logger.level
+        if logger.getEffectiveLevel() > logging.INFO:
+            logger.setLevel(logging.INFO)
+        logger.addHandler(handler)
+        self._log_handler = handler
+
+    def _release_log(self) -> None:
+        if self._log_handler is not None:
+            logger = logging.getLogger("sportello")
+            logger.removeHandler(self._log_handler)
+            self._log_handler.close()
+            self._log_handler = None
+            if self._old_level is not None:
+                logger.setLevel(self._old_level)
+
+    def log(self) -> str:
+        if self._log_handler is not None:
+            self._log_handler.flush()
+        try:
+            return self.log_path.read_text(errors="replace")[-4000:]
+        except OSError:
+            return ""
