@@ -41,7 +41,7 @@ from sportello.store.tables import sessions, tickets
 OUTCOMES = ("ai", "operator", "ticket", "no_outcome")
 
 # Intents the flow itself writes on bot messages: not answers to a question
-# (the reports count the AI's turns, `AI_KINDS`, which never have these).
+# (never counted as the AI's, even if a knowledge base reused one).
 FLOW_INTENTS = frozenset(
     {
         "greeting",
@@ -175,7 +175,7 @@ def report(store: Store, start: date, end: date, tz: str = "Europe/Rome", *, top
             .select_from(sessions.outerjoin(tickets, tickets.c.id == sessions.c.ticket_id))
             .where(sessions.c.created_at >= lo, sessions.c.created_at < hi, sessions.c.last_seq > 1)
         ).all()
-        intents = events.intent_counts(conn, AI_KINDS, lo, hi)
+        intents = events.intent_counts(conn, AI_KINDS, lo, hi, exclude=FLOW_INTENTS)
         missed = events.questions(conn, EventKind.AI_NO_ANSWER, NO_ANSWER, lo, hi)
 
     outcomes = Counter({name: 0 for name in OUTCOMES})

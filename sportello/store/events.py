@@ -74,8 +74,10 @@ def intents(conn: Connection) -> list[str]:
     return list(conn.execute(stmt).scalars())
 
 
-def intent_counts(conn: Connection, kinds: Iterable[EventKind], lo: float, hi: float) -> Counter:
-    """How many events of those kinds each intent has, with `lo <= at < hi`."""
+def intent_counts(
+    conn: Connection, kinds: Iterable[EventKind], lo: float, hi: float, *, exclude: Iterable[str] = ()
+) -> Counter:
+    """How many events of those kinds each intent has, with `lo <= at < hi`, but the `exclude`d intents."""
     stmt = (
         select(events.c.intent, func.count())
         .where(
@@ -86,6 +88,9 @@ def intent_counts(conn: Connection, kinds: Iterable[EventKind], lo: float, hi: f
         )
         .group_by(events.c.intent)
     )
+    skip = sorted(set(exclude))
+    if skip:
+        stmt = stmt.where(events.c.intent.not_in(skip))
     return Counter({intent: n for intent, n in conn.execute(stmt)})
 
 
