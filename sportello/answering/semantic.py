@@ -130,15 +130,19 @@ def load_encoder() -> Encoder:
 # -- vectors cached on disk ---------------------------------------------------------------------------------
 
 
+# Vectors by (model, kind, text), shared by every answerer of the process: a second answerer (a test, a
+# reload) embeds nothing it has seen.
+_MEMORY: dict[tuple[str, str, str], np.ndarray] = {}
+
+
 class VectorCache:
-    """Vectors of text lists, on disk by content hash and in memory by text."""
+    """Vectors of text lists, on disk by content hash and in memory by text (process-wide)."""
 
     KEEP = 4  # files kept per role (older ones are removed)
 
     def __init__(self, encoder: Encoder, cache_dirs: list[Path] | tuple[Path, ...] = ()):
         self.encoder = encoder
         self.cache_dirs = [Path(d) for d in cache_dirs]
-        self._memory: dict[tuple[str, str], np.ndarray] = {}
         self._lock = threading.Lock()
 
     def key(self, texts: list[str], kind: str) -> str:
@@ -151,7 +155,7 @@ class VectorCache:
     def vectors(self, texts: list[str], kind: str, role: str) -> np.ndarray:
         texts = list(texts)
         with self._lock:
-            if all((kind, t) in self._memory for t in texts):
+            if all(self._mkey(kind, t) in _MEMORY for t in texts):
                 return self._stack(texts, kind)
             name = f"e5-{role}-{self.key(texts, kind)}.npy"
             for d in self.cache_dirs:
@@ -162,7 +166,7 @@ class VectorCache:
                 if arr.shape == (len(texts), self.encoder.dim):
                     self._remember(texts, kind, arr)
                     return arr
-            missing = list(dict.fromkeys(t for t in texts if (kind, t) not in self._memory))
+            missing = list(dict.fromkeys(t for t in texts if self._mkey(kind, t) not in _MEMORY))
             if missing:
                 self._remember(missing, kind, self.encoder.embed(missing, kind))
             arr = self._stack(texts, kind)
@@ -172,13 +176,18 @@ class VectorCache:
     def _stack(self, texts: list[str], kind: str) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.encoder.dim), dtype=np.float32)
-        return np.stack([self._memory[(kind, t)] for t in texts]).astype(np.float32)
+        return np.stack([_MEMORY[self._mkey(kind, t)] for t in texts]).astype(np.float32)
+
+    def _mkey(self, kind: str, text: str) -> tuple[str, str, str]:
+        return (self.encoder.model_id, kind, text)
 
     def _remember(self, texts: list[str], kind: str, arr: np.ndarray) -> None:
         for t, v in zip(texts, arr, strict=True):
-            self._memory[(kind, t)] = v
+            _MEMORY[self._mkey(kind, t)] = v
 
     def _save(self, name: str, role: str, arr: np.ndarray) -> None:
+        """Write to every writable cache directory (the data directory's and the shared one next to the KB)."""
+        written = False
         for d in self.cache_dirs:
             try:
                 d.mkdir(parents=True, exist_ok=True)
@@ -189,10 +198,11 @@ class VectorCache:
                 old = sorted(d.glob(f"e5-{role}-*.npy"), key=lambda p: p.stat().st_mtime, reverse=True)
                 for p in old[self.KEEP :]:
                     p.unlink(missing_ok=True)
-                return  # written to the first writable directory
+                written = True
             except OSError as exc:
                 log.debug("cannot write the embedding cache in %s: %s", d, exc)
-        log.warning("embedding cache not written (no writable directory among %s)", self.cache_dirs)
+        if not written:
+            log.warning("embedding cache not written (no writable directory among %s)", self.cache_dirs)
 
 
 # -- labelled examples -------------------------------------------------------------------------------------

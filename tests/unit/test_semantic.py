@@ -89,7 +89,8 @@ def _small_kb(tmp_path: Path) -> Path:
     return kb
 
 
-def test_vectors_are_cached_on_disk_and_reused(encoder, tmp_path):
+def test_vectors_are_cached_on_disk_and_reused(encoder, tmp_path, monkeypatch):
+    monkeypatch.setattr(semantic, "_MEMORY", {})  # as in a fresh process
     kb = _small_kb(tmp_path)
     examples = tmp_path / "examples.csv"
     examples.write_text("question,lang,expected\nil mio cane può entrare?,it,animali\n", encoding="utf-8")
@@ -101,6 +102,7 @@ def test_vectors_are_cached_on_disk_and_reused(encoder, tmp_path):
     files = sorted(p.name for p in cache.glob("e5-*.npy"))
     assert len(files) == 3 and counting.texts == 4 + 4 + 1  # phrasings, answers, examples
     calls = enc.calls
+    monkeypatch.setattr(semantic, "_MEMORY", {})  # a restart: only the disk cache is left
     SemanticAnswerer(path=kb, encoder=enc, examples_path=examples, cache_dirs=[cache], calibration=cal)
     assert enc.calls == calls  # the second start-up reads the cache, the model is not called
     assert sorted(p.name for p in cache.glob("e5-*.npy")) == files
