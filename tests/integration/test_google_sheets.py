@@ -22,8 +22,9 @@ from sportello.sinks.sheets import CONVERSATION_HEADER, CONVERSATIONS, TICKET_HE
 from sportello.store.database import Store
 from sportello.store.outbox import OutboxWorker, backlog, enqueue, saved_status
 from sportello.store.tables import outbox
+from testkit.inprocess import InProcessServer
 from testkit.sheets_standin import SheetsStandIn
-from testkit.support import AppServer, Operator, Visitor, add_operator, wait_until
+from testkit.support import Operator, Visitor, add_operator, wait_until
 
 SHEET = "1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789_-sportello"
 HARD = "Posso prenotare una visita privata notturna con il direttore per il mio matrimonio?"
@@ -172,7 +173,7 @@ def test_permanent_errors_stop_the_worker_with_a_clear_message_and_rows_wait(sta
 
 def test_a_bad_key_is_reported_at_start_up_and_the_chat_goes_on(data_dir):
     env = {"SHEET_ID": SHEET, "GOOGLE_SERVICE_ACCOUNT_JSON": "{'type': 'service_account'"}
-    with AppServer(data_dir, env=env) as srv:
+    with InProcessServer(data_dir, env=env) as srv:
         health = httpx.get(srv.url + "/api/health").json()["outbox"]
         assert health["sink"] == "google_sheets" and health["stopped_on_error"] is True
         assert "GOOGLE_SERVICE_ACCOUNT_JSON" in health["last_error"]
@@ -321,7 +322,7 @@ def app_env(standin: SheetsStandIn, **extra) -> dict:
 
 def test_seed_scenario_ends_with_the_expected_rows_in_the_sheet(standin, data_dir):
     add_operator(data_dir, "mario", "Mario Rossi")
-    with AppServer(data_dir, env=app_env(standin)) as srv:
+    with InProcessServer(data_dir, env=app_env(standin)) as srv:
         mario = Operator(srv.url, "mario")
         mario.online()
         v = Visitor(srv.url, user_agent="Mozilla/5.0 (seed)")
@@ -369,51 +370,6 @@ def test_seed_scenario_ends_with_the_expected_rows_in_the_sheet(standin, data_di
         assert health["sink"] == "google_sheets" and health["ready"] is True and SHEET in health["target"]
         value_writes = [r for r in standin.writes() if "/values" in r["path"]]
         assert value_writes and all(r["value_input"] == "RAW" for r in value_writes)
-
-
-def test_sigkill_mid_backlog_then_restart_sends_every_row_once_in_order(standin, data_dir):
-    add_operator(data_dir, "mario", "Mario Rossi", "password123", "--max-chats", "10")
-    env = app_env(standin, OUTBOX_BATCH_SIZE="15")
-    engine = create_engine(f"sqlite:///{data_dir / 'sportello.db'}")
-    srv = AppServer(data_dir, env=env).start()
-    try:
-        mario = Operator(srv.url, "mario")
-        mario.online()
-        visitors = [Visitor(srv.url) for _ in range(3)]
-        for v in visitors:
-            v.say(HARD)
-            v.accept(True)
-            mario.take(v.session_id)
-        wait_until(lambda: len(sheet_event_ids(standin)) >= 6, timeout=30)
-        # The next append is written by the sheet but its answer never comes back...
-        standin.inject("hold", path_contains="Conversazioni")
-        latencies = []
-        for i in range(12):
-            for v in visitors:
-                t0 = time.monotonic()
-                v.say(f"messaggio {i}")
-                latencies.append(time.monotonic() - t0)
-            mario.send(visitors[i % 3].session_id, f"risposta {i}")
-        wait_until(standin.held.is_set, timeout=30)
-        assert max(latencies) < 2.0  # the chat does not wait for the sheet
-        with engine.connect() as conn:
-            pending = conn.execute(select(outbox.c.id).where(outbox.c.status == "pending")).all()
-        assert len(pending) > 15  # a backlog of more than one batch
-        srv.kill()  # ...because the app is SIGKILLed while the request is in flight
-    finally:
-        srv.kill()
-        standin.release()
-    assert len(sheet_event_ids(standin)) > 6  # the held batch did reach the sheet
-
-    standin.inject("drop", path_contains="Conversazioni")  # and the first retry loses its answer too
-    with AppServer(data_dir, env=env):
-        expected = outbox_event_ids(engine)
-        wait_until(lambda: len(sheet_event_ids(standin)) >= len(expected), timeout=30)
-        time.sleep(0.5)  # anything sent twice would show up now
-        with engine.connect() as conn:
-            assert conn.execute(select(outbox.c.id).where(outbox.c.status == "pending")).all() == []
-    assert sheet_event_ids(standin) == expected
-    engine.dispose()
 
 
 def test_a_worksheet_deleted_while_running_is_created_again(standin, store):

@@ -14,7 +14,8 @@ from sportello.store import migrate
 from sportello.store.database import Store
 from sportello.store.outbox import saved_status
 from sportello.store.tables import metadata, sessions
-from testkit.support import AppServer, Operator, Visitor
+from testkit.inprocess import InProcessServer
+from testkit.support import Operator, Visitor
 
 pytestmark = pytest.mark.both_databases
 
@@ -59,7 +60,7 @@ def test_upgrade_from_previous_schema_keeps_data(settings, data_dir, db_env):
     store.dispose()
 
     # And the app runs on the upgraded database.
-    with AppServer(data_dir, env=db_env) as srv:
+    with InProcessServer(data_dir, env=db_env) as srv:
         v = Visitor(srv.url)
         assert v.say("Quanto costa il biglietto?")["status"] == "bot"
         op = Operator(srv.url, "mario")
