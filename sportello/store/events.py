@@ -63,8 +63,9 @@ def log_page(
     wanted = sorted(set(intents))
     if wanted:
         stmt = stmt.where(events.c.intent.in_(wanted))
-    # Newest first; the outbox id (commit order) breaks ties between events of the same instant.
-    stmt = stmt.order_by(events.c.at.desc(), outbox.c.id.desc()).limit(limit)
+    # Newest first, in the order the rows were committed (the sheet's order); then by time,
+    # should an event's outbox row be gone.
+    stmt = stmt.order_by(outbox.c.id.desc().nulls_last(), events.c.at.desc()).limit(limit)
     return [(r.id, to_event(r), r.status or "") for r in conn.execute(stmt)]
 
 
@@ -110,6 +111,6 @@ def of_session(conn: Connection, session_id: str) -> list[Event]:
         select(events)
         .select_from(events.outerjoin(outbox, outbox.c.event_id == events.c.id))
         .where(events.c.session_id == session_id)
-        .order_by(events.c.at, outbox.c.id)
+        .order_by(outbox.c.id.nulls_last(), events.c.at)
     )
     return [to_event(r) for r in conn.execute(stmt)]

@@ -16,7 +16,7 @@ from sportello.runtime import Runtime
 from sportello.services.chat import ChatService
 from sportello.services.conversation_log import ConversationLog, log_intents, log_rows
 from sportello.services.reports import Reports, report
-from sportello.sinks.layout import CONVERSATIONS, conversation_row
+from sportello.sinks.layout import CONVERSATION_HEADER, CONVERSATIONS, conversation_row
 from sportello.store import events as store_events
 from sportello.store import migrate
 from sportello.store.database import Store
@@ -152,6 +152,14 @@ def test_log_and_reports_read_the_events(rt, seeded):
     reports = Reports(rt.store)
     rows = log.rows()
     assert rows == log_rows(rt.store)
+    with rt.store.read() as conn:
+        payloads = conn.execute(
+            select(outbox.c.payload).where(outbox.c.worksheet == CONVERSATIONS).order_by(outbox.c.id.desc())
+        ).scalars()
+        sheet = [json.loads(p) for p in payloads]
+    # Exactly the sheet's rows, newest first in commit order (the extra flows came after the seed's
+    # last chat but happened before it).
+    assert [[row[k] for k in CONVERSATION_HEADER] for row in rows] == sheet
     assert log.rows(limit=4) == rows[:4]
     assert log.intents() == log_intents(rt.store)
     assert log.rows(intents=["queue_user_message"])[0]["user_message"] == "[IN CODA] ci siete?"
@@ -174,7 +182,7 @@ def test_log_and_reports_read_the_events(rt, seeded):
     def key(row):
         return (row["timestamp"], row["session_id"], row["user_message"])
 
-    # (The outbox's commit order only breaks ties between events of the same instant.)
+    # (Without the outbox the log cannot be in commit order: it is in time order.)
     assert sorted(({**row, "sync": ""} for row in rows), key=key) == sorted(log.rows(), key=key)
     again = reports.report(D1, D3, "Europe/Rome")
     assert (again.top_intents, again.unanswered) == (r.top_intents, r.unanswered)
