@@ -165,7 +165,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         if overlap:
             print(f"note: {overlap} of the cases are labelled examples; they are left out of the example memory")
         if args.calibrate:
-            retrieval.calibrate()
+            retrieval.calibrate(save=False)  # an evaluation: the saved operating point is left as it is
             if overlap:
                 print("note: calibrated without those cases")
         print("answerer: fused lexical + e5")
