@@ -886,3 +886,13 @@ def calibrate_examples(
         "thresholds": thresholds,
     }
     return Calibration(final.weights, final.mean, final.scale, final.coef, round(threshold, 2), cv)
+
+
+def fused_part(answerer) -> SemanticAnswerer | None:
+    """The fused answerer inside `answerer` (itself, or the offline one under the LLM answerer), or None.
+
+    For a service that adds labelled examples: `fused_part(runtime.answerer).add_example(...)`."""
+    for candidate in (answerer, getattr(answerer, "offline", None)):
+        if isinstance(candidate, SemanticAnswerer):
+            return candidate
+    return None

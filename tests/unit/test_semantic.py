@@ -192,3 +192,11 @@ def test_the_examples_file_is_reloaded_when_it_changes(encoder, tmp_path):
     answerer.answer("orari?", "it")
     assert len(answerer._refresh().examples) == n + 1
     assert not answerer.answer("posso far volare un drone nel cortile?", "it").found
+
+
+def test_fused_part_finds_the_answerer_that_takes_examples(fused):
+    class Wrapper:  # like the LLM answerer: the retrieval answerer is its `offline`
+        offline = fused
+
+    assert semantic.fused_part(fused) is fused and semantic.fused_part(Wrapper()) is fused
+    assert semantic.fused_part(RetrievalAnswerer([])) is None
