@@ -87,6 +87,7 @@ def test_answerer_failure_escalates(desk):
 def test_accept_with_an_operator_available_queues_in_order(desk):
     desk.add_operator("mario", "Mario Rossi")
     first, _ = queued(desk)
+    desk.clock.advance(1)  # the queue is ordered by waiting time (then by id)
     sid, tok = start(desk)
     desk.chat.visitor_message(sid, tok, HARD)
     out = desk.chat.answer_offer(sid, tok, True)
