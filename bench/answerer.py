@@ -119,12 +119,15 @@ def bench_semantic(n_queries: int) -> int:
     for q in questions[:20]:
         bot.answer(q)
     before_timed = encoder.texts
-    times = []
+    times, cpu = [], []
     for q in questions:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.thread_time()
         bot.answer(q)
         times.append((time.perf_counter() - t) * 1000)
+        cpu.append((time.thread_time() - c) * 1000)
     rss = _rss_mb() - rss0
+    cpu.sort()
+    cq = statistics.quantiles(cpu, n=100)
     times.sort()
     qs = statistics.quantiles(times, n=100)
     lex = []
@@ -139,11 +142,22 @@ def bench_semantic(n_queries: int) -> int:
     print(
         f"queries: {len(times)}   p50 {qs[49]:.1f} ms   p95 {qs[94]:.1f} ms   p99 {qs[98]:.1f} ms   max {times[-1]:.1f} ms"
     )
+    print(
+        f"CPU time (what an idle core would take; the wall time above includes waiting for a busy core): "
+        f"p50 {cq[49]:.1f} ms   p99 {cq[98]:.1f} ms   (load average {os.getloadavg()[0]:.1f})"
+    )
     print(f"{encoder.texts - before_timed} of them reached the model (the rules decide the others)")
     print(f"lexical alone on the same questions: p50 {statistics.median(lex):.2f} ms")
     print(f"RSS added by the model and its vectors: {rss:.0f} MB")
     ok = qs[49] < 30 and qs[98] < 80 and rss < 150
-    print("target p50 < 30 ms, p99 < 80 ms, RSS < 150 MB:", "OK" if ok else "MISSED")
+    ok_cpu = cq[49] < 30 and cq[98] < 80 and rss < 150
+    print(
+        "target p50 < 30 ms, p99 < 80 ms, RSS < 150 MB:",
+        "OK" if ok else "MISSED",
+        "(wall);",
+        "OK" if ok_cpu else "MISSED",
+        "(CPU time)",
+    )
     return 0 if ok else 1
 
 
