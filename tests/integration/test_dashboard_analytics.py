@@ -1,4 +1,4 @@
-"""sportello.services.reports, sportello.services.conversation_log and sportello.services.ticket_views on a store
+"""sportello.services.reports, sportello.services.conversation_log and sportello.services.tickets on a store
 seeded through ChatService calls with a fake clock: exact numbers."""
 
 from __future__ import annotations
