@@ -57,14 +57,7 @@ class ChildServer:
     def start(self, timeout: float = 60.0):
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")  # noqa: SIM115
-        self.proc = subprocess.Popen(
-            self.command(),
-            cwd=ROOT,
-            env=self.env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self.proc = self._spawn()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -77,6 +70,16 @@ class ChildServer:
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"{self.name} did not start in {timeout}s: {self.log()}")
+
+    def _spawn(self):
+        return subprocess.Popen(
+            self.command(),
+            cwd=ROOT,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def log(self) -> str:
         try:
@@ -114,10 +117,17 @@ class ChildServer:
 
 
 class AppServer(ChildServer):
-    """`python app.py --no-dashboard` (or with `args`) as a child process."""
+    """`python app.py --no-dashboard` (or with `args`) as a child process.
+
+    With `AppServer.fork = True` (the tests set it; see tests/conftest.py) the
+    process is forked from `testkit.forkserver`, which has imported `app`
+    once, instead of started from scratch: the same `app.main(args)` in its
+    own process and process group, without the 8 s of importing Gradio.
+    """
 
     name = "app"
     health_path = "/api/health"
+    fork = False
 
     def __init__(self, data_dir: Path, env: dict | None = None, port: int | None = None, args: list[str] | None = None):
         super().__init__(data_dir, port=port)
@@ -126,6 +136,14 @@ class AppServer(ChildServer):
 
     def command(self) -> list[str]:
         return [sys.executable, str(ROOT / "app.py"), *self.args]
+
+    def _spawn(self):
+        if not self.fork:
+            return super()._spawn()
+        from testkit.forkserver import fork_server
+
+        self._log.flush()
+        return fork_server().spawn(self.args, self.env, ROOT, self.log_path)
 
 
 def add_operator(

@@ -3,10 +3,14 @@
 `server` is the app in this process (testkit.inprocess.InProcessServer); the
 tests under tests/e2e/ get a real `python app.py` process instead (see
 tests/e2e/conftest.py). Every test is marked `unit`, `integration` or `e2e`
-after its folder: `pytest -m "not e2e"` is the quick loop.
+after its folder: `pytest -m "not e2e"` is the quick loop. The `python app.py`
+processes of tests/e2e are forked from a process that imported `app` once
+(testkit/forkserver.py); `SPORTELLO_TEST_FORK=0` starts each from scratch.
 """
 
 from __future__ import annotations
+
+import os
 
 import pytest
 
@@ -14,7 +18,7 @@ from sportello.config import Settings
 from sportello.runtime import Runtime
 from testkit.databases import db_env_for, parametrize_databases, postgres_url_for_test
 from testkit.inprocess import InProcessServer
-from testkit.support import Operator, add_operator
+from testkit.support import AppServer, Operator, add_operator
 
 LAYERS = ("unit", "integration", "e2e")
 
@@ -31,6 +35,17 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "unit: in-process, no server, no network (tests/unit)")
     config.addinivalue_line("markers", "integration: store, sinks, stand-ins, the API in-process (tests/integration)")
     config.addinivalue_line("markers", "e2e: real app.py processes, browsers (tests/e2e)")
+
+
+def pytest_sessionstart(session):
+    # `python app.py` processes are forked from one that imported `app` once (testkit/forkserver.py).
+    AppServer.fork = os.environ.get("SPORTELLO_TEST_FORK", "1") != "0"
+
+
+def pytest_unconfigure(config):
+    from testkit import forkserver
+
+    forkserver.shutdown()
 
 
 def pytest_collection_modifyitems(config, items):

@@ -1,0 +1,243 @@
+"""A fork server for `python app.py` processes: import once, fork per server.
+
+Starting `python app.py` costs about 11 s, 8.5 of them importing Gradio. The
+fork server is one helper process that imports `app` once, then forks a child
+per `AppServer.start()`. Each child is a real, separate process running
+`app.main(args)` exactly as `python app.py args` would: its own session and
+process group (so SIGTERM/SIGKILL of the group work as before), its own
+environment, working directory and log file, its own database connections
+and threads (none exist in the helper: it stays single-threaded, with no
+engine, loop or socket but its control socket).
+
+    python -m testkit.forkserver SOCKET_PATH
+
+Protocol: one JSON request line, one JSON reply line over a Unix socket:
+`{"op": "spawn", "args", "env", "cwd", "log"}` -> `{"pid"}`;
+`{"op": "poll", "pid"}` -> `{"returncode"}` (null while it runs);
+`{"op": "ping"}`; `{"op": "exit"}`. The helper exits, killing the children
+still running, when asked, or when the process that started it is gone.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# ---------------------------------------------------------------------------- the helper process
+def _child(req: dict, listener: socket.socket, conn: socket.socket) -> None:
+    """In the forked child: become `python app.py *args`. Never returns."""
+    code = 1
+    try:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # subprocess.wait must work as usual
+        signal.pthread_sigmask(signal.SIG_SETMASK, set())
+        listener.close()
+        conn.close()
+        os.setsid()
+        log_fd = os.open(req["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+        os.close(log_fd)
+        os.close(devnull)
+        os.chdir(req["cwd"])
+        os.environ.clear()
+        os.environ.update(req["env"])
+        sys.argv = [str(ROOT / "app.py"), *req["args"]]
+        import app
+
+        code = app.main(req["args"]) or 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def serve(sock_path: str) -> None:
+    import app  # noqa: F401 - the point: Gradio, FastAPI and sportello are imported once, here
+
+    parent = os.getppid()
+    children: dict[int, int | None] = {}
+
+    def reap(*_):
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            children[pid] = os.waitstatus_to_exitcode(status)
+
+    signal.signal(signal.SIGCHLD, reap)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(sock_path)
+    listener.listen(16)
+    listener.settimeout(1.0)
+    try:
+        while os.getppid() == parent:
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(10)
+                req = json.loads(conn.makefile("r").readline())
+                op = req.get("op")
+                if op == "spawn":
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+                    try:
+                        pid = os.fork()
+                        if pid == 0:
+                            _child(req, listener, conn)
+                        children[pid] = None
+                    finally:
+                        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+                    reply = {"pid": pid}
+                elif op == "poll":
+                    reap()
+                    reply = {"returncode": children.get(req["pid"])}
+                elif op == "exit":
+                    conn.sendall(b'{"ok": true}\n')
+                    break
+                else:
+                    reply = {"ok": True}
+                conn.sendall((json.dumps(reply) + "\n").encode())
+    finally:
+        for pid, code in list(children.items()):
+            if code is None:
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        listener.close()
+
+
+# ---------------------------------------------------------------------------- the test process side
+class ForkServer:
+    """The helper process, started on first use and stopped at exit."""
+
+    def __init__(self):
+        self._dir = tempfile.mkdtemp(prefix="sportello-fork-")
+        self.sock_path = os.path.join(self._dir, "fork.sock")
+        self.log_path = os.path.join(self._dir, "forkserver.log")
+        self._log = open(self.log_path, "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "testkit.forkserver", self.sock_path],
+            cwd=ROOT,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 120
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"fork server exited: {Path(self.log_path).read_text(errors='replace')[-3000:]}")
+            try:
+                self.request({"op": "ping"})
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    self.close()
+                    raise RuntimeError("fork server did not start in 120 s") from None
+                time.sleep(0.05)
+
+    def request(self, req: dict) -> dict:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(30)
+            s.connect(self.sock_path)
+            s.sendall((json.dumps(req) + "\n").encode())
+            return json.loads(s.makefile("r").readline())
+
+    def spawn(self, args: list[str], env: dict, cwd: Path, log: Path) -> ForkedProcess:
+        pid = self.request({"op": "spawn", "args": args, "env": env, "cwd": str(cwd), "log": str(log)})["pid"]
+        return ForkedProcess(self, pid, args)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.request({"op": "exit"})
+                self.proc.wait(10)
+            except (OSError, subprocess.TimeoutExpired, ValueError):
+                self.proc.kill()
+                self.proc.wait(10)
+        self._log.close()
+        for name in ("fork.sock", "forkserver.log"):
+            try:
+                os.unlink(os.path.join(self._dir, name))
+            except OSError:
+                pass
+        try:
+            os.rmdir(self._dir)
+        except OSError:
+            pass
+
+
+class ForkedProcess:
+    """The part of `subprocess.Popen` that `ChildServer` uses, for a child of the fork server."""
+
+    def __init__(self, server: ForkServer, pid: int, args: list[str]):
+        self._server = server
+        self.pid = pid
+        self.args = args
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            self.returncode = self._server.request({"op": "poll", "pid": self.pid})["returncode"]
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(self.args, timeout)
+            time.sleep(0.02)
+        return self.returncode
+
+
+_server: ForkServer | None = None
+_lock = threading.Lock()
+
+
+def fork_server() -> ForkServer:
+    global _server
+    with _lock:
+        if _server is None or _server.proc.poll() is not None:
+            _server = ForkServer()
+            atexit.register(_server.close)
+        return _server
+
+
+def shutdown() -> None:
+    global _server
+    with _lock:
+        if _server is not None:
+            _server.close()
+            _server = None
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1])
