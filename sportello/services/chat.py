@@ -433,10 +433,7 @@ class ChatService:
         return ticket
 
     def visitor_poll(self, session_id: str, token: str, after: int = 0) -> dict:
-        with self.store.read() as conn:
-            row = self._read_session(conn, session_id, token)
-        if row.status == State.WAITING and self._overdue(row):
-            self._expire(session_id)
+        """What the visitor has not seen yet. Read-only: the queue timeout is the sweeper's."""
         with self.store.read() as conn:
             row = self._read_session(conn, session_id, token)
             return self._snapshot(conn, row, after)
@@ -462,10 +459,7 @@ class ChatService:
             "messages": [message_dict(m._mapping) for m in msgs],
         }
 
-    # ------------------------------------------------------------------ queue timeout
-    def _overdue(self, row) -> bool:
-        return row.waiting_since is not None and self.clock() - row.waiting_since >= self.settings.queue_timeout_s
-
+    # ------------------------------------------------------------------ queue timeout (the sweeper's only)
     def _expire(self, session_id: str) -> bool:
         with self._session(session_id, visitor=False) as tx:
             if tx.state != State.WAITING or tx.now - tx.sess["waiting_since"] < self.settings.queue_timeout_s:
@@ -495,14 +489,17 @@ class ChatService:
             return ops.availability(conn, self.clock(), self.settings.heartbeat_timeout_s)
 
     def pending_sessions(self) -> list[dict]:
-        self.expire_waiting()
+        """The queue, oldest first. Read-only: chats past QUEUE_TIMEOUT_S are left out, and the
+        sweeper (`expire_waiting`, run by the runtime) moves them to contact collection."""
+        now = self.clock()
         with self.store.read() as conn:
             rows = conn.execute(
                 select(sessions)
-                .where(sessions.c.status == State.WAITING)
+                .where(
+                    sessions.c.status == State.WAITING, sessions.c.waiting_since > now - self.settings.queue_timeout_s
+                )
                 .order_by(sessions.c.waiting_since, sessions.c.id)
             ).all()
-        now = self.clock()
         return [
             {
                 "session_id": r.id,

@@ -202,7 +202,8 @@ def test_queue_timeout_moves_to_contact(data_dir, db_env):
         v.say(HARD)
         assert v.accept()["status"] == "waiting"
         # The background sweeper moves it without anyone polling the session.
-        wait_until(lambda: not op.get("pending_sessions")["sessions"], timeout=6)
+        wait_until(lambda: v.poll()["status"] != "waiting", timeout=6)
+        assert not op.get("pending_sessions")["sessions"]
         snap = v.poll()
         assert snap["status"] == "collecting_contact"
         assert snap["messages"][-1]["text"].startswith("Purtroppo nessun operatore")

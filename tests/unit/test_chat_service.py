@@ -264,10 +264,14 @@ def test_timeout_through_the_sweeper_moves_to_contact(desk):
     assert desk.chat.submit_contact(sid, tok, "phone", "06 1234 5678")["ticket"]["status"] == "open"
 
 
-def test_an_overdue_wait_expires_when_the_visitor_polls(desk):
+def test_only_the_sweeper_expires_an_overdue_wait_polls_and_the_queue_only_read(desk):
     desk.add_operator("mario", "Mario Rossi")
     sid, tok = queued(desk)
     desk.clock.advance(desk.settings.queue_timeout_s + 5)
+    assert status(desk, sid, tok) == "waiting"  # the visitor's poll writes nothing
+    assert desk.chat.pending_sessions() == []  # an overdue chat is no longer offered to operators...
+    assert status(desk, sid, tok) == "waiting"  # ...and listing the queue writes nothing either
+    assert desk.chat.expire_waiting() == 1  # the sweeper's pass moves it
     assert status(desk, sid, tok) == "collecting_contact"
 
 
