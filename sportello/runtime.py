@@ -18,6 +18,7 @@ from sportello.answering.bot import Answerer, build_answerer
 from sportello.config import Settings
 from sportello.services.chat import ChatService
 from sportello.services.conversation_log import ConversationLog
+from sportello.services.learning import Learning
 from sportello.services.operators import OperatorService
 from sportello.services.reports import Reports
 from sportello.services.tickets import TicketService
@@ -49,6 +50,7 @@ class Runtime:
         self.tickets = TicketService(self.store)
         self.reports = Reports(self.store)
         self.conversation_log = ConversationLog(self.store)
+        self.learning = Learning(self.store, self.answerer, self.settings, clock=self.chat.clock)
         self.leadership: Leadership | None = None
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None

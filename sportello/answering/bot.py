@@ -33,7 +33,19 @@ import os
 import sys
 from pathlib import Path
 
-from .kb import NO_ANSWER, OPERATOR_REQUEST, Answer, Answerer, KBEntry, KBError, KBProblem, load_kb, read_kb
+from .kb import (
+    NO_ANSWER,
+    OPERATOR_REQUEST,
+    Answer,
+    Answerer,
+    KBEntry,
+    KBError,
+    KBProblem,
+    learned_examples_path,
+    learned_kb_path,
+    load_kb,
+    read_kb,
+)
 from .retrieval import RetrievalAnswerer
 from .retrieval_rules import COMPLAINT, EMERGENCY, PERSONAL_CASE
 from .retrieval_text import detect_lang, normalize
@@ -92,20 +104,23 @@ def build_retrieval(settings, mode: str | None = None) -> RetrievalAnswerer:
     if mode not in ANSWERERS:
         log.warning("unknown ANSWERER=%r (expected one of %s); using auto", mode, ", ".join(ANSWERERS))
         mode = "auto"
+    learned = [learned_kb_path(settings)] if getattr(settings, "data_dir", None) else []
     if mode == "lexical":
-        return RetrievalAnswerer.from_csv(settings.kb_path)
+        return RetrievalAnswerer.from_csv(settings.kb_path, extra_paths=learned)
     from .semantic import SemanticAnswerer, SemanticUnavailable, load_encoder
 
     try:
         encoder = load_encoder()
     except SemanticUnavailable as exc:
         log.warning("SEMANTIC ANSWERER UNAVAILABLE: %s. Falling back to the lexical answerer (lower accuracy).", exc)
-        return RetrievalAnswerer.from_csv(settings.kb_path)
+        return RetrievalAnswerer.from_csv(settings.kb_path, extra_paths=learned)
     return SemanticAnswerer(
         path=settings.kb_path,
         encoder=encoder,
         examples_path=_examples_path(settings),
+        learned_examples_path=learned_examples_path(settings) if learned else None,
         cache_dirs=_cache_dirs(settings),
+        extra_paths=learned,
     )
 
 

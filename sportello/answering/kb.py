@@ -9,6 +9,7 @@ running help desk keeps answering when somebody saves a broken row.
 from __future__ import annotations
 
 import csv
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -131,6 +132,20 @@ def read_kb(path: Path | str) -> KBLoad:
                 result.entries.append(entry)
             start = reader.line_num + 1
     return result
+
+
+def learned_kb_path(settings) -> Path:
+    """The KB file the learning loop writes (new entries taught by operators), merged after the main KB:
+    LEARNED_KB_PATH, default DATA_DIR/learned_kb.csv."""
+    explicit = getattr(settings, "learned_kb_path", None) or os.environ.get("LEARNED_KB_PATH")
+    return Path(explicit) if explicit else Path(settings.data_dir) / "learned_kb.csv"
+
+
+def learned_examples_path(settings) -> Path:
+    """The labelled examples the learning loop writes, read next to the shipped ones:
+    LEARNED_EXAMPLES_PATH, default DATA_DIR/learned_examples.csv."""
+    explicit = getattr(settings, "learned_examples_path", None) or os.environ.get("LEARNED_EXAMPLES_PATH")
+    return Path(explicit) if explicit else Path(settings.data_dir) / "learned_examples.csv"
 
 
 def load_kb(path: Path | str) -> list[KBEntry]:

@@ -457,10 +457,14 @@ class RetrievalAnswerer:
         path: Path | str | None = None,
         reload_interval: float = 1.0,
         default_lang: str = "it",
+        extra_paths: list[Path | str] | tuple[Path | str, ...] = (),
     ):
         self.threshold = threshold
         self.default_lang = default_lang
         self.path = Path(path) if path else None
+        # More KB files merged after the main one (the learned KB the dashboard writes); a missing or
+        # broken one is skipped, an id already taken is skipped; all are reloaded when any changes.
+        self.extra_paths = [Path(p) for p in extra_paths]
         self.reload_interval = reload_interval
         self.problems: list[KBProblem] = []
         self._lock = threading.Lock()
@@ -488,12 +492,36 @@ class RetrievalAnswerer:
 
     # -- reload ----------------------------------------------------------------
 
-    def _stat(self) -> tuple | None:
+    @staticmethod
+    def _stat_one(path: Path) -> tuple | None:
         try:
-            st = os.stat(self.path)
+            st = os.stat(path)
         except OSError:
             return None
         return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def _stat(self) -> tuple | None:
+        main = self._stat_one(self.path)
+        if not self.extra_paths:
+            return main
+        return (main, *(self._stat_one(p) for p in self.extra_paths))
+
+    def _read_extra(self, result) -> None:
+        seen = {e.id for e in result.entries}
+        for path in self.extra_paths:
+            if not path.is_file():
+                continue
+            try:
+                extra = read_kb(path)
+            except KBError:
+                log.exception("knowledge base %s is unreadable; skipped", path)
+                continue
+            for p in extra.problems:
+                log.warning("knowledge base %s: skipped %s", path, p)
+            for e in extra.entries:
+                if e.id not in seen:
+                    seen.add(e.id)
+                    result.entries.append(e)
 
     def _load(self, initial: bool = False) -> None:
         signature = self._stat()
@@ -507,6 +535,8 @@ class RetrievalAnswerer:
             return
         for p in result.problems:
             log.warning("knowledge base %s: skipped %s", self.path, p)
+        if result.entries:
+            self._read_extra(result)
         if not result.entries and not initial and self._index.entries:
             log.error("knowledge base %s has no valid rows; keeping the previous version", self.path)
         else:

@@ -449,6 +449,7 @@ class SemanticAnswerer(RetrievalAnswerer):
         path: Path | str,
         encoder: Encoder,
         examples_path: Path | str | None = None,
+        learned_examples_path: Path | str | None = None,
         cache_dirs: list[Path] | tuple[Path, ...] = (),
         calibration: Calibration | None = None,
         reload_interval: float = 1.0,
@@ -460,6 +461,9 @@ class SemanticAnswerer(RetrievalAnswerer):
         self.vectors = VectorCache(encoder, cache_dirs)
         self.cache_dirs = [Path(d) for d in cache_dirs]
         self.examples_path = Path(examples_path) if examples_path else None
+        # The examples operators taught from the dashboard (sportello.services.learning): read before the
+        # shipped ones (an operator's label wins on the same question), reloaded when the file changes.
+        self.learned_examples_path = Path(learned_examples_path) if learned_examples_path else None
         # Example questions (casefolded) left out of the memory, e.g. the cases under evaluation.
         self.excluded: set[str] = set()
         # (question, expected, got) for the held-out examples the last calibrate() got wrong.
@@ -480,12 +484,27 @@ class SemanticAnswerer(RetrievalAnswerer):
 
     def _examples_signature(self) -> tuple:
         if not self.examples_path:
-            return ()
+            return self._learned_signature()
         try:
             st = os.stat(self.examples_path)
         except OSError:
-            return ("missing",)
+            return ("missing", *self._learned_signature())
+        return (st.st_mtime_ns, st.st_size, st.st_ino, *self._learned_signature())
+
+    def _learned_signature(self) -> tuple:
+        if not self.learned_examples_path:
+            return ()
+        try:
+            st = os.stat(self.learned_examples_path)
+        except OSError:
+            return ("no learned",)
         return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def _read_examples(self) -> list[Example]:
+        learned = read_examples(self.learned_examples_path) if self.learned_examples_path else []
+        shipped = read_examples(self.examples_path) if self.examples_path else []
+        seen = {x.question.casefold() for x in learned}
+        return learned + [x for x in shipped if x.question.casefold() not in seen]
 
     def _refresh(self, force: bool = False) -> _State:
         index = self.index  # reloads the KB when it changed
@@ -514,7 +533,7 @@ class SemanticAnswerer(RetrievalAnswerer):
                 phrase_intent.append(i)
             answers.append(e.answer)
             answer_intent.append(i)
-        examples = read_examples(self.examples_path) if self.examples_path else []
+        examples = self._read_examples()
         unknown = sorted(
             {x.expected for x in examples if x.expected != ESCALATE and x.expected not in index.intent_idx}
         )

@@ -156,3 +156,26 @@ kv = Table(
     Column("value", Text, nullable=False),
     Column("updated_at", Float, nullable=False),
 )
+
+
+# What operators taught the answerer (sportello.services.learning): one row per
+# decision on a visitor question; undo marks the row, never deletes it.
+labels = Table(
+    "labels",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("question", Text, nullable=False),
+    Column("lang", String(8), nullable=False),
+    Column("kind", String(16), nullable=False),  # intent | escalate | kb_entry
+    Column("intent", String(64), nullable=False, default=""),
+    Column("question_it", Text, nullable=False, default=""),
+    Column("question_en", Text, nullable=False, default=""),
+    Column("answer_it", Text, nullable=False, default=""),
+    Column("answer_en", Text, nullable=False, default=""),
+    Column("operator_id", Integer, nullable=True),
+    Column("operator_name", String(128), nullable=False, default=""),
+    Column("created_at", Float, nullable=False),
+    Column("undone_at", Float, nullable=True),
+    Column("undone_by", String(128), nullable=True),
+    Index("ix_labels_created_at", "created_at"),
+)

@@ -1,0 +1,319 @@
+"""The learning loop: operators teach the answerer from the dashboard.
+
+An operator marks a visitor question as
+
+- ``intent``: "this is intent X" (a labelled example, and a new phrasing of X in the learned KB,
+  so that the lexical answerer learns it too);
+- ``escalate``: "this must go to a person" (a labelled example `escalate`, read by the fused
+  answerer; the lexical answerer has no example memory and keeps its own rules);
+- ``kb_entry``: a new knowledge base entry, question and answer in Italian and English.
+
+The `labels` table is the versioned source of truth (who, when, undone by whom and when). After each
+label or undo the files the answerers read are regenerated from the rows that are not undone:
+
+- ``learned_examples.csv`` (`question,lang,expected`, next to the shipped data/examples.csv),
+- ``learned_kb.csv`` (`id,intent,lang,questions,answer`, merged after the main KB).
+
+Every process's answerer watches those files (mtime) and reloads them, so the app picks up what the
+dashboard (a separate process) taught without a restart; this process's answerer is reloaded at once.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import os
+import re
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import func, select, update
+
+from sportello.answering.kb import KBEntry, KBError, learned_examples_path, learned_kb_path, read_kb
+from sportello.config import Settings
+from sportello.domain.errors import Conflict, NotFound, ValidationError
+from sportello.domain.events import EventKind
+from sportello.services.reports import FLOW_INTENTS
+from sportello.store.database import Store
+from sportello.store.tables import events, labels
+
+log = logging.getLogger(__name__)
+
+INTENT = "intent"
+ESCALATE = "escalate"
+KB_ENTRY = "kb_entry"
+KINDS = (INTENT, ESCALATE, KB_ENTRY)
+LANGS = ("it", "en")
+LEARNED_PREFIX = "learned-"
+_SLUG = re.compile(r"[a-z0-9_]{2,64}\Z")
+MAX_TEXT = 2000
+
+
+def _clean(text: str | None) -> str:
+    return " ".join(str(text or "").split())
+
+
+def _phrasing(text: str) -> str:
+    # `|` separates a KB row's phrasings.
+    return _clean(text).replace("|", "/")
+
+
+def _csv_text(header: tuple[str, ...], rows: list[tuple]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def _write_if_changed(path: Path, text: str) -> bool:
+    """Replace the file atomically (readers see the old or the new one, never half) when it differs."""
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return False
+    except OSError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return True
+
+
+def _label_dict(row) -> dict:
+    m = row._mapping
+    return {name: m[name] for name in labels.c.keys()}
+
+
+class Learning:
+    """Labels from the dashboard, the learned files, and what they changed."""
+
+    kinds = KINDS
+
+    def __init__(
+        self,
+        store: Store,
+        answerer,
+        settings: Settings,
+        clock: Callable[[], float] = time.time,
+    ):
+        self._store = store
+        self._answerer = answerer
+        self.settings = settings
+        self.clock = clock
+        self.examples_path = learned_examples_path(settings)
+        self.kb_path = learned_kb_path(settings)
+        try:
+            self.sync()
+        except Exception:  # a read-only DATA_DIR must not stop the app: the labels stay in the store
+            log.exception("could not write the learned files under %s", settings.data_dir)
+
+    # ------------------------------------------------------------------ the KB
+    def _base_entries(self) -> list[KBEntry]:
+        try:
+            return read_kb(self.settings.kb_path).entries
+        except KBError:
+            log.exception("knowledge base %s unreadable", self.settings.kb_path)
+            return []
+
+    def intents(self) -> list[str]:
+        """The intents an operator can pick: the main KB's and the learned KB entries', sorted."""
+        names = {e.intent for e in self._base_entries()}
+        with self._store.read() as conn:
+            names |= set(
+                conn.execute(
+                    select(labels.c.intent).where(labels.c.kind == KB_ENTRY, labels.c.undone_at.is_(None))
+                ).scalars()
+            )
+        return sorted(n for n in names if n)
+
+    # ------------------------------------------------------------------ labelling
+    def label(
+        self,
+        operator: dict,
+        question: str,
+        lang: str | None,
+        *,
+        intent: str | None = None,
+        escalate: bool = False,
+        kb_entry: dict | None = None,
+    ) -> dict:
+        """Store one decision and regenerate the learned files; returns the label.
+
+        Exactly one of: `intent="X"` (a KB intent), `escalate=True`, or
+        `kb_entry={"question_it", "answer_it", "question_en", "answer_en", "intent" (optional name)}`."""
+        question = _clean(question)
+        if not question:
+            raise ValidationError("empty question", code="invalid_input")
+        if len(question) > MAX_TEXT:
+            raise ValidationError("question too long", code="invalid_input")
+        lang = (lang or "").strip().lower()
+        if lang not in LANGS:
+            lang = "it"
+        chosen = [x for x in (intent, escalate or None, kb_entry) if x]
+        if len(chosen) != 1:
+            raise ValidationError("choose one of: an intent, escalate, a new KB entry", code="invalid_input")
+        values = {
+            "question": question,
+            "lang": lang,
+            "intent": "",
+            "question_it": "",
+            "question_en": "",
+            "answer_it": "",
+            "answer_en": "",
+            "operator_id": operator.get("id"),
+            "operator_name": _clean(operator.get("display_name") or operator.get("username"))[:128],
+            "created_at": self.clock(),
+        }
+        if intent:
+            intent = intent.strip()
+            if intent not in self.intents():
+                raise ValidationError(f"unknown intent {intent!r}", code="invalid_input")
+            values.update(kind=INTENT, intent=intent)
+        elif escalate:
+            values.update(kind=ESCALATE)
+        else:
+            entry = {k: _clean(kb_entry.get(k)) for k in ("question_it", "question_en", "answer_it", "answer_en")}
+            if lang == "it" and not entry["question_it"]:
+                entry["question_it"] = question
+            if lang == "en" and not entry["question_en"]:
+                entry["question_en"] = question
+            missing = [k for k, v in entry.items() if not v]
+            if missing:
+                raise ValidationError(f"a new KB entry needs {', '.join(missing)}", code="invalid_input")
+            if any(len(v) > MAX_TEXT for v in entry.values()):
+                raise ValidationError("text too long", code="invalid_input")
+            name = (kb_entry.get("intent") or "").strip().lower()
+            if name:
+                if not _SLUG.match(name):
+                    raise ValidationError("intent name: lowercase letters, digits and _", code="invalid_input")
+                if name in self.intents():
+                    raise ValidationError(f"intent {name!r} already exists", code="invalid_input")
+            values.update(kind=KB_ENTRY, intent=name, **entry)
+        with self._store.write() as conn:
+            label_id = conn.execute(labels.insert().values(**values)).inserted_primary_key[0]
+            if values["kind"] == KB_ENTRY and not values["intent"]:
+                values["intent"] = f"learned_{label_id}"
+                conn.execute(update(labels).where(labels.c.id == label_id).values(intent=values["intent"]))
+        self.sync()
+        return {"id": label_id, **values, "undone_at": None, "undone_by": None}
+
+    def undo(self, label_id: int, operator: dict) -> dict:
+        """Withdraw a label (kept in the history as undone); the answerer forgets it."""
+        who = _clean(operator.get("display_name") or operator.get("username"))[:128]
+        with self._store.write() as conn:
+            row = conn.execute(select(labels).where(labels.c.id == int(label_id))).first()
+            if row is None:
+                raise NotFound(f"no label {label_id}", code="not_found")
+            if row.undone_at is not None:
+                raise Conflict(f"label {label_id} already undone", code="conflict")
+            now = self.clock()
+            conn.execute(update(labels).where(labels.c.id == row.id).values(undone_at=now, undone_by=who))
+        self.sync()
+        return {**_label_dict(row), "undone_at": now, "undone_by": who}
+
+    # ------------------------------------------------------------------ reading
+    def history(self, limit: int = 500) -> list[dict]:
+        """Every label, newest first (undone ones included)."""
+        with self._store.read() as conn:
+            rows = conn.execute(select(labels).order_by(labels.c.created_at.desc(), labels.c.id.desc()).limit(limit))
+            return [_label_dict(r) for r in rows]
+
+    def _active(self) -> list[dict]:
+        with self._store.read() as conn:
+            rows = conn.execute(select(labels).where(labels.c.undone_at.is_(None)).order_by(labels.c.id))
+            return [_label_dict(r) for r in rows]
+
+    def counts_by_intent(self) -> list[dict]:
+        """How many active labels each target has (an intent, `escalate`), most first."""
+        counts = Counter(ESCALATE if x["kind"] == ESCALATE else x["intent"] for x in self._active())
+        return [{"intent": k, "count": n} for k, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+    def answer_rate_since(self, ts: float | None = None) -> dict:
+        """The share of visitor questions the AI answered before and since `ts` (default: the first
+        active label). {"since", "before": {"questions", "answered", "rate"}, "after": {...}}."""
+        if ts is None:
+            active = self._active()
+            ts = min((x["created_at"] for x in active), default=None)
+        out: dict = {"since": ts}
+        kinds = [str(EventKind.AI_ANSWERED), str(EventKind.AI_NO_ANSWER)]
+        with self._store.read() as conn:
+            for side in ("before", "after"):
+                stmt = (
+                    select(events.c.kind, func.count())
+                    .where(events.c.kind.in_(kinds), events.c.intent.not_in(sorted(FLOW_INTENTS)))
+                    .group_by(events.c.kind)
+                )
+                if ts is not None:
+                    stmt = stmt.where(events.c.at < ts) if side == "before" else stmt.where(events.c.at >= ts)
+                elif side == "after":
+                    out[side] = {"questions": 0, "answered": 0, "rate": None}
+                    continue
+                counts = dict(conn.execute(stmt).all())
+                answered = counts.get(kinds[0], 0)
+                total = answered + counts.get(kinds[1], 0)
+                out[side] = {"questions": total, "answered": answered, "rate": answered / total if total else None}
+        return out
+
+    # ------------------------------------------------------------------ the learned files
+    def sync(self) -> bool:
+        """Regenerate the learned files from the active labels; reload this process's answerer.
+        Returns whether a file changed."""
+        active = self._active()
+        if not active and not self.examples_path.exists() and not self.kb_path.exists():
+            return False
+        base = {(e.intent, e.lang): e for e in reversed(self._base_entries())}  # the first entry per (intent, lang)
+        for x in active:
+            if x["kind"] == KB_ENTRY:
+                for lg in LANGS:
+                    key = (x["intent"], lg)
+                    base.setdefault(key, KBEntry("", x["intent"], lg, (x[f"question_{lg}"],), x[f"answer_{lg}"]))
+        examples, kb_rows = [], []
+        for x in active:
+            if x["kind"] in (INTENT, ESCALATE):
+                examples.append((x["question"], x["lang"], x["intent"] if x["kind"] == INTENT else ESCALATE))
+            if x["kind"] == INTENT:
+                entry = base.get((x["intent"], x["lang"])) or next(
+                    (e for (i, _), e in base.items() if i == x["intent"]), None
+                )
+                if entry is not None:
+                    kb_rows.append(
+                        (f"{LEARNED_PREFIX}{x['id']}", x["intent"], x["lang"], _phrasing(x["question"]), entry.answer)
+                    )
+            elif x["kind"] == KB_ENTRY:
+                for lg in LANGS:
+                    phrasings = [_phrasing(x[f"question_{lg}"])]
+                    if x["lang"] == lg and _phrasing(x["question"]).casefold() != phrasings[0].casefold():
+                        phrasings.append(_phrasing(x["question"]))
+                    kb_rows.append(
+                        (f"{LEARNED_PREFIX}{x['id']}-{lg}", x["intent"], lg, "|".join(phrasings), x[f"answer_{lg}"])
+                    )
+        # Learned KB entries first in the file, so a phrasing row of a learned intent follows its entry.
+        kb_rows.sort(key=lambda r: r[0].count("-") == 1)
+        changed = _write_if_changed(self.kb_path, _csv_text(("id", "intent", "lang", "questions", "answer"), kb_rows))
+        changed |= _write_if_changed(self.examples_path, _csv_text(("question", "lang", "expected"), examples))
+        if changed:
+            self._reload_answerer()
+        return changed
+
+    def _reload_answerer(self) -> None:
+        answerer = self._answerer
+        for part in (answerer, getattr(answerer, "offline", None), getattr(answerer, "_real", None)):
+            if part is None:
+                continue
+            try:
+                if hasattr(part, "reload"):
+                    part.reload()
+                if hasattr(part, "reload_examples"):
+                    part.reload_examples()
+            except Exception:
+                log.exception("reloading the answerer after a label failed; it reloads by itself shortly")

@@ -1,0 +1,186 @@
+"""The learning loop (sportello.services.learning): operators label visitor questions, the labels are
+versioned in the store, and the real answerer picks them up without a restart, also in a second
+Runtime on the same DATA_DIR (as the dashboard process is)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from sportello.config import Settings
+from sportello.domain.errors import Conflict, ValidationError
+from sportello.runtime import Runtime
+from testkit.dashboard import FakeAnswerer
+
+SCOOTER = "posso portare il mio monopattino elettrico?"
+PRAYER = "is there a prayer room?"
+MARIO = {"id": 1, "username": "mario", "display_name": "Mario Rossi"}
+LUCIA = {"id": 2, "username": "lucia", "display_name": "Lucia Bianchi"}
+
+
+class Clock:
+    def __init__(self, t: float = 1_750_000_000.0):
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.fixture
+def settings(data_dir, monkeypatch):
+    monkeypatch.setenv("ANSWERER", "lexical")
+    return Settings.from_env({"DATA_DIR": str(data_dir)})
+
+
+@pytest.fixture
+def app(settings):
+    rt = Runtime(settings, sink=None)
+    yield rt
+    rt.store.dispose()
+
+
+def ask(rt: Runtime, question: str, lang: str = "it"):
+    return rt.answerer.answer(question, lang)
+
+
+def test_an_intent_label_teaches_the_answerer_here_and_in_another_process(app, settings):
+    other = Runtime(settings)  # the same DATA_DIR and database: another process's answerer
+    try:
+        assert not ask(app, SCOOTER).found
+        assert not ask(other, SCOOTER).found
+
+        label = app.learning.label(MARIO, SCOOTER, "it", intent="guardaroba_borse")
+        got = ask(app, SCOOTER)
+        assert got.found and got.intent == "guardaroba_borse"  # this process: at once
+        assert got.answer == ask(app, "dove lascio lo zaino?").answer  # the intent's own answer
+        assert ask(app, "posso portare un monopattino elettrico?").intent == "guardaroba_borse"
+
+        time.sleep(other.answerer.reload_interval + 0.1)  # the other process notices the file's change
+        assert ask(other, SCOOTER).intent == "guardaroba_borse"
+
+        app.learning.undo(label["id"], LUCIA)
+        assert not ask(app, SCOOTER).found
+        time.sleep(other.answerer.reload_interval + 0.1)
+        assert not ask(other, SCOOTER).found
+    finally:
+        other.store.dispose()
+
+
+def test_a_new_kb_entry_answers_in_both_languages(app):
+    assert not ask(app, PRAYER, "en").found
+    label = app.learning.label(
+        MARIO,
+        PRAYER,
+        "en",
+        kb_entry={
+            "question_it": "c'è una sala di preghiera?",
+            "answer_it": "Sì, al primo piano c'è una sala per il raccoglimento.",
+            "question_en": "",  # the visitor's question is the English one
+            "answer_en": "Yes, there is a quiet room for prayer on the first floor.",
+        },
+    )
+    assert label["intent"] == f"learned_{label['id']}"
+    en = ask(app, PRAYER, "en")
+    assert en.found and en.answer.startswith("Yes, there is a quiet room")
+    it = ask(app, "c'è una sala di preghiera?", "it")
+    assert it.found and it.answer.startswith("Sì, al primo piano")
+    assert label["intent"] in app.learning.intents()
+
+    # A visitor question can then be labelled with the learned intent too.
+    app.learning.label(LUCIA, "avete una stanza per pregare?", "it", intent=label["intent"])
+    assert ask(app, "avete una stanza per pregare?").intent == label["intent"]
+
+    app.learning.undo(label["id"], MARIO)
+    assert not ask(app, PRAYER, "en").found
+    assert label["intent"] not in app.learning.intents()
+
+
+def test_escalate_labels_are_stored_and_written_for_the_fused_answerer(app, settings):
+    app.learning.label(MARIO, "avete il wifi gratuito?", "it", escalate=True)
+    text = (settings.data_dir / "learned_examples.csv").read_text(encoding="utf-8")
+    assert text.splitlines() == ["question,lang,expected", "avete il wifi gratuito?,it,escalate"]
+    assert ask(app, "avete il wifi gratuito?").found  # the lexical answerer has no example memory
+
+
+def test_history_records_who_and_when_and_undo(app, settings):
+    clock = Clock()
+    app.learning.clock = clock
+    first = app.learning.label(MARIO, SCOOTER, "it", intent="guardaroba_borse")
+    clock.t += 60
+    second = app.learning.label(LUCIA, "a che ora aprite la domenica mattina?", "it", intent="orari_apertura")
+    clock.t += 60
+    app.learning.label(LUCIA, "voglio parlare col direttore", "it", escalate=True)
+    clock.t += 60
+    app.learning.undo(first["id"], LUCIA)
+
+    history = app.learning.history()
+    assert [h["id"] for h in history] == [second["id"] + 1, second["id"], first["id"]]
+    old = history[-1]
+    assert (old["operator_name"], old["operator_id"], old["created_at"]) == ("Mario Rossi", 1, clock.t - 180)
+    assert (old["undone_by"], old["undone_at"]) == ("Lucia Bianchi", clock.t)
+    assert history[0]["kind"] == "escalate" and history[0]["undone_at"] is None
+    with pytest.raises(Conflict):
+        app.learning.undo(first["id"], MARIO)
+    assert app.learning.counts_by_intent() == [
+        {"intent": "escalate", "count": 1},
+        {"intent": "orari_apertura", "count": 1},
+    ]
+
+    # The store is the source of truth: lost files are regenerated by the next Runtime.
+    (settings.data_dir / "learned_kb.csv").unlink()
+    again = Runtime(settings)
+    try:
+        assert "orari_apertura" in (settings.data_dir / "learned_kb.csv").read_text(encoding="utf-8")
+        assert again.answerer.answer("a che ora aprite la domenica mattina?", "it").intent == "orari_apertura"
+    finally:
+        again.store.dispose()
+
+
+def test_bad_labels_are_refused(app):
+    with pytest.raises(ValidationError):
+        app.learning.label(MARIO, SCOOTER, "it", intent="no_such_intent")
+    with pytest.raises(ValidationError):
+        app.learning.label(MARIO, SCOOTER, "it")
+    with pytest.raises(ValidationError):
+        app.learning.label(MARIO, SCOOTER, "it", kb_entry={"answer_it": "sì"})
+    with pytest.raises(ValidationError):
+        app.learning.label(MARIO, "  ", "it", escalate=True)
+    assert app.learning.history() == []
+
+
+def test_answer_rate_before_and_after_the_first_label(settings):
+    clock = Clock()
+    rt = Runtime(settings)
+    try:
+        rt.chat.clock = clock  # the flow's events are stamped with this clock
+        rt.learning.clock = clock
+
+        def visitor(question: str) -> None:
+            clock.t += 10
+            v = rt.chat.start_session("it", "pytest")
+            rt.chat.visitor_message(v["session_id"], v["token"], question)
+
+        visitor(SCOOTER)
+        visitor("quanto costa il biglietto?")
+        clock.t += 10
+        rt.learning.label(MARIO, SCOOTER, "it", intent="guardaroba_borse")
+        visitor(SCOOTER)
+        visitor("quanto costa il biglietto?")
+        visitor(PRAYER)
+        rate = rt.learning.answer_rate_since()
+    finally:
+        rt.store.dispose()
+    assert rate["since"] == 1_750_000_000.0 + 30
+    assert rate["before"] == {"questions": 2, "answered": 1, "rate": 0.5}
+    assert rate["after"] == {"questions": 3, "answered": 2, "rate": pytest.approx(2 / 3)}
+
+
+def test_a_runtime_with_a_fake_answerer_still_stores_labels(settings):
+    rt = Runtime(settings, answerer=FakeAnswerer())  # the dashboard's runtime does not answer visitors
+    try:
+        rt.learning.label(MARIO, SCOOTER, "it", intent="guardaroba_borse")
+        assert len(rt.learning.history()) == 1
+        assert (settings.data_dir / "learned_kb.csv").is_file()
+    finally:
+        rt.store.dispose()
