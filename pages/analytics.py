@@ -1,6 +1,7 @@
 """Analisi: conversations per day by outcome, the deflection rate, queue wait
 and live-chat duration distributions, top intents and the questions the AI
-could not answer (most frequent first). Numbers come from sportello.services.reports."""
+could not answer (most frequent first), each of which an operator can label for the AI, and the
+learning loop's history. Numbers come from sportello.services.reports and sportello.services.learning."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from sportello.faces.dashboard import ui as ui
+from sportello.faces.dashboard.learning import label_widget, learning_section
 from sportello.services.conversation_log import csv_bytes
 from sportello.services.reports import OUTCOMES, local_day
 
@@ -19,6 +21,7 @@ rt = ui.runtime()
 tz = rt.settings.timezone
 
 st.title(ui.t("analytics_title"))
+ui.show_flash()
 today = local_day(rt.chat.clock(), tz)
 days = st.date_input(ui.t("period"), value=(today - timedelta(days=29), today), key="an_days", format="DD/MM/YYYY")
 if isinstance(days, date):
@@ -125,3 +128,10 @@ st.download_button(
     key="an_export",
     on_click="ignore",
 )
+# The learning loop: label each unanswered question (an intent, a person, a new KB entry).
+for i, g in enumerate(r.unanswered[:20]):
+    languages = [x.strip() for x in g["languages"].split(",")]
+    with st.expander(ui.t("label_this", q=g["question"][:80]), expanded=False):
+        label_widget(rt, op, g["question"], languages[0] if languages else "it", key=f"an_{i}")
+
+learning_section(rt, op, tz)

@@ -9,6 +9,7 @@ import streamlit as st
 
 from sportello.domain import DomainError, State
 from sportello.faces.dashboard import ui as ui
+from sportello.faces.dashboard.learning import label_widget
 from sportello.faces.dashboard.texts import CANNED, RELEASE_REASONS
 
 QUEUE_REFRESH_S = 2.0
@@ -134,6 +135,17 @@ def chat_console(chat: dict, number: int) -> None:
         st.markdown(f"**{ui.t('chat_with', n=number)}** · {ui.t('visitor_lang', code=lang.upper())}")
         st.text(chat["original_question"] or "—")
         transcript_fragment(sid)()
+        visitor_lines = list(
+            dict.fromkeys(
+                m["text"]
+                for m in st.session_state.get(f"msgs_{sid}") or []
+                if m.get("role") == "user" and m.get("text")
+            )
+        )
+        if visitor_lines:
+            with st.expander(ui.t("label_visitor_msgs")):
+                picked = st.selectbox(ui.t("label_pick_msg"), visitor_lines, key=f"lbl_msg_{sid}")
+                label_widget(rt, op, picked, lang, key=f"live_{sid}")
         with st.form(f"reply_{sid}", clear_on_submit=True, border=False):
             text = st.text_area(ui.t("reply"), key=f"reply_text_{sid}", height=80)
             if st.form_submit_button(ui.t("send"), type="primary") and send(sid, text):

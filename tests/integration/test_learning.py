@@ -184,3 +184,41 @@ def test_a_runtime_with_a_fake_answerer_still_stores_labels(settings):
         assert (settings.data_dir / "learned_kb.csv").is_file()
     finally:
         rt.store.dispose()
+
+
+def test_the_analisi_page_labels_an_unanswered_question_and_undoes_it(data_dir, monkeypatch):
+    import streamlit as st
+
+    from testkit.dashboard import D1, D3, seed
+
+    from .test_dashboard_pages import sign_in
+
+    monkeypatch.setenv("DATA_DIR", str(data_dir))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("ANSWERER", "lexical")
+    rt = Runtime(Settings.from_env(), answerer=FakeAnswerer())
+    try:
+        seed(rt)
+        at = sign_in("mario")
+        at.switch_page("pages/analytics.py").run()
+        at.date_input(key="an_days").set_value((D1, D3)).run()
+        assert not at.exception, at.exception
+        at.selectbox(key="lbl_pick_an_0").select("animali").run()
+        at.button(key="lbl_save_an_0").click().run()
+        assert not at.exception, at.exception
+        assert [s.value for s in at.success] == ["Etichetta #1 salvata: l'AI la usa da ora."]
+        (label,) = rt.learning.history()
+        assert (label["question"], label["intent"], label["operator_name"]) == (
+            "POSSO PORTARE IL CANE??",
+            "animali",
+            "Mario Rossi",
+        )
+        assert any(df.value is not None and "animali" in df.value.to_string() for df in at.dataframe)
+
+        at.button(key="lbl_undo").click().run()
+        assert not at.exception, at.exception
+        assert rt.learning.history()[0]["undone_by"] == "Mario Rossi"
+        assert not (data_dir / "learned_examples.csv").read_text(encoding="utf-8").strip().count("\n")
+    finally:
+        st.cache_resource.clear()
+        rt.store.dispose()

@@ -1,0 +1,134 @@
+"""The learning loop on the dashboard: label a visitor question (Analisi, live chat) and the
+"Apprendimento · Learning" section (history with undo, counts per intent, answer rate before/after).
+Calls `rt.learning` only (sportello.services.learning)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pandas as pd
+import streamlit as st
+
+from sportello.domain.errors import DomainError
+from sportello.faces.dashboard import ui
+
+ESCALATE = "__escalate__"
+NEW_KB = "__kb__"
+
+
+def _when(ts: float | None, tz: str) -> str:
+    if ts is None:
+        return ""
+    return datetime.fromtimestamp(ts, tz=UTC).astimezone(ui_zone(tz)).strftime("%Y-%m-%d %H:%M")
+
+
+def ui_zone(tz: str):
+    from zoneinfo import ZoneInfo
+
+    try:
+        return ZoneInfo(tz)
+    except Exception:
+        return ZoneInfo("UTC")
+
+
+def label_widget(rt, op: dict, question: str, lang: str, key: str) -> None:
+    """Pick an intent / a person / a new KB entry for `question`, then save it as a label."""
+    lang = lang if lang in ("it", "en") else "it"
+    options = [*rt.learning.intents(), ESCALATE, NEW_KB]
+
+    def label(choice: str) -> str:
+        if choice == ESCALATE:
+            return ui.t("label_escalate")
+        if choice == NEW_KB:
+            return ui.t("label_new_kb")
+        return ui.t("label_intent", i=choice)
+
+    choice = st.selectbox(ui.t("label_as"), options, index=None, format_func=label, key=f"lbl_pick_{key}")
+    entry = None
+    if choice == NEW_KB:
+        c1, c2 = st.columns(2)
+        entry = {
+            "question_it": c1.text_input(
+                ui.t("label_q_it"), value=question if lang == "it" else "", key=f"lbl_qit_{key}"
+            ),
+            "answer_it": c1.text_area(ui.t("label_a_it"), key=f"lbl_ait_{key}", height=90),
+            "question_en": c2.text_input(
+                ui.t("label_q_en"), value=question if lang == "en" else "", key=f"lbl_qen_{key}"
+            ),
+            "answer_en": c2.text_area(ui.t("label_a_en"), key=f"lbl_aen_{key}", height=90),
+            "intent": st.text_input(ui.t("label_name"), key=f"lbl_name_{key}"),
+        }
+    if st.button(ui.t("label_save"), key=f"lbl_save_{key}", disabled=choice is None, type="primary"):
+        try:
+            saved = rt.learning.label(
+                op,
+                question,
+                lang,
+                intent=choice if choice not in (ESCALATE, NEW_KB) else None,
+                escalate=choice == ESCALATE,
+                kb_entry=entry,
+            )
+        except DomainError as exc:
+            st.warning(ui.err(exc))
+            return
+        ui.flash("success", ui.t("label_saved", n=saved["id"]))
+        st.rerun()
+
+
+def learning_section(rt, op: dict, tz: str) -> None:
+    """History (who, when, undo), counts per intent, answer rate before/after the first label."""
+    st.subheader(ui.t("learning_title"))
+    st.caption(ui.t("learning_help"))
+    rate = rt.learning.answer_rate_since()
+
+    def pct(side: dict) -> str:
+        return "–" if side["rate"] is None else f"{side['rate'] * 100:.1f}% ({side['answered']}/{side['questions']})"
+
+    m = st.columns(2)
+    m[0].metric(ui.t("rate_before"), pct(rate["before"]), help=ui.t("rate_help"))
+    m[1].metric(ui.t("rate_after"), pct(rate["after"]), help=ui.t("rate_help"))
+
+    history = rt.learning.history()
+    if not history:
+        st.info(ui.t("label_none"))
+        return
+    st.markdown(f"**{ui.t('label_counts')}**")
+    counts = pd.DataFrame(rt.learning.counts_by_intent(), columns=["intent", "count"])
+    st.dataframe(
+        counts.rename(columns={"intent": ui.t("col_intent"), "count": ui.t("count")}),
+        hide_index=True,
+        key="lbl_counts",
+    )
+    st.markdown(f"**{ui.t('label_history')}**")
+    rows = [
+        {
+            "#": h["id"],
+            ui.t("col_when"): _when(h["created_at"], tz),
+            ui.t("col_who"): h["operator_name"],
+            ui.t("col_kind"): h["kind"],
+            ui.t("col_intent"): h["intent"],
+            ui.t("question"): h["question"],
+            ui.t("col_undone"): f"{_when(h['undone_at'], tz)} · {h['undone_by']}" if h["undone_at"] else "",
+        }
+        for h in history
+    ]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, key="lbl_history")
+    active = [h for h in history if h["undone_at"] is None]
+    if active:
+        c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+        pick = c1.selectbox(
+            ui.t("label_undo_pick"),
+            [h["id"] for h in active],
+            format_func=lambda i: next(
+                f"#{h['id']} · {h['kind']} {h['intent']} · {h['question'][:60]}" for h in active if h["id"] == i
+            ),
+            key="lbl_undo_pick",
+        )
+        if c2.button(ui.t("label_undo"), key="lbl_undo"):
+            try:
+                rt.learning.undo(pick, op)
+            except DomainError as exc:
+                st.warning(ui.err(exc))
+                return
+            ui.flash("success", ui.t("label_undone", n=pick))
+            st.rerun()
