@@ -9,6 +9,7 @@ import streamlit as st
 
 from sportello.domain import DomainError, TicketStatus
 from sportello.faces.dashboard import ui as ui
+from sportello.services.privacy import masked
 from sportello.services.tickets import LIST_COLUMNS, export_csv, history_messages
 
 op = ui.require_operator()
@@ -32,12 +33,14 @@ q = f2.text_input(ui.t("search"), key="tk_q", help=ui.t("search_help"))
 only_mine = f3.checkbox(ui.t("only_mine"), key="tk_mine")
 
 rows = tickets.list(statuses=statuses, q=q, assigned_to=op["id"] if only_mine else None)
+# Privacy: the list and its export show contacts to admins only (a***@example.org); an open ticket shows its own.
+shown = rows if op["is_admin"] else masked(rows)
 
 h1, h2 = st.columns([4, 1], vertical_alignment="center")
 h1.text(ui.t("n_tickets", n=len(rows)))
 h2.download_button(
     ui.t("export_csv"),
-    data=export_csv(rows),
+    data=export_csv(shown),
     file_name="ticket.csv",
     mime="text/csv",
     key="tk_export",
@@ -57,7 +60,7 @@ labels = {
     "operator_name": ui.t("operator"),
     "assigned_to_name": ui.t("assigned_to"),
 }
-table = pd.DataFrame([{labels[c]: r[c] for c in LIST_COLUMNS} for r in rows])
+table = pd.DataFrame([{labels[c]: r[c] for c in LIST_COLUMNS} for r in shown])
 table[ui.t("status")] = [ui.t(f"st_{s}") for s in table[ui.t("status")]]
 table[ui.t("created")] = [ui.clock(v, tz) for v in table[ui.t("created")]]
 st.dataframe(table, hide_index=True, height=320, key="tk_table")
@@ -135,3 +138,18 @@ with right:
             else:
                 ui.flash("success", ui.t("saved"))
                 st.rerun()
+    if op["is_admin"]:
+        st.markdown(f"**{ui.t('erase_title')}**")
+        st.caption(ui.t("erase_help"))
+        confirmed = st.checkbox(ui.t("erase_confirm"), key=f"tk_erase_confirm_{ticket['id']}")
+        if st.button(ui.t("erase_button"), key=f"tk_erase_{ticket['id']}", icon=":material/delete:"):
+            if not confirmed:
+                st.warning(ui.t("erase_need_confirm"))
+            else:
+                try:
+                    rt.privacy.erase_session(ticket["session_id"])
+                except DomainError as exc:
+                    st.error(ui.err(exc))
+                else:
+                    ui.flash("success", ui.t("erased"))
+                    st.rerun()

@@ -61,6 +61,9 @@ class Settings:
     outbox_batch_size: int = 500
     timezone: str = "Europe/Rome"
     cors_origins: tuple[str, ...] = ()
+    # Privacy: closed conversations older than this many days are anonymised by the
+    # background sweeper (and by `python -m sportello admin retention`); 0 keeps them forever.
+    retention_days: int = 0
     # Secrets and integrations: excluded from repr so they never reach a log.
     openai_api_key: str = field(default="", repr=False)
     openai_base_url: str = ""
@@ -107,6 +110,7 @@ class Settings:
             outbox_interval_s=_float(env, "OUTBOX_INTERVAL_S", 0.5),
             outbox_batch_size=_int(env, "OUTBOX_BATCH_SIZE", 500),
             timezone=env.get("TIMEZONE", "Europe/Rome"),
+            retention_days=_int(env, "RETENTION_DAYS", 0),
             cors_origins=tuple(o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()),
             openai_api_key=env.get("OPENAI_API_KEY", ""),
             openai_base_url=env.get("OPENAI_BASE_URL", ""),

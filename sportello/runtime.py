@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -20,6 +21,7 @@ from sportello.services.chat import ChatService
 from sportello.services.conversation_log import ConversationLog
 from sportello.services.learning import Learning
 from sportello.services.operators import OperatorService
+from sportello.services.privacy import PrivacyService
 from sportello.services.reports import Reports
 from sportello.services.tickets import TicketService
 from sportello.sinks.sheets import Sink, build_sink
@@ -28,6 +30,7 @@ from sportello.store.leader import Leadership
 from sportello.store.outbox import OutboxWorker
 
 log = logging.getLogger("sportello")
+RETENTION_EVERY_S = 3600.0  # how often the sweeper runs the retention pass (when RETENTION_DAYS > 0)
 
 
 class Runtime:
@@ -50,6 +53,9 @@ class Runtime:
         self.tickets = TicketService(self.store)
         self.reports = Reports(self.store)
         self.conversation_log = ConversationLog(self.store)
+        self.privacy = PrivacyService(
+            self.store, self.settings, clock=self.chat.clock, on_commit=lambda: self.worker.wake()
+        )
         self.learning = Learning(self.store, self.answerer, self.settings, clock=self.chat.clock)
         self.leadership: Leadership | None = None
         self._stop = threading.Event()
@@ -82,11 +88,18 @@ class Runtime:
         return self
 
     def _sweep(self) -> None:
+        next_retention = 0.0  # the first pass right after start, then every RETENTION_EVERY_S
         while not self._stop.wait(1.0):
             try:
                 self.chat.expire_waiting()
             except Exception:
                 log.exception("queue sweep failed")
+            if self.settings.retention_days > 0 and time.monotonic() >= next_retention:
+                next_retention = time.monotonic() + RETENTION_EVERY_S
+                try:
+                    self.privacy.retention()
+                except Exception:
+                    log.exception("retention pass failed")
 
     def stop(self) -> None:
         self._stop.set()
@@ -111,5 +124,19 @@ def operator_accounts(settings: Settings | None = None) -> Iterator[OperatorServ
     store = Store(settings.database_url)
     try:
         yield OperatorService(store, settings)
+    finally:
+        store.dispose()
+
+
+@contextmanager
+def privacy_tools(settings: Settings | None = None) -> Iterator[PrivacyService]:
+    """Only erasure and retention, for the admin command line: no answerer, no sink,
+    no background work (the app's outbox worker sends the tombstones). The store is
+    closed on exit."""
+    settings = settings or Settings.from_env()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(settings.database_url)
+    try:
+        yield PrivacyService(store, settings)
     finally:
         store.dispose()

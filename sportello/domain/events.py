@@ -36,7 +36,15 @@ class EventKind(StrEnum):
     LIVE_VISITOR_MESSAGE = "live_visitor_message"
     OPERATOR_MESSAGE = "operator_message"
     CHAT_COMPLETED = "chat_completed"  # the operator released the chat
+    # Privacy: the visitor's data was erased (on request or by retention); the tombstone of the session.
+    ERASED = "erased"
 
+
+# What replaces a visitor's text (a message, a question, a sheet cell) once their data is erased.
+ERASED_TEXT = "[dati cancellati / data erased]"
+# Why: on the visitor's request, or because RETENTION_DAYS passed (the tombstone's reply).
+ERASED_ON_REQUEST = "richiesta"
+ERASED_BY_RETENTION = "conservazione"
 
 # The kinds whose intent is the answerer's.
 AI_KINDS = frozenset({EventKind.AI_ANSWERED, EventKind.AI_NO_ANSWER, EventKind.OPERATOR_REQUESTED})
@@ -54,6 +62,7 @@ FIXED_INTENTS: dict[EventKind, str] = {
     EventKind.LIVE_VISITOR_MESSAGE: "live_chat_user_message",
     EventKind.OPERATOR_MESSAGE: "live_chat_operator_message",
     EventKind.CHAT_COMPLETED: "live_chat_operator",
+    EventKind.ERASED: "data_erased",
 }
 
 
@@ -70,7 +79,8 @@ class Event:
     - operator: the operator's first name (live chat);
     - user_agent: the visitor's user agent (every kind);
     - ticket_id, contact_method: the ticket opened (ticket created; chat completed: the resolved ticket);
-    - transcript: the live chat's transcript (chat completed).
+    - transcript: the live chat's transcript (chat completed);
+    - reply: also why the data was erased (erased: ERASED_ON_REQUEST or ERASED_BY_RETENTION).
     """
 
     kind: EventKind

@@ -4,6 +4,13 @@
     python -m sportello.faces.admin list-operators
     python -m sportello.faces.admin set-password USERNAME [--password P]
     python -m sportello.faces.admin disable-operator USERNAME
+    python -m sportello.faces.admin erase --session ID | --contact EMAIL_OR_PHONE
+    python -m sportello.faces.admin retention [--days N]
+
+`erase` anonymises a visitor's conversations (GDPR erasure): by session id, or
+every conversation an email or phone number appears in. `retention`
+anonymises the conversations ended more than RETENTION_DAYS (or --days) ago.
+Both print what they did as JSON.
 
 Without --password the password is read from stdin (or asked twice on a
 terminal), so it does not end up in the shell history.
@@ -18,7 +25,7 @@ import sys
 
 from sportello.config import Settings
 from sportello.domain import DomainError
-from sportello.runtime import operator_accounts
+from sportello.runtime import operator_accounts, privacy_tools
 from sportello.services.operators import OperatorService
 
 
@@ -59,9 +66,17 @@ def main(argv: list[str] | None = None) -> int:
     pw.add_argument("--password")
     dis = sub.add_parser("disable-operator", help="disable an account and revoke its tokens")
     dis.add_argument("username")
+    erase = sub.add_parser("erase", help="erase a visitor's data (by session id or by email/phone)")
+    who = erase.add_mutually_exclusive_group(required=True)
+    who.add_argument("--session", help="the session id")
+    who.add_argument("--contact", help="an email address or a phone number")
+    keep = sub.add_parser("retention", help="anonymise the conversations older than RETENTION_DAYS")
+    keep.add_argument("--days", type=float, default=None, help="instead of RETENTION_DAYS")
     args = parser.parse_args(argv)
 
     settings = Settings.from_env()
+    if args.command in ("erase", "retention"):
+        return _privacy(args, settings)
     with operator_accounts(settings) as accounts:
         try:
             if args.command == "add-operator":
@@ -85,6 +100,20 @@ def main(argv: list[str] | None = None) -> int:
         except DomainError as exc:
             print(f"error: {exc.message}", file=sys.stderr)
             return 2
+    return 0
+
+
+def _privacy(args, settings: Settings) -> int:
+    with privacy_tools(settings) as privacy:
+        try:
+            if args.command == "erase":
+                report = privacy.erase_session(args.session) if args.session else privacy.erase_contact(args.contact)
+            else:
+                report = privacy.retention(args.days)
+        except DomainError as exc:
+            print(f"error: {exc.message}", file=sys.stderr)
+            return 2
+    print(json.dumps(report))
     return 0
 
 

@@ -50,6 +50,8 @@ FORMULA_PREFIXES = ("=", "+", "-", "@")
 
 # What the bot_reply cell says while the visitor talks to the queue or to a person.
 AWAITING_OPERATOR = "[Attesa operatore]"
+# The user_message cell of the tombstone row of an erased session (privacy).
+ERASED_MARK = "[DATI CANCELLATI]"
 
 
 def safe_cell(value: object) -> str:
@@ -89,6 +91,10 @@ def conversation_cells(e: Event) -> tuple[str, str, str]:
         return "[OPERATORE]", f"👨‍💼 {e.operator}: {e.text}", f"Chat Live - {e.operator}"
     if k == EventKind.CHAT_COMPLETED:
         return "[CONVERSAZIONE COMPLETA]", f"[CHAT LIVE COMPLETATA] {e.transcript}", f"Operatore: {e.operator}"
+    if k == EventKind.ERASED:
+        # The tombstone: an appended sheet (Google) cannot be rewritten safely, so this row says
+        # which session was erased, when (the timestamp) and why, without any of the data.
+        return ERASED_MARK, f"🗑 Dati del visitatore cancellati ({e.reply})", ""
     raise ValueError(f"no layout for event kind {k!r}")
 
 

@@ -87,6 +87,11 @@ CASES: dict[EventKind, tuple[dict, list[str]]] = {
             "Operatore: Mario",
         ],
     ),
+    # The tombstone of an erased session (privacy): which session, when and why, without the data.
+    EventKind.ERASED: (
+        {"reply": "richiesta"},
+        ["[DATI CANCELLATI]", "🗑 Dati del visitatore cancellati (richiesta)", "data_erased", ""],
+    ),
 }
 
 
@@ -143,7 +148,8 @@ def _migration():
     return module
 
 
-@pytest.mark.parametrize("kind", list(EventKind))
+# Tombstones (erased) are newer than migration 0003: no old outbox row holds one.
+@pytest.mark.parametrize("kind", [k for k in EventKind if k != EventKind.ERASED])
 def test_backfill_undoes_the_layout(kind):
     """Migration 0003 reads old outbox rows back into events: laid out again, they are the same row."""
     original = event(kind)

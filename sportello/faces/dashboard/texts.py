@@ -110,6 +110,18 @@ LABELS: dict[str, tuple[str, str]] = {
     "add_note": ("Aggiungi nota interna", "Add internal note"),
     "save": ("Salva", "Save"),
     "saved": ("Salvato.", "Saved."),
+    # privacy (admins, on a ticket)
+    "erase_title": ("Privacy", "Privacy"),
+    "erase_help": (
+        "Cancella domande, messaggi, contatto, trascrizione e note di questa conversazione, nel database e nei "
+        "fogli. Non si può annullare.",
+        "Erases the questions, messages, contact, transcript and notes of this conversation, in the database "
+        "and in the sheets. It cannot be undone.",
+    ),
+    "erase_confirm": ("Confermo la cancellazione", "I confirm the erasure"),
+    "erase_button": ("Cancella i dati del visitatore", "Erase visitor data"),
+    "erase_need_confirm": ("Spunta la conferma per cancellare.", "Tick the confirmation to erase."),
+    "erased": ("Dati del visitatore cancellati.", "Visitor data erased."),
     "session": ("Sessione", "Session"),
     "language_of": ("Lingua", "Language"),
     "st_open": ("aperto", "open"),

@@ -1,0 +1,282 @@
+"""Privacy (GDPR): erase a visitor's data, keep conversations only as long
+as RETENTION_DAYS says, and mask contacts where they are not needed.
+
+Erasure (`erase_session`, `erase_contact`, `retention`) anonymises, in ONE
+write transaction per batch of sessions:
+
+- the session (its original question, the user agent);
+- its messages (every text, the visitor's and the replies quoting it);
+- its events (text, reply, question, transcript, user agent; kind, intent
+  and time stay, so the analytics still count the conversation);
+- its tickets (contact, original question, transcript, AI history,
+  resolution, internal notes; status, method and times stay), whose
+  "Ticket" sheet rows are upserted again, anonymised, through the outbox;
+- its outbox rows, sent or not (a pending row leaves without the data);
+
+and records a tombstone event (`EventKind.ERASED`): its "Conversazioni" row
+says which session was erased, when and why, without the data, because an
+appended Google worksheet cannot be rewritten safely. After the commit the
+local sheets (`$DATA_DIR/sheets/*.csv`) are rewritten without the data
+(`sportello.sinks.erasure`).
+
+What stays: counts, intents, statuses, times, the operator's name, the
+session id (random, not personal) and the tombstone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable
+
+from sqlalchemy import and_, case, exists, or_, select, update
+from sqlalchemy.engine import Connection
+
+from sportello.config import Settings
+from sportello.domain import NotFound, ValidationError
+from sportello.domain.events import ERASED_BY_RETENTION, ERASED_ON_REQUEST, ERASED_TEXT, Event, EventKind
+from sportello.domain.states import State
+from sportello.domain.validation import validate_email, validate_phone
+from sportello.services import tickets as ticket_rows
+from sportello.sinks.erasure import anonymise_values, erase_csv_sessions
+from sportello.sinks.layout import TICKETS
+from sportello.store import events as event_log
+from sportello.store.database import Store
+from sportello.store.events import escape_like
+from sportello.store.outbox import enqueue
+from sportello.store.tables import events, messages, outbox, sessions, tickets
+
+log = logging.getLogger("sportello.privacy")
+
+DAY_S = 86400.0
+BATCH = 200  # sessions per transaction
+# States a conversation is over in: closed, or left by the visitor before any operator was involved.
+ENDED_STATES = (State.CLOSED, State.BOT, State.OFFERED, State.COLLECTING_CONTACT)
+
+
+def mask_contact(value: str) -> str:
+    """`a***@example.org`, `+39*******567`: enough to recognise a contact, not to use it."""
+    value = (value or "").strip()
+    if not value:
+        return ""
+    if "@" in value:
+        local, _, domain = value.rpartition("@")
+        return f"{local[:1]}***@{domain}"
+    if len(value) <= 6:
+        return "*" * len(value)
+    return value[:3] + "*" * (len(value) - 6) + value[-3:]
+
+
+def masked(rows: Iterable[dict]) -> list[dict]:
+    """Copies of ticket rows with the contact masked (lists and exports for non-admins)."""
+    return [{**r, "contact_info": mask_contact(r.get("contact_info") or "")} for r in rows]
+
+
+def contact_needles(contact: str) -> list[str]:
+    """What to look for: the contact as given and as the flow stored it (a valid email or phone only,
+    so that a typo can never match, and erase, half the database)."""
+    raw = (contact or "").strip()
+    for check in (validate_email, validate_phone):
+        try:
+            normal = check(raw)
+        except ValidationError:
+            continue
+        return sorted({raw, normal})
+    raise ValidationError("give a valid email address or phone number", code="invalid_contact")
+
+
+class PrivacyService:
+    """Erasure and retention for the faces (admin CLI, dashboard) and the runtime's sweeper."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.time,
+        on_commit: Callable[[], None] = lambda: None,
+    ):
+        self._store = store
+        self.settings = settings
+        self.clock = clock
+        self.on_commit = on_commit
+
+    # ------------------------------------------------------------- the commands
+    def erase_session(self, session_id: str) -> dict:
+        """Erase one conversation's data (by its session id)."""
+        with self._store.read() as conn:
+            if conn.execute(select(sessions.c.id).where(sessions.c.id == session_id)).first() is None:
+                raise NotFound("unknown session", code="unknown_session")
+        return self._erase([session_id], ERASED_ON_REQUEST)
+
+    def erase_contact(self, contact: str) -> dict:
+        """Erase every conversation the email or phone number appears in (its ticket, its messages)."""
+        needles = contact_needles(contact)
+        with self._store.read() as conn:
+            ids = self._sessions_mentioning(conn, needles)
+        return self._erase(ids, ERASED_ON_REQUEST)
+
+    def retention(self, days: float | None = None) -> dict:
+        """Anonymise the conversations ended more than `days` (default RETENTION_DAYS) ago; 0 keeps all."""
+        days = self.settings.retention_days if days is None else days
+        if not days or days <= 0:
+            return self._report([])
+        cutoff = self.clock() - days * DAY_S
+        erased = exists().where(events.c.session_id == sessions.c.id, events.c.kind == str(EventKind.ERASED))
+        stmt = (
+            select(sessions.c.id)
+            .where(
+                or_(
+                    and_(sessions.c.status == str(State.CLOSED), sessions.c.closed_at < cutoff),
+                    and_(sessions.c.status.in_([str(s) for s in ENDED_STATES]), sessions.c.updated_at < cutoff),
+                ),
+                ~erased,
+            )
+            .order_by(sessions.c.updated_at)
+        )
+        with self._store.read() as conn:
+            ids = list(conn.execute(stmt).scalars())
+        return self._erase(ids, ERASED_BY_RETENTION, skip_erased=True)
+
+    # ------------------------------------------------------------- the work
+    @staticmethod
+    def _sessions_mentioning(conn: Connection, needles: list[str]) -> list[str]:
+        found: set[str] = set()
+        for needle in needles:
+            like = f"%{escape_like(needle)}%"
+
+            def has(col, like=like):
+                return col.ilike(like, escape="\\")
+
+            found.update(
+                conn.execute(
+                    select(tickets.c.session_id).where(
+                        or_(
+                            has(tickets.c.contact_info),
+                            has(tickets.c.notes),
+                            has(tickets.c.conversation_transcript),
+                            has(tickets.c.resolution_reason),
+                            has(tickets.c.original_question),
+                        )
+                    )
+                ).scalars()
+            )
+            found.update(conn.execute(select(sessions.c.id).where(has(sessions.c.original_question))).scalars())
+            found.update(conn.execute(select(messages.c.session_id).where(has(messages.c.text)).distinct()).scalars())
+            found.update(
+                conn.execute(
+                    select(events.c.session_id)
+                    .where(
+                        or_(has(events.c.text), has(events.c.reply), has(events.c.question), has(events.c.transcript))
+                    )
+                    .distinct()
+                ).scalars()
+            )
+        return sorted(found)
+
+    def _erase(self, session_ids: list[str], reason: str, *, skip_erased: bool = False) -> dict:
+        started = time.perf_counter()
+        done: list[str] = []
+        counts = {"tickets": 0, "messages": 0, "events": 0, "outbox_rows": 0}
+        for i in range(0, len(session_ids), BATCH):
+            batch = session_ids[i : i + BATCH]
+            with self._store.write() as conn:
+                ids = self._lock(conn, batch, skip_erased)
+                if ids:
+                    for key, n in self._anonymise(conn, ids, reason, self.clock()).items():
+                        counts[key] += n
+            done += ids
+            if ids:
+                self.on_commit()
+        sheet_rows = erase_csv_sessions(self.settings.sheets_dir, done)
+        report = self._report(sorted(done), sheet_rows=sheet_rows, **counts)
+        report["ms"] = round((time.perf_counter() - started) * 1000, 1)
+        if done:
+            log.info("privacy: erased %d session(s) (%s): %s", len(done), reason, json.dumps(report))
+        return report
+
+    @staticmethod
+    def _report(ids: list[str], **counts) -> dict:
+        return {"sessions": ids, "tickets": 0, "messages": 0, "events": 0, "outbox_rows": 0, "sheet_rows": 0, **counts}
+
+    @staticmethod
+    def _lock(conn: Connection, ids: list[str], skip_erased: bool) -> list[str]:
+        """Lock the sessions' rows (concurrent passes of several processes wait, then see the erasure)."""
+        locked = list(conn.execute(select(sessions.c.id).where(sessions.c.id.in_(ids)).with_for_update()).scalars())
+        if skip_erased and locked:
+            erased = set(
+                conn.execute(
+                    select(events.c.session_id).where(
+                        events.c.session_id.in_(locked), events.c.kind == str(EventKind.ERASED)
+                    )
+                ).scalars()
+            )
+            locked = [s for s in locked if s not in erased]
+        return sorted(locked)
+
+    @staticmethod
+    def _anonymise(conn: Connection, ids: list[str], reason: str, now: float) -> dict:
+        def blanked(col, value=ERASED_TEXT):
+            return case((col != "", value), else_="")
+
+        conn.execute(
+            update(sessions)
+            .where(sessions.c.id.in_(ids))
+            .values(original_question=blanked(sessions.c.original_question), user_agent="")
+        )
+        n_messages = conn.execute(
+            update(messages).where(messages.c.session_id.in_(ids)).values(text=ERASED_TEXT)
+        ).rowcount
+        n_events = conn.execute(
+            update(events)
+            .where(events.c.session_id.in_(ids), events.c.kind != str(EventKind.ERASED))
+            .values(
+                text=blanked(events.c.text),
+                reply=blanked(events.c.reply),
+                question=blanked(events.c.question),
+                transcript=blanked(events.c.transcript),
+                user_agent="",
+            )
+        ).rowcount
+        # Outbox rows first: the tickets' new (anonymised) upserts below need no rewrite.
+        n_outbox = 0
+        for row in conn.execute(
+            select(outbox.c.id, outbox.c.worksheet, outbox.c.payload).where(outbox.c.session_id.in_(ids))
+        ).all():
+            values = json.loads(row.payload)
+            new = anonymise_values(row.worksheet, values)
+            if new != values:
+                conn.execute(
+                    update(outbox).where(outbox.c.id == row.id).values(payload=json.dumps(new, ensure_ascii=False))
+                )
+                n_outbox += 1
+        ticket_ids = list(conn.execute(select(tickets.c.id).where(tickets.c.session_id.in_(ids))).scalars())
+        if ticket_ids:
+            conn.execute(
+                update(tickets)
+                .where(tickets.c.id.in_(ticket_ids))
+                .values(
+                    contact_info="",
+                    original_question=blanked(tickets.c.original_question),
+                    conversation_transcript="",
+                    conversation_history="[]",
+                    resolution_reason="",
+                    notes="",
+                    updated_at=now,
+                )
+            )
+            for r in conn.execute(select(tickets).where(tickets.c.id.in_(ticket_ids))):
+                t = ticket_rows.as_dict(r)
+                enqueue(
+                    conn,
+                    TICKETS,
+                    ticket_rows.sheet_values(t),
+                    op="upsert",
+                    row_key=str(t["id"]),
+                    session_id=t["session_id"],
+                    now=now,
+                )
+        for session_id in ids:
+            event_log.record(conn, Event(EventKind.ERASED, session_id, now, reply=reason))
+        return {"tickets": len(ticket_ids), "messages": n_messages, "events": n_events, "outbox_rows": n_outbox}
