@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import subprocess
+import signal
 import sys
 
 import gradio as gr
@@ -19,9 +19,10 @@ from fastapi import FastAPI
 
 from sportello.config import ROOT, Settings
 from sportello.faces.api import create_api
+from sportello.faces.dashboard.supervisor import DashboardSupervisor
 from sportello.faces.proxy import DashboardProxy
 from sportello.faces.visitor.page import build_page, mount_options
-from sportello.runtime import Runtime
+from sportello.runtime import DatabaseUnavailable, Runtime
 
 log = logging.getLogger("sportello")
 DASHBOARD_PATH = "/dashboard"
@@ -35,20 +36,19 @@ def build_app(runtime: Runtime, *, with_page: bool = True) -> FastAPI:
     return app
 
 
-def start_dashboard(settings: Settings) -> subprocess.Popen | None:
+def dashboard_command(port: int) -> list[str]:
     script = ROOT / "dashboard.py"
-    if not script.exists():
-        return None
-    cmd = [
+    return [
         sys.executable,
         "-m",
         "streamlit",
         "run",
         str(script),
         "--server.port",
-        str(settings.dashboard_port),
+        str(port),
+        # Loopback only: the way in is the proxy at /dashboard/ (body cap, anti-framing headers).
         "--server.address",
-        settings.host,
+        "127.0.0.1",
         # Served under /dashboard/ so the app can proxy it on its own port (one-port hosts).
         "--server.baseUrlPath",
         DASHBOARD_PATH.strip("/"),
@@ -61,8 +61,25 @@ def start_dashboard(settings: Settings) -> subprocess.Popen | None:
         "--client.toolbarMode",
         "minimal",
     ]
-    log.info("starting the operator dashboard on port %s", settings.dashboard_port)
-    return subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ, DATA_DIR=str(settings.data_dir)))
+
+
+def start_dashboard(settings: Settings) -> DashboardSupervisor | None:
+    """The operator dashboard (Streamlit), supervised: restarted when it dies, stopped with the app."""
+    if not (ROOT / "dashboard.py").exists():
+        return None
+    return DashboardSupervisor(
+        dashboard_command,
+        settings.dashboard_port,
+        cwd=ROOT,
+        env=dict(os.environ, DATA_DIR=str(settings.data_dir)),
+        max_backoff_s=settings.dashboard_restart_max_s,
+    ).start()
+
+
+def _exit_on_sigterm(signum, _frame):
+    # uvicorn handles SIGTERM while it serves and re-raises it when it is done; this handler turns it
+    # (and a SIGTERM during start-up) into SystemExit so that main's `finally` stops the dashboard.
+    raise SystemExit(0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,14 +93,26 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     settings = Settings.from_env()
-    runtime = Runtime(settings)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        runtime = Runtime(settings)
+    except DatabaseUnavailable as exc:
+        log.error("%s", exc)
+        return 3
     runtime.operators.ensure_first_operator(os.environ)
     runtime.start()
-    dashboard = None if args.no_dashboard else start_dashboard(settings)
+    dashboard = None
     try:
+        dashboard = None if args.no_dashboard else start_dashboard(settings)
+        runtime.dashboard = dashboard
         app = build_app(runtime)
         if dashboard is not None:
-            app = DashboardProxy(app, settings.dashboard_port, prefix=DASHBOARD_PATH)
+            app = DashboardProxy(
+                app,
+                lambda: dashboard.port,
+                prefix=DASHBOARD_PATH,
+                max_body_bytes=settings.dashboard_max_body_bytes,
+            )
         uvicorn.run(
             app,
             host=args.host or settings.host,
@@ -93,11 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     finally:
         if dashboard is not None:
-            dashboard.terminate()
-            try:
-                dashboard.wait(5)
-            except subprocess.TimeoutExpired:
-                dashboard.kill()
+            dashboard.stop()
         runtime.stop()
     return 0
 

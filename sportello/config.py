@@ -61,6 +61,29 @@ class Settings:
     outbox_batch_size: int = 500
     timezone: str = "Europe/Rome"
     cors_origins: tuple[str, ...] = ()
+    # Input limits of the REST API (sportello/faces/body_limit.py, faces/api.py json_body).
+    max_body_bytes: int = 64 * 1024
+    max_json_depth: int = 32
+    # Faults and supervision (see README "Security").
+    dashboard_max_body_bytes: int = 1024 * 1024
+    dashboard_restart_max_s: float = 30.0
+    db_start_timeout_s: float = 60.0
+    health_db_timeout_s: float = 2.0
+    health_min_free_mb: float = 100.0
+    health_outbox_max_backlog: int = 1000
+    health_outbox_max_age_s: float = 900.0
+    # Abuse limits (sportello/services/throttle.py); 0 disables a limit.
+    login_max_failures_per_user: int = 5
+    login_max_failures_per_ip: int = 20
+    login_window_s: float = 900.0
+    login_lockout_s: float = 300.0
+    session_rate_per_ip: int = 60
+    message_rate_per_ip: int = 300
+    rate_window_s: float = 60.0
+    rate_limit_exempt: tuple[str, ...] = ()
+    max_messages_per_session: int = 1000
+    poll_max_messages: int = 200
+    password_scrypt_n: int = 2**17
     # Privacy: closed conversations older than this many days are anonymised by the
     # background sweeper (and by `python -m sportello admin retention`); 0 keeps them forever.
     retention_days: int = 0
@@ -112,6 +135,26 @@ class Settings:
             timezone=env.get("TIMEZONE", "Europe/Rome"),
             retention_days=_int(env, "RETENTION_DAYS", 0),
             cors_origins=tuple(o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()),
+            max_body_bytes=_int(env, "MAX_BODY_BYTES", 64 * 1024),
+            max_json_depth=_int(env, "MAX_JSON_DEPTH", 32),
+            dashboard_max_body_bytes=_int(env, "DASHBOARD_MAX_BODY_BYTES", 1024 * 1024),
+            dashboard_restart_max_s=_float(env, "DASHBOARD_RESTART_MAX_S", 30.0),
+            db_start_timeout_s=_float(env, "DB_START_TIMEOUT_S", 60.0),
+            health_db_timeout_s=_float(env, "HEALTH_DB_TIMEOUT_S", 2.0),
+            health_min_free_mb=_float(env, "HEALTH_MIN_FREE_MB", 100.0),
+            health_outbox_max_backlog=_int(env, "HEALTH_OUTBOX_MAX_BACKLOG", 1000),
+            health_outbox_max_age_s=_float(env, "HEALTH_OUTBOX_MAX_AGE_S", 900.0),
+            login_max_failures_per_user=_int(env, "LOGIN_MAX_FAILURES_PER_USER", 5),
+            login_max_failures_per_ip=_int(env, "LOGIN_MAX_FAILURES_PER_IP", 20),
+            login_window_s=_float(env, "LOGIN_WINDOW_S", 900.0),
+            login_lockout_s=_float(env, "LOGIN_LOCKOUT_S", 300.0),
+            session_rate_per_ip=_int(env, "SESSION_RATE_PER_IP", 60),
+            message_rate_per_ip=_int(env, "MESSAGE_RATE_PER_IP", 300),
+            rate_window_s=_float(env, "RATE_WINDOW_S", 60.0),
+            rate_limit_exempt=tuple(a.strip() for a in env.get("RATE_LIMIT_EXEMPT", "").split(",") if a.strip()),
+            max_messages_per_session=_int(env, "MAX_MESSAGES_PER_SESSION", 1000),
+            poll_max_messages=_int(env, "POLL_MAX_MESSAGES", 200),
+            password_scrypt_n=_int(env, "PASSWORD_SCRYPT_N", 2**17),
             openai_api_key=env.get("OPENAI_API_KEY", ""),
             openai_base_url=env.get("OPENAI_BASE_URL", ""),
             openai_model=env.get("OPENAI_MODEL", ""),

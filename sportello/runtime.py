@@ -19,13 +19,15 @@ from sportello.answering.bot import Answerer, build_answerer
 from sportello.config import Settings
 from sportello.services.chat import ChatService
 from sportello.services.conversation_log import ConversationLog
+from sportello.services.health import HealthService
 from sportello.services.learning import Learning
 from sportello.services.operators import OperatorService
 from sportello.services.privacy import PrivacyService
 from sportello.services.reports import Reports
 from sportello.services.tickets import TicketService
 from sportello.sinks.sheets import Sink, build_sink
-from sportello.store.database import Store
+from sportello.store.database import DatabaseUnavailable as DatabaseUnavailable  # for app.py
+from sportello.store.database import Store, open_store
 from sportello.store.leader import Leadership
 from sportello.store.outbox import OutboxWorker
 
@@ -44,7 +46,7 @@ class Runtime:
     ):
         self.settings = settings or Settings.from_env()
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.store = store or Store(self.settings.database_url)
+        self.store = store or open_store(self.settings.database_url, self.settings.db_start_timeout_s)
         self.answerer = answerer or build_answerer(self.settings)
         self.sink = sink or build_sink(self.settings)
         self.worker = self._new_worker()
@@ -53,10 +55,15 @@ class Runtime:
         self.tickets = TicketService(self.store)
         self.reports = Reports(self.store)
         self.conversation_log = ConversationLog(self.store)
+        self.learning = Learning(self.store, self.answerer, self.settings, clock=self.chat.clock)
+        # The dashboard supervisor, when app.py runs one (it sets this); checked by /api/health.
+        self.dashboard = None
+        self.health = HealthService(
+            self.store, self.settings, lambda: self.worker, lambda: self.answerer, lambda: self.dashboard
+        )
         self.privacy = PrivacyService(
             self.store, self.settings, clock=self.chat.clock, on_commit=lambda: self.worker.wake()
         )
-        self.learning = Learning(self.store, self.answerer, self.settings, clock=self.chat.clock)
         self.leadership: Leadership | None = None
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None

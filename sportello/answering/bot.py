@@ -31,6 +31,7 @@ import json
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 
 from .kb import (
@@ -62,6 +63,7 @@ __all__ = [
     "KBError",
     "KBProblem",
     "RetrievalAnswerer",
+    "EscalatingAnswerer",
     "build_answerer",
     "detect_lang",
     "load_kb",
@@ -124,8 +126,69 @@ def build_retrieval(settings, mode: str | None = None) -> RetrievalAnswerer:
     )
 
 
+class EscalatingAnswerer:
+    """Stands in when the knowledge base cannot be loaded (empty, binary, missing columns): every question
+    goes to a person. `kb_problem` says why (shown by /api/health). When the file changes on disk it tries
+    to build the real answerer again, so fixing faq.csv needs no restart."""
+
+    def __init__(self, problem: str, rebuild=None, path: Path | None = None, retry_interval: float = 2.0):
+        self.kb_problem = problem
+        self._rebuild = rebuild
+        self._path = Path(path) if path else None
+        self._signature = self._stat()
+        self._retry_interval = retry_interval
+        self._checked = 0.0
+        self._real: Answerer | None = None
+
+    def _stat(self):
+        try:
+            st = self._path.stat() if self._path else None
+        except OSError:
+            return None
+        return st and (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def _maybe_recover(self) -> None:
+        now = time.monotonic()
+        if self._rebuild is None or now - self._checked < self._retry_interval:
+            return
+        self._checked = now
+        signature = self._stat()
+        if signature == self._signature:
+            return
+        self._signature = signature
+        try:
+            self._real = self._rebuild()
+        except KBError as exc:
+            self.kb_problem = str(exc)
+            return
+        log.warning("knowledge base %s loads again: answering from it", self._path)
+        self.kb_problem = None
+
+    def answer(self, question: str, lang: str | None = None) -> Answer:
+        self._maybe_recover()
+        if self._real is not None:
+            return self._real.answer(question, lang)
+        lang = lang if lang in ("it", "en") else detect_lang(question)
+        return Answer(False, "", NO_ANSWER, None, 0.0, lang)
+
+
 def build_answerer(settings) -> Answerer:
-    """The answerer the app uses: the LLM one when an API key or base URL is configured, else offline."""
+    """The answerer the app uses: the LLM one when an API key or base URL is configured, else offline.
+
+    A knowledge base that cannot be loaded does not stop the app: it starts with an `EscalatingAnswerer`
+    (every question offered to an operator) and logs it loudly."""
+    try:
+        return _build_answerer(settings)
+    except KBError as exc:
+        log.error(
+            "KNOWLEDGE BASE UNUSABLE: %s. Sportello starts anyway and hands EVERY question to an operator "
+            "until the file is fixed.",
+            exc,
+        )
+        return EscalatingAnswerer(str(exc), rebuild=lambda: _build_answerer(settings), path=settings.kb_path)
+
+
+def _build_answerer(settings) -> Answerer:
     offline = build_retrieval(settings)
     if getattr(settings, "openai_api_key", "") or getattr(settings, "openai_base_url", ""):
         from .llm import LLMAnswerer
@@ -147,7 +210,7 @@ def _answerer_for(args: argparse.Namespace) -> Answerer:
         return build_retrieval(settings, args.answerer)
     if args.answerer:
         os.environ["ANSWERER"] = args.answerer
-    return build_answerer(settings)
+    return _build_answerer(settings)  # strict: a bad KB is an error here, not an escalate-all answerer
 
 
 def _cmd_ask(args: argparse.Namespace) -> int:

@@ -16,14 +16,26 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from sportello.domain import Conflict, DomainError, Forbidden, NotFound, Unauthorized, ValidationError
+from sportello.domain import Conflict, DomainError, Forbidden, NotFound, RateLimited, Unauthorized, ValidationError
+from sportello.domain.validation import check_characters, check_json, validate_int
+from sportello.faces.body_limit import BodyLimit
 from sportello.runtime import Runtime
 
-MAX_BODY = 64 * 1024
+
+class UnsupportedMediaType(ValidationError):
+    """A request body not declared as JSON (HTTP 415)."""
+
+
+class BodyTooLarge(ValidationError):
+    """A request body over MAX_BODY_BYTES (HTTP 413; see faces/body_limit.py)."""
+
 
 # The HTTP status of each domain error: the only place that knows HTTP. The
 # most specific class of an error wins; a DomainError not listed is a 400.
 HTTP_STATUS: dict[type[DomainError], int] = {
+    UnsupportedMediaType: 415,
+    BodyTooLarge: 413,
+    RateLimited: 429,
     ValidationError: 422,
     Unauthorized: 401,
     Forbidden: 403,
@@ -45,20 +57,58 @@ def error_response(status: int, code: str, message: str) -> JSONResponse:
 
 
 # ---------------------------------------------------------------- dependencies
+def is_json_type(content_type: str) -> bool:
+    """application/json, application/*+json, with any parameters; or no type at all."""
+    mime = content_type.partition(";")[0].strip().lower()
+    return not mime or mime == "application/json" or (mime.startswith("application/") and mime.endswith("+json"))
+
+
 async def json_body(request: Request) -> dict[str, Any]:
-    """The request body as a JSON object ({} when empty)."""
+    """The request body as a JSON object ({} when empty).
+
+    The body must be UTF-8 JSON declared as such (a body without a content type
+    is read as JSON too); its strings may hold no NUL and no lone surrogate, and
+    it may nest at most MAX_JSON_DEPTH deep. The size limit is enforced while it
+    streams in, by `BodyLimit`; the check here is the backstop.
+    """
+    settings = getattr(request.app.state, "settings", None)
+    max_bytes = getattr(settings, "max_body_bytes", 64 * 1024)
     raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise ValidationError("request body too large", code="body_too_large")
+    if max_bytes > 0 and len(raw) > max_bytes:
+        raise BodyTooLarge(f"request body too large (limit {max_bytes} bytes)", code="body_too_large")
     if not raw.strip():
         return {}
+    content_type = request.headers.get("content-type", "")
+    if not is_json_type(content_type):
+        raise UnsupportedMediaType(
+            f"the body must be application/json, not {content_type[:60]}", code="unsupported_media_type"
+        )
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ValidationError("body must be UTF-8 JSON", code="invalid_json") from None
+    except RecursionError:
+        raise ValidationError("body JSON is nested too deeply", code="invalid_json") from None
+    except ValueError:
         raise ValidationError("body must be JSON", code="invalid_json") from None
     if not isinstance(data, dict):
         raise ValidationError("body must be a JSON object", code="invalid_json")
+    check_json(data, getattr(settings, "max_json_depth", 32))
     return data
+
+
+def clean_params(request: Request) -> None:
+    """Path and query parameters hold no NUL and no lone surrogate (router-wide)."""
+    for name, value in (*request.path_params.items(), *request.query_params.multi_items()):
+        check_characters(str(value), name)
+
+
+def client_ip(request: Request) -> str | None:
+    """The caller's address, the key of the per-client limits (sportello.services.throttle).
+
+    The TCP peer: behind a reverse proxy every client shares the proxy's address,
+    so the limits there count per proxy (see RATE_LIMIT_EXEMPT)."""
+    return request.client.host if request.client else None
 
 
 def bearer_token(authorization: Annotated[str, Header()] = "") -> str:
@@ -81,14 +131,22 @@ VisitorToken = Annotated[str, Depends(visitor_token)]
 
 
 def _int(value: Any, name: str, default: int | None = None) -> int:
+    """A non-negative 32-bit integer (a JSON number or a decimal string), or `default` when absent."""
     if value is None or value == "":
         if default is None:
             raise ValidationError(f"{name} is required", code=f"missing_{name}")
         return default
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ValidationError(f"{name} must be an integer", code=f"invalid_{name}") from None
+    return validate_int(value, name)
+
+
+def _text(data: dict, name: str, default: str | None = "") -> str | None:
+    """An optional string field: `default` when absent or null, a 422 when not a string."""
+    value = data.get(name)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise ValidationError(f"{name} must be a string", code=f"invalid_{name}")
+    return value
 
 
 def _str(data: dict, name: str) -> str:
@@ -101,7 +159,10 @@ def _str(data: dict, name: str) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_request: Request, exc: DomainError):
-        return error_response(http_status(exc), exc.code, exc.message)
+        response = error_response(http_status(exc), exc.code, exc.message)
+        if isinstance(exc, RateLimited):
+            response.headers["Retry-After"] = str(exc.retry_after_s)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError):
@@ -119,7 +180,7 @@ def create_router(runtime: Runtime) -> APIRouter:
     chat = runtime.chat
     operators = runtime.operators
     tickets = runtime.tickets
-    router = APIRouter(prefix="/api")
+    router = APIRouter(prefix="/api", dependencies=[Depends(clean_params)])
 
     def current_operator(token: Annotated[str, Depends(bearer_token)]) -> dict:
         """The operator the bearer token belongs to (refreshes the heartbeat)."""
@@ -129,13 +190,23 @@ def create_router(runtime: Runtime) -> APIRouter:
 
     # ---------------------------------------------------------------- health
     @router.get("/health")
-    def health():
-        return {"ok": True, "outbox": runtime.worker.status()}
+    def health(authorization: Annotated[str, Header()] = ""):
+        """200 when every check passes, else 503 with the failing checks named. Figures only;
+        an operator's bearer token adds the outbox details (sink, target, last error)."""
+        report = runtime.health.report()
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            try:
+                operators.authenticate(token.strip(), touch=False)
+                report |= runtime.health.details()
+            except DomainError:
+                pass
+        return JSONResponse(report, status_code=200 if report["ok"] else 503)
 
     # ---------------------------------------------------------------- auth
     @router.post("/auth/login")
-    def login(data: Body):
-        token, op = operators.login(data.get("username") or "", data.get("password") or "")
+    def login(data: Body, request: Request):
+        token, op = operators.login(_text(data, "username"), _text(data, "password"), client=client_ip(request))
         return {"token": token, "operator": op}
 
     @router.post("/auth/logout")
@@ -164,7 +235,7 @@ def create_router(runtime: Runtime) -> APIRouter:
         if action not in allowed:
             raise NotFound(f"unknown action '{action}' for {method}", code="unknown_action")
         if action == "set_status":
-            return {"operator": operators.set_status(op["id"], data.get("status") or "")}
+            return {"operator": operators.set_status(op["id"], _text(data, "status"))}
         if action == "heartbeat":
             operators.heartbeat(op["id"])
             return {"ok": True}
@@ -173,7 +244,7 @@ def create_router(runtime: Runtime) -> APIRouter:
         if action == "send_message":
             return chat.operator_send(op["id"], _str(data, "session_id"), data.get("text"))
         if action == "release_chat":
-            return chat.release_chat(op["id"], _str(data, "session_id"), data.get("resolution_reason") or "")
+            return chat.release_chat(op["id"], _str(data, "session_id"), _text(data, "resolution_reason"))
         raise NotFound(f"unknown action '{action}'", code="unknown_action")  # pragma: no cover
 
     @router.post("/operators")
@@ -207,8 +278,8 @@ def create_router(runtime: Runtime) -> APIRouter:
         assigned = data.get("assigned_to")
         ticket = tickets.update(
             _int(ticket_id, "ticket_id"),
-            status=data.get("status"),
-            append_note=data.get("note"),
+            status=_text(data, "status", None),
+            append_note=_text(data, "note", None),
             assigned_to=_int(assigned, "assigned_to") if assigned is not None else None,
             author=op["display_name"],
         )
@@ -216,15 +287,15 @@ def create_router(runtime: Runtime) -> APIRouter:
 
     # ---------------------------------------------------------------- visitors
     @router.post("/chat/sessions")
-    def chat_start(data: Body, user_agent: Annotated[str, Header()] = ""):
+    def chat_start(data: Body, request: Request, user_agent: Annotated[str, Header()] = ""):
         ua = data.get("user_agent") or user_agent
         if not isinstance(ua, str):
             raise ValidationError("user_agent must be a string", code="invalid_user_agent")
-        return chat.start_session(data.get("language") or "it", ua)
+        return chat.start_session(_text(data, "language") or "it", ua, client=client_ip(request))
 
     @router.post("/chat/sessions/{session_id}/messages")
-    def chat_message(token: VisitorToken, data: Body, session_id: str):
-        return chat.visitor_message(session_id, token, data.get("text"))
+    def chat_message(token: VisitorToken, data: Body, session_id: str, request: Request):
+        return chat.visitor_message(session_id, token, data.get("text"), client=client_ip(request))
 
     @router.get("/chat/sessions/{session_id}/messages")
     def chat_poll(token: VisitorToken, session_id: str, after: str = "0"):
@@ -248,6 +319,7 @@ def create_router(runtime: Runtime) -> APIRouter:
 def create_api(runtime: Runtime) -> FastAPI:
     """A FastAPI app with the API only (the Gradio page is mounted by app.py)."""
     app = FastAPI(title="Sportello API", docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
+    app.state.settings = runtime.settings
     install_error_handlers(app)
 
     @app.exception_handler(StarletteHTTPException)
@@ -255,6 +327,8 @@ def create_api(runtime: Runtime) -> FastAPI:
         return error_response(exc.status_code, "http_error", str(exc.detail))
 
     app.include_router(create_router(runtime))
+    # Bodies over MAX_BODY_BYTES are cut while they stream in (413), not read whole first.
+    app.add_middleware(BodyLimit, max_bytes=runtime.settings.max_body_bytes, prefix="/api/")
     if runtime.settings.cors_origins:
         # A venue's own site on another domain may drive the visitor API.
         app.add_middleware(

@@ -4,12 +4,17 @@ Hosts such as Hugging Face Spaces expose one port. The app serves the
 visitor page at `/`, the API at `/api/` and, through this proxy, the
 Streamlit dashboard (started with `--server.baseUrlPath dashboard` on a
 local port) at `/dashboard/`, HTTP and websocket alike.
+
+Request bodies are streamed to Streamlit, capped at DASHBOARD_MAX_BODY_BYTES (413 above it: the
+dashboard uploads no files). Every /dashboard/ response says it may not be framed (X-Frame-Options: DENY,
+CSP frame-ancestors 'none'); the visitor page at `/` stays embeddable.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import httpx
@@ -37,18 +42,51 @@ WS_SKIP = HOP_BY_HOP | {
     b"sec-websocket-protocol",
     b"origin",
 }
+NO_FRAMING = [(b"x-frame-options", b"DENY"), (b"content-security-policy", b"frame-ancestors 'none'")]
+TOO_LARGE = (
+    b"<!doctype html><meta charset=utf-8><title>Sportello</title><p>Richiesta troppo grande. / Request too large.</p>"
+)
 UNAVAILABLE = (
     "<!doctype html><meta charset=utf-8><title>Sportello</title>"
     "<p>La dashboard degli operatori non è attiva. / The operator dashboard is not running.</p>"
 ).encode()
 
 
+class _TooLarge(Exception):
+    pass
+
+
 class DashboardProxy:
-    def __init__(self, app, upstream_port: int, prefix: str = "/dashboard", upstream_host: str = "127.0.0.1"):
+    """`upstream_port` is a port or a callable giving it (the supervisor may move the dashboard)."""
+
+    def __init__(
+        self,
+        app,
+        upstream_port: int | Callable[[], int],
+        prefix: str = "/dashboard",
+        upstream_host: str = "127.0.0.1",
+        max_body_bytes: int = 1024 * 1024,
+    ):
         self.app = app
         self.prefix = prefix.rstrip("/")
-        self.upstream = f"{upstream_host}:{upstream_port}"
-        self.client = httpx.AsyncClient(base_url=f"http://{self.upstream}", timeout=httpx.Timeout(60, connect=5))
+        self.upstream_host = upstream_host
+        self._port = upstream_port if callable(upstream_port) else (lambda: upstream_port)
+        self.max_body_bytes = max_body_bytes
+        self.client = httpx.AsyncClient(timeout=httpx.Timeout(60, connect=5))
+
+    @property
+    def upstream(self) -> str:
+        return f"{self.upstream_host}:{self._port()}"
+
+    async def _reply(self, send, status: int, body: bytes, headers: list | None = None) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"text/html; charset=utf-8"), *(headers or []), *NO_FRAMING],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
 
     def _mine(self, path: str) -> bool:
         return path == self.prefix or path.startswith(self.prefix + "/")
@@ -56,14 +94,7 @@ class DashboardProxy:
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http" and self._mine(scope["path"]):
             if scope["path"] == self.prefix:  # /dashboard -> /dashboard/
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 307,
-                        "headers": [(b"location", (self.prefix + "/").encode())],
-                    }
-                )
-                await send({"type": "http.response.body", "body": b""})
+                await self._reply(send, 307, b"", [(b"location", (self.prefix + "/").encode())])
                 return
             return await self._http(scope, receive, send)
         if scope["type"] == "websocket" and self._mine(scope["path"]):
@@ -71,30 +102,49 @@ class DashboardProxy:
         return await self.app(scope, receive, send)
 
     async def _http(self, scope, receive, send):
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        query = scope.get("query_string", b"").decode("latin-1")
-        url = scope["path"] + (f"?{query}" if query else "")
-        headers = [(k, v) for k, v in scope["headers"] if k.lower() not in HOP_BY_HOP]
+        limit = self.max_body_bytes
+        declared = dict(scope["headers"]).get(b"content-length")
         try:
-            request = self.client.build_request(scope["method"], url, headers=headers, content=body)
-            response = await self.client.send(request, stream=True)
-        except httpx.HTTPError:
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 502,
-                    "headers": [(b"content-type", b"text/html; charset=utf-8")],
-                }
+            too_large = declared is not None and int(declared) > limit
+        except ValueError:
+            too_large = True
+        if too_large:  # refused before a byte of the body is read
+            await self._reply(send, 413, TOO_LARGE, [(b"connection", b"close")])
+            return
+        query = scope.get("query_string", b"").decode("latin-1")
+        url = f"http://{self.upstream}" + scope["path"] + (f"?{query}" if query else "")
+        headers = [(k, v) for k, v in scope["headers"] if k.lower() not in HOP_BY_HOP]
+
+        async def body():  # streamed to the upstream, counted on the way
+            seen = 0
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise _TooLarge  # nobody to answer; abandon the upstream request
+                chunk = message.get("body", b"")
+                seen += len(chunk)
+                if seen > limit:
+                    raise _TooLarge
+                if chunk:
+                    yield chunk
+                if not message.get("more_body"):
+                    return
+
+        has_body = declared not in (None, b"0") or dict(scope["headers"]).get(b"transfer-encoding") is not None
+        try:
+            request = self.client.build_request(
+                scope["method"], url, headers=headers, content=body() if has_body else b""
             )
-            await send({"type": "http.response.body", "body": UNAVAILABLE})
+            response = await self.client.send(request, stream=True)
+        except _TooLarge:
+            await self._reply(send, 413, TOO_LARGE, [(b"connection", b"close")])
+            return
+        except httpx.HTTPError:
+            await self._reply(send, 502, UNAVAILABLE)
             return
         try:
-            out_headers = [(k, v) for k, v in response.headers.raw if k.lower() not in HOP_BY_HOP]
+            skip = HOP_BY_HOP | {b"x-frame-options"}
+            out_headers = [(k, v) for k, v in response.headers.raw if k.lower() not in skip] + NO_FRAMING
             await send({"type": "http.response.start", "status": response.status_code, "headers": out_headers})
             async for chunk in response.aiter_raw():
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})

@@ -9,6 +9,7 @@ writers queue on the busy timeout instead of failing on a lock upgrade.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -17,8 +18,12 @@ from pathlib import Path
 
 from sqlalchemy import Connection, create_engine, event, select, update
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from sportello.store.tables import kv
+
+log = logging.getLogger("sportello.store")
+PROBE_KEY = "health_probe"
 
 
 def _is_sqlite(url: str) -> bool:
@@ -67,7 +72,11 @@ class Store:
         if create:
             from sportello.store.migrate import upgrade  # the migrations import this module
 
-            upgrade(self.engine)
+            try:
+                upgrade(self.engine)
+            except BaseException:
+                self.engine.dispose()
+                raise
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -92,6 +101,81 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+    def probe_write(self, timeout_s: float) -> None:
+        """One tiny committed write (the `health_probe` kv row), waiting at most about
+        `timeout_s` for a lock. Raises SQLAlchemyError when the database takes no write
+        (locked, read-only, disk full, server down)."""
+        now = time.time()
+        text = json.dumps(now)
+        if self.is_sqlite:
+            # Not through write(): it waits on this process's writers and on a 30 s busy timeout.
+            with self.engine.connect() as conn:
+                raw = conn.connection.dbapi_connection  # outside any transaction (autocommit)
+                raw.execute(f"PRAGMA busy_timeout={max(1, int(timeout_s * 1000))}")
+                try:
+                    conn.execution_options(sqlite_begin="IMMEDIATE")
+                    with conn.begin():
+                        self._upsert_probe(conn, text, now)
+                finally:
+                    raw.execute("PRAGMA busy_timeout=30000")
+            return
+        with self.engine.connect() as conn, conn.begin():
+            ms = max(1, int(timeout_s * 1000))
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = {ms}")
+            conn.exec_driver_sql(f"SET LOCAL statement_timeout = {ms}")
+            self._upsert_probe(conn, text, now)
+
+    @staticmethod
+    def _upsert_probe(conn: Connection, text: str, now: float) -> None:
+        if conn.execute(update(kv).where(kv.c.key == PROBE_KEY).values(value=text, updated_at=now)).rowcount == 0:
+            conn.execute(kv.insert().values(key=PROBE_KEY, value=text, updated_at=now))
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database could not be opened within DB_START_TIMEOUT_S; the message is one line."""
+
+
+def describe_db_error(exc: BaseException) -> str:
+    """One line saying what is wrong, without the SQL or a traceback."""
+    orig = getattr(exc, "orig", None) or exc
+    text = " ".join(str(orig).split())
+    return f"{type(orig).__name__}: {text[:300]}"
+
+
+def safe_url(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def open_store(url: str, timeout_s: float, *, sleep=time.sleep, clock=time.monotonic) -> Store:
+    """`Store(url)`, retried with backoff (0.5 s doubling to 10 s) for up to `timeout_s`
+    while the database cannot be opened (corrupt or locked SQLite file, PostgreSQL down).
+    Each failure is one log line; at the end DatabaseUnavailable says why."""
+    deadline = clock() + max(0.0, timeout_s)
+    delay = 0.5
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return Store(url)
+        except (SQLAlchemyError, OSError) as exc:
+            reason = describe_db_error(exc)
+        left = deadline - clock()
+        if left <= 0:
+            raise DatabaseUnavailable(
+                f"giving up: the database {safe_url(url)} could not be opened in {timeout_s:g} s "
+                f"({attempt} attempts): {reason}"
+            )
+        wait = min(delay, left)
+        log.error(
+            "database %s cannot be opened (%s); retrying in %.1f s (%.0f s left, DB_START_TIMEOUT_S)",
+            safe_url(url),
+            reason,
+            wait,
+            left,
+        )
+        sleep(wait)
+        delay = min(delay * 2, 10.0)
 
 
 def kv_set(store: Store, key: str, value) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import time
 
-import httpx
 import pytest
 from sqlalchemy import create_engine, select
 
@@ -173,8 +172,11 @@ def test_permanent_errors_stop_the_worker_with_a_clear_message_and_rows_wait(sta
 
 def test_a_bad_key_is_reported_at_start_up_and_the_chat_goes_on(data_dir):
     env = {"SHEET_ID": SHEET, "GOOGLE_SERVICE_ACCOUNT_JSON": "{'type': 'service_account'"}
+    add_operator(data_dir, "mario", "Mario Rossi")
     with InProcessServer(data_dir, env=env) as srv:
-        health = httpx.get(srv.url + "/api/health").json()["outbox"]
+        mario = Operator(srv.url, "mario")  # the outbox details (sink, error) are for operators only
+        health = mario.http.get("/api/health").json()["outbox"]
+        mario.close()
         assert health["sink"] == "google_sheets" and health["stopped_on_error"] is True
         assert "GOOGLE_SERVICE_ACCOUNT_JSON" in health["last_error"]
         v = Visitor(srv.url)
@@ -366,7 +368,7 @@ def test_seed_scenario_ends_with_the_expected_rows_in_the_sheet(standin, data_di
         assert r.status_code == 200, r.text
         wait_until(lambda: ticket_status() == "closed", timeout=30)
         assert len(standin.records(SHEET, TICKETS)) == 1  # kept current, not appended again
-        health = httpx.get(srv.url + "/api/health").json()["outbox"]
+        health = mario.http.get("/api/health").json()["outbox"]  # details: for operators only
         assert health["sink"] == "google_sheets" and health["ready"] is True and SHEET in health["target"]
         value_writes = [r for r in standin.writes() if "/values" in r["path"]]
         assert value_writes and all(r["value_input"] == "RAW" for r in value_writes)

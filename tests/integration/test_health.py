@@ -1,0 +1,81 @@
+"""GET /api/health checks what a help desk needs to work, and says 503 naming the check that fails:
+the database takes a write, the disk has room, the outbox is draining, the knowledge base loaded (and
+the dashboard runs, when the app supervises one: tests/e2e/test_supervision.py). Anonymous callers
+get the verdict and figures, never the configuration (SHEET_ID, sink target, error texts)."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+import httpx
+
+from testkit.inprocess import InProcessServer
+from testkit.support import Operator, Visitor, add_operator, wait_until
+
+
+def _health(srv, **kw) -> httpx.Response:
+    return httpx.get(srv.url + "/api/health", timeout=15, **kw)
+
+
+def test_healthy_app_reports_its_checks_and_no_configuration(data_dir):
+    add_operator(data_dir, "mario", "Mario Rossi")
+    env = {"SHEET_ID": "1SecretSheetIdAbCdEfGhIjKlMnOpQrStUvWxYz0123", "SHEETS_API_URL": "http://127.0.0.1:9"}
+    with InProcessServer(data_dir, env=env) as srv:
+        r = _health(srv)
+        assert "1SecretSheetId" not in r.text and "127.0.0.1:9" not in r.text, r.text
+        body = r.json()
+        assert {"database", "disk", "outbox", "knowledge_base"} <= set(body["checks"]), body
+        assert body["checks"]["database"]["ok"] is True
+        assert body["checks"]["knowledge_base"]["ok"] is True
+        # an operator sees the details (sink, target, last error)
+        op = Operator(srv.url, "mario")
+        detail = _health(srv, headers={"Authorization": f"Bearer {op.token}"}).json()
+        assert "1SecretSheetId" in detail["outbox"]["target"], detail
+        op.close()
+
+
+def test_ok_on_a_healthy_app(server):
+    r = _health(server)
+    assert r.status_code == 200, r.text
+    assert r.json()["ok"] is True and r.json()["failing"] == []
+
+
+def test_a_locked_database_is_503_naming_the_database(data_dir):
+    with InProcessServer(data_dir, env={"HEALTH_DB_TIMEOUT_S": "1"}) as srv:
+        assert _health(srv).status_code == 200
+        locker = sqlite3.connect(data_dir / "sportello.db", isolation_level=None)
+        try:
+            locker.execute("BEGIN EXCLUSIVE")
+            t0 = time.monotonic()
+            r = _health(srv)
+            elapsed = time.monotonic() - t0
+        finally:
+            locker.execute("ROLLBACK")
+            locker.close()
+        assert r.status_code == 503, r.text
+        assert "database" in r.json()["failing"], r.text
+        assert elapsed < 5, elapsed
+        assert _health(srv).status_code == 200
+
+
+def test_a_full_disk_is_503_naming_the_disk(data_dir):
+    # "full" = less free space in DATA_DIR than HEALTH_MIN_FREE_MB
+    with InProcessServer(data_dir, env={"HEALTH_MIN_FREE_MB": str(10**12)}) as srv:
+        r = _health(srv)
+        assert r.status_code == 503, r.text
+        assert r.json()["failing"] == ["disk"], r.text
+        assert r.json()["checks"]["disk"]["free_mb"] >= 0
+
+
+def test_an_outbox_that_does_not_drain_is_503_with_count_and_age(data_dir):
+    with InProcessServer(data_dir, env={"HEALTH_OUTBOX_MAX_AGE_S": "1"}) as srv:
+        srv.runtime.worker.stop()  # the sheet stops taking rows
+        v = Visitor(srv.url)
+        v.say("Quanto costa il biglietto?")
+        wait_until(lambda: _health(srv).status_code == 503, timeout=10, interval=0.2)
+        body = _health(srv).json()
+        assert body["failing"] == ["outbox"], body
+        assert body["checks"]["outbox"]["backlog"] >= 1
+        assert body["checks"]["outbox"]["oldest_age_s"] > 1
+        v.close()

@@ -1,0 +1,75 @@
+"""Faults at start-up. A corrupt SQLite file or a PostgreSQL that is down: `python app.py` says what is wrong
+in one line, retries with backoff for DB_START_TIMEOUT_S, then exits non-zero without a traceback. An empty
+or binary knowledge base: the app starts anyway, says so loudly, reports it in /api/health and hands every
+question to a person.
+
+The `python app.py` processes are forked from testkit.forkserver (app imported once)."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from testkit.inprocess import InProcessServer
+from testkit.support import ROOT, AppServer, Visitor, free_port
+
+
+def _run_app_until_exit(data_dir, env: dict, timeout: float = 60.0) -> tuple[int, str, float]:
+    from testkit.forkserver import fork_server
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    app = AppServer(data_dir, env=env)  # for its environment and log path
+    server = fork_server() if AppServer.fork else None  # started once, before the clock starts
+    t0 = time.monotonic()
+    if server is not None:
+        proc = server.spawn(app.args, app.env, ROOT, app.log_path)
+    else:
+        import subprocess
+
+        with open(app.log_path, "ab") as log:
+            proc = subprocess.Popen(app.command(), cwd=ROOT, env=app.env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        code = proc.wait(timeout)
+    except Exception:
+        import os
+        import signal
+
+        os.kill(proc.pid, signal.SIGKILL)
+        raise
+    return code, app.log_path.read_text(errors="replace"), time.monotonic() - t0
+
+
+@pytest.mark.parametrize(
+    "fault",
+    ["corrupt_sqlite", "postgres_down"],
+)
+def test_a_database_that_cannot_be_opened_is_one_clear_line_and_a_bounded_retry(data_dir, fault):
+    env = {"DB_START_TIMEOUT_S": "3"}
+    if fault == "corrupt_sqlite":
+        (data_dir / "sportello.db").write_bytes(b"this is not a database\x00" * 400)
+    else:
+        env["DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"
+    code, log, elapsed = _run_app_until_exit(data_dir, env)
+    assert code != 0, log
+    assert "Traceback" not in log, log
+    assert log.count("retrying") >= 2, log  # it retried, with backoff
+    assert "database" in log.lower(), log
+    assert elapsed < 30, (elapsed, log)
+    last = [line for line in log.splitlines() if line.strip()][-1]
+    assert "giving up" in last, log
+
+
+@pytest.mark.parametrize("content", [b"", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe\x00" * 50])
+def test_an_empty_or_binary_knowledge_base_starts_and_escalates_everything(data_dir, content):
+    (data_dir / "faq.csv").write_bytes(content)
+    with InProcessServer(data_dir) as srv:
+        assert "KNOWLEDGE BASE" in srv.log(), srv.log()
+        r = httpx.get(srv.url + "/api/health", timeout=10)
+        assert r.status_code == 503, r.text
+        assert r.json()["failing"] == ["knowledge_base"], r.text
+        v = Visitor(srv.url)
+        out = v.say("Quanto costa il biglietto?")
+        assert out["status"] == "offered" and out["offer_operator"] is True, out
+        v.close()
