@@ -14,6 +14,8 @@ PHONE_CHARS_RE = re.compile(r"^\+?[0-9 ().\-/]{6,25}$")
 
 
 def validate_email(value: str) -> str:
+    if not isinstance(value, str | None):
+        raise ValidationError("invalid email address", code="invalid_email")
     value = (value or "").strip()
     if len(value) > 254 or not EMAIL_RE.match(value) or ".." in value:
         raise ValidationError("invalid email address", code="invalid_email")
@@ -24,6 +26,8 @@ def validate_email(value: str) -> str:
 
 
 def validate_phone(value: str) -> str:
+    if not isinstance(value, str | None):
+        raise ValidationError("invalid phone number", code="invalid_phone")
     value = (value or "").strip()
     digits = re.sub(r"\D", "", value)
     if not PHONE_CHARS_RE.match(value) or not 6 <= len(digits) <= 15:
@@ -50,9 +54,54 @@ def guess_contact(text: str) -> tuple[ContactMethod, str] | None:
     return None
 
 
+# The largest integer an id, a sequence number, a limit or an offset may be: the
+# store's INTEGER columns are 32-bit on PostgreSQL.
+MAX_INT = 2**31 - 1
+
+
+def check_characters(value: str, name: str = "text") -> str:
+    """`value` unchanged, or a ValidationError (code invalid_characters) when it
+    holds a NUL (PostgreSQL refuses it in text) or a lone surrogate (not UTF-8)."""
+    if "\x00" in value:
+        raise ValidationError(f"{name} contains a NUL character", code="invalid_characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(f"{name} is not valid Unicode text", code="invalid_characters") from None
+    return value
+
+
+def check_json(data: object, max_depth: int) -> None:
+    """Walk a parsed JSON document (iteratively): every key and string passes
+    `check_characters`, and containers nest at most `max_depth` deep."""
+    stack: list[tuple[object, int, str]] = [(data, 1, "body")]
+    while stack:
+        item, depth, name = stack.pop()
+        if isinstance(item, str):
+            check_characters(item, name)
+        elif isinstance(item, dict | list):
+            if depth > max_depth:
+                raise ValidationError(f"JSON nested more than {max_depth} deep", code="invalid_json")
+            pairs = item.items() if isinstance(item, dict) else ((name, v) for v in item)
+            for key, value in pairs:
+                if isinstance(item, dict):
+                    check_characters(key, "a field name")
+                stack.append((value, depth + 1, str(key)))
+
+
+def validate_int(value: object, name: str, *, lo: int = 0, hi: int = MAX_INT) -> int:
+    """An integer given as a JSON number or a decimal string, within [lo, hi]."""
+    if isinstance(value, str) and re.fullmatch(r"\s*-?[0-9]{1,12}\s*", value):
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi:
+        return value
+    raise ValidationError(f"{name} must be an integer from {lo} to {hi}", code=f"invalid_{name}")
+
+
 def validate_text(text: object, max_len: int) -> str:
     if not isinstance(text, str):
         raise ValidationError("text must be a string", code="invalid_text")
+    check_characters(text, "text")
     text = text.strip()
     if not text:
         raise ValidationError("message is empty", code="empty_message")
@@ -65,6 +114,8 @@ def validate_text(text: object, max_len: int) -> str:
 
 
 def validate_language(lang: str | None) -> str:
+    if not isinstance(lang, str | None):
+        raise ValidationError("language must be 'it' or 'en'", code="invalid_language")
     lang = (lang or "it").lower()[:2]
     if lang not in LANGUAGES:
         raise ValidationError("language must be 'it' or 'en'", code="invalid_language")

@@ -47,6 +47,9 @@ HEADERS = {
     TICKETS: TICKET_HEADER,
 }
 FORMULA_PREFIXES = ("=", "+", "-", "@")
+# OWASP "CSV Injection": a cell, or a line inside a cell, that starts with one of
+# these may be read as a formula (a TAB or CR before one is skipped by some readers).
+FORMULA_TRIGGERS = (*FORMULA_PREFIXES, "\t", "\r")
 
 # What the bot_reply cell says while the visitor talks to the queue or to a person.
 AWAITING_OPERATOR = "[Attesa operatore]"
@@ -55,13 +58,27 @@ ERASED_MARK = "[DATI CANCELLATI]"
 
 
 def safe_cell(value: object) -> str:
-    """Text for a cell that can never be read as a formula by a spreadsheet."""
+    """Text for a cell that can never be read as a formula by a spreadsheet.
+
+    Line endings become LF (a bare CR is a row break to many readers, and the
+    csv module quotes a field only for the line terminator it writes, LF), NULs
+    are dropped, and every line of the cell that starts with a formula trigger
+    gets a leading `'`. Idempotent: an escaped cell is returned unchanged.
+    """
     if value is None:
         return ""
     text = value if isinstance(value, str) else str(value)
-    if text.startswith(FORMULA_PREFIXES):
-        return "'" + text
-    return text
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "\n" in text:
+        return "\n".join(_safe_line(line) for line in text.split("\n"))
+    return _safe_line(text)
+
+
+def _safe_line(line: str) -> str:
+    return "'" + line if line.startswith(FORMULA_TRIGGERS) else line
 
 
 def conversation_cells(e: Event) -> tuple[str, str, str]:
