@@ -3,7 +3,15 @@
 Nothing in this package touches the database, the network or a UI.
 """
 
-from sportello.domain.errors import Conflict, DomainError, Forbidden, NotFound, Unauthorized, ValidationError
+from sportello.domain.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+    ValidationError,
+)
 from sportello.domain.formats import first_name, iso
 from sportello.domain.states import (
     LANGUAGES,
@@ -33,6 +41,7 @@ __all__ = [
     "Forbidden",
     "NotFound",
     "OperatorStatus",
+    "RateLimited",
     "Role",
     "State",
     "TicketStatus",

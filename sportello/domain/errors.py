@@ -48,3 +48,13 @@ class Forbidden(DomainError):
     """Who is asking is known but may not do this."""
 
     code = "forbidden"
+
+
+class RateLimited(DomainError):
+    """Too many requests from one client or for one account: retry after `retry_after_s` seconds."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, code: str | None = None, retry_after_s: float = 60.0):
+        super().__init__(message, code=code)
+        self.retry_after_s = max(1, int(retry_after_s + 0.999))

@@ -51,6 +51,7 @@ from sportello.domain.events import Event, EventKind
 from sportello.domain.texts import t
 from sportello.services import operators as ops
 from sportello.services import tickets
+from sportello.services.throttle import VisitorQuotas
 from sportello.store import events
 from sportello.store.database import Store
 from sportello.store.tables import messages, operators, sessions
@@ -152,6 +153,10 @@ class ChatService:
         self.clock = clock
         self.on_commit = on_commit or (lambda: None)
         self.tz = getattr(settings, "timezone", "Europe/Rome")
+        # Per-client rates of new sessions and messages (0 = unlimited), and the caps per session and poll.
+        self.quotas = VisitorQuotas(settings)
+        self.max_messages = getattr(settings, "max_messages_per_session", 0)
+        self.poll_max = getattr(settings, "poll_max_messages", 0)
 
     # ------------------------------------------------------------------ plumbing
     @contextmanager
@@ -175,6 +180,15 @@ class ChatService:
         if visitor and not auth.token_matches(token or "", row.token_hash):
             raise Forbidden("wrong session token", code="bad_session_token")
         return row
+
+    def _check_room(self, last_seq: int) -> None:
+        """A session holds at most MAX_MESSAGES_PER_SESSION messages (both sides); the visitor is refused past it."""
+        if self.max_messages > 0 and last_seq >= self.max_messages:
+            raise Conflict(
+                "Questa conversazione ha raggiunto il numero massimo di messaggi: iniziane una nuova. / "
+                "This conversation has reached its maximum number of messages: please start a new one.",
+                code="session_full",
+            )
 
     def _text(self, text: object) -> str:
         return validate_text(text, self.settings.max_message_len)
@@ -216,8 +230,10 @@ class ChatService:
         return round(statistics.median(waits) * position, 1)
 
     # ------------------------------------------------------------------ visitor
-    def start_session(self, language: str | None = "it", user_agent: str = "") -> dict:
+    def start_session(self, language: str | None = "it", user_agent: str = "", *, client: str | None = None) -> dict:
+        """A new conversation; `client` (the caller's address) counts against SESSION_RATE_PER_IP."""
         lang = validate_language(language)
+        self.quotas.new_session(client)
         session_id = uuid.uuid4().hex
         token = auth.new_token()
         now = self.clock()
@@ -260,10 +276,13 @@ class ChatService:
             tx.set(language=lang)
         return {"status": tx.state, "language": lang}
 
-    def visitor_message(self, session_id: str, token: str, text: object) -> dict:
+    def visitor_message(self, session_id: str, token: str, text: object, *, client: str | None = None) -> dict:
+        """`client` (the caller's address) counts against MESSAGE_RATE_PER_IP."""
         text = self._text(text)
+        self.quotas.message(client)
         with self.store.read() as conn:
             row = self._read_session(conn, session_id, token)
+        self._check_room(row.last_seq)
         answer: Answer | None = None
         if row.status in (State.BOT, State.OFFERED):
             # The answerer may be slow (an LLM): never call it inside a transaction.
@@ -273,6 +292,7 @@ class ChatService:
                 log.exception("answerer failed; escalating")
                 answer = Answer(False, "", NO_ANSWER, None, 0.0, row.language)
         with self._session(session_id, token) as tx:
+            self._check_room(tx.sess["last_seq"])
             state = tx.state
             intent = ""
             suggestion = None
@@ -439,12 +459,23 @@ class ChatService:
             return self._snapshot(conn, row, after)
 
     def _snapshot(self, conn: Connection, row, after: int) -> dict:
+        """The session and its messages after `after`, at most POLL_MAX_MESSAGES of them.
+
+        When more are left, `more` is true and `last_seq` (= `next_after`) is the
+        last one returned, so a client polling with after=last_seq reads on."""
         sess = row._mapping
-        msgs = conn.execute(
+        query = (
             select(messages)
             .where(messages.c.session_id == sess["id"], messages.c.seq > int(after or 0))
             .order_by(messages.c.seq)
         )
+        if self.poll_max > 0:
+            query = query.limit(self.poll_max + 1)
+        msgs = [message_dict(m._mapping) for m in conn.execute(query)]
+        more = self.poll_max > 0 and len(msgs) > self.poll_max
+        if more:
+            msgs = msgs[: self.poll_max]
+        last_seq = msgs[-1]["seq"] if more else sess["last_seq"]
         position = self._queue_position(conn, sess)
         name = operator_first_name(conn, sess["operator_id"])
         return {
@@ -455,8 +486,10 @@ class ChatService:
             "estimated_wait_s": self.estimated_wait_s(conn, position),
             "operator_name": name or None,
             "ticket_id": sess["ticket_id"],
-            "last_seq": sess["last_seq"],
-            "messages": [message_dict(m._mapping) for m in msgs],
+            "last_seq": last_seq,
+            "more": more,
+            "next_after": last_seq,
+            "messages": msgs,
         }
 
     # ------------------------------------------------------------------ queue timeout (the sweeper's only)

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sportello.config import Settings
 from sportello.domain import Conflict, Forbidden, NotFound, OperatorStatus, State, Unauthorized, ValidationError
 from sportello.domain import credentials as auth
+from sportello.services.throttle import LoginGuard
 from sportello.store.database import Store
 from sportello.store.tables import operator_tokens, operators, sessions
 
@@ -40,6 +41,7 @@ def add_operator(
     *,
     is_admin: bool = False,
     max_chats: int = 3,
+    scrypt_n: int = auth.SCRYPT_N,
 ) -> dict:
     username = (username or "").strip().lower()
     if not username or len(username) > 64 or not username.replace("_", "").replace(".", "").isalnum():
@@ -49,7 +51,7 @@ def add_operator(
     if max_chats < 1:
         raise ValidationError("max_chats must be at least 1", code="invalid_max_chats")
     try:
-        password_hash = auth.hash_password(password)
+        password_hash = auth.hash_password(password, n=scrypt_n)
     except ValueError as exc:
         raise ValidationError(str(exc), code="weak_password") from None
     try:
@@ -73,17 +75,26 @@ def add_operator(
         raise Conflict(f"operator '{username}' already exists", code="operator_exists") from None
 
 
-def login(store: Store, username: str, password: str, ttl_s: float) -> tuple[str, dict]:
+def login(
+    store: Store, username: str, password: str, ttl_s: float, *, scrypt_n: int = auth.SCRYPT_N
+) -> tuple[str, dict]:
     username = (username or "").strip().lower()
     with store.read() as conn:
         row = conn.execute(select(operators).where(operators.c.username == username)).first()
-    # Same error, and the same hashing cost, whether the user exists or not.
-    stored = row.password_hash if row is not None else auth.hash_password("not-a-real-password")
+    # Same error, and the same work (one scrypt at the current cost), whether the user exists or not.
+    stored = row.password_hash if row is not None else auth.dummy_hash(n=scrypt_n)
     if not auth.verify_password(password or "", stored) or row is None or not row.active:
         raise Unauthorized("wrong username or password", code="bad_credentials")
     token = auth.new_token()
     now = time.time()
     with store.write() as conn:
+        if auth.needs_rehash(row.password_hash, n=scrypt_n):
+            # An old hash (a lower cost): replaced now that the password is known.
+            conn.execute(
+                update(operators)
+                .where(operators.c.id == row.id, operators.c.password_hash == row.password_hash)
+                .values(password_hash=auth.hash_password(password, n=scrypt_n))
+            )
         conn.execute(
             operator_tokens.insert().values(
                 token_hash=auth.token_hash(token), operator_id=row.id, created_at=now, expires_at=now + ttl_s
@@ -143,6 +154,7 @@ def update_operator(
     max_chats: int | None = None,
     is_admin: bool | None = None,
     password: str | None = None,
+    scrypt_n: int = auth.SCRYPT_N,
 ) -> dict:
     values: dict = {}
     if active is not None:
@@ -157,13 +169,14 @@ def update_operator(
         values["is_admin"] = is_admin
     if password is not None:
         try:
-            values["password_hash"] = auth.hash_password(password)
+            values["password_hash"] = auth.hash_password(password, n=scrypt_n)
         except ValueError as exc:
             raise ValidationError(str(exc), code="weak_password") from None
     with store.write() as conn:
         if values:
             conn.execute(update(operators).where(operators.c.id == operator_id).values(**values))
-        if active is False:
+        if active is False or "password_hash" in values:
+            # Disabled, or a new password: every session signed in before ends now.
             conn.execute(operator_tokens.delete().where(operator_tokens.c.operator_id == operator_id))
         row = conn.execute(select(operators).where(operators.c.id == operator_id)).first()
     if row is None:
@@ -214,7 +227,7 @@ def has_capacity(conn: Connection, operator_id: int) -> bool:
     return n < row.max_chats
 
 
-def ensure_first_operator(store: Store, env) -> dict | None:
+def ensure_first_operator(store: Store, env, *, scrypt_n: int = auth.SCRYPT_N) -> dict | None:
     """Create the admin named by ADMIN_USERNAME/ADMIN_PASSWORD if it does not exist.
 
     This is how a deployment without a shell (e.g. Hugging Face Spaces) gets
@@ -228,7 +241,9 @@ def ensure_first_operator(store: Store, env) -> dict | None:
         if conn.execute(select(operators.c.id).where(operators.c.username == username)).first():
             return None
     try:
-        return add_operator(store, username, env.get("ADMIN_NAME") or username, password, is_admin=True)
+        return add_operator(
+            store, username, env.get("ADMIN_NAME") or username, password, is_admin=True, scrypt_n=scrypt_n
+        )
     except Conflict:
         return None
 
@@ -254,9 +269,12 @@ def admin_add_operator(
     *,
     is_admin: bool = False,
     max_chats: int = 3,
+    scrypt_n: int = auth.SCRYPT_N,
 ) -> dict:
     _require_admin(store, actor_id)
-    return add_operator(store, username, display_name, password, is_admin=is_admin, max_chats=max_chats)
+    return add_operator(
+        store, username, display_name, password, is_admin=is_admin, max_chats=max_chats, scrypt_n=scrypt_n
+    )
 
 
 def admin_update_operator(
@@ -268,12 +286,19 @@ def admin_update_operator(
     max_chats: int | None = None,
     is_admin: bool | None = None,
     password: str | None = None,
+    scrypt_n: int = auth.SCRYPT_N,
 ) -> dict:
     _require_admin(store, actor_id)
     if operator_id == actor_id and (active is False or is_admin is False):
         raise Conflict("you cannot disable yourself or remove your own admin rights", code="self_lockout")
     return update_operator(
-        store, operator_id, active=active, max_chats=max_chats, is_admin=is_admin, password=password or None
+        store,
+        operator_id,
+        active=active,
+        max_chats=max_chats,
+        is_admin=is_admin,
+        password=password or None,
+        scrypt_n=scrypt_n,
     )
 
 
@@ -293,11 +318,24 @@ class OperatorService:
         self._store = store
         self.settings = settings
         self.clock = clock
+        self.scrypt_n = getattr(settings, "password_scrypt_n", auth.SCRYPT_N)
+        self.guard = LoginGuard(settings)
 
     # ------------------------------------------------------------ sign-in
-    def login(self, username: str, password: str) -> tuple[str, dict]:
-        """A new bearer token (valid TOKEN_TTL_S) and the operator."""
-        return login(self._store, username, password, self.settings.token_ttl_s)
+    def login(self, username: str, password: str, *, client: str | None = None) -> tuple[str, dict]:
+        """A new bearer token (valid TOKEN_TTL_S) and the operator.
+
+        `client` is the caller's address: failures lock the username and the
+        address for a while (sportello.services.throttle.LoginGuard, RateLimited)."""
+        key = (username or "").strip().lower()[:64]
+        self.guard.check(key, client)
+        try:
+            result = login(self._store, username, password, self.settings.token_ttl_s, scrypt_n=self.scrypt_n)
+        except Unauthorized:
+            self.guard.failed(key, client)
+            raise
+        self.guard.succeeded(key, client)
+        return result
 
     def logout(self, token: str) -> None:
         logout(self._store, token)
@@ -342,6 +380,7 @@ class OperatorService:
             password,
             is_admin=is_admin,
             max_chats=self.settings.default_max_chats if max_chats is None else max_chats,
+            scrypt_n=self.scrypt_n,
         )
 
     def update(
@@ -354,12 +393,18 @@ class OperatorService:
         password: str | None = None,
     ) -> dict:
         return update_operator(
-            self._store, operator_id, active=active, max_chats=max_chats, is_admin=is_admin, password=password
+            self._store,
+            operator_id,
+            active=active,
+            max_chats=max_chats,
+            is_admin=is_admin,
+            password=password,
+            scrypt_n=self.scrypt_n,
         )
 
     def ensure_first_operator(self, env: Mapping[str, str]) -> dict | None:
         """The admin named by ADMIN_USERNAME/ADMIN_PASSWORD, created if missing (None otherwise)."""
-        return ensure_first_operator(self._store, env)
+        return ensure_first_operator(self._store, env, scrypt_n=self.scrypt_n)
 
     # ------------------------------------------------------------ administration (admins only)
     def admin_add(
@@ -380,6 +425,7 @@ class OperatorService:
             password,
             is_admin=is_admin,
             max_chats=self.settings.default_max_chats if max_chats is None else max_chats,
+            scrypt_n=self.scrypt_n,
         )
 
     def admin_update(
@@ -400,4 +446,5 @@ class OperatorService:
             max_chats=max_chats,
             is_admin=is_admin,
             password=password,
+            scrypt_n=self.scrypt_n,
         )

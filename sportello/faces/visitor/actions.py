@@ -24,6 +24,7 @@ from sportello.faces.visitor.view import (
 from sportello.services.chat import ChatService
 
 log = logging.getLogger("sportello.visitor")
+MAX_POLL_PAGES = 20
 
 
 def _copy(view: dict) -> dict:
@@ -46,13 +47,18 @@ class VisitorActions:
 
     # ------------------------------------------------------------------ plumbing
     def _refresh(self, view: dict) -> dict:
-        snap = self.service.visitor_poll(view["sid"], view["token"], view["last_seq"])
-        return apply_snapshot(view, snap)
+        # Polls are paged (POLL_MAX_MESSAGES): read on while the service says there is more.
+        for _ in range(MAX_POLL_PAGES):
+            snap = self.service.visitor_poll(view["sid"], view["token"], view["last_seq"])
+            view = apply_snapshot(view, snap)
+            if not snap.get("more"):
+                break
+        return view
 
-    def _ensure_session(self, view: dict, user_agent: str) -> dict:
+    def _ensure_session(self, view: dict, user_agent: str, client: str | None = None) -> dict:
         if view.get("sid"):
             return view
-        start = self.service.start_session(view["lang"], user_agent or "")
+        start = self.service.start_session(view["lang"], user_agent or "", client=client)
         view = dict(view)
         view.update(
             sid=start["session_id"],
@@ -119,21 +125,23 @@ class VisitorActions:
         v["pending"] = text
         return v
 
-    def send(self, view: dict, text: str, user_agent: str) -> dict:
+    def send(self, view: dict, text: str, user_agent: str, client: str | None = None) -> dict:
+        """`client` is the visitor's address: the per-client limits apply as on the API."""
+
         def act(v: dict) -> dict:
-            v = self._ensure_session(v, user_agent)
-            out = self.service.visitor_message(v["sid"], v["token"], text)
+            v = self._ensure_session(v, user_agent, client)
+            out = self.service.visitor_message(v["sid"], v["token"], text, client=client)
             v = self._refresh(v)
             v["suggestion"] = out.get("suggestion")  # "did you mean...?" next to the operator offer
             return v
 
         return self._run(view, act, length=len(text))
 
-    def ask_person(self, view: dict, user_agent: str) -> dict:
+    def ask_person(self, view: dict, user_agent: str, client: str | None = None) -> dict:
         """ "Talk to a person" at any time, and "yes" to the operator offer."""
 
         def act(v: dict) -> dict:
-            v = self._ensure_session(v, user_agent)
+            v = self._ensure_session(v, user_agent, client)
             self.service.answer_offer(v["sid"], v["token"], True)
             return self._refresh(v)
 

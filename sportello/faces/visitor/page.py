@@ -17,6 +17,7 @@ import functools
 from concurrent.futures import ThreadPoolExecutor
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from sportello.faces.visitor.actions import VisitorActions
 from sportello.faces.visitor.view import (
@@ -81,11 +82,41 @@ body:has(.sp-phase[data-phase="closed"]) #composer { display: none !important; }
 """
 
 
+# The page takes no files: Gradio's upload endpoints (open to anyone, 50 MB and
+# more into its cache) are refused before a byte of the body is read.
+UPLOAD_PATHS = ("/gradio_api/upload", "/gradio_api/process_recording", "/upload")
+UPLOADS_REFUSED = b'{"error": {"code": "uploads_disabled", "message": "Caricamento di file non consentito. / File uploads are not allowed."}}'
+CACHE_CLEANUP = (3600, 3600)  # Gradio's delete_cache: every hour, files older than an hour (and all at shutdown)
+
+
+class RefuseUploads:
+    """ASGI middleware of the mounted page: 403 to any POST on an upload endpoint."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["method"] != "GET" and scope["path"].rstrip("/").endswith(UPLOAD_PATHS):
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(UPLOADS_REFUSED)).encode())]
+            await send({"type": "http.response.start", "status": 403, "headers": [*headers, (b"connection", b"close")]})
+            await send({"type": "http.response.body", "body": UPLOADS_REFUSED})
+            return
+        await self.app(scope, receive, send)
+
+
 def mount_options() -> dict:
     """Keyword arguments for `gr.mount_gradio_app` (Gradio 6 takes css/theme there)."""
     # run_history=False: Gradio 6 would otherwise keep every call (the visitors'
     # messages) in the browser's run history, e.g. on a shared kiosk.
-    return {"css": CSS, "theme": gr.themes.Soft(), "footer_links": [], "run_history": False}
+    # max_file_size=0 backs up RefuseUploads: any file part is refused by Gradio itself.
+    return {
+        "css": CSS,
+        "theme": gr.themes.Soft(),
+        "footer_links": [],
+        "run_history": False,
+        "max_file_size": 0,
+        "app_kwargs": {"middleware": [Middleware(RefuseUploads)]},
+    }
 
 
 def build_page(
@@ -105,7 +136,7 @@ def build_page(
     async def run(pool: ThreadPoolExecutor, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(pool, functools.partial(fn, *args))
 
-    with gr.Blocks(title="Sportello", analytics_enabled=False) as page:
+    with gr.Blocks(title="Sportello", analytics_enabled=False, delete_cache=CACHE_CLEANUP) as page:
         view_state = gr.State(None)
         # The live poll outputs only the view and `news` (cheap): `news` changes when
         # the poll brought something to show, and its change event renders it. A
@@ -290,7 +321,7 @@ def build_page(
                 return
             pending = actions.with_pending(view, text)
             yield render(pending, send_outputs, {msg: ""})
-            final = await run(answers, actions.send, pending, text, _header(request, "user-agent"))
+            final = await run(answers, actions.send, pending, text, _header(request, "user-agent"), _client(request))
             yield render(final, send_outputs)
 
         async def on_send(text, view, request: gr.Request):
@@ -312,7 +343,8 @@ def build_page(
 
         async def on_person(view, request: gr.Request):
             view = current(view, request)
-            return render(await run(light, actions.ask_person, view, _header(request, "user-agent")), core_outputs)
+            person = await run(light, actions.ask_person, view, _header(request, "user-agent"), _client(request))
+            return render(person, core_outputs)
 
         async def on_decline(view, request: gr.Request):
             return render(await run(light, actions.decline, current(view, request)), core_outputs)
@@ -383,6 +415,14 @@ def _header_html(lang: str) -> str:
 
 def _title_html(lang: str) -> str:
     return f'<p class="sp-contact-title">{esc(ui("contact_title", lang))}</p>'
+
+
+def _client(request: gr.Request | None) -> str | None:
+    """The visitor's address (the per-client limits of sportello.services.throttle)."""
+    try:
+        return request.client.host if request is not None and request.client else None
+    except AttributeError:
+        return None
 
 
 def _header(request: gr.Request | None, name: str) -> str:

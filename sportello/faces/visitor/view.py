@@ -86,6 +86,18 @@ UI: dict[str, dict[str, str]] = {
         "it": "Scriva un indirizzo email o un numero di telefono.",
         "en": "Please type an email address or a phone number.",
     },
+    "err_too_many_sessions": {
+        "it": "Troppe nuove conversazioni da questa rete: riprovi tra un minuto.",
+        "en": "Too many new conversations from this network: please try again in a minute.",
+    },
+    "err_too_many_messages": {
+        "it": "Troppi messaggi in poco tempo: attenda qualche secondo e riprovi.",
+        "en": "Too many messages in a short time: please wait a few seconds and try again.",
+    },
+    "err_session_full": {
+        "it": "Questa conversazione ha raggiunto il numero massimo di messaggi: ne può iniziare una nuova.",
+        "en": "This conversation has reached its maximum number of messages: you can start a new one.",
+    },
     "err_chat_closed": {
         "it": "Questa conversazione è chiusa: ne può iniziare una nuova.",
         "en": "This conversation is closed: you can start a new one.",
@@ -127,6 +139,9 @@ ERROR_NOTICES = {
     "invalid_phone": "err_invalid_phone",
     "invalid_method": "err_empty_contact",
     "chat_closed": "err_chat_closed",
+    "too_many_sessions": "err_too_many_sessions",
+    "too_many_messages": "err_too_many_messages",
+    "session_full": "err_session_full",
     "wrong_state": "err_wrong_state",
     "unknown_session": "err_session_lost",
     "bad_session_token": "err_session_lost",
