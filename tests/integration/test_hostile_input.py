@@ -102,6 +102,34 @@ def test_a_ticket_with_line_breaks_stays_one_row_with_its_final_status(server, m
         assert len(lines) == 1 and f",{status}," in lines[0], lines
 
 
+def test_the_google_sink_gets_the_same_safe_cells(data_dir):
+    """Google Sheets (RAW input) receives exactly what the CSV sink writes: `safe_cell`."""
+    from testkit.inprocess import InProcessServer
+    from testkit.sheets_standin import SheetsStandIn
+
+    sheet = "1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789_-hostile"
+    standin = SheetsStandIn().start()
+    try:
+        standin.add_spreadsheet(sheet)
+        env = {"SHEETS_API_URL": standin.url, "SHEET_ID": sheet, "GOOGLE_SERVICE_ACCOUNT_JSON": ""}
+        with InProcessServer(data_dir, env=env) as srv:
+            v = Visitor(srv.url, user_agent="ua\r=2+3")
+            v.say("ciao\r=1+2\r@SUM(1)")
+            v.say("x\n\t=1")
+            rows = wait_until(
+                lambda: (
+                    (r := [x for x in standin.records(sheet, "Conversazioni") if x["session_id"] == v.session_id])
+                    and len(r) >= 2
+                    and r
+                ),
+                timeout=30,
+            )
+        assert [r["user_message"] for r in rows] == ["ciao\n'=1+2\n'@SUM(1)", "x\n'\t=1"]
+        assert {r["user_agent"] for r in rows} == {"ua\n'=2+3"}
+    finally:
+        standin.stop()
+
+
 # ---------------------------------------------------------------- (2) malformed input
 def test_non_string_fields_are_422_json_errors(server, mario):
     login = httpx.post(server.url + "/api/auth/login", json={"username": 5, "password": "x"})
