@@ -62,7 +62,11 @@ class Runtime:
             self.store, self.settings, lambda: self.worker, lambda: self.answerer, lambda: self.dashboard
         )
         self.privacy = PrivacyService(
-            self.store, self.settings, clock=self.chat.clock, on_commit=lambda: self.worker.wake()
+            self.store,
+            self.settings,
+            clock=self.chat.clock,
+            on_commit=lambda: self.worker.wake(),
+            sheets_guard=lambda: self.worker._lock,  # no batch in flight while the local sheets are rewritten
         )
         self.leadership: Leadership | None = None
         self._stop = threading.Event()

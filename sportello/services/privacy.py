@@ -29,6 +29,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
 
 from sqlalchemy import and_, case, exists, or_, select, update
 from sqlalchemy.engine import Connection
@@ -50,7 +51,7 @@ from sportello.store.tables import events, messages, outbox, sessions, tickets
 log = logging.getLogger("sportello.privacy")
 
 DAY_S = 86400.0
-BATCH = 200  # sessions per transaction
+BATCH = 10  # sessions per transaction: a retention pass never holds the write lock for long
 # States a conversation is over in: closed, or left by the visitor before any operator was involved.
 ENDED_STATES = (State.CLOSED, State.BOT, State.OFFERED, State.COLLECTING_CONTACT)
 
@@ -96,11 +97,15 @@ class PrivacyService:
         *,
         clock: Callable[[], float] = time.time,
         on_commit: Callable[[], None] = lambda: None,
+        sheets_guard: Callable[[], AbstractContextManager] = nullcontext,
     ):
         self._store = store
         self.settings = settings
         self.clock = clock
         self.on_commit = on_commit
+        # Held while the local sheets are rewritten: the runtime passes its outbox worker's batch lock,
+        # so a batch claimed before the erasure committed (old payloads) is written before the rewrite.
+        self.sheets_guard = sheets_guard
 
     # ------------------------------------------------------------- the commands
     def erase_session(self, session_id: str) -> dict:
@@ -179,19 +184,24 @@ class PrivacyService:
         started = time.perf_counter()
         done: list[str] = []
         counts = {"tickets": 0, "messages": 0, "events": 0, "outbox_rows": 0}
+        longest = 0.0
         for i in range(0, len(session_ids), BATCH):
             batch = session_ids[i : i + BATCH]
+            tx_started = time.perf_counter()
             with self._store.write() as conn:
                 ids = self._lock(conn, batch, skip_erased)
                 if ids:
                     for key, n in self._anonymise(conn, ids, reason, self.clock()).items():
                         counts[key] += n
+            longest = max(longest, time.perf_counter() - tx_started)
             done += ids
             if ids:
                 self.on_commit()
-        sheet_rows = erase_csv_sessions(self.settings.sheets_dir, done)
+        with self.sheets_guard():
+            sheet_rows = erase_csv_sessions(self.settings.sheets_dir, done)
         report = self._report(sorted(done), sheet_rows=sheet_rows, **counts)
         report["ms"] = round((time.perf_counter() - started) * 1000, 1)
+        report["longest_transaction_ms"] = round(longest * 1000, 1)
         if done:
             log.info("privacy: erased %d session(s) (%s): %s", len(done), reason, json.dumps(report))
         return report
