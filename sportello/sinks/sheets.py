@@ -184,10 +184,7 @@ class CsvSink:
         header = self._header(worksheet)
         rows: list[list[str]] = []
         if path.exists():
-            with path.open(newline="", encoding="utf-8") as fh:
-                reader = csv.reader(fh)
-                header = next(reader, None) or header
-                rows = list(reader)
+            header, rows = _read_upserted(path, header)
         index = {r[0]: i for i, r in enumerate(rows) if r}
         for row in run:
             cells = row.cells()
@@ -204,6 +201,29 @@ class CsvSink:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+
+
+# Stands for a bare CR while a file written before CRs were normalised is parsed
+# (a private-use character: never in a cell, which went through `safe_cell`).
+_CR = "\ue000"
+
+
+def _read_upserted(path: Path, header: list[str]) -> tuple[list[str], list[list[str]]]:
+    """The header and rows of an upserted worksheet file, repairing what a bare CR
+    did to files written before `safe_cell` normalised line endings: a CR still in
+    the file stays inside its cell (made safe again), and the orphan pieces of rows
+    split at a CR by an earlier rewrite (shorter than the header, no numeric key)
+    are dropped, so each key has one row."""
+    text = path.read_bytes().decode("utf-8")  # not read_text: it would turn each CR into a LF
+    legacy_cr = "\r" in text
+    if legacy_cr:  # this module writes LF only: a CR can only be a cell's
+        text = text.replace("\r", _CR)
+    records = list(csv.reader(io.StringIO(text, newline="")))
+    if legacy_cr:
+        records = [[safe_cell(c.replace(_CR, "\r")) if _CR in c else c for c in r] for r in records]
+    header = records[0] if records and records[0] else header
+    rows = [r for r in records[1:] if r and (len(r) >= len(header) or r[0].isdigit())]
+    return header, rows
 
 
 def build_sink(settings) -> Sink:

@@ -93,7 +93,7 @@ def test_csv_sink_appends_one_row_per_event_and_reads_back_exactly(tmp_path):
     assert [r["user_message"] for r in back] == [safe_cell(t) for t in HOSTILE]
     assert [r["event_id"] for r in back] == [f"ev{i}" for i in range(1, len(HOSTILE) + 1)]
     assert {r["bot_reply"] for r in back} == {"r\nx"} and {r["user_agent"] for r in back} == {"ua\n'=1"}
-    text = sink.path(CONVERSATIONS).read_text(encoding="utf-8")
+    text = sink.path(CONVERSATIONS).read_bytes().decode("utf-8")
     assert_safe_file(text)
     assert list(csv.reader(io.StringIO(text, newline="")))[0] == CONVERSATION_HEADER + ["event_id"]
 
@@ -115,7 +115,7 @@ def test_csv_sink_ticket_upserts_keep_one_row_per_ticket(tmp_path):
     assert [r["id"] for r in back] == [str(i) for i in range(1, len(HOSTILE) + 1)]
     assert {r["status"] for r in back} == {"closed"}
     assert [r["original_question"] for r in back] == [safe_cell(t) for t in HOSTILE]
-    text = sink.path(TICKETS).read_text(encoding="utf-8")
+    text = sink.path(TICKETS).read_bytes().decode("utf-8")
     assert_safe_file(text)
     for tid in range(1, len(HOSTILE) + 1):
         assert len([line for line in text.split("\n") if line.startswith(f"{tid},")]) == 1
@@ -134,3 +134,31 @@ def test_dashboard_exports_are_formula_safe_and_read_back_exactly():
     back = list(csv.DictReader(io.StringIO(data, newline="")))
     assert [r["id"] for r in back] == [str(i) for i in range(1, len(HOSTILE) + 1)]
     assert [r[EXPORT_COLUMNS[1]] for r in back] == [safe_cell(t) for t in HOSTILE]
+
+
+def legacy_ticket_file(tmp_path, body: str):
+    """A Ticket.csv as the CSV sink wrote it before line endings were normalised."""
+    sink = CsvSink(tmp_path)
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    sink.path(TICKETS).write_bytes((",".join(TICKET_HEADER) + "\n" + body).encode("utf-8"))
+    return sink
+
+
+def test_an_old_ticket_file_with_bare_crs_is_repaired_on_the_next_upsert(tmp_path):
+    rest = ",".join([""] * (len(TICKET_HEADER) - 7))
+    sink = legacy_ticket_file(tmp_path, f"1,s,open,email,a@b.it,,ciao\r=1+2\r@SUM(1),{rest}\n")
+    sink.write(sink_rows(1, TICKETS, "upsert", [ticket(2, "open", "altro")], keys=["2"]))
+    back = sink.read(TICKETS)
+    assert [(r["id"], r["status"]) for r in back] == [("1", "open"), ("2", "open")]
+    assert back[0]["original_question"] == "ciao\n'=1+2\n'@SUM(1)"
+    assert_safe_file(sink.path(TICKETS).read_bytes().decode("utf-8"))
+
+
+def test_orphan_pieces_left_by_an_old_rewrite_are_dropped(tmp_path):
+    rest = ",".join([""] * (len(TICKET_HEADER) - 7))
+    # An earlier rewrite had split ticket 1 at its CRs into three lines.
+    sink = legacy_ticket_file(tmp_path, f"1,s,open,email,a@b.it,,ciao\n'=1+2\n'@SUM(1),{rest}\n")
+    sink.write(sink_rows(1, TICKETS, "upsert", [ticket(1, "closed", "ciao\r=1+2\r@SUM(1)")], keys=["1"]))
+    back = sink.read(TICKETS)
+    assert [(r["id"], r["status"]) for r in back] == [("1", "closed")]
+    assert back[0]["original_question"] == "ciao\n'=1+2\n'@SUM(1)"
