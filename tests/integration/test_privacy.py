@@ -21,8 +21,10 @@ from sportello.config import Settings
 from sportello.runtime import Runtime
 from sportello.services import tickets
 from sportello.services.privacy import mask_contact
+from sportello.sinks.google_sheets import GoogleSheetsSink
 from sportello.store.tables import events, metadata, outbox, sessions
 from testkit.dashboard import PASSWORD, FakeAnswerer, make_operators, seed
+from testkit.sheets_standin import SheetsStandIn
 from testkit.support import ROOT, Visitor, read_sheet, wait_until
 
 pytestmark = pytest.mark.both_databases  # the tests using db_env run on SQLite and on PostgreSQL
@@ -295,3 +297,26 @@ def test_dashboard_masks_contacts_in_the_list_for_operators(rt):
     # The ticket itself shows the contact (to answer it); there is no erase action for non-admins.
     assert "Contatto: anna@example.org" in "\n".join(e.value for e in at.text)
     assert not [b for b in at.button if b.key and b.key.startswith("tk_erase_")]
+
+
+def test_google_sheets_get_the_tombstone_and_the_anonymised_ticket(data_dir):
+    """Google's "Conversazioni" is append-only: it gets the tombstone row; its "Ticket" row is upserted again."""
+    sheet = "1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789_-privacy"
+    with SheetsStandIn() as standin:
+        standin.add_spreadsheet(sheet)
+        sink = GoogleSheetsSink(sheet, api_url=standin.url, timeout_s=2.0, writes_per_window=10_000)
+        rt = Runtime(Settings.from_env({"DATA_DIR": str(data_dir)}), answerer=FakeAnswerer(), sink=sink)
+        try:
+            sid = _closed_chat(rt, "google@example.org")
+            rt.worker.drain()
+            assert any(r["contact_info"] == "google@example.org" for r in standin.records(sheet, "Ticket"))
+            assert rt.privacy.erase_contact("google@example.org")["sessions"] == [sid]
+            rt.worker.drain()
+            tickets_sheet = standin.records(sheet, "Ticket")
+            assert [r["contact_info"] for r in tickets_sheet if r["session_id"] == sid] == [""]
+            assert "google@example.org" not in json.dumps(tickets_sheet)
+            stones = [r for r in standin.records(sheet, "Conversazioni") if r["intent_detected"] == "data_erased"]
+            assert [(s["session_id"], s["user_message"]) for s in stones] == [(sid, "[DATI CANCELLATI]")]
+            assert HARD not in json.dumps(stones)
+        finally:
+            rt.store.dispose()
