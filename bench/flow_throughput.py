@@ -88,7 +88,9 @@ async def run(args) -> None:
     n_ops = max(1, (args.sessions + 99) // 100)
     for i in range(n_ops):
         add_operator(data_dir, f"op{i}", f"Operatore {i}", "password123", "--max-chats", "100", env=env)
-    servers = [AppServer(data_dir, env={**env, "LOG_LEVEL": "WARNING"}).start() for _ in range(args.processes)]
+    # Every simulated visitor comes from 127.0.0.1: exempt it from the per-IP limits (RATE_LIMIT_EXEMPT).
+    env = {**env, "LOG_LEVEL": "WARNING", "RATE_LIMIT_EXEMPT": "127.0.0.1"}
+    servers = [AppServer(data_dir, env=env).start() for _ in range(args.processes)]
     try:
         op_headers = []
         for i in range(n_ops):

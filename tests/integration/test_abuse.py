@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -217,3 +218,25 @@ def test_the_visitor_page_shows_the_limit_message(limited):
     assert all(v.get("sid") for v in views[:10])
     assert not views[-1].get("sid")
     assert "Too many new conversations" in views[-1]["notice"]
+
+
+def test_the_dashboard_sign_in_shows_the_lockout(data_dir, monkeypatch):
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("DATA_DIR", str(data_dir))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    add_operator(data_dir, "mario", "Mario Rossi")
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "dashboard.py"), default_timeout=30).run()
+    try:
+        errors = []
+        for i in range(7):
+            at.text_input(key="login_username").input("mario")
+            at.text_input(key="login_password").input(f"guess-{i}")
+            button = next(b for b in at.button if b.key.startswith("FormSubmitter:login-"))
+            at = button.click().run()
+            errors.append(at.error[0].value if at.error else "")
+    finally:
+        st.cache_resource.clear()
+    assert errors[:4] == ["Nome utente o password errati."] * 4, errors
+    assert all("Troppi tentativi di accesso" in e for e in errors[4:]), errors

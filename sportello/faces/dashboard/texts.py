@@ -258,6 +258,10 @@ ERRORS: dict[str, tuple[str, str]] = {
     ),
     "not_your_chat": ("Questa chat non è più aperta con te.", "This chat is no longer open with you."),
     "bad_credentials": ("Nome utente o password errati.", "Wrong username or password."),
+    "too_many_attempts": (
+        "Troppi tentativi di accesso falliti: l'accesso è bloccato per qualche minuto. Riprova più tardi.",
+        "Too many failed sign-in attempts: sign-in is locked for a few minutes. Try again later.",
+    ),
     "invalid_token": ("Sessione scaduta: accedi di nuovo.", "Session expired: please sign in again."),
     "empty_message": ("Il messaggio è vuoto.", "The message is empty."),
     "message_too_long": ("Il messaggio è troppo lungo.", "The message is too long."),
