@@ -30,14 +30,17 @@ def _is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def make_engine(url: str) -> Engine:
+BUSY_TIMEOUT_S = 30.0
+
+
+def make_engine(url: str, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Engine:
     if _is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": 30},
+            connect_args={"check_same_thread": False, "timeout": busy_timeout_s},
             pool_size=20,
             max_overflow=20,
         )
@@ -48,7 +51,7 @@ def make_engine(url: str) -> Engine:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=FULL")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
@@ -64,10 +67,13 @@ def make_engine(url: str) -> Engine:
 class Store:
     """Owns the engine; hands out read and write transactions."""
 
-    def __init__(self, url: str, *, create: bool = True):
+    def __init__(self, url: str, *, create: bool = True, start_busy_timeout_s: float | None = None):
+        """`start_busy_timeout_s`: how long the schema upgrade may wait for a locked SQLite file
+        (default: the usual 30 s busy timeout); the engine then waits the usual 30 s."""
         self.url = url
-        self.engine = make_engine(url)
         self.is_sqlite = _is_sqlite(url)
+        quick = start_busy_timeout_s is not None and self.is_sqlite
+        self.engine = make_engine(url, start_busy_timeout_s) if quick else make_engine(url)
         self._write_lock = threading.Lock()
         if create:
             from sportello.store.migrate import upgrade  # the migrations import this module
@@ -77,6 +83,9 @@ class Store:
             except BaseException:
                 self.engine.dispose()
                 raise
+        if quick:
+            self.engine.dispose()
+            self.engine = make_engine(url)
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -157,7 +166,8 @@ def open_store(url: str, timeout_s: float, *, sleep=time.sleep, clock=time.monot
     while True:
         attempt += 1
         try:
-            return Store(url)
+            # a locked SQLite file: wait a part of the time left on the lock, so that the attempts are retried
+            return Store(url, start_busy_timeout_s=max(0.5, min(BUSY_TIMEOUT_S, (deadline - clock()) / 4)))
         except (SQLAlchemyError, OSError) as exc:
             reason = describe_db_error(exc)
         left = deadline - clock()

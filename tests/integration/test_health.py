@@ -6,12 +6,15 @@ get the verdict and figures, never the configuration (SHEET_ID, sink target, err
 from __future__ import annotations
 
 import sqlite3
+import sys
 import time
 
 import httpx
+import pytest
 
+from sportello.faces.dashboard.supervisor import DashboardSupervisor
 from testkit.inprocess import InProcessServer
-from testkit.support import Operator, Visitor, add_operator, wait_until
+from testkit.support import Operator, Visitor, add_operator, free_port, wait_until
 
 
 def _health(srv, **kw) -> httpx.Response:
@@ -35,6 +38,7 @@ def test_healthy_app_reports_its_checks_and_no_configuration(data_dir):
         op.close()
 
 
+@pytest.mark.both_databases
 def test_ok_on_a_healthy_app(server):
     r = _health(server)
     assert r.status_code == 200, r.text
@@ -79,3 +83,18 @@ def test_an_outbox_that_does_not_drain_is_503_with_count_and_age(data_dir):
         assert body["checks"]["outbox"]["backlog"] >= 1
         assert body["checks"]["outbox"]["oldest_age_s"] > 1
         v.close()
+
+
+def test_a_dashboard_that_keeps_dying_is_503_naming_the_dashboard(server):
+    # what app.py does when it supervises the dashboard; this one exits as soon as it starts
+    dashboard = DashboardSupervisor(lambda port: [sys.executable, "-c", "raise SystemExit(1)"], free_port())
+    server.runtime.dashboard = dashboard.start()
+    try:
+        wait_until(lambda: _health(server).status_code == 503, timeout=10, interval=0.1)
+        body = _health(server).json()
+        assert body["failing"] == ["dashboard"], body
+        wait_until(lambda: dashboard.restarts >= 1, timeout=10)  # restarted, with backoff
+    finally:
+        dashboard.stop()
+        server.runtime.dashboard = None
+    assert _health(server).status_code == 200
