@@ -72,6 +72,7 @@ class Settings:
     health_min_free_mb: float = 100.0
     health_outbox_max_backlog: int = 1000
     health_outbox_max_age_s: float = 900.0
+    health_cache_s: float = 1.0
     # Abuse limits (sportello/services/throttle.py); 0 disables a limit.
     login_max_failures_per_user: int = 5
     login_max_failures_per_ip: int = 20
@@ -144,6 +145,7 @@ class Settings:
             health_min_free_mb=_float(env, "HEALTH_MIN_FREE_MB", 100.0),
             health_outbox_max_backlog=_int(env, "HEALTH_OUTBOX_MAX_BACKLOG", 1000),
             health_outbox_max_age_s=_float(env, "HEALTH_OUTBOX_MAX_AGE_S", 900.0),
+            health_cache_s=_float(env, "HEALTH_CACHE_S", 1.0),
             login_max_failures_per_user=_int(env, "LOGIN_MAX_FAILURES_PER_USER", 5),
             login_max_failures_per_ip=_int(env, "LOGIN_MAX_FAILURES_PER_IP", 20),
             login_window_s=_float(env, "LOGIN_WINDOW_S", 900.0),

@@ -10,7 +10,9 @@ Each check returns `{"ok": bool, ...figures}`; the report is healthy only when e
 - knowledge_base: the KB loaded with at least one entry (otherwise every question goes to a person).
 - dashboard: when app.py supervises the operator dashboard, its process runs and answers.
 
-The report for anonymous callers holds verdicts and figures only; `details()` (operators) adds the outbox
+The report is computed at most once per HEALTH_CACHE_S (the database check is a committed write: a flood of
+/api/health requests must not become a flood of writes). The report for anonymous callers holds verdicts and
+figures only; `details()` (operators) adds the outbox
 worker's status (sink, target, last error), which is configuration.
 """
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -47,6 +50,8 @@ class HealthService:
         self._answerer = answerer
         self._dashboard = dashboard
         self.clock = clock
+        self._lock = threading.Lock()
+        self._cached: tuple[float, dict] | None = None
 
     # ------------------------------------------------------------------ checks
     def check_database(self) -> dict:
@@ -111,6 +116,15 @@ class HealthService:
     # ------------------------------------------------------------------ reports
     def report(self) -> dict:
         """{"ok", "failing": [names], "checks": {name: {...}}} — safe for anonymous callers."""
+        with self._lock:  # one computation at a time; the others get its result
+            now = time.monotonic()
+            if self._cached is not None and now - self._cached[0] < self.settings.health_cache_s:
+                return dict(self._cached[1])
+            report = self._compute()
+            self._cached = (time.monotonic(), report)
+            return dict(report)
+
+    def _compute(self) -> dict:
         checks = {
             "database": self.check_database(),
             "disk": self.check_disk(),

@@ -46,7 +46,7 @@ def test_ok_on_a_healthy_app(server):
 
 
 def test_a_locked_database_is_503_naming_the_database(data_dir):
-    with InProcessServer(data_dir, env={"HEALTH_DB_TIMEOUT_S": "1"}) as srv:
+    with InProcessServer(data_dir, env={"HEALTH_DB_TIMEOUT_S": "1", "HEALTH_CACHE_S": "0"}) as srv:
         assert _health(srv).status_code == 200
         locker = sqlite3.connect(data_dir / "sportello.db", isolation_level=None)
         try:
@@ -73,7 +73,7 @@ def test_a_full_disk_is_503_naming_the_disk(data_dir):
 
 
 def test_an_outbox_that_does_not_drain_is_503_with_count_and_age(data_dir):
-    with InProcessServer(data_dir, env={"HEALTH_OUTBOX_MAX_AGE_S": "1"}) as srv:
+    with InProcessServer(data_dir, env={"HEALTH_OUTBOX_MAX_AGE_S": "1", "HEALTH_CACHE_S": "0"}) as srv:
         srv.runtime.worker.stop()  # the sheet stops taking rows
         v = Visitor(srv.url)
         v.say("Quanto costa il biglietto?")
@@ -97,4 +97,20 @@ def test_a_dashboard_that_keeps_dying_is_503_naming_the_dashboard(server):
     finally:
         dashboard.stop()
         server.runtime.dashboard = None
-    assert _health(server).status_code == 200
+    wait_until(lambda: _health(server).status_code == 200, timeout=5, interval=0.2)  # after HEALTH_CACHE_S
+
+
+def test_a_flood_of_health_checks_is_not_a_flood_of_writes(server):
+    probes = []
+    store = server.runtime.store
+    original = store.probe_write
+    store.probe_write = lambda timeout_s: (probes.append(1), original(timeout_s))[1]
+    t0 = time.monotonic()
+    try:
+        for _ in range(50):
+            assert _health(server).status_code == 200
+    finally:
+        store.probe_write = original
+    elapsed = time.monotonic() - t0
+    print(f"\n50 health checks in {elapsed:.1f} s: {len(probes)} database writes")
+    assert len(probes) <= elapsed / 1.0 + 2, (len(probes), elapsed)  # at most one write per HEALTH_CACHE_S (1 s)
