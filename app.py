@@ -73,6 +73,8 @@ def start_dashboard(settings: Settings) -> DashboardSupervisor | None:
         cwd=ROOT,
         env=dict(os.environ, DATA_DIR=str(settings.data_dir)),
         max_backoff_s=settings.dashboard_restart_max_s,
+        health_url=lambda port: f"http://127.0.0.1:{port}{DASHBOARD_PATH}/_stcore/health",
+        hung_s=settings.dashboard_hung_s,
     ).start()
 
 

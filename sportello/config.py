@@ -67,6 +67,7 @@ class Settings:
     # Faults and supervision (see README "Security").
     dashboard_max_body_bytes: int = 1024 * 1024
     dashboard_restart_max_s: float = 30.0
+    dashboard_hung_s: float = 30.0
     db_start_timeout_s: float = 60.0
     health_db_timeout_s: float = 2.0
     health_min_free_mb: float = 100.0
@@ -140,6 +141,7 @@ class Settings:
             max_json_depth=_int(env, "MAX_JSON_DEPTH", 32),
             dashboard_max_body_bytes=_int(env, "DASHBOARD_MAX_BODY_BYTES", 1024 * 1024),
             dashboard_restart_max_s=_float(env, "DASHBOARD_RESTART_MAX_S", 30.0),
+            dashboard_hung_s=_float(env, "DASHBOARD_HUNG_S", 30.0),
             db_start_timeout_s=_float(env, "DB_START_TIMEOUT_S", 60.0),
             health_db_timeout_s=_float(env, "HEALTH_DB_TIMEOUT_S", 2.0),
             health_min_free_mb=_float(env, "HEALTH_MIN_FREE_MB", 100.0),

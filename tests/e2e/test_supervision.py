@@ -90,8 +90,9 @@ def _cleanup(app: AppServer, extra: list[int] = ()) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL])
 def test_stopping_the_app_stops_the_dashboard(data_dir, sig):
+    """SIGKILL too (a crash, the OOM killer): the child gets SIGTERM when its parent dies (Linux)."""
     port = free_port()
     app = _start_with_dashboard(data_dir, port)
     children = _streamlit_children(app)
@@ -119,6 +120,23 @@ def test_a_killed_dashboard_is_restarted(data_dir):
         assert _streamlit_children(app) and child not in _streamlit_children(app)
         assert httpx.get(app.url + "/api/health", timeout=10).status_code == 200
     finally:
+        _cleanup(app)
+
+
+def test_a_hung_dashboard_is_restarted(data_dir):
+    app = _start_with_dashboard(data_dir, free_port(), DASHBOARD_HUNG_S="3")
+    [child] = _streamlit_children(app)
+    try:
+        time.sleep(1.5)  # the supervisor probes once a second: let it see the dashboard answer
+        os.kill(child, signal.SIGSTOP)  # alive, but answers nothing
+        t0 = time.monotonic()
+        wait_until(lambda: not _alive(child), timeout=20, interval=0.2)
+        wait_until(lambda: _dashboard_up(app.url), timeout=40, interval=0.2)
+        print(f"\nhung dashboard replaced in {time.monotonic() - t0:.2f} s")
+        assert httpx.get(app.url + "/api/health", timeout=10).status_code == 200
+    finally:
+        if _alive(child):
+            os.kill(child, signal.SIGKILL)
         _cleanup(app)
 
 

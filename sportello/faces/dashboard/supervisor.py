@@ -7,6 +7,8 @@
   1 s after it has run for a minute).
 - The port: if DASHBOARD_PORT is taken (e.g. by a dashboard left over from an earlier run) another free
   port is used, so the proxy never forwards to a process that is not our child. The proxy reads `port`.
+- A dashboard that stops answering its health URL for `hung_s` (DASHBOARD_HUNG_S), or never answers
+  within STARTUP_S of its start, is killed and restarted like one that died.
 - `stop()` ends it (SIGTERM to its group, SIGKILL after a grace period); app.py calls it on every exit path
   (normal return, SIGTERM, SIGINT, exceptions) and registers it with atexit.
 """
@@ -21,11 +23,14 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 log = logging.getLogger("sportello.dashboard")
 STABLE_S = 60.0  # a child that ran this long resets the backoff
+STARTUP_S = 90.0  # a child that has not answered its health URL this long after its start is hung
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never through an HTTP proxy
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -67,6 +72,8 @@ class DashboardSupervisor:
         env: dict | None = None,
         max_backoff_s: float = 30.0,
         grace_s: float = 5.0,
+        health_url: Callable[[int], str] | None = None,
+        hung_s: float = 30.0,
     ):
         self.command = command
         self.port = port
@@ -74,6 +81,10 @@ class DashboardSupervisor:
         self.env = env
         self.max_backoff_s = max(1.0, max_backoff_s)
         self.grace_s = grace_s
+        self.health_url = health_url
+        self.hung_s = hung_s
+        self._answered_at: float | None = None  # last time it answered its health URL (since this start)
+        self._probed_at = 0.0
         self.restarts = 0
         self.proc: subprocess.Popen | None = None
         self._stop = threading.Event()
@@ -110,6 +121,7 @@ class DashboardSupervisor:
                 preexec_fn=_die_with_parent if os.name == "posix" else None,  # noqa: PLW1509
             )
             self._started_at = time.monotonic()
+            self._answered_at = None
 
     def _watch(self) -> None:
         delay = 1.0
@@ -120,6 +132,12 @@ class DashboardSupervisor:
             while proc.poll() is None:
                 if self._stop.wait(0.2):
                     return
+                if self._hung():
+                    log.warning(
+                        "operator dashboard (pid %s) has not answered for %.0f s; killing it", proc.pid, self.hung_s
+                    )
+                    self._kill_group(proc, signal.SIGKILL)
+                    proc.wait(5)
             ran = time.monotonic() - self._started_at
             if ran >= STABLE_S:
                 delay = 1.0
@@ -140,6 +158,26 @@ class DashboardSupervisor:
                 self._spawn()
             except OSError:
                 log.exception("could not start the operator dashboard")
+
+    def _hung(self) -> bool:
+        """Probe the health URL (at most once a second); True when it stopped answering for hung_s."""
+        if self.health_url is None or self.hung_s <= 0:
+            return False
+        now = time.monotonic()
+        if now - self._probed_at < 1.0:
+            return False
+        self._probed_at = now
+        try:
+            with _DIRECT.open(self.health_url(self.port), timeout=min(2.0, self.hung_s)) as r:
+                ok = r.status == 200
+        except OSError:
+            ok = False
+        if ok:
+            self._answered_at = time.monotonic()
+            return False
+        if self._answered_at is None:
+            return time.monotonic() - self._started_at > max(STARTUP_S, self.hung_s)
+        return time.monotonic() - self._answered_at > self.hung_s
 
     @staticmethod
     def _kill_group(proc: subprocess.Popen, sig: int) -> None:
@@ -172,4 +210,6 @@ class DashboardSupervisor:
     def status(self) -> dict:
         proc = self.proc
         running = proc is not None and proc.poll() is None and not self._stop.is_set()
+        if running and self.health_url is not None and self._answered_at is not None:
+            running = time.monotonic() - self._answered_at <= self.hung_s
         return {"running": running, "restarts": self.restarts, "port": self.port}
