@@ -204,8 +204,9 @@ def test_upgrade_backfills_the_events_from_the_outbox(rt, seeded, settings):
     assert {row["sync"] for row in before[0]} == {"sent", "pending"}
     assert len(before[0]) > 30
 
-    # The database as revision 0002 left it: no events table.
+    # The database as revision 0002 left it: no events table (nor the later labels table).
     with rt.store.engine.begin() as conn:
+        conn.execute(text("DROP TABLE labels"))
         conn.execute(text("DROP TABLE events"))
         conn.execute(text("UPDATE alembic_version SET version_num = '0002'"))
     rt.store.dispose()
@@ -213,11 +214,11 @@ def test_upgrade_backfills_the_events_from_the_outbox(rt, seeded, settings):
 
     store = Store(settings.database_url)  # opening the store upgrades it
     try:
-        assert migrate.current(store.engine) == "0003"
+        assert migrate.current(store.engine) == migrate.head()
         log = ConversationLog(store)
         assert (log.rows(), log.intents(), report(store, D0, D3, "Europe/Rome")) == before
         with store.read() as conn:
             kinds = set(conn.execute(select(events.c.kind)).scalars())
-        assert kinds == {str(k) for k in EventKind}
+        assert kinds == {str(k) for k in EventKind} - {str(EventKind.ERASED)}  # no old row can be a tombstone
     finally:
         store.dispose()
