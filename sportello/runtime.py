@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sportello.answering.bot import Answerer, build_answerer
+from sportello.answering.bot import Answerer, SilentAnswerer, build_answerer
 from sportello.config import Settings
 from sportello.services.chat import ChatService
 from sportello.services.conversation_log import ConversationLog
@@ -124,6 +124,13 @@ class Runtime:
             self.leadership.stop()
             self.leadership = None
         self.store.dispose()
+
+
+def dashboard_runtime(settings: Settings | None = None) -> Runtime:
+    """The runtime of the dashboard process. It never answers visitors, so it loads no
+    knowledge base, model or LLM client; the app process runs the outbox worker and the
+    queue sweeper, so nothing is started here."""
+    return Runtime(settings or Settings.from_env(), answerer=SilentAnswerer())
 
 
 @contextmanager

@@ -126,6 +126,13 @@ def build_retrieval(settings, mode: str | None = None) -> RetrievalAnswerer:
     )
 
 
+class SilentAnswerer:
+    """Answers nothing and loads nothing: for a process that never answers visitors (the dashboard)."""
+
+    def answer(self, question: str, lang: str | None = None) -> Answer:
+        return Answer(False, "", NO_ANSWER, None, 0.0, lang or "it")
+
+
 class EscalatingAnswerer:
     """Stands in when the knowledge base cannot be loaded (empty, binary, missing columns): every question
     goes to a person. `kb_problem` says why (shown by /api/health). When the file changes on disk it tries

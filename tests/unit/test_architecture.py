@@ -6,6 +6,9 @@ imports of every module with `ast`: no module is imported or run.
 - domain/: nothing from `sportello` outside `domain/`; no SQLAlchemy,
   FastAPI, Starlette, Gradio, Streamlit.
 - services/: no faces, FastAPI, Starlette, Gradio, Streamlit.
+- answering/: no store, services, sinks or faces.
+- store/: no services, faces or answering.
+- sinks/: no services, faces, store or answering.
 """
 
 from __future__ import annotations
@@ -81,6 +84,9 @@ def bad_imports(path: Path, forbidden: tuple[str, ...]) -> list[str]:
 FACES = modules(PACKAGE / "faces", ROOT / "pages", ROOT / "dashboard.py", ROOT / "app.py")
 DOMAIN = modules(PACKAGE / "domain")
 SERVICES = modules(PACKAGE / "services")
+ANSWERING = modules(PACKAGE / "answering")
+STORE = modules(PACKAGE / "store")
+SINKS = modules(PACKAGE / "sinks")
 
 
 def ids(paths: list[Path]) -> list[str]:
@@ -89,7 +95,7 @@ def ids(paths: list[Path]) -> list[str]:
 
 @pytest.mark.parametrize("path", FACES, ids=ids(FACES))
 def test_faces_call_services_only(path):
-    assert bad_imports(path, ("sportello.store", "sqlalchemy")) == []
+    assert bad_imports(path, ("sportello.store", "sportello.sinks", "sportello.answering", "sqlalchemy")) == []
     assert store_attributes(path.read_text(encoding="utf-8")) == [], "a face reads .store: call a service instead"
 
 
@@ -103,6 +109,22 @@ def test_domain_depends_on_nothing(path):
 @pytest.mark.parametrize("path", SERVICES, ids=ids(SERVICES))
 def test_services_know_no_face(path):
     assert bad_imports(path, ("sportello.faces", *UI_LIBRARIES)) == []
+
+
+@pytest.mark.parametrize("path", ANSWERING, ids=ids(ANSWERING))
+def test_answering_knows_no_store_service_sink_or_face(path):
+    assert bad_imports(path, ("sportello.store", "sportello.services", "sportello.sinks", "sportello.faces")) == []
+
+
+@pytest.mark.parametrize("path", STORE, ids=ids(STORE))
+def test_store_knows_no_service_face_or_answerer(path):
+    assert bad_imports(path, ("sportello.services", "sportello.faces", "sportello.answering", *UI_LIBRARIES)) == []
+
+
+@pytest.mark.parametrize("path", SINKS, ids=ids(SINKS))
+def test_sinks_know_only_the_domain(path):
+    forbidden = ("sportello.services", "sportello.faces", "sportello.store", "sportello.answering", *UI_LIBRARIES)
+    assert bad_imports(path, forbidden) == []
 
 
 def test_the_checks_see_a_violation():

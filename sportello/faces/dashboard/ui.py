@@ -11,11 +11,10 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
-from sportello.answering.bot import NO_ANSWER, Answer
 from sportello.config import Settings
 from sportello.domain import DomainError, OperatorStatus, Role
 from sportello.faces.dashboard.texts import error_text, tr
-from sportello.runtime import Runtime
+from sportello.runtime import Runtime, dashboard_runtime
 from sportello.services.reports import zone
 
 TOKEN_KEY = "op_token"
@@ -23,17 +22,9 @@ LANG_KEY = "ui_lang"
 FLASH_KEY = "flash"
 
 
-class _NoAnswerer:
-    """The dashboard never answers visitors: it does not load the KB or an LLM client."""
-
-    def answer(self, question: str, lang: str | None = None) -> Answer:
-        return Answer(False, "", NO_ANSWER, None, 0.0, lang or "it")
-
-
 @st.cache_resource(show_spinner=False)
 def _runtime(data_dir: str, database_url: str) -> Runtime:
-    # The app process runs the outbox worker and the queue sweeper: not started here.
-    return Runtime(Settings.from_env(), answerer=_NoAnswerer())
+    return dashboard_runtime(Settings.from_env())
 
 
 def runtime() -> Runtime:
