@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+import threading
 
 # OWASP Password Storage Cheat Sheet: scrypt with N=2^17, r=8, p=1 (128 MiB, about
 # 0.2-0.4 s per hash here). Hashes made with other parameters stay verifiable
@@ -24,8 +25,14 @@ def _maxmem(n: int, r: int, p: int) -> int:
     return 128 * r * (n + p + 2) + 1024 * 1024
 
 
+# Each hash holds 128 MiB while it runs: a flood of logins queues here instead of
+# taking the process's memory (two at a time, one per core of a small server).
+_HASHING = threading.BoundedSemaphore(2)
+
+
 def _scrypt(password: str, salt: bytes, n: int, r: int, p: int, dklen: int) -> bytes:
-    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=dklen, maxmem=_maxmem(n, r, p))
+    with _HASHING:
+        return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=dklen, maxmem=_maxmem(n, r, p))
 
 
 def hash_password(password: str, *, n: int = SCRYPT_N) -> str:

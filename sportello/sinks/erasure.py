@@ -14,12 +14,12 @@ anonymised, by the service.
 from __future__ import annotations
 
 import csv
-import os
 from collections.abc import Collection
 from pathlib import Path
 
 from sportello.domain.events import ERASED_TEXT, FIXED_INTENTS, EventKind
 from sportello.sinks.layout import CONVERSATION_HEADER, CONVERSATIONS, TICKET_HEADER, TICKETS
+from sportello.sinks.sheets import write_csv_atomically
 
 # worksheet -> {column: what replaces it}
 ERASED_CELLS: dict[str, dict[str, str]] = {
@@ -81,12 +81,5 @@ def _rewrite(path: Path, worksheet: str, wanted: set[str]) -> int:
                 rows[i] = new
                 changed += 1
     if changed:
-        tmp = path.with_suffix(".csv.erasing")
-        with tmp.open("w", encoding="utf-8", newline="") as fh:
-            writer = csv.writer(fh, lineterminator="\n")
-            writer.writerow(header)
-            writer.writerows(rows)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        write_csv_atomically(path, header, rows)
     return changed

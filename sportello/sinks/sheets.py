@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -193,14 +194,7 @@ class CsvSink:
             else:
                 index[row.row_key] = len(rows)
                 rows.append(cells)
-        tmp = path.with_suffix(".csv.tmp")
-        with tmp.open("w", encoding="utf-8", newline="") as fh:
-            writer = csv.writer(fh, lineterminator="\n")
-            writer.writerow(header)
-            writer.writerows(rows)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        write_csv_atomically(path, header, rows)
 
 
 # Stands for a bare CR while a file written before CRs were normalised is parsed
@@ -224,6 +218,18 @@ def _read_upserted(path: Path, header: list[str]) -> tuple[list[str], list[list[
     header = records[0] if records and records[0] else header
     rows = [r for r in records[1:] if r and (len(r) >= len(header) or r[0].isdigit())]
     return header, rows
+
+
+def write_csv_atomically(path: Path, header: list[str], rows: list[list[str]]) -> None:
+    """Replace a CSV file in one step: a reader sees the old file or the new one, never half of it."""
+    tmp = path.with_suffix(f".csv.{os.getpid()}.{threading.get_ident()}.tmp")
+    with tmp.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
 
 
 def build_sink(settings) -> Sink:
