@@ -49,6 +49,7 @@ from sportello.domain import (
 from sportello.domain import credentials as auth
 from sportello.domain.events import Event, EventKind
 from sportello.domain.texts import t
+from sportello.domain.validation import check_characters
 from sportello.services import operators as ops
 from sportello.services import tickets
 from sportello.services.throttle import VisitorQuotas
@@ -605,7 +606,7 @@ class ChatService:
 
     def release_chat(self, operator_id: int, session_id: str, resolution_reason: object = "") -> dict:
         reason = resolution_reason if isinstance(resolution_reason, str) else ""
-        reason = reason.strip()[: self.settings.max_message_len]
+        reason = check_characters(reason.strip()[: self.settings.max_message_len], "resolution_reason")
         with self._session(session_id, visitor=False) as tx:
             self._own_live(tx, operator_id)
             name = tx.operator_name()

@@ -20,6 +20,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.engine import Connection
 
 from sportello.domain import NotFound, Role, TicketStatus, ValidationError, iso
+from sportello.domain.validation import check_characters
 from sportello.services.conversation_log import csv_bytes
 from sportello.sinks.sheets import TICKETS
 from sportello.store.database import Store
@@ -188,6 +189,9 @@ def update_ticket(
         if status not in set(TicketStatus):
             raise ValidationError("status must be open, pending, resolved or closed", code="invalid_status")
         values["status"] = status
+    for name, text in (("notes", notes), ("note", append_note)):
+        if text is not None:
+            check_characters(text, name)  # a NUL would be a 500 on PostgreSQL
     if notes is not None:
         values["notes"] = notes
     now = time.time()

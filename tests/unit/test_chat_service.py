@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from sportello.domain import Conflict, Forbidden, NotFound, ValidationError
+from sportello.services.tickets import TicketService
 from sportello.store.tables import outbox, tickets
 from testkit.fakes import PRICE_A, PRICE_Q
 
@@ -364,3 +365,21 @@ def test_unknown_session_wrong_token_and_language(desk):
         desk.chat.start_session("fr")
     assert e.value.code == "invalid_language"
     assert status(desk, sid, tok) == "bot"
+
+
+def test_text_typed_in_the_dashboard_with_a_nul_is_refused_not_stored(desk):
+    """The dashboard calls the services directly (no JSON body check): a NUL in a resolution reason
+    or a ticket note is a clear error, not a 500 from PostgreSQL, and nothing changes."""
+    mario = desk.add_operator("mario", "Mario Rossi")
+    sid, tok = queued(desk)
+    desk.chat.take_chat(mario, sid)
+    with pytest.raises(ValidationError) as bad:
+        desk.chat.release_chat(mario, sid, "risolto\x00")
+    assert bad.value.code == "invalid_characters"
+    assert status(desk, sid, tok) == "live"
+    ticket = desk.chat.release_chat(mario, sid, "risolto")["ticket"]
+    tickets = TicketService(desk.store)
+    for field in ("notes", "append_note"):
+        with pytest.raises(ValidationError):
+            tickets.update(ticket["id"], **{field: "nota\x00"})
+    assert tickets.get(ticket["id"])["notes"] == ""
