@@ -25,11 +25,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import func, select
-
 from sportello.config import Settings
 from sportello.store.database import Store, describe_db_error
-from sportello.store.tables import outbox
+from sportello.store.outbox import pending_summary
 
 log = logging.getLogger("sportello.health")
 
@@ -73,10 +71,7 @@ class HealthService:
 
     def check_outbox(self) -> dict:
         try:
-            with self.store.read() as conn:
-                count, oldest = conn.execute(
-                    select(func.count(), func.min(outbox.c.created_at)).where(outbox.c.status == "pending")
-                ).one()
+            count, oldest = pending_summary(self.store)
         except Exception as exc:
             return {"ok": False, "error": f"outbox unreadable ({type(exc).__name__})"}
         age = max(0.0, self.clock() - oldest) if oldest is not None else 0.0

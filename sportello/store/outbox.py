@@ -143,9 +143,17 @@ def note_failure(store: Store, ids: list[int], message: str) -> None:
         conn.execute(update(outbox).where(outbox.c.id.in_(ids)).values(last_error=message[:2000]))
 
 
-def backlog(store: Store) -> int:
+def pending_summary(store: Store) -> tuple[int, float | None]:
+    """How many rows wait to be sent, and when the oldest of them was written (None when none wait)."""
     with store.read() as conn:
-        return conn.execute(select(func.count()).select_from(outbox).where(outbox.c.status == "pending")).scalar_one()
+        count, oldest = conn.execute(
+            select(func.count(), func.min(outbox.c.created_at)).where(outbox.c.status == "pending")
+        ).one()
+    return count, oldest
+
+
+def backlog(store: Store) -> int:
+    return pending_summary(store)[0]
 
 
 class OutboxWorker:
