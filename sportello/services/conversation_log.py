@@ -12,14 +12,11 @@ import csv
 import io
 from datetime import date
 
-from sqlalchemy import func, select
-
 from sportello.services.reports import bounds
 from sportello.sinks.layout import CONVERSATION_HEADER, conversation_dict, safe_cell
 from sportello.store import events
 from sportello.store.database import Store
 from sportello.store.outbox import saved_status
-from sportello.store.tables import outbox
 
 LOG_COLUMNS = [*CONVERSATION_HEADER, "sync"]
 MAX_ROWS = 5000
@@ -75,9 +72,6 @@ class ConversationLog:
         (the app process has not published a status: it is not running).
         """
         status = saved_status(self.store)
-        with self.store.read() as conn:
-            oldest = conn.execute(select(func.min(outbox.c.created_at)).where(outbox.c.status == "pending")).scalar()
-        status["oldest_pending_at"] = oldest
         if status.get("stopped_on_error") or status.get("failures"):
             state = "error"
         elif "sink" not in status:
@@ -88,35 +82,6 @@ class ConversationLog:
             state = "ok"
         status["state"] = state
         return status
-
-    @staticmethod
-    def csv_bytes(header: list[str], rows: list[dict]) -> bytes:
-        """A formula-safe CSV export (the module's `csv_bytes`)."""
-        return csv_bytes(header, rows)
-
-
-def log_rows(
-    store: Store,
-    *,
-    session: str | None = None,
-    start: date | None = None,
-    end: date | None = None,
-    intents: list[str] | tuple[str, ...] | None = None,
-    tz: str = "Europe/Rome",
-    limit: int = MAX_ROWS,
-) -> list[dict]:
-    """`ConversationLog(store).rows(...)`."""
-    return ConversationLog(store).rows(session=session, start=start, end=end, intents=intents, tz=tz, limit=limit)
-
-
-def log_intents(store: Store) -> list[str]:
-    """`ConversationLog(store).intents()`."""
-    return ConversationLog(store).intents()
-
-
-def sync_status(store: Store) -> dict:
-    """`ConversationLog(store).sync_status()`."""
-    return ConversationLog(store).sync_status()
 
 
 def csv_bytes(header: list[str], rows: list[dict]) -> bytes:

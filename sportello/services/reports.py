@@ -232,16 +232,9 @@ def report(store: Store, start: date, end: date, tz: str = "Europe/Rome", *, top
 class Reports:
     """The dashboard's "Analisi" page over one store."""
 
-    outcomes = OUTCOMES
-
     def __init__(self, store: Store):
         self.store = store
 
     def report(self, start: date, end: date, tz: str = "Europe/Rome", *, top: int = 15) -> Report:
         """Every number of the "Analisi" page for the days start..end (inclusive)."""
         return report(self.store, start, end, tz, top=top)
-
-    @staticmethod
-    def local_day(ts: float, tz: str) -> date:
-        """The calendar day of `ts` in the venue's zone."""
-        return local_day(ts, tz)

@@ -359,7 +359,7 @@ class OutboxWorker:
 
 
 def saved_status(store: Store) -> dict:
-    """The status the app's worker last published, plus the current backlog."""
+    """The status the app's worker last published, plus the current backlog and when its oldest row was written."""
     status = kv_get(store, STATUS_KEY, {}) or {}
-    status["backlog"] = backlog(store)
+    status["backlog"], status["oldest_pending_at"] = pending_summary(store)
     return status

@@ -93,18 +93,18 @@ def test_empty_period():
 
 
 def test_log_is_the_outbox_with_filters(rt, seeded):
-    all_rows = dashboard_log.log_rows(rt.store)
+    all_rows = rt.conversation_log.rows()
     # Rows per session, from the flow: 1+2+2+5+0 (D1) + 3+2+5 (D2) + 1 (D3) + 1 (D0).
     assert len(all_rows) == 22
     assert set(all_rows[0]) == {*CONVERSATION_HEADER, "sync"}
     assert {r["sync"] for r in all_rows} == {"pending"}
     assert all_rows[0]["session_id"] == seeded[9]  # newest first
 
-    d2 = dashboard_log.log_rows(rt.store, start=D2, end=D2, tz="Europe/Rome")
+    d2 = rt.conversation_log.rows(start=D2, end=D2, tz="Europe/Rome")
     assert len(d2) == 10
     assert {r["session_id"] for r in d2} == {seeded[6], seeded[7], seeded[8]}
 
-    one = dashboard_log.log_rows(rt.store, session=seeded[4][:8])
+    one = rt.conversation_log.rows(session=seeded[4][:8])
     assert [r["intent_detected"] for r in reversed(one)] == [
         "no_answer",
         "operator_queue",
@@ -112,23 +112,23 @@ def test_log_is_the_outbox_with_filters(rt, seeded):
         "live_chat_operator_message",
         "live_chat_operator",
     ]
-    assert dashboard_log.log_rows(rt.store, session="%") == []  # LIKE wildcards are literal
+    assert rt.conversation_log.rows(session="%") == []  # LIKE wildcards are literal
 
-    missed = dashboard_log.log_rows(rt.store, intents=["no_answer"], start=D1, end=D3)
+    missed = rt.conversation_log.rows(intents=["no_answer"], start=D1, end=D3)
     assert sorted(r["user_message"] for r in missed) == sorted(
         [DOG, "Posso portare il cane", PARKING, "POSSO PORTARE IL CANE??"]
     )
-    assert "no_answer" in dashboard_log.log_intents(rt.store)
+    assert "no_answer" in rt.conversation_log.intents()
 
 
 def test_sync_status_follows_the_worker(rt, seeded):
-    before = dashboard_log.sync_status(rt.store)
+    before = rt.conversation_log.sync_status()
     assert before["state"] == "unknown" and before["backlog"] > 0  # no app process published a status
     rt.worker.drain()
     rt.worker.save_status()
-    after = dashboard_log.sync_status(rt.store)
+    after = rt.conversation_log.sync_status()
     assert after["state"] == "ok" and after["backlog"] == 0 and after["sink"] == "csv"
-    assert {r["sync"] for r in dashboard_log.log_rows(rt.store)} == {"sent"}
+    assert {r["sync"] for r in rt.conversation_log.rows()} == {"sent"}
 
 
 def test_csv_exports_are_formula_safe(rt, seeded):
