@@ -146,6 +146,11 @@ class AppServer(ChildServer):
         return fork_server().spawn(self.args, self.env, ROOT, self.log_path)
 
 
+# uvicorn closes a keep-alive connection after 5 s idle: a client that reuses one just then gets
+# "Server disconnected without sending a response". Drop idle connections well before that.
+KEEPALIVE = httpx.Limits(keepalive_expiry=2.0)
+
+
 def add_operator(
     data_dir: Path, username: str, name: str, password: str = "password123", *extra: str, env: dict | None = None
 ) -> dict:
@@ -204,7 +209,7 @@ def read_sheet(data_dir: Path, worksheet: str) -> list[dict]:
 
 class Visitor:
     def __init__(self, base_url: str, language: str = "it", user_agent: str = "pytest-visitor/1.0"):
-        self.http = httpx.Client(base_url=base_url, timeout=15)
+        self.http = httpx.Client(base_url=base_url, timeout=15, limits=KEEPALIVE)
         r = self.http.post("/api/chat/sessions", json={"language": language, "user_agent": user_agent})
         r.raise_for_status()
         self.start = r.json()
@@ -246,7 +251,7 @@ class Visitor:
 
 class Operator:
     def __init__(self, base_url: str, username: str, password: str = "password123"):
-        self.http = httpx.Client(base_url=base_url, timeout=15)
+        self.http = httpx.Client(base_url=base_url, timeout=15, limits=KEEPALIVE)
         r = self.http.post("/api/auth/login", json={"username": username, "password": password})
         assert r.status_code == 200, r.text
         self.token = r.json()["token"]
