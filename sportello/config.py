@@ -7,8 +7,11 @@ Every knob of the product lives here, so the rest of the code never reads
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from sportello.domain.hours import BusinessHours
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,6 +45,40 @@ def _int(env: dict, name: str, default: int) -> int:
         return int(env.get(name, default))
     except ValueError:
         raise ValueError(f"{name} must be an integer, got {env.get(name)!r}") from None
+
+
+_COLOR_RE = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
+_LOGO_URL_RE = re.compile(r"^https?://[^\s\"'<>()\\]{1,2000}$")
+LOGO_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg")
+
+
+def _venue_name(value: str) -> str:
+    value = " ".join((value or "").split())
+    if len(value) > 80 or any(ord(c) < 32 for c in value):
+        raise ValueError("VENUE_NAME must be at most 80 printable characters")
+    return value
+
+
+def _color(value: str) -> str:
+    value = (value or "").strip()
+    if value and not _COLOR_RE.match(value):
+        raise ValueError(f"VENUE_PRIMARY_COLOR must be a hex colour like #0b5394, got {value[:40]!r}")
+    return value
+
+
+def _venue_logo(value: str, data_dir: Path) -> str:
+    """An http(s) URL without quotes or brackets, or a picture file under DATA_DIR (its absolute path)."""
+    value = (value or "").strip()
+    if not value:
+        return ""
+    if value.startswith(("http://", "https://")):
+        if not _LOGO_URL_RE.match(value):
+            raise ValueError("VENUE_LOGO_URL must be a plain http(s) URL (no spaces, quotes or brackets)")
+        return value
+    path = (data_dir / value).resolve() if not Path(value).is_absolute() else Path(value).resolve()
+    if not path.is_relative_to(data_dir) or path.suffix.lower() not in LOGO_SUFFIXES or not path.is_file():
+        raise ValueError(f"VENUE_LOGO_URL must be an http(s) URL or a picture file under DATA_DIR, got {value[:80]!r}")
+    return str(path)
 
 
 @dataclass(frozen=True)
@@ -89,6 +126,13 @@ class Settings:
     # Privacy: closed conversations older than this many days are anonymised by the
     # background sweeper (and by `python -m sportello admin retention`); 0 keeps them forever.
     retention_days: int = 0
+    # The visitor page (issue 15): business hours and holidays in TIMEZONE (sportello/domain/hours.py;
+    # empty = always open), and the venue's name, logo (https URL or a file under DATA_DIR) and colour.
+    business_hours: str = ""
+    holidays: str = ""
+    venue_name: str = ""
+    venue_logo_url: str = ""
+    venue_primary_color: str = ""
     # Secrets and integrations: excluded from repr so they never reach a log.
     openai_api_key: str = field(default="", repr=False)
     openai_base_url: str = ""
@@ -136,6 +180,11 @@ class Settings:
             outbox_batch_size=_int(env, "OUTBOX_BATCH_SIZE", 500),
             timezone=env.get("TIMEZONE", "Europe/Rome"),
             retention_days=_int(env, "RETENTION_DAYS", 0),
+            business_hours=env.get("BUSINESS_HOURS", "").strip(),
+            holidays=env.get("HOLIDAYS", "").strip(),
+            venue_name=_venue_name(env.get("VENUE_NAME", "")),
+            venue_logo_url=_venue_logo(env.get("VENUE_LOGO_URL", ""), data_dir),
+            venue_primary_color=_color(env.get("VENUE_PRIMARY_COLOR", "")),
             cors_origins=tuple(o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", 64 * 1024),
             max_json_depth=_int(env, "MAX_JSON_DEPTH", 32),
@@ -168,4 +217,6 @@ class Settings:
             sheets_api_url=env.get("SHEETS_API_URL", ""),
         )
         values.update(overrides)
+        # Unreadable hours, holidays or time zone stop the start with a clear message.
+        BusinessHours.parse(values["business_hours"], values["holidays"], values["timezone"])
         return cls(**values)

@@ -12,9 +12,9 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "I'm sorry, I couldn't find a reliable answer to your question. Would you like to talk to an operator?",
     },
     "no_answer_suggest": {
-        "it": "Non sono sicuro di aver capito. Forse voleva chiedere: «{question}» "
+        "it": "Non sono sicuro di aver capito. Forse voleva chiedere: «{question}». "
         "Se è così, me lo chieda pure; altrimenti, vuole parlare con un operatore?",
-        "en": "I'm not sure I understood. Perhaps you meant: “{question}” "
+        "en": "I'm not sure I understood. Perhaps you meant: “{question}”. "
         "If so, just ask me that; otherwise, would you like to talk to an operator?",
     },
     "ask_person": {
@@ -50,8 +50,39 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Please type a valid email address or phone number.",
     },
     "ticket_created": {
-        "it": "Grazie! Abbiamo aperto la richiesta n. {ticket_id}: la ricontatteremo a {contact}.",
-        "en": "Thank you! We opened request no. {ticket_id}: we will get back to you at {contact}.",
+        "it": "Grazie! Abbiamo aperto la richiesta n. {ticket_id}: la ricontatteremo al più presto ({contact}).",
+        "en": "Thank you! We opened request no. {ticket_id}: we will get back to you as soon as possible ({contact}).",
+    },
+    # The same, by the contact method the visitor chose (ChatService._open_ticket).
+    "ticket_created_email": {
+        "it": "Grazie! Abbiamo aperto la richiesta n. {ticket_id}: le scriveremo all'indirizzo {contact}.",
+        "en": "Thank you! We opened request no. {ticket_id}: we will write to you at {contact}.",
+    },
+    "ticket_created_phone": {
+        "it": "Grazie! Abbiamo aperto la richiesta n. {ticket_id}: la richiameremo al numero {contact}.",
+        "en": "Thank you! We opened request no. {ticket_id}: we will call you back on {contact}.",
+    },
+    "ask_topic": {
+        "it": "Certo, la metto in contatto con una persona. Mi scriva prima in breve di che cosa si tratta, "
+        "così l'operatore potrà aiutarla subito.",
+        "en": "Of course, I'll put you in touch with a person. First, tell me briefly what it is about, "
+        "so that the operator can help you straight away.",
+    },
+    "closed_hours": {
+        "it": "In questo momento il servizio è chiuso: torniamo {when}. Mi lasci un'email o un numero di "
+        "telefono e la ricontatteremo al più presto.",
+        "en": "We are closed right now: we are back {when}. Leave an email address or a phone number "
+        "and we will get back to you as soon as possible.",
+    },
+    "closed_hours_unknown": {
+        "it": "In questo momento il servizio è chiuso. Mi lasci un'email o un numero di telefono e la "
+        "ricontatteremo al più presto.",
+        "en": "We are closed right now. Leave an email address or a phone number and we will get back to "
+        "you as soon as possible.",
+    },
+    "rating_thanks": {
+        "it": "Grazie per la sua valutazione!",
+        "en": "Thank you for your rating!",
     },
     "operator_joined": {
         "it": "{name} si è unito alla chat.",
@@ -60,6 +91,10 @@ TEXTS: dict[str, dict[str, str]] = {
     "chat_closed": {
         "it": "{name} ha chiuso la conversazione. Grazie per averci contattato!",
         "en": "{name} closed the conversation. Thank you for contacting us!",
+    },
+    "operator_transferred": {
+        "it": "Ora la assiste {name}.",
+        "en": "{name} is now helping you.",
     },
 }
 

@@ -25,14 +25,35 @@ def validate_email(value: str) -> str:
     return value
 
 
-def validate_phone(value: str) -> str:
+PHONE_MIN_DIGITS, PHONE_MAX_DIGITS = 6, 15
+
+
+def phone_problem(value: object) -> str | None:
+    """Why `value` is not a phone number: "characters" (letters, symbols), "too_short"
+    (fewer than 6 digits), "too_long" (more than 15, E.164), or None when it is one."""
     if not isinstance(value, str | None):
-        raise ValidationError("invalid phone number", code="invalid_phone")
+        return "characters"
     value = (value or "").strip()
     digits = re.sub(r"\D", "", value)
-    if not PHONE_CHARS_RE.match(value) or not 6 <= len(digits) <= 15:
-        raise ValidationError("invalid phone number", code="invalid_phone")
-    return ("+" if value.startswith("+") else "") + digits
+    if not re.fullmatch(r"\+?[0-9 ().\-/]*", value):
+        return "characters"
+    if len(digits) < PHONE_MIN_DIGITS:
+        return "too_short"
+    if len(digits) > PHONE_MAX_DIGITS or not PHONE_CHARS_RE.match(value):
+        return "too_long"
+    return None
+
+
+def validate_phone(value: str) -> str:
+    problem = phone_problem(value)
+    if problem == "too_short":
+        raise ValidationError(f"phone number too short: at least {PHONE_MIN_DIGITS} digits", code="invalid_phone")
+    if problem == "too_long":
+        raise ValidationError(f"phone number too long: at most {PHONE_MAX_DIGITS} digits", code="invalid_phone")
+    if problem:
+        raise ValidationError("invalid phone number: use digits, spaces and an optional +", code="invalid_phone")
+    value = value.strip()
+    return ("+" if value.startswith("+") else "") + re.sub(r"\D", "", value)
 
 
 def validate_contact(method: str, value: str) -> tuple[ContactMethod, str]:

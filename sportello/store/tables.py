@@ -61,6 +61,7 @@ sessions = Table(
     Column("closed_at", Float, nullable=True),
     Column("operator_id", Integer, ForeignKey("operators.id"), nullable=True),
     Column("ticket_id", Integer, nullable=True),
+    Column("operator_typing_at", Float, nullable=True),  # the operator's last "typing" mark (0006)
     Index("ix_sessions_status_waiting", "status", "waiting_since"),
     Index("ix_sessions_operator", "operator_id", "status"),
 )
@@ -99,6 +100,8 @@ tickets = Table(
     Column("notes", Text, nullable=False, default=""),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+    Column("rating", Integer, nullable=True),  # the visitor's 1-5 satisfaction rating (0006)
+    Column("rating_comment", Text, nullable=False, default="", server_default=""),
     Index("ix_tickets_status", "status"),
     Index("ix_tickets_session", "session_id"),
 )
@@ -178,4 +181,21 @@ labels = Table(
     Column("undone_at", Float, nullable=True),
     Column("undone_by", String(128), nullable=True),
     Index("ix_labels_created_at", "created_at"),
+)
+
+
+# The visitor's satisfaction rating, one per session (sportello.services.feedback, 0006).
+ratings = Table(
+    "ratings",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("session_id", String(32), nullable=False),
+    Column("score", Integer, nullable=False),
+    Column("comment", Text, nullable=False, default=""),
+    Column("resolved_by", String(16), nullable=False),  # ai | operator
+    Column("operator_name", String(128), nullable=False, default=""),
+    Column("ticket_id", Integer, nullable=True),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("session_id", name="uq_ratings_session"),
+    Index("ix_ratings_created_at", "created_at"),
 )
