@@ -429,15 +429,36 @@ def floats(value: str) -> list[float]:
     return [float(x) for x in value.split(",") if x.strip()]
 
 
+FULL = dict(
+    sessions=[50, 200],
+    seconds=15.0,
+    rate=[250.0, 500.0, 1000.0],
+    open_seconds=10.0,
+    open_sessions=200,
+    grace=10.0,
+    raw_seconds=3.0,
+)
+QUICK = dict(
+    sessions=[50],
+    seconds=4.0,
+    rate=[250.0, 500.0, 1000.0],
+    open_seconds=3.0,
+    open_sessions=50,
+    grace=3.0,
+    raw_seconds=1.0,
+)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The flags; those given explicitly win over --quick's values."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--sessions", type=ints, default=[50, 200])
-    p.add_argument("--seconds", type=float, default=15)
-    p.add_argument("--rate", type=floats, default=[250, 500, 1000])
-    p.add_argument("--open-seconds", type=float, default=10)
-    p.add_argument("--open-sessions", type=int, default=200)
-    p.add_argument("--grace", type=float, default=10)
-    p.add_argument("--raw-seconds", type=float, default=3)
+    p.add_argument("--sessions", type=ints)
+    p.add_argument("--seconds", type=float)
+    p.add_argument("--rate", type=floats)
+    p.add_argument("--open-seconds", type=float)
+    p.add_argument("--open-sessions", type=int)
+    p.add_argument("--grace", type=float)
+    p.add_argument("--raw-seconds", type=float)
     p.add_argument("--raw-batch", type=int, default=100)
     p.add_argument("--processes", type=int, default=1)
     p.add_argument("--database-url", default="")
@@ -445,9 +466,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--keep", action="store_true")
     p.add_argument("--quick", action="store_true")
     args = p.parse_args(argv)
-    if args.quick:
-        args.sessions, args.seconds, args.rate = [50], 4.0, [250, 500, 1000]
-        args.open_seconds, args.open_sessions, args.grace, args.raw_seconds = 3.0, 50, 3.0, 1.0
+    for name, value in (QUICK if args.quick else FULL).items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
     args.sessions = [s for s in args.sessions if s > 0]
     return args
 
