@@ -21,6 +21,7 @@ from sportello.services.chat import ChatService
 from sportello.services.conversation_log import ConversationLog
 from sportello.services.health import HealthService
 from sportello.services.learning import Learning
+from sportello.services.notes import NotesService
 from sportello.services.operators import OperatorService
 from sportello.services.privacy import PrivacyService
 from sportello.services.reports import Reports
@@ -53,6 +54,7 @@ class Runtime:
         self.chat = ChatService(self.store, self.answerer, self.settings, on_commit=lambda: self.worker.wake())
         self.operators = OperatorService(self.store, self.settings, clock=self.chat.clock)
         self.tickets = TicketService(self.store)
+        self.notes = NotesService(self.store, clock=self.chat.clock)
         self.reports = Reports(self.store)
         self.conversation_log = ConversationLog(self.store)
         self.learning = Learning(self.store, self.answerer, self.settings, clock=self.chat.clock)

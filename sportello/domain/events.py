@@ -36,6 +36,7 @@ class EventKind(StrEnum):
     LIVE_VISITOR_MESSAGE = "live_visitor_message"
     OPERATOR_MESSAGE = "operator_message"
     CHAT_COMPLETED = "chat_completed"  # the operator released the chat
+    TRANSFERRED = "transferred"  # the operator handed the live chat to a colleague
     # Privacy: the visitor's data was erased (on request or by retention); the tombstone of the session.
     ERASED = "erased"
 
@@ -62,6 +63,7 @@ FIXED_INTENTS: dict[EventKind, str] = {
     EventKind.LIVE_VISITOR_MESSAGE: "live_chat_user_message",
     EventKind.OPERATOR_MESSAGE: "live_chat_operator_message",
     EventKind.CHAT_COMPLETED: "live_chat_operator",
+    EventKind.TRANSFERRED: "chat_transfer",
     EventKind.ERASED: "data_erased",
 }
 
@@ -80,6 +82,7 @@ class Event:
     - user_agent: the visitor's user agent (every kind);
     - ticket_id, contact_method: the ticket opened (ticket created; chat completed: the resolved ticket);
     - transcript: the live chat's transcript (chat completed);
+    - transferred: operator is the new operator, text the previous one, reply what the visitor was told;
     - reply: also why the data was erased (erased: ERASED_ON_REQUEST or ERASED_BY_RETENTION).
     """
 

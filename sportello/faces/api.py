@@ -169,7 +169,15 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(422, "invalid_input", str(exc.errors()[:3]))
 
 
-OPERATOR_POST_ACTIONS = {"set_status", "heartbeat", "take_chat", "send_message", "release_chat"}
+OPERATOR_POST_ACTIONS = {
+    "set_status",
+    "heartbeat",
+    "take_chat",
+    "send_message",
+    "release_chat",
+    "transfer_chat",
+    "add_note",
+}
 OPERATOR_PUT_ACTIONS = {"release_chat", "set_status"}
 
 
@@ -216,7 +224,7 @@ def create_router(runtime: Runtime) -> APIRouter:
 
     # ---------------------------------------------------------------- operators
     @router.get("/operators")
-    def operators_get(op: Operator, action: str = "", session_id: str = "", after: str = "0"):
+    def operators_get(op: Operator, action: str = "", session_id: str = "", after: str = "0", ticket_id: str = ""):
         if action == "status":
             return chat.operator_status()
         if action == "pending_sessions":
@@ -229,6 +237,10 @@ def create_router(runtime: Runtime) -> APIRouter:
             return {"chats": chat.operator_chats(op["id"])}
         if action == "me":
             return {"operator": op}
+        if action == "notes":
+            if session_id:
+                return {"notes": runtime.notes.list(session_id=session_id)}
+            return {"notes": runtime.notes.list(ticket_id=_int(ticket_id or None, "ticket_id"))}
         raise NotFound(f"unknown action '{action}' for GET", code="unknown_action")
 
     def operators_action(method: str, action: str, allowed: set[str], op: dict, data: dict):
@@ -245,6 +257,20 @@ def create_router(runtime: Runtime) -> APIRouter:
             return chat.operator_send(op["id"], _str(data, "session_id"), data.get("text"))
         if action == "release_chat":
             return chat.release_chat(op["id"], _str(data, "session_id"), _text(data, "resolution_reason"))
+        if action == "transfer_chat":
+            return chat.transfer_chat(
+                op["id"], _str(data, "session_id"), _int(data.get("to_operator_id"), "to_operator_id")
+            )
+        if action == "add_note":
+            ticket = data.get("ticket_id")
+            return {
+                "note": runtime.notes.add(
+                    op["id"],
+                    data.get("text"),
+                    session_id=_text(data, "session_id", None) or None,
+                    ticket_id=_int(ticket, "ticket_id") if ticket is not None else None,
+                )
+            }
         raise NotFound(f"unknown action '{action}'", code="unknown_action")  # pragma: no cover
 
     @router.post("/operators")

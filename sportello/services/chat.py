@@ -644,3 +644,34 @@ class ChatService:
             tx.say(Role.SYSTEM, SYSTEM_AUTHOR, t("chat_closed", tx.sess["language"], name=name), "chat_closed")
             tx.record(EventKind.CHAT_COMPLETED, transcript=text, operator=name, ticket_id=ticket["id"])
             return {"ticket": ticket, "status": tx.state}
+
+    def transfer_chat(self, operator_id: int, session_id: str, to_operator_id: int) -> dict:
+        """Hand a live chat to a colleague who is present (online, heartbeat fresh) with room for it.
+
+        Only the operator who has the chat may transfer it; the chat stays live. The visitor
+        reads "Ora la assiste X" and the sheet gets a `chat_transfer` row, in one transaction."""
+        if not isinstance(to_operator_id, int) or isinstance(to_operator_id, bool):
+            raise ValidationError("to_operator_id must be an operator id", code="invalid_to_operator_id")
+        with self._session(session_id, visitor=False) as tx:
+            self._own_live(tx, operator_id)
+            if to_operator_id == operator_id:
+                raise Conflict("this chat is already yours", code="same_operator")
+            target = next(
+                (o for o in ops.list_operators(tx.conn) if o["id"] == to_operator_id),
+                None,
+            )
+            if target is None:
+                raise NotFound("unknown operator", code="unknown_operator")
+            if not ops.is_present(target, tx.now, self.settings.heartbeat_timeout_s):
+                raise Conflict("that colleague is not online", code="target_offline")
+            if not ops.has_capacity(tx.conn, to_operator_id):
+                raise Conflict("that colleague has no room for another chat", code="target_at_capacity")
+            before = tx.operator_name()
+            tx.set(operator_id=to_operator_id)
+            name = tx.operator_name()
+            reply = t("operator_transferred", tx.sess["language"], name=name)
+            tx.say(Role.SYSTEM, SYSTEM_AUTHOR, reply, "chat_transfer")
+            tx.record(
+                EventKind.TRANSFERRED, question=tx.sess["original_question"], operator=name, text=before, reply=reply
+            )
+            return {"session_id": session_id, "status": tx.state, "operator_id": to_operator_id, "operator_name": name}

@@ -46,7 +46,7 @@ from sportello.store import events as event_log
 from sportello.store.database import Store
 from sportello.store.events import escape_like
 from sportello.store.outbox import enqueue
-from sportello.store.tables import events, messages, outbox, sessions, tickets
+from sportello.store.tables import events, messages, notes, outbox, sessions, tickets
 
 log = logging.getLogger("sportello.privacy")
 
@@ -238,6 +238,7 @@ class PrivacyService:
         n_messages = conn.execute(
             update(messages).where(messages.c.session_id.in_(ids)).values(text=ERASED_TEXT)
         ).rowcount
+        conn.execute(notes.delete().where(notes.c.session_id.in_(ids)))  # operators' internal notes (issue 15)
         n_events = conn.execute(
             update(events)
             .where(events.c.session_id.in_(ids), events.c.kind != str(EventKind.ERASED))

@@ -108,6 +108,8 @@ def conversation_cells(e: Event) -> tuple[str, str, str]:
         return "[OPERATORE]", f"👨‍💼 {e.operator}: {e.text}", f"Chat Live - {e.operator}"
     if k == EventKind.CHAT_COMPLETED:
         return "[CONVERSAZIONE COMPLETA]", f"[CHAT LIVE COMPLETATA] {e.transcript}", f"Operatore: {e.operator}"
+    if k == EventKind.TRANSFERRED:
+        return f"[TRASFERIMENTO] {e.question}", f"🔄 {e.reply}", f"Transfer {e.text} -> {e.operator}"
     if k == EventKind.ERASED:
         # The tombstone: an appended sheet (Google) cannot be rewritten safely, so this row says
         # which session was erased, when (the timestamp) and why, without any of the data.

@@ -199,3 +199,20 @@ ratings = Table(
     UniqueConstraint("session_id", name="uq_ratings_session"),
     Index("ix_ratings_created_at", "created_at"),
 )
+
+
+# Internal notes operators write on a live chat or a ticket (sportello.services.notes):
+# read by operators only, never shown to the visitor nor written to the sheets.
+notes = Table(
+    "notes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("session_id", String(32), nullable=True),
+    Column("ticket_id", Integer, nullable=True),
+    Column("operator_id", Integer, nullable=True),
+    Column("operator_name", String(128), nullable=False, default=""),
+    Column("text", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Index("ix_notes_session", "session_id", "created_at"),
+    Index("ix_notes_ticket", "ticket_id", "created_at"),
+)

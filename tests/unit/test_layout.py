@@ -87,6 +87,15 @@ CASES: dict[EventKind, tuple[dict, list[str]]] = {
             "Operatore: Mario",
         ],
     ),
+    EventKind.TRANSFERRED: (
+        {"question": "Posso portare il cane?", "operator": "Lucia", "text": "Mario", "reply": "Ora la assiste Lucia."},
+        [
+            "[TRASFERIMENTO] Posso portare il cane?",
+            "🔄 Ora la assiste Lucia.",
+            "chat_transfer",
+            "Transfer Mario -> Lucia",
+        ],
+    ),
     # The tombstone of an erased session (privacy): which session, when and why, without the data.
     EventKind.ERASED: (
         {"reply": "richiesta"},
@@ -148,8 +157,8 @@ def _migration():
     return module
 
 
-# Tombstones (erased) are newer than migration 0003: no old outbox row holds one.
-@pytest.mark.parametrize("kind", [k for k in EventKind if k != EventKind.ERASED])
+# Tombstones (erased) and transfers are newer than migration 0003: no old outbox row holds one.
+@pytest.mark.parametrize("kind", [k for k in EventKind if k not in (EventKind.ERASED, EventKind.TRANSFERRED)])
 def test_backfill_undoes_the_layout(kind):
     """Migration 0003 reads old outbox rows back into events: laid out again, they are the same row."""
     original = event(kind)
