@@ -64,6 +64,7 @@ import os
 import shutil
 import signal
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -258,6 +259,11 @@ def raw_sqlite(directory: Path, seconds: float, batch: int) -> float:
         con.close()
         for suffix in ("", "-wal", "-shm"):
             Path(str(path) + suffix).unlink(missing_ok=True)
+
+
+def measure_raw(raw: dict[str, list[float]], directory: Path, args) -> None:
+    raw.setdefault("1 tx/msg", []).append(raw_sqlite(directory, args.raw_seconds, 1))
+    raw.setdefault(f"{args.raw_batch}/commit", []).append(raw_sqlite(directory, args.raw_seconds, args.raw_batch))
 
 
 # ---------------------------------------------------------------------------- the flow
@@ -501,7 +507,9 @@ async def load(args, urls: list[str], n_ops: int, engine, pids: list[int]) -> tu
     return phases, setup_s, abandoned
 
 
-def report(args, phases: list[Phase], raw: dict[str, float], setup_s: float, abandoned: int, sessions: int) -> None:
+def report(
+    args, phases: list[Phase], raw: dict[str, list[float]], setup_s: float, abandoned: int, sessions: int
+) -> None:
     backend = "postgresql" if args.database_url else "sqlite"
     print()
     print(f"commit {git_head()}  backend={backend} processes={args.processes} cores={os.cpu_count()}")
@@ -512,8 +520,9 @@ def report(args, phases: list[Phase], raw: dict[str, float], setup_s: float, aba
     )
     print(head)
     print("-" * len(head))
-    for name, value in raw.items():
-        print(f"{'raw':<7}{name:>13}{'':>8}{'':>8}{'':>6}{value:8.0f}")
+    for name, values in raw.items():
+        each = " / ".join(f"{v:.0f}" for v in values)
+        print(f"{'raw':<7}{name:>13}{'':>8}{'':>8}{'':>6}{statistics.mean(values):8.0f}  (before / after: {each})")
     for ph in phases:
         print(
             f"{ph.kind:<7}{ph.load:>13}{ph.sent:>8}{ph.ok:>8}{sum(ph.errors.values()):>6}{ph.rate:8.0f}"
@@ -532,7 +541,7 @@ def report(args, phases: list[Phase], raw: dict[str, float], setup_s: float, aba
             notes.append(f"client send lag p99 {pct(ph.lags, 99) * 1000:.1f} ms")
         if notes:
             print(f"  {ph.kind} {ph.load}: " + "; ".join(notes))
-    one_tx, batched = raw.get("1 tx/msg"), raw.get(f"{args.raw_batch}/commit")
+    one_tx, batched = (statistics.mean(raw[k]) if raw.get(k) else 0 for k in ("1 tx/msg", f"{args.raw_batch}/commit"))
     closed = [ph for ph in phases if ph.kind == "closed"]
     if closed and (one_tx or batched) and backend == "sqlite":
         print("app/raw SQLite (closed loop):")
@@ -559,11 +568,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             stack.callback(shutil.rmtree, data_dir, ignore_errors=True)
 
-        raw: dict[str, float] = {}
+        raw: dict[str, list[float]] = {}
         if args.raw_seconds > 0:
             print("raw SQLite ...", flush=True)
-            raw["1 tx/msg"] = raw_sqlite(data_dir, args.raw_seconds, 1)
-            raw[f"{args.raw_batch}/commit"] = raw_sqlite(data_dir, args.raw_seconds, args.raw_batch)
+            measure_raw(raw, data_dir, args)
 
         env = {"DATABASE_URL": ""}
         if args.database_url:  # a fresh database on that server, dropped at the end
@@ -605,6 +613,11 @@ def main(argv: list[str] | None = None) -> int:
             for s in servers:
                 print(f"--- last lines of {s.log_path.name}:\n{s.log()[-1500:]}", file=sys.stderr)
             raise
+        if args.raw_seconds > 0:  # again, on the now idle machine: the disk may have changed meanwhile
+            for s in servers:
+                s.stop()
+            print("raw SQLite again ...", flush=True)
+            measure_raw(raw, data_dir, args)
         report(args, phases, raw, setup_s, abandoned, sessions)
         bad = [ph for ph in phases if ph.persisted != "yes"]
         return 1 if bad else 0
