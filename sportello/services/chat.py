@@ -74,11 +74,30 @@ def message_dict(m) -> dict:
     }
 
 
+_NAMES: dict[tuple[str, int], str] = {}  # (database, operator id) -> first name; display names never change
+
+
 def operator_first_name(conn: Connection, operator_id: int | None) -> str:
     if operator_id is None:
         return ""
-    name = conn.execute(select(operators.c.display_name).where(operators.c.id == operator_id)).scalar_one_or_none()
-    return first_name(name or "")
+    key = (str(conn.engine.url), operator_id)
+    name = _NAMES.get(key)
+    if name is None:
+        found = conn.execute(select(operators.c.display_name).where(operators.c.id == operator_id)).scalar_one_or_none()
+        if found is None:
+            return ""
+        if len(_NAMES) > 10_000:
+            _NAMES.clear()
+        name = _NAMES[key] = first_name(found)
+    return name
+
+
+class _NeedsAnswer(Exception):
+    """Inside a visitor's transaction: the AI must answer first (outside any transaction)."""
+
+    def __init__(self, language: str):
+        super().__init__(language)
+        self.language = language
 
 
 @dataclass
@@ -281,25 +300,30 @@ class ChatService:
         """`client` (the caller's address) counts against MESSAGE_RATE_PER_IP."""
         text = self._text(text)
         self.quotas.message(client)
-        with self.store.read() as conn:
-            row = self._read_session(conn, session_id, token)
-        self._check_room(row.last_seq)
         answer: Answer | None = None
-        if row.status in (State.BOT, State.OFFERED):
-            # The answerer may be slow (an LLM): never call it inside a transaction.
+        while True:
             try:
-                answer = self.answerer.answer(text, row.language)
-            except Exception:
-                log.exception("answerer failed; escalating")
-                answer = Answer(False, "", NO_ANSWER, None, 0.0, row.language)
+                return self._visitor_turn(session_id, token, text, answer)
+            except _NeedsAnswer as need:
+                # The answerer may be slow (an LLM): never call it inside a transaction.
+                # The chat is with the AI: answer outside, then write in a new transaction.
+                try:
+                    answer = self.answerer.answer(text, need.language)
+                except Exception:
+                    log.exception("answerer failed; escalating")
+                    answer = Answer(False, "", NO_ANSWER, None, 0.0, need.language)
+
+    def _visitor_turn(self, session_id: str, token: str, text: str, answer: Answer | None) -> dict:
+        """The visitor's message in one transaction (one round trip for a live chat, the hot path);
+        raises _NeedsAnswer, writing nothing, when the AI must answer and `answer` is not there yet."""
         with self._session(session_id, token) as tx:
             self._check_room(tx.sess["last_seq"])
             state = tx.state
             intent = ""
             suggestion = None
             if state in (State.BOT, State.OFFERED):
-                # bot/offered are entered only from bot/offered (sportello.domain.TRANSITIONS),
-                # so the state read above was one of them too and `answer` is set.
+                if answer is None:
+                    raise _NeedsAnswer(tx.sess["language"])
                 intent, suggestion = self._bot_turn(tx, text, answer)
             elif state == State.WAITING:
                 tx.say(Role.USER, USER_AUTHOR, text)

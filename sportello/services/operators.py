@@ -23,6 +23,7 @@ from sportello.store.database import Store
 from sportello.store.tables import operator_tokens, operators, sessions
 
 HEARTBEAT_WRITE_EVERY_S = 5.0
+TOKEN_CACHE_S = 2.0
 PUBLIC_FIELDS = ("id", "username", "display_name", "is_admin", "active", "status", "last_heartbeat", "max_chats")
 
 
@@ -320,6 +321,7 @@ class OperatorService:
         self.clock = clock
         self.scrypt_n = getattr(settings, "password_scrypt_n", auth.SCRYPT_N)
         self.guard = LoginGuard(settings)
+        self._tokens: dict[str, tuple[float, dict]] = {}  # token hash -> (valid until, operator)
 
     # ------------------------------------------------------------ sign-in
     def login(self, username: str, password: str, *, client: str | None = None) -> tuple[str, dict]:
@@ -338,18 +340,48 @@ class OperatorService:
         return result
 
     def logout(self, token: str) -> None:
+        self._tokens.pop(auth.token_hash(token or ""), None)
         logout(self._store, token)
 
     def authenticate(self, token: str, *, touch: bool = True) -> dict:
-        """The operator a bearer token belongs to; refreshes its heartbeat unless `touch=False`."""
-        return authenticate(self._store, token, touch=touch)
+        """The operator a bearer token belongs to; refreshes its heartbeat unless `touch=False`.
+
+        A token checked in the last TOKEN_CACHE_S (2 s) is not looked up again (the hot path
+        of an operator's messages): a sign-out, a disabled account or a new password in this
+        process takes effect at once, one made in another process within those 2 s."""
+        key = auth.token_hash(token or "")
+        now = time.monotonic()
+        hit = self._tokens.get(key)
+        if (
+            hit is not None
+            and hit[0] > now
+            and (
+                not touch
+                or hit[1]["last_heartbeat"] is None
+                or time.time() - hit[1]["last_heartbeat"] <= HEARTBEAT_WRITE_EVERY_S
+            )
+        ):
+            return dict(hit[1])
+        op = authenticate(self._store, token, touch=touch)
+        if len(self._tokens) > 10_000:
+            self._tokens.clear()
+        self._tokens[key] = (now + TOKEN_CACHE_S, dict(op))
+        return op
+
+    def _forget(self, operator_id: int) -> None:
+        for key, (_, op) in list(self._tokens.items()):
+            if op["id"] == operator_id:
+                self._tokens.pop(key, None)
 
     # ------------------------------------------------------------ presence
     def heartbeat(self, operator_id: int, *, now: float | None = None) -> None:
         heartbeat(self._store, operator_id, now=now)
 
     def set_status(self, operator_id: int, status: str) -> dict:
-        return set_status(self._store, operator_id, status)
+        try:
+            return set_status(self._store, operator_id, status)
+        finally:
+            self._forget(operator_id)
 
     def is_present(self, op: dict, now: float | None = None) -> bool:
         """Online with a heartbeat younger than HEARTBEAT_TIMEOUT_S."""
@@ -392,15 +424,18 @@ class OperatorService:
         is_admin: bool | None = None,
         password: str | None = None,
     ) -> dict:
-        return update_operator(
-            self._store,
-            operator_id,
-            active=active,
-            max_chats=max_chats,
-            is_admin=is_admin,
-            password=password,
-            scrypt_n=self.scrypt_n,
-        )
+        try:
+            return update_operator(
+                self._store,
+                operator_id,
+                active=active,
+                max_chats=max_chats,
+                is_admin=is_admin,
+                password=password,
+                scrypt_n=self.scrypt_n,
+            )
+        finally:
+            self._forget(operator_id)
 
     def ensure_first_operator(self, env: Mapping[str, str]) -> dict | None:
         """The admin named by ADMIN_USERNAME/ADMIN_PASSWORD, created if missing (None otherwise)."""
@@ -438,13 +473,16 @@ class OperatorService:
         is_admin: bool | None = None,
         password: str | None = None,
     ) -> dict:
-        return admin_update_operator(
-            self._store,
-            actor_id,
-            operator_id,
-            active=active,
-            max_chats=max_chats,
-            is_admin=is_admin,
-            password=password,
-            scrypt_n=self.scrypt_n,
-        )
+        try:
+            return admin_update_operator(
+                self._store,
+                actor_id,
+                operator_id,
+                active=active,
+                max_chats=max_chats,
+                is_admin=is_admin,
+                password=password,
+                scrypt_n=self.scrypt_n,
+            )
+        finally:
+            self._forget(operator_id)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +19,7 @@ from sqlalchemy import Connection, create_engine, event, select, update
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from sportello.store.group_commit import GroupCommitter
 from sportello.store.tables import kv
 
 log = logging.getLogger("sportello.store")
@@ -61,7 +61,9 @@ def make_engine(url: str, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Engine:
             conn.exec_driver_sql(f"BEGIN {mode}")
 
         return engine
-    return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+    # No pool_pre_ping: a round trip on every checkout. A connection the server
+    # dropped fails one statement; SQLAlchemy then recycles the whole pool.
+    return create_engine(url, pool_size=20, max_overflow=20, pool_recycle=1800)
 
 
 class Store:
@@ -74,7 +76,7 @@ class Store:
         self.is_sqlite = _is_sqlite(url)
         quick = start_busy_timeout_s is not None and self.is_sqlite
         self.engine = make_engine(url, start_busy_timeout_s) if quick else make_engine(url)
-        self._write_lock = threading.Lock()
+        self._writer = GroupCommitter(self.engine) if self.is_sqlite else None
         if create:
             from sportello.store.migrate import upgrade  # the migrations import this module
 
@@ -86,6 +88,7 @@ class Store:
         if quick:
             self.engine.dispose()
             self.engine = make_engine(url)
+            self._writer = GroupCommitter(self.engine)
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -94,14 +97,13 @@ class Store:
             with self.engine.connect() as conn, conn.begin():
                 yield conn
             return
-        # SQLite has one writer at a time. Queue this process's writers on a
-        # lock (fair, no sleeping) rather than on SQLite's busy handler, whose
-        # growing sleeps make latency spiky under load; other processes still
-        # wait on the busy timeout.
-        with self._write_lock, self.engine.connect() as conn:
-            conn.execution_options(sqlite_begin="IMMEDIATE")
-            with conn.begin():
-                yield conn
+        # SQLite has one writer at a time. This process's writers queue on a
+        # FIFO lock (fair, no sleeping) rather than on SQLite's busy handler,
+        # whose growing sleeps make latency spiky under load, and those that
+        # queue together commit together (sportello.store.group_commit); other
+        # processes still wait on the busy timeout.
+        with self._writer.write() as conn:
+            yield conn
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
