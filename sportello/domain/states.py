@@ -10,6 +10,7 @@ from sportello.domain.errors import Conflict
 class State(StrEnum):
     BOT = "bot"
     OFFERED = "offered"
+    ASKING_TOPIC = "asking_topic"  # "talk to a person" before any question: what is it about?
     WAITING = "waiting"
     LIVE = "live"
     COLLECTING_CONTACT = "collecting_contact"
@@ -49,6 +50,10 @@ LANGUAGES = ("it", "en")
 TRANSITIONS: dict[tuple[State, str], State] = {
     (State.BOT, "no_answer"): State.OFFERED,
     (State.BOT, "ask_person"): State.OFFERED,
+    (State.BOT, "ask_topic"): State.ASKING_TOPIC,
+    (State.ASKING_TOPIC, "decline"): State.BOT,
+    (State.ASKING_TOPIC, "accept_available"): State.WAITING,
+    (State.ASKING_TOPIC, "accept_unavailable"): State.COLLECTING_CONTACT,
     (State.OFFERED, "answered"): State.BOT,
     (State.OFFERED, "decline"): State.BOT,
     (State.OFFERED, "accept_available"): State.WAITING,

@@ -173,6 +173,7 @@ class OutboxWorker:
         sink: Sink,
         *,
         interval_s: float = 0.5,
+        coalesce_s: float = 0.1,
         batch_size: int = 500,
         base_backoff_s: float = 1.0,
         max_backoff_s: float = 60.0,
@@ -181,6 +182,7 @@ class OutboxWorker:
         self.store = store
         self.sink = sink
         self.interval_s = interval_s
+        self.coalesce_s = coalesce_s
         self.batch_size = batch_size
         self.base_backoff_s = base_backoff_s
         self.max_backoff_s = max_backoff_s
@@ -325,13 +327,18 @@ class OutboxWorker:
             except Exception:
                 log.exception("outbox worker step failed")
                 sent = 0
-            if sent == 0:
-                wait = self.interval_s
-                ahead = self._next_attempt - self.clock()
-                if 0 < ahead < wait:
-                    wait = ahead
-                self._wake.wait(wait)
-                self._wake.clear()
+            if sent >= self.batch_size:
+                continue  # a backlog: the next batch at once
+            wait = self.interval_s
+            ahead = self._next_attempt - self.clock()
+            if 0 < ahead < wait:
+                wait = ahead
+            woken = self._wake.wait(wait)
+            self._wake.clear()
+            if woken and self.coalesce_s > 0:
+                # A commit woke us: let the commits of the next moment join the same batch
+                # rather than claim, send and mark one row at a time under load.
+                self._stop.wait(self.coalesce_s)
 
     def save_status(self) -> None:
         """Publish the worker's status in the store, for other processes (dashboard)."""

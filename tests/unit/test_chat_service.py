@@ -383,3 +383,86 @@ def test_text_typed_in_the_dashboard_with_a_nul_is_refused_not_stored(desk):
         with pytest.raises(ValidationError):
             tickets.update(ticket["id"], **{field: "nota\x00"})
     assert tickets.get(ticket["id"])["notes"] == ""
+
+
+# ------------------------------------------------------------------ issue 15: topic first, business hours, typing
+def test_talk_to_a_person_before_any_question_asks_the_topic_first(desk):
+    desk.add_operator("mario", "Mario Rossi")
+    sid, tok = start(desk)
+    out = desk.chat.answer_offer(sid, tok, True)
+    assert out["status"] == "asking_topic" and out["queue_position"] is None
+    assert out["messages"][-1]["role"] == "bot" and "di che cosa si tratta" in out["messages"][-1]["text"]
+    assert desk.chat.pending_sessions() == []  # not queued yet
+    assert desk.chat.answer_offer(sid, tok, True)["status"] == "asking_topic"  # idempotent
+    calls = len(desk.answerer.calls)
+    sent = desk.chat.visitor_message(sid, tok, "Ho perso un ombrello in guardaroba")
+    assert sent["status"] == "waiting" and len(desk.answerer.calls) == calls  # the AI is not asked
+    assert [m["role"] for m in sent["messages"]] == ["user", "system"]
+    assert desk.chat.pending_sessions()[0]["original_question"] == "Ho perso un ombrello in guardaroba"
+
+
+def test_the_topic_can_be_declined_and_goes_to_contact_when_nobody_is_online(desk):
+    sid, tok = start(desk)
+    assert desk.chat.answer_offer(sid, tok, True)["status"] == "asking_topic"
+    assert desk.chat.answer_offer(sid, tok, False)["status"] == "bot"
+    assert desk.chat.answer_offer(sid, tok, True)["status"] == "asking_topic"
+    out = desk.chat.visitor_message(sid, tok, "Vorrei un rimborso")
+    assert out["status"] == "collecting_contact"
+    ticket = desk.chat.submit_contact(sid, tok, "email", "anna@example.org")["ticket"]
+    assert ticket["original_question"] == "Vorrei un rimborso"
+
+
+def test_outside_business_hours_the_offer_goes_straight_to_the_contact_form(desk):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from sportello.domain.hours import BusinessHours
+
+    desk.add_operator("mario", "Mario Rossi")  # online, but the desk is closed
+    desk.chat.hours = BusinessHours.parse("mon-fri 09:00-18:00", "2025-06-09", "Europe/Rome")
+    desk.clock.now = datetime(2025, 6, 7, 20, 0, tzinfo=ZoneInfo("Europe/Rome")).timestamp()  # Saturday evening
+    assert desk.chat.opening_status("it") == {"open": False, "back": "martedì alle 9:00"}  # Monday is a holiday
+    assert desk.chat.opening_status("en")["back"] == "on Tuesday at 9:00"
+    sid, tok = start(desk)
+    assert desk.chat.visitor_message(sid, tok, HARD)["status"] == "offered"
+    out = desk.chat.answer_offer(sid, tok, True)
+    assert out["status"] == "collecting_contact"
+    assert "torniamo martedì alle 9:00" in out["messages"][-1]["text"]
+    # "talk to a person" before any question, while closed: straight to the form too
+    sid2, tok2 = start(desk, "en")
+    out = desk.chat.answer_offer(sid2, tok2, True)
+    assert out["status"] == "collecting_contact" and "we are back on Tuesday at 9:00" in out["messages"][-1]["text"]
+    desk.clock.now = datetime(2025, 6, 10, 9, 30, tzinfo=ZoneInfo("Europe/Rome")).timestamp()
+    assert desk.chat.opening_status("it") == {"open": True, "back": None}
+
+
+def test_ticket_text_follows_the_contact_method(desk):
+    sid, tok = start(desk)
+    desk.chat.visitor_message(sid, tok, HARD)
+    desk.chat.answer_offer(sid, tok, True)
+    msgs = desk.chat.submit_contact(sid, tok, "phone", "+39 333 123 4567")["messages"]
+    assert "la richiameremo al numero +393331234567" in msgs[-1]["text"]
+    sid, tok = start(desk)
+    desk.chat.visitor_message(sid, tok, HARD)
+    desk.chat.answer_offer(sid, tok, True)
+    text = desk.chat.submit_contact(sid, tok, "email", "anna@example.org")["messages"][-1]["text"]
+    assert "le scriveremo all'indirizzo anna@example.org" in text and "richiameremo" not in text
+
+
+def test_operator_typing_shows_for_a_few_seconds_and_only_to_the_chat_it_belongs_to(desk):
+    mario = desk.add_operator("mario", "Mario Rossi")
+    lucia = desk.add_operator("lucia", "Lucia Bianchi")
+    sid, tok = queued(desk)
+    with pytest.raises(Conflict):
+        desk.chat.operator_typing(mario, sid)  # not live yet
+    desk.chat.take_chat(mario, sid)
+    assert desk.chat.visitor_poll(sid, tok)["operator_typing"] is False
+    desk.chat.operator_typing(mario, sid)
+    assert desk.chat.visitor_poll(sid, tok)["operator_typing"] is True
+    desk.clock.advance(6)
+    assert desk.chat.visitor_poll(sid, tok)["operator_typing"] is False
+    desk.chat.operator_typing(mario, sid)
+    desk.chat.operator_send(mario, sid, "Eccomi")
+    assert desk.chat.visitor_poll(sid, tok)["operator_typing"] is False  # the message arrived
+    with pytest.raises(Conflict):
+        desk.chat.operator_typing(lucia, sid)  # not her chat

@@ -33,11 +33,10 @@ def upgrade() -> None:
         sa.UniqueConstraint("session_id", name="uq_ratings_session"),
     )
     op.create_index("ix_ratings_created_at", "ratings", ["created_at"])
-    with op.batch_alter_table("tickets") as batch:
-        batch.add_column(sa.Column("rating", sa.Integer, nullable=True))
-        batch.add_column(sa.Column("rating_comment", sa.Text, nullable=False, server_default=""))
-    with op.batch_alter_table("sessions") as batch:
-        batch.add_column(sa.Column("operator_typing_at", sa.Float, nullable=True))
+    # plain ADD COLUMN (SQLite has it): a batch copy of `sessions` would trip its foreign keys
+    op.add_column("tickets", sa.Column("rating", sa.Integer, nullable=True))
+    op.add_column("tickets", sa.Column("rating_comment", sa.Text, nullable=False, server_default=""))
+    op.add_column("sessions", sa.Column("operator_typing_at", sa.Float, nullable=True))
 
 
 def downgrade() -> None:
