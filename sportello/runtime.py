@@ -19,6 +19,7 @@ from sportello.answering.bot import Answerer, SilentAnswerer, build_answerer
 from sportello.config import Settings
 from sportello.services.chat import ChatService
 from sportello.services.conversation_log import ConversationLog
+from sportello.services.feedback import FeedbackService
 from sportello.services.health import HealthService
 from sportello.services.learning import Learning
 from sportello.services.notes import NotesService
@@ -54,6 +55,9 @@ class Runtime:
         self.chat = ChatService(self.store, self.answerer, self.settings, on_commit=lambda: self.worker.wake())
         self.operators = OperatorService(self.store, self.settings, clock=self.chat.clock)
         self.tickets = TicketService(self.store)
+        self.feedback = FeedbackService(
+            self.store, self.settings, clock=self.chat.clock, on_commit=lambda: self.worker.wake()
+        )
         self.notes = NotesService(self.store, clock=self.chat.clock)
         self.reports = Reports(self.store)
         self.conversation_log = ConversationLog(self.store)

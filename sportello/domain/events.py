@@ -36,6 +36,8 @@ class EventKind(StrEnum):
     LIVE_VISITOR_MESSAGE = "live_visitor_message"
     OPERATOR_MESSAGE = "operator_message"
     CHAT_COMPLETED = "chat_completed"  # the operator released the chat
+    # After the chat: the visitor's 1-5 rating (reply "4/5", text the optional comment).
+    RATING = "satisfaction_rating"
     TRANSFERRED = "transferred"  # the operator handed the live chat to a colleague
     # Privacy: the visitor's data was erased (on request or by retention); the tombstone of the session.
     ERASED = "erased"
@@ -65,6 +67,7 @@ FIXED_INTENTS: dict[EventKind, str] = {
     EventKind.CHAT_COMPLETED: "live_chat_operator",
     EventKind.TRANSFERRED: "chat_transfer",
     EventKind.ERASED: "data_erased",
+    EventKind.RATING: "satisfaction_rating",
 }
 
 
@@ -83,7 +86,9 @@ class Event:
     - ticket_id, contact_method: the ticket opened (ticket created; chat completed: the resolved ticket);
     - transcript: the live chat's transcript (chat completed);
     - transferred: operator is the new operator, text the previous one, reply what the visitor was told;
-    - reply: also why the data was erased (erased: ERASED_ON_REQUEST or ERASED_BY_RETENTION).
+    - reply: also why the data was erased (erased: ERASED_ON_REQUEST or ERASED_BY_RETENTION);
+    - rating: reply is the score ("4/5"), text the visitor's optional comment, operator who
+      handled the chat ("" when the AI resolved it), ticket_id the session's ticket if any.
     """
 
     kind: EventKind

@@ -177,6 +177,7 @@ OPERATOR_POST_ACTIONS = {
     "release_chat",
     "transfer_chat",
     "add_note",
+    "typing",
 }
 OPERATOR_PUT_ACTIONS = {"release_chat", "set_status"}
 
@@ -257,6 +258,8 @@ def create_router(runtime: Runtime) -> APIRouter:
             return chat.operator_send(op["id"], _str(data, "session_id"), data.get("text"))
         if action == "release_chat":
             return chat.release_chat(op["id"], _str(data, "session_id"), _text(data, "resolution_reason"))
+        if action == "typing":  # the visitor's page shows "typing..." for a few seconds
+            return chat.operator_typing(op["id"], _str(data, "session_id"))
         if action == "transfer_chat":
             return chat.transfer_chat(
                 op["id"], _str(data, "session_id"), _int(data.get("to_operator_id"), "to_operator_id")
@@ -334,6 +337,18 @@ def create_router(runtime: Runtime) -> APIRouter:
     @router.post("/chat/sessions/{session_id}/contact")
     def chat_contact(token: VisitorToken, data: Body, session_id: str):
         return chat.submit_contact(session_id, token, data.get("method") or "", data.get("value") or "")
+
+    @router.post("/chat/sessions/{session_id}/rating")
+    def chat_rating(token: VisitorToken, data: Body, session_id: str):
+        return runtime.feedback.rate(session_id, token, data.get("score"), data.get("comment"))
+
+    @router.get("/chat/sessions/{session_id}/rating")
+    def chat_rating_get(token: VisitorToken, session_id: str):
+        return runtime.feedback.can_rate(session_id, token)
+
+    @router.get("/chat/hours")
+    def chat_hours(language: str = "it"):
+        return runtime.chat.opening_status(language)
 
     @router.post("/chat/sessions/{session_id}/language")
     def chat_language(token: VisitorToken, data: Body, session_id: str):

@@ -48,6 +48,7 @@ from sportello.domain import (
 )
 from sportello.domain import credentials as auth
 from sportello.domain.events import Event, EventKind
+from sportello.domain.hours import BusinessHours, when_text
 from sportello.domain.texts import t
 from sportello.domain.validation import check_characters
 from sportello.services import operators as ops
@@ -62,6 +63,7 @@ log = logging.getLogger("sportello.flow")
 BOT_AUTHOR = "Assistente"
 USER_AUTHOR = "Utente"
 SYSTEM_AUTHOR = "Sistema"
+TYPING_S = 5.0  # how long an operator's "typing" mark shows on the visitor's page
 
 
 def message_dict(m) -> dict:
@@ -177,6 +179,10 @@ class ChatService:
         self.quotas = VisitorQuotas(settings)
         self.max_messages = getattr(settings, "max_messages_per_session", 0)
         self.poll_max = getattr(settings, "poll_max_messages", 0)
+        # Outside business hours a visitor who wants a person goes to the contact form (domain/hours.py).
+        self.hours = BusinessHours.parse(
+            getattr(settings, "business_hours", ""), getattr(settings, "holidays", ""), self.tz
+        )
 
     # ------------------------------------------------------------------ plumbing
     @contextmanager
@@ -325,6 +331,12 @@ class ChatService:
                 if answer is None:
                     raise _NeedsAnswer(tx.sess["language"])
                 intent, suggestion = self._bot_turn(tx, text, answer)
+            elif state == State.ASKING_TOPIC:
+                # what the visitor wants to talk about: the question handed to the operator
+                tx.say(Role.USER, USER_AUTHOR, text)
+                tx.set(original_question=text)
+                self._accept(tx)
+                intent = OPERATOR_REQUEST
             elif state == State.WAITING:
                 tx.say(Role.USER, USER_AUTHOR, text)
                 tx.record(EventKind.QUEUE_MESSAGE, text=text)
@@ -403,32 +415,28 @@ class ChatService:
             raise ValidationError("accept must be true or false", code="invalid_accept")
         with self._session(session_id, token) as tx:
             lang = tx.sess["language"]
+            asking = False
             if accept and tx.state == State.BOT:  # "talk to a person" at any time
-                tx.move("ask_person")
-                tx.set(
-                    offered_at=tx.now,
-                    escalation_reason=OPERATOR_REQUEST,
-                    original_question=self._last_question(tx, before_seq=tx.sess["last_seq"] + 1),
-                )
-            if tx.state in (State.WAITING, State.COLLECTING_CONTACT) and accept:
-                pass  # already accepted: idempotent
+                question = self._last_question(tx, before_seq=tx.sess["last_seq"] + 1)
+                if not question and self.hours.is_open(tx.now):
+                    # nothing asked yet: ask what it is about; the next message is the question
+                    tx.move("ask_topic")
+                    asking = True
+                    reply = t("ask_topic", lang)
+                    tx.say(Role.BOT, BOT_AUTHOR, reply, OPERATOR_REQUEST)
+                    tx.record(EventKind.OPERATOR_REQUESTED, intent=OPERATOR_REQUEST, reply=reply)
+                else:
+                    tx.move("ask_person")
+                tx.set(offered_at=tx.now, escalation_reason=OPERATOR_REQUEST, original_question=question)
+            if asking or (tx.state in (State.WAITING, State.COLLECTING_CONTACT, State.ASKING_TOPIC) and accept):
+                pass  # already accepted (or the topic is asked first): idempotent
             elif not accept:
                 tx.move("decline")
                 reply = t("declined", lang)
                 tx.say(Role.BOT, BOT_AUTHOR, reply, "operator_declined")
                 tx.record(EventKind.OFFER_DECLINED, reply=reply)
-            elif self._available(tx.conn, tx.now):
-                tx.move("accept_available")
-                tx.set(waiting_since=tx.now)
-                position = self._queue_position(tx.conn, tx.sess)
-                reply = t("queued", lang, position=position)
-                tx.say(Role.SYSTEM, SYSTEM_AUTHOR, reply, "operator_queue")
-                tx.record(EventKind.QUEUED, question=tx.sess["original_question"], reply=reply)
             else:
-                tx.move("accept_unavailable")
-                reply = t("no_operator", lang)
-                tx.say(Role.BOT, BOT_AUTHOR, reply, "operator_unavailable")
-                tx.record(EventKind.NO_OPERATOR, question=tx.sess["original_question"], reply=reply)
+                self._accept(tx)
             position = self._queue_position(tx.conn, tx.sess)
             return {
                 "status": tx.state,
@@ -436,6 +444,32 @@ class ChatService:
                 "estimated_wait_s": self.estimated_wait_s(tx.conn, position),
                 "messages": [message_dict(m) for m in tx.new],
             }
+
+    def _accept(self, tx: _Tx) -> None:
+        """The visitor wants a person: the queue when someone is available within business
+        hours, else the contact form (saying when the venue is back, outside hours)."""
+        lang = tx.sess["language"]
+        if not self.hours.is_open(tx.now):
+            tx.move("accept_unavailable")
+            opening = self.hours.next_opening(tx.now)
+            if opening is None:
+                reply = t("closed_hours_unknown", lang)
+            else:
+                reply = t("closed_hours", lang, when=when_text(opening, tx.now, lang))
+            tx.say(Role.BOT, BOT_AUTHOR, reply, "operator_unavailable")
+            tx.record(EventKind.NO_OPERATOR, question=tx.sess["original_question"], reply=reply)
+        elif self._available(tx.conn, tx.now):
+            tx.move("accept_available")
+            tx.set(waiting_since=tx.now)
+            position = self._queue_position(tx.conn, tx.sess)
+            reply = t("queued", lang, position=position)
+            tx.say(Role.SYSTEM, SYSTEM_AUTHOR, reply, "operator_queue")
+            tx.record(EventKind.QUEUED, question=tx.sess["original_question"], reply=reply)
+        else:
+            tx.move("accept_unavailable")
+            reply = t("no_operator", lang)
+            tx.say(Role.BOT, BOT_AUTHOR, reply, "operator_unavailable")
+            tx.record(EventKind.NO_OPERATOR, question=tx.sess["original_question"], reply=reply)
 
     def submit_contact(self, session_id: str, token: str, method: str, value: str) -> dict:
         contact = validate_contact(method, value)
@@ -467,7 +501,7 @@ class ChatService:
             resolution_reason="",
         )
         tx.set(ticket_id=ticket["id"], closed_at=tx.now)
-        reply = t("ticket_created", tx.sess["language"], ticket_id=ticket["id"], contact=value)
+        reply = t(f"ticket_created_{method.value}", tx.sess["language"], ticket_id=ticket["id"], contact=value)
         tx.say(Role.BOT, BOT_AUTHOR, reply, "ticket_created")
         tx.record(
             EventKind.TICKET_CREATED,
@@ -503,6 +537,7 @@ class ChatService:
         last_seq = msgs[-1]["seq"] if more else sess["last_seq"]
         position = self._queue_position(conn, sess)
         name = operator_first_name(conn, sess["operator_id"])
+        typing_at = sess.get("operator_typing_at")
         return {
             "session_id": sess["id"],
             "status": sess["status"],
@@ -515,6 +550,10 @@ class ChatService:
             "more": more,
             "next_after": last_seq,
             "messages": msgs,
+            # the operator said they are typing within TYPING_S (ChatService.operator_typing)
+            "operator_typing": bool(
+                sess["status"] == State.LIVE and typing_at and 0 <= self.clock() - typing_at < TYPING_S
+            ),
         }
 
     # ------------------------------------------------------------------ queue timeout (the sweeper's only)
@@ -625,6 +664,7 @@ class ChatService:
             self._own_live(tx, operator_id)
             name = tx.operator_name()
             msg = tx.say(Role.OPERATOR, name, text)
+            tx.set(operator_typing_at=None)  # the message is there: no longer typing
             tx.record(EventKind.OPERATOR_MESSAGE, text=text, operator=name)
             return {"message": message_dict(msg)}
 
@@ -668,6 +708,35 @@ class ChatService:
             tx.say(Role.SYSTEM, SYSTEM_AUTHOR, t("chat_closed", tx.sess["language"], name=name), "chat_closed")
             tx.record(EventKind.CHAT_COMPLETED, transcript=text, operator=name, ticket_id=ticket["id"])
             return {"ticket": ticket, "status": tx.state}
+
+    # ------------------------------------------------------------------ issue 15: typing, hours
+    def operator_typing(self, operator_id: int, session_id: str) -> dict:
+        """The operator is typing in their live chat: the visitor's poll says so for TYPING_S.
+        Stored on the session row, so every process (API, page, dashboard) sees it."""
+        now = self.clock()
+        with self.store.write() as conn:
+            done = conn.execute(
+                update(sessions)
+                .where(
+                    sessions.c.id == session_id,
+                    sessions.c.operator_id == operator_id,
+                    sessions.c.status == State.LIVE,
+                )
+                .values(operator_typing_at=now)
+            ).rowcount
+        if done != 1:
+            raise Conflict("this chat is not live with you", code="not_your_chat")
+        return {"ok": True, "typing_s": TYPING_S}
+
+    def opening_status(self, language: str = "it", at: float | None = None) -> dict:
+        """Whether the venue is within business hours now, and when it is back if not
+        ("lunedì alle 9:00"): the visitor page shows it before anyone asks."""
+        now = self.clock() if at is None else at
+        lang = validate_language(language)
+        if self.hours.is_open(now):
+            return {"open": True, "back": None}
+        opening = self.hours.next_opening(now)
+        return {"open": False, "back": when_text(opening, now, lang) if opening else None}
 
     def transfer_chat(self, operator_id: int, session_id: str, to_operator_id: int) -> dict:
         """Hand a live chat to a colleague who is present (online, heartbeat fresh) with room for it.

@@ -110,6 +110,9 @@ def conversation_cells(e: Event) -> tuple[str, str, str]:
         return "[CONVERSAZIONE COMPLETA]", f"[CHAT LIVE COMPLETATA] {e.transcript}", f"Operatore: {e.operator}"
     if k == EventKind.TRANSFERRED:
         return f"[TRASFERIMENTO] {e.question}", f"🔄 {e.reply}", f"Transfer {e.text} -> {e.operator}"
+    if k == EventKind.RATING:
+        who = f"Operatore: {e.operator}" if e.operator else "AI"
+        return "[VALUTAZIONE]", f"rating {e.reply}: {e.text}" if e.text else f"rating {e.reply}", who
     if k == EventKind.ERASED:
         # The tombstone: an appended sheet (Google) cannot be rewritten safely, so this row says
         # which session was erased, when (the timestamp) and why, without any of the data.

@@ -15,6 +15,7 @@ from sportello.domain.events import EventKind
 from sportello.runtime import Runtime
 from sportello.services.chat import ChatService
 from sportello.services.conversation_log import ConversationLog
+from sportello.services.feedback import FeedbackService
 from sportello.services.reports import Reports, report
 from sportello.sinks.layout import CONVERSATION_HEADER, CONVERSATIONS, conversation_row
 from sportello.store import events as store_events
@@ -54,6 +55,7 @@ def more_flows(rt, lucia: int) -> dict:
     svc.visitor_message(s["session_id"], s["token"], "=1+1 grazie")
     clock.advance(5)
     svc.release_chat(lucia, s["session_id"], "")
+    FeedbackService(rt.store, rt.settings, clock=clock).rate(s["session_id"], s["token"], 4, "=1+1")  # issue 15
     out["live"] = s["session_id"]
 
     clock.at("2025-03-11T16:00:00")
