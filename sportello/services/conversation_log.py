@@ -57,7 +57,7 @@ class ConversationLog:
                 intents=intents or (),
                 limit=limit,
             )
-        return [{**conversation_dict(event), "sync": status} for _, event, status in page]
+        return [{**conversation_dict(row), "sync": status} for _, row, status in page]
 
     def intents(self) -> list[str]:
         """Every intent that appears in the log, for the filter."""

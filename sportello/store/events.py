@@ -12,23 +12,25 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict
 
-from sqlalchemy import func, select
-from sqlalchemy.engine import Connection
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.engine import Connection, Row
 
 from sportello.domain.events import Event, EventKind
 from sportello.sinks.layout import CONVERSATIONS, conversation_row
-from sportello.store.outbox import enqueue
+from sportello.store.outbox import enqueue_row, pruned_through
 from sportello.store.tables import events, outbox, sessions
 
-_FIELDS = tuple(c.name for c in events.c if c.name != "id")
+_FIELDS = tuple(c.name for c in events.c if c.name not in ("id", "seq"))
 
 
 def record(conn: Connection, event: Event) -> str:
-    """Write the event and its sheet row in `conn`'s transaction; return the event id."""
-    event_id = enqueue(conn, CONVERSATIONS, conversation_row(event), session_id=event.session_id, now=event.at)
+    """Write the event and its sheet row in `conn`'s transaction; return the event id.
+
+    The event keeps its outbox row's id as `seq` (the commit order the log is read in)."""
+    seq, event_id = enqueue_row(conn, CONVERSATIONS, conversation_row(event), session_id=event.session_id, now=event.at)
     values = asdict(event)
     values["kind"] = str(event.kind)
-    conn.execute(events.insert().values(id=event_id, **values))
+    conn.execute(events.insert().values(id=event_id, seq=seq, **values))
     return event_id
 
 
@@ -50,29 +52,47 @@ def log_page(
     hi: float | None = None,
     intents: Iterable[str] = (),
     limit: int = 5000,
-) -> list[tuple[str, Event, str]]:
-    """(event id, event, outbox status) newest first: `lo <= at < hi`, the session id starting
-    with `session_prefix`, the intent one of `intents` (any when empty); at most `limit`."""
-    stmt = select(events, outbox.c.status).select_from(events.outerjoin(outbox, outbox.c.event_id == events.c.id))
+) -> list[tuple[str, Row, str]]:
+    """(event id, event row, sheet sync status) newest first: `lo <= at < hi`, the session id starting
+    with `session_prefix`, the intent one of `intents` (any when empty); at most `limit`.
+
+    The event row has the Event's fields as attributes (what `sinks.layout` reads). Newest first is
+    the commit order (`seq`, read from its index, LIMIT in SQL); events older than the column (no
+    outbox row left when it was added) come after, newest first by time. The status is the outbox
+    row's, "sent" when the row was pruned after it was sent, "" when it is gone otherwise."""
+    where = []
     if session_prefix:
-        stmt = stmt.where(events.c.session_id.like(f"{escape_like(session_prefix)}%", escape="\\"))
+        where.append(events.c.session_id.like(f"{escape_like(session_prefix)}%", escape="\\"))
     if lo is not None:
-        stmt = stmt.where(events.c.at >= lo)
+        where.append(events.c.at >= lo)
     if hi is not None:
-        stmt = stmt.where(events.c.at < hi)
+        where.append(events.c.at < hi)
     wanted = sorted(set(intents))
     if wanted:
-        stmt = stmt.where(events.c.intent.in_(wanted))
-    # Newest first, in the order the rows were committed (the sheet's order); then by time,
-    # should an event's outbox row be gone.
-    stmt = stmt.order_by(outbox.c.id.desc().nulls_last(), events.c.at.desc()).limit(limit)
-    return [(r.id, to_event(r), r.status or "") for r in conn.execute(stmt)]
+        where.append(events.c.intent.in_(wanted))
+    base = select(events, outbox.c.status).select_from(events.outerjoin(outbox, outbox.c.event_id == events.c.id))
+    rows = conn.execute(base.where(events.c.seq.is_not(None), *where).order_by(events.c.seq.desc()).limit(limit)).all()
+    if len(rows) < limit:
+        rows += conn.execute(
+            base.where(events.c.seq.is_(None), *where).order_by(events.c.at.desc()).limit(limit - len(rows))
+        ).all()
+    through = pruned_through(conn)
+    return [(r.id, r, r.status or ("sent" if r.seq is not None and r.seq <= through else "")) for r in rows]
 
 
 def intents(conn: Connection) -> list[str]:
-    """Every intent recorded, sorted."""
-    stmt = select(events.c.intent).where(events.c.intent != "").distinct().order_by(events.c.intent)
-    return list(conn.execute(stmt).scalars())
+    """Every intent recorded, sorted: one index seek per distinct intent (a loose index scan on
+    ix_events_intent_at), not a scan of every event."""
+    found: list[str] = []
+    last = ""
+    step = select(func.min(events.c.intent)).where(events.c.intent > bindparam("after")).scalar_subquery()
+    stmt = select(step)
+    while True:
+        nxt = conn.execute(stmt, {"after": last}).scalar()
+        if nxt is None:
+            return found
+        found.append(nxt)
+        last = nxt
 
 
 def intent_counts(
@@ -95,22 +115,24 @@ def intent_counts(
     return Counter({intent: n for intent, n in conn.execute(stmt)})
 
 
-def questions(conn: Connection, kind: EventKind, intent: str, lo: float, hi: float) -> list[tuple[str, float, str]]:
-    """(what the visitor wrote, when, the session's language) of the events of that kind and intent."""
+def question_counts(
+    conn: Connection, kind: EventKind, intent: str, lo: float, hi: float
+) -> list[tuple[str, str, int, float]]:
+    """`questions` grouped by the exact text and language: (text, language, how many, last asked)."""
     stmt = (
-        select(events.c.text, events.c.at, sessions.c.language)
+        select(events.c.text, sessions.c.language, func.count(), func.max(events.c.at))
         .select_from(events.join(sessions, sessions.c.id == events.c.session_id))
         .where(events.c.kind == str(kind), events.c.intent == intent, events.c.at >= lo, events.c.at < hi)
+        .group_by(events.c.text, sessions.c.language)
     )
     return [tuple(r) for r in conn.execute(stmt)]
 
 
 def of_session(conn: Connection, session_id: str) -> list[Event]:
-    """The session's events, oldest first."""
+    """The session's events, oldest first (in commit order; events older than `seq` by time, first)."""
     stmt = (
         select(events)
-        .select_from(events.outerjoin(outbox, outbox.c.event_id == events.c.id))
         .where(events.c.session_id == session_id)
-        .order_by(outbox.c.id.nulls_last(), events.c.at)
+        .order_by(events.c.seq.is_not(None), events.c.seq, events.c.at)
     )
     return [to_event(r) for r in conn.execute(stmt)]

@@ -24,12 +24,12 @@ import time
 import uuid
 from collections.abc import Callable
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Connection
 
 from sportello.sinks.sheets import SheetRow, Sink, SinkError
 from sportello.store.database import Store, kv_get, kv_set
-from sportello.store.tables import outbox
+from sportello.store.tables import kv, outbox
 
 log = logging.getLogger("sportello.outbox")
 STATUS_KEY = "outbox_status"
@@ -45,8 +45,23 @@ def enqueue(
     row_key: str = "",
     now: float | None = None,
 ) -> str:
+    """Put a sheet row in the outbox, in `conn`'s transaction; return its event id."""
+    return enqueue_row(conn, worksheet, values, session_id=session_id, op=op, row_key=row_key, now=now)[1]
+
+
+def enqueue_row(
+    conn: Connection,
+    worksheet: str,
+    values: list,
+    *,
+    session_id: str | None = None,
+    op: str = "append",
+    row_key: str = "",
+    now: float | None = None,
+) -> tuple[int, str]:
+    """`enqueue`, returning (the row's id, i.e. its place in the commit order, event id)."""
     event_id = uuid.uuid4().hex
-    conn.execute(
+    result = conn.execute(
         outbox.insert().values(
             event_id=event_id,
             worksheet=worksheet,
@@ -60,7 +75,7 @@ def enqueue(
             last_error="",
         )
     )
-    return event_id
+    return result.inserted_primary_key[0], event_id
 
 
 def _row(r, attempts: int | None = None) -> SheetRow:
@@ -154,6 +169,61 @@ def pending_summary(store: Store) -> tuple[int, float | None]:
 
 def backlog(store: Store) -> int:
     return pending_summary(store)[0]
+
+
+# -- pruning: sent rows are kept KEEP_SENT_DAYS, then deleted ---------------------------------
+# The events table keeps everything the dashboard shows; an outbox row is only needed until the
+# sheet has it (and for a while after, to look at). Unsent rows (pending, whatever their age or
+# error) are never deleted. The highest id deleted so far is remembered (kv PRUNED_KEY), so the
+# log can still say "sent" for an event whose row is gone.
+PRUNED_KEY = "outbox_pruned_through"
+
+
+def pruned_through(conn: Connection) -> int:
+    """The highest outbox id a prune has deleted (0 when none): every row up to it that is gone was sent."""
+    value = conn.execute(select(kv.c.value).where(kv.c.key == PRUNED_KEY)).scalar()
+    return int(json.loads(value)) if value else 0
+
+
+def prune_sent(store: Store, older_than_s: float, *, now: float | None = None, batch: int = 5000) -> int:
+    """Delete the rows sent more than `older_than_s` ago, in batches (short write transactions);
+    return how many. Never a pending row, and never the newest row of the table (SQLite would
+    reuse its id, which the events keep as their commit order)."""
+    cutoff = (time.time() if now is None else now) - older_than_s
+    total = 0
+    while True:
+        with store.write() as conn:
+            newest = conn.execute(select(func.max(outbox.c.id))).scalar()
+            if newest is None:
+                return total
+            ids = (
+                conn.execute(
+                    select(outbox.c.id)
+                    .where(
+                        outbox.c.status == "sent",
+                        outbox.c.sent_at < cutoff,
+                        outbox.c.id < newest,
+                    )
+                    .order_by(outbox.c.id)
+                    .limit(batch)
+                )
+                .scalars()
+                .all()
+            )
+            if not ids:
+                return total
+            conn.execute(delete(outbox).where(outbox.c.id.in_(ids), outbox.c.status == "sent"))
+            if ids[-1] > pruned_through(conn):
+                _set_pruned_through(conn, ids[-1])
+        total += len(ids)
+        if len(ids) < batch:
+            return total
+
+
+def _set_pruned_through(conn: Connection, last_id: int) -> None:
+    value, now = json.dumps(last_id), time.time()
+    if conn.execute(update(kv).where(kv.c.key == PRUNED_KEY).values(value=value, updated_at=now)).rowcount == 0:
+        conn.execute(kv.insert().values(key=PRUNED_KEY, value=value, updated_at=now))
 
 
 class OutboxWorker:

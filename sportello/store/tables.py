@@ -64,6 +64,8 @@ sessions = Table(
     Column("operator_typing_at", Float, nullable=True),  # the operator's last "typing" mark (0006)
     Index("ix_sessions_status_waiting", "status", "waiting_since"),
     Index("ix_sessions_operator", "operator_id", "status"),
+    Index("ix_sessions_created_at", "created_at"),  # the Analisi period
+    Index("ix_sessions_taken_at", "taken_at"),  # the last queue waits (estimated wait)
 )
 
 messages = Table(
@@ -143,10 +145,14 @@ events = Table(
     Column("ticket_id", Integer, nullable=True),
     Column("contact_method", String(16), nullable=False, default=""),
     Column("transcript", Text, nullable=False, default=""),
-    Index("ix_events_kind_at", "kind", "at"),
+    # The id of the event's outbox row: the commit order, which the log is read in (the
+    # outbox row itself may be pruned once sent).
+    Column("seq", Integer, nullable=True),
+    Index("ix_events_kind_at_intent", "kind", "at", "intent"),
     Index("ix_events_intent_at", "intent", "at"),
     Index("ix_events_session_at", "session_id", "at"),
     Index("ix_events_at", "at"),
+    Index("ix_events_seq", "seq"),
 )
 
 

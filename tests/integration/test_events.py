@@ -8,7 +8,8 @@ import json
 import uuid
 
 import pytest
-from sqlalchemy import delete, func, select, text
+from alembic import command
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from sportello.domain.events import EventKind
@@ -204,11 +205,12 @@ def test_upgrade_backfills_the_events_from_the_outbox(rt, seeded, settings):
     assert {row["sync"] for row in before[0]} == {"sent", "pending"}
     assert len(before[0]) > 30
 
-    # The database as revision 0002 left it: no events table (nor the later labels table).
-    with rt.store.engine.begin() as conn:
-        conn.execute(text("DROP TABLE labels"))
-        conn.execute(text("DROP TABLE events"))
-        conn.execute(text("UPDATE alembic_version SET version_num = '0002'"))
+    # The database as revision 0002 left it: no events table (nor the later tables, columns, indexes).
+    with rt.store.engine.connect() as conn:
+        if conn.dialect.name == "sqlite":  # downgrades recreate tables other tables refer to
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+        with conn.begin():
+            command.downgrade(migrate.config(conn), "0002")
     rt.store.dispose()
     assert migrate.current(rt.store.engine) == "0002"
 
