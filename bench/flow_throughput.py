@@ -512,7 +512,8 @@ def report(
 ) -> None:
     backend = "postgresql" if args.database_url else "sqlite"
     print()
-    print(f"commit {git_head()}  backend={backend} processes={args.processes} cores={os.cpu_count()}")
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"commit {git_head()}  backend={backend} processes={args.processes} cores={os.cpu_count()} load avg {load}")
     print(f"setup: {sessions} live sessions in {setup_s:.1f} s ({abandoned} abandoned and replaced)")
     head = (
         f"{'phase':<7}{'load':>13}{'sent':>8}{'ok':>8}{'err':>6}{'msg/s':>8}{'p50':>7}{'p95':>7}{'p99':>7}"
