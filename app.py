@@ -32,7 +32,7 @@ def build_app(runtime: Runtime, *, with_page: bool = True) -> FastAPI:
     """The API, with the visitor page mounted at `/` on the same server."""
     app = create_api(runtime)
     if with_page:
-        app = gr.mount_gradio_app(app, build_page(runtime.chat), path="/", **mount_options())
+        app = gr.mount_gradio_app(app, build_page(runtime.chat, feedback=runtime.feedback), path="/", **mount_options())
     return app
 
 
@@ -78,6 +78,24 @@ def start_dashboard(settings: Settings) -> DashboardSupervisor | None:
     ).start()
 
 
+def public_urls(host: str, port: int, with_dashboard: bool) -> dict[str, str]:
+    """The addresses a person opens: the visitor page, the dashboard (through this port) and the API."""
+    shown = "localhost" if host in ("0.0.0.0", "::", "") else host
+    base = f"http://{shown}:{port}"
+    urls = {"visitor page": f"{base}/", "API": f"{base}/api/ (docs: {base}/api/docs)"}
+    if with_dashboard:
+        urls["operator dashboard"] = f"{base}{DASHBOARD_PATH}/"
+    return urls
+
+
+def log_urls(host: str, port: int, dashboard) -> None:
+    """The start log names what to open (Streamlit's own port is internal: loopback, behind the proxy)."""
+    for name, url in public_urls(host, port, dashboard is not None).items():
+        log.info("Sportello %s: %s", name, url)
+    if dashboard is None:
+        log.info("Sportello operator dashboard: not started (--no-dashboard)")
+
+
 def _exit_on_sigterm(signum, _frame):
     # uvicorn handles SIGTERM while it serves and re-raises it when it is done; this handler turns it
     # (and a SIGTERM during start-up) into SystemExit so that main's `finally` stops the dashboard.
@@ -115,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
                 prefix=DASHBOARD_PATH,
                 max_body_bytes=settings.dashboard_max_body_bytes,
             )
+        log_urls(args.host or settings.host, args.port or settings.port, dashboard)
         uvicorn.run(
             app,
             host=args.host or settings.host,

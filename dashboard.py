@@ -19,6 +19,7 @@ import streamlit as st
 from sportello.faces.dashboard import ui as ui
 
 st.set_page_config(page_title="Sportello", page_icon=":material/support_agent:", layout="wide")
+ui.theme()
 ui.language_toggle()
 operator = ui.current_operator()
 

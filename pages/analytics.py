@@ -47,6 +47,50 @@ m[4].metric(
     ui.t("no_outcome"), f"{r.outcomes['no_outcome']} ({pct(r.share('no_outcome'))})", help=ui.t("no_outcome_help")
 )
 
+
+def ratings_section() -> None:
+    """The visitors' 1-5 ratings since the period's first day, AI-resolved vs operator-resolved
+    (sportello.services.feedback, when the runtime has it)."""
+    feedback = getattr(rt, "feedback", None)
+    if feedback is None:
+        return
+    span = max(1, (today - start).days + 1)
+    summary = feedback.summary(span)
+    st.subheader(ui.t("ratings_title"))
+    st.caption(ui.t("ratings_help", d=span))
+    c1, c2 = st.columns(2)
+    for col, who in ((c1, "ai"), (c2, "operator")):
+        block = summary.get(who) or {"count": 0, "average": None}
+        value = (
+            ui.t("ratings_value", avg=f"{block['average']:.1f}", n=block["count"])
+            if block["average"] is not None
+            else ui.t("ratings_none")
+        )
+        col.metric(ui.t(f"ratings_{who}"), value)
+    dist = pd.DataFrame(
+        [
+            {ui.t("score"): int(k), ui.t("outcome"): ui.t(f"ratings_{who}"), ui.t("count"): n}
+            for who in ("ai", "operator")
+            for k, n in (summary.get(who) or {}).get("distribution", {}).items()
+        ]
+    )
+    if not dist.empty and dist[ui.t("count")].sum():
+        st.altair_chart(
+            alt.Chart(dist)
+            .mark_bar()
+            .encode(
+                x=alt.X(f"{ui.t('score')}:O", title=ui.t("score")),
+                y=alt.Y(f"{ui.t('count')}:Q", title=ui.t("count")),
+                xOffset=f"{ui.t('outcome')}:N",
+                color=alt.Color(f"{ui.t('outcome')}:N", scale=alt.Scale(range=["#4c9a2a", ui.primary_color()])),
+            )
+            .properties(height=200),
+            key="an_ratings",
+        )
+
+
+ratings_section()
+
 outcome_label = {name: ui.t(f"out_{name}") for name in OUTCOMES}
 colors = alt.Scale(domain=[outcome_label[o] for o in OUTCOMES], range=["#4c9a2a", "#1f77b4", "#ff7f0e", "#9e9e9e"])
 

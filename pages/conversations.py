@@ -39,7 +39,9 @@ today = local_day(rt.chat.clock(), tz)
 f1, f2, f3 = st.columns([2, 2, 3])
 session = f1.text_input(ui.t("session_filter"), key="log_session")
 days = f2.date_input(ui.t("days"), value=(today - timedelta(days=6), today), key="log_days", format="DD/MM/YYYY")
-intents = f3.multiselect(ui.t("intents"), log.intents(), key="log_intents")
+intents = f3.multiselect(
+    ui.t("intents"), log.intents(), key="log_intents", placeholder=ui.t("choose_many"), select_all=False
+)
 
 if isinstance(days, date):
     start = end = days
@@ -61,4 +63,9 @@ h2.download_button(
     key="log_export",
     on_click="ignore",
 )
-st.dataframe(pd.DataFrame(rows, columns=LOG_COLUMNS), hide_index=True, height=560, key="log_table")
+# The sheet keeps ISO-8601 UTC (and so does the export); on screen every time is the venue's, as elsewhere.
+st.caption(ui.t("times_in", tz=tz))
+table = pd.DataFrame(rows, columns=LOG_COLUMNS)
+table.insert(0, ui.t("col_time", tz=tz), [ui.clock(v, tz) + ui.local_time(v, tz, ":%S") for v in table["timestamp"]])
+table = table.drop(columns=["timestamp"])
+st.dataframe(table, hide_index=True, height=560, key="log_table")

@@ -1,6 +1,7 @@
 """Live: presence, the waiting queue ("Prendi") and the console with the
-operator's live chats (transcript refreshing by itself, reply, canned
-replies, "Rilascia" with a resolution reason)."""
+operator's live chats: a chat view refreshing by itself (visitor left,
+operator right, system notices centred), reply, canned replies, internal
+notes, transfer to a colleague and "Rilascia" with a resolution reason."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ QUEUE_REFRESH_S = 2.0
 CHAT_REFRESH_S = 1.0
 QUEUE_BUTTONS = 10  # rows with a "Prendi" button; the rest are listed below
 RERUN_APP = "live_rerun_app"  # set by a callback inside a fragment that needs the whole page redrawn
+CONSOLE_KEY = "live_console_ids"  # the chats the console shows (a full run redraws it when they change)
 
 op = ui.require_operator()
 rt = ui.runtime()
@@ -43,6 +45,8 @@ def take(session_id: str) -> None:
 def queue_panel() -> None:
     if st.session_state.pop(RERUN_APP, False):
         st.rerun()  # the whole page: the flash message and the console with the new chat
+    if [c["session_id"] for c in service.operator_chats(op["id"])] != st.session_state.get(CONSOLE_KEY):
+        st.rerun()  # a colleague transferred a chat to me, or mine was taken over: redraw the console
     status = service.operator_status()
     mine = next((o for o in status["operators"] if o["id"] == op["id"]), op)
     c1, c2, c3 = st.columns(3)
@@ -111,10 +115,9 @@ def transcript_fragment(session_id: str):
         if snap["status"] != State.LIVE:
             st.session_state.pop(key, None)
             st.rerun()  # released elsewhere (e.g. another tab): refresh the console
-        with st.container(height=420, key=f"transcript_{session_id}"):
+        with st.container(height=420, key=f"transcript_{session_id}", autoscroll=True):
             st.caption(ui.t("ai_part"))  # the AI part comes first, then the hand-over notice
-            for m in cached:
-                ui.message(m, tz)
+            ui.chat_view(cached, tz, key=session_id)
 
     return transcript
 
@@ -126,6 +129,18 @@ def send(session_id: str, text: str) -> bool:
         st.warning(ui.err(exc))
         return False
     return True
+
+
+def send_reply(session_id: str) -> None:
+    """The "Invia" callback: send the reply and clear the box (a callback may set a widget's value)."""
+    key = f"reply_text_{session_id}"
+    try:
+        service.operator_send(op["id"], session_id, st.session_state.get(key, ""))
+    except DomainError as exc:
+        st.session_state[f"send_error_{session_id}"] = True
+        st.session_state[f"send_error_text_{session_id}"] = ui.err(exc)
+    else:
+        st.session_state[key] = ""
 
 
 def chat_console(chat: dict, number: int) -> None:
@@ -146,14 +161,18 @@ def chat_console(chat: dict, number: int) -> None:
             with st.expander(ui.t("label_visitor_msgs")):
                 picked = st.selectbox(ui.t("label_pick_msg"), visitor_lines, key=f"lbl_msg_{sid}")
                 label_widget(rt, op, picked, lang, key=f"live_{sid}")
-        with st.form(f"reply_{sid}", clear_on_submit=True, border=False):
-            text = st.text_area(ui.t("reply"), key=f"reply_text_{sid}", height=80)
-            if st.form_submit_button(ui.t("send"), type="primary") and send(sid, text):
-                st.rerun()
+        # Not a form: Streamlit sends the text area's value when the operator pauses (leaves it,
+        # Ctrl+Enter), and that marks "operator typing" for the visitor; "Invia" sends and clears.
+        st.text_area(ui.t("reply"), key=f"reply_text_{sid}", height=80, on_change=typing, args=(sid,))
+        st.button(ui.t("send"), key=f"send_{sid}", type="primary", on_click=send_reply, args=(sid,))
+        if st.session_state.pop(f"send_error_{sid}", None):
+            st.warning(st.session_state.pop(f"send_error_text_{sid}", ""))
         with st.expander(ui.t("canned")):
             canned = st.selectbox(ui.t("canned"), CANNED[lang], key=f"canned_{sid}", label_visibility="collapsed")
             if st.button(ui.t("send_canned"), key=f"send_canned_{sid}") and send(sid, canned):
                 st.rerun()
+        notes_panel(sid)
+        transfer_panel(sid)
         with st.expander(ui.t("release")):
             reason = st.selectbox(ui.t("release_reason"), RELEASE_REASONS[ui.lang()], key=f"reason_{sid}")
             note = st.text_input(ui.t("release_note"), key=f"reason_note_{sid}")
@@ -169,12 +188,75 @@ def chat_console(chat: dict, number: int) -> None:
                 st.rerun()
 
 
+def notes_panel(sid: str) -> None:
+    """Internal notes on this chat: operators only, never sent to the visitor."""
+    notes = rt.notes.list(session_id=sid)
+    with st.expander(f"{ui.t('chat_notes')} ({len(notes)})", icon=":material/sticky_note_2:"):
+        for n in notes:
+            with st.container(border=True, key=f"note_{n['id']}"):
+                st.caption(ui.md_escape(f"{n['operator_name']} · {ui.clock(n['created_at'], tz)}"))
+                st.text(n["text"])
+        with st.form(f"note_{sid}", clear_on_submit=True, border=False):
+            text = st.text_area(ui.t("note_text"), key=f"note_text_{sid}", height=68)
+            if st.form_submit_button(ui.t("note_add")):
+                try:
+                    rt.notes.add(op["id"], text, session_id=sid)
+                except DomainError as exc:
+                    st.warning(ui.err(exc))
+                else:
+                    ui.flash("success", ui.t("note_added"))
+                    st.rerun()
+
+
+def transfer_panel(sid: str) -> None:
+    """Hand the chat to a colleague who is online with room (checked again by the service)."""
+    with st.expander(ui.t("transfer"), icon=":material/swap_horiz:"):
+        status = service.operator_status()
+        now = service.clock()
+        colleagues = [
+            o
+            for o in status["operators"]
+            if o["id"] != op["id"] and rt.operators.is_present(o, now) and o.get("active_chats", 0) < o["max_chats"]
+        ]
+        if not colleagues:
+            st.info(ui.t("no_colleague"))
+            return
+        names = {o["id"]: f"{o['display_name']} ({o.get('active_chats', 0)}/{o['max_chats']})" for o in colleagues}
+        to = st.selectbox(
+            ui.t("transfer_to"),
+            list(names),
+            format_func=names.get,
+            key=f"transfer_to_{sid}",
+            placeholder=ui.t("choose"),
+        )
+        if st.button(ui.t("transfer_button"), key=f"transfer_{sid}", icon=":material/swap_horiz:"):
+            try:
+                out = service.transfer_chat(op["id"], sid, to)
+            except DomainError as exc:
+                ui.flash("warning", ui.err(exc))
+            else:
+                ui.flash("success", ui.t("transferred", name=out["operator_name"]))
+            st.session_state.pop(f"msgs_{sid}", None)
+            st.rerun()
+
+
+def typing(sid: str) -> None:
+    """The operator is composing: the visitor's page shows "is typing" (issue 15, when available)."""
+    mark = getattr(service, "operator_typing", None)
+    if mark is not None:
+        try:
+            mark(op["id"], sid)
+        except DomainError:
+            pass
+
+
+chats = service.operator_chats(op["id"])
+st.session_state[CONSOLE_KEY] = [c["session_id"] for c in chats]  # before the queue panel compares with it
 queue_col, console_col = st.columns([2, 3], gap="large")
 with queue_col:
     queue_panel()
 with console_col:
     st.subheader(ui.t("my_chats"))
-    chats = service.operator_chats(op["id"])
     if not chats:
         st.info(ui.t("no_chats"))
     elif len(chats) == 1:

@@ -25,9 +25,12 @@ f1, f2, f3 = st.columns([2, 3, 1], vertical_alignment="bottom")
 statuses = f1.multiselect(
     ui.t("status"),
     STATUSES,
-    default=[TicketStatus.OPEN.value, TicketStatus.PENDING.value],
+    # Resolved too: a chat an operator has just released is a resolved ticket, and it must be in the list.
+    default=[TicketStatus.OPEN.value, TicketStatus.PENDING.value, TicketStatus.RESOLVED.value],
     format_func=lambda s: ui.t(f"st_{s}"),
     key="tk_status",
+    placeholder=ui.t("choose_many"),
+    select_all=False,  # Streamlit's "Select all" is English only
 )
 q = f2.text_input(ui.t("search"), key="tk_q", help=ui.t("search_help"))
 only_mine = f3.checkbox(ui.t("only_mine"), key="tk_mine")
@@ -63,6 +66,7 @@ labels = {
 table = pd.DataFrame([{labels[c]: r[c] for c in LIST_COLUMNS} for r in shown])
 table[ui.t("status")] = [ui.t(f"st_{s}") for s in table[ui.t("status")]]
 table[ui.t("created")] = [ui.clock(v, tz) for v in table[ui.t("created")]]
+table[ui.t("contact_method")] = [ui.contact_label(v) for v in table[ui.t("contact_method")]]
 st.dataframe(table, hide_index=True, height=320, key="tk_table")
 
 by_id = {r["id"]: r for r in rows}
@@ -80,7 +84,7 @@ with left:
     for label, value in (
         (ui.t("original_question"), ticket["original_question"]),
         (ui.t("status"), ui.t(f"st_{ticket['status']}")),
-        (ui.t("contact_method"), ticket["contact_method"]),
+        (ui.t("contact_method"), ui.contact_label(ticket["contact_method"])),
         (ui.t("contact"), ticket["contact_info"] or "—"),
         (ui.t("operator"), ticket["operator_name"] or "—"),
         (ui.t("resolution"), ticket["resolution_reason"] or "—"),
@@ -99,10 +103,15 @@ with left:
         with st.expander(ui.t("ai_history"), expanded=not ticket["conversation_transcript"]):
             for m in history:
                 ui.message(m, tz)
-    if ticket["notes"]:
+    chat_notes = rt.notes.list(ticket_id=ticket["id"])
+    if ticket["notes"] or chat_notes:
         st.markdown(f"**{ui.t('notes')}**")
         with st.container(border=True, key="tk_notes"):
-            st.text(ticket["notes"])
+            for n in chat_notes:  # written in the live console or here, by operators only
+                st.caption(ui.md_escape(f"{n['operator_name']} · {ui.clock(n['created_at'], tz)}"))
+                st.text(n["text"])
+            if ticket["notes"]:
+                st.text(ticket["notes"])
 
 with right:
     names = tickets.operator_names()

@@ -132,7 +132,8 @@ def test_take_send_release_move_the_real_store(rt):
     assert "Mario si è unito alla chat." in texts(at)
 
     at.text_area(key=f"reply_text_{sid}").input("Buongiorno, sono Mario.")
-    submit(at, f"reply_{sid}")
+    at.button(key=f"send_{sid}").click().run()
+    assert at.text_area(key=f"reply_text_{sid}").value == ""  # sent: the box is cleared
     assert not at.exception
     seen = rt.chat.visitor_poll(sid, mine["token"])["messages"]
     assert [(m["role"], m["author"], m["text"]) for m in seen[-1:]] == [
@@ -187,7 +188,11 @@ def test_ticket_page_filters_status_notes_and_assignment(rt):
     at = sign_in("mario")
     at.switch_page("pages/tickets.py").run()
     assert not at.exception
-    assert len(at.dataframe[0].value) == 1  # default: open + pending
+    # default: open, pending and resolved (a chat just released is a resolved ticket), not closed
+    assert at.multiselect(key="tk_status").value == ["open", "pending", "resolved"]
+    assert at.multiselect(key="tk_status").placeholder == "Scegli uno o più…"
+    assert len(at.dataframe[0].value) == 3
+    assert set(at.dataframe[0].value["Canale"]) == {"Chat dal vivo", "Email"}  # never the raw live_chat
     at.multiselect(key="tk_status").set_value(["resolved"]).run()
     assert len(at.dataframe[0].value) == 2
     at.multiselect(key="tk_status").set_value([]).run()

@@ -43,7 +43,9 @@ def label_widget(rt, op: dict, question: str, lang: str, key: str) -> None:
             return ui.t("label_new_kb")
         return ui.t("label_intent", i=choice)
 
-    choice = st.selectbox(ui.t("label_as"), options, index=None, format_func=label, key=f"lbl_pick_{key}")
+    choice = st.selectbox(
+        ui.t("label_as"), options, index=None, format_func=label, key=f"lbl_pick_{key}", placeholder=ui.t("choose")
+    )
     entry = None
     if choice == NEW_KB:
         c1, c2 = st.columns(2)

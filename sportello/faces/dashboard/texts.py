@@ -245,6 +245,43 @@ LABELS: dict[str, tuple[str, str]] = {
     "new_password": ("Nuova password (facoltativa)", "New password (optional)"),
     "presence_now": ("Presenza", "Presence"),
     "live_chats": ("Chat attive", "Live chats"),
+    # issue 15: widgets, labels, the console as a chat view
+    "choose": ("Scegli…", "Choose…"),
+    "choose_many": ("Scegli uno o più…", "Choose one or more…"),
+    "cm_live_chat": ("Chat dal vivo", "Live chat"),
+    "cm_email": ("Email", "Email"),
+    "cm_phone": ("Telefono", "Phone"),
+    "times_in": ("Orari nel fuso del museo ({tz}).", "Times in the venue's time zone ({tz})."),
+    "col_time": ("Ora ({tz})", "Time ({tz})"),
+    "alerts": ("Avviso sonoro e notifica", "Sound and desktop alert"),
+    "alerts_help": (
+        "Un suono e una notifica del browser quando un nuovo visitatore si mette in coda.",
+        "A sound and a browser notification when a new visitor starts waiting.",
+    ),
+    "alert_title": ("Sportello: visitatore in attesa", "Sportello: visitor waiting"),
+    "alert_body": ("In coda: {n}", "Waiting: {n}"),
+    "who_visitor": ("Visitatore", "Visitor"),
+    "who_assistant": ("Assistente", "Assistant"),
+    "transfer": ("Trasferisci a un collega", "Transfer to a colleague"),
+    "transfer_to": ("Collega (online, con posto libero)", "Colleague (online, with room)"),
+    "transfer_button": ("Trasferisci", "Transfer"),
+    "transferred": ("Chat passata a {name}.", "Chat handed to {name}."),
+    "no_colleague": ("Nessun collega online con posto libero.", "No colleague online with room."),
+    "chat_notes": ("Note interne (solo operatori)", "Internal notes (operators only)"),
+    "note_text": ("Nota per i colleghi (il visitatore non la vede)", "Note for colleagues (the visitor never sees it)"),
+    "note_add": ("Aggiungi nota", "Add note"),
+    "note_added": ("Nota aggiunta.", "Note added."),
+    "no_notes": ("Nessuna nota.", "No notes."),
+    "ratings_title": ("Soddisfazione dei visitatori", "Visitor satisfaction"),
+    "ratings_ai": ("Voto medio · risolte dall'AI", "Average rating · resolved by the AI"),
+    "ratings_operator": ("Voto medio · risolte da un operatore", "Average rating · resolved by an operator"),
+    "ratings_value": ("{avg} / 5 ({n} voti)", "{avg} / 5 ({n} ratings)"),
+    "ratings_none": ("nessun voto", "no ratings"),
+    "ratings_help": (
+        "Media dei voti 1-5 lasciati dai visitatori a fine conversazione, negli ultimi {d} giorni.",
+        "Average of the 1-5 ratings visitors left at the end, over the last {d} days.",
+    ),
+    "score": ("Voto", "Score"),
 }
 
 ERRORS: dict[str, tuple[str, str]] = {
@@ -282,6 +319,13 @@ ERRORS: dict[str, tuple[str, str]] = {
     "invalid_name": ("Il nome è obbligatorio.", "The name is required."),
     "unknown_ticket": ("Ticket non trovato.", "Ticket not found."),
     "unknown_operator": ("Operatore sconosciuto.", "Unknown operator."),
+    "target_offline": ("Il collega non è più online.", "That colleague is no longer online."),
+    "target_at_capacity": (
+        "Il collega ha già il massimo di chat contemporanee.",
+        "That colleague already has their maximum of concurrent chats.",
+    ),
+    "same_operator": ("Questa chat è già tua.", "This chat is already yours."),
+    "unknown_session": ("Conversazione non trovata.", "Conversation not found."),
 }
 
 # Canned replies, in the visitor's language.

@@ -7,13 +7,15 @@ Visitor text is always rendered with `st.text` (no Markdown, no HTML).
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import UTC, datetime
 
 import streamlit as st
 
 from sportello.config import Settings
 from sportello.domain import DomainError, OperatorStatus, Role
-from sportello.faces.dashboard.texts import error_text, tr
+from sportello.faces.dashboard.texts import LABELS, error_text, tr
 from sportello.runtime import Runtime, dashboard_runtime
 from sportello.services.reports import zone
 
@@ -146,13 +148,117 @@ def sidebar(op: dict) -> None:
             # Runs while this tab is open; a closed tab stops beating and the
             # operator stops being offered chats after HEARTBEAT_TIMEOUT_S.
             rt.operators.heartbeat(op["id"])
-            n = len(rt.chat.pending_sessions())
-            st.text(t("waiting_badge", n=n))
 
         _beat()
+        st.toggle(t("alerts"), key=ALERTS_KEY, value=True, help=t("alerts_help"))
+        waiting_badge()
         if st.button(t("logout"), key="logout"):
             sign_out()
             st.rerun()
+
+
+# ---------------------------------------------------------------- the waiting count and its alert
+ALERTS_KEY = "alerts_on"
+SEEN_KEY = "alerts_seen_waiting"
+WAITING_REFRESH_S = 2.0  # as often as the Live page's queue: the badge never lags behind it
+
+# A short beep (WebAudio) and a desktop notification (Web Notification API), run in the
+# dashboard's own page (the component's iframe is same-origin). `window.top.__sportelloAlerts`
+# counts them (the browser tests read it). Only figures and operator texts go in: no visitor text.
+ALERT_JS = """<script>
+(function () {
+  const top = window.parent || window;
+  top.__sportelloAlerts = (top.__sportelloAlerts || 0) + 1;
+  try {
+    const Ctx = top.AudioContext || top.webkitAudioContext;
+    const ctx = new Ctx();
+    const osc = ctx.createOscillator(), gain = ctx.createGain();
+    osc.type = "sine"; osc.frequency.value = 880;
+    gain.gain.setValueAtTime(0.0001, ctx.currentTime);
+    gain.gain.exponentialRampToValueAtTime(0.25, ctx.currentTime + 0.02);
+    gain.gain.exponentialRampToValueAtTime(0.0001, ctx.currentTime + 0.35);
+    osc.connect(gain).connect(ctx.destination);
+    osc.start(); osc.stop(ctx.currentTime + 0.4);
+  } catch (e) {}
+  try {
+    const N = top.Notification;
+    const show = () => new N(%(title)s, {body: %(body)s, tag: "sportello-queue"});
+    if (N && N.permission === "granted") show();
+    else if (N && N.permission !== "denied") N.requestPermission().then(p => { if (p === "granted") show(); });
+  } catch (e) {}
+})();
+</script>"""
+
+
+def alert_needed(previous: int | None, now: int) -> bool:
+    """Alert when the number of waiting visitors grows (not on the first look, not when it shrinks)."""
+    return previous is not None and now > previous
+
+
+def waiting_badge() -> None:
+    """The sidebar's "In coda: n", read from the same queue the Live page lists, every
+    WAITING_REFRESH_S; a sound and a desktop notification when it grows (if enabled)."""
+
+    @st.fragment(run_every=WAITING_REFRESH_S)
+    def _waiting():
+        n = len(runtime().chat.pending_sessions())
+        st.text(t("waiting_badge", n=n))
+        previous = st.session_state.get(SEEN_KEY)
+        st.session_state[SEEN_KEY] = n
+        if st.session_state.get(ALERTS_KEY, True) and alert_needed(previous, n):
+            st.iframe(
+                ALERT_JS % {"title": json.dumps(t("alert_title")), "body": json.dumps(t("alert_body", n=n))},
+                height=1,
+            )
+
+    _waiting()
+
+
+# ---------------------------------------------------------------- theme
+DEFAULT_PRIMARY = "#1f5f8b"
+
+
+def primary_color() -> str:
+    """The venue's colour (VENUE_PRIMARY_COLOR, as on the visitor page), or the default."""
+    return getattr(runtime().settings, "venue_primary_color", "") or DEFAULT_PRIMARY
+
+
+def theme() -> None:
+    """The dashboard's look, matching the visitor page: the venue's colour on primary
+    buttons and the operator's bubbles; the chat view's layout (visitor left, operator
+    right, system notices centred). CSS only: no text of anyone goes in here."""
+    color = primary_color()
+    st.html(
+        f"""<style>
+:root {{ --sp-primary: {color}; }}
+.stButton button[kind="primary"], .stFormSubmitButton button[kind="primaryFormSubmit"],
+.stDownloadButton button[kind="primary"] {{ background-color: {color}; border-color: {color}; }}
+h1, h2, h3 {{ color: {color}; }}
+[class*="st-key-msg-operator-"] {{ margin-left: 22%; }}
+[class*="st-key-msg-operator-"] [data-testid="stChatMessage"] {{
+  flex-direction: row-reverse; text-align: right;
+  background: color-mix(in srgb, {color} 14%, white); border-radius: .8rem;
+}}
+[class*="st-key-msg-user-"] {{ margin-right: 22%; }}
+[class*="st-key-msg-user-"] [data-testid="stChatMessage"] {{ background: #f1f3f5; border-radius: .8rem; }}
+[class*="st-key-msg-bot-"] {{ margin-right: 22%; }}
+[class*="st-key-msg-bot-"] [data-testid="stChatMessage"] {{ background: #f7f7fb; border-radius: .8rem; }}
+[class*="st-key-msg-system-"], [class*="st-key-msg-time-"] {{ text-align: center; }}
+[class*="st-key-msg-system-"] [data-testid="stText"], [class*="st-key-msg-time-"] [data-testid="stText"] {{
+  text-align: center; color: #6b7280; font-size: .85rem;
+}}
+@media (max-width: 640px) {{
+  [class*="st-key-msg-operator-"] {{ margin-left: 8%; }}
+  [class*="st-key-msg-user-"], [class*="st-key-msg-bot-"] {{ margin-right: 8%; }}
+}}
+</style>"""
+    )
+
+
+def contact_label(method: str) -> str:
+    """ "Chat dal vivo" for live_chat, "Email", "Telefono": never the raw code."""
+    key = f"cm_{method}"
+    return t(key) if key in LABELS else (method or "—")
 
 
 # ---------------------------------------------------------------- rendering
@@ -181,6 +287,61 @@ PRESENCE_ICONS = {
     "away": ":material/schedule:",
     "offline": ":material/power_settings_new:",
 }
+
+
+def local_time(iso_or_ts, tz: str, fmt: str = "%H:%M") -> str:
+    if iso_or_ts is None or iso_or_ts == "":
+        return ""
+    if isinstance(iso_or_ts, int | float):
+        dt = datetime.fromtimestamp(iso_or_ts, tz=UTC)
+    else:
+        try:
+            dt = datetime.fromisoformat(str(iso_or_ts).replace("Z", "+00:00"))
+        except ValueError:
+            return str(iso_or_ts)
+    return dt.astimezone(zone(tz)).strftime(fmt)
+
+
+def _epoch(m: dict) -> float | None:
+    value = m.get("created_at") or m.get("at")
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    except (TypeError, ValueError):
+        return None
+
+
+def md_escape(text: str) -> str:
+    """Text for a Markdown element (a caption) that shows exactly as written."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!<>|~$:])", r"\\\1", text)
+
+
+TIME_GAP_S = 300  # a time label before a message that comes more than 5 minutes after the previous one
+
+
+def chat_view(msgs: list[dict], tz: str, key: str) -> None:
+    """A conversation as a chat: the visitor (and the assistant) on the left, the operator on
+    the right, system notices centred, a time label at the start and after each pause of more
+    than five minutes. Every text is plain text (st.text): never Markdown, never HTML."""
+    last: float | None = None
+    for m in msgs:
+        at = _epoch(m)
+        if at is not None and (last is None or at - last > TIME_GAP_S):
+            with st.container(key=f"msg-time-{key}-{m.get('seq', id(m))}"):
+                st.text(local_time(at, tz, "%d/%m %H:%M"))
+        if at is not None:
+            last = at
+        role = m.get("role", "")
+        kind = {Role.USER: "user", Role.OPERATOR: "operator", Role.BOT: "bot"}.get(role, "system")
+        with st.container(key=f"msg-{kind}-{key}-{m.get('seq', id(m))}"):
+            if kind == "system":
+                st.text(m.get("text", ""))
+                continue
+            with st.chat_message("user" if kind == "user" else "assistant", avatar=AVATARS.get(role)):
+                author = {"user": t("who_visitor"), "bot": t("who_assistant")}.get(kind) or m.get("author") or ""
+                st.caption(md_escape(f"{author} · {local_time(at, tz)}"))
+                st.text(m.get("text", ""))
 
 
 def message(m: dict, tz: str) -> None:
