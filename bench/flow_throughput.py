@@ -189,8 +189,9 @@ class Phase:
     lags: list[float] = field(default_factory=list)  # open loop: actual send - scheduled send
     elapsed: float = 0.0
     db_new: int | None = None
-    client_cpu: float = 0.0
-    server_cpu: float = 0.0
+    client_cpu: float = 0.0  # share of one core used by this process during the phase
+    server_cpu: float = 0.0  # share of one core used by the app processes (all of them)
+    server_cpu_s: float = 0.0  # app CPU seconds during the phase
 
     def error(self, kind: str) -> None:
         self.errors[kind] += 1
@@ -496,7 +497,8 @@ async def load(args, urls: list[str], n_ops: int, engine, pids: list[int]) -> tu
                 phase = await open_loop(lives[: args.open_sessions], x, args.open_seconds, args.grace)
             wall = time.perf_counter() - t0
             phase.client_cpu = (time.process_time() - cpu0) / wall
-            phase.server_cpu = (cpu_seconds(pids) - srv0) / wall
+            phase.server_cpu_s = cpu_seconds(pids) - srv0
+            phase.server_cpu = phase.server_cpu_s / wall
             phase.db_new = count_messages(engine) - before
             phases.append(phase)
             print(f"  {kind:6} {phase.load:>12}: {phase.rate:7.0f} msg/s  p99 {phase.percentile(99)} ms", flush=True)
@@ -517,7 +519,7 @@ def report(
     print(f"setup: {sessions} live sessions in {setup_s:.1f} s ({abandoned} abandoned and replaced)")
     head = (
         f"{'phase':<7}{'load':>13}{'sent':>8}{'ok':>8}{'err':>6}{'msg/s':>8}{'p50':>7}{'p95':>7}{'p99':>7}"
-        f"{'max':>7}  {'db rows':>8}  {'persisted':<9}{'cpu app/bench':>14}"
+        f"{'max':>7}  {'db rows':>8}  {'persisted':<9}{'cpu app/bench':>14}{'app ms/msg':>11}"
     )
     print(head)
     print("-" * len(head))
@@ -529,9 +531,13 @@ def report(
             f"{ph.kind:<7}{ph.load:>13}{ph.sent:>8}{ph.ok:>8}{sum(ph.errors.values()):>6}{ph.rate:8.0f}"
             f"{ph.percentile(50):>7}{ph.percentile(95):>7}{ph.percentile(99):>7}{ph.percentile(100):>7}"
             f"  {ph.db_new if ph.db_new is not None else '?':>8}  {ph.persisted:<9}"
-            f"{ph.server_cpu * 100:7.0f}%/{ph.client_cpu * 100:.0f}%"
+            f"{ph.server_cpu * 100:7.0f}%/{ph.client_cpu * 100:<3.0f}%"
+            f"{ph.server_cpu_s * 1000 / ph.ok if ph.ok else 0:11.2f}"
         )
-    print("latencies in ms, of acknowledged messages; open loop: from the scheduled send time")
+    print(
+        "latencies in ms, of acknowledged messages; open loop: from the scheduled send time. cpu: share of one core"
+        " (app processes / this bench); app ms/msg: app CPU time per acknowledged message (PostgreSQL's not counted)"
+    )
     for ph in phases:
         notes = []
         if ph.errors:
