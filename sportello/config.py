@@ -96,6 +96,9 @@ class Settings:
     token_ttl_s: float = 12 * 3600
     outbox_interval_s: float = 0.5
     outbox_batch_size: int = 500
+    # Sent outbox rows are deleted this many days after they were sent (the events table keeps the
+    # log); rows not sent yet never are. 0 keeps them forever.
+    outbox_keep_sent_days: float = 7.0
     timezone: str = "Europe/Rome"
     cors_origins: tuple[str, ...] = ()
     # Input limits of the REST API (sportello/faces/body_limit.py, faces/api.py json_body).
@@ -178,6 +181,7 @@ class Settings:
             token_ttl_s=_float(env, "TOKEN_TTL_S", 12 * 3600),
             outbox_interval_s=_float(env, "OUTBOX_INTERVAL_S", 0.5),
             outbox_batch_size=_int(env, "OUTBOX_BATCH_SIZE", 500),
+            outbox_keep_sent_days=_float(env, "OUTBOX_KEEP_SENT_DAYS", 7.0),
             timezone=env.get("TIMEZONE", "Europe/Rome"),
             retention_days=_int(env, "RETENTION_DAYS", 0),
             business_hours=env.get("BUSINESS_HOURS", "").strip(),

@@ -31,10 +31,11 @@ from sportello.sinks.sheets import Sink, build_sink
 from sportello.store.database import DatabaseUnavailable as DatabaseUnavailable  # for app.py
 from sportello.store.database import Store, open_store
 from sportello.store.leader import Leadership
-from sportello.store.outbox import OutboxWorker
+from sportello.store.outbox import OutboxWorker, prune_sent
 
 log = logging.getLogger("sportello")
 RETENTION_EVERY_S = 3600.0  # how often the sweeper runs the retention pass (when RETENTION_DAYS > 0)
+PRUNE_EVERY_S = 3600.0  # how often it deletes the outbox rows sent OUTBOX_KEEP_SENT_DAYS ago (when > 0)
 
 
 class Runtime:
@@ -106,6 +107,7 @@ class Runtime:
 
     def _sweep(self) -> None:
         next_retention = 0.0  # the first pass right after start, then every RETENTION_EVERY_S
+        next_prune = 0.0  # likewise, every PRUNE_EVERY_S
         while not self._stop.wait(1.0):
             try:
                 self.chat.expire_waiting()
@@ -117,6 +119,12 @@ class Runtime:
                     self.privacy.retention()
                 except Exception:
                     log.exception("retention pass failed")
+            if self.settings.outbox_keep_sent_days > 0 and time.monotonic() >= next_prune:
+                next_prune = time.monotonic() + PRUNE_EVERY_S
+                try:
+                    prune_sent(self.store, self.settings.outbox_keep_sent_days * 86400)  # sent_at is wall clock
+                except Exception:
+                    log.exception("outbox prune failed")
 
     def stop(self) -> None:
         self._stop.set()
