@@ -17,7 +17,9 @@ One run does, in this order:
 5. after each phase, counts the rows of `messages` in the database (read directly, not through the
    app) and checks that the new rows equal the messages acknowledged with 200: `persisted` is `yes`
    only then. A message POST that fails at connection level is an error, never retried; it may or may
-   not have been committed, so such a phase shows the difference.
+   not have been committed, so such a phase shows the difference. During the phase, every
+   --check-every-th acknowledged message is looked up in the database right after its 200: one missing
+   then was acknowledged before it was committed (`persisted` is then `NO (n late)`).
 
 Connections: one keep-alive HTTP/1.1 connection per visitor and per operator console, as browsers
 would. A connection idle for more than 2 s is reopened before its next request (uvicorn closes idle
@@ -45,6 +47,8 @@ Flags:
     --database-url URL       PostgreSQL server (e.g. postgresql://postgres@127.0.0.1:5432/test): the bench
                              creates its own database there and drops it at the end
     --timeout 30             seconds before a request counts as a (connection-level) error
+    --check-every 20         look every 20th acknowledged message up in the database right after its ack
+                             (0: never); one found missing then was acknowledged before it was committed
     --keep                   keep the data directory (server logs, SQLite database)
     --quick                  --sessions 50 --seconds 4 --rate 250,500,1000 --open-seconds 3
                              --open-sessions 50 --grace 3 --raw-seconds 1
@@ -192,6 +196,8 @@ class Phase:
     client_cpu: float = 0.0  # share of one core used by this process during the phase
     server_cpu: float = 0.0  # share of one core used by the app processes (all of them)
     server_cpu_s: float = 0.0  # app CPU seconds during the phase
+    tag: str = ""  # prefix of this phase's message texts (unique per phase)
+    checker: AckCheck | None = None
 
     def error(self, kind: str) -> None:
         self.errors[kind] += 1
@@ -212,6 +218,8 @@ class Phase:
     def persisted(self) -> str:
         if self.db_new is None:
             return "?"
+        if self.checker and self.checker.missing:
+            return f"NO ({len(self.checker.missing)} late)"
         if self.db_new == self.ok:
             return "yes"
         return f"NO ({self.db_new - self.ok:+d})"
@@ -227,6 +235,42 @@ def cpu_seconds(pids: list[int]) -> float:
         except (OSError, IndexError, ValueError):
             pass
     return total / os.sysconf("SC_CLK_TCK")
+
+
+class AckCheck:
+    """Every `every`-th acknowledged message is looked up in the database (directly, on another connection)
+    as soon as its 200 arrives: a message acknowledged before its transaction committed may be missing then.
+    (Found proves nothing about the instant of the ack; missing proves the ack came first.)"""
+
+    def __init__(self, engine, every: int):
+        self.engine = engine
+        self.every = every
+        self.acks = 0
+        self.checked = 0
+        self.missing: list[tuple[str, str]] = []
+        self.tasks: set[asyncio.Task] = set()
+
+    def after_ack(self, session_id: str, text: str) -> None:
+        self.acks += 1
+        if self.acks % self.every == 0:
+            task = asyncio.ensure_future(asyncio.to_thread(self._check, session_id, text))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    def _check(self, session_id: str, text: str) -> None:
+        from sqlalchemy import text as sql
+
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                sql("SELECT count(*) FROM messages WHERE session_id = :s AND text = :t"), {"s": session_id, "t": text}
+            ).scalar_one()
+        self.checked += 1
+        if not found:
+            self.missing.append((session_id, text))
+
+    async def drain(self) -> None:
+        while self.tasks:
+            await asyncio.gather(*list(self.tasks))
 
 
 # ---------------------------------------------------------------------------- raw SQLite
@@ -355,18 +399,20 @@ async def send(live: Live, operator_side: bool, text: str, phase: Phase) -> bool
         phase.error(f"http {code} {detail}".strip())
         return False
     phase.ok += 1
+    if phase.checker:
+        phase.checker.after_ack(live.sid, text)
     return True
 
 
-async def closed_loop(lives: list[Live], seconds: float) -> Phase:
-    phase = Phase("closed", f"{len(lives)} sessions")
+async def closed_loop(lives: list[Live], seconds: float, tag: str, checker: AckCheck | None = None) -> Phase:
+    phase = Phase("closed", f"{len(lives)} sessions", tag=tag, checker=checker)
     deadline = time.perf_counter() + seconds
 
     async def converse(live: Live) -> None:
         n = 0
         while time.perf_counter() < deadline:
             n += 1
-            for operator_side, text in ((False, f"domanda {n}"), (True, f"risposta {n}")):
+            for operator_side, text in ((False, f"{tag} domanda {n}"), (True, f"{tag} risposta {n}")):
                 t = time.perf_counter()
                 if await send(live, operator_side, text, phase):
                     phase.latencies.append(time.perf_counter() - t)
@@ -377,9 +423,11 @@ async def closed_loop(lives: list[Live], seconds: float) -> Phase:
     return phase
 
 
-async def open_loop(lives: list[Live], rate: float, seconds: float, grace: float) -> Phase:
+async def open_loop(
+    lives: list[Live], rate: float, seconds: float, grace: float, tag: str, checker: AckCheck | None = None
+) -> Phase:
     """Message k is scheduled at t0 + k/rate and sent by sender k mod N (N = 2 per session)."""
-    phase = Phase("open", f"{rate:g} msg/s")
+    phase = Phase("open", f"{rate:g} msg/s", tag=tag, checker=checker)
     senders = [(live, side) for live in lives for side in (False, True)]
     n = len(senders)
     total = int(round(rate * seconds))
@@ -397,7 +445,7 @@ async def open_loop(lives: list[Live], rate: float, seconds: float, grace: float
             if scheduled > now:
                 await asyncio.sleep(scheduled - now)
             phase.lags.append(time.perf_counter() - scheduled)
-            if await send(live, operator_side, f"messaggio {k}", phase):
+            if await send(live, operator_side, f"{tag} messaggio {k}", phase):
                 phase.latencies.append(time.perf_counter() - scheduled)
 
     await asyncio.gather(*(sender(j) for j in range(n)))
@@ -470,6 +518,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--processes", type=int, default=1)
     p.add_argument("--database-url", default="")
     p.add_argument("--timeout", type=float, default=30)
+    p.add_argument("--check-every", type=int, default=20)
     p.add_argument("--keep", action="store_true")
     p.add_argument("--quick", action="store_true")
     args = p.parse_args(argv)
@@ -491,10 +540,14 @@ async def load(args, urls: list[str], n_ops: int, engine, pids: list[int]) -> tu
         for kind, x in plan:
             before = count_messages(engine)
             cpu0, srv0, t0 = time.process_time(), cpu_seconds(pids), time.perf_counter()
+            checker = AckCheck(engine, args.check_every) if args.check_every > 0 else None
+            tag = f"p{len(phases)}"
             if kind == "closed":
-                phase = await closed_loop(lives[:x], args.seconds)
+                phase = await closed_loop(lives[:x], args.seconds, tag, checker)
             else:
-                phase = await open_loop(lives[: args.open_sessions], x, args.open_seconds, args.grace)
+                phase = await open_loop(lives[: args.open_sessions], x, args.open_seconds, args.grace, tag, checker)
+            if checker:
+                await checker.drain()
             wall = time.perf_counter() - t0
             phase.client_cpu = (time.process_time() - cpu0) / wall
             phase.server_cpu_s = cpu_seconds(pids) - srv0
@@ -531,7 +584,7 @@ def report(
             f"{ph.kind:<7}{ph.load:>13}{ph.sent:>8}{ph.ok:>8}{sum(ph.errors.values()):>6}{ph.rate:8.0f}"
             f"{ph.percentile(50):>7}{ph.percentile(95):>7}{ph.percentile(99):>7}{ph.percentile(100):>7}"
             f"  {ph.db_new if ph.db_new is not None else '?':>8}  {ph.persisted:<9}"
-            f"{ph.server_cpu * 100:7.0f}%/{ph.client_cpu * 100:<3.0f}%"
+            f"{f'{ph.server_cpu * 100:.0f}%/{ph.client_cpu * 100:.0f}%':>14}"
             f"{ph.server_cpu_s * 1000 / ph.ok if ph.ok else 0:11.2f}"
         )
     print(
@@ -544,10 +597,19 @@ def report(
             notes.append("errors: " + ", ".join(f"{k} x{v}" for k, v in ph.errors.most_common(4)))
         if ph.unsent_waits:
             notes.append(f"unsent: {len(ph.unsent_waits)} (still queued {args.grace:g} s after the schedule ended)")
+        if ph.checker and ph.checker.missing:
+            notes.append(
+                f"{len(ph.checker.missing)} of {ph.checker.checked} sampled messages NOT in the database"
+                f" right after their ack, e.g. {ph.checker.missing[0]}"
+            )
         if ph.kind == "open" and ph.lags:
             notes.append(f"client send lag p99 {pct(ph.lags, 99) * 1000:.1f} ms")
         if notes:
             print(f"  {ph.kind} {ph.load}: " + "; ".join(notes))
+    checked = sum(ph.checker.checked for ph in phases if ph.checker)
+    if checked:
+        late = sum(len(ph.checker.missing) for ph in phases if ph.checker)
+        print(f"ack-time check: {checked} sampled messages looked up right after their 200, {late} missing")
     one_tx, batched = (statistics.mean(raw[k]) if raw.get(k) else 0 for k in ("1 tx/msg", f"{args.raw_batch}/commit"))
     closed = [ph for ph in phases if ph.kind == "closed"]
     if closed and (one_tx or batched) and backend == "sqlite":
