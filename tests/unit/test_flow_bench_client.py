@@ -133,3 +133,35 @@ def test_quick_values_give_way_to_explicit_flags(bench):
     args = bench.parse_args(["--quick", "--raw-seconds", "0", "--rate", ""])
     assert args.raw_seconds == 0 and args.rate == [] and args.sessions == [50] and args.seconds == 4
     assert bench.parse_args([]).sessions == [50, 200]
+
+
+def test_ack_check_reports_a_message_missing_right_after_its_ack(bench, tmp_path):
+    import sqlite3
+
+    from sqlalchemy import create_engine
+
+    db = tmp_path / "s.db"
+    con = sqlite3.connect(db)
+    con.execute(bench.MESSAGES_DDL)
+    con.execute("INSERT INTO messages VALUES (1, 's1', 1, 'user', 'Utente', 'p0 domanda 1', '', 0)")
+    con.commit()
+    con.close()
+    engine = create_engine(f"sqlite:///{db}")
+
+    async def go():
+        check = bench.AckCheck(engine, every=1)
+        check.after_ack("s1", "p0 domanda 1")
+        check.after_ack("s1", "p0 domanda 2")
+        await check.drain()
+        return check
+
+    check = run(go())
+    engine.dispose()
+    assert check.checked == 2 and check.missing == [("s1", "p0 domanda 2")]
+    phase = bench.Phase("closed", "1 session", ok=2, db_new=2, checker=check)
+    assert phase.persisted == "NO (1 late)"
+
+
+def test_raw_sqlite_commits_rows_and_leaves_no_file(bench, tmp_path):
+    assert bench.raw_sqlite(tmp_path, 0.05, 10) > 0
+    assert list(tmp_path.iterdir()) == []
