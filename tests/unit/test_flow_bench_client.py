@@ -127,6 +127,10 @@ def test_percentiles_and_unsent_marks(bench):
     assert phase.persisted == "yes"
     phase.db_new = 4
     assert phase.persisted == "NO (+1)"
+    phase.error("connection: TimeoutError")  # a message whose answer never came may have been committed
+    assert phase.persisted == "yes (+1)"
+    phase.db_new = 2
+    assert phase.persisted == "NO (-1)"
 
 
 def test_quick_values_give_way_to_explicit_flags(bench):
