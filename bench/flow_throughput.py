@@ -30,7 +30,7 @@ new one is opened in its place.
 The bench stops the servers it started and deletes its data directory (and its PostgreSQL database)
 on exit, on an error and on Ctrl-C / SIGTERM (--keep keeps the data directory for a look at the logs).
 
-    python bench/flow_throughput.py              # the full run (about 2 minutes)
+    python bench/flow_throughput.py              # the full run (about 2.5 minutes)
     python bench/flow_throughput.py --quick      # a smoke run, under 60 s
 
 Flags:
