@@ -398,7 +398,8 @@ async def send(live: Live, operator_side: bool, text: str, phase: Phase) -> bool
         phase.error(f"connection: {exc}")
         return False
     if code != 200:
-        detail = r.get("error", "") if isinstance(r, dict) else ""
+        error = r.get("error") if isinstance(r, dict) else None
+        detail = error.get("code", "") if isinstance(error, dict) else str(error or "")
         phase.error(f"http {code} {detail}".strip())
         return False
     phase.ok += 1
