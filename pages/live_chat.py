@@ -15,6 +15,7 @@ from sportello.faces.dashboard.texts import CANNED, RELEASE_REASONS
 
 QUEUE_REFRESH_S = 2.0
 CHAT_REFRESH_S = 1.0
+COLLEAGUES_REFRESH_S = 3.0
 QUEUE_BUTTONS = 10  # rows with a "Prendi" button; the rest are listed below
 RERUN_APP = "live_rerun_app"  # set by a callback inside a fragment that needs the whole page redrawn
 CONSOLE_KEY = "live_console_ids"  # the chats the console shows (a full run redraws it when they change)
@@ -191,7 +192,8 @@ def chat_console(chat: dict, number: int) -> None:
 def notes_panel(sid: str) -> None:
     """Internal notes on this chat: operators only, never sent to the visitor."""
     notes = rt.notes.list(session_id=sid)
-    with st.expander(f"{ui.t('chat_notes')} ({len(notes)})", icon=":material/sticky_note_2:"):
+    # A fixed label: Streamlit keeps the expander open across the rerun that adds a note.
+    with st.expander(ui.t("chat_notes"), icon=":material/sticky_note_2:", expanded=bool(notes)):
         for n in notes:
             with st.container(border=True, key=f"note_{n['id']}"):
                 st.caption(ui.md_escape(f"{n['operator_name']} · {ui.clock(n['created_at'], tz)}"))
@@ -211,33 +213,38 @@ def notes_panel(sid: str) -> None:
 def transfer_panel(sid: str) -> None:
     """Hand the chat to a colleague who is online with room (checked again by the service)."""
     with st.expander(ui.t("transfer"), icon=":material/swap_horiz:"):
-        status = service.operator_status()
-        now = service.clock()
-        colleagues = [
-            o
-            for o in status["operators"]
-            if o["id"] != op["id"] and rt.operators.is_present(o, now) and o.get("active_chats", 0) < o["max_chats"]
-        ]
-        if not colleagues:
-            st.info(ui.t("no_colleague"))
-            return
-        names = {o["id"]: f"{o['display_name']} ({o.get('active_chats', 0)}/{o['max_chats']})" for o in colleagues}
-        to = st.selectbox(
-            ui.t("transfer_to"),
-            list(names),
-            format_func=names.get,
-            key=f"transfer_to_{sid}",
-            placeholder=ui.t("choose"),
-        )
-        if st.button(ui.t("transfer_button"), key=f"transfer_{sid}", icon=":material/swap_horiz:"):
-            try:
-                out = service.transfer_chat(op["id"], sid, to)
-            except DomainError as exc:
-                ui.flash("warning", ui.err(exc))
-            else:
-                ui.flash("success", ui.t("transferred", name=out["operator_name"]))
-            st.session_state.pop(f"msgs_{sid}", None)
-            st.rerun()
+        st.fragment(run_every=COLLEAGUES_REFRESH_S)(colleagues_form)(sid)
+
+
+def colleagues_form(sid: str) -> None:
+    """Refreshed by itself: a colleague who comes online appears without a click."""
+    status = service.operator_status()
+    now = service.clock()
+    colleagues = [
+        o
+        for o in status["operators"]
+        if o["id"] != op["id"] and rt.operators.is_present(o, now) and o.get("active_chats", 0) < o["max_chats"]
+    ]
+    if not colleagues:
+        st.info(ui.t("no_colleague"))
+        return
+    names = {o["id"]: f"{o['display_name']} ({o.get('active_chats', 0)}/{o['max_chats']})" for o in colleagues}
+    to = st.selectbox(
+        ui.t("transfer_to"),
+        list(names),
+        format_func=names.get,
+        key=f"transfer_to_{sid}",
+        placeholder=ui.t("choose"),
+    )
+    if st.button(ui.t("transfer_button"), key=f"transfer_{sid}", icon=":material/swap_horiz:"):
+        try:
+            out = service.transfer_chat(op["id"], sid, to)
+        except DomainError as exc:
+            ui.flash("warning", ui.err(exc))
+        else:
+            ui.flash("success", ui.t("transferred", name=out["operator_name"]))
+        st.session_state.pop(f"msgs_{sid}", None)
+        st.rerun()
 
 
 def typing(sid: str) -> None:

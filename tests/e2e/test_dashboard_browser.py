@@ -2,11 +2,16 @@
 real `python app.py --no-dashboard` and `streamlit run dashboard.py` on the
 same DATA_DIR: sign in, take a chat a visitor opened through the API, reply
 (the visitor API returns the reply), see the visitor's answer appear by
-itself, release."""
+itself, release. Then the console of issue 15 (desktop 1280x800 and a phone,
+390x844): the waiting count and its alert, the chat view, internal notes, a
+transfer, the ticket and log pages' labels, and the start log's URLs."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 import time
+from pathlib import Path
 
 import httpx
 
@@ -14,8 +19,9 @@ from sportello.services import operators as ops
 from sportello.store.database import Store
 from testkit.browser import chromium
 from testkit.dashboard import DashboardServer, sign_in_browser
-from testkit.support import AppServer, Visitor, free_port, wait_until
+from testkit.support import AppServer, Operator, Visitor, free_port, wait_until
 
+SHOTS = Path(os.environ.get("SPORTELLO_SHOTS", tempfile.gettempdir()))  # where the console screenshots go
 HARD = "Posso prenotare una visita privata notturna per il mio matrimonio?"
 
 
@@ -67,6 +73,11 @@ def test_app_serves_the_dashboard_on_its_own_port_and_beside(data_dir):
         wait_until(lambda: _healthy(beside), timeout=60, interval=0.2)
         assert _healthy(app.url + "/dashboard")  # the same, through the app's port
         assert httpx.get(app.url + "/api/health").status_code == 200
+        # The start log names what to open: the visitor page, the dashboard through the app's port, the API.
+        log = app.log()
+        assert f"Sportello visitor page: http://127.0.0.1:{app.port}/" in log, log
+        assert f"Sportello operator dashboard: http://127.0.0.1:{app.port}/dashboard/" in log
+        assert f"Sportello API: http://127.0.0.1:{app.port}/api/" in log
         with chromium() as ctx:
             page = ctx.new_page()
             ws_urls = []
@@ -85,3 +96,112 @@ def _healthy(url: str) -> bool:
         return httpx.get(url + "/_stcore/health", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+# Records the desktop notifications the page creates (the dashboard asks for permission,
+# which the test grants) so that the test can read them back.
+RECORD_NOTIFICATIONS = """
+(() => {
+  const Real = window.Notification;
+  if (!Real) return;
+  window.__notified = [];
+  function Recorder(title, options) { window.__notified.push(title + " | " + ((options || {}).body || "")); }
+  Recorder.permission = "granted";
+  Recorder.requestPermission = () => Promise.resolve("granted");
+  window.Notification = Recorder;
+})();
+"""
+
+
+def _box(page, prefix: str):
+    return page.locator(f'[class*="st-key-{prefix}"] [data-testid="stChatMessage"]').last.bounding_box()
+
+
+def test_console_chat_view_alert_notes_transfer_and_labels(data_dir, tmp_path):
+    store = Store(f"sqlite:///{data_dir / 'sportello.db'}")
+    ops.add_operator(store, "mario", "Mario Rossi", "password123")
+    ops.add_operator(store, "lucia", "Lucia Bianchi", "password123")
+    store.dispose()
+    with AppServer(data_dir, args=["--no-dashboard"]) as app, DashboardServer(data_dir) as dash, chromium() as ctx:
+        ctx.add_init_script(RECORD_NOTIFICATIONS)
+        page = ctx.new_page()
+        page.set_viewport_size({"width": 1280, "height": 800})
+        sign_in_browser(page, dash.url, "mario")
+        sidebar = page.locator('[data-testid="stSidebar"]')
+        sidebar.get_by_text("In coda: 0").wait_for(timeout=15_000)
+        page.wait_for_timeout(2500)  # the count has been seen once: the next growth alerts
+
+        # A visitor starts waiting: the sidebar's count follows within seconds, with a sound and a notification.
+        visitor = Visitor(app.url)
+        visitor.say(HARD)
+        started = time.monotonic()
+        visitor.accept(True)
+        sidebar.get_by_text("In coda: 1").wait_for(timeout=10_000)
+        assert time.monotonic() - started < 8
+        wait_until(lambda: page.evaluate("window.__sportelloAlerts || 0") >= 1, timeout=10)
+        notified = wait_until(lambda: page.evaluate("window.__notified || []"), timeout=10)
+        assert notified == ["Sportello: visitatore in attesa | In coda: 1"]
+
+        page.get_by_role("button", name="Prendi").click()
+        page.get_by_text("Mario si è unito alla chat.").wait_for(timeout=15_000)
+        page.get_by_label("Risposta").fill("Buongiorno, sono Mario.")
+        page.get_by_role("button", name="Invia", exact=True).click()
+        page.get_by_text("Buongiorno, sono Mario.", exact=True).wait_for(timeout=15_000)
+        raw = "Grazie! <b>Sabato</b> va bene?"
+        visitor.say(raw)
+        page.get_by_text(raw).wait_for(timeout=15_000)  # as text: the tag is not interpreted
+        # A chat view: the visitor on the left, the operator on the right, the system notice centred.
+        user, operator = _box(page, "msg-user-"), _box(page, "msg-operator-")
+        assert operator["x"] > user["x"] + 50, (user, operator)
+        assert operator["x"] + operator["width"] > user["x"] + user["width"] + 50, (user, operator)
+        system = page.locator('[class*="st-key-msg-system-"]').first.bounding_box()
+        assert abs((system["x"] + system["width"] / 2) - (user["x"] + operator["x"] + operator["width"]) / 2) < 80
+        page.screenshot(path=str(SHOTS / "console-desktop.png"))
+
+        # An internal note: shown to operators, never to the visitor.
+        page.get_by_text("Note interne (solo operatori)").first.click()
+        page.get_by_label("Nota per i colleghi (il visitatore non la vede)").fill("Cliente abituale, è gentile")
+        page.get_by_role("button", name="Aggiungi nota").click()
+        page.get_by_text("Nota aggiunta.").wait_for(timeout=15_000)
+        page.get_by_text("Cliente abituale, è gentile").wait_for(timeout=15_000)
+        assert all("Cliente abituale" not in m["text"] for m in visitor.poll()["messages"])
+
+        # The phone: the console fits the width, the reply box and "Invia" are reachable.
+        page.set_viewport_size({"width": 390, "height": 844})
+        send = page.get_by_role("button", name="Invia", exact=True)
+        send.scroll_into_view_if_needed()
+        box = send.bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, box
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1
+        page.screenshot(path=str(SHOTS / "console-phone.png"))
+        page.set_viewport_size({"width": 1280, "height": 800})
+
+        # Transfer to lucia (online, with room): the visitor is told, the chat leaves mario's console.
+        lucia = Operator(app.url, "lucia")
+        lucia.online()
+        page.get_by_text("Trasferisci a un collega").first.click()
+        page.get_by_role("button", name="Trasferisci", exact=True).click()
+        page.get_by_text("Chat passata a Lucia.").wait_for(timeout=15_000)
+        assert visitor.poll()["messages"][-1]["text"] == "Ora la assiste Lucia."
+        page.get_by_text("Nessuna chat aperta.").wait_for(timeout=15_000)
+        ticket = lucia.release(visitor.session_id)["ticket"]
+
+        # Tickets: the just-resolved ticket is in the default list; its channel has a name; no English widget text.
+        page.get_by_role("link", name="Ticket").click()
+        page.get_by_text(f"Ticket #{ticket['id']}").wait_for(timeout=15_000)
+        page.get_by_text("Canale: Chat dal vivo").wait_for(timeout=15_000)
+        page.get_by_text("Cliente abituale, è gentile").wait_for(timeout=15_000)  # the chat's note, in the ticket
+        page.locator('[data-testid="stMultiSelect"]').first.click()
+        page.wait_for_timeout(500)
+        body = page.inner_text("body")
+        assert "live_chat" not in body and "Select all" not in body and "Choose options" not in body
+        page.keyboard.press("Escape")
+
+        # Conversazioni: times in the venue's zone, and the filter's placeholder in Italian.
+        page.get_by_role("link", name="Conversazioni").click()
+        page.get_by_text("Orari nel fuso del museo (Europe/Rome).").wait_for(timeout=15_000)
+        multiselect = page.locator('[data-testid="stMultiSelect"]').first
+        wait_until(lambda: "Scegli uno o più…" in multiselect.inner_html(), timeout=15)
+        assert "Choose options" not in page.content()
+        lucia.close()
+        visitor.close()
