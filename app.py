@@ -32,7 +32,7 @@ def build_app(runtime: Runtime, *, with_page: bool = True) -> FastAPI:
     """The API, with the visitor page mounted at `/` on the same server."""
     app = create_api(runtime)
     if with_page:
-        app = gr.mount_gradio_app(app, build_page(runtime.chat), path="/", **mount_options())
+        app = gr.mount_gradio_app(app, build_page(runtime.chat, feedback=runtime.feedback), path="/", **mount_options())
     return app
 
 

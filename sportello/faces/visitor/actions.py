@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 
 from sportello.domain import DomainError, validate_language
+from sportello.domain.validation import phone_problem
 from sportello.faces.visitor.view import (
     LIVE_STATES,
     SESSION_LOST,
@@ -20,8 +21,10 @@ from sportello.faces.visitor.view import (
     language_from_header,
     local_greeting,
     new_view,
+    ui,
 )
 from sportello.services.chat import ChatService
+from sportello.services.feedback import FeedbackService
 
 log = logging.getLogger("sportello.visitor")
 MAX_POLL_PAGES = 20
@@ -32,6 +35,7 @@ def _copy(view: dict) -> dict:
     v = dict(view)
     v["msgs"] = list(view["msgs"])
     v["notice"] = ""
+    v["notice_kind"] = "error"
     v["contact_error"] = ""
     v["pending"] = None
     v["suggestion"] = None  # set again by `send` when the new answer carries one
@@ -41,8 +45,9 @@ def _copy(view: dict) -> dict:
 
 
 class VisitorActions:
-    def __init__(self, service: ChatService):
+    def __init__(self, service: ChatService, feedback: FeedbackService | None = None):
         self.service = service
+        self.feedback = feedback
         self.max_len = service.settings.max_message_len
 
     # ------------------------------------------------------------------ plumbing
@@ -71,7 +76,7 @@ class VisitorActions:
         view["msgs"] = [{k: m[k] for k in ("seq", "role", "author", "text")} for m in start["messages"]]
         return view
 
-    def _run(self, view: dict, action: Callable[[dict], dict], **notice_args) -> dict:
+    def _run(self, view: dict, action: Callable[[dict], dict], contact: str = "", **notice_args) -> dict:
         """Run one action; a DomainError becomes a notice, the view is refreshed."""
         base = _copy(view)
         try:
@@ -84,7 +89,10 @@ class VisitorActions:
                 fresh["_shown"] = base.get("_shown", {})
                 return fresh
             if exc.code in ("invalid_email", "invalid_phone", "invalid_method"):
-                base["contact_error"] = error_notice(exc.code, lang)
+                code = exc.code
+                if code == "invalid_phone" and phone_problem(contact) in ("too_short", "too_long"):
+                    code = f"phone_{phone_problem(contact)}"  # say what is wrong: the length
+                base["contact_error"] = error_notice(code, lang)
             else:
                 base["notice"] = error_notice(exc.code, lang, limit=self.max_len, **notice_args)
             if base.get("sid"):
@@ -113,6 +121,12 @@ class VisitorActions:
             return view
         view.update(sid=saved["sid"], token=saved["token"], msgs=[], last_seq=0)
         return apply_snapshot(view, snap)
+
+    def empty(self, view: dict) -> dict:
+        """Send with nothing typed: nothing is sent, a gentle hint, the chat stays."""
+        v = _copy(view)
+        v["notice"], v["notice_kind"] = ui("hint_empty", v["lang"]), "hint"
+        return v
 
     def too_long(self, view: dict, text: str) -> dict:
         v = _copy(view)
@@ -166,7 +180,7 @@ class VisitorActions:
             self.service.submit_contact(v["sid"], v["token"], method, value)
             return self._refresh(v)
 
-        return self._run(view, act)
+        return self._run(view, act, contact=value if method == "phone" else "")
 
     def poll(self, view: dict) -> dict | None:
         """News from the operator side; None when there is nothing to ask."""
@@ -193,3 +207,28 @@ class VisitorActions:
         fresh = new_view(view.get("lang") or "it")
         fresh["_shown"] = dict(view.get("_shown", {}))
         return fresh
+
+    def open_rating(self, view: dict) -> dict:
+        """ "End the chat and rate it" while the assistant is in charge: the form shows."""
+        v = _copy(view)
+        v["rating_open"] = True
+        return v
+
+    def rate(self, view: dict, score: object, comment: str) -> dict:
+        def act(v: dict) -> dict:
+            if not v.get("sid") or self.feedback is None:
+                return v
+            try:
+                value = int(score) if score not in (None, "") else 0
+            except (TypeError, ValueError):
+                value = 0
+            try:
+                self.feedback.rate(v["sid"], v["token"], value, comment or "")
+            except DomainError as exc:
+                if exc.code != "already_rated":
+                    raise
+            v["rated"], v["rating_open"] = True, False
+            v["notice"], v["notice_kind"] = ui("rate_thanks", v["lang"]), "hint"
+            return v
+
+        return self._run(view, act)

@@ -13,8 +13,13 @@ operator, and sends only what changed.
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
+import html
+import mimetypes
+import re
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import gradio as gr
 from starlette.middleware import Middleware
@@ -22,19 +27,23 @@ from starlette.middleware import Middleware
 from sportello.faces.visitor.actions import VisitorActions
 from sportello.faces.visitor.view import (
     SUGGESTIONS,
+    banner_text,
     browser_state_secret,
     chat_messages,
     esc,
     new_view,
     notice_html,
     polls,
+    rate_phase,
     session_of,
     status_html,
     ui,
 )
 from sportello.services.chat import ChatService
+from sportello.services.feedback import FeedbackService
 
 STORAGE_KEY = "sportello-visitor-session"
+MAX_LOGO_BYTES = 512 * 1024
 POLL_INTERVAL_S = 0.5  # live chat with an operator: their messages show within ~0.5 s
 WAITING_POLL_S = 1.5  # in the queue: position, wait estimate and "Mario joined" are less urgent
 
@@ -42,7 +51,8 @@ CSS = """
 .gradio-container { max-width: 780px !important; margin: 0 auto !important; }
 .sp-header h1 { font-size: 1.4rem; margin: 0 0 .15rem 0; }
 .sp-header p { margin: 0; opacity: .8; font-size: .95rem; }
-#lang-switch { flex-grow: 0 !important; }
+#lang-switch { flex: 0 0 auto !important; min-width: max-content !important; }
+#lang-switch label { white-space: nowrap; }
 #lang-switch .wrap { justify-content: flex-end; }
 #chat { height: min(62vh, 620px) !important; }
 #chat .message-content, #chat .message { overflow-wrap: anywhere; }
@@ -73,11 +83,47 @@ body:has(.sp-phase:not([data-phase="bot"])) #ask-person { display: none !importa
 body:has(.sp-phase[data-phase="closed"]) #composer { display: none !important; }
 #status:not(:has(.sp-status)), #notice:not(:has(.sp-notice)), #contact-error:not(:has(.sp-notice)) {
   display: none !important; }
+/* Who speaks: the assistant's badge, the operator's initial and name, system lines centred. */
+.sp-bot { display: inline-block; font-size: .72em; font-weight: 600; letter-spacing: .02em; padding: 0 .45em;
+  border-radius: 999px; background: var(--sp-primary, #4f46e5); color: #fff; margin-bottom: .2rem; }
+.sp-author { display: flex; align-items: center; gap: .35rem; font-weight: 600; font-size: .85em; }
+.sp-avatar { display: inline-flex; width: 1.5em; height: 1.5em; border-radius: 50%; align-items: center;
+  justify-content: center; background: #0f766e; color: #fff; font-size: .85em; }
+.sp-text { display: block; white-space: pre-wrap; }
+.sp-time { display: block; font-size: .7em; opacity: .6; text-align: right; margin-top: .1rem; }
+.sp-system { display: block; text-align: center; font-size: .8em; opacity: .8; font-style: italic; }
+.sp-system .sp-time { display: inline; margin-left: .4em; }
+#chat .message-row:has(.sp-system) { justify-content: center !important; align-self: center !important; }
+#chat .message:has(.sp-system) { background: transparent !important; border: none !important;
+  box-shadow: none !important; max-width: 90% !important; }
+#chat .message:has(.sp-author) { border-left: 3px solid #0f766e !important; }
+.sp-banner { margin-top: .35rem; padding: .35rem .6rem; border-radius: .4rem; font-size: .85rem;
+  background: #fef3c7; color: #78350f; border: 1px solid #f59e0b; }
+.sp-logo { height: 40px; width: auto; max-width: 120px; object-fit: contain; }
+.sp-brand { display: flex; align-items: center; gap: .6rem; }
+.sp-notice-hint { color: var(--body-text-color-subdued); font-size: .9rem; padding: .2rem .1rem; }
+#offer-suggest { background: transparent !important; border: 1px dashed var(--border-color-primary) !important;
+  box-shadow: none !important; font-weight: 400 !important; font-style: italic; }
+#rating { border: 1px solid var(--border-color-primary); border-radius: .5rem; padding: .5rem; }
+#rate-open { align-self: flex-start; }
+body:has(.sp-phase:not([data-rate="open"])) #rating,
+body:has(.sp-phase:not([data-rate="can"])) #rate-open { display: none !important; }
+/* "what is it about?": the composer and a way back, no offer */
+body:has(.sp-phase[data-phase="asking_topic"]) #offer { display: flex !important; }
+body:has(.sp-phase[data-phase="asking_topic"]) #offer-accept,
+body:has(.sp-phase[data-phase="asking_topic"]) #offer-suggest { display: none !important; }
 @media (max-width: 600px) {
   .gradio-container { padding: 4px 6px !important; }
   #chat { height: 58vh !important; }
   .sp-header p { display: none; }
+  .sp-header h1 { font-size: 1.15rem; }
+  #top-row { flex-wrap: nowrap !important; gap: 4px !important; }
+  #lang-switch { min-width: 0 !important; flex: 0 0 auto !important; }
+  #lang-switch label { padding: 2px 6px !important; font-size: .8rem !important; }
   #offer button { min-width: 0 !important; }
+  /* the contact form and the rating fit on screen with the end of the chat */
+  body:has(.sp-phase[data-phase="collecting_contact"]) #chat,
+  body:has(.sp-phase[data-rate="open"]) #chat { height: 34vh !important; }
 }
 """
 
@@ -122,12 +168,16 @@ def mount_options() -> dict:
 def build_page(
     service: ChatService,
     *,
+    feedback: FeedbackService | None = None,
     poll_interval_s: float = POLL_INTERVAL_S,
     waiting_poll_s: float = WAITING_POLL_S,
     answer_workers: int = 32,
     light_workers: int = 16,
 ) -> gr.Blocks:
-    actions = VisitorActions(service)
+    actions = VisitorActions(service, feedback)
+    settings = service.settings
+    tz = getattr(settings, "timezone", "Europe/Rome")
+    venue = venue_of(settings)
     answers = ThreadPoolExecutor(max_workers=answer_workers, thread_name_prefix="visitor-answer")
     light = ThreadPoolExecutor(max_workers=light_workers, thread_name_prefix="visitor-light")
     secret = browser_state_secret(service.settings.data_dir)
@@ -147,15 +197,16 @@ def build_page(
         # one output instead of the chat's. The two are hidden by the CSS.
         moved = gr.Textbox("0", visible="hidden", elem_id="moved")
         saved = gr.BrowserState({}, storage_key=STORAGE_KEY, secret=secret)
-        with gr.Row(equal_height=True):
-            header = gr.HTML(_header_html("it"), elem_id="sp-header", js_on_load=None)
+        gr.HTML(venue["style"], elem_id="sp-style", js_on_load=None)
+        with gr.Row(equal_height=True, elem_id="top-row"):
+            header = gr.HTML(_header_html("it", venue), elem_id="sp-header", js_on_load=None)
             lang = gr.Radio(
                 [("Italiano", "it"), ("English", "en")],
                 value="it",
                 show_label=False,
                 container=False,
                 elem_id="lang-switch",
-                min_width=180,
+                min_width=120,
             )
         chat = gr.Chatbot(
             value=[],
@@ -169,6 +220,7 @@ def build_page(
             feedback_options=None,
             buttons=[],
             autoscroll=True,
+            group_consecutive_messages=False,  # the assistant, a notice and the operator: each its own bubble
             height="min(62vh, 620px)",
         )
         # The status line also carries the chat's phase (<span class="sp-phase">):
@@ -183,7 +235,7 @@ def build_page(
             ]
         with gr.Row(elem_id="offer"):
             # "Did you mean...?": a KB question close to the visitor's; a click asks it.
-            suggest_btn = gr.Button("", elem_id="offer-suggest", visible=False, min_width=120)
+            suggest_btn = gr.Button("", elem_id="offer-suggest", visible=False, min_width=120, size="sm")
             accept_btn = gr.Button(ui("accept", "it"), variant="primary", elem_id="offer-accept", min_width=120)
             decline_btn = gr.Button(ui("decline", "it"), elem_id="offer-decline", min_width=100)
         with gr.Column(elem_id="contact"):
@@ -217,6 +269,26 @@ def build_page(
             )
             send_btn = gr.Button(ui("send", "it"), variant="primary", scale=0, min_width=72, elem_id="send")
         person_btn = gr.Button(ui("ask_person", "it"), size="sm", elem_id="ask-person")
+        rate_open_btn = gr.Button(ui("rate_open", "it"), size="sm", elem_id="rate-open")
+        with gr.Column(elem_id="rating"):
+            rate_title = gr.HTML(_rate_title_html("it"), elem_id="rate-title", js_on_load=None)
+            score = gr.Radio(
+                [(f"{i} ★", str(i)) for i in range(1, 6)],
+                value=None,
+                show_label=False,
+                container=False,
+                elem_id="rate-score",
+            )
+            rate_comment = gr.Textbox(
+                placeholder=ui("rate_comment", "it"),
+                show_label=False,
+                container=False,
+                lines=1,
+                max_lines=3,
+                max_length=500,
+                elem_id="rate-comment",
+            )
+            rate_btn = gr.Button(ui("rate_submit", "it"), variant="primary", size="sm", elem_id="rate-submit")
         with gr.Row(elem_id="closed"):
             new_btn = gr.Button(ui("new_chat", "it"), variant="primary", elem_id="new-chat")
         timer = gr.Timer(poll_interval_s, active=False)
@@ -226,12 +298,16 @@ def build_page(
         # the most. So each event lists as few outputs as it can: the live poll
         # only two (its `news` change event renders), labels only on a language change.
         core_outputs = [view_state, saved, chat, status, notice, contact_error, timer, suggest_btn]
-        load_outputs = [*core_outputs, lang]
+        load_outputs = [*core_outputs, lang, header]
         send_outputs = [*core_outputs, msg]
         tick_outputs = [view_state, news, moved]
         status_outputs = [view_state, status]
         label_outputs = [
             header,
+            rate_open_btn,
+            rate_title,
+            rate_comment,
+            rate_btn,
             *chips,
             accept_btn,
             decline_btn,
@@ -246,22 +322,30 @@ def build_page(
         ]
 
         def core_props(view: dict) -> dict:
+            suggestion = view.get("suggestion") or ""
             return {
-                status: {"value": _phase_html(view["status"]) + status_html(view)},
-                notice: {"value": notice_html(view.get("notice", ""))},
+                status: {"value": _phase_html(view["status"], rate_phase(view)) + status_html(view)},
+                notice: {"value": notice_html(view.get("notice", ""), view.get("notice_kind") or "error")},
                 contact_error: {"value": notice_html(view.get("contact_error", ""))},
                 timer: {
                     "active": polls(view),
                     "value": waiting_poll_s if view["status"] == "waiting" else poll_interval_s,
                 },
                 lang: {"value": view["lang"]},
-                suggest_btn: {"value": view.get("suggestion") or "", "visible": bool(view.get("suggestion"))},
+                suggest_btn: {
+                    "value": ui("suggest_label", view["lang"], question=suggestion) if suggestion else "",
+                    "visible": bool(suggestion),
+                },
             }
 
         def on_labels(lg: str):
             lg = lg if lg in ("it", "en") else "it"
             out = {
-                header: _header_html(lg),
+                header: _header_html(lg, venue, service.opening_status(lg)),
+                rate_open_btn: ui("rate_open", lg),
+                rate_title: _rate_title_html(lg),
+                rate_comment: gr.update(placeholder=ui("rate_comment", lg)),
+                rate_btn: ui("rate_submit", lg),
                 accept_btn: ui("accept", lg),
                 decline_btn: ui("decline", lg),
                 contact_title: _title_html(lg),
@@ -288,10 +372,17 @@ def build_page(
                     shown[key] = wanted
                     out[comp] = gr.Timer(**wanted) if comp is timer else gr.update(**wanted)
             msgs = view["msgs"]
-            chat_key = [len(msgs), msgs[-1]["seq"] if msgs else -1, view.get("pending"), view["status"], view["lang"]]
+            chat_key = [
+                len(msgs),
+                msgs[-1]["seq"] if msgs else -1,
+                view.get("pending"),
+                view["status"],
+                view["lang"],
+                bool(view.get("operator_typing")),
+            ]
             if chat in outs and shown.get("chat") != chat_key:
                 shown["chat"] = chat_key
-                out[chat] = chat_messages(view)
+                out[chat] = chat_messages(view, tz)
             stored = session_of(view)
             if saved in outs and shown.get("saved") != stored:
                 shown["saved"] = stored
@@ -308,13 +399,15 @@ def build_page(
         # ------------------------------------------------------------------ handlers
         async def on_load(stored, request: gr.Request):
             view = await run(light, actions.resume, stored, _header(request, "accept-language"))
-            return render(view, load_outputs)
+            return render(
+                view, load_outputs, {header: _header_html(view["lang"], venue, service.opening_status(view["lang"]))}
+            )
 
         async def send_text(text: str, view, request: gr.Request):
             view = current(view, request)
             text = (text or "").strip() if isinstance(text, str) else ""
-            if not text:  # empty messages are ignored
-                yield {}
+            if not text:  # nothing is sent: a gentle hint, the chat stays as it is
+                yield render(actions.empty(view), send_outputs)
                 return
             if len(text) > max_len:  # refused with a note; the text stays in the box
                 yield render(actions.too_long(view, text), send_outputs)
@@ -376,6 +469,13 @@ def build_page(
         async def on_lang(value, view, request: gr.Request):
             return render(await run(light, actions.set_language, current(view, request), value), core_outputs)
 
+        async def on_rate_open(view, request: gr.Request):
+            return render(actions.open_rating(current(view, request)), core_outputs)
+
+        async def on_rate(score_value, comment_value, view, request: gr.Request):
+            new = await run(light, actions.rate, current(view, request), score_value, comment_value)
+            return render(new, core_outputs)
+
         async def on_new(view, request: gr.Request):
             return render(actions.new_chat(current(view, request)), core_outputs)
 
@@ -388,12 +488,17 @@ def build_page(
         suggest_btn.click(on_suggest, inputs=[view_state], outputs=send_outputs, **opts)
         # Buttons show Gradio's progress on the chat while the service works.
         busy = {**opts, "outputs": core_outputs, "show_progress": "minimal", "show_progress_on": [chat]}
-        person_btn.click(on_person, inputs=[view_state], **busy)
-        accept_btn.click(on_person, inputs=[view_state], **busy)
+        # On a phone the contact form (or the next step) comes into view by itself.
+        reveal = "() => { setTimeout(() => { const el = document.querySelector('#contact:not([hidden])');"
+        reveal += " if (el && el.offsetParent) el.scrollIntoView({block: 'center', behavior: 'smooth'}); }, 50); }"
+        person_btn.click(on_person, inputs=[view_state], **busy).then(None, js=reveal)
+        accept_btn.click(on_person, inputs=[view_state], **busy).then(None, js=reveal)
         decline_btn.click(on_decline, inputs=[view_state], **busy)
         contact_btn.click(on_contact, inputs=[method, contact_value, view_state], **busy)
         contact_value.submit(on_contact, inputs=[method, contact_value, view_state], **busy)
         new_btn.click(on_new, inputs=[view_state], outputs=core_outputs, **opts)
+        rate_open_btn.click(on_rate_open, inputs=[view_state], outputs=core_outputs, **opts)
+        rate_btn.click(on_rate, inputs=[score, rate_comment, view_state], **busy)
         lang.input(on_lang, inputs=[lang, view_state], outputs=core_outputs, **opts)
         lang.change(on_labels, inputs=[lang], outputs=label_outputs, queue=False, show_progress="hidden")
         # The live poll: unqueued (a plain POST), two outputs; `news` renders on change.
@@ -405,12 +510,52 @@ def build_page(
     return page
 
 
-def _phase_html(status: str) -> str:
-    return f'<span class="sp-phase" data-phase="{esc(status)}" hidden></span>'
+def _phase_html(status: str, rate: str = "none") -> str:
+    return f'<span class="sp-phase" data-phase="{esc(status)}" data-rate="{esc(rate)}" hidden></span>'
 
 
-def _header_html(lang: str) -> str:
-    return f'<div class="sp-header"><h1>{esc(ui("title", lang))}</h1><p>{esc(ui("subtitle", lang))}</p></div>'
+def venue_of(settings) -> dict:
+    """The venue's name, logo (an http(s) URL, or a file under DATA_DIR inlined as a data:
+    URL) and colour, from the settings (validated in sportello.config). Quoted for HTML."""
+    name = getattr(settings, "venue_name", "") or ""
+    logo = getattr(settings, "venue_logo_url", "") or ""
+    if logo and not logo.startswith(("http://", "https://")):
+        path = Path(logo)
+        try:
+            data = path.read_bytes()[:MAX_LOGO_BYTES]
+            mime = mimetypes.guess_type(path.name)[0] or "image/png"
+            logo = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+        except OSError:
+            logo = ""
+    color = getattr(settings, "venue_primary_color", "") or ""
+    style = ""
+    if re.fullmatch(r"#[0-9a-fA-F]{3}(?:[0-9a-fA-F]{3})?", color):
+        style = (
+            "<style>:root, .gradio-container { --sp-primary: %s; --button-primary-background-fill: %s;"
+            " --button-primary-background-fill-hover: %s; --button-primary-border-color: %s;"
+            " --color-accent: %s; --checkbox-background-color-selected: %s;"
+            " --checkbox-label-background-fill-selected: %s; --checkbox-label-border-color-selected: %s; }</style>"
+            % ((color,) * 8)
+        )
+    return {"name": name, "logo": logo, "style": style}
+
+
+def _header_html(lang: str, venue: dict | None = None, opening: dict | None = None) -> str:
+    venue = venue or {}
+    title = venue.get("name") or ui("title", lang)
+    logo = ""
+    if venue.get("logo"):
+        logo = f'<img class="sp-logo" src="{html.escape(venue["logo"], quote=True)}" alt="">'
+    banner = banner_text(opening, lang)
+    banner_html = f'<div class="sp-banner" role="note">{esc(banner)}</div>' if banner else ""
+    return (
+        f'<div class="sp-header"><div class="sp-brand">{logo}<div><h1>{esc(title)}</h1>'
+        f"<p>{esc(ui('subtitle', lang))}</p></div></div>{banner_html}</div>"
+    )
+
+
+def _rate_title_html(lang: str) -> str:
+    return f'<p class="sp-contact-title">{esc(ui("rate_title", lang))}</p>'
 
 
 def _title_html(lang: str) -> str:

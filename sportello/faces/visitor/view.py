@@ -17,7 +17,9 @@ import html
 import os
 import re
 import secrets
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sportello.domain.texts import t as flow_text
 
@@ -50,18 +52,44 @@ UI: dict[str, dict[str, str]] = {
         "en": "Waiting for an operator: position {position} in the queue.",
     },
     "wait_unknown": {
-        "it": "Un operatore la risponderà appena possibile.",
+        "it": "Un operatore le risponderà appena possibile.",
         "en": "An operator will answer you as soon as possible.",
     },
     "wait_short": {"it": "Attesa stimata: meno di un minuto.", "en": "Estimated wait: less than a minute."},
     "wait_minutes": {"it": "Attesa stimata: circa {minutes} min.", "en": "Estimated wait: about {minutes} min."},
     "status_live": {"it": "In chat con {name}.", "en": "Chatting with {name}."},
     "status_contact": {
-        "it": "Nessun operatore disponibile: ci lasci un contatto e la richiameremo.",
+        "it": "Nessun operatore disponibile: ci lasci un contatto e la ricontatteremo.",
         "en": "No operator available: leave a contact and we will get back to you.",
     },
     "status_closed": {"it": "La conversazione è chiusa.", "en": "This conversation is closed."},
     "status_ticket": {"it": "Numero della richiesta: {ticket_id}.", "en": "Request number: {ticket_id}."},
+    "status_topic": {
+        "it": "Scriva in breve di che cosa si tratta: poi la metto in contatto con una persona.",
+        "en": "Tell me briefly what it is about: then I'll put you in touch with a person.",
+    },
+    "cancel": {"it": "Annulla", "en": "Cancel"},
+    "suggest_label": {"it": "Forse intendeva: «{question}»", "en": "Did you mean: “{question}”"},
+    "bot_badge": {"it": "Assistente virtuale", "en": "Virtual assistant"},
+    "typing_operator": {"it": "{name} sta scrivendo…", "en": "{name} is typing…"},
+    "hint_empty": {
+        "it": "Scriva prima un messaggio, poi prema Invia.",
+        "en": "Type a message first, then press Send.",
+    },
+    "banner_closed": {
+        "it": "Gli operatori non sono in servizio ora: torniamo {when}. L'assistente virtuale risponde comunque.",
+        "en": "Our staff are away right now: we are back {when}. The virtual assistant still answers.",
+    },
+    "banner_closed_unknown": {
+        "it": "Gli operatori non sono in servizio ora. L'assistente virtuale risponde comunque.",
+        "en": "Our staff are away right now. The virtual assistant still answers.",
+    },
+    # rating
+    "rate_open": {"it": "Valuti la conversazione", "en": "Rate this conversation"},
+    "rate_title": {"it": "Com'è andata? Dia un voto da 1 a 5.", "en": "How did it go? Rate it from 1 to 5."},
+    "rate_comment": {"it": "Un commento (facoltativo)", "en": "A comment (optional)"},
+    "rate_submit": {"it": "Invia la valutazione", "en": "Send rating"},
+    "rate_thanks": {"it": "Grazie per la sua valutazione!", "en": "Thank you for your rating!"},
     # contact form
     "contact_title": {"it": "Come possiamo ricontattarla?", "en": "How can we get back to you?"},
     "contact_method": {"it": "Contatto", "en": "Contact"},
@@ -81,6 +109,27 @@ UI: dict[str, dict[str, str]] = {
     "err_invalid_phone": {
         "it": "Questo numero di telefono non sembra valido: usi solo cifre, spazi e un eventuale +.",
         "en": "This phone number does not look valid: use digits, spaces and an optional +.",
+    },
+    "err_phone_too_short": {
+        "it": "Questo numero di telefono è troppo corto: servono almeno 6 cifre.",
+        "en": "This phone number is too short: it needs at least 6 digits.",
+    },
+    "err_phone_too_long": {
+        "it": "Questo numero di telefono è troppo lungo: al massimo 15 cifre.",
+        "en": "This phone number is too long: at most 15 digits.",
+    },
+    "err_invalid_score": {"it": "Scelga un voto da 1 a 5.", "en": "Please choose a rating from 1 to 5."},
+    "err_comment_too_long": {
+        "it": "Il commento è troppo lungo: al massimo 500 caratteri.",
+        "en": "The comment is too long: at most 500 characters.",
+    },
+    "err_already_rated": {
+        "it": "Questa conversazione è già stata valutata: grazie!",
+        "en": "This conversation has already been rated: thank you!",
+    },
+    "err_nothing_to_rate": {
+        "it": "Potrà valutare la conversazione dopo una risposta.",
+        "en": "You can rate the conversation after an answer.",
     },
     "err_empty_contact": {
         "it": "Scriva un indirizzo email o un numero di telefono.",
@@ -138,6 +187,12 @@ ERROR_NOTICES = {
     "invalid_email": "err_invalid_email",
     "invalid_phone": "err_invalid_phone",
     "invalid_method": "err_empty_contact",
+    "phone_too_short": "err_phone_too_short",
+    "phone_too_long": "err_phone_too_long",
+    "invalid_score": "err_invalid_score",
+    "comment_too_long": "err_comment_too_long",
+    "already_rated": "err_already_rated",
+    "nothing_to_rate": "err_nothing_to_rate",
     "chat_closed": "err_chat_closed",
     "too_many_sessions": "err_too_many_sessions",
     "too_many_messages": "err_too_many_messages",
@@ -204,18 +259,21 @@ def new_view(lang: str) -> dict:
         "pending": None,
         "notice": "",
         "contact_error": "",
+        "operator_typing": False,
+        "rated": False,
+        "rating_open": False,
     }
 
 
 def local_greeting(lang: str) -> dict:
-    return {"seq": 0, "role": "bot", "author": "", "text": flow_text("greeting", lang)}
+    return {"seq": 0, "role": "bot", "author": "", "text": flow_text("greeting", lang), "created_at": None}
 
 
 def merge_messages(current: list[dict], new: list[dict]) -> list[dict]:
     """Messages by seq, without duplicates (a poll and an action may both bring one)."""
     by_seq = {m["seq"]: m for m in current}
     for m in new:
-        by_seq[m["seq"]] = {k: m[k] for k in ("seq", "role", "author", "text")}
+        by_seq[m["seq"]] = {k: m.get(k) for k in ("seq", "role", "author", "text", "created_at")}
     return [by_seq[s] for s in sorted(by_seq)]
 
 
@@ -226,6 +284,7 @@ def apply_snapshot(view: dict, snap: dict) -> dict:
     view["last_seq"] = max(view["last_seq"], int(snap.get("last_seq") or 0))
     for key in ("status", "queue_position", "estimated_wait_s", "operator_name", "ticket_id"):
         view[key] = snap.get(key)
+    view["operator_typing"] = bool(snap.get("operator_typing"))
     if snap.get("language") in ("it", "en"):
         view["lang"] = snap["language"]
     return view
@@ -243,24 +302,77 @@ def esc(text: object) -> str:
     return html.escape(str(text or ""), quote=False)
 
 
-def chat_messages(view: dict) -> list[dict]:
-    """The Chatbot value: every text escaped; our own markup only around it."""
+def clock_of(created_at: str | None, tz: str) -> str:
+    """'14:05' in the venue's time zone, from the service's ISO timestamp ('' when unknown)."""
+    if not created_at:
+        return ""
+    try:
+        when = datetime.fromisoformat(created_at.replace("Z", "+00:00"))
+        return when.astimezone(ZoneInfo(tz)).strftime("%H:%M")
+    except (ValueError, KeyError):
+        return ""
+
+
+def _time(m: dict, tz: str) -> str:
+    hhmm = clock_of(m.get("created_at"), tz)
+    return f'<span class="sp-time">{esc(hhmm)}</span>' if hhmm else ""
+
+
+def chat_messages(view: dict, tz: str = "Europe/Rome") -> list[dict]:
+    """The Chatbot value: every text escaped; our own markup only around it. Each kind of
+    message has its own look: the assistant's badge, the operator's initial and name,
+    system notices centred and small (see CSS in page.py), and the time of each."""
     out: list[dict] = []
+    lang = view.get("lang") or "it"
     for m in view["msgs"]:
         role, text = m["role"], esc(m["text"])
+        stamp = _time(m, tz)
         if role == "user":
-            out.append({"role": "user", "content": text})
+            out.append({"role": "user", "content": f'<span class="sp-text">{text}</span>{stamp}'})
         elif role == "operator":
-            out.append({"role": "assistant", "content": f'<span class="sp-author">{esc(m["author"])}</span>{text}'})
+            name = esc(m["author"])
+            initial = esc((m["author"] or "?")[:1].upper())
+            head = f'<span class="sp-author"><span class="sp-avatar" aria-hidden="true">{initial}</span>{name}</span>'
+            out.append({"role": "assistant", "content": f'{head}<span class="sp-text">{text}</span>{stamp}'})
         elif role == "system":
-            out.append({"role": "assistant", "content": f'<span class="sp-system">{text}</span>'})
+            out.append({"role": "assistant", "content": f'<span class="sp-system">{text}{stamp}</span>'})
         else:
-            out.append({"role": "assistant", "content": text})
+            badge = f'<span class="sp-bot">{esc(ui("bot_badge", lang))}</span>'
+            out.append({"role": "assistant", "content": f'{badge}<span class="sp-text">{text}</span>{stamp}'})
     if view.get("pending"):
         out.append({"role": "user", "content": esc(view["pending"])})
         if view["status"] in ("bot", "offered"):
             out.append({"role": "assistant", "content": '<span class="sp-typing">…</span>'})
+    elif view.get("operator_typing") and view["status"] == "live":
+        name = view.get("operator_name") or ""
+        out.append(
+            {
+                "role": "assistant",
+                "content": f'<span class="sp-typing">{esc(ui("typing_operator", lang, name=name))}</span>',
+            }
+        )
     return out
+
+
+def rate_phase(view: dict) -> str:
+    """The rating form: "open" (shown), "can" (the "rate" button is offered), "done", "none"."""
+    if view.get("rated"):
+        return "done"
+    status = view.get("status")
+    if status == "closed" and view.get("operator_name"):
+        return "open"
+    if status == "bot" and any(m["role"] == "user" for m in view["msgs"]):
+        return "open" if view.get("rating_open") else "can"
+    return "none"
+
+
+def banner_text(opening: dict | None, lang: str) -> str:
+    """The 'we are back on Monday at 9:00' banner ('' while the desk is open)."""
+    if not opening or opening.get("open", True):
+        return ""
+    if opening.get("back"):
+        return ui("banner_closed", lang, when=opening["back"])
+    return ui("banner_closed_unknown", lang)
 
 
 def wait_text(estimated_wait_s: float | None, lang: str) -> str:
@@ -283,6 +395,8 @@ def status_html(view: dict) -> str:
         ]
     elif status == "live":
         parts = [ui("status_live", lang, name=view.get("operator_name") or "")]
+    elif status == "asking_topic":
+        parts = [ui("status_topic", lang)]
     elif status == "collecting_contact":
         parts = [ui("status_contact", lang)]
     elif status == "closed":
