@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, and_, case, cast, func, or_, select
+from sqlalchemy import Integer, and_, case, cast, func, literal, or_, select
 
 from sportello.answering.bot import NO_ANSWER
 from sportello.domain import ContactMethod, State
@@ -155,9 +155,26 @@ class Report:
         return None if not self.conversations else self.outcomes[name] / self.conversations
 
 
-# Sessions are counted per BUCKET_S of their creation time, in SQL; each bucket lies within one day of
-# the venue (every zone's offset, DST included, is a whole number of quarter hours from UTC).
-BUCKET_S = 900
+def _day_index_sql(column, start: date, end: date, tz: str, floor):
+    """The index (0 = `start`) of the venue's day an epoch `column` (in the period) falls on, as SQL.
+
+    The days are cut into runs of 24-hour days, and the 23- or 25-hour days of a DST change (each a
+    run of its own); within a run the index is the whole number of days since the run's first midnight."""
+    n = (end - start).days + 1
+    midnights = [bounds(start + timedelta(days=i), start + timedelta(days=i), tz)[0] for i in range(n)]
+    midnights.append(bounds(end, end, tz)[1])
+    runs: list[list] = []  # [first midnight, end, index of the first day, 24-hour days]
+    for i in range(n):
+        regular = midnights[i + 1] - midnights[i] == 86400
+        if runs and regular and runs[-1][3]:
+            runs[-1][1] = midnights[i + 1]
+        else:
+            runs.append([midnights[i], midnights[i + 1], i, regular])
+    exprs = [
+        (column < hi, (first + floor((column - lo) / 86400)) if regular else literal(first))
+        for lo, hi, first, regular in runs
+    ]
+    return case(*exprs[:-1], else_=exprs[-1][1]) if len(exprs) > 1 else exprs[0][1]
 
 
 def _outcome_sql():
@@ -185,7 +202,7 @@ def _outcome_sql():
 def report(store: Store, start: date, end: date, tz: str = "Europe/Rome", *, top: int = 15) -> Report:
     """Every number of the "Analisi" page for the days start..end (inclusive).
 
-    Counted in SQL (outcomes per quarter hour, intents, questions grouped by their exact text), from
+    Counted in SQL (outcomes per day, intents, questions grouped by their exact text), from
     the indexes on sessions.created_at and events(kind, at, intent); only the queue waits and handle
     times come back one per conversation (the percentiles need them)."""
     if end < start:
@@ -193,14 +210,17 @@ def report(store: Store, start: date, end: date, tz: str = "Europe/Rome", *, top
     lo, hi = bounds(start, end, tz)
     conversation = and_(sessions.c.created_at >= lo, sessions.c.created_at < hi, sessions.c.last_seq > 1)
     with store.read() as conn:
-        offset = (sessions.c.created_at - lo) / BUCKET_S
-        bucket = func.floor(offset) if conn.dialect.name == "postgresql" else cast(offset, Integer)
+        if conn.dialect.name == "postgresql":
+            floor = func.floor
+        else:  # SQLite: CAST truncates, the same as floor for the positive offsets here
+            floor = lambda x: cast(x, Integer)  # noqa: E731
+        day = _day_index_sql(sessions.c.created_at, start, end, tz, floor)
         what = _outcome_sql()
         counted = conn.execute(
-            select(bucket.label("bucket"), what.label("outcome"), func.count())
+            select(day.label("day"), what.label("outcome"), func.count())
             .select_from(sessions.outerjoin(tickets, tickets.c.id == sessions.c.ticket_id))
             .where(conversation)
-            .group_by("bucket", "outcome")  # by label: PostgreSQL sees two bound copies of an expression as different
+            .group_by("day", "outcome")  # by label: PostgreSQL sees two bound copies of an expression as different
         ).all()
         timed = conn.execute(
             select(sessions.c.waiting_since, sessions.c.taken_at, sessions.c.closed_at).where(
@@ -216,15 +236,10 @@ def report(store: Store, start: date, end: date, tz: str = "Europe/Rome", *, top
     while d <= end:
         days[d] = Counter({name: 0 for name in OUTCOMES})
         d += timedelta(days=1)
-    day_of: dict[int, date] = {}
     total = 0
-    for b, what, n in counted:
-        b = int(b)
-        day = day_of.get(b)
-        if day is None:
-            day = day_of[b] = local_day(lo + b * BUCKET_S, tz)
+    for i, what, n in counted:
         outcomes[what] += n
-        days[day][what] += n
+        days[start + timedelta(days=int(i))][what] += n
         total += n
     waits, handles = [], []
     for r in timed:

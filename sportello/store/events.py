@@ -61,7 +61,11 @@ def log_page(
     outbox row left when it was added) come after, newest first by time. The status is the outbox
     row's, "sent" when the row was pruned after it was sent, "" when it is gone otherwise."""
     where = []
-    if session_prefix:
+    if session_prefix and conn.dialect.name == "sqlite":
+        # A range reads ix_events_session_at (SQLite's LIKE is case-insensitive: no index); ids are lower-case hex.
+        prefix = session_prefix.lower()
+        where.extend([events.c.session_id >= prefix, events.c.session_id < prefix + "\U0010ffff"])
+    elif session_prefix:
         where.append(events.c.session_id.like(f"{escape_like(session_prefix)}%", escape="\\"))
     if lo is not None:
         where.append(events.c.at >= lo)
