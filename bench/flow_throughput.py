@@ -51,7 +51,7 @@ Flags:
                              (0: never); one found missing then was acknowledged before it was committed
     --keep                   keep the data directory (server logs, SQLite database)
     --quick                  --sessions 50 --seconds 4 --rate 250,500,1000 --open-seconds 3
-                             --open-sessions 50 --grace 3 --raw-seconds 1
+                             --open-sessions 50 --grace 2 --raw-seconds 0.5
 
 The app runs with RATE_LIMIT_EXEMPT=127.0.0.1 (every simulated visitor comes from there) and
 MAX_MESSAGES_PER_SESSION=0 (a long phase would otherwise fill its sessions); everything else is default.
@@ -503,8 +503,8 @@ QUICK = dict(
     rate=[250.0, 500.0, 1000.0],
     open_seconds=3.0,
     open_sessions=50,
-    grace=3.0,
-    raw_seconds=1.0,
+    grace=2.0,
+    raw_seconds=0.5,
 )
 
 
