@@ -10,11 +10,10 @@ import time
 from playwright.sync_api import Page, expect
 
 from testkit.browser import chromium
-from testkit.support import ROOT, read_sheet, wait_until
+from testkit.support import read_sheet, wait_until
 
 HARD = "Posso prenotare una visita privata notturna con il direttore per il mio matrimonio?"
 XSS = "<img src=x onerror=alert(1)>"
-SCREENSHOTS = ROOT / "docs" / "img"
 
 
 def open_page(ctx, url: str, accept_language: str | None = "it-IT,it;q=0.9", width: int = 1000) -> Page:
@@ -38,7 +37,10 @@ def say(page: Page, text: str) -> None:
 
 
 def bubbles(page: Page) -> list[str]:
-    return [t.strip() for t in page.locator("#chat .message-content").all_inner_texts()]
+    """The text of each bubble, without the assistant's badge, the operator's name and the time."""
+    return page.locator("#chat .message-content").evaluate_all(
+        "els => els.map(e => (e.querySelector('.sp-text') || e).innerText.replace(/\\s*\\d\\d:\\d\\d$/, '').trim())"
+    )
 
 
 def the_only_pending(operator) -> str:
@@ -91,7 +93,9 @@ def test_seed_scenario_answer_operator_live_chat_and_close(server, data_dir, mar
             mario.send(session_id, text)
             expect(page.locator("#chat .message-content").last).to_contain_text(text, timeout=2_000)
             assert time.monotonic() - started < 2.0
-        assert "Mario\nBuongiorno, sono Mario. Mi dica pure." in bubbles(page)
+        assert "Buongiorno, sono Mario. Mi dica pure." in bubbles(page)
+        mine = page.locator("#chat .message-content", has_text="Mi dica pure.")
+        expect(mine.locator(".sp-author")).to_contain_text("Mario")
 
         # 6. the visitor replies; the operator reads it; the bot stays silent
         say(page, "Vorrei sapere se è possibile per sabato.")
@@ -108,8 +112,7 @@ def test_seed_scenario_answer_operator_live_chat_and_close(server, data_dir, mar
         assert seen
         time.sleep(0.6)
         assert bubbles(page)[-1] == "Vorrei sapere se è possibile per sabato."
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / "visitor-page.png"))
+        # (the README's screenshots are taken by tests/e2e/test_visitor_experience.py)
 
         # 7. the operator releases: the page shows the chat is closed, a new one can start
         mario.release(session_id, "informazioni fornite")
@@ -137,7 +140,7 @@ def test_did_you_mean_suggestion_answers_in_one_click(server, data_dir):
         say(page, "sunday closing time?")
         expect(page.locator("#offer-accept")).to_have_text("Talk to an operator", timeout=15_000)
         suggest = page.locator("#offer-suggest")
-        expect(suggest).to_have_text("What are your opening hours?")
+        expect(suggest).to_have_text("Did you mean: “What are your opening hours?”")
         expect(page.locator("#chat")).to_contain_text("Perhaps you meant: “What are your opening hours?”")
 
         suggest.click()
@@ -159,8 +162,10 @@ def test_no_operator_contact_form_to_ticket_on_a_phone(server, data_dir, mario):
         expect(page.locator("#ask-person")).to_have_text("Parla con una persona")
         expect(page.locator("#chat")).to_contain_text("Buongiorno! Sono l'assistente virtuale")
 
-        # "talk to a person" at any time; nobody is online
+        # "talk to a person" at any time: first, what it is about; nobody is online
         page.locator("#ask-person").click()
+        expect(page.locator("#status")).to_contain_text("Scriva in breve di che cosa si tratta", timeout=10_000)
+        say(page, "Vorrei un rimborso del biglietto")
         expect(page.locator("#contact")).to_be_visible(timeout=10_000)
         expect(page.locator("#chat")).to_contain_text("nessun operatore è disponibile")
         expect(page.locator("#status")).to_contain_text("Nessun operatore disponibile")
@@ -185,7 +190,7 @@ def test_no_operator_contact_form_to_ticket_on_a_phone(server, data_dir, mario):
 
         # usable on a phone: nothing wider than the screen, the essentials on screen
         assert page.evaluate("document.documentElement.scrollWidth") <= 375
-        page.screenshot(path=str(SCREENSHOTS / "visitor-mobile.png"))
+        assert tickets[0]["original_question"] == "Vorrei un rimborso del biglietto"
 
         # a reload still shows the ticket number; then a new conversation
         page.reload()
@@ -205,7 +210,8 @@ def test_visitor_and_operator_text_is_shown_literally(server, mario):
         # empty messages are ignored; long ones refused with a note (and kept in the box)
         before = len(bubbles(page))
         say(page, "   ")
-        time.sleep(0.5)
+        expect(page.locator("#notice")).to_contain_text("Scriva prima un messaggio")  # a hint, not an error
+        time.sleep(0.3)
         assert len(bubbles(page)) == before
         long_text = "a" * 2001
         say(page, long_text)

@@ -117,7 +117,9 @@ body:has(.sp-phase[data-phase="asking_topic"]) #offer-suggest { display: none !i
   #chat { height: 58vh !important; }
   .sp-header p { display: none; }
   .sp-header h1 { font-size: 1.15rem; }
-  #top-row { flex-wrap: nowrap !important; gap: 4px !important; }
+  #top-row { flex-wrap: wrap !important; gap: 4px !important; }
+  #sp-header { min-width: 0 !important; flex: 1 1 60% !important; }
+  #lang-switch { margin-left: auto !important; }
   #lang-switch { min-width: 0 !important; flex: 0 0 auto !important; }
   #lang-switch label { padding: 2px 6px !important; font-size: .8rem !important; }
   #offer button { min-width: 0 !important; }
