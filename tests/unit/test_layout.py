@@ -96,6 +96,10 @@ CASES: dict[EventKind, tuple[dict, list[str]]] = {
             "Transfer Mario -> Lucia",
         ],
     ),
+    EventKind.RATING: (  # issue 15: the visitor's 1-5 rating after the chat
+        {"reply": "4/5", "text": "=gentile", "operator": "Mario"},
+        ["[VALUTAZIONE]", "rating 4/5: =gentile", "satisfaction_rating", "Operatore: Mario"],
+    ),
     # The tombstone of an erased session (privacy): which session, when and why, without the data.
     EventKind.ERASED: (
         {"reply": "richiesta"},
