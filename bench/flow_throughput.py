@@ -191,6 +191,7 @@ class Phase:
     ok: int = 0
     errors: Counter = field(default_factory=Counter)
     latencies: list[float] = field(default_factory=list)  # acknowledged messages, seconds
+    by_side: dict[str, list[float]] = field(default_factory=lambda: {"visitor": [], "operator": []})
     unsent_waits: list[float] = field(default_factory=list)  # open loop: lower bounds of the unsent
     lags: list[float] = field(default_factory=list)  # open loop: actual send - scheduled send
     elapsed: float = 0.0
@@ -198,8 +199,13 @@ class Phase:
     client_cpu: float = 0.0  # share of one core used by this process during the phase
     server_cpu: float = 0.0  # share of one core used by the app processes (all of them)
     server_cpu_s: float = 0.0  # app CPU seconds during the phase
+    server_runq: float = 0.0  # app threads' wait for a CPU per second (other work on the machine)
     tag: str = ""  # prefix of this phase's message texts (unique per phase)
     checker: AckCheck | None = None
+
+    def record(self, operator_side: bool, latency: float) -> None:
+        self.latencies.append(latency)
+        self.by_side["operator" if operator_side else "visitor"].append(latency)
 
     def error(self, kind: str) -> None:
         self.errors[kind] += 1
@@ -240,6 +246,19 @@ def cpu_seconds(pids: list[int]) -> float:
         except (OSError, IndexError, ValueError):
             pass
     return total / os.sysconf("SC_CLK_TCK")
+
+
+def runq_wait_seconds(pids: list[int]) -> float:
+    """Time the threads of processes spent runnable but waiting for a CPU (/proc/PID/task/*/schedstat):
+    what other work on the machine took from them. Threads that ended meanwhile are not counted."""
+    total = 0
+    for pid in pids:
+        for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+            try:
+                total += int(stat.read_text().split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    return total / 1e9
 
 
 class AckCheck:
@@ -421,7 +440,7 @@ async def closed_loop(lives: list[Live], seconds: float, tag: str, checker: AckC
             for operator_side, text in ((False, f"{tag} domanda {n}"), (True, f"{tag} risposta {n}")):
                 t = time.perf_counter()
                 if await send(live, operator_side, text, phase):
-                    phase.latencies.append(time.perf_counter() - t)
+                    phase.record(operator_side, time.perf_counter() - t)
 
     t0 = time.perf_counter()
     await asyncio.gather(*(converse(live) for live in lives))
@@ -452,7 +471,7 @@ async def open_loop(
                 await asyncio.sleep(scheduled - now)
             phase.lags.append(time.perf_counter() - scheduled)
             if await send(live, operator_side, f"{tag} messaggio {k}", phase):
-                phase.latencies.append(time.perf_counter() - scheduled)
+                phase.record(operator_side, time.perf_counter() - scheduled)
 
     await asyncio.gather(*(sender(j) for j in range(n)))
     phase.elapsed = time.perf_counter() - t0
@@ -547,6 +566,7 @@ async def load(args, urls: list[str], n_ops: int, engine, pids: list[int]) -> tu
         for kind, x in plan:
             before = count_messages(engine)
             cpu0, srv0, t0 = time.process_time(), cpu_seconds(pids), time.perf_counter()
+            wait0 = runq_wait_seconds(pids)
             checker = AckCheck(engine, args.check_every) if args.check_every > 0 else None
             tag = f"p{len(phases)}"
             if kind == "closed":
@@ -559,6 +579,7 @@ async def load(args, urls: list[str], n_ops: int, engine, pids: list[int]) -> tu
             phase.client_cpu = (time.process_time() - cpu0) / wall
             phase.server_cpu_s = cpu_seconds(pids) - srv0
             phase.server_cpu = phase.server_cpu_s / wall
+            phase.server_runq = max(0.0, runq_wait_seconds(pids) - wait0) / wall
             phase.db_new = count_messages(engine) - before
             phases.append(phase)
             print(f"  {kind:6} {phase.load:>12}: {phase.rate:7.0f} msg/s  p99 {phase.percentile(99)} ms", flush=True)
@@ -579,7 +600,7 @@ def report(
     print(f"setup: {sessions} live sessions in {setup_s:.1f} s ({abandoned} abandoned and replaced)")
     head = (
         f"{'phase':<7}{'load':>13}{'sent':>8}{'ok':>8}{'err':>6}{'msg/s':>8}{'p50':>7}{'p95':>7}{'p99':>7}"
-        f"{'max':>7}  {'db rows':>8}  {'persisted':<9}{'cpu app/bench':>14}{'app ms/msg':>11}"
+        f"{'max':>7}  {'db rows':>8}  {'persisted':<9}{'cpu app/bench':>14}{'app ms/msg':>11}{'app runq':>9}"
     )
     print(head)
     print("-" * len(head))
@@ -592,11 +613,12 @@ def report(
             f"{ph.percentile(50):>7}{ph.percentile(95):>7}{ph.percentile(99):>7}{ph.percentile(100):>7}"
             f"  {ph.db_new if ph.db_new is not None else '?':>8}  {ph.persisted:<9}"
             f"{f'{ph.server_cpu * 100:.0f}%/{ph.client_cpu * 100:.0f}%':>14}"
-            f"{ph.server_cpu_s * 1000 / ph.ok if ph.ok else 0:11.2f}"
+            f"{ph.server_cpu_s * 1000 / ph.ok if ph.ok else 0:11.2f}{ph.server_runq * 100:8.0f}%"
         )
     print(
         "latencies in ms, of acknowledged messages; open loop: from the scheduled send time. cpu: share of one core"
-        " (app processes / this bench); app ms/msg: app CPU time per acknowledged message (PostgreSQL's not counted)"
+        " (app processes / this bench); app ms/msg: app CPU time per acknowledged message (PostgreSQL's not counted);"
+        " app runq: time the app's threads were runnable but waiting for a CPU, per second (high: the machine is busy)"
     )
     for ph in phases:
         notes = []
@@ -604,6 +626,11 @@ def report(
             notes.append("errors: " + ", ".join(f"{k} x{v}" for k, v in ph.errors.most_common(4)))
         if ph.unsent_waits:
             notes.append(f"unsent: {len(ph.unsent_waits)} (still queued {args.grace:g} s after the schedule ended)")
+        if ph.kind == "closed" and all(ph.by_side.values()):
+            notes.append(
+                "p50/p99 "
+                + ", ".join(f"{k} {pct(v, 50) * 1000:.1f}/{pct(v, 99) * 1000:.1f} ms" for k, v in ph.by_side.items())
+            )
         if ph.checker and ph.checker.missing:
             notes.append(
                 f"{len(ph.checker.missing)} of {ph.checker.checked} sampled messages NOT in the database"
