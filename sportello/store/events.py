@@ -74,14 +74,23 @@ def log_page(
     wanted = sorted(set(intents))
     if wanted:
         where.append(events.c.intent.in_(wanted))
-    base = select(events, outbox.c.status).select_from(events.outerjoin(outbox, outbox.c.event_id == events.c.id))
-    rows = conn.execute(base.where(events.c.seq.is_not(None), *where).order_by(events.c.seq.desc()).limit(limit)).all()
+    rows = conn.execute(
+        select(events).where(events.c.seq.is_not(None), *where).order_by(events.c.seq.desc()).limit(limit)
+    ).all()
     if len(rows) < limit:
         rows += conn.execute(
-            base.where(events.c.seq.is_(None), *where).order_by(events.c.at.desc()).limit(limit - len(rows))
+            select(events).where(events.c.seq.is_(None), *where).order_by(events.c.at.desc()).limit(limit - len(rows))
         ).all()
+    # The statuses of this page only (not a join before the LIMIT: that would look up every match).
+    status: dict[str, str] = {}
+    ids = [r.id for r in rows]
+    for i in range(0, len(ids), 1000):
+        chunk = ids[i : i + 1000]
+        status.update(
+            conn.execute(select(outbox.c.event_id, outbox.c.status).where(outbox.c.event_id.in_(chunk))).all()
+        )
     through = pruned_through(conn)
-    return [(r.id, r, r.status or ("sent" if r.seq is not None and r.seq <= through else "")) for r in rows]
+    return [(r.id, r, status.get(r.id) or ("sent" if r.seq is not None and r.seq <= through else "")) for r in rows]
 
 
 def intents(conn: Connection) -> list[str]:
