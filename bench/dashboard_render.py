@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from sportello.answering.bot import NO_ANSWER, OPERATOR_REQUEST, Answer  # noqa: E402
 from sportello.config import Settings  # noqa: E402
-from sportello.domain import ContactMethod, State, TicketStatus  # noqa: E402
+from sportello.domain import ContactMethod, DomainError, State, TicketStatus  # noqa: E402
 from sportello.runtime import Runtime  # noqa: E402
 from sportello.services import operators as ops  # noqa: E402
 from sportello.services import tickets as tickets_mod  # noqa: E402
@@ -267,6 +267,7 @@ def seed_history(rt: Runtime, mario: int, days: int = 27) -> None:
             if r < 0.62:
                 for q in rng.sample(answered, rng.randint(1, 2)):
                     svc.visitor_message(sid, tok, q)
+                rate(rt, sid, tok, rng, (3, 4, 4, 5, 5))
                 continue
             svc.visitor_message(sid, tok, rng.choice(pool))
             if r < 0.75:
@@ -283,6 +284,7 @@ def seed_history(rt: Runtime, mario: int, days: int = 27) -> None:
                 svc.operator_send(mario, sid, "Buongiorno, le rispondo subito.")
                 clock_now[0] += rng.uniform(30, 500)
                 svc.release_chat(mario, sid, "Informazioni fornite")
+                rate(rt, sid, tok, rng, (4, 5, 5, 5))
             elif r < 0.97:
                 ops.set_status(rt.store, mario, "away")
                 svc.answer_offer(sid, tok, True)
@@ -299,6 +301,17 @@ def seed_history(rt: Runtime, mario: int, days: int = 27) -> None:
         conn.execute(
             sessions.update().where(sessions.c.status == State.WAITING).values(status=State.COLLECTING_CONTACT)
         )
+
+
+def rate(rt: Runtime, sid: str, tok: str, rng: random.Random, scores: tuple[int, ...]) -> None:
+    """Half of the visitors leave a 1-5 rating (issue 15), when the runtime takes ratings."""
+    feedback = getattr(rt, "feedback", None)
+    if feedback is None or rng.random() < 0.5:
+        return
+    try:
+        feedback.rate(sid, tok, rng.choice(scores))
+    except DomainError:
+        pass
 
 
 def screenshots() -> list[str]:
@@ -326,7 +339,16 @@ def screenshots() -> list[str]:
             )
             svc.visitor_message(chat["session_id"], chat["token"], "Perfetto, grazie mille!")
             page.get_by_text("Perfetto, grazie mille!").wait_for(timeout=20_000)
+            # An internal note, written in the console (operators only).
+            page.get_by_text("Note interne (solo operatori)").first.click()
+            page.get_by_label("Nota per i colleghi (il visitatore non la vede)").fill(
+                "Ha già chiamato ieri per lo stesso motivo."
+            )
+            page.get_by_role("button", name="Aggiungi nota").click()
+            page.get_by_text("Ha già chiamato ieri per lo stesso motivo.").wait_for(timeout=20_000)
             time.sleep(1.0)
+            page.evaluate("document.querySelector('[data-testid=\"stMain\"]')?.scrollTo(0, 0)")
+            time.sleep(0.5)
             page.screenshot(path=str(IMG / "dashboard-live.png"), full_page=True)
             page.set_viewport_size({"width": 1440, "height": 1900})  # charts and the unanswered list
             page.get_by_role("link", name="Analisi").click()

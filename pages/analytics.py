@@ -69,7 +69,7 @@ def ratings_section() -> None:
         col.metric(ui.t(f"ratings_{who}"), value)
     dist = pd.DataFrame(
         [
-            {ui.t("score"): int(k), ui.t("outcome"): ui.t(f"ratings_{who}"), ui.t("count"): n}
+            {ui.t("score"): int(k), ui.t("outcome"): ui.t(f"out_{who}"), ui.t("count"): n}
             for who in ("ai", "operator")
             for k, n in (summary.get(who) or {}).get("distribution", {}).items()
         ]
@@ -82,7 +82,12 @@ def ratings_section() -> None:
                 x=alt.X(f"{ui.t('score')}:O", title=ui.t("score")),
                 y=alt.Y(f"{ui.t('count')}:Q", title=ui.t("count")),
                 xOffset=f"{ui.t('outcome')}:N",
-                color=alt.Color(f"{ui.t('outcome')}:N", scale=alt.Scale(range=["#4c9a2a", ui.primary_color()])),
+                color=alt.Color(
+                    f"{ui.t('outcome')}:N",
+                    scale=alt.Scale(
+                        domain=[ui.t("out_ai"), ui.t("out_operator")], range=["#4c9a2a", ui.primary_color()]
+                    ),
+                ),
             )
             .properties(height=200),
             key="an_ratings",

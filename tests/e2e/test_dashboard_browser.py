@@ -154,7 +154,7 @@ def test_console_chat_view_alert_notes_transfer_and_labels(data_dir, tmp_path):
         user, operator = _box(page, "msg-user-"), _box(page, "msg-operator-")
         assert operator["x"] > user["x"] + 50, (user, operator)
         assert operator["x"] + operator["width"] > user["x"] + user["width"] + 50, (user, operator)
-        system = page.locator('[class*="st-key-msg-system-"]').first.bounding_box()
+        system = page.locator('[class*="st-key-msg-system-"] [data-testid="stText"]').first.bounding_box()
         assert abs((system["x"] + system["width"] / 2) - (user["x"] + operator["x"] + operator["width"]) / 2) < 80
         page.screenshot(path=str(SHOTS / "console-desktop.png"))
 
@@ -173,6 +173,9 @@ def test_console_chat_view_alert_notes_transfer_and_labels(data_dir, tmp_path):
         box = send.bounding_box()
         assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, box
         assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1
+        bubble = _box(page, "msg-operator-")
+        frame = page.locator('[class*="st-key-transcript_"]').first.bounding_box()
+        assert bubble["x"] + bubble["width"] <= frame["x"] + frame["width"] + 1, (bubble, frame)  # not clipped
         page.screenshot(path=str(SHOTS / "console-phone.png"))
         page.set_viewport_size({"width": 1280, "height": 800})
 

@@ -234,22 +234,22 @@ def theme() -> None:
 .stButton button[kind="primary"], .stFormSubmitButton button[kind="primaryFormSubmit"],
 .stDownloadButton button[kind="primary"] {{ background-color: {color}; border-color: {color}; }}
 h1, h2, h3 {{ color: {color}; }}
-[class*="st-key-msg-operator-"] {{ margin-left: 22%; }}
+[class*="st-key-msg-operator-"] {{ padding-left: 22%; box-sizing: border-box; }}
 [class*="st-key-msg-operator-"] [data-testid="stChatMessage"] {{
   flex-direction: row-reverse; text-align: right;
   background: color-mix(in srgb, {color} 14%, white); border-radius: .8rem;
 }}
-[class*="st-key-msg-user-"] {{ margin-right: 22%; }}
+[class*="st-key-msg-user-"] {{ padding-right: 22%; box-sizing: border-box; }}
 [class*="st-key-msg-user-"] [data-testid="stChatMessage"] {{ background: #f1f3f5; border-radius: .8rem; }}
-[class*="st-key-msg-bot-"] {{ margin-right: 22%; }}
+[class*="st-key-msg-bot-"] {{ padding-right: 22%; box-sizing: border-box; }}
 [class*="st-key-msg-bot-"] [data-testid="stChatMessage"] {{ background: #f7f7fb; border-radius: .8rem; }}
-[class*="st-key-msg-system-"], [class*="st-key-msg-time-"] {{ text-align: center; }}
+[class*="st-key-msg-system-"], [class*="st-key-msg-time-"] {{ text-align: center; align-items: center; }}
 [class*="st-key-msg-system-"] [data-testid="stText"], [class*="st-key-msg-time-"] [data-testid="stText"] {{
   text-align: center; color: #6b7280; font-size: .85rem;
 }}
 @media (max-width: 640px) {{
-  [class*="st-key-msg-operator-"] {{ margin-left: 8%; }}
-  [class*="st-key-msg-user-"], [class*="st-key-msg-bot-"] {{ margin-right: 8%; }}
+  [class*="st-key-msg-operator-"] {{ padding-left: 8%; }}
+  [class*="st-key-msg-user-"], [class*="st-key-msg-bot-"] {{ padding-right: 8%; }}
 }}
 </style>"""
     )
