@@ -144,6 +144,7 @@ def test_desktop_topic_first_live_chat_typing_looks_and_rating(venue, browser, m
     expect(chat.locator(".sp-typing")).to_have_count(0)
     say(page, "Blu, con il manico di legno.")
     expect(page.locator("#chat .message-content").last).to_contain_text("Blu, con il manico di legno.", timeout=5_000)
+    expect(page.locator("#chat .message-content").last.locator(".sp-time")).to_be_visible(timeout=5_000)  # stored
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "visitor-page.png"))
 
