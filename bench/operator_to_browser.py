@@ -63,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
             page.goto(server.url + "/")
             page.wait_for_selector("#chat .message", timeout=30_000)
             page.locator("#ask-person").click()
+            page.wait_for_selector(".sp-phase[data-phase='asking_topic']", state="attached", timeout=10_000)
+            page.locator("#msg textarea").fill("Una domanda per il personale")  # what it is about (issue 15)
+            page.locator("#send").click()
             session_id = wait_until(lambda: mario.get("pending_sessions")["sessions"])[0]["session_id"]
             mario.take(session_id)
             page.wait_for_function("document.querySelector('#chat').innerText.includes('si è unito')", timeout=10_000)
