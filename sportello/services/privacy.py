@@ -46,7 +46,7 @@ from sportello.store import events as event_log
 from sportello.store.database import Store
 from sportello.store.events import escape_like
 from sportello.store.outbox import enqueue
-from sportello.store.tables import events, messages, notes, outbox, sessions, tickets
+from sportello.store.tables import events, messages, notes, outbox, ratings, sessions, tickets
 
 log = logging.getLogger("sportello.privacy")
 
@@ -239,6 +239,7 @@ class PrivacyService:
             update(messages).where(messages.c.session_id.in_(ids)).values(text=ERASED_TEXT)
         ).rowcount
         conn.execute(notes.delete().where(notes.c.session_id.in_(ids)))  # operators' internal notes (issue 15)
+        conn.execute(update(ratings).where(ratings.c.session_id.in_(ids)).values(comment=""))  # issue 15
         n_events = conn.execute(
             update(events)
             .where(events.c.session_id.in_(ids), events.c.kind != str(EventKind.ERASED))
@@ -274,6 +275,7 @@ class PrivacyService:
                     conversation_history="[]",
                     resolution_reason="",
                     notes="",
+                    rating_comment="",  # the visitor's rating comment (issue 15); the score stays
                     updated_at=now,
                 )
             )

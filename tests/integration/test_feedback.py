@@ -81,3 +81,14 @@ def test_hours_endpoint_says_open_when_no_hours_are_set(server):
     import httpx
 
     assert httpx.get(server.url + "/api/chat/hours").json() == {"open": True, "back": None}
+
+
+def test_erasing_a_visitor_blanks_the_rating_comment_and_keeps_the_score(server, mario):
+    v = live_chat(server, mario)
+    ticket_id = mario.release(v.session_id, "ok")["ticket"]["id"]
+    rate(v, {"score": 3, "comment": "Sono Anna Verdi, 333 1234567"}, 200)
+    server.runtime.privacy.erase_session(v.session_id)
+    ticket = mario.http.get(f"/api/tickets/{ticket_id}").json()["ticket"]
+    assert (ticket["rating"], ticket["rating_comment"]) == (3, "")
+    assert [(r["score"], r["comment"]) for r in server.runtime.feedback.recent()] == [(3, "")]
+    assert server.runtime.feedback.summary(1)["operator"]["count"] == 1
