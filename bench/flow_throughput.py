@@ -250,7 +250,7 @@ def cpu_seconds(pids: list[int]) -> float:
 
 def runq_wait_seconds(pids: list[int]) -> float:
     """Time the threads of processes spent runnable but waiting for a CPU (/proc/PID/task/*/schedstat):
-    what other work on the machine took from them. Threads that ended meanwhile are not counted."""
+    held by other processes or by their own other threads. Threads that ended meanwhile are not counted."""
     total = 0
     for pid in pids:
         for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
@@ -618,7 +618,8 @@ def report(
     print(
         "latencies in ms, of acknowledged messages; open loop: from the scheduled send time. cpu: share of one core"
         " (app processes / this bench); app ms/msg: app CPU time per acknowledged message (PostgreSQL's not counted);"
-        " app runq: time the app's threads were runnable but waiting for a CPU, per second (high: the machine is busy)"
+        " app runq: time the app's threads were runnable but waiting for a CPU, per second (other processes, the bench"
+        " and the app's own threads competing for the cores)"
     )
     for ph in phases:
         notes = []
