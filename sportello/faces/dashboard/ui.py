@@ -211,6 +211,8 @@ def waiting_badge() -> None:
                 height=1,
             )
 
+    if SEEN_KEY not in st.session_state:  # the first look (at sign-in) is the baseline: no alert for it
+        st.session_state[SEEN_KEY] = len(runtime().chat.pending_sessions())
     _waiting()
 
 
