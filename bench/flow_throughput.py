@@ -248,17 +248,22 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def runq_wait_seconds(pids: list[int]) -> float:
-    """Time the threads of processes spent runnable but waiting for a CPU (/proc/PID/task/*/schedstat):
-    held by other processes or by their own other threads. Threads that ended meanwhile are not counted."""
-    total = 0
+def runq_waits(pids: list[int]) -> dict[str, int]:
+    """Per thread of the processes, the nanoseconds it spent runnable but waiting for a CPU
+    (/proc/PID/task/TID/schedstat), held by other processes or by the process's own other threads."""
+    waits = {}
     for pid in pids:
         for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
             try:
-                total += int(stat.read_text().split()[1])
+                waits[str(stat.parent)] = int(stat.read_text().split()[1])
             except (OSError, IndexError, ValueError):
                 pass
-    return total / 1e9
+    return waits
+
+
+def runq_wait_seconds(before: dict[str, int], after: dict[str, int]) -> float:
+    """Run-queue wait between two `runq_waits` snapshots (threads that ended meanwhile are not counted)."""
+    return sum(ns - before.get(tid, 0) for tid, ns in after.items()) / 1e9
 
 
 class AckCheck:
@@ -566,7 +571,7 @@ async def load(args, urls: list[str], n_ops: int, engine, pids: list[int]) -> tu
         for kind, x in plan:
             before = count_messages(engine)
             cpu0, srv0, t0 = time.process_time(), cpu_seconds(pids), time.perf_counter()
-            wait0 = runq_wait_seconds(pids)
+            wait0 = runq_waits(pids)
             checker = AckCheck(engine, args.check_every) if args.check_every > 0 else None
             tag = f"p{len(phases)}"
             if kind == "closed":
@@ -579,7 +584,7 @@ async def load(args, urls: list[str], n_ops: int, engine, pids: list[int]) -> tu
             phase.client_cpu = (time.process_time() - cpu0) / wall
             phase.server_cpu_s = cpu_seconds(pids) - srv0
             phase.server_cpu = phase.server_cpu_s / wall
-            phase.server_runq = max(0.0, runq_wait_seconds(pids) - wait0) / wall
+            phase.server_runq = runq_wait_seconds(wait0, runq_waits(pids)) / wall
             phase.db_new = count_messages(engine) - before
             phases.append(phase)
             print(f"  {kind:6} {phase.load:>12}: {phase.rate:7.0f} msg/s  p99 {phase.percentile(99)} ms", flush=True)
