@@ -37,8 +37,9 @@ def rt(settings):
     runtime.store.dispose()
 
 
-def more_flows(rt, lucia: int) -> dict:
-    """The steps the dashboard seed does not take: queue and live messages, queue timeout, contact prompt."""
+def more_flows(rt, lucia: int, mario: int) -> dict:
+    """The steps the dashboard seed does not take: queue and live messages, a transfer, queue timeout,
+    contact prompt, a rating."""
     clock = Clock(0)
     svc = ChatService(rt.store, FakeAnswerer(), rt.settings, clock=clock)
     out = {}
@@ -55,7 +56,10 @@ def more_flows(rt, lucia: int) -> dict:
     clock.advance(5)
     svc.visitor_message(s["session_id"], s["token"], "=1+1 grazie")
     clock.advance(5)
-    svc.release_chat(lucia, s["session_id"], "")
+    online(rt.store, mario, clock.now)
+    svc.transfer_chat(lucia, s["session_id"], mario)  # issue 15
+    clock.advance(5)
+    svc.release_chat(mario, s["session_id"], "")
     FeedbackService(rt.store, rt.settings, clock=clock).rate(s["session_id"], s["token"], 4, "=1+1")  # issue 15
     out["live"] = s["session_id"]
 
@@ -77,7 +81,7 @@ def more_flows(rt, lucia: int) -> dict:
 @pytest.fixture
 def seeded(rt):
     ids = seed(rt)
-    ids.update(more_flows(rt, ids["operators"]["lucia"]))
+    ids.update(more_flows(rt, ids["operators"]["lucia"], ids["operators"]["mario"]))
     return ids
 
 

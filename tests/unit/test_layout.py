@@ -161,8 +161,9 @@ def _migration():
     return module
 
 
-# Tombstones (erased) and transfers are newer than migration 0003: no old outbox row holds one.
-@pytest.mark.parametrize("kind", [k for k in EventKind if k not in (EventKind.ERASED, EventKind.TRANSFERRED)])
+# Tombstones (erased) are newer than migration 0003: no old outbox row holds one. Later rows (ratings,
+# transfers) are read back too, for a database downgraded and upgraded again.
+@pytest.mark.parametrize("kind", [k for k in EventKind if k is not EventKind.ERASED])
 def test_backfill_undoes_the_layout(kind):
     """Migration 0003 reads old outbox rows back into events: laid out again, they are the same row."""
     original = event(kind)

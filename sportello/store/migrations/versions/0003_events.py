@@ -38,6 +38,7 @@ FIXED = {
     "live_chat_operator_message": "operator_message",
     "live_chat_operator": "chat_completed",
     "satisfaction_rating": "satisfaction_rating",  # issue 15 (rows of a later schema, backfilled again)
+    "chat_transfer": "transferred",  # issue 15, likewise
 }
 # Intents of the AI's turns that offer a person (the answerer's escalations).
 NO_ANSWER = {"no_answer", "emergency", "complaint", "personal_case"}
@@ -164,6 +165,11 @@ def from_row(event_id, session_id, payload, created_at, session_user_agent) -> d
         m = re.match(r"rating (\d/5)(?:: (.*))?\Z", reply, re.DOTALL)
         e.update(reply=m.group(1) if m else reply, text=(m.group(2) or "") if m else "")
         e.update(operator=_after("Operatore: ", ua) if ua.startswith("Operatore: ") else "")
+        e["user_agent"] = session_user_agent or ""
+    elif kind == "transferred":
+        m = re.match(r"Transfer (.*) -> (.*)\Z", ua, re.DOTALL)
+        e.update(question=_after("[TRASFERIMENTO] ", user), reply=_after("🔄 ", reply))
+        e.update(text=m.group(1) if m else "", operator=m.group(2) if m else "")
         e["user_agent"] = session_user_agent or ""
     else:  # the live chat: the user agent cell names the operator
         e["user_agent"] = session_user_agent or ""
