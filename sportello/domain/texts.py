@@ -85,8 +85,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Thank you for your rating!",
     },
     "operator_joined": {
-        "it": "{name} si è unito alla chat.",
-        "en": "{name} joined the chat.",
+        "it": "Ora la assiste {name}.",
+        "en": "{name} is now helping you.",
     },
     "chat_closed": {
         "it": "{name} ha chiuso la conversazione. Grazie per averci contattato!",

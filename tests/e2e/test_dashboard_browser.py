@@ -40,7 +40,7 @@ def test_operator_takes_replies_and_releases_in_the_browser(data_dir, tmp_path):
 
         page.get_by_text(HARD).first.wait_for(timeout=15_000)  # the queue refreshes by itself
         page.get_by_role("button", name="Prendi").click()
-        page.get_by_text("Mario si è unito alla chat.").wait_for(timeout=15_000)
+        page.get_by_text("Ora la assiste Mario.").wait_for(timeout=15_000)
         assert visitor.poll()["status"] == "live"
 
         page.get_by_label("Risposta").fill("Buongiorno, sono Mario: mi dica pure.")
@@ -143,7 +143,7 @@ def test_console_chat_view_alert_notes_transfer_and_labels(data_dir, tmp_path):
         assert notified == ["Sportello: visitatore in attesa | In coda: 1"]
 
         page.get_by_role("button", name="Prendi").click()
-        page.get_by_text("Mario si è unito alla chat.").wait_for(timeout=15_000)
+        page.get_by_text("Ora la assiste Mario.").wait_for(timeout=15_000)
         page.get_by_label("Risposta").fill("Buongiorno, sono Mario.")
         page.get_by_role("button", name="Invia", exact=True).click()
         page.get_by_text("Buongiorno, sono Mario.", exact=True).wait_for(timeout=15_000)

@@ -129,7 +129,7 @@ def test_desktop_topic_first_live_chat_typing_looks_and_rating(venue, browser, m
 
     # each kind of message has its look; system lines are centred, with a time
     mario.take(sid)
-    system = page.locator("#chat .sp-system", has_text="Mario si è unito alla chat.")
+    system = page.locator("#chat .sp-system", has_text="Ora la assiste Mario.")
     expect(system).to_be_visible(timeout=3_000)
     centre = system.evaluate(
         "e => { const r = e.getBoundingClientRect(), w = document.querySelector('#chat .message-wrap')"

@@ -93,9 +93,10 @@ body:has(.sp-phase[data-phase="closed"]) #composer { display: none !important; }
 .sp-time { display: block; font-size: .7em; opacity: .6; text-align: right; margin-top: .1rem; }
 .sp-system { display: block; text-align: center; font-size: .8em; opacity: .8; font-style: italic; }
 .sp-system .sp-time { display: inline; margin-left: .4em; }
-#chat .message-row:has(.sp-system) { justify-content: center !important; align-self: center !important; }
+#chat .message-row:has(.sp-system) { justify-content: center !important; align-self: stretch !important;
+  width: 100% !important; max-width: 100% !important; }
 #chat .message:has(.sp-system) { background: transparent !important; border: none !important;
-  box-shadow: none !important; max-width: 90% !important; }
+  box-shadow: none !important; max-width: 90% !important; width: auto !important; margin: 0 auto !important; }
 #chat .message:has(.sp-author) { border-left: 3px solid #0f766e !important; }
 .sp-banner { margin-top: .35rem; padding: .35rem .6rem; border-radius: .4rem; font-size: .85rem;
   background: #fef3c7; color: #78350f; border: 1px solid #f59e0b; }
