@@ -68,7 +68,9 @@ def main(argv: list[str] | None = None) -> int:
             page.locator("#send").click()
             session_id = wait_until(lambda: mario.get("pending_sessions")["sessions"])[0]["session_id"]
             mario.take(session_id)
-            page.wait_for_function("document.querySelector('#chat').innerText.includes('Ora la assiste')", timeout=10_000)
+            page.wait_for_function(
+                "document.querySelector('#chat').innerText.includes('Ora la assiste')", timeout=10_000
+            )
             page.evaluate(OBSERVER)
 
             sent: dict[str, float] = {}
