@@ -494,11 +494,18 @@ def main() -> None:
     ap.add_argument("--cache-dir", default=str(Path(tempfile.gettempdir()) / "sportello-store-scale"))
     ap.add_argument("--fresh", action="store_true", help="regenerate the cached SQLite store")
     ap.add_argument("--only", default="", help="time only the queries whose name contains this")
+    ap.add_argument(
+        "--store",
+        default="",
+        help="time this SQLite file as it is (a store generated before: the migrations bring it to head), in place",
+    )
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="store-scale-"))
     try:
-        if args.database_url:
+        if args.store:
+            url = f"sqlite:///{Path(args.store).resolve()}"
+        elif args.database_url:
             url = args.database_url
             print(f"generating {args.rows:,} messages in {url.rsplit('@', 1)[-1]} ...", flush=True)
             print(build(url, args.rows), flush=True)

@@ -56,10 +56,33 @@ LIST_COLUMNS = [
 ]
 
 
-def as_dict(row) -> dict:
-    d = dict(row._mapping)
-    for key in ("started_at", "ended_at", "created_at", "updated_at"):
-        d[key] = iso(d[key])
+_TIMES = ("started_at", "ended_at", "created_at", "updated_at")
+_DAYS: dict[int, str] = {}
+
+
+def _iso(ts: float | None) -> str | None:
+    """`iso(ts)`, the same text, ~10x faster (a list of 5,000 tickets converts 20,000 times):
+    the date of each day once, the time of day by arithmetic. Rounded as `datetime.fromtimestamp`
+    rounds (to the microsecond, half even), then cut to the second as `isoformat` does."""
+    if ts is None:
+        return None
+    whole, frac = divmod(ts, 1.0)
+    second = int(whole) + (round(frac * 1e6) >= 1_000_000)
+    day, rest = divmod(second, 86400)
+    date = _DAYS.get(day)
+    if date is None:
+        date = _DAYS[day] = iso(day * 86400)[:10]
+    return f"{date}T{_TWO[rest // 3600]}:{_TWO[rest // 60 % 60]}:{_TWO[rest % 60]}Z"
+
+
+_TWO = [f"{i:02d}" for i in range(60)]
+
+
+def as_dict(row, keys: tuple[str, ...] | None = None) -> dict:
+    """A ticket row as a dict, the times as ISO text; `keys`: the result's column names (once per result)."""
+    d = dict(zip(keys or row._fields, row, strict=True))
+    for key in _TIMES:
+        d[key] = _iso(d[key])
     return d
 
 
@@ -148,12 +171,15 @@ def search(
     assigned_to: int | None = None,
     limit: int = 100,
     offset: int = 0,
+    statuses: list[str] | tuple[str, ...] | None = None,
 ) -> list[dict]:
+    """Newest first, `status` (or any of `statuses`), the other filters; the LIMIT in SQL."""
     stmt = select(tickets).order_by(tickets.c.id.desc()).limit(min(max(limit, 1), 5000)).offset(max(offset, 0))
-    if status:
-        if status not in set(TicketStatus):
+    wanted = sorted({status} if status else set(statuses or ()))
+    if wanted:
+        if not set(wanted) <= set(TicketStatus):
             raise ValidationError("status must be open, pending, resolved or closed", code="invalid_status")
-        stmt = stmt.where(tickets.c.status == status)
+        stmt = stmt.where(tickets.c.status == wanted[0] if len(wanted) == 1 else tickets.c.status.in_(wanted))
     if session_id:
         stmt = stmt.where(tickets.c.session_id == session_id)
     if assigned_to is not None:
@@ -170,7 +196,9 @@ def search(
             )
         )
     with store.read() as conn:
-        return [as_dict(r) for r in conn.execute(stmt)]
+        result = conn.execute(stmt)
+        keys = tuple(result.keys())
+        return [as_dict(r, keys) for r in result]
 
 
 def update_ticket(
@@ -240,14 +268,7 @@ def list_tickets(
 ) -> list[dict]:
     """Tickets newest first, with any of `statuses` (all when empty), matching `q`."""
     q = (q or "").strip() or None
-    if statuses:
-        found: list[dict] = []
-        for status in statuses:
-            found += search(store, status=status, q=q, assigned_to=assigned_to, limit=limit)
-        found.sort(key=lambda t: t["id"], reverse=True)
-        found = found[:limit]
-    else:
-        found = search(store, q=q, assigned_to=assigned_to, limit=limit)
+    found = search(store, statuses=statuses, q=q, assigned_to=assigned_to, limit=limit)
     names = operator_names(store)
     for t in found:
         t["assigned_to_name"] = names.get(t["assigned_to"], "") if t["assigned_to"] is not None else ""

@@ -95,7 +95,7 @@ def log_page(
 
 def intents(conn: Connection) -> list[str]:
     """Every intent recorded, sorted: one index seek per distinct intent (a loose index scan on
-    ix_events_intent_at), not a scan of every event."""
+    ix_events_intent_seq_at), not a scan of every event."""
     found: list[str] = []
     last = ""
     step = select(func.min(events.c.intent)).where(events.c.intent > bindparam("after")).scalar_subquery()

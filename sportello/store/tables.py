@@ -149,7 +149,7 @@ events = Table(
     # outbox row itself may be pruned once sent).
     Column("seq", Integer, nullable=True),
     Index("ix_events_kind_at_intent", "kind", "at", "intent"),
-    Index("ix_events_intent_at", "intent", "at"),
+    Index("ix_events_intent_seq_at", "intent", "seq", "at"),  # the log filtered on intents, newest first
     Index("ix_events_session_at", "session_id", "at"),
     Index("ix_events_at", "at"),
     Index("ix_events_seq", "seq"),

@@ -5,6 +5,11 @@
   rows are pruned (backfilled here from the outbox);
 - events(kind, at, intent) replaces events(kind, at): the Analisi report's intent counts and the
   learning loop's answer rate read it without touching the table;
+- events(intent, seq, at) replaces events(intent, at): the log filtered on intents reads its newest
+  rows from it (the date range checked in the index), the intent list still seeks on its first column.
+  Swapped, not added: one insert + commit of an event cost the same with either (126 / 134 µs CPU,
+  median of 3,000 on the 1M-message store; 131 µs with both), the log on one large intent went from
+  75 to 24 ms CPU;
 - sessions(created_at): the Analisi report's period; sessions(taken_at): the last queue waits,
   for the estimated wait a waiting visitor sees on every poll.
 
@@ -27,6 +32,8 @@ def upgrade() -> None:
     op.create_index("ix_events_seq", "events", ["seq"])
     op.drop_index("ix_events_kind_at", table_name="events")
     op.create_index("ix_events_kind_at_intent", "events", ["kind", "at", "intent"])
+    op.drop_index("ix_events_intent_at", table_name="events")
+    op.create_index("ix_events_intent_seq_at", "events", ["intent", "seq", "at"])
     op.create_index("ix_sessions_created_at", "sessions", ["created_at"])
     op.create_index("ix_sessions_taken_at", "sessions", ["taken_at"])
 
@@ -34,6 +41,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_sessions_taken_at", table_name="sessions")
     op.drop_index("ix_sessions_created_at", table_name="sessions")
+    op.drop_index("ix_events_intent_seq_at", table_name="events")
+    op.create_index("ix_events_intent_at", "events", ["intent", "at"])
     op.drop_index("ix_events_kind_at_intent", table_name="events")
     op.create_index("ix_events_kind_at", "events", ["kind", "at"])
     op.drop_index("ix_events_seq", table_name="events")
