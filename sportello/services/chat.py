@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.engine import Connection
 
 from sportello.answering.bot import NO_ANSWER, OPERATOR_REQUEST, Answer, Answerer
@@ -75,6 +75,14 @@ def message_dict(m) -> dict:
         "created_at": iso(m["created_at"]),
     }
 
+
+# The hot path's statements, built once: executed with a dict of parameters, SQLAlchemy
+# compiles each once and finds it in its cache by a constant key (a statement built with
+# .values(...) per call costs a cache-key walk over every value).
+_INSERT_MESSAGE = messages.insert()
+_SESSION = select(sessions).where(sessions.c.id == bindparam("_sid"))
+_SESSION_FOR_UPDATE = _SESSION.with_for_update()
+_UPDATE_SESSION = update(sessions).where(sessions.c.id == bindparam("_sid"))  # SET: the other keys given
 
 _NAMES: dict[tuple[str, int], str] = {}  # (database, operator id) -> first name; display names never change
 
@@ -138,7 +146,7 @@ class _Tx:
             "intent": intent,
             "created_at": self.now,
         }
-        self.conn.execute(messages.insert().values(**values))
+        self.conn.execute(_INSERT_MESSAGE, values)
         self.new.append(values)
         return values
 
@@ -193,14 +201,13 @@ class ChatService:
             yield tx
             if tx.changes:
                 tx.set(updated_at=tx.now)
-                conn.execute(update(sessions).where(sessions.c.id == session_id).values(**tx.changes))
+                conn.execute(_UPDATE_SESSION, {"_sid": session_id, **tx.changes})
         self.on_commit()
 
     def _read_session(
         self, conn: Connection, session_id: str, token: str | None, *, visitor: bool = True, lock: bool = False
     ):
-        query = select(sessions).where(sessions.c.id == session_id)
-        row = conn.execute(query.with_for_update() if lock else query).first()
+        row = conn.execute(_SESSION_FOR_UPDATE if lock else _SESSION, {"_sid": session_id}).first()
         if row is None:
             raise NotFound("unknown session", code="unknown_session")
         if visitor and not auth.token_matches(token or "", row.token_hash):
@@ -287,7 +294,7 @@ class ChatService:
                 "intent": "greeting",
                 "created_at": now,
             }
-            conn.execute(messages.insert().values(**greeting))
+            conn.execute(_INSERT_MESSAGE, greeting)
         return {
             "session_id": session_id,
             "token": token,

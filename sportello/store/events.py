@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.engine import Connection, Row
 
 from sportello.domain.events import Event, EventKind
@@ -23,6 +23,9 @@ from sportello.store.tables import events, outbox, sessions
 _FIELDS = tuple(c.name for c in events.c if c.name not in ("id", "seq"))
 
 
+_INSERT = events.insert()  # built once: executed with a dict, its compiled form is cached
+
+
 def record(conn: Connection, event: Event) -> str:
     """Write the event and its sheet row in `conn`'s transaction; return the event id.
 
@@ -30,7 +33,8 @@ def record(conn: Connection, event: Event) -> str:
     seq, event_id = enqueue_row(conn, CONVERSATIONS, conversation_row(event), session_id=event.session_id, now=event.at)
     values = asdict(event)
     values["kind"] = str(event.kind)
-    conn.execute(events.insert().values(id=event_id, seq=seq, **values))
+    values.update(id=event_id, seq=seq)
+    conn.execute(_INSERT, values)
     return event_id
 
 
@@ -126,6 +130,57 @@ def intent_counts(
     if skip:
         stmt = stmt.where(events.c.intent.not_in(skip))
     return Counter({intent: n for intent, n in conn.execute(stmt)})
+
+
+def intent_counts_by(
+    conn: Connection, group, kinds: Iterable[EventKind], lo: float, hi: float, *, exclude: Iterable[str] = ()
+) -> list[tuple[object, str, int]]:
+    """`intent_counts` per value of `group` (a SQL expression of `events.at`, e.g. the day):
+    (group, intent, how many)."""
+    stmt = (
+        select(group.label("grp"), events.c.intent, func.count())
+        .where(
+            events.c.kind.in_([str(k) for k in kinds]),
+            events.c.intent != "",
+            events.c.at >= lo,
+            events.c.at < hi,
+        )
+        .group_by("grp", events.c.intent)
+    )
+    skip = sorted(set(exclude))
+    if skip:
+        stmt = stmt.where(events.c.intent.not_in(skip))
+    return [tuple(r) for r in conn.execute(stmt)]
+
+
+def question_counts_by(
+    conn: Connection, group, kind: EventKind, intent: str, lo: float, hi: float
+) -> list[tuple[object, str, str, int, float]]:
+    """`question_counts` per value of `group` (a SQL expression of `events.at`):
+    (group, text, language, how many, last asked)."""
+    stmt = (
+        select(group.label("grp"), events.c.text, sessions.c.language, func.count(), func.max(events.c.at))
+        .select_from(events.join(sessions, sessions.c.id == events.c.session_id))
+        .where(events.c.kind == str(kind), events.c.intent == intent, events.c.at >= lo, events.c.at < hi)
+        .group_by("grp", events.c.text, sessions.c.language)
+    )
+    return [tuple(r) for r in conn.execute(stmt)]
+
+
+def last_seq(conn: Connection) -> int:
+    """The newest event's `seq` (0 when there is none): one index seek."""
+    return conn.execute(select(func.max(events.c.seq))).scalar() or 0
+
+
+def since(conn: Connection, seq: int, kind: EventKind) -> tuple[float | None, int]:
+    """Of the events after `seq` (commit order): the earliest time (None when there is none) and the
+    greatest `seq` of those of `kind` (0 when none). Read from ix_events_seq, one row per event."""
+    earliest, newest = conn.execute(
+        select(func.min(events.c.at), func.max(case((events.c.kind == str(kind), events.c.seq), else_=0))).where(
+            events.c.seq > seq
+        )
+    ).one()
+    return earliest, newest or 0
 
 
 def question_counts(

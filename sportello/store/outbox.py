@@ -35,6 +35,9 @@ log = logging.getLogger("sportello.outbox")
 STATUS_KEY = "outbox_status"
 
 
+_INSERT = outbox.insert()  # built once: executed with a dict, its compiled form is cached
+
+
 def enqueue(
     conn: Connection,
     worksheet: str,
@@ -62,18 +65,19 @@ def enqueue_row(
     """`enqueue`, returning (the row's id, i.e. its place in the commit order, event id)."""
     event_id = uuid.uuid4().hex
     result = conn.execute(
-        outbox.insert().values(
-            event_id=event_id,
-            worksheet=worksheet,
-            op=op,
-            row_key=row_key,
-            session_id=session_id,
-            payload=json.dumps(values, ensure_ascii=False),
-            created_at=now if now is not None else time.time(),
-            status="pending",
-            attempts=0,
-            last_error="",
-        )
+        _INSERT,
+        {
+            "event_id": event_id,
+            "worksheet": worksheet,
+            "op": op,
+            "row_key": row_key,
+            "session_id": session_id,
+            "payload": json.dumps(values, ensure_ascii=False),
+            "created_at": now if now is not None else time.time(),
+            "status": "pending",
+            "attempts": 0,
+            "last_error": "",
+        },
     )
     return result.inserted_primary_key[0], event_id
 

@@ -198,7 +198,7 @@ def test_take_chat_race_from_threads_has_exactly_one_winner(desk):
         assert Counter(results) == {"won": 1, "not_waiting": 7}, results
         snap = desk.chat.visitor_poll(sid, tok)
         assert snap["status"] == "live"
-        assert sum(1 for m in snap["messages"] if m["role"] == "system" and "unito" in m["text"]) == 1
+        assert sum(1 for m in snap["messages"] if m["role"] == "system" and "Ora la assiste" in m["text"]) == 1
 
 
 def test_operator_at_capacity(desk):
