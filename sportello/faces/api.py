@@ -97,7 +97,7 @@ async def json_body(request: Request) -> dict[str, Any]:
     return data
 
 
-def clean_params(request: Request) -> None:
+async def clean_params(request: Request) -> None:
     """Path and query parameters hold no NUL and no lone surrogate (router-wide)."""
     for name, value in (*request.path_params.items(), *request.query_params.multi_items()):
         check_characters(str(value), name)
@@ -111,7 +111,7 @@ def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def bearer_token(authorization: Annotated[str, Header()] = "") -> str:
+async def bearer_token(authorization: Annotated[str, Header()] = "") -> str:
     """The operator's token from `Authorization: Bearer <token>`."""
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -119,7 +119,7 @@ def bearer_token(authorization: Annotated[str, Header()] = "") -> str:
     return token.strip()
 
 
-def visitor_token(x_session_token: Annotated[str, Header()] = "") -> str:
+async def visitor_token(x_session_token: Annotated[str, Header()] = "") -> str:
     """The visitor's session token from `X-Session-Token`."""
     if not x_session_token:
         raise Unauthorized("X-Session-Token header required", code="missing_session_token")
