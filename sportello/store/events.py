@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict
 
-from sqlalchemy import bindparam, case, func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.engine import Connection, Row
 
 from sportello.domain.events import Event, EventKind
@@ -172,15 +172,16 @@ def last_seq(conn: Connection) -> int:
     return conn.execute(select(func.max(events.c.seq))).scalar() or 0
 
 
-def since(conn: Connection, seq: int, kind: EventKind) -> tuple[float | None, int]:
-    """Of the events after `seq` (commit order): the earliest time (None when there is none) and the
-    greatest `seq` of those of `kind` (0 when none). Read from ix_events_seq, one row per event."""
-    earliest, newest = conn.execute(
-        select(func.min(events.c.at), func.max(case((events.c.kind == str(kind), events.c.seq), else_=0))).where(
-            events.c.seq > seq
-        )
-    ).one()
-    return earliest, newest or 0
+def since(conn: Connection, low: int, seen: int | None, kind: EventKind) -> tuple[float | None, set[int]]:
+    """The earliest time of the events after `seen` (None when there is none, or `seen` is None) and
+    the seqs of the events of `kind` after `low`, both read from ix_events_seq."""
+    # `at + 0`, `kind || ''`: not from their indexes (SQLite would walk ix_events_at for the minimum, or
+    # every tombstone in ix_events_kind_at_intent), the range of seq is the short read.
+    earliest = None
+    if seen is not None:
+        earliest = conn.execute(select(func.min(events.c.at + 0)).where(events.c.seq > seen)).scalar()
+    found = conn.execute(select(events.c.seq).where(events.c.seq > low, events.c.kind + "" == str(kind))).scalars()
+    return earliest, set(found)
 
 
 def question_counts(
