@@ -8,6 +8,7 @@ the dashboard log can show whether the row has reached the sheet.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict
@@ -71,6 +72,15 @@ def log_page(
         where.extend([events.c.session_id >= prefix, events.c.session_id < prefix + "\U0010ffff"])
     elif session_prefix:
         where.append(events.c.session_id.like(f"{escape_like(session_prefix)}%", escape="\\"))
+        if re.fullmatch(r"[0-9a-f]+", session_prefix):
+            # PostgreSQL reads LIKE 'x%' from a plain index only under the "C" collation; the ids are
+            # lower-case hex, ordered alike by any collation: the range [prefix, prefix + 1) reads
+            # ix_events_session_at.
+            where.append(events.c.session_id >= session_prefix)
+            if session_prefix.strip("f"):
+                n = len(session_prefix)
+                upper = f"{int(session_prefix, 16) + 1:0{n}x}"
+                where.append(events.c.session_id < upper)
     if lo is not None:
         where.append(events.c.at >= lo)
     if hi is not None:

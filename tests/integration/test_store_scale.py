@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from alembic import command
@@ -14,6 +14,7 @@ from sqlalchemy import func, inspect, select, update
 
 from sportello.answering.bot import NO_ANSWER
 from sportello.config import Settings
+from sportello.domain import ValidationError
 from sportello.domain.events import AI_KINDS, EventKind
 from sportello.runtime import Runtime
 from sportello.services.conversation_log import ConversationLog
@@ -32,7 +33,7 @@ from sportello.store import migrate
 from sportello.store.database import Store
 from sportello.store.outbox import mark_sent, note_failure, prune_sent, pruned_through
 from sportello.store.tables import events, outbox, sessions, tickets
-from testkit.dashboard import D0, D1, D3, FakeAnswerer, seed
+from testkit.dashboard import D0, D1, D2, D3, FakeAnswerer, seed
 
 pytestmark = pytest.mark.both_databases
 DAY = 86400.0
@@ -224,3 +225,77 @@ def test_migration_0005_upgrades_a_0004_store_with_data(rt, settings):
         assert (log.rows(), log.intents(), report(store, D0, D3, "Europe/Rome")) == before
     finally:
         store.dispose()
+
+
+def test_the_day_cache_gives_the_uncached_answers_and_sees_erasures_and_late_events(rt, monkeypatch):
+    from sportello.services import reports as reports_mod
+    from sportello.services.chat import ChatService
+
+    tz = "Europe/Rome"
+    computed = []
+    real = reports_mod._event_days
+    monkeypatch.setattr(
+        reports_mod, "_event_days", lambda conn, a, b, z: computed.append((a, b)) or real(conn, a, b, z)
+    )
+    cached = reports_mod.Reports(rt.store)  # the seed's days (2025) are long settled
+    first = cached.report(D0, D3, tz)
+    assert first == report(rt.store, D0, D3, tz) and computed == [(D0, D3), (D0, D3)]
+    assert first.unanswered and first.top_intents
+    computed.clear()
+    assert cached.report(D1, D2, tz) == report(rt.store, D1, D2, tz) and computed == [(D1, D2)]  # only the sessions
+    computed.clear()
+
+    # An event dated in a cached day (a clock in the past) drops the cache.
+    at = datetime(2025, 3, 11, 15, 0, tzinfo=zone(tz)).timestamp()
+    svc = ChatService(rt.store, FakeAnswerer(), rt.settings, clock=lambda: at)
+    s = svc.start_session("it", "pytest/1.0")
+    svc.visitor_message(s["session_id"], s["token"], "Posso portare il cane?")
+    late = cached.report(D0, D3, tz)
+    assert late == report(rt.store, D0, D3, tz) and late.unanswered != first.unanswered
+
+    # An erasure (texts blanked, in the transaction of its tombstone) drops it too.
+    before = cached.report(D0, D3, tz)
+    assert cached.report(D0, D3, tz) == before
+    rt.privacy.erase_session(s["session_id"])
+    erased = cached.report(D0, D3, tz)
+    assert erased == report(rt.store, D0, D3, tz) and erased.unanswered != before.unanswered
+
+    # Today is never cached: its events are read on every report.
+    assert all(day < date.today() for _, day in cached.cache.days)
+
+
+def test_the_ticket_list_filters_statuses_and_text_in_sql(rt):
+    everything = rt.tickets.list()
+    assert len(everything) >= 2 and [t["id"] for t in everything] == sorted((t["id"] for t in everything), reverse=True)
+    for statuses in (["open"], ["open", "pending"], ["resolved", "closed", "open"], ["pending"]):
+        got = rt.tickets.list(statuses=statuses)
+        assert got == [t for t in everything if t["status"] in statuses]
+    assert (
+        rt.tickets.list(statuses=["open", "pending"], limit=1)
+        == [t for t in everything if t["status"] in ("open", "pending")][:1]
+    )
+    with pytest.raises(ValidationError):
+        rt.tickets.list(statuses=["open", "nope"])
+    some = everything[0]
+    assert some["id"] in {t["id"] for t in rt.tickets.list(q=some["contact_info"][:5])}
+
+
+def test_the_fast_iso_is_iso():
+    import random
+
+    from sportello.domain import iso
+    from sportello.services.tickets import _iso
+
+    rnd = random.Random(14)
+    values = [rnd.uniform(0, 4e9) for _ in range(20_000)] + [None, 0.0, 1e-7, 59.9999995, 86399.9999996]
+    values += [t + f for t in (1741564800, 1774220400) for f in (0, 0.4999995, 0.9999994, 0.9999995, 0.99999951)]
+    assert [_iso(v) for v in values] == [iso(v) for v in values]
+
+
+def test_the_log_by_session_prefix_reads_a_range_with_the_same_rows(rt):
+    log = ConversationLog(rt.store)
+    rows = log.rows()
+    ids = sorted({r["session_id"] for r in rows})
+    prefixes = {"", ids[0][:1], ids[-1][:3], ids[1], "f", "ff", "0", ids[0][:2] + "zz"}
+    for prefix in prefixes:
+        assert log.rows(session=prefix) == [r for r in rows if r["session_id"].startswith(prefix)], prefix
