@@ -283,21 +283,22 @@ def _events_part(
     conn, start: date, end: date, tz: str, cache: DayCache | None, now: float
 ) -> tuple[Counter, list[tuple[str, str, int, float]]]:
     """Intent counts and (text, language, count, last asked) of start..end: settled days from the cache."""
-    if cache is None:
-        days = _event_days(conn, start, end, tz)
-    else:
-        with cache.lock:
-            cache.check(conn)
-            days = {}
-            wanted = [start + timedelta(days=i) for i in range((end - start).days + 1)]
-            missing = [d for d in wanted if (tz, d) not in cache.days]
-            if missing:
-                for d, data in _event_days(conn, missing[0], missing[-1], tz).items():
-                    days[d] = data
-                    if bounds(d, d, tz)[1] <= now - SETTLED_S:
-                        cache.keep(tz, d, data)
-            for d in wanted:
-                days.setdefault(d, cache.days.get((tz, d)))
+    if cache is None:  # the whole period at once: cheaper than per day when nothing is kept
+        lo, hi = bounds(start, end, tz)
+        intents = events.intent_counts(conn, AI_KINDS, lo, hi, exclude=FLOW_INTENTS)
+        return intents, sorted(events.question_counts(conn, EventKind.AI_NO_ANSWER, NO_ANSWER, lo, hi))
+    with cache.lock:
+        cache.check(conn)
+        days = {}
+        wanted = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+        missing = [d for d in wanted if (tz, d) not in cache.days]
+        if missing:
+            for d, data in _event_days(conn, missing[0], missing[-1], tz).items():
+                days[d] = data
+                if bounds(d, d, tz)[1] <= now - SETTLED_S:
+                    cache.keep(tz, d, data)
+        for d in wanted:
+            days.setdefault(d, cache.days.get((tz, d)))
     intents: Counter = Counter()
     questions: dict[tuple[str, str], list] = {}
     for data in days.values():
@@ -341,9 +342,9 @@ def report(
             .where(conversation)
             .group_by("day", "outcome")  # by label: PostgreSQL sees two bound copies of an expression as different
         ).all()
-        timed = conn.execute(
+        timed = conn.execute(  # `taken_at + 0`: the period's range of created_at, not every chat ever taken
             select(sessions.c.waiting_since, sessions.c.taken_at, sessions.c.closed_at).where(
-                conversation, sessions.c.taken_at.is_not(None), sessions.c.waiting_since.is_not(None)
+                conversation, (sessions.c.taken_at + 0).is_not(None), sessions.c.waiting_since.is_not(None)
             )
         ).all()
         intents, missed = _events_part(conn, start, end, tz, cache, time.time() if now is None else now)
