@@ -467,6 +467,10 @@ def queries(rt: Runtime, now: float) -> list[tuple[str, object]]:
             lambda: Reports(rt.store, clock=lambda: now).report(today - timedelta(days=89), today, tz),
         ),
         (
+            "analisi day cache warm-up (dashboard start, in background)",
+            lambda: Reports(rt.store, clock=lambda: now).warm(tz).join(),
+        ),
+        (
             "analisi report 90 days, no day cache",
             lambda: reports_mod.report(rt.store, today - timedelta(days=89), today, tz),
         ),

@@ -143,8 +143,11 @@ class Runtime:
 def dashboard_runtime(settings: Settings | None = None) -> Runtime:
     """The runtime of the dashboard process. It never answers visitors, so it loads no
     knowledge base, model or LLM client; the app process runs the outbox worker and the
-    queue sweeper, so nothing is started here."""
-    return Runtime(settings or Settings.from_env(), answerer=SilentAnswerer())
+    queue sweeper, so nothing is started here but a one-off read that warms the Analisi
+    report's day cache (`Reports.warm`)."""
+    runtime = Runtime(settings or Settings.from_env(), answerer=SilentAnswerer())
+    runtime.reports.warm(runtime.settings.timezone)
+    return runtime
 
 
 @contextmanager

@@ -38,6 +38,7 @@ event was the alternative: it costs every message's transaction, where this cost
 from __future__ import annotations
 
 import functools
+import logging
 import re
 import statistics
 import threading
@@ -57,6 +58,8 @@ from sportello.store import events
 from sportello.store.database import Store
 from sportello.store.tables import events as events_table
 from sportello.store.tables import sessions, tickets
+
+log = logging.getLogger(__name__)
 
 OUTCOMES = ("ai", "operator", "ticket", "no_outcome")
 
@@ -279,14 +282,8 @@ def _event_days(conn, start: date, end: date, tz: str) -> dict[date, DayEvents]:
     return out
 
 
-def _events_part(
-    conn, start: date, end: date, tz: str, cache: DayCache | None, now: float
-) -> tuple[Counter, list[tuple[str, str, int, float]]]:
-    """Intent counts and (text, language, count, last asked) of start..end: settled days from the cache."""
-    if cache is None:  # the whole period at once: cheaper than per day when nothing is kept
-        lo, hi = bounds(start, end, tz)
-        intents = events.intent_counts(conn, AI_KINDS, lo, hi, exclude=FLOW_INTENTS)
-        return intents, sorted(events.question_counts(conn, EventKind.AI_NO_ANSWER, NO_ANSWER, lo, hi))
+def _cached_days(conn, start: date, end: date, tz: str, cache: DayCache, now: float) -> dict[date, DayEvents]:
+    """The events' part of each day start..end: the settled days from the cache (read and kept when missing)."""
     with cache.lock:
         cache.check(conn)
         days = {}
@@ -299,6 +296,18 @@ def _events_part(
                     cache.keep(tz, d, data)
         for d in wanted:
             days.setdefault(d, cache.days.get((tz, d)))
+    return days
+
+
+def _events_part(
+    conn, start: date, end: date, tz: str, cache: DayCache | None, now: float
+) -> tuple[Counter, list[tuple[str, str, int, float]]]:
+    """Intent counts and (text, language, count, last asked) of start..end: settled days from the cache."""
+    if cache is None:  # the whole period at once: cheaper than per day when nothing is kept
+        lo, hi = bounds(start, end, tz)
+        intents = events.intent_counts(conn, AI_KINDS, lo, hi, exclude=FLOW_INTENTS)
+        return intents, sorted(events.question_counts(conn, EventKind.AI_NO_ANSWER, NO_ANSWER, lo, hi))
+    days = _cached_days(conn, start, end, tz, cache, now)
     intents: Counter = Counter()
     questions: dict[tuple[str, str], list] = {}
     for data in days.values():
@@ -413,3 +422,20 @@ class Reports:
         """Every number of the "Analisi" page for the days start..end (inclusive); the events of
         settled days from this object's cache (see the module docstring)."""
         return report(self.store, start, end, tz, top=top, cache=self.cache, now=self.clock())
+
+    def warm(self, tz: str, days: int = 90) -> threading.Thread:
+        """Keep the events' part of the last `days` settled days, in a background thread: the
+        dashboard's first report then costs what the later ones cost. Returns the (started) thread."""
+
+        def fill() -> None:
+            now = self.clock()
+            end = local_day(now, tz) - timedelta(days=1)
+            try:
+                with self.store.read() as conn:
+                    _cached_days(conn, end - timedelta(days=days - 1), end, tz, self.cache, now)
+            except Exception:  # only a head start: the report reads what is missing
+                log.warning("could not warm the Analisi report's day cache", exc_info=True)
+
+        thread = threading.Thread(target=fill, name="reports-warm", daemon=True)
+        thread.start()
+        return thread

@@ -264,6 +264,23 @@ def test_the_day_cache_gives_the_uncached_answers_and_sees_erasures_and_late_eve
     assert all(day < date.today() for _, day in cached.cache.days)
 
 
+def test_the_warm_up_keeps_the_settled_days_and_the_report_reads_only_the_sessions(rt, monkeypatch):
+    from sportello.services import reports as reports_mod
+
+    tz = "Europe/Rome"
+    now = datetime(2025, 3, 13, 0, 30, tzinfo=zone(tz)).timestamp()  # D3 ended half an hour ago: not settled
+    warm = reports_mod.Reports(rt.store, clock=lambda: now)
+    warm.warm(tz, days=5).join()
+    assert sorted(day for _, day in warm.cache.days) == [D0 - timedelta(days=1), D0, D1, D2]
+    computed = []
+    real = reports_mod._event_days
+    monkeypatch.setattr(
+        reports_mod, "_event_days", lambda conn, a, b, z: computed.append((a, b)) or real(conn, a, b, z)
+    )
+    assert warm.report(D0, D2, tz) == report(rt.store, D0, D2, tz) and computed == []
+    assert warm.report(D0, D3, tz) == report(rt.store, D0, D3, tz) and computed == [(D3, D3)]  # not settled
+
+
 def test_the_ticket_list_filters_statuses_and_text_in_sql(rt):
     everything = rt.tickets.list()
     assert len(everything) >= 2 and [t["id"] for t in everything] == sorted((t["id"] for t in everything), reverse=True)
