@@ -9,7 +9,6 @@ import streamlit as st
 
 from sportello.domain import DomainError, TicketStatus
 from sportello.faces.dashboard import ui as ui
-from sportello.services.privacy import masked
 from sportello.services.tickets import LIST_COLUMNS, export_csv, history_messages
 
 op = ui.require_operator()
@@ -37,7 +36,7 @@ only_mine = f3.checkbox(ui.t("only_mine"), key="tk_mine")
 
 rows = tickets.list(statuses=statuses, q=q, assigned_to=op["id"] if only_mine else None)
 # Privacy: the list and its export show contacts to admins only (a***@example.org); an open ticket shows its own.
-shown = rows if op["is_admin"] else masked(rows)
+shown = tickets.for_viewer(rows, op)
 
 h1, h2 = st.columns([4, 1], vertical_alignment="center")
 h1.text(ui.t("n_tickets", n=len(rows)))

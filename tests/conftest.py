@@ -85,8 +85,8 @@ def runtime(settings):
 
 @pytest.fixture
 def server(data_dir, db_env):
-    """The app's API in this process (uvicorn in a thread), with two operators, mario and lucia."""
-    add_operator(data_dir, "mario", "Mario Rossi", env=db_env)
+    """The app's API in this process (uvicorn in a thread), with two operators, mario (admin) and lucia."""
+    add_operator(data_dir, "mario", "Mario Rossi", "password123", "--admin", env=db_env)
     add_operator(data_dir, "lucia", "Lucia Bianchi", env=db_env)
     with InProcessServer(data_dir, env={"QUEUE_TIMEOUT_S": "120", **db_env}) as srv:
         yield srv

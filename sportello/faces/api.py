@@ -287,8 +287,9 @@ def create_router(runtime: Runtime) -> APIRouter:
     # ---------------------------------------------------------------- tickets
     @router.get("/tickets")
     def tickets_list(
-        _op: Operator, status: str = "", session_id: str = "", q: str = "", limit: str = "100", offset: str = "0"
+        op: Operator, status: str = "", session_id: str = "", q: str = "", limit: str = "100", offset: str = "0"
     ):
+        """Contacts are masked for operators who are not admins (as in the dashboard's list)."""
         found = tickets.search(
             status=status or None,
             session_id=session_id or None,
@@ -296,7 +297,7 @@ def create_router(runtime: Runtime) -> APIRouter:
             limit=_int(limit, "limit", 100),
             offset=_int(offset, "offset", 0),
         )
-        return {"tickets": found}
+        return {"tickets": tickets.for_viewer(found, op)}
 
     @router.get("/tickets/{ticket_id}")
     def ticket_get(_op: Operator, ticket_id: str):

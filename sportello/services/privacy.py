@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 
 from sqlalchemy import and_, case, exists, or_, select, update
@@ -54,24 +54,6 @@ DAY_S = 86400.0
 BATCH = 10  # sessions per transaction: a retention pass never holds the write lock for long
 # States a conversation is over in: closed, or left by the visitor before any operator was involved.
 ENDED_STATES = (State.CLOSED, State.BOT, State.OFFERED, State.COLLECTING_CONTACT)
-
-
-def mask_contact(value: str) -> str:
-    """`a***@example.org`, `+39*******567`: enough to recognise a contact, not to use it."""
-    value = (value or "").strip()
-    if not value:
-        return ""
-    if "@" in value:
-        local, _, domain = value.rpartition("@")
-        return f"{local[:1]}***@{domain}"
-    if len(value) <= 6:
-        return "*" * len(value)
-    return value[:3] + "*" * (len(value) - 6) + value[-3:]
-
-
-def masked(rows: Iterable[dict]) -> list[dict]:
-    """Copies of ticket rows with the contact masked (lists and exports for non-admins)."""
-    return [{**r, "contact_info": mask_contact(r.get("contact_info") or "")} for r in rows]
 
 
 def contact_needles(contact: str) -> list[str]:

@@ -152,6 +152,19 @@ def test_nobody_online_contact_opens_ticket(server, data_dir, mario):
     assert wait_until(lambda: rows_for(data_dir, v.session_id, "Ticket"))[0]["status"] == "open"
 
 
+def test_ticket_list_shows_contacts_in_full_to_admins_only(server, mario, lucia):
+    v = Visitor(server.url)
+    v.say("Vorrei parlare con una persona")
+    v.accept(True)  # nobody online: a contact
+    v.contact("email", "anna.rossi@example.org")
+    full = mario.http.get("/api/tickets", params={"session_id": v.session_id}).json()["tickets"][0]
+    seen = lucia.http.get("/api/tickets", params={"session_id": v.session_id}).json()["tickets"][0]
+    assert full["contact_info"] == "anna.rossi@example.org"  # mario is an admin
+    assert seen["contact_info"] == "a***@example.org" and seen["id"] == full["id"]
+    # the one ticket, opened to follow it up, shows its contact
+    assert lucia.http.get(f"/api/tickets/{full['id']}").json()["ticket"]["contact_info"] == "anna.rossi@example.org"
+
+
 def test_contact_typed_in_the_chat_is_recognised(server, mario):
     v = Visitor(server.url)
     v.say("voglio parlare con un operatore")

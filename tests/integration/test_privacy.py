@@ -20,7 +20,7 @@ from streamlit.testing.v1 import AppTest
 from sportello.config import Settings
 from sportello.runtime import Runtime
 from sportello.services import tickets
-from sportello.services.privacy import mask_contact
+from sportello.services.tickets import mask_contact
 from sportello.sinks.google_sheets import GoogleSheetsSink
 from sportello.store.tables import events, metadata, outbox, sessions
 from testkit.dashboard import PASSWORD, FakeAnswerer, make_operators, seed
