@@ -37,6 +37,7 @@ event was the alternative: it costs every message's transaction, where this cost
 
 from __future__ import annotations
 
+import bisect
 import functools
 import logging
 import re
@@ -134,12 +135,12 @@ def normalize_question(text: str) -> str:
 def distribution(values: list[float]) -> dict:
     """count, p50, p90, max and the histogram buckets of durations in seconds."""
     values = sorted(v for v in values if v is not None and v >= 0)
-    counts = Counter()
-    for v in values:
-        for label, upper in DURATION_BUCKETS:
-            if v < upper:
-                counts[label] += 1
-                break
+    counts = {}
+    below = 0
+    for label, upper in DURATION_BUCKETS:  # sorted: each bucket ends where the first value >= its bound is
+        end = bisect.bisect_left(values, upper)
+        counts[label] = end - below
+        below = end
     return {
         "count": len(values),
         "p50": round(percentile(values, 50), 1) if values else None,
@@ -240,6 +241,7 @@ class DayCache:
 
     def __init__(self) -> None:
         self.days: dict[tuple[str, date], DayEvents] = {}
+        self.sums: dict[tuple, tuple[Counter, dict]] = {}  # kept days summed, per period (see _events_part)
         self.lock = threading.Lock()
         self._seen = 0  # the newest event's seq at the last check
         self._tombstones: set[int] = set()  # the seqs of the tombstones among the last RECHECK events seen
@@ -256,6 +258,7 @@ class DayCache:
             or (earliest is not None and earliest < self._until)  # an event dated in a cached day
         ):
             self.days.clear()
+            self.sums.clear()
             self._until = float("-inf")
         self._seen, self._tombstones = newest, tombstones
 
@@ -308,9 +311,26 @@ def _events_part(
         intents = events.intent_counts(conn, AI_KINDS, lo, hi, exclude=FLOW_INTENTS)
         return intents, sorted(events.question_counts(conn, EventKind.AI_NO_ANSWER, NO_ANSWER, lo, hi))
     days = _cached_days(conn, start, end, tz, cache, now)
-    intents: Counter = Counter()
-    questions: dict[tuple[str, str], list] = {}
-    for data in days.values():
+    # The kept days' sum is kept too (per period), the others are added to a copy.
+    kept = tuple(d for d in days if (tz, d) in cache.days)
+    key = (tz, kept[0], kept[-1], len(kept)) if kept else None
+    base = cache.sums.get(key) if key else None
+    if base is None:
+        base = _merge(days[d] for d in kept)
+        if key:
+            if len(cache.sums) >= 32:  # a few periods are looked at again and again
+                cache.sums.clear()
+            cache.sums[key] = base
+    rest = set(days) - set(kept)
+    intents, questions = _merge((days[d] for d in sorted(rest)), base)
+    return intents, [(text, language, n, last) for (text, language), (n, last) in sorted(questions.items())]
+
+
+def _merge(parts, base: tuple[Counter, dict] | None = None) -> tuple[Counter, dict]:
+    """The sum of DayEvents: (intent counts, {(text, language): [count, last asked]}), on a copy of `base`."""
+    intents: Counter = Counter(base[0]) if base else Counter()
+    questions: dict[tuple[str, str], list] = {k: list(v) for k, v in base[1].items()} if base else {}
+    for data in parts:
         intents.update(data.intents)
         for key, (n, last) in data.questions.items():
             seen = questions.get(key)
@@ -319,7 +339,7 @@ def _events_part(
             else:
                 seen[0] += n
                 seen[1] = max(seen[1], last)
-    return intents, [(text, language, n, last) for (text, language), (n, last) in sorted(questions.items())]
+    return intents, questions
 
 
 def report(

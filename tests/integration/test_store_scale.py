@@ -316,3 +316,14 @@ def test_the_log_by_session_prefix_reads_a_range_with_the_same_rows(rt):
     prefixes = {"", ids[0][:1], ids[-1][:3], ids[1], "f", "ff", "0", ids[0][:2] + "zz"}
     for prefix in prefixes:
         assert log.rows(session=prefix) == [r for r in rows if r["session_id"].startswith(prefix)], prefix
+
+
+def test_the_duration_buckets_count_each_value_once_below_its_bound():
+    from sportello.services.reports import DURATION_BUCKETS
+
+    values = [0, 0.5, 29.999, 30, 30, 59, 60, 119.9, 120, 299, 300, 600, 1799, 1800, 5000, -1, None]
+    got = {b["bucket"]: b["count"] for b in distribution(values)["buckets"]}
+    naive = Counter(
+        next(label for label, upper in DURATION_BUCKETS if v < upper) for v in values if v is not None and v >= 0
+    )
+    assert got == {label: naive[label] for label, _ in DURATION_BUCKETS} and sum(got.values()) == 15
