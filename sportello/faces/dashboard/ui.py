@@ -265,16 +265,8 @@ def contact_label(method: str) -> str:
 
 # ---------------------------------------------------------------- rendering
 def clock(iso_or_ts, tz: str) -> str:
-    if iso_or_ts is None or iso_or_ts == "":
-        return ""
-    if isinstance(iso_or_ts, int | float):
-        dt = datetime.fromtimestamp(iso_or_ts, tz=UTC)
-    else:
-        try:
-            dt = datetime.fromisoformat(str(iso_or_ts).replace("Z", "+00:00"))
-        except ValueError:
-            return str(iso_or_ts)
-    return dt.astimezone(zone(tz)).strftime("%d/%m %H:%M")
+    """Day and time in the venue's zone ("05/03 14:30")."""
+    return local_time(iso_or_ts, tz, "%d/%m %H:%M")
 
 
 # Material icons: they render without an emoji font.
