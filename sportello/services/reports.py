@@ -242,7 +242,7 @@ class DayCache:
     def __init__(self) -> None:
         self.days: dict[tuple[str, date], DayEvents] = {}
         self.sums: dict[tuple, tuple[Counter, dict]] = {}  # kept days summed, per period (see _events_part)
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         self._seen = 0  # the newest event's seq at the last check
         self._tombstones: set[int] = set()  # the seqs of the tombstones among the last RECHECK events seen
         self._until = float("-inf")  # the end of the latest cached day
@@ -310,17 +310,18 @@ def _events_part(
         lo, hi = bounds(start, end, tz)
         intents = events.intent_counts(conn, AI_KINDS, lo, hi, exclude=FLOW_INTENTS)
         return intents, sorted(events.question_counts(conn, EventKind.AI_NO_ANSWER, NO_ANSWER, lo, hi))
-    days = _cached_days(conn, start, end, tz, cache, now)
-    # The kept days' sum is kept too (per period), the others are added to a copy.
-    kept = tuple(d for d in days if (tz, d) in cache.days)
-    key = (tz, kept[0], kept[-1], len(kept)) if kept else None
-    base = cache.sums.get(key) if key else None
-    if base is None:
-        base = _merge(days[d] for d in kept)
-        if key:
-            if len(cache.sums) >= 32:  # a few periods are looked at again and again
-                cache.sums.clear()
-            cache.sums[key] = base
+    with cache.lock:  # (re-entrant) the sums are of the days this check kept
+        days = _cached_days(conn, start, end, tz, cache, now)
+        # The kept days' sum is kept too (per period), the others are added to a copy.
+        kept = tuple(d for d in days if (tz, d) in cache.days)
+        key = (tz, kept[0], kept[-1], len(kept)) if kept else None
+        base = cache.sums.get(key) if key else None
+        if base is None:
+            base = _merge(days[d] for d in kept)
+            if key:
+                if len(cache.sums) >= 32:  # a few periods are looked at again and again
+                    cache.sums.clear()
+                cache.sums[key] = base
     rest = set(days) - set(kept)
     intents, questions = _merge((days[d] for d in sorted(rest)), base)
     return intents, [(text, language, n, last) for (text, language), (n, last) in sorted(questions.items())]
