@@ -327,3 +327,33 @@ def test_the_duration_buckets_count_each_value_once_below_its_bound():
         next(label for label, upper in DURATION_BUCKETS if v < upper) for v in values if v is not None and v >= 0
     )
     assert got == {label: naive[label] for label, _ in DURATION_BUCKETS} and sum(got.values()) == 15
+
+
+def test_the_answer_rate_keeps_the_settled_counts_and_sees_late_events(rt):
+    from sportello.services.chat import ChatService
+
+    def reference(ts):
+        with rt.store.read() as conn:
+            rows = conn.execute(
+                select(events.c.kind, events.c.at).where(
+                    events.c.kind.in_([str(EventKind.AI_ANSWERED), str(EventKind.AI_NO_ANSWER)]),
+                    events.c.intent.not_in(sorted(FLOW_INTENTS)),
+                )
+            ).all()
+        out = {}
+        for side, keep in (("before", lambda at: at < ts), ("after", lambda at: at >= ts)):
+            mine = [k for k, at in rows if keep(at)]
+            answered = mine.count(str(EventKind.AI_ANSWERED))
+            out[side] = {"questions": len(mine), "answered": answered, "rate": answered / len(mine) if mine else None}
+        return {"since": ts, **out}
+
+    ts = datetime(2025, 3, 11, 0, 0, tzinfo=UTC).timestamp()
+    first = rt.learning.answer_rate_since(ts)
+    assert first == reference(ts) and first["before"]["questions"] and first["after"]["questions"]
+    assert rt.learning.answer_rate_since(ts) == first
+    for when in (ts - 5 * DAY, time.time()):  # an event dated in the kept counts (a past clock), one of now
+        svc = ChatService(rt.store, FakeAnswerer(), rt.settings, clock=lambda when=when: when)
+        s = svc.start_session("it", "pytest/1.0")
+        svc.visitor_message(s["session_id"], s["token"], "Posso portare il cane?")
+        assert rt.learning.answer_rate_since(ts) == reference(ts)
+    assert rt.learning.answer_rate_since(ts) != first
