@@ -29,9 +29,11 @@ only when a session is erased (texts blanked, in the same transaction as its `er
 event). Before each report the cache reads the events committed since the last report (from
 `events.seq`; the tombstones among the last `RECHECK` events too, for PostgreSQL's out-of-order commits):
 a tombstone not seen before, an event dated in a cached day (a clock in the past: tests, imports), or a
-newest event older than the last one seen (events deleted) drops the cache. On the 1M store (SQLite) the 90-day report took 145 ms before the cache, 67 ms once its
-days are kept, 190 ms the first time in a process (counting per day, to keep them, costs more than over the
-whole period; `report` without a cache still counts over the whole period), so the dashboard process fills it
+newest event older than the last one seen (events deleted) drops the cache.
+
+On the 1M store (SQLite) the 90-day report took 145 ms before the cache, 67 ms once its days are kept,
+190 ms the first time in a process (counting per day, to keep them, costs more than over the whole
+period; `report` without a cache still counts over the whole period), so the dashboard process fills it
 at start in a background thread (`Reports.warm`, 115 ms). A rollup table written with each event was the
 alternative: it costs every message's transaction, where this costs one read when the dashboard starts.
 """
