@@ -1,6 +1,7 @@
 """A store holding a year of data, and how long every dashboard and queue query takes on it.
 
     python bench/store_scale.py [--rows 1000000] [--runs 5] [--database-url postgresql://...] [--fresh]
+                                [--store FILE] [--only NAME]
 
 1. Generates (once, then cached) a realistic store of `--rows` messages spread over the last 365 days:
    ~110k sessions (AI only, handed to an operator, tickets, abandoned queues, untouched), their messages,
@@ -8,9 +9,12 @@
    operators online, chats waiting in the queue and live right now. Rows go in with bulk executemany,
    a few transactions, through the real table definitions on a store the migrations created. The SQLite
    file is cached under the temp dir (keyed by --rows and the schema); with --database-url the data goes
-   to that PostgreSQL database instead (generated when it is empty, else timed as it is).
+   to that PostgreSQL database instead (generated when it is empty, else timed as it is). --store FILE
+   times a SQLite file generated before, in place (opening it applies the newer migrations).
 2. Times (median of --runs) every query the dashboard pages and the API make, through the services the
-   faces call: the Analisi report (7/30/90 days), the Conversazioni log (no filter, each filter), its
+   faces call: the Analisi report (7/30/90 days with the day cache kept by the runtime's Reports; the
+   90 days also the first time in a process, and without the cache; the dashboard's warm-up of that cache),
+   the learning loop's answer rate, the Conversazioni log (no filter, each filter), its
    intent list and sync state, the ticket list and its filters, health, the outbox backlog, the queue
    (pending_sessions), operator_status, and visitor_poll in each state (bot, waiting with queue position
    and estimated wait, live, closed).
