@@ -516,7 +516,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=1_000_000, help="messages in the store")
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--database-url", default="", help="an empty PostgreSQL database (default: cached SQLite)")
+    ap.add_argument(
+        "--database-url", default="", help="a PostgreSQL database, generated when empty (default: cached SQLite)"
+    )
     ap.add_argument("--cache-dir", default=str(Path(tempfile.gettempdir()) / "sportello-store-scale"))
     ap.add_argument("--fresh", action="store_true", help="regenerate the cached SQLite store")
     ap.add_argument("--only", default="", help="time only the queries whose name contains this")
