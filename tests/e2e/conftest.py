@@ -9,8 +9,8 @@ from testkit.support import AppServer, add_operator
 
 @pytest.fixture
 def server(data_dir, db_env):
-    """A real `python app.py` process with two operators, mario and lucia."""
-    add_operator(data_dir, "mario", "Mario Rossi", env=db_env)
+    """A real `python app.py` process with two operators, mario (admin) and lucia."""
+    add_operator(data_dir, "mario", "Mario Rossi", "password123", "--admin", env=db_env)
     add_operator(data_dir, "lucia", "Lucia Bianchi", env=db_env)
     with AppServer(data_dir, env={"QUEUE_TIMEOUT_S": "120", **db_env}) as srv:
         yield srv
