@@ -140,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             port=args.port or settings.port,
             log_level="warning",
             timeout_graceful_shutdown=3,
+            proxy_headers=False,  # the app reads X-Forwarded-For itself, from TRUSTED_PROXIES only
         )
     finally:
         if dashboard is not None:

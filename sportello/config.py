@@ -123,6 +123,9 @@ class Settings:
     message_rate_per_ip: int = 300
     rate_window_s: float = 60.0
     rate_limit_exempt: tuple[str, ...] = ()
+    # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (IPs or networks, "*" for any):
+    # behind them the per-client limits count each visitor's own address, not the proxy's. Empty: none.
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
     max_messages_per_session: int = 1000
     poll_max_messages: int = 200
     password_scrypt_n: int = 2**17
@@ -209,6 +212,7 @@ class Settings:
             message_rate_per_ip=_int(env, "MESSAGE_RATE_PER_IP", 300),
             rate_window_s=_float(env, "RATE_WINDOW_S", 60.0),
             rate_limit_exempt=tuple(a.strip() for a in env.get("RATE_LIMIT_EXEMPT", "").split(",") if a.strip()),
+            trusted_proxies=tuple(a.strip() for a in env.get("TRUSTED_PROXIES", "127.0.0.1").split(",") if a.strip()),
             max_messages_per_session=_int(env, "MAX_MESSAGES_PER_SESSION", 1000),
             poll_max_messages=_int(env, "POLL_MAX_MESSAGES", 200),
             password_scrypt_n=_int(env, "PASSWORD_SCRYPT_N", 2**17),

@@ -107,6 +107,7 @@ class InProcessServer:
                 port=self.port,
                 log_level="warning",
                 timeout_graceful_shutdown=3,
+                proxy_headers=False,  # the app reads X-Forwarded-For itself, from TRUSTED_PROXIES only
                 lifespan="on" if self.with_page else "off",
             )
             self._server = uvicorn.Server(config)

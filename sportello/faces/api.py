@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from sportello.domain import Conflict, DomainError, Forbidden, NotFound, RateLimited, Unauthorized, ValidationError
 from sportello.domain.validation import check_characters, check_json, validate_int
@@ -106,8 +107,8 @@ async def clean_params(request: Request) -> None:
 def client_ip(request: Request) -> str | None:
     """The caller's address, the key of the per-client limits (sportello.services.throttle).
 
-    The TCP peer: behind a reverse proxy every client shares the proxy's address,
-    so the limits there count per proxy (see RATE_LIMIT_EXEMPT)."""
+    The TCP peer, or the address a trusted proxy (TRUSTED_PROXIES, default 127.0.0.1) forwarded:
+    behind a proxy not listed every client shares the proxy's address, and the limits count per proxy."""
     return request.client.host if request.client else None
 
 
@@ -371,6 +372,9 @@ def create_api(runtime: Runtime) -> FastAPI:
     app.include_router(create_router(runtime))
     # Bodies over MAX_BODY_BYTES are cut while they stream in (413), not read whole first.
     app.add_middleware(BodyLimit, max_bytes=runtime.settings.max_body_bytes, prefix="/api/")
+    # The client's address (the key of the per-client limits) from X-Forwarded-For, but only when the
+    # peer is one of TRUSTED_PROXIES; the server itself runs with proxy_headers off, so this is the one place.
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(runtime.settings.trusted_proxies))
     if runtime.settings.cors_origins:
         # A venue's own site on another domain may drive the visitor API.
         app.add_middleware(

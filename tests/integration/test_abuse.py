@@ -151,6 +151,23 @@ def test_session_flood_is_limited_per_ip(limited):
     assert_too_many(answers[-1], "too_many_sessions")
 
 
+def test_limits_count_the_forwarded_address_behind_a_trusted_proxy_only(data_dir):
+    def sessions_from(http: httpx.Client, forwarded_for: str, n: int) -> list[int]:
+        headers = {"X-Forwarded-For": forwarded_for}
+        return [http.post("/api/chat/sessions", json={}, headers=headers).status_code for _ in range(n)]
+
+    # The default: 127.0.0.1 (a proxy on this machine) is trusted, each visitor has its own quota.
+    with InProcessServer(data_dir / "a", env={**LIMITS, "SESSION_RATE_PER_IP": "3"}) as srv:
+        with httpx.Client(base_url=srv.url, timeout=30) as http:
+            assert sessions_from(http, "203.0.113.7", 4) == [200, 200, 200, 429]
+            assert sessions_from(http, "203.0.113.8", 1) == [200]  # another visitor behind the proxy
+    # TRUSTED_PROXIES empty: the header is not believed (anyone could send it), the peer counts.
+    with InProcessServer(data_dir / "b", env={**LIMITS, "SESSION_RATE_PER_IP": "3", "TRUSTED_PROXIES": ""}) as srv:
+        with httpx.Client(base_url=srv.url, timeout=30) as http:
+            assert sessions_from(http, "203.0.113.7", 3) == [200, 200, 200]
+            assert sessions_from(http, "203.0.113.8", 1) == [429]
+
+
 def test_message_flood_is_limited_per_ip(limited):
     v = Visitor(limited.url)
     try:
