@@ -141,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
             log_level="warning",
             timeout_graceful_shutdown=3,
             proxy_headers=False,  # the app reads X-Forwarded-For itself, from TRUSTED_PROXIES only
+            # A websocket message (the dashboard's, through the proxy) is refused while it is read past this.
+            ws_max_size=max(64 * 1024, settings.dashboard_max_body_bytes),
         )
     finally:
         if dashboard is not None:

@@ -190,10 +190,16 @@ class DashboardProxy:
                 if msg["type"] == "websocket.disconnect":
                     await upstream.close()
                     return
-                if msg.get("bytes") is not None:
-                    await upstream.send(msg["bytes"])
-                elif msg.get("text") is not None:
-                    await upstream.send(msg["text"])
+                frame = msg.get("bytes") if msg.get("bytes") is not None else msg.get("text")
+                if frame is None:
+                    continue
+                # The server reads at most DASHBOARD_MAX_BODY_BYTES per message (app.py: ws_max_size);
+                # this is the backstop for a server run without it. 1009: message too big.
+                if self.max_body_bytes > 0 and len(frame) > self.max_body_bytes:
+                    await send({"type": "websocket.close", "code": 1009})
+                    await upstream.close()
+                    return
+                await upstream.send(frame)
 
         async def upstream_to_client():
             try:

@@ -14,6 +14,9 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect as ws_connect
 
 from sportello.services import operators as ops
 from sportello.store.database import Store
@@ -88,6 +91,14 @@ def test_app_serves_the_dashboard_on_its_own_port_and_beside(data_dir):
             assert any(u.startswith(f"ws://127.0.0.1:{app.port}/dashboard/_stcore/stream") for u in ws_urls), ws_urls
             page.goto(app.url + "/")  # and the visitor page is still at /
             page.locator("#msg textarea").wait_for(timeout=30_000)
+        # A websocket message over DASHBOARD_MAX_BODY_BYTES (1 MiB) is refused: 1009, message too big.
+        stream = f"ws://127.0.0.1:{app.port}/dashboard/_stcore/stream"
+        with ws_connect(stream, origin=f"http://127.0.0.1:{app.port}", max_size=None) as ws:
+            ws.send(b"x" * (2 * 1024 * 1024))
+            with pytest.raises(ConnectionClosed) as closed:
+                ws.recv(timeout=10)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009, closed.value
+        assert _healthy(app.url + "/dashboard")  # the dashboard itself is unharmed
     wait_until(lambda: not _healthy(beside), timeout=15)  # stopped with the app
 
 
