@@ -125,7 +125,9 @@ RECORD_NOTIFICATIONS = """
 
 
 def _box(page, prefix: str):
-    return page.locator(f'[class*="st-key-{prefix}"] [data-testid="stChatMessage"]').last.bounding_box()
+    """The element's box; None while Streamlit re-renders it (a rerun replaces the DOM), so wait for one."""
+    bubble = page.locator(f'[class*="st-key-{prefix}"] [data-testid="stChatMessage"]').last
+    return wait_until(bubble.bounding_box, timeout=10, interval=0.1)
 
 
 def test_console_chat_view_alert_notes_transfer_and_labels(data_dir, tmp_path):
@@ -165,7 +167,8 @@ def test_console_chat_view_alert_notes_transfer_and_labels(data_dir, tmp_path):
         user, operator = _box(page, "msg-user-"), _box(page, "msg-operator-")
         assert operator["x"] > user["x"] + 50, (user, operator)
         assert operator["x"] + operator["width"] > user["x"] + user["width"] + 50, (user, operator)
-        system = page.locator('[class*="st-key-msg-system-"] [data-testid="stText"]').first.bounding_box()
+        notice = page.locator('[class*="st-key-msg-system-"] [data-testid="stText"]').first
+        system = wait_until(notice.bounding_box, timeout=10, interval=0.1)
         assert abs((system["x"] + system["width"] / 2) - (user["x"] + operator["x"] + operator["width"]) / 2) < 80
         page.screenshot(path=str(SHOTS / "console-desktop.png"))
 
@@ -181,11 +184,11 @@ def test_console_chat_view_alert_notes_transfer_and_labels(data_dir, tmp_path):
         page.set_viewport_size({"width": 390, "height": 844})
         send = page.get_by_role("button", name="Invia", exact=True)
         send.scroll_into_view_if_needed()
-        box = send.bounding_box()
-        assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, box
+        box = wait_until(send.bounding_box, timeout=10, interval=0.1)
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390, box
         assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1
         bubble = _box(page, "msg-operator-")
-        frame = page.locator('[class*="st-key-transcript_"]').first.bounding_box()
+        frame = wait_until(page.locator('[class*="st-key-transcript_"]').first.bounding_box, timeout=10, interval=0.1)
         assert bubble["x"] + bubble["width"] <= frame["x"] + frame["width"] + 1, (bubble, frame)  # not clipped
         page.screenshot(path=str(SHOTS / "console-phone.png"))
         page.set_viewport_size({"width": 1280, "height": 800})
