@@ -116,9 +116,9 @@ class Leadership:
         while not self._stop.is_set():
             try:
                 if not self.is_leader and self.lock.try_acquire():
-                    self.is_leader = True
                     log.info("this process now drains the outbox")
                     self.on_elected()
+                    self.is_leader = True  # only once the worker runs (tests and stop() rely on it)
                 elif self.is_leader and not self.lock.alive():
                     log.warning("lost the outbox lock; stopping the worker")
                     self.is_leader = False

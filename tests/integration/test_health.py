@@ -74,6 +74,8 @@ def test_a_full_disk_is_503_naming_the_disk(data_dir):
 
 def test_an_outbox_that_does_not_drain_is_503_with_count_and_age(data_dir):
     with InProcessServer(data_dir, env={"HEALTH_OUTBOX_MAX_AGE_S": "1", "HEALTH_CACHE_S": "0"}) as srv:
+        # The elected leader starts a new worker: wait for it, or it would replace the one stopped here.
+        wait_until(lambda: srv.runtime.leadership.is_leader, timeout=10, interval=0.05)
         srv.runtime.worker.stop()  # the sheet stops taking rows
         v = Visitor(srv.url)
         v.say("Quanto costa il biglietto?")
