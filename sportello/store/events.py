@@ -122,24 +122,29 @@ def intents(conn: Connection) -> list[str]:
         last = nxt
 
 
-def intent_counts(
-    conn: Connection, kinds: Iterable[EventKind], lo: float, hi: float, *, exclude: Iterable[str] = ()
-) -> Counter:
-    """How many events of those kinds each intent has, with `lo <= at < hi`, but the `exclude`d intents."""
+def _intent_count_stmt(kinds: Iterable[EventKind], lo: float, hi: float, exclude: Iterable[str], group=None):
+    """Events of those kinds per intent (and per `group`, a SQL expression of `events.at`, when given),
+    with `lo <= at < hi`, but the `exclude`d intents: (group,) intent, how many."""
+    keys = [group.label("grp")] if group is not None else []
     stmt = (
-        select(events.c.intent, func.count())
+        select(*keys, events.c.intent, func.count())
         .where(
             events.c.kind.in_([str(k) for k in kinds]),
             events.c.intent != "",
             events.c.at >= lo,
             events.c.at < hi,
         )
-        .group_by(events.c.intent)
+        .group_by(*(["grp"] if keys else []), events.c.intent)
     )
     skip = sorted(set(exclude))
-    if skip:
-        stmt = stmt.where(events.c.intent.not_in(skip))
-    return Counter({intent: n for intent, n in conn.execute(stmt)})
+    return stmt.where(events.c.intent.not_in(skip)) if skip else stmt
+
+
+def intent_counts(
+    conn: Connection, kinds: Iterable[EventKind], lo: float, hi: float, *, exclude: Iterable[str] = ()
+) -> Counter:
+    """How many events of those kinds each intent has, with `lo <= at < hi`, but the `exclude`d intents."""
+    return Counter({intent: n for intent, n in conn.execute(_intent_count_stmt(kinds, lo, hi, exclude))})
 
 
 def intent_counts_by(
@@ -147,20 +152,19 @@ def intent_counts_by(
 ) -> list[tuple[object, str, int]]:
     """`intent_counts` per value of `group` (a SQL expression of `events.at`, e.g. the day):
     (group, intent, how many)."""
-    stmt = (
-        select(group.label("grp"), events.c.intent, func.count())
-        .where(
-            events.c.kind.in_([str(k) for k in kinds]),
-            events.c.intent != "",
-            events.c.at >= lo,
-            events.c.at < hi,
-        )
-        .group_by("grp", events.c.intent)
+    return [tuple(r) for r in conn.execute(_intent_count_stmt(kinds, lo, hi, exclude, group))]
+
+
+def _question_count_stmt(kind: EventKind, intent: str, lo: float, hi: float, group=None):
+    """The visitors' texts of the events of that kind and intent with `lo <= at < hi`, grouped by
+    (`group`,) exact text and session language: (group,) text, language, how many, last asked."""
+    keys = [group.label("grp")] if group is not None else []
+    return (
+        select(*keys, events.c.text, sessions.c.language, func.count(), func.max(events.c.at))
+        .select_from(events.join(sessions, sessions.c.id == events.c.session_id))
+        .where(events.c.kind == str(kind), events.c.intent == intent, events.c.at >= lo, events.c.at < hi)
+        .group_by(*(["grp"] if keys else []), events.c.text, sessions.c.language)
     )
-    skip = sorted(set(exclude))
-    if skip:
-        stmt = stmt.where(events.c.intent.not_in(skip))
-    return [tuple(r) for r in conn.execute(stmt)]
 
 
 def question_counts_by(
@@ -168,13 +172,7 @@ def question_counts_by(
 ) -> list[tuple[object, str, str, int, float]]:
     """`question_counts` per value of `group` (a SQL expression of `events.at`):
     (group, text, language, how many, last asked)."""
-    stmt = (
-        select(group.label("grp"), events.c.text, sessions.c.language, func.count(), func.max(events.c.at))
-        .select_from(events.join(sessions, sessions.c.id == events.c.session_id))
-        .where(events.c.kind == str(kind), events.c.intent == intent, events.c.at >= lo, events.c.at < hi)
-        .group_by("grp", events.c.text, sessions.c.language)
-    )
-    return [tuple(r) for r in conn.execute(stmt)]
+    return [tuple(r) for r in conn.execute(_question_count_stmt(kind, intent, lo, hi, group))]
 
 
 def last_seq(conn: Connection) -> int:
@@ -197,14 +195,9 @@ def since(conn: Connection, low: int, seen: int | None, kind: EventKind) -> tupl
 def question_counts(
     conn: Connection, kind: EventKind, intent: str, lo: float, hi: float
 ) -> list[tuple[str, str, int, float]]:
-    """`questions` grouped by the exact text and language: (text, language, how many, last asked)."""
-    stmt = (
-        select(events.c.text, sessions.c.language, func.count(), func.max(events.c.at))
-        .select_from(events.join(sessions, sessions.c.id == events.c.session_id))
-        .where(events.c.kind == str(kind), events.c.intent == intent, events.c.at >= lo, events.c.at < hi)
-        .group_by(events.c.text, sessions.c.language)
-    )
-    return [tuple(r) for r in conn.execute(stmt)]
+    """The visitors' texts of the events of that kind and intent, grouped by the exact text and
+    language: (text, language, how many, last asked)."""
+    return [tuple(r) for r in conn.execute(_question_count_stmt(kind, intent, lo, hi))]
 
 
 def of_session(conn: Connection, session_id: str) -> list[Event]:
