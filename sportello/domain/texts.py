@@ -49,11 +49,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "it": "Per favore scriva un indirizzo email o un numero di telefono validi.",
         "en": "Please type a valid email address or phone number.",
     },
-    "ticket_created": {
-        "it": "Grazie! Abbiamo aperto la richiesta n. {ticket_id}: la ricontatteremo al più presto ({contact}).",
-        "en": "Thank you! We opened request no. {ticket_id}: we will get back to you as soon as possible ({contact}).",
-    },
-    # The same, by the contact method the visitor chose (ChatService._open_ticket).
+    # The ticket opened, by the contact method the visitor chose (ChatService._open_ticket).
     "ticket_created_email": {
         "it": "Grazie! Abbiamo aperto la richiesta n. {ticket_id}: le scriveremo all'indirizzo {contact}.",
         "en": "Thank you! We opened request no. {ticket_id}: we will write to you at {contact}.",
@@ -91,10 +87,6 @@ TEXTS: dict[str, dict[str, str]] = {
     "chat_closed": {
         "it": "{name} ha chiuso la conversazione. Grazie per averci contattato!",
         "en": "{name} closed the conversation. Thank you for contacting us!",
-    },
-    "operator_transferred": {
-        "it": "Ora la assiste {name}.",
-        "en": "{name} is now helping you.",
     },
 }
 

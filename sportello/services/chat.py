@@ -102,6 +102,17 @@ def operator_first_name(conn: Connection, operator_id: int | None) -> str:
     return name
 
 
+def read_session(conn: Connection, session_id: str, token: str | None, *, visitor: bool = True, lock: bool = False):
+    """The session row (locked for the transaction with `lock`); NotFound when there is none,
+    Forbidden when `visitor` and `token` is not the session's."""
+    row = conn.execute(_SESSION_FOR_UPDATE if lock else _SESSION, {"_sid": session_id}).first()
+    if row is None:
+        raise NotFound("unknown session", code="unknown_session")
+    if visitor and not auth.token_matches(token or "", row.token_hash):
+        raise Forbidden("wrong session token", code="bad_session_token")
+    return row
+
+
 class _NeedsAnswer(Exception):
     """Inside a visitor's transaction: the AI must answer first (outside any transaction)."""
 
@@ -196,23 +207,13 @@ class ChatService:
     @contextmanager
     def _session(self, session_id: str, token: str | None = None, *, visitor: bool = True) -> Iterator[_Tx]:
         with self.store.write() as conn:
-            row = self._read_session(conn, session_id, token, visitor=visitor, lock=True)
+            row = read_session(conn, session_id, token, visitor=visitor, lock=True)
             tx = _Tx(conn, dict(row._mapping), self.clock(), self.tz)
             yield tx
             if tx.changes:
                 tx.set(updated_at=tx.now)
                 conn.execute(_UPDATE_SESSION, {"_sid": session_id, **tx.changes})
         self.on_commit()
-
-    def _read_session(
-        self, conn: Connection, session_id: str, token: str | None, *, visitor: bool = True, lock: bool = False
-    ):
-        row = conn.execute(_SESSION_FOR_UPDATE if lock else _SESSION, {"_sid": session_id}).first()
-        if row is None:
-            raise NotFound("unknown session", code="unknown_session")
-        if visitor and not auth.token_matches(token or "", row.token_hash):
-            raise Forbidden("wrong session token", code="bad_session_token")
-        return row
 
     def _check_room(self, last_seq: int) -> None:
         """A session holds at most MAX_MESSAGES_PER_SESSION messages (both sides); the visitor is refused past it."""
@@ -457,14 +458,8 @@ class ChatService:
         hours, else the contact form (saying when the venue is back, outside hours)."""
         lang = tx.sess["language"]
         if not self.hours.is_open(tx.now):
-            tx.move("accept_unavailable")
-            opening = self.hours.next_opening(tx.now)
-            if opening is None:
-                reply = t("closed_hours_unknown", lang)
-            else:
-                reply = t("closed_hours", lang, when=when_text(opening, tx.now, lang))
-            tx.say(Role.BOT, BOT_AUTHOR, reply, "operator_unavailable")
-            tx.record(EventKind.NO_OPERATOR, question=tx.sess["original_question"], reply=reply)
+            back = self._back(tx.now, lang)
+            reply = t("closed_hours", lang, when=back) if back else t("closed_hours_unknown", lang)
         elif self._available(tx.conn, tx.now):
             tx.move("accept_available")
             tx.set(waiting_since=tx.now)
@@ -472,11 +467,12 @@ class ChatService:
             reply = t("queued", lang, position=position)
             tx.say(Role.SYSTEM, SYSTEM_AUTHOR, reply, "operator_queue")
             tx.record(EventKind.QUEUED, question=tx.sess["original_question"], reply=reply)
+            return
         else:
-            tx.move("accept_unavailable")
             reply = t("no_operator", lang)
-            tx.say(Role.BOT, BOT_AUTHOR, reply, "operator_unavailable")
-            tx.record(EventKind.NO_OPERATOR, question=tx.sess["original_question"], reply=reply)
+        tx.move("accept_unavailable")
+        tx.say(Role.BOT, BOT_AUTHOR, reply, "operator_unavailable")
+        tx.record(EventKind.NO_OPERATOR, question=tx.sess["original_question"], reply=reply)
 
     def submit_contact(self, session_id: str, token: str, method: str, value: str) -> dict:
         contact = validate_contact(method, value)
@@ -521,7 +517,7 @@ class ChatService:
     def visitor_poll(self, session_id: str, token: str, after: int = 0) -> dict:
         """What the visitor has not seen yet. Read-only: the queue timeout is the sweeper's."""
         with self.store.read() as conn:
-            row = self._read_session(conn, session_id, token)
+            row = read_session(conn, session_id, token)
             return self._snapshot(conn, row, after)
 
     def _snapshot(self, conn: Connection, row, after: int) -> dict:
@@ -658,7 +654,7 @@ class ChatService:
 
     def operator_messages(self, operator_id: int, session_id: str, after: int = 0) -> dict:
         with self.store.read() as conn:
-            row = self._read_session(conn, session_id, None, visitor=False)
+            row = read_session(conn, session_id, None, visitor=False)
             return self._snapshot(conn, row, after)
 
     def _own_live(self, tx: _Tx, operator_id: int) -> None:
@@ -742,8 +738,12 @@ class ChatService:
         lang = validate_language(language)
         if self.hours.is_open(now):
             return {"open": True, "back": None}
+        return {"open": False, "back": self._back(now, lang)}
+
+    def _back(self, now: float, lang: str) -> str | None:
+        """When the venue opens next, as the visitor reads it ("lunedì alle 9:00"); None if never."""
         opening = self.hours.next_opening(now)
-        return {"open": False, "back": when_text(opening, now, lang) if opening else None}
+        return when_text(opening, now, lang) if opening else None
 
     def transfer_chat(self, operator_id: int, session_id: str, to_operator_id: int) -> dict:
         """Hand a live chat to a colleague who is present (online, heartbeat fresh) with room for it.
@@ -769,7 +769,7 @@ class ChatService:
             before = tx.operator_name()
             tx.set(operator_id=to_operator_id)
             name = tx.operator_name()
-            reply = t("operator_transferred", tx.sess["language"], name=name)
+            reply = t("operator_joined", tx.sess["language"], name=name)  # the visitor reads who helps them now
             tx.say(Role.SYSTEM, SYSTEM_AUTHOR, reply, "chat_transfer")
             tx.record(
                 EventKind.TRANSFERRED, question=tx.sess["original_question"], operator=name, text=before, reply=reply

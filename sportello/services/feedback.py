@@ -20,14 +20,13 @@ from collections.abc import Callable
 from sqlalchemy import exists, select, update
 
 from sportello.config import Settings
-from sportello.domain import Conflict, Forbidden, NotFound, Role, State, ValidationError
-from sportello.domain import credentials as auth
+from sportello.domain import Conflict, Role, State, ValidationError
 from sportello.domain.events import Event, EventKind
 from sportello.domain.validation import check_characters
-from sportello.services.chat import operator_first_name
+from sportello.services.chat import operator_first_name, read_session
 from sportello.store import events
 from sportello.store.database import Store
-from sportello.store.tables import messages, ratings, sessions, tickets
+from sportello.store.tables import messages, ratings, tickets
 
 MAX_COMMENT_LEN = 500
 RESOLVED_BY = ("ai", "operator")
@@ -88,20 +87,10 @@ class FeedbackService:
     def can_rate(self, session_id: str, token: str) -> dict:
         """{"can_rate": bool, "rated": bool, "resolved_by": "ai" | "operator" | None}."""
         with self.store.read() as conn:
-            sess = self._session(conn, session_id, token)
+            sess = read_session(conn, session_id, token)._mapping
             rated = self._rated(conn, session_id)
             who = self._resolved_by(conn, sess)
         return {"can_rate": bool(who) and not rated, "rated": rated, "resolved_by": who}
-
-    @staticmethod
-    def _session(conn, session_id: str, token: str | None, lock: bool = False):
-        query = select(sessions).where(sessions.c.id == session_id)
-        row = conn.execute(query.with_for_update() if lock else query).first()
-        if row is None:
-            raise NotFound("unknown session", code="unknown_session")
-        if not auth.token_matches(token or "", row.token_hash):
-            raise Forbidden("wrong session token", code="bad_session_token")
-        return row._mapping
 
     @staticmethod
     def _rated(conn, session_id: str) -> bool:
@@ -111,7 +100,7 @@ class FeedbackService:
         score = validate_score(score)
         comment = validate_comment(comment)
         with self.store.write() as conn:
-            sess = self._session(conn, session_id, token, lock=True)
+            sess = read_session(conn, session_id, token, lock=True)._mapping
             if self._rated(conn, session_id):
                 raise Conflict("this conversation has already been rated", code="already_rated")
             who = self._resolved_by(conn, sess)
