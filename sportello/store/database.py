@@ -190,17 +190,26 @@ def open_store(url: str, timeout_s: float, *, sleep=time.sleep, clock=time.monot
         delay = min(delay * 2, 10.0)
 
 
-def kv_set(store: Store, key: str, value) -> None:
-    """Upsert a JSON value (portable: update, then insert if absent)."""
+def kv_put(conn: Connection, key: str, value) -> None:
+    """Upsert a JSON value in `conn`'s transaction (portable: update, then insert if absent)."""
     text = json.dumps(value, ensure_ascii=False)
     now = time.time()
+    if conn.execute(update(kv).where(kv.c.key == key).values(value=text, updated_at=now)).rowcount == 0:
+        if conn.execute(select(kv.c.key).where(kv.c.key == key)).first() is None:
+            conn.execute(kv.insert().values(key=key, value=text, updated_at=now))
+
+
+def kv_read(conn: Connection, key: str, default=None):
+    value = conn.execute(select(kv.c.value).where(kv.c.key == key)).scalar_one_or_none()
+    return default if value is None else json.loads(value)
+
+
+def kv_set(store: Store, key: str, value) -> None:
+    """Upsert a JSON value, in a transaction of its own."""
     with store.write() as conn:
-        if conn.execute(update(kv).where(kv.c.key == key).values(value=text, updated_at=now)).rowcount == 0:
-            if conn.execute(select(kv.c.key).where(kv.c.key == key)).first() is None:
-                conn.execute(kv.insert().values(key=key, value=text, updated_at=now))
+        kv_put(conn, key, value)
 
 
 def kv_get(store: Store, key: str, default=None):
     with store.read() as conn:
-        value = conn.execute(select(kv.c.value).where(kv.c.key == key)).scalar_one_or_none()
-    return default if value is None else json.loads(value)
+        return kv_read(conn, key, default)

@@ -28,8 +28,8 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Connection
 
 from sportello.sinks.sheets import SheetRow, Sink, SinkError
-from sportello.store.database import Store, kv_get, kv_set
-from sportello.store.tables import kv, outbox
+from sportello.store.database import Store, kv_get, kv_put, kv_read, kv_set
+from sportello.store.tables import outbox
 
 log = logging.getLogger("sportello.outbox")
 STATUS_KEY = "outbox_status"
@@ -185,8 +185,7 @@ PRUNED_KEY = "outbox_pruned_through"
 
 def pruned_through(conn: Connection) -> int:
     """The highest outbox id a prune has deleted (0 when none): every row up to it that is gone was sent."""
-    value = conn.execute(select(kv.c.value).where(kv.c.key == PRUNED_KEY)).scalar()
-    return int(json.loads(value)) if value else 0
+    return int(kv_read(conn, PRUNED_KEY, 0))
 
 
 def prune_sent(store: Store, older_than_s: float, *, now: float | None = None, batch: int = 5000) -> int:
@@ -218,16 +217,10 @@ def prune_sent(store: Store, older_than_s: float, *, now: float | None = None, b
                 return total
             conn.execute(delete(outbox).where(outbox.c.id.in_(ids), outbox.c.status == "sent"))
             if ids[-1] > pruned_through(conn):
-                _set_pruned_through(conn, ids[-1])
+                kv_put(conn, PRUNED_KEY, ids[-1])
         total += len(ids)
         if len(ids) < batch:
             return total
-
-
-def _set_pruned_through(conn: Connection, last_id: int) -> None:
-    value, now = json.dumps(last_id), time.time()
-    if conn.execute(update(kv).where(kv.c.key == PRUNED_KEY).values(value=value, updated_at=now)).rowcount == 0:
-        conn.execute(kv.insert().values(key=PRUNED_KEY, value=value, updated_at=now))
 
 
 class OutboxWorker:
