@@ -50,12 +50,9 @@ m[4].metric(
 
 def ratings_section() -> None:
     """The visitors' 1-5 ratings since the period's first day, AI-resolved vs operator-resolved
-    (sportello.services.feedback, when the runtime has it)."""
-    feedback = getattr(rt, "feedback", None)
-    if feedback is None:
-        return
+    (sportello.services.feedback)."""
     span = max(1, (today - start).days + 1)
-    summary = feedback.summary(span)
+    summary = rt.feedback.summary(span)
     st.subheader(ui.t("ratings_title"))
     st.caption(ui.t("ratings_help", d=span))
     c1, c2 = st.columns(2)

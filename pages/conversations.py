@@ -66,6 +66,6 @@ h2.download_button(
 # The sheet keeps ISO-8601 UTC (and so does the export); on screen every time is the venue's, as elsewhere.
 st.caption(ui.t("times_in", tz=tz))
 table = pd.DataFrame(rows, columns=LOG_COLUMNS)
-table.insert(0, ui.t("col_time", tz=tz), [ui.clock(v, tz) + ui.local_time(v, tz, ":%S") for v in table["timestamp"]])
+table.insert(0, ui.t("col_time", tz=tz), [ui.local_time(v, tz, "%d/%m %H:%M:%S") for v in table["timestamp"]])
 table = table.drop(columns=["timestamp"])
 st.dataframe(table, hide_index=True, height=560, key="log_table")

@@ -218,17 +218,11 @@ def transfer_panel(sid: str) -> None:
 
 def colleagues_form(sid: str) -> None:
     """Refreshed by itself: a colleague who comes online appears without a click."""
-    status = service.operator_status()
-    now = service.clock()
-    colleagues = [
-        o
-        for o in status["operators"]
-        if o["id"] != op["id"] and rt.operators.is_present(o, now) and o.get("active_chats", 0) < o["max_chats"]
-    ]
+    colleagues = service.transfer_targets(op["id"])
     if not colleagues:
         st.info(ui.t("no_colleague"))
         return
-    names = {o["id"]: f"{o['display_name']} ({o.get('active_chats', 0)}/{o['max_chats']})" for o in colleagues}
+    names = {o["id"]: f"{o['display_name']} ({o['active_chats']}/{o['max_chats']})" for o in colleagues}
     to = st.selectbox(
         ui.t("transfer_to"),
         list(names),
@@ -248,13 +242,11 @@ def colleagues_form(sid: str) -> None:
 
 
 def typing(sid: str) -> None:
-    """The operator is composing: the visitor's page shows "is typing" (issue 15, when available)."""
-    mark = getattr(service, "operator_typing", None)
-    if mark is not None:
-        try:
-            mark(op["id"], sid)
-        except DomainError:
-            pass
+    """The operator is composing: the visitor's page shows "is typing"."""
+    try:
+        service.operator_typing(op["id"], sid)
+    except DomainError:
+        pass
 
 
 chats = service.operator_chats(op["id"])

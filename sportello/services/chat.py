@@ -745,6 +745,17 @@ class ChatService:
         opening = self.hours.next_opening(now)
         return when_text(opening, now, lang) if opening else None
 
+    def transfer_targets(self, operator_id: int) -> list[dict]:
+        """The colleagues `operator_id` may hand a chat to now: present, with room (checked again
+        by transfer_chat, in its transaction)."""
+        now = self.clock()
+        with self.store.read() as conn:
+            return [
+                o
+                for o in ops.list_operators(conn)
+                if o["id"] != operator_id and ops.can_take(o, now, self.settings.heartbeat_timeout_s)
+            ]
+
     def transfer_chat(self, operator_id: int, session_id: str, to_operator_id: int) -> dict:
         """Hand a live chat to a colleague who is present (online, heartbeat fresh) with room for it.
 

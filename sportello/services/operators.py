@@ -208,11 +208,16 @@ def is_present(op: dict, now: float, heartbeat_timeout_s: float) -> bool:
     )
 
 
+def can_take(op: dict, now: float, heartbeat_timeout_s: float) -> bool:
+    """Present with room for one more chat (`op` from list_operators, with active_chats)."""
+    return is_present(op, now, heartbeat_timeout_s) and op["active_chats"] < op["max_chats"]
+
+
 def availability(conn: Connection, now: float, heartbeat_timeout_s: float) -> dict:
     """{"available", "online", "operators"}: available = someone present with room."""
     ops = list_operators(conn)
     present = [o for o in ops if is_present(o, now, heartbeat_timeout_s)]
-    available = any(o["active_chats"] < o["max_chats"] for o in present)
+    available = any(can_take(o, now, heartbeat_timeout_s) for o in present)
     return {"available": available, "online": len(present), "operators": ops}
 
 

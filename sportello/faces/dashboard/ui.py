@@ -222,7 +222,7 @@ DEFAULT_PRIMARY = "#1f5f8b"
 
 def primary_color() -> str:
     """The venue's colour (VENUE_PRIMARY_COLOR, as on the visitor page), or the default."""
-    return getattr(runtime().settings, "venue_primary_color", "") or DEFAULT_PRIMARY
+    return runtime().settings.venue_primary_color or DEFAULT_PRIMARY
 
 
 def theme() -> None:
