@@ -57,32 +57,13 @@ LIST_COLUMNS = [
 
 
 _TIMES = ("started_at", "ended_at", "created_at", "updated_at")
-_DAYS: dict[int, str] = {}
-
-
-def _iso(ts: float | None) -> str | None:
-    """`iso(ts)`, the same text, ~10x faster (a list of 5,000 tickets converts 20,000 times):
-    the date of each day once, the time of day by arithmetic. Rounded as `datetime.fromtimestamp`
-    rounds (to the microsecond, half even), then cut to the second as `isoformat` does."""
-    if ts is None:
-        return None
-    whole, frac = divmod(ts, 1.0)
-    second = int(whole) + (round(frac * 1e6) >= 1_000_000)
-    day, rest = divmod(second, 86400)
-    date = _DAYS.get(day)
-    if date is None:
-        date = _DAYS[day] = iso(day * 86400)[:10]
-    return f"{date}T{_TWO[rest // 3600]}:{_TWO[rest // 60 % 60]}:{_TWO[rest % 60]}Z"
-
-
-_TWO = [f"{i:02d}" for i in range(60)]
 
 
 def as_dict(row, keys: tuple[str, ...] | None = None) -> dict:
     """A ticket row as a dict, the times as ISO text; `keys`: the result's column names (once per result)."""
     d = dict(zip(keys or row._fields, row, strict=True))
     for key in _TIMES:
-        d[key] = _iso(d[key])
+        d[key] = iso(d[key])
     return d
 
 
