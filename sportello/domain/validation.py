@@ -44,14 +44,24 @@ def phone_problem(value: object) -> str | None:
     return None
 
 
+class InvalidPhone(ValidationError):
+    """Not a phone number; `problem` says why (see `phone_problem`), so a face can say it."""
+
+    code = "invalid_phone"
+
+    def __init__(self, message: str, problem: str):
+        super().__init__(message)
+        self.problem = problem
+
+
 def validate_phone(value: str) -> str:
     problem = phone_problem(value)
     if problem == "too_short":
-        raise ValidationError(f"phone number too short: at least {PHONE_MIN_DIGITS} digits", code="invalid_phone")
+        raise InvalidPhone(f"phone number too short: at least {PHONE_MIN_DIGITS} digits", problem)
     if problem == "too_long":
-        raise ValidationError(f"phone number too long: at most {PHONE_MAX_DIGITS} digits", code="invalid_phone")
+        raise InvalidPhone(f"phone number too long: at most {PHONE_MAX_DIGITS} digits", problem)
     if problem:
-        raise ValidationError("invalid phone number: use digits, spaces and an optional +", code="invalid_phone")
+        raise InvalidPhone("invalid phone number: use digits, spaces and an optional +", problem)
     value = value.strip()
     return ("+" if value.startswith("+") else "") + re.sub(r"\D", "", value)
 

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 
 from sportello.domain import DomainError, validate_language
-from sportello.domain.validation import phone_problem
+from sportello.domain.validation import InvalidPhone
 from sportello.faces.visitor.view import (
     LIVE_STATES,
     SESSION_LOST,
@@ -76,7 +76,7 @@ class VisitorActions:
         view["msgs"] = [{k: m[k] for k in ("seq", "role", "author", "text")} for m in start["messages"]]
         return view
 
-    def _run(self, view: dict, action: Callable[[dict], dict], contact: str = "", **notice_args) -> dict:
+    def _run(self, view: dict, action: Callable[[dict], dict], **notice_args) -> dict:
         """Run one action; a DomainError becomes a notice, the view is refreshed."""
         base = _copy(view)
         try:
@@ -90,8 +90,8 @@ class VisitorActions:
                 return fresh
             if exc.code in ("invalid_email", "invalid_phone", "invalid_method"):
                 code = exc.code
-                if code == "invalid_phone" and phone_problem(contact) in ("too_short", "too_long"):
-                    code = f"phone_{phone_problem(contact)}"  # say what is wrong: the length
+                if isinstance(exc, InvalidPhone) and exc.problem in ("too_short", "too_long"):
+                    code = f"phone_{exc.problem}"  # say what is wrong: the length
                 base["contact_error"] = error_notice(code, lang)
             else:
                 base["notice"] = error_notice(exc.code, lang, limit=self.max_len, **notice_args)
@@ -180,7 +180,7 @@ class VisitorActions:
             self.service.submit_contact(v["sid"], v["token"], method, value)
             return self._refresh(v)
 
-        return self._run(view, act, contact=value if method == "phone" else "")
+        return self._run(view, act)
 
     def poll(self, view: dict) -> dict | None:
         """News from the operator side; None when there is nothing to ask."""
