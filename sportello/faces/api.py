@@ -15,11 +15,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from sportello.domain import Conflict, DomainError, Forbidden, NotFound, RateLimited, Unauthorized, ValidationError
 from sportello.domain.validation import check_characters, check_json, validate_int
 from sportello.faces.body_limit import BodyLimit
+from sportello.faces.client_address import client_address, trust_proxies
 from sportello.runtime import Runtime
 
 
@@ -102,14 +102,6 @@ async def clean_params(request: Request) -> None:
     """Path and query parameters hold no NUL and no lone surrogate (router-wide)."""
     for name, value in (*request.path_params.items(), *request.query_params.multi_items()):
         check_characters(str(value), name)
-
-
-def client_ip(request: Request) -> str | None:
-    """The caller's address, the key of the per-client limits (sportello.services.throttle).
-
-    The TCP peer, or the address a trusted proxy (TRUSTED_PROXIES, default 127.0.0.1) forwarded:
-    behind a proxy not listed every client shares the proxy's address, and the limits count per proxy."""
-    return request.client.host if request.client else None
 
 
 async def bearer_token(authorization: Annotated[str, Header()] = "") -> str:
@@ -216,7 +208,7 @@ def create_router(runtime: Runtime) -> APIRouter:
     # ---------------------------------------------------------------- auth
     @router.post("/auth/login")
     def login(data: Body, request: Request):
-        token, op = operators.login(_text(data, "username"), _text(data, "password"), client=client_ip(request))
+        token, op = operators.login(_text(data, "username"), _text(data, "password"), client=client_address(request))
         return {"token": token, "operator": op}
 
     @router.post("/auth/logout")
@@ -322,11 +314,11 @@ def create_router(runtime: Runtime) -> APIRouter:
         ua = data.get("user_agent") or user_agent
         if not isinstance(ua, str):
             raise ValidationError("user_agent must be a string", code="invalid_user_agent")
-        return chat.start_session(_text(data, "language") or "it", ua, client=client_ip(request))
+        return chat.start_session(_text(data, "language") or "it", ua, client=client_address(request))
 
     @router.post("/chat/sessions/{session_id}/messages")
     def chat_message(token: VisitorToken, data: Body, session_id: str, request: Request):
-        return chat.visitor_message(session_id, token, data.get("text"), client=client_ip(request))
+        return chat.visitor_message(session_id, token, data.get("text"), client=client_address(request))
 
     @router.get("/chat/sessions/{session_id}/messages")
     def chat_poll(token: VisitorToken, session_id: str, after: str = "0"):
@@ -372,9 +364,8 @@ def create_api(runtime: Runtime) -> FastAPI:
     app.include_router(create_router(runtime))
     # Bodies over MAX_BODY_BYTES are cut while they stream in (413), not read whole first.
     app.add_middleware(BodyLimit, max_bytes=runtime.settings.max_body_bytes, prefix="/api/")
-    # The client's address (the key of the per-client limits) from X-Forwarded-For, but only when the
-    # peer is one of TRUSTED_PROXIES; the server itself runs with proxy_headers off, so this is the one place.
-    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(runtime.settings.trusted_proxies))
+    # The client's address (the key of the per-client limits): see faces/client_address.py.
+    trust_proxies(app, runtime.settings.trusted_proxies)
     if runtime.settings.cors_origins:
         # A venue's own site on another domain may drive the visitor API.
         app.add_middleware(

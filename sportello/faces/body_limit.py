@@ -1,4 +1,4 @@
-"""A request body limit enforced while the body is read.
+"""Request bodies at the edge: a size limit enforced while the body is read, and uploads refused.
 
 `BodyLimit` is a pure ASGI middleware for the paths under a prefix (`/api/`):
 a request whose `Content-Length` is over the limit is answered 413 before a
@@ -7,6 +7,9 @@ it streams in, and the request is stopped with 413 as soon as the count passes
 the limit. The application never holds more than the limit (plus one chunk).
 The answer is the API's JSON error, `{"error": {"code": "body_too_large", ...}}`,
 and it asks the client to close the connection (the rest of the body is not read).
+
+`RefuseUploads` is the visitor page's: the page takes no files, so Gradio's upload endpoints (open to anyone,
+50 MB and more into its cache) are answered 403 before a byte of the body is read.
 """
 
 from __future__ import annotations
@@ -81,3 +84,21 @@ class BodyLimit:
             if started:  # the app answered before reading it all: nothing more to say
                 return
             await self._reject(send)
+
+
+UPLOAD_PATHS = ("/gradio_api/upload", "/gradio_api/process_recording", "/upload")
+UPLOADS_REFUSED = "Caricamento di file non consentito. / File uploads are not allowed."
+
+
+class RefuseUploads:
+    """ASGI middleware of the mounted visitor page: 403 to any request but GET on an upload endpoint."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["method"] != "GET" and scope["path"].rstrip("/").endswith(UPLOAD_PATHS):
+            for part in _error(403, "uploads_disabled", UPLOADS_REFUSED):  # fresh messages: middleware may edit them
+                await send(part)
+            return
+        await self.app(scope, receive, send)

@@ -1,6 +1,6 @@
-"""Issue 15, the visitor's side, in a real headless chromium against a real `python app.py`:
-desktop (1280x800) and phone (390x844). One app per module (a venue with its name and
-colour, always open) plus one outside business hours; each test opens its own page.
+"""The visitor's experience (venue branding, business hours, the chat's phases, rating) in a real headless
+chromium against a real `python app.py`: desktop (1280x800) and phone (390x844). One app per module (a venue
+with its name and colour, always open) plus one outside business hours; each test opens its own page.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 over HTTP exactly as the page's JavaScript does (POST `/gradio_api/queue/join`,
 then the `/gradio_api/queue/data` event stream).
 
-Used by the load benchmark (bench/visitor_load.py) and by the concurrency test;
-a venue can also use it for synthetic monitoring of the page.
+Used by the load benchmark (bench/visitor_load.py); a venue can also use it for
+synthetic monitoring of the page.
 """
 
 from __future__ import annotations

@@ -17,13 +17,15 @@ import base64
 import functools
 import html
 import mimetypes
-import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import gradio as gr
 from starlette.middleware import Middleware
 
+from sportello.config import _COLOR_RE
+from sportello.faces.body_limit import RefuseUploads
+from sportello.faces.client_address import client_address
 from sportello.faces.visitor.actions import VisitorActions
 from sportello.faces.visitor.view import (
     SUGGESTIONS,
@@ -40,117 +42,17 @@ from sportello.faces.visitor.view import (
     ui,
 )
 from sportello.services.chat import ChatService
-from sportello.services.feedback import FeedbackService
+from sportello.services.feedback import MAX_COMMENT_LEN, FeedbackService
 
 STORAGE_KEY = "sportello-visitor-session"
 MAX_LOGO_BYTES = 512 * 1024
 POLL_INTERVAL_S = 0.5  # live chat with an operator: their messages show within ~0.5 s
 WAITING_POLL_S = 1.5  # in the queue: position, wait estimate and "Mario joined" are less urgent
 
-CSS = """
-.gradio-container { max-width: 780px !important; margin: 0 auto !important; }
-.sp-header h1 { font-size: 1.4rem; margin: 0 0 .15rem 0; }
-.sp-header p { margin: 0; opacity: .8; font-size: .95rem; }
-#lang-switch { flex: 0 0 auto !important; min-width: max-content !important; }
-#lang-switch label { white-space: nowrap; }
-#lang-switch .wrap { justify-content: flex-end; }
-#chat { height: min(62vh, 620px) !important; }
-#chat .message-content, #chat .message { overflow-wrap: anywhere; }
-#chat .icon-button-wrapper.top-panel { display: none !important; }  /* the client-side "clear" button */
-#lang-switch .wrap { flex-wrap: nowrap; }
-.sp-author { display: block; font-weight: 600; font-size: .85em; opacity: .8; }
-.sp-system { font-style: italic; opacity: .85; }
-.sp-typing { letter-spacing: .2em; }
-.sp-status { padding: .5rem .75rem; border-radius: .5rem; background: var(--block-background-fill);
-  border: 1px solid var(--border-color-primary); font-size: .95rem; }
-.sp-status-waiting { border-color: #f59e0b; }
-.sp-status-live { border-color: #10b981; }
-.sp-status-closed { border-color: #6b7280; }
-.sp-notice-error { color: #b91c1c; font-size: .95rem; padding: .25rem .1rem; }
-#contact-error .sp-notice-error { padding: 0; }
-#chips { gap: .4rem; flex-wrap: wrap; }
-#chips button { flex: 0 1 auto !important; min-width: 0 !important; border-radius: 999px; }
-#composer { flex-wrap: nowrap !important; align-items: stretch; }
-#composer #send { min-width: 72px !important; flex: 0 0 auto !important; }
-#ask-person { align-self: flex-start; }
-/* Visibility by the chat's phase (see _phase_html): one output drives the layout. */
-#news, #moved { display: none !important; }
-body:has(.sp-phase:not([data-phase="offered"])) #offer,
-body:has(.sp-phase:not([data-phase="collecting_contact"])) #contact,
-body:has(.sp-phase:not([data-phase="closed"])) #closed { display: none !important; }
-body:has(.sp-phase:not([data-phase="bot"])) #chips,
-body:has(.sp-phase:not([data-phase="bot"])) #ask-person { display: none !important; }
-body:has(.sp-phase[data-phase="closed"]) #composer { display: none !important; }
-#status:not(:has(.sp-status)), #notice:not(:has(.sp-notice)), #contact-error:not(:has(.sp-notice)) {
-  display: none !important; }
-/* Who speaks: the assistant's badge, the operator's initial and name, system lines centred. */
-.sp-bot { display: inline-block; font-size: .72em; font-weight: 600; letter-spacing: .02em; padding: 0 .45em;
-  border-radius: 999px; background: var(--sp-primary, #4f46e5); color: #fff; margin-bottom: .2rem; }
-.sp-author { display: flex; align-items: center; gap: .35rem; font-weight: 600; font-size: .85em; }
-.sp-avatar { display: inline-flex; width: 1.5em; height: 1.5em; border-radius: 50%; align-items: center;
-  justify-content: center; background: #0f766e; color: #fff; font-size: .85em; }
-.sp-text { display: block; white-space: pre-wrap; }
-.sp-time { display: block; font-size: .7em; opacity: .6; text-align: right; margin-top: .1rem; }
-.sp-system { display: block; text-align: center; font-size: .8em; opacity: .8; font-style: italic; }
-.sp-system .sp-time { display: inline; margin-left: .4em; }
-#chat .message-row:has(.sp-system) { justify-content: center !important; align-self: stretch !important;
-  width: 100% !important; max-width: 100% !important; }
-#chat .message:has(.sp-system) { background: transparent !important; border: none !important;
-  box-shadow: none !important; max-width: 90% !important; width: auto !important; margin: 0 auto !important; }
-#chat .message:has(.sp-author) { border-left: 3px solid #0f766e !important; }
-.sp-banner { margin-top: .35rem; padding: .35rem .6rem; border-radius: .4rem; font-size: .85rem;
-  background: #fef3c7; color: #78350f; border: 1px solid #f59e0b; }
-.sp-logo { height: 40px; width: auto; max-width: 120px; object-fit: contain; }
-.sp-brand { display: flex; align-items: center; gap: .6rem; }
-.sp-notice-hint { color: var(--body-text-color-subdued); font-size: .9rem; padding: .2rem .1rem; }
-#offer-suggest { background: transparent !important; border: 1px dashed var(--border-color-primary) !important;
-  box-shadow: none !important; font-weight: 400 !important; font-style: italic; }
-#rating { border: 1px solid var(--border-color-primary); border-radius: .5rem; padding: .5rem; }
-#rate-open { align-self: flex-start; }
-body:has(.sp-phase:not([data-rate="open"])) #rating,
-body:has(.sp-phase:not([data-rate="can"])) #rate-open { display: none !important; }
-/* "what is it about?": the composer and a way back, no offer */
-body:has(.sp-phase[data-phase="asking_topic"]) #offer { display: flex !important; }
-body:has(.sp-phase[data-phase="asking_topic"]) #offer-accept,
-body:has(.sp-phase[data-phase="asking_topic"]) #offer-suggest { display: none !important; }
-@media (max-width: 600px) {
-  .gradio-container { padding: 4px 6px !important; }
-  #chat { height: 58vh !important; }
-  .sp-header p { display: none; }
-  .sp-header h1 { font-size: 1.15rem; }
-  #top-row { flex-wrap: wrap !important; gap: 4px !important; }
-  #sp-header { min-width: 0 !important; flex: 1 1 60% !important; }
-  #lang-switch { margin-left: auto !important; }
-  #lang-switch { min-width: 0 !important; flex: 0 0 auto !important; }
-  #lang-switch label { padding: 2px 6px !important; font-size: .8rem !important; }
-  #offer button { min-width: 0 !important; }
-  /* the contact form and the rating fit on screen with the end of the chat */
-  body:has(.sp-phase[data-phase="collecting_contact"]) #chat,
-  body:has(.sp-phase[data-rate="open"]) #chat { height: 34vh !important; }
-}
-"""
+CSS = (Path(__file__).parent / "page.css").read_text(encoding="utf-8")  # given to Gradio by mount_options
 
 
-# The page takes no files: Gradio's upload endpoints (open to anyone, 50 MB and
-# more into its cache) are refused before a byte of the body is read.
-UPLOAD_PATHS = ("/gradio_api/upload", "/gradio_api/process_recording", "/upload")
-UPLOADS_REFUSED = b'{"error": {"code": "uploads_disabled", "message": "Caricamento di file non consentito. / File uploads are not allowed."}}'
 CACHE_CLEANUP = (3600, 3600)  # Gradio's delete_cache: every hour, files older than an hour (and all at shutdown)
-
-
-class RefuseUploads:
-    """ASGI middleware of the mounted page: 403 to any POST on an upload endpoint."""
-
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and scope["method"] != "GET" and scope["path"].rstrip("/").endswith(UPLOAD_PATHS):
-            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(UPLOADS_REFUSED)).encode())]
-            await send({"type": "http.response.start", "status": 403, "headers": [*headers, (b"connection", b"close")]})
-            await send({"type": "http.response.body", "body": UPLOADS_REFUSED})
-            return
-        await self.app(scope, receive, send)
 
 
 def mount_options() -> dict:
@@ -215,7 +117,7 @@ def build_page(
             value=[],
             elem_id="chat",
             show_label=False,
-            # Text is escaped by visitor_view.chat_messages: no markdown, no LaTeX, no tags.
+            # Text is escaped by view.chat_messages: no markdown, no LaTeX, no tags.
             render_markdown=False,
             sanitize_html=True,
             allow_tags=False,
@@ -288,7 +190,7 @@ def build_page(
                 container=False,
                 lines=1,
                 max_lines=3,
-                max_length=500,
+                max_length=MAX_COMMENT_LEN,
                 elem_id="rate-comment",
             )
             rate_btn = gr.Button(ui("rate_submit", "it"), variant="primary", size="sm", elem_id="rate-submit")
@@ -417,7 +319,9 @@ def build_page(
                 return
             pending = actions.with_pending(view, text)
             yield render(pending, send_outputs, {msg: ""})
-            final = await run(answers, actions.send, pending, text, _header(request, "user-agent"), _client(request))
+            final = await run(
+                answers, actions.send, pending, text, _header(request, "user-agent"), client_address(request)
+            )
             yield render(final, send_outputs)
 
         async def on_send(text, view, request: gr.Request):
@@ -439,7 +343,7 @@ def build_page(
 
         async def on_person(view, request: gr.Request):
             view = current(view, request)
-            person = await run(light, actions.ask_person, view, _header(request, "user-agent"), _client(request))
+            person = await run(light, actions.ask_person, view, _header(request, "user-agent"), client_address(request))
             return render(person, core_outputs)
 
         async def on_decline(view, request: gr.Request):
@@ -532,7 +436,7 @@ def venue_of(settings) -> dict:
             logo = ""
     color = getattr(settings, "venue_primary_color", "") or ""
     style = ""
-    if re.fullmatch(r"#[0-9a-fA-F]{3}(?:[0-9a-fA-F]{3})?", color):
+    if _COLOR_RE.fullmatch(color):
         style = (
             "<style>:root, .gradio-container { --sp-primary: %s; --button-primary-background-fill: %s;"
             " --button-primary-background-fill-hover: %s; --button-primary-border-color: %s;"
@@ -563,14 +467,6 @@ def _rate_title_html(lang: str) -> str:
 
 def _title_html(lang: str) -> str:
     return f'<p class="sp-contact-title">{esc(ui("contact_title", lang))}</p>'
-
-
-def _client(request: gr.Request | None) -> str | None:
-    """The visitor's address (the per-client limits of sportello.services.throttle)."""
-    try:
-        return request.client.host if request is not None and request.client else None
-    except AttributeError:
-        return None
 
 
 def _header(request: gr.Request | None, name: str) -> str:

@@ -417,7 +417,7 @@ def notice_html(text: str, kind: str = "error") -> str:
 
 def polls(view: dict) -> bool:
     """Whether the page polls for news: only while waiting for or talking to an
-    operator (the rest of the layout follows the phase marker, see visitor_page)."""
+    operator (the rest of the layout follows the phase marker: page.py _phase_html and page.css)."""
     return view["status"] in LIVE_STATES
 
 

@@ -1,7 +1,6 @@
 """Faults at start-up. A corrupt SQLite file or a PostgreSQL that is down: `python app.py` says what is wrong
-in one line, retries with backoff for DB_START_TIMEOUT_S, then exits non-zero without a traceback. An empty
-or binary knowledge base: the app starts anyway, says so loudly, reports it in /api/health and hands every
-question to a person.
+in one line, retries with backoff for DB_START_TIMEOUT_S, then exits non-zero without a traceback. (An empty
+or binary knowledge base: tests/integration/test_empty_knowledge_base.py.)
 
 The `python app.py` processes are forked from testkit.forkserver (app imported once)."""
 
@@ -10,12 +9,10 @@ from __future__ import annotations
 import sqlite3
 import time
 
-import httpx
 import pytest
 
 from sportello.store.database import Store
-from testkit.inprocess import InProcessServer
-from testkit.support import ROOT, AppServer, Visitor, free_port
+from testkit.support import ROOT, AppServer, free_port
 
 
 def _run_app_until_exit(data_dir, env: dict, timeout: float = 60.0) -> tuple[int, str, float]:
@@ -69,17 +66,3 @@ def test_a_database_that_cannot_be_opened_is_one_clear_line_and_a_bounded_retry(
     assert elapsed < 15, (elapsed, log)
     last = [line for line in log.splitlines() if line.strip()][-1]
     assert "giving up" in last, log
-
-
-@pytest.mark.parametrize("content", [b"", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe\x00" * 50])
-def test_an_empty_or_binary_knowledge_base_starts_and_escalates_everything(data_dir, content):
-    (data_dir / "faq.csv").write_bytes(content)
-    with InProcessServer(data_dir) as srv:
-        assert "KNOWLEDGE BASE" in srv.log(), srv.log()
-        r = httpx.get(srv.url + "/api/health", timeout=10)
-        assert r.status_code == 503, r.text
-        assert r.json()["failing"] == ["knowledge_base"], r.text
-        v = Visitor(srv.url)
-        out = v.say("Quanto costa il biglietto?")
-        assert out["status"] == "offered" and out["offer_operator"] is True, out
-        v.close()
