@@ -63,9 +63,12 @@ class BackupService:
     def backup(self, dest: Path | str | None = None) -> dict:
         """Back up the store. `dest`: a folder (a timestamped file in it), a file path, or None (BACKUP_DIR,
         then the oldest backups beyond BACKUP_KEEP are deleted)."""
-        dest = Path(dest) if dest is not None else None
-        folder = dest if dest is None or dest.is_dir() or str(dest).endswith("/") else None
-        path = self._new_path(folder or self.backup_dir) if dest is None or folder else dest
+        if dest is None:
+            path = self._new_path(self.backup_dir)
+        elif Path(dest).is_dir() or str(dest).endswith("/"):
+            path = self._new_path(Path(dest))
+        else:
+            path = Path(dest)
         started = time.monotonic()
         engine.backup(self.database_url, path)
         report = {
