@@ -163,12 +163,19 @@ def backup(url: str, dest: Path) -> Path:
 def _backup_sqlite(source: Path, tmp: Path) -> None:
     if not source.is_file():
         raise BackupError(f"no database at {source}")
-    src = sqlite3.connect(source, timeout=30)
+    # pages=-1: all at once, one snapshot (a stepwise copy restarts on every write); DELETE: one
+    # self-contained file, no -wal beside it
+    _copy_sqlite(sqlite3.connect(source, timeout=30), tmp, "DELETE")
+
+
+def _copy_sqlite(src: sqlite3.Connection, target: Path, journal_mode: str) -> None:
+    """Copy the database of `src` into the file `target` with SQLite's backup API (under the target's write
+    lock: other connections to it see the old or the new content), then set its journal mode."""
     try:
-        dst = sqlite3.connect(tmp)
+        dst = sqlite3.connect(target, timeout=30)
         try:
-            src.backup(dst)  # pages=-1: all at once, one snapshot (a stepwise copy restarts on every write)
-            dst.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
+            src.backup(dst)
+            dst.execute(f"PRAGMA journal_mode={journal_mode}")
             dst.commit()
         finally:
             dst.close()
@@ -336,16 +343,7 @@ def restore(source: Path, url: str, *, force: bool = False) -> dict:
 
 def _restore_sqlite(source: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
-    try:
-        dst = sqlite3.connect(target, timeout=30)
-        try:
-            src.backup(dst)  # under the target's write lock: other connections see the old or the new store
-            dst.execute("PRAGMA journal_mode=WAL")  # as the app opens it
-        finally:
-            dst.close()
-    finally:
-        src.close()
+    _copy_sqlite(sqlite3.connect(f"file:{source}?mode=ro", uri=True), target, "WAL")  # WAL: as the app opens it
 
 
 def _restore_pg(source: Path, url: str) -> None:
