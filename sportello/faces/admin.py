@@ -6,11 +6,20 @@
     python -m sportello.faces.admin disable-operator USERNAME
     python -m sportello.faces.admin erase --session ID | --contact EMAIL_OR_PHONE
     python -m sportello.faces.admin retention [--days N]
+    python -m sportello.faces.admin backup [DEST]
+    python -m sportello.faces.admin verify SRC
+    python -m sportello.faces.admin restore SRC [--force]
 
 `erase` anonymises a visitor's conversations (GDPR erasure): by session id, or
 every conversation an email or phone number appears in. `retention`
 anonymises the conversations ended more than RETENTION_DAYS (or --days) ago.
 Both print what they did as JSON.
+
+`backup` copies the store while the app runs (SQLite's online backup; `pg_dump` on PostgreSQL) to DEST
+(a file, or a folder for a timestamped file; default BACKUP_DIR, keeping the newest BACKUP_KEEP).
+`verify` checks a backup (integrity, schema version, rows per table; exit 1 when it is not usable).
+`restore` replaces the store with a backup and migrates it forward; it refuses a live or non-empty
+store without --force, and a backup from a newer schema.
 
 Without --password the password is read from stdin (or asked twice on a
 terminal), so it does not end up in the shell history.
@@ -26,6 +35,7 @@ import sys
 from sportello.config import Settings
 from sportello.domain import DomainError
 from sportello.runtime import operator_accounts, privacy_tools
+from sportello.services.backup import BackupError, BackupService
 from sportello.services.operators import OperatorService
 
 
@@ -72,9 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     who.add_argument("--contact", help="an email address or a phone number")
     keep = sub.add_parser("retention", help="anonymise the conversations older than RETENTION_DAYS")
     keep.add_argument("--days", type=float, default=None, help="instead of RETENTION_DAYS")
+    _backup_parsers(sub)
     args = parser.parse_args(argv)
 
     settings = Settings.from_env()
+    if args.command in ("backup", "verify", "restore"):
+        return _backups(args, settings)
     if args.command in ("erase", "retention"):
         return _privacy(args, settings)
     with operator_accounts(settings) as accounts:
@@ -115,6 +128,32 @@ def _privacy(args, settings: Settings) -> int:
             return 2
     print(json.dumps(report))
     return 0
+
+
+def _backup_parsers(sub) -> None:
+    b = sub.add_parser("backup", help="back up the store (safe while the app runs)")
+    b.add_argument("dest", nargs="?", help="a file, or a folder (default: BACKUP_DIR, DATA_DIR/backups)")
+    v = sub.add_parser("verify", help="check a backup: integrity, schema version, rows per table")
+    v.add_argument("src")
+    r = sub.add_parser("restore", help="replace the store with a backup (then migrate it forward)")
+    r.add_argument("src")
+    r.add_argument("--force", action="store_true", help="overwrite a store that is running or holds data")
+
+
+def _backups(args, settings: Settings) -> int:
+    service = BackupService.from_settings(settings)
+    try:
+        if args.command == "backup":
+            report = service.backup(args.dest)
+        elif args.command == "verify":
+            report = service.verify(args.src)
+        else:
+            report = service.restore(args.src, force=args.force)
+    except BackupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(report))
+    return 0 if report.get("ok", True) else 1
 
 
 if __name__ == "__main__":

@@ -1,0 +1,52 @@
+"""`pip install .` gives a working `sportello` command (built in a copy of the project, installed into a venv
+that sees this machine's packages, so nothing is downloaded but the build backend)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from sportello.config import ROOT
+
+
+@pytest.mark.timeout(120)
+def test_pip_install_gives_the_sportello_command(tmp_path):
+    src = tmp_path / "src"
+    shutil.copytree(ROOT / "sportello", src / "sportello", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", str(src)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    command = venv / "bin" / "sportello"
+    env = {**os.environ, "DATA_DIR": str(tmp_path / "data")}
+    run = dict(cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)  # not the checkout
+
+    shown = subprocess.run([str(command), "--help"], **run)
+    assert shown.returncode == 0 and "sportello serve" in shown.stdout
+    # the installed package answers, not the checkout's (the command runs outside it)
+    where = subprocess.run([str(python), "-c", "import sportello; print(sportello.__file__)"], **run)
+    assert str(venv) in where.stdout
+    asked = subprocess.run(
+        [str(command), "ask", "--kb", str(ROOT / "data" / "faq.csv"), "--answerer", "lexical", "ciao"], **run
+    )
+    assert asked.returncode == 0, asked.stderr
+    assert json.loads(asked.stdout)["found"] is True
+    # the migrations ship in the wheel: a store can be made and backed up
+    assert subprocess.run([str(command), "admin", "list-operators"], **run).returncode == 0
+    backed = subprocess.run([str(command), "admin", "backup"], **run)
+    assert backed.returncode == 0, backed.stderr
+    # outside a project directory, serve says what it needs instead of starting
+    served = subprocess.run([str(command), "serve"], **run)
+    assert served.returncode == 2 and "project directory" in served.stderr
