@@ -196,7 +196,9 @@ def test_a_runtime_with_a_fake_answerer_still_stores_labels(settings):
         rt.store.dispose()
 
 
-def test_the_analisi_page_labels_an_unanswered_question_and_undoes_it(data_dir, monkeypatch):
+@pytest.fixture
+def analisi(data_dir, monkeypatch):
+    """(the runtime, the Analisi page signed in as mario, showing the seeded days' unanswered questions)."""
     import streamlit as st
 
     from testkit.dashboard import D1, D3, seed
@@ -212,55 +214,43 @@ def test_the_analisi_page_labels_an_unanswered_question_and_undoes_it(data_dir, 
         at = sign_in("mario")
         at.switch_page("pages/analytics.py").run()
         at.date_input(key="an_days").set_value((D1, D3)).run()
-        assert not at.exception, at.exception
-        at.selectbox(key="lbl_pick_an_0").select("animali").run()
-        at.button(key="lbl_save_an_0").click().run()
-        assert not at.exception, at.exception
-        assert [s.value for s in at.success] == ["Etichetta #1 salvata: l'AI la usa da ora."]
-        (label,) = rt.learning.history()
-        assert (label["question"], label["intent"], label["operator_name"]) == (
-            "POSSO PORTARE IL CANE??",
-            "animali",
-            "Mario Rossi",
-        )
-        assert any(df.value is not None and "animali" in df.value.to_string() for df in at.dataframe)
-
-        at.button(key="lbl_undo").click().run()
-        assert not at.exception, at.exception
-        assert rt.learning.history()[0]["undone_by"] == "Mario Rossi"
-        assert not (data_dir / "learned_examples.csv").read_text(encoding="utf-8").strip().count("\n")
+        yield rt, at
     finally:
         st.cache_resource.clear()
         rt.store.dispose()
 
 
-def test_the_label_picker_sends_a_question_to_a_person(data_dir, monkeypatch):
+def test_the_analisi_page_labels_an_unanswered_question_and_undoes_it(analisi, data_dir):
+    rt, at = analisi
+    assert not at.exception, at.exception
+    at.selectbox(key="lbl_pick_an_0").select("animali").run()
+    at.button(key="lbl_save_an_0").click().run()
+    assert not at.exception, at.exception
+    assert [s.value for s in at.success] == ["Etichetta #1 salvata: l'AI la usa da ora."]
+    (label,) = rt.learning.history()
+    assert (label["question"], label["intent"], label["operator_name"]) == (
+        "POSSO PORTARE IL CANE??",
+        "animali",
+        "Mario Rossi",
+    )
+    assert any(df.value is not None and "animali" in df.value.to_string() for df in at.dataframe)
+
+    at.button(key="lbl_undo").click().run()
+    assert not at.exception, at.exception
+    assert rt.learning.history()[0]["undone_by"] == "Mario Rossi"
+    assert not (data_dir / "learned_examples.csv").read_text(encoding="utf-8").strip().count("\n")
+
+
+def test_the_label_picker_sends_a_question_to_a_person(analisi, data_dir):
     """The picker's "must go to a person" choice (the ESCALATE value, beside the intents) stores an
     escalate label, never an intent of that name."""
-    import streamlit as st
-
-    from testkit.dashboard import D1, D3, seed
-
-    from .test_dashboard_pages import sign_in
-
-    monkeypatch.setenv("DATA_DIR", str(data_dir))
-    monkeypatch.delenv("DATABASE_URL", raising=False)
-    monkeypatch.setenv("ANSWERER", "lexical")
-    rt = Runtime(Settings.from_env(), answerer=FakeAnswerer())
-    try:
-        seed(rt)
-        at = sign_in("mario")
-        at.switch_page("pages/analytics.py").run()
-        at.date_input(key="an_days").set_value((D1, D3)).run()
-        picker = at.selectbox(key="lbl_pick_an_0")
-        assert picker.options.count(picker.format_func(ESCALATE)) == 1
-        picker.select(ESCALATE).run()
-        at.button(key="lbl_save_an_0").click().run()
-        assert not at.exception, at.exception
-        (label,) = rt.learning.history()
-        assert (label["kind"], label["intent"]) == ("escalate", "")
-        lines = (data_dir / "learned_examples.csv").read_text(encoding="utf-8").splitlines()
-        assert lines == ["question,lang,expected", "POSSO PORTARE IL CANE??,it,escalate"]
-    finally:
-        st.cache_resource.clear()
-        rt.store.dispose()
+    rt, at = analisi
+    picker = at.selectbox(key="lbl_pick_an_0")
+    assert picker.options.count(picker.format_func(ESCALATE)) == 1
+    picker.select(ESCALATE).run()
+    at.button(key="lbl_save_an_0").click().run()
+    assert not at.exception, at.exception
+    (label,) = rt.learning.history()
+    assert (label["kind"], label["intent"]) == ("escalate", "")
+    lines = (data_dir / "learned_examples.csv").read_text(encoding="utf-8").splitlines()
+    assert lines == ["question,lang,expected", "POSSO PORTARE IL CANE??,it,escalate"]
