@@ -96,7 +96,8 @@ def _rss_mb() -> float:
 def bench_semantic(n_queries: int) -> int:
     import numpy  # noqa: F401  (loaded before measuring: the lexical answerer needs it too)
 
-    from sportello.answering.semantic import SemanticAnswerer, load_encoder, read_examples
+    from sportello.answering.examples import read_examples
+    from sportello.answering.semantic import SemanticAnswerer, load_encoder
 
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})

@@ -25,8 +25,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sportello.answering.evaluation import ESCALATE, evaluate, load_cases  # noqa: E402
+from sportello.answering.evaluation import evaluate, load_cases  # noqa: E402
 from sportello.answering.semantic import SemanticAnswerer, load_encoder  # noqa: E402
+from sportello.domain.intents import ESCALATE  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +47,34 @@ def _int(env: dict, name: str, default: int) -> int:
         return int(env.get(name, default))
     except ValueError:
         raise ValueError(f"{name} must be an integer, got {env.get(name)!r}") from None
+
+
+@contextmanager
+def single_thread_env() -> Iterator[None]:
+    """OMP_NUM_THREADS=1 and OMP_WAIT_POLICY=PASSIVE while the block runs, restored afterwards.
+
+    OpenMP reads them when a native engine's runtime loads (the e5 model, sportello/answering/semantic.py):
+    one thread, and idle threads sleep instead of spinning (with the defaults, 2 threads on 2 busy cores
+    were 10x slower). The only place besides `Settings.from_env` that touches the environment."""
+    saved = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")}
+    os.environ["OMP_NUM_THREADS"] = "1"
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+ANSWERERS = ("auto", "semantic", "lexical")
+
+
+def _path(env: dict, name: str) -> Path | None:
+    value = (env.get(name) or "").strip()
+    return Path(value) if value else None
 
 
 _COLOR_RE = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
@@ -139,6 +169,16 @@ class Settings:
     venue_name: str = ""
     venue_logo_url: str = ""
     venue_primary_color: str = ""
+    # The offline answerer (sportello/answering/bot.py): auto (the fused lexical + e5 answerer when the model
+    # loads, else the lexical one), semantic or lexical; an unknown value is warned about and means auto.
+    answerer: str = "auto"
+    # The labelled examples of the fused answerer (question,lang,expected). None: DATA_DIR/examples.csv, else
+    # examples.csv next to the KB, else the shipped data/examples.csv (the first that exists).
+    examples_path: Path | None = None
+    # The files the learning loop writes (sportello/services/learning.py) and every answerer watches.
+    # None: DATA_DIR/learned_kb.csv and DATA_DIR/learned_examples.csv (see learned_kb_file / learned_examples_file).
+    learned_kb_path: Path | None = None
+    learned_examples_path: Path | None = None
     # Secrets and integrations: excluded from repr so they never reach a log.
     openai_api_key: str = field(default="", repr=False)
     openai_base_url: str = ""
@@ -151,6 +191,16 @@ class Settings:
     @property
     def sheets_dir(self) -> Path:
         return self.data_dir / "sheets"
+
+    @property
+    def learned_kb_file(self) -> Path:
+        """The KB file of the entries operators taught, merged after the main KB."""
+        return self.learned_kb_path or self.data_dir / "learned_kb.csv"
+
+    @property
+    def learned_examples_file(self) -> Path:
+        """The labelled examples operators taught, read before the shipped ones."""
+        return self.learned_examples_path or self.data_dir / "learned_examples.csv"
 
     @classmethod
     def from_env(cls, env: dict | None = None, **overrides) -> Settings:
@@ -192,6 +242,10 @@ class Settings:
             venue_name=_venue_name(env.get("VENUE_NAME", "")),
             venue_logo_url=_venue_logo(env.get("VENUE_LOGO_URL", ""), data_dir),
             venue_primary_color=_color(env.get("VENUE_PRIMARY_COLOR", "")),
+            answerer=(env.get("ANSWERER") or "auto").strip().lower(),
+            examples_path=_path(env, "EXAMPLES_PATH"),
+            learned_kb_path=_path(env, "LEARNED_KB_PATH"),
+            learned_examples_path=_path(env, "LEARNED_EXAMPLES_PATH"),
             cors_origins=tuple(o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", 64 * 1024),
             max_json_depth=_int(env, "MAX_JSON_DEPTH", 32),

@@ -60,6 +60,9 @@ class FakeAnswerer:
             return Answer(False, "", OPERATOR_REQUEST, None, 0.0, lang or "it")
         return Answer(False, "", NO_ANSWER, None, 0.0, lang or "it")
 
+    def reload_learned(self) -> None:
+        pass
+
 
 def operator_id(store, username: str) -> int:
     with store.read() as conn:

@@ -34,6 +34,9 @@ class FakeAnswerer:
             return Answer(False, "", OPERATOR_REQUEST, None, 1.0, lang)
         return Answer(False, "", NO_ANSWER, None, 0.0, lang, suggestion=self.suggestions.get(text))
 
+    def reload_learned(self) -> None:
+        pass
+
 
 class FakeClock:
     """A callable clock (seconds since the epoch) that starts at the real time and moves only on `advance`."""

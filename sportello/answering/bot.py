@@ -29,10 +29,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 import time
 from pathlib import Path
+
+from sportello.config import ANSWERERS, Settings
 
 from .kb import (
     NO_ANSWER,
@@ -42,8 +43,6 @@ from .kb import (
     KBEntry,
     KBError,
     KBProblem,
-    learned_examples_path,
-    learned_kb_path,
     load_kb,
     read_kb,
 )
@@ -74,39 +73,37 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 REPO_DATA = Path(__file__).resolve().parents[2] / "data"
-ANSWERERS = ("auto", "semantic", "lexical")
 
 
-def _examples_path(settings) -> Path:
-    explicit = os.environ.get("EXAMPLES_PATH") or getattr(settings, "examples_path", None)
-    if explicit:
-        return Path(explicit)
-    data_dir = getattr(settings, "data_dir", None)
-    candidates = [Path(data_dir) / "examples.csv"] if data_dir else []
-    candidates += [Path(settings.kb_path).parent / "examples.csv", REPO_DATA / "examples.csv"]
+def _examples_path(settings: Settings) -> Path:
+    if settings.examples_path:
+        return Path(settings.examples_path)
+    candidates = [
+        Path(settings.data_dir) / "examples.csv",
+        Path(settings.kb_path).parent / "examples.csv",
+        REPO_DATA / "examples.csv",
+    ]
     for c in candidates:
         if c.is_file():
             return c
     return candidates[0]
 
 
-def _cache_dirs(settings) -> list[Path]:
-    data_dir = getattr(settings, "data_dir", None)
-    dirs = [Path(data_dir) / "cache"] if data_dir else []
-    dirs += [Path(settings.kb_path).parent / "cache", REPO_DATA / "cache"]
+def _cache_dirs(settings: Settings) -> list[Path]:
+    dirs = [Path(settings.data_dir) / "cache", Path(settings.kb_path).parent / "cache", REPO_DATA / "cache"]
     return list(dict.fromkeys(d.resolve() for d in dirs))
 
 
-def build_retrieval(settings, mode: str | None = None) -> RetrievalAnswerer:
+def build_retrieval(settings: Settings, mode: str | None = None) -> RetrievalAnswerer:
     """The offline answerer: fused lexical + e5 (`semantic`) when the model loads, else lexical.
 
     mode (or the ANSWERER setting): auto (default), semantic or lexical. Without the model or AVX2, auto
     and semantic fall back to the lexical answerer with a warning."""
-    mode = (mode or getattr(settings, "answerer", None) or os.environ.get("ANSWERER") or "auto").strip().lower()
+    mode = (mode or settings.answerer or "auto").strip().lower()
     if mode not in ANSWERERS:
         log.warning("unknown ANSWERER=%r (expected one of %s); using auto", mode, ", ".join(ANSWERERS))
         mode = "auto"
-    learned = [learned_kb_path(settings)] if getattr(settings, "data_dir", None) else []
+    learned = [settings.learned_kb_file]
     if mode == "lexical":
         return RetrievalAnswerer.from_csv(settings.kb_path, extra_paths=learned)
     from .semantic import SemanticAnswerer, SemanticUnavailable, load_encoder
@@ -120,7 +117,7 @@ def build_retrieval(settings, mode: str | None = None) -> RetrievalAnswerer:
         path=settings.kb_path,
         encoder=encoder,
         examples_path=_examples_path(settings),
-        learned_examples_path=learned_examples_path(settings) if learned else None,
+        learned_examples_path=settings.learned_examples_file,
         cache_dirs=_cache_dirs(settings),
         extra_paths=learned,
     )
@@ -131,6 +128,9 @@ class SilentAnswerer:
 
     def answer(self, question: str, lang: str | None = None) -> Answer:
         return Answer(False, "", NO_ANSWER, None, 0.0, lang or "it")
+
+    def reload_learned(self) -> None:
+        pass
 
 
 class EscalatingAnswerer:
@@ -178,8 +178,12 @@ class EscalatingAnswerer:
         lang = lang if lang in ("it", "en") else detect_lang(question)
         return Answer(False, "", NO_ANSWER, None, 0.0, lang)
 
+    def reload_learned(self) -> None:
+        if self._real is not None:
+            self._real.reload_learned()
 
-def build_answerer(settings) -> Answerer:
+
+def build_answerer(settings: Settings) -> Answerer:
     """The answerer the app uses: the LLM one when an API key or base URL is configured, else offline.
 
     A knowledge base that cannot be loaded does not stop the app: it starts with an `EscalatingAnswerer`
@@ -195,9 +199,9 @@ def build_answerer(settings) -> Answerer:
         return EscalatingAnswerer(str(exc), rebuild=lambda: _build_answerer(settings), path=settings.kb_path)
 
 
-def _build_answerer(settings) -> Answerer:
+def _build_answerer(settings: Settings) -> Answerer:
     offline = build_retrieval(settings)
-    if getattr(settings, "openai_api_key", "") or getattr(settings, "openai_base_url", ""):
+    if settings.openai_api_key or settings.openai_base_url:
         from .llm import LLMAnswerer
 
         return LLMAnswerer(
@@ -210,13 +214,9 @@ def _build_answerer(settings) -> Answerer:
 
 
 def _answerer_for(args: argparse.Namespace) -> Answerer:
-    from sportello.config import Settings
-
-    settings = Settings.from_env(kb_path=Path(args.kb))
+    settings = Settings.from_env(kb_path=Path(args.kb), **({"answerer": args.answerer} if args.answerer else {}))
     if args.offline:
-        return build_retrieval(settings, args.answerer)
-    if args.answerer:
-        os.environ["ANSWERER"] = args.answerer
+        return build_retrieval(settings)
     return _build_answerer(settings)  # strict: a bad KB is an error here, not an escalate-all answerer
 
 
@@ -272,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     ask.add_argument("--kb", required=True, type=Path)
     ask.add_argument("--lang", choices=["it", "en"])
     ask.add_argument("--offline", action="store_true", help="never call an LLM")
-    ask.add_argument("--answerer", choices=["auto", "semantic", "lexical"], help="default: ANSWERER or auto")
+    ask.add_argument("--answerer", choices=ANSWERERS, help="default: ANSWERER or auto")
     ask.add_argument("question", nargs="*")
     ask.set_defaults(func=_cmd_ask)
     ev = sub.add_parser("eval", help="evaluate on a case file (question,lang,expected)")
@@ -280,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--cases", required=True, type=Path)
     ev.add_argument("--offline", action="store_true", help="never call an LLM")
     ev.add_argument("--sweep", action="store_true", help="with --offline: the metrics at thresholds 0.30-0.75")
-    ev.add_argument("--answerer", choices=["auto", "semantic", "lexical"], help="default: ANSWERER or auto")
+    ev.add_argument("--answerer", choices=ANSWERERS, help="default: ANSWERER or auto")
     ev.add_argument(
         "--calibrate", action="store_true", help="refit the fused answerer's rule on the labelled examples (CV) first"
     )

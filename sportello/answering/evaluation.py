@@ -11,16 +11,16 @@ must offer a person). Metrics:
 
 from __future__ import annotations
 
-import csv
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .kb import Answer, Answerer
+from sportello.domain.intents import ESCALATE
 
-ESCALATE = "escalate"
+from .examples import rows
+from .kb import Answer, Answerer
 
 
 @dataclass(frozen=True)
@@ -78,21 +78,9 @@ class Report:
 
 
 def load_cases(path: Path | str) -> list[Case]:
-    path = Path(path)
-    cases = []
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        missing = {"question", "expected"} - set(reader.fieldnames or [])
-        if missing:
-            raise ValueError(f"{path}: missing columns {sorted(missing)}")
-        for row in reader:
-            question = (row.get("question") or "").strip()
-            expected = (row.get("expected") or "").strip()
-            if not question or not expected:
-                continue
-            lang = (row.get("lang") or "").strip().lower() or None
-            cases.append(Case(question, lang, expected, reader.line_num))
-    return cases
+    """The cases of a file in the examples format (sportello/answering/examples.py); rows without a
+    question or an expected value are skipped. Raises ValueError when a column is missing."""
+    return [Case(r.question, r.lang or None, r.expected, r.line) for r in rows(path) if r.question and r.expected]
 
 
 def evaluate(answerer: Answerer, cases: list[Case]) -> Report:
@@ -140,6 +128,9 @@ def _report_at(cases: list[Case], answers: list[Answer], threshold: float) -> Re
             if ans.found and ans.confidence < threshold:
                 return Answer(False, "", "no_answer", None, ans.confidence, ans.lang)
             return ans
+
+        def reload_learned(self) -> None:
+            pass
 
     return evaluate(_Fixed(), cases)
 

@@ -9,10 +9,11 @@ running help desk keeps answering when somebody saves a broken row.
 from __future__ import annotations
 
 import csv
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
+
+from .csvfiles import csv_text, replace_if_changed
 
 OPERATOR_REQUEST = "operator_request"
 NO_ANSWER = "no_answer"
@@ -44,7 +45,17 @@ class Answer:
 
 
 class Answerer(Protocol):
-    def answer(self, question: str, lang: str | None = None) -> Answer: ...
+    """What the services need of an answerer (sportello/answering/bot.py builds them)."""
+
+    def answer(self, question: str, lang: str | None = None) -> Answer:
+        """The answer to one visitor question; never raises."""
+        ...
+
+    def reload_learned(self) -> None:
+        """Re-read, now, the files the learning loop writes (the learned KB and labelled examples) and any
+        KB file that changed. An answerer that learns nothing does nothing. Without this call the
+        answerer still notices the change by itself within its reload interval."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -134,18 +145,10 @@ def read_kb(path: Path | str) -> KBLoad:
     return result
 
 
-def learned_kb_path(settings) -> Path:
-    """The KB file the learning loop writes (new entries taught by operators), merged after the main KB:
-    LEARNED_KB_PATH, default DATA_DIR/learned_kb.csv."""
-    explicit = getattr(settings, "learned_kb_path", None) or os.environ.get("LEARNED_KB_PATH")
-    return Path(explicit) if explicit else Path(settings.data_dir) / "learned_kb.csv"
-
-
-def learned_examples_path(settings) -> Path:
-    """The labelled examples the learning loop writes, read next to the shipped ones:
-    LEARNED_EXAMPLES_PATH, default DATA_DIR/learned_examples.csv."""
-    explicit = getattr(settings, "learned_examples_path", None) or os.environ.get("LEARNED_EXAMPLES_PATH")
-    return Path(explicit) if explicit else Path(settings.data_dir) / "learned_examples.csv"
+def write_kb(path: Path | str, rows: list[tuple[str, str, str, str, str]]) -> bool:
+    """Write a KB file (`id,intent,lang,questions,answer` rows; phrasings joined by `|`), atomically and only
+    when its text changes; returns whether it changed. The learning loop writes the learned KB with it."""
+    return replace_if_changed(Path(path), csv_text(REQUIRED_COLUMNS, rows))
 
 
 def load_kb(path: Path | str) -> list[KBEntry]:

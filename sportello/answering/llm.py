@@ -163,6 +163,10 @@ class LLMAnswerer:
     def close(self) -> None:
         self.client.close()
 
+    def reload_learned(self) -> None:
+        """The model learns nothing: the offline answerer under it does."""
+        self.offline.reload_learned()
+
     # -- Answerer ---------------------------------------------------------------
 
     def answer(self, question: str, lang: str | None = None) -> Answer:

@@ -563,6 +563,10 @@ class RetrievalAnswerer:
             with self._lock:
                 self._load()
 
+    def reload_learned(self) -> None:
+        """Reload the KB files now, the learned one among them (`Answerer`)."""
+        self.reload()
+
     # -- answering -------------------------------------------------------------
 
     def answer(self, question: str, lang: str | None = None) -> Answer:

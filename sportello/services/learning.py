@@ -20,33 +20,27 @@ dashboard (a separate process) taught without a restart; this process's answerer
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
-import os
 import re
-import tempfile
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
 
-from sqlalchemy import func, select, update
-
-from sportello.answering.kb import KBEntry, KBError, learned_examples_path, learned_kb_path, read_kb
+from sportello.answering.examples import Example, write_examples
+from sportello.answering.kb import Answerer, KBEntry, KBError, read_kb, write_kb
 from sportello.config import Settings
 from sportello.domain.errors import Conflict, NotFound, ValidationError
 from sportello.domain.events import EventKind
+from sportello.domain.intents import ESCALATE
 from sportello.services.reports import FLOW_INTENTS
 from sportello.store import events as event_log
+from sportello.store import labels as label_store
 from sportello.store.database import Store
-from sportello.store.tables import events, labels
 
 log = logging.getLogger(__name__)
 
 INTENT = "intent"
-ESCALATE = "escalate"
 KB_ENTRY = "kb_entry"
 KINDS = (INTENT, ESCALATE, KB_ENTRY)
 LANGS = ("it", "en")
@@ -64,56 +58,9 @@ def _phrasing(text: str) -> str:
     return _clean(text).replace("|", "/")
 
 
-def _csv_text(header: tuple[str, ...], rows: list[tuple]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(header)
-    w.writerows(rows)
-    return buf.getvalue()
-
-
-def _write_if_changed(path: Path, text: str) -> bool:
-    """Replace the file atomically (readers see the old or the new one, never half) when it differs."""
-    try:
-        if path.read_text(encoding="utf-8") == text:
-            return False
-    except OSError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return True
-
-
-def _label_dict(row) -> dict:
-    m = row._mapping
-    return {name: m[name] for name in labels.c.keys()}
-
-
-_ANSWER_KINDS = (str(EventKind.AI_ANSWERED), str(EventKind.AI_NO_ANSWER))
-
-
-def _answer_counts(conn, ts: float | None, side: str, *, lo: float | None = None, hi: float | None = None) -> dict:
-    """{kind: how many} of the visitor questions (`_ANSWER_KINDS`, not the flow's intents) before or
-    after `ts` (all when None), with lo <= at < hi."""
-    stmt = (
-        select(events.c.kind, func.count())
-        .where(events.c.kind.in_(_ANSWER_KINDS), events.c.intent.not_in(sorted(FLOW_INTENTS)))
-        .group_by(events.c.kind)
-    )
-    if ts is not None:
-        stmt = stmt.where(events.c.at < ts) if side == "before" else stmt.where(events.c.at >= ts)
-    if lo is not None:
-        stmt = stmt.where(events.c.at >= lo)
-    if hi is not None:
-        stmt = stmt.where(events.c.at < hi)
-    return dict(conn.execute(stmt).all())
+def _answer_counts(conn, ts: float | None, side: str, **bounds) -> dict:
+    """{kind: how many} of the visitor questions (not the flow's intents) before or after `ts`."""
+    return label_store.answer_counts(conn, ts, side, exclude=FLOW_INTENTS, **bounds)
 
 
 class _SettledCounts:
@@ -153,7 +100,7 @@ class Learning:
     def __init__(
         self,
         store: Store,
-        answerer,
+        answerer: Answerer,
         settings: Settings,
         clock: Callable[[], float] = time.time,
     ):
@@ -162,8 +109,8 @@ class Learning:
         self.settings = settings
         self.clock = clock
         self._settled = _SettledCounts()
-        self.examples_path = learned_examples_path(settings)
-        self.kb_path = learned_kb_path(settings)
+        self.examples_path = settings.learned_examples_file
+        self.kb_path = settings.learned_kb_file
         try:
             self.sync()
         except Exception:  # a read-only DATA_DIR must not stop the app: the labels stay in the store
@@ -178,15 +125,12 @@ class Learning:
             return []
 
     def intents(self) -> list[str]:
-        """The intents an operator can pick: the main KB's and the learned KB entries', sorted."""
+        """The intents an operator can pick: the main KB's and the learned KB entries', sorted.
+        Never `escalate`: in the examples file that name means "must go to a person"."""
         names = {e.intent for e in self._base_entries()}
         with self._store.read() as conn:
-            names |= set(
-                conn.execute(
-                    select(labels.c.intent).where(labels.c.kind == KB_ENTRY, labels.c.undone_at.is_(None))
-                ).scalars()
-            )
-        return sorted(n for n in names if n)
+            names |= label_store.active_intents(conn, KB_ENTRY)
+        return sorted(n for n in names if n and n != ESCALATE)
 
     # ------------------------------------------------------------------ labelling
     def label(
@@ -248,14 +192,14 @@ class Learning:
             if name:
                 if not _SLUG.match(name):
                     raise ValidationError("intent name: lowercase letters, digits and _", code="invalid_input")
-                if name in self.intents():
+                if name == ESCALATE or name in self.intents():
                     raise ValidationError(f"intent {name!r} already exists", code="invalid_input")
             values.update(kind=KB_ENTRY, intent=name, **entry)
         with self._store.write() as conn:
-            label_id = conn.execute(labels.insert().values(**values)).inserted_primary_key[0]
+            label_id = label_store.insert(conn, values)
             if values["kind"] == KB_ENTRY and not values["intent"]:
                 values["intent"] = f"learned_{label_id}"
-                conn.execute(update(labels).where(labels.c.id == label_id).values(intent=values["intent"]))
+                label_store.set_intent(conn, label_id, values["intent"])
         self.sync()
         return {"id": label_id, **values, "undone_at": None, "undone_by": None}
 
@@ -263,27 +207,25 @@ class Learning:
         """Withdraw a label (kept in the history as undone); the answerer forgets it."""
         who = _clean(operator.get("display_name") or operator.get("username"))[:128]
         with self._store.write() as conn:
-            row = conn.execute(select(labels).where(labels.c.id == int(label_id))).first()
+            row = label_store.get(conn, label_id)
             if row is None:
                 raise NotFound(f"no label {label_id}", code="not_found")
             if row.undone_at is not None:
                 raise Conflict(f"label {label_id} already undone", code="conflict")
             now = self.clock()
-            conn.execute(update(labels).where(labels.c.id == row.id).values(undone_at=now, undone_by=who))
+            label_store.mark_undone(conn, row.id, now, who)
         self.sync()
-        return {**_label_dict(row), "undone_at": now, "undone_by": who}
+        return {**label_store.as_dict(row), "undone_at": now, "undone_by": who}
 
     # ------------------------------------------------------------------ reading
     def history(self, limit: int = 500) -> list[dict]:
         """Every label, newest first (undone ones included)."""
         with self._store.read() as conn:
-            rows = conn.execute(select(labels).order_by(labels.c.created_at.desc(), labels.c.id.desc()).limit(limit))
-            return [_label_dict(r) for r in rows]
+            return label_store.history(conn, limit)
 
     def _active(self) -> list[dict]:
         with self._store.read() as conn:
-            rows = conn.execute(select(labels).where(labels.c.undone_at.is_(None)).order_by(labels.c.id))
-            return [_label_dict(r) for r in rows]
+            return label_store.active(conn)
 
     def counts_by_intent(self) -> list[dict]:
         """How many active labels each target has (an intent, `escalate`), most first."""
@@ -309,8 +251,8 @@ class Learning:
                     continue
                 counts = Counter(settled[side])
                 counts.update(_answer_counts(conn, ts, side, lo=cut))
-                answered = counts.get(_ANSWER_KINDS[0], 0)
-                total = answered + counts.get(_ANSWER_KINDS[1], 0)
+                answered = counts.get(label_store.ANSWER_KINDS[0], 0)
+                total = answered + counts.get(label_store.ANSWER_KINDS[1], 0)
                 out[side] = {"questions": total, "answered": answered, "rate": answered / total if total else None}
         return out
 
@@ -330,7 +272,7 @@ class Learning:
         examples, kb_rows = [], []
         for x in active:
             if x["kind"] in (INTENT, ESCALATE):
-                examples.append((x["question"], x["lang"], x["intent"] if x["kind"] == INTENT else ESCALATE))
+                examples.append(Example(x["question"], x["lang"], x["intent"] if x["kind"] == INTENT else ESCALATE))
             if x["kind"] == INTENT:
                 entry = base.get((x["intent"], x["lang"])) or next(
                     (e for (i, _), e in base.items() if i == x["intent"]), None
@@ -349,21 +291,14 @@ class Learning:
                     )
         # Learned KB entries first in the file, so a phrasing row of a learned intent follows its entry.
         kb_rows.sort(key=lambda r: r[0].count("-") == 1)
-        changed = _write_if_changed(self.kb_path, _csv_text(("id", "intent", "lang", "questions", "answer"), kb_rows))
-        changed |= _write_if_changed(self.examples_path, _csv_text(("question", "lang", "expected"), examples))
+        changed = write_kb(self.kb_path, kb_rows)
+        changed |= write_examples(self.examples_path, examples)
         if changed:
             self._reload_answerer()
         return changed
 
     def _reload_answerer(self) -> None:
-        answerer = self._answerer
-        for part in (answerer, getattr(answerer, "offline", None), getattr(answerer, "_real", None)):
-            if part is None:
-                continue
-            try:
-                if hasattr(part, "reload"):
-                    part.reload()
-                if hasattr(part, "reload_examples"):
-                    part.reload_examples()
-            except Exception:
-                log.exception("reloading the answerer after a label failed; it reloads by itself shortly")
+        try:
+            self._answerer.reload_learned()
+        except Exception:
+            log.exception("reloading the answerer after a label failed; it reloads by itself shortly")

@@ -10,6 +10,7 @@ import pytest
 
 from sportello.config import Settings
 from sportello.domain.errors import Conflict, ValidationError
+from sportello.domain.intents import ESCALATE
 from sportello.runtime import Runtime
 from testkit.dashboard import FakeAnswerer
 
@@ -28,9 +29,8 @@ class Clock:
 
 
 @pytest.fixture
-def settings(data_dir, monkeypatch):
-    monkeypatch.setenv("ANSWERER", "lexical")
-    return Settings.from_env({"DATA_DIR": str(data_dir)})
+def settings(data_dir):
+    return Settings.from_env({"DATA_DIR": str(data_dir), "ANSWERER": "lexical"})
 
 
 @pytest.fixture
@@ -149,6 +149,16 @@ def test_bad_labels_are_refused(app):
     assert app.learning.history() == []
 
 
+def test_escalate_is_never_an_intent(app):
+    """In the examples file `escalate` means "must go to a person": no intent may be called so."""
+    entry = {"question_it": "c'è una sala?", "answer_it": "Sì.", "question_en": "a room?", "answer_en": "Yes."}
+    with pytest.raises(ValidationError):
+        app.learning.label(MARIO, PRAYER, "en", kb_entry={**entry, "intent": ESCALATE})
+    with pytest.raises(ValidationError):
+        app.learning.label(MARIO, SCOOTER, "it", intent=ESCALATE)
+    assert ESCALATE not in app.learning.intents() and app.learning.history() == []
+
+
 def test_answer_rate_before_and_after_the_first_label(settings):
     clock = Clock()
     rt = Runtime(settings)
@@ -186,7 +196,9 @@ def test_a_runtime_with_a_fake_answerer_still_stores_labels(settings):
         rt.store.dispose()
 
 
-def test_the_analisi_page_labels_an_unanswered_question_and_undoes_it(data_dir, monkeypatch):
+@pytest.fixture
+def analisi(data_dir, monkeypatch):
+    """(the runtime, the Analisi page signed in as mario, showing the seeded days' unanswered questions)."""
     import streamlit as st
 
     from testkit.dashboard import D1, D3, seed
@@ -202,23 +214,43 @@ def test_the_analisi_page_labels_an_unanswered_question_and_undoes_it(data_dir, 
         at = sign_in("mario")
         at.switch_page("pages/analytics.py").run()
         at.date_input(key="an_days").set_value((D1, D3)).run()
-        assert not at.exception, at.exception
-        at.selectbox(key="lbl_pick_an_0").select("animali").run()
-        at.button(key="lbl_save_an_0").click().run()
-        assert not at.exception, at.exception
-        assert [s.value for s in at.success] == ["Etichetta #1 salvata: l'AI la usa da ora."]
-        (label,) = rt.learning.history()
-        assert (label["question"], label["intent"], label["operator_name"]) == (
-            "POSSO PORTARE IL CANE??",
-            "animali",
-            "Mario Rossi",
-        )
-        assert any(df.value is not None and "animali" in df.value.to_string() for df in at.dataframe)
-
-        at.button(key="lbl_undo").click().run()
-        assert not at.exception, at.exception
-        assert rt.learning.history()[0]["undone_by"] == "Mario Rossi"
-        assert not (data_dir / "learned_examples.csv").read_text(encoding="utf-8").strip().count("\n")
+        yield rt, at
     finally:
         st.cache_resource.clear()
         rt.store.dispose()
+
+
+def test_the_analisi_page_labels_an_unanswered_question_and_undoes_it(analisi, data_dir):
+    rt, at = analisi
+    assert not at.exception, at.exception
+    at.selectbox(key="lbl_pick_an_0").select("animali").run()
+    at.button(key="lbl_save_an_0").click().run()
+    assert not at.exception, at.exception
+    assert [s.value for s in at.success] == ["Etichetta #1 salvata: l'AI la usa da ora."]
+    (label,) = rt.learning.history()
+    assert (label["question"], label["intent"], label["operator_name"]) == (
+        "POSSO PORTARE IL CANE??",
+        "animali",
+        "Mario Rossi",
+    )
+    assert any(df.value is not None and "animali" in df.value.to_string() for df in at.dataframe)
+
+    at.button(key="lbl_undo").click().run()
+    assert not at.exception, at.exception
+    assert rt.learning.history()[0]["undone_by"] == "Mario Rossi"
+    assert not (data_dir / "learned_examples.csv").read_text(encoding="utf-8").strip().count("\n")
+
+
+def test_the_label_picker_sends_a_question_to_a_person(analisi, data_dir):
+    """The picker's "must go to a person" choice (the ESCALATE value, beside the intents) stores an
+    escalate label, never an intent of that name."""
+    rt, at = analisi
+    picker = at.selectbox(key="lbl_pick_an_0")
+    assert picker.options.count(picker.format_func(ESCALATE)) == 1
+    picker.select(ESCALATE).run()
+    at.button(key="lbl_save_an_0").click().run()
+    assert not at.exception, at.exception
+    (label,) = rt.learning.history()
+    assert (label["kind"], label["intent"]) == ("escalate", "")
+    lines = (data_dir / "learned_examples.csv").read_text(encoding="utf-8").splitlines()
+    assert lines == ["question,lang,expected", "POSSO PORTARE IL CANE??,it,escalate"]

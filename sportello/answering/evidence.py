@@ -1,0 +1,113 @@
+"""The evidence the fused answerer weighs for each intent, and the decision features read from it.
+
+For each question and intent (sportello/answering/semantic.py computes them): the lexical score, the
+similarity to the intent's KB phrasings, to its answers and to its labelled examples, and how close the
+nearest must-escalate example is. `decide` ranks the intents with a calibration's weights and reads the
+features of the best one, on which the calibration's rule (sportello/answering/calibration.py) says how
+likely the answer is right.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .retrieval import KBIndex
+
+if TYPE_CHECKING:
+    from .calibration import Calibration
+
+FEATURE_VERSION = 1  # bump when the features change: a saved calibration of another version is ignored
+
+# Decision features (for the best intent): score margin, lexical score, phrasing / answer / example
+# similarity, nearest must-escalate example (max and mean of the 3 nearest), and how much closer that is
+# than the best intent's own examples and phrasings; proper-noun penalty; lexical calibrated confidence.
+DECISION_FEATURES = (
+    "margin",
+    "lexical",
+    "phrase",
+    "answer",
+    "example",
+    "escalate",
+    "escalate3",
+    "escalate_minus_example",
+    "escalate_minus_phrase",
+    "proper_nouns",
+    "lexical_confidence",
+)
+
+
+def group_max(sims: np.ndarray, groups: np.ndarray, n: int, fill: float = np.nan) -> np.ndarray:
+    """sims (rows, items) -> (rows, n): the max over the items of each group (groups < 0 are skipped)."""
+    out = np.full((sims.shape[0], n), fill, dtype=np.float64)
+    keep = np.where(groups >= 0)[0]
+    if not len(keep) or not sims.shape[0]:
+        return out
+    order = keep[np.argsort(groups[keep], kind="stable")]
+    sorted_groups = groups[order]
+    starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])
+    out[:, sorted_groups[starts]] = np.maximum.reduceat(sims[:, order], starts, axis=1)
+    return out
+
+
+@dataclass
+class Parts:
+    """Per-question evidence for all intents (rows = questions)."""
+
+    lexical: np.ndarray  # (rows, n)
+    penalty: np.ndarray  # (rows,)
+    phrase: np.ndarray  # (rows, n)
+    answer: np.ndarray  # (rows, n)
+    example: np.ndarray  # (rows, n), the phrasing similarity where an intent has no example
+    escalate: np.ndarray  # (rows,)
+    escalate3: np.ndarray  # (rows,)
+    allowed: np.ndarray  # (rows, n) bool: small-talk intents only with a greeting/thanks cue
+
+
+def example_parts(sims: np.ndarray, labels: np.ndarray, n: int, phrase: np.ndarray):
+    example = group_max(sims, labels, n)
+    example = np.where(np.isnan(example), phrase, example)
+    esc = sims[:, labels < 0]
+    if esc.shape[1]:
+        top = -np.sort(-esc, axis=1)[:, :3]
+        escalate, escalate3 = top[:, 0], top.mean(axis=1)
+    else:
+        escalate = escalate3 = np.zeros(sims.shape[0])
+    return example, escalate, escalate3
+
+
+def decide(parts: Parts, cal: Calibration, lex_conf_fn) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Best intent, its decision features and P(right), for every row."""
+    wl, wp, wa, we = cal.weights
+    score = wl * parts.lexical + wp * parts.phrase + wa * parts.answer + we * parts.example
+    score = np.where(parts.allowed, score, -np.inf)
+    order = np.argsort(-score, axis=1)
+    rows = np.arange(score.shape[0])
+    best, second = order[:, 0], order[:, 1] if score.shape[1] > 1 else order[:, 0]
+    margin = score[rows, best] - np.where(np.isfinite(score[rows, second]), score[rows, second], score[rows, best])
+    x = np.column_stack(
+        [
+            margin,
+            parts.lexical[rows, best],
+            parts.phrase[rows, best],
+            parts.answer[rows, best],
+            parts.example[rows, best],
+            parts.escalate,
+            parts.escalate3,
+            parts.escalate - parts.example[rows, best],
+            parts.escalate - parts.phrase[rows, best],
+            parts.penalty,
+            lex_conf_fn(parts, rows, best),
+        ]
+    )
+    return best, x, cal.probability(x)
+
+
+def lexical_confidence(parts: Parts, rows: np.ndarray, best: np.ndarray) -> np.ndarray:
+    lex = np.where(parts.allowed, parts.lexical, 0.0)
+    top2 = -np.sort(-lex, axis=1)[:, :2]
+    own = lex[rows, best]
+    runner = np.where(np.isclose(own, top2[:, 0]), top2[:, 1] if lex.shape[1] > 1 else 0.0, top2[:, 0])
+    return np.array([KBIndex._calibrate(o, o - r, p) for o, r, p in zip(own, runner, parts.penalty, strict=True)])

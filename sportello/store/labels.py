@@ -1,0 +1,81 @@
+"""The labels table (what operators taught the answerer), and the answer counts the learning loop
+compares before and after a label. Composed by `sportello.services.learning`, inside its transactions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import func, select, update
+from sqlalchemy.engine import Connection
+
+from sportello.domain.events import EventKind
+from sportello.store.tables import events, labels
+
+# The visitor questions the AI answered / did not answer.
+ANSWER_KINDS = (str(EventKind.AI_ANSWERED), str(EventKind.AI_NO_ANSWER))
+
+
+def as_dict(row) -> dict:
+    m = row._mapping
+    return {name: m[name] for name in labels.c.keys()}
+
+
+def insert(conn: Connection, values: dict) -> int:
+    """A new label; returns its id."""
+    return conn.execute(labels.insert().values(**values)).inserted_primary_key[0]
+
+
+def set_intent(conn: Connection, label_id: int, intent: str) -> None:
+    conn.execute(update(labels).where(labels.c.id == label_id).values(intent=intent))
+
+
+def get(conn: Connection, label_id: int):
+    """The label's row, or None."""
+    return conn.execute(select(labels).where(labels.c.id == int(label_id))).first()
+
+
+def mark_undone(conn: Connection, label_id: int, at: float, by: str) -> None:
+    conn.execute(update(labels).where(labels.c.id == label_id).values(undone_at=at, undone_by=by))
+
+
+def history(conn: Connection, limit: int) -> list[dict]:
+    """Every label, newest first (undone ones included)."""
+    rows = conn.execute(select(labels).order_by(labels.c.created_at.desc(), labels.c.id.desc()).limit(limit))
+    return [as_dict(r) for r in rows]
+
+
+def active(conn: Connection) -> list[dict]:
+    """The labels not undone, oldest first."""
+    rows = conn.execute(select(labels).where(labels.c.undone_at.is_(None)).order_by(labels.c.id))
+    return [as_dict(r) for r in rows]
+
+
+def active_intents(conn: Connection, kind: str) -> set[str]:
+    """The intents of the active labels of one kind (the learned KB entries' names)."""
+    stmt = select(labels.c.intent).where(labels.c.kind == kind, labels.c.undone_at.is_(None))
+    return set(conn.execute(stmt).scalars())
+
+
+def answer_counts(
+    conn: Connection,
+    ts: float | None,
+    side: str,
+    *,
+    exclude: Iterable[str] = (),
+    lo: float | None = None,
+    hi: float | None = None,
+) -> dict:
+    """{kind: how many} of the visitor questions (`ANSWER_KINDS`, intents in `exclude` left out) before or
+    after `ts` (all when None), with lo <= at < hi."""
+    stmt = (
+        select(events.c.kind, func.count())
+        .where(events.c.kind.in_(ANSWER_KINDS), events.c.intent.not_in(sorted(exclude)))
+        .group_by(events.c.kind)
+    )
+    if ts is not None:
+        stmt = stmt.where(events.c.at < ts) if side == "before" else stmt.where(events.c.at >= ts)
+    if lo is not None:
+        stmt = stmt.where(events.c.at >= lo)
+    if hi is not None:
+        stmt = stmt.where(events.c.at < hi)
+    return dict(conn.execute(stmt).all())
