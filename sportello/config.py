@@ -77,7 +77,7 @@ def _path(env: dict, name: str) -> Path | None:
     return Path(value) if value else None
 
 
-_COLOR_RE = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
+COLOR_RE = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 _LOGO_URL_RE = re.compile(r"^https?://[^\s\"'<>()\\]{1,2000}$")
 LOGO_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg")
 
@@ -91,7 +91,7 @@ def _venue_name(value: str) -> str:
 
 def _color(value: str) -> str:
     value = (value or "").strip()
-    if value and not _COLOR_RE.match(value):
+    if value and not COLOR_RE.match(value):
         raise ValueError(f"VENUE_PRIMARY_COLOR must be a hex colour like #0b5394, got {value[:40]!r}")
     return value
 
@@ -179,6 +179,11 @@ class Settings:
     # None: DATA_DIR/learned_kb.csv and DATA_DIR/learned_examples.csv (see learned_kb_file / learned_examples_file).
     learned_kb_path: Path | None = None
     learned_examples_path: Path | None = None
+    # Backups (sportello/services/backup.py): where they go (None: DATA_DIR/backups), how often the outbox
+    # leader makes one (hours since the newest; 0 = never) and how many are kept (0 = all).
+    backup_dir_path: Path | None = None
+    backup_every_h: float = 24.0
+    backup_keep: int = 7
     # Secrets and integrations: excluded from repr so they never reach a log.
     openai_api_key: str = field(default="", repr=False)
     openai_base_url: str = ""
@@ -191,6 +196,10 @@ class Settings:
     @property
     def sheets_dir(self) -> Path:
         return self.data_dir / "sheets"
+
+    @property
+    def backup_dir(self) -> Path:
+        return self.backup_dir_path or self.data_dir / "backups"
 
     @property
     def learned_kb_file(self) -> Path:
@@ -246,6 +255,9 @@ class Settings:
             examples_path=_path(env, "EXAMPLES_PATH"),
             learned_kb_path=_path(env, "LEARNED_KB_PATH"),
             learned_examples_path=_path(env, "LEARNED_EXAMPLES_PATH"),
+            backup_dir_path=_path(env, "BACKUP_DIR"),
+            backup_every_h=_float(env, "BACKUP_EVERY_H", 24.0),
+            backup_keep=_int(env, "BACKUP_KEEP", 7),
             cors_origins=tuple(o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", 64 * 1024),
             max_json_depth=_int(env, "MAX_JSON_DEPTH", 32),

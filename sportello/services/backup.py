@@ -36,14 +36,8 @@ class BackupService:
 
     @classmethod
     def from_settings(cls, settings) -> BackupService:
-        """BACKUP_DIR, BACKUP_EVERY_H, BACKUP_KEEP from the settings (defaults until config.py has them)."""
-        backup_dir = getattr(settings, "backup_dir", None) or Path(settings.data_dir) / "backups"
-        return cls(
-            settings.database_url,
-            backup_dir,
-            every_h=getattr(settings, "backup_every_h", 24.0),
-            keep=getattr(settings, "backup_keep", 7),
-        )
+        """BACKUP_DIR, BACKUP_EVERY_H, BACKUP_KEEP from the settings."""
+        return cls(settings.database_url, settings.backup_dir, every_h=settings.backup_every_h, keep=settings.backup_keep)
 
     @property
     def suffix(self) -> str:

@@ -23,7 +23,7 @@ from pathlib import Path
 import gradio as gr
 from starlette.middleware import Middleware
 
-from sportello.config import _COLOR_RE
+from sportello.config import COLOR_RE
 from sportello.faces.body_limit import RefuseUploads
 from sportello.faces.client_address import client_address
 from sportello.faces.visitor.actions import VisitorActions
@@ -436,7 +436,7 @@ def venue_of(settings) -> dict:
             logo = ""
     color = getattr(settings, "venue_primary_color", "") or ""
     style = ""
-    if _COLOR_RE.fullmatch(color):
+    if COLOR_RE.fullmatch(color):
         style = (
             "<style>:root, .gradio-container { --sp-primary: %s; --button-primary-background-fill: %s;"
             " --button-primary-background-fill-hover: %s; --button-primary-border-color: %s;"
