@@ -112,9 +112,7 @@ def test_internal_notes_are_for_operators_only(server, data_dir, mario, lucia):
 
 
 def test_erasing_a_visitor_deletes_the_notes(runtime):
-    from sportello.services import operators as ops
-
-    op = ops.add_operator(runtime.store, "mario", "Mario Rossi", "password123")
+    op = runtime.operators.add("mario", "Mario Rossi", "password123")
     s = runtime.chat.start_session("it", "pytest")
     runtime.notes.add(op["id"], "Chiede di anna@example.org", session_id=s["session_id"])
     assert runtime.notes.list(session_id=s["session_id"])
