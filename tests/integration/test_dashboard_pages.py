@@ -16,7 +16,7 @@ from sportello.faces.dashboard.texts import CANNED
 from sportello.runtime import Runtime
 from sportello.services import tickets
 from sportello.store.tables import sessions
-from testkit.dashboard import D1, D3, DOG, PASSWORD, FakeAnswerer, make_operators, operator_id, seed
+from testkit.dashboard import D1, D3, DOG, PASSWORD, FakeAnswerer, make_operators, online, operator_id, seed
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = str(ROOT / "dashboard.py")
@@ -117,6 +117,7 @@ def test_take_send_release_move_the_real_store(rt):
     assert "In coda: 2" in texts(at.sidebar)
 
     # A colleague is faster: a clear message, not an error trace.
+    online(rt.operators, ids["lucia"], rt.chat.clock())  # only a present operator takes a chat
     rt.chat.take_chat(ids["lucia"], theirs["session_id"])
     at.button(key=f"take_{theirs['session_id']}").click().run()
     assert not at.exception

@@ -218,6 +218,32 @@ def test_operator_at_capacity(desk):
     assert desk.chat.take_chat(other, second)["status"] == "live"
 
 
+def test_an_operator_who_is_not_present_takes_no_chat(desk):
+    """One rule (domain/capacity.py) for take and transfer: away, offline or a stale heartbeat
+    means no new chat, even a chat already waiting, whichever face asks."""
+    mario = desk.add_operator("mario", "Mario Rossi")
+    lucia = desk.add_operator("lucia", "Lucia Bianchi")
+    sid, tok = queued(desk)
+    for presence in ("away", "offline"):
+        desk.operators.set_status(lucia, presence)
+        with pytest.raises(Conflict) as e:
+            desk.chat.take_chat(lucia, sid)
+        assert e.value.code == "operator_unavailable"
+    desk.operators.set_status(lucia, "online")
+    desk.clock.advance(desk.settings.heartbeat_timeout_s + 1)  # lucia's tab closed: no heartbeat since
+    desk.operators.heartbeat(mario)
+    with pytest.raises(Conflict) as e:
+        desk.chat.take_chat(lucia, sid)
+    assert e.value.code == "operator_unavailable"
+    assert status(desk, sid, tok) == "waiting"
+    assert [o["id"] for o in desk.chat.view.transfer_targets(lucia)] == [mario]  # the same rule
+    assert desk.chat.take_chat(mario, sid)["status"] == "live"
+    assert desk.chat.view.transfer_targets(mario) == []
+    with pytest.raises(Conflict) as e:
+        desk.chat.transfer_chat(mario, sid, lucia)
+    assert e.value.code == "target_offline"
+
+
 def test_send_or_release_on_someone_elses_chat(desk):
     mario = desk.add_operator("mario", "Mario Rossi")
     lucia = desk.add_operator("lucia", "Lucia Bianchi")
@@ -263,6 +289,27 @@ def test_timeout_through_the_sweeper_moves_to_contact(desk):
     with pytest.raises(Conflict):
         desk.chat.take_chat(mario, sid)
     assert desk.chat.submit_contact(sid, tok, "phone", "06 1234 5678")["ticket"]["status"] == "open"
+
+
+def test_a_timed_out_chat_still_waiting_counts_in_no_queue_position(desk):
+    """Visitor and operators read one queue: a chat that waited QUEUE_TIMEOUT_S (or more) is out
+    of it at once, before the sweeper moves it, so the positions they see agree."""
+    mario = desk.add_operator("mario", "Mario Rossi")
+    old, old_tok = queued(desk)
+    desk.clock.advance(desk.settings.queue_timeout_s - 10)
+    desk.operators.heartbeat(mario)
+    sid, tok = queued(desk)
+    assert desk.chat.view.visitor_poll(sid, tok)["queue_position"] == 2
+    assert [p["session_id"] for p in desk.chat.view.pending_sessions()] == [old, sid]
+    desk.clock.advance(10)  # `old` has waited exactly QUEUE_TIMEOUT_S: timed out (>=), not yet swept
+    assert status(desk, old, old_tok) == "waiting"
+    assert desk.chat.view.visitor_poll(old, old_tok)["queue_position"] is None
+    snap = desk.chat.view.visitor_poll(sid, tok)
+    queue = desk.chat.view.pending_sessions()
+    assert [(p["session_id"], p["queue_position"]) for p in queue] == [(sid, 1)]
+    assert snap["queue_position"] == 1
+    assert desk.chat.expire_waiting() == 1  # the sweeper agrees on which chat timed out
+    assert desk.chat.view.visitor_poll(sid, tok)["queue_position"] == 1
 
 
 def test_only_the_sweeper_expires_an_overdue_wait_polls_and_the_queue_only_read(desk):
