@@ -278,6 +278,7 @@ def seed_history(rt: Runtime, mario: int, days: int = 27) -> None:
                 rt.operators.heartbeat(mario, now=clock_now[0])
                 svc.answer_offer(sid, tok, True)
                 clock_now[0] += rng.uniform(10, 240)
+                rt.operators.heartbeat(mario, now=clock_now[0])  # at the desk: only a present operator takes
                 svc.take_chat(mario, sid)
                 clock_now[0] += rng.uniform(30, 200)
                 svc.operator_send(mario, sid, "Buongiorno, le rispondo subito.")
