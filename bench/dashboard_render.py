@@ -33,7 +33,6 @@ from sportello.answering.bot import NO_ANSWER, OPERATOR_REQUEST, Answer  # noqa:
 from sportello.config import Settings  # noqa: E402
 from sportello.domain import ContactMethod, DomainError, State, TicketStatus  # noqa: E402
 from sportello.runtime import Runtime  # noqa: E402
-from sportello.services import operators as ops  # noqa: E402
 from sportello.services import tickets as tickets_mod  # noqa: E402
 from sportello.services.chat import ChatService  # noqa: E402
 from sportello.store.tables import sessions  # noqa: E402
@@ -78,7 +77,7 @@ def runtime_for(data_dir: Path) -> Runtime:
 
 
 def add_mario(rt: Runtime) -> int:
-    return ops.add_operator(rt.store, "mario", "Mario Rossi", "password123", is_admin=True)["id"]
+    return rt.operators.add("mario", "Mario Rossi", "password123", is_admin=True)["id"]
 
 
 def queue_visitor(svc: ChatService, question: str, lang: str = "it") -> dict:
@@ -173,7 +172,7 @@ def seed_scale(rt: Runtime, mario: int, n_waiting: int, n_tickets: int) -> None:
             )
     for i in range(n_waiting):
         if i % 50 == 0:
-            ops.set_status(rt.store, mario, "online")  # fresh heartbeat while seeding
+            rt.operators.set_status(mario, "online")  # fresh heartbeat while seeding
         queue_visitor(svc, f"{rng.choice(questions)} (#{i})")
 
 
@@ -274,11 +273,12 @@ def seed_history(rt: Runtime, mario: int, days: int = 27) -> None:
                 svc.answer_offer(sid, tok, False)
                 continue
             if r < 0.9:
-                ops.heartbeat(rt.store, mario, now=clock_now[0])
-                ops.set_status(rt.store, mario, "online")
-                ops.heartbeat(rt.store, mario, now=clock_now[0])
+                rt.operators.heartbeat(mario, now=clock_now[0])
+                rt.operators.set_status(mario, "online")
+                rt.operators.heartbeat(mario, now=clock_now[0])
                 svc.answer_offer(sid, tok, True)
                 clock_now[0] += rng.uniform(10, 240)
+                rt.operators.heartbeat(mario, now=clock_now[0])  # at the desk: only a present operator takes
                 svc.take_chat(mario, sid)
                 clock_now[0] += rng.uniform(30, 200)
                 svc.operator_send(mario, sid, "Buongiorno, le rispondo subito.")
@@ -286,16 +286,16 @@ def seed_history(rt: Runtime, mario: int, days: int = 27) -> None:
                 svc.release_chat(mario, sid, "Informazioni fornite")
                 rate(rt, sid, tok, rng, (4, 5, 5, 5))
             elif r < 0.97:
-                ops.set_status(rt.store, mario, "away")
+                rt.operators.set_status(mario, "away")
                 svc.answer_offer(sid, tok, True)
                 svc.submit_contact(sid, tok, "email", f"visitatore{rng.randint(1, 999)}@example.org")
             else:
-                ops.heartbeat(rt.store, mario, now=clock_now[0])
-                ops.set_status(rt.store, mario, "online")
-                ops.heartbeat(rt.store, mario, now=clock_now[0])
+                rt.operators.heartbeat(mario, now=clock_now[0])
+                rt.operators.set_status(mario, "online")
+                rt.operators.heartbeat(mario, now=clock_now[0])
                 svc.answer_offer(sid, tok, True)
                 svc.expire_waiting()
-    ops.set_status(rt.store, mario, "offline")
+    rt.operators.set_status(mario, "offline")
     # Leave nobody waiting from the past (the live screenshot sets up its own queue).
     with rt.store.write() as conn:
         conn.execute(

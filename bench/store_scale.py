@@ -449,7 +449,7 @@ def queries(rt: Runtime, now: float) -> list[tuple[str, object]]:
         with rt.store.read() as conn:
             h = conn.execute(select(sessions.c.token_hash).where(sessions.c.id == sid)).scalar_one()
         token = by_hash[h]
-        return lambda: chat.visitor_poll(sid, token, after=0)
+        return lambda: chat.view.visitor_poll(sid, token, after=0)
 
     def old_poller():
         with rt.store.read() as conn:
@@ -459,7 +459,7 @@ def queries(rt: Runtime, now: float) -> list[tuple[str, object]]:
                 .order_by(sessions.c.created_at)
                 .limit(1)
             ).first()
-        return lambda: chat.visitor_poll(row.id, by_hash[row.token_hash], after=0)
+        return lambda: chat.view.visitor_poll(row.id, by_hash[row.token_hash], after=0)
 
     some_session = pick(State.CLOSED)[:6]
     return [
@@ -502,8 +502,8 @@ def queries(rt: Runtime, now: float) -> list[tuple[str, object]]:
         ("tickets: search (API, 100)", lambda: tk.search()),
         ("health report (uncached)", lambda: rt.health._compute()),
         ("outbox backlog (pending_summary)", lambda: rt.worker.status()),
-        ("queue: pending_sessions", chat.pending_sessions),
-        ("operator_status", chat.operator_status),
+        ("queue: pending_sessions", chat.view.pending_sessions),
+        ("operator_status", chat.view.operator_status),
         ("visitor_poll: bot", poller(State.BOT)),
         ("visitor_poll: waiting (position + wait)", poller(State.WAITING)),
         ("visitor_poll: live", poller(State.LIVE)),

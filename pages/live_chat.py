@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from sportello.domain import DomainError, State
+from sportello.domain.capacity import OperatorLoad, Refusal
 from sportello.faces.dashboard import ui as ui
 from sportello.faces.dashboard.learning import label_widget
 from sportello.faces.dashboard.texts import CANNED, RELEASE_REASONS
@@ -22,7 +23,8 @@ CONSOLE_KEY = "live_console_ids"  # the chats the console shows (a full run redr
 
 op = ui.require_operator()
 rt = ui.runtime()
-service = rt.chat
+service = rt.chat  # the transitions: take, send, release, transfer, typing
+reads = rt.chat.view  # what the page shows: the queue, my chats, presence
 tz = rt.settings.timezone
 
 st.title(ui.t("live_title"))
@@ -46,21 +48,24 @@ def take(session_id: str) -> None:
 def queue_panel() -> None:
     if st.session_state.pop(RERUN_APP, False):
         st.rerun()  # the whole page: the flash message and the console with the new chat
-    if [c["session_id"] for c in service.operator_chats(op["id"])] != st.session_state.get(CONSOLE_KEY):
+    if [c["session_id"] for c in reads.operator_chats(op["id"])] != st.session_state.get(CONSOLE_KEY):
         st.rerun()  # a colleague transferred a chat to me, or mine was taken over: redraw the console
-    status = service.operator_status()
-    mine = next((o for o in status["operators"] if o["id"] == op["id"]), op)
+    status = reads.operator_status()
+    mine = next(o for o in status["operators"] if o["id"] == op["id"])
     c1, c2, c3 = st.columns(3)
     c1.metric(ui.t("operators_online"), status["online"])
     c2.metric(ui.t("accepting"), ui.t("yes") if status["available"] else ui.t("no"))
-    c3.metric(ui.t("my_chats"), f"{mine.get('active_chats', 0)} / {mine['max_chats']}")
+    c3.metric(ui.t("my_chats"), f"{mine['active_chats']} / {mine['max_chats']}")
     st.subheader(ui.t("queue"))
-    waiting = service.pending_sessions()
+    waiting = reads.pending_sessions()
     if not waiting:
         st.info(ui.t("queue_empty"))
-    full = mine.get("active_chats", 0) >= mine["max_chats"]
-    if full and waiting:
+    # The rule take_chat applies (domain/capacity.py): present, with room.
+    refusal = OperatorLoad.of(mine).refusal(rt.chat.clock(), rt.settings.heartbeat_timeout_s)
+    if refusal is Refusal.AT_CAPACITY and waiting:
         st.warning(ui.t("at_capacity_note", n=mine["max_chats"]))
+    elif refusal is Refusal.UNAVAILABLE and waiting:
+        st.warning(ui.t("presence_help"))
     for s in waiting[:QUEUE_BUTTONS]:
         with st.container(border=True, key=f"queue_{s['session_id']}"):
             left, right = st.columns([3, 1], vertical_alignment="center")
@@ -75,7 +80,7 @@ def queue_panel() -> None:
                     ui.t("take"),
                     key=f"take_{s['session_id']}",
                     type="primary",
-                    disabled=full,
+                    disabled=refusal is not None,
                     on_click=take,
                     args=(s["session_id"],),
                 )
@@ -107,7 +112,7 @@ def transcript_fragment(session_id: str):
         cached = st.session_state.get(key) or []
         after = cached[-1]["seq"] if cached else 0
         try:
-            snap = service.operator_messages(op["id"], session_id, after)
+            snap = reads.operator_messages(session_id, after)
         except DomainError as exc:
             st.warning(ui.err(exc))
             return
@@ -218,7 +223,7 @@ def transfer_panel(sid: str) -> None:
 
 def colleagues_form(sid: str) -> None:
     """Refreshed by itself: a colleague who comes online appears without a click."""
-    colleagues = service.transfer_targets(op["id"])
+    colleagues = reads.transfer_targets(op["id"])
     if not colleagues:
         st.info(ui.t("no_colleague"))
         return
@@ -249,7 +254,7 @@ def typing(sid: str) -> None:
         pass
 
 
-chats = service.operator_chats(op["id"])
+chats = reads.operator_chats(op["id"])
 st.session_state[CONSOLE_KEY] = [c["session_id"] for c in chats]  # before the queue panel compares with it
 queue_col, console_col = st.columns([2, 3], gap="large")
 with queue_col:

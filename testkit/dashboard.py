@@ -21,8 +21,8 @@ import sys
 from datetime import UTC, date, datetime
 
 from sportello.answering.bot import NO_ANSWER, OPERATOR_REQUEST, Answer
-from sportello.services import operators as ops
 from sportello.services.chat import ChatService
+from sportello.services.operators import OperatorService
 from testkit.support import ROOT, ChildServer
 
 D0, D1, D2, D3 = date(2025, 3, 9), date(2025, 3, 10), date(2025, 3, 11), date(2025, 3, 12)
@@ -64,28 +64,29 @@ class FakeAnswerer:
         pass
 
 
-def operator_id(store, username: str) -> int:
-    with store.read() as conn:
-        return next(o["id"] for o in ops.list_operators(conn) if o["username"] == username)
+def operator_id(accounts: OperatorService, username: str) -> int:
+    return accounts.by_username(username)["id"]
 
 
-def make_operators(store) -> dict[str, int]:
+def make_operators(accounts: OperatorService) -> dict[str, int]:
     """mario (admin) and lucia, as the API tests have them."""
-    ops.add_operator(store, "mario", "Mario Rossi", PASSWORD, is_admin=True)
-    ops.add_operator(store, "lucia", "Lucia Bianchi", PASSWORD)
-    return {"mario": operator_id(store, "mario"), "lucia": operator_id(store, "lucia")}
+    mario = accounts.add("mario", "Mario Rossi", PASSWORD, is_admin=True, max_chats=3)
+    lucia = accounts.add("lucia", "Lucia Bianchi", PASSWORD, max_chats=3)
+    return {"mario": mario["id"], "lucia": lucia["id"]}
 
 
-def online(store, op_id: int, now: float) -> None:
-    ops.set_status(store, op_id, "online")
-    ops.heartbeat(store, op_id, now=now)
+def online(accounts: OperatorService, op_id: int, now: float) -> None:
+    """Online, last heard from at `now` (the dashboard's heartbeat)."""
+    accounts.set_status(op_id, "online")
+    accounts.heartbeat(op_id, now=now)
 
 
 def seed(runtime) -> dict:
     """Build the store described in the module docstring; returns the session ids."""
     clock = Clock(0)
     svc = ChatService(runtime.store, FakeAnswerer(), runtime.settings, clock=clock)
-    ids = make_operators(runtime.store)
+    accounts = runtime.operators
+    ids = make_operators(accounts)
     mario = ids["mario"]
     out: dict = {"operators": ids}
 
@@ -116,9 +117,10 @@ def seed(runtime) -> dict:
 
     s = start("2025-03-10T10:00:00")
     svc.visitor_message(s["session_id"], s["token"], "Posso portare il cane")
-    online(runtime.store, mario, clock.now)
+    online(accounts, mario, clock.now)
     svc.answer_offer(s["session_id"], s["token"], True)
     clock.advance(90)
+    online(accounts, mario, clock.now)  # still at the desk: only a present operator takes a chat
     svc.take_chat(mario, s["session_id"])
     clock.advance(100)
     svc.operator_send(mario, s["session_id"], "Sì, se piccolo e in braccio.")
@@ -132,20 +134,20 @@ def seed(runtime) -> dict:
     # D2
     s = start("2025-03-11T09:00:00", "en")
     svc.visitor_message(s["session_id"], s["token"], PARKING)
-    ops.set_status(runtime.store, mario, "away")
+    accounts.set_status(mario, "away")
     svc.answer_offer(s["session_id"], s["token"], True)  # nobody available
     svc.submit_contact(s["session_id"], s["token"], "email", "anna@example.org")
     out[6] = s["session_id"]
 
     s = start("2025-03-11T10:00:00")
     svc.visitor_message(s["session_id"], s["token"], "voglio parlare con un operatore")
-    online(runtime.store, mario, clock.now)
+    online(accounts, mario, clock.now)
     svc.answer_offer(s["session_id"], s["token"], True)
     out[7] = s["session_id"]  # stays waiting: nobody takes it
 
     s = start("2025-03-11T11:00:00")
     svc.visitor_message(s["session_id"], s["token"], "POSSO PORTARE IL CANE??")
-    online(runtime.store, mario, clock.now)
+    online(accounts, mario, clock.now)
     svc.answer_offer(s["session_id"], s["token"], True)
     clock.advance(30)
     svc.take_chat(mario, s["session_id"])
@@ -160,7 +162,7 @@ def seed(runtime) -> dict:
     svc.visitor_message(s["session_id"], s["token"], "Quanto costa il biglietto?")
     out[9] = s["session_id"]
 
-    ops.set_status(runtime.store, mario, "offline")
+    accounts.set_status(mario, "offline")
     return out
 
 

@@ -220,15 +220,15 @@ def create_router(runtime: Runtime) -> APIRouter:
     @router.get("/operators")
     def operators_get(op: Operator, action: str = "", session_id: str = "", after: str = "0", ticket_id: str = ""):
         if action == "status":
-            return chat.operator_status()
+            return chat.view.operator_status()
         if action == "pending_sessions":
-            return {"sessions": chat.pending_sessions()}
+            return {"sessions": chat.view.pending_sessions()}
         if action == "chat_messages":
             if not session_id:
                 raise ValidationError("session_id is required", code="missing_session_id")
-            return chat.operator_messages(op["id"], session_id, _int(after, "after", 0))
+            return chat.view.operator_messages(session_id, _int(after, "after", 0))
         if action == "my_chats":
-            return {"chats": chat.operator_chats(op["id"])}
+            return {"chats": chat.view.operator_chats(op["id"])}
         if action == "me":
             return {"operator": op}
         if action == "notes":
@@ -322,7 +322,7 @@ def create_router(runtime: Runtime) -> APIRouter:
 
     @router.get("/chat/sessions/{session_id}/messages")
     def chat_poll(token: VisitorToken, session_id: str, after: str = "0"):
-        return chat.visitor_poll(session_id, token, _int(after, "after", 0))
+        return chat.view.visitor_poll(session_id, token, _int(after, "after", 0))
 
     @router.post("/chat/sessions/{session_id}/operator")
     def chat_operator(token: VisitorToken, data: Body, session_id: str):

@@ -3,8 +3,10 @@
 States and transitions are declared in `sportello.domain.TRANSITIONS`:
 
     bot --no_answer/ask_person--> offered --decline--> bot
-    offered --accept (operator available)--> waiting --take--> live --release--> closed (ticket "resolved")
-    offered --accept (nobody available)--> collecting_contact --contact--> closed (ticket "open")
+    bot --ask_topic ("talk to a person" before any question)--> asking_topic --decline--> bot
+    offered --answered--> bot
+    offered|asking_topic --accept (operator available)--> waiting --take--> live --release--> closed (ticket "resolved")
+    offered|asking_topic --accept (nobody available, or closed)--> collecting_contact --contact--> closed (ticket "open")
     waiting --timeout (QUEUE_TIMEOUT_S)--> collecting_contact
 
 Every transition is a method of `ChatService`. Each method runs in ONE
@@ -12,19 +14,23 @@ transaction that locks the session row, checks the transition, writes the
 new state, the messages and a typed event (`sportello.domain.events`), whose
 row for the sheets the store lays out and puts in the outbox: they commit
 together or not at all. Pages and endpoints only call these methods.
+
+What visitors and operators read (polls, the queue, the operator's chats) is
+`ChatView` (`sportello.services.chat_view`), reachable as `ChatService.view`.
+The SQL is in `sportello.store.chat_queries` and `sportello.store.operator_queries`;
+who may take a chat is `sportello.domain.capacity`, when a chat leaves the queue
+`sportello.domain.queue`.
 """
 
 from __future__ import annotations
 
 import logging
-import statistics
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.engine import Connection
 
 from sportello.answering.bot import NO_ANSWER, OPERATOR_REQUEST, Answer, Answerer
@@ -32,85 +38,44 @@ from sportello.config import Settings
 from sportello.domain import (
     Conflict,
     ContactMethod,
-    Forbidden,
     NotFound,
     Role,
     State,
     TicketStatus,
     ValidationError,
-    first_name,
     guess_contact,
-    iso,
     next_state,
     validate_contact,
     validate_language,
     validate_text,
 )
 from sportello.domain import credentials as auth
+from sportello.domain.capacity import OperatorLoad, Refusal
 from sportello.domain.events import Event, EventKind
 from sportello.domain.hours import BusinessHours, when_text
+from sportello.domain.queue import queue_cutoff, timed_out
 from sportello.domain.texts import t
 from sportello.domain.validation import check_characters
-from sportello.services import operators as ops
 from sportello.services import tickets
+from sportello.services.chat_view import (
+    TYPING_S,
+    ChatView,
+    availability,
+    message_dict,
+    queue_figures,
+    queue_position,
+)
 from sportello.services.throttle import VisitorQuotas
+from sportello.store import chat_queries as cq
 from sportello.store import events
+from sportello.store import operator_queries as oq
 from sportello.store.database import Store
-from sportello.store.tables import messages, operators, sessions
 
-log = logging.getLogger("sportello.flow")
+log = logging.getLogger(__name__)
 
 BOT_AUTHOR = "Assistente"
 USER_AUTHOR = "Utente"
 SYSTEM_AUTHOR = "Sistema"
-TYPING_S = 5.0  # how long an operator's "typing" mark shows on the visitor's page
-
-
-def message_dict(m) -> dict:
-    return {
-        "seq": m["seq"],
-        "role": m["role"],
-        "author": m["author"],
-        "text": m["text"],
-        "created_at": iso(m["created_at"]),
-    }
-
-
-# The hot path's statements, built once: executed with a dict of parameters, SQLAlchemy
-# compiles each once and finds it in its cache by a constant key (a statement built with
-# .values(...) per call costs a cache-key walk over every value).
-_INSERT_MESSAGE = messages.insert()
-_SESSION = select(sessions).where(sessions.c.id == bindparam("_sid"))
-_SESSION_FOR_UPDATE = _SESSION.with_for_update()
-_UPDATE_SESSION = update(sessions).where(sessions.c.id == bindparam("_sid"))  # SET: the other keys given
-
-_NAMES: dict[tuple[str, int], str] = {}  # (database, operator id) -> first name; display names never change
-
-
-def operator_first_name(conn: Connection, operator_id: int | None) -> str:
-    if operator_id is None:
-        return ""
-    key = (str(conn.engine.url), operator_id)
-    name = _NAMES.get(key)
-    if name is None:
-        found = conn.execute(select(operators.c.display_name).where(operators.c.id == operator_id)).scalar_one_or_none()
-        if found is None:
-            return ""
-        if len(_NAMES) > 10_000:
-            _NAMES.clear()
-        name = _NAMES[key] = first_name(found)
-    return name
-
-
-def read_session(conn: Connection, session_id: str, token: str | None, *, visitor: bool = True, lock: bool = False):
-    """The session row (locked for the transaction with `lock`); NotFound when there is none,
-    Forbidden when `visitor` and `token` is not the session's."""
-    row = conn.execute(_SESSION_FOR_UPDATE if lock else _SESSION, {"_sid": session_id}).first()
-    if row is None:
-        raise NotFound("unknown session", code="unknown_session")
-    if visitor and not auth.token_matches(token or "", row.token_hash):
-        raise Forbidden("wrong session token", code="bad_session_token")
-    return row
 
 
 class _NeedsAnswer(Exception):
@@ -157,7 +122,7 @@ class _Tx:
             "intent": intent,
             "created_at": self.now,
         }
-        self.conn.execute(_INSERT_MESSAGE, values)
+        self.conn.execute(cq.INSERT_MESSAGE, values)
         self.new.append(values)
         return values
 
@@ -169,13 +134,13 @@ class _Tx:
         )
 
     def all_messages(self) -> list[dict]:
-        rows = self.conn.execute(
-            select(messages).where(messages.c.session_id == self.sess["id"]).order_by(messages.c.seq)
-        )
-        return [dict(r._mapping) for r in rows]
+        return cq.all_messages(self.conn, self.sess["id"])
 
     def operator_name(self) -> str:
-        return operator_first_name(self.conn, self.sess["operator_id"])
+        return oq.first_name_of(self.conn, self.sess["operator_id"])
+
+    def queue_figures(self, timeout_s: float) -> dict:
+        return queue_figures(self.conn, self.sess, self.now, timeout_s)
 
 
 class ChatService:
@@ -193,26 +158,25 @@ class ChatService:
         self.settings = settings
         self.clock = clock
         self.on_commit = on_commit or (lambda: None)
-        self.tz = getattr(settings, "timezone", "Europe/Rome")
-        # Per-client rates of new sessions and messages (0 = unlimited), and the caps per session and poll.
+        self.tz = settings.timezone
+        # Per-client rates of new sessions and messages (0 = unlimited), and the cap per session.
         self.quotas = VisitorQuotas(settings)
-        self.max_messages = getattr(settings, "max_messages_per_session", 0)
-        self.poll_max = getattr(settings, "poll_max_messages", 0)
+        self.max_messages = settings.max_messages_per_session
         # Outside business hours a visitor who wants a person goes to the contact form (domain/hours.py).
-        self.hours = BusinessHours.parse(
-            getattr(settings, "business_hours", ""), getattr(settings, "holidays", ""), self.tz
-        )
+        self.hours = BusinessHours.parse(settings.business_hours, settings.holidays, self.tz)
+        # The read side (polls, the queue, the operator's chats), on the same store and clock.
+        self.view = ChatView(store, settings, clock=clock)
 
     # ------------------------------------------------------------------ plumbing
     @contextmanager
     def _session(self, session_id: str, token: str | None = None, *, visitor: bool = True) -> Iterator[_Tx]:
         with self.store.write() as conn:
-            row = read_session(conn, session_id, token, visitor=visitor, lock=True)
+            row = cq.read_session(conn, session_id, token, visitor=visitor, lock=True)
             tx = _Tx(conn, dict(row._mapping), self.clock(), self.tz)
             yield tx
             if tx.changes:
                 tx.set(updated_at=tx.now)
-                conn.execute(_UPDATE_SESSION, {"_sid": session_id, **tx.changes})
+                conn.execute(cq.UPDATE_SESSION, {"_sid": session_id, **tx.changes})
         self.on_commit()
 
     def _check_room(self, last_seq: int) -> None:
@@ -228,40 +192,7 @@ class ChatService:
         return validate_text(text, self.settings.max_message_len)
 
     def _available(self, conn: Connection, now: float) -> bool:
-        return ops.availability(conn, now, self.settings.heartbeat_timeout_s)["available"]
-
-    @staticmethod
-    def _queue_position(conn: Connection, sess) -> int | None:
-        if sess["status"] != State.WAITING:
-            return None
-        ahead = conn.execute(
-            select(func.count())
-            .select_from(sessions)
-            .where(
-                sessions.c.status == State.WAITING,
-                sessions.c.id != sess["id"],
-                or_(
-                    sessions.c.waiting_since < sess["waiting_since"],
-                    and_(sessions.c.waiting_since == sess["waiting_since"], sessions.c.id < sess["id"]),
-                ),
-            )
-        ).scalar_one()
-        return ahead + 1
-
-    def estimated_wait_s(self, conn: Connection, position: int | None) -> float | None:
-        """Median of the last 20 queue waits, times the queue position."""
-        if not position:
-            return None
-        rows = conn.execute(
-            select(sessions.c.taken_at - sessions.c.waiting_since)
-            .where(sessions.c.taken_at.is_not(None), sessions.c.waiting_since.is_not(None))
-            .order_by(sessions.c.taken_at.desc())
-            .limit(20)
-        ).scalars()
-        waits = [w for w in rows if w is not None and w >= 0]
-        if not waits:
-            return None
-        return round(statistics.median(waits) * position, 1)
+        return availability(conn, now, self.settings.heartbeat_timeout_s)["available"]
 
     # ------------------------------------------------------------------ visitor
     def start_session(self, language: str | None = "it", user_agent: str = "", *, client: str | None = None) -> dict:
@@ -273,18 +204,19 @@ class ChatService:
         now = self.clock()
         with self.store.write() as conn:
             conn.execute(
-                sessions.insert().values(
-                    id=session_id,
-                    token_hash=auth.token_hash(token),
-                    status=State.BOT,
-                    language=lang,
-                    user_agent=(user_agent or "")[:512],
-                    created_at=now,
-                    updated_at=now,
-                    last_seq=1,
-                    original_question="",
-                    escalation_reason="",
-                )
+                cq.INSERT_SESSION,
+                {
+                    "id": session_id,
+                    "token_hash": auth.token_hash(token),
+                    "status": State.BOT,
+                    "language": lang,
+                    "user_agent": (user_agent or "")[:512],
+                    "created_at": now,
+                    "updated_at": now,
+                    "last_seq": 1,
+                    "original_question": "",
+                    "escalation_reason": "",
+                },
             )
             greeting = {
                 "session_id": session_id,
@@ -295,7 +227,7 @@ class ChatService:
                 "intent": "greeting",
                 "created_at": now,
             }
-            conn.execute(_INSERT_MESSAGE, greeting)
+            conn.execute(cq.INSERT_MESSAGE, greeting)
         return {
             "session_id": session_id,
             "token": token,
@@ -406,17 +338,7 @@ class ChatService:
 
     @staticmethod
     def _last_question(tx: _Tx, before_seq: int) -> str:
-        return (
-            tx.conn.execute(
-                select(messages.c.text)
-                .where(
-                    messages.c.session_id == tx.sess["id"], messages.c.role == Role.USER, messages.c.seq < before_seq
-                )
-                .order_by(messages.c.seq.desc())
-                .limit(1)
-            ).scalar_one_or_none()
-            or ""
-        )
+        return cq.last_question(tx.conn, tx.sess["id"], before_seq)
 
     def answer_offer(self, session_id: str, token: str, accept: bool) -> dict:
         if not isinstance(accept, bool):
@@ -445,11 +367,9 @@ class ChatService:
                 tx.record(EventKind.OFFER_DECLINED, reply=reply)
             else:
                 self._accept(tx)
-            position = self._queue_position(tx.conn, tx.sess)
             return {
                 "status": tx.state,
-                "queue_position": position,
-                "estimated_wait_s": self.estimated_wait_s(tx.conn, position),
+                **tx.queue_figures(self.settings.queue_timeout_s),
                 "messages": [message_dict(m) for m in tx.new],
             }
 
@@ -463,7 +383,7 @@ class ChatService:
         elif self._available(tx.conn, tx.now):
             tx.move("accept_available")
             tx.set(waiting_since=tx.now)
-            position = self._queue_position(tx.conn, tx.sess)
+            position = queue_position(tx.conn, tx.sess, tx.now, self.settings.queue_timeout_s)
             reply = t("queued", lang, position=position)
             tx.say(Role.SYSTEM, SYSTEM_AUTHOR, reply, "operator_queue")
             tx.record(EventKind.QUEUED, question=tx.sess["original_question"], reply=reply)
@@ -514,55 +434,12 @@ class ChatService:
         )
         return ticket
 
-    def visitor_poll(self, session_id: str, token: str, after: int = 0) -> dict:
-        """What the visitor has not seen yet. Read-only: the queue timeout is the sweeper's."""
-        with self.store.read() as conn:
-            row = read_session(conn, session_id, token)
-            return self._snapshot(conn, row, after)
-
-    def _snapshot(self, conn: Connection, row, after: int) -> dict:
-        """The session and its messages after `after`, at most POLL_MAX_MESSAGES of them.
-
-        When more are left, `more` is true and `last_seq` (= `next_after`) is the
-        last one returned, so a client polling with after=last_seq reads on."""
-        sess = row._mapping
-        query = (
-            select(messages)
-            .where(messages.c.session_id == sess["id"], messages.c.seq > int(after or 0))
-            .order_by(messages.c.seq)
-        )
-        if self.poll_max > 0:
-            query = query.limit(self.poll_max + 1)
-        msgs = [message_dict(m._mapping) for m in conn.execute(query)]
-        more = self.poll_max > 0 and len(msgs) > self.poll_max
-        if more:
-            msgs = msgs[: self.poll_max]
-        last_seq = msgs[-1]["seq"] if more else sess["last_seq"]
-        position = self._queue_position(conn, sess)
-        name = operator_first_name(conn, sess["operator_id"])
-        typing_at = sess.get("operator_typing_at")
-        return {
-            "session_id": sess["id"],
-            "status": sess["status"],
-            "language": sess["language"],
-            "queue_position": position,
-            "estimated_wait_s": self.estimated_wait_s(conn, position),
-            "operator_name": name or None,
-            "ticket_id": sess["ticket_id"],
-            "last_seq": last_seq,
-            "more": more,
-            "next_after": last_seq,
-            "messages": msgs,
-            # the operator said they are typing within TYPING_S (ChatService.operator_typing)
-            "operator_typing": bool(
-                sess["status"] == State.LIVE and typing_at and 0 <= self.clock() - typing_at < TYPING_S
-            ),
-        }
-
     # ------------------------------------------------------------------ queue timeout (the sweeper's only)
     def _expire(self, session_id: str) -> bool:
         with self._session(session_id, visitor=False) as tx:
-            if tx.state != State.WAITING or tx.now - tx.sess["waiting_since"] < self.settings.queue_timeout_s:
+            if tx.state != State.WAITING or not timed_out(
+                tx.sess["waiting_since"], tx.now, self.settings.queue_timeout_s
+            ):
                 return False
             tx.move("timeout")
             reply = t("queue_timeout", tx.sess["language"])
@@ -571,79 +448,22 @@ class ChatService:
             return True
 
     def expire_waiting(self) -> int:
-        """Move every chat waiting longer than QUEUE_TIMEOUT_S to contact collection."""
-        cutoff = self.clock() - self.settings.queue_timeout_s
+        """Move every chat that has waited QUEUE_TIMEOUT_S or more to contact collection."""
         with self.store.read() as conn:
-            ids = (
-                conn.execute(
-                    select(sessions.c.id).where(sessions.c.status == State.WAITING, sessions.c.waiting_since <= cutoff)
-                )
-                .scalars()
-                .all()
-            )
+            ids = cq.timed_out_ids(conn, queue_cutoff(self.clock(), self.settings.queue_timeout_s))
         return sum(1 for sid in ids if self._expire(sid))
 
     # ------------------------------------------------------------------ operators
-    def operator_status(self) -> dict:
-        with self.store.read() as conn:
-            return ops.availability(conn, self.clock(), self.settings.heartbeat_timeout_s)
-
-    def pending_sessions(self) -> list[dict]:
-        """The queue, oldest first. Read-only: chats past QUEUE_TIMEOUT_S are left out, and the
-        sweeper (`expire_waiting`, run by the runtime) moves them to contact collection."""
-        now = self.clock()
-        with self.store.read() as conn:
-            rows = conn.execute(
-                select(sessions)
-                .where(
-                    sessions.c.status == State.WAITING, sessions.c.waiting_since > now - self.settings.queue_timeout_s
-                )
-                .order_by(sessions.c.waiting_since, sessions.c.id)
-            ).all()
-        return [
-            {
-                "session_id": r.id,
-                "original_question": r.original_question,
-                "waiting_since": iso(r.waiting_since),
-                "waiting_s": round(now - r.waiting_since, 1),
-                "queue_position": i + 1,
-                "language": r.language,
-            }
-            for i, r in enumerate(rows)
-        ]
-
-    def operator_chats(self, operator_id: int) -> list[dict]:
-        """The operator's live chats."""
-        with self.store.read() as conn:
-            rows = conn.execute(
-                select(sessions)
-                .where(sessions.c.operator_id == operator_id, sessions.c.status == State.LIVE)
-                .order_by(sessions.c.taken_at)
-            ).all()
-        return [
-            {
-                "session_id": r.id,
-                "original_question": r.original_question,
-                "language": r.language,
-                "taken_at": iso(r.taken_at),
-                "last_seq": r.last_seq,
-            }
-            for r in rows
-        ]
-
     def take_chat(self, operator_id: int, session_id: str) -> dict:
         with self._session(session_id, visitor=False) as tx:
             if tx.state != State.WAITING:
                 raise Conflict("this chat is no longer waiting: another operator may have taken it", code="not_waiting")
-            if not ops.has_capacity(tx.conn, operator_id):
-                raise Conflict("you already have as many live chats as you can take", code="at_capacity")
-            # Conditional update: if two transactions ever raced past the lock, only one wins.
-            won = tx.conn.execute(
-                update(sessions)
-                .where(sessions.c.id == session_id, sessions.c.status == State.WAITING)
-                .values(status=State.LIVE, operator_id=operator_id, taken_at=tx.now)
-            ).rowcount
-            if won != 1:
+            refusal = self._refusal(tx, operator_id)
+            if refusal is Refusal.UNAVAILABLE:
+                raise Conflict("you are not online: set your presence to online to take a chat", code=refusal)
+            if refusal is Refusal.AT_CAPACITY:
+                raise Conflict("you already have as many live chats as you can take", code=refusal)
+            if not cq.take_if_waiting(tx.conn, session_id, operator_id, tx.now):
                 raise Conflict("this chat was taken by another operator", code="not_waiting")
             tx.move("take")
             tx.set(operator_id=operator_id, taken_at=tx.now)
@@ -652,10 +472,12 @@ class ChatService:
             tx.record(EventKind.HANDOVER, question=tx.sess["original_question"], operator=name)
             return {"session_id": session_id, "status": tx.state, "operator_name": name}
 
-    def operator_messages(self, operator_id: int, session_id: str, after: int = 0) -> dict:
-        with self.store.read() as conn:
-            row = read_session(conn, session_id, None, visitor=False)
-            return self._snapshot(conn, row, after)
+    def _refusal(self, tx: _Tx, operator_id: int) -> Refusal | None:
+        """Why `operator_id` may not take one more chat now (domain/capacity.py), None if they may."""
+        load = oq.load_of(tx.conn, operator_id)
+        if load is None:
+            raise NotFound("unknown operator", code="unknown_operator")
+        return OperatorLoad.of(load).refusal(tx.now, self.settings.heartbeat_timeout_s)
 
     def _own_live(self, tx: _Tx, operator_id: int) -> None:
         if tx.state != State.LIVE or tx.sess["operator_id"] != operator_id:
@@ -712,22 +534,13 @@ class ChatService:
             tx.record(EventKind.CHAT_COMPLETED, transcript=text, operator=name, ticket_id=ticket["id"])
             return {"ticket": ticket, "status": tx.state}
 
-    # ------------------------------------------------------------------ issue 15: typing, hours
+    # ------------------------------------------------------------------ operator typing, business hours
     def operator_typing(self, operator_id: int, session_id: str) -> dict:
         """The operator is typing in their live chat: the visitor's poll says so for TYPING_S.
         Stored on the session row, so every process (API, page, dashboard) sees it."""
-        now = self.clock()
         with self.store.write() as conn:
-            done = conn.execute(
-                update(sessions)
-                .where(
-                    sessions.c.id == session_id,
-                    sessions.c.operator_id == operator_id,
-                    sessions.c.status == State.LIVE,
-                )
-                .values(operator_typing_at=now)
-            ).rowcount
-        if done != 1:
+            done = cq.mark_typing(conn, session_id, operator_id, self.clock())
+        if not done:
             raise Conflict("this chat is not live with you", code="not_your_chat")
         return {"ok": True, "typing_s": TYPING_S}
 
@@ -745,19 +558,8 @@ class ChatService:
         opening = self.hours.next_opening(now)
         return when_text(opening, now, lang) if opening else None
 
-    def transfer_targets(self, operator_id: int) -> list[dict]:
-        """The colleagues `operator_id` may hand a chat to now: present, with room (checked again
-        by transfer_chat, in its transaction)."""
-        now = self.clock()
-        with self.store.read() as conn:
-            return [
-                o
-                for o in ops.list_operators(conn)
-                if o["id"] != operator_id and ops.can_take(o, now, self.settings.heartbeat_timeout_s)
-            ]
-
     def transfer_chat(self, operator_id: int, session_id: str, to_operator_id: int) -> dict:
-        """Hand a live chat to a colleague who is present (online, heartbeat fresh) with room for it.
+        """Hand a live chat to a colleague who may take it (domain/capacity.py: present, with room).
 
         Only the operator who has the chat may transfer it; the chat stays live. The visitor
         reads "Ora la assiste X" and the sheet gets a `chat_transfer` row, in one transaction."""
@@ -767,15 +569,10 @@ class ChatService:
             self._own_live(tx, operator_id)
             if to_operator_id == operator_id:
                 raise Conflict("this chat is already yours", code="same_operator")
-            target = next(
-                (o for o in ops.list_operators(tx.conn) if o["id"] == to_operator_id),
-                None,
-            )
-            if target is None:
-                raise NotFound("unknown operator", code="unknown_operator")
-            if not ops.is_present(target, tx.now, self.settings.heartbeat_timeout_s):
+            refusal = self._refusal(tx, to_operator_id)
+            if refusal is Refusal.UNAVAILABLE:
                 raise Conflict("that colleague is not online", code="target_offline")
-            if not ops.has_capacity(tx.conn, to_operator_id):
+            if refusal is Refusal.AT_CAPACITY:
                 raise Conflict("that colleague has no room for another chat", code="target_at_capacity")
             before = tx.operator_name()
             tx.set(operator_id=to_operator_id)

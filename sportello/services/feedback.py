@@ -1,4 +1,4 @@
-"""The visitor's satisfaction rating (issue 15): 1-5 and an optional comment, once per session.
+"""The visitor's satisfaction rating: 1-5 and an optional comment, once per session.
 
 A conversation can be rated when it is over with an operator (released: "operator") or
 while the AI is in charge after at least one answer from the knowledge base (the "end
@@ -17,16 +17,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from sqlalchemy import exists, select, update
-
 from sportello.config import Settings
-from sportello.domain import Conflict, Role, State, ValidationError
+from sportello.domain import Conflict, State, ValidationError
 from sportello.domain.events import Event, EventKind
 from sportello.domain.validation import check_characters
-from sportello.services.chat import operator_first_name, read_session
+from sportello.store import chat_queries as cq
 from sportello.store import events
+from sportello.store import operator_queries as oq
+from sportello.store import rating_queries as rq
 from sportello.store.database import Store
-from sportello.store.tables import messages, ratings, tickets
 
 MAX_COMMENT_LEN = 500
 RESOLVED_BY = ("ai", "operator")
@@ -71,37 +70,23 @@ class FeedbackService:
         if sess["status"] == State.CLOSED and sess["operator_id"] is not None:
             return "operator"
         if sess["status"] == State.BOT:
-            answered = conn.execute(
-                select(
-                    exists().where(
-                        messages.c.session_id == sess["id"],
-                        messages.c.role == Role.BOT,
-                        messages.c.seq > 1,  # not the greeting
-                        messages.c.intent.not_in(("", "greeting", "operator_declined")),
-                    )
-                )
-            ).scalar_one()
-            return "ai" if answered else None
+            return "ai" if cq.has_ai_answer(conn, sess["id"]) else None
         return None
 
     def can_rate(self, session_id: str, token: str) -> dict:
         """{"can_rate": bool, "rated": bool, "resolved_by": "ai" | "operator" | None}."""
         with self.store.read() as conn:
-            sess = read_session(conn, session_id, token)._mapping
-            rated = self._rated(conn, session_id)
+            sess = cq.read_session(conn, session_id, token)._mapping
+            rated = rq.rated(conn, session_id)
             who = self._resolved_by(conn, sess)
         return {"can_rate": bool(who) and not rated, "rated": rated, "resolved_by": who}
-
-    @staticmethod
-    def _rated(conn, session_id: str) -> bool:
-        return conn.execute(select(exists().where(ratings.c.session_id == session_id))).scalar_one()
 
     def rate(self, session_id: str, token: str, score: object, comment: object = "") -> dict:
         score = validate_score(score)
         comment = validate_comment(comment)
         with self.store.write() as conn:
-            sess = read_session(conn, session_id, token, lock=True)._mapping
-            if self._rated(conn, session_id):
+            sess = cq.read_session(conn, session_id, token, lock=True)._mapping
+            if rq.rated(conn, session_id):
                 raise Conflict("this conversation has already been rated", code="already_rated")
             who = self._resolved_by(conn, sess)
             if who is None:
@@ -110,23 +95,18 @@ class FeedbackService:
                     code="nothing_to_rate",
                 )
             now = self.clock()
-            name = operator_first_name(conn, sess["operator_id"]) if who == "operator" else ""
+            name = oq.first_name_of(conn, sess["operator_id"]) if who == "operator" else ""
             ticket_id = sess["ticket_id"]
-            conn.execute(
-                ratings.insert().values(
-                    session_id=session_id,
-                    score=score,
-                    comment=comment,
-                    resolved_by=who,
-                    operator_name=name,
-                    ticket_id=ticket_id,
-                    created_at=now,
-                )
+            rq.add(
+                conn,
+                ticket_id,
+                session_id=session_id,
+                score=score,
+                comment=comment,
+                resolved_by=who,
+                operator_name=name,
+                created_at=now,
             )
-            if ticket_id is not None:
-                conn.execute(
-                    update(tickets).where(tickets.c.id == ticket_id).values(rating=score, rating_comment=comment)
-                )
             events.record(
                 conn,
                 Event(
@@ -148,9 +128,7 @@ class FeedbackService:
         {"count", "average" (None when no rating), "distribution": {"1": n, ..., "5": n}}."""
         since = self.clock() - float(days) * 86400
         with self.store.read() as conn:
-            rows = conn.execute(
-                select(ratings.c.resolved_by, ratings.c.score).where(ratings.c.created_at >= since)
-            ).all()
+            rows = rq.scores_since(conn, since)
 
         def block(scores: list[int]) -> dict:
             return {
@@ -167,7 +145,5 @@ class FeedbackService:
     def recent(self, limit: int = 50) -> list[dict]:
         """The latest ratings with their comments, newest first (for the Analisi page)."""
         with self.store.read() as conn:
-            rows = conn.execute(
-                select(ratings).order_by(ratings.c.created_at.desc(), ratings.c.id.desc()).limit(max(1, limit))
-            ).all()
+            rows = rq.recent(conn, limit)
         return [dict(r._mapping) for r in rows]

@@ -12,11 +12,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from sqlalchemy import or_, select
-
 from sportello.domain import NotFound, ValidationError, iso, validate_text
+from sportello.store import note_queries as nq
+from sportello.store import operator_queries as oq
 from sportello.store.database import Store
-from sportello.store.tables import notes, operators, sessions, tickets
 
 MAX_NOTE_LEN = 4000
 
@@ -43,11 +42,11 @@ class NotesService:
         if (session_id is None) == (ticket_id is None):
             raise ValidationError("give session_id or ticket_id", code="missing_target")
         if ticket_id is not None:
-            sid = conn.execute(select(tickets.c.session_id).where(tickets.c.id == ticket_id)).first()
-            if sid is None:
+            found, sid = nq.session_of_ticket(conn, ticket_id)
+            if not found:
                 raise NotFound(f"ticket {ticket_id} not found", code="unknown_ticket")
-            return sid[0], ticket_id
-        if conn.execute(select(sessions.c.id).where(sessions.c.id == session_id)).first() is None:
+            return sid, ticket_id
+        if not nq.session_exists(conn, session_id):
             raise NotFound("unknown session", code="unknown_session")
         return session_id, None
 
@@ -58,31 +57,23 @@ class NotesService:
         text = validate_text(text, MAX_NOTE_LEN)
         with self._store.write() as conn:
             sid, tid = self._target(conn, session_id, ticket_id)
-            name = conn.execute(select(operators.c.display_name).where(operators.c.id == operator_id)).scalar()
+            name = oq.display_name(conn, operator_id)
             if name is None:
                 raise NotFound("unknown operator", code="unknown_operator")
-            values = {
-                "session_id": sid,
-                "ticket_id": tid,
-                "operator_id": operator_id,
-                "operator_name": name,
-                "text": text,
-                "created_at": self.clock(),
-            }
-            new_id = conn.execute(notes.insert().values(**values)).inserted_primary_key[0]
-            return _note(conn.execute(select(notes).where(notes.c.id == new_id)).one())
+            return _note(
+                nq.add(
+                    conn,
+                    session_id=sid,
+                    ticket_id=tid,
+                    operator_id=operator_id,
+                    operator_name=name,
+                    text=text,
+                    created_at=self.clock(),
+                )
+            )
 
     def list(self, *, session_id: str | None = None, ticket_id: int | None = None) -> list[dict]:
         """The notes of a chat and its tickets (or of a ticket and its chat), oldest first."""
         with self._store.read() as conn:
             sid, tid = self._target(conn, session_id, ticket_id)
-            where = []
-            if sid is not None:
-                where.append(notes.c.session_id == sid)
-                ticket_ids = conn.execute(select(tickets.c.id).where(tickets.c.session_id == sid)).scalars().all()
-                if ticket_ids:
-                    where.append(notes.c.ticket_id.in_(ticket_ids))
-            if tid is not None:
-                where.append(notes.c.ticket_id == tid)
-            rows = conn.execute(select(notes).where(or_(*where)).order_by(notes.c.created_at, notes.c.id))
-            return [_note(r) for r in rows]
+            return [_note(r) for r in nq.about(conn, sid, tid)]

@@ -18,20 +18,16 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 
-from sportello.services import operators as ops
-from sportello.store.database import Store
 from testkit.browser import chromium
 from testkit.dashboard import DashboardServer, sign_in_browser
-from testkit.support import AppServer, Operator, Visitor, free_port, wait_until
+from testkit.support import AppServer, Operator, Visitor, add_operator, free_port, wait_until
 
 SHOTS = Path(os.environ.get("SPORTELLO_SHOTS", tempfile.gettempdir()))  # where the console screenshots go
 HARD = "Posso prenotare una visita privata notturna per il mio matrimonio?"
 
 
 def test_operator_takes_replies_and_releases_in_the_browser(data_dir, tmp_path):
-    store = Store(f"sqlite:///{data_dir / 'sportello.db'}")
-    ops.add_operator(store, "mario", "Mario Rossi", "password123")
-    store.dispose()
+    add_operator(data_dir, "mario", "Mario Rossi", "password123")
     with AppServer(data_dir, args=["--no-dashboard"]) as app, DashboardServer(data_dir) as dash, chromium() as ctx:
         page = ctx.new_page()
         page.set_viewport_size({"width": 1440, "height": 1000})
@@ -131,10 +127,8 @@ def _box(page, prefix: str):
 
 
 def test_console_chat_view_alert_notes_transfer_and_labels(data_dir, tmp_path):
-    store = Store(f"sqlite:///{data_dir / 'sportello.db'}")
-    ops.add_operator(store, "mario", "Mario Rossi", "password123")
-    ops.add_operator(store, "lucia", "Lucia Bianchi", "password123")
-    store.dispose()
+    add_operator(data_dir, "mario", "Mario Rossi", "password123")
+    add_operator(data_dir, "lucia", "Lucia Bianchi", "password123")
     with AppServer(data_dir, args=["--no-dashboard"]) as app, DashboardServer(data_dir) as dash, chromium() as ctx:
         ctx.add_init_script(RECORD_NOTIFICATIONS)
         page = ctx.new_page()

@@ -85,6 +85,21 @@ def test_transfer_to_a_colleague_at_capacity_is_refused(server, mario, lucia):
         w.close()
 
 
+def test_an_operator_who_is_not_online_cannot_take_a_chat_through_the_api(server, mario, lucia):
+    """The API takes the rule a transfer takes (domain/capacity.py): away is not at the desk."""
+    mario.online()  # someone is available, so the visitor is queued
+    v = Visitor(server.url)
+    v.say(HARD)
+    assert v.accept(True)["status"] == "waiting"
+    assert lucia.post("set_status", {"status": "away"})["operator"]["status"] == "away"
+    err = lucia.take(v.session_id, expect=409)
+    assert err["error"]["code"] == "operator_unavailable"
+    assert v.poll()["status"] == "waiting"
+    lucia.online()
+    assert lucia.take(v.session_id)["operator_name"] == "Lucia"
+    v.close()
+
+
 def test_internal_notes_are_for_operators_only(server, data_dir, mario, lucia):
     v = live_with(mario, server.url)
     secret = "Visitatore già sentito ieri: <b>non</b> offrire rimborso"
@@ -112,9 +127,7 @@ def test_internal_notes_are_for_operators_only(server, data_dir, mario, lucia):
 
 
 def test_erasing_a_visitor_deletes_the_notes(runtime):
-    from sportello.services import operators as ops
-
-    op = ops.add_operator(runtime.store, "mario", "Mario Rossi", "password123")
+    op = runtime.operators.add("mario", "Mario Rossi", "password123")
     s = runtime.chat.start_session("it", "pytest")
     runtime.notes.add(op["id"], "Chiede di anna@example.org", session_id=s["session_id"])
     assert runtime.notes.list(session_id=s["session_id"])

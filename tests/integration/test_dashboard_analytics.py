@@ -11,7 +11,6 @@ import pytest
 from sportello.domain import Conflict, Forbidden
 from sportello.runtime import Runtime
 from sportello.services import conversation_log as dashboard_log
-from sportello.services import operators as ops
 from sportello.services import reports as analytics
 from sportello.services import tickets
 from sportello.services import tickets as dashboard_tickets
@@ -160,10 +159,10 @@ def test_ticket_list_filters(rt, seeded):
 def test_admin_rules(rt, seeded):
     ids = seeded["operators"]
     with pytest.raises(Forbidden):
-        ops.admin_add_operator(rt.store, ids["lucia"], "paolo", "Paolo Verdi", "password123")
+        rt.operators.admin_add(ids["lucia"], "paolo", "Paolo Verdi", "password123")
     with pytest.raises(Conflict):
-        ops.admin_update_operator(rt.store, ids["mario"], ids["mario"], active=False)
-    new = ops.admin_add_operator(rt.store, ids["mario"], "paolo", "Paolo Verdi", "password123", max_chats=2)
+        rt.operators.admin_update(ids["mario"], ids["mario"], active=False)
+    new = rt.operators.admin_add(ids["mario"], "paolo", "Paolo Verdi", "password123", max_chats=2)
     assert new["max_chats"] == 2 and not new["is_admin"]
-    off = ops.admin_update_operator(rt.store, ids["mario"], new["id"], active=False, max_chats=5)
+    off = rt.operators.admin_update(ids["mario"], new["id"], active=False, max_chats=5)
     assert off["active"] is False and off["max_chats"] == 5

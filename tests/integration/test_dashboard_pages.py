@@ -14,10 +14,9 @@ from streamlit.testing.v1 import AppTest
 from sportello.config import Settings
 from sportello.faces.dashboard.texts import CANNED
 from sportello.runtime import Runtime
-from sportello.services import operators as ops
 from sportello.services import tickets
 from sportello.store.tables import sessions
-from testkit.dashboard import D1, D3, DOG, PASSWORD, FakeAnswerer, make_operators, operator_id, seed
+from testkit.dashboard import D1, D3, DOG, PASSWORD, FakeAnswerer, make_operators, online, operator_id, seed
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = str(ROOT / "dashboard.py")
@@ -65,7 +64,7 @@ def session_row(rt, session_id: str):
 
 
 def test_nothing_is_reachable_without_signing_in(rt):
-    make_operators(rt.store)
+    make_operators(rt.operators)
     at = AppTest.from_file(DASHBOARD, default_timeout=30).run()
     assert not at.exception
     assert at.text_input(key="login_username") and at.text_input(key="login_password")
@@ -87,18 +86,17 @@ def test_nothing_is_reachable_without_signing_in(rt):
 
 
 def test_sign_in_sets_presence_and_heartbeat_and_sign_out(rt):
-    ids = make_operators(rt.store)
+    ids = make_operators(rt.operators)
     at = sign_in("mario")
     assert at.title[0].value == "Live: coda e chat"
-    with rt.store.read() as conn:
-        mario = next(o for o in ops.list_operators(conn) if o["id"] == ids["mario"])
+    mario = next(o for o in rt.operators.list_operators() if o["id"] == ids["mario"])
     assert mario["status"] == "online" and mario["last_heartbeat"] is not None
-    assert rt.chat.operator_status()["available"] is True
+    assert rt.chat.view.operator_status()["available"] is True
 
     at.button_group(key="presence").set_value("away").run()
-    assert rt.chat.operator_status()["available"] is False
+    assert rt.chat.view.operator_status()["available"] is False
     at.button_group(key="presence").set_value("online").run()
-    assert rt.chat.operator_status()["available"] is True
+    assert rt.chat.view.operator_status()["available"] is True
 
     at.button_group(key="ui_lang").set_value("en").run()
     assert at.title[0].value == "Live: queue and chats"
@@ -106,11 +104,11 @@ def test_sign_in_sets_presence_and_heartbeat_and_sign_out(rt):
 
     at.button(key="logout").click().run()
     assert at.text_input(key="login_username")
-    assert rt.chat.operator_status()["online"] == 0
+    assert rt.chat.view.operator_status()["online"] == 0
 
 
 def test_take_send_release_move_the_real_store(rt):
-    ids = make_operators(rt.store)
+    ids = make_operators(rt.operators)
     at = sign_in("mario")
     mine = waiting_visitor(rt)
     theirs = waiting_visitor(rt, "Domanda per Lucia")
@@ -119,6 +117,7 @@ def test_take_send_release_move_the_real_store(rt):
     assert "In coda: 2" in texts(at.sidebar)
 
     # A colleague is faster: a clear message, not an error trace.
+    online(rt.operators, ids["lucia"], rt.chat.clock())  # only a present operator takes a chat
     rt.chat.take_chat(ids["lucia"], theirs["session_id"])
     at.button(key=f"take_{theirs['session_id']}").click().run()
     assert not at.exception
@@ -135,7 +134,7 @@ def test_take_send_release_move_the_real_store(rt):
     at.button(key=f"send_{sid}").click().run()
     assert at.text_area(key=f"reply_text_{sid}").value == ""  # sent: the box is cleared
     assert not at.exception
-    seen = rt.chat.visitor_poll(sid, mine["token"])["messages"]
+    seen = rt.chat.view.visitor_poll(sid, mine["token"])["messages"]
     assert [(m["role"], m["author"], m["text"]) for m in seen[-1:]] == [
         ("operator", "Mario", "Buongiorno, sono Mario.")
     ]
@@ -149,7 +148,7 @@ def test_take_send_release_move_the_real_store(rt):
 
     at.selectbox(key=f"canned_{sid}").select(CANNED["it"][1])
     at.button(key=f"send_canned_{sid}").click().run()
-    assert rt.chat.visitor_poll(sid, mine["token"])["messages"][-1]["text"] == CANNED["it"][1]
+    assert rt.chat.view.visitor_poll(sid, mine["token"])["messages"][-1]["text"] == CANNED["it"][1]
 
     at.selectbox(key=f"reason_{sid}").select("Problema risolto")
     at.text_input(key=f"reason_note_{sid}").input("orari del sabato")
@@ -165,9 +164,9 @@ def test_take_send_release_move_the_real_store(rt):
 
 
 def test_console_holds_several_chats_up_to_the_maximum(rt):
-    make_operators(rt.store)
-    mario = operator_id(rt.store, "mario")
-    ops.update_operator(rt.store, mario, max_chats=2)
+    make_operators(rt.operators)
+    mario = operator_id(rt.operators, "mario")
+    rt.operators.update(mario, max_chats=2)
     at = sign_in("mario")
     visitors = [waiting_visitor(rt, f"Domanda {i}") for i in range(3)]
     at.run()
@@ -269,7 +268,7 @@ def test_analytics_page_numbers(rt):
 
 
 def test_operators_page_is_for_admins(rt):
-    ids = make_operators(rt.store)
+    ids = make_operators(rt.operators)
     lucia = sign_in("lucia")
     with pytest.raises(ValueError):
         lucia.switch_page("pages/operators.py")  # not in her navigation
@@ -287,15 +286,14 @@ def test_operators_page_is_for_admins(rt):
     at.number_input(key="op_add_max").set_value(2)
     submit(at, "op_add")
     assert [s.value for s in at.success] == ["Operatore «paolo» creato."]
-    paolo = operator_id(rt.store, "paolo")
-    assert ops.login(rt.store, "paolo", "password456", 60)[1]["max_chats"] == 2
+    paolo = operator_id(rt.operators, "paolo")
+    assert rt.operators.login("paolo", "password456")[1]["max_chats"] == 2
 
     at.selectbox(key="op_pick").select(paolo).run()
     at.checkbox(key=f"op_edit_active_{paolo}").uncheck()
     at.number_input(key=f"op_edit_max_{paolo}").set_value(4)
     submit(at, f"op_edit_{paolo}")
-    with rt.store.read() as conn:
-        p = next(o for o in ops.list_operators(conn) if o["id"] == paolo)
+    p = next(o for o in rt.operators.list_operators() if o["id"] == paolo)
     assert p["active"] is False and p["max_chats"] == 4
 
     at.selectbox(key="op_pick").select(ids["mario"]).run()
@@ -304,4 +302,4 @@ def test_operators_page_is_for_admins(rt):
     assert [e.value for e in at.error] == [
         "Non puoi disattivare te stesso né togliere i tuoi permessi di amministratore."
     ]
-    assert ops.authenticate(rt.store, at.session_state["op_token"])["active"] is True
+    assert rt.operators.authenticate(at.session_state["op_token"])["active"] is True

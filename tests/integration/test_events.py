@@ -47,7 +47,7 @@ def more_flows(rt, lucia: int, mario: int) -> dict:
     clock.at("2025-03-11T15:00:00")
     s = svc.start_session("it", "pytest/2.0")
     svc.visitor_message(s["session_id"], s["token"], DOG)
-    online(rt.store, lucia, clock.now)
+    online(rt.operators, lucia, clock.now)
     svc.answer_offer(s["session_id"], s["token"], True)
     clock.advance(5)
     svc.visitor_message(s["session_id"], s["token"], "ci siete?")
@@ -56,7 +56,7 @@ def more_flows(rt, lucia: int, mario: int) -> dict:
     clock.advance(5)
     svc.visitor_message(s["session_id"], s["token"], "=1+1 grazie")
     clock.advance(5)
-    online(rt.store, mario, clock.now)
+    online(rt.operators, mario, clock.now)
     svc.transfer_chat(lucia, s["session_id"], mario)  # issue 15
     clock.advance(5)
     svc.release_chat(mario, s["session_id"], "")
@@ -66,7 +66,7 @@ def more_flows(rt, lucia: int, mario: int) -> dict:
     clock.at("2025-03-11T16:00:00")
     s = svc.start_session("it", "pytest/2.0")
     svc.visitor_message(s["session_id"], s["token"], "Posso portare la bici?")
-    online(rt.store, lucia, clock.now)
+    online(rt.operators, lucia, clock.now)
     svc.answer_offer(s["session_id"], s["token"], True)
     clock.advance(rt.settings.queue_timeout_s + 1)
     assert svc.expire_waiting() == 2  # this one and the dashboard seed's #7, never taken

@@ -9,7 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, select, text
 
-from sportello.services.operators import add_operator, login
+from sportello.services.operators import OperatorService
 from sportello.store import migrate
 from sportello.store.database import Store
 from sportello.store.outbox import saved_status
@@ -55,8 +55,9 @@ def test_upgrade_from_previous_schema_keeps_data(settings, data_dir, db_env):
     with store.read() as conn:
         assert conn.execute(select(sessions.c.user_agent).where(sessions.c.id == "s1")).scalar_one() == "ua"
     assert saved_status(store)["backlog"] == 0  # the new kv table works
-    add_operator(store, "mario", "Mario Rossi", "password123")
-    assert login(store, "mario", "password123", 60)[0]
+    accounts = OperatorService(store, settings)
+    accounts.add("mario", "Mario Rossi", "password123")
+    assert accounts.login("mario", "password123")[0]
     store.dispose()
 
     # And the app runs on the upgraded database.

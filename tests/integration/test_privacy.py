@@ -173,7 +173,7 @@ def test_retention_anonymises_only_closed_sessions_older_than_n_days(data_dir, d
         old = _closed_chat(rt, "old@example.org")
         recent = _closed_chat(rt, "recent@example.org")
         waiting_old = rt.chat.start_session("it", "pytest")
-        make_operators(rt.store)
+        make_operators(rt.operators)
         _age(rt, old, 31)
         _age(rt, recent, 29)
         with rt.store.write() as conn:  # an open chat, however old, is never touched

@@ -22,7 +22,7 @@ def start(desk, lang="it"):
 
 
 def status(desk, sid, tok) -> str:
-    return desk.chat.visitor_poll(sid, tok)["status"]
+    return desk.chat.view.visitor_poll(sid, tok)["status"]
 
 
 def outbox_rows(desk) -> int:
@@ -72,7 +72,7 @@ def test_asking_for_a_person_keeps_the_real_question(desk):
     out = desk.chat.visitor_message(sid, tok, "voglio parlare con un operatore")
     assert out["intent"] == "operator_request" and out["suggestion"] is None
     desk.chat.answer_offer(sid, tok, True)
-    assert desk.chat.pending_sessions()[0]["original_question"] == HARD
+    assert desk.chat.view.pending_sessions()[0]["original_question"] == HARD
 
 
 def test_answerer_failure_escalates(desk):
@@ -94,7 +94,7 @@ def test_accept_with_an_operator_available_queues_in_order(desk):
     out = desk.chat.answer_offer(sid, tok, True)
     assert out["status"] == "waiting" and out["queue_position"] == 2
     assert desk.chat.answer_offer(sid, tok, True)["status"] == "waiting"  # idempotent
-    assert [p["session_id"] for p in desk.chat.pending_sessions()] == [first, sid]
+    assert [p["session_id"] for p in desk.chat.view.pending_sessions()] == [first, sid]
 
 
 def test_accept_with_nobody_available_asks_for_a_contact(desk):
@@ -115,9 +115,9 @@ def test_talk_to_a_person_at_any_time_from_bot(desk):
 
 def test_stale_heartbeat_means_not_available(desk):
     desk.add_operator("mario", "Mario Rossi")
-    assert desk.chat.operator_status()["available"] is True
+    assert desk.chat.view.operator_status()["available"] is True
     desk.clock.advance(desk.settings.heartbeat_timeout_s + 1)
-    assert desk.chat.operator_status()["available"] is False
+    assert desk.chat.view.operator_status()["available"] is False
     sid, tok = start(desk)
     desk.chat.visitor_message(sid, tok, HARD)
     assert desk.chat.answer_offer(sid, tok, True)["status"] == "collecting_contact"
@@ -136,14 +136,14 @@ def test_waiting_live_closed_with_a_resolved_ticket(desk):
     sid, tok = queued(desk)
     taken = desk.chat.take_chat(mario, sid)
     assert taken == {"session_id": sid, "status": "live", "operator_name": "Mario"}
-    snap = desk.chat.visitor_poll(sid, tok)
+    snap = desk.chat.view.visitor_poll(sid, tok)
     assert snap["status"] == "live" and snap["operator_name"] == "Mario"
-    assert desk.chat.operator_chats(mario)[0]["session_id"] == sid
+    assert desk.chat.view.operator_chats(mario)[0]["session_id"] == sid
     desk.clock.advance(30)
     desk.chat.operator_send(mario, sid, "Buongiorno, mi dica.")
     out = desk.chat.visitor_message(sid, tok, "Vorrei venire sabato.")
     assert out["status"] == "live" and out["intent"] == ""
-    seen = desk.chat.operator_messages(mario, sid, after=snap["last_seq"])["messages"]
+    seen = desk.chat.view.operator_messages(sid, after=snap["last_seq"])["messages"]
     assert [(m["role"], m["text"]) for m in seen] == [
         ("operator", "Buongiorno, mi dica."),
         ("user", "Vorrei venire sabato."),
@@ -158,12 +158,12 @@ def test_waiting_live_closed_with_a_resolved_ticket(desk):
     assert lines[0].endswith("] Mario: Buongiorno, mi dica.") and lines[1].endswith("] Utente: Vorrei venire sabato.")
     assert HARD in ticket["conversation_history"]
     assert status(desk, sid, tok) == "closed"
-    assert desk.chat.operator_chats(mario) == []
+    assert desk.chat.view.operator_chats(mario) == []
     with pytest.raises(Conflict) as e:
         desk.chat.visitor_message(sid, tok, "ancora qui?")
     assert e.value.code == "chat_closed"
     sid2, tok2 = queued(desk)  # a finished wait now feeds the estimate
-    assert desk.chat.visitor_poll(sid2, tok2)["estimated_wait_s"] is not None
+    assert desk.chat.view.visitor_poll(sid2, tok2)["estimated_wait_s"] is not None
 
 
 def test_visitor_messages_while_waiting_are_kept(desk):
@@ -196,7 +196,7 @@ def test_take_chat_race_from_threads_has_exactly_one_winner(desk):
         for t in threads:
             t.join(10)
         assert Counter(results) == {"won": 1, "not_waiting": 7}, results
-        snap = desk.chat.visitor_poll(sid, tok)
+        snap = desk.chat.view.visitor_poll(sid, tok)
         assert snap["status"] == "live"
         assert sum(1 for m in snap["messages"] if m["role"] == "system" and "Ora la assiste" in m["text"]) == 1
 
@@ -205,7 +205,7 @@ def test_operator_at_capacity(desk):
     solo = desk.add_operator("solo", "Solo Uno", max_chats=1)
     first, _ = queued(desk)
     desk.chat.take_chat(solo, first)
-    assert desk.chat.operator_status()["available"] is False
+    assert desk.chat.view.operator_status()["available"] is False
     sid, tok = start(desk)
     desk.chat.visitor_message(sid, tok, HARD)
     assert desk.chat.answer_offer(sid, tok, True)["status"] == "collecting_contact"
@@ -216,6 +216,32 @@ def test_operator_at_capacity(desk):
         desk.chat.take_chat(solo, second)
     assert e.value.code == "at_capacity"
     assert desk.chat.take_chat(other, second)["status"] == "live"
+
+
+def test_an_operator_who_is_not_present_takes_no_chat(desk):
+    """One rule (domain/capacity.py) for take and transfer: away, offline or a stale heartbeat
+    means no new chat, even a chat already waiting, whichever face asks."""
+    mario = desk.add_operator("mario", "Mario Rossi")
+    lucia = desk.add_operator("lucia", "Lucia Bianchi")
+    sid, tok = queued(desk)
+    for presence in ("away", "offline"):
+        desk.operators.set_status(lucia, presence)
+        with pytest.raises(Conflict) as e:
+            desk.chat.take_chat(lucia, sid)
+        assert e.value.code == "operator_unavailable"
+    desk.operators.set_status(lucia, "online")
+    desk.clock.advance(desk.settings.heartbeat_timeout_s + 1)  # lucia's tab closed: no heartbeat since
+    desk.operators.heartbeat(mario)
+    with pytest.raises(Conflict) as e:
+        desk.chat.take_chat(lucia, sid)
+    assert e.value.code == "operator_unavailable"
+    assert status(desk, sid, tok) == "waiting"
+    assert [o["id"] for o in desk.chat.view.transfer_targets(lucia)] == [mario]  # the same rule
+    assert desk.chat.take_chat(mario, sid)["status"] == "live"
+    assert desk.chat.view.transfer_targets(mario) == []
+    with pytest.raises(Conflict) as e:
+        desk.chat.transfer_chat(mario, sid, lucia)
+    assert e.value.code == "target_offline"
 
 
 def test_send_or_release_on_someone_elses_chat(desk):
@@ -254,15 +280,36 @@ def test_timeout_through_the_sweeper_moves_to_contact(desk):
     assert status(desk, sid, tok) == "waiting"
     desk.clock.advance(1)
     assert desk.chat.expire_waiting() == 1
-    snap = desk.chat.visitor_poll(sid, tok)
+    snap = desk.chat.view.visitor_poll(sid, tok)
     assert snap["status"] == "collecting_contact" and snap["messages"][-1]["text"].startswith(
         "Purtroppo nessun operatore"
     )
     assert desk.chat.expire_waiting() == 0
-    assert desk.chat.pending_sessions() == []
+    assert desk.chat.view.pending_sessions() == []
     with pytest.raises(Conflict):
         desk.chat.take_chat(mario, sid)
     assert desk.chat.submit_contact(sid, tok, "phone", "06 1234 5678")["ticket"]["status"] == "open"
+
+
+def test_a_timed_out_chat_still_waiting_counts_in_no_queue_position(desk):
+    """Visitor and operators read one queue: a chat that waited QUEUE_TIMEOUT_S (or more) is out
+    of it at once, before the sweeper moves it, so the positions they see agree."""
+    mario = desk.add_operator("mario", "Mario Rossi")
+    old, old_tok = queued(desk)
+    desk.clock.advance(desk.settings.queue_timeout_s - 10)
+    desk.operators.heartbeat(mario)
+    sid, tok = queued(desk)
+    assert desk.chat.view.visitor_poll(sid, tok)["queue_position"] == 2
+    assert [p["session_id"] for p in desk.chat.view.pending_sessions()] == [old, sid]
+    desk.clock.advance(10)  # `old` has waited exactly QUEUE_TIMEOUT_S: timed out (>=), not yet swept
+    assert status(desk, old, old_tok) == "waiting"
+    assert desk.chat.view.visitor_poll(old, old_tok)["queue_position"] is None
+    snap = desk.chat.view.visitor_poll(sid, tok)
+    queue = desk.chat.view.pending_sessions()
+    assert [(p["session_id"], p["queue_position"]) for p in queue] == [(sid, 1)]
+    assert snap["queue_position"] == 1
+    assert desk.chat.expire_waiting() == 1  # the sweeper agrees on which chat timed out
+    assert desk.chat.view.visitor_poll(sid, tok)["queue_position"] == 1
 
 
 def test_only_the_sweeper_expires_an_overdue_wait_polls_and_the_queue_only_read(desk):
@@ -270,7 +317,7 @@ def test_only_the_sweeper_expires_an_overdue_wait_polls_and_the_queue_only_read(
     sid, tok = queued(desk)
     desk.clock.advance(desk.settings.queue_timeout_s + 5)
     assert status(desk, sid, tok) == "waiting"  # the visitor's poll writes nothing
-    assert desk.chat.pending_sessions() == []  # an overdue chat is no longer offered to operators...
+    assert desk.chat.view.pending_sessions() == []  # an overdue chat is no longer offered to operators...
     assert status(desk, sid, tok) == "waiting"  # ...and listing the queue writes nothing either
     assert desk.chat.expire_waiting() == 1  # the sweeper's pass moves it
     assert status(desk, sid, tok) == "collecting_contact"
@@ -287,7 +334,7 @@ def test_contact_opens_a_ticket_and_closes_the_chat(desk):
     assert ticket["status"] == "open" and ticket["contact_method"] == "email"
     assert ticket["contact_info"] == "anna@example.org" and ticket["original_question"] == HARD
     assert str(ticket["id"]) in out["messages"][-1]["text"]
-    assert desk.chat.visitor_poll(sid, tok)["ticket_id"] == ticket["id"]
+    assert desk.chat.view.visitor_poll(sid, tok)["ticket_id"] == ticket["id"]
     with pytest.raises(Conflict) as e:
         desk.chat.submit_contact(sid, tok, "email", "anna@example.org")
     assert e.value.code == "wrong_state"
@@ -312,7 +359,7 @@ def test_invalid_contacts_are_refused_and_nothing_changes(desk):
     assert e.value.code == "wrong_state"
     desk.chat.visitor_message(sid, tok, HARD)
     desk.chat.answer_offer(sid, tok, True)
-    before = desk.chat.visitor_poll(sid, tok)["last_seq"]
+    before = desk.chat.view.visitor_poll(sid, tok)["last_seq"]
     for method, value, code in [
         ("email", "anna@", "invalid_email"),
         ("email", "anna example.org", "invalid_email"),
@@ -324,7 +371,7 @@ def test_invalid_contacts_are_refused_and_nothing_changes(desk):
         with pytest.raises(ValidationError) as e:
             desk.chat.submit_contact(sid, tok, method, value)
         assert e.value.code == code, (method, value)
-    snap = desk.chat.visitor_poll(sid, tok)
+    snap = desk.chat.view.visitor_poll(sid, tok)
     assert snap["status"] == "collecting_contact" and snap["last_seq"] == before
 
 
@@ -342,7 +389,7 @@ def test_empty_too_long_or_not_text_is_refused_and_nothing_stored(desk):
         with pytest.raises(ValidationError) as e:
             desk.chat.visitor_message(sid, tok, text)
         assert e.value.code == code
-    assert desk.chat.visitor_poll(sid, tok)["last_seq"] == 1 and outbox_rows(desk) == rows
+    assert desk.chat.view.visitor_poll(sid, tok)["last_seq"] == 1 and outbox_rows(desk) == rows
     assert desk.answerer.calls == []
     assert desk.chat.visitor_message(sid, tok, "x" * 2000)["messages"][0]["text"] == "x" * 2000
 
@@ -354,7 +401,7 @@ def test_unknown_session_wrong_token_and_language(desk):
     assert e.value.code == "unknown_session"
     for call in (
         lambda: desk.chat.visitor_message(sid, "wrong", "ciao"),
-        lambda: desk.chat.visitor_poll(sid, ""),
+        lambda: desk.chat.view.visitor_poll(sid, ""),
         lambda: desk.chat.answer_offer(sid, "wrong", True),
         lambda: desk.chat.submit_contact(sid, "wrong", "email", "a@b.it"),
     ):
@@ -392,13 +439,13 @@ def test_talk_to_a_person_before_any_question_asks_the_topic_first(desk):
     out = desk.chat.answer_offer(sid, tok, True)
     assert out["status"] == "asking_topic" and out["queue_position"] is None
     assert out["messages"][-1]["role"] == "bot" and "di che cosa si tratta" in out["messages"][-1]["text"]
-    assert desk.chat.pending_sessions() == []  # not queued yet
+    assert desk.chat.view.pending_sessions() == []  # not queued yet
     assert desk.chat.answer_offer(sid, tok, True)["status"] == "asking_topic"  # idempotent
     calls = len(desk.answerer.calls)
     sent = desk.chat.visitor_message(sid, tok, "Ho perso un ombrello in guardaroba")
     assert sent["status"] == "waiting" and len(desk.answerer.calls) == calls  # the AI is not asked
     assert [m["role"] for m in sent["messages"]] == ["user", "system"]
-    assert desk.chat.pending_sessions()[0]["original_question"] == "Ho perso un ombrello in guardaroba"
+    assert desk.chat.view.pending_sessions()[0]["original_question"] == "Ho perso un ombrello in guardaroba"
 
 
 def test_the_topic_can_be_declined_and_goes_to_contact_when_nobody_is_online(desk):
@@ -456,13 +503,13 @@ def test_operator_typing_shows_for_a_few_seconds_and_only_to_the_chat_it_belongs
     with pytest.raises(Conflict):
         desk.chat.operator_typing(mario, sid)  # not live yet
     desk.chat.take_chat(mario, sid)
-    assert desk.chat.visitor_poll(sid, tok)["operator_typing"] is False
+    assert desk.chat.view.visitor_poll(sid, tok)["operator_typing"] is False
     desk.chat.operator_typing(mario, sid)
-    assert desk.chat.visitor_poll(sid, tok)["operator_typing"] is True
+    assert desk.chat.view.visitor_poll(sid, tok)["operator_typing"] is True
     desk.clock.advance(6)
-    assert desk.chat.visitor_poll(sid, tok)["operator_typing"] is False
+    assert desk.chat.view.visitor_poll(sid, tok)["operator_typing"] is False
     desk.chat.operator_typing(mario, sid)
     desk.chat.operator_send(mario, sid, "Eccomi")
-    assert desk.chat.visitor_poll(sid, tok)["operator_typing"] is False  # the message arrived
+    assert desk.chat.view.visitor_poll(sid, tok)["operator_typing"] is False  # the message arrived
     with pytest.raises(Conflict):
         desk.chat.operator_typing(lucia, sid)  # not her chat

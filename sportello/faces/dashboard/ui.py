@@ -201,7 +201,7 @@ def waiting_badge() -> None:
 
     @st.fragment(run_every=WAITING_REFRESH_S)
     def _waiting():
-        n = len(runtime().chat.pending_sessions())
+        n = len(runtime().chat.view.pending_sessions())
         st.text(t("waiting_badge", n=n))
         previous = st.session_state.get(SEEN_KEY)
         st.session_state[SEEN_KEY] = n
@@ -212,7 +212,7 @@ def waiting_badge() -> None:
             )
 
     if SEEN_KEY not in st.session_state:  # the first look (at sign-in) is the baseline: no alert for it
-        st.session_state[SEEN_KEY] = len(runtime().chat.pending_sessions())
+        st.session_state[SEEN_KEY] = len(runtime().chat.view.pending_sessions())
     _waiting()
 
 

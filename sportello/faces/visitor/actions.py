@@ -54,7 +54,7 @@ class VisitorActions:
     def _refresh(self, view: dict) -> dict:
         # Polls are paged (POLL_MAX_MESSAGES): read on while the service says there is more.
         for _ in range(MAX_POLL_PAGES):
-            snap = self.service.visitor_poll(view["sid"], view["token"], view["last_seq"])
+            snap = self.service.view.visitor_poll(view["sid"], view["token"], view["last_seq"])
             view = apply_snapshot(view, snap)
             if not snap.get("more"):
                 break
@@ -113,7 +113,7 @@ class VisitorActions:
         if not (isinstance(saved, dict) and isinstance(saved.get("sid"), str) and isinstance(saved.get("token"), str)):
             return view
         try:
-            snap = self.service.visitor_poll(saved["sid"], saved["token"], 0)
+            snap = self.service.view.visitor_poll(saved["sid"], saved["token"], 0)
         except DomainError:
             return view  # forgotten session (e.g. a new database): start afresh, silently
         except Exception:

@@ -1,0 +1,34 @@
+"""The waiting queue's rules: when a chat has timed out, and what it may expect to wait.
+
+A chat waiting since `waiting_since` has timed out once it has waited QUEUE_TIMEOUT_S
+or more (`>=`). From then on it is out of the queue: no queue position counts it (the
+visitor's, the operator's list), even before the sweeper (`ChatService.expire_waiting`)
+moves it to contact collection.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable
+
+RECENT_WAITS = 20  # how many of the last queue waits the estimate looks at
+
+
+def timed_out(waiting_since: float, now: float, timeout_s: float) -> bool:
+    return now - waiting_since >= timeout_s
+
+
+def queue_cutoff(now: float, timeout_s: float) -> float:
+    """A waiting chat is in the queue when its `waiting_since` is after this instant
+    (the same rule as `timed_out`, said as a bound a query can use)."""
+    return now - timeout_s
+
+
+def estimated_wait_s(recent_waits: Iterable[float | None], position: int | None) -> float | None:
+    """The median of the recent queue waits times the queue position; None when unknown."""
+    if not position:
+        return None
+    waits = [w for w in recent_waits if w is not None and w >= 0]
+    if not waits:
+        return None
+    return round(statistics.median(waits) * position, 1)

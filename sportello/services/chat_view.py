@@ -1,0 +1,161 @@
+"""What visitors and operators read of the chats: polls, the queue, the operator's chats, presence.
+
+`ChatView` never writes (the queue timeout is the sweeper's, `ChatService.expire_waiting`);
+`ChatService` keeps the transitions. The queue is one definition (`sportello.domain.queue`):
+a chat waiting QUEUE_TIMEOUT_S or more is out of it, so the visitor's position and the
+operators' list always agree, even before the sweeper has moved the chat.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+
+from sqlalchemy.engine import Connection
+
+from sportello.config import Settings
+from sportello.domain import State, iso
+from sportello.domain.capacity import OperatorLoad
+from sportello.domain.queue import estimated_wait_s, queue_cutoff, timed_out
+from sportello.store import chat_queries as cq
+from sportello.store import operator_queries as oq
+from sportello.store.database import Store
+
+TYPING_S = 5.0  # how long an operator's "typing" mark shows on the visitor's page
+
+
+def message_dict(m) -> dict:
+    return {
+        "seq": m["seq"],
+        "role": m["role"],
+        "author": m["author"],
+        "text": m["text"],
+        "created_at": iso(m["created_at"]),
+    }
+
+
+def queue_position(conn: Connection, sess: Mapping, now: float, timeout_s: float) -> int | None:
+    """The chat's place in the queue (1 = next), None when it is not in the queue
+    (not waiting, or waiting QUEUE_TIMEOUT_S or more)."""
+    if sess["status"] != State.WAITING or timed_out(sess["waiting_since"], now, timeout_s):
+        return None
+    return cq.ahead_in_queue(conn, sess["id"], sess["waiting_since"], queue_cutoff(now, timeout_s)) + 1
+
+
+def queue_figures(conn: Connection, sess: Mapping, now: float, timeout_s: float) -> dict:
+    """{"queue_position", "estimated_wait_s"} of a chat, as the visitor reads them."""
+    position = queue_position(conn, sess, now, timeout_s)
+    wait = estimated_wait_s(cq.recent_waits(conn), position) if position else None
+    return {"queue_position": position, "estimated_wait_s": wait}
+
+
+def availability(conn: Connection, now: float, heartbeat_timeout_s: float) -> dict:
+    """{"available", "online", "operators"}: available = someone may take a chat now
+    (present, with room: `sportello.domain.capacity`)."""
+    ops = oq.with_load(conn)
+    loads = [OperatorLoad.of(o) for o in ops]
+    return {
+        "available": any(load.can_take(now, heartbeat_timeout_s) for load in loads),
+        "online": sum(1 for load in loads if load.is_present(now, heartbeat_timeout_s)),
+        "operators": ops,
+    }
+
+
+class ChatView:
+    """The read side of the chats, for the faces (`ChatService.view`)."""
+
+    def __init__(self, store: Store, settings: Settings, *, clock: Callable[[], float] = time.time):
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        self.poll_max = settings.poll_max_messages
+
+    # ------------------------------------------------------------------ visitor
+    def visitor_poll(self, session_id: str, token: str, after: int = 0) -> dict:
+        """What the visitor has not seen yet."""
+        with self.store.read() as conn:
+            row = cq.read_session(conn, session_id, token)
+            return self._snapshot(conn, row, after)
+
+    def _snapshot(self, conn: Connection, row, after: int) -> dict:
+        """The session and its messages after `after`, at most POLL_MAX_MESSAGES of them.
+
+        When more are left, `more` is true and `last_seq` (= `next_after`) is the
+        last one returned, so a client polling with after=last_seq reads on."""
+        sess = row._mapping
+        limit = self.poll_max + 1 if self.poll_max > 0 else 0
+        msgs = [message_dict(m._mapping) for m in cq.messages_after(conn, sess["id"], int(after or 0), limit)]
+        more = self.poll_max > 0 and len(msgs) > self.poll_max
+        if more:
+            msgs = msgs[: self.poll_max]
+        last_seq = msgs[-1]["seq"] if more else sess["last_seq"]
+        now = self.clock()
+        name = oq.first_name_of(conn, sess["operator_id"])
+        typing_at = sess["operator_typing_at"]
+        return {
+            "session_id": sess["id"],
+            "status": sess["status"],
+            "language": sess["language"],
+            **queue_figures(conn, sess, now, self.settings.queue_timeout_s),
+            "operator_name": name or None,
+            "ticket_id": sess["ticket_id"],
+            "last_seq": last_seq,
+            "more": more,
+            "next_after": last_seq,
+            "messages": msgs,
+            # the operator said they are typing within TYPING_S (ChatService.operator_typing)
+            "operator_typing": bool(sess["status"] == State.LIVE and typing_at and 0 <= now - typing_at < TYPING_S),
+        }
+
+    # ------------------------------------------------------------------ operators
+    def operator_messages(self, session_id: str, after: int = 0) -> dict:
+        """A chat as its operator reads it: the same snapshot as the visitor's poll."""
+        with self.store.read() as conn:
+            row = cq.read_session(conn, session_id, None, visitor=False)
+            return self._snapshot(conn, row, after)
+
+    def operator_status(self) -> dict:
+        """Whether someone may take a chat now, how many are present, and every operator."""
+        with self.store.read() as conn:
+            return availability(conn, self.clock(), self.settings.heartbeat_timeout_s)
+
+    def pending_sessions(self) -> list[dict]:
+        """The queue, oldest first: the chats that timed out are not in it (domain/queue.py)."""
+        now = self.clock()
+        with self.store.read() as conn:
+            rows = cq.live_queue(conn, queue_cutoff(now, self.settings.queue_timeout_s))
+        return [
+            {
+                "session_id": r.id,
+                "original_question": r.original_question,
+                "waiting_since": iso(r.waiting_since),
+                "waiting_s": round(now - r.waiting_since, 1),
+                "queue_position": i + 1,
+                "language": r.language,
+            }
+            for i, r in enumerate(rows)
+        ]
+
+    def operator_chats(self, operator_id: int) -> list[dict]:
+        """The operator's live chats."""
+        with self.store.read() as conn:
+            rows = cq.live_chats_of(conn, operator_id)
+        return [
+            {
+                "session_id": r.id,
+                "original_question": r.original_question,
+                "language": r.language,
+                "taken_at": iso(r.taken_at),
+                "last_seq": r.last_seq,
+            }
+            for r in rows
+        ]
+
+    def transfer_targets(self, operator_id: int) -> list[dict]:
+        """The colleagues `operator_id` may hand a chat to now: those who may take a chat
+        (checked again by `ChatService.transfer_chat`, in its transaction)."""
+        now = self.clock()
+        with self.store.read() as conn:
+            ops = oq.with_load(conn)
+        timeout = self.settings.heartbeat_timeout_s
+        return [o for o in ops if o["id"] != operator_id and OperatorLoad.of(o).can_take(now, timeout)]

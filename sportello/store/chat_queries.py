@@ -1,0 +1,165 @@
+"""The SQL of chat sessions and their messages, beside the tables (`store/tables.py`).
+
+The services compose these: `ChatService` (the transitions) and `ChatView` (what
+visitors and operators read). The hot path's statements are built once: executed
+with a dict of parameters, SQLAlchemy compiles each once and finds it in its cache by
+a constant key (a statement built with .values(...) per call costs a cache-key walk
+over every value).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import and_, bindparam, exists, func, or_, select, update
+from sqlalchemy.engine import Connection, Row
+
+from sportello.domain import Forbidden, NotFound, Role, State
+from sportello.domain import credentials as auth
+from sportello.domain.queue import RECENT_WAITS
+from sportello.store.tables import messages, sessions
+
+INSERT_MESSAGE = messages.insert()
+INSERT_SESSION = sessions.insert()
+SESSION = select(sessions).where(sessions.c.id == bindparam("_sid"))
+SESSION_FOR_UPDATE = SESSION.with_for_update()
+UPDATE_SESSION = update(sessions).where(sessions.c.id == bindparam("_sid"))  # SET: the other keys given
+
+# The live queue: waiting, and not timed out (waiting_since after the cutoff, domain/queue.py).
+_IN_QUEUE = and_(sessions.c.status == State.WAITING, sessions.c.waiting_since > bindparam("cutoff"))
+LIVE_QUEUE = select(sessions).where(_IN_QUEUE).order_by(sessions.c.waiting_since, sessions.c.id)
+AHEAD_IN_QUEUE = (
+    select(func.count())
+    .select_from(sessions)
+    .where(
+        _IN_QUEUE,
+        or_(
+            sessions.c.waiting_since < bindparam("waiting_since"),
+            and_(sessions.c.waiting_since == bindparam("waiting_since"), sessions.c.id < bindparam("_sid")),
+        ),
+    )
+)
+TIMED_OUT = select(sessions.c.id).where(
+    sessions.c.status == State.WAITING, sessions.c.waiting_since <= bindparam("cutoff")
+)
+RECENT_WAITS_QUERY = (
+    select(sessions.c.taken_at - sessions.c.waiting_since)
+    .where(sessions.c.taken_at.is_not(None), sessions.c.waiting_since.is_not(None))
+    .order_by(sessions.c.taken_at.desc())
+    .limit(RECENT_WAITS)
+)
+MESSAGES_AFTER = (
+    select(messages)
+    .where(messages.c.session_id == bindparam("_sid"), messages.c.seq > bindparam("after"))
+    .order_by(messages.c.seq)
+)
+MESSAGES_AFTER_LIMITED = MESSAGES_AFTER.limit(bindparam("limit"))
+
+
+def read_session(conn: Connection, session_id: str, token: str | None, *, visitor: bool = True, lock: bool = False):
+    """The session row (locked for the transaction with `lock`); NotFound when there is none,
+    Forbidden when `visitor` and `token` is not the session's."""
+    row = conn.execute(SESSION_FOR_UPDATE if lock else SESSION, {"_sid": session_id}).first()
+    if row is None:
+        raise NotFound("unknown session", code="unknown_session")
+    if visitor and not auth.token_matches(token or "", row.token_hash):
+        raise Forbidden("wrong session token", code="bad_session_token")
+    return row
+
+
+def messages_after(conn: Connection, session_id: str, after: int, limit: int = 0) -> list[Row]:
+    """The session's messages after `after`, oldest first; at most `limit` when it is > 0."""
+    params = {"_sid": session_id, "after": after}
+    if limit > 0:
+        return conn.execute(MESSAGES_AFTER_LIMITED, {**params, "limit": limit}).all()
+    return conn.execute(MESSAGES_AFTER, params).all()
+
+
+def last_question(conn: Connection, session_id: str, before_seq: int) -> str:
+    """The visitor's last message before `before_seq` ("" when none)."""
+    return (
+        conn.execute(
+            select(messages.c.text)
+            .where(messages.c.session_id == session_id, messages.c.role == Role.USER, messages.c.seq < before_seq)
+            .order_by(messages.c.seq.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+        or ""
+    )
+
+
+def has_ai_answer(conn: Connection, session_id: str) -> bool:
+    """Whether the AI answered the visitor at least once (not the greeting, not a refusal)."""
+    return conn.execute(
+        select(
+            exists().where(
+                messages.c.session_id == session_id,
+                messages.c.role == Role.BOT,
+                messages.c.seq > 1,  # not the greeting
+                messages.c.intent.not_in(("", "greeting", "operator_declined")),
+            )
+        )
+    ).scalar_one()
+
+
+def live_queue(conn: Connection, cutoff: float) -> list[Row]:
+    """The chats in the queue (waiting since after `cutoff`), oldest first."""
+    return conn.execute(LIVE_QUEUE, {"cutoff": cutoff}).all()
+
+
+def ahead_in_queue(conn: Connection, session_id: str, waiting_since: float, cutoff: float) -> int:
+    """How many chats of the queue are before this one (oldest first, then by id)."""
+    return conn.execute(
+        AHEAD_IN_QUEUE, {"cutoff": cutoff, "waiting_since": waiting_since, "_sid": session_id}
+    ).scalar_one()
+
+
+def timed_out_ids(conn: Connection, cutoff: float) -> list[str]:
+    """The chats still waiting that have left the queue (waiting since `cutoff` or before)."""
+    return conn.execute(TIMED_OUT, {"cutoff": cutoff}).scalars().all()
+
+
+def recent_waits(conn: Connection) -> list[float | None]:
+    """How long the last RECENT_WAITS chats taken waited in the queue."""
+    return conn.execute(RECENT_WAITS_QUERY).scalars().all()
+
+
+def live_chats_of(conn: Connection, operator_id: int) -> list[Row]:
+    """The operator's live chats, in the order they were taken."""
+    return conn.execute(
+        select(sessions)
+        .where(sessions.c.operator_id == operator_id, sessions.c.status == State.LIVE)
+        .order_by(sessions.c.taken_at)
+    ).all()
+
+
+def take_if_waiting(conn: Connection, session_id: str, operator_id: int, now: float) -> bool:
+    """Make the chat live with `operator_id` only if it is still waiting: of two transactions
+    that ever raced past the row lock, only one wins."""
+    return (
+        conn.execute(
+            update(sessions)
+            .where(sessions.c.id == session_id, sessions.c.status == State.WAITING)
+            .values(status=State.LIVE, operator_id=operator_id, taken_at=now)
+        ).rowcount
+        == 1
+    )
+
+
+def mark_typing(conn: Connection, session_id: str, operator_id: int, now: float) -> bool:
+    """Mark the operator typing in their live chat; False when it is not live with them."""
+    return (
+        conn.execute(
+            update(sessions)
+            .where(
+                sessions.c.id == session_id,
+                sessions.c.operator_id == operator_id,
+                sessions.c.status == State.LIVE,
+            )
+            .values(operator_typing_at=now)
+        ).rowcount
+        == 1
+    )
+
+
+def all_messages(conn: Connection, session_id: str) -> list[dict]:
+    rows = conn.execute(select(messages).where(messages.c.session_id == session_id).order_by(messages.c.seq))
+    return [dict(r._mapping) for r in rows]
