@@ -245,7 +245,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "new_password": ("Nuova password (facoltativa)", "New password (optional)"),
     "presence_now": ("Presenza", "Presence"),
     "live_chats": ("Chat attive", "Live chats"),
-    # issue 15: widgets, labels, the console as a chat view
+    # Widgets, labels, the console as a chat view
     "choose": ("Scegli…", "Choose…"),
     "choose_many": ("Scegli uno o più…", "Choose one or more…"),
     "cm_live_chat": ("Chat dal vivo", "Live chat"),
@@ -292,6 +292,10 @@ ERRORS: dict[str, tuple[str, str]] = {
     "at_capacity": (
         "Hai già il numero massimo di chat contemporanee: chiudine una prima di prenderne un'altra.",
         "You already have your maximum of concurrent chats: close one before taking another.",
+    ),
+    "operator_unavailable": (
+        "Non sei online: imposta la presenza su Online per prendere una chat.",
+        "You are not online: set your presence to Online to take a chat.",
     ),
     "not_your_chat": ("Questa chat non è più aperta con te.", "This chat is no longer open with you."),
     "bad_credentials": ("Nome utente o password errati.", "Wrong username or password."),
