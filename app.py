@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     dashboard = None
     try:
         dashboard = None if args.no_dashboard else start_dashboard(settings)
-        runtime.dashboard = dashboard
+        runtime.attach_dashboard(dashboard)
         app = build_app(runtime)
         if dashboard is not None:
             app = DashboardProxy(

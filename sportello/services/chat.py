@@ -51,10 +51,9 @@ from sportello.domain.events import Event, EventKind
 from sportello.domain.hours import BusinessHours, when_text
 from sportello.domain.texts import t
 from sportello.domain.validation import check_characters
+from sportello.services import events, tickets
 from sportello.services import operators as ops
-from sportello.services import tickets
 from sportello.services.throttle import VisitorQuotas
-from sportello.store import events
 from sportello.store.database import Store
 from sportello.store.tables import messages, operators, sessions
 

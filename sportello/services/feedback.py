@@ -23,8 +23,8 @@ from sportello.config import Settings
 from sportello.domain import Conflict, Role, State, ValidationError
 from sportello.domain.events import Event, EventKind
 from sportello.domain.validation import check_characters
+from sportello.services import events
 from sportello.services.chat import operator_first_name, read_session
-from sportello.store import events
 from sportello.store.database import Store
 from sportello.store.tables import messages, ratings, tickets
 

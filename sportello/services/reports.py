@@ -51,13 +51,13 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Integer, and_, case, cast, func, literal, or_, select
 
 from sportello.answering.bot import NO_ANSWER
 from sportello.domain import ContactMethod, State
 from sportello.domain.events import AI_KINDS, EventKind
+from sportello.domain.hours import zone
 from sportello.store import events
 from sportello.store.database import Store
 from sportello.store.tables import events as events_table
@@ -95,18 +95,11 @@ DURATION_BUCKETS: tuple[tuple[str, float], ...] = (
 )
 
 
-def zone(tz: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(tz)
-    except Exception:
-        return ZoneInfo("UTC")
-
-
 def bounds(start: date, end: date, tz: str) -> tuple[float, float]:
     """[start 00:00, end+1 00:00) in the venue's zone, as epoch seconds."""
     if end < start:
         start, end = end, start
-    z = zone(tz)
+    z = zone(tz, or_utc=True)
     lo = datetime(start.year, start.month, start.day, tzinfo=z).timestamp()
     nxt = end + timedelta(days=1)
     hi = datetime(nxt.year, nxt.month, nxt.day, tzinfo=z).timestamp()
@@ -114,7 +107,7 @@ def bounds(start: date, end: date, tz: str) -> tuple[float, float]:
 
 
 def local_day(ts: float, tz: str) -> date:
-    return datetime.fromtimestamp(ts, tz=UTC).astimezone(zone(tz)).date()
+    return datetime.fromtimestamp(ts, tz=UTC).astimezone(zone(tz, or_utc=True)).date()
 
 
 def outcome(row) -> str:
@@ -413,7 +406,7 @@ def report(
             g["last_asked"] = created_at
             g["question"] = text
     unanswered = sorted(groups.values(), key=lambda g: (-g["count"], -g["last_asked"], g["question"]))
-    venue = zone(tz)
+    venue = zone(tz, or_utc=True)
     for g in unanswered:
         langs = g["languages"]
         g["languages"] = next(iter(langs)) if len(langs) == 1 else ", ".join(sorted(langs))
