@@ -74,16 +74,10 @@ def enqueue_row(
 
 
 def _row(r) -> dict:
-    """An outbox row as the delivery worker reads it: the payload decoded as `values`."""
-    return {
-        "id": r.id,
-        "event_id": r.event_id,
-        "worksheet": r.worksheet,
-        "op": r.op,
-        "row_key": r.row_key,
-        "values": json.loads(r.payload),
-        "attempts": r.attempts,
-    }
+    """An outbox row (of `_COLUMNS`) as the delivery worker reads it: the payload decoded as `values`."""
+    d = dict(r._mapping)
+    d["values"] = json.loads(d.pop("payload"))
+    return d
 
 
 _COLUMNS = (

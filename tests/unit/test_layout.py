@@ -97,7 +97,7 @@ CASES: dict[EventKind, tuple[dict, list[str]]] = {
             "Transfer Mario -> Lucia",
         ],
     ),
-    EventKind.RATING: (  # issue 15: the visitor's 1-5 rating after the chat
+    EventKind.RATING: (  # the satisfaction rating: the visitor's 1-5 rating after the chat
         {"reply": "4/5", "text": "=gentile", "operator": "Mario"},
         ["[VALUTAZIONE]", "rating 4/5: =gentile", "satisfaction_rating", "Operatore: Mario"],
     ),
