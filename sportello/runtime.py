@@ -22,7 +22,7 @@ from sportello.answering.bot import Answerer, SilentAnswerer, build_answerer
 from sportello.config import Settings
 from sportello.services.chat import ChatService
 from sportello.services.conversation_log import ConversationLog
-from sportello.services.delivery import OutboxWorker
+from sportello.services.delivery import Leadership, OutboxWorker
 from sportello.services.feedback import FeedbackService
 from sportello.services.health import HealthService
 from sportello.services.learning import Learning
@@ -36,7 +36,7 @@ from sportello.sinks.factory import build_sink
 from sportello.sinks.sheets import Sink
 from sportello.store.database import DatabaseUnavailable as DatabaseUnavailable  # for app.py
 from sportello.store.database import Store, open_store
-from sportello.store.leader import Leadership
+from sportello.store.leader import make_lock
 from sportello.store.outbox import prune_sent
 
 log = logging.getLogger("sportello")
@@ -121,9 +121,9 @@ class Runtime:
 
     def start(self) -> Runtime:
         """Start the background work. Of several processes sharing the database,
-        only the one elected leader drains the outbox (see sportello.store.leader)."""
+        only the one elected leader drains the outbox (see sportello.services.delivery.Leadership)."""
         if self.leadership is None:
-            self.leadership = Leadership(self.store.engine, self._elected, self._deposed).start()
+            self.leadership = Leadership(make_lock(self.store.engine), self._elected, self._deposed).start()
         self.scheduler.start()
         return self
 

@@ -10,7 +10,8 @@ retrying until it is restarted; the error is kept for the dashboard.
 Exactly once: `claim_batch` counts the attempt in each row before the request
 leaves, so after a lost answer or a crash the sink knows which rows may
 already be in the sheet and checks them (by event id) first. Of several app
-processes, only the elected leader (`sportello.store.leader`) runs a worker.
+processes, only the elected leader (`Leadership`, over the lock of
+`sportello.store.leader`) runs a worker.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from sportello.store import outbox
 from sportello.store.database import Store
 
 log = logging.getLogger("sportello.outbox")
+leader_log = logging.getLogger("sportello.leader")
 
 
 def pending_rows(store: Store, limit: int) -> list[SheetRow]:
@@ -261,3 +263,52 @@ class OutboxWorker:
             "sent_total": self.sent_total,
             "batches_total": self.batches_total,
         }
+
+
+class Leadership:
+    """Runs `on_elected` once this process holds the lock, `on_deposed` if it loses it."""
+
+    def __init__(self, lock, on_elected: Callable[[], None], on_deposed: Callable[[], None], interval_s: float = 1.0):
+        """`lock`: a `sportello.store.leader.make_lock` (try_acquire, alive, release)."""
+        self.lock = lock
+        self.on_elected = on_elected
+        self.on_deposed = on_deposed
+        self.interval_s = interval_s
+        self.is_leader = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Leadership:
+        self._thread = threading.Thread(target=self._run, name="outbox-leader", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if not self.is_leader and self.lock.try_acquire():
+                    leader_log.info("this process now drains the outbox")
+                    self.on_elected()
+                    self.is_leader = True  # only once the worker runs (tests and stop() rely on it)
+                elif self.is_leader and not self.lock.alive():
+                    leader_log.warning("lost the outbox lock; stopping the worker")
+                    self.is_leader = False
+                    self.on_deposed()
+                    self.lock.release()
+            except Exception:
+                leader_log.exception("leader election step failed")
+                if self.is_leader:
+                    self.is_leader = False
+                    self.on_deposed()
+                self.lock.release()
+            self._stop.wait(self.interval_s)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+            self._thread = None
+        if self.is_leader:
+            self.is_leader = False
+            self.on_deposed()
+        self.lock.release()
