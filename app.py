@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import sys
 
@@ -17,7 +16,7 @@ import gradio as gr
 import uvicorn
 from fastapi import FastAPI
 
-from sportello.config import ROOT, Settings
+from sportello.config import ROOT, Settings, child_env
 from sportello.faces.api import create_api
 from sportello.faces.dashboard.supervisor import DashboardSupervisor
 from sportello.faces.proxy import DashboardProxy
@@ -71,7 +70,7 @@ def start_dashboard(settings: Settings) -> DashboardSupervisor | None:
         dashboard_command,
         settings.dashboard_port,
         cwd=ROOT,
-        env=dict(os.environ, DATA_DIR=str(settings.data_dir)),
+        env=child_env(DATA_DIR=str(settings.data_dir)),
         max_backoff_s=settings.dashboard_restart_max_s,
         health_url=lambda port: f"http://127.0.0.1:{port}{DASHBOARD_PATH}/_stcore/health",
         hung_s=settings.dashboard_hung_s,
@@ -108,23 +107,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", help="address to bind (default: $HOST or 0.0.0.0)")
     parser.add_argument("--no-dashboard", action="store_true", help="do not start the operator dashboard")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-
     settings = Settings.from_env()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         runtime = Runtime(settings)
     except DatabaseUnavailable as exc:
         log.error("%s", exc)
         return 3
-    runtime.operators.ensure_first_operator(os.environ)
+    runtime.operators.ensure_first_operator(settings.admin_username, settings.admin_password, settings.admin_name)
     runtime.start()
     dashboard = None
     try:
         dashboard = None if args.no_dashboard else start_dashboard(settings)
-        runtime.dashboard = dashboard
+        runtime.attach_dashboard(dashboard)
         app = build_app(runtime)
         if dashboard is not None:
             app = DashboardProxy(

@@ -41,7 +41,7 @@ from sqlalchemy import func, select  # noqa: E402
 from sportello.config import Settings  # noqa: E402
 from sportello.runtime import Runtime  # noqa: E402
 from sportello.sinks.google_sheets import GoogleSheetsSink, _RedirectSession  # noqa: E402
-from sportello.sinks.sheets import CONVERSATION_HEADER, CONVERSATIONS, HEADERS, safe_cell  # noqa: E402
+from sportello.sinks.layout import CONVERSATION_HEADER, CONVERSATIONS, HEADERS, safe_cell  # noqa: E402
 from sportello.store.outbox import backlog, enqueue  # noqa: E402
 from sportello.store.tables import outbox  # noqa: E402
 from testkit.sheets_standin import SheetsStandIn  # noqa: E402

@@ -47,9 +47,8 @@ from sportello.domain import credentials as auth  # noqa: E402
 from sportello.domain.events import Event, EventKind  # noqa: E402
 from sportello.runtime import Runtime  # noqa: E402
 from sportello.services import reports as reports_mod  # noqa: E402
-from sportello.services import tickets as tickets_mod  # noqa: E402
 from sportello.services.reports import Reports, local_day  # noqa: E402
-from sportello.sinks.layout import CONVERSATIONS, TICKETS, conversation_row  # noqa: E402
+from sportello.sinks.layout import CONVERSATIONS, TICKETS, conversation_row, ticket_row  # noqa: E402
 from sportello.store.database import Store, kv_get, kv_set  # noqa: E402
 from sportello.store.tables import events, messages, operators, outbox, sessions, tickets  # noqa: E402
 
@@ -189,7 +188,7 @@ class Generator:
             "updated_at": at,
         }
         self.buf["tickets"].append(t)
-        self._outbox(s["id"], TICKETS, tickets_mod.sheet_values(t), at, key=str(t["id"]))
+        self._outbox(s["id"], TICKETS, ticket_row(t), at, key=str(t["id"]))
         return t["id"]
 
     # -- one session ---------------------------------------------------------

@@ -9,7 +9,7 @@ import streamlit as st
 
 from sportello.domain import DomainError, TicketStatus
 from sportello.faces.dashboard import ui as ui
-from sportello.services.tickets import LIST_COLUMNS, export_csv, history_messages
+from sportello.services.tickets import LIST_COLUMNS
 
 op = ui.require_operator()
 rt = ui.runtime()
@@ -42,7 +42,7 @@ h1, h2 = st.columns([4, 1], vertical_alignment="center")
 h1.text(ui.t("n_tickets", n=len(rows)))
 h2.download_button(
     ui.t("export_csv"),
-    data=export_csv(shown),
+    data=tickets.export_csv(shown),
     file_name="ticket.csv",
     mime="text/csv",
     key="tk_export",
@@ -97,7 +97,7 @@ with left:
         st.markdown(f"**{ui.t('transcript')}**")
         with st.container(border=True, key="tk_transcript"):
             st.text(ticket["conversation_transcript"])
-    history = history_messages(ticket)
+    history = tickets.history_messages(ticket)
     if history:
         with st.expander(ui.t("ai_history"), expanded=not ticket["conversation_transcript"]):
             for m in history:

@@ -72,6 +72,11 @@ def single_thread_env() -> Iterator[None]:
 ANSWERERS = ("auto", "semantic", "lexical")
 
 
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment for a child process (the dashboard, pg_dump): this one's, plus `extra`."""
+    return {**os.environ, **extra}
+
+
 def _path(env: dict, name: str) -> Path | None:
     value = (env.get(name) or "").strip()
     return Path(value) if value else None
@@ -184,6 +189,13 @@ class Settings:
     backup_dir_path: Path | None = None
     backup_every_h: float = 24.0
     backup_keep: int = 7
+    # Logging level of app.py (DEBUG, INFO, WARNING, ...).
+    log_level: str = "INFO"
+    # The first admin, created at start-up when both are set and the name is free (Hugging Face Spaces
+    # and other deployments without a shell).
+    admin_username: str = ""
+    admin_password: str = field(default="", repr=False)
+    admin_name: str = ""
     # Secrets and integrations: excluded from repr so they never reach a log.
     openai_api_key: str = field(default="", repr=False)
     openai_base_url: str = ""
@@ -256,6 +268,10 @@ class Settings:
             learned_kb_path=_path(env, "LEARNED_KB_PATH"),
             learned_examples_path=_path(env, "LEARNED_EXAMPLES_PATH"),
             backup_dir_path=_path(env, "BACKUP_DIR"),
+            log_level=(env.get("LOG_LEVEL") or "INFO").strip().upper(),
+            admin_username=(env.get("ADMIN_USERNAME") or "").strip(),
+            admin_password=env.get("ADMIN_PASSWORD") or "",
+            admin_name=(env.get("ADMIN_NAME") or "").strip(),
             backup_every_h=_float(env, "BACKUP_EVERY_H", 24.0),
             backup_keep=_int(env, "BACKUP_KEEP", 7),
             cors_origins=tuple(o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()),

@@ -1,24 +1,28 @@
-"""Wiring: settings -> store, answerer, sink, outbox worker, services.
+"""Wiring: settings -> store, answerer, sink, delivery worker, services, scheduler.
 
-`Runtime` is what `app.py`, the dashboards and the tests build. The faces
-use its services only (`chat`, `operators`, `tickets`, `reports`,
-`conversation_log`), never the store. `start()` runs the background threads
-(outbox worker, queue-timeout sweeper); the dashboards do not start them, the
-app process does.
+`Runtime` is what `app.py`, the dashboards and the tests build. Everything is
+wired once, here: one clock for every service, the worker's batch lock handed
+to privacy through a public attribute, the dashboard supervisor (when app.py
+runs one) attached by app.py alone (`attach_dashboard`). The faces use its services only (`chat`,
+`operators`, `tickets`, `reports`, `conversation_log`), never the store.
+`start()` runs the background work (the outbox delivery worker, under
+leadership, and the scheduler of periodic jobs); the dashboards do not start
+it, the app process does.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from sportello.answering.bot import Answerer, SilentAnswerer, build_answerer
 from sportello.config import Settings
 from sportello.services.chat import ChatService
 from sportello.services.conversation_log import ConversationLog
+from sportello.services.delivery import Leadership, OutboxWorker
 from sportello.services.feedback import FeedbackService
 from sportello.services.health import HealthService
 from sportello.services.learning import Learning
@@ -26,16 +30,19 @@ from sportello.services.notes import NotesService
 from sportello.services.operators import OperatorService
 from sportello.services.privacy import PrivacyService
 from sportello.services.reports import Reports
+from sportello.services.scheduler import Job, Scheduler
 from sportello.services.tickets import TicketService
-from sportello.sinks.sheets import Sink, build_sink
+from sportello.sinks.factory import build_sink
+from sportello.sinks.sheets import Sink
 from sportello.store.database import DatabaseUnavailable as DatabaseUnavailable  # for app.py
 from sportello.store.database import Store, open_store
-from sportello.store.leader import Leadership
-from sportello.store.outbox import OutboxWorker, prune_sent
+from sportello.store.leader import make_lock
+from sportello.store.outbox import prune_sent
 
 log = logging.getLogger("sportello")
-RETENTION_EVERY_S = 3600.0  # how often the sweeper runs the retention pass (when RETENTION_DAYS > 0)
-PRUNE_EVERY_S = 3600.0  # how often it deletes the outbox rows sent OUTBOX_KEEP_SENT_DAYS ago (when > 0)
+SWEEP_EVERY_S = 0.0  # the queue-timeout sweep runs at every tick of the scheduler (1 s)
+RETENTION_EVERY_S = 3600.0  # how often the retention pass runs (when RETENTION_DAYS > 0)
+PRUNE_EVERY_S = 3600.0  # how often the outbox rows sent OUTBOX_KEEP_SENT_DAYS ago are deleted (when > 0)
 
 
 class Runtime:
@@ -46,38 +53,56 @@ class Runtime:
         answerer: Answerer | None = None,
         sink: Sink | None = None,
         store: Store | None = None,
+        clock: Callable[[], float] = time.time,
     ):
+        """`clock`: the wall clock every service reads (tests pass a fake one)."""
         self.settings = settings or Settings.from_env()
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = store or open_store(self.settings.database_url, self.settings.db_start_timeout_s)
         self.answerer = answerer or build_answerer(self.settings)
         self.sink = sink or build_sink(self.settings)
+        self.clock = clock
+        self.dashboard: Any = None  # see attach_dashboard
         self.worker = self._new_worker()
-        self.chat = ChatService(self.store, self.answerer, self.settings, on_commit=lambda: self.worker.wake())
-        self.operators = OperatorService(self.store, self.settings, clock=self.chat.clock)
-        self.tickets = TicketService(self.store)
-        self.feedback = FeedbackService(
-            self.store, self.settings, clock=self.chat.clock, on_commit=lambda: self.worker.wake()
-        )
-        self.notes = NotesService(self.store, clock=self.chat.clock)
-        self.reports = Reports(self.store)
+        wake = self.wake_worker
+        self.chat = ChatService(self.store, self.answerer, self.settings, clock=clock, on_commit=wake)
+        self.operators = OperatorService(self.store, self.settings, clock=clock)
+        self.tickets = TicketService(self.store, clock=clock)
+        self.feedback = FeedbackService(self.store, self.settings, clock=clock, on_commit=wake)
+        self.notes = NotesService(self.store, clock=clock)
+        self.reports = Reports(self.store, clock=clock)
         self.conversation_log = ConversationLog(self.store)
-        self.learning = Learning(self.store, self.answerer, self.settings, clock=self.chat.clock)
-        # The dashboard supervisor, when app.py runs one (it sets this); checked by /api/health.
-        self.dashboard = None
+        self.learning = Learning(self.store, self.answerer, self.settings, clock=clock)
         self.health = HealthService(
-            self.store, self.settings, lambda: self.worker, lambda: self.answerer, lambda: self.dashboard
+            self.store, self.settings, lambda: self.worker, lambda: self.answerer, lambda: self.dashboard, clock=clock
         )
         self.privacy = PrivacyService(
             self.store,
             self.settings,
-            clock=self.chat.clock,
-            on_commit=lambda: self.worker.wake(),
-            sheets_guard=lambda: self.worker._lock,  # no batch in flight while the local sheets are rewritten
+            clock=clock,
+            on_commit=wake,
+            sheets_guard=lambda: self.worker.batch_lock,  # no batch in flight while the local sheets are rewritten
         )
         self.leadership: Leadership | None = None
-        self._stop = threading.Event()
-        self._sweeper: threading.Thread | None = None
+        self.scheduler = Scheduler(self._jobs())
+
+    def attach_dashboard(self, dashboard: Any) -> None:
+        """The dashboard supervisor app.py runs (None: none runs): /api/health checks it. Set by
+        app.py once the dashboard has started, which is after the runtime opened the database."""
+        self.dashboard = dashboard
+
+    def wake_worker(self) -> None:
+        """After a commit: the delivery worker sends the new rows now rather than at its next poll."""
+        self.worker.wake()
+
+    def _jobs(self) -> list[Job]:
+        jobs = [Job("queue sweep", SWEEP_EVERY_S, self.chat.expire_waiting)]
+        if self.settings.retention_days > 0:
+            jobs.append(Job("retention pass", RETENTION_EVERY_S, self.privacy.retention))
+        keep_s = self.settings.outbox_keep_sent_days * 86400  # sent_at is wall clock
+        if keep_s > 0:
+            jobs.append(Job("outbox prune", PRUNE_EVERY_S, lambda: prune_sent(self.store, keep_s)))
+        return jobs
 
     def _new_worker(self) -> OutboxWorker:
         return OutboxWorker(
@@ -96,41 +121,14 @@ class Runtime:
 
     def start(self) -> Runtime:
         """Start the background work. Of several processes sharing the database,
-        only the one elected leader drains the outbox (see sportello.store.leader)."""
+        only the one elected leader drains the outbox (see sportello.services.delivery.Leadership)."""
         if self.leadership is None:
-            self.leadership = Leadership(self.store.engine, self._elected, self._deposed).start()
-        if self._sweeper is None:
-            self._stop.clear()
-            self._sweeper = threading.Thread(target=self._sweep, name="queue-sweeper", daemon=True)
-            self._sweeper.start()
+            self.leadership = Leadership(make_lock(self.store.engine), self._elected, self._deposed).start()
+        self.scheduler.start()
         return self
 
-    def _sweep(self) -> None:
-        next_retention = 0.0  # the first pass right after start, then every RETENTION_EVERY_S
-        next_prune = 0.0  # likewise, every PRUNE_EVERY_S
-        while not self._stop.wait(1.0):
-            try:
-                self.chat.expire_waiting()
-            except Exception:
-                log.exception("queue sweep failed")
-            if self.settings.retention_days > 0 and time.monotonic() >= next_retention:
-                next_retention = time.monotonic() + RETENTION_EVERY_S
-                try:
-                    self.privacy.retention()
-                except Exception:
-                    log.exception("retention pass failed")
-            if self.settings.outbox_keep_sent_days > 0 and time.monotonic() >= next_prune:
-                next_prune = time.monotonic() + PRUNE_EVERY_S
-                try:
-                    prune_sent(self.store, self.settings.outbox_keep_sent_days * 86400)  # sent_at is wall clock
-                except Exception:
-                    log.exception("outbox prune failed")
-
     def stop(self) -> None:
-        self._stop.set()
-        if self._sweeper is not None:
-            self._sweeper.join(5)
-            self._sweeper = None
+        self.scheduler.stop()
         if self.leadership is not None:
             if self.leadership.is_leader:
                 self.worker.stop()

@@ -99,7 +99,8 @@ class InProcessServer:
             self.settings = Settings.from_env(self.env)
             answerer = self._answerer or shared_offline_answerer(self.settings)
             self.runtime = Runtime(self.settings, answerer=answerer)
-            self.runtime.operators.ensure_first_operator(self.env)
+            s = self.settings
+            self.runtime.operators.ensure_first_operator(s.admin_username, s.admin_password, s.admin_name)
             self.runtime.start()
             config = uvicorn.Config(
                 self._app(),

@@ -9,86 +9,32 @@ shipped semantic_calibration.json) and `save` keeps a new one.
 
 from __future__ import annotations
 
-import json
 import random
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sportello.domain.intents import ESCALATE
 
-from .evidence import DECISION_FEATURES, FEATURE_VERSION, Parts, decide, example_parts, lexical_confidence
+from .evidence import (  # noqa: F401  (Calibration and NEUTRAL: the operating point, re-exported where it is fitted)
+    DECISION_FEATURES,
+    FEATURE_VERSION,
+    NEUTRAL,
+    Calibration,
+    Parts,
+    decide,
+    example_parts,
+    lexical_confidence,
+)
 from .retrieval import KBIndex
 
-if TYPE_CHECKING:
-    from .semantic import SemanticAnswerer, _State
-
 CALIBRATION_FILE = "e5-calibration.json"  # in a cache directory
-
-
-@dataclass(frozen=True)
-class Calibration:
-    weights: tuple[float, float, float, float]  # lexical, phrasing, answer, example
-    mean: tuple[float, ...]
-    scale: tuple[float, ...]
-    coef: tuple[float, ...]  # intercept first, then one per DECISION_FEATURES
-    threshold: float
-    cv: dict = field(default_factory=dict)  # the cross-validated metrics and per-fold choices
-    version: int = FEATURE_VERSION
-
-    def probability(self, x: np.ndarray) -> np.ndarray:
-        z = (x - np.asarray(self.mean)) / np.asarray(self.scale)
-        logit = self.coef[0] + z @ np.asarray(self.coef[1:])
-        return 1.0 / (1.0 + np.exp(-np.clip(logit, -30, 30)))
-
-    def describe(self) -> str:
-        w = ", ".join(
-            f"{n}={v:g}" for n, v in zip(("lexical", "phrase", "answer", "example"), self.weights, strict=True)
-        )
-        lines = [f"operating point: P(right) >= {self.threshold:.2f}; intent score weights {w}"]
-        if self.cv:
-            cv = self.cv
-            lines.append(
-                f"{cv.get('repeats', 1)}x{cv['k']}-fold CV on {cv['examples']} labelled examples: "
-                f"answerable accuracy {cv['accuracy']:.1%}, "
-                f"escalation recall {cv['recall']:.1%}, wrong confident {cv['wrong']:.1%}; "
-                f"threshold = median of the fold thresholds {cv['thresholds']}"
-            )
-        return "\n".join(lines)
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=1)
-
-    @classmethod
-    def from_json(cls, text: str) -> Calibration:
-        d = json.loads(text)
-        return cls(
-            weights=tuple(d["weights"]),
-            mean=tuple(d["mean"]),
-            scale=tuple(d["scale"]),
-            coef=tuple(d["coef"]),
-            threshold=float(d["threshold"]),
-            cv=d.get("cv", {}),
-            version=int(d.get("version", 0)),
-        )
 
 
 # The shipped operating point: fitted by `calibrate()` (5-fold CV) on data/examples.csv, which holds only the
 # development cases (tests/data/eval_dev, eval_test, eval_dev_oos, eval_holdout, eval_holdout2). A
 # calibration saved in a cache directory (`calibrate()`, `python -m sportello eval --calibrate`) wins over it.
 SHIPPED_CALIBRATION = Path(__file__).with_name("semantic_calibration.json")
-
-
-# Without examples nor a saved calibration: the fused score, answered when it is clearly ahead.
-NEUTRAL = Calibration(
-    weights=(1.0, 2.0, 0.0, 2.0),
-    mean=(0.0,) * len(DECISION_FEATURES),
-    scale=(1.0,) * len(DECISION_FEATURES),
-    coef=(-1.0, 10.0) + (0.0,) * (len(DECISION_FEATURES) - 1),
-    threshold=0.5,
-)
 
 
 def saved(cache_dirs) -> Calibration | None:
@@ -248,9 +194,7 @@ def grouped_folds(vecs: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
     return fold_of
 
 
-def calibrate_examples(
-    answerer: SemanticAnswerer, state: _State, k: int = 5, seed: int = 0, repeats: int = 3, **choose
-) -> Calibration:
+def calibrate_examples(answerer, state, k: int = 5, seed: int = 0, repeats: int = 3, **choose) -> Calibration:
     examples = state.examples
     index = state.index
     if len(examples) < 2 * k:

@@ -9,15 +9,12 @@ likely the answer is right.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+import json
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from .retrieval import KBIndex
-
-if TYPE_CHECKING:
-    from .calibration import Calibration
 
 FEATURE_VERSION = 1  # bump when the features change: a saved calibration of another version is ignored
 
@@ -111,3 +108,60 @@ def lexical_confidence(parts: Parts, rows: np.ndarray, best: np.ndarray) -> np.n
     own = lex[rows, best]
     runner = np.where(np.isclose(own, top2[:, 0]), top2[:, 1] if lex.shape[1] > 1 else 0.0, top2[:, 0])
     return np.array([KBIndex._calibrate(o, o - r, p) for o, r, p in zip(own, runner, parts.penalty, strict=True)])
+
+
+@dataclass(frozen=True)
+class Calibration:
+    weights: tuple[float, float, float, float]  # lexical, phrasing, answer, example
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    coef: tuple[float, ...]  # intercept first, then one per DECISION_FEATURES
+    threshold: float
+    cv: dict = field(default_factory=dict)  # the cross-validated metrics and per-fold choices
+    version: int = FEATURE_VERSION
+
+    def probability(self, x: np.ndarray) -> np.ndarray:
+        z = (x - np.asarray(self.mean)) / np.asarray(self.scale)
+        logit = self.coef[0] + z @ np.asarray(self.coef[1:])
+        return 1.0 / (1.0 + np.exp(-np.clip(logit, -30, 30)))
+
+    def describe(self) -> str:
+        w = ", ".join(
+            f"{n}={v:g}" for n, v in zip(("lexical", "phrase", "answer", "example"), self.weights, strict=True)
+        )
+        lines = [f"operating point: P(right) >= {self.threshold:.2f}; intent score weights {w}"]
+        if self.cv:
+            cv = self.cv
+            lines.append(
+                f"{cv.get('repeats', 1)}x{cv['k']}-fold CV on {cv['examples']} labelled examples: "
+                f"answerable accuracy {cv['accuracy']:.1%}, "
+                f"escalation recall {cv['recall']:.1%}, wrong confident {cv['wrong']:.1%}; "
+                f"threshold = median of the fold thresholds {cv['thresholds']}"
+            )
+        return "\n".join(lines)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> Calibration:
+        d = json.loads(text)
+        return cls(
+            weights=tuple(d["weights"]),
+            mean=tuple(d["mean"]),
+            scale=tuple(d["scale"]),
+            coef=tuple(d["coef"]),
+            threshold=float(d["threshold"]),
+            cv=d.get("cv", {}),
+            version=int(d.get("version", 0)),
+        )
+
+
+# Without examples nor a saved calibration: the fused score, answered when it is clearly ahead.
+NEUTRAL = Calibration(
+    weights=(1.0, 2.0, 0.0, 2.0),
+    mean=(0.0,) * len(DECISION_FEATURES),
+    scale=(1.0,) * len(DECISION_FEATURES),
+    coef=(-1.0, 10.0) + (0.0,) * (len(DECISION_FEATURES) - 1),
+    threshold=0.5,
+)

@@ -150,10 +150,14 @@ def parse_holidays(spec: str) -> frozenset[date]:
     return frozenset(out)
 
 
-def zone(name: str) -> ZoneInfo:
+def zone(name: str, *, or_utc: bool = False) -> ZoneInfo:
+    """The time zone called `name`; an unknown name is an HoursError, or UTC with `or_utc`
+    (for showing times: the settings' zone was checked at start-up)."""
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
+        if or_utc:
+            return ZoneInfo("UTC")
         raise HoursError(f"unknown time zone {name!r}") from None
 
 

@@ -37,7 +37,9 @@ class BackupService:
     @classmethod
     def from_settings(cls, settings) -> BackupService:
         """BACKUP_DIR, BACKUP_EVERY_H, BACKUP_KEEP from the settings."""
-        return cls(settings.database_url, settings.backup_dir, every_h=settings.backup_every_h, keep=settings.backup_keep)
+        return cls(
+            settings.database_url, settings.backup_dir, every_h=settings.backup_every_h, keep=settings.backup_keep
+        )
 
     @property
     def suffix(self) -> str:

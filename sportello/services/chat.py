@@ -56,7 +56,7 @@ from sportello.domain.hours import BusinessHours, when_text
 from sportello.domain.queue import queue_cutoff, timed_out
 from sportello.domain.texts import t
 from sportello.domain.validation import check_characters
-from sportello.services import tickets
+from sportello.services import events, tickets
 from sportello.services.chat_view import (
     TYPING_S,
     ChatView,
@@ -67,7 +67,6 @@ from sportello.services.chat_view import (
 )
 from sportello.services.throttle import VisitorQuotas
 from sportello.store import chat_queries as cq
-from sportello.store import events
 from sportello.store import operator_queries as oq
 from sportello.store.database import Store
 

@@ -21,8 +21,8 @@ from sportello.config import Settings
 from sportello.domain import Conflict, State, ValidationError
 from sportello.domain.events import Event, EventKind
 from sportello.domain.validation import check_characters
+from sportello.services import events
 from sportello.store import chat_queries as cq
-from sportello.store import events
 from sportello.store import operator_queries as oq
 from sportello.store import rating_queries as rq
 from sportello.store.database import Store

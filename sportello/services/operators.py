@@ -236,20 +236,20 @@ class OperatorService:
             raise NotFound("unknown operator", code="unknown_operator")
         return q.public(row)
 
-    def ensure_first_operator(self, env: Mapping[str, str]) -> dict | None:
-        """Create the admin named by ADMIN_USERNAME/ADMIN_PASSWORD if it does not exist (None otherwise).
+    def ensure_first_operator(self, username: str, password: str, name: str = "") -> dict | None:
+        """Create this admin if it does not exist (None otherwise): Settings' ADMIN_USERNAME, ADMIN_PASSWORD
+        and ADMIN_NAME.
 
         This is how a deployment without a shell (e.g. Hugging Face Spaces) gets
         its first operator; nothing is created when the variables are not set."""
-        username = _username(env.get("ADMIN_USERNAME"))
-        password = env.get("ADMIN_PASSWORD") or ""
+        username = _username(username)
         if not username or not password:
             return None
         with self._store.read() as conn:
             if q.by_username(conn, username) is not None:
                 return None
         try:
-            return self.add(username, env.get("ADMIN_NAME") or username, password, is_admin=True, max_chats=3)
+            return self.add(username, name or username, password, is_admin=True, max_chats=3)
         except Conflict:
             return None
 

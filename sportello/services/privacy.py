@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 
-from sqlalchemy import and_, case, exists, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
 from sportello.config import Settings
@@ -39,14 +39,15 @@ from sportello.domain import NotFound, ValidationError
 from sportello.domain.events import ERASED_BY_RETENTION, ERASED_ON_REQUEST, ERASED_TEXT, Event, EventKind
 from sportello.domain.states import State
 from sportello.domain.validation import validate_email, validate_phone
-from sportello.services import tickets as ticket_rows
+from sportello.services.events import record
+from sportello.services.tickets import upsert_sheet_row
 from sportello.sinks.erasure import anonymise_values, erase_csv_sessions
-from sportello.sinks.layout import TICKETS
-from sportello.store import events as event_log
+from sportello.store import events as event_table
+from sportello.store import outbox
+from sportello.store import tickets as ticket_table
 from sportello.store.database import Store
-from sportello.store.events import escape_like
-from sportello.store.outbox import enqueue
-from sportello.store.tables import events, messages, notes, outbox, ratings, sessions, tickets
+from sportello.store.events import blanked, escape_like
+from sportello.store.tables import messages, notes, ratings, sessions
 
 log = logging.getLogger("sportello.privacy")
 
@@ -110,20 +111,8 @@ class PrivacyService:
         if not days or days <= 0:
             return self._report([])
         cutoff = self.clock() - days * DAY_S
-        erased = exists().where(events.c.session_id == sessions.c.id, events.c.kind == str(EventKind.ERASED))
-        stmt = (
-            select(sessions.c.id)
-            .where(
-                or_(
-                    and_(sessions.c.status == str(State.CLOSED), sessions.c.closed_at < cutoff),
-                    and_(sessions.c.status.in_([str(s) for s in ENDED_STATES]), sessions.c.updated_at < cutoff),
-                ),
-                ~erased,
-            )
-            .order_by(sessions.c.updated_at)
-        )
         with self._store.read() as conn:
-            ids = list(conn.execute(stmt).scalars())
+            ids = event_table.ended_unerased_sessions(conn, cutoff, [str(s) for s in ENDED_STATES])
         return self._erase(ids, ERASED_BY_RETENTION, skip_erased=True)
 
     # ------------------------------------------------------------- the work
@@ -132,32 +121,16 @@ class PrivacyService:
         found: set[str] = set()
         for needle in needles:
             like = f"%{escape_like(needle)}%"
-
-            def has(col, like=like):
-                return col.ilike(like, escape="\\")
-
+            found |= ticket_table.sessions_mentioning(conn, like)
+            found |= event_table.sessions_mentioning(conn, like)
             found.update(
                 conn.execute(
-                    select(tickets.c.session_id).where(
-                        or_(
-                            has(tickets.c.contact_info),
-                            has(tickets.c.notes),
-                            has(tickets.c.conversation_transcript),
-                            has(tickets.c.resolution_reason),
-                            has(tickets.c.original_question),
-                        )
-                    )
+                    select(sessions.c.id).where(sessions.c.original_question.ilike(like, escape="\\"))
                 ).scalars()
             )
-            found.update(conn.execute(select(sessions.c.id).where(has(sessions.c.original_question))).scalars())
-            found.update(conn.execute(select(messages.c.session_id).where(has(messages.c.text)).distinct()).scalars())
             found.update(
                 conn.execute(
-                    select(events.c.session_id)
-                    .where(
-                        or_(has(events.c.text), has(events.c.reply), has(events.c.question), has(events.c.transcript))
-                    )
-                    .distinct()
+                    select(messages.c.session_id).where(messages.c.text.ilike(like, escape="\\")).distinct()
                 ).scalars()
             )
         return sorted(found)
@@ -197,81 +170,29 @@ class PrivacyService:
         """Lock the sessions' rows (concurrent passes of several processes wait, then see the erasure)."""
         locked = list(conn.execute(select(sessions.c.id).where(sessions.c.id.in_(ids)).with_for_update()).scalars())
         if skip_erased and locked:
-            erased = set(
-                conn.execute(
-                    select(events.c.session_id).where(
-                        events.c.session_id.in_(locked), events.c.kind == str(EventKind.ERASED)
-                    )
-                ).scalars()
-            )
+            erased = event_table.erased_among(conn, locked)
             locked = [s for s in locked if s not in erased]
         return sorted(locked)
 
     @staticmethod
     def _anonymise(conn: Connection, ids: list[str], reason: str, now: float) -> dict:
-        def blanked(col, value=ERASED_TEXT):
-            return case((col != "", value), else_="")
-
         conn.execute(
             update(sessions)
             .where(sessions.c.id.in_(ids))
-            .values(original_question=blanked(sessions.c.original_question), user_agent="")
+            .values(original_question=blanked(sessions.c.original_question, ERASED_TEXT), user_agent="")
         )
         n_messages = conn.execute(
             update(messages).where(messages.c.session_id.in_(ids)).values(text=ERASED_TEXT)
         ).rowcount
-        conn.execute(notes.delete().where(notes.c.session_id.in_(ids)))  # operators' internal notes (issue 15)
-        conn.execute(update(ratings).where(ratings.c.session_id.in_(ids)).values(comment=""))  # issue 15
-        n_events = conn.execute(
-            update(events)
-            .where(events.c.session_id.in_(ids), events.c.kind != str(EventKind.ERASED))
-            .values(
-                text=blanked(events.c.text),
-                reply=blanked(events.c.reply),
-                question=blanked(events.c.question),
-                transcript=blanked(events.c.transcript),
-                user_agent="",
-            )
-        ).rowcount
+        conn.execute(notes.delete().where(notes.c.session_id.in_(ids)))  # operators' internal notes (console)
+        # the visitor's comment on the satisfaction rating; the score stays
+        conn.execute(update(ratings).where(ratings.c.session_id.in_(ids)).values(comment=""))
+        n_events = event_table.anonymise_sessions(conn, ids, ERASED_TEXT)
         # Outbox rows first: the tickets' new (anonymised) upserts below need no rewrite.
-        n_outbox = 0
-        for row in conn.execute(
-            select(outbox.c.id, outbox.c.worksheet, outbox.c.payload).where(outbox.c.session_id.in_(ids))
-        ).all():
-            values = json.loads(row.payload)
-            new = anonymise_values(row.worksheet, values)
-            if new != values:
-                conn.execute(
-                    update(outbox).where(outbox.c.id == row.id).values(payload=json.dumps(new, ensure_ascii=False))
-                )
-                n_outbox += 1
-        ticket_ids = list(conn.execute(select(tickets.c.id).where(tickets.c.session_id.in_(ids))).scalars())
-        if ticket_ids:
-            conn.execute(
-                update(tickets)
-                .where(tickets.c.id.in_(ticket_ids))
-                .values(
-                    contact_info="",
-                    original_question=blanked(tickets.c.original_question),
-                    conversation_transcript="",
-                    conversation_history="[]",
-                    resolution_reason="",
-                    notes="",
-                    rating_comment="",  # the visitor's rating comment (issue 15); the score stays
-                    updated_at=now,
-                )
-            )
-            for r in conn.execute(select(tickets).where(tickets.c.id.in_(ticket_ids))):
-                t = ticket_rows.as_dict(r)
-                enqueue(
-                    conn,
-                    TICKETS,
-                    ticket_rows.sheet_values(t),
-                    op="upsert",
-                    row_key=str(t["id"]),
-                    session_id=t["session_id"],
-                    now=now,
-                )
+        n_outbox = outbox.rewrite_payloads(conn, ids, anonymise_values)
+        erased_tickets = ticket_table.anonymise_sessions(conn, ids, ERASED_TEXT, now)
+        for t in erased_tickets:
+            upsert_sheet_row(conn, t, now)
         for session_id in ids:
-            event_log.record(conn, Event(EventKind.ERASED, session_id, now, reply=reason))
-        return {"tickets": len(ticket_ids), "messages": n_messages, "events": n_events, "outbox_rows": n_outbox}
+            record(conn, Event(EventKind.ERASED, session_id, now, reply=reason))
+        return {"tickets": len(erased_tickets), "messages": n_messages, "events": n_events, "outbox_rows": n_outbox}

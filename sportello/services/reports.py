@@ -19,7 +19,7 @@ Outcomes and durations come from the sessions (the state each chat reached);
 the top intents and the unanswered questions from the recorded events
 (`sportello.store.events`): the AI's turns and their intents.
 
-How it stays fast on a year of data (issue 14; `bench/store_scale.py`, 1M messages): everything is
+How it stays fast on a year of data (the store-scale work; `bench/store_scale.py`, 1M messages): everything is
 counted in SQL, per day. The sessions' part (outcomes, queue waits, handle times) is read every time:
 a chat created on a past day can still change (taken, closed, a visitor who comes back), so its day
 is never final. The events' part (intents, unanswered questions) of a *settled* day, one that ended
@@ -51,17 +51,16 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, and_, case, cast, func, literal, or_, select
+from sqlalchemy import case, literal
 
 from sportello.answering.bot import NO_ANSWER
 from sportello.domain import ContactMethod, State
 from sportello.domain.events import AI_KINDS, EventKind
-from sportello.store import events
+from sportello.domain.hours import zone
+from sportello.store import conversations, events
 from sportello.store.database import Store
 from sportello.store.tables import events as events_table
-from sportello.store.tables import sessions, tickets
 
 log = logging.getLogger(__name__)
 
@@ -95,18 +94,11 @@ DURATION_BUCKETS: tuple[tuple[str, float], ...] = (
 )
 
 
-def zone(tz: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(tz)
-    except Exception:
-        return ZoneInfo("UTC")
-
-
 def bounds(start: date, end: date, tz: str) -> tuple[float, float]:
     """[start 00:00, end+1 00:00) in the venue's zone, as epoch seconds."""
     if end < start:
         start, end = end, start
-    z = zone(tz)
+    z = zone(tz, or_utc=True)
     lo = datetime(start.year, start.month, start.day, tzinfo=z).timestamp()
     nxt = end + timedelta(days=1)
     hi = datetime(nxt.year, nxt.month, nxt.day, tzinfo=z).timestamp()
@@ -114,7 +106,7 @@ def bounds(start: date, end: date, tz: str) -> tuple[float, float]:
 
 
 def local_day(ts: float, tz: str) -> date:
-    return datetime.fromtimestamp(ts, tz=UTC).astimezone(zone(tz)).date()
+    return datetime.fromtimestamp(ts, tz=UTC).astimezone(zone(tz, or_utc=True)).date()
 
 
 def outcome(row) -> str:
@@ -205,28 +197,6 @@ def _day_index_sql(column, start: date, end: date, tz: str, floor):
     return case(*exprs[:-1], else_=exprs[-1][1]) if len(exprs) > 1 else exprs[0][1]
 
 
-def _outcome_sql():
-    """`outcome()` as a SQL expression over sessions LEFT JOIN tickets."""
-    return case(
-        (sessions.c.taken_at.is_not(None), "operator"),
-        (
-            and_(
-                sessions.c.ticket_id.is_not(None),
-                func.coalesce(tickets.c.contact_method, "") != str(ContactMethod.LIVE_CHAT),
-            ),
-            "ticket",
-        ),
-        (
-            or_(
-                sessions.c.waiting_since.is_not(None),
-                sessions.c.status.in_([str(State.WAITING), str(State.COLLECTING_CONTACT), str(State.CLOSED)]),
-            ),
-            "no_outcome",
-        ),
-        else_="ai",
-    )
-
-
 SETTLED_S = 3600.0  # a day's events are final this long after its end (see the module docstring)
 RECHECK = 1000  # events re-read before the last one seen (PostgreSQL commits out of sequence order)
 
@@ -270,17 +240,11 @@ class DayCache:
         self._until = max(self._until, bounds(day, day, tz)[1])
 
 
-def _floor(conn):
-    if conn.dialect.name == "postgresql":
-        return func.floor
-    return lambda x: cast(x, Integer)  # SQLite: CAST truncates, the same as floor for the positive offsets here
-
-
 def _event_days(conn, start: date, end: date, tz: str) -> dict[date, DayEvents]:
     """The events' part of each day start..end, counted in SQL per day."""
     lo, hi = bounds(start, end, tz)
     out = {start + timedelta(days=i): DayEvents() for i in range((end - start).days + 1)}
-    day = _day_index_sql(events_table.c.at, start, end, tz, _floor(conn))
+    day = _day_index_sql(events_table.c.at, start, end, tz, conversations.floor(conn))
     for i, intent, n in events.intent_counts_by(conn, day, AI_KINDS, lo, hi, exclude=FLOW_INTENTS):
         out[start + timedelta(days=int(i))].intents[intent] += n
     for i, text, language, n, last in events.question_counts_by(conn, day, EventKind.AI_NO_ANSWER, NO_ANSWER, lo, hi):
@@ -365,21 +329,11 @@ def report(
     if end < start:
         start, end = end, start
     lo, hi = bounds(start, end, tz)
-    conversation = and_(sessions.c.created_at >= lo, sessions.c.created_at < hi, sessions.c.last_seq > 1)
     with store.read() as conn:
-        day = _day_index_sql(sessions.c.created_at, start, end, tz, _floor(conn))
-        what = _outcome_sql()
-        counted = conn.execute(
-            select(day.label("day"), what.label("outcome"), func.count())
-            .select_from(sessions.outerjoin(tickets, tickets.c.id == sessions.c.ticket_id))
-            .where(conversation)
-            .group_by("day", "outcome")  # by label: PostgreSQL sees two bound copies of an expression as different
-        ).all()
-        timed = conn.execute(  # `taken_at + 0`: the period's range of created_at, not every chat ever taken
-            select(sessions.c.waiting_since, sessions.c.taken_at, sessions.c.closed_at).where(
-                conversation, (sessions.c.taken_at + 0).is_not(None), sessions.c.waiting_since.is_not(None)
-            )
-        ).all()
+        counted = conversations.outcomes_by_day(
+            conn, lo, hi, lambda column, floor: _day_index_sql(column, start, end, tz, floor)
+        )
+        timed = conversations.operator_times(conn, lo, hi)
         intents, missed = _events_part(conn, start, end, tz, cache, time.time() if now is None else now)
 
     outcomes = Counter({name: 0 for name in OUTCOMES})
@@ -413,7 +367,7 @@ def report(
             g["last_asked"] = created_at
             g["question"] = text
     unanswered = sorted(groups.values(), key=lambda g: (-g["count"], -g["last_asked"], g["question"]))
-    venue = zone(tz)
+    venue = zone(tz, or_utc=True)
     for g in unanswered:
         langs = g["languages"]
         g["languages"] = next(iter(langs)) if len(langs) == 1 else ", ".join(sorted(langs))

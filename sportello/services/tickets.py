@@ -3,7 +3,8 @@ and the views the dashboard's "Ticket" page shows (filtered lists, the AI
 history decoded, the CSV export).
 
 Every change to a ticket also upserts its row in the "Ticket" worksheet
-through the outbox, in the same transaction.
+(laid out by `sportello.sinks.layout.ticket_row`) through the outbox, in the
+same transaction.
 
 `TicketService` is what the faces call; it holds the store. `create`,
 `transcript` and `history` are used by `ChatService` inside its transactions.
@@ -13,21 +14,19 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
-from sqlalchemy import or_, select, update
 from sqlalchemy.engine import Connection
 
 from sportello.domain import NotFound, Role, TicketStatus, ValidationError, iso
+from sportello.domain.hours import zone
 from sportello.domain.validation import check_characters
 from sportello.services.conversation_log import csv_bytes
-from sportello.sinks.sheets import TICKETS
+from sportello.sinks.layout import TICKETS, ticket_row
+from sportello.store import tickets as ticket_table
 from sportello.store.database import Store
 from sportello.store.outbox import enqueue
-from sportello.store.tables import operators, tickets
 
-FIELDS = [c.name for c in tickets.columns]
 EXPORT_COLUMNS = [
     "id",
     "status",
@@ -56,43 +55,13 @@ LIST_COLUMNS = [
 ]
 
 
-_TIMES = ("started_at", "ended_at", "created_at", "updated_at")
-
-
-def as_dict(row, keys: tuple[str, ...] | None = None) -> dict:
-    """A ticket row as a dict, the times as ISO text; `keys`: the result's column names (once per result)."""
-    d = dict(zip(keys or row._fields, row, strict=True))
-    for key in _TIMES:
-        d[key] = iso(d[key])
-    return d
-
-
-def sheet_values(t: dict) -> list:
-    """A ticket as a row of the "Ticket" worksheet (see sportello.sinks.sheets.TICKET_HEADER)."""
-    return [
-        str(t["id"]),
-        t["session_id"],
-        t["status"],
-        t["contact_method"],
-        t["contact_info"],
-        t["operator_name"],
-        t["original_question"],
-        t["conversation_transcript"],
-        t["resolution_reason"],
-        t["started_at"] or "",
-        t["ended_at"] or "",
-        t["conversation_history"],
-        t["created_at"],
-        t["updated_at"],
-    ]
+def upsert_sheet_row(conn: Connection, t: dict, now: float) -> None:
+    """Put the ticket's "Ticket" row in the outbox, in `conn`'s transaction (upserted by id)."""
+    enqueue(conn, TICKETS, ticket_row(t), op="upsert", row_key=str(t["id"]), session_id=t["session_id"], now=now)
 
 
 def _clock_label(ts: float, tz: str) -> str:
-    try:
-        zone = ZoneInfo(tz)
-    except Exception:
-        zone = UTC
-    return datetime.fromtimestamp(ts, tz=zone).strftime("%H:%M")
+    return datetime.fromtimestamp(ts, tz=zone(tz, or_utc=True)).strftime("%H:%M")
 
 
 def transcript(msgs: list[dict], tz: str, *, roles=(Role.USER, Role.OPERATOR, Role.BOT)) -> str:
@@ -129,154 +98,9 @@ def create(conn: Connection, now: float, **fields) -> dict:
         "created_at": now,
         "updated_at": now,
     }
-    ticket_id = conn.execute(tickets.insert().values(**values)).inserted_primary_key[0]
-    t = as_dict(conn.execute(select(tickets).where(tickets.c.id == ticket_id)).one())
-    enqueue(conn, TICKETS, sheet_values(t), op="upsert", row_key=str(ticket_id), session_id=t["session_id"], now=now)
+    t = ticket_table.insert(conn, values)
+    upsert_sheet_row(conn, t, now)
     return t
-
-
-def get(store: Store, ticket_id: int) -> dict:
-    with store.read() as conn:
-        row = conn.execute(select(tickets).where(tickets.c.id == ticket_id)).first()
-    if row is None:
-        raise NotFound(f"ticket {ticket_id} not found", code="unknown_ticket")
-    return as_dict(row)
-
-
-def search(
-    store: Store,
-    *,
-    status: str | None = None,
-    session_id: str | None = None,
-    q: str | None = None,
-    assigned_to: int | None = None,
-    limit: int = 100,
-    offset: int = 0,
-    statuses: list[str] | tuple[str, ...] | None = None,
-) -> list[dict]:
-    """Newest first, `status` (or any of `statuses`), the other filters; the LIMIT in SQL."""
-    stmt = select(tickets).order_by(tickets.c.id.desc()).limit(min(max(limit, 1), 5000)).offset(max(offset, 0))
-    wanted = sorted({status} if status else set(statuses or ()))
-    if wanted:
-        if not set(wanted) <= set(TicketStatus):
-            raise ValidationError("status must be open, pending, resolved or closed", code="invalid_status")
-        stmt = stmt.where(tickets.c.status == wanted[0] if len(wanted) == 1 else tickets.c.status.in_(wanted))
-    if session_id:
-        stmt = stmt.where(tickets.c.session_id == session_id)
-    if assigned_to is not None:
-        stmt = stmt.where(tickets.c.assigned_to == assigned_to)
-    if q:
-        like = f"%{q}%"
-        stmt = stmt.where(
-            or_(
-                tickets.c.original_question.ilike(like),
-                tickets.c.contact_info.ilike(like),
-                tickets.c.conversation_transcript.ilike(like),
-                tickets.c.operator_name.ilike(like),
-                tickets.c.notes.ilike(like),
-            )
-        )
-    with store.read() as conn:
-        result = conn.execute(stmt)
-        keys = tuple(result.keys())
-        return [as_dict(r, keys) for r in result]
-
-
-def update_ticket(
-    store: Store,
-    ticket_id: int,
-    *,
-    status: str | None = None,
-    notes: str | None = None,
-    append_note: str | None = None,
-    assigned_to: int | None = None,
-    unassign: bool = False,
-    author: str = "",
-) -> dict:
-    values: dict = {}
-    if status is not None:
-        if status not in set(TicketStatus):
-            raise ValidationError("status must be open, pending, resolved or closed", code="invalid_status")
-        values["status"] = status
-    for name, text in (("notes", notes), ("note", append_note)):
-        if text is not None:
-            check_characters(text, name)  # a NUL would be a 500 on PostgreSQL
-    if notes is not None:
-        values["notes"] = notes
-    now = time.time()
-    with store.write() as conn:
-        row = conn.execute(select(tickets).where(tickets.c.id == ticket_id).with_for_update()).first()
-        if row is None:
-            raise NotFound(f"ticket {ticket_id} not found", code="unknown_ticket")
-        if append_note:
-            stamp = iso(now)
-            prefix = f"{row.notes}\n" if row.notes else ""
-            values["notes"] = f"{prefix}[{stamp}] {author}: {append_note.strip()}"
-        if assigned_to is not None:
-            if conn.execute(select(operators.c.id).where(operators.c.id == assigned_to)).first() is None:
-                raise ValidationError("unknown operator", code="unknown_operator")
-            values["assigned_to"] = assigned_to
-        if unassign:
-            values["assigned_to"] = None
-        if not values:
-            raise ValidationError("nothing to update", code="empty_update")
-        values["updated_at"] = now
-        conn.execute(update(tickets).where(tickets.c.id == ticket_id).values(**values))
-        t = as_dict(conn.execute(select(tickets).where(tickets.c.id == ticket_id)).one())
-        enqueue(
-            conn, TICKETS, sheet_values(t), op="upsert", row_key=str(ticket_id), session_id=t["session_id"], now=now
-        )
-    return t
-
-
-# ---------------------------------------------------------------------------
-# The dashboard's views: filtered lists with the assignee's name, the AI
-# history, the CSV export.
-
-
-def operator_names(store: Store) -> dict[int, str]:
-    with store.read() as conn:
-        return {r.id: r.display_name for r in conn.execute(select(operators.c.id, operators.c.display_name))}
-
-
-def list_tickets(
-    store: Store,
-    *,
-    statuses: list[str] | tuple[str, ...] | None = None,
-    q: str | None = None,
-    assigned_to: int | None = None,
-    limit: int = 5000,
-) -> list[dict]:
-    """Tickets newest first, with any of `statuses` (all when empty), matching `q`."""
-    q = (q or "").strip() or None
-    found = search(store, statuses=statuses, q=q, assigned_to=assigned_to, limit=limit)
-    names = operator_names(store)
-    for t in found:
-        t["assigned_to_name"] = names.get(t["assigned_to"], "") if t["assigned_to"] is not None else ""
-    return found
-
-
-def history_messages(ticket: dict) -> list[dict]:
-    """The conversation before the hand-off ("AI history") as a list of messages."""
-    try:
-        items = json.loads(ticket.get("conversation_history") or "[]")
-    except ValueError:
-        return []
-    return [
-        {
-            "role": str(m.get("role", "")),
-            "author": str(m.get("author", "")),
-            "text": str(m.get("text", "")),
-            "at": str(m.get("at", "")),
-        }
-        for m in items
-        if isinstance(m, dict)
-    ]
-
-
-def export_csv(rows: list[dict]) -> bytes:
-    """The rows of `list_tickets` as CSV (EXPORT_COLUMNS)."""
-    return csv_bytes(EXPORT_COLUMNS, rows)
 
 
 def mask_contact(value: str) -> str:
@@ -297,11 +121,17 @@ def masked(rows: list[dict]) -> list[dict]:
     return [{**r, "contact_info": mask_contact(r.get("contact_info") or "")} for r in rows]
 
 
+def _check_status(statuses) -> None:
+    if not set(statuses) <= set(TicketStatus):
+        raise ValidationError("status must be open, pending, resolved or closed", code="invalid_status")
+
+
 class TicketService:
     """Tickets for the faces (the API, the dashboard): the store stays inside."""
 
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, *, clock=time.time):
         self._store = store
+        self.clock = clock
 
     @staticmethod
     def for_viewer(rows: list[dict], operator: dict) -> list[dict]:
@@ -310,7 +140,11 @@ class TicketService:
         return rows if operator.get("is_admin") else masked(rows)
 
     def get(self, ticket_id: int) -> dict:
-        return get(self._store, ticket_id)
+        with self._store.read() as conn:
+            t = ticket_table.get(conn, ticket_id)
+        if t is None:
+            raise NotFound(f"ticket {ticket_id} not found", code="unknown_ticket")
+        return t
 
     def search(
         self,
@@ -321,17 +155,21 @@ class TicketService:
         assigned_to: int | None = None,
         limit: int = 100,
         offset: int = 0,
+        statuses: list[str] | tuple[str, ...] | None = None,
     ) -> list[dict]:
-        """Newest first; one status at most (the API's filter)."""
-        return search(
-            self._store,
-            status=status,
-            session_id=session_id,
-            q=q,
-            assigned_to=assigned_to,
-            limit=limit,
-            offset=offset,
-        )
+        """Newest first, `status` (or any of `statuses`: the dashboard's filter), the other filters."""
+        wanted = {status} if status else set(statuses or ())
+        _check_status(wanted)
+        with self._store.read() as conn:
+            return ticket_table.search(
+                conn,
+                statuses=wanted,
+                session_id=session_id,
+                q=q,
+                assigned_to=assigned_to,
+                limit=min(max(limit, 1), 5000),
+                offset=max(offset, 0),
+            )
 
     def list(
         self,
@@ -341,8 +179,14 @@ class TicketService:
         assigned_to: int | None = None,
         limit: int = 5000,
     ) -> list[dict]:
-        """Newest first, any of `statuses`, with `assigned_to_name` (the dashboard's list)."""
-        return list_tickets(self._store, statuses=statuses, q=q, assigned_to=assigned_to, limit=limit)
+        """Newest first, any of `statuses` (all when empty), matching `q`, with `assigned_to_name`
+        (the dashboard's list)."""
+        q = (q or "").strip() or None
+        found = self.search(statuses=statuses, q=q, assigned_to=assigned_to, limit=limit)
+        names = self.operator_names()
+        for t in found:
+            t["assigned_to_name"] = names.get(t["assigned_to"], "") if t["assigned_to"] is not None else ""
+        return found
 
     def update(
         self,
@@ -355,25 +199,60 @@ class TicketService:
         unassign: bool = False,
         author: str = "",
     ) -> dict:
-        return update_ticket(
-            self._store,
-            ticket_id,
-            status=status,
-            notes=notes,
-            append_note=append_note,
-            assigned_to=assigned_to,
-            unassign=unassign,
-            author=author,
-        )
+        values: dict = {}
+        if status is not None:
+            _check_status({status})
+            values["status"] = status
+        for name, text in (("notes", notes), ("note", append_note)):
+            if text is not None:
+                check_characters(text, name)  # a NUL would be a 500 on PostgreSQL
+        if notes is not None:
+            values["notes"] = notes
+        now = self.clock()
+        with self._store.write() as conn:
+            row = ticket_table.get(conn, ticket_id, for_update=True)
+            if row is None:
+                raise NotFound(f"ticket {ticket_id} not found", code="unknown_ticket")
+            if append_note:
+                prefix = f"{row['notes']}\n" if row["notes"] else ""
+                values["notes"] = f"{prefix}[{iso(now)}] {author}: {append_note.strip()}"
+            if assigned_to is not None:
+                if not ticket_table.operator_exists(conn, assigned_to):
+                    raise ValidationError("unknown operator", code="unknown_operator")
+                values["assigned_to"] = assigned_to
+            if unassign:
+                values["assigned_to"] = None
+            if not values:
+                raise ValidationError("nothing to update", code="empty_update")
+            values["updated_at"] = now
+            t = ticket_table.set_values(conn, ticket_id, values)
+            upsert_sheet_row(conn, t, now)
+        return t
 
     def operator_names(self) -> dict[int, str]:
         """{operator id: display name}, for assignee pickers."""
-        return operator_names(self._store)
+        with self._store.read() as conn:
+            return ticket_table.operator_names(conn)
 
     @staticmethod
     def history_messages(ticket: dict) -> list[dict]:
-        return history_messages(ticket)
+        """The conversation before the hand-off ("AI history") as a list of messages."""
+        try:
+            items = json.loads(ticket.get("conversation_history") or "[]")
+        except ValueError:
+            return []
+        return [
+            {
+                "role": str(m.get("role", "")),
+                "author": str(m.get("author", "")),
+                "text": str(m.get("text", "")),
+                "at": str(m.get("at", "")),
+            }
+            for m in items
+            if isinstance(m, dict)
+        ]
 
     @staticmethod
     def export_csv(rows: list[dict]) -> bytes:
-        return export_csv(rows)
+        """The rows of `list` as CSV (EXPORT_COLUMNS)."""
+        return csv_bytes(EXPORT_COLUMNS, rows)

@@ -18,7 +18,7 @@ from collections.abc import Collection
 from pathlib import Path
 
 from sportello.domain.events import ERASED_TEXT, FIXED_INTENTS, EventKind
-from sportello.sinks.layout import CONVERSATION_HEADER, CONVERSATIONS, TICKET_HEADER, TICKETS
+from sportello.sinks.layout import CONVERSATIONS, ROW_HEADERS, TICKETS
 from sportello.sinks.sheets import write_csv_atomically
 
 # worksheet -> {column: what replaces it}
@@ -32,13 +32,12 @@ ERASED_CELLS: dict[str, dict[str, str]] = {
         "resolution_reason": "",
     },
 }
-HEADER_OF = {CONVERSATIONS: CONVERSATION_HEADER, TICKETS: TICKET_HEADER}
 TOMBSTONE_INTENT = FIXED_INTENTS[EventKind.ERASED]
 
 
 def anonymise_values(worksheet: str, values: list, header: list[str] | None = None) -> list:
     """The row's cells with the visitor's data replaced; a tombstone row is left as it is."""
-    header = header or HEADER_OF.get(worksheet)
+    header = header or ROW_HEADERS.get(worksheet)
     erased = ERASED_CELLS.get(worksheet)
     if not header or not erased:
         return list(values)

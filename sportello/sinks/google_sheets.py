@@ -11,7 +11,7 @@ Configuration (see `sportello.config.Settings`):
   no credentials are needed then (if a key is given too, it is used: the
   OAuth token is requested from the key's `token_uri`).
 
-How it writes (the worker in `sportello.store.outbox` calls `prepare()` once, then
+How it writes (the worker in `sportello.services.delivery` calls `prepare()` once, then
 `write(rows)` with batches of pending rows in commit order):
 
 - "Conversazioni" rows: ONE `append_rows` request per batch (RAW input,
@@ -49,16 +49,8 @@ import requests
 from gspread.exceptions import APIError, SpreadsheetNotFound
 from gspread.utils import InsertDataOption, ValueInputOption
 
-from sportello.sinks.sheets import (
-    CONVERSATION_HEADER,
-    CONVERSATIONS,
-    EVENT_ID,
-    HEADERS,
-    TICKET_HEADER,
-    TICKETS,
-    SheetRow,
-    SinkError,
-)
+from sportello.sinks.layout import CONVERSATION_HEADER, CONVERSATIONS, EVENT_ID, HEADERS, TICKET_HEADER, TICKETS
+from sportello.sinks.sheets import SheetRow, SinkError
 
 log = logging.getLogger("sportello.sheets")
 

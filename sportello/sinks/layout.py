@@ -1,9 +1,11 @@
-"""The seed's sheet layout: worksheet names, headers, cell escaping, and the
-"Conversazioni" row of each event.
+"""The seed's sheet layout: worksheet names, headers, cell escaping, the
+"Conversazioni" row of each event and the "Ticket" row of each ticket.
 
-Pure functions over `sportello.domain.events.Event` (no store, no network):
-the store calls `conversation_row` when it records an event, so the row goes
-to the outbox in the same transaction; every sink applies `safe_cell`.
+Pure functions (no store, no network): the service that records an event
+(`sportello.services.events`) or changes a ticket (`sportello.services.tickets`,
+`sportello.services.privacy`) lays out its row here and hands it to the store,
+which puts it in the outbox in the same transaction; every sink applies
+`safe_cell`; `sportello.sinks.erasure` blanks cells by these headers.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ HEADERS = {
     CONVERSATIONS: CONVERSATION_HEADER + [EVENT_ID],
     TICKETS: TICKET_HEADER,
 }
+# The columns a row's values fill, per worksheet (the event id is the sink's, not the row's).
+ROW_HEADERS = {CONVERSATIONS: CONVERSATION_HEADER, TICKETS: TICKET_HEADER}
 FORMULA_PREFIXES = ("=", "+", "-", "@")
 # OWASP "CSV Injection": a cell, or a line inside a cell, that starts with one of
 # these may be read as a formula (a TAB or CR before one is skipped by some readers).
@@ -129,3 +133,11 @@ def conversation_row(e: Event) -> list:
 def conversation_dict(e: Event) -> dict:
     """The same row keyed by CONVERSATION_HEADER."""
     return dict(zip(CONVERSATION_HEADER, conversation_row(e), strict=True))
+
+
+def ticket_row(t: dict) -> list:
+    """A ticket (its fields, times as ISO text) as its row of the "Ticket" worksheet, in TICKET_HEADER
+    order: the id as text, a missing time as ""."""
+    row = [t[name] if t[name] is not None else "" for name in TICKET_HEADER]
+    row[0] = str(t["id"])
+    return row

@@ -2,10 +2,12 @@
 
 The flow never talks to a sheet: it writes rows to the outbox (see
 `sportello.store.outbox`) in the same transaction as the change they describe. A sink
-takes a batch of those rows and writes them to worksheets. This module holds
-the sink interface and the local sink, which mirrors each worksheet as a CSV
-file `$DATA_DIR/sheets/<worksheet>.csv`. The worksheet layouts and the cell
-escaping every sink applies are in `sportello.sinks.layout`.
+takes a batch of those rows and writes them to worksheets (the delivery worker,
+`sportello.services.delivery`, hands them over). This module holds the sink
+interface and the local sink, which mirrors each worksheet as a CSV file
+`$DATA_DIR/sheets/<worksheet>.csv`. The worksheet layouts and the cell escaping
+every sink applies are in `sportello.sinks.layout`; which sink the settings ask
+for, in `sportello.sinks.factory`.
 """
 
 from __future__ import annotations
@@ -19,34 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from sportello.sinks.layout import (
-    CONVERSATION_HEADER,
-    CONVERSATIONS,
-    EVENT_ID,
-    FORMULA_PREFIXES,
-    HEADERS,
-    TICKET_HEADER,
-    TICKETS,
-    safe_cell,
-)
-
-# The layout lives in sportello.sinks.layout; these names stay importable from here.
-__all__ = [
-    "CONVERSATIONS",
-    "CONVERSATION_HEADER",
-    "EVENT_ID",
-    "FORMULA_PREFIXES",
-    "HEADERS",
-    "TICKETS",
-    "TICKET_HEADER",
-    "CsvSink",
-    "SheetRow",
-    "Sink",
-    "SinkError",
-    "build_sink",
-    "runs",
-    "safe_cell",
-]
+from sportello.sinks.layout import EVENT_ID, HEADERS, safe_cell
 
 
 @dataclass(frozen=True)
@@ -230,16 +205,3 @@ def write_csv_atomically(path: Path, header: list[str], rows: list[list[str]]) -
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
-
-
-def build_sink(settings) -> Sink:
-    """The sink the settings ask for.
-
-    Google Sheets when SHEET_ID, Google credentials or SHEETS_API_URL are set
-    (see `sportello.sinks.google_sheets`; a half-done configuration gives a Google sink
-    in an error state, so rows wait in the outbox instead of going elsewhere);
-    otherwise the local CSV mirror. Never touches the network.
-    """
-    from sportello.sinks.google_sheets import build_google_sink
-
-    return build_google_sink(settings) or CsvSink(settings.sheets_dir)

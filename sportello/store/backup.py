@@ -25,6 +25,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 
+from sportello.config import child_env
 from sportello.store import migrate
 from sportello.store.database import Store, make_engine
 from sportello.store.leader import make_lock
@@ -99,7 +100,7 @@ def sqlite_file(url: str) -> Path:
 def _libpq(url: str) -> tuple[str, dict]:
     """A libpq URL for pg_dump/pg_restore without the password (passed in PGPASSWORD, not on the command line)."""
     u = make_url(url)
-    env = dict(os.environ)
+    env = child_env()
     if u.password:
         env["PGPASSWORD"] = str(u.password)
     return u.set(drivername="postgresql", password=None).render_as_string(hide_password=False), env

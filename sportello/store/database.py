@@ -78,7 +78,7 @@ class Store:
         self.engine = make_engine(url, start_busy_timeout_s) if quick else make_engine(url)
         self._writer = GroupCommitter(self.engine) if self.is_sqlite else None
         if create:
-            from sportello.store.migrate import upgrade  # the migrations import this module
+            from sportello.store.migrate import upgrade  # alembic is loaded only by a store that upgrades its schema
 
             try:
                 upgrade(self.engine)

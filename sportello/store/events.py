@@ -1,23 +1,23 @@
-"""The events table: record a step of the flow, and the queries over it.
+"""The events table: a step of the flow stored, and the queries over it.
 
-`record` is called inside the flow's transaction: it writes the event's
-"Conversazioni" row to the outbox (laid out by `sportello.sinks.layout`) and
-the `events` row with the outbox row's event id, so both commit together and
-the dashboard log can show whether the row has reached the sheet.
+`insert` is called inside the flow's transaction (by `sportello.services.events.record`,
+which lays out the event's "Conversazioni" row): it writes the row to the outbox
+and the `events` row with the outbox row's event id, so both commit together
+and the dashboard log can show whether the row has reached the sheet.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import asdict
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import and_, bindparam, case, exists, func, or_, select, update
 from sqlalchemy.engine import Connection, Row
 
 from sportello.domain.events import Event, EventKind
-from sportello.sinks.layout import CONVERSATIONS, conversation_row
+from sportello.domain.states import State
 from sportello.store.outbox import enqueue_row, pruned_through
 from sportello.store.tables import events, outbox, sessions
 
@@ -27,11 +27,12 @@ _FIELDS = tuple(c.name for c in events.c if c.name not in ("id", "seq"))
 _INSERT = events.insert()  # built once: executed with a dict, its compiled form is cached
 
 
-def record(conn: Connection, event: Event) -> str:
-    """Write the event and its sheet row in `conn`'s transaction; return the event id.
+def insert(conn: Connection, event: Event, worksheet: str, row: list) -> str:
+    """Write the event and its sheet row (`row` of `worksheet`, already laid out) in `conn`'s
+    transaction; return the event id.
 
     The event keeps its outbox row's id as `seq` (the commit order the log is read in)."""
-    seq, event_id = enqueue_row(conn, CONVERSATIONS, conversation_row(event), session_id=event.session_id, now=event.at)
+    seq, event_id = enqueue_row(conn, worksheet, row, session_id=event.session_id, now=event.at)
     values = asdict(event)
     values["kind"] = str(event.kind)
     values.update(id=event_id, seq=seq)
@@ -61,7 +62,7 @@ def log_page(
     """(event id, event row, sheet sync status) newest first: `lo <= at < hi`, the session id starting
     with `session_prefix`, the intent one of `intents` (any when empty); at most `limit`.
 
-    The event row has the Event's fields as attributes (what `sinks.layout` reads). Newest first is
+    The event row has the Event's fields as attributes (what the sheet layout reads). Newest first is
     the commit order (`seq`, read from its index, LIMIT in SQL); events older than the column (no
     outbox row left when it was added) come after, newest first by time. The status is the outbox
     row's, "sent" when the row was pruned after it was sent, "" when it is gone otherwise."""
@@ -208,3 +209,57 @@ def of_session(conn: Connection, session_id: str) -> list[Event]:
         .order_by(events.c.seq.is_not(None), events.c.seq, events.c.at)
     )
     return [to_event(r) for r in conn.execute(stmt)]
+
+
+def sessions_mentioning(conn: Connection, like: str) -> set[str]:
+    """The sessions whose events have `like` (a LIKE pattern, `\\` escapes) in a visitor's text."""
+    cols = (events.c.text, events.c.reply, events.c.question, events.c.transcript)
+    stmt = select(events.c.session_id).where(or_(*(c.ilike(like, escape="\\") for c in cols))).distinct()
+    return set(conn.execute(stmt).scalars())
+
+
+def erased_among(conn: Connection, session_ids: Collection[str]) -> set[str]:
+    """Those of the sessions that have their erasure tombstone."""
+    stmt = select(events.c.session_id).where(
+        events.c.session_id.in_(session_ids), events.c.kind == str(EventKind.ERASED)
+    )
+    return set(conn.execute(stmt).scalars())
+
+
+def ended_unerased_sessions(conn: Connection, cutoff: float, ended_states: Collection[str]) -> list[str]:
+    """The sessions closed before `cutoff`, or left in one of `ended_states` not updated since, that
+    have no erasure tombstone; oldest first."""
+    erased = exists().where(events.c.session_id == sessions.c.id, events.c.kind == str(EventKind.ERASED))
+    stmt = (
+        select(sessions.c.id)
+        .where(
+            or_(
+                and_(sessions.c.status == str(State.CLOSED), sessions.c.closed_at < cutoff),
+                and_(sessions.c.status.in_(sorted(ended_states)), sessions.c.updated_at < cutoff),
+            ),
+            ~erased,
+        )
+        .order_by(sessions.c.updated_at)
+    )
+    return list(conn.execute(stmt).scalars())
+
+
+def anonymise_sessions(conn: Connection, session_ids: Collection[str], erased_text: str) -> int:
+    """Blank the visitor's texts in the events of those sessions (kind, intent and time stay, so the
+    analytics still count them; the tombstones are left as they are); return how many events."""
+    return conn.execute(
+        update(events)
+        .where(events.c.session_id.in_(session_ids), events.c.kind != str(EventKind.ERASED))
+        .values(
+            text=blanked(events.c.text, erased_text),
+            reply=blanked(events.c.reply, erased_text),
+            question=blanked(events.c.question, erased_text),
+            transcript=blanked(events.c.transcript, erased_text),
+            user_agent="",
+        )
+    ).rowcount
+
+
+def blanked(col, erased_text: str):
+    """`erased_text` where the column has text, "" where it had none."""
+    return case((col != "", erased_text), else_="")

@@ -8,7 +8,7 @@ import time
 import pytest
 from sqlalchemy import create_engine, select
 
-from sportello.sinks.sheets import CONVERSATIONS
+from sportello.sinks.layout import CONVERSATIONS
 from sportello.store.tables import outbox
 from testkit.sheets_standin import SheetsStandIn
 from testkit.support import AppServer, Operator, Visitor, add_operator, wait_until

@@ -12,9 +12,7 @@ from sportello.domain import Conflict, Forbidden
 from sportello.runtime import Runtime
 from sportello.services import conversation_log as dashboard_log
 from sportello.services import reports as analytics
-from sportello.services import tickets
-from sportello.services import tickets as dashboard_tickets
-from sportello.sinks.sheets import CONVERSATION_HEADER
+from sportello.sinks.layout import CONVERSATION_HEADER
 from testkit.dashboard import D0, D1, D2, D3, DOG, PARKING, FakeAnswerer, seed
 
 
@@ -136,23 +134,23 @@ def test_csv_exports_are_formula_safe(rt, seeded):
     parsed = list(csv.DictReader(io.StringIO(data)))
     assert parsed[0]["user_message"] == '\'=HYPERLINK("http://x")' and parsed[0]["bot_reply"] == "'+1"
 
-    found = dashboard_tickets.list_tickets(rt.store)
-    exported = list(csv.DictReader(io.StringIO(dashboard_tickets.export_csv(found).decode("utf-8-sig"))))
+    found = rt.tickets.list()
+    exported = list(csv.DictReader(io.StringIO(rt.tickets.export_csv(found).decode("utf-8-sig"))))
     assert [int(r["id"]) for r in exported] == [t["id"] for t in found]
     assert len(exported) == 3
 
 
 def test_ticket_list_filters(rt, seeded):
     ids = seeded["operators"]
-    assert [t["status"] for t in dashboard_tickets.list_tickets(rt.store)] == ["resolved", "open", "resolved"]
-    assert len(dashboard_tickets.list_tickets(rt.store, statuses=["open", "pending"])) == 1
-    assert len(dashboard_tickets.list_tickets(rt.store, statuses=["resolved"])) == 2
-    assert [t["contact_info"] for t in dashboard_tickets.list_tickets(rt.store, q="anna@")] == ["anna@example.org"]
-    open_one = dashboard_tickets.list_tickets(rt.store, statuses=["open"])[0]
-    tickets.update_ticket(rt.store, open_one["id"], assigned_to=ids["lucia"], author="Mario")
-    mine = dashboard_tickets.list_tickets(rt.store, assigned_to=ids["lucia"])
+    assert [t["status"] for t in rt.tickets.list()] == ["resolved", "open", "resolved"]
+    assert len(rt.tickets.list(statuses=["open", "pending"])) == 1
+    assert len(rt.tickets.list(statuses=["resolved"])) == 2
+    assert [t["contact_info"] for t in rt.tickets.list(q="anna@")] == ["anna@example.org"]
+    open_one = rt.tickets.list(statuses=["open"])[0]
+    rt.tickets.update(open_one["id"], assigned_to=ids["lucia"], author="Mario")
+    mine = rt.tickets.list(assigned_to=ids["lucia"])
     assert [t["id"] for t in mine] == [open_one["id"]] and mine[0]["assigned_to_name"] == "Lucia Bianchi"
-    history = dashboard_tickets.history_messages(open_one)
+    history = rt.tickets.history_messages(open_one)
     assert [m["text"] for m in history if m["role"] == "user"] == [PARKING]
 
 

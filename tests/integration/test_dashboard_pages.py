@@ -14,7 +14,6 @@ from streamlit.testing.v1 import AppTest
 from sportello.config import Settings
 from sportello.faces.dashboard.texts import CANNED
 from sportello.runtime import Runtime
-from sportello.services import tickets
 from sportello.store.tables import sessions
 from testkit.dashboard import D1, D3, DOG, PASSWORD, FakeAnswerer, make_operators, online, operator_id, seed
 
@@ -156,7 +155,7 @@ def test_take_send_release_move_the_real_store(rt):
     assert not at.exception
     row = session_row(rt, sid)
     assert row.status == "closed"
-    ticket = tickets.get(rt.store, row.ticket_id)
+    ticket = rt.tickets.get(row.ticket_id)
     assert ticket["status"] == "resolved" and ticket["resolution_reason"] == "Problema risolto: orari del sabato"
     assert ticket["operator_name"] == "Mario" and "Buongiorno, sono Mario." in ticket["conversation_transcript"]
     assert [s.value for s in at.success] == [f"Chat chiusa: ticket #{row.ticket_id} risolto."]
@@ -210,7 +209,7 @@ def test_ticket_page_filters_status_notes_and_assignment(rt):
     at.text_area(key=f"tk_edit_note_{ticket_id}").input("Richiamare lunedì")
     submit(at, f"tk_edit_{ticket_id}")
     assert not at.exception and [s.value for s in at.success] == ["Salvato."]
-    t = tickets.get(rt.store, ticket_id)
+    t = rt.tickets.get(ticket_id)
     assert t["status"] == "pending" and t["assigned_to"] == lucia
     assert t["notes"].endswith("Mario Rossi: Richiamare lunedì")
     assert t["notes"] in texts(at)

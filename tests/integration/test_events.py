@@ -57,10 +57,11 @@ def more_flows(rt, lucia: int, mario: int) -> dict:
     svc.visitor_message(s["session_id"], s["token"], "=1+1 grazie")
     clock.advance(5)
     online(rt.operators, mario, clock.now)
-    svc.transfer_chat(lucia, s["session_id"], mario)  # issue 15
+    svc.transfer_chat(lucia, s["session_id"], mario)  # chat transfer
     clock.advance(5)
     svc.release_chat(mario, s["session_id"], "")
-    FeedbackService(rt.store, rt.settings, clock=clock).rate(s["session_id"], s["token"], 4, "=1+1")  # issue 15
+    # the satisfaction rating
+    FeedbackService(rt.store, rt.settings, clock=clock).rate(s["session_id"], s["token"], 4, "=1+1")
     out["live"] = s["session_id"]
 
     clock.at("2025-03-11T16:00:00")

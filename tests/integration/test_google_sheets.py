@@ -16,10 +16,13 @@ import pytest
 from sqlalchemy import create_engine, select
 
 from sportello.config import Settings
+from sportello.services.delivery import OutboxWorker
+from sportello.sinks.factory import build_sink
 from sportello.sinks.google_sheets import MAX_CELL_CHARS, GoogleSheetsSink, parse_sheet_id
-from sportello.sinks.sheets import CONVERSATION_HEADER, CONVERSATIONS, TICKET_HEADER, TICKETS, CsvSink, build_sink
+from sportello.sinks.layout import CONVERSATION_HEADER, CONVERSATIONS, TICKET_HEADER, TICKETS
+from sportello.sinks.sheets import CsvSink
 from sportello.store.database import Store
-from sportello.store.outbox import OutboxWorker, backlog, enqueue, saved_status
+from sportello.store.outbox import backlog, enqueue, saved_status
 from sportello.store.tables import outbox
 from testkit.inprocess import InProcessServer
 from testkit.sheets_standin import SheetsStandIn

@@ -90,7 +90,7 @@ def test_an_outbox_that_does_not_drain_is_503_with_count_and_age(data_dir):
 def test_a_dashboard_that_keeps_dying_is_503_naming_the_dashboard(server):
     # what app.py does when it supervises the dashboard; this one exits as soon as it starts
     dashboard = DashboardSupervisor(lambda port: [sys.executable, "-c", "raise SystemExit(1)"], free_port())
-    server.runtime.dashboard = dashboard.start()
+    server.runtime.attach_dashboard(dashboard.start())
     try:
         wait_until(lambda: _health(server).status_code == 503, timeout=10, interval=0.1)
         body = _health(server).json()
@@ -98,7 +98,7 @@ def test_a_dashboard_that_keeps_dying_is_503_naming_the_dashboard(server):
         wait_until(lambda: dashboard.restarts >= 1, timeout=10)  # restarted, with backoff
     finally:
         dashboard.stop()
-        server.runtime.dashboard = None
+        server.runtime.attach_dashboard(None)
     wait_until(lambda: _health(server).status_code == 200, timeout=5, interval=0.2)  # after HEALTH_CACHE_S
 
 

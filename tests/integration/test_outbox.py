@@ -1,6 +1,6 @@
 """The durable outbox worker: order, batching, backoff, exactly once, restart.
 
-These tests drive `sportello.store.outbox` with small in-process sinks (and the CSV
+These tests drive `sportello.services.delivery` (over `sportello.store.outbox`) with small in-process sinks (and the CSV
 sink) against a real SQLite store; the Google sink has its own tests in
 test_google_sheets.py.
 """
@@ -13,17 +13,12 @@ import time
 import pytest
 from sqlalchemy import select
 
+from sportello.services.delivery import OutboxWorker, claim_batch, pending_rows
 from sportello.sinks.google_sheets import WriteLimiter
-from sportello.sinks.sheets import CONVERSATIONS, CsvSink, SinkError
+from sportello.sinks.layout import CONVERSATIONS
+from sportello.sinks.sheets import CsvSink, SinkError
 from sportello.store.database import Store
-from sportello.store.outbox import (
-    OutboxWorker,
-    backlog,
-    claim_batch,
-    enqueue,
-    pending_rows,
-    saved_status,
-)
+from sportello.store.outbox import backlog, enqueue, saved_status
 from sportello.store.tables import outbox
 
 

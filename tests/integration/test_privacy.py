@@ -19,7 +19,6 @@ from streamlit.testing.v1 import AppTest
 
 from sportello.config import Settings
 from sportello.runtime import Runtime
-from sportello.services import tickets
 from sportello.services.tickets import mask_contact
 from sportello.sinks.google_sheets import GoogleSheetsSink
 from sportello.store.tables import events, metadata, outbox, sessions
@@ -279,11 +278,11 @@ def test_dashboard_admin_erases_the_visitor_of_a_ticket(rt):
     assert at.dataframe[0].value.iloc[0]["Contatto"] == "anna@example.org"  # admins see contacts
     button = at.button(key=f"tk_erase_{ticket_id}")
     button.click().run()  # without the confirmation nothing happens
-    assert tickets.get(rt.store, ticket_id)["contact_info"] == "anna@example.org"
+    assert rt.tickets.get(ticket_id)["contact_info"] == "anna@example.org"
     at.checkbox(key=f"tk_erase_confirm_{ticket_id}").check().run()
     at.button(key=f"tk_erase_{ticket_id}").click().run()
     assert not at.exception, at.exception
-    assert tickets.get(rt.store, ticket_id)["contact_info"] == ""
+    assert rt.tickets.get(ticket_id)["contact_info"] == ""
     assert found_in_database(rt.store, "anna@example.org") == []
     assert [s.value for s in at.success] == ["Dati del visitatore cancellati."]
 

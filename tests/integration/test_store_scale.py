@@ -1,4 +1,4 @@
-"""A store holding a year of data (issue 14): sent outbox rows are pruned, never unsent ones; the
+"""A store holding a year of data (store scale): sent outbox rows are pruned, never unsent ones; the
 reports computed in SQL give the answers the row-by-row computation gave; migration 0005 upgrades a
 0004 store that holds data. (The speed itself is measured by bench/store_scale.py, not here.)"""
 
@@ -106,7 +106,7 @@ def test_keep_sent_days_setting():
 
 
 def reference_report(store, start, end, tz):
-    """The report as it was computed before issue 14: every session and event of the period, in Python."""
+    """The report as it was computed before the store-scale work: every session and event of the period, in Python."""
     lo, hi = bounds(start, end, tz)
     with store.read() as conn:
         rows = conn.execute(

@@ -140,3 +140,103 @@ def test_the_checks_see_a_violation():
     assert "sportello.domain.states" in imports("from .states import State\n", "sportello.domain", is_package=True)
     inner = "def f():\n    import streamlit as st\n    return st\n"
     assert "streamlit" in imports(inner, "sportello.services.tickets")
+
+
+def test_store_imports_neither_sinks_nor_services():
+    """The store keeps tables and queries: the sheet layout and the delivery worker live elsewhere."""
+    found = {ids([p])[0]: bad_imports(p, ("sportello.sinks", "sportello.services")) for p in STORE}
+    assert {k: v for k, v in found.items() if v} == {}
+
+
+def test_sinks_import_no_store():
+    found = {ids([p])[0]: bad_imports(p, ("sportello.store",)) for p in SINKS}
+    assert {k: v for k, v in found.items() if v} == {}
+
+
+def import_graph() -> dict[str, set[str]]:
+    """sportello module -> the sportello modules it imports (function-level imports included).
+    `from sportello.x import name` counts as importing sportello.x.name only when that is a module."""
+    paths = modules(PACKAGE)
+    names = {module_name(p) for p in paths}
+    graph: dict[str, set[str]] = {}
+    for path in paths:
+        me = module_name(path)
+        graph[me] = {n for n in imported_by(path) if n in names and n != me}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The import cycles: one per strongly connected component of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_import_cycle():
+    """No two sportello modules import each other, directly or through others (a package's
+    __init__ importing its own modules is not counted: none of them imports it back)."""
+    assert cycles(import_graph()) == []
+
+
+def test_the_cycle_check_sees_a_cycle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def environ_reads(source: str) -> list[int]:
+    """Lines where `os.environ` or `os.getenv` / `os.putenv` is used."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "os":
+            if node.attr in ("environ", "getenv", "putenv", "unsetenv"):
+                found.append(node.lineno)
+        elif isinstance(node, ast.ImportFrom) and node.module == "os":
+            if any(a.name in ("environ", "getenv", "putenv", "unsetenv") for a in node.names):
+                found.append(node.lineno)
+    return found
+
+
+ALL_MODULES = modules(PACKAGE, ROOT / "pages", ROOT / "dashboard.py", ROOT / "app.py")
+
+
+@pytest.mark.parametrize("path", ALL_MODULES, ids=ids(ALL_MODULES))
+def test_only_config_reads_the_environment(path):
+    """Settings come from sportello/config.py (the environment or .env); nothing else reads os.environ."""
+    if path == PACKAGE / "config.py":
+        return
+    assert environ_reads(path.read_text(encoding="utf-8")) == [], "read a Settings field instead"
+
+
+def test_the_environ_check_sees_a_read():
+    assert environ_reads("import os\nx = os.environ.get('A')\n") == [2]
+    assert environ_reads("import os\nos.getenv('A')\n") == [2]
+    assert environ_reads("from os import environ\n") == [1]
+    assert environ_reads("import os\nos.path.join('a')\n") == []

@@ -3,7 +3,7 @@ line breaks never split a row; reading a file back gives the cells exactly.
 
 Covers `safe_cell` (sinks/layout.py), the CSV sink (sinks/sheets.py: appends and
 the ticket upserts that rewrite the file) and the dashboard's CSV exports
-(services/conversation_log.py `csv_bytes`, services/tickets.py `export_csv`).
+(services/conversation_log.py `csv_bytes`, services/tickets.py `TicketService.export_csv`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import io
 import pytest
 
 from sportello.services.conversation_log import csv_bytes
-from sportello.services.tickets import EXPORT_COLUMNS, export_csv
+from sportello.services.tickets import EXPORT_COLUMNS, TicketService
 from sportello.sinks.layout import CONVERSATION_HEADER, CONVERSATIONS, TICKET_HEADER, TICKETS, safe_cell
 from sportello.sinks.sheets import CsvSink, SheetRow
 
@@ -129,7 +129,7 @@ def test_dashboard_exports_are_formula_safe_and_read_back_exactly():
     assert [r["user_message"] for r in back] == [safe_cell(t) for t in HOSTILE]
 
     tickets = [dict.fromkeys(EXPORT_COLUMNS, text) | {"id": i} for i, text in enumerate(HOSTILE, start=1)]
-    data = export_csv(tickets).decode("utf-8-sig")
+    data = TicketService.export_csv(tickets).decode("utf-8-sig")
     assert_safe_file(data)
     back = list(csv.DictReader(io.StringIO(data, newline="")))
     assert [r["id"] for r in back] == [str(i) for i in range(1, len(HOSTILE) + 1)]

@@ -16,6 +16,7 @@ import pytest
 
 from sportello.domain.events import AI_KINDS, FIXED_INTENTS, Event, EventKind
 from sportello.sinks import layout, sheets
+from sportello.sinks.erasure import anonymise_values
 from sportello.sinks.layout import CONVERSATION_HEADER, conversation_dict, conversation_row, safe_cell
 
 AT = 1741600800.0  # 2025-03-10T10:00:00Z
@@ -96,7 +97,7 @@ CASES: dict[EventKind, tuple[dict, list[str]]] = {
             "Transfer Mario -> Lucia",
         ],
     ),
-    EventKind.RATING: (  # issue 15: the visitor's 1-5 rating after the chat
+    EventKind.RATING: (  # the satisfaction rating: the visitor's 1-5 rating after the chat
         {"reply": "4/5", "text": "=gentile", "operator": "Mario"},
         ["[VALUTAZIONE]", "rating 4/5: =gentile", "satisfaction_rating", "Operatore: Mario"],
     ),
@@ -138,19 +139,27 @@ def test_timestamp_is_iso_utc_seconds():
     assert conversation_row(e)[0] == TS
 
 
-def test_safe_cell_and_the_old_names_stay_importable_from_sheets():
-    assert safe_cell("=1+1") == "'=1+1" and safe_cell("-x") == "'-x" and safe_cell(None) == "" and safe_cell(3) == "3"
-    for name in (
-        "CONVERSATIONS",
-        "TICKETS",
-        "CONVERSATION_HEADER",
-        "TICKET_HEADER",
-        "HEADERS",
-        "EVENT_ID",
-        "safe_cell",
-    ):
-        assert getattr(sheets, name) is getattr(layout, name)
-    assert sheets.HEADERS[sheets.CONVERSATIONS] == [*CONVERSATION_HEADER, "event_id"]
+def test_safe_cell_and_the_layout_lives_in_layout_only():
+    assert safe_cell("=1+1") == "'=1+1" and safe_cell(None) == "" and safe_cell(3) == "3"
+    assert safe_cell("-x") == "'-x"
+    assert layout.HEADERS[layout.CONVERSATIONS] == [*CONVERSATION_HEADER, "event_id"]
+    # the sink module no longer re-exports the layout (one home for each name)
+    for name in ("CONVERSATIONS", "TICKETS", "CONVERSATION_HEADER", "TICKET_HEADER", "FORMULA_PREFIXES"):
+        assert not hasattr(sheets, name), name
+
+
+def test_the_ticket_row_follows_the_ticket_header():
+    """One layout for the "Ticket" row: built from TICKET_HEADER, read back by the erasure by name."""
+    t = {name: f"<{name}>" for name in layout.TICKET_HEADER} | {"id": 7, "started_at": None, "notes": "x"}
+    row = layout.ticket_row(t)
+    assert dict(zip(layout.TICKET_HEADER, row, strict=True)) == {
+        **{name: f"<{name}>" for name in layout.TICKET_HEADER},
+        "id": "7",
+        "started_at": "",
+    }
+    erased = anonymise_values(layout.TICKETS, row)
+    assert dict(zip(layout.TICKET_HEADER, erased, strict=True))["contact_info"] == ""
+    assert dict(zip(layout.TICKET_HEADER, erased, strict=True))["status"] == "<status>"
 
 
 def _migration():

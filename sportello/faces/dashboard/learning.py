@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from sportello.domain.errors import DomainError
+from sportello.domain.hours import zone
 from sportello.domain.intents import ESCALATE
 from sportello.faces.dashboard import ui
 
@@ -20,16 +21,7 @@ NEW_KB = "__kb__"
 def _when(ts: float | None, tz: str) -> str:
     if ts is None:
         return ""
-    return datetime.fromtimestamp(ts, tz=UTC).astimezone(ui_zone(tz)).strftime("%Y-%m-%d %H:%M")
-
-
-def ui_zone(tz: str):
-    from zoneinfo import ZoneInfo
-
-    try:
-        return ZoneInfo(tz)
-    except Exception:
-        return ZoneInfo("UTC")
+    return datetime.fromtimestamp(ts, tz=UTC).astimezone(zone(tz, or_utc=True)).strftime("%Y-%m-%d %H:%M")
 
 
 def label_widget(rt, op: dict, question: str, lang: str, key: str) -> None:

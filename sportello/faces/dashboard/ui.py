@@ -15,9 +15,9 @@ import streamlit as st
 
 from sportello.config import Settings
 from sportello.domain import DomainError, OperatorStatus, Role
+from sportello.domain.hours import zone
 from sportello.faces.dashboard.texts import LABELS, error_text, tr
 from sportello.runtime import Runtime, dashboard_runtime
-from sportello.services.reports import zone
 
 TOKEN_KEY = "op_token"
 LANG_KEY = "ui_lang"
@@ -293,7 +293,7 @@ def local_time(iso_or_ts, tz: str, fmt: str = "%H:%M") -> str:
             dt = datetime.fromisoformat(str(iso_or_ts).replace("Z", "+00:00"))
         except ValueError:
             return str(iso_or_ts)
-    return dt.astimezone(zone(tz)).strftime(fmt)
+    return dt.astimezone(zone(tz, or_utc=True)).strftime(fmt)
 
 
 def _epoch(m: dict) -> float | None:

@@ -1,0 +1,58 @@
+"""The periodic jobs of the app process, in one daemon thread.
+
+The runtime lists the jobs (the queue-timeout sweep every second, the retention pass and the
+outbox prune every hour when they are switched on) and starts the scheduler; the dashboards
+never run one. A job that fails is logged and runs again at its next turn; the first turn of
+each job comes right after the start.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+log = logging.getLogger("sportello")
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str  # for the log: "<name> failed"
+    every_s: float
+    run: Callable[[], object]
+
+
+class Scheduler:
+    def __init__(self, jobs: Sequence[Job], *, tick_s: float = 1.0, clock: Callable[[], float] = time.monotonic):
+        self.jobs = list(jobs)
+        self.tick_s = tick_s
+        self.clock = clock
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Scheduler:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="queue-sweeper", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _run(self) -> None:
+        due = [0.0] * len(self.jobs)  # each job's first turn: the first tick
+        while not self._stop.wait(self.tick_s):
+            for i, job in enumerate(self.jobs):
+                if self.clock() < due[i]:
+                    continue
+                due[i] = self.clock() + job.every_s
+                try:
+                    job.run()
+                except Exception:
+                    log.exception("%s failed", job.name)
