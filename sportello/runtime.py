@@ -20,6 +20,7 @@ from typing import Any
 
 from sportello.answering.bot import Answerer, SilentAnswerer, build_answerer
 from sportello.config import Settings
+from sportello.services.backup import BackupError, BackupService
 from sportello.services.chat import ChatService
 from sportello.services.conversation_log import ConversationLog
 from sportello.services.delivery import Leadership, OutboxWorker
@@ -43,6 +44,7 @@ log = logging.getLogger("sportello")
 SWEEP_EVERY_S = 0.0  # the queue-timeout sweep runs at every tick of the scheduler (1 s)
 RETENTION_EVERY_S = 3600.0  # how often the retention pass runs (when RETENTION_DAYS > 0)
 PRUNE_EVERY_S = 3600.0  # how often the outbox rows sent OUTBOX_KEEP_SENT_DAYS ago are deleted (when > 0)
+BACKUP_CHECK_EVERY_S = 60.0  # how often the outbox leader checks whether a backup is due (BACKUP_EVERY_H > 0)
 
 
 class Runtime:
@@ -85,6 +87,11 @@ class Runtime:
         )
         self.leadership: Leadership | None = None
         self.scheduler = Scheduler(self._jobs())
+        self.backups = BackupService.from_settings(self.settings)
+        self.backup_scheduler = Scheduler(
+            [Job("scheduled backup", BACKUP_CHECK_EVERY_S, self._scheduled_backup)] if self.backups.every_h > 0 else [],
+            name="backups",
+        )
 
     def attach_dashboard(self, dashboard: Any) -> None:
         """The dashboard supervisor app.py runs (None: none runs): /api/health checks it. Set by
@@ -103,6 +110,16 @@ class Runtime:
         if keep_s > 0:
             jobs.append(Job("outbox prune", PRUNE_EVERY_S, lambda: prune_sent(self.store, keep_s)))
         return jobs
+
+    def _scheduled_backup(self) -> None:
+        """A backup when one is due, made by one process only: the outbox leader."""
+        if self.leadership is None or not self.leadership.is_leader:
+            return
+        try:
+            self.backups.tick()
+        except BackupError as exc:  # e.g. PostgreSQL without pg_dump: said once, not every minute
+            log.warning("scheduled backups are off: %s", exc)
+            self.backup_scheduler.jobs.clear()
 
     def _new_worker(self) -> OutboxWorker:
         return OutboxWorker(
@@ -125,10 +142,13 @@ class Runtime:
         if self.leadership is None:
             self.leadership = Leadership(make_lock(self.store.engine), self._elected, self._deposed).start()
         self.scheduler.start()
+        if self.backup_scheduler.jobs:
+            self.backup_scheduler.start()
         return self
 
     def stop(self) -> None:
         self.scheduler.stop()
+        self.backup_scheduler.stop()
         if self.leadership is not None:
             if self.leadership.is_leader:
                 self.worker.stop()

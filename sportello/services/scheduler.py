@@ -1,7 +1,8 @@
 """The periodic jobs of the app process, in one daemon thread.
 
 The runtime lists the jobs (the queue-timeout sweep every second, the retention pass and the
-outbox prune every hour when they are switched on) and starts the scheduler; the dashboards
+outbox prune every hour when they are switched on; the scheduled backup in a scheduler of its own, so
+that a long backup never delays the sweep) and starts the schedulers; the dashboards
 never run one. A job that fails is logged and runs again at its next turn; the first turn of
 each job comes right after the start.
 """
@@ -25,8 +26,16 @@ class Job:
 
 
 class Scheduler:
-    def __init__(self, jobs: Sequence[Job], *, tick_s: float = 1.0, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        jobs: Sequence[Job],
+        *,
+        tick_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        name: str = "queue-sweeper",
+    ):
         self.jobs = list(jobs)
+        self.name = name
         self.tick_s = tick_s
         self.clock = clock
         self._stop = threading.Event()
@@ -35,7 +44,7 @@ class Scheduler:
     def start(self) -> Scheduler:
         if self._thread is None:
             self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="queue-sweeper", daemon=True)
+            self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
             self._thread.start()
         return self
 

@@ -200,3 +200,22 @@ def test_postgres_without_pg_dump_says_so(settings, db_env, monkeypatch):
     monkeypatch.setattr(store_backup.shutil, "which", lambda _name: None)
     with pytest.raises(BackupError, match="pg_dump is not installed"):
         _service(settings).backup()
+
+
+def test_the_running_app_makes_the_scheduled_backup(tmp_path, monkeypatch):
+    """Runtime.start runs BACKUP_EVERY_H in the outbox leader: a store without any backup gets one at once
+    (SQLite; with BACKUP_EVERY_H=0 no backup scheduler runs)."""
+    monkeypatch.setattr("sportello.runtime.BACKUP_CHECK_EVERY_S", 0.0)
+    settings = Settings.from_env({"DATA_DIR": str(tmp_path), "BACKUP_KEEP": "2"})
+    rt = Runtime(settings, answerer=FakeAnswerer()).start()
+    try:
+        wait_until(lambda: len(rt.backups.backups()) == 1, timeout=15)
+        assert rt.backups.backups()[0].parent == tmp_path / "backups"
+        assert store_backup.verify(rt.backups.backups()[0]).ok
+    finally:
+        rt.stop()
+    off = Runtime(Settings.from_env({"DATA_DIR": str(tmp_path / "off"), "BACKUP_EVERY_H": "0"}), answerer=FakeAnswerer())
+    try:
+        assert off.backup_scheduler.jobs == []
+    finally:
+        off.store.dispose()
