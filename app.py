@@ -21,6 +21,7 @@ from sportello.faces.api import create_api
 from sportello.faces.dashboard.supervisor import DashboardSupervisor
 from sportello.faces.proxy import DashboardProxy
 from sportello.faces.visitor.page import build_page, mount_options
+from sportello.logs import setup_logging
 from sportello.runtime import DatabaseUnavailable, Runtime
 
 log = logging.getLogger("sportello")
@@ -108,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-dashboard", action="store_true", help="do not start the operator dashboard")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(settings)  # LOG_LEVEL, LOG_FORMAT (plain or json), request ids, secrets masked
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         runtime = Runtime(settings)
@@ -135,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             host=args.host or settings.host,
             port=args.port or settings.port,
             log_level="warning",
+            log_config=None,  # uvicorn logs through the root logger (setup_logging): one format
             timeout_graceful_shutdown=3,
             proxy_headers=False,  # the app reads X-Forwarded-For itself, from TRUSTED_PROXIES only
             # A websocket message (the dashboard's, through the proxy) is refused while it is read past this.

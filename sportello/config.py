@@ -72,6 +72,12 @@ def single_thread_env() -> Iterator[None]:
 ANSWERERS = ("auto", "semantic", "lexical")
 
 
+def use_metrics_dir(path: Path) -> None:
+    """PROMETHEUS_MULTIPROC_DIR=path, for prometheus_client's multiprocess mode (sportello/services/metrics.py):
+    every process of the app (and the dashboard, its child) writes its counters there, /metrics adds them up."""
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+
+
 def child_env(**extra: str) -> dict[str, str]:
     """The environment for a child process (the dashboard, pg_dump): this one's, plus `extra`."""
     return {**os.environ, **extra}
@@ -196,6 +202,12 @@ class Settings:
     admin_username: str = ""
     admin_password: str = field(default="", repr=False)
     admin_name: str = ""
+    # Metrics and logs (sportello/services/metrics.py, sportello/faces/metrics.py, sportello/logs.py): /metrics
+    # answers a METRICS_TOKEN bearer or a caller in METRICS_ALLOW (IPs or networks); with neither set it is 404.
+    # LOG_FORMAT: plain (one line per event) or json (one object per line).
+    metrics_token: str = field(default="", repr=False)
+    metrics_allow: tuple[str, ...] = ()
+    log_format: str = "plain"
     # Secrets and integrations: excluded from repr so they never reach a log.
     openai_api_key: str = field(default="", repr=False)
     openai_base_url: str = ""
@@ -298,6 +310,9 @@ class Settings:
             max_messages_per_session=_int(env, "MAX_MESSAGES_PER_SESSION", 1000),
             poll_max_messages=_int(env, "POLL_MAX_MESSAGES", 200),
             password_scrypt_n=_int(env, "PASSWORD_SCRYPT_N", 2**17),
+            metrics_token=(env.get("METRICS_TOKEN") or "").strip(),
+            metrics_allow=tuple(a.strip() for a in env.get("METRICS_ALLOW", "").split(",") if a.strip()),
+            log_format=(env.get("LOG_FORMAT") or "plain").strip().lower(),
             openai_api_key=env.get("OPENAI_API_KEY", ""),
             openai_base_url=env.get("OPENAI_BASE_URL", ""),
             openai_model=env.get("OPENAI_MODEL", ""),

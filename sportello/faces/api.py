@@ -20,6 +20,7 @@ from sportello.domain import Conflict, DomainError, Forbidden, NotFound, RateLim
 from sportello.domain.validation import check_characters, check_json, validate_int
 from sportello.faces.body_limit import BodyLimit
 from sportello.faces.client_address import client_address, trust_proxies
+from sportello.faces.metrics import install_metrics
 from sportello.runtime import Runtime
 
 
@@ -374,4 +375,5 @@ def create_api(runtime: Runtime) -> FastAPI:
             allow_methods=["GET", "POST"],
             allow_headers=["Content-Type", "X-Session-Token"],
         )
+    install_metrics(app, runtime)  # GET /metrics, and the request id and timing of every request (outermost)
     return app

@@ -23,6 +23,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 
 from sportello.domain import RateLimited
+from sportello.services.metrics import count_refusal
 
 Clock = Callable[[], float]
 MAX_KEYS = 100_000
@@ -33,7 +34,8 @@ def _minutes(seconds: float) -> int:
 
 
 def too_many(code: str, what_it: str, what_en: str, retry_after_s: float) -> RateLimited:
-    """A bilingual 429: what was refused and when to retry."""
+    """A bilingual 429: what was refused and when to retry (counted in /metrics)."""
+    count_refusal(code)
     if retry_after_s < 60:
         n = max(1, int(retry_after_s + 0.999))
         it = f"{what_it} Riprova tra {n} second{'o' if n == 1 else 'i'}."
