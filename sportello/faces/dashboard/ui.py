@@ -61,9 +61,22 @@ def language_toggle() -> None:
 
 
 # ---------------------------------------------------------------- operator
+def client_address() -> str | None:
+    """The browser's address, the key of the sign-in guard (services/throttle.py LoginGuard).
+
+    Streamlit's peer; when the peer is this machine (Streamlit says None for 127.0.0.1 and ::1), the
+    app's /dashboard/ proxy is in front and its X-Forwarded-For names the client (faces/proxy.py sets
+    it, dropping any the client sent). A header from anyone else is never read. None when unknown."""
+    peer = st.context.ip_address
+    if peer is not None:
+        return peer if isinstance(peer, str) else None  # (a stand-in under Streamlit's AppTest)
+    forwarded = str(st.context.headers.get("X-Forwarded-For") or "").split(",")[-1].strip()
+    return forwarded or None
+
+
 def sign_in(username: str, password: str) -> dict:
     operators = runtime().operators
-    token, op = operators.login(username, password)
+    token, op = operators.login(username, password, client=client_address())
     st.session_state[TOKEN_KEY] = token
     # Signing in means being at the desk: online, with a fresh heartbeat.
     return operators.set_status(op["id"], OperatorStatus.ONLINE)
