@@ -107,7 +107,7 @@ with left:
         st.markdown(f"**{ui.t('notes')}**")
         with st.container(border=True, key="tk_notes"):
             for n in chat_notes:  # written in the live console or here, by operators only
-                st.caption(ui.md_escape(f"{n['operator_name']} · {ui.clock(n['created_at'], tz)}"))
+                st.caption(ui.plain(f"{n['operator_name']} · {ui.clock(n['created_at'], tz)}"))
                 st.text(n["text"])
             if ticket["notes"]:
                 st.text(ticket["notes"])
