@@ -114,7 +114,7 @@ def transcript_fragment(session_id: str):
         cached = st.session_state.get(key) or []
         after = cached[-1]["seq"] if cached else 0
         try:
-            snap = reads.operator_messages(session_id, after)
+            snap = reads.operator_messages(session_id, after, viewer=op)
         except DomainError as exc:
             st.warning(ui.err(exc))
             return
