@@ -129,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                 lambda: dashboard.port,
                 prefix=DASHBOARD_PATH,
                 max_body_bytes=settings.dashboard_max_body_bytes,
+                trusted_proxies=settings.trusted_proxies,
             )
         log_urls(args.host or settings.host, args.port or settings.port, dashboard)
         uvicorn.run(

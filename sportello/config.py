@@ -160,6 +160,7 @@ class Settings:
     login_max_failures_per_ip: int = 20
     login_window_s: float = 900.0
     login_lockout_s: float = 300.0
+    login_slowdown_max_s: float = 2.0
     session_rate_per_ip: int = 60
     message_rate_per_ip: int = 300
     rate_window_s: float = 60.0
@@ -302,6 +303,7 @@ class Settings:
             login_max_failures_per_ip=_int(env, "LOGIN_MAX_FAILURES_PER_IP", 20),
             login_window_s=_float(env, "LOGIN_WINDOW_S", 900.0),
             login_lockout_s=_float(env, "LOGIN_LOCKOUT_S", 300.0),
+            login_slowdown_max_s=_float(env, "LOGIN_SLOWDOWN_MAX_S", 2.0),
             session_rate_per_ip=_int(env, "SESSION_RATE_PER_IP", 60),
             message_rate_per_ip=_int(env, "MESSAGE_RATE_PER_IP", 300),
             rate_window_s=_float(env, "RATE_WINDOW_S", 60.0),

@@ -227,7 +227,7 @@ def create_router(runtime: Runtime) -> APIRouter:
         if action == "chat_messages":
             if not session_id:
                 raise ValidationError("session_id is required", code="missing_session_id")
-            return chat.view.operator_messages(session_id, _int(after, "after", 0))
+            return chat.view.operator_messages(session_id, _int(after, "after", 0), viewer=op)
         if action == "my_chats":
             return {"chats": chat.view.operator_chats(op["id"])}
         if action == "me":
@@ -290,12 +290,13 @@ def create_router(runtime: Runtime) -> APIRouter:
             q=q or None,
             limit=_int(limit, "limit", 100),
             offset=_int(offset, "offset", 0),
+            viewer=op,
         )
-        return {"tickets": tickets.for_viewer(found, op)}
+        return {"tickets": found}
 
     @router.get("/tickets/{ticket_id}")
-    def ticket_get(_op: Operator, ticket_id: str):
-        return {"ticket": tickets.get(_int(ticket_id, "ticket_id"))}
+    def ticket_get(op: Operator, ticket_id: str):
+        return {"ticket": tickets.get(_int(ticket_id, "ticket_id"), viewer=op)}
 
     @router.patch("/tickets/{ticket_id}")
     def ticket_patch(data: Body, op: Operator, ticket_id: str):

@@ -8,19 +8,25 @@ local port) at `/dashboard/`, HTTP and websocket alike.
 Request bodies are streamed to Streamlit, capped at DASHBOARD_MAX_BODY_BYTES (413 above it: the
 dashboard uploads no files). Every /dashboard/ response says it may not be framed (X-Frame-Options: DENY,
 CSP frame-ancestors 'none'); the visitor page at `/` stays embeddable.
+
+The dashboard learns who is signing in from X-Forwarded-For, which this proxy sets to the client's address
+(the TCP peer, or what a proxy in TRUSTED_PROXIES forwarded: the rule of faces/client_address.py) after
+dropping any the client sent; the dashboard believes it only from 127.0.0.1 (faces/dashboard/ui.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
 
 import httpx
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
+
+from sportello.faces.client_address import trust_proxies
 
 log = logging.getLogger("sportello.proxy")
 
@@ -56,6 +62,29 @@ class _TooLarge(Exception):
     pass
 
 
+class _ClientResolved:
+    """`app` with scope["client"] rewritten from X-Forwarded-For when the peer is a trusted proxy."""
+
+    def __init__(self, app, trusted: Iterable[str]):
+        self.app = app
+        trust_proxies(self, trusted)  # the one rule (faces/client_address.py): it calls add_middleware
+
+    def add_middleware(self, middleware, **options) -> None:
+        self.app = middleware(self.app, **options)
+
+    async def __call__(self, scope, receive, send):
+        return await self.app(scope, receive, send)
+
+
+def forwarded_for(scope, skip: set[bytes]) -> list[tuple[bytes, bytes]]:
+    """The request's headers minus `skip` and any X-Forwarded-For, plus ours: the client's address."""
+    headers = [(k, v) for k, v in scope["headers"] if k.lower() not in skip and k.lower() != b"x-forwarded-for"]
+    client = scope.get("client")
+    if client and client[0]:
+        headers.append((b"x-forwarded-for", str(client[0]).encode("latin-1")))
+    return headers
+
+
 class DashboardProxy:
     """`upstream_port` is a port or a callable giving it (the supervisor may move the dashboard)."""
 
@@ -66,8 +95,10 @@ class DashboardProxy:
         prefix: str = "/dashboard",
         upstream_host: str = "127.0.0.1",
         max_body_bytes: int = 1024 * 1024,
+        trusted_proxies: Iterable[str] = ("127.0.0.1",),
     ):
         self.app = app
+        self._resolved = _ClientResolved(self._dispatch, trusted_proxies)
         self.prefix = prefix.rstrip("/")
         self.upstream_host = upstream_host
         self._port = upstream_port if callable(upstream_port) else (lambda: upstream_port)
@@ -92,14 +123,17 @@ class DashboardProxy:
         return path == self.prefix or path.startswith(self.prefix + "/")
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and self._mine(scope["path"]):
+        if scope["type"] in ("http", "websocket") and self._mine(scope["path"]):
+            return await self._resolved(scope, receive, send)
+        return await self.app(scope, receive, send)
+
+    async def _dispatch(self, scope, receive, send):
+        if scope["type"] == "http":
             if scope["path"] == self.prefix:  # /dashboard -> /dashboard/
                 await self._reply(send, 307, b"", [(b"location", (self.prefix + "/").encode())])
                 return
             return await self._http(scope, receive, send)
-        if scope["type"] == "websocket" and self._mine(scope["path"]):
-            return await self._websocket(scope, receive, send)
-        return await self.app(scope, receive, send)
+        return await self._websocket(scope, receive, send)
 
     async def _http(self, scope, receive, send):
         limit = self.max_body_bytes
@@ -113,7 +147,7 @@ class DashboardProxy:
             return
         query = scope.get("query_string", b"").decode("latin-1")
         url = f"http://{self.upstream}" + scope["path"] + (f"?{query}" if query else "")
-        headers = [(k, v) for k, v in scope["headers"] if k.lower() not in HOP_BY_HOP]
+        headers = forwarded_for(scope, HOP_BY_HOP)
 
         async def body():  # streamed to the upstream, counted on the way
             seen = 0
@@ -166,7 +200,7 @@ class DashboardProxy:
             return
         query = scope.get("query_string", b"").decode("latin-1")
         url = f"ws://{self.upstream}{scope['path']}" + (f"?{query}" if query else "")
-        forward = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"] if k.lower() not in WS_SKIP]
+        forward = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in forwarded_for(scope, WS_SKIP)]
         try:
             upstream = await ws_connect(
                 url,
