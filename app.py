@@ -128,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
                 lambda: dashboard.port,
                 prefix=DASHBOARD_PATH,
                 max_body_bytes=settings.dashboard_max_body_bytes,
+                read_timeout_s=settings.body_read_timeout_s,
             )
         log_urls(args.host or settings.host, args.port or settings.port, dashboard)
         uvicorn.run(

@@ -136,9 +136,11 @@ class Settings:
     outbox_keep_sent_days: float = 7.0
     timezone: str = "Europe/Rome"
     cors_origins: tuple[str, ...] = ()
-    # Input limits of the REST API (sportello/faces/body_limit.py, faces/api.py json_body).
+    # Input limits of the REST API and the visitor page's Gradio routes (sportello/faces/body_limit.py,
+    # faces/api.py json_body), and the seconds a request body (any route, the /dashboard/ proxy's too) may take.
     max_body_bytes: int = 64 * 1024
     max_json_depth: int = 32
+    body_read_timeout_s: float = 30.0
     # Faults and supervision (see README "Security").
     dashboard_max_body_bytes: int = 1024 * 1024
     dashboard_restart_max_s: float = 30.0
@@ -277,6 +279,7 @@ class Settings:
             cors_origins=tuple(o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", 64 * 1024),
             max_json_depth=_int(env, "MAX_JSON_DEPTH", 32),
+            body_read_timeout_s=_float(env, "BODY_READ_TIMEOUT_S", 30.0),
             dashboard_max_body_bytes=_int(env, "DASHBOARD_MAX_BODY_BYTES", 1024 * 1024),
             dashboard_restart_max_s=_float(env, "DASHBOARD_RESTART_MAX_S", 30.0),
             dashboard_hung_s=_float(env, "DASHBOARD_HUNG_S", 30.0),

@@ -149,6 +149,34 @@ def _str(data: dict, name: str) -> str:
     return value
 
 
+NOSNIFF = (b"x-content-type-options", b"nosniff")
+NO_FRAMING = ((b"x-frame-options", b"DENY"), (b"content-security-policy", b"frame-ancestors 'none'"))
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware: `X-Content-Type-Options: nosniff` on every answer, and no framing of the
+    API (`/api/*`, its docs included). The visitor page at `/` stays embeddable (README "Visitor page")."""
+
+    def __init__(self, app, no_framing_prefix: str = "/api/"):
+        self.app = app
+        self.prefix = no_framing_prefix
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        added = [NOSNIFF, *(NO_FRAMING if scope["path"].startswith(self.prefix) else ())]
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                names = {name for name, _ in added}
+                kept = [(k, v) for k, v in message.get("headers") or () if k.lower() not in names]
+                message = {**message, "headers": [*kept, *added]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_request: Request, exc: DomainError):
@@ -362,8 +390,12 @@ def create_api(runtime: Runtime) -> FastAPI:
         return error_response(exc.status_code, "http_error", str(exc.detail))
 
     app.include_router(create_router(runtime))
-    # Bodies over MAX_BODY_BYTES are cut while they stream in (413), not read whole first.
-    app.add_middleware(BodyLimit, max_bytes=runtime.settings.max_body_bytes, prefix="/api/")
+    # Bodies over MAX_BODY_BYTES are cut while they stream in (413), not read whole first, and a body not
+    # whole within BODY_READ_TIMEOUT_S is refused (408): on every route of this app, the API and the visitor
+    # page's Gradio routes that app.py mounts on it.
+    s = runtime.settings
+    app.add_middleware(BodyLimit, max_bytes=s.max_body_bytes, prefix="/", read_timeout_s=s.body_read_timeout_s)
+    app.add_middleware(SecurityHeaders)
     # The client's address (the key of the per-client limits): see faces/client_address.py.
     trust_proxies(app, runtime.settings.trusted_proxies)
     if runtime.settings.cors_origins:
