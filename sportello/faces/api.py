@@ -8,6 +8,7 @@ status.
 # No `from __future__ import annotations` here: FastAPI reads the endpoints'
 # annotations, and `Operator` below is local to create_router.
 import json
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Request
@@ -20,7 +21,10 @@ from sportello.domain import Conflict, DomainError, Forbidden, NotFound, RateLim
 from sportello.domain.validation import check_characters, check_json, validate_int
 from sportello.faces.body_limit import BodyLimit
 from sportello.faces.client_address import client_address, trust_proxies
+from sportello.faces.storage_full import DISK_FULL, RETRY_AFTER_S, is_disk_full
 from sportello.runtime import Runtime
+
+log = logging.getLogger("sportello.api")
 
 
 class UnsupportedMediaType(ValidationError):
@@ -175,6 +179,37 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class StorageFullAnswer:
+    """Pure ASGI middleware: a write refused because the disk is full (faces/storage_full.py) is answered
+    507 `storage_full` with a bilingual message and Retry-After (its transaction was rolled back: nothing
+    stored, nothing acknowledged), on every route, instead of a plain 500 that drops the connection. Any
+    other error goes on to the server's 500."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message):
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started or not is_disk_full(exc):
+                raise
+            log.error("%s %s refused: the disk is full (%s)", scope.get("method"), scope["path"], exc)
+            response = error_response(507, "storage_full", DISK_FULL)
+            response.headers["Retry-After"] = str(RETRY_AFTER_S)
+            await response(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -394,6 +429,7 @@ def create_api(runtime: Runtime) -> FastAPI:
     # whole within BODY_READ_TIMEOUT_S is refused (408): on every route of this app, the API and the visitor
     # page's Gradio routes that app.py mounts on it.
     s = runtime.settings
+    app.add_middleware(StorageFullAnswer)
     app.add_middleware(BodyLimit, max_bytes=s.max_body_bytes, prefix="/", read_timeout_s=s.body_read_timeout_s)
     app.add_middleware(SecurityHeaders)
     # The client's address (the key of the per-client limits): see faces/client_address.py.

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from sportello.domain import DomainError, validate_language
 from sportello.domain.validation import InvalidPhone
+from sportello.faces.storage_full import DISK_FULL, is_disk_full
 from sportello.faces.visitor.view import (
     LIVE_STATES,
     SESSION_LOST,
@@ -101,7 +102,11 @@ class VisitorActions:
                 except DomainError:
                     pass
             return base
-        except Exception:
+        except Exception as exc:
+            if is_disk_full(exc):  # nothing was stored: say so, the visitor may send it again later
+                log.error("visitor action refused: the disk is full (%s)", exc)
+                base["notice"] = DISK_FULL
+                return base
             log.exception("visitor action failed")
             base["notice"] = error_notice("", base["lang"])
             return base
