@@ -137,10 +137,14 @@ class Settings:
     timezone: str = "Europe/Rome"
     cors_origins: tuple[str, ...] = ()
     # Input limits of the REST API and the visitor page's Gradio routes (sportello/faces/body_limit.py,
-    # faces/api.py json_body), and the seconds a request body (any route, the /dashboard/ proxy's too) may take.
+    # faces/api.py json_body).
     max_body_bytes: int = 64 * 1024
     max_json_depth: int = 32
+    # Edge limits (issue 20): the seconds a request body may take (any route, the /dashboard/ proxy's too;
+    # 0 = no limit), and the writes a visitor may cause in one conversation besides messages (language,
+    # operator offer, contact, rating) per RATE_WINDOW_S (services/throttle.py; 0 = unlimited).
     body_read_timeout_s: float = 30.0
+    change_rate_per_session: int = 30
     # Faults and supervision (see README "Security").
     dashboard_max_body_bytes: int = 1024 * 1024
     dashboard_restart_max_s: float = 30.0
@@ -280,6 +284,7 @@ class Settings:
             max_body_bytes=_int(env, "MAX_BODY_BYTES", 64 * 1024),
             max_json_depth=_int(env, "MAX_JSON_DEPTH", 32),
             body_read_timeout_s=_float(env, "BODY_READ_TIMEOUT_S", 30.0),
+            change_rate_per_session=_int(env, "CHANGE_RATE_PER_SESSION", 30),
             dashboard_max_body_bytes=_int(env, "DASHBOARD_MAX_BODY_BYTES", 1024 * 1024),
             dashboard_restart_max_s=_float(env, "DASHBOARD_RESTART_MAX_S", 30.0),
             dashboard_hung_s=_float(env, "DASHBOARD_HUNG_S", 30.0),
