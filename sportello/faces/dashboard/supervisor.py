@@ -8,7 +8,8 @@
 - The port: if DASHBOARD_PORT is taken (e.g. by a dashboard left over from an earlier run) another free
   port is used, so the proxy never forwards to a process that is not our child. The proxy reads `port`.
 - A dashboard that stops answering its health URL for `hung_s` (DASHBOARD_HUNG_S), or never answers
-  within STARTUP_S of its start, is killed and restarted like one that died.
+  within STARTUP_S of its start, is killed and restarted like one that died. `status()` reports it not
+  running as soon as it has not answered for `hung_s`, or never answered within ANSWER_GRACE_S of its start.
 - `stop()` ends it (SIGTERM to its group, SIGKILL after a grace period); app.py calls it on every exit path
   (normal return, SIGTERM, SIGINT, exceptions) and registers it with atexit.
 """
@@ -30,6 +31,9 @@ from pathlib import Path
 log = logging.getLogger("sportello.dashboard")
 STABLE_S = 60.0  # a child that ran this long resets the backoff
 STARTUP_S = 90.0  # a child that has not answered its health URL this long after its start is hung
+# ... and is reported not running (GET /api/health) once it has not answered this long after its start:
+# a dashboard frozen before its first probe is not counted healthy while the restart waits for STARTUP_S.
+ANSWER_GRACE_S = 15.0
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never through an HTTP proxy
 
 
@@ -210,6 +214,10 @@ class DashboardSupervisor:
     def status(self) -> dict:
         proc = self.proc
         running = proc is not None and proc.poll() is None and not self._stop.is_set()
-        if running and self.health_url is not None and self._answered_at is not None:
-            running = time.monotonic() - self._answered_at <= self.hung_s
+        if running and self.health_url is not None:
+            now = time.monotonic()
+            if self._answered_at is not None:
+                running = now - self._answered_at <= self.hung_s
+            else:  # never answered a probe since this start: healthy only during a short grace
+                running = now - self._started_at <= min(ANSWER_GRACE_S, max(self.hung_s, 1.0))
         return {"running": running, "restarts": self.restarts, "port": self.port}
