@@ -27,6 +27,7 @@ from starlette.responses import JSONResponse
 from sportello.config import COLOR_RE
 from sportello.faces.body_limit import RefuseUploads
 from sportello.faces.client_address import client_address
+from sportello.faces.storage_full import DISK_FULL
 from sportello.faces.visitor.actions import VisitorActions
 from sportello.faces.visitor.view import (
     SUGGESTIONS,
@@ -334,7 +335,8 @@ def build_page(
             final = await run(
                 answers, actions.send, pending, text, _header(request, "user-agent"), client_address(request)
             )
-            yield render(final, send_outputs)
+            # Not stored (the disk is full): the text goes back in the box, to send again later.
+            yield render(final, send_outputs, {msg: text} if final["notice"] == DISK_FULL else None)
 
         async def on_send(text, view, request: gr.Request):
             async for out in send_text(text, view, request):
