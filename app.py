@@ -16,7 +16,7 @@ import gradio as gr
 import uvicorn
 from fastapi import FastAPI
 
-from sportello.config import ROOT, Settings, child_env
+from sportello.config import ROOT, SettingError, Settings, child_env
 from sportello.faces.api import create_api
 from sportello.faces.dashboard.supervisor import DashboardSupervisor
 from sportello.faces.proxy import DashboardProxy
@@ -108,7 +108,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", help="address to bind (default: $HOST or 0.0.0.0)")
     parser.add_argument("--no-dashboard", action="store_true", help="do not start the operator dashboard")
     args = parser.parse_args(argv)
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except SettingError as exc:  # one line naming the setting, no traceback
+        print(f"sportello: cannot start: {exc}", file=sys.stderr)
+        return 2
     setup_logging(settings)  # LOG_LEVEL, LOG_FORMAT (plain or json), request ids, secrets masked
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
@@ -130,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
                 prefix=DASHBOARD_PATH,
                 max_body_bytes=settings.dashboard_max_body_bytes,
                 trusted_proxies=settings.trusted_proxies,
+                read_timeout_s=settings.body_read_timeout_s,
             )
         log_urls(args.host or settings.host, args.port or settings.port, dashboard)
         uvicorn.run(

@@ -263,3 +263,19 @@ class VisitorQuotas:
                     "Too many messages in a short time.",
                     wait,
                 )
+
+    def change(self, session_id: str, per_window: int) -> None:
+        """A write a visitor causes in one conversation besides a message (language, operator offer, contact,
+        rating): `per_window` (CHANGE_RATE_PER_SESSION) per RATE_WINDOW_S per conversation, 0 = unlimited.
+        Keyed by the conversation, so it holds whatever the client's address."""
+        changes = getattr(self, "_changes", None)
+        if changes is None:
+            changes = self._changes = RateLimit(per_window, self.messages.window_s, clock=self.messages.clock)
+        wait = changes.hit(session_id)
+        if wait > 0:
+            raise too_many(
+                "too_many_changes",
+                "Troppe modifiche in poco tempo.",
+                "Too many changes in a short time.",
+                wait,
+            )
