@@ -243,6 +243,8 @@ class PrivacyService:
                 select(messages.c.text).where(messages.c.session_id.in_(ids), messages.c.role == Role.USER)
             ).scalars()
             texts += conn.execute(select(sessions.c.original_question).where(sessions.c.id.in_(ids))).scalars()
+        if not needles and not texts:
+            return 0
         found = labels_holding(label_table.texts(conn), needles, texts)
         return label_table.erase(conn, found, ERASED_TEXT, now, LABELS_ERASED_BY)
 

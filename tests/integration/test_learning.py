@@ -202,13 +202,11 @@ def test_a_runtime_with_a_fake_answerer_still_stores_labels(settings):
 
 
 @pytest.fixture
-def analisi(data_dir, monkeypatch):
-    """(the runtime, the Analisi page signed in as mario, showing the seeded days' unanswered questions)."""
+def seeded(data_dir, monkeypatch):
+    """The seeded store of testkit.dashboard (mario admin, lucia not), for the dashboard under test."""
     import streamlit as st
 
-    from testkit.dashboard import D1, D3, seed
-
-    from .test_dashboard_pages import sign_in
+    from testkit.dashboard import seed
 
     monkeypatch.setenv("DATA_DIR", str(data_dir))
     monkeypatch.delenv("DATABASE_URL", raising=False)
@@ -216,13 +214,28 @@ def analisi(data_dir, monkeypatch):
     rt = Runtime(Settings.from_env(), answerer=FakeAnswerer())
     try:
         seed(rt)
-        at = sign_in("mario")
-        at.switch_page("pages/analytics.py").run()
-        at.date_input(key="an_days").set_value((D1, D3)).run()
-        yield rt, at
+        yield rt
     finally:
         st.cache_resource.clear()
         rt.store.dispose()
+
+
+def analisi_page(username: str):
+    from testkit.dashboard import D1, D3
+
+    from .test_dashboard_pages import sign_in
+
+    at = sign_in(username)
+    at.switch_page("pages/analytics.py").run()
+    at.date_input(key="an_days").set_value((D1, D3)).run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.fixture
+def analisi(seeded):
+    """(the runtime, the Analisi page signed in as mario, showing the seeded days' unanswered questions)."""
+    return seeded, analisi_page("mario")
 
 
 def test_the_analisi_page_labels_an_unanswered_question_and_undoes_it(analisi, data_dir):
@@ -353,37 +366,6 @@ def test_only_the_author_or_an_admin_undoes_a_label(app):
 
 
 # ----------------------------------------------------------------- the dashboard: proposals, review, visitor text
-@pytest.fixture
-def seeded(data_dir, monkeypatch):
-    """The seeded store of testkit.dashboard (mario admin, lucia not), for the dashboard under test."""
-    import streamlit as st
-
-    from testkit.dashboard import seed
-
-    monkeypatch.setenv("DATA_DIR", str(data_dir))
-    monkeypatch.delenv("DATABASE_URL", raising=False)
-    monkeypatch.setenv("ANSWERER", "lexical")
-    rt = Runtime(Settings.from_env(), answerer=FakeAnswerer())
-    try:
-        seed(rt)
-        yield rt
-    finally:
-        st.cache_resource.clear()
-        rt.store.dispose()
-
-
-def analisi_page(username: str):
-    from testkit.dashboard import D1, D3
-
-    from .test_dashboard_pages import sign_in
-
-    at = sign_in(username)
-    at.switch_page("pages/analytics.py").run()
-    at.date_input(key="an_days").set_value((D1, D3)).run()
-    assert not at.exception, at.exception
-    return at
-
-
 def test_a_non_admin_sends_a_proposal_and_an_admin_approves_it_on_the_dashboard(seeded, data_dir):
     rt = seeded
     at = analisi_page("lucia")
