@@ -86,6 +86,7 @@ class Runtime:
             clock=clock,
             on_commit=wake,
             sheets_guard=lambda: self.worker.batch_lock,  # no batch in flight while the local sheets are rewritten
+            relearn=self.learning.sync,  # labels erased: the learned files regenerated, this answerer reloaded
         )
         self.leadership: Leadership | None = None
         self.scheduler = Scheduler(self._jobs())

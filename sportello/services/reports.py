@@ -233,6 +233,7 @@ class DayCache:
             self.days.clear()
             self.sums.clear()
             self._until = float("-inf")
+            normalize_question.cache_clear()  # it holds visitor questions too (an erasure in another process)
         self._seen, self._tombstones = newest, tombstones
 
     def keep(self, tz: str, day: date, data: DayEvents) -> None:

@@ -4,6 +4,9 @@ SQLite in WAL mode is the embedded default; any `DATABASE_URL` SQLAlchemy
 understands works, PostgreSQL being the one tested for several replicas.
 Write transactions on SQLite start with BEGIN IMMEDIATE so that concurrent
 writers queue on the busy timeout instead of failing on a lock upgrade.
+SQLite connections run with `secure_delete` on (deleted and overwritten
+content is zeroed, not left in free space), and `checkpoint()` empties the WAL
+into the database file after an erasure, so erased data lingers in neither.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ def make_engine(url: str, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Engine:
             cur.execute("PRAGMA synchronous=FULL")
             cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
             cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA secure_delete=ON")  # erased data is zeroed, not left in free pages (privacy)
             cur.close()
 
         @event.listens_for(engine, "begin")
@@ -112,6 +116,21 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+    def checkpoint(self, timeout_s: float = 5.0) -> bool:
+        """SQLite: copy the WAL into the database file and truncate it to zero bytes
+        (`PRAGMA wal_checkpoint(TRUNCATE)`), waiting at most about `timeout_s` for the writers
+        and readers of older snapshots; returns whether it completed. Other databases: True."""
+        if not self.is_sqlite:
+            return True
+        with self.engine.connect() as conn:
+            raw = conn.connection.dbapi_connection  # outside any transaction (autocommit)
+            raw.execute(f"PRAGMA busy_timeout={max(1, int(timeout_s * 1000))}")
+            try:
+                busy, _, _ = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            finally:
+                raw.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+        return not busy
 
     def probe_write(self, timeout_s: float) -> None:
         """One tiny committed write (the `health_probe` kv row), waiting at most about

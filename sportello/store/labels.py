@@ -1,5 +1,8 @@
 """The labels table (what operators taught the answerer), and the answer counts the learning loop
-compares before and after a label. Composed by `sportello.services.learning`, inside its transactions."""
+compares before and after a label. Composed by `sportello.services.learning`, inside its transactions.
+
+A label is `approved` (it reaches the answerer), `proposed` (a non-admin's, waiting for an admin) or
+`rejected`; "active" means approved and not undone: only those are written to the learned files."""
 
 from __future__ import annotations
 
@@ -10,6 +13,10 @@ from sqlalchemy.engine import Connection
 
 from sportello.domain.events import EventKind
 from sportello.store.tables import events, labels
+
+APPROVED, PROPOSED, REJECTED = "approved", "proposed", "rejected"
+# The columns a visitor's words can be in (the question, and a KB entry's texts prefilled from it).
+TEXT_COLUMNS = ("question", "question_it", "question_en", "answer_it", "answer_en")
 
 # The visitor questions the AI answered / did not answer.
 ANSWER_KINDS = (str(EventKind.AI_ANSWERED), str(EventKind.AI_NO_ANSWER))
@@ -38,21 +45,55 @@ def mark_undone(conn: Connection, label_id: int, at: float, by: str) -> None:
     conn.execute(update(labels).where(labels.c.id == label_id).values(undone_at=at, undone_by=by))
 
 
+def mark_reviewed(conn: Connection, label_id: int, status: str, at: float, by: str) -> None:
+    conn.execute(update(labels).where(labels.c.id == label_id).values(status=status, reviewed_at=at, reviewed_by=by))
+
+
+def pending(conn: Connection) -> list[dict]:
+    """The proposals waiting for an admin (not undone: withdrawn by their author), oldest first."""
+    stmt = select(labels).where(labels.c.status == PROPOSED, labels.c.undone_at.is_(None)).order_by(labels.c.id)
+    return [as_dict(r) for r in conn.execute(stmt)]
+
+
+def texts(conn: Connection) -> list[dict]:
+    """Every label's id, undone_at and text columns (erasure looks for a visitor's words in them)."""
+    rows = conn.execute(select(labels.c.id, labels.c.undone_at, *(labels.c[c] for c in TEXT_COLUMNS)))
+    return [dict(r._mapping) for r in rows]
+
+
+def erase(conn: Connection, label_ids: Iterable[int], erased_text: str, at: float, by: str) -> int:
+    """Blank the labels' texts and withdraw them (undone now, by `by`, unless undone already); the kind,
+    intent, status, author and times stay. Returns how many labels changed."""
+    ids = sorted(set(label_ids))
+    if not ids:
+        return 0
+    blank = {c: "" for c in TEXT_COLUMNS} | {"question": erased_text}
+    n = conn.execute(update(labels).where(labels.c.id.in_(ids)).values(**blank)).rowcount
+    conn.execute(
+        update(labels).where(labels.c.id.in_(ids), labels.c.undone_at.is_(None)).values(undone_at=at, undone_by=by)
+    )
+    return n
+
+
 def history(conn: Connection, limit: int) -> list[dict]:
     """Every label, newest first (undone ones included)."""
     rows = conn.execute(select(labels).order_by(labels.c.created_at.desc(), labels.c.id.desc()).limit(limit))
     return [as_dict(r) for r in rows]
 
 
+def _is_active():
+    return (labels.c.status == APPROVED) & labels.c.undone_at.is_(None)
+
+
 def active(conn: Connection) -> list[dict]:
-    """The labels not undone, oldest first."""
-    rows = conn.execute(select(labels).where(labels.c.undone_at.is_(None)).order_by(labels.c.id))
+    """The labels approved and not undone (what the answerer learns), oldest first."""
+    rows = conn.execute(select(labels).where(_is_active()).order_by(labels.c.id))
     return [as_dict(r) for r in rows]
 
 
 def active_intents(conn: Connection, kind: str) -> set[str]:
     """The intents of the active labels of one kind (the learned KB entries' names)."""
-    stmt = select(labels.c.intent).where(labels.c.kind == kind, labels.c.undone_at.is_(None))
+    stmt = select(labels.c.intent).where(labels.c.kind == kind, _is_active())
     return set(conn.execute(stmt).scalars())
 
 

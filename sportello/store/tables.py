@@ -186,7 +186,12 @@ labels = Table(
     Column("created_at", Float, nullable=False),
     Column("undone_at", Float, nullable=True),
     Column("undone_by", String(128), nullable=True),
+    # approved (in the learned files) | proposed (a non-admin's, waiting for an admin) | rejected (0008)
+    Column("status", String(16), nullable=False, default="approved", server_default="approved"),
+    Column("reviewed_by", String(128), nullable=True),
+    Column("reviewed_at", Float, nullable=True),
     Index("ix_labels_created_at", "created_at"),
+    Index("ix_labels_status", "status"),
 )
 
 

@@ -13,7 +13,7 @@ from sportello.services.operators import OperatorService
 from sportello.store import migrate
 from sportello.store.database import Store
 from sportello.store.outbox import saved_status
-from sportello.store.tables import metadata, sessions
+from sportello.store.tables import labels, metadata, sessions
 from testkit.inprocess import InProcessServer
 from testkit.support import Operator, Visitor
 
@@ -51,7 +51,7 @@ def test_upgrade_from_previous_schema_keeps_data(settings, data_dir, db_env):
     engine.dispose()
 
     store = Store(settings.database_url)  # opening the store upgrades it
-    assert migrate.current(store.engine) == migrate.head() == "0007"
+    assert migrate.current(store.engine) == migrate.head() == "0008"
     with store.read() as conn:
         assert conn.execute(select(sessions.c.user_agent).where(sessions.c.id == "s1")).scalar_one() == "ua"
     assert saved_status(store)["backlog"] == 0  # the new kv table works
@@ -66,3 +66,22 @@ def test_upgrade_from_previous_schema_keeps_data(settings, data_dir, db_env):
         assert v.say("Quanto costa il biglietto?")["status"] == "bot"
         op = Operator(srv.url, "mario")
         assert op.get("status")["online"] == 0
+
+
+def test_existing_labels_become_approved(settings):
+    """0008: every label made before the review existed was applied at once: it stays in the learned files."""
+    engine = create_engine(settings.database_url)
+    migrate.upgrade(engine, "0007")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO labels (question, lang, kind, intent, question_it, question_en, answer_it, answer_en,"
+                " operator_id, operator_name, created_at) VALUES ('posso portare il cane?', 'it', 'intent',"
+                " 'animali', '', '', '', '', 2, 'Lucia Bianchi', 1)"
+            )
+        )
+    migrate.upgrade(engine)
+    with engine.connect() as conn:
+        row = conn.execute(select(labels.c.status, labels.c.reviewed_by, labels.c.reviewed_at)).one()
+    assert tuple(row) == ("approved", None, None)
+    engine.dispose()

@@ -322,3 +322,74 @@ def test_google_sheets_get_the_tombstone_and_the_anonymised_ticket(data_dir):
             assert HARD not in json.dumps(stones)
         finally:
             rt.store.dispose()
+
+
+# ----------------------------------------------------------------- the labels operators made from the visitor's words
+def _chat(rt: Runtime, question: str, email: str) -> str:
+    v = rt.chat.start_session("it", "pytest")
+    rt.chat.visitor_message(v["session_id"], v["token"], question)
+    rt.chat.answer_offer(v["session_id"], v["token"], True)
+    rt.chat.submit_contact(v["session_id"], v["token"], "email", email)
+    return v["session_id"]
+
+
+def _learned(data_dir) -> str:
+    return "\n".join(p.read_text("utf-8") for p in sorted(Path(data_dir).glob("learned_*.csv")))
+
+
+def test_erasure_takes_the_visitors_words_out_of_the_labels_and_the_learned_files(data_dir, db_env):
+    rt = Runtime(Settings.from_env({"DATA_DIR": str(data_dir), **db_env}), answerer=FakeAnswerer())
+    try:
+        make_operators(rt.operators)
+        mario, lucia = rt.operators.by_username("mario"), rt.operators.by_username("lucia")
+        by_contact_q = "Sono Carla Neri, avete visite guidate per scuole? carla.neri@example.org"
+        by_session_q = "Mi chiamo Dario Fo Bianchi e vorrei sapere se il museo ha un guardaroba"
+        by_contact = _chat(rt, by_contact_q, "carla.neri@example.org")
+        by_session = _chat(rt, by_session_q, "dario@example.org")
+        rt.learning.label(mario, by_contact_q, "it", escalate=True)  # approved: in the learned files
+        rt.learning.label(lucia, by_session_q, "it", intent="guardaroba_borse")  # a proposal
+        # an admin's KB entry whose text an operator edited from the visitor's question
+        entry = {
+            "question_it": f"{by_session_q} grande",
+            "answer_it": "Sì.",
+            "question_en": "a cloakroom?",
+            "answer_en": "Yes.",
+        }
+        rt.learning.label(mario, "guardaroba grande?", "it", kb_entry=entry)
+        kept = rt.learning.label(mario, "avete un guardaroba per le valigie?", "it", intent="guardaroba_borse")
+        assert "carla.neri@example.org" in _learned(data_dir) and "Dario Fo Bianchi" in _learned(data_dir)
+
+        assert rt.privacy.erase_contact("carla.neri@example.org")["labels"] == 1
+        assert rt.privacy.erase_session(by_session)["labels"] == 2
+        for needle in ("carla.neri@example.org", "Carla Neri", "Dario Fo Bianchi", "dario@example.org"):
+            assert found_in_database(rt.store, needle) == [], needle
+            assert needle.lower() not in _learned(data_dir).lower(), needle
+        history = {h["id"]: h for h in rt.learning.history()}
+        assert history[kept["id"]]["undone_at"] is None and "valigie" in _learned(data_dir)
+        erased = [h for h in history.values() if h["id"] != kept["id"]]
+        assert all(h["undone_by"] == "[erasure]" and h["operator_name"] for h in erased)
+        assert by_contact != by_session
+    finally:
+        rt.store.dispose()
+
+
+def test_retention_takes_out_the_labels_holding_a_contact_only(data_dir, db_env):
+    """Retention keeps what operators taught from old conversations, unless it holds their contact."""
+    rt = Runtime(
+        Settings.from_env({"DATA_DIR": str(data_dir), "RETENTION_DAYS": "30", **db_env}), answerer=FakeAnswerer()
+    )
+    try:
+        make_operators(rt.operators)
+        mario = rt.operators.by_username("mario")
+        old = _chat(rt, "avete un guardaroba per i passeggini?", "old.label@example.org")
+        _age(rt, old, 31)
+        taught = rt.learning.label(mario, "avete un guardaroba per i passeggini?", "it", intent="guardaroba_borse")
+        holding = rt.learning.label(mario, "scrivete a old.label@example.org per il guardaroba", "it", escalate=True)
+        assert rt.privacy.retention()["labels"] == 1
+        history = {h["id"]: h for h in rt.learning.history()}
+        assert history[taught["id"]]["undone_at"] is None
+        assert history[holding["id"]]["undone_by"] == "[erasure]"
+        assert found_in_database(rt.store, "old.label@example.org") == []
+        assert "old.label" not in _learned(data_dir)
+    finally:
+        rt.store.dispose()

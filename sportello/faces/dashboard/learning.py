@@ -1,6 +1,11 @@
 """The learning loop on the dashboard: label a visitor question (Analisi, live chat) and the
-"Apprendimento · Learning" section (history with undo, counts per intent, answer rate before/after).
-Calls `rt.learning` only (sportello.services.learning)."""
+"Apprendimento · Learning" section (the admins' review of proposals, history with undo, counts per
+intent, answer rate before/after). Calls `rt.learning` only (sportello.services.learning).
+
+Visitor text (the questions being labelled, the proposals, the history) is never rendered as Markdown
+or HTML: `st.text`, dataframes and option lists show it as it is; a label that Streamlit renders as
+Markdown (an expander's) gets it through `ui.plain`. Who may review or undo is the service's rule:
+the page only leaves out the buttons a non-admin could not use."""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from sportello.faces.dashboard import ui
 
 # The "new KB entry" choice of the label picker, beside the intents and ESCALATE ("must go to a person").
 NEW_KB = "__kb__"
+REVIEW_LIMIT = 50
 
 
 def _when(ts: float | None, tz: str) -> str:
@@ -66,14 +72,57 @@ def label_widget(rt, op: dict, question: str, lang: str, key: str) -> None:
         except DomainError as exc:
             st.warning(ui.err(exc))
             return
-        ui.flash("success", ui.t("label_saved", n=saved["id"]))
+        if saved["status"] == "proposed":
+            ui.flash("info", ui.t("label_proposed", n=saved["id"]))
+        else:
+            ui.flash("success", ui.t("label_saved", n=saved["id"]))
         st.rerun()
 
 
+def _review(rt, op: dict, tz: str) -> None:
+    """The proposals waiting for an admin, each with Approva / Rifiuta (admins only)."""
+    st.markdown(f"**{ui.t('review_title')}**")
+    pending = rt.learning.pending()
+    if not pending:
+        st.caption(ui.t("review_none"))
+        return
+    for p in pending[:REVIEW_LIMIT]:
+        with st.container(border=True, key=f"lbl_review_{p['id']}"):
+            st.text(
+                ui.t(
+                    "review_by",
+                    n=p["id"],
+                    who=p["operator_name"],
+                    when=_when(p["created_at"], tz),
+                    kind=p["kind"],
+                    intent=p["intent"],
+                )
+            )
+            st.text(p["question"])
+            if p["kind"] == "kb_entry":
+                for lg in ("it", "en"):
+                    st.text(f"{lg.upper()}: {p[f'question_{lg}']}\n→ {p[f'answer_{lg}']}")
+            c1, c2, _ = st.columns([1, 1, 4])
+            verdict = None
+            if c1.button(ui.t("review_approve"), key=f"lbl_approve_{p['id']}", type="primary"):
+                verdict = True
+            if c2.button(ui.t("review_reject"), key=f"lbl_reject_{p['id']}"):
+                verdict = False
+            if verdict is not None:
+                try:
+                    rt.learning.review(p["id"], op, approve=verdict)
+                except DomainError as exc:
+                    st.warning(ui.err(exc))
+                    return
+                ui.flash("success", ui.t("review_approved" if verdict else "review_rejected", n=p["id"]))
+                st.rerun()
+
+
 def learning_section(rt, op: dict, tz: str) -> None:
-    """History (who, when, undo), counts per intent, answer rate before/after the first label."""
+    """Review (admins), history (who, when, status, review, undo), counts per intent, answer rate
+    before/after the first label."""
     st.subheader(ui.t("learning_title"))
-    st.caption(ui.t("learning_help"))
+    st.caption(ui.t("learning_help_review"))
     rate = rt.learning.answer_rate_since()
 
     def pct(side: dict) -> str:
@@ -83,6 +132,8 @@ def learning_section(rt, op: dict, tz: str) -> None:
     m[0].metric(ui.t("rate_before"), pct(rate["before"]), help=ui.t("rate_help"))
     m[1].metric(ui.t("rate_after"), pct(rate["after"]), help=ui.t("rate_help"))
 
+    if op.get("is_admin"):
+        _review(rt, op, tz)
     history = rt.learning.history()
     if not history:
         st.info(ui.t("label_none"))
@@ -103,12 +154,19 @@ def learning_section(rt, op: dict, tz: str) -> None:
             ui.t("col_kind"): h["kind"],
             ui.t("col_intent"): h["intent"],
             ui.t("question"): h["question"],
+            ui.t("col_status"): ui.t(f"status_{h['status']}"),
+            ui.t("col_reviewed"): f"{_when(h['reviewed_at'], tz)} · {h['reviewed_by']}" if h["reviewed_at"] else "",
             ui.t("col_undone"): f"{_when(h['undone_at'], tz)} · {h['undone_by']}" if h["undone_at"] else "",
         }
         for h in history
     ]
     st.dataframe(pd.DataFrame(rows), hide_index=True, key="lbl_history")
-    active = [h for h in history if h["undone_at"] is None]
+    # Only what this operator may undo: their own labels, or any label for an admin.
+    active = [
+        h
+        for h in history
+        if h["undone_at"] is None and h["status"] != "rejected" and (op.get("is_admin") or h["operator_id"] == op["id"])
+    ]
     if active:
         c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
         pick = c1.selectbox(

@@ -200,6 +200,37 @@ LABELS: dict[str, tuple[str, str]] = {
     "label_undo": ("Annulla etichetta", "Undo label"),
     "label_undo_pick": ("Etichetta da annullare", "Label to undo"),
     "label_none": ("Nessuna etichetta ancora.", "No labels yet."),
+    # label review: a non-admin's label is a proposal until an admin approves it
+    "learning_help_review": (
+        "Insegna all'AI: ogni etichetta è registrata (chi, quando). Le etichette di un amministratore valgono "
+        "subito; quelle degli altri operatori sono proposte, usate dall'AI solo dopo l'approvazione di un "
+        "amministratore. Un'etichetta può essere annullata dal suo autore o da un amministratore.",
+        "Teach the AI: every label is recorded (who, when). An administrator's labels apply at once; other "
+        "operators' labels are proposals, used by the AI only once an administrator approves them. A label can "
+        "be undone by its author or by an administrator.",
+    ),
+    "label_proposed": (
+        "Proposta #{n} inviata, in attesa di revisione da parte di un amministratore.",
+        "Proposal #{n} sent, awaiting review by an administrator.",
+    ),
+    "review_title": ("Proposte da rivedere", "Proposals to review"),
+    "review_none": ("Nessuna proposta in attesa di revisione.", "No proposals awaiting review."),
+    "review_by": (
+        "#{n} · proposta da {who} · {when} · {kind} {intent}",
+        "#{n} · proposed by {who} · {when} · {kind} {intent}",
+    ),
+    "review_approve": ("Approva", "Approve"),
+    "review_reject": ("Rifiuta", "Reject"),
+    "review_approved": (
+        "Proposta #{n} approvata: l'AI la usa da ora.",
+        "Proposal #{n} approved: the AI uses it from now on.",
+    ),
+    "review_rejected": ("Proposta #{n} rifiutata.", "Proposal #{n} rejected."),
+    "col_status": ("Stato", "Status"),
+    "col_reviewed": ("Revisione", "Review"),
+    "status_proposed": ("in attesa di revisione", "awaiting review"),
+    "status_approved": ("approvata", "approved"),
+    "status_rejected": ("rifiutata", "rejected"),
     "rate_before": ("Risposte AI prima", "AI answer rate before"),
     "rate_after": ("Risposte AI dopo", "AI answer rate after"),
     "rate_help": (
@@ -330,6 +361,18 @@ ERRORS: dict[str, tuple[str, str]] = {
     ),
     "same_operator": ("Questa chat è già tua.", "This chat is already yours."),
     "unknown_session": ("Conversazione non trovata.", "Conversation not found."),
+    "not_your_label": (
+        "Solo l'autore dell'etichetta o un amministratore può annullarla.",
+        "Only the label's author or an administrator can undo it.",
+    ),
+    "admin_review_only": (
+        "Solo un amministratore può approvare o rifiutare le proposte.",
+        "Only an administrator can approve or reject proposals.",
+    ),
+    "not_proposed": (
+        "Questa proposta è già stata rivista o ritirata.",
+        "This proposal was already reviewed or withdrawn.",
+    ),
 }
 
 # Canned replies, in the visitor's language.

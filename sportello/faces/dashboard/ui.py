@@ -331,10 +331,12 @@ def plain(text: object) -> str:
     written: every Markdown character backslash-escaped (GitHub-flavoured Markdown: links, images,
     emphasis, HTML tags; Streamlit's :directives[...] and $LaTeX$), so visitor text is never a link,
     an image the browser fetches, or markup."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!<>|~$:=\"'&])", r"\\\1", str(text))
+    return _MD_SPECIAL.sub(r"\\\1", str(text))
 
 
-md_escape = plain  # the former name
+# Every ASCII punctuation character may be backslash-escaped in (CommonMark) Markdown; Streamlit's own
+# `:color[...]`, `:material/...:` and `$math$` are punctuation too.
+_MD_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")
 
 
 TIME_GAP_S = 300  # a time label before a message that comes more than 5 minutes after the previous one
