@@ -41,11 +41,14 @@ BUDGET_S = 85
 
 
 def _run_probe(probe, ctx) -> Result:
+    started = time.monotonic()
     try:
-        return probe(ctx)
+        result = probe(ctx)
     except Exception as exc:  # a probe that breaks is a finding not proven fixed
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip().splitlines()[0]
-        return Result(probe.__name__, "FAIL", f"probe error: {detail[:200]}")
+        result = Result(probe.__name__, "FAIL", f"probe error: {detail[:200]}")
+    result.evidence += f" [{time.monotonic() - started:.1f}s]"
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -69,7 +69,17 @@ def open_page(page, title: str) -> None:
 
 
 def label(page, question_start: str, option: str, kb: dict | None = None) -> str:
-    """On Analisi, label the unanswered question that starts with `question_start`; returns the notice."""
+    """On Analisi, label the unanswered question that starts with `question_start`; returns the notice.
+    Tried twice: Streamlit may redraw the page under the first try."""
+    try:
+        return _label(page, question_start, option, kb)
+    except Exception:
+        time.sleep(1.0)
+        return _label(page, question_start, option, kb)
+
+
+def _label(page, question_start: str, option: str, kb: dict | None) -> str:
+    open_page(page, "Live")
     open_page(page, "Analisi")
     head = page.get_by_text(f"Etichetta: {question_start}").first
     head.wait_for()
@@ -91,22 +101,20 @@ def label(page, question_start: str, option: str, kb: dict | None = None) -> str
     return " | ".join(t.strip() for t in texts)[:200]
 
 
+def admin_page(ctx: Context):
+    """The admin's signed-in page, shared by the probes of the browser lane."""
+    if "admin_page" not in ctx.seed:
+        ctx.seed["admin_page"] = sign_in(ctx, S.ADMIN)
+    return ctx.seed["admin_page"]
+
+
 def erasure_labels(ctx: Context) -> None:
     """An admin labels the two questions that hold a visitor's contact and name (for privacy.py)."""
     if ctx.seed.get("erasure_labelled"):
         return
-    page = sign_in(ctx, S.ADMIN)
-    try:
-        label(page, S.ERASE_EMAIL_Q[:20], "persona")
-        label(page, S.ERASE_PHONE_Q[:20], "persona")
-    except Exception:
-        import os
-
-        if os.environ.get("REDTEAM_SHOTS"):
-            page.screenshot(path=os.environ["REDTEAM_SHOTS"], full_page=True)
-        raise
-    finally:
-        page.context.close()
+    page = admin_page(ctx)
+    label(page, S.ERASE_EMAIL_Q[:20], "persona")
+    label(page, S.ERASE_PHONE_Q[:20], "persona")
     ctx.seed["erasure_labelled"] = True
 
 
@@ -116,7 +124,7 @@ def visitor_markdown(ctx: Context) -> Result:
     app = S.start_main_app(ctx)
     beacon = ctx.seed["beacon"]
     payload, img, link = ctx.seed["markdown"]
-    page = sign_in(ctx, S.ADMIN)
+    page = admin_page(ctx)
     try:
         # With an operator online, one more visitor waits in the Live queue with the payload.
         v = Visitor(app)
@@ -134,6 +142,7 @@ def visitor_markdown(ctx: Context) -> Result:
             if imgs or links:
                 found.append(f"{title}: {imgs} <img>, {links} <a>")
     finally:
+        ctx.seed.pop("admin_page", None)
         page.context.close()
     fetched = [h for h in beacon.hits if h.startswith("/x.png")]
     ok = not found and not fetched

@@ -78,15 +78,25 @@ def gradio_500(ctx: Context) -> Result:
     name = "gradio_500"
     app = S.start_main_app(ctx)
     seen = []
-    with app.client() as http:
-        r = http.post("/gradio_api/component_server", files={"fn_name": (None, "x"), "data": (None, "{}")})
-        seen.append(("component_server without component_id", r.status_code))
-        r = http.post(
-            "/gradio_api/queue/join",
-            json={"data": [], "fn_index": 10**9, "session_hash": "redteam0002", "event_data": None, "trigger_id": None},
-        )
-        seen.append(("queue/join fn_index=10**9", r.status_code))
-    bad = [f"{what} -> {code}" for what, code in seen if code >= 500]
+
+    def probe(what: str, **request) -> None:
+        try:
+            with app.client() as http:
+                seen.append((what, http.post(**request).status_code))
+        except httpx.HTTPError as exc:  # closed without an answer: not a clean 4xx either
+            seen.append((what, f"no response ({type(exc).__name__})"))
+
+    probe(
+        "component_server without component_id",
+        url="/gradio_api/component_server",
+        files={"fn_name": (None, "x"), "data": (None, "{}")},
+    )
+    probe(
+        "queue/join fn_index=10**9",
+        url="/gradio_api/queue/join",
+        json={"data": [], "fn_index": 10**9, "session_hash": "redteam0002", "event_data": None, "trigger_id": None},
+    )
+    bad = [f"{what} -> {code}" for what, code in seen if not isinstance(code, int) or code >= 500]
     return verdict(name, not bad, "; ".join(bad) or ", ".join(f"{w} -> {c}" for w, c in seen))
 
 
@@ -107,14 +117,14 @@ def headers(ctx: Context) -> Result:
 
 
 def unmetered_writes(ctx: Context) -> Result:
-    """400 language switches (each a database write) in a burst: some must be refused (429)."""
+    """300 language switches (each a database write) in a burst: some must be refused (429)."""
     name = "unmetered_writes"
     app = S.start_main_app(ctx)
     v = Visitor(app, address=fresh_address())
     codes: dict[int, int] = {}
     started = time.monotonic()
     try:
-        for i in deadline_loop(6, 400):
+        for i in deadline_loop(3, 300):
             r = v.http.post(f"/api/chat/sessions/{v.session_id}/language", json={"language": ("en", "it")[i % 2]})
             codes[r.status_code] = codes.get(r.status_code, 0) + 1
     finally:
