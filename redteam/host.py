@@ -105,9 +105,9 @@ def startup_hours(ctx: Context) -> Result:
     env = base_env(data, free_port(), BUSINESS_HOURS="lunedi dalle nove a quando capita")
     started = time.monotonic()
     try:
-        r = run([sys.executable, "app.py", "--no-dashboard"], env, timeout=40)
+        r = run([sys.executable, "app.py", "--no-dashboard"], env, timeout=60)
     except subprocess.TimeoutExpired:
-        return verdict(name, False, "app.py did not stop within 40 s with an unreadable BUSINESS_HOURS")
+        return verdict(name, False, "app.py did not stop within 60 s with an unreadable BUSINESS_HOURS")
     out = (r.stdout + r.stderr).strip()
     lines = [x for x in out.splitlines() if x.strip()]
     traceback = "Traceback" in out
