@@ -172,27 +172,24 @@ def dashboard_runtime(settings: Settings | None = None) -> Runtime:
 
 
 @contextmanager
-def operator_accounts(settings: Settings | None = None) -> Iterator[OperatorService]:
-    """Only the operator accounts, for the admin command line: no answerer, no
-    sink, no background work. The store is closed on exit."""
+def _store_only(settings: Settings | None, service: Callable[[Store, Settings], Any]) -> Iterator[Any]:
+    """`service` over the store alone, for the admin command line: no answerer, no sink, no background
+    work. The store is closed on exit."""
     settings = settings or Settings.from_env()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = Store(settings.database_url)
     try:
-        yield OperatorService(store, settings)
+        yield service(store, settings)
     finally:
         store.dispose()
 
 
-@contextmanager
-def privacy_tools(settings: Settings | None = None) -> Iterator[PrivacyService]:
-    """Only erasure and retention, for the admin command line: no answerer, no sink,
-    no background work (the app's outbox worker sends the tombstones). The store is
-    closed on exit."""
-    settings = settings or Settings.from_env()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = Store(settings.database_url)
-    try:
-        yield PrivacyService(store, settings)
-    finally:
-        store.dispose()
+def operator_accounts(settings: Settings | None = None):
+    """Only the operator accounts (an OperatorService), for the admin command line."""
+    return _store_only(settings, OperatorService)
+
+
+def privacy_tools(settings: Settings | None = None):
+    """Only erasure and retention (a PrivacyService), for the admin command line; the app's outbox
+    worker sends the tombstones."""
+    return _store_only(settings, PrivacyService)

@@ -29,18 +29,9 @@ STATUS_KEY = "outbox_status"  # the kv row the app's delivery worker publishes i
 _INSERT = outbox.insert()  # built once: executed with a dict, its compiled form is cached
 
 
-def enqueue(
-    conn: Connection,
-    worksheet: str,
-    values: list,
-    *,
-    session_id: str | None = None,
-    op: str = "append",
-    row_key: str = "",
-    now: float | None = None,
-) -> str:
-    """Put a sheet row in the outbox, in `conn`'s transaction; return its event id."""
-    return enqueue_row(conn, worksheet, values, session_id=session_id, op=op, row_key=row_key, now=now)[1]
+def enqueue(conn: Connection, worksheet: str, values: list, **options) -> str:
+    """Put a sheet row in the outbox, in `conn`'s transaction; return its event id (`options`: enqueue_row's)."""
+    return enqueue_row(conn, worksheet, values, **options)[1]
 
 
 def enqueue_row(
