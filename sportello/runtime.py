@@ -81,6 +81,7 @@ class Runtime:
         self.operators.guard = LoginGuard(s, counters=self.counters)
         self.tickets = TicketService(self.store, clock=clock)
         self.feedback = FeedbackService(self.store, self.settings, clock=clock, on_commit=wake)
+        self.feedback.quotas = self.chat.quotas  # a rating counts with the chat's other changes
         self.notes = NotesService(self.store, clock=clock)
         self.reports = Reports(self.store, clock=clock)
         self.conversation_log = ConversationLog(self.store)
