@@ -178,6 +178,9 @@ class Settings:
     message_rate_per_ip: int = 300
     rate_window_s: float = 60.0
     rate_limit_exempt: tuple[str, ...] = ()
+    # Where the limits' counters are shared between processes (sportello/store/limits.py): Redis when set
+    # (redis://host:6379/0), else the database. May hold a password: excluded from repr.
+    redis_url: str = field(default="", repr=False)
     # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (IPs or networks, "*" for any):
     # behind them the per-client limits count each visitor's own address, not the proxy's. Empty: none.
     trusted_proxies: tuple[str, ...] = ("127.0.0.1",)
@@ -323,6 +326,7 @@ class Settings:
             message_rate_per_ip=_int(env, "MESSAGE_RATE_PER_IP", 300),
             rate_window_s=_float(env, "RATE_WINDOW_S", 60.0),
             rate_limit_exempt=tuple(a.strip() for a in env.get("RATE_LIMIT_EXEMPT", "").split(",") if a.strip()),
+            redis_url=(env.get("REDIS_URL") or "").strip(),
             trusted_proxies=tuple(a.strip() for a in env.get("TRUSTED_PROXIES", "127.0.0.1").split(",") if a.strip()),
             max_messages_per_session=_int(env, "MAX_MESSAGES_PER_SESSION", 1000),
             poll_max_messages=_int(env, "POLL_MAX_MESSAGES", 200),

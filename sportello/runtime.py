@@ -33,18 +33,21 @@ from sportello.services.operators import OperatorService
 from sportello.services.privacy import PrivacyService
 from sportello.services.reports import Reports
 from sportello.services.scheduler import Job, Scheduler
+from sportello.services.throttle import LoginGuard, VisitorQuotas
 from sportello.services.tickets import TicketService
 from sportello.sinks.factory import build_sink
 from sportello.sinks.sheets import Sink
 from sportello.store.database import DatabaseUnavailable as DatabaseUnavailable  # for app.py
 from sportello.store.database import Store, open_store
 from sportello.store.leader import make_lock
+from sportello.store.limits import DatabaseCounters, RedisCounters
 from sportello.store.outbox import prune_sent
 
 log = logging.getLogger("sportello")
 SWEEP_EVERY_S = 0.0  # the queue-timeout sweep runs at every tick of the scheduler (1 s)
 RETENTION_EVERY_S = 3600.0  # how often the retention pass runs (when RETENTION_DAYS > 0)
 PRUNE_EVERY_S = 3600.0  # how often the outbox rows sent OUTBOX_KEEP_SENT_DAYS ago are deleted (when > 0)
+LIMITS_PRUNE_EVERY_S = 60.0  # how often the expired counters of the limits are deleted
 BACKUP_CHECK_EVERY_S = 60.0  # how often the outbox leader checks whether a backup is due (BACKUP_EVERY_H > 0)
 
 
@@ -71,8 +74,14 @@ class Runtime:
         self.metrics = MetricsService(self.store, self.settings, clock=clock)  # /metrics; counts answers and rows
         self.chat = ChatService(self.store, MeteredAnswerer(self.answerer), self.settings, clock=clock, on_commit=wake)
         self.operators = OperatorService(self.store, self.settings, clock=clock)
+        # Quotas and sign-in lockouts count together across processes (the dashboard's included).
+        s = self.settings
+        self.counters = RedisCounters(s.redis_url) if s.redis_url else DatabaseCounters(self.store)
+        self.chat.quotas = VisitorQuotas(s, counters=self.counters)
+        self.operators.guard = LoginGuard(s, counters=self.counters)
         self.tickets = TicketService(self.store, clock=clock)
         self.feedback = FeedbackService(self.store, self.settings, clock=clock, on_commit=wake)
+        self.feedback.quotas = self.chat.quotas  # a rating counts with the chat's other changes
         self.notes = NotesService(self.store, clock=clock)
         self.reports = Reports(self.store, clock=clock)
         self.conversation_log = ConversationLog(self.store)
@@ -106,7 +115,10 @@ class Runtime:
         self.worker.wake()
 
     def _jobs(self) -> list[Job]:
-        jobs = [Job("queue sweep", SWEEP_EVERY_S, self.chat.expire_waiting)]
+        jobs = [
+            Job("queue sweep", SWEEP_EVERY_S, self.chat.expire_waiting),
+            Job("limits prune", LIMITS_PRUNE_EVERY_S, self.counters.prune),
+        ]
         if self.settings.retention_days > 0:
             jobs.append(Job("retention pass", RETENTION_EVERY_S, self.privacy.retention))
         keep_s = self.settings.outbox_keep_sent_days * 86400  # sent_at is wall clock

@@ -1,7 +1,17 @@
 """Throttling of hostile clients: login lockouts and per-client quotas.
 
-In memory, per process, thread-safe, with an injectable clock (monotonic by
-default). Two rules:
+The rules live here; the numbers they keep live in a counter store (`Counters`), so
+that every app process (and the dashboard's) counts together:
+
+* `MemoryCounters` (here): in this process only, thread-safe, bounded to `max_keys`
+  keys (the oldest forgotten first, so a flood of addresses cannot exhaust memory);
+  for tests and single-process tools.
+* `sportello.store.limits.DatabaseCounters`: in the database (the default of the app
+  and the dashboard, wired by `sportello.runtime`), one UPSERT per quota check.
+* `sportello.store.limits.RedisCounters`: in Redis when REDIS_URL is set.
+
+Two rules, on an injectable clock (each store's own by default: monotonic in
+memory, the wall clock when shared between processes):
 
 * `RateLimit`: a token bucket per key (a client IP). `limit` requests per
   `window_s`, refilled continuously; an empty bucket refuses with the seconds
@@ -12,8 +22,7 @@ default). Two rules:
 
 `LoginGuard` and `VisitorQuotas` apply them to sign-in and to the visitor's
 sessions and messages; the services call them, the faces only pass the
-client's address. Keys are bounded (`max_keys`): the oldest are forgotten
-first, so a flood of addresses cannot exhaust memory.
+client's address.
 """
 
 from __future__ import annotations
@@ -22,12 +31,123 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
+from typing import Protocol
 
 from sportello.domain import RateLimited
 from sportello.services.metrics import count_refusal
 
 Clock = Callable[[], float]
 MAX_KEYS = 100_000
+
+
+class Counters(Protocol):
+    """A counter store: the state of the rules, keyed by strings, at the time `now` the caller gives.
+
+    A token bucket is kept as its theoretical arrival time (GCRA): the moment it is full again.
+    Taking a token moves it `window_s / limit` later, which is refused when it would pass
+    `now + window_s`; it is the continuously refilled bucket of `limit` tokens."""
+
+    clock: Clock  # the clock the rules read by default (the wall clock when shared between processes)
+
+    def take(self, key: str, limit: int, window_s: float, now: float) -> float:
+        """Take one token of the bucket `key`: 0 when taken, else the seconds until one is free."""
+        ...
+
+    def add(self, key: str, window_s: float, now: float) -> int:
+        """Record an event of `key`: how many it has in the last `window_s` seconds, this one included."""
+        ...
+
+    def count(self, key: str, window_s: float, now: float) -> int:
+        """How many events `key` has in the last `window_s` seconds."""
+        ...
+
+    def hold(self, key: str, until: float, now: float) -> None:
+        """Hold `key` (a lock) from `now` until the time `until`."""
+        ...
+
+    def held(self, key: str, now: float) -> float:
+        """Seconds `key` stays held (0 when it is not)."""
+        ...
+
+    def forget(self, key: str) -> None:
+        """Drop the events and the hold of `key`."""
+        ...
+
+
+def next_arrival(tat: float | None, limit: int, window_s: float, now: float) -> tuple[float, float]:
+    """The token bucket's rule (GCRA), for the stores that compute it in Python: (the new arrival
+    time, 0) when a token is taken, else (the old one unchanged, the seconds until one is free).
+    The database and Redis stores do the same in one atomic statement or script."""
+    start = now if tat is None or tat < now else tat
+    new = start + window_s / limit
+    if new - now <= window_s + 1e-9:
+        return new, 0.0
+    return start, new - window_s - now
+
+
+class MemoryCounters:
+    """The counters of one process, in memory (bounded, the least recently used key forgotten first)."""
+
+    def __init__(self, *, max_keys: int = MAX_KEYS, clock: Clock = time.monotonic):
+        self.max_keys = max_keys
+        self.clock = clock
+        self.buckets: OrderedDict[str, float] = OrderedDict()
+        self.events: OrderedDict[str, deque[float]] = OrderedDict()
+        self.holds: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def _bound(self, d: OrderedDict) -> None:
+        while len(d) > self.max_keys:
+            d.popitem(last=False)
+
+    def take(self, key: str, limit: int, window_s: float, now: float) -> float:
+        with self._lock:
+            tat, wait = next_arrival(self.buckets.pop(key, None), limit, window_s, now)
+            self.buckets[key] = tat
+            self._bound(self.buckets)
+            return wait
+
+    def _slide(self, key: str, window_s: float, now: float) -> deque[float]:
+        q = self.events.pop(key, None) or deque()
+        while q and now - q[0] > window_s:
+            q.popleft()
+        return q
+
+    def add(self, key: str, window_s: float, now: float) -> int:
+        with self._lock:
+            q = self._slide(key, window_s, now)
+            q.append(now)
+            self.events[key] = q
+            self._bound(self.events)
+            return len(q)
+
+    def count(self, key: str, window_s: float, now: float) -> int:
+        with self._lock:
+            q = self._slide(key, window_s, now)
+            if q:
+                self.events[key] = q
+            return len(q)
+
+    def hold(self, key: str, until: float, now: float) -> None:
+        with self._lock:
+            self.holds[key] = until
+            if len(self.holds) > self.max_keys:
+                self.holds = {k: u for k, u in self.holds.items() if u > now}
+
+    def held(self, key: str, now: float) -> float:
+        with self._lock:
+            until = self.holds.get(key)
+            if until is None:
+                return 0.0
+            if until <= now:
+                del self.holds[key]
+                return 0.0
+            return until - now
+
+    def forget(self, key: str) -> None:
+        with self._lock:
+            self.events.pop(key, None)
+            self.holds.pop(key, None)
 
 
 def _minutes(seconds: float) -> int:
@@ -48,77 +168,66 @@ def too_many(code: str, what_it: str, what_en: str, retry_after_s: float) -> Rat
     return RateLimited(f"{it} / {en}", code=code, retry_after_s=retry_after_s)
 
 
-class RateLimit:
+class _Rule:
+    """A rule's counters (a store of its own in memory unless one is given), clock and key prefix."""
+
+    def __init__(self, name: str, counters: Counters | None, clock: Clock | None, max_keys: int):
+        self.counters: Counters = counters if counters is not None else MemoryCounters(max_keys=max_keys)
+        self.clock = clock or self.counters.clock
+        self.prefix = f"{name}:"
+
+
+class RateLimit(_Rule):
     """A token bucket per key: `limit` per `window_s` (0 = unlimited)."""
 
-    def __init__(self, limit: int, window_s: float, *, clock: Clock = time.monotonic, max_keys: int = MAX_KEYS):
+    def __init__(
+        self,
+        limit: int,
+        window_s: float,
+        *,
+        name: str = "rate",
+        counters: Counters | None = None,
+        clock: Clock | None = None,
+        max_keys: int = MAX_KEYS,
+    ):
+        super().__init__(name, counters, clock, max_keys)
         self.limit = int(limit)
         self.window_s = float(window_s)
-        self.clock = clock
-        self.max_keys = max_keys
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
-        self._lock = threading.Lock()
 
     def hit(self, key: str) -> float:
         """Take one token: 0 when allowed, else the seconds until one is free (nothing taken)."""
         if self.limit <= 0 or self.window_s <= 0:
             return 0.0
-        rate = self.limit / self.window_s
-        with self._lock:
-            now = self.clock()
-            tokens, last = self._buckets.pop(key, (float(self.limit), now))
-            tokens = min(float(self.limit), tokens + (now - last) * rate)
-            if tokens >= 1.0:
-                self._buckets[key] = (tokens - 1.0, now)
-                wait = 0.0
-            else:
-                self._buckets[key] = (tokens, now)
-                wait = (1.0 - tokens) / rate
-            while len(self._buckets) > self.max_keys:
-                self._buckets.popitem(last=False)
-            return wait
+        return self.counters.take(self.prefix + key, self.limit, self.window_s, self.clock())
 
 
-class FailureCount:
-    """Failures per key in a sliding `window_s` (bounded to `max_keys` keys, the oldest forgotten first)."""
+class FailureCount(_Rule):
+    """Failures per key in a sliding `window_s`."""
 
-    def __init__(self, window_s: float, *, clock: Clock = time.monotonic, max_keys: int = MAX_KEYS):
+    def __init__(
+        self,
+        window_s: float,
+        *,
+        name: str = "failures",
+        counters: Counters | None = None,
+        clock: Clock | None = None,
+        max_keys: int = MAX_KEYS,
+    ):
+        super().__init__(name, counters, clock, max_keys)
         self.window_s = float(window_s)
-        self.clock = clock
-        self.max_keys = max_keys
-        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def _slide(self, key: str, now: float) -> deque[float]:
-        q = self._failures.pop(key, None) or deque()
-        while q and now - q[0] > self.window_s:
-            q.popleft()
-        return q
 
     def add(self, key: str) -> int:
         """Record a failure; how many the key has in the window, this one included."""
-        with self._lock:
-            now = self.clock()
-            q = self._slide(key, now)
-            q.append(now)
-            self._failures[key] = q
-            while len(self._failures) > self.max_keys:
-                self._failures.popitem(last=False)
-            return len(q)
+        return self.counters.add(self.prefix + key, self.window_s, self.clock())
 
     def count(self, key: str) -> int:
-        with self._lock:
-            q = self._slide(key, self.clock())
-            if q:
-                self._failures[key] = q
-            return len(q)
+        return self.counters.count(self.prefix + key, self.window_s, self.clock())
 
     def clear(self, key: str) -> None:
-        with self._lock:
-            self._failures.pop(key, None)
+        self.counters.forget(self.prefix + key)
 
 
-class FailureLock:
+class FailureLock(FailureCount):
     """`max_failures` failures of a key within `window_s` lock it for `lockout_s` (0 = never)."""
 
     def __init__(
@@ -127,47 +236,29 @@ class FailureLock:
         window_s: float,
         lockout_s: float,
         *,
-        clock: Clock = time.monotonic,
+        name: str = "lock",
+        counters: Counters | None = None,
+        clock: Clock | None = None,
         max_keys: int = MAX_KEYS,
     ):
+        super().__init__(window_s, name=name, counters=counters, clock=clock, max_keys=max_keys)
         self.max_failures = int(max_failures)
         self.lockout_s = float(lockout_s)
-        self.clock = clock
-        self.max_keys = max_keys
-        self._counts = FailureCount(window_s, clock=clock, max_keys=max_keys)
-        self._locked: dict[str, float] = {}
-        self._lock = threading.Lock()
 
     def locked_for(self, key: str) -> float:
         """Seconds the key stays locked (0 when it is not)."""
-        with self._lock:
-            until = self._locked.get(key)
-            if until is None:
-                return 0.0
-            left = until - self.clock()
-            if left <= 0:
-                del self._locked[key]
-                return 0.0
-            return left
+        return self.counters.held(self.prefix + key, self.clock())
 
     def fail(self, key: str) -> float:
         """Record a failure; the lockout it starts (0 when none)."""
         if self.max_failures <= 0:
             return 0.0
-        if self._counts.add(key) < self.max_failures:
+        if self.add(key) < self.max_failures:
             return 0.0
-        self._counts.clear(key)
-        with self._lock:
-            now = self.clock()
-            self._locked[key] = now + self.lockout_s
-            if len(self._locked) > self.max_keys:
-                self._locked = {k: u for k, u in self._locked.items() if u > now}
-            return self.lockout_s
-
-    def clear(self, key: str) -> None:
-        self._counts.clear(key)
-        with self._lock:
-            self._locked.pop(key, None)
+        self.clear(key)
+        now = self.clock()
+        self.counters.hold(self.prefix + key, now + self.lockout_s, now)
+        return self.lockout_s
 
 
 SLOWDOWN_FIRST_S = 0.25  # the first delay of a name under attack; it doubles with each failure, up to the cap
@@ -186,13 +277,18 @@ class LoginGuard:
       not failed always gets in, after at most that delay.
 
     An unknown address (None) counts as one address for the pairs and has no address lock; an address in
-    RATE_LIMIT_EXEMPT has no address lock either. Counters are in memory, per process."""
+    RATE_LIMIT_EXEMPT has no address lock either. The counters are those of `counters` (shared between
+    processes by the runtime; in this process's memory when None)."""
 
-    def __init__(self, settings, *, clock: Clock = time.monotonic):
+    def __init__(self, settings, *, clock: Clock | None = None, counters: Counters | None = None):
         s = settings
-        self.by_pair = FailureLock(s.login_max_failures_per_user, s.login_window_s, s.login_lockout_s, clock=clock)
-        self.by_ip = FailureLock(s.login_max_failures_per_ip, s.login_window_s, s.login_lockout_s, clock=clock)
-        self.by_name = FailureCount(s.login_window_s, clock=clock)
+        c = counters if counters is not None else MemoryCounters()
+        window, lockout = s.login_window_s, s.login_lockout_s
+        self.by_pair = FailureLock(
+            s.login_max_failures_per_user, window, lockout, name="login_pair", counters=c, clock=clock
+        )
+        self.by_ip = FailureLock(s.login_max_failures_per_ip, window, lockout, name="login_ip", counters=c, clock=clock)
+        self.by_name = FailureCount(window, name="login_name", counters=c, clock=clock)
         self.slow_after = int(s.login_max_failures_per_user)
         self.slowdown_max_s = float(s.login_slowdown_max_s)
         self.exempt = frozenset(s.rate_limit_exempt)
@@ -234,12 +330,13 @@ class LoginGuard:
 
 
 class VisitorQuotas:
-    """Per-client-IP rates of new chat sessions and of visitor messages."""
+    """Per-client-IP rates of new chat sessions and of visitor messages (counters: see LoginGuard)."""
 
-    def __init__(self, settings, *, clock: Clock = time.monotonic):
+    def __init__(self, settings, *, clock: Clock | None = None, counters: Counters | None = None):
         s = settings
-        self.sessions = RateLimit(s.session_rate_per_ip, s.rate_window_s, clock=clock)
-        self.messages = RateLimit(s.message_rate_per_ip, s.rate_window_s, clock=clock)
+        c = counters if counters is not None else MemoryCounters()
+        self.sessions = RateLimit(s.session_rate_per_ip, s.rate_window_s, name="sessions", counters=c, clock=clock)
+        self.messages = RateLimit(s.message_rate_per_ip, s.rate_window_s, name="messages", counters=c, clock=clock)
         self.exempt = frozenset(s.rate_limit_exempt)
 
     def new_session(self, client: str | None) -> None:
@@ -270,7 +367,13 @@ class VisitorQuotas:
         Keyed by the conversation, so it holds whatever the client's address."""
         changes = getattr(self, "_changes", None)
         if changes is None:
-            changes = self._changes = RateLimit(per_window, self.messages.window_s, clock=self.messages.clock)
+            changes = self._changes = RateLimit(
+                per_window,
+                self.messages.window_s,
+                name="changes",
+                counters=self.messages.counters,
+                clock=self.messages.clock,
+            )
         wait = changes.hit(session_id)
         if wait > 0:
             raise too_many(

@@ -227,3 +227,27 @@ notes = Table(
     Index("ix_notes_session", "session_id", "created_at"),
     Index("ix_notes_ticket", "ticket_id", "created_at"),
 )
+
+
+# The per-client quotas and the sign-in lockouts shared by every process (sportello.store.limits, 0009).
+# A token bucket's theoretical arrival time, or a lock's end, per key; expired rows are pruned.
+limit_counters = Table(
+    "limit_counters",
+    metadata,
+    Column("key", String(255), primary_key=True),
+    Column("value", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Index("ix_limit_counters_expires_at", "expires_at"),
+)
+
+# Failed attempts, one row each, counted in a sliding window; pruned once out of it.
+limit_events = Table(
+    "limit_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(255), nullable=False),
+    Column("at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Index("ix_limit_events_key_at", "key", "at"),
+    Index("ix_limit_events_expires_at", "expires_at"),
+)

@@ -44,7 +44,7 @@ def test_keys_are_bounded():
     limit = RateLimit(1, 60, clock=Clock(), max_keys=100)
     for i in range(1000):
         limit.hit(f"10.0.{i // 256}.{i % 256}")
-    assert len(limit._buckets) == 100
+    assert len(limit.counters.buckets) == 100
 
 
 def test_guard_and_quotas_respect_zero_and_exempt_addresses():
