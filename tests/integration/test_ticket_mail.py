@@ -76,10 +76,14 @@ def test_reply_is_mailed_once_over_starttls_with_auth_and_the_visitor_answers_by
     body = msg.get_content()
     assert "Yes, <b>we open</b> at 9." in body and "Mario Rossi" in body and "Museo Civico" in body
     replies = wait_until(
-        lambda: [x for x in op.http.get(f"/api/tickets/{ticket['id']}/replies").json()["replies"] if x["state"] == "sent"]
+        lambda: [
+            x for x in op.http.get(f"/api/tickets/{ticket['id']}/replies").json()["replies"] if x["state"] == "sent"
+        ]
     )
     assert replies[0]["error"] == "" and replies[0]["attempts"] == 1
-    sent_rows = wait_until(lambda: [x for x in read_sheet(data_dir, "Conversazioni") if x["intent_detected"] == "ticket_reply_sent"])
+    sent_rows = wait_until(
+        lambda: [x for x in read_sheet(data_dir, "Conversazioni") if x["intent_detected"] == "ticket_reply_sent"]
+    )
     assert len(sent_rows) == 1
 
     # The visitor's link: the thread as JSON, then a reply that reopens a resolved ticket.
@@ -97,7 +101,9 @@ def test_reply_is_mailed_once_over_starttls_with_auth_and_the_visitor_answers_by
         assert r.json()["status"] == "open"
     assert op.http.get(f"/api/tickets/{ticket['id']}").json()["ticket"]["status"] == "open"
     assert srv.runtime.ticket_replies.awaiting_answer() == {ticket["id"]}
-    wait_until(lambda: [x for x in read_sheet(data_dir, "Conversazioni") if x["intent_detected"] == "ticket_visitor_reply"])
+    wait_until(
+        lambda: [x for x in read_sheet(data_dir, "Conversazioni") if x["intent_detected"] == "ticket_visitor_reply"]
+    )
     # The operator answers: the badge goes.
     assert op.http.post(f"/api/tickets/{ticket['id']}/replies", json={"text": "Sunday too."}).status_code == 201
     assert srv.runtime.ticket_replies.awaiting_answer() == set()
@@ -177,7 +183,9 @@ def test_refused_address_fails_with_the_reason_and_never_loops(desk, smtp, data_
 
     [reply] = wait_until(failed)
     assert reply["error"].startswith("550") and reply["attempts"] == 1
-    wait_until(lambda: [x for x in read_sheet(data_dir, "Conversazioni") if x["intent_detected"] == "ticket_reply_failed"])
+    wait_until(
+        lambda: [x for x in read_sheet(data_dir, "Conversazioni") if x["intent_detected"] == "ticket_reply_failed"]
+    )
     time.sleep(0.5)  # several retry periods: still one attempt
     assert op.http.get(f"/api/tickets/{ticket['id']}/replies").json()["replies"][0]["attempts"] == 1
 
