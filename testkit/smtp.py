@@ -69,6 +69,8 @@ class _Handler:
         self.server = server
 
     async def handle_MAIL(self, smtp, session, envelope, address, mail_options):
+        if self.server.hold.is_set():
+            self.server.held += 1
         while self.server.hold.is_set():
             await asyncio.sleep(0.02)
         envelope.mail_from = address
@@ -100,6 +102,7 @@ class SmtpServer:
         self.hold = threading.Event()
         self.lock = threading.Lock()
         self.logins: list[str] = []
+        self.held = 0  # transactions that waited in MAIL FROM
         self._controller: Controller | None = None
 
     @property
