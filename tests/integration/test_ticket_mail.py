@@ -14,6 +14,8 @@ from testkit.inprocess import InProcessServer
 from testkit.smtp import PASSWORD, SmtpServer
 from testkit.support import Operator, Visitor, add_operator, read_sheet, wait_until
 
+pytestmark = pytest.mark.both_databases  # SQLite and PostgreSQL
+
 FAST = {"MAIL_RETRY_BASE_S": "0.1", "MAIL_RETRY_MAX_S": "0.3", "OUTBOX_INTERVAL_S": "0.1"}
 
 
