@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from sportello.domain import DomainError, TicketStatus
+from sportello.faces.dashboard import ticket_replies as replies_panel
 from sportello.faces.dashboard import ui as ui
 from sportello.services.tickets import LIST_COLUMNS
 
@@ -69,6 +70,7 @@ table[ui.t("created")] = [ui.clock(v, tz) for v in table[ui.t("created")]]
 table[ui.t("contact_method")] = [ui.contact_label(v) for v in table[ui.t("contact_method")]]
 st.dataframe(table, hide_index=True, height=320, key="tk_table")
 
+replies_panel.replied_banner(rt, [r["id"] for r in rows])  # the visitor replied
 by_id = {r["id"]: r for r in rows}
 picked = st.selectbox(
     ui.t("pick_ticket"),
@@ -112,6 +114,7 @@ with left:
                 st.text(n["text"])
             if ticket["notes"]:
                 st.text(ticket["notes"])
+    replies_panel.panel(rt, op, ticket, tz)  # replies by email and the visitor's answers
 
 with right:
     names = tickets.operator_names()

@@ -129,6 +129,33 @@ def _venue_logo(value: str, data_dir: Path) -> str:
     return str(path)
 
 
+# -- Mail and ticket follow-up ------------------------------------------------------------
+def _smtp_url(value: str) -> str:
+    """`smtp://user:pass@host:port` (`smtps://` for implicit TLS, `?starttls=1`); the password never in the message."""
+    value = (value or "").strip()
+    if not value:
+        return ""
+    scheme, sep, rest = value.partition("://")
+    host = rest.rpartition("@")[2].split("/")[0].split("?")[0]
+    if not sep or scheme.lower() not in ("smtp", "smtps") or not host.split(":")[0]:
+        raise SettingError("SMTP_URL must look like smtp://user:pass@host:port or smtps://user:pass@host:port")
+    return value
+
+
+def _one_line(env: dict, name: str) -> str:
+    value = (env.get(name) or "").strip()
+    if any(ord(c) < 32 for c in value):
+        raise SettingError(f"{name} must be one line of printable characters")
+    return value
+
+
+def _public_url(value: str) -> str:
+    value = (value or "").strip()
+    if value and not _LOGO_URL_RE.match(value):
+        raise SettingError("PUBLIC_URL must be a plain http(s) URL, e.g. https://help.museo.example")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -153,7 +180,7 @@ class Settings:
     # faces/api.py json_body).
     max_body_bytes: int = 64 * 1024
     max_json_depth: int = 32
-    # Edge limits (issue 20): the seconds a request body may take (any route, the /dashboard/ proxy's too;
+    # Edge limits: the seconds a request body may take (any route, the /dashboard/ proxy's too;
     # 0 = no limit), and the writes a visitor may cause in one conversation besides messages (language,
     # operator offer, contact, rating) per RATE_WINDOW_S (services/throttle.py; 0 = unlimited).
     body_read_timeout_s: float = 30.0
@@ -233,6 +260,25 @@ class Settings:
     google_application_credentials: str = ""
     sheet_id: str = ""
     sheets_api_url: str = ""
+    # -- Mail and ticket follow-up(sportello/sinks/mail.py, sportello/services/ticket_replies.py).
+    # SMTP_URL holds the SMTP password: out of repr, never logged (sinks/mail.py logs host and port only).
+    smtp_url: str = field(default="", repr=False)
+    mail_from: str = ""
+    mail_reply_to: str = ""
+    public_url: str = ""  # the base of the links in mails; empty: the app's own address (public_base_url)
+    ticket_link_ttl_days: float = 30.0
+    ticket_link_misses_per_ip: int = 20  # wrong or expired ticket links per client IP per RATE_WINDOW_S
+    mail_retry_base_s: float = 30.0
+    mail_retry_max_s: float = 3600.0
+    mail_max_attempts: int = 20
+
+    @property
+    def public_base_url(self) -> str:
+        """PUBLIC_URL without its trailing slash, or the app's own address (http://localhost:PORT)."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "localhost" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
 
     @property
     def sheets_dir(self) -> Path:
@@ -341,6 +387,16 @@ class Settings:
             google_application_credentials=env.get("GOOGLE_APPLICATION_CREDENTIALS", ""),
             sheet_id=env.get("SHEET_ID", ""),
             sheets_api_url=env.get("SHEETS_API_URL", ""),
+            # Mail and ticket follow-up
+            smtp_url=_smtp_url(env.get("SMTP_URL", "")),
+            mail_from=_one_line(env, "MAIL_FROM"),
+            mail_reply_to=_one_line(env, "MAIL_REPLY_TO"),
+            public_url=_public_url(env.get("PUBLIC_URL", "")),
+            ticket_link_ttl_days=_float(env, "TICKET_LINK_TTL_DAYS", 30.0),
+            ticket_link_misses_per_ip=_int(env, "TICKET_LINK_MISSES_PER_IP", 20),
+            mail_retry_base_s=_float(env, "MAIL_RETRY_BASE_S", 30.0),
+            mail_retry_max_s=_float(env, "MAIL_RETRY_MAX_S", 3600.0),
+            mail_max_attempts=_int(env, "MAIL_MAX_ATTEMPTS", 20),
         )
         values.update(overrides)
         # Unreadable hours, holidays or time zone stop the start with one line naming the setting.

@@ -34,6 +34,7 @@ from sportello.services.privacy import PrivacyService
 from sportello.services.reports import Reports
 from sportello.services.scheduler import Job, Scheduler
 from sportello.services.throttle import LoginGuard, VisitorQuotas
+from sportello.services.ticket_replies import MailWorker, TicketReplies
 from sportello.services.tickets import TicketService
 from sportello.sinks.factory import build_sink
 from sportello.sinks.sheets import Sink
@@ -97,6 +98,9 @@ class Runtime:
             sheets_guard=lambda: self.worker.batch_lock,  # no batch in flight while the local sheets are rewritten
             relearn=self.learning.sync,  # labels erased: the learned files regenerated, this answerer reloaded
         )
+        # Mail and ticket follow-up: replies by email, sent by the outbox leader's mail worker.
+        self.mail_worker: MailWorker | None = None
+        self.ticket_replies = TicketReplies(self.store, self.settings, clock=clock, on_commit=self._wake_after_reply)
         self.leadership: Leadership | None = None
         self.scheduler = Scheduler(self._jobs())
         self.backups = BackupService.from_settings(self.settings)
@@ -113,6 +117,11 @@ class Runtime:
     def wake_worker(self) -> None:
         """After a commit: the delivery worker sends the new rows now rather than at its next poll."""
         self.worker.wake()
+
+    def _wake_after_reply(self) -> None:
+        self.wake_worker()
+        if self.mail_worker is not None:
+            self.mail_worker.wake()
 
     def _jobs(self) -> list[Job]:
         jobs = [
@@ -147,9 +156,15 @@ class Runtime:
     def _elected(self) -> None:
         self.worker = self._new_worker()
         self.worker.start()
+        self.mail_worker = MailWorker.from_settings(self.ticket_replies, self.settings)
+        if self.mail_worker is not None:
+            self.mail_worker.start()
 
     def _deposed(self) -> None:
         self.worker.stop()
+        if self.mail_worker is not None:
+            self.mail_worker.stop()
+            self.mail_worker = None
 
     def start(self) -> Runtime:
         """Start the background work. Of several processes sharing the database,

@@ -41,6 +41,11 @@ class EventKind(StrEnum):
     TRANSFERRED = "transferred"  # the operator handed the live chat to a colleague
     # Privacy: the visitor's data was erased (on request or by retention); the tombstone of the session.
     ERASED = "erased"
+    # Ticket follow-up by mail: operator's reply sent or failed (text: the reply, operator,
+    # ticket_id; reply: the error), the visitor's reply from the ticket page (text, ticket_id).
+    TICKET_REPLY_SENT = "ticket_reply_sent"
+    TICKET_REPLY_FAILED = "ticket_reply_failed"
+    TICKET_VISITOR_REPLY = "ticket_visitor_reply"
 
 
 # What replaces a visitor's text (a message, a question, a sheet cell) once their data is erased.
@@ -68,6 +73,10 @@ FIXED_INTENTS: dict[EventKind, str] = {
     EventKind.TRANSFERRED: "chat_transfer",
     EventKind.ERASED: "data_erased",
     EventKind.RATING: "satisfaction_rating",
+    # Ticket follow-up by mail
+    EventKind.TICKET_REPLY_SENT: "ticket_reply_sent",
+    EventKind.TICKET_REPLY_FAILED: "ticket_reply_failed",
+    EventKind.TICKET_VISITOR_REPLY: "ticket_visitor_reply",
 }
 
 

@@ -23,6 +23,7 @@ from sportello.faces.body_limit import BodyLimit
 from sportello.faces.client_address import client_address, trust_proxies
 from sportello.faces.metrics import install_metrics
 from sportello.faces.storage_full import DISK_FULL, RETRY_AFTER_S, is_disk_full
+from sportello.faces.ticket_page import create_ticket_router
 from sportello.runtime import Runtime
 
 log = logging.getLogger("sportello.api")
@@ -373,6 +374,15 @@ def create_router(runtime: Runtime) -> APIRouter:
         )
         return {"ticket": ticket}
 
+    # ---------------------------------------------------------------- ticket replies by email
+    @router.post("/tickets/{ticket_id}/replies", status_code=201)
+    def ticket_reply(data: Body, op: Operator, ticket_id: str):
+        return runtime.ticket_replies.reply(_int(ticket_id, "ticket_id"), op, data.get("text"))
+
+    @router.get("/tickets/{ticket_id}/replies")
+    def ticket_replies(op: Operator, ticket_id: str):
+        return {"replies": runtime.ticket_replies.list(_int(ticket_id, "ticket_id"))}
+
     # ---------------------------------------------------------------- visitors
     @router.post("/chat/sessions")
     def chat_start(data: Body, request: Request, user_agent: Annotated[str, Header()] = ""):
@@ -427,6 +437,8 @@ def create_api(runtime: Runtime) -> FastAPI:
         return error_response(exc.status_code, "http_error", str(exc.detail))
 
     app.include_router(create_router(runtime))
+    # The visitor's ticket page and its JSON, before the Gradio page app.py mounts at /.
+    app.include_router(create_ticket_router(runtime.ticket_replies, json_body, runtime.settings))
     # Bodies over MAX_BODY_BYTES are cut while they stream in (413), not read whole first, and a body not
     # whole within BODY_READ_TIMEOUT_S is refused (408): on every route of this app, the API and the visitor
     # page's Gradio routes that app.py mounts on it.

@@ -58,6 +58,7 @@ from sportello.sinks.erasure import anonymise_values, erase_csv_sessions
 from sportello.store import events as event_table
 from sportello.store import labels as label_table
 from sportello.store import outbox
+from sportello.store import ticket_replies as ticket_reply_table  # replies, mail jobs, links
 from sportello.store import tickets as ticket_table
 from sportello.store.database import Store
 from sportello.store.events import blanked, escape_like
@@ -289,6 +290,8 @@ class PrivacyService:
         erased_tickets = ticket_table.anonymise_sessions(conn, ids, ERASED_TEXT, now)
         for t in erased_tickets:
             upsert_sheet_row(conn, t, now)
+        # Issue 23: the tickets' replies, their mail jobs (a queued mail is never sent) and the visitor's links.
+        ticket_reply_table.erase_tickets(conn, [t["id"] for t in erased_tickets])
         for session_id in ids:
             record(conn, Event(EventKind.ERASED, session_id, now, reply=reason))
         return {"tickets": len(erased_tickets), "messages": n_messages, "events": n_events, "outbox_rows": n_outbox}

@@ -121,6 +121,13 @@ def conversation_cells(e: Event) -> tuple[str, str, str]:
         # The tombstone: an appended sheet (Google) cannot be rewritten safely, so this row says
         # which session was erased, when (the timestamp) and why, without any of the data.
         return ERASED_MARK, f"🗑 Dati del visitatore cancellati ({e.reply})", ""
+    # Ticket follow-up by mail
+    if k == EventKind.TICKET_REPLY_SENT:
+        return f"[RISPOSTA EMAIL #{e.ticket_id}]", f"✉️ {e.operator}: {e.text}", f"Email - {e.operator}"
+    if k == EventKind.TICKET_REPLY_FAILED:
+        return f"[EMAIL NON INVIATA #{e.ticket_id}]", f"⚠️ {e.operator}: {e.reply}", f"Email - {e.operator}"
+    if k == EventKind.TICKET_VISITOR_REPLY:
+        return f"[RISPOSTA TICKET #{e.ticket_id}] {e.text}", AWAITING_OPERATOR, "Pagina ticket"
     raise ValueError(f"no layout for event kind {k!r}")
 
 

@@ -251,3 +251,36 @@ limit_events = Table(
     Index("ix_limit_events_key_at", "key", "at"),
     Index("ix_limit_events_expires_at", "expires_at"),
 )
+
+# -- Mail and ticket follow-up (migration 0011) ------------------------------------------------
+# A reply on a ticket: the operator's (sent by email: the row is also its mail job, see
+# sportello.services.ticket_replies) or the visitor's (from the ticket page).
+ticket_replies = Table(
+    "ticket_replies",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ticket_id", Integer, nullable=False),
+    Column("author", String(16), nullable=False),  # operator | visitor
+    Column("operator_id", Integer, nullable=True),
+    Column("text", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("state", String(16), nullable=False),  # queued | sent | failed (operator); received (visitor)
+    Column("error", Text, nullable=False, default=""),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", Float, nullable=True),
+    Column("sent_at", Float, nullable=True),
+    Column("message_id", String(255), nullable=False, default=""),
+    Index("ix_ticket_replies_ticket", "ticket_id", "id"),
+    Index("ix_ticket_replies_due", "state", "next_attempt_at"),
+)
+
+# The visitor's links to a ticket's page: only a hash of the token is kept.
+ticket_tokens = Table(
+    "ticket_tokens",
+    metadata,
+    Column("hash", String(64), primary_key=True),
+    Column("ticket_id", Integer, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("revoked_at", Float, nullable=True),
+    Index("ix_ticket_tokens_ticket", "ticket_id"),
+)

@@ -1,4 +1,4 @@
-"""Limits shared across processes: quotas and sign-in lockouts (issue 24).
+"""Limits shared across processes: quotas and sign-in lockouts.
 
 `limit_counters`: per key, a token bucket's theoretical arrival time or a lock's
 end (`value`), and when the row means nothing any more (`expires_at`).
