@@ -181,7 +181,7 @@ class LLMAnswerer:
     def _answer(self, question: str, offline: Answer, start: float) -> Answer:
         question = question if isinstance(question, str) else str(question or "")
         lang = offline.lang
-        if not question.strip() or escalation_reason(question) or small_talk(question):
+        if offline.urgent or not question.strip() or escalation_reason(question) or small_talk(question):
             return offline  # rules decide these; no model needed
         index = self.offline.index
         candidates = [
