@@ -23,7 +23,16 @@ def test_contract_names():
         assert hasattr(bot, name)
     assert bot.OPERATOR_REQUEST == "operator_request" and bot.NO_ANSWER == "no_answer"
     ans = bot.Answer(True, "x", "i", "s", 0.5, "en")
-    assert ans.public() == {"found": True, "answer": "x", "intent": "i", "source_id": "s", "confidence": 0.5}
+    assert ans.public() == {
+        "found": True,
+        "answer": "x",
+        "intent": "i",
+        "source_id": "s",
+        "confidence": 0.5,
+        "urgent": False,
+        "hedged": False,
+        "suggestions": [],
+    }
     with pytest.raises(dataclasses.FrozenInstanceError):
         ans.found = False
 

@@ -84,8 +84,6 @@ def test_small_talk_is_answered(bot, question, intent):
         ("I was charged twice for my tickets", "personal_case"),
         ("where is my order 12345?", "personal_case"),
         ("ho perso il portafoglio ieri nella sala 4", "personal_case"),
-        ("help! a man fainted in room 2", "emergency"),
-        ("non trovo più mia figlia", "emergency"),
         ("who won the football match yesterday?", NO_ANSWER),
         ("qual è la ricetta della carbonara?", NO_ANSWER),
     ],
@@ -95,6 +93,13 @@ def test_escalations(bot, question, reason):
     assert not ans.found and ans.answer == ""
     assert ans.intent == reason
     assert ans.source_id is None
+
+
+@pytest.mark.parametrize("question", ["help! a man fainted in room 2", "non trovo più mia figlia"])
+def test_emergencies_get_instructions_and_are_urgent(bot, question):
+    ans = bot.answer(question)
+    assert ans.found and ans.urgent and ans.intent == "emergency"
+    assert "112" in ans.answer and ans.escalates
 
 
 @pytest.mark.parametrize(
@@ -187,7 +192,7 @@ def test_never_raises(bot, text):
 
 def test_public_dict(bot):
     d = bot.answer("prezzi?").public()
-    assert set(d) == {"found", "answer", "intent", "source_id", "confidence"}
+    assert set(d) == {"found", "answer", "intent", "source_id", "confidence", "urgent", "hedged", "suggestions"}
 
 
 def test_thread_safe_answers(bot):
