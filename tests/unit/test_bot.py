@@ -141,5 +141,7 @@ def test_cross_validated_threshold_on_dev_files():
     assert report.accuracy >= 0.93
     assert report.escalation_recall >= 0.95
     assert report.wrong_confident_rate <= 0.015
-    assert all(0.3 <= t <= 0.75 for t in thresholds)
+    # 0.2, not 0.3, since issue 25: hedged replies and the suggestion band are decided before the threshold,
+    # which widens the plateau the CV picks the middle of (one fold in five picks 0.26).
+    assert all(0.2 <= t <= 0.75 for t in thresholds)
     assert 0.3 <= bot.RetrievalAnswerer([]).threshold <= 0.75  # the shipped default is in CV's range
