@@ -87,7 +87,9 @@ def test_blind_sets_floor():
     kb_questions = {q.lower() for e in bot.load_kb(KB) for q in e.questions}
     assert not {c.question.lower() for c in cases} & kb_questions
     report = evaluate(bot.RetrievalAnswerer.from_csv(KB), cases)
-    assert report.accuracy >= 0.66
+    # 0.60, not 0.66, since issue 25: a hedged reply (the answer plus "I don't have information about X") and
+    # suggestions count as escalations; measured 60.4 / 99.0 / 1.7 % (26 of 303 answerable hedged).
+    assert report.accuracy >= 0.60
     assert report.escalation_recall >= 0.95
     assert report.wrong_confident_rate <= 0.025
 
