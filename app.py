@@ -16,11 +16,12 @@ import gradio as gr
 import uvicorn
 from fastapi import FastAPI
 
-from sportello.config import ROOT, Settings, child_env
+from sportello.config import ROOT, SettingError, Settings, child_env
 from sportello.faces.api import create_api
 from sportello.faces.dashboard.supervisor import DashboardSupervisor
 from sportello.faces.proxy import DashboardProxy
 from sportello.faces.visitor.page import build_page, mount_options
+from sportello.logs import setup_logging
 from sportello.runtime import DatabaseUnavailable, Runtime
 
 log = logging.getLogger("sportello")
@@ -107,8 +108,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", help="address to bind (default: $HOST or 0.0.0.0)")
     parser.add_argument("--no-dashboard", action="store_true", help="do not start the operator dashboard")
     args = parser.parse_args(argv)
-    settings = Settings.from_env()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = Settings.from_env()
+    except SettingError as exc:  # one line naming the setting, no traceback
+        print(f"sportello: cannot start: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(settings)  # LOG_LEVEL, LOG_FORMAT (plain or json), request ids, secrets masked
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         runtime = Runtime(settings)
@@ -128,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
                 lambda: dashboard.port,
                 prefix=DASHBOARD_PATH,
                 max_body_bytes=settings.dashboard_max_body_bytes,
+                trusted_proxies=settings.trusted_proxies,
+                read_timeout_s=settings.body_read_timeout_s,
             )
         log_urls(args.host or settings.host, args.port or settings.port, dashboard)
         uvicorn.run(
@@ -135,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             host=args.host or settings.host,
             port=args.port or settings.port,
             log_level="warning",
+            log_config=None,  # uvicorn logs through the root logger (setup_logging): one format
             timeout_graceful_shutdown=3,
             proxy_headers=False,  # the app reads X-Forwarded-For itself, from TRUSTED_PROXIES only
             # A websocket message (the dashboard's, through the proxy) is refused while it is read past this.

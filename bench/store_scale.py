@@ -15,7 +15,7 @@
    faces call: the Analisi report (7/30/90 days with the day cache kept by the runtime's Reports; the
    90 days also the first time in a process, and without the cache; the dashboard's warm-up of that cache),
    the learning loop's answer rate, the Conversazioni log (no filter, each filter), its
-   intent list and sync state, the ticket list and its filters, health, the outbox backlog, the queue
+   intent list and sync state, the ticket list and its filters, health, the outbox backlog, the /metrics collection, the queue
    (pending_sessions), operator_status, and visitor_poll in each state (bot, waiting with queue position
    and estimated wait, live, closed).
 
@@ -501,6 +501,7 @@ def queries(rt: Runtime, now: float) -> list[tuple[str, object]]:
         ("tickets: search (API, 100)", lambda: tk.search()),
         ("health report (uncached)", lambda: rt.health._compute()),
         ("outbox backlog (pending_summary)", lambda: rt.worker.status()),
+        ("metrics: /metrics collection (gauges + counters)", rt.metrics.exposition),
         ("queue: pending_sessions", chat.view.pending_sessions),
         ("operator_status", chat.view.operator_status),
         ("visitor_poll: bot", poller(State.BOT)),

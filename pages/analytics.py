@@ -177,7 +177,7 @@ st.download_button(
 # The learning loop: label each unanswered question (an intent, a person, a new KB entry).
 for i, g in enumerate(r.unanswered[:20]):
     languages = [x.strip() for x in g["languages"].split(",")]
-    with st.expander(ui.t("label_this", q=g["question"][:80]), expanded=False):
+    with st.expander(ui.t("label_this", q=ui.plain(g["question"][:80])), expanded=False):
         label_widget(rt, op, g["question"], languages[0] if languages else "it", key=f"an_{i}")
 
 learning_section(rt, op, tz)

@@ -24,11 +24,11 @@ status = log.sync_status()
 sink = status.get("sink", "?")
 n = status["backlog"]
 if status["state"] == "ok":
-    st.success(ui.t("sync_ok", sink=sink), icon=":material/check_circle:")
+    st.success(ui.t("sync_ok", sink=ui.plain(sink)), icon=":material/check_circle:")
 elif status["state"] == "syncing":
-    st.info(ui.t("sync_syncing", n=n, sink=sink), icon=":material/sync:")
+    st.info(ui.t("sync_syncing", n=n, sink=ui.plain(sink)), icon=":material/sync:")
 elif status["state"] == "error":
-    st.error(ui.t("sync_error", n=n, error=status.get("last_error") or "?"), icon=":material/error:")
+    st.error(ui.t("sync_error", n=n, error=ui.plain(status.get("last_error") or "?")), icon=":material/error:")
 else:
     st.warning(ui.t("sync_unknown", n=n), icon=":material/help:")
 m1, m2 = st.columns(2)

@@ -72,8 +72,10 @@ def queue_panel() -> None:
             with left:
                 st.text(s["original_question"] or "—")
                 st.caption(
-                    f"#{s['queue_position']} · {s['language'].upper()} · "
-                    f"{ui.t('waiting_for')}: {ui.duration(s['waiting_s'])}"
+                    ui.plain(
+                        f"#{s['queue_position']} · {s['language'].upper()} · "
+                        f"{ui.t('waiting_for')}: {ui.duration(s['waiting_s'])}"
+                    )
                 )
             with right:
                 st.button(
@@ -112,7 +114,7 @@ def transcript_fragment(session_id: str):
         cached = st.session_state.get(key) or []
         after = cached[-1]["seq"] if cached else 0
         try:
-            snap = reads.operator_messages(session_id, after)
+            snap = reads.operator_messages(session_id, after, viewer=op)
         except DomainError as exc:
             st.warning(ui.err(exc))
             return
@@ -201,7 +203,7 @@ def notes_panel(sid: str) -> None:
     with st.expander(ui.t("chat_notes"), icon=":material/sticky_note_2:", expanded=bool(notes)):
         for n in notes:
             with st.container(border=True, key=f"note_{n['id']}"):
-                st.caption(ui.md_escape(f"{n['operator_name']} · {ui.clock(n['created_at'], tz)}"))
+                st.caption(ui.plain(f"{n['operator_name']} · {ui.clock(n['created_at'], tz)}"))
                 st.text(n["text"])
         with st.form(f"note_{sid}", clear_on_submit=True, border=False):
             text = st.text_area(ui.t("note_text"), key=f"note_text_{sid}", height=68)
@@ -241,7 +243,7 @@ def colleagues_form(sid: str) -> None:
         except DomainError as exc:
             ui.flash("warning", ui.err(exc))
         else:
-            ui.flash("success", ui.t("transferred", name=out["operator_name"]))
+            ui.flash("success", ui.t("transferred", name=ui.plain(out["operator_name"])))
         st.session_state.pop(f"msgs_{sid}", None)
         st.rerun()
 

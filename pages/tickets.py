@@ -34,9 +34,10 @@ statuses = f1.multiselect(
 q = f2.text_input(ui.t("search"), key="tk_q", help=ui.t("search_help"))
 only_mine = f3.checkbox(ui.t("only_mine"), key="tk_mine")
 
-rows = tickets.list(statuses=statuses, q=q, assigned_to=op["id"] if only_mine else None)
-# Privacy: the list and its export show contacts to admins only (a***@example.org); an open ticket shows its own.
-shown = tickets.for_viewer(rows, op)
+# Privacy: contacts in full for admins only (a***@example.org), in the list, the export and the ticket opened;
+# the others' search does not match on them (TicketService.for_viewer).
+rows = tickets.list(statuses=statuses, q=q, assigned_to=op["id"] if only_mine else None, viewer=op)
+shown = rows
 
 h1, h2 = st.columns([4, 1], vertical_alignment="center")
 h1.text(ui.t("n_tickets", n=len(rows)))
@@ -75,7 +76,7 @@ picked = st.selectbox(
     format_func=lambda i: f"#{i} · {ui.t('st_' + by_id[i]['status'])} · {by_id[i]['original_question'][:70]}",
     key="tk_pick",
 )
-ticket = tickets.get(picked)
+ticket = tickets.get(picked, viewer=op)
 
 st.subheader(ui.t("ticket_detail", id=ticket["id"]))
 left, right = st.columns([3, 2], gap="large")
@@ -107,7 +108,7 @@ with left:
         st.markdown(f"**{ui.t('notes')}**")
         with st.container(border=True, key="tk_notes"):
             for n in chat_notes:  # written in the live console or here, by operators only
-                st.caption(ui.md_escape(f"{n['operator_name']} · {ui.clock(n['created_at'], tz)}"))
+                st.caption(ui.plain(f"{n['operator_name']} · {ui.clock(n['created_at'], tz)}"))
                 st.text(n["text"])
             if ticket["notes"]:
                 st.text(ticket["notes"])

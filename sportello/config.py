@@ -13,9 +13,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sportello.domain.hours import BusinessHours
+from sportello.domain.hours import parse_holidays, parse_hours, zone
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingError(ValueError):
+    """A setting that cannot be used: the message names it and says what is wrong, in one line
+    (app.py prints it and exits non-zero, without a traceback)."""
 
 
 def load_dotenv(path: Path | None = None) -> None:
@@ -39,14 +44,14 @@ def _float(env: dict, name: str, default: float) -> float:
     try:
         return float(env.get(name, default))
     except ValueError:
-        raise ValueError(f"{name} must be a number, got {env.get(name)!r}") from None
+        raise SettingError(f"{name} must be a number, got {env.get(name)!r}") from None
 
 
 def _int(env: dict, name: str, default: int) -> int:
     try:
         return int(env.get(name, default))
     except ValueError:
-        raise ValueError(f"{name} must be an integer, got {env.get(name)!r}") from None
+        raise SettingError(f"{name} must be an integer, got {env.get(name)!r}") from None
 
 
 @contextmanager
@@ -72,6 +77,12 @@ def single_thread_env() -> Iterator[None]:
 ANSWERERS = ("auto", "semantic", "lexical")
 
 
+def use_metrics_dir(path: Path) -> None:
+    """PROMETHEUS_MULTIPROC_DIR=path, for prometheus_client's multiprocess mode (sportello/services/metrics.py):
+    every process of the app (and the dashboard, its child) writes its counters there, /metrics adds them up."""
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+
+
 def child_env(**extra: str) -> dict[str, str]:
     """The environment for a child process (the dashboard, pg_dump): this one's, plus `extra`."""
     return {**os.environ, **extra}
@@ -90,14 +101,14 @@ LOGO_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg")
 def _venue_name(value: str) -> str:
     value = " ".join((value or "").split())
     if len(value) > 80 or any(ord(c) < 32 for c in value):
-        raise ValueError("VENUE_NAME must be at most 80 printable characters")
+        raise SettingError("VENUE_NAME must be at most 80 printable characters")
     return value
 
 
 def _color(value: str) -> str:
     value = (value or "").strip()
     if value and not COLOR_RE.match(value):
-        raise ValueError(f"VENUE_PRIMARY_COLOR must be a hex colour like #0b5394, got {value[:40]!r}")
+        raise SettingError(f"VENUE_PRIMARY_COLOR must be a hex colour like #0b5394, got {value[:40]!r}")
     return value
 
 
@@ -108,11 +119,13 @@ def _venue_logo(value: str, data_dir: Path) -> str:
         return ""
     if value.startswith(("http://", "https://")):
         if not _LOGO_URL_RE.match(value):
-            raise ValueError("VENUE_LOGO_URL must be a plain http(s) URL (no spaces, quotes or brackets)")
+            raise SettingError("VENUE_LOGO_URL must be a plain http(s) URL (no spaces, quotes or brackets)")
         return value
     path = (data_dir / value).resolve() if not Path(value).is_absolute() else Path(value).resolve()
     if not path.is_relative_to(data_dir) or path.suffix.lower() not in LOGO_SUFFIXES or not path.is_file():
-        raise ValueError(f"VENUE_LOGO_URL must be an http(s) URL or a picture file under DATA_DIR, got {value[:80]!r}")
+        raise SettingError(
+            f"VENUE_LOGO_URL must be an http(s) URL or a picture file under DATA_DIR, got {value[:80]!r}"
+        )
     return str(path)
 
 
@@ -136,9 +149,15 @@ class Settings:
     outbox_keep_sent_days: float = 7.0
     timezone: str = "Europe/Rome"
     cors_origins: tuple[str, ...] = ()
-    # Input limits of the REST API (sportello/faces/body_limit.py, faces/api.py json_body).
+    # Input limits of the REST API and the visitor page's Gradio routes (sportello/faces/body_limit.py,
+    # faces/api.py json_body).
     max_body_bytes: int = 64 * 1024
     max_json_depth: int = 32
+    # Edge limits (issue 20): the seconds a request body may take (any route, the /dashboard/ proxy's too;
+    # 0 = no limit), and the writes a visitor may cause in one conversation besides messages (language,
+    # operator offer, contact, rating) per RATE_WINDOW_S (services/throttle.py; 0 = unlimited).
+    body_read_timeout_s: float = 30.0
+    change_rate_per_session: int = 30
     # Faults and supervision (see README "Security").
     dashboard_max_body_bytes: int = 1024 * 1024
     dashboard_restart_max_s: float = 30.0
@@ -154,6 +173,7 @@ class Settings:
     login_max_failures_per_ip: int = 20
     login_window_s: float = 900.0
     login_lockout_s: float = 300.0
+    login_slowdown_max_s: float = 2.0
     session_rate_per_ip: int = 60
     message_rate_per_ip: int = 300
     rate_window_s: float = 60.0
@@ -201,6 +221,12 @@ class Settings:
     admin_username: str = ""
     admin_password: str = field(default="", repr=False)
     admin_name: str = ""
+    # Metrics and logs (sportello/services/metrics.py, sportello/faces/metrics.py, sportello/logs.py): /metrics
+    # answers a METRICS_TOKEN bearer or a caller in METRICS_ALLOW (IPs or networks); with neither set it is 404.
+    # LOG_FORMAT: plain (one line per event) or json (one object per line).
+    metrics_token: str = field(default="", repr=False)
+    metrics_allow: tuple[str, ...] = ()
+    log_format: str = "plain"
     # Secrets and integrations: excluded from repr so they never reach a log.
     openai_api_key: str = field(default="", repr=False)
     openai_base_url: str = ""
@@ -284,6 +310,8 @@ class Settings:
             cors_origins=tuple(o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", 64 * 1024),
             max_json_depth=_int(env, "MAX_JSON_DEPTH", 32),
+            body_read_timeout_s=_float(env, "BODY_READ_TIMEOUT_S", 30.0),
+            change_rate_per_session=_int(env, "CHANGE_RATE_PER_SESSION", 30),
             dashboard_max_body_bytes=_int(env, "DASHBOARD_MAX_BODY_BYTES", 1024 * 1024),
             dashboard_restart_max_s=_float(env, "DASHBOARD_RESTART_MAX_S", 30.0),
             dashboard_hung_s=_float(env, "DASHBOARD_HUNG_S", 30.0),
@@ -297,6 +325,7 @@ class Settings:
             login_max_failures_per_ip=_int(env, "LOGIN_MAX_FAILURES_PER_IP", 20),
             login_window_s=_float(env, "LOGIN_WINDOW_S", 900.0),
             login_lockout_s=_float(env, "LOGIN_LOCKOUT_S", 300.0),
+            login_slowdown_max_s=_float(env, "LOGIN_SLOWDOWN_MAX_S", 2.0),
             session_rate_per_ip=_int(env, "SESSION_RATE_PER_IP", 60),
             message_rate_per_ip=_int(env, "MESSAGE_RATE_PER_IP", 300),
             rate_window_s=_float(env, "RATE_WINDOW_S", 60.0),
@@ -305,6 +334,9 @@ class Settings:
             max_messages_per_session=_int(env, "MAX_MESSAGES_PER_SESSION", 1000),
             poll_max_messages=_int(env, "POLL_MAX_MESSAGES", 200),
             password_scrypt_n=_int(env, "PASSWORD_SCRYPT_N", 2**17),
+            metrics_token=(env.get("METRICS_TOKEN") or "").strip(),
+            metrics_allow=tuple(a.strip() for a in env.get("METRICS_ALLOW", "").split(",") if a.strip()),
+            log_format=(env.get("LOG_FORMAT") or "plain").strip().lower(),
             openai_api_key=env.get("OPENAI_API_KEY", ""),
             openai_base_url=env.get("OPENAI_BASE_URL", ""),
             openai_model=env.get("OPENAI_MODEL", ""),
@@ -314,6 +346,14 @@ class Settings:
             sheets_api_url=env.get("SHEETS_API_URL", ""),
         )
         values.update(overrides)
-        # Unreadable hours, holidays or time zone stop the start with a clear message.
-        BusinessHours.parse(values["business_hours"], values["holidays"], values["timezone"])
+        # Unreadable hours, holidays or time zone stop the start with one line naming the setting.
+        for name, parse, key in (
+            ("BUSINESS_HOURS", parse_hours, "business_hours"),
+            ("HOLIDAYS", parse_holidays, "holidays"),
+            ("TIMEZONE", zone, "timezone"),
+        ):
+            try:
+                parse(values[key])
+            except ValueError as exc:
+                raise SettingError(f"{name} cannot be read: {exc}") from None
         return cls(**values)

@@ -27,6 +27,7 @@ from sportello.services.delivery import Leadership, OutboxWorker
 from sportello.services.feedback import FeedbackService
 from sportello.services.health import HealthService
 from sportello.services.learning import Learning
+from sportello.services.metrics import MeteredAnswerer, MeteredSink, MetricsService
 from sportello.services.notes import NotesService
 from sportello.services.operators import OperatorService
 from sportello.services.privacy import PrivacyService
@@ -67,7 +68,8 @@ class Runtime:
         self.dashboard: Any = None  # see attach_dashboard
         self.worker = self._new_worker()
         wake = self.wake_worker
-        self.chat = ChatService(self.store, self.answerer, self.settings, clock=clock, on_commit=wake)
+        self.metrics = MetricsService(self.store, self.settings, clock=clock)  # /metrics; counts answers and rows
+        self.chat = ChatService(self.store, MeteredAnswerer(self.answerer), self.settings, clock=clock, on_commit=wake)
         self.operators = OperatorService(self.store, self.settings, clock=clock)
         self.tickets = TicketService(self.store, clock=clock)
         self.feedback = FeedbackService(self.store, self.settings, clock=clock, on_commit=wake)
@@ -124,7 +126,7 @@ class Runtime:
     def _new_worker(self) -> OutboxWorker:
         return OutboxWorker(
             self.store,
-            self.sink,
+            MeteredSink(self.sink),
             interval_s=self.settings.outbox_interval_s,
             batch_size=self.settings.outbox_batch_size,
         )

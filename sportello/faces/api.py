@@ -8,6 +8,7 @@ status.
 # No `from __future__ import annotations` here: FastAPI reads the endpoints'
 # annotations, and `Operator` below is local to create_router.
 import json
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Request
@@ -20,7 +21,11 @@ from sportello.domain import Conflict, DomainError, Forbidden, NotFound, RateLim
 from sportello.domain.validation import check_characters, check_json, validate_int
 from sportello.faces.body_limit import BodyLimit
 from sportello.faces.client_address import client_address, trust_proxies
+from sportello.faces.metrics import install_metrics
+from sportello.faces.storage_full import DISK_FULL, RETRY_AFTER_S, is_disk_full
 from sportello.runtime import Runtime
+
+log = logging.getLogger("sportello.api")
 
 
 class UnsupportedMediaType(ValidationError):
@@ -149,6 +154,65 @@ def _str(data: dict, name: str) -> str:
     return value
 
 
+NOSNIFF = (b"x-content-type-options", b"nosniff")
+NO_FRAMING = ((b"x-frame-options", b"DENY"), (b"content-security-policy", b"frame-ancestors 'none'"))
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware: `X-Content-Type-Options: nosniff` on every answer, and no framing of the
+    API (`/api/*`, its docs included). The visitor page at `/` stays embeddable (README "Visitor page")."""
+
+    def __init__(self, app, no_framing_prefix: str = "/api/"):
+        self.app = app
+        self.prefix = no_framing_prefix
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        added = [NOSNIFF, *(NO_FRAMING if scope["path"].startswith(self.prefix) else ())]
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                names = {name for name, _ in added}
+                kept = [(k, v) for k, v in message.get("headers") or () if k.lower() not in names]
+                message = {**message, "headers": [*kept, *added]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class StorageFullAnswer:
+    """Pure ASGI middleware: a write refused because the disk is full (faces/storage_full.py) is answered
+    507 `storage_full` with a bilingual message and Retry-After (its transaction was rolled back: nothing
+    stored, nothing acknowledged), on every route, instead of a plain 500 that drops the connection. Any
+    other error goes on to the server's 500."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message):
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started or not is_disk_full(exc):
+                raise
+            log.error("%s %s refused: the disk is full (%s)", scope.get("method"), scope["path"], exc)
+            response = error_response(507, "storage_full", DISK_FULL)
+            response.headers["Retry-After"] = str(RETRY_AFTER_S)
+            await response(scope, receive, send)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_request: Request, exc: DomainError):
@@ -226,7 +290,7 @@ def create_router(runtime: Runtime) -> APIRouter:
         if action == "chat_messages":
             if not session_id:
                 raise ValidationError("session_id is required", code="missing_session_id")
-            return chat.view.operator_messages(session_id, _int(after, "after", 0))
+            return chat.view.operator_messages(session_id, _int(after, "after", 0), viewer=op)
         if action == "my_chats":
             return {"chats": chat.view.operator_chats(op["id"])}
         if action == "me":
@@ -289,12 +353,13 @@ def create_router(runtime: Runtime) -> APIRouter:
             q=q or None,
             limit=_int(limit, "limit", 100),
             offset=_int(offset, "offset", 0),
+            viewer=op,
         )
-        return {"tickets": tickets.for_viewer(found, op)}
+        return {"tickets": found}
 
     @router.get("/tickets/{ticket_id}")
-    def ticket_get(_op: Operator, ticket_id: str):
-        return {"ticket": tickets.get(_int(ticket_id, "ticket_id"))}
+    def ticket_get(op: Operator, ticket_id: str):
+        return {"ticket": tickets.get(_int(ticket_id, "ticket_id"), viewer=op)}
 
     @router.patch("/tickets/{ticket_id}")
     def ticket_patch(data: Body, op: Operator, ticket_id: str):
@@ -362,8 +427,13 @@ def create_api(runtime: Runtime) -> FastAPI:
         return error_response(exc.status_code, "http_error", str(exc.detail))
 
     app.include_router(create_router(runtime))
-    # Bodies over MAX_BODY_BYTES are cut while they stream in (413), not read whole first.
-    app.add_middleware(BodyLimit, max_bytes=runtime.settings.max_body_bytes, prefix="/api/")
+    # Bodies over MAX_BODY_BYTES are cut while they stream in (413), not read whole first, and a body not
+    # whole within BODY_READ_TIMEOUT_S is refused (408): on every route of this app, the API and the visitor
+    # page's Gradio routes that app.py mounts on it.
+    s = runtime.settings
+    app.add_middleware(StorageFullAnswer)
+    app.add_middleware(BodyLimit, max_bytes=s.max_body_bytes, prefix="/", read_timeout_s=s.body_read_timeout_s)
+    app.add_middleware(SecurityHeaders)
     # The client's address (the key of the per-client limits): see faces/client_address.py.
     trust_proxies(app, runtime.settings.trusted_proxies)
     if runtime.settings.cors_origins:
@@ -374,4 +444,5 @@ def create_api(runtime: Runtime) -> FastAPI:
             allow_methods=["GET", "POST"],
             allow_headers=["Content-Type", "X-Session-Token"],
         )
+    install_metrics(app, runtime)  # GET /metrics, and the request id and timing of every request (outermost)
     return app

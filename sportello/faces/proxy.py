@@ -5,22 +5,30 @@ visitor page at `/`, the API at `/api/` and, through this proxy, the
 Streamlit dashboard (started with `--server.baseUrlPath dashboard` on a
 local port) at `/dashboard/`, HTTP and websocket alike.
 
-Request bodies are streamed to Streamlit, capped at DASHBOARD_MAX_BODY_BYTES (413 above it: the
-dashboard uploads no files). Every /dashboard/ response says it may not be framed (X-Frame-Options: DENY,
+Request bodies are read whole before the upstream request is opened, capped at DASHBOARD_MAX_BODY_BYTES
+(413 above it: the dashboard uploads no files) and within BODY_READ_TIMEOUT_S (408 after it): a client
+sending its body a byte at a time holds no connection of the pool to Streamlit. Every /dashboard/ response says it may not be framed (X-Frame-Options: DENY,
 CSP frame-ancestors 'none'); the visitor page at `/` stays embeddable.
+
+The dashboard learns who is signing in from X-Forwarded-For, which this proxy sets to the client's address
+(the TCP peer, or what a proxy in TRUSTED_PROXIES forwarded: the rule of faces/client_address.py) after
+dropping any the client sent; the dashboard believes it only from 127.0.0.1 (faces/dashboard/ui.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
 
 import httpx
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
+
+from sportello.faces.body_limit import BodyReader, BodyTimeout, BodyTooLarge
+from sportello.faces.client_address import trust_proxies
 
 log = logging.getLogger("sportello.proxy")
 
@@ -42,9 +50,17 @@ WS_SKIP = HOP_BY_HOP | {
     b"sec-websocket-protocol",
     b"origin",
 }
-NO_FRAMING = [(b"x-frame-options", b"DENY"), (b"content-security-policy", b"frame-ancestors 'none'")]
+NO_FRAMING = [
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", b"frame-ancestors 'none'"),
+    (b"x-content-type-options", b"nosniff"),
+]
 TOO_LARGE = (
     b"<!doctype html><meta charset=utf-8><title>Sportello</title><p>Richiesta troppo grande. / Request too large.</p>"
+)
+TOO_SLOW = (
+    b"<!doctype html><meta charset=utf-8><title>Sportello</title>"
+    b"<p>Richiesta troppo lenta. / Request body too slow.</p>"
 )
 UNAVAILABLE = (
     "<!doctype html><meta charset=utf-8><title>Sportello</title>"
@@ -52,8 +68,27 @@ UNAVAILABLE = (
 ).encode()
 
 
-class _TooLarge(Exception):
-    pass
+class _ClientResolved:
+    """`app` with scope["client"] rewritten from X-Forwarded-For when the peer is a trusted proxy."""
+
+    def __init__(self, app, trusted: Iterable[str]):
+        self.app = app
+        trust_proxies(self, trusted)  # the one rule (faces/client_address.py): it calls add_middleware
+
+    def add_middleware(self, middleware, **options) -> None:
+        self.app = middleware(self.app, **options)
+
+    async def __call__(self, scope, receive, send):
+        return await self.app(scope, receive, send)
+
+
+def forwarded_for(scope, skip: set[bytes]) -> list[tuple[bytes, bytes]]:
+    """The request's headers minus `skip` and any X-Forwarded-For, plus ours: the client's address."""
+    headers = [(k, v) for k, v in scope["headers"] if k.lower() not in skip and k.lower() != b"x-forwarded-for"]
+    client = scope.get("client")
+    if client and client[0]:
+        headers.append((b"x-forwarded-for", str(client[0]).encode("latin-1")))
+    return headers
 
 
 class DashboardProxy:
@@ -66,12 +101,16 @@ class DashboardProxy:
         prefix: str = "/dashboard",
         upstream_host: str = "127.0.0.1",
         max_body_bytes: int = 1024 * 1024,
+        trusted_proxies: Iterable[str] = ("127.0.0.1",),
+        read_timeout_s: float = 30.0,
     ):
         self.app = app
+        self._resolved = _ClientResolved(self._dispatch, trusted_proxies)
         self.prefix = prefix.rstrip("/")
         self.upstream_host = upstream_host
         self._port = upstream_port if callable(upstream_port) else (lambda: upstream_port)
         self.max_body_bytes = max_body_bytes
+        self.read_timeout_s = read_timeout_s
         self.client = httpx.AsyncClient(timeout=httpx.Timeout(60, connect=5))
 
     @property
@@ -92,14 +131,17 @@ class DashboardProxy:
         return path == self.prefix or path.startswith(self.prefix + "/")
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and self._mine(scope["path"]):
+        if scope["type"] in ("http", "websocket") and self._mine(scope["path"]):
+            return await self._resolved(scope, receive, send)
+        return await self.app(scope, receive, send)
+
+    async def _dispatch(self, scope, receive, send):
+        if scope["type"] == "http":
             if scope["path"] == self.prefix:  # /dashboard -> /dashboard/
                 await self._reply(send, 307, b"", [(b"location", (self.prefix + "/").encode())])
                 return
             return await self._http(scope, receive, send)
-        if scope["type"] == "websocket" and self._mine(scope["path"]):
-            return await self._websocket(scope, receive, send)
-        return await self.app(scope, receive, send)
+        return await self._websocket(scope, receive, send)
 
     async def _http(self, scope, receive, send):
         limit = self.max_body_bytes
@@ -111,39 +153,28 @@ class DashboardProxy:
         if too_large:  # refused before a byte of the body is read
             await self._reply(send, 413, TOO_LARGE, [(b"connection", b"close")])
             return
-        query = scope.get("query_string", b"").decode("latin-1")
-        url = f"http://{self.upstream}" + scope["path"] + (f"?{query}" if query else "")
-        headers = [(k, v) for k, v in scope["headers"] if k.lower() not in HOP_BY_HOP]
-
-        async def body():  # streamed to the upstream, counted on the way
-            seen = 0
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    raise _TooLarge  # nobody to answer; abandon the upstream request
-                chunk = message.get("body", b"")
-                seen += len(chunk)
-                if seen > limit:
-                    raise _TooLarge
-                if chunk:
-                    yield chunk
-                if not message.get("more_body"):
-                    return
-
-        has_body = declared not in (None, b"0") or dict(scope["headers"]).get(b"transfer-encoding") is not None
-        try:
-            request = self.client.build_request(
-                scope["method"], url, headers=headers, content=body() if has_body else b""
-            )
-            response = await self.client.send(request, stream=True)
-        except _TooLarge:
+        reader = BodyReader(receive, limit, self.read_timeout_s)
+        try:  # read whole (capped, timed) before a connection of the pool is taken
+            content = await reader.read()
+        except BodyTooLarge:
             await self._reply(send, 413, TOO_LARGE, [(b"connection", b"close")])
             return
+        except BodyTimeout:
+            await self._reply(send, 408, TOO_SLOW, [(b"connection", b"close")])
+            return
+        if reader.gone:  # nobody to answer
+            return
+        query = scope.get("query_string", b"").decode("latin-1")
+        url = f"http://{self.upstream}" + scope["path"] + (f"?{query}" if query else "")
+        headers = forwarded_for(scope, HOP_BY_HOP)
+        try:
+            request = self.client.build_request(scope["method"], url, headers=headers, content=content)
+            response = await self.client.send(request, stream=True)
         except httpx.HTTPError:
             await self._reply(send, 502, UNAVAILABLE)
             return
         try:
-            skip = HOP_BY_HOP | {b"x-frame-options"}
+            skip = HOP_BY_HOP | {b"x-frame-options", b"x-content-type-options"}
             out_headers = [(k, v) for k, v in response.headers.raw if k.lower() not in skip] + NO_FRAMING
             await send({"type": "http.response.start", "status": response.status_code, "headers": out_headers})
             async for chunk in response.aiter_raw():
@@ -166,7 +197,7 @@ class DashboardProxy:
             return
         query = scope.get("query_string", b"").decode("latin-1")
         url = f"ws://{self.upstream}{scope['path']}" + (f"?{query}" if query else "")
-        forward = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"] if k.lower() not in WS_SKIP]
+        forward = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in forwarded_for(scope, WS_SKIP)]
         try:
             upstream = await ws_connect(
                 url,

@@ -235,8 +235,17 @@ class ChatService:
             "messages": [message_dict(greeting)],
         }
 
+    def _metered(self, session_id: str) -> None:
+        """A visitor's write other than a message counts against CHANGE_RATE_PER_SESSION (429 above it)."""
+        self.quotas.change(session_id, self.settings.change_rate_per_session)
+
     def set_language(self, session_id: str, token: str, language: str) -> dict:
         lang = validate_language(language)
+        self._metered(session_id)
+        with self.store.read() as conn:  # the same language again: nothing to write
+            sess = cq.read_session(conn, session_id, token)._mapping
+            if sess["language"] == lang:
+                return {"status": sess["status"], "language": lang}
         with self._session(session_id, token) as tx:
             tx.set(language=lang)
         return {"status": tx.state, "language": lang}
@@ -342,6 +351,7 @@ class ChatService:
     def answer_offer(self, session_id: str, token: str, accept: bool) -> dict:
         if not isinstance(accept, bool):
             raise ValidationError("accept must be true or false", code="invalid_accept")
+        self._metered(session_id)
         with self._session(session_id, token) as tx:
             lang = tx.sess["language"]
             asking = False
@@ -395,6 +405,7 @@ class ChatService:
 
     def submit_contact(self, session_id: str, token: str, method: str, value: str) -> dict:
         contact = validate_contact(method, value)
+        self._metered(session_id)
         with self._session(session_id, token) as tx:
             if tx.state != State.COLLECTING_CONTACT:
                 raise Conflict(

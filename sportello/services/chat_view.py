@@ -17,8 +17,10 @@ from sportello.config import Settings
 from sportello.domain import State, iso
 from sportello.domain.capacity import OperatorLoad
 from sportello.domain.queue import estimated_wait_s, queue_cutoff, timed_out
+from sportello.services.tickets import mask_in, sees_contacts
 from sportello.store import chat_queries as cq
 from sportello.store import operator_queries as oq
+from sportello.store import tickets as ticket_table
 from sportello.store.database import Store
 
 TYPING_S = 5.0  # how long an operator's "typing" mark shows on the visitor's page
@@ -108,11 +110,16 @@ class ChatView:
         }
 
     # ------------------------------------------------------------------ operators
-    def operator_messages(self, session_id: str, after: int = 0) -> dict:
-        """A chat as its operator reads it: the same snapshot as the visitor's poll."""
+    def operator_messages(self, session_id: str, after: int = 0, *, viewer: dict | None = None) -> dict:
+        """A chat as its operator reads it: the same snapshot as the visitor's poll; for a `viewer`
+        who may not read contacts (TicketService.for_viewer), the ticket's contact masked in the texts."""
         with self.store.read() as conn:
             row = cq.read_session(conn, session_id, None, visitor=False)
-            return self._snapshot(conn, row, after)
+            snap = self._snapshot(conn, row, after)
+            ticket = ticket_table.get(conn, row.ticket_id) if row.ticket_id and not sees_contacts(viewer) else None
+        if ticket and ticket.get("contact_info"):
+            snap["messages"] = [{**m, "text": mask_in(m["text"], ticket["contact_info"])} for m in snap["messages"]]
+        return snap
 
     def operator_status(self) -> dict:
         """Whether someone may take a chat now, how many are present, and every operator."""

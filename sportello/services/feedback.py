@@ -22,6 +22,7 @@ from sportello.domain import Conflict, State, ValidationError
 from sportello.domain.events import Event, EventKind
 from sportello.domain.validation import check_characters
 from sportello.services import events
+from sportello.services.throttle import VisitorQuotas
 from sportello.store import chat_queries as cq
 from sportello.store import operator_queries as oq
 from sportello.store import rating_queries as rq
@@ -63,6 +64,7 @@ class FeedbackService:
         self.settings = settings
         self.clock = clock
         self.on_commit = on_commit or (lambda: None)
+        self.quotas = VisitorQuotas(settings)  # a rating is a visitor's write: CHANGE_RATE_PER_SESSION
 
     @staticmethod
     def _resolved_by(conn, sess) -> str | None:
@@ -84,6 +86,7 @@ class FeedbackService:
     def rate(self, session_id: str, token: str, score: object, comment: object = "") -> dict:
         score = validate_score(score)
         comment = validate_comment(comment)
+        self.quotas.change(session_id, self.settings.change_rate_per_session)
         with self.store.write() as conn:
             sess = cq.read_session(conn, session_id, token, lock=True)._mapping
             if rq.rated(conn, session_id):

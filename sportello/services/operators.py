@@ -32,8 +32,16 @@ def _username(username: str | None) -> str:
 class OperatorService:
     """Operator accounts and presence, for the faces: the store stays inside."""
 
-    def __init__(self, store: Store, settings: Settings, *, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         self._store = store
+        self.sleep = sleep
         self.settings = settings
         self.clock = clock
         self.scrypt_n = settings.password_scrypt_n
@@ -44,10 +52,13 @@ class OperatorService:
     def login(self, username: str, password: str, *, client: str | None = None) -> tuple[str, dict]:
         """A new bearer token (valid TOKEN_TTL_S) and the operator.
 
-        `client` is the caller's address: failures lock the username and the
-        address for a while (sportello.services.throttle.LoginGuard, RateLimited)."""
+        `client` is the caller's address (the API's, the dashboard's: one guard for both):
+        failures lock the username from that address and the address for a while, and slow
+        the username down everywhere (sportello.services.throttle.LoginGuard, RateLimited)."""
         key = _username(username)[:64]
-        self.guard.check(key, client)
+        delay = self.guard.check(key, client)
+        if delay > 0:
+            self.sleep(delay)  # the same for every name: known or not, the wait tells nothing
         try:
             result = self._login(username, password)
         except Unauthorized:

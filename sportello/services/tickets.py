@@ -116,9 +116,28 @@ def mask_contact(value: str) -> str:
     return value[:3] + "*" * (len(value) - 6) + value[-3:]
 
 
+def mask_in(text: str, contact: str) -> str:
+    """`text` with every occurrence of `contact` masked (a transcript, a message quoting it)."""
+    contact = (contact or "").strip()
+    return text.replace(contact, mask_contact(contact)) if contact and text else text
+
+
 def masked(rows: list[dict]) -> list[dict]:
-    """Copies of ticket rows with the contact masked (lists and exports for non-admins)."""
-    return [{**r, "contact_info": mask_contact(r.get("contact_info") or "")} for r in rows]
+    """Copies of ticket rows with the contact masked, also where a text quotes it (for non-admins)."""
+    out = []
+    for r in rows:
+        contact = r.get("contact_info") or ""
+        row = {**r, "contact_info": mask_contact(contact)}
+        for name in ("conversation_transcript", "conversation_history", "notes", "original_question"):
+            if isinstance(row.get(name), str):
+                row[name] = mask_in(row[name], contact)
+        out.append(row)
+    return out
+
+
+def sees_contacts(viewer: dict | None) -> bool:
+    """Whether `viewer` (an operator; None: a trusted caller such as the CLI) reads contacts in full."""
+    return viewer is None or bool(viewer.get("is_admin"))
 
 
 def _check_status(statuses) -> None:
@@ -134,17 +153,18 @@ class TicketService:
         self.clock = clock
 
     @staticmethod
-    def for_viewer(rows: list[dict], operator: dict) -> list[dict]:
-        """Ticket rows as `operator` may see them in a list or an export: contacts in full for
-        admins, masked (a***@example.org) for the others; one ticket opened shows its own."""
-        return rows if operator.get("is_admin") else masked(rows)
+    def for_viewer(rows: list[dict], operator: dict | None) -> list[dict]:
+        """Ticket rows as `operator` may see them, everywhere (a list, an export, one ticket): contacts
+        in full for admins, masked (a***@example.org) for the others, also where a text quotes them."""
+        return rows if sees_contacts(operator) else masked(rows)
 
-    def get(self, ticket_id: int) -> dict:
+    def get(self, ticket_id: int, *, viewer: dict | None = None) -> dict:
+        """One ticket, as `viewer` may see it (for_viewer)."""
         with self._store.read() as conn:
             t = ticket_table.get(conn, ticket_id)
         if t is None:
             raise NotFound(f"ticket {ticket_id} not found", code="unknown_ticket")
-        return t
+        return self.for_viewer([t], viewer)[0]
 
     def search(
         self,
@@ -156,12 +176,14 @@ class TicketService:
         limit: int = 100,
         offset: int = 0,
         statuses: list[str] | tuple[str, ...] | None = None,
+        viewer: dict | None = None,
     ) -> list[dict]:
-        """Newest first, `status` (or any of `statuses`: the dashboard's filter), the other filters."""
+        """Newest first, `status` (or any of `statuses`: the dashboard's filter), the other filters;
+        as `viewer` may see them (for_viewer), and `q` matches a contact only for a viewer who reads it."""
         wanted = {status} if status else set(statuses or ())
         _check_status(wanted)
         with self._store.read() as conn:
-            return ticket_table.search(
+            found = ticket_table.search(
                 conn,
                 statuses=wanted,
                 session_id=session_id,
@@ -169,7 +191,9 @@ class TicketService:
                 assigned_to=assigned_to,
                 limit=min(max(limit, 1), 5000),
                 offset=max(offset, 0),
+                contact=sees_contacts(viewer),
             )
+        return self.for_viewer(found, viewer)
 
     def list(
         self,
@@ -178,11 +202,12 @@ class TicketService:
         q: str | None = None,
         assigned_to: int | None = None,
         limit: int = 5000,
+        viewer: dict | None = None,
     ) -> list[dict]:
         """Newest first, any of `statuses` (all when empty), matching `q`, with `assigned_to_name`
         (the dashboard's list)."""
         q = (q or "").strip() or None
-        found = self.search(statuses=statuses, q=q, assigned_to=assigned_to, limit=limit)
+        found = self.search(statuses=statuses, q=q, assigned_to=assigned_to, limit=limit, viewer=viewer)
         names = self.operator_names()
         for t in found:
             t["assigned_to_name"] = names.get(t["assigned_to"], "") if t["assigned_to"] is not None else ""

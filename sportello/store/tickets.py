@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import false, or_, select, update
 from sqlalchemy.engine import Connection
 
 from sportello.domain import iso
@@ -54,8 +54,10 @@ def search(
     assigned_to: int | None = None,
     limit: int = 100,
     offset: int = 0,
+    contact: bool = True,
 ) -> list[dict]:
-    """Newest first, with any of `statuses` (all when empty), the other filters; the LIMIT in SQL."""
+    """Newest first, with any of `statuses` (all when empty), the other filters; the LIMIT in SQL.
+    `q` matches the contact only when `contact` (the viewer may read contacts)."""
     stmt = select(tickets).order_by(tickets.c.id.desc()).limit(limit).offset(offset)
     wanted = sorted(statuses)
     if wanted:
@@ -69,7 +71,7 @@ def search(
         stmt = stmt.where(
             or_(
                 tickets.c.original_question.ilike(like),
-                tickets.c.contact_info.ilike(like),
+                tickets.c.contact_info.ilike(like) if contact else false(),
                 tickets.c.conversation_transcript.ilike(like),
                 tickets.c.operator_name.ilike(like),
                 tickets.c.notes.ilike(like),

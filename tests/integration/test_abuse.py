@@ -92,6 +92,33 @@ def test_password_spraying_is_locked_out_per_ip(limited):
         assert_too_many(login(http, "lucia", "password123"), "too_many_attempts")
 
 
+def login_from(http: httpx.Client, address: str, username: str, password: str) -> httpx.Response:
+    """A sign-in from `address`, as a trusted proxy (127.0.0.1, the default TRUSTED_PROXIES) forwards it."""
+    return http.post(
+        "/api/auth/login", json={"username": username, "password": password}, headers={"X-Forwarded-For": address}
+    )
+
+
+def test_spraying_25_usernames_from_one_address_locks_that_address(data_dir):
+    add_operator(data_dir, "mario", "Mario Rossi")
+    with InProcessServer(data_dir) as srv, httpx.Client(base_url=srv.url, timeout=30) as http:  # the defaults
+        statuses = [login_from(http, "203.0.113.5", f"user{i}", "password123").status_code for i in range(25)]
+        assert statuses.count(401) == 19 and statuses.count(429) == 6, statuses
+        assert_too_many(login_from(http, "203.0.113.5", "mario", "password123"), "too_many_attempts")
+        assert login_from(http, "203.0.113.6", "mario", "password123").status_code == 200
+
+
+def test_nobody_can_lock_a_username_out_from_another_address(limited):
+    with httpx.Client(base_url=limited.url, timeout=30) as http:
+        statuses = [login_from(http, "203.0.113.66", "mario", f"guess-{i}").status_code for i in range(5)]
+        assert statuses == [401] * 4 + [429], statuses
+        assert_too_many(login_from(http, "203.0.113.66", "mario", "password123"), "too_many_attempts")
+        t0 = time.perf_counter()
+        ok = login_from(http, "198.51.100.7", "mario", "password123")  # mario himself, from his desk
+        assert ok.status_code == 200, ok.text
+        assert time.perf_counter() - t0 < 5  # at most the short slow-down (LOGIN_SLOWDOWN_MAX_S)
+
+
 def test_unknown_usernames_cost_as_much_as_known_ones(data_dir):
     add_operator(data_dir, "mario", "Mario Rossi", env=OWASP)
     with (

@@ -64,3 +64,56 @@ def test_guard_and_quotas_respect_zero_and_exempt_addresses():
     for _ in range(10):
         quotas.new_session("127.0.0.1")  # exempt
         quotas.new_session(None)  # no address known: not counted
+
+
+def guard_with(clock, **env) -> LoginGuard:
+    base = {"LOGIN_MAX_FAILURES_PER_USER": "5", "LOGIN_MAX_FAILURES_PER_IP": "20", "LOGIN_SLOWDOWN_MAX_S": "2"}
+    return LoginGuard(Settings.from_env({**base, **env}), clock=clock)
+
+
+def fail(guard: LoginGuard, name: str, client: str | None) -> RateLimited | None:
+    try:
+        guard.check(name, client)
+        guard.failed(name, client)
+    except RateLimited as exc:
+        return exc
+    return None
+
+
+def test_spraying_names_from_one_address_locks_the_address():
+    guard = guard_with(Clock())
+    refusals = [fail(guard, f"user{i}", "10.0.0.9") for i in range(25)]
+    assert refusals[:19] == [None] * 19 and all(r is not None for r in refusals[20:]), refusals
+    with pytest.raises(RateLimited):
+        guard.check("mario", "10.0.0.9")  # every name, from that address
+    assert guard.check("mario", "10.0.0.10") == 0  # another address is not affected
+
+
+def test_a_name_cannot_be_locked_out_from_another_address():
+    guard = guard_with(Clock())
+    assert [fail(guard, "mario", "10.0.0.1") is None for _ in range(6)] == [True] * 4 + [False] * 2
+    with pytest.raises(RateLimited):
+        guard.check("mario", "10.0.0.1")  # the pair (mario, A) is locked
+    # From B, which never failed: mario is slowed down (a short wait), never locked out.
+    delay = guard.check("mario", "10.0.0.2")
+    assert 0 < delay <= 2
+    guard.succeeded("mario", "10.0.0.2")
+
+
+def test_the_slow_down_of_a_name_grows_and_is_capped():
+    guard = guard_with(Clock())
+    delays = []
+    for i in range(12):
+        delays.append(guard.check("mario", f"10.0.1.{i}"))  # a fresh address each time: no lock applies
+        guard.failed("mario", f"10.0.1.{i}")
+    assert delays[:5] == [0] * 5
+    assert delays[5:] == sorted(delays[5:]) and 0 < delays[5] < delays[6] and max(delays) == 2, delays
+    assert guard.check("lucia", "10.0.1.0") == 0  # another name is not slowed
+
+
+def test_the_slow_down_is_the_same_for_known_and_unknown_names():
+    guard = guard_with(Clock())
+    for name in ("mario", "nobody"):
+        for i in range(7):
+            guard.failed(name, f"10.0.2.{i}")
+    assert guard.check("mario", "10.0.3.1") == guard.check("nobody", "10.0.3.1") > 0

@@ -8,7 +8,9 @@
 - The port: if DASHBOARD_PORT is taken (e.g. by a dashboard left over from an earlier run) another free
   port is used, so the proxy never forwards to a process that is not our child. The proxy reads `port`.
 - A dashboard that stops answering its health URL for `hung_s` (DASHBOARD_HUNG_S), or never answers
-  within STARTUP_S of its start, is killed and restarted like one that died.
+  within STARTUP_S of its start, is killed and restarted like one that died. `status()` reports it not
+  running as soon as it has not answered for `hung_s`, or, never having answered since its start, does not
+  answer once ANSWER_GRACE_S have passed.
 - `stop()` ends it (SIGTERM to its group, SIGKILL after a grace period); app.py calls it on every exit path
   (normal return, SIGTERM, SIGINT, exceptions) and registers it with atexit.
 """
@@ -30,6 +32,10 @@ from pathlib import Path
 log = logging.getLogger("sportello.dashboard")
 STABLE_S = 60.0  # a child that ran this long resets the backoff
 STARTUP_S = 90.0  # a child that has not answered its health URL this long after its start is hung
+# ... and is reported not running (GET /api/health) when it has not answered a probe this long after its
+# start and does not answer one now: a dashboard frozen before its first probe is not counted healthy while
+# the restart waits for STARTUP_S.
+ANSWER_GRACE_S = 15.0
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never through an HTTP proxy
 
 
@@ -167,17 +173,22 @@ class DashboardSupervisor:
         if now - self._probed_at < 1.0:
             return False
         self._probed_at = now
+        if self._probe(min(2.0, self.hung_s)):
+            return False
+        if self._answered_at is None:
+            return time.monotonic() - self._started_at > max(STARTUP_S, self.hung_s)
+        return time.monotonic() - self._answered_at > self.hung_s
+
+    def _probe(self, timeout_s: float) -> bool:
+        """One request to the health URL; True (and the time noted) when it answered 200."""
         try:
-            with _DIRECT.open(self.health_url(self.port), timeout=min(2.0, self.hung_s)) as r:
+            with _DIRECT.open(self.health_url(self.port), timeout=timeout_s) as r:
                 ok = r.status == 200
         except OSError:
             ok = False
         if ok:
             self._answered_at = time.monotonic()
-            return False
-        if self._answered_at is None:
-            return time.monotonic() - self._started_at > max(STARTUP_S, self.hung_s)
-        return time.monotonic() - self._answered_at > self.hung_s
+        return ok
 
     @staticmethod
     def _kill_group(proc: subprocess.Popen, sig: int) -> None:
@@ -210,6 +221,10 @@ class DashboardSupervisor:
     def status(self) -> dict:
         proc = self.proc
         running = proc is not None and proc.poll() is None and not self._stop.is_set()
-        if running and self.health_url is not None and self._answered_at is not None:
-            running = time.monotonic() - self._answered_at <= self.hung_s
+        if running and self.health_url is not None:
+            now = time.monotonic()
+            if self._answered_at is not None:
+                running = now - self._answered_at <= self.hung_s
+            elif now - self._started_at > ANSWER_GRACE_S:  # never answered since this start: ask it once now
+                running = self._probe(1.0)
         return {"running": running, "restarts": self.restarts, "port": self.port}

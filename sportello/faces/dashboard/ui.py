@@ -2,7 +2,11 @@
 signed-in operator, the language toggle, presence/heartbeat and the safe
 rendering of chat messages. No business rule here: only calls to services.
 
-Visitor text is always rendered with `st.text` (no Markdown, no HTML).
+Visitor text is never read as Markdown or HTML: it is shown with `st.text`
+or in a dataframe cell (both plain text), and wherever Streamlit reads a
+string as Markdown (st.markdown, st.caption, st.info/success/warning/error,
+st.toast, expander, tab and button labels, help texts) it goes through
+`plain`, which backslash-escapes every Markdown character.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import streamlit as st
 from sportello.config import Settings
 from sportello.domain import DomainError, OperatorStatus, Role
 from sportello.domain.hours import zone
-from sportello.faces.dashboard.texts import LABELS, error_text, tr
+from sportello.faces.dashboard.texts import ERRORS, LABELS, error_text, tr
 from sportello.runtime import Runtime, dashboard_runtime
 
 TOKEN_KEY = "op_token"
@@ -45,7 +49,10 @@ def t(key: str, **kwargs) -> str:
 
 
 def err(exc: DomainError) -> str:
-    return error_text(exc, lang())
+    """The operator's message for an error: escaped, since a message without a text of its own
+    may quote what was typed (it is shown in alerts, which are Markdown)."""
+    text = error_text(exc, lang())
+    return text if getattr(exc, "code", "") in ERRORS else plain(text)
 
 
 def language_toggle() -> None:
@@ -61,9 +68,22 @@ def language_toggle() -> None:
 
 
 # ---------------------------------------------------------------- operator
+def client_address() -> str | None:
+    """The browser's address, the key of the sign-in guard (services/throttle.py LoginGuard).
+
+    Streamlit's peer; when the peer is this machine (Streamlit says None for 127.0.0.1 and ::1), the
+    app's /dashboard/ proxy is in front and its X-Forwarded-For names the client (faces/proxy.py sets
+    it, dropping any the client sent). A header from anyone else is never read. None when unknown."""
+    peer = st.context.ip_address
+    if peer is not None:
+        return peer if isinstance(peer, str) else None  # (a stand-in under Streamlit's AppTest)
+    forwarded = str(st.context.headers.get("X-Forwarded-For") or "").split(",")[-1].strip()
+    return forwarded or None
+
+
 def sign_in(username: str, password: str) -> dict:
     operators = runtime().operators
-    token, op = operators.login(username, password)
+    token, op = operators.login(username, password, client=client_address())
     st.session_state[TOKEN_KEY] = token
     # Signing in means being at the desk: online, with a fresh heartbeat.
     return operators.set_status(op["id"], OperatorStatus.ONLINE)
@@ -306,9 +326,15 @@ def _epoch(m: dict) -> float | None:
         return None
 
 
-def md_escape(text: str) -> str:
-    """Text for a Markdown element (a caption) that shows exactly as written."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!<>|~$:])", r"\\\1", text)
+def plain(text: object) -> str:
+    """Text for a Markdown element (a caption, an alert, an expander label) that shows exactly as
+    written: every Markdown character backslash-escaped (GitHub-flavoured Markdown: links, images,
+    emphasis, HTML tags; Streamlit's :directives[...] and $LaTeX$), so visitor text is never a link,
+    an image the browser fetches, or markup."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!<>|~$:=\"'&])", r"\\\1", str(text))
+
+
+md_escape = plain  # the former name
 
 
 TIME_GAP_S = 300  # a time label before a message that comes more than 5 minutes after the previous one
@@ -334,7 +360,7 @@ def chat_view(msgs: list[dict], tz: str, key: str) -> None:
                 continue
             with st.chat_message("user" if kind == "user" else "assistant", avatar=AVATARS.get(role)):
                 author = {"user": t("who_visitor"), "bot": t("who_assistant")}.get(kind) or m.get("author") or ""
-                st.caption(md_escape(f"{author} · {local_time(at, tz)}"))
+                st.caption(plain(f"{author} · {local_time(at, tz)}"))
                 st.text(m.get("text", ""))
 
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from sportello.domain import DomainError, validate_language
+from sportello.domain import DomainError, RateLimited, validate_language
 from sportello.domain.validation import InvalidPhone
+from sportello.faces.storage_full import DISK_FULL, is_disk_full
 from sportello.faces.visitor.view import (
+    ERROR_NOTICES,
     LIVE_STATES,
     SESSION_LOST,
     apply_snapshot,
@@ -93,6 +95,8 @@ class VisitorActions:
                 if isinstance(exc, InvalidPhone) and exc.problem in ("too_short", "too_long"):
                     code = f"phone_{exc.problem}"  # say what is wrong: the length
                 base["contact_error"] = error_notice(code, lang)
+            elif isinstance(exc, RateLimited) and exc.code not in ERROR_NOTICES:
+                base["notice"] = exc.message  # bilingual, with when to retry (services/throttle.py)
             else:
                 base["notice"] = error_notice(exc.code, lang, limit=self.max_len, **notice_args)
             if base.get("sid"):
@@ -101,7 +105,11 @@ class VisitorActions:
                 except DomainError:
                     pass
             return base
-        except Exception:
+        except Exception as exc:
+            if is_disk_full(exc):  # nothing was stored: say so, the visitor may send it again later
+                log.error("visitor action refused: the disk is full (%s)", exc)
+                base["notice"] = DISK_FULL
+                return base
             log.exception("visitor action failed")
             base["notice"] = error_notice("", base["lang"])
             return base
@@ -194,11 +202,11 @@ class VisitorActions:
     def set_language(self, view: dict, lang: str) -> dict:
         def act(v: dict) -> dict:
             new = validate_language(lang)
-            v["lang"] = new
             if v.get("sid"):
-                self.service.set_language(v["sid"], v["token"], new)
+                self.service.set_language(v["sid"], v["token"], new)  # refused (429): the language stays
             else:
                 v["msgs"] = [local_greeting(new)]
+            v["lang"] = new
             return v
 
         return self._run(view, act)

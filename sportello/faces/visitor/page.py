@@ -22,10 +22,12 @@ from pathlib import Path
 
 import gradio as gr
 from starlette.middleware import Middleware
+from starlette.responses import JSONResponse
 
 from sportello.config import COLOR_RE
 from sportello.faces.body_limit import RefuseUploads
 from sportello.faces.client_address import client_address
+from sportello.faces.storage_full import DISK_FULL
 from sportello.faces.visitor.actions import VisitorActions
 from sportello.faces.visitor.view import (
     SUGGESTIONS,
@@ -55,6 +57,14 @@ CSS = (Path(__file__).parent / "page.css").read_text(encoding="utf-8")  # given 
 CACHE_CLEANUP = (3600, 3600)  # Gradio's delete_cache: every hour, files older than an hour (and all at shutdown)
 
 
+async def unknown_target(_request, exc: LookupError) -> JSONResponse:
+    """Gradio looks a request's component, function or session up by the ids the request names
+    (`fn_index`, `component_id`, `session_hash`): an id it does not hold, or none, raises KeyError or
+    IndexError inside the request. That is the caller's mistake: a 404 JSON error, not a 500."""
+    message = "Componente o funzione sconosciuta. / Unknown component or function."
+    return JSONResponse({"error": {"code": "unknown_target", "message": message}}, status_code=404)
+
+
 def mount_options() -> dict:
     """Keyword arguments for `gr.mount_gradio_app` (Gradio 6 takes css/theme there)."""
     # run_history=False: Gradio 6 would otherwise keep every call (the visitors'
@@ -66,7 +76,10 @@ def mount_options() -> dict:
         "footer_links": [],
         "run_history": False,
         "max_file_size": 0,
-        "app_kwargs": {"middleware": [Middleware(RefuseUploads)]},
+        "app_kwargs": {
+            "middleware": [Middleware(RefuseUploads)],
+            "exception_handlers": {KeyError: unknown_target, IndexError: unknown_target},
+        },
     }
 
 
@@ -322,7 +335,8 @@ def build_page(
             final = await run(
                 answers, actions.send, pending, text, _header(request, "user-agent"), client_address(request)
             )
-            yield render(final, send_outputs)
+            # Not stored (the disk is full): the text goes back in the box, to send again later.
+            yield render(final, send_outputs, {msg: text} if final["notice"] == DISK_FULL else None)
 
         async def on_send(text, view, request: gr.Request):
             async for out in send_text(text, view, request):
