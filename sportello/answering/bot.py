@@ -105,7 +105,11 @@ def build_retrieval(settings: Settings, mode: str | None = None) -> RetrievalAns
         log.warning("unknown ANSWERER=%r (expected one of %s); using auto", mode, ", ".join(ANSWERERS))
         mode = "auto"
     learned = [settings.learned_kb_file]
-    opts = {"emergency_intent": settings.emergency_intent, "emergency_text": settings.emergency_text}
+    opts = {
+        "emergency_intent": settings.emergency_intent,
+        "emergency_text": settings.emergency_text,
+        "hedge": settings.hedge_unknown_words,
+    }
     if mode == "lexical":
         return RetrievalAnswerer.from_csv(settings.kb_path, extra_paths=learned, **opts)
     from .semantic import SemanticAnswerer, SemanticUnavailable, load_encoder
@@ -262,6 +266,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         print(
             "answerer: lexical" if isinstance(retrieval, RetrievalAnswerer) else f"answerer: {type(answerer).__name__}"
         )
+    if isinstance(retrieval, RetrievalAnswerer):
+        print(f"hedged replies: {'on' if retrieval.hedge else 'off'} (HEDGE_UNKNOWN_WORDS)")
     report = evaluate(answerer, cases)
     print(report.format())
     return 0

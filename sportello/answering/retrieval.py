@@ -510,7 +510,7 @@ class RetrievalAnswerer:
         extra_paths: list[Path | str] | tuple[Path | str, ...] = (),
         emergency_intent: str = "",
         emergency_text: str = "",
-        hedge: bool = True,
+        hedge: bool = False,
     ):
         self.threshold = threshold
         # The KB intent with the emergency instructions (else a known name such as emergency/emergenza), and
