@@ -126,11 +126,11 @@ def recent_waits(conn: Connection) -> list[float | None]:
 
 
 def live_chats_of(conn: Connection, operator_id: int) -> list[Row]:
-    """The operator's live chats, in the order they were taken."""
+    """The operator's live chats: urgent ones first, then in the order they were taken."""
     return conn.execute(
         select(sessions)
         .where(sessions.c.operator_id == operator_id, sessions.c.status == State.LIVE)
-        .order_by(sessions.c.taken_at)
+        .order_by(sessions.c.urgent.desc(), sessions.c.taken_at)
     ).all()
 
 
