@@ -189,6 +189,10 @@ class EscalatingAnswerer:
         if self._real is not None:
             self._real.reload_learned()
 
+    def question_for(self, intent: str, lang: str) -> str | None:
+        ask = getattr(self._real, "question_for", None)
+        return ask(intent, lang) if ask else None
+
 
 def build_answerer(settings: Settings) -> Answerer:
     """The answerer the app uses: the LLM one when an API key or base URL is configured, else offline.

@@ -76,6 +76,9 @@ class Answerer(Protocol):
         answerer still notices the change by itself within its reload interval."""
         ...
 
+    # Optional: `question_for(intent, lang) -> str | None`, the KB question a suggestion button asks (the
+    # services look it up with getattr; without it a chat offers only the answer's single `suggestion`).
+
 
 @dataclass(frozen=True)
 class KBEntry:

@@ -167,6 +167,10 @@ class LLMAnswerer:
         """The model learns nothing: the offline answerer under it does."""
         self.offline.reload_learned()
 
+    def question_for(self, intent: str, lang: str) -> str | None:
+        """The question a suggestion button asks: the offline answerer's KB (`RetrievalAnswerer.question_for`)."""
+        return self.offline.question_for(intent, lang)
+
     # -- Answerer ---------------------------------------------------------------
 
     def answer(self, question: str, lang: str | None = None) -> Answer:
