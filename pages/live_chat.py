@@ -66,10 +66,13 @@ def queue_panel() -> None:
         st.warning(ui.t("at_capacity_note", n=mine["max_chats"]))
     elif refusal is Refusal.UNAVAILABLE and waiting:
         st.warning(ui.t("presence_help"))
+    # In the queue's order (domain/queue.py): urgent chats first.
     for s in waiting[:QUEUE_BUTTONS]:
         with st.container(border=True, key=f"queue_{s['session_id']}"):
             left, right = st.columns([3, 1], vertical_alignment="center")
             with left:
+                if s["urgent"]:
+                    urgent_badge()
                 st.text(s["original_question"] or "—")
                 st.caption(
                     ui.plain(
@@ -94,6 +97,7 @@ def queue_panel() -> None:
                 [
                     {
                         ui.t("position"): s["queue_position"],
+                        ui.t("urgent"): ui.t("urgent") if s["urgent"] else "",
                         ui.t("lang_col"): s["language"],
                         ui.t("waiting_for"): ui.duration(s["waiting_s"]),
                         ui.t("question"): s["original_question"],
@@ -104,6 +108,12 @@ def queue_panel() -> None:
             hide_index=True,
             height=240,
         )
+
+
+def urgent_badge() -> None:
+    """The URGENT mark of an emergency's chat (our own label, never the visitor's text)."""
+    st.badge(ui.plain(ui.t("urgent")), icon=":material/emergency:", color="red")
+    st.caption(ui.plain(ui.t("urgent_help")))
 
 
 def transcript_fragment(session_id: str):
@@ -156,6 +166,8 @@ def chat_console(chat: dict, number: int) -> None:
     lang = chat["language"] if chat["language"] in CANNED else "it"
     with st.container(border=True, key=f"chat_{sid}"):
         st.markdown(f"**{ui.t('chat_with', n=number)}** · {ui.t('visitor_lang', code=lang.upper())}")
+        if chat["urgent"]:
+            urgent_badge()
         st.text(chat["original_question"] or "—")
         transcript_fragment(sid)()
         visitor_lines = list(
@@ -269,7 +281,12 @@ with console_col:
         chat_console(chats[0], 1)
     else:
         # Tab labels are Markdown: numbered, never the visitor's text.
-        tabs = st.tabs([ui.t("chat_with", n=i) for i in range(1, len(chats) + 1)])
+        tabs = st.tabs(
+            [
+                f"🚨 {ui.plain(ui.t('urgent'))} · {ui.t('chat_with', n=i)}" if c["urgent"] else ui.t("chat_with", n=i)
+                for i, c in enumerate(chats, 1)
+            ]
+        )
         for i, (tab, chat) in enumerate(zip(tabs, chats, strict=True), 1):
             with tab:
                 chat_console(chat, i)

@@ -21,18 +21,25 @@ class FakeAnswerer:
         self.answers = dict(answers or {})  # question -> (intent, answer)
         self.suggestions = dict(suggestions or {})  # question -> suggested KB question
         self.calls: list[tuple[str, str | None]] = []
+        self.scripted: dict[str, Answer] = {}  # question -> the whole Answer (emergencies, suggestions, hedging)
+        self.questions: dict[str, str] = {}  # intent -> the question its suggestion button asks
         self._lock = threading.Lock()
 
     def answer(self, text: str, lang: str | None = None) -> Answer:
         with self._lock:
             self.calls.append((text, lang))
         lang = lang or "it"
+        if text in self.scripted:
+            return self.scripted[text]
         if text in self.answers:
             intent, reply = self.answers[text]
             return Answer(True, reply, intent, f"{lang}-fake", 0.9, lang)
         if any(w in text.lower() for w in PERSON_WORDS):
             return Answer(False, "", OPERATOR_REQUEST, None, 1.0, lang)
         return Answer(False, "", NO_ANSWER, None, 0.0, lang, suggestion=self.suggestions.get(text))
+
+    def question_for(self, intent: str, lang: str) -> str | None:
+        return self.questions.get(intent)
 
     def reload_learned(self) -> None:
         pass

@@ -6,7 +6,8 @@ module re-exports them and is the command line.
 
     python -m sportello.answering.bot ask --kb PATH [--lang it|en] [--offline] [QUESTION...]
 
-prints one JSON object {"found","intent","answer","source_id","confidence"};
+prints one JSON object {"found","intent","answer","source_id","confidence","urgent","hedged","suggestions"}
+("suggestion" and "topic" when set);
 with no QUESTION it reads one question per line from stdin and prints one
 JSON line per question.
 
@@ -104,15 +105,20 @@ def build_retrieval(settings: Settings, mode: str | None = None) -> RetrievalAns
         log.warning("unknown ANSWERER=%r (expected one of %s); using auto", mode, ", ".join(ANSWERERS))
         mode = "auto"
     learned = [settings.learned_kb_file]
+    opts = {
+        "emergency_intent": settings.emergency_intent,
+        "emergency_text": settings.emergency_text,
+        "hedge": settings.hedge_unknown_words,
+    }
     if mode == "lexical":
-        return RetrievalAnswerer.from_csv(settings.kb_path, extra_paths=learned)
+        return RetrievalAnswerer.from_csv(settings.kb_path, extra_paths=learned, **opts)
     from .semantic import SemanticAnswerer, SemanticUnavailable, load_encoder
 
     try:
         encoder = load_encoder()
     except SemanticUnavailable as exc:
         log.warning("SEMANTIC ANSWERER UNAVAILABLE: %s. Falling back to the lexical answerer (lower accuracy).", exc)
-        return RetrievalAnswerer.from_csv(settings.kb_path, extra_paths=learned)
+        return RetrievalAnswerer.from_csv(settings.kb_path, extra_paths=learned, **opts)
     return SemanticAnswerer(
         path=settings.kb_path,
         encoder=encoder,
@@ -120,6 +126,7 @@ def build_retrieval(settings: Settings, mode: str | None = None) -> RetrievalAns
         learned_examples_path=settings.learned_examples_file,
         cache_dirs=_cache_dirs(settings),
         extra_paths=learned,
+        **opts,
     )
 
 
@@ -181,6 +188,10 @@ class EscalatingAnswerer:
     def reload_learned(self) -> None:
         if self._real is not None:
             self._real.reload_learned()
+
+    def question_for(self, intent: str, lang: str) -> str | None:
+        ask = getattr(self._real, "question_for", None)
+        return ask(intent, lang) if ask else None
 
 
 def build_answerer(settings: Settings) -> Answerer:
@@ -259,6 +270,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         print(
             "answerer: lexical" if isinstance(retrieval, RetrievalAnswerer) else f"answerer: {type(answerer).__name__}"
         )
+    if isinstance(retrieval, RetrievalAnswerer):
+        print(f"hedged replies: {'on' if retrieval.hedge else 'off'} (HEDGE_UNKNOWN_WORDS)")
     report = evaluate(answerer, cases)
     print(report.format())
     return 0

@@ -16,6 +16,7 @@ import numpy as np
 
 from sportello.domain.intents import ESCALATE
 
+from .evaluation import outcome
 from .evidence import (  # noqa: F401  (Calibration and NEUTRAL: the operating point, re-exported where it is fitted)
     DECISION_FEATURES,
     FEATURE_VERSION,
@@ -205,7 +206,7 @@ def calibrate_examples(answerer, state, k: int = 5, seed: int = 0, repeats: int 
     for pos, x in enumerate(examples):
         _, text, lang, early = answerer.prepare(x.question, x.lang or None)
         if early is not None:
-            fixed.append(early.intent if early.found else ESCALATE)
+            fixed.append(outcome(early, x.expected))
         else:
             fixed.append(None)
             texts.append(text)

@@ -7,6 +7,10 @@ must offer a person). Metrics:
 - escalation precision / recall: over cases the bot escalated / that must be escalated;
 - wrong confident answers: cases answered (found=True) with a wrong intent,
   including must-escalate cases that got an answer, over all cases.
+
+A hedged reply, suggestions and an emergency reply count as escalations (`outcome`); the report also gives
+the share of answerable questions hedged and, for the answerable questions not answered, how often the
+expected intent is among the first 3 suggestions.
 """
 
 from __future__ import annotations
@@ -40,6 +44,13 @@ class Report:
     escalated: int = 0
     escalated_correctly: int = 0
     wrong_confident: int = 0
+    # Answerable questions not answered with their intent but escalated: how many were hedged, how many got
+    # suggestions, and for how many the expected intent was among the first 3 suggestions.
+    answerable_escalated: int = 0
+    hedged: int = 0
+    suggested: int = 0
+    suggested_right: int = 0
+    urgent: int = 0
     misses: list[tuple[Case, str, float]] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -59,6 +70,14 @@ class Report:
     def wrong_confident_rate(self) -> float:
         return self.wrong_confident / self.total if self.total else 0.0
 
+    @property
+    def hedged_rate(self) -> float:
+        return self.hedged / self.answerable if self.answerable else 0.0
+
+    @property
+    def suggested_right_rate(self) -> float:
+        return self.suggested_right / self.answerable_escalated if self.answerable_escalated else 0.0
+
     def format(self) -> str:
         lines = [
             f"cases: {self.total} ({self.answerable} answerable, {self.must_escalate} must escalate)",
@@ -66,6 +85,11 @@ class Report:
             f"escalation precision: {self.escalation_precision:.1%} ({self.escalated_correctly}/{self.escalated})",
             f"escalation recall: {self.escalation_recall:.1%} ({self.escalated_correctly}/{self.must_escalate})",
             f"wrong confident answers: {self.wrong_confident_rate:.1%} ({self.wrong_confident}/{self.total})",
+            f"answerable hedged: {self.hedged_rate:.1%} ({self.hedged}/{self.answerable})",
+            f"right intent among the first 3 suggestions: {self.suggested_right_rate:.1%} "
+            f"({self.suggested_right}/{self.answerable_escalated} answerable not answered; "
+            f"{self.suggested} with suggestions)",
+            f"urgent (emergency) replies: {self.urgent}",
             f"time: {self.seconds * 1000 / max(self.total, 1):.2f} ms per question",
         ]
         if self.misses:
@@ -83,27 +107,53 @@ def load_cases(path: Path | str) -> list[Case]:
     return [Case(r.question, r.lang or None, r.expected, r.line) for r in rows(path) if r.question and r.expected]
 
 
+def outcome(ans: Answer, expected: str | None = None) -> str:
+    """What an answer counts as: the intent answered, or `escalate`.
+
+    A hedged reply and suggestions escalate (found=False). An emergency reply (urgent) escalates too (the
+    visitor goes to a person first); it counts as the expected intent when it came from that KB entry
+    (a question labelled with the KB's lost-child intent, answered from it)."""
+    if ans.urgent:
+        return expected if expected is not None and expected == ans.topic else ESCALATE
+    return ans.intent if ans.found and not ans.hedged else ESCALATE
+
+
 def evaluate(answerer: Answerer, cases: list[Case]) -> Report:
     report = Report()
     start = time.perf_counter()
     for case in cases:
         ans = answerer.answer(case.question, case.lang)
         report.total += 1
-        got = ans.intent if ans.found else ESCALATE
+        got = outcome(ans, case.expected)
+        escalated = got == ESCALATE
         if case.expected == ESCALATE:
             report.must_escalate += 1
         else:
             report.answerable += 1
-            if ans.found and ans.intent == case.expected:
+            if got == case.expected:
                 report.answerable_correct += 1
-        if not ans.found:
+            elif escalated:
+                report.answerable_escalated += 1
+                report.hedged += ans.hedged
+                report.suggested += bool(ans.suggestions)
+                report.suggested_right += case.expected in ans.suggestions[:3]
+        if ans.urgent:
+            report.urgent += 1
+        if escalated:
             report.escalated += 1
             if case.expected == ESCALATE:
                 report.escalated_correctly += 1
-        elif ans.intent != case.expected:
+        elif got != case.expected:
             report.wrong_confident += 1
         if got != case.expected:
-            label = got if ans.found else f"escalate:{ans.intent}"
+            if escalated:
+                label = f"escalate:{ans.intent}"
+                if ans.hedged:
+                    label += " (hedged)"
+                if ans.suggestions:
+                    label += " suggest " + "/".join(ans.suggestions)
+            else:
+                label = got
             report.misses.append((case, label, ans.confidence))
     report.seconds = time.perf_counter() - start
     return report

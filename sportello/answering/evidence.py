@@ -75,11 +75,16 @@ def example_parts(sims: np.ndarray, labels: np.ndarray, n: int, phrase: np.ndarr
     return example, escalate, escalate3
 
 
-def decide(parts: Parts, cal: Calibration, lex_conf_fn) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Best intent, its decision features and P(right), for every row."""
+def fused_scores(parts: Parts, cal: Calibration) -> np.ndarray:
+    """Every intent's fused score (rows, n); -inf for intents not allowed (small talk without a cue)."""
     wl, wp, wa, we = cal.weights
     score = wl * parts.lexical + wp * parts.phrase + wa * parts.answer + we * parts.example
-    score = np.where(parts.allowed, score, -np.inf)
+    return np.where(parts.allowed, score, -np.inf)
+
+
+def decide(parts: Parts, cal: Calibration, lex_conf_fn) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Best intent, its decision features and P(right), for every row."""
+    score = fused_scores(parts, cal)
     order = np.argsort(-score, axis=1)
     rows = np.arange(score.shape[0])
     best, second = order[:, 0], order[:, 1] if score.shape[1] > 1 else order[:, 0]

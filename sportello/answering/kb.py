@@ -35,13 +35,32 @@ class Answer:
     # When not found: a KB question (in the visitor's language) the visitor may have meant, offered
     # next to the operator; None when nothing is close enough.
     suggestion: str | None = None
+    # An emergency (intent "emergency", found=True): `answer` holds the venue's emergency instructions and
+    # the visitor should also go to the front of the operators' queue.
+    urgent: bool = False
+    # found=False with a partial reply: `answer` holds the known answer of the best intent plus "I don't have
+    # information about X"; show it, then offer a person (it counts as an escalation).
+    hedged: bool = False
+    # found=False: up to 3 KB intents the visitor may have meant, best first (buttons on the page; a button
+    # asks the intent's first KB question in the visitor's language: `RetrievalAnswerer.question_for`).
+    suggestions: list[str] = field(default_factory=list)
+    # The KB intent the reply came from when `intent` is a reason (an emergency answered from the KB's
+    # emergency or lost-child entry); None otherwise.
+    topic: str | None = None
 
     def public(self) -> dict:
         d = asdict(self)
         d.pop("lang")
         if d["suggestion"] is None:
             d.pop("suggestion")
+        if d["topic"] is None:
+            d.pop("topic")
         return d
+
+    @property
+    def escalates(self) -> bool:
+        """True when the visitor should be offered a person: not found, hedged, or an emergency."""
+        return not self.found or self.hedged or self.urgent
 
 
 class Answerer(Protocol):
@@ -56,6 +75,9 @@ class Answerer(Protocol):
         KB file that changed. An answerer that learns nothing does nothing. Without this call the
         answerer still notices the change by itself within its reload interval."""
         ...
+
+    # Optional: `question_for(intent, lang) -> str | None`, the KB question a suggestion button asks (the
+    # services look it up with getattr; without it a chat offers only the answer's single `suggestion`).
 
 
 @dataclass(frozen=True)

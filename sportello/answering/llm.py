@@ -167,6 +167,10 @@ class LLMAnswerer:
         """The model learns nothing: the offline answerer under it does."""
         self.offline.reload_learned()
 
+    def question_for(self, intent: str, lang: str) -> str | None:
+        """The question a suggestion button asks: the offline answerer's KB (`RetrievalAnswerer.question_for`)."""
+        return self.offline.question_for(intent, lang)
+
     # -- Answerer ---------------------------------------------------------------
 
     def answer(self, question: str, lang: str | None = None) -> Answer:
@@ -181,7 +185,7 @@ class LLMAnswerer:
     def _answer(self, question: str, offline: Answer, start: float) -> Answer:
         question = question if isinstance(question, str) else str(question or "")
         lang = offline.lang
-        if not question.strip() or escalation_reason(question) or small_talk(question):
+        if offline.urgent or not question.strip() or escalation_reason(question) or small_talk(question):
             return offline  # rules decide these; no model needed
         index = self.offline.index
         candidates = [

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import emergency
 from .kb import NO_ANSWER, OPERATOR_REQUEST, Answer, KBEntry, KBError, KBProblem, read_kb
 from .retrieval_rules import escalation_reason, small_talk, small_talk_cue, strip_small_talk
 from .retrieval_text import CONCEPT_OF, STOP, detect_lang, lang_scores, stem, words
@@ -86,6 +87,32 @@ KEY_NEAR = 0.6  # "close": within this share of the best combined score
 # "did you mean...?" next to the operator. On the blind sets eval_holdout4/5 it is the right topic for
 # 41 of the 88 answerable questions the answerer escalates, and appears on 13 of 102 must-escalate ones.
 SUGGEST_MIN = 0.2
+# At most this many intents are offered as suggestions (best first) when the answerer is unsure.
+MAX_SUGGESTIONS = 3
+# Hedging: a content word of the question (HEDGE_MIN_LEN letters or more) that no KB entry uses, in any
+# form, is something the chosen answer does not cover ("EV charging" asked of a parking answer).
+# Words a neighbouring intent uses are left to the ranking (measured on the dev sets: hedging on them
+# hid more right answers than wrong ones).
+HEDGE_MIN_LEN = 5
+HEDGE_TEXT = {
+    "it": "Non ho informazioni su {what}: se vuole, la passo a una persona.",
+    "en": "I don't have information about {what}: if you like, I can pass you to a person.",
+}
+# Words that say how a question is asked, not what it is about: never "something the answer lacks".
+HEDGE_IGNORE = frozenset(
+    """
+    somewhere anywhere everywhere another everybody everyone direttamente directly qualcuno qualcosa vuole
+    gentile nearby early happening facilities special speciale speciali particolare upper lower
+    prima seconda terza quarta quinta third fourth fifth
+    again allowed always anybody anymore anyway around available best better bring brought check come coming
+    consentito consentita consentiti dentro details dettagli difference differenza during durante easy
+    else enough esattamente exactly facile first fuori general generale going inside instead know later
+    minimum massimo minimo maximum mentre near needed next normally often oltre other outside particular
+    people persone possibile possible prima primo probably quick quickly rather right same second
+    secondo seguente simply solo something soon still sure thing things though through today tomorrow
+    usually venire while whole within without would
+    """.split()
+)
 # The page's language is overridden when the question has at least this much evidence of the other
 # language (a function word counts 2, a KB word of only that language 1) and twice the page's plus this.
 LANG_SWITCH_MIN = 4.0
@@ -220,6 +247,9 @@ class KBIndex:
             for q, lang in qs:
                 counts.update({t for t in self._doc_terms(q, lang) if t.startswith("~")})
             self.required.append(frozenset(c for c, k in counts.items() if k >= REQUIRED_SHARE * len(qs)))
+
+        # First letters of every KB word: a question word sharing them is an inflection, not a new topic.
+        self.prefixes = frozenset(w[:HEDGE_MIN_LEN] for w in raw_count if len(w) >= HEDGE_MIN_LEN)
 
         self.greeting_intent = self._find_intent(GREETING_INTENTS)
         self.thanks_intent = self._find_intent(THANKS_INTENTS)
@@ -424,6 +454,26 @@ class KBIndex:
         z = CAL_SCALE * (combined - CAL_CENTER) + CAL_MARGIN * min(margin, 0.2) - penalty
         return 1.0 / (1.0 + math.exp(-z))
 
+    def uncovered(self, text: str, lang: str, intent: str) -> list[str]:
+        """Content words of the question the KB never uses (so `intent`'s answer cannot cover them), in order:
+        not a typo of a KB word, not an inflection of one (same first HEDGE_MIN_LEN letters), not a word that
+        only says how the question is asked (HEDGE_IGNORE)."""
+        if intent not in self.intent_idx:
+            return []
+        out: list[str] = []
+        for w, alts in self.query_slots(text, lang):
+            if alts or len(w) < HEDGE_MIN_LEN or w.isdigit() or w in HEDGE_IGNORE or w in out:
+                continue
+            if w[:HEDGE_MIN_LEN] not in self.prefixes and not self._near_known(w):
+                out.append(w)
+        return out
+
+    def _near_known(self, w: str) -> bool:
+        """Within two edits of a KB word (long words only)."""
+        if len(w) < 7:
+            return False
+        return any(self._correct(d) or d in self.raw_count for d in _deletes(w))
+
     # -- helpers -------------------------------------------------------------
 
     def _find_intent(self, names: tuple[str, ...]) -> str | None:
@@ -458,8 +508,16 @@ class RetrievalAnswerer:
         reload_interval: float = 1.0,
         default_lang: str = "it",
         extra_paths: list[Path | str] | tuple[Path | str, ...] = (),
+        emergency_intent: str = "",
+        emergency_text: str = "",
+        hedge: bool = False,
     ):
         self.threshold = threshold
+        # The KB intent with the emergency instructions (else a known name such as emergency/emergenza), and
+        # the text used when the KB has none (else "call 112 ..."): settings EMERGENCY_INTENT, EMERGENCY_TEXT.
+        self.emergency_intent = emergency_intent
+        self.emergency_text = emergency_text
+        self.hedge = hedge
         self.default_lang = default_lang
         self.path = Path(path) if path else None
         # More KB files merged after the main one (the learned KB the dashboard writes); a missing or
@@ -583,13 +641,68 @@ class RetrievalAnswerer:
         ranked = index.score(text, lang)
         if not ranked:
             return Answer(False, "", NO_ANSWER, None, 0.0, lang)
-        best = ranked[0]
-        confidence = round(best.confidence, 4)
-        entry = index.entry_for(best.intent, lang)
-        if best.confidence < self.threshold:
-            suggestion = entry.questions[0] if best.confidence >= SUGGEST_MIN and entry.questions else None
-            return Answer(False, "", NO_ANSWER, None, confidence, lang, suggestion)
-        return Answer(True, entry.answer, entry.intent, entry.id, confidence, lang)
+        return self.decide(index, text, lang, [r.intent for r in ranked], ranked[0].confidence, self.threshold)
+
+    def decide(
+        self, index: KBIndex, text: str, lang: str, ranking: list[str], confidence: float, threshold: float
+    ) -> Answer:
+        """The reply once the intents are ranked (best first) and the best one's P(right) is known.
+
+        Above the threshold: the answer, unless the question asks for something it does not cover (hedged:
+        the answer plus "I don't have information about X", not found) or a close runner-up covers that
+        (suggestions). In the middle band (SUGGEST_MIN <= P < threshold): suggestions, not a guess.
+        Below: not found."""
+        best = ranking[0]
+        entry = index.entry_for(best, lang)
+        conf = round(float(confidence), 4)
+        first = entry.questions[0] if entry.questions else None
+        if confidence < threshold:
+            if confidence < SUGGEST_MIN:
+                return Answer(False, "", NO_ANSWER, None, conf, lang)
+            return Answer(False, "", NO_ANSWER, None, conf, lang, first, suggestions=ranking[:MAX_SUGGESTIONS])
+        if self.hedge and best not in (index.greeting_intent, index.thanks_intent):
+            missing = index.uncovered(text, lang, best)
+            if missing:
+                note = HEDGE_TEXT.get(lang, HEDGE_TEXT["en"]).format(what=", ".join(missing[:2]))
+                return Answer(
+                    False,
+                    f"{entry.answer}\n\n{note}",
+                    best,
+                    entry.id,
+                    conf,
+                    lang,
+                    first,
+                    hedged=True,
+                    suggestions=[best],
+                )
+        return Answer(True, entry.answer, entry.intent, entry.id, conf, lang)
+
+    def question_for(self, intent: str, lang: str) -> str | None:
+        """The question a suggestion button asks: the intent's first KB question in `lang` (None if unknown)."""
+        index = self.index
+        if intent not in index.by_intent:
+            return None
+        entry = index.entry_for(intent, lang)
+        return entry.questions[0] if entry.questions else None
+
+    def emergency_answer(self, index: KBIndex, question: str, lang: str) -> Answer | None:
+        """The venue's emergency instructions when the message reports an emergency (urgent), else None."""
+        found = emergency.detect(question, index.raw_count.keys())
+        if found is None:
+            return None
+        entry, text = emergency.instructions(
+            index.entries, lang, found.kind, self.emergency_intent, self.emergency_text or None
+        )
+        return Answer(
+            True,
+            text,
+            emergency.EMERGENCY,
+            entry.id if entry else None,
+            1.0,
+            lang,
+            urgent=True,
+            topic=entry.intent if entry else None,
+        )
 
     def prepare(self, question: str, lang: str | None) -> tuple[KBIndex, str, str, Answer | None]:
         """The steps before retrieval: the reply language, the escalation rules and small talk.
@@ -602,6 +715,9 @@ class RetrievalAnswerer:
         lang = self.reply_lang(index, question, lang)
         if not question.strip():
             return index, question, lang, Answer(False, "", NO_ANSWER, None, 0.0, lang)
+        urgent = self.emergency_answer(index, question, lang)
+        if urgent is not None:
+            return index, question, lang, urgent
         reason = escalation_reason(question)
         if reason:
             return index, question, lang, Answer(False, "", reason, None, 1.0, lang)

@@ -1,7 +1,8 @@
 """Rules that run before retrieval: what must go to a person, and small talk.
 
+Emergencies are not here: `emergency.py` detects them before these rules run.
 Escalation reasons (returned as the Answer's intent, with found=False):
-emergency, operator_request, complaint, personal_case, and no_answer for
+operator_request, complaint, personal_case, and no_answer for
 questions that are clearly outside a museum help desk's knowledge even when
 they share words with a KB topic (weather, hotels and restaurants to
 recommend, a person's private contacts, buying artworks, private hire, jobs,
@@ -15,34 +16,14 @@ import re
 
 from .retrieval_text import fold
 
-EMERGENCY = "emergency"
+EMERGENCY = "emergency"  # answered first, by sportello.answering.emergency (urgent, with instructions)
 OPERATOR_REQUEST = "operator_request"
 COMPLAINT = "complaint"
 PERSONAL_CASE = "personal_case"
 OUT_OF_SCOPE = "no_answer"  # same as kb.NO_ANSWER: nothing in the KB answers it, offer a person
 
-_EMERGENCY_RE = re.compile(
-    r"\b(emergenz[ae]|emergency|sos|ambulanz[ae]|ambulance|pronto soccorso|first aid|"
-    r"defibrillat\w*|incendio|a fuoco|on fire|there'?s a fire|fire alarm|allarme antincendio|c'?e fumo|"
-    r"fumo (dalla|dal|nella|nel|in)|smoke (coming|everywhere|in the|from)|smell of smoke|full of smoke|malore|svenut[oa]|sviene|"
-    r"fainted|fainting|passed out|collapsed|ferit[oaie]|injured|injury|bleeding|sanguin\w*|"
-    r"si e (fatt[oa]|sentit[oa]) male|si sono fatti male|sta male|stanno male|sentit[oa] male|not breathing|"
-    r"non respira|heart attack|infarto|attacco di cuore|crisi epilettica|seizure|allergic reaction|"
-    r"reazione allergica|chiamate (la polizia|i carabinieri|un medico|un'ambulanza)|call (the police|a doctor|an ambulance)|"
-    r"is hurt|got hurt|are hurt|been hurt)(?!\w)"
-)
-_EMERGENCY_START_RE = re.compile(
-    r"^\W*(aiuto|help|soccorso)\s*(!|$|[,.]?\s*(un |una |c'?e |someone|somebody|qualcuno|there))"
-)
-_LOST_PERSON_RE = re.compile(
-    r"\b(non trovo( piu)?|non riesco a trovare|ho perso|abbiamo perso|perso|persa|smarrit[oa]|scompars[oa]|"
-    r"missing|lost|can'?t find|cannot find|can not find)\b"
-)
-_RELATIVE_RE = re.compile(
-    r"\b(mio figlio|mia figlia|figli[oa]|bambin[oa]|nipote|mio marito|mia moglie|mia madre|mio padre|"
-    r"mia mamma|mio papa|mia nonna|mio nonno|my (son|daughter|child|kid|boy|girl|husband|wife|mother|father|"
-    r"mum|mom|dad|grandmother|grandfather|grandma|grandpa|friend)|a child|a kid|little (boy|girl))\b"
-)
+# Reports of something that happened, for an insurance claim or a police report: an individual case.
+_CLAIM_RE = re.compile(r"\b(assicurazion\w*|insurance|risarciment\w*|compensation|claim|denuncia)\b")
 
 _OPERATOR_STRONG = (
     r"operator[ei]?|operatric[ei]|umano|essere umano|persona (vera|reale|fisica|in carne)|human|humans|"
@@ -256,10 +237,6 @@ def escalation_reason(text: str) -> str | None:
     t = fold(text).strip()
     if not t:
         return None
-    if _EMERGENCY_RE.search(t) or _EMERGENCY_START_RE.search(t):
-        return EMERGENCY
-    if _LOST_PERSON_RE.search(t) and _RELATIVE_RE.search(t):
-        return EMERGENCY
     if not _NOT_OPERATOR_RE.search(t) and (
         _OPERATOR_RE.search(t) or _OPERATOR_SOFT_RE.search(t) or _OPERATOR_ONLY_RE.search(t)
     ):
@@ -272,7 +249,7 @@ def escalation_reason(text: str) -> str | None:
         return PERSONAL_CASE
     if _TICKET_NAME_RE.search(t) or _BOOKING_NUMBER_RE.search(t) or _EXPIRED_CARD_RE.search(t):
         return PERSONAL_CASE
-    if _PARKING_FINE_RE.search(t):
+    if _PARKING_FINE_RE.search(t) or _CLAIM_RE.search(t):
         return PERSONAL_CASE
     if _LOST_ITEM_VERB_RE.search(t) and _SPECIFIC_ITEM_RE.search(_MY_VISIT_RE.sub(" ", t)):
         if not (_LOST_HOW_RE.search(t) and not _LOST_DETAIL_RE.search(t)):

@@ -234,7 +234,7 @@ _PHRASE_RE = re.compile(r"\b(" + "|".join(re.escape(p) for p in sorted(PHRASES, 
 CONCEPTS: dict[str, list[str]] = {
     "price": """prezzo prezzi costo costi costa costano costare tariffa tariffe listino importo quota howmuch
         spendere spesa caro economico price prices priced cost costs costing fee fees pricing rate rates expensive
-        cheap charge""".split(),
+        cheap""".split(),
     "ticket": """biglietto biglietti ingresso ingressi entrata entrare entrano admission admissions entry
         entries entrance enter ticket tickets""".split(),
     "hours": """orari orario apertura aperture aperto aperta aperti apre aprono aprite chiude chiudono chiudete

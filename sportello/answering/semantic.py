@@ -42,10 +42,10 @@ from sportello.domain.intents import ESCALATE
 
 from . import calibration as calibration_file
 from .calibration import NEUTRAL, Calibration, calibrate_examples
-from .evidence import Parts, decide, example_parts, group_max, lexical_confidence
+from .evidence import Parts, decide, example_parts, fused_scores, group_max, lexical_confidence
 from .examples import Example, append_example, read_examples
-from .kb import NO_ANSWER, Answer
-from .retrieval import SUGGEST_MIN, KBIndex, RetrievalAnswerer
+from .kb import Answer
+from .retrieval import MAX_SUGGESTIONS, KBIndex, RetrievalAnswerer
 
 log = logging.getLogger(__name__)
 
@@ -407,14 +407,11 @@ class SemanticAnswerer(RetrievalAnswerer):
             return super()._answer(question, lang)
         parts = self.evidence(state, [text], [lang], self._query_vec(text)[None, :])
         best, _, prob = decide(parts, self.calibration, lexical_confidence)
-        intent = index.intents[int(best[0])]
-        p = float(prob[0])
-        confidence = round(p, 4)
-        entry = index.entry_for(intent, lang)
-        if p < self.calibration.threshold:
-            suggestion = entry.questions[0] if p >= SUGGEST_MIN and entry.questions else None
-            return Answer(False, "", NO_ANSWER, None, confidence, lang, suggestion)
-        return Answer(True, entry.answer, entry.intent, entry.id, confidence, lang)
+        score = fused_scores(parts, self.calibration)[0]
+        order = [int(i) for i in np.argsort(-score)[:MAX_SUGGESTIONS] if np.isfinite(score[i])]
+        order = [int(best[0])] + [i for i in order if i != int(best[0])]
+        ranking = [index.intents[i] for i in order[:MAX_SUGGESTIONS]]
+        return self.decide(index, text, lang, ranking, float(prob[0]), self.calibration.threshold)
 
     # -- calibration ---------------------------------------------------------------------------------------
 

@@ -4,6 +4,10 @@ A chat waiting since `waiting_since` has timed out once it has waited QUEUE_TIME
 or more (`>=`). From then on it is out of the queue: no queue position counts it (the
 visitor's, the operator's list), even before the sweeper (`ChatService.expire_waiting`)
 moves it to contact collection.
+
+The queue's order (`QUEUE_ORDER`): urgent chats first (an emergency, `sessions.urgent`), then the
+oldest first (`waiting_since`), then by id. One SQL rule (`store/chat_queries.LIVE_QUEUE` and the
+position, `AHEAD_IN_QUEUE`) follows it, for the operators' list and the visitor's position alike.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable
 
+# The queue's sort keys, in order: urgent (true first), waiting_since (oldest first), id.
+QUEUE_ORDER = ("urgent", "waiting_since", "id")
 RECENT_WAITS = 20  # how many of the last queue waits the estimate looks at
 
 

@@ -17,6 +17,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "I'm not sure I understood. Perhaps you meant: “{question}”. "
         "If so, just ask me that; otherwise, would you like to talk to an operator?",
     },
+    "no_answer_suggestions": {
+        "it": "Non sono sicuro di aver capito. Forse voleva chiedere: {questions}. "
+        "Se è così, me lo chieda pure; altrimenti, vuole parlare con un operatore?",
+        "en": "I'm not sure I understood. Perhaps you meant: {questions}. "
+        "If so, just ask me that; otherwise, would you like to talk to an operator?",
+    },
     "ask_person": {
         "it": "Certo. Vuole che la metta in contatto con un operatore?",
         "en": "Of course. Shall I put you in touch with an operator?",
@@ -94,3 +100,10 @@ TEXTS: dict[str, dict[str, str]] = {
 def t(key: str, lang: str, **kwargs) -> str:
     entry = TEXTS[key]
     return entry.get(lang, entry["it"]).format(**kwargs)
+
+
+def quoted(questions: list[str], lang: str) -> str:
+    """«A», «B» o «C» (Italian) / “A”, “B” or “C” (English): questions quoted in a sentence."""
+    marks, last = (("«", "»"), " o ") if lang == "it" else (("“", "”"), " or ")
+    items = [f"{marks[0]}{q}{marks[1]}" for q in questions]
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + last + items[-1]

@@ -24,6 +24,7 @@ who may take a chat is `sportello.domain.capacity`, when a chat leaves the queue
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -34,6 +35,8 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Connection
 
 from sportello.answering.bot import NO_ANSWER, OPERATOR_REQUEST, Answer, Answerer
+from sportello.answering.emergency import EMERGENCY
+from sportello.answering.retrieval import MAX_SUGGESTIONS
 from sportello.config import Settings
 from sportello.domain import (
     Conflict,
@@ -54,7 +57,7 @@ from sportello.domain.capacity import OperatorLoad, Refusal
 from sportello.domain.events import Event, EventKind
 from sportello.domain.hours import BusinessHours, when_text
 from sportello.domain.queue import queue_cutoff, timed_out
-from sportello.domain.texts import t
+from sportello.domain.texts import quoted, t
 from sportello.domain.validation import check_characters
 from sportello.services import events, tickets
 from sportello.services.chat_view import (
@@ -64,6 +67,7 @@ from sportello.services.chat_view import (
     message_dict,
     queue_figures,
     queue_position,
+    suggestions_of,
 )
 from sportello.services.throttle import VisitorQuotas
 from sportello.store import chat_queries as cq
@@ -275,6 +279,8 @@ class ChatService:
             state = tx.state
             intent = ""
             suggestion = None
+            if tx.sess["suggestions"]:
+                tx.set(suggestions="")  # the buttons answer the last turn only
             if state in (State.BOT, State.OFFERED):
                 if answer is None:
                     raise _NeedsAnswer(tx.sess["language"])
@@ -310,27 +316,43 @@ class ChatService:
                 "intent": intent,
                 "offer_operator": tx.state == State.OFFERED,
                 "suggestion": suggestion,
+                "suggestions": suggestions_of(tx.sess),
+                "urgent": bool(tx.sess["urgent"]),
                 "messages": [message_dict(m) for m in tx.new],
             }
 
     def _bot_turn(self, tx: _Tx, text: str, answer: Answer) -> tuple[str, str | None]:
-        """The AI's turn: answer, or offer a person. Returns the intent and the "did you mean" question offered."""
+        """The AI's turn: answer, or offer a person. Returns the intent and the "did you mean" question offered.
+
+        An emergency (`answer.urgent`): the venue's instructions first, then straight to a person, marked
+        urgent (the front of the queue when someone may take it, else the contact form). A hedged answer:
+        its text, and a person offered. Suggestions (the middle band): up to 3 KB questions the visitor
+        may have meant, kept on the session for the buttons beside "talk to a person"."""
         lang = tx.sess["language"]
         tx.say(Role.USER, USER_AUTHOR, text)
-        if answer.found:
+        if answer.urgent:
+            return self._emergency(tx, text, answer), None
+        if not answer.escalates:
             tx.say(Role.BOT, BOT_AUTHOR, answer.answer, answer.intent)
             tx.record(EventKind.AI_ANSWERED, intent=answer.intent, text=text, reply=answer.answer)
             if tx.state == State.OFFERED:
                 tx.move("answered")
             return answer.intent, None
         asked = answer.intent == OPERATOR_REQUEST
-        suggestion = None if asked else answer.suggestion
+        suggestion = None if asked or answer.hedged else answer.suggestion
+        offered = [] if asked or answer.hedged else self._suggestions(answer, lang)
         if asked:
             reply = t("ask_person", lang)
+        elif answer.hedged:
+            reply = answer.answer  # the known part, and "no information about X": a person is offered
+        elif len(offered) > 1:
+            reply = t("no_answer_suggestions", lang, questions=quoted([s["question"] for s in offered], lang))
         elif suggestion:
             reply = t("no_answer_suggest", lang, question=suggestion)
         else:
             reply = t("no_answer", lang)
+        if offered:
+            tx.set(suggestions=json.dumps(offered, ensure_ascii=False))
         if tx.state == State.BOT:
             tx.move("ask_person" if asked else "no_answer")
             tx.set(offered_at=tx.now, escalation_reason=answer.intent)
@@ -344,6 +366,31 @@ class ChatService:
         tx.record(kind, intent=answer.intent, text=text, reply=reply)
         return answer.intent, suggestion
 
+    def _suggestions(self, answer: Answer, lang: str) -> list[dict]:
+        """[{intent, question}] of the answer's suggestions (at most 3), each with the question its button
+        asks (`question_for`); the single "did you mean" question when the answerer names no intents."""
+        ask = getattr(self.answerer, "question_for", None)
+        out: list[dict] = []
+        for intent in answer.suggestions[:MAX_SUGGESTIONS] if ask else ():
+            question = ask(intent, lang)
+            if question and all(question != s["question"] for s in out):
+                out.append({"intent": intent, "question": question})
+        if not out and answer.suggestion:
+            out.append({"intent": "", "question": answer.suggestion})
+        return out
+
+    def _emergency(self, tx: _Tx, text: str, answer: Answer) -> str:
+        """An emergency: the instructions, then a person at once (no question asked), the chat marked urgent:
+        the front of the queue when someone may take it, else the contact form (the instructions stay shown)."""
+        tx.say(Role.BOT, BOT_AUTHOR, answer.answer, EMERGENCY)
+        tx.record(EventKind.AI_NO_ANSWER, intent=EMERGENCY, text=text, reply=answer.answer)
+        tx.set(urgent=True, original_question=text)
+        if tx.state == State.BOT:
+            tx.move("no_answer")
+        tx.set(offered_at=tx.now, escalation_reason=EMERGENCY)
+        self._accept(tx)
+        return EMERGENCY
+
     @staticmethod
     def _last_question(tx: _Tx, before_seq: int) -> str:
         return cq.last_question(tx.conn, tx.sess["id"], before_seq)
@@ -355,6 +402,8 @@ class ChatService:
         with self._session(session_id, token) as tx:
             lang = tx.sess["language"]
             asking = False
+            if tx.sess["suggestions"]:
+                tx.set(suggestions="")  # answered "talk to a person" (or not): the buttons go
             if accept and tx.state == State.BOT:  # "talk to a person" at any time
                 question = self._last_question(tx, before_seq=tx.sess["last_seq"] + 1)
                 if not question and self.hours.is_open(tx.now):
@@ -432,6 +481,7 @@ class ChatService:
             started_at=tx.sess["created_at"],
             ended_at=tx.now,
             resolution_reason="",
+            urgent=bool(tx.sess["urgent"]),
         )
         tx.set(ticket_id=ticket["id"], closed_at=tx.now)
         reply = t(f"ticket_created_{method.value}", tx.sess["language"], ticket_id=ticket["id"], contact=value)
@@ -538,6 +588,7 @@ class ChatService:
                 contact_method=ContactMethod.LIVE_CHAT.value,
                 contact_info="",
                 language=tx.sess["language"],
+                urgent=bool(tx.sess["urgent"]),
             )
             tx.set(ticket_id=ticket["id"])
             tx.say(Role.SYSTEM, SYSTEM_AUTHOR, t("chat_closed", tx.sess["language"], name=name), "chat_closed")

@@ -8,6 +8,7 @@ operators' list always agree, even before the sweeper has moved the chat.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping
 
@@ -36,12 +37,20 @@ def message_dict(m) -> dict:
     }
 
 
+def suggestions_of(sess: Mapping) -> list[dict]:
+    """The questions offered as buttons beside "talk to a person" ([{intent, question}], at most 3): those of the
+    AI's last turn, while the person is still only offered."""
+    if sess["status"] != State.OFFERED or not sess["suggestions"]:
+        return []
+    return json.loads(sess["suggestions"])
+
+
 def queue_position(conn: Connection, sess: Mapping, now: float, timeout_s: float) -> int | None:
     """The chat's place in the queue (1 = next), None when it is not in the queue
     (not waiting, or waiting QUEUE_TIMEOUT_S or more)."""
     if sess["status"] != State.WAITING or timed_out(sess["waiting_since"], now, timeout_s):
         return None
-    return cq.ahead_in_queue(conn, sess["id"], sess["waiting_since"], queue_cutoff(now, timeout_s)) + 1
+    return cq.ahead_in_queue(conn, sess, queue_cutoff(now, timeout_s)) + 1
 
 
 def queue_figures(conn: Connection, sess: Mapping, now: float, timeout_s: float) -> dict:
@@ -105,6 +114,8 @@ class ChatView:
             "more": more,
             "next_after": last_seq,
             "messages": msgs,
+            "suggestions": suggestions_of(sess),
+            "urgent": bool(sess["urgent"]),
             # the operator said they are typing within TYPING_S (ChatService.operator_typing)
             "operator_typing": bool(sess["status"] == State.LIVE and typing_at and 0 <= now - typing_at < TYPING_S),
         }
@@ -127,7 +138,8 @@ class ChatView:
             return availability(conn, self.clock(), self.settings.heartbeat_timeout_s)
 
     def pending_sessions(self) -> list[dict]:
-        """The queue, oldest first: the chats that timed out are not in it (domain/queue.py)."""
+        """The queue in its order (urgent first, then oldest first): the chats that timed out are not in it
+        (domain/queue.py)."""
         now = self.clock()
         with self.store.read() as conn:
             rows = cq.live_queue(conn, queue_cutoff(now, self.settings.queue_timeout_s))
@@ -139,6 +151,7 @@ class ChatView:
                 "waiting_s": round(now - r.waiting_since, 1),
                 "queue_position": i + 1,
                 "language": r.language,
+                "urgent": bool(r.urgent),
             }
             for i, r in enumerate(rows)
         ]
@@ -154,6 +167,7 @@ class ChatView:
                 "language": r.language,
                 "taken_at": iso(r.taken_at),
                 "last_seq": r.last_seq,
+                "urgent": bool(r.urgent),
             }
             for r in rows
         ]

@@ -9,6 +9,8 @@ over every value).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from sqlalchemy import and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.engine import Connection, Row
 
@@ -25,18 +27,20 @@ UPDATE_SESSION = update(sessions).where(sessions.c.id == bindparam("_sid"))  # S
 
 # The live queue: waiting, and not timed out (waiting_since after the cutoff, domain/queue.py).
 _IN_QUEUE = and_(sessions.c.status == State.WAITING, sessions.c.waiting_since > bindparam("cutoff"))
-LIVE_QUEUE = select(sessions).where(_IN_QUEUE).order_by(sessions.c.waiting_since, sessions.c.id)
-AHEAD_IN_QUEUE = (
-    select(func.count())
-    .select_from(sessions)
-    .where(
-        _IN_QUEUE,
-        or_(
-            sessions.c.waiting_since < bindparam("waiting_since"),
-            and_(sessions.c.waiting_since == bindparam("waiting_since"), sessions.c.id < bindparam("_sid")),
-        ),
-    )
-)
+# Its order, the one rule of `domain/queue.py` (QUEUE_ORDER): urgent chats first, then the oldest, then by id.
+QUEUE_KEYS = ((sessions.c.urgent, True), (sessions.c.waiting_since, False), (sessions.c.id, False))
+
+
+def _ahead(keys=QUEUE_KEYS):
+    """The rows the queue order puts before the one given as parameters q_<column> (lexicographic)."""
+    (col, descending), *rest = keys
+    value = bindparam(f"q_{col.key}")
+    first = col > value if descending else col < value
+    return or_(first, and_(col == value, _ahead(rest))) if rest else first
+
+
+LIVE_QUEUE = select(sessions).where(_IN_QUEUE).order_by(*(c.desc() if desc else c for c, desc in QUEUE_KEYS))
+AHEAD_IN_QUEUE = select(func.count()).select_from(sessions).where(_IN_QUEUE, _ahead())
 TIMED_OUT = select(sessions.c.id).where(
     sessions.c.status == State.WAITING, sessions.c.waiting_since <= bindparam("cutoff")
 )
@@ -101,15 +105,14 @@ def has_ai_answer(conn: Connection, session_id: str) -> bool:
 
 
 def live_queue(conn: Connection, cutoff: float) -> list[Row]:
-    """The chats in the queue (waiting since after `cutoff`), oldest first."""
+    """The chats in the queue (waiting since after `cutoff`), in queue order (urgent first, then oldest first)."""
     return conn.execute(LIVE_QUEUE, {"cutoff": cutoff}).all()
 
 
-def ahead_in_queue(conn: Connection, session_id: str, waiting_since: float, cutoff: float) -> int:
-    """How many chats of the queue are before this one (oldest first, then by id)."""
-    return conn.execute(
-        AHEAD_IN_QUEUE, {"cutoff": cutoff, "waiting_since": waiting_since, "_sid": session_id}
-    ).scalar_one()
+def ahead_in_queue(conn: Connection, sess: Mapping, cutoff: float) -> int:
+    """How many chats of the queue are before this session (a mapping of its columns), in queue order."""
+    params = {f"q_{col.key}": sess[col.key] for col, _ in QUEUE_KEYS}
+    return conn.execute(AHEAD_IN_QUEUE, {"cutoff": cutoff, **params}).scalar_one()
 
 
 def timed_out_ids(conn: Connection, cutoff: float) -> list[str]:
@@ -123,11 +126,11 @@ def recent_waits(conn: Connection) -> list[float | None]:
 
 
 def live_chats_of(conn: Connection, operator_id: int) -> list[Row]:
-    """The operator's live chats, in the order they were taken."""
+    """The operator's live chats: urgent ones first, then in the order they were taken."""
     return conn.execute(
         select(sessions)
         .where(sessions.c.operator_id == operator_id, sessions.c.status == State.LIVE)
-        .order_by(sessions.c.taken_at)
+        .order_by(sessions.c.urgent.desc(), sessions.c.taken_at)
     ).all()
 
 

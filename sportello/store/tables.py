@@ -14,6 +14,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData()
@@ -62,6 +63,10 @@ sessions = Table(
     Column("operator_id", Integer, ForeignKey("operators.id"), nullable=True),
     Column("ticket_id", Integer, nullable=True),
     Column("operator_typing_at", Float, nullable=True),  # the operator's last "typing" mark (0006)
+    # an emergency: first in the queue, marked URGENT in the console (0010)
+    Column("urgent", Boolean, nullable=False, default=False, server_default=false()),
+    # the questions offered as buttons beside "talk to a person" (JSON [{intent, question}]; "" when none) (0010)
+    Column("suggestions", Text, nullable=False, default="", server_default=""),
     Index("ix_sessions_status_waiting", "status", "waiting_since"),
     Index("ix_sessions_operator", "operator_id", "status"),
     Index("ix_sessions_created_at", "created_at"),  # the Analisi period
@@ -104,6 +109,7 @@ tickets = Table(
     Column("updated_at", Float, nullable=False),
     Column("rating", Integer, nullable=True),  # the visitor's 1-5 satisfaction rating (0006)
     Column("rating_comment", Text, nullable=False, default="", server_default=""),
+    Column("urgent", Boolean, nullable=False, default=False, server_default=false()),  # an emergency's (0010)
     Index("ix_tickets_status", "status"),
     Index("ix_tickets_session", "session_id"),
 )

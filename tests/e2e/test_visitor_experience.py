@@ -219,7 +219,7 @@ def test_phone_did_you_mean_is_a_labelled_lighter_button(venue, browser):
     page = open_page(browser, venue.url, PHONE, lang="en-GB,en;q=0.9")
     say(page, "sunday closing time?")
     suggest, decline = page.locator("#offer-suggest"), page.locator("#offer-decline")
-    expect(suggest).to_have_text("Did you mean: “What are your opening hours?”", timeout=15_000)
+    expect(suggest).to_have_text("What are your opening hours?", timeout=15_000)  # issue 25: the question alone
     expect(decline).to_have_text("No, thanks")
     bg = suggest.evaluate("e => getComputedStyle(e).backgroundColor")
     assert bg in ("rgba(0, 0, 0, 0)", "transparent"), bg
@@ -227,6 +227,39 @@ def test_phone_did_you_mean_is_a_labelled_lighter_button(venue, browser):
     assert suggest.evaluate("e => getComputedStyle(e).borderStyle") == "dashed"
     suggest.click()
     expect(page.locator("#chat")).to_contain_text("The museum is open Tuesday to Sunday", timeout=15_000)
+    assert not page.errors
+    page.close()
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_suggested_questions_are_buttons_that_ask_in_one_click(venue, browser, viewport):
+    """Issue 25: up to 3 questions beside "talk to a person"; side by side on a wide screen, stacked on a phone,
+    never past the screen's edge; one click asks one."""
+    page = open_page(browser, venue.url, viewport, lang="en-GB,en;q=0.9")
+    say(page, "sunday closing time?")
+    expect(page.locator("#offer-suggest")).to_have_text("What are your opening hours?", timeout=15_000)
+    buttons = page.locator("#offer .sp-suggest:visible")
+    expect(buttons).to_have_count(3)
+    accept, decline = page.locator("#offer-accept"), page.locator("#offer-decline")
+    expect(accept).to_be_visible()
+    boxes = [buttons.nth(i).bounding_box() for i in range(3)]
+    for box in [*boxes, accept.bounding_box(), decline.bounding_box()]:
+        assert box["x"] >= 0 and box["x"] + box["width"] <= viewport["width"] + 0.5, box
+    tops = [b["y"] for b in boxes]
+    if viewport is PHONE:  # one under the other, full width
+        assert tops == sorted(tops) and len(set(tops)) == 3
+        assert all(b["width"] > viewport["width"] * 0.8 for b in boxes)
+    else:  # one line
+        assert max(tops) - min(tops) < 2
+    below = max(b["y"] + b["height"] for b in boxes)
+    assert accept.bounding_box()["y"] >= below - 1  # "talk to a person" on the next line, with "no thanks"
+    assert abs(accept.bounding_box()["y"] - decline.bounding_box()["y"]) < 2
+    name = "desktop" if viewport is DESKTOP else "phone"
+    page.screenshot(path=str(SHOTS / f"visitor-suggestions-{name}.png"))
+    question = buttons.nth(1).inner_text()
+    buttons.nth(1).click()
+    expect(page.locator("#offer")).to_be_hidden(timeout=15_000)
+    expect(page.locator("#chat")).to_contain_text(question)
     assert not page.errors
     page.close()
 

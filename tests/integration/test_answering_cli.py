@@ -32,7 +32,7 @@ def test_ask_one_question():
     out = _run("ask", "--kb", str(KB), "--lang", "en", "how", "much", "is", "a", "ticket?")
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
-    assert set(data) == {"found", "intent", "answer", "source_id", "confidence"}
+    assert set(data) == {"found", "intent", "answer", "source_id", "confidence", "urgent", "hedged", "suggestions"}
     assert data["found"] and data["intent"] == "richiesta_prezzi" and data["source_id"] == "en-005"
 
 

@@ -11,6 +11,7 @@ import streamlit as st
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
+from sportello.answering.bot import Answer
 from sportello.config import Settings
 from sportello.faces.dashboard.texts import CANNED
 from sportello.runtime import Runtime
@@ -104,6 +105,42 @@ def test_sign_in_sets_presence_and_heartbeat_and_sign_out(rt):
     at.button(key="logout").click().run()
     assert at.text_input(key="login_username")
     assert rt.chat.view.operator_status()["online"] == 0
+
+
+class UrgentAnswerer(FakeAnswerer):
+    """The dashboard's fake answerer, with one emergency."""
+
+    def answer(self, question: str, lang: str | None = None) -> Answer:
+        if "fumo" in question:
+            return Answer(True, "Chiami il 112.", "emergency", None, 1.0, lang or "it", urgent=True)
+        return super().answer(question, lang)
+
+
+def test_an_urgent_chat_is_first_in_the_queue_and_marked(rt):
+    ids = make_operators(rt.operators)
+    at = sign_in("mario")
+    older = waiting_visitor(rt)
+    rt.chat.answerer = UrgentAnswerer()
+    v = rt.chat.start_session("it", "pytest")
+    fire = "C'è fumo in sala 2 **subito**"
+    assert rt.chat.visitor_message(v["session_id"], v["token"], fire)["status"] == "waiting"
+    at.run()
+    assert not at.exception
+    shown = texts(at)
+    assert shown.index(fire) < shown.index(DOG)  # first, and as plain text (never Markdown)
+    badges = [m.value for m in at.markdown if "URGENTE" in m.value]
+    assert len(badges) == 1 and "red-badge" in badges[0]
+    assert [c.value for c in at.caption if "Emergenza" in c.value]
+    takes = [b.key for b in at.button if b.key and b.key.startswith("take_")]
+    assert takes == [f"take_{v['session_id']}", f"take_{older['session_id']}"]
+    at.button(key=f"take_{v['session_id']}").click().run()
+    online(rt.operators, ids["mario"], rt.chat.clock())
+    at.button(key=f"take_{older['session_id']}").click().run()
+    assert not at.exception
+    assert [c["urgent"] for c in rt.chat.view.operator_chats(ids["mario"])] == [True, False]
+    assert [t.label for t in at.tabs][:2] == ["🚨 URGENTE · Chat 1", "Chat 2"]
+    at.button_group(key="ui_lang").set_value("en").run()
+    assert [m.value for m in at.markdown if "URGENT" in m.value]
 
 
 def test_take_send_release_move_the_real_store(rt):

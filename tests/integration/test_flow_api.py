@@ -49,6 +49,37 @@ def test_unsure_answer_suggests_a_kb_question_that_then_answers(server, data_dir
     assert Visitor(server.url).say(HARD)["suggestion"] is None
 
 
+def test_suggestions_come_as_questions_in_the_message_and_the_poll(server):
+    """Issue 25: up to 3 [{intent, question}] beside "talk to a person", so an embedder can show buttons."""
+    v = Visitor(server.url, language="en")
+    out = v.say("sunday closing time?")
+    suggestions = out["suggestions"]
+    assert 1 <= len(suggestions) <= 3 and all(set(s) == {"intent", "question"} for s in suggestions)
+    assert suggestions[0] == {"intent": "orari_apertura", "question": "What are your opening hours?"}
+    assert v.poll()["suggestions"] == suggestions
+    answered = v.say(suggestions[0]["question"])  # one click
+    assert answered["intent"] == "orari_apertura" and answered["suggestions"] == []
+    assert v.poll()["suggestions"] == []
+
+
+def test_an_emergency_goes_to_the_front_of_the_queue_marked_urgent(server, data_dir, mario):
+    mario.online()
+    waiting = Visitor(server.url)
+    waiting.say(HARD)
+    assert waiting.accept(True)["status"] == "waiting"
+    v = Visitor(server.url, language="en")
+    out = v.say("help! a man fainted in room 2")
+    assert out["status"] == "waiting" and out["urgent"] is True and out["intent"] == "emergency"
+    assert "112" in out["messages"][1]["text"]  # the instructions, before the queue
+    queue = mario.get("pending_sessions")["sessions"]
+    assert [(q["session_id"], q["urgent"]) for q in queue] == [(v.session_id, True), (waiting.session_id, False)]
+    assert v.poll()["queue_position"] == 1 and waiting.poll()["queue_position"] == 2
+    rows = wait_until(lambda: rows_for(data_dir, v.session_id))
+    assert rows[0]["intent_detected"] == "emergency"
+    mario.take(v.session_id)
+    assert mario.release(v.session_id)["ticket"]["urgent"] is True
+
+
 def test_seed_final_scenario_live_chat_to_resolved_ticket(server, data_dir, mario):
     mario.online()
     status = mario.get("status")

@@ -53,6 +53,11 @@ LABELS: dict[str, tuple[str, str]] = {
     "no": ("no", "no"),
     "my_chats": ("Le mie chat", "My chats"),
     "queue": ("Coda d'attesa", "Waiting queue"),
+    "urgent": ("URGENTE", "URGENT"),
+    "urgent_help": (
+        "Emergenza: il visitatore ha già ricevuto le istruzioni di emergenza.",
+        "Emergency: the visitor was already given the emergency instructions.",
+    ),
     "queue_empty": ("Nessun visitatore in attesa.", "Nobody is waiting."),
     "position": ("Pos.", "Pos."),
     "lang_col": ("Lingua", "Lang."),

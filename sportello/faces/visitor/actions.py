@@ -40,7 +40,6 @@ def _copy(view: dict) -> dict:
     v["notice_kind"] = "error"
     v["contact_error"] = ""
     v["pending"] = None
-    v["suggestion"] = None  # set again by `send` when the new answer carries one
     if "_shown" in view:
         v["_shown"] = dict(view["_shown"])
     return v
@@ -145,6 +144,7 @@ class VisitorActions:
         """The view shown while the message is on its way (and the AI thinks)."""
         v = _copy(view)
         v["pending"] = text
+        v["suggestions"] = []  # they answered the last turn: gone while the new one is on its way
         return v
 
     def send(self, view: dict, text: str, user_agent: str, client: str | None = None) -> dict:
@@ -152,10 +152,8 @@ class VisitorActions:
 
         def act(v: dict) -> dict:
             v = self._ensure_session(v, user_agent, client)
-            out = self.service.visitor_message(v["sid"], v["token"], text, client=client)
-            v = self._refresh(v)
-            v["suggestion"] = out.get("suggestion")  # "did you mean...?" next to the operator offer
-            return v
+            self.service.visitor_message(v["sid"], v["token"], text, client=client)
+            return self._refresh(v)  # the suggested questions, if any, come with the poll
 
         return self._run(view, act, length=len(text))
 

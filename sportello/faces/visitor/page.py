@@ -30,6 +30,7 @@ from sportello.faces.client_address import client_address
 from sportello.faces.storage_full import DISK_FULL
 from sportello.faces.visitor.actions import VisitorActions
 from sportello.faces.visitor.view import (
+    MAX_SUGGESTED,
     SUGGESTIONS,
     banner_text,
     browser_state_secret,
@@ -152,8 +153,20 @@ def build_page(
                 for i, q in enumerate(SUGGESTIONS["it"])
             ]
         with gr.Row(elem_id="offer"):
-            # "Did you mean...?": a KB question close to the visitor's; a click asks it.
-            suggest_btn = gr.Button("", elem_id="offer-suggest", visible=False, min_width=120, size="sm")
+            # "Did you mean...?": up to 3 KB questions close to the visitor's; a click asks one.
+            # Plain text labels (a Button never renders markdown or HTML).
+            with gr.Row(elem_id="offer-suggestions"):
+                suggest_btns = [
+                    gr.Button(
+                        "",
+                        elem_id="offer-suggest" if i == 0 else f"offer-suggest-{i}",
+                        elem_classes=["sp-suggest"],
+                        visible=False,
+                        min_width=0,
+                        size="sm",
+                    )
+                    for i in range(MAX_SUGGESTED)
+                ]
             accept_btn = gr.Button(ui("accept", "it"), variant="primary", elem_id="offer-accept", min_width=120)
             decline_btn = gr.Button(ui("decline", "it"), elem_id="offer-decline", min_width=100)
         with gr.Column(elem_id="contact"):
@@ -215,7 +228,7 @@ def build_page(
         # event, even one left unchanged (gr.skip()): ~0.3-8 ms each, the Chatbot
         # the most. So each event lists as few outputs as it can: the live poll
         # only two (its `news` change event renders), labels only on a language change.
-        core_outputs = [view_state, saved, chat, status, notice, contact_error, timer, suggest_btn]
+        core_outputs = [view_state, saved, chat, status, notice, contact_error, timer, *suggest_btns]
         load_outputs = [*core_outputs, lang, header]
         send_outputs = [*core_outputs, msg]
         tick_outputs = [view_state, news, moved]
@@ -240,8 +253,8 @@ def build_page(
         ]
 
         def core_props(view: dict) -> dict:
-            suggestion = view.get("suggestion") or ""
-            return {
+            questions = view.get("suggestions") or []
+            props = {
                 status: {"value": _phase_html(view["status"], rate_phase(view)) + status_html(view)},
                 notice: {"value": notice_html(view.get("notice", ""), view.get("notice_kind") or "error")},
                 contact_error: {"value": notice_html(view.get("contact_error", ""))},
@@ -250,11 +263,11 @@ def build_page(
                     "value": waiting_poll_s if view["status"] == "waiting" else poll_interval_s,
                 },
                 lang: {"value": view["lang"]},
-                suggest_btn: {
-                    "value": ui("suggest_label", view["lang"], question=suggestion) if suggestion else "",
-                    "visible": bool(suggestion),
-                },
             }
+            for i, btn in enumerate(suggest_btns):
+                question = questions[i] if i < len(questions) else ""
+                props[btn] = {"value": question, "visible": bool(question)}
+            return props
 
         def on_labels(lg: str):
             lg = lg if lg in ("it", "en") else "it"
@@ -350,10 +363,14 @@ def build_page(
 
             return on_chip
 
-        async def on_suggest(view, request: gr.Request):
-            view = current(view, request)
-            async for out in send_text(view.get("suggestion") or "", view, request):
-                yield out
+        def suggest_handler(i: int):
+            async def on_suggest(view, request: gr.Request):
+                view = current(view, request)
+                questions = view.get("suggestions") or []
+                async for out in send_text(questions[i] if i < len(questions) else "", view, request):
+                    yield out
+
+            return on_suggest
 
         async def on_person(view, request: gr.Request):
             view = current(view, request)
@@ -406,7 +423,8 @@ def build_page(
         send_btn.click(on_send, inputs=[msg, view_state], outputs=send_outputs, **opts)
         for i, chip in enumerate(chips):
             chip.click(chip_handler(i), inputs=[view_state], outputs=send_outputs, **opts)
-        suggest_btn.click(on_suggest, inputs=[view_state], outputs=send_outputs, **opts)
+        for i, btn in enumerate(suggest_btns):
+            btn.click(suggest_handler(i), inputs=[view_state], outputs=send_outputs, **opts)
         # Buttons show Gradio's progress on the chat while the service works.
         busy = {**opts, "outputs": core_outputs, "show_progress": "minimal", "show_progress_on": [chat]}
         # On a phone the contact form (or the next step) comes into view by itself.

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from sportello.domain.texts import t as flow_text
 
 LIVE_STATES = ("waiting", "live")  # states in which the page polls for news
+MAX_SUGGESTED = 3  # suggested questions shown as buttons beside "talk to a person"
 
 # Everything the page itself says (the flow's own messages live in sportello.domain.texts).
 UI: dict[str, dict[str, str]] = {
@@ -69,7 +70,6 @@ UI: dict[str, dict[str, str]] = {
         "en": "Tell me briefly what it is about: then I'll put you in touch with a person.",
     },
     "cancel": {"it": "Annulla", "en": "Cancel"},
-    "suggest_label": {"it": "Forse intendeva: «{question}»", "en": "Did you mean: “{question}”"},
     "bot_badge": {"it": "Assistente virtuale", "en": "Virtual assistant"},
     "typing_operator": {"it": "{name} sta scrivendo…", "en": "{name} is typing…"},
     "hint_empty": {
@@ -262,6 +262,7 @@ def new_view(lang: str) -> dict:
         "operator_typing": False,
         "rated": False,
         "rating_open": False,
+        "suggestions": [],  # the questions offered as buttons beside "talk to a person" (at most 3)
     }
 
 
@@ -285,9 +286,18 @@ def apply_snapshot(view: dict, snap: dict) -> dict:
     for key in ("status", "queue_position", "estimated_wait_s", "operator_name", "ticket_id"):
         view[key] = snap.get(key)
     view["operator_typing"] = bool(snap.get("operator_typing"))
+    view["suggestions"] = suggested_questions(snap.get("suggestions"))
     if snap.get("language") in ("it", "en"):
         view["lang"] = snap["language"]
     return view
+
+
+def suggested_questions(suggestions: object) -> list[str]:
+    """The questions of a poll's `suggestions` ([{intent, question}]), at most MAX_SUGGESTED, for the buttons."""
+    if not isinstance(suggestions, list):
+        return []
+    questions = [s.get("question") for s in suggestions if isinstance(s, dict)]
+    return [q for q in questions if isinstance(q, str) and q][:MAX_SUGGESTED]
 
 
 def session_of(view: dict) -> dict:

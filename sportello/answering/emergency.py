@@ -1,0 +1,309 @@
+"""Emergencies: detected before anything else, answered with the venue's emergency instructions.
+
+`detect(text)` says whether a visitor message reports an emergency happening now (someone ill or injured,
+fire or smoke, a lost child or relative, someone stuck or locked in, a theft, violence), in Italian or English,
+typed badly too: every word of five letters or more is first corrected to the nearest word of a generic
+emergency vocabulary (edit distance 1, 2 for long words), then the patterns run on the corrected text.
+Questions about what happens *if* (a child gets lost, there is a fire) and reports of the past (an injury last
+week, a theft yesterday, an insurance claim) are not emergencies: they are left to the other rules.
+
+`instructions(entries, lang, kind, fallback)` picks what to answer: the KB entry whose intent is one of the
+known emergency names (`EMERGENCY_INTENTS`, or the `EMERGENCY_INTENT` setting); for a lost person, a lost-child
+entry when the KB has one; else the `EMERGENCY_TEXT` setting, else a default "call 112" text.
+Nothing here knows a venue.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from .retrieval_text import fold
+
+EMERGENCY = "emergency"
+# KB intent names that hold a venue's emergency instructions (compared folded, "-"/" " as "_").
+EMERGENCY_INTENTS = ("emergency", "emergenza", "emergencies", "emergenze", "first_aid", "primo_soccorso", "sos")
+LOST_PERSON_INTENTS = (
+    "lost_child",
+    "lost_children",
+    "missing_child",
+    "lost_person",
+    "bambino_smarrito",
+    "bambini_smarriti",
+    "bambino_perso",
+    "bambini_persi",
+    "persona_smarrita",
+)
+DEFAULT_TEXT = {
+    "it": "Se è un'emergenza chiami subito il 112 e avvisi il membro del personale più vicino.",
+    "en": "If this is an emergency, call 112 now and tell the nearest member of staff.",
+}
+
+_W = r"(?!\w)"
+_ILLNESS = (
+    r"emergenz[ae]|emergency|emergencies|ambulanz[ae]|ambulance|pronto soccorso|first aid|primo soccorso|"
+    r"defibrillat\w*|malore|svenut[oaie]|sviene|svenire|svenendo|fainted|fainting|faint|passed out|collapsed|"
+    r"collapse|unconscious|incosciente|privo di sensi|priva di sensi|ferit[oaie]|injured|injury|bleeding|"
+    r"sanguin\w*|perde sangue|si e (fatt[oa]|sentit[oa]) male|si sono fatti male|mi sono fatt[oa] male|"
+    r"sta male|stanno male|sto male|mi sento male|si sente male|feel(ing)? (sick|ill|unwell|faint|dizzy)|"
+    r"not feeling well|is unwell|taken ill|is sick|being sick|vomit\w*|vomita\w*|sentit[oa] male|not breathing|can'?t breathe|cannot breathe|non respira|"
+    r"non riesce a respirare|difficolta a respirare|heart attack|infarto|attacco di cuore|dolore al petto|"
+    r"chest pain|crisi epilettica|epilessia|convulsion\w*|seizure|fit|stroke|ictus|soffoca\w*|choking|chokes|"
+    r"allergic reaction|reazione allergica|shock anafilattico|anaphyla\w*|gonfiando|swelling up|"
+    r"is hurt|got hurt|are hurt|been hurt|hurt (himself|herself|themselves|myself|badly)|"
+    r"broke (his|her|my) (leg|arm|ankle|wrist)|(gamba|braccio|caviglia|polso) rott[oa]|"
+    r"(e|sono) cadut[oaie]|fell (down|over)|has fallen|hit (his|her) head|battuto la testa|"
+    r"need a doctor|serve un medico|c'?e un medico|is there a doctor|call a doctor|chiamate (un|il) medico|"
+    r"ipoglicemi\w*|hypo|diabetic|diabetico|diabetica|sotto shock|in shock|overdose|"
+    r"(si sono|sono) rotte le acque|waters? (have )?broken|in labou?r|contrazioni|"
+    r"chiamate (la polizia|i carabinieri|un'?ambulanza|il 112|il 118|aiuto|i pompieri|i vigili del fuoco)|"
+    r"call (the police|an ambulance|112|999|911|the fire brigade|for help)|sos|mayday"
+)
+_FIRE = (
+    r"incendi[oa]|a fuoco|on fire|fire|fiamme|flames|fumo|smoke|smoky|odore di bruciato|puzza di bruciato|"
+    r"burning smell|smell of burning|smell\w* (of )?burning|something burning|brucia|bruciando|fuga di gas|perdita di gas|puzza di gas|"
+    r"odore di gas|gas leak|smell (of )?gas|allarme antincendio|fire alarm|allarme|alarm|evacua\w*|esplosion\w*|"
+    r"explosion|crollat[oa]|collapsed ceiling|allagat[oa]|flood(ed|ing)?"
+)
+# Fire words that are also ordinary words ("fire exit", "no smoking", "smoke-free") need a cue of now.
+_FIRE_NOW = re.compile(
+    r"\b(c'?e (un |del |molto )?(incendio|fuoco|fumo|odore|puzza|fiamme|allarme|fuga|perdita)|"
+    r"there'?s|there is|i see|i can see|we see|i smell|we smell|smells? of|coming|everywhere|full of|"
+    r"si sente|sento|sentiamo|vedo|vediamo|esce|uscendo|dappertutto|pieno di|piena di|is going off|went off|"
+    r"goes off|ringing|suona|sta suonando|scattato|e scattato|sta bruciando|is burning|burning|brucia|"
+    r"va a fuoco|on fire|a fuoco|incendio|fiamme|flames|gas leak|fuga di gas|perdita di gas|evacua\w*|"
+    r"esplosion\w*|explosion|fire (in|at|on|near|inside)|(incendio|fuoco|fumo|fiamme) (in|nel|nella|nell|al|alla|"
+    r"vicino|dentro)|smoke (in|at|from|inside))\b|\!"
+)
+_FIRE_INFO = re.compile(
+    r"\b(fire exits?|uscit[ae] di sicurezza|uscit[ae] antincendio|smoking|no smoking|smoke[- ]?free|fumare|"
+    r"fumatori|fumatore|vietato fumare|si puo fumare|e-?cig\w*|sigarett\w*|vape|vaping|fireworks?|"
+    r"fuochi d'?artificio|fire ?pit|falo|bonfire|campfire|barbecue|bbq|fire brigade approved|(can|may|could) (i|we|you|one|people) smoke|allowed to smoke|"
+    r"smoking area|posso fumare|possiamo fumare)\b"
+)
+_STUCK = (
+    r"(stuck|trapped|locked|shut|chius[oaie]|bloccat[oaie]|intrappolat[oaie]|rimast[oaie] (chius[oaie]|bloccat[oaie]|dentro))"
+    r"( \w+){0,4} (in|inside|dentro|nel|nella|nell|nei|nelle|in the|into)\b"
+    r"|(can'?t|cannot|can not|unable to|non (riesco|riusciamo|riesce|riescono) a) (get|uscire|aprire|open)\b"
+    r"|(ascensore|lift|elevator)( \w+){0,3} (bloccat\w*|fermo|ferma|stuck|broken down|stopped)"
+    r"|(stuck|bloccat\w*|chius[oaie] dentro|locked in|trapped)\b"
+)
+_STUCK_INFO = re.compile(
+    r"\b(what (if|happens)|cosa succede se|se (si|mi|ci) (blocca|rimane|resta)|in caso di|in case)\b"
+)
+_CRIME = (
+    r"rubat[oaie]|rubano|rubando|stolen|stealing|steal|furto|theft|thief|ladro|ladri|robbed|robbing|robbery|"
+    r"rapina|derubat\w*|pickpocket\w*|borseggi\w*|scippat\w*|scippo|aggredit[oaie]|aggression\w*|aggressione|"
+    r"aggredendo|assault\w*|attacked|attacking|attack|picchiat[oaie]|picchia|picchiando|beating|punched|"
+    r"hitting|rissa|fight|fighting|violen\w*|molest\w*|harass\w*|molestat[oaie]|molestie|minacci\w*|threaten\w*|"
+    r"weapon|arma|armato|armata|coltello|knife|pistola|gun|following me|mi segue|ci segue|stalker|"
+    r"stole|steals|snatched|took my (bag|wallet|phone|purse)|exposing himself|si e spogliato|kidnap\w*|rapit[oaie]|rapimento|abus\w*"
+)
+_CRIME_INFO = re.compile(
+    r"\b(no weapons|armi ammesse|weapons allowed|knives allowed|coltelli ammessi|attack on titan|"
+    r"security check|controlli di sicurezza|metal detector)\b"
+)
+_LOST = (
+    r"non trovo( piu)?|non troviamo( piu)?|non riesco a trovare|non riusciamo a trovare|ho perso|abbiamo perso|"
+    r"si e pers[oa]|si sono persi|perso|persa|smarrit[oa]|scompars[oa]|sparit[oa]|missing|lost|"
+    r"can'?t find|cannot find|can not find|couldn'?t find|wandered off|ran off|disappeared|is gone|"
+    r"si e allontanat[oa]|allontanat[oa]"
+)
+_PERSON = (
+    r"mio figlio|mia figlia|figli[oa]|figlioletto|bambin[oa]|bimb[oa]|piccol[oa]|nipote|nipotino|nipotina|"
+    r"mio marito|mia moglie|mia madre|mio padre|mia mamma|mio papa|mia nonna|mio nonno|mio fratello|"
+    r"mia sorella|mia amica|mio amico|il mio compagno|la mia compagna|"
+    r"my (son|daughter|child|kid|boy|girl|husband|wife|mother|father|mum|mom|dad|grandmother|grandfather|"
+    r"grandma|grandpa|granny|brother|sister|friend|partner|toddler|baby|little one|grandson|granddaughter|"
+    r"nephew|niece|children|kids|students?|pupils?)|our (son|daughter|child|kid|boy|girl|baby|children|kids)|"
+    r"(la|il|mia|mio|nostra|nostro) (nonna|nonno|mamma|papa|madre|padre|zia|zio|figlia|figlio|bambina|bambino|"
+    r"moglie|marito)|a child|a kid|a (little|small) (boy|girl)|little (boy|girl)|"
+    r"toddler|un alunno|un'alunna|uno studente|una studentessa|alunni|students?"
+)
+_HYPOTHETICAL = re.compile(
+    r"\b(what (if|happens|should i do if|do i do if|to do if)|if (a|my|your|the|one|someone|somebody|children|kids)\b|"
+    r"cosa (succede|si fa|faccio|devo fare|fare) (se|in caso)|come funziona se|in caso (di|un|una)|"
+    r"se (un|una|il|la|mio|mia|i|le|qualcuno|si)\b|nel caso (in cui|che)|procedur\w*|policy|wristbands?|braccialett\w*|"
+    r"where do (lost|missing)|dove (si ritrovano|vanno|portate)|(do you have|is there|are there) (a |any )?"
+    r"(first aid|defibrillat\w*)|(avete|c'?e) (un |il |dei )?(defibrillat\w*|primo soccorso)|"
+    r"where is (the )?first aid|dov'?e (il )?primo soccorso)\b"
+)
+# Something that happened before today (an insurance claim, a report) is not an emergency now.
+_PAST = re.compile(
+    r"\b(ieri|l'altro ieri|settimana scorsa|mese scorso|anno scorso|giorni fa|settimane fa|mesi fa|"
+    r"la scorsa (settimana|visita|volta)|lo scorso|yesterday|last (week|month|year|time|visit|sunday|saturday)|"
+    r"days ago|weeks ago|months ago|assicurazion\w*|insurance|claim|rimborso|refund|risarciment\w*|"
+    r"compensation|denuncia|police report|report it|to report|per la denuncia|certificat\w*)\b"
+)
+# Things (a teddy bear, a child's coat) are lost property, not a lost person.
+_THING_OF_PERSON = re.compile(
+    r"\b(kid|child|son|daughter|children|kids|boy|girl)'?s \w+|"
+    r"(di mio figlio|di mia figlia|del bambino|della bambina|dei bambini|di mio marito|di mia moglie)\b"
+)
+_START = re.compile(
+    r"^\W*(aiuto|help|soccorso|sos|emergency|emergenza)\s*(!|$|[,.:]|\s+(un |una |c'?e |someone|somebody|qualcuno|there|please|per favore|presto|quick|mi|my|il|la|we|i|ci))"
+)
+
+_ILLNESS_RE = re.compile(rf"\b({_ILLNESS}){_W}")
+_FIRE_RE = re.compile(rf"\b({_FIRE}){_W}")
+_STUCK_RE = re.compile(rf"\b({_STUCK})")
+_CRIME_RE = re.compile(rf"\b({_CRIME}){_W}")
+_LOST_RE = re.compile(rf"\b({_LOST}){_W}")
+_PERSON_RE = re.compile(rf"\b({_PERSON}){_W}")
+# Illness words that mean something else when asked about in general ("is the garden a good place to
+# have a picnic if my child has allergies", "do you have first aid"): a question that only mentions them
+# without a cue of "now" is left to the KB.
+_ILLNESS_INFO = re.compile(r"\b(fit|faint|attack|hypo|collapse|in shock|sotto shock|alarm|allarme)\b")
+
+# The generic vocabulary typos are corrected to: every literal word of five letters or more in the patterns.
+_VOCAB_SOURCES = (_ILLNESS, _FIRE, _STUCK, _CRIME, _LOST, _PERSON)
+_SAFE = frozenset(
+    """
+    ferie fiore fiori fires hired hiring fumare smoking steak stealing stolen steel stole
+    filme filmare filmato sentito sentita sentire parco parcheggio parking bloccare bloccato
+    chiuso chiusa chiusi chiuse chiude chiudono closed close closes locker lockers locked
+    missing listing losing lostfound allergy allergie allergies allergico allergica allergic
+    ladder leader flame frame flames frames alarms alarm allarme cadute figure figura figurine
+    piccolo piccola piccoli piccole small little nipote nipoti rapida rapido rapide rapidi
+    """.split()
+)
+
+
+def _literal_words(pattern: str) -> set[str]:
+    """The words a pattern spells out: a character class becomes its first letter ("ferit[oaie]" -> "ferito"),
+    a fragment followed by \\w* is left out (a typo is corrected to a whole word only)."""
+    plain = re.sub(r"\[([^\]])[^\]]*\]", r"\1", pattern)
+    plain = re.sub(r"[a-z]+\\w\*|\\w|\\b|\(\?[!:=][^)]*\)|[?*+{}\d,]", " ", plain)
+    return {w for w in re.split(r"[^a-z]+", plain) if len(w) >= 5}
+
+
+VOCABULARY = frozenset(set().union(*(_literal_words(p) for p in _VOCAB_SOURCES)))
+_ANY_WORD = re.compile("|".join(f"(?:{p})" for p in _VOCAB_SOURCES))
+
+
+def _within(a: str, b: str, limit: int) -> bool:
+    """Damerau-Levenshtein distance <= limit (transpositions count 1)."""
+    if abs(len(a) - len(b)) > limit:
+        return False
+    prev2: list[int] | None = None
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
+            if prev2 is not None and i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        if min(cur) > limit:
+            return False
+        prev2, prev = prev, cur
+    return prev[-1] <= limit
+
+
+@lru_cache(maxsize=8192)
+def _correct(word: str) -> str:
+    if len(word) < 5 or word in VOCABULARY or word in _SAFE or not word.isalpha() or _ANY_WORD.fullmatch(word):
+        return word
+    limit = 2 if len(word) >= 9 else 1
+    best = None
+    for v in VOCABULARY:
+        if v[0] != word[0] and v[:2] != word[1::-1]:
+            continue  # typos rarely touch the first letter; this also keeps it fast
+        if len(word) == 5 and len(v) <= 5:
+            continue  # a five-letter word is corrected only for a missing letter ("store" is not "stole")
+        if _within(word, v, limit):
+            if best is None or abs(len(v) - len(word)) < abs(len(best) - len(word)):
+                best = v
+    return best or word
+
+
+def corrected(text: str, known: frozenset[str] | set[str] = frozenset()) -> str:
+    """Folded text with each long word replaced by the emergency-vocabulary word it is a typo of; a word in
+    `known` (the KB's own vocabulary: a real word of the venue, "rapida" is not "rapita") is kept."""
+    t = fold(text)
+    return re.sub(r"[a-z]+", lambda m: m.group(0) if m.group(0) in known else _correct(m.group(0)), t)
+
+
+@dataclass(frozen=True)
+class Emergency:
+    kind: str  # illness, fire, stuck, crime, lost_person, help
+
+
+def detect(text: str, known: frozenset[str] | set[str] = frozenset()) -> Emergency | None:
+    """The emergency this message reports, or None. `known`: words never corrected (see `corrected`)."""
+    raw = fold(text or "").strip()
+    if not raw:
+        return None
+    t = corrected(raw, known)
+    t = re.sub(r"\s+", " ", t.replace("’", "'"))
+    past = bool(_PAST.search(t))
+    hypothetical = bool(_HYPOTHETICAL.search(t))
+    if _LOST_RE.search(t) and _PERSON_RE.search(_THING_OF_PERSON.sub(" ", t)):
+        if not hypothetical and not past:
+            return Emergency("lost_person")
+    if _STUCK_RE.search(t) and not _STUCK_INFO.search(t) and not past and _stuck_person(t):
+        return Emergency("stuck")
+    if _FIRE_RE.search(t) and _FIRE_NOW.search(t) and not _FIRE_INFO.search(t) and not past:
+        return Emergency("fire")
+    if _CRIME_RE.search(t) and not _CRIME_INFO.search(t) and not past:
+        return Emergency("crime")
+    m = _ILLNESS_RE.search(t)
+    if m and not past and not (hypothetical and not _START.search(t)):
+        if not (_ILLNESS_INFO.fullmatch(m.group(1)) and "?" in t and not _START.search(t)):
+            return Emergency("illness")
+    if _START.search(t) and not past:
+        return Emergency("help")
+    return None
+
+
+_STUCK_WHERE = re.compile(
+    r"\b(lift|elevator|ascensore|ascensori|toilet|toilets|bathroom|restroom|loo|wc|bagno|bagni|gabinetto|"
+    r"room|sala|stanza|locale|cage|gabbia|recinto|enclosure|tunnel|cella|cell|cupola|dome|tower|torre|"
+    r"glasshouse|serra|greenhouse|cellar|cantina|basement|sotterraneo|closet|armadio|storeroom|magazzino|"
+    r"inside|dentro|locked in|chius[oaie] dentro|trapped|intrappolat\w*|can'?t get out|cannot get out|"
+    r"non (riesco|riusciamo|riesce|riescono) a uscire)\b"
+)
+_STUCK_NOT = re.compile(
+    r"\b(stuck (in|on) (traffic|the queue|coda)|traffico|traffic|bloccat\w* (in coda|nel traffico)|"
+    r"(closed|chius[oaie]) (on|il|la|di|the|for|per|a|in (august|agosto|winter|inverno))|"
+    r"locked (the|my|our) (bike|bicycle|car|locker)|(bike|bicycle|bici|car|auto|macchina|armadietto|locker)\b)"
+)
+
+
+def _stuck_person(t: str) -> bool:
+    """Someone is physically stuck somewhere now (not a closed day, traffic or a locker question)."""
+    if _STUCK_NOT.search(t) and not re.search(r"\b(lift|elevator|ascensore|trapped|intrappolat\w*)\b", t):
+        return False
+    person = re.search(
+        r"\b(i'?m|i am|we'?re|we are|sono|siamo|e|is|are|my|mio|mia|someone|somebody|qualcuno|"
+        r"un bambino|una bambina|a child|a man|a woman|un signore|una signora|people|persone|gente|mi|ci)\b",
+        t,
+    )
+    return bool(person and _STUCK_WHERE.search(t))
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[\s-]+", "_", fold(name).strip())
+
+
+def instructions(entries, lang: str, kind: str | None = None, intent: str | None = None, fallback: str | None = None):
+    """(entry or None, text) to answer an emergency with: the KB's emergency entry (the `intent` setting first,
+    then the known names), for a lost person its lost-child entry when there is one; else `fallback`
+    (the EMERGENCY_TEXT setting), else the default text in `lang`."""
+    by_key: dict[str, list] = {}
+    for e in entries:
+        by_key.setdefault(_key(e.intent), []).append(e)
+    names: list[str] = []
+    if kind == "lost_person":
+        names.extend(LOST_PERSON_INTENTS)
+    if intent:
+        names.insert(0 if kind != "lost_person" else len(names), _key(intent))
+    names.extend(EMERGENCY_INTENTS)
+    for name in names:
+        group = by_key.get(name)
+        if group:
+            entry = next((e for e in group if e.lang == lang), group[0])
+            return entry, entry.answer
+    if fallback:
+        return None, fallback
+    return None, DEFAULT_TEXT.get(lang, DEFAULT_TEXT["en"])

@@ -1,0 +1,133 @@
+"""Emergencies: detected first (typos included), answered with the venue's instructions, urgent."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from sportello.answering.emergency import detect, instructions
+from sportello.answering.evaluation import Case, evaluate, outcome
+from sportello.answering.kb import Answer, KBEntry
+from sportello.answering.retrieval import RetrievalAnswerer
+
+ROOT = Path(__file__).resolve().parents[2]
+DEV = ["eval_dev", "eval_dev_oos", "eval_test", "eval_holdout", "eval_holdout2"]
+
+# Written for this test from a generic emergency vocabulary (no venue), typos on purpose.
+EMERGENCIES = """I'm stuck in the lift
+sono bloccato in ascensore
+siamo rimasti chiusi nel bagno
+my son is locked in the toilet and can't get out
+help im stuk in the elevater
+aiutoo mio figlio si è chiuso in bagno
+c'è del fumo che esce dalla serra
+there's smoke in the cafe
+I can smell burning near the shop
+incendo!!
+fire in the glasshouse!
+mi hanno rubato il portafoglio adesso
+someone just stole my bag
+un uomo sta picchiando una donna all'ingresso
+there's a fight in the car park
+a man is threatening people with a knife
+mia figlia è sparita
+ho perso mio fglio
+my dauhgter is misisng
+a lady colapsed near the entrance
+my husband is having a heart attack
+my child was stung by a bee and her face is swelling up
+una signora è caduta e non si alza
+emergncy!
+mi sento male
+a child is choking
+there is a gas leak
+l'allarme antincendio sta suonando
+qualcuno chiami un'ambulanza
+abbiamo perso la nonna""".splitlines()
+
+NOT_EMERGENCIES = """is there a fire exit near the café?
+can I smoke in the garden?
+where is the lost and found?
+what happens if a child gets lost?
+cosa succede se un bambino si perde?
+do you have a defibrillator?
+I lost my umbrella yesterday
+my phone was stolen last week, I need a report for the insurance
+mio figlio si è fatto male la settimana scorsa, per l'assicurazione?
+is the lift working?
+can I hire the venue for a party?
+do you have fireworks on new year's eve?
+lost my kid's teddy bear this morning, did anyone hand it in?
+I'm allergic to bees, anything I should know?
+can I store a suitcase?
+che tariffa al kWh ha la colonnina rapida?
+the ticket machine is stuck, it doesn't give my ticket""".splitlines()
+
+
+@pytest.mark.parametrize("question", EMERGENCIES)
+def test_emergencies_are_detected(question):
+    assert detect(question) is not None
+
+
+@pytest.mark.parametrize("question", NOT_EMERGENCIES)
+def test_questions_about_safety_are_not_emergencies(question):
+    assert detect(question) is None
+
+
+def test_every_emergency_of_the_dev_sets_is_urgent():
+    bot = RetrievalAnswerer.from_csv(ROOT / "data" / "faq.csv")
+    emergencies = []
+    for name in DEV:
+        with open(ROOT / "tests" / "data" / f"{name}.csv", encoding="utf-8") as fh:
+            emergencies += [r["question"] for r in csv.DictReader(fh) if r["expected"] == "escalate"]
+    urgent = [q for q in emergencies if bot.answer(q).urgent]
+    assert len(urgent) >= 15  # the dev sets' emergencies (fire, illness, injury, a lost child)
+    for q in (
+        "c'è un incendio!",
+        "chiamate un'ambulanza",
+        "someone is injured on the stairs",
+        "help my daughter is missing",
+    ):
+        assert q in urgent
+
+
+def test_instructions_come_from_the_kb_else_the_setting_else_112():
+    kb = [
+        KBEntry("1", "emergenza", "it", ("Emergenza!",), "Chiami il 112 e avvisi il custode."),
+        KBEntry("2", "emergenza", "en", ("Emergency!",), "Call 112 and tell a warden."),
+        KBEntry("3", "lost_child", "en", ("I lost my son",), "Tell any member of staff: we radio every exit."),
+    ]
+    assert instructions(kb, "en", "illness")[1] == "Call 112 and tell a warden."
+    assert instructions(kb, "en", "lost_person")[0].intent == "lost_child"
+    assert instructions(kb[:1], "en", "fire")[1] == "Chiami il 112 e avvisi il custode."
+    assert instructions([], "it", "fire", fallback="Chiamate il 115")[1] == "Chiamate il 115"
+    assert "112" in instructions([], "it", "fire")[1] and "112" in instructions([], "en", "fire")[1]
+    bot = RetrievalAnswerer(kb, emergency_intent="lost_child")
+    ans = bot.answer("there's smoke in the hall!", "en")
+    assert ans.found and ans.urgent and ans.intent == "emergency" and ans.topic == "lost_child"
+
+
+def test_evaluation_counts_urgent_hedged_and_suggestions_as_escalations():
+    urgent = Answer(True, "call 112", "emergency", "3", 1.0, "en", urgent=True, topic="lost_child")
+    assert outcome(urgent, "escalate") == "escalate" and outcome(urgent, "lost_child") == "lost_child"
+    hedged = Answer(False, "x", "parking", "1", 0.9, "en", hedged=True, suggestions=["parking"])
+    assert outcome(hedged, "parking") == "escalate" and hedged.escalates
+
+    class Fixed:
+        def __init__(self, answers):
+            self.answers = iter(answers)
+
+        def answer(self, question, lang=None):
+            return next(self.answers)
+
+        def reload_learned(self):
+            pass
+
+    suggested = Answer(False, "", "no_answer", None, 0.4, "en", suggestions=["a", "parking", "b"])
+    cases = [Case("q1", "en", "parking", 1), Case("q2", "en", "parking", 2), Case("q3", "en", "escalate", 3)]
+    report = evaluate(Fixed([hedged, suggested, urgent]), cases)
+    assert report.answerable_correct == 0 and report.hedged == 1 and report.suggested_right == 2
+    assert report.escalated_correctly == 1 and report.wrong_confident == 0 and report.urgent == 1
+    assert "answerable hedged: 50.0%" in report.format()
