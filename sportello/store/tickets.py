@@ -16,7 +16,7 @@ from sportello.store.events import blanked
 from sportello.store.tables import operators, tickets
 
 FIELDS = [c.name for c in tickets.columns]
-_TIMES = ("started_at", "ended_at", "created_at", "updated_at")
+_TIMES = ("started_at", "ended_at", "created_at", "updated_at", "next_call_at", "first_response_at", "resolved_at")
 
 
 def as_dict(row, keys: tuple[str, ...] | None = None) -> dict:
