@@ -95,9 +95,7 @@ def mark_sent(conn: Connection, alert_id: int, now: float, status: str = "sent")
 
 def note_failure(conn: Connection, alert_id: int, message: str, next_attempt_at: float) -> None:
     conn.execute(
-        update(alerts)
-        .where(alerts.c.id == alert_id)
-        .values(last_error=message[:2000], next_attempt_at=next_attempt_at)
+        update(alerts).where(alerts.c.id == alert_id).values(last_error=message[:2000], next_attempt_at=next_attempt_at)
     )
 
 
