@@ -186,8 +186,6 @@ def service_levels_section() -> None:
         st.dataframe(pd.DataFrame(over), hide_index=True, key="an_sla_over")
 
 
-service_levels_section()
-
 st.subheader(ui.t("top_intents"))
 if r.top_intents:
     st.altair_chart(
@@ -227,3 +225,4 @@ for i, g in enumerate(r.unanswered[:20]):
         label_widget(rt, op, g["question"], languages[0] if languages else "it", key=f"an_{i}")
 
 learning_section(rt, op, tz)
+service_levels_section()  # issue 23: last, after the learning loop
