@@ -31,6 +31,7 @@ from sportello.domain.events import Event, EventKind
 from sportello.domain.queue import queue_cutoff
 from sportello.domain.tickets import AlertChannel, AlertKind
 from sportello.services.events import record
+from sportello.sinks.mail import SmtpConfig, SmtpMailer, compose
 from sportello.sinks.webhook import WebhookSender
 from sportello.store import alerts as alert_table
 from sportello.store.database import Store
@@ -96,8 +97,8 @@ class AlertService:
         email_sender: Callable[[str, str, str, str], None] | None = None,
         batch: int = 50,
     ):
-        """`email_sender(to, subject, text, message_id)`: the SMTP sender of the email replies, once wired
-        (TODO_EMAIL_SENDER: until then ALERT_EMAIL is not delivered; the webhook is)."""
+        """`email_sender(to, subject, text, delivery_id)`: sends one alert email (default: over SMTP_URL, the
+        server of the ticket replies, `sportello.sinks.mail`, when ALERT_EMAIL and SMTP_URL are set)."""
         self._store = store
         self.settings = settings
         self.clock = clock
@@ -107,9 +108,11 @@ class AlertService:
                 settings.alert_webhook_url, settings.alert_webhook_secret, settings.alert_webhook_format
             )
         self.webhook = webhook
+        if email_sender is None and settings.alert_email and settings.smtp_url:
+            email_sender = SmtpAlertMail(settings)
         self.email_sender = email_sender
         if settings.alert_email and email_sender is None:
-            log.warning("ALERT_EMAIL is set but no email sender is wired yet: alerts go to the webhook only")
+            log.warning("ALERT_EMAIL is set but SMTP_URL is not: alerts go to the webhook only")
 
     def channels(self) -> list[AlertChannel]:
         """The channels alerts are delivered to, in order."""
@@ -181,16 +184,25 @@ class AlertService:
                     if len(done) < len(channels):
                         with self._store.write() as conn:
                             alert_table.mark_channel(conn, alert["id"], done)
-            except Exception as exc:  # WebhookError, an SMTP error, a refused connection: retried later
-                attempts = alert["attempts"] + 1
-                wait = backoff_s(attempts)
-                with self._store.write() as conn:
-                    alert_table.note_failure(conn, alert["id"], str(exc), self.clock() + wait)
-                log.warning("alert %s not delivered (%s); retrying in %.0fs", alert["delivery_id"], exc, wait)
+            except Exception as exc:  # WebhookError, a MailError, a refused connection: retried later
+                self._failed(alert, exc)
                 continue
             self._delivered(alert, done, self.clock())
             done_n += 1
         return done_n
+
+    def _failed(self, alert: dict, exc: Exception) -> None:
+        """A delivery that failed: retried after a backoff, unless the mail server refused the message for
+        good (`MailError.permanent`: a bad address), which no retry can change."""
+        with self._store.write() as conn:
+            if getattr(exc, "permanent", False):
+                alert_table.note_failure(conn, alert["id"], str(exc), alert["next_attempt_at"])
+                alert_table.mark_sent(conn, alert["id"], self.clock(), status="failed")
+                log.error("alert %s refused for good: %s", alert["delivery_id"], exc)
+                return
+            wait = backoff_s(alert["attempts"] + 1)
+            alert_table.note_failure(conn, alert["id"], str(exc), self.clock() + wait)
+        log.warning("alert %s not delivered (%s); retrying in %.0fs", alert["delivery_id"], exc, wait)
 
     def _deliver(self, channel: AlertChannel, alert: dict) -> None:
         payload = alert["payload"]
@@ -221,3 +233,24 @@ class AlertService:
     def backlog(self) -> int:
         with self._store.read() as conn:
             return alert_table.backlog(conn)
+
+
+class SmtpAlertMail:
+    """An alert by email to ALERT_EMAIL over SMTP_URL (`sportello.sinks.mail`): plain text, one message per
+    alert, its Message-ID derived from the delivery id (the same on every retry, for a mail client to dedupe)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.mailer = SmtpMailer(SmtpConfig.parse(settings.smtp_url))
+
+    def __call__(self, to: str, subject: str, text: str, delivery_id: str) -> None:
+        sender = self.settings.mail_from or "sportello@localhost"
+        msg = compose(
+            sender=sender,
+            sender_name=self.settings.venue_name or "Sportello",
+            to=to,
+            subject=subject,
+            body=text,
+            message_id=f"<alert-{delivery_id}@{sender.rpartition('@')[2].rstrip('>') or 'localhost'}>",
+        )
+        self.mailer.send(msg)

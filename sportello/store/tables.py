@@ -295,7 +295,6 @@ ticket_tokens = Table(
     Column("expires_at", Float, nullable=False),
     Column("revoked_at", Float, nullable=True),
     Index("ix_ticket_tokens_ticket", "ticket_id"),
-
 )
 
 

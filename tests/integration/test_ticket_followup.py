@@ -4,6 +4,7 @@ the staff alerts through their outbox to a local webhook receiver that checks th
 from __future__ import annotations
 
 import json
+import secrets
 import threading
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,10 +19,13 @@ from sportello.runtime import Runtime
 from sportello.services import alerts
 from sportello.services.callbacks import by_due
 from sportello.services.reports import local_day
+from sportello.services.ticket_replies import token_hash
 from sportello.sinks.webhook import DELIVERY_HEADER, SIGNATURE_HEADER, verify
 from sportello.store import alerts as alert_table
 from sportello.store import events as event_table
+from sportello.store import ticket_replies as reply_table
 from testkit.fakes import FakeAnswerer, FakeClock
+from testkit.smtp import SmtpServer
 
 pytestmark = pytest.mark.both_databases
 
@@ -341,3 +345,40 @@ def test_calls_over_the_api(server, mario, lucia):
     r = mario.http.patch(f"/api/tickets/{ticket['id']}", json={"status": "open"})
     assert r.status_code == 409 and r.json()["error"]["code"] == "invalid_transition"
     assert mario.http.post(calls, json={"outcome": "reached"}).json()["error"]["code"] == "ticket_closed"
+
+
+# ------------------------------------------------------------------ alerts by email, the visitor's reply
+def test_alerts_are_mailed_to_the_staff_address_too(data_dir, db_env, clock, receiver, tmp_path):
+    with SmtpServer(tmp_path / "smtp") as smtp:
+        rt = make_runtime(
+            data_dir,
+            db_env,
+            clock,
+            ALERT_WEBHOOK_URL=receiver.url,
+            ALERT_WEBHOOK_SECRET=SECRET,
+            ALERT_EMAIL="staff@museo.example",
+            SMTP_URL=smtp.url,
+            MAIL_FROM="sportello@museo.example",
+        )
+        try:
+            t = new_ticket(rt)
+            assert rt.alerts.channels() == ["webhook", "email"]
+            assert rt.alerts.drain_once() == 1
+            (mail,) = smtp.wait_for(1)
+            (delivery,) = receiver.accepted
+            assert str(mail["To"]) == "staff@museo.example" and f"#{t['id']}" in str(mail["Subject"])
+            assert str(mail["Message-ID"]) == f"<alert-{delivery}@museo.example>"
+            assert kinds(rt, t["session_id"])[-1] == EventKind.ALERT_SENT
+        finally:
+            rt.store.dispose()
+
+
+def test_a_visitor_reply_on_the_ticket_page_reopens_a_pending_ticket_and_alerts(rt, receiver):
+    t = new_ticket(rt, "email", "anna@example.org")
+    rt.tickets.update(t["id"], status="pending", author="Mario")
+    token = secrets.token_urlsafe(32)  # the visitor's link, as a reply mail carries it
+    with rt.store.write() as conn:
+        reply_table.add_token(conn, token_hash(token), t["id"], rt.clock() + 86400)
+    assert rt.ticket_replies.visitor_reply(token, "Sì, sabato va bene", client="127.0.0.1")["status"] == "open"
+    assert rt.alerts.drain_once() == 2  # the new ticket, the visitor's reply
+    assert [b["kind"] for b in receiver.accepted.values()] == ["new_ticket", "visitor_replied"]
