@@ -75,6 +75,11 @@ def receiver():
     r.close()
 
 
+def hooked(receiver: Receiver, **env) -> dict:
+    """The settings that send the alerts to `receiver`, signed, plus `env`."""
+    return {"ALERT_WEBHOOK_URL": receiver.url, "ALERT_WEBHOOK_SECRET": SECRET, **env}
+
+
 def make_runtime(data_dir, db_env, clock, **env) -> Runtime:
     settings = Settings.from_env({"DATA_DIR": str(data_dir), "PASSWORD_SCRYPT_N": str(2**14), **db_env, **env})
     return Runtime(settings, answerer=FakeAnswerer(), clock=clock)
@@ -87,7 +92,7 @@ def clock():
 
 @pytest.fixture
 def rt(data_dir, db_env, clock, receiver):
-    runtime = make_runtime(data_dir, db_env, clock, ALERT_WEBHOOK_URL=receiver.url, ALERT_WEBHOOK_SECRET=SECRET)
+    runtime = make_runtime(data_dir, db_env, clock, **hooked(receiver))
     yield runtime
     runtime.store.dispose()
 
@@ -232,7 +237,7 @@ def test_a_crash_after_the_receiver_accepted_resends_the_same_delivery_id(rt, re
     with pytest.raises(SystemExit):
         rt.alerts.drain_once()
     assert len(receiver.accepted) == 1
-    restarted = make_runtime(data_dir, db_env, clock, ALERT_WEBHOOK_URL=receiver.url, ALERT_WEBHOOK_SECRET=SECRET)
+    restarted = make_runtime(data_dir, db_env, clock, **hooked(receiver))
     try:
         assert restarted.alerts.drain_once() == 1
         assert restarted.alerts.drain_once() == 0
@@ -243,15 +248,7 @@ def test_a_crash_after_the_receiver_accepted_resends_the_same_delivery_id(rt, re
 
 
 def test_a_chat_waiting_too_long_alerts_once_and_slack_gets_text(data_dir, db_env, clock, receiver):
-    rt = make_runtime(
-        data_dir,
-        db_env,
-        clock,
-        ALERT_WEBHOOK_URL=receiver.url,
-        ALERT_WEBHOOK_SECRET=SECRET,
-        ALERT_WEBHOOK_FORMAT="slack",
-        ALERT_WAITING_S="30",
-    )
+    rt = make_runtime(data_dir, db_env, clock, **hooked(receiver, ALERT_WEBHOOK_FORMAT="slack", ALERT_WAITING_S="30"))
     try:
         rt.operators.add("lucia", "Lucia Bianchi", "password123")
         _, op = rt.operators.login("lucia", "password123")
@@ -350,16 +347,8 @@ def test_calls_over_the_api(server, mario, lucia):
 # ------------------------------------------------------------------ alerts by email, the visitor's reply
 def test_alerts_are_mailed_to_the_staff_address_too(data_dir, db_env, clock, receiver, tmp_path):
     with SmtpServer(tmp_path / "smtp") as smtp:
-        rt = make_runtime(
-            data_dir,
-            db_env,
-            clock,
-            ALERT_WEBHOOK_URL=receiver.url,
-            ALERT_WEBHOOK_SECRET=SECRET,
-            ALERT_EMAIL="staff@museo.example",
-            SMTP_URL=smtp.url,
-            MAIL_FROM="sportello@museo.example",
-        )
+        by_mail = {"ALERT_EMAIL": "staff@museo.example", "SMTP_URL": smtp.url, "MAIL_FROM": "sportello@museo.example"}
+        rt = make_runtime(data_dir, db_env, clock, **hooked(receiver, **by_mail))
         try:
             t = new_ticket(rt)
             assert rt.alerts.channels() == ["webhook", "email"]
