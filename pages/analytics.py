@@ -1,5 +1,5 @@
 """Analisi: conversations per day by outcome, the deflection rate, queue wait
-and live-chat duration distributions, top intents and the questions the AI
+and live-chat duration distributions, the tickets' service levels by channel, top intents and the questions the AI
 could not answer (most frequent first), each of which an operator can label for the AI, and the
 learning loop's history. Numbers come from sportello.services.reports and sportello.services.learning."""
 
@@ -142,6 +142,50 @@ with left:
 with right:
     histogram(ui.t("handle_time"), r.handle_time, "an_handle")
 
+
+def service_levels_section() -> None:
+    """Issue 23: time to first response and to resolution of the tickets (median, p90) by channel,
+    and the tickets over TICKET_FIRST_RESPONSE_LIMIT_H / TICKET_RESOLUTION_LIMIT_H."""
+    s = rt.settings
+    sla = rt.reports.service_levels(
+        start,
+        end,
+        tz,
+        first_limit_h=s.ticket_first_response_limit_h,
+        resolution_limit_h=s.ticket_resolution_limit_h,
+    )
+    st.subheader(ui.t("sla_title"))
+    st.caption(ui.t("sla_help", f=f"{s.ticket_first_response_limit_h:g}", r=f"{s.ticket_resolution_limit_h:g}"))
+    rows = [
+        {
+            ui.t("sla_channel"): ui.contact_label(c["channel"]),
+            ui.t("count"): c["first_response"]["count"],
+            f"{ui.t('sla_first')} · {ui.t('p50')}": ui.duration(c["first_response"]["p50"]),
+            f"{ui.t('sla_first')} · {ui.t('p90')}": ui.duration(c["first_response"]["p90"]),
+            f"{ui.t('sla_resolution')} · {ui.t('p50')}": ui.duration(c["resolution"]["p50"]),
+            f"{ui.t('sla_resolution')} · {ui.t('p90')}": ui.duration(c["resolution"]["p90"]),
+        }
+        for c in sla["by_channel"]
+    ]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, key="an_sla")
+    if sla["over_limit"]:
+        st.markdown(f"**{ui.t('sla_over')}** ({len(sla['over_limit'])})")
+        over = [
+            {
+                "#": t["id"],
+                ui.t("sla_channel"): ui.contact_label(t["channel"]),
+                ui.t("status"): ui.t(f"st_{t['status']}"),
+                ui.t("sla_first"): ui.duration(t["first_response_s"]),
+                ui.t("sla_resolution"): ui.duration(t["resolution_s"]),
+                ui.t("sla_over_what"): ", ".join(
+                    ui.t(f"sla_{'first' if o == 'first_response' else o}") for o in t["over"]
+                ),
+            }
+            for t in sla["over_limit"]
+        ]
+        st.dataframe(pd.DataFrame(over), hide_index=True, key="an_sla_over")
+
+
 st.subheader(ui.t("top_intents"))
 if r.top_intents:
     st.altair_chart(
@@ -181,3 +225,4 @@ for i, g in enumerate(r.unanswered[:20]):
         label_widget(rt, op, g["question"], languages[0] if languages else "it", key=f"an_{i}")
 
 learning_section(rt, op, tz)
+service_levels_section()  # issue 23: last, after the learning loop

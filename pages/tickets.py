@@ -1,15 +1,21 @@
 """Ticket: filter and search tickets, open one (seed fields, transcript or AI
-history, contact), change its status, add internal notes, assign it, and
-export the filtered list as CSV."""
+history, contact), change its status, add internal notes, assign it, log the
+calls back to a phone ticket, and export the filtered list as CSV. The phone
+tickets to call back come first, the most overdue first."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 import pandas as pd
 import streamlit as st
 
-from sportello.domain import DomainError, TicketStatus
+from sportello.domain import ContactMethod, DomainError, TicketStatus
+from sportello.domain.hours import zone
+from sportello.domain.tickets import CallOutcome
 from sportello.faces.dashboard import ticket_replies as replies_panel
 from sportello.faces.dashboard import ui as ui
+from sportello.services.callbacks import by_due
 from sportello.services.tickets import LIST_COLUMNS
 
 op = ui.require_operator()
@@ -38,6 +44,7 @@ only_mine = f3.checkbox(ui.t("only_mine"), key="tk_mine")
 # Privacy: contacts in full for admins only (a***@example.org), in the list, the export and the ticket opened;
 # the others' search does not match on them (TicketService.for_viewer).
 rows = tickets.list(statuses=statuses, q=q, assigned_to=op["id"] if only_mine else None, viewer=op)
+rows = by_due(rows)  # issue 23: the phone tickets to call back first, the most overdue first
 shown = rows
 
 h1, h2 = st.columns([4, 1], vertical_alignment="center")
@@ -68,6 +75,7 @@ table = pd.DataFrame([{labels[c]: r[c] for c in LIST_COLUMNS} for r in shown])
 table[ui.t("status")] = [ui.t(f"st_{s}") for s in table[ui.t("status")]]
 table[ui.t("created")] = [ui.clock(v, tz) for v in table[ui.t("created")]]
 table[ui.t("contact_method")] = [ui.contact_label(v) for v in table[ui.t("contact_method")]]
+table[ui.t("due_column")] = [ui.clock(r["next_call_at"], tz) if r.get("next_call_at") else "" for r in shown]
 st.dataframe(table, hide_index=True, height=320, key="tk_table")
 
 replies_panel.replied_banner(rt, [r["id"] for r in rows])  # the visitor replied
@@ -79,6 +87,50 @@ picked = st.selectbox(
     key="tk_pick",
 )
 ticket = tickets.get(picked, viewer=op)
+
+
+def calls_section(ticket: dict) -> None:
+    """Issue 23: the calls back to a phone ticket, and a form to log one (rt.callbacks)."""
+    st.markdown(f"**{ui.t('calls_title')}**")
+    if ticket.get("next_call_at"):
+        st.caption(ui.t("call_due", when=ui.clock(ticket["next_call_at"], tz)))
+    done = rt.callbacks.calls(ticket["id"], viewer=op)
+    for c in done:
+        who = ui.plain(c["operator_name"])
+        outcome = ui.t(f"co_{c['outcome']}")
+        st.caption(ui.t("call_line", n=c["attempt"], when=ui.clock(c["created_at"], tz), who=who, outcome=outcome))
+        if c["note"]:
+            st.text(c["note"])
+    if not done:
+        st.caption(ui.t("calls_none"))
+    if ticket["status"] == TicketStatus.CLOSED:
+        return
+    with st.form(f"tk_call_{ticket['id']}", clear_on_submit=True):
+        outcome = st.radio(
+            ui.t("call_outcome"),
+            [o.value for o in CallOutcome],
+            format_func=lambda o: ui.t(f"co_{o}"),
+            horizontal=True,
+            key=f"tk_call_outcome_{ticket['id']}",
+        )
+        note = st.text_area(ui.t("call_note"), key=f"tk_call_note_{ticket['id']}")
+        d1, d2 = st.columns(2)
+        day = d1.date_input(ui.t("call_next"), value=None, format="DD/MM/YYYY", key=f"tk_call_day_{ticket['id']}")
+        at = d2.time_input(" ", value=None, key=f"tk_call_time_{ticket['id']}")
+        st.caption(ui.t("call_next_default", m=f"{rt.settings.callback_delay_min:g}"))
+        if st.form_submit_button(ui.t("call_log")):
+            when = None
+            if day is not None:
+                local = datetime.combine(day, at or datetime.min.time()).replace(tzinfo=zone(tz, or_utc=True))
+                when = local.timestamp()
+            try:
+                rt.callbacks.log_call(ticket["id"], op, outcome, note.strip() or None, when)
+            except DomainError as exc:
+                st.error(ui.err(exc))
+            else:
+                ui.flash("success", ui.t("call_logged"))
+                st.rerun()
+
 
 st.subheader(ui.t("ticket_detail", id=ticket["id"]))
 left, right = st.columns([3, 2], gap="large")
@@ -150,6 +202,8 @@ with right:
             else:
                 ui.flash("success", ui.t("saved"))
                 st.rerun()
+    if ticket["contact_method"] == ContactMethod.PHONE:
+        calls_section(ticket)
     if op["is_admin"]:
         st.markdown(f"**{ui.t('erase_title')}**")
         st.caption(ui.t("erase_help"))

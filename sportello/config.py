@@ -156,6 +156,13 @@ def _public_url(value: str) -> str:
     return value
 
 
+def _webhook_format(value: str) -> str:
+    value = (value or "json").strip().lower()
+    if value not in ("json", "slack"):
+        raise SettingError(f"ALERT_WEBHOOK_FORMAT must be json or slack, got {value[:40]!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -248,6 +255,18 @@ class Settings:
     backup_dir_path: Path | None = None
     backup_every_h: float = 24.0
     backup_keep: int = 7
+    # Tickets followed to closure (issue 23): the default delay before calling a phone ticket back again, the
+    # service-level limits the Analisi page counts the tickets over, and the staff alerts (a chat waiting
+    # ALERT_WAITING_S or longer, 0 = never; a new ticket; a visitor's reply) sent to a signed webhook
+    # (json or a Slack-compatible body) and/or the staff address (sportello/services/alerts.py).
+    callback_delay_min: float = 60.0
+    ticket_first_response_limit_h: float = 24.0
+    ticket_resolution_limit_h: float = 72.0
+    alert_waiting_s: float = 60.0
+    alert_webhook_url: str = ""
+    alert_webhook_secret: str = field(default="", repr=False)
+    alert_webhook_format: str = "json"
+    alert_email: str = ""
     # Logging level of app.py (DEBUG, INFO, WARNING, ...).
     log_level: str = "INFO"
     # The first admin, created at start-up when both are set and the name is free (Hugging Face Spaces
@@ -356,6 +375,14 @@ class Settings:
             learned_examples_path=_path(env, "LEARNED_EXAMPLES_PATH"),
             backup_dir_path=_path(env, "BACKUP_DIR"),
             log_level=(env.get("LOG_LEVEL") or "INFO").strip().upper(),
+            callback_delay_min=_float(env, "CALLBACK_DELAY_MIN", 60.0),
+            ticket_first_response_limit_h=_float(env, "TICKET_FIRST_RESPONSE_LIMIT_H", 24.0),
+            ticket_resolution_limit_h=_float(env, "TICKET_RESOLUTION_LIMIT_H", 72.0),
+            alert_waiting_s=_float(env, "ALERT_WAITING_S", 60.0),
+            alert_webhook_url=(env.get("ALERT_WEBHOOK_URL") or "").strip(),
+            alert_webhook_secret=env.get("ALERT_WEBHOOK_SECRET") or "",
+            alert_webhook_format=_webhook_format(env.get("ALERT_WEBHOOK_FORMAT", "")),
+            alert_email=(env.get("ALERT_EMAIL") or "").strip(),
             admin_username=(env.get("ADMIN_USERNAME") or "").strip(),
             admin_password=env.get("ADMIN_PASSWORD") or "",
             admin_name=(env.get("ADMIN_NAME") or "").strip(),

@@ -20,7 +20,9 @@ from typing import Any
 
 from sportello.answering.bot import Answerer, SilentAnswerer, build_answerer
 from sportello.config import Settings
+from sportello.services.alerts import AlertService
 from sportello.services.backup import BackupError, BackupService
+from sportello.services.callbacks import CallbackService
 from sportello.services.chat import ChatService
 from sportello.services.conversation_log import ConversationLog
 from sportello.services.delivery import Leadership, OutboxWorker
@@ -50,6 +52,7 @@ RETENTION_EVERY_S = 3600.0  # how often the retention pass runs (when RETENTION_
 PRUNE_EVERY_S = 3600.0  # how often the outbox rows sent OUTBOX_KEEP_SENT_DAYS ago are deleted (when > 0)
 LIMITS_PRUNE_EVERY_S = 60.0  # how often the expired counters of the limits are deleted
 BACKUP_CHECK_EVERY_S = 60.0  # how often the outbox leader checks whether a backup is due (BACKUP_EVERY_H > 0)
+ALERTS_TICK_S = 0.5  # how often the outbox leader delivers the due staff alerts and checks the waiting chats
 
 
 class Runtime:
@@ -101,6 +104,14 @@ class Runtime:
         # Mail and ticket follow-up: replies by email, sent by the outbox leader's mail worker.
         self.mail_worker: MailWorker | None = None
         self.ticket_replies = TicketReplies(self.store, self.settings, clock=clock, on_commit=self._wake_after_reply)
+        # Issue 23: phone call-backs, and the staff alerts delivered by the outbox leader (alert_scheduler).
+        self.callbacks = CallbackService(self.store, delay_s=self.settings.callback_delay_min * 60, clock=clock)
+        self.alerts = AlertService(self.store, self.settings, clock=clock)
+        self.alert_scheduler = Scheduler(
+            [Job("alert delivery", 0.0, self.alerts.drain_once), Job("waiting alerts", 0.0, self.alerts.check_waiting)],
+            tick_s=ALERTS_TICK_S,
+            name="alerts",
+        )
         self.leadership: Leadership | None = None
         self.scheduler = Scheduler(self._jobs())
         self.backups = BackupService.from_settings(self.settings)
@@ -159,8 +170,10 @@ class Runtime:
         self.mail_worker = MailWorker.from_settings(self.ticket_replies, self.settings)
         if self.mail_worker is not None:
             self.mail_worker.start()
+        self.alert_scheduler.start()
 
     def _deposed(self) -> None:
+        self.alert_scheduler.stop()
         self.worker.stop()
         if self.mail_worker is not None:
             self.mail_worker.stop()

@@ -46,6 +46,12 @@ class EventKind(StrEnum):
     TICKET_REPLY_SENT = "ticket_reply_sent"
     TICKET_REPLY_FAILED = "ticket_reply_failed"
     TICKET_VISITOR_REPLY = "ticket_visitor_reply"
+    # Tickets followed to closure (issue 23): a call back logged (text: the operator's note, reply: the
+    # outcome, question: the next attempt's ISO time or "", operator), a status changed (text: from,
+    # reply: to, operator), a staff alert delivered (text: its kind, reply: the channels).
+    CALL_LOGGED = "call_logged"
+    TICKET_STATUS_CHANGED = "ticket_status_changed"
+    ALERT_SENT = "alert_sent"
 
 
 # What replaces a visitor's text (a message, a question, a sheet cell) once their data is erased.
@@ -77,6 +83,9 @@ FIXED_INTENTS: dict[EventKind, str] = {
     EventKind.TICKET_REPLY_SENT: "ticket_reply_sent",
     EventKind.TICKET_REPLY_FAILED: "ticket_reply_failed",
     EventKind.TICKET_VISITOR_REPLY: "ticket_visitor_reply",
+    EventKind.CALL_LOGGED: "call_logged",
+    EventKind.TICKET_STATUS_CHANGED: "ticket_status_changed",
+    EventKind.ALERT_SENT: "alert_sent",
 }
 
 

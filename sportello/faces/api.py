@@ -383,6 +383,19 @@ def create_router(runtime: Runtime) -> APIRouter:
     def ticket_replies(op: Operator, ticket_id: str):
         return {"replies": runtime.ticket_replies.list(_int(ticket_id, "ticket_id"))}
 
+    # ---------------------------------------------------------------- ticket calls (issue 23)
+    @router.post("/tickets/{ticket_id}/calls", status_code=201)
+    def ticket_call_post(data: Body, op: Operator, ticket_id: str):
+        """Log a call back: {"outcome": "reached|no_answer|left_message", "note"?, "next_attempt_at"?}."""
+        out = runtime.callbacks.log_call(
+            _int(ticket_id, "ticket_id"), op, data.get("outcome"), data.get("note"), data.get("next_attempt_at")
+        )
+        return {"call": out["call"], "ticket": tickets.for_viewer([out["ticket"]], op)[0]}
+
+    @router.get("/tickets/{ticket_id}/calls")
+    def ticket_calls_get(op: Operator, ticket_id: str):
+        return {"calls": runtime.callbacks.calls(_int(ticket_id, "ticket_id"), viewer=op)}
+
     # ---------------------------------------------------------------- visitors
     @router.post("/chat/sessions")
     def chat_start(data: Body, request: Request, user_agent: Annotated[str, Header()] = ""):

@@ -55,6 +55,8 @@ from sportello.services.learning import write_learned_files
 from sportello.services.reports import normalize_question
 from sportello.services.tickets import upsert_sheet_row
 from sportello.sinks.erasure import anonymise_values, erase_csv_sessions
+from sportello.store import alerts as alert_table  # issue 23
+from sportello.store import calls as call_table  # issue 23
 from sportello.store import events as event_table
 from sportello.store import labels as label_table
 from sportello.store import outbox
@@ -285,6 +287,9 @@ class PrivacyService:
         # the visitor's comment on the satisfaction rating; the score stays
         conn.execute(update(ratings).where(ratings.c.session_id.in_(ids)).values(comment=""))
         n_events = event_table.anonymise_sessions(conn, ids, ERASED_TEXT)
+        # Issue 23: the operators' notes on call backs; the staff alerts' payloads (they quote the question).
+        call_table.erase_sessions(conn, ids)
+        alert_table.erase_sessions(conn, ids, ERASED_TEXT)
         # Outbox rows first: the tickets' new (anonymised) upserts below need no rewrite.
         n_outbox = outbox.rewrite_payloads(conn, ids, anonymise_values)
         erased_tickets = ticket_table.anonymise_sessions(conn, ids, ERASED_TEXT, now)

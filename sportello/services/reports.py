@@ -59,6 +59,7 @@ from sportello.domain import ContactMethod, State
 from sportello.domain.events import AI_KINDS, EventKind
 from sportello.domain.hours import zone
 from sportello.store import conversations, events
+from sportello.store import tickets as ticket_table
 from sportello.store.database import Store
 from sportello.store.tables import events as events_table
 
@@ -389,6 +390,62 @@ def report(
     )
 
 
+def _summary(values: list[float]) -> dict:
+    """count, median and p90 of durations in seconds (None when there are none)."""
+    d = distribution(values)
+    return {"count": d["count"], "p50": d["p50"], "p90": d["p90"]}
+
+
+def service_levels(
+    store: Store, start: date, end: date, tz: str, *, first_limit_h: float, resolution_limit_h: float, now: float
+) -> dict:
+    """The tickets' service levels for the tickets opened start..end (inclusive), by channel: time to
+    first response and to resolution (median, p90, over answered/resolved tickets), and the tickets over
+    `first_limit_h` / `resolution_limit_h` (answered or resolved late, or still waiting past the limit).
+    Live-chat tickets are left out: they are born resolved (their times are the queue wait and the
+    handle time above)."""
+    lo, hi = bounds(start, end, tz)
+    with store.read() as conn:
+        rows = ticket_table.service_times(conn, lo, hi, ContactMethod.LIVE_CHAT.value)
+    first_limit, resolution_limit = first_limit_h * 3600, resolution_limit_h * 3600
+    times: dict[str, tuple[list, list]] = {}
+    over = []
+    for r in rows:
+        first, resolution = times.setdefault(r.contact_method, ([], []))
+        first_s = None if r.first_response_at is None else r.first_response_at - r.created_at
+        resolution_s = None if r.resolved_at is None else r.resolved_at - r.created_at
+        if first_s is not None:
+            first.append(first_s)
+        if resolution_s is not None:
+            resolution.append(resolution_s)
+        late = []
+        if (first_s if first_s is not None else now - r.created_at) > first_limit:
+            late.append("first_response")
+        if (resolution_s if resolution_s is not None else now - r.created_at) > resolution_limit:
+            late.append("resolution")
+        if late:
+            over.append(
+                {
+                    "id": r.id,
+                    "channel": r.contact_method,
+                    "status": r.status,
+                    "created_at": r.created_at,
+                    "first_response_s": None if first_s is None else round(first_s, 1),
+                    "resolution_s": None if resolution_s is None else round(resolution_s, 1),
+                    "over": late,
+                }
+            )
+    return {
+        "by_channel": [
+            {"channel": channel, "first_response": _summary(first), "resolution": _summary(resolution)}
+            for channel, (first, resolution) in sorted(times.items())
+        ],
+        "over_limit": over,
+        "first_response_limit_h": first_limit_h,
+        "resolution_limit_h": resolution_limit_h,
+    }
+
+
 class Reports:
     """The dashboard's "Analisi" page over one store."""
 
@@ -401,6 +458,20 @@ class Reports:
         """Every number of the "Analisi" page for the days start..end (inclusive); the events of
         settled days from this object's cache (see the module docstring)."""
         return report(self.store, start, end, tz, top=top, cache=self.cache, now=self.clock())
+
+    def service_levels(
+        self, start: date, end: date, tz: str = "Europe/Rome", *, first_limit_h: float, resolution_limit_h: float
+    ) -> dict:
+        """The tickets' service levels of start..end (see `service_levels`), at this object's clock."""
+        return service_levels(
+            self.store,
+            start,
+            end,
+            tz,
+            first_limit_h=first_limit_h,
+            resolution_limit_h=resolution_limit_h,
+            now=self.clock(),
+        )
 
     def warm(self, tz: str, days: int = 90) -> threading.Thread:
         """Keep the events' part of the last `days` settled days, in a background thread: the

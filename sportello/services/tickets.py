@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 from sportello.domain import NotFound, Role, TicketStatus, ValidationError, iso
 from sportello.domain.hours import zone
 from sportello.domain.validation import check_characters
+from sportello.services import alerts, ticket_lifecycle
 from sportello.services.conversation_log import csv_bytes
 from sportello.sinks.layout import TICKETS, ticket_row
 from sportello.store import tickets as ticket_table
@@ -98,7 +99,13 @@ def create(conn: Connection, now: float, **fields) -> dict:
         "created_at": now,
         "updated_at": now,
     }
+    # Issue 23: a ticket born resolved (a released live chat) has its service levels; a visitor's
+    # contact (an open ticket) alerts the staff, in this transaction (services/alerts.py).
+    if values.get("status") == TicketStatus.RESOLVED:
+        values.update(first_response_at=values["started_at"] or now, resolved_at=now)
     t = ticket_table.insert(conn, values)
+    if t["status"] == TicketStatus.OPEN:
+        alerts.ticket_created(conn, t, now)
     upsert_sheet_row(conn, t, now)
     return t
 
@@ -227,7 +234,6 @@ class TicketService:
         values: dict = {}
         if status is not None:
             _check_status({status})
-            values["status"] = status
         for name, text in (("notes", notes), ("note", append_note)):
             if text is not None:
                 check_characters(text, name)  # a NUL would be a 500 on PostgreSQL
@@ -238,6 +244,8 @@ class TicketService:
             row = ticket_table.get(conn, ticket_id, for_update=True)
             if row is None:
                 raise NotFound(f"ticket {ticket_id} not found", code="unknown_ticket")
+            if status is not None:  # the life cycle's rule (domain/tickets.py), its event and service levels
+                values.update(ticket_lifecycle.status_change(conn, row, status, now, author))
             if append_note:
                 prefix = f"{row['notes']}\n" if row["notes"] else ""
                 values["notes"] = f"{prefix}[{iso(now)}] {author}: {append_note.strip()}"
@@ -248,6 +256,8 @@ class TicketService:
             if unassign:
                 values["assigned_to"] = None
             if not values:
+                if status is not None:  # already in that status, nothing else asked: nothing to write
+                    return row
                 raise ValidationError("nothing to update", code="empty_update")
             values["updated_at"] = now
             t = ticket_table.set_values(conn, ticket_id, values)

@@ -128,6 +128,14 @@ def conversation_cells(e: Event) -> tuple[str, str, str]:
         return f"[EMAIL NON INVIATA #{e.ticket_id}]", f"⚠️ {e.operator}: {e.reply}", f"Email - {e.operator}"
     if k == EventKind.TICKET_VISITOR_REPLY:
         return f"[RISPOSTA TICKET #{e.ticket_id}] {e.text}", AWAITING_OPERATOR, "Pagina ticket"
+    if k == EventKind.CALL_LOGGED:
+        after = f" - prossimo tentativo {e.question}" if e.question else ""
+        return f"[CHIAMATA TICKET #{e.ticket_id}] {e.text}", f"📞 {e.reply}{after}", f"Operatore: {e.operator}"
+    if k == EventKind.TICKET_STATUS_CHANGED:
+        return f"[TICKET #{e.ticket_id}] {e.text} -> {e.reply}", f"🎫 Stato: {e.reply}", f"Operatore: {e.operator}"
+    if k == EventKind.ALERT_SENT:
+        where = f"#{e.ticket_id} " if e.ticket_id is not None else ""
+        return f"[AVVISO] {where}{e.text}", f"🔔 Avviso inviato: {e.reply}", ""
     raise ValueError(f"no layout for event kind {k!r}")
 
 

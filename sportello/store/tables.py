@@ -110,6 +110,12 @@ tickets = Table(
     Column("rating", Integer, nullable=True),  # the visitor's 1-5 satisfaction rating (0006)
     Column("rating_comment", Text, nullable=False, default="", server_default=""),
     Column("urgent", Boolean, nullable=False, default=False, server_default=false()),  # an emergency's (0010)
+    # Tickets followed to closure (0012): the phone call-backs (how many, when the next is due) and the
+    # service levels (the first response to the visitor, the resolution).
+    Column("call_attempts", Integer, nullable=False, default=0, server_default="0"),
+    Column("next_call_at", Float, nullable=True),
+    Column("first_response_at", Float, nullable=True),
+    Column("resolved_at", Float, nullable=True),
     Index("ix_tickets_status", "status"),
     Index("ix_tickets_session", "session_id"),
 )
@@ -289,4 +295,49 @@ ticket_tokens = Table(
     Column("expires_at", Float, nullable=False),
     Column("revoked_at", Float, nullable=True),
     Index("ix_ticket_tokens_ticket", "ticket_id"),
+)
+
+
+# Calls back to the visitors of phone tickets (sportello.services.callbacks, 0012): one row per attempt.
+ticket_calls = Table(
+    "ticket_calls",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ticket_id", Integer, ForeignKey("tickets.id"), nullable=False),
+    Column("session_id", String(32), nullable=False),
+    Column("attempt", Integer, nullable=False),  # 1 for the first call of the ticket
+    Column("outcome", String(16), nullable=False),  # reached | no_answer | left_message
+    Column("note", Text, nullable=False, default=""),
+    Column("next_attempt_at", Float, nullable=True),
+    Column("operator_id", Integer, nullable=True),
+    Column("operator_name", String(128), nullable=False, default=""),
+    Column("created_at", Float, nullable=False),
+    Index("ix_ticket_calls_ticket", "ticket_id", "id"),
+    Index("ix_ticket_calls_session", "session_id"),
+)
+
+
+# Staff alerts (sportello.services.alerts, 0012): a durable outbox of its own, written in the transaction
+# of what caused the alert, delivered by the outbox leader's alert worker, each exactly once by
+# `delivery_id` (sent to the receiver, which dedupes on it). `dedupe_key` makes an alert that a periodic
+# check raises (a chat waiting too long) happen once.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("delivery_id", String(32), nullable=False, unique=True),
+    Column("kind", String(32), nullable=False),
+    Column("session_id", String(32), nullable=True),
+    Column("ticket_id", Integer, nullable=True),
+    Column("dedupe_key", String(96), nullable=True, unique=True),
+    Column("payload", Text, nullable=False),  # JSON object: what the receiver gets
+    Column("created_at", Float, nullable=False),
+    Column("status", String(16), nullable=False, default="pending"),  # pending | sent | skipped
+    Column("channels_done", String(64), nullable=False, default=""),  # "webhook,email": delivered so far
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", Float, nullable=False, default=0.0),
+    Column("last_error", Text, nullable=False, default=""),
+    Column("sent_at", Float, nullable=True),
+    Index("ix_alerts_status_next", "status", "next_attempt_at"),
+    Index("ix_alerts_session", "session_id"),
 )

@@ -16,7 +16,7 @@ from sportello.store.events import blanked
 from sportello.store.tables import operators, tickets
 
 FIELDS = [c.name for c in tickets.columns]
-_TIMES = ("started_at", "ended_at", "created_at", "updated_at")
+_TIMES = ("started_at", "ended_at", "created_at", "updated_at", "next_call_at", "first_response_at", "resolved_at")
 
 
 def as_dict(row, keys: tuple[str, ...] | None = None) -> dict:
@@ -126,3 +126,21 @@ def anonymise_sessions(conn: Connection, session_ids: Collection[str], erased_te
         )
     )
     return [as_dict(r) for r in conn.execute(select(tickets).where(tickets.c.id.in_(ticket_ids)))]
+
+
+def service_times(conn: Connection, lo: float, hi: float, exclude_method: str) -> list:
+    """The tickets opened in [lo, hi) (but those with `exclude_method`), with their service-level ends
+    (epoch seconds): id, contact_method, status, created_at, first_response_at, resolved_at."""
+    stmt = (
+        select(
+            tickets.c.id,
+            tickets.c.contact_method,
+            tickets.c.status,
+            tickets.c.created_at,
+            tickets.c.first_response_at,
+            tickets.c.resolved_at,
+        )
+        .where(tickets.c.created_at >= lo, tickets.c.created_at < hi, tickets.c.contact_method != exclude_method)
+        .order_by(tickets.c.id)
+    )
+    return conn.execute(stmt).all()

@@ -9,20 +9,23 @@ import uuid
 
 import pytest
 from alembic import command
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from sportello.domain.events import EventKind
 from sportello.runtime import Runtime
+from sportello.services.alerts import AlertService
+from sportello.services.callbacks import CallbackService
 from sportello.services.chat import ChatService
 from sportello.services.conversation_log import ConversationLog
 from sportello.services.feedback import FeedbackService
 from sportello.services.reports import Reports, report
+from sportello.services.tickets import TicketService
 from sportello.sinks.layout import CONVERSATION_HEADER, CONVERSATIONS, conversation_row
 from sportello.store import events as store_events
 from sportello.store import migrate
 from sportello.store.database import Store
-from sportello.store.tables import events, messages, outbox, sessions
+from sportello.store.tables import alerts, events, messages, outbox, sessions
 from testkit.dashboard import D0, D1, D3, DOG, PARKING, Clock, FakeAnswerer, online, seed
 
 pytestmark = pytest.mark.both_databases
@@ -39,7 +42,7 @@ def rt(settings):
 
 def more_flows(rt, lucia: int, mario: int) -> dict:
     """The steps the dashboard seed does not take: queue and live messages, a transfer, queue timeout,
-    contact prompt, a rating."""
+    contact prompt, a rating; a ticket's status change, a call back and an alert (issue 23)."""
     clock = Clock(0)
     svc = ChatService(rt.store, FakeAnswerer(), rt.settings, clock=clock)
     out = {}
@@ -76,6 +79,24 @@ def more_flows(rt, lucia: int, mario: int) -> dict:
     clock.advance(5)
     svc.visitor_message(s["session_id"], s["token"], EMAIL)  # a contact: ticket
     out["timeout"] = s["session_id"]
+
+    # Issue 23: a phone ticket followed up: a status change, a call back, the staff alert delivered.
+    clock.at("2025-03-25T10:00:00")  # after the reports' period; lucia's heartbeat is stale: nobody is available
+    s = svc.start_session("it", "pytest/2.0")
+    svc.visitor_message(s["session_id"], s["token"], PARKING)
+    svc.answer_offer(s["session_id"], s["token"], True)
+    ticket = svc.submit_contact(s["session_id"], s["token"], "phone", "+39 06 1234567")["ticket"]
+    TicketService(rt.store, clock=clock).update(ticket["id"], status="pending", author="Mario")
+    CallbackService(rt.store, clock=clock).log_call(ticket["id"], {"display_name": "Mario"}, "no_answer", "=1")
+
+    class Accepting:
+        def send(self, delivery_id, payload):
+            return 200
+
+    with rt.store.write() as conn:  # only this ticket's alert is delivered (the other sessions' steps stay as they are)
+        conn.execute(update(alerts).where(alerts.c.session_id != s["session_id"]).values(status="skipped"))
+    assert AlertService(rt.store, rt.settings, clock=clock, webhook=Accepting()).drain_once() == 1
+    out["followed"] = s["session_id"]
     return out
 
 

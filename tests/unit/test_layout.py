@@ -124,6 +124,24 @@ CASES: dict[EventKind, tuple[dict, list[str]]] = {
         {"text": "Grazie!", "ticket_id": 7},
         ["[RISPOSTA TICKET #7] Grazie!", "[Attesa operatore]", "ticket_visitor_reply", "Pagina ticket"],
     ),
+    # Tickets followed to closure (issue 23).
+    EventKind.CALL_LOGGED: (
+        {"ticket_id": 7, "text": "richiamare", "reply": "no_answer (1)", "question": TS, "operator": "Mario"},
+        [
+            "[CHIAMATA TICKET #7] richiamare",
+            f"📞 no_answer (1) - prossimo tentativo {TS}",
+            "call_logged",
+            "Operatore: Mario",
+        ],
+    ),
+    EventKind.TICKET_STATUS_CHANGED: (
+        {"ticket_id": 7, "text": "open", "reply": "pending", "operator": "Mario"},
+        ["[TICKET #7] open -> pending", "🎫 Stato: pending", "ticket_status_changed", "Operatore: Mario"],
+    ),
+    EventKind.ALERT_SENT: (
+        {"ticket_id": 7, "text": "new_ticket", "reply": "webhook"},
+        ["[AVVISO] #7 new_ticket", "🔔 Avviso inviato: webhook", "alert_sent", ""],
+    ),
 }
 # Rows newer than migration 0003's backfill (no old outbox row holds one).
 AFTER_0003 = {

@@ -380,6 +380,52 @@ ERRORS: dict[str, tuple[str, str]] = {
     ),
 }
 
+# Issue 23: tickets followed to closure (call-backs, service levels), in one block.
+LABELS.update(
+    {
+        "calls_title": ("Richiamate", "Call-backs"),
+        "call_outcome": ("Esito della chiamata", "Call outcome"),
+        "co_reached": ("raggiunto", "reached"),
+        "co_no_answer": ("non risponde", "no answer"),
+        "co_left_message": ("messaggio lasciato", "left a message"),
+        "call_note": ("Nota sulla chiamata", "Call note"),
+        "call_next": ("Prossimo tentativo", "Next attempt"),
+        "call_next_default": (
+            "Vuoto: tra {m} minuti (nessuno se raggiunto).",
+            "Empty: in {m} minutes (none once reached).",
+        ),
+        "call_log": ("Registra chiamata", "Log call"),
+        "call_logged": ("Chiamata registrata.", "Call logged."),
+        "call_line": ("#{n} · {when} · {who} · {outcome}", "#{n} · {when} · {who} · {outcome}"),
+        "call_due": ("Da richiamare: {when}", "Call back: {when}"),
+        "calls_none": ("Nessuna chiamata registrata.", "No calls logged."),
+        "due_column": ("Richiamare", "Call back"),
+        "sla_title": ("Livelli di servizio dei ticket", "Ticket service levels"),
+        "sla_help": (
+            "Ticket aperti nel periodo (email e telefono). Prima risposta: chiamata o cambio di stato; "
+            "limiti: {f} h (prima risposta), {r} h (risoluzione).",
+            "Tickets opened in the period (email and phone). First response: a call or a status change; "
+            "limits: {f} h (first response), {r} h (resolution).",
+        ),
+        "sla_channel": ("Canale", "Channel"),
+        "sla_first": ("Prima risposta", "First response"),
+        "sla_resolution": ("Risoluzione", "Resolution"),
+        "sla_over": ("Ticket oltre i limiti", "Tickets over the limits"),
+        "sla_over_what": ("Oltre", "Over"),
+    }
+)
+ERRORS.update(
+    {
+        "invalid_transition": ("Questo cambio di stato non è consentito.", "This status change is not allowed."),
+        "not_a_phone_ticket": ("Solo i ticket telefonici si richiamano.", "Only phone tickets are called back."),
+        "ticket_closed": ("Il ticket è chiuso.", "The ticket is closed."),
+        "invalid_next_attempt_at": (
+            "Il prossimo tentativo deve essere nel futuro.",
+            "The next attempt must be in the future.",
+        ),
+    }
+)
+
 # Canned replies, in the visitor's language.
 CANNED: dict[str, list[str]] = {
     "it": [

@@ -39,6 +39,9 @@ FIXED = {
     "live_chat_operator": "chat_completed",
     "satisfaction_rating": "satisfaction_rating",  # issue 15 (rows of a later schema, backfilled again)
     "chat_transfer": "transferred",  # issue 15, likewise
+    "call_logged": "call_logged",  # issue 23, likewise
+    "ticket_status_changed": "ticket_status_changed",  # issue 23, likewise
+    "alert_sent": "alert_sent",  # issue 23, likewise
 }
 # Intents of the AI's turns that offer a person (the answerer's escalations).
 NO_ANSWER = {"no_answer", "emergency", "complaint", "personal_case"}
@@ -115,6 +118,24 @@ def _after(prefix: str, cell: str) -> str:
     return cell[len(prefix) :] if cell.startswith(prefix) else cell
 
 
+def _ticket_step(e: dict, kind: str, user: str, reply: str, ua: str) -> None:
+    """The fields of a call back, a ticket status change or an alert (issue 23) from their cells."""
+    e.update(operator=_after("Operatore: ", ua) if ua.startswith("Operatore: ") else "")
+    if kind == "call_logged":
+        m = re.match(r"\[CHIAMATA TICKET #(\d+)\] (.*)\Z", user, re.DOTALL)
+        r = re.match(r"📞 (.*?)(?: - prossimo tentativo (\S+))?\Z", reply, re.DOTALL)
+        e.update(ticket_id=int(m.group(1)) if m else None, text=m.group(2) if m else user)
+        e.update(reply=r.group(1) if r else reply, question=(r.group(2) or "") if r else "")
+    elif kind == "ticket_status_changed":
+        m = re.match(r"\[TICKET #(\d+)\] (.*) -> (.*)\Z", user, re.DOTALL)
+        e.update(ticket_id=int(m.group(1)) if m else None, text=m.group(2) if m else "")
+        e.update(reply=m.group(3) if m else _after("🎫 Stato: ", reply))
+    else:
+        m = re.match(r"\[AVVISO\] (?:#(\d+) )?(.*)\Z", user, re.DOTALL)
+        e.update(ticket_id=int(m.group(1)) if m and m.group(1) else None, text=m.group(2) if m else user)
+        e.update(reply=_after("🔔 Avviso inviato: ", reply))
+
+
 def from_row(event_id, session_id, payload, created_at, session_user_agent) -> dict | None:
     """The event an outbox "Conversazioni" row was laid out from (None if the row is unreadable)."""
     try:
@@ -170,6 +191,9 @@ def from_row(event_id, session_id, payload, created_at, session_user_agent) -> d
         m = re.match(r"Transfer (.*) -> (.*)\Z", ua, re.DOTALL)
         e.update(question=_after("[TRASFERIMENTO] ", user), reply=_after("🔄 ", reply))
         e.update(text=m.group(1) if m else "", operator=m.group(2) if m else "")
+        e["user_agent"] = session_user_agent or ""
+    elif kind in ("call_logged", "ticket_status_changed", "alert_sent"):  # issue 23: no user agent of their own
+        _ticket_step(e, kind, user, reply, ua)
         e["user_agent"] = session_user_agent or ""
     else:  # the live chat: the user agent cell names the operator
         e["user_agent"] = session_user_agent or ""
