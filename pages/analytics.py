@@ -225,4 +225,4 @@ for i, g in enumerate(r.unanswered[:20]):
         label_widget(rt, op, g["question"], languages[0] if languages else "it", key=f"an_{i}")
 
 learning_section(rt, op, tz)
-service_levels_section()  # issue 23: last, after the learning loop
+service_levels_section()  # last, after the learning loop

@@ -44,7 +44,7 @@ only_mine = f3.checkbox(ui.t("only_mine"), key="tk_mine")
 # Privacy: contacts in full for admins only (a***@example.org), in the list, the export and the ticket opened;
 # the others' search does not match on them (TicketService.for_viewer).
 rows = tickets.list(statuses=statuses, q=q, assigned_to=op["id"] if only_mine else None, viewer=op)
-rows = by_due(rows)  # issue 23: the phone tickets to call back first, the most overdue first
+rows = by_due(rows)  # the phone tickets to call back first, the most overdue first
 shown = rows
 
 h1, h2 = st.columns([4, 1], vertical_alignment="center")

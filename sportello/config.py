@@ -255,7 +255,7 @@ class Settings:
     backup_dir_path: Path | None = None
     backup_every_h: float = 24.0
     backup_keep: int = 7
-    # Tickets followed to closure (issue 23): the default delay before calling a phone ticket back again, the
+    # Tickets followed to closure: the default delay before calling a phone ticket back again, the
     # service-level limits the Analisi page counts the tickets over, and the staff alerts (a chat waiting
     # ALERT_WAITING_S or longer, 0 = never; a new ticket; a visitor's reply) sent to a signed webhook
     # (json or a Slack-compatible body) and/or the staff address (sportello/services/alerts.py).

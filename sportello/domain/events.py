@@ -46,7 +46,7 @@ class EventKind(StrEnum):
     TICKET_REPLY_SENT = "ticket_reply_sent"
     TICKET_REPLY_FAILED = "ticket_reply_failed"
     TICKET_VISITOR_REPLY = "ticket_visitor_reply"
-    # Tickets followed to closure (issue 23): a call back logged (text: the operator's note, reply: the
+    # Tickets followed to closure: a call back logged (text: the operator's note, reply: the
     # outcome, question: the next attempt's ISO time or "", operator), a status changed (text: from,
     # reply: to, operator), a staff alert delivered (text: its kind, reply: the channels).
     CALL_LOGGED = "call_logged"

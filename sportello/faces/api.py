@@ -383,7 +383,7 @@ def create_router(runtime: Runtime) -> APIRouter:
     def ticket_replies(op: Operator, ticket_id: str):
         return {"replies": runtime.ticket_replies.list(_int(ticket_id, "ticket_id"))}
 
-    # ---------------------------------------------------------------- ticket calls (issue 23)
+    # ---------------------------------------------------------------- ticket calls
     @router.post("/tickets/{ticket_id}/calls", status_code=201)
     def ticket_call_post(data: Body, op: Operator, ticket_id: str):
         """Log a call back: {"outcome": "reached|no_answer|left_message", "note"?, "next_attempt_at"?}."""

@@ -55,8 +55,8 @@ from sportello.services.learning import write_learned_files
 from sportello.services.reports import normalize_question
 from sportello.services.tickets import upsert_sheet_row
 from sportello.sinks.erasure import anonymise_values, erase_csv_sessions
-from sportello.store import alerts as alert_table  # issue 23
-from sportello.store import calls as call_table  # issue 23
+from sportello.store import alerts as alert_table
+from sportello.store import calls as call_table
 from sportello.store import events as event_table
 from sportello.store import labels as label_table
 from sportello.store import outbox

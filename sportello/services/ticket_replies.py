@@ -60,10 +60,10 @@ from sportello.domain.hours import zone
 from sportello.domain.states import ContactMethod
 from sportello.domain.ticket_texts import MAIL, lang_of
 from sportello.domain.validation import validate_email, validate_text
-from sportello.services import alerts  # issue 23
+from sportello.services import alerts
 from sportello.services.events import record
 from sportello.services.throttle import RateLimit, too_many
-from sportello.services.ticket_lifecycle import responded, status_change  # issue 23
+from sportello.services.ticket_lifecycle import responded, status_change
 from sportello.services.tickets import upsert_sheet_row
 from sportello.sinks.mail import MailError, SmtpConfig, SmtpMailer, address, compose
 from sportello.store import ticket_replies as replies
@@ -159,7 +159,7 @@ class TicketReplies:
             )
             mid = message_id(reply_id, ticket_id, now, self.settings.mail_from or "sportello@localhost")
             replies.set_values(conn, reply_id, {"message_id": mid})
-            # issue 23: a reply is the ticket's first response (service levels)
+            # a reply is the ticket's first response (service levels)
             t = ticket_table.set_values(conn, ticket_id, {"updated_at": now, **responded(ticket, now)})
             upsert_sheet_row(conn, t, now)
         self.on_commit()
@@ -287,11 +287,11 @@ class TicketReplies:
                 },
             )
             values: dict = {"updated_at": now}
-            if t["status"] in (TicketStatus.RESOLVED, TicketStatus.PENDING):  # issue 23: open again (life cycle)
+            if t["status"] in (TicketStatus.RESOLVED, TicketStatus.PENDING):  # open again (life cycle)
                 values |= status_change(conn, t, TicketStatus.OPEN, now)
             t = ticket_table.set_values(conn, t["id"], values)
             upsert_sheet_row(conn, t, now)
-            alerts.visitor_replied(conn, t, now)  # issue 23: the staff alert, in this transaction
+            alerts.visitor_replied(conn, t, now)  # the staff alert, in this transaction
             record(conn, Event(EventKind.TICKET_VISITOR_REPLY, t["session_id"], now, text=text, ticket_id=t["id"]))
         self.on_commit()
         return {"reply_id": reply_id, "state": replies.RECEIVED, "status": t["status"]}

@@ -219,7 +219,7 @@ def test_phone_did_you_mean_is_a_labelled_lighter_button(venue, browser):
     page = open_page(browser, venue.url, PHONE, lang="en-GB,en;q=0.9")
     say(page, "sunday closing time?")
     suggest, decline = page.locator("#offer-suggest"), page.locator("#offer-decline")
-    expect(suggest).to_have_text("What are your opening hours?", timeout=15_000)  # issue 25: the question alone
+    expect(suggest).to_have_text("What are your opening hours?", timeout=15_000)  # the question alone
     expect(decline).to_have_text("No, thanks")
     bg = suggest.evaluate("e => getComputedStyle(e).backgroundColor")
     assert bg in ("rgba(0, 0, 0, 0)", "transparent"), bg

@@ -140,7 +140,7 @@ def test_did_you_mean_suggestion_answers_in_one_click(server, data_dir):
         say(page, "sunday closing time?")
         expect(page.locator("#offer-accept")).to_have_text("Talk to an operator", timeout=15_000)
         suggest = page.locator("#offer-suggest")
-        expect(suggest).to_have_text("What are your opening hours?")  # issue 25: the question alone
+        expect(suggest).to_have_text("What are your opening hours?")  # the question alone
         expect(page.locator("#chat")).to_contain_text("Perhaps you meant: “What are your opening hours?”")
 
         suggest.click()

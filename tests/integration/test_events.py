@@ -4,7 +4,9 @@ backfills the events of an older database from its outbox."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 import uuid
 
 import pytest
@@ -20,7 +22,9 @@ from sportello.services.chat import ChatService
 from sportello.services.conversation_log import ConversationLog
 from sportello.services.feedback import FeedbackService
 from sportello.services.reports import Reports, report
+from sportello.services.ticket_replies import TicketReplies
 from sportello.services.tickets import TicketService
+from sportello.sinks.mail import MailError
 from sportello.sinks.layout import CONVERSATION_HEADER, CONVERSATIONS, conversation_row
 from sportello.store import events as store_events
 from sportello.store import migrate
@@ -42,7 +46,7 @@ def rt(settings):
 
 def more_flows(rt, lucia: int, mario: int) -> dict:
     """The steps the dashboard seed does not take: queue and live messages, a transfer, queue timeout,
-    contact prompt, a rating; a ticket's status change, a call back and an alert (issue 23)."""
+    contact prompt, a rating; a ticket's status change, a call back and an alert."""
     clock = Clock(0)
     svc = ChatService(rt.store, FakeAnswerer(), rt.settings, clock=clock)
     out = {}
@@ -80,7 +84,7 @@ def more_flows(rt, lucia: int, mario: int) -> dict:
     svc.visitor_message(s["session_id"], s["token"], EMAIL)  # a contact: ticket
     out["timeout"] = s["session_id"]
 
-    # Issue 23: a phone ticket followed up: a status change, a call back, the staff alert delivered.
+    # A phone ticket followed up: a status change, a call back, the staff alert delivered.
     clock.at("2025-03-25T10:00:00")  # after the reports' period; lucia's heartbeat is stale: nobody is available
     s = svc.start_session("it", "pytest/2.0")
     svc.visitor_message(s["session_id"], s["token"], PARKING)
@@ -97,6 +101,30 @@ def more_flows(rt, lucia: int, mario: int) -> dict:
         conn.execute(update(alerts).where(alerts.c.session_id != s["session_id"]).values(status="skipped"))
     assert AlertService(rt.store, rt.settings, clock=clock, webhook=Accepting()).drain_once() == 1
     out["followed"] = s["session_id"]
+
+    # An email ticket answered by mail: one reply sent, one refused by the server, the visitor's answer.
+    clock.at("2025-03-26T10:00:00")
+    s = svc.start_session("it", "pytest/2.0")
+    svc.visitor_message(s["session_id"], s["token"], PARKING)
+    svc.answer_offer(s["session_id"], s["token"], True)
+    ticket = svc.submit_contact(s["session_id"], s["token"], "email", EMAIL)["ticket"]
+    mail = TicketReplies(rt.store, dataclasses.replace(rt.settings, smtp_url="smtp://127.0.0.1:25"), clock=clock)
+    sent = []
+
+    class Accepted:
+        def send(self, msg):
+            sent.append(msg)
+
+    class Refused:
+        def send(self, msg):
+            raise MailError("550 no such user", permanent=True)
+
+    mario_op = {"id": mario, "display_name": "Mario"}
+    assert mail.send_one(mail.reply(ticket["id"], mario_op, "Buongiorno")["reply_id"], Accepted()) == "sent"
+    assert mail.send_one(mail.reply(ticket["id"], mario_op, "Di nuovo")["reply_id"], Refused()) == "failed"
+    token = re.search(r"/ticket/([A-Za-z0-9_-]+)", sent[0].get_body(("plain",)).get_content()).group(1)
+    mail.visitor_reply(token, "Grazie!")
+    out["mailed"] = s["session_id"]
     return out
 
 

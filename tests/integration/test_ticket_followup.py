@@ -1,4 +1,4 @@
-"""Tickets followed to closure (issue 23): the life cycle, the phone call-backs, the service levels and
+"""Tickets followed to closure: the life cycle, the phone call-backs, the service levels and
 the staff alerts through their outbox to a local webhook receiver that checks the HMAC and dedupes."""
 
 from __future__ import annotations

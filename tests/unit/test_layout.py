@@ -124,7 +124,7 @@ CASES: dict[EventKind, tuple[dict, list[str]]] = {
         {"text": "Grazie!", "ticket_id": 7},
         ["[RISPOSTA TICKET #7] Grazie!", "[Attesa operatore]", "ticket_visitor_reply", "Pagina ticket"],
     ),
-    # Tickets followed to closure (issue 23).
+    # Tickets followed to closure.
     EventKind.CALL_LOGGED: (
         {"ticket_id": 7, "text": "richiamare", "reply": "no_answer (1)", "question": TS, "operator": "Mario"},
         [
@@ -144,12 +144,7 @@ CASES: dict[EventKind, tuple[dict, list[str]]] = {
     ),
 }
 # Rows newer than migration 0003's backfill (no old outbox row holds one).
-AFTER_0003 = {
-    EventKind.ERASED,
-    EventKind.TICKET_REPLY_SENT,
-    EventKind.TICKET_REPLY_FAILED,
-    EventKind.TICKET_VISITOR_REPLY,
-}
+AFTER_0003 = {EventKind.ERASED}
 
 
 def event(kind: EventKind) -> Event:
@@ -225,7 +220,8 @@ def test_backfill_undoes_the_layout(kind):
     assert values["kind"] == str(kind)
     back = Event(**values)
     assert conversation_row(back) == row
-    if kind != EventKind.CHAT_COMPLETED:  # the resolved ticket's id is not in that row
+    # Not in their rows: the resolved ticket's id (a completed chat), the text of a reply that was not sent.
+    if kind not in (EventKind.CHAT_COMPLETED, EventKind.TICKET_REPLY_FAILED):
         assert back == original
 
 

@@ -37,11 +37,14 @@ FIXED = {
     "live_chat_user_message": "live_visitor_message",
     "live_chat_operator_message": "operator_message",
     "live_chat_operator": "chat_completed",
-    "satisfaction_rating": "satisfaction_rating",  # issue 15 (rows of a later schema, backfilled again)
-    "chat_transfer": "transferred",  # issue 15, likewise
-    "call_logged": "call_logged",  # issue 23, likewise
-    "ticket_status_changed": "ticket_status_changed",  # issue 23, likewise
-    "alert_sent": "alert_sent",  # issue 23, likewise
+    "satisfaction_rating": "satisfaction_rating",  # rows of a later schema, backfilled again
+    "chat_transfer": "transferred",  # likewise
+    "call_logged": "call_logged",  # likewise
+    "ticket_status_changed": "ticket_status_changed",  # likewise
+    "alert_sent": "alert_sent",  # likewise
+    "ticket_reply_sent": "ticket_reply_sent",  # likewise
+    "ticket_reply_failed": "ticket_reply_failed",  # likewise
+    "ticket_visitor_reply": "ticket_visitor_reply",  # likewise
 }
 # Intents of the AI's turns that offer a person (the answerer's escalations).
 NO_ANSWER = {"no_answer", "emergency", "complaint", "personal_case"}
@@ -119,7 +122,7 @@ def _after(prefix: str, cell: str) -> str:
 
 
 def _ticket_step(e: dict, kind: str, user: str, reply: str, ua: str) -> None:
-    """The fields of a call back, a ticket status change or an alert (issue 23) from their cells."""
+    """The fields of a call back, a ticket status change or an alert from their cells."""
     e.update(operator=_after("Operatore: ", ua) if ua.startswith("Operatore: ") else "")
     if kind == "call_logged":
         m = re.match(r"\[CHIAMATA TICKET #(\d+)\] (.*)\Z", user, re.DOTALL)
@@ -192,8 +195,19 @@ def from_row(event_id, session_id, payload, created_at, session_user_agent) -> d
         e.update(question=_after("[TRASFERIMENTO] ", user), reply=_after("🔄 ", reply))
         e.update(text=m.group(1) if m else "", operator=m.group(2) if m else "")
         e["user_agent"] = session_user_agent or ""
-    elif kind in ("call_logged", "ticket_status_changed", "alert_sent"):  # issue 23: no user agent of their own
+    elif kind in ("call_logged", "ticket_status_changed", "alert_sent"):  # no user agent of their own
         _ticket_step(e, kind, user, reply, ua)
+        e["user_agent"] = session_user_agent or ""
+    elif kind in ("ticket_reply_sent", "ticket_reply_failed"):  # [RISPOSTA EMAIL #7] / ✉️ Mario: text / Email - Mario
+        m = re.match(r"\[[A-Z ]+ #(\d+)\]\Z", user)
+        operator = _after("Email - ", ua)
+        said = reply.partition(f"{operator}: ")[2] if operator else reply
+        e.update(ticket_id=int(m.group(1)) if m else None, operator=operator)
+        e.update(text=said) if kind == "ticket_reply_sent" else e.update(reply=said)
+        e["user_agent"] = session_user_agent or ""
+    elif kind == "ticket_visitor_reply":  # [RISPOSTA TICKET #7] text
+        m = re.match(r"\[RISPOSTA TICKET #(\d+)\] (.*)\Z", user, re.DOTALL)
+        e.update(ticket_id=int(m.group(1)) if m else None, text=m.group(2) if m else user)
         e["user_agent"] = session_user_agent or ""
     else:  # the live chat: the user agent cell names the operator
         e["user_agent"] = session_user_agent or ""

@@ -1,4 +1,4 @@
-"""Tickets followed to closure (issue 23): phone call-backs, service levels, staff alerts.
+"""Tickets followed to closure: phone call-backs, service levels, staff alerts.
 
 - `tickets.call_attempts`, `tickets.next_call_at`: how many calls back, when the next is due;
 - `tickets.first_response_at`, `tickets.resolved_at`: the service levels' ends (Analisi);
