@@ -24,8 +24,8 @@ from sportello.services.feedback import FeedbackService
 from sportello.services.reports import Reports, report
 from sportello.services.ticket_replies import TicketReplies
 from sportello.services.tickets import TicketService
-from sportello.sinks.mail import MailError
 from sportello.sinks.layout import CONVERSATION_HEADER, CONVERSATIONS, conversation_row
+from sportello.sinks.mail import MailError
 from sportello.store import events as store_events
 from sportello.store import migrate
 from sportello.store.database import Store
