@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from sportello.services.scheduler import Worker
 from sportello.sinks.sheets import SheetRow, Sink, SinkError
 from sportello.store import outbox
 from sportello.store.database import Store
@@ -54,7 +55,7 @@ def send_batch(sink: Sink, rows: list[SheetRow]) -> None:
         raise SinkError(f"{type(exc).__name__}: {exc}", retryable=True) from exc
 
 
-class OutboxWorker:
+class OutboxWorker(Worker):
     """Drains the outbox to one sink, in a daemon thread.
 
     One batch at a time (`batch_lock` serialises the thread and direct `drain()`
@@ -99,9 +100,7 @@ class OutboxWorker:
         # Held while a batch is claimed and sent: `drain_once` from the thread or a direct call, and
         # whoever must see no batch in flight (privacy rewrites the local sheets under it).
         self.batch_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__(batch=batch_size, interval_s=interval_s)
 
     # -- one step, callable directly by tests and benchmarks -----------------
     def drain_once(self) -> int:
@@ -202,43 +201,25 @@ class OutboxWorker:
         self.wake()
 
     # -- the thread ----------------------------------------------------------
+    thread_name = "outbox-worker"
+
     def start(self) -> OutboxWorker:
         if self._thread is None:
-            self._stop.clear()
             self.save_status()
-            self._thread = threading.Thread(target=self._run, name="outbox-worker", daemon=True)
-            self._thread.start()
-        return self
+        return super().start()
 
-    def wake(self) -> None:
-        self._wake.set()
+    def step(self) -> int:
+        return self.drain_once()
 
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+    def wait_s(self) -> float:
+        ahead = self._next_attempt - self.clock()
+        return ahead if 0 < ahead < self.interval_s else self.interval_s
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                sent = self.drain_once()
-            except Exception:
-                log.exception("outbox worker step failed")
-                sent = 0
-            if sent >= self.batch_size:
-                continue  # a backlog: the next batch at once
-            wait = self.interval_s
-            ahead = self._next_attempt - self.clock()
-            if 0 < ahead < wait:
-                wait = ahead
-            woken = self._wake.wait(wait)
-            self._wake.clear()
-            if woken and self.coalesce_s > 0:
-                # A commit woke us: let the commits of the next moment join the same batch
-                # rather than claim, send and mark one row at a time under load.
-                self._stop.wait(self.coalesce_s)
+    def woken(self) -> None:
+        # A commit woke us: let the commits of the next moment join the same batch
+        # rather than claim, send and mark one row at a time under load.
+        if self.coalesce_s > 0:
+            self._stop.wait(self.coalesce_s)
 
     def save_status(self) -> None:
         """Publish the worker's status in the store, for other processes (dashboard)."""

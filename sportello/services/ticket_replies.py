@@ -62,6 +62,7 @@ from sportello.domain.ticket_texts import MAIL, lang_of
 from sportello.domain.validation import validate_email, validate_text
 from sportello.services import alerts
 from sportello.services.events import record
+from sportello.services.scheduler import Worker
 from sportello.services.throttle import RateLimit, too_many
 from sportello.services.ticket_lifecycle import responded, status_change
 from sportello.services.tickets import upsert_sheet_row
@@ -404,18 +405,16 @@ class TicketReplies:
         )
 
 
-class MailWorker:
+class MailWorker(Worker):
     """Sends the due mail jobs, in a daemon thread (run by the outbox leader, see runtime.py)."""
 
+    thread_name = "mail-worker"
+
     def __init__(self, service: TicketReplies, mailer, *, interval_s: float = 1.0, batch: int = 20):
+        super().__init__(batch=batch, interval_s=interval_s)
         self.service = service
         self.mailer = mailer
-        self.interval_s = interval_s
-        self.batch = batch
         self.lock = threading.Lock()  # one step at a time (the thread, or a direct call)
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
 
     @classmethod
     def from_settings(cls, service: TicketReplies, settings: Settings) -> MailWorker | None:
@@ -431,36 +430,7 @@ class MailWorker:
         with self.lock:
             ids = self.service.due(self.batch)
             for reply_id in ids:
-                if self._stop.is_set():
+                if self.stopping:
                     break
                 self.service.send_one(reply_id, self.mailer)
             return len(ids)
-
-    def start(self) -> MailWorker:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="mail-worker", daemon=True)
-            self._thread.start()
-        return self
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                n = self.step()
-            except Exception:
-                log.exception("mail worker step failed")
-                n = 0
-            if n >= self.batch:
-                continue
-            self._wake.wait(self.interval_s)
-            self._wake.clear()
