@@ -31,6 +31,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Generator
 from pathlib import Path
 
 from sportello.config import ANSWERERS, Settings
@@ -63,6 +64,7 @@ __all__ = [
     "KBProblem",
     "RetrievalAnswerer",
     "EscalatingAnswerer",
+    "answer_chunks",
     "build_answerer",
     "detect_lang",
     "load_kb",
@@ -121,6 +123,15 @@ def build_retrieval(settings: Settings, mode: str | None = None) -> RetrievalAns
         cache_dirs=_cache_dirs(settings),
         extra_paths=learned,
     )
+
+
+def answer_chunks(answerer: Answerer, question: str, lang: str | None = None) -> Generator[str, None, Answer]:
+    """`answerer.answer_stream` when it has one (the LLM answerer streams), else `Answerer.answer_stream`'s
+    default: the whole answer's text once. Yields text pieces; returns the `Answer` to keep."""
+    stream = getattr(answerer, "answer_stream", None)
+    if stream is None:
+        return (yield from Answerer.answer_stream(answerer, question, lang))
+    return (yield from stream(question, lang))
 
 
 class SilentAnswerer:
