@@ -182,13 +182,11 @@ class AnswerText:
                 break  # the escape continues in the next piece
             e = text[i + 1]
             if e == "u":
-                if i + 6 > len(text):
-                    break
-                try:
-                    out.append(chr(int(text[i + 2 : i + 6], 16)))
-                except ValueError:
-                    pass
-                i += 6
+                end = i + 12 if text[i + 2 : i + 3].lower() == "d" and text[i + 3 : i + 4].lower() in "89ab" else i + 6
+                if end > len(text):
+                    break  # (a surrogate pair is decoded whole: never half a character)
+                out.append(json.loads(f'"{text[i:end]}"', strict=False).encode("utf-8", "replace").decode("utf-8"))
+                i = end
                 continue
             out.append(_ESCAPES.get(e, e))
             i += 2
