@@ -63,7 +63,10 @@ def console_check() -> dict:
     }
 
 
-@st.fragment(key=QUEUE_KEY)
+watch = ui.Watch("live", console_check)  # the markers, before anything is drawn
+
+
+@watch.fragment(QUEUE_KEY)
 def queue_panel() -> None:
     if st.session_state.pop(RERUN_APP, False):
         st.rerun()  # the whole page: the flash message and the console with the new chat
@@ -126,7 +129,7 @@ def queue_panel() -> None:
 def transcript_fragment(session_id: str):
     key = f"msgs_{session_id}"
 
-    @st.fragment(key=chat_key(session_id))
+    @watch.fragment(chat_key(session_id))
     def transcript() -> None:
         cached = st.session_state.get(key) or []
         after = cached[-1]["seq"] if cached else 0
@@ -273,7 +276,6 @@ def typing(sid: str) -> None:
         pass
 
 
-watch = ui.Watch("live", console_check)  # the baseline, before anything is drawn
 chats = reads.operator_chats(op["id"])
 queue_col, console_col = st.columns([2, 3], gap="large")
 with queue_col:

@@ -11,6 +11,7 @@ st.toast, expander, tab and button labels, help texts) it goes through
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from datetime import UTC, datetime
@@ -220,21 +221,46 @@ class Watch:
 
     `check()` returns {fragment key: marker}: a value that changes when that fragment has something new
     to show (a chat's last message seq, the queue's ids); the key APP stands for the whole page. A full
-    run takes the baseline *before* drawing (`Watch(...)` at the top), then `tick()` places a fragment
-    that draws nothing: every WATCH_EVERY_S it calls `check()` and reruns only the fragments whose
-    marker changed. An idle page costs that query and an empty fragment run: no element is sent."""
+    run takes the markers *before* drawing (`Watch(...)` at the top of the page), the fragments are made
+    with `fragment(key)`, and `tick()` places a fragment that draws nothing: every WATCH_EVERY_S it calls
+    `check()` and reruns the fragments whose marker differs from the one they last drew. A fragment
+    counts as drawn only once its body has run to the end: one cut short (Streamlit may stop a fragment
+    run for a newer request) is rerun at the next look. An idle page costs the query and an empty
+    fragment run: no element is sent."""
 
     def __init__(self, name: str, check):
-        self.state = f"watch_{name}"
+        self.drawn_key = f"watch_{name}_drawn"  # {key: the marker its fragment last drew}
+        self.seen_key = f"watch_{name}_seen"  # the markers of the last look
         self.check = check
-        st.session_state[self.state] = check()
+        markers = check()
+        st.session_state[self.drawn_key] = dict(markers)
+        st.session_state[self.seen_key] = markers
 
     def changed(self) -> list[str]:
-        """The keys whose marker changed since the last look (and the new markers become the baseline)."""
+        """The keys whose marker differs from the one last drawn."""
         now = self.check()
-        before = st.session_state.get(self.state) or {}
-        st.session_state[self.state] = now
-        return [k for k in now.keys() | before.keys() if now.get(k) != before.get(k)]
+        st.session_state[self.seen_key] = now
+        drawn = st.session_state.get(self.drawn_key) or {}
+        return [k for k in now.keys() | drawn.keys() if now.get(k) != drawn.get(k)]
+
+    def drawn(self, key: str) -> None:
+        """The fragment `key` has drawn what the last look saw (or newer)."""
+        seen = st.session_state.get(self.seen_key) or {}
+        st.session_state.setdefault(self.drawn_key, {})[key] = seen.get(key)
+
+    def fragment(self, key: str):
+        """`st.fragment(key=key)` whose body, once run to its end, counts as drawn."""
+
+        def decorate(body):
+            @functools.wraps(body)
+            def drawing(*args, **kwargs):
+                out = body(*args, **kwargs)
+                self.drawn(key)
+                return out
+
+            return st.fragment(key=key)(drawing)
+
+        return decorate
 
     def tick(self) -> None:
         @st.fragment(run_every=WATCH_EVERY_S)
@@ -291,7 +317,7 @@ def waiting_badge() -> None:
     view = runtime().chat.view
     watch = Watch(BADGE_KEY, lambda: {BADGE_KEY: view.console_marker()["queue"]})
 
-    @st.fragment(key=BADGE_KEY)
+    @watch.fragment(BADGE_KEY)
     def _waiting():
         n = len(view.pending_sessions())
         st.text(t("waiting_badge", n=n))
