@@ -14,7 +14,7 @@ from sportello.faces.dashboard import ui as ui
 from sportello.faces.dashboard.learning import label_widget
 from sportello.faces.dashboard.texts import CANNED, RELEASE_REASONS
 
-# Redrawn when they change: a watcher (ui.Watch) looks every ui.WATCH_EVERY_S with one cheap query
+# Redrawn when they change: the sidebar's watcher (ui.Watch) looks every ui.WATCH_EVERY_S with one cheap query
 # (ChatView.console_marker: the queue's ids, the last seq of each of my chats) and reruns only the
 # fragment whose marker changed; the page itself when my chats are others (taken, transferred, released).
 QUEUE_KEY = "live_queue"  # the queue panel's fragment
@@ -292,4 +292,3 @@ with console_col:
         for i, (tab, chat) in enumerate(zip(tabs, chats, strict=True), 1):
             with tab:
                 chat_console(chat, i)
-watch.tick()

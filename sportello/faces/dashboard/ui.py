@@ -182,6 +182,7 @@ def sidebar(op: dict) -> None:
 # ---------------------------------------------------------------- redraw only what changed
 WATCH_EVERY_S = 0.5  # how often a page looks for news: one cheap query, nothing drawn
 APP = "app"  # a watched key meaning "the whole page"
+WATCHES_KEY = "watches"  # the Watch objects of the page's last full run, looked at by one ticker
 
 
 def rerun_fragments(keys: list[str]) -> None:
@@ -235,6 +236,7 @@ class Watch:
         markers = check()
         st.session_state[self.drawn_key] = dict(markers)
         st.session_state[self.seen_key] = markers
+        st.session_state.setdefault(WATCHES_KEY, {})[name] = self
 
     def changed(self) -> list[str]:
         """The keys whose marker differs from the one last drawn."""
@@ -262,14 +264,24 @@ class Watch:
 
         return decorate
 
-    def tick(self) -> None:
-        @st.fragment(run_every=WATCH_EVERY_S)
-        def _watch():
-            keys = self.changed()
-            if keys:
-                rerun_fragments(keys)
 
-        _watch()
+def watch_ticker() -> None:
+    """The page's one ticker: a fragment that draws nothing and, every WATCH_EVERY_S, looks at every
+    watch of the page's last full run (one cheap query each) and reruns what changed, in one request.
+    Its first run, inline in a full run, only looks (a fragment rerun may not be asked for then)."""
+
+    @st.fragment(run_every=WATCH_EVERY_S)
+    def _watch():
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+        ctx = get_script_run_ctx()
+        if ctx is None or not ctx.fragment_ids_this_run:
+            return  # inline, in a full run: everything is being drawn anyway
+        keys = [k for w in list((st.session_state.get(WATCHES_KEY) or {}).values()) for k in w.changed()]
+        if keys:
+            rerun_fragments(keys)
+
+    _watch()
 
 
 # ---------------------------------------------------------------- the waiting count and its alert
@@ -315,6 +327,7 @@ def waiting_badge() -> None:
     and a desktop notification when it grows, if enabled) when the queue changes, which a watcher
     looks for every WATCH_EVERY_S with the console's cheap check."""
     view = runtime().chat.view
+    st.session_state[WATCHES_KEY] = {}  # a full run: the page's watches register anew (this one first)
     watch = Watch(BADGE_KEY, lambda: {BADGE_KEY: view.console_marker()["queue"]})
 
     @watch.fragment(BADGE_KEY)
@@ -332,7 +345,7 @@ def waiting_badge() -> None:
     if SEEN_KEY not in st.session_state:  # the first look (at sign-in) is the baseline: no alert for it
         st.session_state[SEEN_KEY] = len(view.pending_sessions())
     _waiting()
-    watch.tick()
+    watch_ticker()  # for the page's watches too (the Live page's register after this, in the same run)
 
 
 # ---------------------------------------------------------------- theme
