@@ -31,9 +31,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.dashboard_render import ENV, VIEWPORT, add_mario, percentile, runtime_for  # noqa: E402
+from bench.dashboard_render import (  # noqa: E402
+    ENV,
+    VIEWPORT,
+    add_mario,
+    percentile,
+    runtime_for,
+    sign_in_and_take_a_chat,
+)
 from testkit.browser import chromium  # noqa: E402
-from testkit.dashboard import DashboardServer, sign_in_browser  # noqa: E402
+from testkit.dashboard import DashboardServer  # noqa: E402
 from testkit.streamlit_runs import StreamlitRuns  # noqa: E402
 from testkit.support import AppServer, Visitor  # noqa: E402
 
@@ -68,12 +75,7 @@ def run(n_messages: int, n_arrivals: int, idle_s: float) -> dict:
             page.set_viewport_size(VIEWPORT)
             frames = StreamlitRuns()
             page.on("websocket", frames.attach)
-            sign_in_browser(page, dash.url, "mario")
-            visitor = Visitor(app.url)
-            visitor.say("Vorrei parlare con un operatore")
-            assert visitor.accept(True)["status"] == "waiting"
-            page.get_by_role("button", name="Prendi").click()
-            page.get_by_text("Ora la assiste Mario.").wait_for(timeout=20_000)
+            visitor = sign_in_and_take_a_chat(page, dash.url, app.url)
             page.get_by_text("In coda: 0").wait_for(timeout=20_000)
 
             # 3. idle first (nothing else has happened yet): CPU and reruns asked for
