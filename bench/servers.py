@@ -16,6 +16,7 @@ For each server (bench/serve_with.py swaps only the final `uvicorn.run`), on a f
 from __future__ import annotations
 
 import argparse
+import re
 import socket
 import subprocess
 import sys
@@ -62,7 +63,30 @@ def post_head(path: str, length: int) -> bytes:
     ).encode()
 
 
-def ms(values: list[float]) -> str:
+def visitor_page(page, url: str) -> None:
+    page.goto(url + "/")
+    page.wait_for_selector("#chat .message", timeout=60_000)
+
+
+def timed(n: int, ctx, load) -> list[float] | str:
+    """The seconds `load(page)` took, n times in a new page each; the error when it failed."""
+    out = []
+    for _ in range(n):
+        page = ctx.new_page()
+        t = time.perf_counter()
+        try:
+            load(page)
+        except Exception as exc:  # noqa: BLE001 (reported)
+            return f"FAILED: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+        finally:
+            page.close()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def ms(values: list[float] | str) -> str:
+    if isinstance(values, str):
+        return values
     return f"p50 {percentile(values, 50) * 1000:.0f} ms, p95 {percentile(values, 95) * 1000:.0f} ms"
 
 
@@ -87,26 +111,17 @@ def one(server: str, pages: int) -> dict:
                 out["html"] = html
                 api = http.post("/api/chat/sessions", json={"language": "it"})
                 out["frame_header"] = api.headers.get("x-frame-options")
+                assets = re.findall(r'(?:src|href)="\.?/?((?:assets|static)/[^"]+)"', http.get("/").text)
+                out["assets"] = sorted({http.get("/" + a).status_code for a in assets[:10]})
             out["413"] = status_of(app.port, post_head("/api/chat/sessions", 200_000) + b"x" * 200_000)
             t = time.perf_counter()
             out["408"] = status_of(app.port, post_head("/api/chat/sessions", 1000) + b"{")
             out["408_s"] = time.perf_counter() - t
-            visitor, dash = [], []
             with chromium() as ctx:
-                for _ in range(pages):
-                    page = ctx.new_page()
-                    t = time.perf_counter()
-                    page.goto(app.url + "/")
-                    page.wait_for_selector("#chat .message", timeout=60_000)
-                    visitor.append(time.perf_counter() - t)
-                    page.close()
-                for _ in range(max(1, pages // 4)):
-                    page = ctx.new_page()
-                    t = time.perf_counter()
-                    sign_in_browser(page, app.url + "/dashboard/", "mario")
-                    dash.append(time.perf_counter() - t)
-                    page.close()
-            out["visitor"], out["dashboard"] = visitor, dash
+                out["visitor"] = timed(pages, ctx, lambda page: visitor_page(page, app.url))
+                out["dashboard"] = timed(
+                    max(1, pages // 4), ctx, lambda page: sign_in_browser(page, app.url + "/dashboard/", "mario")
+                )
         finally:
             app.stop()
     return out
@@ -140,8 +155,9 @@ def main(argv: list[str] | None = None) -> int:
         r = one(server, args.pages)
         print(f"== {server}: started (with the dashboard) in {r['start_s']:.1f} s")
         print(f"  GET / (visitor page HTML):         {ms(r['html'])}  (n={len(r['html'])})")
-        print(f"  visitor page in chromium:          {ms(r['visitor'])}  (n={len(r['visitor'])})")
-        print(f"  dashboard via the proxy, sign-in:  {ms(r['dashboard'])}  (n={len(r['dashboard'])})")
+        print(f"  the page's assets (JS, CSS), HTTP status: {r['assets']}")
+        print(f"  visitor page in chromium:          {ms(r['visitor'])}")
+        print(f"  dashboard via the proxy, sign-in:  {ms(r['dashboard'])}")
         print(
             f"  limits: big body -> {r['413'].decode()}; slow body -> {r['408'].decode()} after "
             f"{r['408_s']:.1f} s; API X-Frame-Options: {r['frame_header']}"
