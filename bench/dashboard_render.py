@@ -89,6 +89,17 @@ def queue_visitor(svc: ChatService, question: str, lang: str = "it") -> dict:
 
 
 # ---------------------------------------------------------------- 1. latency
+def sign_in_and_take_a_chat(page, dashboard_url: str, app_url: str) -> Visitor:
+    """Mario signs in on the dashboard and takes the chat of a visitor who asked for a person (API)."""
+    sign_in_browser(page, dashboard_url, "mario")
+    visitor = Visitor(app_url)
+    visitor.say("Vorrei parlare con un operatore")
+    assert visitor.accept(True)["status"] == "waiting"
+    page.get_by_role("button", name="Prendi").click()
+    page.get_by_text("Ora la assiste Mario.").wait_for(timeout=20_000)
+    return visitor
+
+
 def bench_latency(n_messages: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="sportello-bench-") as tmp:
         data_dir = Path(tmp) / "data"
@@ -102,12 +113,7 @@ def bench_latency(n_messages: int) -> dict:
         ):
             page = ctx.new_page()
             page.set_viewport_size(VIEWPORT)
-            sign_in_browser(page, dash.url, "mario")
-            visitor = Visitor(app.url)
-            visitor.say("Vorrei parlare con un operatore")
-            assert visitor.accept(True)["status"] == "waiting"
-            page.get_by_role("button", name="Prendi").click()
-            page.get_by_text("Ora la assiste Mario.").wait_for(timeout=20_000)
+            visitor = sign_in_and_take_a_chat(page, dash.url, app.url)
             latencies = []
             for i in range(n_messages):
                 text = f"Messaggio di prova numero {i} ({random.randint(0, 10**9)})"

@@ -552,12 +552,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--keep", action="store_true")
     p.add_argument("--data-root", default="")
     p.add_argument("--quick", action="store_true")
+    p.add_argument(
+        "--server", choices=["uvicorn", "granian"], default="uvicorn", help="the ASGI server (serve_with.py)"
+    )
     args = p.parse_args(argv)
     for name, value in (QUICK if args.quick else FULL).items():
         if getattr(args, name) is None:
             setattr(args, name, value)
     args.sessions = [s for s in args.sessions if s > 0]
     return args
+
+
+class GranianAppServer(AppServer):
+    """app.py served by Granian instead of uvicorn (bench/serve_with.py)."""
+
+    def command(self) -> list[str]:
+        return [sys.executable, str(ROOT / "bench" / "serve_with.py"), "granian", *self.args]
 
 
 async def load(args, urls: list[str], n_ops: int, engine, pids: list[int]) -> tuple[list[Phase], float, int]:
@@ -706,7 +716,8 @@ def main(argv: list[str] | None = None) -> int:
             "RATE_LIMIT_EXEMPT": "127.0.0.1",
             "MAX_MESSAGES_PER_SESSION": "0",
         }
-        servers = [AppServer(data_dir, env=app_env) for _ in range(args.processes)]
+        server_class = GranianAppServer if args.server == "granian" else AppServer
+        servers = [server_class(data_dir, env=app_env) for _ in range(args.processes)]
         for s in servers:
             stack.callback(s.stop)
         print(f"starting {len(servers)} app process(es) ...", flush=True)

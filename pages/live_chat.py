@@ -14,12 +14,14 @@ from sportello.faces.dashboard import ui as ui
 from sportello.faces.dashboard.learning import label_widget
 from sportello.faces.dashboard.texts import CANNED, RELEASE_REASONS
 
-QUEUE_REFRESH_S = 2.0
-CHAT_REFRESH_S = 1.0
+# Redrawn when they change: the sidebar's watcher (ui.Watch) looks every ui.WATCH_EVERY_S with one cheap query
+# (ChatView.console_marker: the queue's ids, the last seq of each of my chats) and reruns only the
+# fragment whose marker changed; the page itself when my chats are others (taken, transferred, released).
+QUEUE_KEY = "live_queue"  # the queue panel's fragment
+QUEUE_CLOCK_S = 10.0  # while someone waits, the panel is redrawn this often anyway (the waiting times)
 COLLEAGUES_REFRESH_S = 3.0
 QUEUE_BUTTONS = 10  # rows with a "Prendi" button; the rest are listed below
 RERUN_APP = "live_rerun_app"  # set by a callback inside a fragment that needs the whole page redrawn
-CONSOLE_KEY = "live_console_ids"  # the chats the console shows (a full run redraws it when they change)
 
 op = ui.require_operator()
 rt = ui.runtime()
@@ -44,12 +46,30 @@ def take(session_id: str) -> None:
     st.session_state[RERUN_APP] = True
 
 
-@st.fragment(run_every=QUEUE_REFRESH_S)
+def chat_key(session_id: str) -> str:
+    return f"live_chat_{session_id}"
+
+
+def console_check() -> dict:
+    """The watcher's markers: the queue (and, while someone waits, a clock for the waiting times),
+    each of my chats' last seq, and which chats are mine (the page, when that changes)."""
+    marker = reads.console_marker(op["id"])
+    queue = marker["queue"]
+    clock = int(rt.chat.clock() // QUEUE_CLOCK_S) if queue else None
+    return {
+        QUEUE_KEY: (tuple(queue), clock),
+        ui.APP: tuple(sorted(marker["chats"])),
+        **{chat_key(sid): seq for sid, seq in marker["chats"].items()},
+    }
+
+
+watch = ui.Watch("live", console_check)  # the markers, before anything is drawn
+
+
+@watch.fragment(QUEUE_KEY)
 def queue_panel() -> None:
     if st.session_state.pop(RERUN_APP, False):
         st.rerun()  # the whole page: the flash message and the console with the new chat
-    if [c["session_id"] for c in reads.operator_chats(op["id"])] != st.session_state.get(CONSOLE_KEY):
-        st.rerun()  # a colleague transferred a chat to me, or mine was taken over: redraw the console
     status = reads.operator_status()
     mine = next(o for o in status["operators"] if o["id"] == op["id"])
     c1, c2, c3 = st.columns(3)
@@ -119,7 +139,7 @@ def urgent_badge() -> None:
 def transcript_fragment(session_id: str):
     key = f"msgs_{session_id}"
 
-    @st.fragment(run_every=CHAT_REFRESH_S)
+    @watch.fragment(chat_key(session_id))
     def transcript() -> None:
         cached = st.session_state.get(key) or []
         after = cached[-1]["seq"] if cached else 0
@@ -269,7 +289,6 @@ def typing(sid: str) -> None:
 
 
 chats = reads.operator_chats(op["id"])
-st.session_state[CONSOLE_KEY] = [c["session_id"] for c in chats]  # before the queue panel compares with it
 queue_col, console_col = st.columns([2, 3], gap="large")
 with queue_col:
     queue_panel()

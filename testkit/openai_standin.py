@@ -5,6 +5,11 @@ Replies are scripted per test. Each script item is a dict with optional keys:
   status    HTTP status (default 200); non-200 returns an OpenAI-style error body
   delay     seconds to wait before replying (interrupted when the server stops)
   reject_json_schema  reply 400 when the request asks for response_format json_schema
+  chunk_size  with a request asking `stream: true`: characters per streamed chunk (default 8)
+  chunk_delay seconds between streamed chunks (default 0)
+A request with `stream: true` is answered as the real API streams: server-sent events of
+`chat.completion.chunk` objects (the role, the content in pieces, finish_reason "stop"), then
+`data: [DONE]`.
 When the script runs out, the last item is reused. Every request body is kept
 in `requests`.
 """
@@ -62,6 +67,9 @@ class _Handler(BaseHTTPRequestHandler):
         content = item.get("content", "")
         if not isinstance(content, str):
             content = json.dumps(content)
+        if body.get("stream"):
+            self._stream(body, content, int(item.get("chunk_size") or 8), float(item.get("chunk_delay") or 0))
+            return
         self._send(
             200,
             {
@@ -79,6 +87,37 @@ class _Handler(BaseHTTPRequestHandler):
                 "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
             },
         )
+
+    def _stream(self, body: dict, content: str, size: int, delay: float) -> None:
+        """The reply as server-sent events of chat.completion.chunk objects, as the real API streams it."""
+        created = int(time.time())
+
+        def chunk(delta: dict, finish: str | None = None) -> bytes:
+            data = {
+                "id": "chatcmpl-standin",
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": body.get("model", "standin"),
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
+            return f"data: {json.dumps(data)}\n\n".encode()
+
+        pieces = [content[i : i + size] for i in range(0, len(content), size)]
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Cache-Control", "no-cache")
+            self.end_headers()  # HTTP/1.0: the body ends when the connection closes
+            self.wfile.write(chunk({"role": "assistant", "content": ""}))
+            for piece in pieces:
+                if delay and self.server.standin._stopping.wait(delay):
+                    return
+                self.wfile.write(chunk({"content": piece}))
+                self.wfile.flush()
+            self.wfile.write(chunk({}, "stop"))
+            self.wfile.write(b"data: [DONE]\n\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (timeout): fine
 
 
 class _Server(ThreadingHTTPServer):

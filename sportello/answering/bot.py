@@ -32,6 +32,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Generator
 from pathlib import Path
 
 from sportello.config import ANSWERERS, Settings
@@ -64,6 +65,7 @@ __all__ = [
     "KBProblem",
     "RetrievalAnswerer",
     "EscalatingAnswerer",
+    "answer_chunks",
     "build_answerer",
     "detect_lang",
     "load_kb",
@@ -128,6 +130,15 @@ def build_retrieval(settings: Settings, mode: str | None = None) -> RetrievalAns
         extra_paths=learned,
         **opts,
     )
+
+
+def answer_chunks(answerer: Answerer, question: str, lang: str | None = None) -> Generator[str, None, Answer]:
+    """`answerer.answer_stream` when it has one (the LLM answerer streams), else `Answerer.answer_stream`'s
+    default: the whole answer's text once. Yields text pieces; returns the `Answer` to keep."""
+    stream = getattr(answerer, "answer_stream", None)
+    if stream is None:
+        return (yield from Answerer.answer_stream(answerer, question, lang))
+    return (yield from stream(question, lang))
 
 
 class SilentAnswerer:

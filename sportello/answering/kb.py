@@ -9,6 +9,7 @@ running help desk keeps answering when somebody saves a broken row.
 from __future__ import annotations
 
 import csv
+from collections.abc import Generator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -69,6 +70,16 @@ class Answerer(Protocol):
     def answer(self, question: str, lang: str | None = None) -> Answer:
         """The answer to one visitor question; never raises."""
         ...
+
+    def answer_stream(self, question: str, lang: str | None = None) -> Generator[str, None, Answer]:
+        """The same answer, its text yielded in pieces as it is written (an LLM that streams); the
+        generator returns the `Answer` to keep (the pieces are provisional). This default, for an
+        answerer that writes its answer at once, yields the whole text once. An answerer that does
+        not derive from `Answerer` gets the same through `bot.answer_chunks`."""
+        answer = self.answer(question, lang)
+        if answer.found and answer.answer:
+            yield answer.answer
+        return answer
 
     def reload_learned(self) -> None:
         """Re-read, now, the files the learning loop writes (the learned KB and labelled examples) and any

@@ -9,6 +9,11 @@ retrieved entries and the answer must be grounded in that entry (its numbers,
 e-mail addresses and most of its words must come from the KB text), otherwise
 it counts as not found. Timeouts, HTTP errors and unparsable replies fall back
 to the offline answer, always within `total_timeout` seconds.
+
+`answer_stream` is the same answer with the model's reply streamed (`stream=True`): it yields the answer's
+text as the model writes it, once the reply says `found`, and returns the checked `Answer` (the
+generator's return value). What it yielded is provisional: the returned answer is the one to keep (the
+checks above may still turn the reply into "not found", or a failure into the offline answer).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Generator, Iterable
 
 import openai
 
@@ -33,10 +39,10 @@ PLACEHOLDER_KEY = "sk-no-key-required"  # local servers (Ollama, vLLM, llama.cpp
 
 RESPONSE_SCHEMA = {
     "type": "object",
-    "properties": {
+    "properties": {  # in this order: a streamed reply says found, then which entry, then the text
         "found": {"type": "boolean"},
-        "answer": {"type": "string"},
         "intent": {"type": "string"},
+        "answer": {"type": "string"},
     },
     "required": ["found", "answer", "intent"],
     "additionalProperties": False,
@@ -50,7 +56,7 @@ the entry's answer, adapted to the question (you may shorten it) and written in 
 - If no entry answers the question, or the visitor needs a person (a complaint, a specific order, \
 payment or lost item, an emergency, a request to talk to someone), reply with found=false, \
 intent="no_answer" and answer="".
-Reply with a single JSON object: {{"found": true|false, "answer": "...", "intent": "..."}} and nothing else."""
+Reply with a single JSON object: {{"found": true|false, "intent": "...", "answer": "..."}} and nothing else."""
 
 LANGUAGE_NAMES = {"it": "Italian", "en": "English"}
 
@@ -129,6 +135,74 @@ def is_grounded(answer: str, sources: list[str], min_overlap: float = 0.6) -> bo
     return hits / len(words) >= min_overlap
 
 
+_FOUND_RE = re.compile(r'"found"\s*:\s*"?(true|false)', re.I)
+_ANSWER_RE = re.compile(r'"answer"\s*:\s*"')
+_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+
+
+class AnswerText:
+    """The text of the "answer" string of a JSON reply that arrives in pieces: `feed(piece)` returns
+    the part of the answer decoded since the last call ("" until the reply has said found=true, and
+    while an escape sequence is cut in two). The whole reply is `text`, for `parse_reply` at the end."""
+
+    def __init__(self):
+        self.text = ""
+        self._found = False
+        self._at: int | None = None  # where the next undecoded character of the answer is
+        self._done = False
+
+    def feed(self, piece: str) -> str:
+        self.text += piece
+        if self._done:
+            return ""
+        if not self._found:
+            m = _FOUND_RE.search(self.text)
+            if not m:
+                return ""
+            if m.group(1).lower() != "true":
+                self._done = True  # not found: there is no text to show
+                return ""
+            self._found = True
+        if self._at is None:
+            m = _ANSWER_RE.search(self.text)
+            if not m:
+                return ""
+            self._at = m.end()
+        out, i, text = [], self._at, self.text
+        while i < len(text):
+            c = text[i]
+            if c == '"':
+                self._done = True
+                break
+            if c != "\\":
+                out.append(c)
+                i += 1
+                continue
+            if i + 1 >= len(text):
+                break  # the escape continues in the next piece
+            e = text[i + 1]
+            if e == "u":
+                end = i + 12 if text[i + 2 : i + 3].lower() == "d" and text[i + 3 : i + 4].lower() in "89ab" else i + 6
+                if end > len(text):
+                    break  # (a surrogate pair is decoded whole: never half a character)
+                out.append(json.loads(f'"{text[i:end]}"', strict=False).encode("utf-8", "replace").decode("utf-8"))
+                i = end
+                continue
+            out.append(_ESCAPES.get(e, e))
+            i += 2
+        self._at = i
+        return "".join(out)
+
+
+def _drain(gen: Generator[str, None, Answer]) -> Answer:
+    """Run an answer generator to its end; its return value."""
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return stop.value
+
+
 class LLMAnswerer:
     """Retrieval-augmented answers from an OpenAI-compatible model, with offline fallback."""
 
@@ -174,15 +248,22 @@ class LLMAnswerer:
     # -- Answerer ---------------------------------------------------------------
 
     def answer(self, question: str, lang: str | None = None) -> Answer:
+        return _drain(self._answer_or_offline(question, lang, stream=False))
+
+    def answer_stream(self, question: str, lang: str | None = None) -> Generator[str, None, Answer]:
+        """The answer, its text yielded as the model streams it (provisional); returns the checked answer."""
+        return (yield from self._answer_or_offline(question, lang, stream=True))
+
+    def _answer_or_offline(self, question: str, lang: str | None, *, stream: bool) -> Generator[str, None, Answer]:
         start = time.monotonic()
         offline = self.offline.answer(question, lang)
         try:
-            return self._answer(question, offline, start)
+            return (yield from self._answer(question, offline, start, stream))
         except Exception as exc:  # any failure: the visitor still gets the offline reply
             log.warning("LLM answer failed (%s: %s); using the offline answer", type(exc).__name__, exc)
             return offline
 
-    def _answer(self, question: str, offline: Answer, start: float) -> Answer:
+    def _answer(self, question: str, offline: Answer, start: float, stream: bool) -> Generator[str, None, Answer]:
         question = question if isinstance(question, str) else str(question or "")
         lang = offline.lang
         if offline.urgent or not question.strip() or escalation_reason(question) or small_talk(question):
@@ -194,7 +275,7 @@ class LLMAnswerer:
         if not candidates:
             return offline
         entries = [index.entry_for(c.intent, lang) for c in candidates]
-        reply = self._complete(question, lang, entries, start)
+        reply = yield from self._complete(question, lang, entries, start, stream)
         if not reply["found"]:
             return Answer(False, "", NO_ANSWER, None, 0.0, lang)
         chosen = next((e for e in entries if e.intent == reply["intent"]), None)
@@ -227,7 +308,7 @@ class LLMAnswerer:
             raise TimeoutError("no time left for the model")
         return min(self.request_timeout, left)
 
-    def _complete(self, question: str, lang: str, entries, start: float) -> dict:
+    def _complete(self, question: str, lang: str, entries, start: float, stream: bool) -> Generator[str, None, dict]:
         messages = self._messages(question, lang, entries)
         if self._schema_supported:
             try:
@@ -240,8 +321,11 @@ class LLMAnswerer:
                         "json_schema": {"name": "kb_answer", "strict": True, "schema": RESPONSE_SCHEMA},
                     },
                     timeout=self._remaining(start),
+                    **({"stream": True} if stream else {}),
                 )
-                return parse_reply(resp.choices[0].message.content)
+                return parse_reply(
+                    (yield from self._content(resp, start)) if stream else resp.choices[0].message.content
+                )
             except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
                 # The server does not know response_format/json_schema: use plain JSON from now on.
                 log.info("server rejected json_schema response format (%s); using plain JSON", exc.status_code)
@@ -252,5 +336,23 @@ class LLMAnswerer:
             messages=messages,
             temperature=0,
             timeout=self._remaining(start),
+            **({"stream": True} if stream else {}),
         )
-        return parse_reply(resp.choices[0].message.content)
+        return parse_reply((yield from self._content(resp, start)) if stream else resp.choices[0].message.content)
+
+    def _content(self, chunks: Iterable, start: float) -> Generator[str, None, str]:
+        """A streamed reply: yields the answer's text as it arrives; returns the whole reply. The total
+        bound is checked at each chunk (a stalled read waits at most the request's own timeout)."""
+        text = AnswerText()
+        try:
+            for chunk in chunks:
+                self._remaining(start)
+                for choice in chunk.choices or ():
+                    piece = text.feed(getattr(choice.delta, "content", None) or "")
+                    if piece:
+                        yield piece
+        finally:
+            close = getattr(chunks, "close", None)
+            if close:
+                close()
+        return text.text

@@ -7,14 +7,17 @@ status.
 
 # No `from __future__ import annotations` here: FastAPI reads the endpoints'
 # annotations, and `Operator` below is local to create_router.
+import asyncio
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sportello.domain import Conflict, DomainError, Forbidden, NotFound, RateLimited, Unauthorized, ValidationError
@@ -240,6 +243,24 @@ OPERATOR_POST_ACTIONS = {
 OPERATOR_PUT_ACTIONS = {"release_chat", "set_status"}
 
 
+STREAM_WORKERS = 32  # messages streamed at once (?stream=1), each on a thread of its own pool
+
+
+def sse(event: str, data: Any) -> bytes:
+    """One server-sent event."""
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+
+
+def stream_error(exc: Exception) -> dict:
+    """An error once a streamed answer has begun (the status is sent already): as an `error` event."""
+    if isinstance(exc, DomainError):
+        return {"error": {"code": exc.code, "message": exc.message}, "status": http_status(exc)}
+    if is_disk_full(exc):
+        return {"error": {"code": "storage_full", "message": DISK_FULL}, "status": 507}
+    log.error("streamed message failed", exc_info=exc)
+    return {"error": {"code": "internal_error", "message": "internal error"}, "status": 500}
+
+
 def create_router(runtime: Runtime) -> APIRouter:
     """The endpoints. Sync endpoints and dependencies run in the thread pool;
     dependencies are resolved in the order they are declared (the body is
@@ -405,8 +426,58 @@ def create_router(runtime: Runtime) -> APIRouter:
         return chat.start_session(_text(data, "language") or "it", ua, client=client_address(request))
 
     @router.post("/chat/sessions/{session_id}/messages")
-    def chat_message(token: VisitorToken, data: Body, session_id: str, request: Request):
-        return chat.visitor_message(session_id, token, data.get("text"), client=client_address(request))
+    async def chat_message(token: VisitorToken, data: Body, session_id: str, request: Request, stream: str = ""):
+        """The visitor's message; the result once it is stored. With `?stream=1`, text/event-stream: the
+        AI's answer as it is written (`chunk` events, provisional), then the result (`message`)."""
+        if stream not in ("1", "true"):
+            return await run_in_threadpool(
+                chat.visitor_message, session_id, token, data.get("text"), client=client_address(request)
+            )
+        return await stream_message(session_id, token, data.get("text"), client_address(request))
+
+    # ---------------------------------------------------------------- the streamed message (?stream=1)
+    # Each streamed message runs in a thread of its own pool (never the server's shared one, which the
+    # polls use), to its end even when the client leaves: the message and the answer are stored as
+    # without streaming. The events: `chunk` {"text"} (the answer so far, in pieces; provisional),
+    # `message` (what POST returns without ?stream), or `error` {"error": {code, message}, "status"}.
+    stream_pool = ThreadPoolExecutor(max_workers=STREAM_WORKERS, thread_name_prefix="api-stream")
+
+    async def stream_message(session_id: str, token: str, text: Any, client: str | None):
+        loop = asyncio.get_running_loop()
+        items: asyncio.Queue = asyncio.Queue()
+
+        def put(kind: str, item: Any) -> None:
+            try:
+                loop.call_soon_threadsafe(items.put_nowait, (kind, item))
+            except RuntimeError:  # the server stopped meanwhile: nobody reads
+                pass
+
+        def pump() -> None:
+            try:
+                for item in chat.visitor_message_stream(session_id, token, text, client=client):
+                    put("item", item)
+            except Exception as exc:  # noqa: BLE001 (passed on to the response)
+                put("error", exc)
+            finally:
+                put("end", None)
+
+        stream_pool.submit(pump)
+        kind, first = await items.get()
+        if kind == "error":
+            raise first  # before anything was sent: the usual JSON error (exception handlers, 507 on a full disk)
+
+        async def events():
+            kind, item = "item", first
+            while kind != "end":
+                if kind == "item":
+                    yield sse("chunk", {"text": item}) if isinstance(item, str) else sse("message", item)
+                else:
+                    yield sse("error", stream_error(item))
+                kind, item = await items.get()
+
+        return StreamingResponse(
+            events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        )
 
     @router.get("/chat/sessions/{session_id}/messages")
     def chat_poll(token: VisitorToken, session_id: str, after: str = "0"):

@@ -28,13 +28,13 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Connection
 
-from sportello.answering.bot import NO_ANSWER, OPERATOR_REQUEST, Answer, Answerer
+from sportello.answering.bot import NO_ANSWER, OPERATOR_REQUEST, Answer, Answerer, answer_chunks
 from sportello.answering.emergency import EMERGENCY
 from sportello.answering.retrieval import MAX_SUGGESTIONS
 from sportello.config import Settings
@@ -270,6 +270,30 @@ class ChatService:
                 except Exception:
                     log.exception("answerer failed; escalating")
                     answer = Answer(False, "", NO_ANSWER, None, 0.0, need.language)
+
+    def visitor_message_stream(
+        self, session_id: str, token: str, text: object, *, client: str | None = None
+    ) -> Generator[str | dict, None, None]:
+        """`visitor_message` with the AI's answer streamed: yields the answer's text in pieces as the
+        answerer writes them (an LLM that streams; any other answerer gives its text once), then, last,
+        the dict `visitor_message` returns. The pieces are provisional: the last item holds what was
+        stored (the AI may still decide not to answer, or fall back to the offline answer). The visitor's
+        message and the answer are written once, at the end, in one transaction, exactly as by
+        `visitor_message`; the answerer runs outside any transaction. Nothing is yielded for a chat not
+        with the AI (the queue, an operator): only the result. Errors are raised as by `visitor_message`."""
+        text = self._text(text)
+        self.quotas.message(client)
+        try:
+            yield self._visitor_turn(session_id, token, text, None)
+            return
+        except _NeedsAnswer as need:
+            language = need.language
+        try:
+            answer = yield from answer_chunks(self.answerer, text, language)
+        except Exception:
+            log.exception("answerer failed; escalating")
+            answer = Answer(False, "", NO_ANSWER, None, 0.0, language)
+        yield self._visitor_turn(session_id, token, text, answer)
 
     def _visitor_turn(self, session_id: str, token: str, text: str, answer: Answer | None) -> dict:
         """The visitor's message in one transaction (one round trip for a live chat, the hot path);

@@ -20,6 +20,7 @@ from sportello.domain.capacity import OperatorLoad
 from sportello.domain.queue import estimated_wait_s, queue_cutoff, timed_out
 from sportello.services.tickets import mask_in, sees_contacts
 from sportello.store import chat_queries as cq
+from sportello.store import console_queries
 from sportello.store import operator_queries as oq
 from sportello.store import tickets as ticket_table
 from sportello.store.database import Store
@@ -171,6 +172,16 @@ class ChatView:
             }
             for r in rows
         ]
+
+    def console_marker(self, operator_id: int | None = None) -> dict:
+        """The console's cheap check, one indexed query and no message read: {"queue": the ids of the
+        chats in the queue, oldest first (the same queue as `pending_sessions`), "chats": {the id of
+        each live chat of `operator_id`: its last message's seq}}. An operator's page compares it
+        with the last one it drew and redraws only what changed."""
+        cutoff = queue_cutoff(self.clock(), self.settings.queue_timeout_s)
+        with self.store.read() as conn:
+            queue, chats = console_queries.console_marker(conn, operator_id, cutoff)
+        return {"queue": queue, "chats": chats}
 
     def transfer_targets(self, operator_id: int) -> list[dict]:
         """The colleagues `operator_id` may hand a chat to now: those who may take a chat

@@ -11,11 +11,13 @@ st.toast, expander, tab and button labels, help texts) it goes through
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from datetime import UTC, datetime
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from sportello.config import Settings
 from sportello.domain import DomainError, OperatorStatus, Role
@@ -177,10 +179,115 @@ def sidebar(op: dict) -> None:
             st.rerun()
 
 
+# ---------------------------------------------------------------- redraw only what changed
+WATCH_EVERY_S = 0.5  # how often a page looks for news: one cheap query, nothing drawn
+APP = "app"  # a watched key meaning "the whole page"
+WATCHES_KEY = "watches"  # the Watch objects of the page's last full run, looked at by one ticker
+
+
+def rerun_fragments(keys: list[str]) -> None:
+    """Rerun the fragments named by `keys` (`st.fragment(key=...)`), or the whole page when APP is
+    among them. Called from a watcher fragment's body, whose run it ends.
+
+    `st.rerun(keys)` is allowed only in a widget callback (from a body it ends the current run, which
+    is what a watcher wants: it draws nothing); this builds the same request as `st.rerun` does
+    (Streamlit 1.67) for the named fragments. Should Streamlit's internals differ, or a key be unknown
+    (a fragment not drawn in the last full run), it reruns the whole page instead: slower, never stale."""
+    if APP not in keys:
+        try:
+            from streamlit.runtime.scriptrunner import RerunData, get_script_run_ctx
+
+            ctx = get_script_run_ctx()
+            ids = ctx.fragment_storage.resolve_target(sorted(keys))
+            ctx.script_requests.request_rerun(
+                RerunData(
+                    query_string=ctx.query_string,
+                    page_script_hash=ctx.page_script_hash,
+                    fragment_id_queue=ids,
+                    is_fragment_scoped_rerun=True,
+                    cached_message_hashes=ctx.cached_message_hashes,
+                    context_info=ctx.context_info,
+                )
+            )
+        except (ImportError, AttributeError, TypeError, StreamlitAPIException):
+            pass
+        else:
+            st.empty()  # the yield point where Streamlit takes the request (nothing is drawn)
+            return
+    st.rerun()
+
+
+class Watch:
+    """Keep a page current at the cost of one cheap query per WATCH_EVERY_S, redrawing only what changed.
+
+    `check()` returns {fragment key: marker}: a value that changes when that fragment has something new
+    to show (a chat's last message seq, the queue's ids); the key APP stands for the whole page. A full
+    run takes the markers *before* drawing (`Watch(...)` at the top of the page), the fragments are made
+    with `fragment(key)`, and `tick()` places a fragment that draws nothing: every WATCH_EVERY_S it calls
+    `check()` and reruns the fragments whose marker differs from the one they last drew. A fragment
+    counts as drawn only once its body has run to the end: one cut short (Streamlit may stop a fragment
+    run for a newer request) is rerun at the next look. An idle page costs the query and an empty
+    fragment run: no element is sent."""
+
+    def __init__(self, name: str, check):
+        self.drawn_key = f"watch_{name}_drawn"  # {key: the marker its fragment last drew}
+        self.seen_key = f"watch_{name}_seen"  # the markers of the last look
+        self.check = check
+        markers = check()
+        st.session_state[self.drawn_key] = dict(markers)
+        st.session_state[self.seen_key] = markers
+        st.session_state.setdefault(WATCHES_KEY, {})[name] = self
+
+    def changed(self) -> list[str]:
+        """The keys whose marker differs from the one last drawn."""
+        now = self.check()
+        st.session_state[self.seen_key] = now
+        drawn = st.session_state.get(self.drawn_key) or {}
+        return [k for k in now.keys() | drawn.keys() if now.get(k) != drawn.get(k)]
+
+    def drawn(self, key: str) -> None:
+        """The fragment `key` has drawn what the last look saw (or newer)."""
+        seen = st.session_state.get(self.seen_key) or {}
+        st.session_state.setdefault(self.drawn_key, {})[key] = seen.get(key)
+
+    def fragment(self, key: str):
+        """`st.fragment(key=key)` whose body, once run to its end, counts as drawn."""
+
+        def decorate(body):
+            @functools.wraps(body)
+            def drawing(*args, **kwargs):
+                out = body(*args, **kwargs)
+                self.drawn(key)
+                return out
+
+            return st.fragment(key=key)(drawing)
+
+        return decorate
+
+
+def watch_ticker() -> None:
+    """The page's one ticker: a fragment that draws nothing and, every WATCH_EVERY_S, looks at every
+    watch of the page's last full run (one cheap query each) and reruns what changed, in one request.
+    Its first run, inline in a full run, only looks (a fragment rerun may not be asked for then)."""
+
+    @st.fragment(run_every=WATCH_EVERY_S)
+    def _watch():
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+        ctx = get_script_run_ctx()
+        if ctx is None or not ctx.fragment_ids_this_run:
+            return  # inline, in a full run: everything is being drawn anyway
+        keys = [k for w in list((st.session_state.get(WATCHES_KEY) or {}).values()) for k in w.changed()]
+        if keys:
+            rerun_fragments(keys)
+
+    _watch()
+
+
 # ---------------------------------------------------------------- the waiting count and its alert
 ALERTS_KEY = "alerts_on"
 SEEN_KEY = "alerts_seen_waiting"
-WAITING_REFRESH_S = 2.0  # as often as the Live page's queue: the badge never lags behind it
+BADGE_KEY = "waiting_badge"  # the badge's fragment, redrawn when the queue changes
 
 # A short beep (WebAudio) and a desktop notification (Web Notification API), run in the
 # dashboard's own page (the component's iframe is same-origin). `window.top.__sportelloAlerts`
@@ -216,12 +323,16 @@ def alert_needed(previous: int | None, now: int) -> bool:
 
 
 def waiting_badge() -> None:
-    """The sidebar's "In coda: n", read from the same queue the Live page lists, every
-    WAITING_REFRESH_S; a sound and a desktop notification when it grows (if enabled)."""
+    """The sidebar's "In coda: n", read from the same queue the Live page lists; redrawn (with a sound
+    and a desktop notification when it grows, if enabled) when the queue changes, which a watcher
+    looks for every WATCH_EVERY_S with the console's cheap check."""
+    view = runtime().chat.view
+    st.session_state[WATCHES_KEY] = {}  # a full run: the page's watches register anew (this one first)
+    watch = Watch(BADGE_KEY, lambda: {BADGE_KEY: view.console_marker()["queue"]})
 
-    @st.fragment(run_every=WAITING_REFRESH_S)
+    @watch.fragment(BADGE_KEY)
     def _waiting():
-        n = len(runtime().chat.view.pending_sessions())
+        n = len(view.pending_sessions())
         st.text(t("waiting_badge", n=n))
         previous = st.session_state.get(SEEN_KEY)
         st.session_state[SEEN_KEY] = n
@@ -232,8 +343,9 @@ def waiting_badge() -> None:
             )
 
     if SEEN_KEY not in st.session_state:  # the first look (at sign-in) is the baseline: no alert for it
-        st.session_state[SEEN_KEY] = len(runtime().chat.view.pending_sessions())
+        st.session_state[SEEN_KEY] = len(view.pending_sessions())
     _waiting()
+    watch_ticker()  # for the page's watches too (the Live page's register after this, in the same run)
 
 
 # ---------------------------------------------------------------- theme

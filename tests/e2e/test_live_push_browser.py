@@ -1,0 +1,71 @@
+"""The Live page pushed (issue 21): a watcher looks for news every half second with one cheap query and
+redraws only the fragment that changed. In a real browser (Playwright + Debian chromium), against a real
+`python app.py --no-dashboard` and `streamlit run dashboard.py`, reading what the page's websocket carries
+(testkit/streamlit_runs.py): a new waiting chat and a visitor's message appear without a full-page run,
+and an idle console sends no element."""
+
+from __future__ import annotations
+
+import time
+
+from testkit.browser import chromium
+from testkit.dashboard import DashboardServer, sign_in_browser
+from testkit.streamlit_runs import StreamlitRuns
+from testkit.support import AppServer, Visitor, add_operator
+
+QUESTION = "Posso prenotare una visita privata notturna per il mio matrimonio?"
+
+
+def test_news_redraws_only_its_fragment_and_an_idle_console_sends_nothing(data_dir):
+    add_operator(data_dir, "mario", "Mario Rossi", "password123")
+    env = {"QUEUE_TIMEOUT_S": "86400", "HEARTBEAT_TIMEOUT_S": "120"}  # no heartbeat write shows as news
+    with (
+        AppServer(data_dir, env=env, args=["--no-dashboard"]) as app,
+        DashboardServer(data_dir, env=env) as dash,
+        chromium() as ctx,
+    ):
+        page = ctx.new_page()
+        page.set_viewport_size({"width": 1440, "height": 1000})
+        runs = StreamlitRuns()
+        page.on("websocket", runs.attach)
+        sign_in_browser(page, dash.url, "mario")
+        page.get_by_text("In coda: 0").wait_for(timeout=15_000)
+        page.wait_for_timeout(2000)  # (Playwright delivers websocket events only while it runs)
+
+        # A visitor joins the queue: the queue panel and the badge show it, the page does not rerun.
+        visitor = Visitor(app.url)
+        assert visitor.say(QUESTION)["status"] == "offered"
+        before = runs.snapshot()
+        assert visitor.accept(True)["status"] == "waiting"
+        page.get_by_text(QUESTION).first.wait_for(timeout=15_000)
+        page.get_by_text("In coda: 1").wait_for(timeout=15_000)
+        queued = runs.since(before)
+        assert queued["full_runs"] == 0, queued
+        assert queued["fragment_runs"] > 0, queued
+
+        page.get_by_role("button", name="Prendi").click()
+        page.get_by_text("Ora la assiste Mario.").wait_for(timeout=15_000)
+        page.get_by_text("In coda: 0").wait_for(timeout=15_000)
+        page.wait_for_timeout(2000)
+
+        # Idle, with a live chat open: the watchers look (two of them, every 0.5 s), nothing is redrawn:
+        # neither the transcript, nor the queue, nor the badge.
+        before = runs.snapshot()
+        page.wait_for_timeout(4000)
+        idle = runs.since(before)
+        assert idle["full_runs"] == 0, idle
+        assert idle["fragment_runs"] >= 4, idle
+        assert idle["texts"] == [], idle
+
+        # The visitor writes: the transcript shows it, within a second or so, without a full-page run.
+        before = runs.snapshot()
+        sent = time.monotonic()
+        visitor.say("Sabato sera va bene?")
+        page.get_by_text("Sabato sera va bene?").wait_for(timeout=15_000)
+        took = time.monotonic() - sent
+        shown = runs.since(before)
+        assert shown["full_runs"] == 0, shown
+        assert "Sabato sera va bene?" in shown["texts"], shown
+        assert "In coda: 0" not in shown["texts"], shown  # the badge was not redrawn: only the transcript
+        assert took < 5, took  # a loaded test machine; the bench measures the real figure
+        visitor.close()
