@@ -29,6 +29,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from sportello.answering.bot import answer_chunks
 from sportello.answering.kb import Answer, Answerer
 from sportello.config import Settings, use_metrics_dir
 from sportello.store import metrics_queries
@@ -129,10 +130,16 @@ def observe_request(route: str, method: str, status: int, seconds: float) -> Non
 
 
 def outcome(answer: Answer) -> str:
-    """found: an answer; hedged: none, but a question the visitor may have meant; escalated: a person."""
+    """emergency: the venue's instructions, and a person at once; hedged: an answer that says what it does not
+    cover and offers a person; found: an answer; suggested: no answer, but questions the visitor may have
+    meant (the buttons); escalated: a person."""
+    if answer.urgent:
+        return "emergency"
+    if answer.hedged:
+        return "hedged"
     if answer.found:
         return "found"
-    return "hedged" if answer.suggestion else "escalated"
+    return "suggested" if (answer.suggestions or answer.suggestion) else "escalated"
 
 
 class MeteredAnswerer:
@@ -142,12 +149,22 @@ class MeteredAnswerer:
         self.inner = inner
         self.label = type(inner).__name__
 
-    def answer(self, question: str, lang: str | None = None) -> Answer:
-        t0 = time.perf_counter()
-        answer = self.inner.answer(question, lang)
+    def _count(self, answer: Answer, t0: float) -> None:
         if _meters is not None:
             _meters.answer_seconds.labels(self.label).observe(time.perf_counter() - t0)
             _meters.answers.labels(self.label, outcome(answer)).inc()
+
+    def answer(self, question: str, lang: str | None = None) -> Answer:
+        t0 = time.perf_counter()
+        answer = self.inner.answer(question, lang)
+        self._count(answer, t0)
+        return answer
+
+    def answer_stream(self, question: str, lang: str | None = None):
+        """The inner answerer's stream (see bot.answer_chunks), counted once it ends."""
+        t0 = time.perf_counter()
+        answer = yield from answer_chunks(self.inner, question, lang)
+        self._count(answer, t0)
         return answer
 
     def __getattr__(self, name: str):
