@@ -154,7 +154,7 @@ def mark_typing(conn: Connection, session_id: str, operator_id: int, now: float)
                 sessions.c.operator_id == operator_id,
                 sessions.c.status == State.LIVE,
             )
-            .values(operator_typing_at=now)
+            .values(operator_typing_at=now, updated_at=now)  # updated_at: the change feed sees it
         ).rowcount
         == 1
     )
@@ -163,3 +163,14 @@ def mark_typing(conn: Connection, session_id: str, operator_id: int, now: float)
 def all_messages(conn: Connection, session_id: str) -> list[dict]:
     rows = conn.execute(select(messages).where(messages.c.session_id == session_id).order_by(messages.c.seq))
     return [dict(r._mapping) for r in rows]
+
+
+CHANGED_SINCE = select(
+    sessions.c.id, sessions.c.status, sessions.c.last_seq, sessions.c.updated_at, sessions.c.waiting_since
+).where(sessions.c.updated_at > bindparam("since"))
+
+
+def changed_since(conn: Connection, since: float) -> list[Row]:
+    """The sessions changed (any transition, message or typing mark bumps `updated_at`) after
+    `since`: the change feed's one query for every subscribed chat (index ix_sessions_updated_at)."""
+    return conn.execute(CHANGED_SINCE, {"since": since}).all()
