@@ -7,7 +7,8 @@
   `updated_at` moved in the last LOOKBACK_S" (`store/chat_queries.changed_since`, an index since migration
   0013), and wakes the subscribers of the rows it has not seen in that state yet. Every transition, message
   and operator "typing" mark bumps `updated_at`, so messages, state changes, join/transfer/release and typing
-  all wake. A chat that leaves the queue wakes the subscribers queued behind it (their position moved).
+  all wake. A chat that leaves the queue wakes the subscribers queued behind it (their position moved), at
+  most every QUEUE_PACE_S.
   With nobody subscribed the thread sleeps on a condition: an idle process runs no query.
 
 Subscribers are asyncio code (the visitor stream, sportello/faces/stream.py): `subscribe()` in the event
@@ -31,6 +32,9 @@ from sportello.store.database import Store
 log = logging.getLogger(__name__)
 
 LOOKBACK_S = 3.0  # rows committed this late after their `updated_at` (another process's slow commit) still wake
+# The queue moving wakes every chat queued behind: at most this often (a long queue re-reads its positions at
+# most every QUEUE_PACE_S, not at every take); a chat's own change (taken, a message) still wakes at once.
+QUEUE_PACE_S = 2.0
 
 
 class Subscription:
@@ -82,11 +86,15 @@ class ChangeFeed:
         interval_s: float = 0.1,
         clock: Callable[[], float] = time.time,
         lookback_s: float = LOOKBACK_S,
+        queue_pace_s: float = QUEUE_PACE_S,
     ):
         self.store = store
         self.interval_s = max(0.01, float(interval_s))
         self.clock = clock
         self.lookback_s = lookback_s
+        self.queue_pace_s = queue_pace_s
+        self._queue_moved: float | None = None  # the earliest waiting_since that left the queue, not told yet
+        self._queue_told = float("-inf")  # time.monotonic() of the last queue wake-up
         self._cond = threading.Condition()
         self._subs: dict[str, set[Subscription]] = {}
         self._seen: dict[str, tuple] = {}  # session id -> (status, last_seq, updated_at) at the last look
@@ -164,12 +172,16 @@ class ChangeFeed:
             if r.status != State.WAITING and r.waiting_since is not None and was_waiting:
                 left_queue.append(r.waiting_since)
         self._seen = seen
+        if left_queue:
+            self._queue_moved = min(left_queue + ([self._queue_moved] if self._queue_moved is not None else []))
+        first = None
+        if self._queue_moved is not None and time.monotonic() - self._queue_told >= self.queue_pace_s:
+            first, self._queue_moved, self._queue_told = self._queue_moved, None, time.monotonic()
         woken: list[Subscription] = []
         with self._cond:
             for sid in changed:
                 woken.extend(self._subs.get(sid, ()))
-            if left_queue:
-                first = min(left_queue)
+            if first is not None:
                 for subs in self._subs.values():
                     woken.extend(s for s in subs if s.queued and (s.queued_since is None or s.queued_since > first))
         for sub in set(woken):
