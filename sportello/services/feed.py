@@ -9,7 +9,8 @@
   and operator "typing" mark bumps `updated_at`, so messages, state changes, join/transfer/release and typing
   all wake. A chat that leaves the queue wakes the subscribers queued behind it (their position moved), at
   most every QUEUE_PACE_S.
-  With nobody subscribed the thread sleeps on a condition: an idle process runs no query.
+  With nobody subscribed the thread sleeps on a condition: an idle process runs no query. On SQLite the look
+  first asks `PRAGMA data_version` (microseconds, `chat_queries.CommitProbe`): no commit anywhere, no query.
 
 Subscribers are asyncio code (the visitor stream, sportello/faces/stream.py): `subscribe()` in the event
 loop, then `await sub.wait(timeout)`. A wake-up says "look again", never what changed: the subscriber
@@ -102,7 +103,9 @@ class ChangeFeed:
         self._stop = threading.Event()
         self._closed = False
         self.looks = 0  # queries the watcher ran (tests, the benchmark)
+        self.ticks = 0  # the watcher's wake-ups (each a look, or on SQLite a `data_version` when nothing changed)
         self._failing = False
+        self._probe = cq.CommitProbe(store)  # used by the watcher thread only
 
     # ------------------------------------------------------------------ subscribers
     def subscribe(self, session_id: str) -> Subscription:
@@ -196,8 +199,11 @@ class ChangeFeed:
                 if self._closed:
                     return
             if self._stop.wait(self.interval_s):  # set by close()
+                self._probe.close()
                 return
-            self.look()
+            self.ticks += 1
+            if self._probe.changed() or self._queue_moved is not None:
+                self.look()
 
     # ------------------------------------------------------------------ shutdown
     def close(self) -> None:

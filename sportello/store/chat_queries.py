@@ -174,3 +174,39 @@ def changed_since(conn: Connection, since: float) -> list[Row]:
     """The sessions changed (any transition, message or typing mark bumps `updated_at`) after
     `since`: the change feed's one query for every subscribed chat (index ix_sessions_updated_at)."""
     return conn.execute(CHANGED_SINCE, {"since": since}).all()
+
+
+class CommitProbe:
+    """A cheap "has anyone committed since I last asked?" on SQLite: `PRAGMA data_version` on a connection of
+    its own (it changes when any other connection, of any process, commits). `changed()` is True on other
+    databases (always look) and on the first call. Used from one thread (the change feed's watcher)."""
+
+    def __init__(self, store):
+        self.store = store
+        self._raw = None
+        self._version = None
+
+    def changed(self) -> bool:
+        if not self.store.is_sqlite:
+            return True
+        try:
+            if self._raw is None:
+                self._raw = self.store.engine.raw_connection()
+            cur = self._raw.cursor()
+            try:
+                version = cur.execute("PRAGMA data_version").fetchone()[0]
+            finally:
+                cur.close()
+        except Exception:
+            self.close()
+            return True
+        changed, self._version = version != self._version, version
+        return changed
+
+    def close(self) -> None:
+        if self._raw is not None:
+            try:
+                self._raw.close()
+            except Exception:
+                pass
+            self._raw = None

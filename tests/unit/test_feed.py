@@ -78,19 +78,25 @@ def test_the_watcher_finds_other_processes_writes_once_each(desk):
 
 def test_the_watcher_looks_only_while_someone_listens_and_close_ends_every_wait(desk):
     feed = ChangeFeed(desk.store, interval_s=0.02, clock=desk.clock)
-    sid, _ = queued(desk.chat)
+    sid, tok = queued(desk.chat)
 
     async def scenario():
         await asyncio.sleep(0.1)
-        assert feed.looks == 0  # nobody subscribed: no query
+        assert feed.ticks == 0  # nobody subscribed: the watcher sleeps
         sub = feed.subscribe(sid)
         await asyncio.sleep(0.2)
-        assert feed.looks >= 3
+        assert feed.ticks >= 3 and feed.looks >= 1
+        looks = feed.looks
+        await asyncio.sleep(0.1)
+        assert feed.looks == looks  # SQLite: nobody committed, so no query (PRAGMA data_version)
+        await asyncio.to_thread(desk.chat.visitor_message, sid, tok, "ancora")
+        await asyncio.sleep(0.1)
+        assert feed.looks > looks and await sub.wait(0.5)  # a commit: one look, and the chat wakes
         sub.close()
         await asyncio.sleep(0.05)
-        idle = feed.looks
+        idle = feed.ticks
         await asyncio.sleep(0.15)
-        assert feed.looks <= idle + 1  # parked again
+        assert feed.ticks <= idle + 1  # parked again
         waiting = feed.subscribe(sid)
         await asyncio.to_thread(feed.close)
         assert await waiting.wait(1.0) and waiting.closed
