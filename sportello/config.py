@@ -164,7 +164,7 @@ class Settings:
     # chat (0 = unlimited; a new stream past STREAM_MAX_PER_SESSION closes that chat's oldest), sends a
     # keep-alive comment every STREAM_KEEPALIVE_S and is closed after STREAM_IDLE_S without news.
     feed_interval_s: float = 0.1
-    stream_max_per_client: int = 20
+    stream_max_per_client: int = 100
     stream_max_per_session: int = 3
     stream_idle_s: float = 600.0
     stream_keepalive_s: float = 20.0
@@ -337,7 +337,7 @@ class Settings:
             max_messages_per_session=_int(env, "MAX_MESSAGES_PER_SESSION", 1000),
             poll_max_messages=_int(env, "POLL_MAX_MESSAGES", 200),
             feed_interval_s=_float(env, "FEED_INTERVAL_S", 0.1),
-            stream_max_per_client=_int(env, "STREAM_MAX_PER_CLIENT", 20),
+            stream_max_per_client=_int(env, "STREAM_MAX_PER_CLIENT", 100),
             stream_max_per_session=_int(env, "STREAM_MAX_PER_SESSION", 3),
             stream_idle_s=_float(env, "STREAM_IDLE_S", 600.0),
             stream_keepalive_s=_float(env, "STREAM_KEEPALIVE_S", 20.0),
