@@ -57,6 +57,9 @@ from sportello.services.feedback import MAX_COMMENT_LEN, FeedbackService
 
 STORAGE_KEY = "sportello-visitor-session"
 MAX_LOGO_BYTES = 512 * 1024
+# Gradio's queue runs at most `max_threads` events at once across every tab (its default, 40, made 40 slow
+# answers at a time the ceiling of the whole page: 200 tabs waited ~10 s for an answer of 1 s).
+MAX_EVENTS = 1024
 ANSWER_WORKERS = 256  # answers in flight at once (threads waiting on the LLM): not the bottleneck at 1,000 tabs
 
 # The #sp-live script: follows the chat's stream while `on` (waiting or live) and fires a click (-> on_tick)
@@ -499,6 +502,7 @@ def build_page(
         live.click(on_tick, inputs=[view_state], outputs=tick_outputs, queue=False, **opts)
         news.change(on_news, inputs=[view_state], outputs=core_outputs, **opts)
         moved.change(on_moved, inputs=[view_state], outputs=status_outputs, **opts)
+    page.max_threads = MAX_EVENTS  # read by page.queue(): the queue's slots for events running at once
     page.queue(default_concurrency_limit=None)
     page.sportello_executors = (answers, light)  # kept for shutdown and benchmarks
     return page
