@@ -214,9 +214,7 @@ def test_the_running_app_makes_the_scheduled_backup(tmp_path, monkeypatch):
         assert store_backup.verify(rt.backups.backups()[0]).ok
     finally:
         rt.stop()
-    off = Runtime(
-        Settings.from_env({"DATA_DIR": str(tmp_path / "off"), "BACKUP_EVERY_H": "0"}), answerer=FakeAnswerer()
-    )
+    off = Runtime(Settings.from_env({"DATA_DIR": str(tmp_path / "off"), "BACKUP_EVERY_H": "0"}), answerer=FakeAnswerer())
     try:
         assert off.backup_scheduler.jobs == []
     finally:
