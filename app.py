@@ -13,13 +13,13 @@ import signal
 import sys
 
 import gradio as gr
-import uvicorn
 from fastapi import FastAPI
 
 from sportello.config import ROOT, SettingError, Settings, child_env
 from sportello.faces.api import create_api
 from sportello.faces.dashboard.supervisor import DashboardSupervisor
 from sportello.faces.proxy import DashboardProxy
+from sportello.faces.stream import serve
 from sportello.faces.visitor.page import build_page, mount_options
 from sportello.logs import setup_logging
 from sportello.runtime import DatabaseUnavailable, Runtime
@@ -137,8 +137,9 @@ def main(argv: list[str] | None = None) -> int:
                 read_timeout_s=settings.body_read_timeout_s,
             )
         log_urls(args.host or settings.host, args.port or settings.port, dashboard)
-        uvicorn.run(
+        serve(  # uvicorn.run, the visitor streams ended first at shutdown
             app,
+            runtime,
             host=args.host or settings.host,
             port=args.port or settings.port,
             log_level="warning",

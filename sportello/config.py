@@ -192,6 +192,16 @@ class Settings:
     # operator offer, contact, rating) per RATE_WINDOW_S (services/throttle.py; 0 = unlimited).
     body_read_timeout_s: float = 30.0
     change_rate_per_session: int = 30
+    # Live push (issue 21): the change feed's watcher looks for rows other processes committed every
+    # FEED_INTERVAL_S while someone listens (sportello/services/feed.py); the visitor stream
+    # (GET /api/chat/sessions/{id}/stream, sportello/faces/stream.py) is capped per client address and per
+    # chat (0 = unlimited; a new stream past STREAM_MAX_PER_SESSION closes that chat's oldest), sends a
+    # keep-alive comment every STREAM_KEEPALIVE_S and is closed after STREAM_IDLE_S without news.
+    feed_interval_s: float = 0.1
+    stream_max_per_client: int = 100
+    stream_max_per_session: int = 3
+    stream_idle_s: float = 600.0
+    stream_keepalive_s: float = 20.0
     # Faults and supervision (see README "Security").
     dashboard_max_body_bytes: int = 1024 * 1024
     dashboard_restart_max_s: float = 30.0
@@ -415,6 +425,11 @@ class Settings:
             trusted_proxies=tuple(a.strip() for a in env.get("TRUSTED_PROXIES", "127.0.0.1").split(",") if a.strip()),
             max_messages_per_session=_int(env, "MAX_MESSAGES_PER_SESSION", 1000),
             poll_max_messages=_int(env, "POLL_MAX_MESSAGES", 200),
+            feed_interval_s=_float(env, "FEED_INTERVAL_S", 0.1),
+            stream_max_per_client=_int(env, "STREAM_MAX_PER_CLIENT", 100),
+            stream_max_per_session=_int(env, "STREAM_MAX_PER_SESSION", 3),
+            stream_idle_s=_float(env, "STREAM_IDLE_S", 600.0),
+            stream_keepalive_s=_float(env, "STREAM_KEEPALIVE_S", 20.0),
             password_scrypt_n=_int(env, "PASSWORD_SCRYPT_N", 2**17),
             metrics_token=(env.get("METRICS_TOKEN") or "").strip(),
             metrics_allow=tuple(a.strip() for a in env.get("METRICS_ALLOW", "").split(",") if a.strip()),

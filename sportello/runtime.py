@@ -26,6 +26,7 @@ from sportello.services.callbacks import CallbackService
 from sportello.services.chat import ChatService
 from sportello.services.conversation_log import ConversationLog
 from sportello.services.delivery import Leadership, OutboxWorker
+from sportello.services.feed import ChangeFeed
 from sportello.services.feedback import FeedbackService
 from sportello.services.health import HealthService
 from sportello.services.learning import Learning
@@ -76,7 +77,17 @@ class Runtime:
         self.worker = self._new_worker()
         wake = self.wake_worker
         self.metrics = MetricsService(self.store, self.settings, clock=clock)  # /metrics; counts answers and rows
-        self.chat = ChatService(self.store, MeteredAnswerer(self.answerer), self.settings, clock=clock, on_commit=wake)
+        # One change feed per process: the writes of this process wake their chats' streams at once, a watcher
+        # finds those of other processes (services/feed.py).
+        self.feed = ChangeFeed(self.store, interval_s=self.settings.feed_interval_s, clock=clock)
+        self.chat = ChatService(
+            self.store,
+            MeteredAnswerer(self.answerer),
+            self.settings,
+            clock=clock,
+            on_commit=wake,
+            on_change=self.feed.notify,
+        )
         self.operators = OperatorService(self.store, self.settings, clock=clock)
         # Quotas and sign-in lockouts count together across processes (the dashboard's included).
         s = self.settings
@@ -190,6 +201,7 @@ class Runtime:
         return self
 
     def stop(self) -> None:
+        self.feed.close()  # open streams end (app.py closes it earlier, when the server starts its shutdown)
         self.scheduler.stop()
         self.backup_scheduler.stop()
         if self.leadership is not None:

@@ -136,6 +136,8 @@ class InProcessServer:
         return create_api(self.runtime)
 
     def stop(self) -> None:
+        if self.runtime is not None:
+            self.runtime.feed.close()  # open visitor streams end first (as app.py's server does)
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:

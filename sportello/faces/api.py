@@ -26,6 +26,7 @@ from sportello.faces.body_limit import BodyLimit
 from sportello.faces.client_address import client_address, trust_proxies
 from sportello.faces.metrics import install_metrics
 from sportello.faces.storage_full import DISK_FULL, RETRY_AFTER_S, is_disk_full
+from sportello.faces.stream import stream_router
 from sportello.faces.ticket_page import create_ticket_router
 from sportello.runtime import Runtime
 
@@ -523,6 +524,7 @@ def create_api(runtime: Runtime) -> FastAPI:
     app.include_router(create_router(runtime))
     # The visitor's ticket page and its JSON, before the Gradio page app.py mounts at /.
     app.include_router(create_ticket_router(runtime.ticket_replies, json_body, runtime.settings))
+    app.include_router(stream_router(runtime))  # GET /api/chat/sessions/{id}/stream (Server-Sent Events)
     # Bodies over MAX_BODY_BYTES are cut while they stream in (413), not read whole first, and a body not
     # whole within BODY_READ_TIMEOUT_S is refused (408): on every route of this app, the API and the visitor
     # page's Gradio routes that app.py mounts on it.

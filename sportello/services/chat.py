@@ -155,12 +155,15 @@ class ChatService:
         *,
         clock: Callable[[], float] = time.time,
         on_commit: Callable[[], None] | None = None,
+        on_change: Callable[[str], None] | None = None,
     ):
         self.store = store
         self.answerer = answerer
         self.settings = settings
         self.clock = clock
         self.on_commit = on_commit or (lambda: None)
+        # After a commit that changed a chat, with its id: the change feed wakes its streams (services/feed.py).
+        self.on_change = on_change or (lambda _session_id: None)
         self.tz = settings.timezone
         # Per-client rates of new sessions and messages (0 = unlimited), and the cap per session.
         self.quotas = VisitorQuotas(settings)
@@ -181,6 +184,8 @@ class ChatService:
                 tx.set(updated_at=tx.now)
                 conn.execute(cq.UPDATE_SESSION, {"_sid": session_id, **tx.changes})
         self.on_commit()
+        if tx.changes:
+            self.on_change(session_id)
 
     def _check_room(self, last_seq: int) -> None:
         """A session holds at most MAX_MESSAGES_PER_SESSION messages (both sides); the visitor is refused past it."""
@@ -627,6 +632,7 @@ class ChatService:
             done = cq.mark_typing(conn, session_id, operator_id, self.clock())
         if not done:
             raise Conflict("this chat is not live with you", code="not_your_chat")
+        self.on_change(session_id)
         return {"ok": True, "typing_s": TYPING_S}
 
     def opening_status(self, language: str = "it", at: float | None = None) -> dict:

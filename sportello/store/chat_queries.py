@@ -157,7 +157,7 @@ def mark_typing(conn: Connection, session_id: str, operator_id: int, now: float)
                 sessions.c.operator_id == operator_id,
                 sessions.c.status == State.LIVE,
             )
-            .values(operator_typing_at=now)
+            .values(operator_typing_at=now, updated_at=now)  # updated_at: the change feed sees it
         ).rowcount
         == 1
     )
@@ -166,3 +166,50 @@ def mark_typing(conn: Connection, session_id: str, operator_id: int, now: float)
 def all_messages(conn: Connection, session_id: str) -> list[dict]:
     rows = conn.execute(select(messages).where(messages.c.session_id == session_id).order_by(messages.c.seq))
     return [dict(r._mapping) for r in rows]
+
+
+CHANGED_SINCE = select(
+    sessions.c.id, sessions.c.status, sessions.c.last_seq, sessions.c.updated_at, sessions.c.waiting_since
+).where(sessions.c.updated_at > bindparam("since"))
+
+
+def changed_since(conn: Connection, since: float) -> list[Row]:
+    """The sessions changed (any transition, message or typing mark bumps `updated_at`) after
+    `since`: the change feed's one query for every subscribed chat (index ix_sessions_updated_at)."""
+    return conn.execute(CHANGED_SINCE, {"since": since}).all()
+
+
+class CommitProbe:
+    """A cheap "has anyone committed since I last asked?" on SQLite: `PRAGMA data_version` on a connection of
+    its own (it changes when any other connection, of any process, commits). `changed()` is True on other
+    databases (always look) and on the first call. Used from one thread (the change feed's watcher)."""
+
+    def __init__(self, store):
+        self.store = store
+        self._raw = None
+        self._version = None
+
+    def changed(self) -> bool:
+        if not self.store.is_sqlite:
+            return True
+        try:
+            if self._raw is None:
+                self._raw = self.store.engine.raw_connection()
+            cur = self._raw.cursor()
+            try:
+                version = cur.execute("PRAGMA data_version").fetchone()[0]
+            finally:
+                cur.close()
+        except Exception:
+            self.close()
+            return True
+        changed, self._version = version != self._version, version
+        return changed
+
+    def close(self) -> None:
+        if self._raw is not None:
+            try:
+                self._raw.close()
+            except Exception:
+                pass
+            self._raw = None

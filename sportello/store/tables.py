@@ -71,6 +71,7 @@ sessions = Table(
     Index("ix_sessions_operator", "operator_id", "status"),
     Index("ix_sessions_created_at", "created_at"),  # the Analisi period
     Index("ix_sessions_taken_at", "taken_at"),  # the last queue waits (estimated wait)
+    Index("ix_sessions_updated_at", "updated_at"),  # the change feed (0013)
 )
 
 messages = Table(

@@ -51,7 +51,7 @@ def test_upgrade_from_previous_schema_keeps_data(settings, data_dir, db_env):
     engine.dispose()
 
     store = Store(settings.database_url)  # opening the store upgrades it
-    assert migrate.current(store.engine) == migrate.head() == "0012"
+    assert migrate.current(store.engine) == migrate.head() == "0013"
     with store.read() as conn:
         assert conn.execute(select(sessions.c.user_agent).where(sessions.c.id == "s1")).scalar_one() == "ua"
     assert saved_status(store)["backlog"] == 0  # the new kv table works

@@ -2,12 +2,16 @@
 over HTTP exactly as the page's JavaScript does (POST `/gradio_api/queue/join`,
 then the `/gradio_api/queue/data` event stream).
 
+While the chat waits for or talks to an operator, `follow()` holds the chat's visitor stream open as the
+page's #sp-live script does and calls `on_news` for each batch of frames (the page then fires `on_tick`).
+
 Used by the load benchmark (bench/visitor_load.py); a venue can also use it for
 synthetic monitoring of the page.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import time
@@ -72,6 +76,7 @@ class VisitorTab:
         self.chat: list[dict] = []
         self.status_html = ""
         self.values: dict[int, object] = {}  # last values of components with a change listener
+        self.live: dict = {}  # the #sp-live value: {"sid", "token", "on", "after"}
 
     async def call(self, api_name: str, data: list, timeout: float = 60.0) -> tuple[list, float]:
         """Run one event to completion, then the change listeners of the States
@@ -145,6 +150,11 @@ class VisitorTab:
         pos = self.proto.position(api_name, "chat")
         if pos is not None and isinstance(data[pos], list):
             self.chat = data[pos]
+        pos = self.proto.position(api_name, "sp-live")
+        if pos is not None and data[pos] not in (None, "") and data[pos] != SKIP:
+            value = data[pos].get("value") if isinstance(data[pos], dict) else data[pos]
+            if isinstance(value, str) and value:
+                self.live = json.loads(value)
         pos = self.proto.position(api_name, "status")
         if pos is not None and isinstance(data[pos], dict) and "value" in data[pos]:
             self.status_html = data[pos]["value"] or ""
@@ -168,6 +178,44 @@ class VisitorTab:
 
     async def tick(self) -> float:
         return (await self.call("on_tick", [None]))[1]
+
+    async def follow(self, on_news, timeout: float = 600.0) -> None:
+        """Hold the chat's stream while the page would (`live["on"]`) and `await on_news()` after frames
+        (debounced 30 ms, as the page's script fires its look). Returns when the chat stops being followed
+        or the server ends the stream (the caller reconnects if it still wants to)."""
+        live = self.live
+        if not (live.get("on") and live.get("sid")):
+            return
+        url = f"/api/chat/sessions/{live['sid']}/stream"
+        headers = {"X-Session-Token": live["token"], "Accept": "text/event-stream"}
+        news = asyncio.Event()
+
+        async def read():
+            try:
+                params = {"after": int(live.get("after") or 0)}
+                async with self.http.stream("GET", url, params=params, headers=headers, timeout=timeout) as r:
+                    if r.status_code != 200:
+                        raise PageError(f"stream: {r.status_code}")
+                    async for line in r.aiter_lines():
+                        if line.startswith("event: message") or line.startswith("event: state"):
+                            news.set()
+            finally:
+                news.set()  # ended: one last look, as the page does after a drop
+
+        reader = asyncio.create_task(read())
+        try:
+            while True:
+                await news.wait()
+                await asyncio.sleep(0.03)
+                news.clear()
+                await on_news()
+                if reader.done():
+                    reader.result()  # the stream's error, if any
+                    return
+                if not (self.live.get("on") and self.live.get("sid") == live["sid"]):
+                    return
+        finally:
+            reader.cancel()
 
 
 def _is_diff(data: list) -> bool:

@@ -5,9 +5,17 @@ Concurrency: every handler is `async` and runs the (blocking) service call in
 one of two thread pools owned by the page: `answers` for visitor messages (they
 may wait for a slow LLM) and `light` for polls and buttons. Gradio's queue is
 left unbounded for these events (`concurrency_limit=None`), so a slow answer
-holds one thread of `answers` and never blocks another visitor's poll. The
-live poll (`gr.Timer`) runs only while the chat is waiting for or talking to an
-operator, and sends only what changed.
+holds one thread of `answers` and never blocks another visitor's poll.
+
+Push, not poll: while the chat is waiting for or talking to an operator, the hidden
+`#sp-live` component's script (LIVE_JS) holds the chat's visitor stream open
+(`GET /api/chat/sessions/{id}/stream`, sportello/faces/stream.py, woken by the
+process's change feed). Each pushed frame only says "look": the script fires
+the component's click, whose event (`on_tick`, unqueued) reads what is new after
+the view's last sequence and renders it in Python, escaped like every text. An
+idle tab costs the server an open connection and a keep-alive line now and then;
+a dropped connection is reopened (backoff up to 15 s) and followed by a look, so
+nothing is lost, and the view's sequence means nothing is shown twice.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import asyncio
 import base64
 import functools
 import html
+import json
 import mimetypes
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -49,8 +58,73 @@ from sportello.services.feedback import MAX_COMMENT_LEN, FeedbackService
 
 STORAGE_KEY = "sportello-visitor-session"
 MAX_LOGO_BYTES = 512 * 1024
-POLL_INTERVAL_S = 0.5  # live chat with an operator: their messages show within ~0.5 s
-WAITING_POLL_S = 1.5  # in the queue: position, wait estimate and "Mario joined" are less urgent
+# Gradio's queue runs at most `max_threads` events at once across every tab (its default, 40, made 40 slow
+# answers at a time the ceiling of the whole page: 200 tabs waited ~10 s for an answer of 1 s).
+MAX_EVENTS = 1024
+ANSWER_WORKERS = 256  # answers in flight at once (threads waiting on the LLM): not the bottleneck at 1,000 tabs
+
+# The #sp-live script: follows the chat's stream while `on` (waiting or live) and fires a click (-> on_tick)
+# when it says something. fetch, not EventSource: the token goes in the X-Session-Token header, not the URL.
+LIVE_JS = r"""
+const live = { key: '', ctl: null, kick: null };
+const root = String((window.gradio_config && window.gradio_config.root) || '').replace(/\/+$/, '');
+function kick() {
+  if (live.kick) return;
+  live.kick = setTimeout(() => { live.kick = null; trigger('click'); }, 30);
+}
+async function follow(cfg, ctl) {
+  let after = Number(cfg.after) || 0, wait = 500;
+  while (!ctl.signal.aborted) {
+    try {
+      const url = root + '/api/chat/sessions/' + encodeURIComponent(cfg.sid) + '/stream?after=' + after;
+      const r = await fetch(url, {
+        headers: { 'X-Session-Token': cfg.token, 'Accept': 'text/event-stream' },
+        cache: 'no-store', signal: ctl.signal,
+      });
+      if (r.status === 404) return;
+      if (r.ok && r.body) {
+        wait = 500;
+        const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buf = '';
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buf += value;
+          let i;
+          while ((i = buf.indexOf('\n\n')) >= 0) {
+            const block = buf.slice(0, i);
+            buf = buf.slice(i + 2);
+            const id = /^id: *(\d+)/m.exec(block);
+            if (id) after = Math.max(after, Number(id[1]));
+            if (/^event: *(message|state)/m.test(block)) kick();
+          }
+        }
+      }
+    } catch (e) {
+      if (ctl.signal.aborted) return;
+    }
+    if (ctl.signal.aborted) return;
+    kick();  // whatever came while the connection was down
+    await new Promise((res) => setTimeout(res, wait));
+    wait = Math.min(wait * 2, 15000);
+  }
+}
+function apply() {
+  let cfg = {};
+  try { cfg = JSON.parse(props.value || '{}') || {}; } catch (e) { cfg = {}; }
+  const key = cfg.on && cfg.sid && cfg.token ? cfg.sid + ' ' + cfg.token : '';
+  if (key === live.key) return;
+  live.key = key;
+  if (live.ctl) live.ctl.abort();
+  live.ctl = null;
+  if (key) {
+    live.ctl = new AbortController();
+    follow(cfg, live.ctl);
+  }
+}
+watch('value', apply);
+apply();
+"""
 
 CSS = (Path(__file__).parent / "page.css").read_text(encoding="utf-8")  # given to Gradio by mount_options
 
@@ -88,9 +162,7 @@ def build_page(
     service: ChatService,
     *,
     feedback: FeedbackService | None = None,
-    poll_interval_s: float = POLL_INTERVAL_S,
-    waiting_poll_s: float = WAITING_POLL_S,
-    answer_workers: int = 32,
+    answer_workers: int = ANSWER_WORKERS,
     light_workers: int = 16,
 ) -> gr.Blocks:
     actions = VisitorActions(service, feedback)
@@ -222,13 +294,17 @@ def build_page(
             rate_btn = gr.Button(ui("rate_submit", "it"), variant="primary", size="sm", elem_id="rate-submit")
         with gr.Row(elem_id="closed"):
             new_btn = gr.Button(ui("new_chat", "it"), variant="primary", elem_id="new-chat")
-        timer = gr.Timer(poll_interval_s, active=False)
+        # The push: see LIVE_JS. Its value (sid, token, on, after) changes only when the chat starts or stops
+        # being followed; its click is the "look now" of the stream.
+        live = gr.HTML(
+            "", html_template="<span hidden></span>", elem_id="sp-live", visible="hidden", js_on_load=LIVE_JS
+        )
 
         # Gradio 6 rebuilds a per-session copy of every output component of an
         # event, even one left unchanged (gr.skip()): ~0.3-8 ms each, the Chatbot
         # the most. So each event lists as few outputs as it can: the live poll
         # only two (its `news` change event renders), labels only on a language change.
-        core_outputs = [view_state, saved, chat, status, notice, contact_error, timer, *suggest_btns]
+        core_outputs = [view_state, saved, chat, status, notice, contact_error, live, *suggest_btns]
         load_outputs = [*core_outputs, lang, header]
         send_outputs = [*core_outputs, msg]
         tick_outputs = [view_state, news, moved]
@@ -258,10 +334,6 @@ def build_page(
                 status: {"value": _phase_html(view["status"], rate_phase(view)) + status_html(view)},
                 notice: {"value": notice_html(view.get("notice", ""), view.get("notice_kind") or "error")},
                 contact_error: {"value": notice_html(view.get("contact_error", ""))},
-                timer: {
-                    "active": polls(view),
-                    "value": waiting_poll_s if view["status"] == "waiting" else poll_interval_s,
-                },
                 lang: {"value": view["lang"]},
             }
             for i, btn in enumerate(suggest_btns):
@@ -301,7 +373,11 @@ def build_page(
                 key = f"c{comp._id}"
                 if comp in outs and shown.get(key) != wanted:
                     shown[key] = wanted
-                    out[comp] = gr.Timer(**wanted) if comp is timer else gr.update(**wanted)
+                    out[comp] = gr.update(**wanted)
+            follow = [view.get("sid"), view.get("token"), polls(view)]  # `after` alone changes nothing
+            if live in outs and shown.get("live") != follow:
+                shown["live"] = follow
+                out[live] = json.dumps(dict(zip(("sid", "token", "on"), follow, strict=True), after=view["last_seq"]))
             msgs = view["msgs"]
             chat_key = [
                 len(msgs),
@@ -440,10 +516,11 @@ def build_page(
         rate_btn.click(on_rate, inputs=[score, rate_comment, view_state], **busy)
         lang.input(on_lang, inputs=[lang, view_state], outputs=core_outputs, **opts)
         lang.change(on_labels, inputs=[lang], outputs=label_outputs, queue=False, show_progress="hidden")
-        # The live poll: unqueued (a plain POST), two outputs; `news` renders on change.
-        timer.tick(on_tick, inputs=[view_state], outputs=tick_outputs, queue=False, **opts)
+        # The look after a push (LIVE_JS): unqueued (a plain POST), two outputs; `news` renders on change.
+        live.click(on_tick, inputs=[view_state], outputs=tick_outputs, queue=False, **opts)
         news.change(on_news, inputs=[view_state], outputs=core_outputs, **opts)
         moved.change(on_moved, inputs=[view_state], outputs=status_outputs, **opts)
+    page.max_threads = MAX_EVENTS  # read by page.queue(): the queue's slots for events running at once
     page.queue(default_concurrency_limit=None)
     page.sportello_executors = (answers, light)  # kept for shutdown and benchmarks
     return page

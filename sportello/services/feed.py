@@ -1,0 +1,226 @@
+"""The change feed: one per process, it wakes whoever waits on a chat when that chat changes.
+
+- A write made in this process wakes the chat's subscribers at once: `ChatService` calls `notify(session_id)`
+  after each commit (its `on_change` hook).
+- A write made by another process (a second app process, the dashboard) is found by the watcher thread: while
+  someone is subscribed, every FEED_INTERVAL_S it runs ONE query for every chat at once, "the sessions whose
+  `updated_at` moved in the last LOOKBACK_S" (`store/chat_queries.changed_since`, an index since migration
+  0013), and wakes the subscribers of the rows it has not seen in that state yet. Every transition, message
+  and operator "typing" mark bumps `updated_at`, so messages, state changes, join/transfer/release and typing
+  all wake. A chat that leaves the queue wakes the subscribers queued behind it (their position moved), at
+  most every QUEUE_PACE_S.
+  With nobody subscribed the thread sleeps on a condition: an idle process runs no query. On SQLite the look
+  first asks `PRAGMA data_version` (microseconds, `chat_queries.CommitProbe`): no commit anywhere, no query.
+
+Subscribers are asyncio code (the visitor stream, sportello/faces/stream.py): `subscribe()` in the event
+loop, then `await sub.wait(timeout)`. A wake-up says "look again", never what changed: the subscriber
+reads the chat (`ChatView.visitor_poll`) after its last seen sequence, so a wake-up too many costs one
+read and a wake-up lost between two reads cannot happen (the read comes after the wake).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from sportello.domain import State
+from sportello.store import chat_queries as cq
+from sportello.store.database import Store
+
+log = logging.getLogger(__name__)
+
+LOOKBACK_S = 3.0  # rows committed this late after their `updated_at` (another process's slow commit) still wake
+# The queue moving wakes every chat queued behind: at most this often (a long queue re-reads its positions at
+# most every QUEUE_PACE_S, not at every take); a chat's own change (taken, a message) still wakes at once.
+QUEUE_PACE_S = 2.0
+
+
+class Subscription:
+    """One waiter on one chat, bound to the event loop that subscribed."""
+
+    def __init__(self, feed: ChangeFeed, session_id: str, loop: asyncio.AbstractEventLoop):
+        self.feed = feed
+        self.session_id = session_id
+        self.loop = loop
+        self._event = asyncio.Event()
+        self.closed = False  # the feed is closing (shutdown): the subscriber ends
+        # Set by the subscriber while its chat waits in the queue: a chat queued before it (before
+        # `queued_since`, when known) that leaves the queue wakes it (its position moved).
+        self.queued = False
+        self.queued_since: float | None = None
+
+    def wake(self) -> None:
+        """From any thread."""
+        try:
+            self.loop.call_soon_threadsafe(self._event.set)
+        except RuntimeError:  # the loop is closed: nobody waits any more
+            pass
+
+    async def wait(self, timeout: float | None) -> bool:
+        """True when woken (a change, or `closed`), False when `timeout` seconds passed first."""
+        if not self._event.is_set():
+            try:
+                await asyncio.wait_for(self._event.wait(), timeout)
+            except TimeoutError:
+                return False
+        self._event.clear()
+        return True
+
+    def close(self) -> None:
+        self.feed.unsubscribe(self)
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class ChangeFeed:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        interval_s: float = 0.1,
+        clock: Callable[[], float] = time.time,
+        lookback_s: float = LOOKBACK_S,
+        queue_pace_s: float = QUEUE_PACE_S,
+    ):
+        self.store = store
+        self.interval_s = max(0.01, float(interval_s))
+        self.clock = clock
+        self.lookback_s = lookback_s
+        self.queue_pace_s = queue_pace_s
+        self._queue_moved: float | None = None  # the earliest waiting_since that left the queue, not told yet
+        self._queue_told = float("-inf")  # time.monotonic() of the last queue wake-up
+        self._cond = threading.Condition()
+        self._subs: dict[str, set[Subscription]] = {}
+        self._seen: dict[str, tuple] = {}  # session id -> (status, last_seq, updated_at) at the last look
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._closed = False
+        self.looks = 0  # queries the watcher ran (tests, the benchmark)
+        self.ticks = 0  # the watcher's wake-ups (each a look, or on SQLite a `data_version` when nothing changed)
+        self._failing = False
+        self._probe = cq.CommitProbe(store)  # used by the watcher thread only
+
+    # ------------------------------------------------------------------ subscribers
+    def subscribe(self, session_id: str) -> Subscription:
+        """From a coroutine: wake-ups for `session_id` from now on."""
+        sub = Subscription(self, session_id, asyncio.get_running_loop())
+        with self._cond:
+            if self._closed:
+                sub.closed = True
+                return sub
+            self._subs.setdefault(session_id, set()).add(sub)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._watch, name="change-feed", daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        with self._cond:
+            subs = self._subs.get(sub.session_id)
+            if subs is not None:
+                subs.discard(sub)
+                if not subs:
+                    del self._subs[sub.session_id]
+
+    def subscribers(self, session_id: str | None = None) -> int:
+        with self._cond:
+            if session_id is not None:
+                return len(self._subs.get(session_id, ()))
+            return sum(len(s) for s in self._subs.values())
+
+    # ------------------------------------------------------------------ wake-ups
+    def notify(self, session_id: str | None) -> None:
+        """A write of this process committed on `session_id`: its subscribers look again now."""
+        if not session_id:
+            return
+        with self._cond:
+            subs = list(self._subs.get(session_id, ()))
+        for sub in subs:
+            sub.wake()
+
+    def look(self) -> int:
+        """One look at the rows changed by anyone (the watcher's step; tests call it directly).
+        Returns how many subscriptions it woke."""
+        now = self.clock()
+        try:
+            with self.store.read() as conn:
+                rows = cq.changed_since(conn, now - self.lookback_s)
+        except Exception as exc:  # the database is away for a moment: said once, tried again next time
+            if not self._failing:
+                log.warning("change feed: cannot read the changed chats (%s); retrying", exc)
+            self._failing = True
+            return 0
+        self._failing = False
+        self.looks += 1
+        seen: dict[str, tuple] = {}
+        changed: list[str] = []
+        left_queue: list[float] = []  # waiting_since of the chats that left the queue
+        for r in rows:
+            state = (r.status, r.last_seq, r.updated_at)
+            seen[r.id] = state
+            before = self._seen.get(r.id)
+            if before == state:
+                continue
+            changed.append(r.id)
+            # A chat that left the queue: known to have been waiting, or (first seen) no longer waiting now.
+            was_waiting = before[0] == State.WAITING if before else True
+            if r.status != State.WAITING and r.waiting_since is not None and was_waiting:
+                left_queue.append(r.waiting_since)
+        self._seen = seen
+        if left_queue:
+            self._queue_moved = min(left_queue + ([self._queue_moved] if self._queue_moved is not None else []))
+        first = None
+        if self._queue_moved is not None and time.monotonic() - self._queue_told >= self.queue_pace_s:
+            first, self._queue_moved, self._queue_told = self._queue_moved, None, time.monotonic()
+        woken: list[Subscription] = []
+        with self._cond:
+            for sid in changed:
+                woken.extend(self._subs.get(sid, ()))
+            if first is not None:
+                for subs in self._subs.values():
+                    woken.extend(s for s in subs if s.queued and (s.queued_since is None or s.queued_since > first))
+        for sub in set(woken):
+            sub.wake()
+        return len(set(woken))
+
+    def _watch(self) -> None:
+        while True:
+            with self._cond:
+                while not self._subs and not self._closed:
+                    self._cond.wait()
+                if self._closed:
+                    return
+            if self._stop.wait(self.interval_s):  # set by close()
+                self._probe.close()
+                return
+            self.ticks += 1
+            if self._probe.changed() or self._queue_moved is not None:
+                self.look()
+
+    # ------------------------------------------------------------------ shutdown
+    def close(self) -> None:
+        """Shutdown: every subscriber is woken with `closed` set (streams end cleanly), the watcher stops."""
+        with self._cond:
+            self._closed = True
+            self._stop.set()
+            subs = [s for group in self._subs.values() for s in group]
+            self._subs.clear()
+            self._cond.notify_all()
+            thread = self._thread
+        for sub in subs:
+            sub.closed = True
+            sub.wake()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
