@@ -87,7 +87,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Thank you for your rating!",
     },
     "operator_joined": {
-        "it": "Ora la assiste {name}.",
+        "it": "Ora l'assiste {name}.",
         "en": "{name} is now helping you.",
     },
     "chat_closed": {

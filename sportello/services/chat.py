@@ -406,8 +406,9 @@ class ChatService:
                 tx.set(suggestions="")  # answered "talk to a person" (or not): the buttons go
             if accept and tx.state == State.BOT:  # "talk to a person" at any time
                 question = self._last_question(tx, before_seq=tx.sess["last_seq"] + 1)
-                if not question and self.hours.is_open(tx.now):
-                    # nothing asked yet: ask what it is about; the next message is the question
+                if not question:
+                    # nothing asked yet: ask what it is about (out of hours too: the ticket needs its question);
+                    # the next message is the question
                     tx.move("ask_topic")
                     asking = True
                     reply = t("ask_topic", lang)
@@ -623,7 +624,7 @@ class ChatService:
         """Hand a live chat to a colleague who may take it (domain/capacity.py: present, with room).
 
         Only the operator who has the chat may transfer it; the chat stays live. The visitor
-        reads "Ora la assiste X" and the sheet gets a `chat_transfer` row, in one transaction."""
+        reads "Ora l'assiste X" and the sheet gets a `chat_transfer` row, in one transaction."""
         if not isinstance(to_operator_id, int) or isinstance(to_operator_id, bool):
             raise ValidationError("to_operator_id must be an operator id", code="invalid_to_operator_id")
         with self._session(session_id, visitor=False) as tx:

@@ -155,9 +155,10 @@ def _check_status(statuses) -> None:
 class TicketService:
     """Tickets for the faces (the API, the dashboard): the store stays inside."""
 
-    def __init__(self, store: Store, *, clock=time.time):
+    def __init__(self, store: Store, *, clock=time.time, tz: str = "UTC"):
         self._store = store
         self.clock = clock
+        self.tz = tz  # TIMEZONE: notes are stamped in the venue's time, as everything the operators read
 
     @staticmethod
     def for_viewer(rows: list[dict], operator: dict | None) -> list[dict]:
@@ -248,7 +249,8 @@ class TicketService:
                 values.update(ticket_lifecycle.status_change(conn, row, status, now, author))
             if append_note:
                 prefix = f"{row['notes']}\n" if row["notes"] else ""
-                values["notes"] = f"{prefix}[{iso(now)}] {author}: {append_note.strip()}"
+                stamp = datetime.fromtimestamp(now, tz=zone(self.tz, or_utc=True)).strftime("%d/%m/%Y %H:%M")
+                values["notes"] = f"{prefix}[{stamp}] {author}: {append_note.strip()}"
             if assigned_to is not None:
                 if not ticket_table.operator_exists(conn, assigned_to):
                     raise ValidationError("unknown operator", code="unknown_operator")

@@ -4,7 +4,10 @@ the small texts (out of hours, the login help)."""
 
 from __future__ import annotations
 
-from testkit.dashboard import seed
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from testkit.dashboard import make_operators, seed
 from tests.integration.test_dashboard_pages import DASHBOARD, rt, sign_in, submit, texts  # noqa: F401
 
 
@@ -31,3 +34,21 @@ def test_ticket_form_follows_the_saved_ticket_and_a_note_keeps_the_status(rt):  
     submit(at, f"tk_edit_{ticket_id}")
     t = rt.tickets.get(ticket_id)
     assert t["status"] == "open" and t["notes"].endswith("Mario Rossi: Chiamata fatta")
+
+
+def test_out_of_hours_the_live_page_says_closed_and_the_login_names_a_real_command(rt, monkeypatch):  # noqa: F811
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    make_operators(rt.operators)
+    at = AppTest.from_file(DASHBOARD, default_timeout=30).run()
+    assert [c.value for c in at.caption if "add-operator" in c.value][0].startswith(
+        "Gli account si creano con `python -m sportello admin add-operator"
+    )
+    today = datetime.now(ZoneInfo("Europe/Rome")).date().isoformat()
+    monkeypatch.setenv("BUSINESS_HOURS", "mon-sun 09:00-18:00")
+    monkeypatch.setenv("HOLIDAYS", today)  # closed all day, while mario is online
+    st.cache_resource.clear()
+    at = sign_in("mario")
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Chat accettate"] == "no, chiuso"

@@ -31,9 +31,9 @@ LABELS: dict[str, tuple[str, str]] = {
         "For museum operators only.",
     ),
     "login_help": (
-        'Gli account si creano con `python -m sportello.faces.admin add-operator UTENTE --name "Nome Cognome"` '
+        'Gli account si creano con `python -m sportello admin add-operator UTENTE --name "Nome Cognome"` '
         "(o dalla pagina Operatori, per gli amministratori).",
-        'Accounts are created with `python -m sportello.faces.admin add-operator USER --name "First Last"` '
+        'Accounts are created with `python -m sportello admin add-operator USER --name "First Last"` '
         "(or from the Operators page, by administrators).",
     ),
     # presence
@@ -49,6 +49,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "live_title": ("Live: coda e chat", "Live: queue and chats"),
     "operators_online": ("Operatori online", "Operators online"),
     "accepting": ("Chat accettate", "Accepting"),
+    "accepting_closed": ("no, chiuso", "no, closed"),  # out of business hours
     "yes": ("sì", "yes"),
     "no": ("no", "no"),
     "my_chats": ("Le mie chat", "My chats"),

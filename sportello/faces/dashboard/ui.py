@@ -137,6 +137,14 @@ def show_flash() -> None:
         {"success": st.success, "warning": st.warning, "error": st.error}.get(kind, st.info)(text)
 
 
+def accepting(available: bool) -> str:
+    """The Live page's "Chat accettate": out of business hours (domain/hours.py) nobody is offered a chat,
+    whoever is online, so it says the desk is closed."""
+    if not runtime().chat.opening_status(lang())["open"]:
+        return t("accepting_closed")
+    return t("yes") if available else t("no")
+
+
 def heartbeat_every_s(settings: Settings) -> float:
     """Often enough that one missed beat does not make the operator disappear."""
     return max(2.0, min(15.0, settings.heartbeat_timeout_s / 4))
