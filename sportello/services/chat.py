@@ -56,7 +56,7 @@ from sportello.domain import credentials as auth
 from sportello.domain.capacity import OperatorLoad, Refusal
 from sportello.domain.events import Event, EventKind
 from sportello.domain.hours import BusinessHours, when_text
-from sportello.domain.queue import queue_cutoff, timed_out
+from sportello.domain.queue import leaves_queue, stranded, sweep_cutoff
 from sportello.domain.texts import quoted, t
 from sportello.domain.validation import check_characters
 from sportello.services import events, tickets
@@ -496,22 +496,31 @@ class ChatService:
         return ticket
 
     # ------------------------------------------------------------------ queue timeout (the sweeper's only)
+    def _present(self, conn: Connection, now: float) -> int:
+        return availability(conn, now, self.settings.heartbeat_timeout_s)["online"]
+
     def _expire(self, session_id: str) -> bool:
         with self._session(session_id, visitor=False) as tx:
-            if tx.state != State.WAITING or not timed_out(
-                tx.sess["waiting_since"], tx.now, self.settings.queue_timeout_s
-            ):
+            if tx.state != State.WAITING:
+                return False
+            present = self._present(tx.conn, tx.now)
+            if not leaves_queue(tx.sess["waiting_since"], tx.now, self.settings.queue_timeout_s, present):
                 return False
             tx.move("timeout")
-            reply = t("queue_timeout", tx.sess["language"])
-            tx.say(Role.BOT, BOT_AUTHOR, reply, "queue_timeout")
+            # Nobody left to wait for (every console closed): say so, rather than "nobody answered in time".
+            key = "queue_no_operator" if stranded(present) else "queue_timeout"
+            reply = t(key, tx.sess["language"])
+            tx.say(Role.BOT, BOT_AUTHOR, reply, key)
             tx.record(EventKind.QUEUE_TIMEOUT, question=tx.sess["original_question"], reply=reply)
             return True
 
     def expire_waiting(self) -> int:
-        """Move every chat that has waited QUEUE_TIMEOUT_S or more to contact collection."""
+        """Move every chat that leaves the queue (domain/queue.py `leaves_queue`: waited QUEUE_TIMEOUT_S or
+        more, or no operator is present any more) to contact collection."""
+        now = self.clock()
         with self.store.read() as conn:
-            ids = cq.timed_out_ids(conn, queue_cutoff(self.clock(), self.settings.queue_timeout_s))
+            cutoff = sweep_cutoff(now, self.settings.queue_timeout_s, self._present(conn, now))
+            ids = cq.timed_out_ids(conn, cutoff)
         return sum(1 for sid in ids if self._expire(sid))
 
     # ------------------------------------------------------------------ operators

@@ -52,3 +52,16 @@ def test_out_of_hours_the_live_page_says_closed_and_the_login_names_a_real_comma
     at = sign_in("mario")
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Chat accettate"] == "no, chiuso"
+
+
+def test_the_operators_list_shows_who_is_really_there(rt):  # noqa: F811
+    import time
+
+    ids = make_operators(rt.operators)
+    rt.operators.set_status(ids["lucia"], "online")
+    rt.operators.heartbeat(ids["lucia"], now=time.time() - rt.settings.heartbeat_timeout_s - 5)  # tab closed
+    at = sign_in("mario")
+    at.switch_page("pages/operators.py").run()
+    table = at.dataframe[0].value
+    shown = dict(zip(table["Nome utente"], table["Presenza"], strict=True))
+    assert shown == {"lucia": "Non connesso (console chiusa)", "mario": "Online"}

@@ -140,6 +140,7 @@ def test_waiting_live_closed_with_a_resolved_ticket(desk):
     assert snap["status"] == "live" and snap["operator_name"] == "Mario"
     assert desk.chat.view.operator_chats(mario)[0]["session_id"] == sid
     desk.clock.advance(30)
+    desk.operators.heartbeat(mario)  # his console beats (every HEARTBEAT_TIMEOUT_S / 3)
     desk.chat.operator_send(mario, sid, "Buongiorno, mi dica.")
     out = desk.chat.visitor_message(sid, tok, "Vorrei venire sabato.")
     assert out["status"] == "live" and out["intent"] == ""
@@ -276,6 +277,7 @@ def test_timeout_through_the_sweeper_moves_to_contact(desk):
     mario = desk.add_operator("mario", "Mario Rossi")
     sid, tok = queued(desk)
     desk.clock.advance(desk.settings.queue_timeout_s - 1)
+    desk.operators.heartbeat(mario)  # his console beats: he is there, just busy elsewhere
     assert desk.chat.expire_waiting() == 0
     assert status(desk, sid, tok) == "waiting"
     desk.clock.advance(1)

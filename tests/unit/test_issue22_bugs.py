@@ -20,3 +20,39 @@ def test_a_ticket_note_is_stamped_in_local_time(desk):
     tickets = TicketService(desk.store, clock=desk.clock, tz="Europe/Rome")
     tickets.update(ticket["id"], append_note="Richiamare", author="Mario Rossi")
     assert tickets.get(ticket["id"])["notes"] == "[01/07/2025 15:30] Mario Rossi: Richiamare"
+
+
+def test_presence_follows_the_console_within_a_few_seconds(desk):
+    from sportello.config import Settings
+    from sportello.faces.dashboard.ui import heartbeat_every_s
+
+    defaults = Settings.from_env({"DATA_DIR": "/tmp/x"})
+    assert defaults.heartbeat_timeout_s == 15.0 and heartbeat_every_s(defaults) == 5.0
+
+
+def test_a_ghost_operator_leaves_no_visitor_waiting_for_nobody(desk):
+    """Mario closed the tab without "Esci": once his console is quiet for HEARTBEAT_TIMEOUT_S, the visitor
+    waiting for him is asked for a contact at once, not after QUEUE_TIMEOUT_S."""
+    desk.add_operator("mario", "Mario Rossi")
+    sid, tok = queued(desk)
+    desk.clock.advance(desk.settings.heartbeat_timeout_s - 1)
+    assert desk.chat.expire_waiting() == 0  # still there
+    desk.clock.advance(2)
+    assert desk.settings.heartbeat_timeout_s + 1 < desk.settings.queue_timeout_s
+    assert desk.chat.expire_waiting() == 1
+    snap = desk.chat.view.visitor_poll(sid, tok)
+    assert snap["status"] == "collecting_contact"
+    assert "non c'è più nessun operatore disponibile" in snap["messages"][-1]["text"]
+    assert desk.chat.view.pending_sessions() == []
+
+
+def test_operators_present_but_busy_keep_the_queue_waiting(desk):
+    mario = desk.add_operator("mario", "Mario Rossi", max_chats=1)
+    first, _ = queued(desk)
+    sid, tok = queued(desk)
+    desk.chat.take_chat(mario, first)  # at capacity: the second visitor waits for him
+    desk.clock.advance(desk.settings.heartbeat_timeout_s - 1)
+    desk.operators.heartbeat(mario)  # his console beats
+    desk.clock.advance(desk.settings.heartbeat_timeout_s - 1)
+    assert desk.chat.expire_waiting() == 0
+    assert desk.chat.view.visitor_poll(sid, tok)["status"] == "waiting"

@@ -41,6 +41,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "online": ("Online", "Online"),
     "away": ("Assente", "Away"),
     "offline": ("Offline", "Offline"),
+    "console_gone": ("Non connesso (console chiusa)", "Not connected (console closed)"),
     "presence_help": (
         "Ricevi chat solo se sei Online e questa pagina è aperta.",
         "You receive chats only while Online with this page open.",

@@ -146,8 +146,9 @@ def accepting(available: bool) -> str:
 
 
 def heartbeat_every_s(settings: Settings) -> float:
-    """Often enough that one missed beat does not make the operator disappear."""
-    return max(2.0, min(15.0, settings.heartbeat_timeout_s / 4))
+    """A third of HEARTBEAT_TIMEOUT_S (5 s by default): two missed beats do not make the operator disappear,
+    a closed console does within HEARTBEAT_TIMEOUT_S."""
+    return max(1.0, min(20.0, settings.heartbeat_timeout_s / 3))
 
 
 def sidebar(op: dict) -> None:
@@ -173,8 +174,9 @@ def sidebar(op: dict) -> None:
 
         @st.fragment(run_every=heartbeat_every_s(rt.settings))
         def _beat():
-            # Runs while this tab is open; a closed tab stops beating and the
-            # operator stops being offered chats after HEARTBEAT_TIMEOUT_S.
+            # Runs while this tab is open; a closed tab stops beating and after HEARTBEAT_TIMEOUT_S the
+            # operator is away: offered no chat, not shown online, and their queue is not left waiting
+            # for nobody (ChatService.expire_waiting).
             rt.operators.heartbeat(op["id"])
 
         _beat()
