@@ -48,7 +48,7 @@ rows = tickets.list(statuses=statuses, q=q, assigned_to=op["id"] if only_mine el
 rows = by_due(rows)  # the phone tickets to call back first, the most overdue first
 shown = rows
 
-h1, h2 = st.columns([4, 1], vertical_alignment="center")
+h1, h2, h3 = st.columns([3, 1, 1], vertical_alignment="center")
 h1.text(ui.t("n_tickets", n=len(rows)))
 h2.download_button(
     ui.t("export_csv"),
@@ -57,6 +57,15 @@ h2.download_button(
     mime="text/csv",
     key="tk_export",
     on_click="ignore",
+)
+h3.download_button(
+    ui.t("export_excel"),
+    data=tickets.export_excel(shown, tz, lambda s: ui.t(f"st_{s}")),
+    file_name="ticket-excel.csv",
+    mime="text/csv",
+    key="tk_export_excel",
+    on_click="ignore",
+    help=ui.t("export_excel_help"),
 )
 if not rows:
     st.info(ui.t("no_tickets"))

@@ -56,3 +56,30 @@ def test_operators_present_but_busy_keep_the_queue_waiting(desk):
     desk.clock.advance(desk.settings.heartbeat_timeout_s - 1)
     assert desk.chat.expire_waiting() == 0
     assert desk.chat.view.visitor_poll(sid, tok)["status"] == "waiting"
+
+
+def test_the_excel_export_is_italian_and_a_masked_phone_shows_no_quote(desk):
+    import csv
+    import io
+
+    from sportello.services.tickets import mask_contact
+    from sportello.sinks.layout import safe_cell
+
+    mario = desk.add_operator("mario", "Mario Rossi")
+    desk.clock.now = datetime(2025, 7, 1, 15, 30, tzinfo=ROME).timestamp()
+    sid, tok = queued(desk)
+    desk.clock.advance(desk.settings.queue_timeout_s)
+    desk.operators.heartbeat(mario)
+    desk.chat.expire_waiting()
+    desk.chat.submit_contact(sid, tok, "phone", "+39 333 123 4567")
+    tickets = TicketService(desk.store, tz="Europe/Rome")
+    operator_view = tickets.list(viewer={"id": mario, "is_admin": False})
+    data = tickets.export_excel(operator_view, "Europe/Rome", {"open": "aperto"}.get)
+    assert data.startswith(b"\xef\xbb\xbf")  # UTF-8 with a BOM
+    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
+    assert rows[0]["status"] == "aperto"
+    assert rows[0]["created_at"] == "01/07/2025 15:32:00"  # local time, not 13:32Z
+    assert rows[0]["contact_info"] == "0039*******567"  # masked, formula-safe, no visible '
+    assert safe_cell(mask_contact("+393331234567")) == mask_contact("+393331234567")
+    plain = tickets.export_csv(operator_view).decode("utf-8-sig")
+    assert plain.splitlines()[0].startswith("id,status,")  # the plain CSV stays as it was

@@ -99,6 +99,11 @@ LABELS: dict[str, tuple[str, str]] = {
     "only_mine": ("Solo assegnati a me", "Only assigned to me"),
     "n_tickets": ("{n} ticket", "{n} tickets"),
     "export_csv": ("Esporta CSV", "Export CSV"),
+    "export_excel": ("Excel (Italia)", "Excel (Italy)"),
+    "export_excel_help": (
+        "CSV per Excel con impostazioni italiane: separatore punto e virgola, orari locali.",
+        "CSV for Excel with Italian settings: semicolon separator, local times.",
+    ),
     "pick_ticket": ("Apri ticket", "Open ticket"),
     "no_tickets": ("Nessun ticket con questi filtri.", "No tickets match these filters."),
     "ticket_detail": ("Ticket #{id}", "Ticket #{id}"),
