@@ -108,10 +108,14 @@ def _cookie_request(method: str, token: str | None = None) -> None:
     st.iframe(script, height=1)
 
 
+COOKIE_SENT_KEY = "cookie_sent"
+
+
 def keep_signed_in() -> None:
-    """Put this tab's token in the sign-in cookie, unless the browser already sent it (signed-in pages)."""
+    """Put this tab's token in the sign-in cookie, once, unless the browser already sent it (signed-in pages)."""
     token = st.session_state.get(TOKEN_KEY)
-    if token and cookie_token() != token:
+    if token and cookie_token() != token and st.session_state.get(COOKIE_SENT_KEY) != token:
+        st.session_state[COOKIE_SENT_KEY] = token
         _cookie_request("POST", token)
 
 
@@ -234,12 +238,12 @@ def sidebar(op: dict) -> None:
             rt.operators.heartbeat(op["id"])
 
         _beat()
-        keep_signed_in()
         st.toggle(t("alerts"), key=ALERTS_KEY, value=True, help=t("alerts_help"))
         waiting_badge()
         if st.button(t("logout"), key="logout"):
             sign_out()
             st.rerun()
+        keep_signed_in()  # last: the elements above keep their place (and their fragments' ids)
 
 
 # ---------------------------------------------------------------- the waiting count and its alert
