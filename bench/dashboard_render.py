@@ -96,7 +96,7 @@ def sign_in_and_take_a_chat(page, dashboard_url: str, app_url: str) -> Visitor:
     visitor.say("Vorrei parlare con un operatore")
     assert visitor.accept(True)["status"] == "waiting"
     page.get_by_role("button", name="Prendi").click()
-    page.get_by_text("Ora la assiste Mario.").wait_for(timeout=20_000)
+    page.get_by_text("Ora l'assiste Mario.").wait_for(timeout=20_000)
     return visitor
 
 
@@ -339,7 +339,7 @@ def screenshots() -> list[str]:
             queue_visitor(svc, "Avete un parcheggio per i pullman? Arriviamo in 50.")
             queue_visitor(svc, "I would like to speak with someone about a school visit", "en")
             page.get_by_role("button", name="Prendi").first.click()
-            page.get_by_text("Ora la assiste Mario.").wait_for(timeout=20_000)
+            page.get_by_text("Ora l'assiste Mario.").wait_for(timeout=20_000)
             svc.operator_send(
                 mario, chat["session_id"], "Buongiorno! Sì, i cani di piccola taglia sono ammessi in braccio."
             )

@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             session_id = wait_until(lambda: mario.get("pending_sessions")["sessions"])[0]["session_id"]
             mario.take(session_id)
             page.wait_for_function(
-                "document.querySelector('#chat').innerText.includes('Ora la assiste')", timeout=10_000
+                "document.querySelector('#chat').innerText.includes(\"Ora l'assiste\")", timeout=10_000
             )
             page.evaluate(OBSERVER)
 

@@ -74,7 +74,7 @@ def queue_panel() -> None:
     mine = next(o for o in status["operators"] if o["id"] == op["id"])
     c1, c2, c3 = st.columns(3)
     c1.metric(ui.t("operators_online"), status["online"])
-    c2.metric(ui.t("accepting"), ui.t("yes") if status["available"] else ui.t("no"))
+    c2.metric(ui.t("accepting"), ui.accepting(status["available"]))
     c3.metric(ui.t("my_chats"), f"{mine['active_chats']} / {mine['max_chats']}")
     st.subheader(ui.t("queue"))
     waiting = reads.pending_sessions()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from sportello.domain import DomainError
+from sportello.domain import DomainError, OperatorStatus
 from sportello.faces.dashboard import ui as ui
 
 op = ui.require_operator(admin=True)
@@ -18,6 +18,18 @@ ui.show_flash()
 
 people = rt.operators.list_operators()
 now = rt.chat.clock()
+
+
+def presence(o: dict) -> str:
+    """Who is really there: "Online" only with a console that beats (domain/capacity.py); an operator
+    whose console closed without "Esci" is shown as gone, whatever the stored status says."""
+    if rt.operators.is_present(o, now):
+        return ui.t("online")
+    if o["status"] == OperatorStatus.ONLINE and o["active"]:
+        return ui.t("console_gone")
+    return ui.t(o["status"])
+
+
 st.dataframe(
     pd.DataFrame(
         [
@@ -26,7 +38,7 @@ st.dataframe(
                 ui.t("display_name"): o["display_name"],
                 ui.t("is_admin"): o["is_admin"],
                 ui.t("active"): o["active"],
-                ui.t("presence_now"): ui.t(o["status"]) + (" ✓" if rt.operators.is_present(o, now) else ""),
+                ui.t("presence_now"): presence(o),
                 ui.t("live_chats"): f"{o['active_chats']} / {o['max_chats']}",
             }
             for o in people

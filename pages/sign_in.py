@@ -7,6 +7,7 @@ import streamlit as st
 from sportello.domain import DomainError
 from sportello.faces.dashboard import ui as ui
 
+ui.forget_cookie()  # after "Esci": the sign-in cookie is cleared (and its token revoked)
 st.title(ui.t("app_title"))
 st.text(ui.t("login_intro"))
 with st.form("login"):

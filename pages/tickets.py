@@ -23,6 +23,7 @@ rt = ui.runtime()
 tickets = rt.tickets
 tz = rt.settings.timezone
 STATUSES = [s.value for s in TicketStatus]
+NOBODY = 0  # the assignee choice "nobody" (operator ids start at 1)
 
 st.title(ui.t("tickets_title"))
 ui.show_flash()
@@ -47,7 +48,7 @@ rows = tickets.list(statuses=statuses, q=q, assigned_to=op["id"] if only_mine el
 rows = by_due(rows)  # the phone tickets to call back first, the most overdue first
 shown = rows
 
-h1, h2 = st.columns([4, 1], vertical_alignment="center")
+h1, h2, h3 = st.columns([3, 1, 1], vertical_alignment="center")
 h1.text(ui.t("n_tickets", n=len(rows)))
 h2.download_button(
     ui.t("export_csv"),
@@ -56,6 +57,15 @@ h2.download_button(
     mime="text/csv",
     key="tk_export",
     on_click="ignore",
+)
+h3.download_button(
+    ui.t("export_excel"),
+    data=tickets.export_excel(shown, tz, lambda s: ui.t(f"st_{s}")),
+    file_name="ticket-excel.csv",
+    mime="text/csv",
+    key="tk_export_excel",
+    on_click="ignore",
+    help=ui.t("export_excel_help"),
 )
 if not rows:
     st.info(ui.t("no_tickets"))
@@ -170,38 +180,58 @@ with left:
 
 with right:
     names = tickets.operator_names()
-    assignees = [None, *sorted(names, key=lambda i: names[i].lower())]
-    with st.form(f"tk_edit_{ticket['id']}", clear_on_submit=True):
-        status = st.selectbox(
+    # "Nobody" is a real option (0, never an operator's id): Streamlit shows a None value as its English
+    # "Choose an option" placeholder.
+    assignees = [NOBODY, *sorted(names, key=lambda i: names[i].lower())]
+    tid = ticket["id"]
+    status_key, assignee_key, note_key = f"tk_edit_status_{tid}", f"tk_edit_assignee_{tid}", f"tk_edit_note_{tid}"
+    # The form shows the ticket as stored: after a save (here or elsewhere) its fields start again from it,
+    # and only what the operator changed in it is written (a note alone never writes a status). The save
+    # runs as the button's callback, before the page: the form is then filled again from the saved ticket.
+    version = {"status": ticket["status"], "assigned_to": ticket["assigned_to"], "updated_at": ticket["updated_at"]}
+    shown_key = f"tk_edit_shown_{tid}"
+    if st.session_state.get(shown_key) != version:
+        st.session_state[shown_key] = version
+        st.session_state[status_key] = ticket["status"]
+        st.session_state[assignee_key] = ticket["assigned_to"] if ticket["assigned_to"] in assignees else NOBODY
+        st.session_state[note_key] = ""
+
+    def _save(shown: dict = version) -> None:
+        status, assignee = st.session_state[status_key], st.session_state[assignee_key]
+        note = st.session_state[note_key]
+        was = shown["assigned_to"] if shown["assigned_to"] in assignees else NOBODY
+        try:
+            tickets.update(
+                tid,
+                status=status if status != shown["status"] else None,
+                append_note=note.strip() or None,
+                assigned_to=assignee if assignee not in (NOBODY, was) else None,
+                unassign=assignee == NOBODY and was != NOBODY,
+                author=op["display_name"],
+            )
+        except DomainError as exc:
+            ui.flash("error", ui.err(exc))
+        else:
+            ui.flash("success", ui.t("saved"))
+            st.session_state.pop(shown_key, None)  # start again from the saved ticket
+
+    with st.form(f"tk_edit_{tid}"):
+        st.selectbox(
             ui.t("status"),
             STATUSES,
-            index=STATUSES.index(ticket["status"]),
             format_func=lambda s: ui.t(f"st_{s}"),
-            key=f"tk_edit_status_{ticket['id']}",
+            key=status_key,
+            placeholder=ui.t("choose"),
         )
-        assignee = st.selectbox(
+        st.selectbox(
             ui.t("assigned_to"),
             assignees,
-            index=assignees.index(ticket["assigned_to"]) if ticket["assigned_to"] in assignees else 0,
-            format_func=lambda i: ui.t("nobody") if i is None else names[i],
-            key=f"tk_edit_assignee_{ticket['id']}",
+            format_func=lambda i: ui.t("nobody") if i == NOBODY else names.get(i, "—"),
+            key=assignee_key,
+            placeholder=ui.t("choose"),
         )
-        note = st.text_area(ui.t("add_note"), key=f"tk_edit_note_{ticket['id']}")
-        if st.form_submit_button(ui.t("save"), type="primary"):
-            try:
-                tickets.update(
-                    ticket["id"],
-                    status=status,
-                    append_note=note.strip() or None,
-                    assigned_to=assignee,
-                    unassign=assignee is None and ticket["assigned_to"] is not None,
-                    author=op["display_name"],
-                )
-            except DomainError as exc:
-                st.error(ui.err(exc))
-            else:
-                ui.flash("success", ui.t("saved"))
-                st.rerun()
+        st.text_area(ui.t("add_note"), key=note_key)
+        st.form_submit_button(ui.t("save"), type="primary", on_click=_save)
     if ticket["contact_method"] == ContactMethod.PHONE:
         calls_section(ticket)
     if op["is_admin"]:

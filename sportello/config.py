@@ -172,7 +172,7 @@ class Settings:
     host: str = "0.0.0.0"
     dashboard_port: int = 8501
     queue_timeout_s: float = 120.0
-    heartbeat_timeout_s: float = 60.0
+    heartbeat_timeout_s: float = 15.0  # the dashboard beats every third of it (5 s)
     default_max_chats: int = 3
     max_message_len: int = 2000
     token_ttl_s: float = 12 * 3600
@@ -362,7 +362,7 @@ class Settings:
             host=env.get("HOST", "0.0.0.0"),
             dashboard_port=_int(env, "DASHBOARD_PORT", 8501),
             queue_timeout_s=_float(env, "QUEUE_TIMEOUT_S", 120.0),
-            heartbeat_timeout_s=_float(env, "HEARTBEAT_TIMEOUT_S", 60.0),
+            heartbeat_timeout_s=_float(env, "HEARTBEAT_TIMEOUT_S", 15.0),
             default_max_chats=_int(env, "MAX_CONCURRENT_CHATS", 3),
             max_message_len=_int(env, "MAX_MESSAGE_LEN", 2000),
             token_ttl_s=_float(env, "TOKEN_TTL_S", 12 * 3600),

@@ -94,7 +94,7 @@ class Runtime:
         self.counters = RedisCounters(s.redis_url) if s.redis_url else DatabaseCounters(self.store)
         self.chat.quotas = VisitorQuotas(s, counters=self.counters)
         self.operators.guard = LoginGuard(s, counters=self.counters)
-        self.tickets = TicketService(self.store, clock=clock)
+        self.tickets = TicketService(self.store, clock=clock, tz=self.settings.timezone)
         self.feedback = FeedbackService(self.store, self.settings, clock=clock, on_commit=wake)
         self.feedback.quotas = self.chat.quotas  # a rating counts with the chat's other changes
         self.notes = NotesService(self.store, clock=clock)

@@ -150,6 +150,7 @@ def seed(runtime) -> dict:
     online(accounts, mario, clock.now)
     svc.answer_offer(s["session_id"], s["token"], True)
     clock.advance(30)
+    online(accounts, mario, clock.now)  # his console beats: present (HEARTBEAT_TIMEOUT_S)
     svc.take_chat(mario, s["session_id"])
     clock.advance(20)
     svc.operator_send(mario, s["session_id"], "Certo.")

@@ -5,6 +5,11 @@ or more (`>=`). From then on it is out of the queue: no queue position counts it
 visitor's, the operator's list), even before the sweeper (`ChatService.expire_waiting`)
 moves it to contact collection.
 
+A waiting chat also leaves the queue, at once, when no operator is present any more (`stranded`:
+every console closed or gone quiet for HEARTBEAT_TIMEOUT_S, domain/capacity.py): waiting for nobody is
+not waiting, so the visitor is asked for a contact straight away rather than after QUEUE_TIMEOUT_S.
+Operators present but at capacity keep the queue waiting.
+
 The queue's order (`QUEUE_ORDER`): urgent chats first (an emergency, `sessions.urgent`), then the
 oldest first (`waiting_since`), then by id. One SQL rule (`store/chat_queries.LIVE_QUEUE` and the
 position, `AHEAD_IN_QUEUE`) follows it, for the operators' list and the visitor's position alike.
@@ -22,6 +27,22 @@ RECENT_WAITS = 20  # how many of the last queue waits the estimate looks at
 
 def timed_out(waiting_since: float, now: float, timeout_s: float) -> bool:
     return now - waiting_since >= timeout_s
+
+
+def stranded(operators_present: int) -> bool:
+    """Nobody is present to take a waiting chat: it leaves the queue now."""
+    return operators_present == 0
+
+
+def leaves_queue(waiting_since: float, now: float, timeout_s: float, operators_present: int) -> bool:
+    """The sweeper's rule: a waiting chat goes to contact collection when it has timed out or is stranded."""
+    return timed_out(waiting_since, now, timeout_s) or stranded(operators_present)
+
+
+def sweep_cutoff(now: float, timeout_s: float, operators_present: int) -> float:
+    """The chats waiting since this instant or before leave the queue (`leaves_queue` as a bound a query
+    can use): all of them when nobody is present, else those that timed out."""
+    return now if stranded(operators_present) else queue_cutoff(now, timeout_s)
 
 
 def queue_cutoff(now: float, timeout_s: float) -> float:

@@ -45,6 +45,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "No operator is available right now. Leave an email address or a phone number "
         "and we will get back to you as soon as possible.",
     },
+    "queue_no_operator": {
+        "it": "Purtroppo in questo momento non c'è più nessun operatore disponibile. Mi lasci un'email o "
+        "un numero di telefono e la ricontatteremo al più presto.",
+        "en": "Unfortunately no operator is available any more right now. Leave an email address or a "
+        "phone number and we will get back to you as soon as possible.",
+    },
     "queue_timeout": {
         "it": "Purtroppo nessun operatore ha potuto rispondere in tempo. Mi lasci un'email o "
         "un numero di telefono e la ricontatteremo al più presto.",
@@ -87,7 +93,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Thank you for your rating!",
     },
     "operator_joined": {
-        "it": "Ora la assiste {name}.",
+        "it": "Ora l'assiste {name}.",
         "en": "{name} is now helping you.",
     },
     "chat_closed": {

@@ -29,6 +29,7 @@ from sportello.faces.storage_full import DISK_FULL, RETRY_AFTER_S, is_disk_full
 from sportello.faces.stream import stream_router
 from sportello.faces.ticket_page import create_ticket_router
 from sportello.runtime import Runtime
+from sportello.services.operators import SESSION_COOKIE
 
 log = logging.getLogger("sportello.api")
 
@@ -302,6 +303,32 @@ def create_router(runtime: Runtime) -> APIRouter:
     def logout(_op: Operator, token: Annotated[str, Depends(bearer_token)]):
         operators.logout(token)
         return {"ok": True}
+
+    # The dashboard's sign-in cookie (Streamlit cannot set cookies): the signed-in console posts its
+    # token here once (Authorization: Bearer), "Esci" deletes it. HttpOnly and SameSite=Strict; the API
+    # itself never reads it (only bearer tokens), so it opens no cross-site request.
+    @router.post("/auth/cookie")
+    def cookie_set(op: Operator, request: Request, token: Annotated[str, Depends(bearer_token)]):
+        response = JSONResponse({"ok": True, "operator": op["username"]})
+        response.set_cookie(
+            SESSION_COOKIE,
+            token,
+            max_age=int(runtime.settings.token_ttl_s),
+            path="/",
+            secure=request.url.scheme == "https",
+            httponly=True,
+            samesite="strict",
+        )
+        return response
+
+    @router.delete("/auth/cookie")
+    def cookie_clear(request: Request):
+        token = request.cookies.get(SESSION_COOKIE)
+        if token:
+            operators.logout(token)  # revoked, not only forgotten by this browser
+        response = JSONResponse({"ok": True})
+        response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+        return response
 
     # ---------------------------------------------------------------- operators
     @router.get("/operators")

@@ -56,7 +56,7 @@ from sportello.domain import credentials as auth
 from sportello.domain.capacity import OperatorLoad, Refusal
 from sportello.domain.events import Event, EventKind
 from sportello.domain.hours import BusinessHours, when_text
-from sportello.domain.queue import queue_cutoff, timed_out
+from sportello.domain.queue import leaves_queue, stranded, sweep_cutoff
 from sportello.domain.texts import quoted, t
 from sportello.domain.validation import check_characters
 from sportello.services import events, tickets
@@ -435,8 +435,9 @@ class ChatService:
                 tx.set(suggestions="")  # answered "talk to a person" (or not): the buttons go
             if accept and tx.state == State.BOT:  # "talk to a person" at any time
                 question = self._last_question(tx, before_seq=tx.sess["last_seq"] + 1)
-                if not question and self.hours.is_open(tx.now):
-                    # nothing asked yet: ask what it is about; the next message is the question
+                if not question:
+                    # nothing asked yet: ask what it is about (out of hours too: the ticket needs its question);
+                    # the next message is the question
                     tx.move("ask_topic")
                     asking = True
                     reply = t("ask_topic", lang)
@@ -524,22 +525,31 @@ class ChatService:
         return ticket
 
     # ------------------------------------------------------------------ queue timeout (the sweeper's only)
+    def _present(self, conn: Connection, now: float) -> int:
+        return availability(conn, now, self.settings.heartbeat_timeout_s)["online"]
+
     def _expire(self, session_id: str) -> bool:
         with self._session(session_id, visitor=False) as tx:
-            if tx.state != State.WAITING or not timed_out(
-                tx.sess["waiting_since"], tx.now, self.settings.queue_timeout_s
-            ):
+            if tx.state != State.WAITING:
+                return False
+            present = self._present(tx.conn, tx.now)
+            if not leaves_queue(tx.sess["waiting_since"], tx.now, self.settings.queue_timeout_s, present):
                 return False
             tx.move("timeout")
-            reply = t("queue_timeout", tx.sess["language"])
-            tx.say(Role.BOT, BOT_AUTHOR, reply, "queue_timeout")
+            # Nobody left to wait for (every console closed): say so, rather than "nobody answered in time".
+            key = "queue_no_operator" if stranded(present) else "queue_timeout"
+            reply = t(key, tx.sess["language"])
+            tx.say(Role.BOT, BOT_AUTHOR, reply, key)
             tx.record(EventKind.QUEUE_TIMEOUT, question=tx.sess["original_question"], reply=reply)
             return True
 
     def expire_waiting(self) -> int:
-        """Move every chat that has waited QUEUE_TIMEOUT_S or more to contact collection."""
+        """Move every chat that leaves the queue (domain/queue.py `leaves_queue`: waited QUEUE_TIMEOUT_S or
+        more, or no operator is present any more) to contact collection."""
+        now = self.clock()
         with self.store.read() as conn:
-            ids = cq.timed_out_ids(conn, queue_cutoff(self.clock(), self.settings.queue_timeout_s))
+            cutoff = sweep_cutoff(now, self.settings.queue_timeout_s, self._present(conn, now))
+            ids = cq.timed_out_ids(conn, cutoff)
         return sum(1 for sid in ids if self._expire(sid))
 
     # ------------------------------------------------------------------ operators
@@ -653,7 +663,7 @@ class ChatService:
         """Hand a live chat to a colleague who may take it (domain/capacity.py: present, with room).
 
         Only the operator who has the chat may transfer it; the chat stays live. The visitor
-        reads "Ora la assiste X" and the sheet gets a `chat_transfer` row, in one transaction."""
+        reads "Ora l'assiste X" and the sheet gets a `chat_transfer` row, in one transaction."""
         if not isinstance(to_operator_id, int) or isinstance(to_operator_id, bool):
             raise ValidationError("to_operator_id must be an operator id", code="invalid_to_operator_id")
         with self._session(session_id, visitor=False) as tx:

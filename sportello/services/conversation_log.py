@@ -86,10 +86,14 @@ class ConversationLog:
         return status
 
 
-def csv_bytes(header: list[str], rows: list[dict]) -> bytes:
-    """A CSV export; every cell is made formula-safe as in the sheets."""
+EXCEL_DELIMITER = ";"  # Excel with Italian (or any comma-decimal) regional settings splits columns on ';'
+
+
+def csv_bytes(header: list[str], rows: list[dict], *, delimiter: str = ",") -> bytes:
+    """A CSV export (UTF-8 with a BOM, so that Excel reads the accents); every cell is made formula-safe as
+    in the sheets. `delimiter=EXCEL_DELIMITER` for the "Excel (Italia)" variant."""
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    writer = csv.writer(buf, delimiter=delimiter, lineterminator="\n")
     writer.writerow(header)
     for r in rows:
         writer.writerow([safe_cell(r.get(k, "")) for k in header])

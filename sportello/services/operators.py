@@ -23,6 +23,11 @@ from sportello.store.database import Store
 
 HEARTBEAT_WRITE_EVERY_S = 5.0
 TOKEN_CACHE_S = 2.0
+# The dashboard's sign-in survives a reload and deep links: its token also lives in this HttpOnly,
+# SameSite=Strict cookie, set and cleared by the API (POST/DELETE /api/auth/cookie, faces/api.py) and
+# read by the dashboard (faces/dashboard/ui.py, st.context.cookies). The token still expires (TOKEN_TTL_S)
+# and "Esci" revokes it.
+SESSION_COOKIE = "sportello_session"
 
 
 def _username(username: str | None) -> str:

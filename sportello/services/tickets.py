@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy.engine import Connection
@@ -22,7 +23,7 @@ from sportello.domain import NotFound, Role, TicketStatus, ValidationError, iso
 from sportello.domain.hours import zone
 from sportello.domain.validation import check_characters
 from sportello.services import alerts, ticket_lifecycle
-from sportello.services.conversation_log import csv_bytes
+from sportello.services.conversation_log import EXCEL_DELIMITER, csv_bytes
 from sportello.sinks.layout import TICKETS, ticket_row
 from sportello.store import tickets as ticket_table
 from sportello.store.database import Store
@@ -59,6 +60,18 @@ LIST_COLUMNS = [
 def upsert_sheet_row(conn: Connection, t: dict, now: float) -> None:
     """Put the ticket's "Ticket" row in the outbox, in `conn`'s transaction (upserted by id)."""
     enqueue(conn, TICKETS, ticket_row(t), op="upsert", row_key=str(t["id"]), session_id=t["session_id"], now=now)
+
+
+def local_stamp(value: float | str | None, tz: str, fmt: str = "%d/%m/%Y %H:%M:%S") -> str:
+    """Epoch seconds or ISO text as the venue's local time (TIMEZONE); "" when missing."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return value
+    return datetime.fromtimestamp(value, tz=zone(tz, or_utc=True)).strftime(fmt)
 
 
 def _clock_label(ts: float, tz: str) -> str:
@@ -120,6 +133,10 @@ def mask_contact(value: str) -> str:
         return f"{local[:1]}***@{domain}"
     if len(value) <= 6:
         return "*" * len(value)
+    if value.startswith("+"):
+        # "0039*******567", never "+39…": a cell starting with + is a formula to a spreadsheet, and safe_cell's
+        # guard (a leading ') would show in Excel. 00 is the same international prefix, written safely.
+        return "00" + value[1:3] + "*" * (len(value) - 6) + value[-3:]
     return value[:3] + "*" * (len(value) - 6) + value[-3:]
 
 
@@ -155,9 +172,10 @@ def _check_status(statuses) -> None:
 class TicketService:
     """Tickets for the faces (the API, the dashboard): the store stays inside."""
 
-    def __init__(self, store: Store, *, clock=time.time):
+    def __init__(self, store: Store, *, clock=time.time, tz: str = "UTC"):
         self._store = store
         self.clock = clock
+        self.tz = tz  # TIMEZONE: notes are stamped in the venue's time, as everything the operators read
 
     @staticmethod
     def for_viewer(rows: list[dict], operator: dict | None) -> list[dict]:
@@ -248,7 +266,8 @@ class TicketService:
                 values.update(ticket_lifecycle.status_change(conn, row, status, now, author))
             if append_note:
                 prefix = f"{row['notes']}\n" if row["notes"] else ""
-                values["notes"] = f"{prefix}[{iso(now)}] {author}: {append_note.strip()}"
+                stamp = local_stamp(now, self.tz, "%d/%m/%Y %H:%M")
+                values["notes"] = f"{prefix}[{stamp}] {author}: {append_note.strip()}"
             if assigned_to is not None:
                 if not ticket_table.operator_exists(conn, assigned_to):
                     raise ValidationError("unknown operator", code="unknown_operator")
@@ -291,3 +310,18 @@ class TicketService:
     def export_csv(rows: list[dict]) -> bytes:
         """The rows of `list` as CSV (EXPORT_COLUMNS)."""
         return csv_bytes(EXPORT_COLUMNS, rows)
+
+    @staticmethod
+    def export_excel(rows: list[dict], tz: str, status_label: Callable[[str], str]) -> bytes:
+        """The rows of `list` for Excel with Italian settings: ';' between columns, UTF-8 with a BOM, the
+        times in TIMEZONE ("05/03/2025 14:30:00"), the status as the dashboard names it (`status_label`)."""
+        out = [
+            {
+                **r,
+                "status": status_label(r["status"]),
+                "created_at": local_stamp(r["created_at"], tz),
+                "updated_at": local_stamp(r["updated_at"], tz),
+            }
+            for r in rows
+        ]
+        return csv_bytes(EXPORT_COLUMNS, out, delimiter=EXCEL_DELIMITER)

@@ -39,7 +39,7 @@ def test_operator_takes_replies_and_releases_in_the_browser(data_dir, tmp_path):
 
         page.get_by_text(HARD).first.wait_for(timeout=15_000)  # the queue refreshes by itself
         page.get_by_role("button", name="Prendi").click()
-        page.get_by_text("Ora la assiste Mario.").wait_for(timeout=15_000)
+        page.get_by_text("Ora l'assiste Mario.").wait_for(timeout=15_000)
         assert visitor.poll()["status"] == "live"
 
         page.get_by_label("Risposta").fill("Buongiorno, sono Mario: mi dica pure.")
@@ -150,7 +150,7 @@ def test_console_chat_view_alert_notes_transfer_and_labels(data_dir, tmp_path):
         assert notified == ["Sportello: visitatore in attesa | In coda: 1"]
 
         page.get_by_role("button", name="Prendi").click()
-        page.get_by_text("Ora la assiste Mario.").wait_for(timeout=15_000)
+        page.get_by_text("Ora l'assiste Mario.").wait_for(timeout=15_000)
         page.get_by_label("Risposta").fill("Buongiorno, sono Mario.")
         page.get_by_role("button", name="Invia", exact=True).click()
         # in the chat view (not the reply box, which may still hold it while the rerun clears it)
@@ -194,7 +194,7 @@ def test_console_chat_view_alert_notes_transfer_and_labels(data_dir, tmp_path):
         page.get_by_text("Trasferisci a un collega").first.click()
         page.get_by_role("button", name="Trasferisci", exact=True).click()
         page.get_by_text("Chat passata a Lucia.").wait_for(timeout=15_000)
-        assert visitor.poll()["messages"][-1]["text"] == "Ora la assiste Lucia."
+        assert visitor.poll()["messages"][-1]["text"] == "Ora l'assiste Lucia."
         page.get_by_text("Nessuna chat aperta.").wait_for(timeout=15_000)
         ticket = lucia.release(visitor.session_id)["ticket"]
 

@@ -44,7 +44,7 @@ def test_news_redraws_only_its_fragment_and_an_idle_console_sends_nothing(data_d
         assert queued["fragment_runs"] > 0, queued
 
         page.get_by_role("button", name="Prendi").click()
-        page.get_by_text("Ora la assiste Mario.").wait_for(timeout=15_000)
+        page.get_by_text("Ora l'assiste Mario.").wait_for(timeout=15_000)
         page.get_by_text("In coda: 0").wait_for(timeout=15_000)
         page.wait_for_timeout(2000)
 

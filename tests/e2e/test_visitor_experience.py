@@ -129,7 +129,7 @@ def test_desktop_topic_first_live_chat_typing_looks_and_rating(venue, browser, m
 
     # each kind of message has its look; system lines are centred, with a time
     mario.take(sid)
-    system = page.locator("#chat .sp-system", has_text="Ora la assiste Mario.")
+    system = page.locator("#chat .sp-system", has_text="Ora l'assiste Mario.")
     expect(system).to_be_visible(timeout=3_000)
     centre = system.evaluate(
         "e => { const r = e.getBoundingClientRect(), w = document.querySelector('#chat .message-wrap')"
@@ -270,7 +270,9 @@ def test_outside_business_hours_banner_and_straight_to_the_contact_form(closed, 
     page.locator("#lang-switch label", has_text="English").click()
     expect(page.locator(".sp-banner")).to_contain_text("we are back tomorrow at 9:00")
     page.locator("#lang-switch label", has_text="Italiano").click()
-    page.locator("#ask-person").click()  # closed: no topic question, the form at once
+    page.locator("#ask-person").click()  # closed: what it is about first (the ticket needs it), then the form
+    expect(page.locator("#chat")).to_contain_text("di che cosa si tratta", timeout=10_000)
+    say(page, "Ho perso un ombrello")
     expect(page.locator("#contact")).to_be_visible(timeout=10_000)
     expect(page.locator("#chat")).to_contain_text("In questo momento il servizio è chiuso: torniamo domani alle 9:00.")
     assert not page.errors

@@ -83,7 +83,7 @@ def test_seed_scenario_answer_operator_live_chat_and_close(server, data_dir, mar
 
         # 4. the operator takes the chat: the page shows it by itself
         mario.take(session_id)
-        expect(chat).to_contain_text("Ora la assiste Mario.", timeout=3_000)
+        expect(chat).to_contain_text("Ora l'assiste Mario.", timeout=3_000)
         expect(status).to_contain_text("In chat con Mario.")
         expect(page.locator("#ask-person")).to_be_hidden()
 
@@ -237,7 +237,7 @@ def test_visitor_and_operator_text_is_shown_literally(server, mario):
         page.locator("#offer-accept, #ask-person").locator("visible=true").first.click()
         session_id = the_only_pending(mario)
         mario.take(session_id)
-        expect(chat).to_contain_text("Ora la assiste Mario.", timeout=3_000)
+        expect(chat).to_contain_text("Ora l'assiste Mario.", timeout=3_000)
         mario.send(session_id, "<script>alert(3)</script><img src=x onerror=alert(4)> _corsivo_")
         expect(chat).to_contain_text("<script>alert(3)</script><img src=x onerror=alert(4)> _corsivo_", timeout=2_000)
 

@@ -47,7 +47,7 @@ def test_transfer_hands_the_live_chat_to_a_present_colleague(server, data_dir, m
     assert out == {"session_id": v.session_id, "status": "live", "operator_id": lucia_id, "operator_name": "Lucia"}
     snap = v.poll()
     assert snap["status"] == "live" and snap["operator_name"] == "Lucia"
-    assert snap["messages"][-1]["role"] == "system" and snap["messages"][-1]["text"] == "Ora la assiste Lucia."
+    assert snap["messages"][-1]["role"] == "system" and snap["messages"][-1]["text"] == "Ora l'assiste Lucia."
     assert [c["session_id"] for c in lucia.get("my_chats")["chats"]] == [v.session_id]
     assert mario.get("my_chats")["chats"] == []
     # The chat is lucia's now: mario can no longer write, lucia can, and releases it.
@@ -62,7 +62,7 @@ def test_transfer_hands_the_live_chat_to_a_present_colleague(server, data_dir, m
         lambda: [r for r in read_sheet(data_dir, "Conversazioni") if r["intent_detected"] == "chat_transfer"]
     )
     assert rows[0]["session_id"] == v.session_id
-    assert rows[0]["bot_reply"] == "🔄 Ora la assiste Lucia." and rows[0]["user_agent"] == "Transfer Mario -> Lucia"
+    assert rows[0]["bot_reply"] == "🔄 Ora l'assiste Lucia." and rows[0]["user_agent"] == "Transfer Mario -> Lucia"
     v.close()
 
 

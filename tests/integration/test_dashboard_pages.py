@@ -164,7 +164,7 @@ def test_take_send_release_move_the_real_store(rt):
     assert [s.value for s in at.success] == ["Chat presa."]
     row = session_row(rt, sid)
     assert row.status == "live" and row.operator_id == ids["mario"]
-    assert "Ora la assiste Mario." in texts(at)
+    assert "Ora l'assiste Mario." in texts(at)
 
     at.text_area(key=f"reply_text_{sid}").input("Buongiorno, sono Mario.")
     at.button(key=f"send_{sid}").click().run()

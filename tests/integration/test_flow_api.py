@@ -100,7 +100,7 @@ def test_seed_final_scenario_live_chat_to_resolved_ticket(server, data_dir, mari
     assert taken["status"] == "live" and taken["operator_name"] == "Mario"
     polled = v.poll()
     assert polled["status"] == "live" and polled["operator_name"] == "Mario"
-    assert any(m["role"] == "system" and "Ora la assiste Mario" in m["text"] for m in polled["messages"])
+    assert any(m["role"] == "system" and "Ora l'assiste Mario" in m["text"] for m in polled["messages"])
     last = polled["messages"][-1]["seq"]
 
     mario.send(v.session_id, "Buongiorno, sono Mario. Mi dica pure.")

@@ -38,5 +38,5 @@ def test_take_chat_race_has_exactly_one_winner(server, mario, lucia):
         winner = next(body["operator_name"] for code, body in results if code == 200)
         snap = v.poll()
         assert snap["status"] == "live" and snap["operator_name"] == winner
-        assert sum(1 for m in snap["messages"] if m["role"] == "system" and "Ora la assiste" in m["text"]) == 1
+        assert sum(1 for m in snap["messages"] if m["role"] == "system" and "Ora l'assiste" in m["text"]) == 1
         (mario if winner == "Mario" else lucia).release(v.session_id)

@@ -89,10 +89,10 @@ CASES: dict[EventKind, tuple[dict, list[str]]] = {
         ],
     ),
     EventKind.TRANSFERRED: (
-        {"question": "Posso portare il cane?", "operator": "Lucia", "text": "Mario", "reply": "Ora la assiste Lucia."},
+        {"question": "Posso portare il cane?", "operator": "Lucia", "text": "Mario", "reply": "Ora l'assiste Lucia."},
         [
             "[TRASFERIMENTO] Posso portare il cane?",
-            "🔄 Ora la assiste Lucia.",
+            "🔄 Ora l'assiste Lucia.",
             "chat_transfer",
             "Transfer Mario -> Lucia",
         ],

@@ -31,9 +31,9 @@ LABELS: dict[str, tuple[str, str]] = {
         "For museum operators only.",
     ),
     "login_help": (
-        'Gli account si creano con `python -m sportello.faces.admin add-operator UTENTE --name "Nome Cognome"` '
+        'Gli account si creano con `python -m sportello admin add-operator UTENTE --name "Nome Cognome"` '
         "(o dalla pagina Operatori, per gli amministratori).",
-        'Accounts are created with `python -m sportello.faces.admin add-operator USER --name "First Last"` '
+        'Accounts are created with `python -m sportello admin add-operator USER --name "First Last"` '
         "(or from the Operators page, by administrators).",
     ),
     # presence
@@ -41,6 +41,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "online": ("Online", "Online"),
     "away": ("Assente", "Away"),
     "offline": ("Offline", "Offline"),
+    "console_gone": ("Non connesso (console chiusa)", "Not connected (console closed)"),
     "presence_help": (
         "Ricevi chat solo se sei Online e questa pagina è aperta.",
         "You receive chats only while Online with this page open.",
@@ -49,6 +50,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "live_title": ("Live: coda e chat", "Live: queue and chats"),
     "operators_online": ("Operatori online", "Operators online"),
     "accepting": ("Chat accettate", "Accepting"),
+    "accepting_closed": ("no, chiuso", "no, closed"),  # out of business hours
     "yes": ("sì", "yes"),
     "no": ("no", "no"),
     "my_chats": ("Le mie chat", "My chats"),
@@ -97,6 +99,11 @@ LABELS: dict[str, tuple[str, str]] = {
     "only_mine": ("Solo assegnati a me", "Only assigned to me"),
     "n_tickets": ("{n} ticket", "{n} tickets"),
     "export_csv": ("Esporta CSV", "Export CSV"),
+    "export_excel": ("Excel (Italia)", "Excel (Italy)"),
+    "export_excel_help": (
+        "CSV per Excel con impostazioni italiane: separatore punto e virgola, orari locali.",
+        "CSV for Excel with Italian settings: semicolon separator, local times.",
+    ),
     "pick_ticket": ("Apri ticket", "Open ticket"),
     "no_tickets": ("Nessun ticket con questi filtri.", "No tickets match these filters."),
     "ticket_detail": ("Ticket #{id}", "Ticket #{id}"),

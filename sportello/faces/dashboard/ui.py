@@ -24,6 +24,7 @@ from sportello.domain import DomainError, OperatorStatus, Role
 from sportello.domain.hours import zone
 from sportello.faces.dashboard.texts import ERRORS, LABELS, error_text, tr
 from sportello.runtime import Runtime, dashboard_runtime
+from sportello.services.operators import SESSION_COOKIE
 
 TOKEN_KEY = "op_token"
 LANG_KEY = "ui_lang"
@@ -83,10 +84,55 @@ def client_address() -> str | None:
     return forwarded or None
 
 
+SIGNED_OUT_KEY = "signed_out"  # "Esci" in this tab: the connection's cookie is never read again
+CLEAR_COOKIE_KEY = "clear_cookie"
+COOKIE_URL = "/api/auth/cookie"  # faces/api.py, on the app's port (the dashboard is proxied at /dashboard/)
+
+# The sign-in cookie is set and cleared by the API (Streamlit cannot): a same-origin request from the
+# dashboard's page. HttpOnly: no script ever reads it back. Only the operator's own token goes in.
+COOKIE_JS = """<script>
+fetch(%(url)s, {method: %(method)s, credentials: "same-origin", headers: %(headers)s}).catch(function () {});
+</script>"""
+
+
+def cookie_token() -> str | None:
+    """The sign-in cookie the browser sent when this tab connected (a reload, a deep link), or None."""
+    try:
+        value = st.context.cookies.get(SESSION_COOKIE)
+    except Exception:  # no browser (AppTest, bare mode)
+        return None
+    return value if isinstance(value, str) and value else None
+
+
+def _cookie_request(method: str, token: str | None = None) -> None:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    script = COOKIE_JS % {"url": json.dumps(COOKIE_URL), "method": json.dumps(method), "headers": json.dumps(headers)}
+    st.iframe(script, height=1)
+
+
+COOKIE_SENT_KEY = "cookie_sent"
+
+
+def keep_signed_in() -> None:
+    """Put this tab's token in the sign-in cookie, once, unless the browser already sent it (signed-in pages)."""
+    token = st.session_state.get(TOKEN_KEY)
+    if token and cookie_token() != token and st.session_state.get(COOKIE_SENT_KEY) != token:
+        st.session_state[COOKIE_SENT_KEY] = token
+        _cookie_request("POST", token)
+
+
+def forget_cookie() -> None:
+    """After "Esci" (or a cookie whose token is no longer valid): the API clears the cookie and revokes it."""
+    if st.session_state.pop(CLEAR_COOKIE_KEY, False):
+        _cookie_request("DELETE")
+
+
 def sign_in(username: str, password: str) -> dict:
     operators = runtime().operators
     token, op = operators.login(username, password, client=client_address())
     st.session_state[TOKEN_KEY] = token
+    st.session_state.pop(SIGNED_OUT_KEY, None)
+    st.session_state.pop(CLEAR_COOKIE_KEY, None)
     # Signing in means being at the desk: online, with a fresh heartbeat.
     return operators.set_status(op["id"], OperatorStatus.ONLINE)
 
@@ -94,6 +140,8 @@ def sign_in(username: str, password: str) -> dict:
 def sign_out() -> None:
     operators = runtime().operators
     token = st.session_state.pop(TOKEN_KEY, None)
+    st.session_state[SIGNED_OUT_KEY] = True
+    st.session_state[CLEAR_COOKIE_KEY] = True
     if token:
         try:
             op = operators.authenticate(token, touch=False)
@@ -104,15 +152,25 @@ def sign_out() -> None:
 
 
 def current_operator() -> dict | None:
-    """The signed-in operator (refreshes the heartbeat), or None."""
+    """The signed-in operator (refreshes the heartbeat), or None: this tab's sign-in, else the sign-in
+    cookie (a reload, a deep link), unless the operator signed out in this tab."""
     token = st.session_state.get(TOKEN_KEY)
+    from_cookie = False
+    if not token and not st.session_state.get(SIGNED_OUT_KEY):
+        token = cookie_token()
+        from_cookie = True
     if not token:
         return None
     try:
-        return runtime().operators.authenticate(token)
+        op = runtime().operators.authenticate(token)
     except DomainError:
         st.session_state.pop(TOKEN_KEY, None)
+        st.session_state[SIGNED_OUT_KEY] = True  # an expired or revoked token: the cookie is not tried again
+        st.session_state[CLEAR_COOKIE_KEY] = True
         return None
+    if from_cookie:
+        st.session_state[TOKEN_KEY] = token
+    return op
 
 
 def require_operator(*, admin: bool = False) -> dict:
@@ -139,9 +197,18 @@ def show_flash() -> None:
         {"success": st.success, "warning": st.warning, "error": st.error}.get(kind, st.info)(text)
 
 
+def accepting(available: bool) -> str:
+    """The Live page's "Chat accettate": out of business hours (domain/hours.py) nobody is offered a chat,
+    whoever is online, so it says the desk is closed."""
+    if not runtime().chat.opening_status(lang())["open"]:
+        return t("accepting_closed")
+    return t("yes") if available else t("no")
+
+
 def heartbeat_every_s(settings: Settings) -> float:
-    """Often enough that one missed beat does not make the operator disappear."""
-    return max(2.0, min(15.0, settings.heartbeat_timeout_s / 4))
+    """A third of HEARTBEAT_TIMEOUT_S (5 s by default): two missed beats do not make the operator disappear,
+    a closed console does within HEARTBEAT_TIMEOUT_S."""
+    return max(1.0, min(20.0, settings.heartbeat_timeout_s / 3))
 
 
 def sidebar(op: dict) -> None:
@@ -167,8 +234,9 @@ def sidebar(op: dict) -> None:
 
         @st.fragment(run_every=heartbeat_every_s(rt.settings))
         def _beat():
-            # Runs while this tab is open; a closed tab stops beating and the
-            # operator stops being offered chats after HEARTBEAT_TIMEOUT_S.
+            # Runs while this tab is open; a closed tab stops beating and after HEARTBEAT_TIMEOUT_S the
+            # operator is away: offered no chat, not shown online, and their queue is not left waiting
+            # for nobody (ChatService.expire_waiting).
             rt.operators.heartbeat(op["id"])
 
         _beat()
@@ -177,6 +245,7 @@ def sidebar(op: dict) -> None:
         if st.button(t("logout"), key="logout"):
             sign_out()
             st.rerun()
+        keep_signed_in()  # last: the elements above keep their place (and their fragments' ids)
 
 
 # ---------------------------------------------------------------- redraw only what changed
