@@ -59,6 +59,13 @@ class VisitorActions:
             view = apply_snapshot(view, snap)
             if not snap.get("more"):
                 break
+        return self._with_hours(view)
+
+    def _with_hours(self, view: dict) -> dict:
+        """While the visitor leaves a contact: whether the desk is closed, and when it is back ("" unknown)."""
+        if view.get("status") == "collecting_contact":
+            opening = self.service.opening_status(view["lang"])
+            view["closed_back"] = None if opening["open"] else (opening["back"] or "")
         return view
 
     def _ensure_session(self, view: dict, user_agent: str, client: str | None = None) -> dict:
@@ -127,7 +134,7 @@ class VisitorActions:
             log.exception("could not resume a visitor session")
             return view
         view.update(sid=saved["sid"], token=saved["token"], msgs=[], last_seq=0)
-        return apply_snapshot(view, snap)
+        return self._with_hours(apply_snapshot(view, snap))
 
     def empty(self, view: dict) -> dict:
         """Send with nothing typed: nothing is sent, a gentle hint, the chat stays."""

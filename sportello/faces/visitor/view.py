@@ -63,6 +63,14 @@ UI: dict[str, dict[str, str]] = {
         "it": "Nessun operatore disponibile: ci lasci un contatto e la ricontatteremo.",
         "en": "No operator available: leave a contact and we will get back to you.",
     },
+    "status_contact_closed": {
+        "it": "Il servizio è chiuso ora: torniamo {when}. Ci lasci un contatto e la ricontatteremo.",
+        "en": "The help desk is closed now: we are back {when}. Leave a contact and we will get back to you.",
+    },
+    "status_contact_closed_unknown": {
+        "it": "Il servizio è chiuso ora: ci lasci un contatto e la ricontatteremo.",
+        "en": "The help desk is closed now: leave a contact and we will get back to you.",
+    },
     "status_closed": {"it": "La conversazione è chiusa.", "en": "This conversation is closed."},
     "status_ticket": {"it": "Numero della richiesta: {ticket_id}.", "en": "Request number: {ticket_id}."},
     "status_topic": {
@@ -407,8 +415,12 @@ def status_html(view: dict) -> str:
         parts = [ui("status_live", lang, name=view.get("operator_name") or "")]
     elif status == "asking_topic":
         parts = [ui("status_topic", lang)]
-    elif status == "collecting_contact":
-        parts = [ui("status_contact", lang)]
+    elif status == "collecting_contact":  # out of hours (`closed_back` set by the actions): say the desk is closed
+        back = view.get("closed_back")
+        if back is None:
+            parts = [ui("status_contact", lang)]
+        else:
+            parts = [ui("status_contact_closed", lang, when=back) if back else ui("status_contact_closed_unknown", lang)]
     elif status == "closed":
         parts = [ui("status_closed", lang)]
         if view.get("ticket_id"):
