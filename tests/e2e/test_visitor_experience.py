@@ -155,7 +155,7 @@ def test_desktop_topic_first_live_chat_typing_looks_and_rating(venue, browser, m
 
     # released: the rating form; a 4 with a comment, then thanks and no form
     ticket_id = mario.release(sid, "trovato")["ticket"]["id"]
-    expect(page.locator("#rating")).to_be_visible(timeout=3_000)
+    expect(page.locator("#rating")).to_be_visible(timeout=10_000)
     page.locator("#rate-score label", has_text="4").click()
     page.locator("#rate-comment textarea").fill("Gentilissimo")
     page.locator("#rate-submit").click()
