@@ -42,3 +42,19 @@ def test_reply_by_email_from_the_ticket_page_shows_state_error_and_the_visitor_b
     at.run()
     assert any("mailbox unavailable" in e.value for e in at.error), [e.value for e in at.error]
     assert any("NON inviata" in c.value for c in at.caption)
+
+
+def test_the_chats_canned_replies_answer_a_ticket_by_email(rt):
+    from sportello.faces.dashboard.texts import CANNED
+
+    seed(rt)
+    at = sign_in("mario")
+    at.switch_page("pages/tickets.py").run()
+    at.text_input(key="tk_q").input("anna@").run()
+    ticket_id = at.selectbox(key="tk_pick").value
+    lang = rt.tickets.get(ticket_id)["language"]
+    choice = CANNED[lang][1]
+    at.selectbox(key=f"tk_canned_{ticket_id}").select(choice).run()
+    at.button(key=f"tk_send_canned_{ticket_id}").click().run()
+    assert not at.exception
+    assert [r["text"] for r in rt.ticket_replies.list(ticket_id)] == [choice]

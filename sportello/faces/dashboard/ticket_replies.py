@@ -8,6 +8,7 @@ import streamlit as st
 
 from sportello.domain import DomainError
 from sportello.faces.dashboard import ui as ui
+from sportello.faces.dashboard.texts import CANNED
 
 TEXTS = {
     "it": {
@@ -77,10 +78,22 @@ def panel(rt, op: dict, ticket: dict, tz: str) -> None:
     with st.form(f"tk_reply_{ticket['id']}", clear_on_submit=True):
         text = st.text_area(tx("reply"), key=f"tk_reply_text_{ticket['id']}", max_chars=rt.settings.max_message_len)
         if st.form_submit_button(tx("send"), icon=":material/send:"):
-            try:
-                service.reply(ticket["id"], op, text)
-            except DomainError as exc:
-                st.error(ui.err(exc))
-            else:
-                ui.flash("success", tx("queued_ok"))
-                st.rerun()
+            send(service, op, ticket, text)
+    lang = ticket["language"] if ticket["language"] in CANNED else "it"
+    with st.expander(ui.t("canned")):  # the same canned replies as the live chat, in the ticket's language
+        canned = st.selectbox(
+            ui.t("canned"), CANNED[lang], key=f"tk_canned_{ticket['id']}", label_visibility="collapsed"
+        )
+        if st.button(ui.t("send_canned"), key=f"tk_send_canned_{ticket['id']}"):
+            send(service, op, ticket, canned)
+
+
+def send(service, op: dict, ticket: dict, text: str) -> None:
+    """Queue `text` as the operator's reply by email; the page says so, or why not."""
+    try:
+        service.reply(ticket["id"], op, text)
+    except DomainError as exc:
+        st.error(ui.err(exc))
+    else:
+        ui.flash("success", tx("queued_ok"))
+        st.rerun()
