@@ -4,6 +4,7 @@ at 1280x800 and 390x844."""
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import create_engine, update
 
 from sportello.store.tables import ticket_tokens
@@ -45,7 +46,8 @@ def test_ticket_page_read_reply_expired_and_wrong(data_dir, tmp_path, size):
             page.screenshot(path=str(tmp_path / f"ticket-{size[0]}.png"))
             page.fill("#reply-text", "Grazie! <b>Domenica</b> siete aperti?")
             page.click("#reply-send")
-            page.wait_for_function("document.querySelectorAll('#thread .msg.visitor').length === 1")
+            # a locator, not wait_for_function: the page's CSP (no unsafe-eval) refuses Playwright's string polling
+            expect(page.locator("#thread .msg.visitor")).to_have_count(1, timeout=10_000)
             assert "<b>Domenica</b>" in page.locator("#thread .msg.visitor").inner_text()
             width = page.evaluate("document.documentElement.scrollWidth")
             assert width <= size[0]  # no sideways scrolling on a phone
