@@ -64,8 +64,13 @@ def sign_in(ctx: Context, username: str):
 
 def open_page(page, title: str) -> None:
     # Client-side navigation: a fresh URL would start a new Streamlit session, signed out.
-    page.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click()
-    page.wait_for_load_state("networkidle")
+    # Not "networkidle": the Live page's check ticks every 0.5 s, so the network is never idle.
+    link = page.locator('[data-testid="stSidebarNav"] a', has_text=title).first
+    href = link.get_attribute("href") or ""
+    link.click()
+    page.wait_for_url("**" + href.rsplit("/", 1)[-1])
+    page.locator('[data-testid="stMain"]').wait_for()
+    time.sleep(1.0)  # the page's first run
 
 
 def label(page, question_start: str, option: str, kb: dict | None = None) -> str:
