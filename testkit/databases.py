@@ -8,7 +8,8 @@ reason (`pytest -ra` lists them), never silently.
 
 In a test module, `pytestmark = pytest.mark.both_databases` makes every test
 that uses the `db_env` fixture (directly or through `server`/`settings`) run
-on both.
+on both; `@pytest.mark.database("sqlite")` (or "postgresql") on one test of such a module runs it on that
+backend only, for a check that has nothing to do with the other.
 """
 
 from __future__ import annotations
@@ -60,6 +61,12 @@ def db_env_for(request) -> dict:
 
 
 def parametrize_databases(metafunc) -> None:
-    """Tests marked `both_databases` that use db_env run once per backend."""
-    if metafunc.definition.get_closest_marker("both_databases") and "db_env" in metafunc.fixturenames:
+    """Tests marked `both_databases` that use db_env run once per backend (or on the one a `database`
+    marker names)."""
+    if "db_env" not in metafunc.fixturenames:
+        return
+    only = metafunc.definition.get_closest_marker("database")
+    if only is not None:
+        metafunc.parametrize("db_env", list(only.args), indirect=True)
+    elif metafunc.definition.get_closest_marker("both_databases"):
         metafunc.parametrize("db_env", ["sqlite", "postgresql"], indirect=True)

@@ -35,6 +35,7 @@ def data_dir(tmp_path):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "both_databases: run the test on SQLite and on PostgreSQL")
+    config.addinivalue_line("markers", "database(name): in a both_databases module, run this test on that one only")
     config.addinivalue_line("markers", "unit: in-process, no server, no network (tests/unit)")
     config.addinivalue_line("markers", "integration: store, sinks, stand-ins, the API in-process (tests/integration)")
     config.addinivalue_line("markers", "e2e: real app.py processes, browsers (tests/e2e)")

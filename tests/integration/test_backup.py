@@ -111,9 +111,8 @@ def _sqlite_backup_at(settings: Settings, tmp_path: Path, revision: str) -> Path
     return path
 
 
-def test_restore_refuses_a_backup_from_a_newer_schema(settings, tmp_path, db_env):
-    if db_env.get("DATABASE_URL"):
-        pytest.skip("the schema check is the same code on both; the SQLite file is easy to edit")
+@pytest.mark.database("sqlite")  # the schema check is the same code on both; the SQLite file is easy to edit
+def test_restore_refuses_a_backup_from_a_newer_schema(settings, tmp_path):
     path = _sqlite_backup_at(settings, tmp_path, "9999")
     found = _service(settings).verify(path)
     assert found["schema_status"] == "newer" and not found["ok"]
@@ -123,9 +122,8 @@ def test_restore_refuses_a_backup_from_a_newer_schema(settings, tmp_path, db_env
     assert admin(["verify", str(path)]) == 1
 
 
-def test_restore_migrates_an_older_backup_forward(tmp_path, db_env):
-    if db_env.get("DATABASE_URL"):
-        pytest.skip("SQLite only: an old store is made by running the migrations up to 0005")
+@pytest.mark.database("sqlite")  # an old store is made by running the migrations up to 0005
+def test_restore_migrates_an_older_backup_forward(tmp_path):
     old = Settings.from_env({"DATA_DIR": str(tmp_path / "old")})
     old.data_dir.mkdir()
     engine = create_engine(old.database_url)
@@ -167,9 +165,7 @@ def test_retention_and_the_schedule(settings):
     assert not _service(settings, every_h=0).due()
 
 
-def test_verify_flags_a_damaged_file(tmp_path, capsys, db_env):
-    if db_env.get("DATABASE_URL"):
-        pytest.skip("one file, no store involved")
+def test_verify_flags_a_damaged_file(tmp_path, capsys):  # one file, no store involved
     bad = tmp_path / "bad.db"
     bad.write_bytes(b"SQLite format 3\x00" + b"\x00" * 100)
     assert admin(["verify", str(bad)]) == 1
@@ -194,9 +190,8 @@ def test_admin_commands(settings, db_env, monkeypatch, capsys, tmp_path):
     assert Path(json.loads(capsys.readouterr().out)["backup"]).parent == tmp_path / "here"
 
 
+@pytest.mark.database("postgresql")
 def test_postgres_without_pg_dump_says_so(settings, db_env, monkeypatch):
-    if not db_env.get("DATABASE_URL"):
-        pytest.skip("PostgreSQL only")
     monkeypatch.setattr(store_backup.shutil, "which", lambda _name: None)
     with pytest.raises(BackupError, match="pg_dump is not installed"):
         _service(settings).backup()
