@@ -144,7 +144,7 @@ with right:
 
 
 def service_levels_section() -> None:
-    """Issue 23: time to first response and to resolution of the tickets (median, p90) by channel,
+    """Time to first response and to resolution of the tickets (median, p90) by channel,
     and the tickets over TICKET_FIRST_RESPONSE_LIMIT_H / TICKET_RESOLUTION_LIMIT_H."""
     s = rt.settings
     sla = rt.reports.service_levels(

@@ -100,7 +100,7 @@ ticket = tickets.get(picked, viewer=op)
 
 
 def calls_section(ticket: dict) -> None:
-    """Issue 23: the calls back to a phone ticket, and a form to log one (rt.callbacks)."""
+    """The calls back to a phone ticket, and a form to log one (rt.callbacks)."""
     st.markdown(f"**{ui.t('calls_title')}**")
     if ticket.get("next_call_at"):
         st.caption(ui.t("call_due", when=ui.clock(ticket["next_call_at"], tz)))

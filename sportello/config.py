@@ -192,7 +192,7 @@ class Settings:
     # operator offer, contact, rating) per RATE_WINDOW_S (services/throttle.py; 0 = unlimited).
     body_read_timeout_s: float = 30.0
     change_rate_per_session: int = 30
-    # Live push (issue 21): the change feed's watcher looks for rows other processes committed every
+    # Live push: the change feed's watcher looks for rows other processes committed every
     # FEED_INTERVAL_S while someone listens (sportello/services/feed.py); the visitor stream
     # (GET /api/chat/sessions/{id}/stream, sportello/faces/stream.py) is capped per client address and per
     # chat (0 = unlimited; a new stream past STREAM_MAX_PER_SESSION closes that chat's oldest), sends a
@@ -234,7 +234,7 @@ class Settings:
     # Privacy: closed conversations older than this many days are anonymised by the
     # background sweeper (and by `python -m sportello admin retention`); 0 keeps them forever.
     retention_days: int = 0
-    # The visitor page (issue 15): business hours and holidays in TIMEZONE (sportello/domain/hours.py;
+    # The visitor page: business hours and holidays in TIMEZONE (sportello/domain/hours.py;
     # empty = always open), and the venue's name, logo (https URL or a file under DATA_DIR) and colour.
     business_hours: str = ""
     holidays: str = ""

@@ -80,6 +80,10 @@ class Runtime:
         # One change feed per process: the writes of this process wake their chats' streams at once, a watcher
         # finds those of other processes (services/feed.py).
         self.feed = ChangeFeed(self.store, interval_s=self.settings.feed_interval_s, clock=clock)
+        # Quotas and sign-in lockouts count together across processes (the dashboard's included).
+        s = self.settings
+        self.counters = RedisCounters(s.redis_url) if s.redis_url else DatabaseCounters(self.store)
+        quotas = VisitorQuotas(s, counters=self.counters)
         self.chat = ChatService(
             self.store,
             MeteredAnswerer(self.answerer),
@@ -87,16 +91,14 @@ class Runtime:
             clock=clock,
             on_commit=wake,
             on_change=self.feed.notify,
+            quotas=quotas,
         )
-        self.operators = OperatorService(self.store, self.settings, clock=clock)
-        # Quotas and sign-in lockouts count together across processes (the dashboard's included).
-        s = self.settings
-        self.counters = RedisCounters(s.redis_url) if s.redis_url else DatabaseCounters(self.store)
-        self.chat.quotas = VisitorQuotas(s, counters=self.counters)
-        self.operators.guard = LoginGuard(s, counters=self.counters)
+        self.operators = OperatorService(
+            self.store, self.settings, clock=clock, guard=LoginGuard(s, counters=self.counters)
+        )
         self.tickets = TicketService(self.store, clock=clock, tz=self.settings.timezone)
-        self.feedback = FeedbackService(self.store, self.settings, clock=clock, on_commit=wake)
-        self.feedback.quotas = self.chat.quotas  # a rating counts with the chat's other changes
+        # a rating counts with the chat's other changes
+        self.feedback = FeedbackService(self.store, self.settings, clock=clock, on_commit=wake, quotas=quotas)
         self.notes = NotesService(self.store, clock=clock)
         self.reports = Reports(self.store, clock=clock)
         self.conversation_log = ConversationLog(self.store)
@@ -115,7 +117,7 @@ class Runtime:
         # Mail and ticket follow-up: replies by email, sent by the outbox leader's mail worker.
         self.mail_worker: MailWorker | None = None
         self.ticket_replies = TicketReplies(self.store, self.settings, clock=clock, on_commit=self._wake_after_reply)
-        # Issue 23: phone call-backs, and the staff alerts delivered by the outbox leader (alert_scheduler).
+        # Phone call-backs, and the staff alerts delivered by the outbox leader (alert_scheduler).
         self.callbacks = CallbackService(self.store, delay_s=self.settings.callback_delay_min * 60, clock=clock)
         self.alerts = AlertService(self.store, self.settings, clock=clock)
         self.alert_scheduler = Scheduler(

@@ -156,6 +156,7 @@ class ChatService:
         clock: Callable[[], float] = time.time,
         on_commit: Callable[[], None] | None = None,
         on_change: Callable[[str], None] | None = None,
+        quotas: VisitorQuotas | None = None,
     ):
         self.store = store
         self.answerer = answerer
@@ -165,8 +166,9 @@ class ChatService:
         # After a commit that changed a chat, with its id: the change feed wakes its streams (services/feed.py).
         self.on_change = on_change or (lambda _session_id: None)
         self.tz = settings.timezone
-        # Per-client rates of new sessions and messages (0 = unlimited), and the cap per session.
-        self.quotas = VisitorQuotas(settings)
+        # Per-client rates of new sessions and messages (0 = unlimited), and the cap per session; the runtime
+        # passes quotas on the counters every process shares (in memory when none are given).
+        self.quotas = quotas or VisitorQuotas(settings)
         self.max_messages = settings.max_messages_per_session
         # Outside business hours a visitor who wants a person goes to the contact form (domain/hours.py).
         self.hours = BusinessHours.parse(settings.business_hours, settings.holidays, self.tz)

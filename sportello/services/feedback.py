@@ -59,12 +59,14 @@ class FeedbackService:
         *,
         clock: Callable[[], float] = time.time,
         on_commit: Callable[[], None] | None = None,
+        quotas: VisitorQuotas | None = None,
     ):
         self.store = store
         self.settings = settings
         self.clock = clock
         self.on_commit = on_commit or (lambda: None)
-        self.quotas = VisitorQuotas(settings)  # a rating is a visitor's write: CHANGE_RATE_PER_SESSION
+        # A rating is a visitor's write: CHANGE_RATE_PER_SESSION (the runtime passes the chat's quotas).
+        self.quotas = quotas or VisitorQuotas(settings)
 
     @staticmethod
     def _resolved_by(conn, sess) -> str | None:

@@ -44,13 +44,14 @@ class OperatorService:
         *,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        guard: LoginGuard | None = None,
     ):
         self._store = store
         self.sleep = sleep
         self.settings = settings
         self.clock = clock
         self.scrypt_n = settings.password_scrypt_n
-        self.guard = LoginGuard(settings)
+        self.guard = guard or LoginGuard(settings)  # the runtime's is on the counters every process shares
         self._tokens: dict[str, tuple[float, dict]] = {}  # token hash -> (valid until, operator)
 
     # ------------------------------------------------------------ sign-in

@@ -287,7 +287,7 @@ class PrivacyService:
         # the visitor's comment on the satisfaction rating; the score stays
         conn.execute(update(ratings).where(ratings.c.session_id.in_(ids)).values(comment=""))
         n_events = event_table.anonymise_sessions(conn, ids, ERASED_TEXT)
-        # Issue 23: the operators' notes on call backs; the staff alerts' payloads (they quote the question).
+        # The operators' notes on call backs; the staff alerts' payloads (they quote the question).
         call_table.erase_sessions(conn, ids)
         alert_table.erase_sessions(conn, ids, ERASED_TEXT)
         # Outbox rows first: the tickets' new (anonymised) upserts below need no rewrite.
@@ -295,7 +295,7 @@ class PrivacyService:
         erased_tickets = ticket_table.anonymise_sessions(conn, ids, ERASED_TEXT, now)
         for t in erased_tickets:
             upsert_sheet_row(conn, t, now)
-        # Issue 23: the tickets' replies, their mail jobs (a queued mail is never sent) and the visitor's links.
+        # The tickets' replies, their mail jobs (a queued mail is never sent) and the visitor's links.
         ticket_reply_table.erase_tickets(conn, [t["id"] for t in erased_tickets])
         for session_id in ids:
             record(conn, Event(EventKind.ERASED, session_id, now, reply=reason))

@@ -112,7 +112,7 @@ def create(conn: Connection, now: float, **fields) -> dict:
         "created_at": now,
         "updated_at": now,
     }
-    # Issue 23: a ticket born resolved (a released live chat) has its service levels; a visitor's
+    # A ticket born resolved (a released live chat) has its service levels; a visitor's
     # contact (an open ticket) alerts the staff, in this transaction (services/alerts.py).
     if values.get("status") == TicketStatus.RESOLVED:
         values.update(first_response_at=values["started_at"] or now, resolved_at=now)

@@ -387,7 +387,7 @@ ERRORS: dict[str, tuple[str, str]] = {
     ),
 }
 
-# Issue 23: tickets followed to closure (call-backs, service levels), in one block.
+# Tickets followed to closure (call-backs, service levels), in one block.
 LABELS.update(
     {
         "calls_title": ("Richiamate", "Call-backs"),

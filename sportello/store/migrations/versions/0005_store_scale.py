@@ -1,4 +1,4 @@
-"""Indexes and columns for a store holding a year of data (issue 14).
+"""Indexes and columns for a store holding a year of data.
 
 - events.seq: the id of the event's outbox row, i.e. the commit order, kept on the event so that the
   "Conversazioni" log is read newest first from an index and stays in commit order once sent outbox

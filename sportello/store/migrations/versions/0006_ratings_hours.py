@@ -1,4 +1,4 @@
-"""Satisfaction ratings and the operator-typing mark (issue 15, visitor side).
+"""Satisfaction ratings and the operator-typing mark (visitor side).
 
 - `ratings`: one row per session (unique), the visitor's 1-5 score and optional
   comment, who resolved the chat ("ai" or "operator"), the ticket if any.

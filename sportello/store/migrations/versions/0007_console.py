@@ -1,4 +1,4 @@
-"""Operator console: internal notes on a chat or a ticket (issue 15).
+"""Operator console: internal notes on a chat or a ticket.
 
 One row per note an operator writes on a live chat (`session_id`) or on a
 ticket (`ticket_id`, with its session when it has one). Notes are read by

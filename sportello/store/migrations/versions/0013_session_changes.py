@@ -1,4 +1,4 @@
-"""The change feed (issue 21): an index on `sessions.updated_at`.
+"""The change feed: an index on `sessions.updated_at`.
 
 Every transition, message and operator "typing" mark bumps `sessions.updated_at`; the change feed of each
 app process (sportello/services/feed.py) asks, every FEED_INTERVAL_S while a visitor stream is open, for
