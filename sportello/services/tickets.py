@@ -238,6 +238,13 @@ class TicketService:
             t["assigned_to_name"] = names.get(t["assigned_to"], "") if t["assigned_to"] is not None else ""
         return found
 
+    def of_same_contact(self, session_id: str, *, exclude: int | None = None, viewer: dict | None = None) -> list[dict]:
+        """The visitor's tickets, newest first: those of the same session and those sharing a contact one of
+        them left (not `exclude`, the ticket being read), as `viewer` may see them (for_viewer)."""
+        with self._store.read() as conn:
+            found = ticket_table.of_same_contact(conn, session_id)
+        return self.for_viewer([t for t in found if t["id"] != exclude], viewer)
+
     def update(
         self,
         ticket_id: int,

@@ -82,6 +82,21 @@ def search(
     return [as_dict(r, keys) for r in result]
 
 
+def of_same_contact(conn: Connection, session_id: str, limit: int = 10) -> list[dict]:
+    """The tickets of a visitor: those of `session_id` (the same browser), and those with a contact one of
+    them left (the same email or phone, from another session); newest first, at most `limit`."""
+    contacts = select(tickets.c.contact_info).where(tickets.c.session_id == session_id, tickets.c.contact_info != "")
+    stmt = (
+        select(tickets)
+        .where(or_(tickets.c.session_id == session_id, tickets.c.contact_info.in_(contacts)))
+        .order_by(tickets.c.id.desc())
+        .limit(limit)
+    )
+    result = conn.execute(stmt)
+    keys = tuple(result.keys())
+    return [as_dict(r, keys) for r in result]
+
+
 def operator_exists(conn: Connection, operator_id: int) -> bool:
     return conn.execute(select(operators.c.id).where(operators.c.id == operator_id)).first() is not None
 

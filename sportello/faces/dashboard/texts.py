@@ -433,6 +433,39 @@ ERRORS.update(
     }
 )
 
+# The inbox (the Live page) and the Ticket page's list and detail.
+LABELS.update(
+    {
+        "closed_now": ("Chiuso ora: fuori dall'orario di apertura.", "Closed now: outside opening hours."),
+        "closed_back": (" Si riapre {when}.", " Back {when}."),
+        "queue_n": ("In attesa ({n})", "Waiting ({n})"),
+        "my_chats_n": ("Mie ({n})", "Mine ({n})"),
+        "colleagues_n": ("Colleghi ({n})", "Colleagues ({n})"),
+        "no_colleague_chats": ("Nessuna chat aperta dai colleghi.", "No chats open with colleagues."),
+        "new_message": ("nuovo messaggio", "new message"),
+        "reply_placeholder": (
+            "Rispondi (Invio invia, Maiusc+Invio a capo)",
+            "Reply (Enter sends, Shift+Enter new line)",
+        ),
+        "canned_short": ("Rapide", "Quick"),
+        "thread_title": ("Conversazione", "Conversation"),
+        "visitor_title": ("Visitatore", "Visitor"),
+        "language_now": ("Lingua ora", "Language now"),
+        "lang_it": ("italiano", "Italian"),
+        "lang_en": ("inglese", "English"),
+        "waited": ("Ha atteso", "Waited"),
+        "taken_at": ("Presa alle", "Taken at"),
+        "earlier_tickets": ("Ticket precedenti", "Earlier tickets"),
+        "earlier_none": ("Nessuno.", "None."),
+        "tk_filters": ("Filtri", "Filters"),
+        "tk_list": ("Elenco", "List"),
+        "tk_open": ("Apri", "Open"),
+        "tk_none_open": ("Scegli un ticket dall'elenco.", "Pick a ticket from the list."),
+        "rating": ("Voto", "Rating"),
+        "other_tickets": ("Altri ticket dello stesso contatto", "Other tickets of the same contact"),
+    }
+)
+
 # Canned replies, in the visitor's language.
 CANNED: dict[str, list[str]] = {
     "it": [

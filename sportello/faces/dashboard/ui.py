@@ -450,7 +450,21 @@ h1, h2, h3 {{ color: {color}; }}
 [class*="st-key-msg-system-"] [data-testid="stText"], [class*="st-key-msg-time-"] [data-testid="stText"] {{
   text-align: center; color: #6b7280; font-size: .85rem;
 }}
+/* The inbox: compact, so the thread, the reply box and the controls fit in 1280x800. */
+.block-container {{ padding-top: 2.5rem; padding-left: 1.5rem; padding-right: 1.5rem; }}
+[class*="st-key-chat_head_"] button {{ padding: .2rem .55rem; min-height: 2rem; }}
+[class*="st-key-chat_head_"] button p {{ font-size: .9rem; }}
+h1 {{ font-size: 1.9rem !important; padding-bottom: .25rem !important; }}
+.st-key-live_figures [data-testid="stMetricValue"] {{ font-size: 1.35rem; }}
+.st-key-live_figures [data-testid="stMetric"] {{ padding: 0; }}
+.st-key-inbox_list h3, .st-key-inbox_visitor h3, .st-key-inbox_thread h3 {{ font-size: 1.1rem; padding: .25rem 0; }}
 @media (max-width: 640px) {{
+  /* A chat open: the thread first, then the visitor, then the list. */
+  [data-testid="stColumn"]:has(.st-key-inbox_thread) {{ order: -2; }}
+  [data-testid="stColumn"]:has(.st-key-inbox_visitor) {{ order: -1; }}
+  [class*="st-key-transcript_"] {{ height: 36vh !important; }}
+  .st-key-live_figures [data-testid="stMetricValue"] {{ font-size: 1.1rem; }}
+  .st-key-live_figures [data-testid="stMetricLabel"] p {{ font-size: .8rem; }}
   [class*="st-key-msg-operator-"] {{ padding-left: 8%; }}
   [class*="st-key-msg-user-"], [class*="st-key-msg-bot-"] {{ padding-right: 8%; }}
 }}
