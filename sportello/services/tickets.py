@@ -202,6 +202,7 @@ class TicketService:
         offset: int = 0,
         statuses: list[str] | tuple[str, ...] | None = None,
         viewer: dict | None = None,
+        unassigned: bool = False,
     ) -> list[dict]:
         """Newest first, `status` (or any of `statuses`: the dashboard's filter), the other filters;
         as `viewer` may see them (for_viewer), and `q` matches a contact only for a viewer who reads it."""
@@ -217,6 +218,7 @@ class TicketService:
                 limit=min(max(limit, 1), 5000),
                 offset=max(offset, 0),
                 contact=sees_contacts(viewer),
+                unassigned=unassigned,
             )
         return self.for_viewer(found, viewer)
 
@@ -228,11 +230,14 @@ class TicketService:
         assigned_to: int | None = None,
         limit: int = 5000,
         viewer: dict | None = None,
+        unassigned: bool = False,
     ) -> list[dict]:
-        """Newest first, any of `statuses` (all when empty), matching `q`, with `assigned_to_name`
-        (the dashboard's list)."""
+        """Newest first, any of `statuses` (all when empty), matching `q`, assigned to `assigned_to` (or to
+        nobody: `unassigned`), with `assigned_to_name` (the dashboard's list)."""
         q = (q or "").strip() or None
-        found = self.search(statuses=statuses, q=q, assigned_to=assigned_to, limit=limit, viewer=viewer)
+        found = self.search(
+            statuses=statuses, q=q, assigned_to=assigned_to, limit=limit, viewer=viewer, unassigned=unassigned
+        )
         names = self.operator_names()
         for t in found:
             t["assigned_to_name"] = names.get(t["assigned_to"], "") if t["assigned_to"] is not None else ""

@@ -5,7 +5,8 @@ password field's "Show password", "Press Enter to apply", the sidebar's "Collaps
 dataframe toolbar's "Search" and so on are English. A small `st.components.v2` component (its script
 runs in the dashboard's own page, no iframe) sets `<html lang>` and translates them in place: the
 texts of Streamlit's own elements (found by their `data-testid`) and the `aria-label`, `title` and
-`placeholder` attributes that equal one of the English strings below. A MutationObserver keeps doing so as
+`placeholder` attributes that equal one of the English strings below; it also makes the scrollable boxes
+reachable with the keyboard (axe's "scrollable-region-focusable"). A MutationObserver keeps doing so as
 Streamlit redraws. Only our fixed strings go in: never anyone's text.
 
 What it cannot reach: texts drawn on a canvas (the dataframe's cells and its column menu), and the
@@ -51,6 +52,8 @@ ITALIAN: dict[str, str] = {
     "Close fullscreen": "Esci da schermo intero",
     "No results": "Nessun risultato",
     "Select all": "Seleziona tutto",
+    "Chat message from user": "Messaggio del visitatore",
+    "Chat message from assistant": "Messaggio",
     "Press Enter to apply": "Premi Invio per applicare",
     "Press Enter to submit form": "Premi Invio per inviare",
     "Press Ctrl+Enter to apply": "Premi Ctrl+Invio per applicare",
@@ -58,6 +61,9 @@ ITALIAN: dict[str, str] = {
     "Press Ctrl+Enter to submit form": "Premi Ctrl+Invio per inviare",
     "Press ⌘+Enter to submit form": "Premi ⌘+Invio per inviare",
 }
+
+# Scrollable boxes (a chat's thread, the ticket list): reachable with the keyboard (tabindex), as axe asks.
+FOCUSABLE = '[class*="st-key-transcript_"], .st-key-tk_list'
 
 # The elements whose own text is Streamlit's (never an operator's or a visitor's).
 TEXT_SELECTORS = (
@@ -81,6 +87,9 @@ export default function (component) {
         const to = swap(el.getAttribute(name));
         if (to !== null) el.setAttribute(name, to);
       }
+    }
+    for (const el of root.querySelectorAll(top.__spChrome.focusable)) {
+      if (!el.hasAttribute("tabindex")) el.setAttribute("tabindex", "0");
     }
     for (const el of root.querySelectorAll(top.__spChrome.selectors)) {
       for (const node of el.childNodes) {
@@ -107,4 +116,6 @@ _component = st.components.v2.component("sportello_chrome", js=JS)
 def translate(lang: str) -> None:
     """Streamlit's own texts and `<html lang>` in `lang` ("it" or "en"); draws nothing visible."""
     texts = ITALIAN if lang == "it" else {it: en for en, it in ITALIAN.items()}  # back, after a switch
-    _component(data={"lang": lang, "texts": texts, "selectors": TEXT_SELECTORS}, key="sp_chrome_i18n")
+    _component(
+        data={"lang": lang, "texts": texts, "selectors": TEXT_SELECTORS, "focusable": FOCUSABLE}, key="sp_chrome_i18n"
+    )

@@ -457,10 +457,12 @@ LABELS.update(
         "taken_at": ("Presa alle", "Taken at"),
         "earlier_tickets": ("Ticket precedenti", "Earlier tickets"),
         "earlier_none": ("Nessuno.", "None."),
-        "tk_filters": ("Filtri", "Filters"),
-        "tk_list": ("Elenco", "List"),
-        "tk_open": ("Apri", "Open"),
-        "tk_none_open": ("Scegli un ticket dall'elenco.", "Pick a ticket from the list."),
+        "tk_more": (
+            "Mostrati i primi {n} di {total}: restringi i filtri per vedere gli altri.",
+            "Showing the first {n} of {total}: narrow the filters to see the others.",
+        ),
+        "anyone": ("— chiunque —", "— anyone —"),
+        "me": ("io", "me"),
         "rating": ("Voto", "Rating"),
         "other_tickets": ("Altri ticket dello stesso contatto", "Other tickets of the same contact"),
     }

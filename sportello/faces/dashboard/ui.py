@@ -437,6 +437,9 @@ def theme() -> None:
 .stButton button[kind="primary"], .stFormSubmitButton button[kind="primaryFormSubmit"],
 .stDownloadButton button[kind="primary"] {{ background-color: {color}; border-color: {color}; }}
 h1, h2, h3 {{ color: {color}; }}
+/* Captions dark enough to read (WCAG AA) on white and on the chat bubbles' greys. */
+[data-testid="stCaptionContainer"] {{ color: #4b5563; }}
+.st-key-tk_fields [data-testid="stText"] {{ line-height: 1.6; }}
 [class*="st-key-msg-operator-"] {{ padding-left: 22%; box-sizing: border-box; }}
 [class*="st-key-msg-operator-"] [data-testid="stChatMessage"] {{
   flex-direction: row-reverse; text-align: right;
@@ -462,6 +465,7 @@ h1 {{ font-size: 1.9rem !important; padding-bottom: .25rem !important; }}
   /* A chat open: the thread first, then the visitor, then the list. */
   [data-testid="stColumn"]:has(.st-key-inbox_thread) {{ order: -2; }}
   [data-testid="stColumn"]:has(.st-key-inbox_visitor) {{ order: -1; }}
+  .st-key-tk_list {{ height: 40vh !important; }}
   [class*="st-key-transcript_"] {{ height: 36vh !important; }}
   .st-key-live_figures [data-testid="stMetricValue"] {{ font-size: 1.1rem; }}
   .st-key-live_figures [data-testid="stMetricLabel"] p {{ font-size: .8rem; }}
