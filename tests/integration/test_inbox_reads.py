@@ -30,9 +30,7 @@ def test_earlier_tickets_of_the_same_contact_and_the_unassigned_filter(runtime):
     tickets = runtime.tickets
 
     assert [t["id"] for t in tickets.of_same_contact(first_visit["session_id"])] == [second["id"], first["id"]]
-    assert [t["id"] for t in tickets.of_same_contact(first_visit["session_id"], exclude=first["id"])] == [
-        second["id"]
-    ]
+    assert [t["id"] for t in tickets.of_same_contact(first_visit["session_id"], exclude=first["id"])] == [second["id"]]
     lucia = runtime.operators.by_username("lucia")
     seen = tickets.of_same_contact(first_visit["session_id"], viewer=lucia)
     assert {t["contact_info"] for t in seen} == {"a***@example.org"}  # masked for a non-admin

@@ -438,7 +438,8 @@ def theme() -> None:
 .stDownloadButton button[kind="primary"] {{ background-color: {color}; border-color: {color}; }}
 h1, h2, h3 {{ color: {color}; }}
 /* Captions dark enough to read (WCAG AA) on white and on the chat bubbles' greys. */
-[data-testid="stCaptionContainer"] {{ color: #4b5563; }}
+[data-testid="stCaptionContainer"] {{ opacity: 1 !important; }}
+[data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p {{ color: #4b5563 !important; }}
 .st-key-tk_fields [data-testid="stText"] {{ line-height: 1.6; }}
 [class*="st-key-msg-operator-"] {{ padding-left: 22%; box-sizing: border-box; }}
 [class*="st-key-msg-operator-"] [data-testid="stChatMessage"] {{
