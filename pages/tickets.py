@@ -110,12 +110,11 @@ def ticket_list() -> None:
                 )
                 st.text(r["original_question"] or "—")
                 due = f" · {ui.t('due_column')}: {ui.clock(r['next_call_at'], tz)}" if r.get("next_call_at") else ""
-                st.caption(
-                    ui.plain(
+                with st.container(key=f"tk_meta_{r['id']}"):  # text, never Markdown: a contact is no link
+                    st.text(
                         f"{ui.contact_label(r['contact_method'])} · {r['contact_info'] or '—'} · "
                         f"{ui.clock(r['created_at'], tz)} · {r['assigned_to_name'] or ui.t('nobody')}{due}"
                     )
-                )
         if len(rows) > LIST_ROWS:
             st.caption(ui.t("tk_more", n=LIST_ROWS, total=len(rows)))
 

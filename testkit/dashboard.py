@@ -172,11 +172,6 @@ def ticket_rows(at) -> list[int]:
     return [int(b.key.removeprefix("tk_row_")) for b in at.button if b.key and b.key.startswith("tk_row_")]
 
 
-def captions(at) -> list[str]:
-    """(AppTest) The captions as shown (ui.plain's backslashes removed)."""
-    return [c.value.replace("\\", "") for c in at.caption]
-
-
 class DashboardServer(ChildServer):
     """`streamlit run dashboard.py` on a free port with its own DATA_DIR; stopped with its process group."""
 

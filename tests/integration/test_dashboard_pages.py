@@ -22,7 +22,6 @@ from testkit.dashboard import (
     DOG,
     PASSWORD,
     FakeAnswerer,
-    captions,
     make_operators,
     online,
     operator_id,
@@ -247,7 +246,7 @@ def test_ticket_page_filters_status_notes_and_assignment(rt):
     assert at.multiselect(key="tk_status").value == ["open", "pending", "resolved"]
     assert at.multiselect(key="tk_status").placeholder == "Scegli uno o più…"
     assert len(ticket_rows(at)) == 3
-    shown = captions(at)
+    shown = texts(at)
     assert [c for c in shown if c.startswith("Chat dal vivo")] and [c for c in shown if c.startswith("Email")]
     assert not [c for c in shown if "live_chat" in c]  # never the raw channel
     at.multiselect(key="tk_status").set_value(["resolved"]).run()
@@ -256,7 +255,7 @@ def test_ticket_page_filters_status_notes_and_assignment(rt):
     assert len(ticket_rows(at)) == 3
     at.text_input(key="tk_q").input("anna@").run()
     (ticket_id,) = ticket_rows(at)
-    assert any(c.startswith("Email · anna@example.org · ") for c in captions(at))
+    assert any(c.startswith("Email · anna@example.org · ") for c in texts(at))
 
     assert at.session_state["tk_pick"] == ticket_id  # the first of the list is open
     shown = "\n".join(texts(at))
@@ -276,7 +275,7 @@ def test_ticket_page_filters_status_notes_and_assignment(rt):
     at.multiselect(key="tk_status").set_value(["open"]).run()
     assert not ticket_rows(at) and [i.value for i in at.info] == ["Nessun ticket con questi filtri."]
     at.multiselect(key="tk_status").set_value([]).run()
-    assert any(c.endswith("· Lucia Bianchi") for c in captions(at))
+    assert any(c.endswith("· Lucia Bianchi") for c in texts(at))
     at.selectbox(key="tk_assignee").select("me").run()
     assert not ticket_rows(at)  # nothing is assigned to mario
     at.selectbox(key="tk_assignee").select(lucia).run()

@@ -441,6 +441,7 @@ h1, h2, h3 {{ color: {color}; }}
 [data-testid="stCaptionContainer"] {{ opacity: 1 !important; }}
 [data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p {{ color: #4b5563 !important; }}
 .st-key-tk_fields [data-testid="stText"] {{ line-height: 1.6; }}
+[class*="st-key-tk_meta_"] [data-testid="stText"] {{ font-size: .85rem; color: #4b5563; }}
 [class*="st-key-msg-operator-"] {{ padding-left: 22%; box-sizing: border-box; }}
 [class*="st-key-msg-operator-"] [data-testid="stChatMessage"] {{
   flex-direction: row-reverse; text-align: right;
