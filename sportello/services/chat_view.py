@@ -38,6 +38,17 @@ def message_dict(m) -> dict:
     }
 
 
+def live_chat_dict(r) -> dict:
+    """What the console lists of a live chat (a sessions row)."""
+    return {
+        "session_id": r.id,
+        "original_question": r.original_question,
+        "language": r.language,
+        "taken_at": iso(r.taken_at),
+        "urgent": bool(r.urgent),
+    }
+
+
 def suggestions_of(sess: Mapping) -> list[dict]:
     """The questions offered as buttons beside "talk to a person" ([{intent, question}], at most 3): those of the
     AI's last turn, while the person is still only offered."""
@@ -163,13 +174,9 @@ class ChatView:
             rows = cq.live_chats_of(conn, operator_id)
         return [
             {
-                "session_id": r.id,
-                "original_question": r.original_question,
-                "language": r.language,
-                "taken_at": iso(r.taken_at),
+                **live_chat_dict(r),
                 "waited_s": round(r.taken_at - r.waiting_since, 1) if r.taken_at and r.waiting_since else None,
                 "last_seq": r.last_seq,
-                "urgent": bool(r.urgent),
             }
             for r in rows
         ]
@@ -192,13 +199,9 @@ class ChatView:
             rows = cq.live_chats_of_others(conn, operator_id)
         return [
             {
-                "session_id": r.id,
-                "original_question": r.original_question,
-                "language": r.language,
+                **live_chat_dict(r),
                 "operator_name": r.display_name,
-                "taken_at": iso(r.taken_at),
                 "live_s": round(now - r.taken_at, 1) if r.taken_at else None,
-                "urgent": bool(r.urgent),
             }
             for r in rows
         ]

@@ -64,6 +64,9 @@ def test_inbox_take_type_enter_release_and_the_ticket_page(data_dir):
         take = page.get_by_role("button", name="Prendi")
         in_view(page, take, "Prendi")
         assert take.inner_text() == "Prendi"  # never cut to "Pr…"
+        labels = page.locator('[data-testid="stMetricLabel"]')
+        assert labels.first.inner_text() == "Operatori online"  # never "Operatori on…"
+        assert labels.evaluate_all("els => els.every(e => e.scrollWidth <= e.clientWidth + 1)")
         assert_accessible(page, "the Live page with a visitor waiting")
         take.click()
         page.get_by_text("Ora l'assiste Mario.").wait_for(timeout=15_000)
