@@ -172,6 +172,7 @@ def test_take_send_release_move_the_real_store(rt):
     at.button(key=f"take_{theirs['session_id']}").click().run()
     assert not at.exception
     assert [w.value for w in at.warning] == ["Questa chat non è più in attesa: l'ha già presa un collega."]
+    assert [c.value for c in at.caption if c.value.startswith("Lucia Bianchi · IT · ")]  # the colleagues' chats
 
     sid = mine["session_id"]
     at.button(key=f"take_{sid}").click().run()
