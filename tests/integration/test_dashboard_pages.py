@@ -305,6 +305,8 @@ def test_conversations_page_filters_and_sync_state(rt):
     table = at.dataframe[0].value
     assert len(table) == 4 and set(table["intent_detected"]) == {"no_answer"}
     assert set(table["sync"]) == {"pending"}
+    assert set(table["intent_shown"]) == {"l'AI non sa rispondere"} and set(table["sync_shown"]) == {"da inviare"}
+    assert at.multiselect(key="log_intents").format_func("no_answer") == "l'AI non sa rispondere"
 
     rt.worker.drain()
     rt.worker.save_status()

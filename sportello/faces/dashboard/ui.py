@@ -22,6 +22,7 @@ from streamlit.errors import StreamlitAPIException
 from sportello.config import Settings
 from sportello.domain import DomainError, OperatorStatus, Role
 from sportello.domain.hours import zone
+from sportello.faces.dashboard import texts as texts
 from sportello.faces.dashboard.texts import ERRORS, LABELS, error_text, tr
 from sportello.runtime import Runtime, dashboard_runtime
 from sportello.services.operators import SESSION_COOKIE
@@ -49,6 +50,17 @@ def lang() -> str:
 
 def t(key: str, **kwargs) -> str:
     return tr(key, lang(), **kwargs)
+
+
+def intent_label(code: str) -> str:
+    """An intent id in the operator's language ("no_answer" -> "l'AI non sa rispondere"); a KB intent as it is."""
+    return texts.intent_label(code, lang())
+
+
+def log_header(column: str) -> str:
+    """A "Conversazioni" column as the dashboard heads it ("user_message" -> "Messaggio del visitatore")."""
+    entry = texts.LOG_HEADERS.get(column)
+    return column if entry is None else (entry[1] if lang() == "en" else entry[0])
 
 
 def err(exc: DomainError) -> str:
