@@ -53,6 +53,10 @@ def test_inbox_take_type_enter_release_and_the_ticket_page(data_dir):
     with AppServer(data_dir, args=["--no-dashboard"]) as app, DashboardServer(data_dir) as dash, chromium() as ctx:
         page = ctx.new_page()
         page.set_viewport_size({"width": 1280, "height": 800})
+        page.goto(dash.url)  # the sign-in page: Streamlit's own strings in Italian, nothing serious for axe
+        page.get_by_label("Nome utente").wait_for(timeout=30_000)
+        page.get_by_role("button", name="Mostra la password").wait_for(timeout=15_000)
+        assert_accessible(page, "the sign-in page")
         sign_in_browser(page, dash.url, "mario")
         assert page.evaluate("document.documentElement.lang") == "it"
         assert page.locator('[data-testid="stSkipToContent"]').inner_text() == "Vai al contenuto principale"
@@ -254,11 +258,11 @@ def test_console_chat_view_alert_notes_transfer_and_labels(data_dir, tmp_path):
         # Transfer to lucia (online, with room): the visitor is told, the chat leaves mario's console.
         lucia = Operator(app.url, "lucia")
         lucia.online()
-        page.get_by_role("button", name="Trasferisci").click()  # the popover
-        page.get_by_role("button", name="Trasferisci").last.click()
+        page.get_by_role("button", name="Trasferisci").click()  # the popover; lucia appears within 3 s
+        page.locator('[class*="st-key-transfer_"]:not([class*="st-key-transfer_to_"]) button').click(timeout=15_000)
         page.get_by_text("Chat passata a Lucia.").wait_for(timeout=15_000)
         assert visitor.poll()["messages"][-1]["text"] == "Ora l'assiste Lucia."
-        page.get_by_text("Nessuna chat aperta.").wait_for(timeout=15_000)
+        page.get_by_text("Nessuna chat aperta.").first.wait_for(timeout=15_000)
         ticket = lucia.release(visitor.session_id)["ticket"]
 
         # Tickets: the just-resolved ticket is in the default list; its channel has a name; no English widget text.
