@@ -4,6 +4,7 @@ Replies are scripted per test. Each script item is a dict with optional keys:
   content   the assistant message content (str, or a dict dumped as JSON), or a function of the request
             body returning one (`reply`, the default, answers like a model that follows the prompts)
   status    HTTP status (default 200); non-200 returns an OpenAI-style error body
+  headers   extra response headers (e.g. {"Retry-After": "0.1"} with status 429)
   delay     seconds to wait before replying (interrupted when the server stops)
   reject_json_schema  reply 400 when the request asks for response_format json_schema
   chunk_size  with a request asking `stream: true`: characters per streamed chunk (default 8)
@@ -82,10 +83,12 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args) -> None:  # keep test output quiet
         pass
 
-    def _send(self, status: int, body: dict) -> None:
+    def _send(self, status: int, body: dict, headers: dict | None = None) -> None:
         data = json.dumps(body).encode()
         try:
             self.send_response(status)
+            for name, value in (headers or {}).items():
+                self.send_header(name, str(value))
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
@@ -116,7 +119,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         status = item.get("status", 200)
         if status != 200:
-            self._send(status, {"error": {"message": item.get("message", "scripted error"), "type": "server_error"}})
+            error = {"error": {"message": item.get("message", "scripted error"), "type": "server_error"}}
+            self._send(status, error, item.get("headers"))
             return
         content = item.get("content", "")
         if callable(content):

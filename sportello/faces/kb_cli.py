@@ -4,8 +4,8 @@
 
 `examples` asks the configured OpenAI-compatible LLM (OPENAI_API_KEY, OPENAI_BASE_URL, OPENAI_MODEL) for N
 example questions per KB intent in Italian and N in English (default 8), appends them to --out (default
-DATA_DIR/generated_examples.csv; a new run skips the intents already there) and stores them as proposals
-by the LLM: the answerer uses none of them until an admin accepts it (as written or edited) on the
+DATA_DIR/generated_examples.csv; a new run skips the intents already there) and stores each intent's as
+proposals by the LLM as they arrive: the answerer uses none of them until an admin accepts it (as written or edited) on the
 dashboard, Analisi → Apprendimento. Exit 0: every intent done; 1: some failed or the run stopped (what it
 got is kept, run it again to continue); 2: nothing could be done (no LLM configured, a bad KB or file).
 
@@ -41,27 +41,31 @@ def examples(args: argparse.Namespace) -> int:
     except kb_examples.ExamplesError as exc:
         _say(f"error: {exc}")
         return 2
+    stored = {"proposed": 0, "known": 0, "unknown_intent": 0}
     try:
-        progress = kb_examples.generate(
-            settings, writer, out, on_intent=lambda i, n, intent, what: _say(f"[{i}/{n}] {intent}: {what}")
-        )
+        with learning_tools(settings) as learning:
+
+            def keep(examples) -> None:  # each intent's examples, as they arrive, become proposals for review
+                for k, n in learning.propose_generated(examples).items():
+                    stored[k] += n
+
+            progress = kb_examples.generate(
+                settings,
+                writer,
+                out,
+                keep=keep,
+                on_intent=lambda i, n, intent, what: _say(f"[{i}/{n}] {intent}: {what}"),
+            )
     except kb_examples.ExamplesError as exc:
         _say(f"error: {exc}")
         return 2
     finally:
         writer.close()
-    # Whatever arrived, also from an interrupted run, goes to the review (questions stored already are skipped).
-    try:
-        with learning_tools(settings) as learning:
-            stored = learning.propose_generated(kb_examples.generated(out))
-    except kb_examples.ExamplesError as exc:
-        _say(f"error: {exc}")
-        return 2
     _say(
         f"{len(progress.written)} intents written ({progress.questions} questions), "
         f"{len(progress.skipped)} already in {out}, {len(progress.failed)} failed; "
-        f"{stored['proposed']} new proposals await an admin's review (Analisi → Apprendimento), "
-        f"{stored['known']} were known already"
+        f"{stored['proposed']} new proposals await an admin's review (Analisi → Apprendimento)"
+        + (f", {stored['known']} were known already" if stored["known"] else "")
         + (f", {stored['unknown_intent']} of intents not in the KB" if stored["unknown_intent"] else "")
     )
     for intent, why in progress.failed.items():

@@ -15,9 +15,10 @@ Robust by design:
   run stops; so does it after `max_consecutive_failures` failed intents in a row (the server is down) or
   at once on a refused key or an unknown model.
 
-The generated examples are *not* used by the answerer: `Learning.propose_generated` stores them as
-proposals by the LLM, which an admin accepts (as written or edited) or rejects on the dashboard
-(sportello/services/learning.py). The output file must not be one the answerer reads.
+The generated examples are *not* used by the answerer: each intent's, once in the file, are stored by
+`Learning.propose_generated` as proposals by the LLM, which an admin accepts (as written or edited) or
+rejects on the dashboard (sportello/services/learning.py). The file is the run's record (and what a new run
+resumes from); it must not be one the answerer reads.
 """
 
 from __future__ import annotations
@@ -109,7 +110,12 @@ def intents_of(kb_path: Path | str) -> dict[str, list[KBEntry]]:
 
 def done_intents(out_path: Path) -> set[str]:
     """The intents that already have questions in the output file (a previous, maybe interrupted, run)."""
-    return {x.expected for x in generated(out_path)}
+    try:
+        return {r.expected for r in rows(out_path) if r.question and r.expected}
+    except FileNotFoundError:
+        return set()
+    except (OSError, ValueError) as exc:
+        raise ExamplesError(f"output file {out_path}: {exc}") from exc
 
 
 def answerer_files(settings: Settings) -> set[Path]:
@@ -273,10 +279,12 @@ def generate(
     *,
     kb_path: Path | None = None,
     max_consecutive_failures: int = 3,
+    keep: Callable[[list[Example]], object] | None = None,
     on_intent: Callable[[int, int, str, str], None] | None = None,
 ) -> Progress:
     """Write the KB's example questions to `out_path`, intent by intent (see the module's docstring).
-    `on_intent(i, total, intent, what)` reports each intent as it ends."""
+    `keep(examples)` gets each intent's examples once they are in the file (`Learning.propose_generated`:
+    the proposals for the review); `on_intent(i, total, intent, what)` reports each intent as it ends."""
     kb_path = Path(kb_path or settings.kb_path)
     out_path = Path(out_path)
     if out_path.resolve() in answerer_files(replace(settings, kb_path=kb_path)):
@@ -306,6 +314,8 @@ def generate(
                     append_examples(out_path, examples)
                 except OSError as exc:
                     raise ExamplesError(f"cannot write {out_path}: {exc}") from exc
+                if keep:
+                    keep(examples)
                 progress.written.append(intent)
                 progress.questions += len(examples)
                 failures_in_row = 0
@@ -317,13 +327,3 @@ def generate(
         if progress.stopped:
             break
     return progress
-
-
-def generated(out_path: Path) -> list[Example]:
-    """The examples in the output file (to store as proposals)."""
-    try:
-        return [Example(r.question, r.lang, r.expected) for r in rows(out_path) if r.question and r.expected]
-    except FileNotFoundError:
-        return []
-    except (OSError, ValueError) as exc:
-        raise ExamplesError(f"output file {out_path}: {exc}") from exc
