@@ -19,6 +19,8 @@ from sportello.services.learning import LLM
 from testkit.dashboard import make_operators
 from testkit.openai_standin import OpenAIStandIn, example_questions, reply
 
+from .test_learning import seeded  # noqa: F401  (the seeded store of testkit.dashboard, for the dashboard)
+
 MARIO = {"id": 1, "username": "mario", "display_name": "Mario Rossi", "is_admin": True}
 LUCIA = {"id": 2, "username": "lucia", "display_name": "Lucia Bianchi", "is_admin": False}
 KB_ROWS = """id,intent,lang,questions,answer
@@ -232,3 +234,48 @@ def test_only_accepted_examples_reach_the_answerer_as_written_or_edited(app, env
     assert history[zoo["id"]]["status"] == "rejected" and history[cactus["id"]]["reviewed_by"] == "Mario Rossi"
     # Proposed again: nothing already labelled (pending, accepted or rejected) comes back.
     assert app.learning.propose_generated([generated[i] for i in (0, 1, 3)])["proposed"] == 0
+
+
+# ----------------------------------------------------------------- the review on the dashboard (Streamlit AppTest)
+def test_an_admin_edits_and_accepts_a_generated_example_on_the_dashboard(seeded, data_dir):  # noqa: F811
+    from .test_learning import analisi_page
+
+    rt = seeded
+    rt.learning.propose_generated(
+        [
+            Example("posso lasciare il passeggino all'ingresso??", "it", "animali"),  # the LLM got the intent wrong
+            Example("can I bring my parrot?", "en", "animali"),
+        ]
+    )
+    rt.learning.label(LUCIA, "avete il wifi gratuito?", "it", escalate=True)  # an operator's proposal
+    stroller, parrot, wifi = rt.learning.pending()
+
+    at = analisi_page("lucia")  # not an admin: no review at all
+    assert not [b for b in at.button if b.key and b.key.startswith(("lbl_approve_", "lbl_reject_"))]
+
+    at = analisi_page("mario")
+    source = at.selectbox(key="lbl_review_source")
+    assert source.options == ["tutti", "LLM (esempi generati, kb examples)", "operatori"]
+    assert any(f"#{stroller['id']} · proposta da LLM" in t.value for t in at.text)
+    source.select("llm").run()
+    assert not at.exception, at.exception
+    assert not [b for b in at.button if b.key == f"lbl_approve_{wifi['id']}"]  # only the LLM's shown
+    at.text_input(key=f"lbl_edit_q_{stroller['id']}").set_value("posso lasciare il passeggino all'ingresso?")
+    at.selectbox(key=f"lbl_edit_i_{stroller['id']}").select("guardaroba_borse")
+    at.button(key=f"lbl_approve_{stroller['id']}").click().run()
+    assert not at.exception, at.exception
+    assert [s.value for s in at.success] == [f"Proposta #{stroller['id']} approvata: l'AI la usa da ora."]
+    at.button(key=f"lbl_reject_{parrot['id']}").click().run()
+    assert not at.exception, at.exception
+
+    history = {h["id"]: h for h in rt.learning.history()}
+    assert (history[stroller["id"]]["question"], history[stroller["id"]]["intent"]) == (
+        "posso lasciare il passeggino all'ingresso?",
+        "guardaroba_borse",
+    )
+    assert history[stroller["id"]]["reviewed_by"] == "Mario Rossi"
+    assert history[parrot["id"]]["status"] == "rejected" and history[wifi["id"]]["status"] == "proposed"
+    learned = read_examples(data_dir / "learned_examples.csv")
+    assert [(x.question, x.expected) for x in learned] == [
+        ("posso lasciare il passeggino all'ingresso?", "guardaroba_borse")
+    ]
