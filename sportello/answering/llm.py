@@ -74,6 +74,12 @@ def make_client(api_key: str | None, base_url: str | None, timeout: float) -> op
     return openai.OpenAI(api_key=api_key or PLACEHOLDER_KEY, base_url=base_url or None, timeout=timeout, max_retries=0)
 
 
+def json_schema_format(name: str, schema: dict) -> dict:
+    """The `response_format` asking for a reply of that JSON schema (strict); a server that refuses it
+    (400/422) is asked again for plain JSON."""
+    return {"type": "json_schema", "json_schema": {"name": name, "strict": True, "schema": schema}}
+
+
 def parse_json_object(text: str | None) -> dict:
     """The JSON object of a model reply (tolerates code fences and chatter); `LLMReplyError` otherwise."""
     if not text:
@@ -323,10 +329,7 @@ class LLMAnswerer:
                     model=self.model,
                     messages=messages,
                     temperature=0,
-                    response_format={
-                        "type": "json_schema",
-                        "json_schema": {"name": "kb_answer", "strict": True, "schema": RESPONSE_SCHEMA},
-                    },
+                    response_format=json_schema_format("kb_answer", RESPONSE_SCHEMA),
                     timeout=self._remaining(start),
                     **({"stream": True} if stream else {}),
                 )

@@ -34,7 +34,13 @@ import openai
 
 from sportello.answering.examples import Example, append_examples, rows
 from sportello.answering.kb import KBEntry, KBError, read_kb
-from sportello.answering.llm import DEFAULT_MODEL, LLMReplyError, make_client, parse_json_object
+from sportello.answering.llm import (
+    DEFAULT_MODEL,
+    LLMReplyError,
+    json_schema_format,
+    make_client,
+    parse_json_object,
+)
 from sportello.config import Settings
 from sportello.domain.intents import ESCALATE
 
@@ -233,10 +239,7 @@ class ExampleWriter:
                     model=self.model,
                     messages=messages,
                     temperature=0.7,
-                    response_format={
-                        "type": "json_schema",
-                        "json_schema": {"name": SCHEMA_NAME, "strict": True, "schema": RESPONSE_SCHEMA},
-                    },
+                    response_format=json_schema_format(SCHEMA_NAME, RESPONSE_SCHEMA),
                 )
                 return _content(resp)
             except (openai.BadRequestError, openai.UnprocessableEntityError):

@@ -36,10 +36,9 @@ INTENTS = ["serre", "caffe", "negozio"]
 
 @pytest.fixture
 def standin():
-    server = OpenAIStandIn().start()
-    yield server
-    server.stop()
-    assert not [t for t in threading.enumerate() if t.name == "openai-standin"]
+    with OpenAIStandIn() as server:
+        yield server
+    assert not any(t.name == "openai-standin" for t in threading.enumerate())
 
 
 @pytest.fixture
