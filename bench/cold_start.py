@@ -15,6 +15,9 @@ Prints one JSON line per venue and label count, totals only (never a row of the 
 answerable questions answered with their intent), escalated when it must, wrong and confident, hedged,
 and how often the right intent is among the first 3 suggestions of the answerable questions not answered.
 The blind sets are for measuring: run it, read the totals, tune nothing on them.
+
+Not measured: the same with examples from `python -m sportello kb examples`. The tests' LLM is a stand-in whose
+questions are templates, not what a model writes; measuring them would say nothing about a real LLM.
 """
 
 from __future__ import annotations

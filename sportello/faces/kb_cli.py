@@ -59,6 +59,9 @@ def examples(args: argparse.Namespace) -> int:
     except kb_examples.ExamplesError as exc:
         _say(f"error: {exc}")
         return 2
+    except KeyboardInterrupt:
+        _say(f"interrupted: what arrived is kept in {out} and awaits review; run the command again to continue")
+        return 130
     finally:
         writer.close()
     _say(

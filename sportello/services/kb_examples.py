@@ -296,6 +296,10 @@ def generate(
         )
     by_intent = intents_of(kb_path)
     done = done_intents(out_path)
+    try:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExamplesError(f"cannot write {out_path}: {exc}") from exc
     progress = Progress(total=len(by_intent))
     failures_in_row = 0
     for i, (intent, entries) in enumerate(by_intent.items(), 1):

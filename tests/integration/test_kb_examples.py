@@ -278,3 +278,13 @@ def test_an_admin_edits_and_accepts_a_generated_example_on_the_dashboard(seeded,
     assert [(x.question, x.expected) for x in learned] == [
         ("posso lasciare il passeggino all'ingresso?", "guardaroba_borse")
     ]
+
+
+def test_bad_arguments_and_a_new_output_folder(app, env, standin, capsys, tmp_path):
+    assert run("--per-entry", "0") == 2
+    assert "--per-entry must be between 1 and 50" in capsys.readouterr().err
+    assert run("--kb", str(tmp_path / "missing.csv")) == 2
+    assert "knowledge base" in capsys.readouterr().err and standin.requests == []
+    out = tmp_path / "new" / "folder" / "examples.csv"
+    assert run("--per-entry", "1", "--out", str(out)) == 0
+    assert [x.expected for x in read_examples(out)] == [i for i in INTENTS for _ in range(2)]
