@@ -5,8 +5,8 @@ from the blind sets) is shuffled with a fixed seed and its first N rows are taug
 through the learning loop (`Learning.label`: accepted at once, written to the learned files, the answerer
 reloaded), exactly as the dashboard stores them. The venue's blind set is then scored with the library's
 evaluation (`sportello.answering.evaluation.evaluate`), the cases left out of the example memory as
-`python -m sportello eval` does. Each run is a fresh DATA_DIR and database; nothing of the repository is
-changed. The answerer is the offline one (no LLM, whatever the environment says).
+`python -m sportello eval` does. Each run is a fresh DATA_DIR, database and copy of the KB; nothing of the
+repository is changed. The answerer is the offline one (no LLM, whatever the environment says).
 
     python bench/cold_start.py                       # both venues, 0 / 50 / 200 labels, eval_blind1.csv
     python bench/cold_start.py --venues garden --labels 0,50 --answerer lexical
@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -74,7 +75,12 @@ def measure(venue: str, n: int, *, seed: int, cases_name: str, answerer: str) ->
     labels = pool_rows(folder / "label_pool.csv", seed)[:n]
     cases = load_cases(folder / cases_name)
     with tempfile.TemporaryDirectory(prefix="cold-start-") as tmp:
-        env = {"DATA_DIR": tmp, "KB_PATH": str(folder / "faq.csv"), "ANSWERER": answerer, "PASSWORD_SCRYPT_N": "16384"}
+        # A copy of the KB: the vector cache beside it is written there, never in the repository's venue folder
+        # (whose committed cache files the cache's pruning would delete).
+        kb = Path(tmp) / "kb" / "faq.csv"
+        kb.parent.mkdir()
+        shutil.copyfile(folder / "faq.csv", kb)
+        env = {"DATA_DIR": tmp, "KB_PATH": str(kb), "ANSWERER": answerer, "PASSWORD_SCRYPT_N": "16384"}
         rt = Runtime(Settings.from_env(env), sink=None)
         try:
             account = rt.operators.add(*ADMIN, is_admin=True)
