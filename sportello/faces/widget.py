@@ -6,8 +6,10 @@ floating panel.
   `data-position`, `data-title`), builds the bubble and the panel in a shadow root (the venue's CSS does not reach
   them), creates the iframe on the first open only (a page view costs Sportello nothing), closes on Esc (also
   when the focus is inside the chat: the page posts `sportello:close` to its parent) and on its close button,
-  gives the focus back to the bubble, and reopens after a reload of the venue's page when it was open (the
-  conversation itself survives in the chat's own storage). Every text it shows is set with `textContent`.
+  gives the focus back to the bubble, and reopens after a reload of the venue's page when it was open. The
+  conversation survives a reload in the chat's own storage, or, where the browser refuses a frame on another site
+  its storage, in the venue site's (the page's STORAGE_SHIM posts Gradio's encrypted state, the widget keeps it
+  and hands it back in the frame address's fragment). Every text it shows is set with `textContent`.
 - `EmbedHeaders`: the visitor page may be framed by the sites in `EMBED_ORIGINS` only
   (`Content-Security-Policy: frame-ancestors 'self' …`); with the setting empty any site may (as before). The API
   and the dashboard keep refusing frames (faces/api.py `SecurityHeaders`, faces/proxy.py).
@@ -47,6 +49,7 @@ WIDGET_JS = r"""(function () {
   var left = data.position === 'left';
   var L = function (key) { return CFG.labels[key][lang]; };
   var KEY = 'sportello-widget-open';
+  var STATE = 'sportello-widget-state';  // the chat's (encrypted) state when its frame may not keep it itself
 
   var host = document.createElement('div');
   host.id = 'sportello-widget';
@@ -118,7 +121,9 @@ WIDGET_JS = r"""(function () {
     if (!frame) {
       frame = document.createElement('iframe');
       frame.title = L('frame');
-      frame.src = base + '/?embed=1&lang=' + lang;
+      var state = null;
+      try { state = localStorage.getItem(STATE); } catch (e) { /* off */ }
+      frame.src = base + '/?embed=1&lang=' + lang + (state ? '#sp=' + encodeURIComponent(state) : '');
       frame.allow = 'clipboard-write';
       panel.appendChild(frame);
     }
@@ -139,7 +144,11 @@ WIDGET_JS = r"""(function () {
   document.addEventListener('keydown', function (e) { if (e.key === 'Escape') shut(); });
   root.addEventListener('keydown', function (e) { if (e.key === 'Escape') shut(); });
   window.addEventListener('message', function (e) {
-    if (e.origin === origin && frame && e.source === frame.contentWindow && e.data === 'sportello:close') shut();
+    if (e.origin !== origin || !frame || e.source !== frame.contentWindow) return;
+    if (e.data === 'sportello:close') shut();
+    else if (e.data && e.data.sportello === 'store' && typeof e.data.data === 'object') {
+      try { localStorage.setItem(STATE, JSON.stringify(e.data.data)); } catch (err) { /* off */ }
+    }
   });
   window.SportelloWidget = { open: open, close: shut };
   function mount() {

@@ -181,6 +181,36 @@ PAGE_JS = r"""
 }
 """.replace("__TEXTS__", json.dumps({lg: {"you": ui("you", lg), "chat": ui("chat_label", lg)} for lg in ("it", "en")}))
 
+# In the embed widget's frame on another site the browser may refuse the frame its own storage (third-party
+# storage blocked: Safari, Chrome's incognito), where Gradio keeps the conversation across reloads
+# (gr.BrowserState), and Gradio fails when reading it. Before the app starts (mount_options `head`), this
+# stands in a storage kept by the venue's page: seeded from the frame address's fragment (`#sp=`, never sent to
+# a server), each change posted to the widget (sportello/faces/widget.py), which keeps it in the venue site's
+# own storage. What it holds is Gradio's encrypted state: the venue's page cannot read the chat's token.
+STORAGE_SHIM = r"""<script>
+(function () {
+  if (!/[?&]embed=1(?:&|$)/.test(location.search) || window.parent === window) return;
+  try { var k = '__sp_probe'; window.localStorage.setItem(k, k); window.localStorage.removeItem(k); return; }
+  catch (e) { /* refused: the stand-in below */ }
+  var data = {};
+  var m = /[#&]sp=([^&]*)/.exec(location.hash);
+  if (m) {
+    try { data = JSON.parse(decodeURIComponent(m[1])) || {}; } catch (e) { data = {}; }
+    history.replaceState(null, '', location.pathname + location.search);
+  }
+  function save() { window.parent.postMessage({ sportello: 'store', data: data }, '*'); }
+  var shim = {
+    getItem: function (key) { return Object.prototype.hasOwnProperty.call(data, key) ? data[key] : null; },
+    setItem: function (key, value) { data[key] = String(value); save(); },
+    removeItem: function (key) { delete data[key]; save(); },
+    clear: function () { data = {}; save(); },
+    key: function (i) { return Object.keys(data)[i] || null; },
+    get length() { return Object.keys(data).length; }
+  };
+  Object.defineProperty(window, 'localStorage', { configurable: true, get: function () { return shim; } });
+})();
+</script>"""
+
 # A system font stack (Gradio's Soft theme loads Montserrat: a curly N, "Ɛnglish"); nothing fetched from a font CDN.
 SYSTEM_FONTS = ("system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif")
 MONO_FONTS = ("ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace")
@@ -208,6 +238,7 @@ def mount_options() -> dict:
         "css": CSS,
         "theme": gr.themes.Soft(font=SYSTEM_FONTS, font_mono=MONO_FONTS),
         "js": PAGE_JS,
+        "head": STORAGE_SHIM,
         "footer_links": [],
         "run_history": False,
         "max_file_size": 0,
