@@ -625,8 +625,14 @@ def build_page(
         # Enter and Send are one event: a second press while the answer is on its way is not dropped (Gradio's
         # default "once" ignored it) but run when the first is done ("always_last"), with what the box then holds;
         # meanwhile the text stays in the box and Send shows it is busy (page.css, data-busy).
-        gr.on([msg.submit, send_btn.click], on_send, inputs=[msg, view_state], outputs=send_outputs,
-              trigger_mode="always_last", **opts)
+        gr.on(
+            [msg.submit, send_btn.click],
+            on_send,
+            inputs=[msg, view_state],
+            outputs=send_outputs,
+            trigger_mode="always_last",
+            **opts,
+        )
         for i, chip in enumerate(chips):
             chip.click(chip_handler(i), inputs=[view_state], outputs=send_outputs, **opts)
         for i, btn in enumerate(suggest_btns):

@@ -424,7 +424,9 @@ def status_html(view: dict) -> str:
         if back is None:
             parts = [ui("status_contact", lang)]
         else:
-            parts = [ui("status_contact_closed", lang, when=back) if back else ui("status_contact_closed_unknown", lang)]
+            parts = [
+                ui("status_contact_closed", lang, when=back) if back else ui("status_contact_closed_unknown", lang)
+            ]
     elif status == "closed":
         parts = [ui("status_closed", lang)]
         if view.get("ticket_id"):
