@@ -2,7 +2,9 @@
 served from another site (http://localhost:PORT, the app at http://127.0.0.1:PORT), its one `<script>` tag
 pointing at the app. The bubble opens the chat in a floating panel (keyboard, Esc, the close button), the visitor
 chats with the bot inside it, a reload of the venue's page keeps the conversation, axe finds nothing serious on
-the page with the panel open, inside or outside the frame. One app for the module, one browser.
+the page with the panel open, inside or outside the frame. And, on the page itself, Send pressed again while the
+answer is on its way is not lost. One app for the module (its answers from the OpenAI stand-in, so that one can
+be slow), one browser.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
+from sportello.answering.kb import read_kb
 from testkit.axe import assert_accessible
 from testkit.browser import chromium
+from testkit.openai_standin import OpenAIStandIn
 from testkit.support import AppServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,10 +64,29 @@ def venue_site():
     thread.join(timeout=5)
 
 
+def price_answer(delay: float = 0.0) -> list[dict]:
+    entries = read_kb(ROOT / "data" / "faq.csv").entries
+    answer = next(e.answer for e in entries if e.intent == "richiesta_prezzi" and e.lang == "it")
+    return [{"delay": delay, "content": {"found": True, "answer": answer, "intent": "richiesta_prezzi"}}]
+
+
 @pytest.fixture(scope="module")
-def app(tmp_path_factory, venue_site):
+def standin():
+    with OpenAIStandIn(price_answer()) as model:
+        yield model
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory, venue_site, standin):
     data_dir = tmp_path_factory.mktemp("widget")
-    env = {"VENUE_NAME": "Museo Civico di Valmora", "VENUE_PRIMARY_COLOR": COLOR, "EMBED_ORIGINS": venue_site["url"]}
+    env = {
+        "VENUE_NAME": "Museo Civico di Valmora",
+        "VENUE_PRIMARY_COLOR": COLOR,
+        "EMBED_ORIGINS": venue_site["url"],
+        "OPENAI_API_KEY": "test-key",
+        "OPENAI_BASE_URL": standin.base_url,
+        "OPENAI_MODEL": "test-model",
+    }
     with AppServer(data_dir, env=env) as srv:
         html = SAMPLE.read_text(encoding="utf-8").replace("https://chat.museo.example", srv.url)
         venue_site["page"]["html"] = html.encode("utf-8")
@@ -168,4 +191,31 @@ def test_on_a_phone_the_panel_is_the_whole_screen_in_english(app, venue_site, br
     expect(close).to_have_attribute("aria-label", "Close the chat")
     close.click()
     expect(panel).to_be_hidden()
+    page.close()
+
+
+def test_send_pressed_while_the_answer_is_on_its_way_is_not_lost(app, standin, browser):
+    """Gradio ignored a second Send while the first still ran: now it waits for the answer, then goes."""
+    standin.set_script(price_answer(delay=2.0))
+    page = browser.new_page()
+    page.set_viewport_size(DESKTOP)
+    page.goto(app.url + "/")
+    page.evaluate("localStorage.clear()")
+    page.reload()
+    expect(page.locator("#chat .message").first).to_be_visible(timeout=30_000)
+    box, send = page.locator("#msg textarea"), page.locator("#send")
+    box.fill("Quanto costa il biglietto?")
+    send.click()
+    expect(page.locator("#chat .sp-typing")).to_be_visible(timeout=5_000)  # the answer is on its way
+    assert float(send.evaluate("e => getComputedStyle(e).opacity")) < 1  # Send says it is busy
+    box.fill("E per i bambini?")
+    send.click()
+    expect(box).to_have_value("E per i bambini?")  # waiting, in the box, with the answer still to come
+    users = page.locator("#chat [data-testid='user']")
+    expect(users).to_have_count(2, timeout=15_000)  # then it went by itself
+    expect(users.nth(1)).to_contain_text("E per i bambini?")
+    expect(box).to_have_value("")
+    expect(page.locator("#chat .sp-typing")).to_have_count(0, timeout=15_000)
+    expect(page.locator("#chat [data-testid='bot']")).to_have_count(3)  # the greeting and two answers
+    standin.set_script(price_answer())
     page.close()
