@@ -207,7 +207,7 @@ def test_send_pressed_while_the_answer_is_on_its_way_is_not_lost(app, standin, b
     box.fill("Quanto costa il biglietto?")
     send.click()
     expect(page.locator("#chat .sp-typing")).to_be_visible(timeout=5_000)  # the answer is on its way
-    assert float(send.evaluate("e => getComputedStyle(e).opacity")) < 1  # Send says it is busy
+    assert send.evaluate("e => getComputedStyle(e).cursor") == "progress"  # Send says it is busy
     box.fill("E per i bambini?")
     send.click()
     expect(box).to_have_value("E per i bambini?")  # waiting, in the box, with the answer still to come
@@ -217,5 +217,7 @@ def test_send_pressed_while_the_answer_is_on_its_way_is_not_lost(app, standin, b
     expect(box).to_have_value("")
     expect(page.locator("#chat .sp-typing")).to_have_count(0, timeout=15_000)
     expect(page.locator("#chat [data-testid='bot']")).to_have_count(3)  # the greeting and two answers
+    expect(page.locator("#status .sp-phase")).to_have_attribute("data-busy", "0")
+    assert send.evaluate("e => getComputedStyle(e).cursor") != "progress"
     standin.set_script(price_answer())
     page.close()

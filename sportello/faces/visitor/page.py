@@ -546,8 +546,9 @@ def build_page(
             if len(text) > max_len:  # refused with a note; the text stays in the box
                 yield render(actions.too_long(view, text), send_outputs)
                 return
-            pending = actions.with_pending(view, text)
-            yield render(pending, send_outputs, {msg: ""})
+            shown = render(actions.with_pending(view, text), send_outputs, {msg: ""})
+            yield shown
+            pending = shown[view_state]  # with what this step showed: the final step undoes it (Send busy, ...)
             final = await run(
                 answers, actions.send, pending, text, _header(request, "user-agent"), client_address(request)
             )
