@@ -352,12 +352,10 @@ def build_page(
                         elem_id="contact-method",
                         min_width=0,
                     )
-                    contact_value = gr.Textbox(
-                        placeholder=ui("contact_value", "it"),
-                        label=ui("contact_value", "it"),
-                        show_label=False,
+                    contact_value = _box(
+                        "contact_value",
+                        "contact_value",
                         max_lines=1,
-                        container=False,
                         elem_id="contact-value",
                         max_length=254,
                         min_width=0,
@@ -377,11 +375,9 @@ def build_page(
                     elem_id="rate-score",
                 )
                 with gr.Row(elem_id="rate-row"):
-                    rate_comment = gr.Textbox(
-                        placeholder=ui("rate_comment", "it"),
-                        label=ui("rate_comment", "it"),
-                        show_label=False,
-                        container=False,
+                    rate_comment = _box(
+                        "rate_comment",
+                        "rate_comment",
                         lines=1,
                         max_lines=3,
                         max_length=MAX_COMMENT_LEN,
@@ -398,16 +394,7 @@ def build_page(
                 person_btn = gr.Button(ui("ask_person", "it"), size="sm", elem_id="ask-person", min_width=0)
                 rate_open_btn = gr.Button(ui("rate_open", "it"), size="sm", elem_id="rate-open", min_width=0)
             with gr.Row(elem_id="composer", equal_height=True):
-                msg = gr.Textbox(
-                    placeholder=ui("placeholder", "it"),
-                    label=ui("message_label", "it"),
-                    show_label=False,
-                    container=False,
-                    lines=1,
-                    max_lines=4,
-                    scale=5,
-                    elem_id="msg",
-                )
+                msg = _box("placeholder", "message_label", lines=1, max_lines=4, scale=5, elem_id="msg")
                 send_btn = gr.Button(ui("send", "it"), variant="primary", scale=0, min_width=72, elem_id="send")
         # The push: see LIVE_JS. Its value (sid, token, on, after) changes only when the chat starts or stops
         # being followed; its click is the "look now" of the stream.
@@ -658,6 +645,14 @@ def build_page(
     page.queue(default_concurrency_limit=None)
     page.sportello_executors = (answers, light)  # kept for shutdown and benchmarks
     return page
+
+
+def _box(placeholder: str, label: str, **kwargs) -> gr.Textbox:
+    """A text box with no visible label, named for screen readers in the page's language (never Gradio's
+    "Textbox"); on_labels renames it when the language changes."""
+    return gr.Textbox(
+        placeholder=ui(placeholder, "it"), label=ui(label, "it"), show_label=False, container=False, **kwargs
+    )
 
 
 def _phase_html(status: str, rate: str = "none", lang: str = "it", busy: bool = False) -> str:
