@@ -3,11 +3,13 @@
 python -m sportello admin add-operator mario --name "Mario Rossi" --admin
 python -m sportello ask --kb data/faq.csv "quanto costa il biglietto?"
 python -m sportello eval --kb data/faq.csv --cases tests/data/eval_holdout5.csv
+python -m sportello kb examples [--kb FILE] [--per-entry N] [--out FILE]
 python -m sportello serve [--port 7860] [--host 0.0.0.0] [--no-dashboard]
 
 `serve` runs the project's app.py (what `python app.py` runs): the app.py beside this package (a checkout,
 or `pip install -e .`), else the one in the current directory. The pages (app.py, dashboard.py, pages/)
 are not in the wheel, so an installed `sportello serve` needs the project directory.
+`kb` holds the knowledge base's tools (sportello/faces/kb_cli.py).
 After `pip install .` the same commands are `sportello admin ...`, `sportello ask ...`, `sportello serve`.
 """
 
@@ -17,7 +19,7 @@ import os
 import sys
 from pathlib import Path
 
-USAGE = "usage: python -m sportello {admin,ask,eval,serve} ...\n"
+USAGE = "usage: python -m sportello {admin,ask,eval,kb,serve} ...\n"
 
 
 def serve(argv: list[str]) -> int:
@@ -48,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
         from sportello.answering.bot import main as answering
 
         return answering([command, *rest])
+    if command == "kb":
+        from sportello.faces.kb_cli import main as kb
+
+        return kb(rest)
     if command == "serve":
         return serve(rest)
     sys.stderr.write(USAGE + f"unknown command: {command}\n")
