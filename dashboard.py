@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import streamlit as st
 
+from sportello.faces.dashboard import chrome
 from sportello.faces.dashboard import ui as ui
 
 st.set_page_config(page_title="Sportello", page_icon=":material/support_agent:", layout="wide")
 ui.theme()
 ui.language_toggle()
+with st.sidebar:
+    chrome.translate(ui.lang())  # Streamlit's own strings and <html lang> in the operator's language
 operator = ui.current_operator()
 
 if operator is None:

@@ -9,8 +9,8 @@
 2. Scale: a store with --waiting sessions in the queue and --tickets open
    tickets; prints the server-side script time of the Live and Ticket pages
    (AppTest, median of 5 runs) and the time the browser takes to show them.
-3. --screenshots: docs/img/dashboard-live.png and docs/img/dashboard-analisi.png
-   from a store with four weeks of seeded history.
+3. --screenshots: docs/img/dashboard-live.png (the inbox, at 1280x800), dashboard-ticket.png (the ticket list
+   and a ticket opened) and dashboard-analisi.png, from a store with four weeks of seeded history.
 
 Everything runs in temporary directories; every process is stopped at the end.
 """
@@ -229,7 +229,7 @@ def bench_scale(n_waiting: int, n_tickets: int) -> dict:
             t0 = time.perf_counter()
             page.get_by_role("link", name="Ticket").click()
             page.get_by_text(f"{n_tickets} ticket", exact=True).wait_for(timeout=60_000)
-            page.locator("[data-testid='stDataFrame']").first.wait_for(timeout=60_000)
+            page.locator("[class*='st-key-tk_row_']").first.wait_for(timeout=60_000)
             out["ticket_browser_ms"] = round((time.perf_counter() - t0) * 1000)
             t0 = time.perf_counter()
             page.get_by_role("link", name="Live").click()
@@ -329,7 +329,7 @@ def screenshots() -> list[str]:
         seed_history(rt, mario)
         with DashboardServer(data_dir, env=ENV) as dash, chromium() as ctx:
             page = ctx.new_page()
-            page.set_viewport_size(VIEWPORT)
+            page.set_viewport_size({"width": 1280, "height": 800})  # the inbox as an operator's laptop shows it
             sign_in_browser(page, dash.url, "mario")
             svc = rt.chat
             chat = svc.start_session("it", "bench")
@@ -355,7 +355,13 @@ def screenshots() -> list[str]:
             time.sleep(1.0)
             page.evaluate("document.querySelector('[data-testid=\"stMain\"]')?.scrollTo(0, 0)")
             time.sleep(0.5)
-            page.screenshot(path=str(IMG / "dashboard-live.png"), full_page=True)
+            page.screenshot(path=str(IMG / "dashboard-live.png"))
+            out = svc.release_chat(mario, chat["session_id"], "Informazioni fornite")
+            page.get_by_role("link", name="Ticket").click()
+            page.get_by_role("button", name=f"#{out['ticket']['id']} · risolto").click(timeout=90_000)
+            page.get_by_text(f"Ticket #{out['ticket']['id']}").wait_for(timeout=30_000)
+            time.sleep(1.0)
+            page.screenshot(path=str(IMG / "dashboard-ticket.png"))
             page.set_viewport_size({"width": 1440, "height": 1900})  # charts and the unanswered list
             page.get_by_role("link", name="Analisi").click()
             page.get_by_text("Domande a cui l'AI non ha saputo rispondere").wait_for(timeout=30_000)
@@ -363,7 +369,7 @@ def screenshots() -> list[str]:
             time.sleep(2.0)  # let the charts draw
             page.screenshot(path=str(IMG / "dashboard-analisi.png"), full_page=True)
         rt.store.dispose()
-    return [str(IMG / "dashboard-live.png"), str(IMG / "dashboard-analisi.png")]
+    return [str(IMG / name) for name in ("dashboard-live.png", "dashboard-ticket.png", "dashboard-analisi.png")]
 
 
 def main() -> int:

@@ -189,7 +189,7 @@ def service_levels_section() -> None:
 st.subheader(ui.t("top_intents"))
 if r.top_intents:
     st.altair_chart(
-        alt.Chart(pd.DataFrame(r.top_intents))
+        alt.Chart(pd.DataFrame([{**x, "intent": ui.intent_label(x["intent"])} for x in r.top_intents]))
         .mark_bar()
         .encode(
             x=alt.X("count:Q", title=ui.t("count")),

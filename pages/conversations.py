@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from sportello.faces.dashboard import ui as ui
+from sportello.faces.dashboard.texts import LABELS, LOG_HEADERS
 from sportello.services.conversation_log import CONVERSATION_HEADER, EXCEL_DELIMITER, LOG_COLUMNS, csv_bytes
 from sportello.services.reports import local_day
 from sportello.services.tickets import local_stamp
@@ -41,7 +42,12 @@ f1, f2, f3 = st.columns([2, 2, 3])
 session = f1.text_input(ui.t("session_filter"), key="log_session")
 days = f2.date_input(ui.t("days"), value=(today - timedelta(days=6), today), key="log_days", format="DD/MM/YYYY")
 intents = f3.multiselect(
-    ui.t("intents"), log.intents(), key="log_intents", placeholder=ui.t("choose_many"), select_all=False
+    ui.t("intents"),
+    log.intents(),
+    format_func=ui.intent_label,  # "no_answer" reads "l'AI non sa rispondere"
+    key="log_intents",
+    placeholder=ui.t("choose_many"),
+    select_all=False,
 )
 
 if isinstance(days, date):
@@ -82,4 +88,17 @@ st.caption(ui.t("times_in", tz=tz))
 table = pd.DataFrame(rows, columns=LOG_COLUMNS)
 table.insert(0, ui.t("col_time", tz=tz), [ui.local_time(v, tz, "%d/%m %H:%M:%S") for v in table["timestamp"]])
 table = table.drop(columns=["timestamp"])
-st.dataframe(table, hide_index=True, height=560, key="log_table")
+# On screen the headers, the intents and the sync state in the operator's language; the sheet's own values stay
+# in the data (hidden columns) and in the exports.
+table.insert(
+    table.columns.get_loc("intent_detected"), "intent_shown", [ui.intent_label(v) for v in table["intent_detected"]]
+)
+table["sync_shown"] = [ui.t(f"sync_{v}") if f"sync_{v}" in LABELS else v for v in table["sync"]]
+headers = {name: st.column_config.Column(ui.log_header(name)) for name in LOG_HEADERS}
+headers.update(
+    intent_detected=None,
+    sync=None,
+    intent_shown=st.column_config.Column(ui.log_header("intent_detected")),
+    sync_shown=st.column_config.Column(ui.log_header("sync")),
+)
+st.dataframe(table, hide_index=True, height=560, key="log_table", column_config=headers)

@@ -1,13 +1,12 @@
-"""Ticket: filter and search tickets, open one (seed fields, transcript or AI
-history, contact), change its status, add internal notes, assign it, log the
-calls back to a phone ticket, and export the filtered list as CSV. The phone
-tickets to call back come first, the most overdue first."""
+"""Ticket: a list with filters (status, assignee, text) beside the ticket opened (its fields, status,
+assignee and a note, the transcript or AI history, notes, the replies by email, the calls back to a phone
+ticket, the visitor's other tickets), and the filtered list exported as CSV. The phone tickets to call back
+come first, the most overdue first."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-import pandas as pd
 import streamlit as st
 
 from sportello.domain import ContactMethod, DomainError, TicketStatus
@@ -16,7 +15,6 @@ from sportello.domain.tickets import CallOutcome
 from sportello.faces.dashboard import ticket_replies as replies_panel
 from sportello.faces.dashboard import ui as ui
 from sportello.services.callbacks import by_due
-from sportello.services.tickets import LIST_COLUMNS
 
 op = ui.require_operator()
 rt = ui.runtime()
@@ -25,10 +23,14 @@ tz = rt.settings.timezone
 STATUSES = [s.value for s in TicketStatus]
 NOBODY = 0  # the assignee choice "nobody" (operator ids start at 1)
 
+LIST_ROWS = 50  # tickets listed at once; the filters narrow it (the exports hold them all)
+ANYONE, ME = "any", "me"  # the assignee filter's choices besides NOBODY and each operator's id
+
 st.title(ui.t("tickets_title"))
 ui.show_flash()
 
-f1, f2, f3 = st.columns([2, 3, 1], vertical_alignment="bottom")
+names = tickets.operator_names()
+f1, f2, f3 = st.columns([2, 1.3, 2], vertical_alignment="bottom")
 statuses = f1.multiselect(
     ui.t("status"),
     STATUSES,
@@ -39,12 +41,23 @@ statuses = f1.multiselect(
     placeholder=ui.t("choose_many"),
     select_all=False,  # Streamlit's "Select all" is English only
 )
-q = f2.text_input(ui.t("search"), key="tk_q", help=ui.t("search_help"))
-only_mine = f3.checkbox(ui.t("only_mine"), key="tk_mine")
+who = f2.selectbox(
+    ui.t("assigned_to"),
+    [ANYONE, ME, NOBODY, *sorted((i for i in names if i != op["id"]), key=lambda i: names[i].lower())],
+    format_func=lambda v: {ANYONE: ui.t("anyone"), ME: ui.t("me"), NOBODY: ui.t("nobody")}.get(v) or names.get(v, "—"),
+    key="tk_assignee",
+)
+q = f3.text_input(ui.t("search"), key="tk_q", help=ui.t("search_help"))
 
 # Privacy: contacts in full for admins only (a***@example.org), in the list, the export and the ticket opened;
 # the others' search does not match on them (TicketService.for_viewer).
-rows = tickets.list(statuses=statuses, q=q, assigned_to=op["id"] if only_mine else None, viewer=op)
+rows = tickets.list(
+    statuses=statuses,
+    q=q,
+    assigned_to=op["id"] if who == ME else (who if who not in (ANYONE, ME, NOBODY) else None),
+    unassigned=who == NOBODY,
+    viewer=op,
+)
 rows = by_due(rows)  # the phone tickets to call back first, the most overdue first
 shown = rows
 
@@ -71,32 +84,45 @@ if not rows:
     st.info(ui.t("no_tickets"))
     st.stop()
 
-labels = {
-    "id": "#",
-    "status": ui.t("status"),
-    "created_at": ui.t("created"),
-    "contact_method": ui.t("contact_method"),
-    "contact_info": ui.t("contact"),
-    "original_question": ui.t("original_question"),
-    "operator_name": ui.t("operator"),
-    "assigned_to_name": ui.t("assigned_to"),
-}
-table = pd.DataFrame([{labels[c]: r[c] for c in LIST_COLUMNS} for r in shown])
-table[ui.t("status")] = [ui.t(f"st_{s}") for s in table[ui.t("status")]]
-table[ui.t("created")] = [ui.clock(v, tz) for v in table[ui.t("created")]]
-table[ui.t("contact_method")] = [ui.contact_label(v) for v in table[ui.t("contact_method")]]
-table[ui.t("due_column")] = [ui.clock(r["next_call_at"], tz) if r.get("next_call_at") else "" for r in shown]
-st.dataframe(table, hide_index=True, height=320, key="tk_table")
-
 replies_panel.replied_banner(rt, [r["id"] for r in rows])  # the visitor replied
 by_id = {r["id"]: r for r in rows}
-picked = st.selectbox(
-    ui.t("pick_ticket"),
-    list(by_id),
-    format_func=lambda i: f"#{i} · {ui.t('st_' + by_id[i]['status'])} · {by_id[i]['original_question'][:70]}",
-    key="tk_pick",
-)
-ticket = tickets.get(picked, viewer=op)
+if st.session_state.get("tk_pick") not in by_id:
+    st.session_state["tk_pick"] = rows[0]["id"]  # the first of the list (a call back due, else the newest)
+
+
+def pick(ticket_id: int) -> None:
+    st.session_state["tk_pick"] = ticket_id
+
+
+def ticket_list() -> None:
+    """The tickets as a list: one row each (number, status, question, channel, contact, when, assignee); the
+    row clicked opens in the detail pane."""
+    with st.container(height=560, key="tk_list"):
+        for r in rows[:LIST_ROWS]:
+            picked = r["id"] == st.session_state["tk_pick"]
+            with st.container(border=True, key=f"tk_item_{r['id']}"):
+                st.button(
+                    f"#{r['id']} · {ui.t('st_' + r['status'])}",
+                    key=f"tk_row_{r['id']}",
+                    type="primary" if picked else "secondary",
+                    on_click=pick,
+                    args=(r["id"],),
+                )
+                st.text(r["original_question"] or "—")
+                due = f" · {ui.t('due_column')}: {ui.clock(r['next_call_at'], tz)}" if r.get("next_call_at") else ""
+                with st.container(key=f"tk_meta_{r['id']}"):  # text, never Markdown: a contact is no link
+                    st.text(
+                        f"{ui.contact_label(r['contact_method'])} · {r['contact_info'] or '—'} · "
+                        f"{ui.clock(r['created_at'], tz)} · {r['assigned_to_name'] or ui.t('nobody')}{due}"
+                    )
+        if len(rows) > LIST_ROWS:
+            st.caption(ui.t("tk_more", n=LIST_ROWS, total=len(rows)))
+
+
+list_col, detail_col = st.columns([2, 3], gap="medium")
+with list_col, st.container(key="tk_list_pane"):
+    ticket_list()
+ticket = tickets.get(st.session_state["tk_pick"], viewer=op)
 
 
 def calls_section(ticket: dict) -> None:
@@ -142,10 +168,11 @@ def calls_section(ticket: dict) -> None:
                 st.rerun()
 
 
-st.subheader(ui.t("ticket_detail", id=ticket["id"]))
-left, right = st.columns([3, 2], gap="large")
-with left:
-    for label, value in (
+def detail() -> None:
+    """The ticket opened: its fields, transcript, AI history, notes, replies; the form (status, assignee,
+    a note), the calls back, the visitor's other tickets, and erasure for admins."""
+    st.subheader(ui.t("ticket_detail", id=ticket["id"]))
+    fields = [
         (ui.t("original_question"), ticket["original_question"]),
         (ui.t("status"), ui.t(f"st_{ticket['status']}")),
         (ui.t("contact_method"), ui.contact_label(ticket["contact_method"])),
@@ -155,9 +182,10 @@ with left:
         (ui.t("language_of"), ticket["language"]),
         (ui.t("created"), ui.clock(ticket["created_at"], tz)),
         (ui.t("updated"), ui.clock(ticket["updated_at"], tz)),
-        (ui.t("session"), ticket["session_id"]),
-    ):
-        st.text(f"{label}: {value}")
+    ]
+    with st.container(key="tk_fields"):  # one block of text: the form follows without scrolling far
+        st.text("\n".join(f"{label}: {value}" for label, value in fields))
+    edit_form()  # the next step (a status, an assignee, a note) before the long texts
     if ticket["conversation_transcript"]:
         st.markdown(f"**{ui.t('transcript')}**")
         with st.container(border=True, key="tk_transcript"):
@@ -177,9 +205,19 @@ with left:
             if ticket["notes"]:
                 st.text(ticket["notes"])
     replies_panel.panel(rt, op, ticket, tz)  # replies by email and the visitor's answers
+    if ticket["contact_method"] == ContactMethod.PHONE:
+        calls_section(ticket)
+    others = tickets.of_same_contact(ticket["session_id"], exclude=ticket["id"], viewer=op)
+    if others:
+        st.markdown(f"**{ui.t('other_tickets')}**")
+        for t in others:
+            stars = f" · {'★' * t['rating']}" if t.get("rating") else ""
+            st.text(f"#{t['id']} · {ui.t('st_' + t['status'])} · {ui.clock(t['created_at'], tz)}{stars}")
+    st.caption(ui.plain(f"{ui.t('session')}: {ticket['session_id']}"))
+    erase_section()
 
-with right:
-    names = tickets.operator_names()
+
+def edit_form() -> None:
     # "Nobody" is a real option (0, never an operator's id): Streamlit shows a None value as its English
     # "Choose an option" placeholder.
     assignees = [NOBODY, *sorted(names, key=lambda i: names[i].lower())]
@@ -232,8 +270,9 @@ with right:
         )
         st.text_area(ui.t("add_note"), key=note_key)
         st.form_submit_button(ui.t("save"), type="primary", on_click=_save)
-    if ticket["contact_method"] == ContactMethod.PHONE:
-        calls_section(ticket)
+
+
+def erase_section() -> None:
     if op["is_admin"]:
         st.markdown(f"**{ui.t('erase_title')}**")
         st.caption(ui.t("erase_help"))
@@ -249,3 +288,7 @@ with right:
                 else:
                     ui.flash("success", ui.t("erased"))
                     st.rerun()
+
+
+with detail_col, st.container(key="tk_detail"):
+    detail()

@@ -167,6 +167,11 @@ def seed(runtime) -> dict:
     return out
 
 
+def ticket_rows(at) -> list[int]:
+    """(AppTest) The ticket numbers the Ticket page lists, in its order."""
+    return [int(b.key.removeprefix("tk_row_")) for b in at.button if b.key and b.key.startswith("tk_row_")]
+
+
 class DashboardServer(ChildServer):
     """`streamlit run dashboard.py` on a free port with its own DATA_DIR; stopped with its process group."""
 

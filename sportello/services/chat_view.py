@@ -38,6 +38,17 @@ def message_dict(m) -> dict:
     }
 
 
+def live_chat_dict(r) -> dict:
+    """What the console lists of a live chat (a sessions row)."""
+    return {
+        "session_id": r.id,
+        "original_question": r.original_question,
+        "language": r.language,
+        "taken_at": iso(r.taken_at),
+        "urgent": bool(r.urgent),
+    }
+
+
 def suggestions_of(sess: Mapping) -> list[dict]:
     """The questions offered as buttons beside "talk to a person" ([{intent, question}], at most 3): those of the
     AI's last turn, while the person is still only offered."""
@@ -163,12 +174,9 @@ class ChatView:
             rows = cq.live_chats_of(conn, operator_id)
         return [
             {
-                "session_id": r.id,
-                "original_question": r.original_question,
-                "language": r.language,
-                "taken_at": iso(r.taken_at),
+                **live_chat_dict(r),
+                "waited_s": round(r.taken_at - r.waiting_since, 1) if r.taken_at and r.waiting_since else None,
                 "last_seq": r.last_seq,
-                "urgent": bool(r.urgent),
             }
             for r in rows
         ]
@@ -176,12 +184,27 @@ class ChatView:
     def console_marker(self, operator_id: int | None = None) -> dict:
         """The console's cheap check, one indexed query and no message read: {"queue": the ids of the
         chats in the queue, oldest first (the same queue as `pending_sessions`), "chats": {the id of
-        each live chat of `operator_id`: its last message's seq}}. An operator's page compares it
+        each live chat of `operator_id`: its last message's seq}, "langs": {the same ids: the visitor's
+        language now}, "others": the ids of the colleagues' live chats}. An operator's page compares it
         with the last one it drew and redraws only what changed."""
         cutoff = queue_cutoff(self.clock(), self.settings.queue_timeout_s)
         with self.store.read() as conn:
-            queue, chats = console_queries.console_marker(conn, operator_id, cutoff)
-        return {"queue": queue, "chats": chats}
+            return console_queries.console_marker(conn, operator_id, cutoff)
+
+    def colleague_chats(self, operator_id: int) -> list[dict]:
+        """The live chats of the other operators (the inbox's "colleagues" list), urgent first, then the
+        oldest taken first, with their operator's name."""
+        now = self.clock()
+        with self.store.read() as conn:
+            rows = cq.live_chats_of_others(conn, operator_id)
+        return [
+            {
+                **live_chat_dict(r),
+                "operator_name": r.display_name,
+                "live_s": round(now - r.taken_at, 1) if r.taken_at else None,
+            }
+            for r in rows
+        ]
 
     def transfer_targets(self, operator_id: int) -> list[dict]:
         """The colleagues `operator_id` may hand a chat to now: those who may take a chat

@@ -202,6 +202,7 @@ class TicketService:
         offset: int = 0,
         statuses: list[str] | tuple[str, ...] | None = None,
         viewer: dict | None = None,
+        unassigned: bool = False,
     ) -> list[dict]:
         """Newest first, `status` (or any of `statuses`: the dashboard's filter), the other filters;
         as `viewer` may see them (for_viewer), and `q` matches a contact only for a viewer who reads it."""
@@ -217,6 +218,7 @@ class TicketService:
                 limit=min(max(limit, 1), 5000),
                 offset=max(offset, 0),
                 contact=sees_contacts(viewer),
+                unassigned=unassigned,
             )
         return self.for_viewer(found, viewer)
 
@@ -228,15 +230,25 @@ class TicketService:
         assigned_to: int | None = None,
         limit: int = 5000,
         viewer: dict | None = None,
+        unassigned: bool = False,
     ) -> list[dict]:
-        """Newest first, any of `statuses` (all when empty), matching `q`, with `assigned_to_name`
-        (the dashboard's list)."""
+        """Newest first, any of `statuses` (all when empty), matching `q`, assigned to `assigned_to` (or to
+        nobody: `unassigned`), with `assigned_to_name` (the dashboard's list)."""
         q = (q or "").strip() or None
-        found = self.search(statuses=statuses, q=q, assigned_to=assigned_to, limit=limit, viewer=viewer)
+        found = self.search(
+            statuses=statuses, q=q, assigned_to=assigned_to, limit=limit, viewer=viewer, unassigned=unassigned
+        )
         names = self.operator_names()
         for t in found:
             t["assigned_to_name"] = names.get(t["assigned_to"], "") if t["assigned_to"] is not None else ""
         return found
+
+    def of_same_contact(self, session_id: str, *, exclude: int | None = None, viewer: dict | None = None) -> list[dict]:
+        """The visitor's tickets, newest first: those of the same session and those sharing a contact one of
+        them left (not `exclude`, the ticket being read), as `viewer` may see them (for_viewer)."""
+        with self._store.read() as conn:
+            found = ticket_table.of_same_contact(conn, session_id)
+        return self.for_viewer([t for t in found if t["id"] != exclude], viewer)
 
     def update(
         self,

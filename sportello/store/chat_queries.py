@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection, Row
 from sportello.domain import Forbidden, NotFound, Role, State
 from sportello.domain import credentials as auth
 from sportello.domain.queue import RECENT_WAITS
-from sportello.store.tables import messages, sessions
+from sportello.store.tables import messages, operators, sessions
 
 INSERT_MESSAGE = messages.insert()
 INSERT_SESSION = sessions.insert()
@@ -130,6 +130,24 @@ def live_chats_of(conn: Connection, operator_id: int) -> list[Row]:
     return conn.execute(
         select(sessions)
         .where(sessions.c.operator_id == operator_id, sessions.c.status == State.LIVE)
+        .order_by(sessions.c.urgent.desc(), sessions.c.taken_at)
+    ).all()
+
+
+def live_chats_of_others(conn: Connection, operator_id: int) -> list[Row]:
+    """The live chats of every operator but `operator_id`, with the operator's display name: urgent first,
+    then in the order they were taken."""
+    return conn.execute(
+        select(
+            sessions.c.id,
+            sessions.c.original_question,
+            sessions.c.language,
+            sessions.c.taken_at,
+            sessions.c.urgent,
+            operators.c.display_name,
+        )
+        .join(operators, operators.c.id == sessions.c.operator_id)
+        .where(sessions.c.status == State.LIVE, sessions.c.operator_id != operator_id)
         .order_by(sessions.c.urgent.desc(), sessions.c.taken_at)
     ).all()
 

@@ -55,9 +55,10 @@ def search(
     limit: int = 100,
     offset: int = 0,
     contact: bool = True,
+    unassigned: bool = False,
 ) -> list[dict]:
-    """Newest first, with any of `statuses` (all when empty), the other filters; the LIMIT in SQL.
-    `q` matches the contact only when `contact` (the viewer may read contacts)."""
+    """Newest first, with any of `statuses` (all when empty), the other filters (`unassigned`: assigned to
+    nobody); the LIMIT in SQL. `q` matches the contact only when `contact` (the viewer may read contacts)."""
     stmt = select(tickets).order_by(tickets.c.id.desc()).limit(limit).offset(offset)
     wanted = sorted(statuses)
     if wanted:
@@ -66,6 +67,8 @@ def search(
         stmt = stmt.where(tickets.c.session_id == session_id)
     if assigned_to is not None:
         stmt = stmt.where(tickets.c.assigned_to == assigned_to)
+    if unassigned:
+        stmt = stmt.where(tickets.c.assigned_to.is_(None))
     if q:
         like = f"%{q}%"
         stmt = stmt.where(
@@ -77,6 +80,21 @@ def search(
                 tickets.c.notes.ilike(like),
             )
         )
+    result = conn.execute(stmt)
+    keys = tuple(result.keys())
+    return [as_dict(r, keys) for r in result]
+
+
+def of_same_contact(conn: Connection, session_id: str, limit: int = 10) -> list[dict]:
+    """The tickets of a visitor: those of `session_id` (the same browser), and those with a contact one of
+    them left (the same email or phone, from another session); newest first, at most `limit`."""
+    contacts = select(tickets.c.contact_info).where(tickets.c.session_id == session_id, tickets.c.contact_info != "")
+    stmt = (
+        select(tickets)
+        .where(or_(tickets.c.session_id == session_id, tickets.c.contact_info.in_(contacts)))
+        .order_by(tickets.c.id.desc())
+        .limit(limit)
+    )
     result = conn.execute(stmt)
     keys = tuple(result.keys())
     return [as_dict(r, keys) for r in result]

@@ -21,7 +21,7 @@ def test_the_marker_follows_the_queue_and_my_chats(runtime):
     online(runtime.operators, mario, clock.now)
     online(runtime.operators, lucia, clock.now)
     view = svc.view
-    assert view.console_marker(mario) == {"queue": [], "chats": {}}
+    assert view.console_marker(mario) == {"queue": [], "chats": {}, "langs": {}, "others": []}
 
     def queued(question: str) -> dict:
         v = svc.start_session("it", "pytest")
@@ -34,16 +34,23 @@ def test_the_marker_follows_the_queue_and_my_chats(runtime):
     marker = view.console_marker(mario)
     assert marker["queue"] == [a["session_id"], b["session_id"]]
     assert marker["queue"] == [s["session_id"] for s in view.pending_sessions()]
-    assert view.console_marker(None) == {"queue": marker["queue"], "chats": {}}
+    assert view.console_marker(None) == {"queue": marker["queue"], "chats": {}, "langs": {}, "others": []}
 
     svc.take_chat(mario, a["session_id"])
     svc.take_chat(lucia, b["session_id"])
     marker = view.console_marker(mario)
     assert marker["queue"] == []
     seq = marker["chats"][a["session_id"]]
-    assert list(marker["chats"]) == [a["session_id"]]  # lucia's chat is not mario's news
+    assert list(marker["chats"]) == [a["session_id"]]  # lucia's chat is not mario's news...
+    assert marker["others"] == [b["session_id"]]  # ...but it is in his colleagues' list
+    assert marker["langs"] == {a["session_id"]: "it"}
+    assert [(c["session_id"], c["operator_name"]) for c in view.colleague_chats(mario)] == [
+        (b["session_id"], "Lucia Bianchi")
+    ]
     assert view.console_marker(mario) == marker  # nothing new: the same marker
 
+    svc.set_language(a["session_id"], a["token"], "en")  # the visitor switched: the panel redraws
+    assert view.console_marker(mario)["langs"] == {a["session_id"]: "en"}
     svc.visitor_message(a["session_id"], a["token"], "Eccomi")
     assert view.console_marker(mario)["chats"][a["session_id"]] == seq + 1
     svc.visitor_message(b["session_id"], b["token"], "Per lucia")
@@ -57,3 +64,5 @@ def test_the_marker_follows_the_queue_and_my_chats(runtime):
 
     svc.release_chat(mario, a["session_id"], "fatto")
     assert view.console_marker(mario)["chats"] == {}
+    svc.release_chat(lucia, b["session_id"], "fatto")
+    assert view.console_marker(mario)["others"] == [] == view.colleague_chats(mario)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from testkit.dashboard import make_operators, seed
+from testkit.dashboard import make_operators, seed, ticket_rows
 from tests.integration.test_dashboard_pages import DASHBOARD, rt, sign_in, submit, texts  # noqa: F401
 
 
@@ -16,7 +16,7 @@ def test_ticket_form_follows_the_saved_ticket_and_a_note_keeps_the_status(rt):  
     at = sign_in("mario")
     at.switch_page("pages/tickets.py").run()
     at.text_input(key="tk_q").input("anna@").run()
-    ticket_id = int(at.dataframe[0].value.iloc[0]["#"])
+    (ticket_id,) = ticket_rows(at)
     assignee = at.selectbox(key=f"tk_edit_assignee_{ticket_id}")
     # Nobody assigned: the choice says so in the UI language (never Streamlit's "Choose an option").
     assert assignee.value is not None and assignee.format_func(assignee.value) == "— nessuno —"
@@ -52,6 +52,10 @@ def test_out_of_hours_the_live_page_says_closed_and_the_login_names_a_real_comma
     at = sign_in("mario")
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Chat accettate"] == "no, chiuso"
+    assert [w.value for w in at.warning if w.value.startswith("Chiuso ora")], [w.value for w in at.warning]
+    at.run()  # (AppTest: the run after the sign-in form takes the language switch)
+    at.button_group(key="ui_lang").set_value("en").run()
+    assert [w.value for w in at.warning if w.value.startswith("Closed now")], [w.value for w in at.warning]
 
 
 def test_the_operators_list_shows_who_is_really_there(rt):  # noqa: F811

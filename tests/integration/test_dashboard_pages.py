@@ -16,7 +16,18 @@ from sportello.config import Settings
 from sportello.faces.dashboard.texts import CANNED
 from sportello.runtime import Runtime
 from sportello.store.tables import sessions
-from testkit.dashboard import D1, D3, DOG, PASSWORD, FakeAnswerer, make_operators, online, operator_id, seed
+from testkit.dashboard import (
+    D1,
+    D3,
+    DOG,
+    PASSWORD,
+    FakeAnswerer,
+    make_operators,
+    online,
+    operator_id,
+    seed,
+    ticket_rows,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = str(ROOT / "dashboard.py")
@@ -138,9 +149,12 @@ def test_an_urgent_chat_is_first_in_the_queue_and_marked(rt):
     at.button(key=f"take_{older['session_id']}").click().run()
     assert not at.exception
     assert [c["urgent"] for c in rt.chat.view.operator_chats(ids["mario"])] == [True, False]
-    assert [t.label for t in at.tabs][:2] == ["🚨 URGENTE · Chat 1", "Chat 2"]
+    assert [b.label for b in at.button if b.key and b.key.startswith("open_")] == ["🚨 URGENTE · Chat 1", "Chat 2"]
+    at.button(key=f"open_{v['session_id']}").click().run()  # the urgent chat open: marked in the thread too
+    assert [m.value for m in at.markdown if "URGENTE" in m.value]
     at.button_group(key="ui_lang").set_value("en").run()
     assert [m.value for m in at.markdown if "URGENT" in m.value]
+    assert at.button(key=f"open_{v['session_id']}").label == "🚨 URGENT · Chat 1"
 
 
 def test_take_send_release_move_the_real_store(rt):
@@ -158,6 +172,7 @@ def test_take_send_release_move_the_real_store(rt):
     at.button(key=f"take_{theirs['session_id']}").click().run()
     assert not at.exception
     assert [w.value for w in at.warning] == ["Questa chat non è più in attesa: l'ha già presa un collega."]
+    assert [c.value for c in at.caption if c.value.startswith("Lucia Bianchi · IT · ")]  # the colleagues' chats
 
     sid = mine["session_id"]
     at.button(key=f"take_{sid}").click().run()
@@ -166,9 +181,7 @@ def test_take_send_release_move_the_real_store(rt):
     assert row.status == "live" and row.operator_id == ids["mario"]
     assert "Ora l'assiste Mario." in texts(at)
 
-    at.text_area(key=f"reply_text_{sid}").input("Buongiorno, sono Mario.")
-    at.button(key=f"send_{sid}").click().run()
-    assert at.text_area(key=f"reply_text_{sid}").value == ""  # sent: the box is cleared
+    at.chat_input(key=f"reply_text_{sid}").set_value("Buongiorno, sono Mario.").run()  # Enter
     assert not at.exception
     seen = rt.chat.view.visitor_poll(sid, mine["token"])["messages"]
     assert [(m["role"], m["author"], m["text"]) for m in seen[-1:]] == [
@@ -208,14 +221,21 @@ def test_console_holds_several_chats_up_to_the_maximum(rt):
     at.run()
     for v in visitors[:2]:
         at.button(key=f"take_{v['session_id']}").click().run()
-    assert [t.label for t in at.tabs] == ["Chat 1", "Chat 2"]
-    for v in visitors[:2]:
-        assert at.text_area(key=f"reply_text_{v['session_id']}")
+    first, second = (v["session_id"] for v in visitors[:2])
+    # The list has both; the one just taken is open in the thread pane, with its reply box.
+    assert [b.label for b in at.button if b.key and b.key.startswith("open_")] == ["Chat 1", "Chat 2"]
+    assert at.chat_input(key=f"reply_text_{second}")
     assert at.button(key=f"take_{visitors[2]['session_id']}").disabled
     assert "Hai raggiunto il massimo di chat contemporanee (2)." in [w.value for w in at.warning]
-    rt.chat.visitor_message(visitors[1]["session_id"], visitors[1]["token"], "Nuovo messaggio nella seconda chat")
+    rt.chat.visitor_message(second, visitors[1]["token"], "Nuovo messaggio nella seconda chat")
     at.run()
-    assert "Nuovo messaggio nella seconda chat" in texts(at.tabs[1])
+    assert "Nuovo messaggio nella seconda chat" in texts(at)
+    rt.chat.visitor_message(first, visitors[0]["token"], "Ci sono anche io")
+    at.run()
+    assert at.button(key=f"open_{first}").label == "Chat 1 · nuovo messaggio"  # not open: marked
+    at.button(key=f"open_{first}").click().run()
+    assert at.chat_input(key=f"reply_text_{first}") and "Ci sono anche io" in texts(at)
+    assert at.button(key=f"open_{first}").label == "Chat 1"
 
 
 def test_ticket_page_filters_status_notes_and_assignment(rt):
@@ -226,18 +246,19 @@ def test_ticket_page_filters_status_notes_and_assignment(rt):
     # default: open, pending and resolved (a chat just released is a resolved ticket), not closed
     assert at.multiselect(key="tk_status").value == ["open", "pending", "resolved"]
     assert at.multiselect(key="tk_status").placeholder == "Scegli uno o più…"
-    assert len(at.dataframe[0].value) == 3
-    assert set(at.dataframe[0].value["Canale"]) == {"Chat dal vivo", "Email"}  # never the raw live_chat
+    assert len(ticket_rows(at)) == 3
+    shown = texts(at)
+    assert [c for c in shown if c.startswith("Chat dal vivo")] and [c for c in shown if c.startswith("Email")]
+    assert not [c for c in shown if "live_chat" in c]  # never the raw channel
     at.multiselect(key="tk_status").set_value(["resolved"]).run()
-    assert len(at.dataframe[0].value) == 2
+    assert len(ticket_rows(at)) == 2
     at.multiselect(key="tk_status").set_value([]).run()
-    assert len(at.dataframe[0].value) == 3
+    assert len(ticket_rows(at)) == 3
     at.text_input(key="tk_q").input("anna@").run()
-    table = at.dataframe[0].value
-    assert len(table) == 1 and table.iloc[0]["Contatto"] == "anna@example.org"
+    (ticket_id,) = ticket_rows(at)
+    assert any(c.startswith("Email · anna@example.org · ") for c in texts(at))
 
-    ticket_id = int(table.iloc[0]["#"])
-    assert at.selectbox(key="tk_pick").value == ticket_id
+    assert at.session_state["tk_pick"] == ticket_id  # the first of the list is open
     shown = "\n".join(texts(at))
     assert "Domanda originale: Do you have coach parking?" in shown and "Contatto: anna@example.org" in shown
     at.selectbox(key=f"tk_edit_status_{ticket_id}").select("pending")
@@ -253,12 +274,19 @@ def test_ticket_page_filters_status_notes_and_assignment(rt):
 
     at.text_input(key="tk_q").input("").run()
     at.multiselect(key="tk_status").set_value(["open"]).run()
-    assert not at.dataframe and [i.value for i in at.info] == ["Nessun ticket con questi filtri."]
+    assert not ticket_rows(at) and [i.value for i in at.info] == ["Nessun ticket con questi filtri."]
     at.multiselect(key="tk_status").set_value([]).run()
-    table = at.dataframe[0].value
-    assert list(table[table["#"] == ticket_id]["Assegnato a"]) == ["Lucia Bianchi"]
-    at.checkbox(key="tk_mine").check().run()
-    assert not at.dataframe  # nothing is assigned to mario
+    assert any(c.endswith("· Lucia Bianchi") for c in texts(at))
+    at.selectbox(key="tk_assignee").select("me").run()
+    assert not ticket_rows(at)  # nothing is assigned to mario
+    at.selectbox(key="tk_assignee").select(lucia).run()
+    assert ticket_rows(at) == [ticket_id]
+    at.selectbox(key="tk_assignee").select(0).run()  # nobody
+    assert len(ticket_rows(at)) == 2 and ticket_id not in ticket_rows(at)
+    # Clicking a row opens it.
+    other = ticket_rows(at)[1]
+    at.button(key=f"tk_row_{other}").click().run()
+    assert at.session_state["tk_pick"] == other and at.subheader[0].value == f"Ticket #{other}"
 
 
 def test_conversations_page_filters_and_sync_state(rt):
@@ -277,6 +305,8 @@ def test_conversations_page_filters_and_sync_state(rt):
     table = at.dataframe[0].value
     assert len(table) == 4 and set(table["intent_detected"]) == {"no_answer"}
     assert set(table["sync"]) == {"pending"}
+    assert set(table["intent_shown"]) == {"l'AI non sa rispondere"} and set(table["sync_shown"]) == {"da inviare"}
+    assert at.multiselect(key="log_intents").format_func("no_answer") == "l'AI non sa rispondere"
 
     rt.worker.drain()
     rt.worker.save_status()

@@ -22,7 +22,7 @@ from sportello.runtime import Runtime
 from sportello.services.tickets import mask_contact
 from sportello.sinks.google_sheets import GoogleSheetsSink
 from sportello.store.tables import events, metadata, outbox, sessions
-from testkit.dashboard import PASSWORD, FakeAnswerer, make_operators, seed
+from testkit.dashboard import PASSWORD, FakeAnswerer, make_operators, seed, ticket_rows
 from testkit.sheets_standin import SheetsStandIn
 from testkit.support import ROOT, Visitor, read_sheet, wait_until
 
@@ -274,8 +274,8 @@ def test_dashboard_admin_erases_the_visitor_of_a_ticket(rt):
     seed(rt)
     at = _tickets_page("mario")
     at.text_input(key="tk_q").input("anna@").run()
-    ticket_id = int(at.dataframe[0].value.iloc[0]["#"])
-    assert at.dataframe[0].value.iloc[0]["Contatto"] == "anna@example.org"  # admins see contacts
+    (ticket_id,) = ticket_rows(at)
+    assert any("anna@example.org" in c for c in [t.value for t in at.text])  # admins see contacts
     button = at.button(key=f"tk_erase_{ticket_id}")
     button.click().run()  # without the confirmation nothing happens
     assert rt.tickets.get(ticket_id)["contact_info"] == "anna@example.org"
@@ -290,14 +290,13 @@ def test_dashboard_admin_erases_the_visitor_of_a_ticket(rt):
 def test_dashboard_masks_contacts_in_the_list_for_operators(rt):
     seed(rt)
     at = _tickets_page("lucia")
-    table = at.dataframe[0].value
-    assert "a***@example.org" in list(table["Contatto"])
-    assert "anna@example.org" not in str(table.to_dict())
+    assert any(" · a***@example.org · " in c for c in [t.value for t in at.text])
+    assert not any("anna@example.org" in c for c in [t.value for t in at.text])
     # The ticket opened is masked too, and a search cannot confirm a guessed contact (issue "Hardening,
     # second round"); there is no erase action for non-admins.
     assert "anna@example.org" not in "\n".join(e.value for e in at.text)
     at.text_input(key="tk_q").input("anna@").run()
-    assert not at.dataframe
+    assert not ticket_rows(at)
     assert not [b for b in at.button if b.key and b.key.startswith("tk_erase_")]
 
 

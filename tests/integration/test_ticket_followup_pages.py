@@ -3,7 +3,7 @@ back first and logs a call; Analisi shows the tickets' service levels."""
 
 from __future__ import annotations
 
-from testkit.dashboard import seed
+from testkit.dashboard import seed, ticket_rows
 from tests.integration.test_dashboard_pages import rt, sign_in, submit  # noqa: F401 (rt: the fixture)
 
 
@@ -20,8 +20,8 @@ def test_the_ticket_page_puts_phone_call_backs_first_and_logs_a_call(rt):  # noq
     at = sign_in("mario")
     at.switch_page("pages/tickets.py").run()
     assert not at.exception
-    assert int(at.dataframe[0].value.iloc[0]["#"]) == ticket["id"]  # due since it was opened: first
-    assert at.selectbox(key="tk_pick").value == ticket["id"]
+    assert ticket_rows(at)[0] == ticket["id"]  # due since it was opened: first
+    assert at.session_state["tk_pick"] == ticket["id"]
     at.radio(key=f"tk_call_outcome_{ticket['id']}").set_value("no_answer")
     at.text_area(key=f"tk_call_note_{ticket['id']}").input("squilla a vuoto")
     submit(at, f"tk_call_{ticket['id']}")

@@ -29,7 +29,7 @@ def test_reply_by_email_from_the_ticket_page_shows_state_error_and_the_visitor_b
     at = sign_in("mario")
     at.switch_page("pages/tickets.py").run()
     at.text_input(key="tk_q").input("anna@").run()
-    ticket_id = at.selectbox(key="tk_pick").value
+    ticket_id = at.session_state["tk_pick"]
     at.text_area(key=f"tk_reply_text_{ticket_id}").input("Sì, <b>c'è</b> il parcheggio.\nBcc: x@evil.example")
     submit(at, f"tk_reply_{ticket_id}")
     assert not at.exception
@@ -51,7 +51,7 @@ def test_the_chats_canned_replies_answer_a_ticket_by_email(rt):
     at = sign_in("mario")
     at.switch_page("pages/tickets.py").run()
     at.text_input(key="tk_q").input("anna@").run()
-    ticket_id = at.selectbox(key="tk_pick").value
+    ticket_id = at.session_state["tk_pick"]
     lang = rt.tickets.get(ticket_id)["language"]
     choice = CANNED[lang][1]
     at.selectbox(key=f"tk_canned_{ticket_id}").select(choice).run()

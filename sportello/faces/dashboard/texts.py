@@ -445,6 +445,93 @@ ERRORS.update(
     }
 )
 
+# The inbox (the Live page) and the Ticket page's list and detail.
+LABELS.update(
+    {
+        "closed_now": ("Chiuso ora: fuori dall'orario di apertura.", "Closed now: outside opening hours."),
+        "closed_back": (" Si riapre {when}.", " Back {when}."),
+        "queue_n": ("In attesa ({n})", "Waiting ({n})"),
+        "my_chats_n": ("Mie ({n})", "Mine ({n})"),
+        "colleagues_n": ("Colleghi ({n})", "Colleagues ({n})"),
+        "no_colleague_chats": ("Nessuna chat aperta dai colleghi.", "No chats open with colleagues."),
+        "new_message": ("nuovo messaggio", "new message"),
+        "reply_placeholder": (
+            "Rispondi (Invio invia, Maiusc+Invio a capo)",
+            "Reply (Enter sends, Shift+Enter new line)",
+        ),
+        "canned_short": ("Rapide", "Quick"),
+        "thread_title": ("Conversazione", "Conversation"),
+        "visitor_title": ("Visitatore", "Visitor"),
+        "language_now": ("Lingua ora", "Language now"),
+        "lang_it": ("italiano", "Italian"),
+        "lang_en": ("inglese", "English"),
+        "waited": ("Ha atteso", "Waited"),
+        "taken_at": ("Presa alle", "Taken at"),
+        "earlier_tickets": ("Ticket precedenti", "Earlier tickets"),
+        "earlier_none": ("Nessuno.", "None."),
+        "tk_more": (
+            "Mostrati i primi {n} di {total}: restringi i filtri per vedere gli altri.",
+            "Showing the first {n} of {total}: narrow the filters to see the others.",
+        ),
+        "anyone": ("— chiunque —", "— anyone —"),
+        "me": ("io", "me"),
+        "rating": ("Voto", "Rating"),
+        "other_tickets": ("Altri ticket dello stesso contatto", "Other tickets of the same contact"),
+        "sync_pending": ("da inviare", "to send"),
+        "sync_sent": ("inviata", "sent"),
+        "sync_failed": ("non inviata", "failed"),
+    }
+)
+
+# The system's intent ids (the sheet's intent_detected), as an operator reads them; a knowledge-base intent
+# (the venue's own name, e.g. "orari") is shown as it is.
+INTENT_LABELS: dict[str, tuple[str, str]] = {
+    "no_answer": ("l'AI non sa rispondere", "the AI has no answer"),
+    "personal_case": ("caso personale", "personal case"),
+    "complaint": ("reclamo", "complaint"),
+    "emergency": ("emergenza", "emergency"),
+    "greeting": ("saluto", "greeting"),
+    "operator_request": ("chiede una persona", "asks for a person"),
+    "operator_declined": ("persona rifiutata", "person declined"),
+    "operator_queue": ("in coda per un operatore", "queued for an operator"),
+    "operator_unavailable": ("nessun operatore libero", "no operator free"),
+    "queue_user_message": ("messaggio in coda", "message while queued"),
+    "queue_timeout": ("attesa scaduta", "queue timed out"),
+    "contact_prompt": ("contatto richiesto", "contact asked"),
+    "ticket_created": ("ticket aperto", "ticket opened"),
+    "chat_handover": ("chat presa da un operatore", "chat taken by an operator"),
+    "live_chat_user_message": ("messaggio del visitatore (live)", "visitor message (live)"),
+    "live_chat_operator_message": ("messaggio dell'operatore", "operator message"),
+    "live_chat_operator": ("chat chiusa dall'operatore", "chat closed by the operator"),
+    "chat_transfer": ("chat trasferita", "chat transferred"),
+    "data_erased": ("dati cancellati", "data erased"),
+    "satisfaction_rating": ("voto del visitatore", "visitor rating"),
+    "ticket_reply_sent": ("risposta email inviata", "email reply sent"),
+    "ticket_reply_failed": ("risposta email non inviata", "email reply failed"),
+    "ticket_visitor_reply": ("il visitatore ha risposto", "the visitor replied"),
+    "call_logged": ("chiamata registrata", "call logged"),
+    "ticket_status_changed": ("stato del ticket cambiato", "ticket status changed"),
+    "alert_sent": ("avviso inviato", "alert sent"),
+}
+
+# The "Conversazioni" sheet's columns, as the dashboard heads them (the sheet and the exports keep the names).
+LOG_HEADERS: dict[str, tuple[str, str]] = {
+    "session_id": ("Sessione", "Session"),
+    "user_message": ("Messaggio del visitatore", "Visitor message"),
+    "bot_reply": ("Risposta", "Reply"),
+    "intent_detected": ("Intento", "Intent"),
+    "user_agent": ("Browser / operatore", "Browser / operator"),
+    "sync": ("Foglio", "Sheet"),
+    "event_id": ("Evento", "Event"),
+}
+
+
+def intent_label(code: str, lang: str = "it") -> str:
+    """An intent id as the operator reads it ("no_answer" -> "l'AI non sa rispondere"); a KB intent as it is."""
+    entry = INTENT_LABELS.get(code)
+    return code if entry is None else (entry[1] if lang == "en" else entry[0])
+
+
 # Canned replies, in the visitor's language.
 CANNED: dict[str, list[str]] = {
     "it": [

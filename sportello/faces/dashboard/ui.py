@@ -22,6 +22,7 @@ from streamlit.errors import StreamlitAPIException
 from sportello.config import Settings
 from sportello.domain import DomainError, OperatorStatus, Role
 from sportello.domain.hours import zone
+from sportello.faces.dashboard import texts as texts
 from sportello.faces.dashboard.texts import ERRORS, LABELS, error_text, tr
 from sportello.runtime import Runtime, dashboard_runtime
 from sportello.services.operators import SESSION_COOKIE
@@ -49,6 +50,17 @@ def lang() -> str:
 
 def t(key: str, **kwargs) -> str:
     return tr(key, lang(), **kwargs)
+
+
+def intent_label(code: str) -> str:
+    """An intent id in the operator's language ("no_answer" -> "l'AI non sa rispondere"); a KB intent as it is."""
+    return texts.intent_label(code, lang())
+
+
+def log_header(column: str) -> str:
+    """A "Conversazioni" column as the dashboard heads it ("user_message" -> "Messaggio del visitatore")."""
+    entry = texts.LOG_HEADERS.get(column)
+    return column if entry is None else (entry[1] if lang() == "en" else entry[0])
 
 
 def err(exc: DomainError) -> str:
@@ -437,6 +449,11 @@ def theme() -> None:
 .stButton button[kind="primary"], .stFormSubmitButton button[kind="primaryFormSubmit"],
 .stDownloadButton button[kind="primary"] {{ background-color: {color}; border-color: {color}; }}
 h1, h2, h3 {{ color: {color}; }}
+/* Captions dark enough to read (WCAG AA) on white and on the chat bubbles' greys. */
+[data-testid="stCaptionContainer"] {{ opacity: 1 !important; }}
+[data-testid="stCaptionContainer"], [data-testid="stCaptionContainer"] p {{ color: #4b5563 !important; }}
+.st-key-tk_fields [data-testid="stText"] {{ line-height: 1.6; }}
+[class*="st-key-tk_meta_"] [data-testid="stText"] {{ font-size: .85rem; color: #4b5563; }}
 [class*="st-key-msg-operator-"] {{ padding-left: 22%; box-sizing: border-box; }}
 [class*="st-key-msg-operator-"] [data-testid="stChatMessage"] {{
   flex-direction: row-reverse; text-align: right;
@@ -450,7 +467,22 @@ h1, h2, h3 {{ color: {color}; }}
 [class*="st-key-msg-system-"] [data-testid="stText"], [class*="st-key-msg-time-"] [data-testid="stText"] {{
   text-align: center; color: #6b7280; font-size: .85rem;
 }}
+/* The inbox: compact, so the thread, the reply box and the controls fit in 1280x800. */
+.block-container {{ padding-top: 2.5rem; padding-left: 1.5rem; padding-right: 1.5rem; }}
+[class*="st-key-chat_head_"] button {{ padding: .2rem .55rem; min-height: 2rem; }}
+[class*="st-key-chat_head_"] button p {{ font-size: .9rem; }}
+h1 {{ font-size: 1.9rem !important; padding-bottom: .25rem !important; }}
+.st-key-live_figures [data-testid="stMetricValue"] {{ font-size: 1.35rem; }}
+.st-key-live_figures [data-testid="stMetric"] {{ padding: 0; }}
+.st-key-inbox_list h3, .st-key-inbox_visitor h3, .st-key-inbox_thread h3 {{ font-size: 1.1rem; padding: .25rem 0; }}
 @media (max-width: 640px) {{
+  /* A chat open: the thread first, then the visitor, then the list. */
+  [data-testid="stColumn"]:has(.st-key-inbox_thread) {{ order: -2; }}
+  [data-testid="stColumn"]:has(.st-key-inbox_visitor) {{ order: -1; }}
+  .st-key-tk_list {{ height: 40vh !important; }}
+  [class*="st-key-transcript_"] {{ height: 36vh !important; }}
+  .st-key-live_figures [data-testid="stMetricValue"] {{ font-size: 1.1rem; }}
+  .st-key-live_figures [data-testid="stMetricLabel"] p {{ font-size: .8rem; }}
   [class*="st-key-msg-operator-"] {{ padding-left: 8%; }}
   [class*="st-key-msg-user-"], [class*="st-key-msg-bot-"] {{ padding-right: 8%; }}
 }}
