@@ -54,6 +54,8 @@ Flags:
                              (memory, fsync is free) separates the CPU cost from the disk's
     --quick                  --sessions 50 --seconds 4 --rate 250,500,1000 --open-seconds 3
                              --open-sessions 50 --grace 2 --raw-seconds 0.5
+    --quotas                 check the per-client quotas on every request (RATE_LIMIT_EXEMPT empty, limits
+                             too high to refuse) instead of exempting 127.0.0.1
 
 The app runs with RATE_LIMIT_EXEMPT=127.0.0.1 (every simulated visitor comes from there) and
 MAX_MESSAGES_PER_SESSION=0 (a long phase would otherwise fill its sessions); everything else is default.
@@ -553,6 +555,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data-root", default="")
     p.add_argument("--quick", action="store_true")
     p.add_argument(
+        "--quotas",
+        action="store_true",
+        help="check the per-client quotas on every request (limits too high to refuse) instead of exempting 127.0.0.1",
+    )
+    p.add_argument(
         "--server", choices=["uvicorn", "granian"], default="uvicorn", help="the ASGI server (serve_with.py)"
     )
     args = p.parse_args(argv)
@@ -716,6 +723,8 @@ def main(argv: list[str] | None = None) -> int:
             "RATE_LIMIT_EXEMPT": "127.0.0.1",
             "MAX_MESSAGES_PER_SESSION": "0",
         }
+        if args.quotas:  # every request checks its quota in the counter store; none is refused
+            app_env.update(RATE_LIMIT_EXEMPT="", MESSAGE_RATE_PER_IP="1000000000", SESSION_RATE_PER_IP="1000000000")
         server_class = GranianAppServer if args.server == "granian" else AppServer
         servers = [server_class(data_dir, env=app_env) for _ in range(args.processes)]
         for s in servers:

@@ -44,6 +44,21 @@ def pytest_configure(config):
 def pytest_sessionstart(session):
     # `python app.py` processes are forked from one that imported `app` once (testkit/forkserver.py).
     AppServer.fork = os.environ.get("SPORTELLO_TEST_FORK", "1") != "0"
+    if not hasattr(session.config, "workerinput"):  # this run's only process, or xdist's controller
+        _embed_the_knowledge_base()
+
+
+def _embed_the_knowledge_base() -> None:
+    """The fused answerer's vectors of data/faq.csv and data/examples.csv, computed once into data/cache
+    before any worker starts (as the Dockerfile does at build time). On a fresh checkout every app and
+    runtime would otherwise embed them (~35 s of CPU), each pytest-xdist worker at once, inside server
+    start-up timeouts; with the cache there this takes a third of a second."""
+    import tempfile
+
+    from sportello.answering.bot import build_retrieval
+
+    with tempfile.TemporaryDirectory(prefix="sportello-embed-") as data_dir:
+        build_retrieval(Settings.from_env({"DATA_DIR": data_dir}))
 
 
 def pytest_unconfigure(config):

@@ -42,6 +42,7 @@ from sportello.domain import (
     Conflict,
     ContactMethod,
     NotFound,
+    RateLimited,
     Role,
     State,
     TicketStatus,
@@ -264,11 +265,10 @@ class ChatService:
     def visitor_message(self, session_id: str, token: str, text: object, *, client: str | None = None) -> dict:
         """`client` (the caller's address) counts against MESSAGE_RATE_PER_IP."""
         text = self._text(text)
-        self.quotas.message(client)
         answer: Answer | None = None
         while True:
             try:
-                return self._visitor_turn(session_id, token, text, answer)
+                return self._visitor_turn(session_id, token, text, answer, client)
             except _NeedsAnswer as need:
                 # The answerer may be slow (an LLM): never call it inside a transaction.
                 # The chat is with the AI: answer outside, then write in a new transaction.
@@ -289,9 +289,8 @@ class ChatService:
         `visitor_message`; the answerer runs outside any transaction. Nothing is yielded for a chat not
         with the AI (the queue, an operator): only the result. Errors are raised as by `visitor_message`."""
         text = self._text(text)
-        self.quotas.message(client)
         try:
-            yield self._visitor_turn(session_id, token, text, None)
+            yield self._visitor_turn(session_id, token, text, None, client)
             return
         except _NeedsAnswer as need:
             language = need.language
@@ -302,10 +301,14 @@ class ChatService:
             answer = Answer(False, "", NO_ANSWER, None, 0.0, language)
         yield self._visitor_turn(session_id, token, text, answer)
 
-    def _visitor_turn(self, session_id: str, token: str, text: str, answer: Answer | None) -> dict:
+    def _visitor_turn(
+        self, session_id: str, token: str, text: str, answer: Answer | None, client: str | None = None
+    ) -> dict:
         """The visitor's message in one transaction (one round trip for a live chat, the hot path);
-        raises _NeedsAnswer, writing nothing, when the AI must answer and `answer` is not there yet."""
-        with self._session(session_id, token) as tx:
+        raises _NeedsAnswer, writing nothing, when the AI must answer and `answer` is not there yet.
+        The first turn (`answer` None) counts the message against MESSAGE_RATE_PER_IP (`_message_quota`)."""
+        with self._message_quota(client, answer is None) as count, self._session(session_id, token) as tx:
+            count(tx.conn)
             self._check_room(tx.sess["last_seq"])
             state = tx.state
             intent = ""
@@ -351,6 +354,29 @@ class ChatService:
                 "urgent": bool(tx.sess["urgent"]),
                 "messages": [message_dict(m) for m in tx.new],
             }
+
+    @contextmanager
+    def _message_quota(self, client: str | None, first: bool) -> Iterator[Callable[[Connection], None]]:
+        """Counts a visitor message once, in its first turn. Quotas in SQLite take the token in the turn's own
+        transaction (`count(conn)`, no commit of its own); when the turn fails (_NeedsAnswer before the AI
+        answers, an unknown or closed chat) the token rolled back with it and is taken again on its own, so the
+        message still counts and a refusal comes before the answerer runs. Other quota stores count first."""
+        joins = first and self.quotas.joins_transactions
+        if first and not joins:
+            self.quotas.message(client)
+
+        def count(conn: Connection) -> None:
+            if joins:
+                self.quotas.message(client, conn)
+
+        try:
+            yield count
+        except RateLimited:  # refused: nothing was taken
+            raise
+        except BaseException:
+            if joins:  # rolled back with the turn, or never reached (an unknown chat): taken on its own
+                self.quotas.message(client)
+            raise
 
     def _bot_turn(self, tx: _Tx, text: str, answer: Answer) -> tuple[str, str | None]:
         """The AI's turn: answer, or offer a person. Returns the intent and the "did you mean" question offered.

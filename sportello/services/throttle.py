@@ -7,7 +7,8 @@ that every app process (and the dashboard's) counts together:
   keys (the oldest forgotten first, so a flood of addresses cannot exhaust memory);
   for tests and single-process tools.
 * `sportello.store.limits.DatabaseCounters`: in the database (the default of the app
-  and the dashboard, wired by `sportello.runtime`), one UPSERT per quota check.
+  and the dashboard, wired by `sportello.runtime`), one UPSERT per quota check (on SQLite, a
+  visitor message's in the message's own transaction).
 * `sportello.store.limits.RedisCounters`: in Redis when REDIS_URL is set.
 
 Two rules, on an injectable clock (each store's own by default: monotonic in
@@ -194,11 +195,13 @@ class RateLimit(_Rule):
         self.limit = int(limit)
         self.window_s = float(window_s)
 
-    def hit(self, key: str) -> float:
-        """Take one token: 0 when allowed, else the seconds until one is free (nothing taken)."""
+    def hit(self, key: str, conn=None) -> float:
+        """Take one token: 0 when allowed, else the seconds until one is free (nothing taken). `conn`: the
+        caller's transaction, for a counter store that `joins_transactions` (the token rolls back with it)."""
         if self.limit <= 0 or self.window_s <= 0:
             return 0.0
-        return self.counters.take(self.prefix + key, self.limit, self.window_s, self.clock())
+        args = (self.prefix + key, self.limit, self.window_s, self.clock())
+        return self.counters.take(*args) if conn is None else self.counters.take(*args, conn=conn)
 
 
 class FailureCount(_Rule):
@@ -350,9 +353,15 @@ class VisitorQuotas:
                     wait,
                 )
 
-    def message(self, client: str | None) -> None:
+    @property
+    def joins_transactions(self) -> bool:
+        """Whether `message` can take its token in the caller's transaction (the counters in SQLite)."""
+        return bool(getattr(self.messages.counters, "joins_transactions", False))
+
+    def message(self, client: str | None, conn=None) -> None:
+        """`conn`: the message's own write transaction, when `joins_transactions` (no commit of its own)."""
         if client and client not in self.exempt:
-            wait = self.messages.hit(client)
+            wait = self.messages.hit(client, conn)
             if wait > 0:
                 raise too_many(
                     "too_many_messages",

@@ -5,7 +5,8 @@ the `Counters` interface these two implement); this module keeps their numbers w
 the app processes and the dashboard see them:
 
 * `DatabaseCounters`: the `limit_counters` and `limit_events` tables (migration 0009).
-  A quota check is one atomic UPSERT (two statements when it refuses); expired rows are
+  A quota check is one atomic UPSERT (two statements when it refuses); on SQLite a visitor
+  message's check runs in the message's own transaction (no commit of its own); expired rows are
   deleted by `prune` (the app's scheduler runs it every minute), so the tables stay bounded
   by the traffic of one window.
 * `RedisCounters`: Redis when REDIS_URL is set (the `redis` package is imported only then);
@@ -61,14 +62,26 @@ class DatabaseCounters:
 
     def __init__(self, store: Store):
         self.store = store
+        # SQLite has one writer at a time anyway: a token taken in the caller's transaction saves a commit.
+        # On PostgreSQL a client's bucket row would stay locked for the whole of that transaction, queueing
+        # every visitor behind one address (a venue's Wi-Fi), so there each take commits on its own.
+        self.joins_transactions = store.is_sqlite
 
-    def take(self, key: str, limit: int, window_s: float, now: float) -> float:
+    def take(self, key: str, limit: int, window_s: float, now: float, conn=None) -> float:
+        """`conn`: the caller's write transaction to take the token in (it commits or rolls back with the
+        caller's writes), given only when `joins_transactions`."""
+        if conn is not None:
+            return self._take(conn, key, limit, window_s, now)
+        with self.store.write() as conn:
+            return self._take(conn, key, limit, window_s, now)
+
+    @staticmethod
+    def _take(conn, key: str, limit: int, window_s: float, now: float) -> float:
         t = window_s / limit
         args = {"key": _key(key), "now": now, "t": t, "first": now + t, "window": window_s + SLACK}
-        with self.store.write() as conn:
-            if conn.execute(TAKE, args).first() is not None:
-                return 0.0
-            tat = conn.execute(select(limit_counters.c.value).where(limit_counters.c.key == args["key"])).scalar()
+        if conn.execute(TAKE, args).first() is not None:
+            return 0.0
+        tat = conn.execute(select(limit_counters.c.value).where(limit_counters.c.key == args["key"])).scalar()
         return max(tat, now) + t - window_s - now
 
     def add(self, key: str, window_s: float, now: float) -> int:

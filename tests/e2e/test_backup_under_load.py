@@ -4,31 +4,22 @@ before the backup is missing, and the restored app resumes the outbox without wr
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 import threading
 
 import httpx
 from sqlalchemy import create_engine, select
 
-from sportello.config import ROOT, Settings
+from sportello.config import Settings
 from sportello.store.tables import messages, outbox
-from testkit.support import AppServer, Operator, Visitor, add_operator, read_sheet, wait_until
+from testkit.support import AppServer, Operator, Visitor, add_operator, admin_cli, read_sheet, wait_until
 
 HARD = "Posso prenotare una visita privata notturna con il direttore per il mio matrimonio?"
 
 
 def _admin(data_dir, *args: str) -> dict:
-    done = subprocess.run(
-        [sys.executable, "-m", "sportello", "admin", *args],
-        cwd=ROOT,
-        env={**os.environ, "DATA_DIR": str(data_dir), "DATABASE_URL": ""},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    """`python -m sportello admin ARGS` run by this process (its main(): another process than the app's)."""
+    done = admin_cli(data_dir, *args, env={"DATABASE_URL": ""})
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 

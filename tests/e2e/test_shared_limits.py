@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import random
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -35,9 +36,12 @@ def test_two_processes_share_the_quota_and_the_sign_in_lockout(data_dir, db_env,
     # An address of its own (Redis is shared by the tests that run at the same time).
     client = f"198.18.{random.randrange(256)}.{random.randrange(1, 255)}"
     forwarded = {"X-Forwarded-For": client}  # the test talks through 127.0.0.1, a trusted proxy
-    a = AppServer(data_dir, env=env).start()
-    b = AppServer(data_dir, env=env).start()
+    a, b = AppServer(data_dir, env=env), AppServer(data_dir, env=env)
+    with ThreadPoolExecutor(2) as pool:  # the two start side by side (the store is made: add_operator above)
+        starting = [pool.submit(a.start), pool.submit(b.start)]
     try:
+        for started in starting:
+            started.result()
         with httpx.Client(base_url=a.url, timeout=15) as ha, httpx.Client(base_url=b.url, timeout=15) as hb:
             codes = [
                 (ha if i % 2 else hb).post("/api/chat/sessions", json={"language": "it"}, headers=forwarded).status_code

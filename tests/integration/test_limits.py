@@ -184,3 +184,47 @@ def test_unreachable_redis_lets_requests_through(caplog):
     limit = RateLimit(1, 60, counters=counters)
     assert limit.hit("10.0.0.1") == 0 and limit.hit("10.0.0.1") == 0
     assert "Redis unreachable" in caplog.text
+
+
+@pytest.mark.both_databases
+def test_a_visitor_message_counts_once_and_is_refused_before_the_answerer(tmp_path, db_env):
+    """The message quota as the chat applies it: on SQLite the token is taken in the message's own transaction
+    (no commit of its own); a turn that writes nothing (the AI's answer still to come, an unknown
+    chat) still counts; a refused message never reaches the answerer."""
+    from sportello.domain import DomainError
+    from sportello.runtime import Runtime
+    from testkit.dashboard import FakeAnswerer
+
+    class Counting(FakeAnswerer):
+        calls = 0
+
+        def answer(self, question, lang=None):
+            Counting.calls += 1
+            return super().answer(question, lang)
+
+    settings = Settings.from_env(
+        {"DATA_DIR": str(tmp_path), "MESSAGE_RATE_PER_IP": "4", "RATE_WINDOW_S": "600", **db_env}
+    )
+    rt = Runtime(settings, answerer=Counting())
+    try:
+        assert rt.chat.quotas.joins_transactions is rt.store.is_sqlite
+        v = rt.chat.start_session("it", "pytest")
+        client = f"203.0.113.{uuid.uuid4().int % 250 + 1}"
+        rt.chat.visitor_message(v["session_id"], v["token"], "quanto costa?", client=client)  # the AI's turn
+        rt.chat.visitor_message(v["session_id"], v["token"], "e gli orari?", client=client)
+        assert Counting.calls == 2
+        with pytest.raises(DomainError):  # an unknown chat: nothing written, the message counted all the same
+            rt.chat.visitor_message(uuid.uuid4().hex, v["token"], "ciao", client=client)
+        w = rt.chat.start_session("it", "pytest")
+        rt.chat.visitor_message(w["session_id"], w["token"], "quanto costa?", client=client)  # the 4th
+        with pytest.raises(RateLimited):
+            rt.chat.visitor_message(w["session_id"], w["token"], "e gli orari?", client=client)
+        assert Counting.calls == 3  # the refused 5th never reached the answerer
+        rt.chat.visitor_message(w["session_id"], w["token"], "e gli orari?", client="198.51.100.9")  # another address
+        with rt.store.read() as conn:
+            bucket = conn.execute(
+                select(limit_counters.c.value).where(limit_counters.c.key == f"messages:{client}")
+            ).scalar_one()
+        assert bucket > 0
+    finally:
+        rt.store.dispose()

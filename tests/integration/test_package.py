@@ -1,5 +1,6 @@
 """`pip install .` gives a working `sportello` command (built in a copy of the project, installed into a venv
-that sees this machine's packages, so nothing is downloaded but the build backend)."""
+that sees this machine's packages; built with the setuptools and wheel of requirements-dev.txt, without an
+isolated build environment, so nothing is downloaded)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 
 import pytest
 
@@ -24,7 +26,18 @@ def test_pip_install_gives_the_sportello_command(tmp_path):
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(venv)], check=True)
     python = venv / "bin" / "python"
     done = subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", str(src)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            str(src),
+        ],
         capture_output=True,
         text=True,
     )
@@ -50,3 +63,14 @@ def test_pip_install_gives_the_sportello_command(tmp_path):
     # outside a project directory, serve says what it needs instead of starting
     served = subprocess.run([str(command), "serve"], **run)
     assert served.returncode == 2 and "project directory" in served.stderr
+
+
+def test_the_package_depends_on_the_runtime_lock():
+    """pyproject.toml's dependencies are requirements.txt's pins (the lock the image installs), no more, no less."""
+    lock = [
+        line.strip()
+        for line in (ROOT / "requirements.txt").read_text().splitlines()
+        if line.strip()[:1] not in ("", "#")
+    ]
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert sorted(project["dependencies"]) == sorted(lock)

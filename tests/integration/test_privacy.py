@@ -6,9 +6,7 @@ checked by searching every text column of every table and every local sheet."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -24,7 +22,7 @@ from sportello.sinks.google_sheets import GoogleSheetsSink
 from sportello.store.tables import events, metadata, outbox, sessions
 from testkit.dashboard import PASSWORD, FakeAnswerer, make_operators, seed, ticket_rows
 from testkit.sheets_standin import SheetsStandIn
-from testkit.support import ROOT, Visitor, read_sheet, wait_until
+from testkit.support import ROOT, Visitor, admin_cli, read_sheet, wait_until
 
 pytestmark = pytest.mark.both_databases  # the tests using db_env run on SQLite and on PostgreSQL
 
@@ -205,14 +203,8 @@ def test_the_runtime_sweeper_runs_the_retention_pass(data_dir, db_env):
 
 
 def _admin(data_dir, db_env, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "sportello", "admin", *args],
-        cwd=ROOT,
-        env={**os.environ, "DATA_DIR": str(data_dir), **db_env},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    """`python -m sportello admin ARGS` (its main() in this process: the same parsing, output and status)."""
+    return admin_cli(data_dir, *args, env=db_env)
 
 
 def test_admin_cli_erases_by_contact_and_session_and_runs_retention(data_dir, db_env):
