@@ -16,6 +16,7 @@ from sportello.answering.bot import RetrievalAnswerer, build_retrieval
 from sportello.answering.calibration import NEUTRAL
 from sportello.answering.evaluation import load_cases
 from sportello.answering.examples import Example, read_examples, write_examples
+from sportello.answering.kb import load_kb
 from sportello.answering.semantic import Encoder, SemanticAnswerer
 from sportello.config import Settings
 from sportello.domain.intents import ESCALATE
@@ -184,15 +185,36 @@ def test_calibration_reads_only_the_examples_never_a_holdout(fused, monkeypatch)
     monkeypatch.setattr(Path, "read_text", spy_read_text)
     cal = fused.calibrate(save=False)
     assert not [p for p in opened if "eval_" in p]
-    assert cal.cv["examples"] >= 600 and 0.05 <= cal.threshold <= 0.95
+    # The whole memory: the team's phrasings are new wording for the lexicon built from the development cases,
+    # so a refit stays safe (few wrong answers, escalations kept) but answers far fewer of them in CV.
+    assert cal.cv["examples"] >= 1600 and 0.05 <= cal.threshold <= 0.95
+    assert cal.cv["accuracy"] >= 0.6 and cal.cv["recall"] >= 0.9 and cal.cv["wrong"] <= 0.02
+
+
+def test_a_refit_on_the_development_cases_alone_gives_the_shipped_kind_of_operating_point(encoder, tmp_path):
+    dev_only = tmp_path / "examples.csv"
+    write_examples(dev_only, read_examples(EXAMPLES)[:DEV_EXAMPLES])
+    answerer = SemanticAnswerer(path=KB, encoder=encoder, examples_path=dev_only, cache_dirs=[REPO_CACHE])
+    cal = answerer.calibrate(save=False)
+    assert cal.cv["examples"] == DEV_EXAMPLES and 0.05 <= cal.threshold <= 0.95
     assert cal.cv["accuracy"] >= 0.9 and cal.cv["recall"] >= 0.9 and cal.cv["wrong"] <= 0.02
 
 
-def test_examples_come_only_from_development_cases():
+# data/examples.csv holds the development cases first, then the team's phrasings: many ways visitors ask each
+# KB entry (and near-misses that must go to a person), written from data/faq.csv alone, never from a case file.
+DEV_EXAMPLES = 666
+
+
+def test_examples_are_development_cases_then_phrasings_written_from_the_kb():
     dev = {c.question.strip().casefold() for name in DEV_FILES for c in load_cases(ROOT / "tests" / "data" / name)}
     examples = read_examples(EXAMPLES)
-    assert len(examples) >= 600
-    assert all(x.question.casefold() in dev for x in examples)
+    from_dev, team = examples[:DEV_EXAMPLES], examples[DEV_EXAMPLES:]
+    assert all(x.question.casefold() in dev for x in from_dev)
+    assert not [x for x in team if x.question.casefold() in dev]
+    intents = {e.intent for e in load_kb(KB)}
+    assert {x.expected for x in team} <= intents | {ESCALATE}
+    for intent in intents | {ESCALATE}:  # every entry, in both languages
+        assert all(sum(x.expected == intent and x.lang == lang for x in team) >= 10 for lang in ("it", "en")), intent
 
 
 def test_the_examples_file_is_reloaded_when_it_changes(encoder, tmp_path):
