@@ -685,6 +685,13 @@ class RetrievalAnswerer:
         entry = index.entry_for(intent, lang)
         return entry.questions[0] if entry.questions else None
 
+    def emergency(self, question: str, lang: str | None = None) -> Answer | None:
+        """The emergency instructions when `question` reports an emergency, else None: only the detector,
+        no retrieval (for a message typed while the visitor waits for or talks with a person)."""
+        index = self.index
+        question = question if isinstance(question, str) else str(question or "")
+        return self.emergency_answer(index, question[:2000], self.reply_lang(index, question, lang))
+
     def emergency_answer(self, index: KBIndex, question: str, lang: str) -> Answer | None:
         """The venue's emergency instructions when the message reports an emergency (urgent), else None."""
         found = emergency.detect(question, index.raw_count.keys())
