@@ -3,6 +3,7 @@
 python -m sportello admin add-operator mario --name "Mario Rossi" --admin
 python -m sportello ask --kb data/faq.csv "quanto costa il biglietto?"
 python -m sportello eval --kb data/faq.csv --cases tests/data/eval_holdout5.csv
+python -m sportello kb check --kb data/faq.csv [--json]
 python -m sportello serve [--port 7860] [--host 0.0.0.0] [--no-dashboard]
 
 `serve` runs the project's app.py (what `python app.py` runs): the app.py beside this package (a checkout,
@@ -17,7 +18,7 @@ import os
 import sys
 from pathlib import Path
 
-USAGE = "usage: python -m sportello {admin,ask,eval,serve} ...\n"
+USAGE = "usage: python -m sportello {admin,ask,eval,kb,serve} ...\n"
 
 
 def serve(argv: list[str]) -> int:
@@ -48,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
         from sportello.answering.bot import main as answering
 
         return answering([command, *rest])
+    if command == "kb" and rest[:1] == ["check"]:
+        from sportello.answering.kb_check import main as kb_check
+
+        return kb_check(rest[1:])
     if command == "serve":
         return serve(rest)
     sys.stderr.write(USAGE + f"unknown command: {command}\n")

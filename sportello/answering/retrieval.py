@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from . import emergency
-from .kb import NO_ANSWER, OPERATOR_REQUEST, Answer, KBEntry, KBError, KBProblem, read_kb
+from .kb import NO_ANSWER, OPERATOR_REQUEST, Answer, KBEntry, KBError, KBLoad, KBProblem, read_kb
 from .retrieval_rules import escalation_reason, small_talk, small_talk_cue, strip_small_talk
 from .retrieval_text import CONCEPT_OF, STOP, detect_lang, lang_scores, stem, words
 
@@ -496,6 +496,14 @@ class KBIndex:
 _EMPTY_INDEX = KBIndex([])
 
 
+def log_problems(result: KBLoad) -> None:
+    """One log line per problem of a loaded KB, `path:line`, so the start-up log says where to look."""
+    for p in result.problems:
+        log.warning("knowledge base %s:%d: row skipped: %s", result.path, p.line, p.message)
+    for p in result.warnings:
+        log.warning("knowledge base %s:%d: %s", result.path, p.line, p.message)
+
+
 class RetrievalAnswerer:
     """Offline answerer over a KB; reloads the CSV when it changes on disk."""
 
@@ -524,7 +532,8 @@ class RetrievalAnswerer:
         # broken one is skipped, an id already taken is skipped; all are reloaded when any changes.
         self.extra_paths = [Path(p) for p in extra_paths]
         self.reload_interval = reload_interval
-        self.problems: list[KBProblem] = []
+        self.problems: list[KBProblem] = []  # the rows skipped at the last load (errors)
+        self.warnings: list[KBProblem] = []  # the rows used but suspicious (kb.check_rows)
         self._lock = threading.Lock()
         self._signature: tuple | None = None
         self._checked = 0.0
@@ -574,8 +583,7 @@ class RetrievalAnswerer:
             except KBError:
                 log.exception("knowledge base %s is unreadable; skipped", path)
                 continue
-            for p in extra.problems:
-                log.warning("knowledge base %s: skipped %s", path, p)
+            log_problems(extra)
             for e in extra.entries:
                 if e.id not in seen:
                     seen.add(e.id)
@@ -591,8 +599,7 @@ class RetrievalAnswerer:
             log.exception("knowledge base %s is unreadable; keeping the previous version", self.path)
             self._signature = signature
             return
-        for p in result.problems:
-            log.warning("knowledge base %s: skipped %s", self.path, p)
+        log_problems(result)
         if result.entries:
             self._read_extra(result)
         if not result.entries and not initial and self._index.entries:
@@ -600,6 +607,7 @@ class RetrievalAnswerer:
         else:
             self._index = KBIndex(result.entries)
         self.problems = result.problems
+        self.warnings = result.warnings
         self._signature = signature
 
     def _maybe_reload(self) -> None:
