@@ -113,6 +113,7 @@ def build_retrieval(settings: Settings, mode: str | None = None) -> RetrievalAns
         "emergency_text": settings.emergency_text,
         "hedge": settings.hedge_unknown_words,
     }
+    opts["cache_dirs"] = _cache_dirs(settings)
     if mode == "lexical":
         return RetrievalAnswerer.from_csv(settings.kb_path, extra_paths=learned, **opts)
     from .semantic import SemanticAnswerer, SemanticUnavailable, load_encoder
@@ -127,7 +128,6 @@ def build_retrieval(settings: Settings, mode: str | None = None) -> RetrievalAns
         encoder=encoder,
         examples_path=_examples_path(settings),
         learned_examples_path=settings.learned_examples_file,
-        cache_dirs=_cache_dirs(settings),
         extra_paths=learned,
         **opts,
     )
