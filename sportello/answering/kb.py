@@ -139,8 +139,8 @@ class KBLoad:
 MAX_BYTES = 32 * 1024 * 1024
 MAX_CELL = 20_000
 LARGE_KB = 2_000
-# A `lang` column that lies: the row's text has at least this much evidence of the other language (a
-# function word counts 2, see retrieval_text.lang_scores) and twice the declared one's plus this.
+# A `lang` column that lies: the row's text has at least this much evidence of the other language (each
+# function word of it counts 2, `retrieval_text.IT_MARKERS`/`EN_MARKERS`) and twice the declared one's plus this.
 LANG_LIE_MIN = 6.0
 LANG_LIE_MARGIN = 2.0
 
@@ -257,7 +257,7 @@ def check_rows(entries: list[KBEntry], lines: dict[str, int] | None = None) -> l
     """Warnings about rows that load but are probably not what was meant: an intent with two rows in one
     language (only the first one's answer is given), the same question under two intents, a `lang` column that
     says one language of text written in the other, a very large KB."""
-    from .retrieval_text import lang_scores  # the language evidence retrieval uses (stop words, accents)
+    from .retrieval_text import EN_MARKERS, IT_MARKERS, normalize  # the function words language detection uses
 
     lines = lines or {}
     out: list[KBProblem] = []
@@ -290,7 +290,8 @@ def check_rows(entries: list[KBEntry], lines: dict[str, int] | None = None) -> l
                         "warning",
                     )
                 )
-        scores = lang_scores(" ".join((*e.questions, e.answer)))
+        ws = normalize(" ".join((*e.questions, e.answer))).split()
+        scores = {"it": 2.0 * sum(w in IT_MARKERS for w in ws), "en": 2.0 * sum(w in EN_MARKERS for w in ws)}
         said, other_lang = e.lang, ("en" if e.lang == "it" else "it")
         if scores[other_lang] >= LANG_LIE_MIN and scores[other_lang] >= 2 * scores[said] + LANG_LIE_MARGIN:
             out.append(
