@@ -795,8 +795,9 @@ class RetrievalAnswerer:
 
     def emergency(self, question: str, lang: str | None = None) -> Answer | None:
         """The emergency instructions when `question` reports an emergency, else None: only the detector,
-        no retrieval (for a message typed while the visitor waits for or talks with a person)."""
-        index = self.index
+        no retrieval (for a message typed while the visitor waits for or talks with a person). It uses the KB
+        as last loaded and never reloads it: the chat service calls it inside its transaction."""
+        index = self._index
         question = question if isinstance(question, str) else str(question or "")
         return self.emergency_answer(index, question[:2000], self.reply_lang(index, question, lang))
 
