@@ -3,12 +3,14 @@
 python -m sportello admin add-operator mario --name "Mario Rossi" --admin
 python -m sportello ask --kb data/faq.csv "quanto costa il biglietto?"
 python -m sportello eval --kb data/faq.csv --cases tests/data/eval_holdout5.csv
-python -m sportello kb check --kb data/faq.csv [--json]
+python -m sportello kb examples [--kb FILE] [--per-entry N] [--out FILE]
+python -m sportello kb check --kb FILE [--json]
 python -m sportello serve [--port 7860] [--host 0.0.0.0] [--no-dashboard]
 
 `serve` runs the project's app.py (what `python app.py` runs): the app.py beside this package (a checkout,
 or `pip install -e .`), else the one in the current directory. The pages (app.py, dashboard.py, pages/)
 are not in the wheel, so an installed `sportello serve` needs the project directory.
+`kb` holds the knowledge base's tools (sportello/faces/kb_cli.py).
 After `pip install .` the same commands are `sportello admin ...`, `sportello ask ...`, `sportello serve`.
 """
 
@@ -49,10 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         from sportello.answering.bot import main as answering
 
         return answering([command, *rest])
-    if command == "kb" and rest[:1] == ["check"]:
-        from sportello.answering.kb_check import main as kb_check
+    if command == "kb":
+        from sportello.faces.kb_cli import main as kb
 
-        return kb_check(rest[1:])
+        return kb(rest)
     if command == "serve":
         return serve(rest)
     sys.stderr.write(USAGE + f"unknown command: {command}\n")

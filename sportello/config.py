@@ -156,6 +156,19 @@ def _public_url(value: str) -> str:
     return value
 
 
+_ORIGIN_RE = re.compile(r"^https?://(?:\*\.)?[A-Za-z0-9.-]{1,253}(?::\d{1,5})?$")
+
+
+def _origins(value: str) -> tuple[str, ...]:
+    """EMBED_ORIGINS: comma-separated origins (`https://www.museo.example`, `https://*.museo.example`), each
+    written into the page's Content-Security-Policy, so nothing else (no quote, no `;`) is accepted."""
+    origins = tuple(o.strip().rstrip("/") for o in (value or "").split(",") if o.strip())
+    for origin in origins:
+        if not _ORIGIN_RE.match(origin):
+            raise SettingError(f"EMBED_ORIGINS must list origins like https://www.museo.example, got {origin[:60]!r}")
+    return origins
+
+
 def _webhook_format(value: str) -> str:
     value = (value or "json").strip().lower()
     if value not in ("json", "slack"):
@@ -183,6 +196,9 @@ class Settings:
     outbox_keep_sent_days: float = 7.0
     timezone: str = "Europe/Rome"
     cors_origins: tuple[str, ...] = ()
+    # The sites that may show the visitor page in a frame (the embed widget): the page's CSP frame-ancestors.
+    # Empty: any site may (as before).
+    embed_origins: tuple[str, ...] = ()
     # Input limits of the REST API and the visitor page's Gradio routes (sportello/faces/body_limit.py,
     # faces/api.py json_body).
     max_body_bytes: int = 64 * 1024
@@ -399,6 +415,7 @@ class Settings:
             backup_every_h=_float(env, "BACKUP_EVERY_H", 24.0),
             backup_keep=_int(env, "BACKUP_KEEP", 7),
             cors_origins=tuple(o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()),
+            embed_origins=_origins(env.get("EMBED_ORIGINS", "")),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", 64 * 1024),
             max_json_depth=_int(env, "MAX_JSON_DEPTH", 32),
             body_read_timeout_s=_float(env, "BODY_READ_TIMEOUT_S", 30.0),

@@ -247,3 +247,9 @@ def privacy_tools(settings: Settings | None = None):
     """Only erasure and retention (a PrivacyService), for the admin command line; the app's outbox
     worker sends the tombstones."""
     return _store_only(settings, PrivacyService)
+
+
+def learning_tools(settings: Settings | None = None):
+    """Only the learning loop over the store (a Learning with no answerer), for `kb examples`: it stores the
+    generated examples as proposals for an admin's review."""
+    return _store_only(settings, lambda store, s: Learning(store, SilentAnswerer(), s))

@@ -1,8 +1,10 @@
 """A tiny OpenAI-compatible HTTP server for tests: POST /v1/chat/completions.
 
 Replies are scripted per test. Each script item is a dict with optional keys:
-  content   the assistant message content (str, or a dict dumped as JSON)
+  content   the assistant message content (str, or a dict dumped as JSON), or a function of the request
+            body returning one (`reply`, the default, answers like a model that follows the prompts)
   status    HTTP status (default 200); non-200 returns an OpenAI-style error body
+  headers   extra response headers (e.g. {"Retry-After": "0.1"} with status 429)
   delay     seconds to wait before replying (interrupted when the server stops)
   reject_json_schema  reply 400 when the request asks for response_format json_schema
   chunk_size  with a request asking `stream: true`: characters per streamed chunk (default 8)
@@ -12,6 +14,10 @@ A request with `stream: true` is answered as the real API streams: server-sent e
 `data: [DONE]`.
 When the script runs out, the last item is reused. Every request body is kept
 in `requests`.
+
+The default script is `reply`: the example-generation prompt of `python -m sportello kb examples`
+(sportello/services/kb_examples.py) gets deterministic questions built from the topic's KB questions
+(`example_questions`); any other request gets {"found": false, ...}.
 """
 
 from __future__ import annotations
@@ -21,6 +27,55 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+NOT_FOUND = {"found": False, "answer": "", "intent": "no_answer"}
+# Deterministic rewordings of a KB question, as a model asked for "many phrasings" would write them.
+TEMPLATES = {
+    "it": ("Buongiorno, {q}", "scusate, {q}", "Vorrei sapere: {q}", "{q} grazie", "una domanda: {q}"),
+    "en": ("Hello, {q}", "sorry, {q}", "I would like to know: {q}", "{q} thanks", "quick question: {q}"),
+}
+LANGUAGES = {"Italian": "it", "English": "en"}
+
+
+def generation_request(body: dict) -> dict | None:
+    """The JSON request of the example-generation prompt (a user message with "topic", "knowledge_base"
+    and "write"), or None for any other request."""
+    for m in body.get("messages") or ():
+        if m.get("role") != "user":
+            continue
+        try:
+            data = json.loads(m.get("content") or "")
+        except (TypeError, json.JSONDecodeError):
+            continue
+        if isinstance(data, dict) and {"topic", "knowledge_base", "write"} <= set(data):
+            return data
+    return None
+
+
+def example_questions(body: dict) -> dict:
+    """{"it": [...], "en": [...]}: as many questions as asked per language, each a template applied to one of
+    the topic's KB questions in that language (round robin), numbered after the templates run out."""
+    request = generation_request(body) or {}
+    out = {}
+    for name, n in (request.get("write") or {}).items():
+        lang = LANGUAGES.get(name, name)
+        seeds = [q for e in request.get("knowledge_base") or () if e.get("lang") == lang for q in e.get("questions")]
+        seeds = seeds or [request.get("topic", "?")]
+        templates = TEMPLATES.get(lang, TEMPLATES["en"])
+        questions = []
+        for i in range(int(n)):
+            q = seeds[i % len(seeds)].rstrip("?").lower()
+            text = templates[(i // len(seeds)) % len(templates)].format(q=q) + "?"
+            if i >= len(seeds) * len(templates):
+                text = f"{text} ({i})"
+            questions.append(text)
+        out[lang] = questions
+    return out
+
+
+def reply(body: dict) -> dict:
+    """The default reply: generated examples for the example-generation prompt, else not found."""
+    return example_questions(body) if generation_request(body) else NOT_FOUND
+
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
@@ -28,10 +83,12 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args) -> None:  # keep test output quiet
         pass
 
-    def _send(self, status: int, body: dict) -> None:
+    def _send(self, status: int, body: dict, headers: dict | None = None) -> None:
         data = json.dumps(body).encode()
         try:
             self.send_response(status)
+            for name, value in (headers or {}).items():
+                self.send_header(name, str(value))
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
@@ -62,9 +119,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         status = item.get("status", 200)
         if status != 200:
-            self._send(status, {"error": {"message": item.get("message", "scripted error"), "type": "server_error"}})
+            error = {"error": {"message": item.get("message", "scripted error"), "type": "server_error"}}
+            self._send(status, error, item.get("headers"))
             return
         content = item.get("content", "")
+        if callable(content):
+            content = content(body)
         if not isinstance(content, str):
             content = json.dumps(content)
         if body.get("stream"):
@@ -130,7 +190,7 @@ class OpenAIStandIn:
     """Start with `with OpenAIStandIn() as s:`; point the SDK at `s.base_url`."""
 
     def __init__(self, script: list[dict] | None = None):
-        self.script = list(script or [{"content": {"found": False, "answer": "", "intent": "no_answer"}}])
+        self.script = list(script or [{"content": reply}])
         self.requests: list[dict] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()

@@ -4,7 +4,7 @@
 empty. The same format holds the fused answerer's labelled examples (data/examples.csv), the examples
 the learning loop writes (learned_examples.csv) and the evaluation case files (tests/data/eval_*.csv).
 This module is its only reader (`rows`, and `read_examples` over it) and its only writer
-(`append_example`, `write_examples`).
+(`append_example`, `append_examples`, `write_examples`).
 """
 
 from __future__ import annotations
@@ -99,21 +99,36 @@ _APPEND_LOCK = threading.Lock()
 def append_example(path: Path | str, question: str, lang: str | None, expected: str) -> Example:
     """Append one labelled example to the file (created with its header when missing)."""
     x = example(question, lang, expected)
+    append_examples(path, [x])
+    return x
+
+
+def append_examples(path: Path | str, examples: Iterable[Example]) -> int:
+    """Append valid examples (`example`) to the file in one write, created with its header when missing;
+    returns how many. A reader sees all of them or, after a crash, at most a last line cut short."""
+    xs = [example(x.question, x.lang, x.expected) for x in examples]
+    if not xs:
+        return 0
     path = Path(path)
     with _APPEND_LOCK:
         new = not path.exists() or path.stat().st_size == 0
+        needs_newline = False
         if not new:
             with open(path, "rb") as fh:
                 fh.seek(-1, os.SEEK_END)
                 needs_newline = fh.read(1) not in (b"\n", b"\r")
+        out = io.StringIO()
+        if needs_newline:
+            out.write("\n")
+        w = csv.writer(out, lineterminator=LINE_END)
+        if new:
+            w.writerow(EXAMPLE_COLUMNS)
+        w.writerows((x.question, x.lang, x.expected) for x in xs)
         with open(path, "a", newline="", encoding="utf-8") as fh:
-            if not new and needs_newline:
-                fh.write("\n")
-            w = csv.writer(fh, lineterminator=LINE_END)
-            if new:
-                w.writerow(EXAMPLE_COLUMNS)
-            w.writerow((x.question, x.lang, x.expected))
-    return x
+            fh.write(out.getvalue())
+            fh.flush()
+            os.fsync(fh.fileno())
+    return len(xs)
 
 
 def write_examples(path: Path | str, examples: Iterable[Example]) -> bool:

@@ -68,8 +68,20 @@ class LLMReplyError(ValueError):
     """The model's reply is not usable JSON of the expected shape."""
 
 
-def parse_reply(text: str | None) -> dict:
-    """Extract the JSON object from a model reply (tolerates code fences and chatter)."""
+def make_client(api_key: str | None, base_url: str | None, timeout: float) -> openai.OpenAI:
+    """The OpenAI SDK client for the configured server (OPENAI_API_KEY, OPENAI_BASE_URL): a placeholder key
+    for local servers, no retries by the SDK (the callers bound their time and retry themselves)."""
+    return openai.OpenAI(api_key=api_key or PLACEHOLDER_KEY, base_url=base_url or None, timeout=timeout, max_retries=0)
+
+
+def json_schema_format(name: str, schema: dict) -> dict:
+    """The `response_format` asking for a reply of that JSON schema (strict); a server that refuses it
+    (400/422) is asked again for plain JSON."""
+    return {"type": "json_schema", "json_schema": {"name": name, "strict": True, "schema": schema}}
+
+
+def parse_json_object(text: str | None) -> dict:
+    """The JSON object of a model reply (tolerates code fences and chatter); `LLMReplyError` otherwise."""
     if not text:
         raise LLMReplyError("empty reply")
     text = text.strip()
@@ -88,6 +100,12 @@ def parse_reply(text: str | None) -> dict:
             raise LLMReplyError(f"malformed JSON: {exc}") from None
     if not isinstance(data, dict):
         raise LLMReplyError("reply is not a JSON object")
+    return data
+
+
+def parse_reply(text: str | None) -> dict:
+    """The {found, answer, intent} reply of the answering prompt (`parse_json_object`, then its shape)."""
+    data = parse_json_object(text)
     found = data.get("found")
     if isinstance(found, str) and found.lower() in ("true", "false"):
         found = found.lower() == "true"
@@ -225,12 +243,7 @@ class LLMAnswerer:
         self.total_timeout = total_timeout
         self.top_k = top_k
         self.min_candidate = min_candidate
-        self.client = client or openai.OpenAI(
-            api_key=api_key or PLACEHOLDER_KEY,
-            base_url=base_url or None,
-            timeout=request_timeout,
-            max_retries=0,
-        )
+        self.client = client or make_client(api_key, base_url, request_timeout)
         self._schema_supported = True  # flips to False when the server rejects json_schema
         self._flag_lock = threading.Lock()
 
@@ -316,10 +329,7 @@ class LLMAnswerer:
                     model=self.model,
                     messages=messages,
                     temperature=0,
-                    response_format={
-                        "type": "json_schema",
-                        "json_schema": {"name": "kb_answer", "strict": True, "schema": RESPONSE_SCHEMA},
-                    },
+                    response_format=json_schema_format("kb_answer", RESPONSE_SCHEMA),
                     timeout=self._remaining(start),
                     **({"stream": True} if stream else {}),
                 )

@@ -28,6 +28,7 @@ from sportello.faces.metrics import install_metrics
 from sportello.faces.storage_full import DISK_FULL, RETRY_AFTER_S, is_disk_full
 from sportello.faces.stream import stream_router
 from sportello.faces.ticket_page import create_ticket_router
+from sportello.faces.widget import EmbedHeaders, create_widget_router
 from sportello.runtime import Runtime
 from sportello.services.operators import SESSION_COOKIE
 
@@ -552,6 +553,7 @@ def create_api(runtime: Runtime) -> FastAPI:
     # The visitor's ticket page and its JSON, before the Gradio page app.py mounts at /.
     app.include_router(create_ticket_router(runtime.ticket_replies, json_body, runtime.settings))
     app.include_router(stream_router(runtime))  # GET /api/chat/sessions/{id}/stream (Server-Sent Events)
+    app.include_router(create_widget_router(runtime.settings))  # GET /widget.js: the venue's embed snippet
     # Bodies over MAX_BODY_BYTES are cut while they stream in (413), not read whole first, and a body not
     # whole within BODY_READ_TIMEOUT_S is refused (408): on every route of this app, the API and the visitor
     # page's Gradio routes that app.py mounts on it.
@@ -559,6 +561,7 @@ def create_api(runtime: Runtime) -> FastAPI:
     app.add_middleware(StorageFullAnswer)
     app.add_middleware(BodyLimit, max_bytes=s.max_body_bytes, prefix="/", read_timeout_s=s.body_read_timeout_s)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(EmbedHeaders, origins=s.embed_origins)  # which sites may frame the visitor page
     # The client's address (the key of the per-client limits): see faces/client_address.py.
     trust_proxies(app, runtime.settings.trusted_proxies)
     if runtime.settings.cors_origins:

@@ -36,6 +36,16 @@ def set_intent(conn: Connection, label_id: int, intent: str) -> None:
     conn.execute(update(labels).where(labels.c.id == label_id).values(intent=intent))
 
 
+def edit(conn: Connection, label_id: int, **values) -> None:
+    """Change a label's question and/or intent (an admin's edit of a proposal before approving it)."""
+    conn.execute(update(labels).where(labels.c.id == label_id).values(**values))
+
+
+def questions(conn: Connection) -> set[str]:
+    """Every label's question, casefolded (any status, undone ones too)."""
+    return {q.casefold() for q in conn.execute(select(labels.c.question)).scalars()}
+
+
 def get(conn: Connection, label_id: int):
     """The label's row, or None."""
     return conn.execute(select(labels).where(labels.c.id == int(label_id))).first()

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import Page, expect
 
+from testkit.axe import assert_accessible
 from testkit.browser import chromium
 from testkit.support import AppServer, Operator, add_operator, wait_until
 
@@ -89,6 +90,25 @@ def in_viewport(page: Page, selector: str) -> bool:
     )
 
 
+def assert_in_view(page: Page, *selectors: str) -> None:
+    """Each control needed next is on screen, whole, without scrolling (its bounding box inside the viewport)."""
+    out = [(s, page.locator(s).bounding_box()) for s in selectors if not in_viewport(page, s)]
+    assert not out, f"not in view at {page.viewport_size}: {out}"
+    assert page.evaluate("document.scrollingElement.scrollTop") == 0
+
+
+def assert_plain_labels(page: Page, lang: str) -> None:
+    """`<html lang>` is the chosen language; no aria-label holds markup; no Gradio English name for a control."""
+    assert page.evaluate("document.documentElement.lang") == lang
+    labels = page.evaluate("[...document.querySelectorAll('[aria-label]')].map(e => e.getAttribute('aria-label'))")
+    assert not [x for x in labels if "<" in x or "'s message" in x or x == "chatbot conversation"], labels
+    names = page.evaluate(
+        "[...document.querySelectorAll('[data-testid=block-info]')].filter(e => e.closest('#news, #moved') === null)"
+        ".map(e => e.textContent.trim())"
+    )
+    assert not {"Radio", "Textbox", "Chatbot"} & set(names), names
+
+
 def no_gradio_error(page: Page) -> None:
     assert page.locator(".toast-body, .error").count() == 0 or not page.locator(".toast-body").is_visible()
     assert not page.get_by_text("didn't return enough output values").count()
@@ -102,6 +122,9 @@ def test_desktop_topic_first_live_chat_typing_looks_and_rating(venue, browser, m
     color = page.evaluate("getComputedStyle(document.querySelector('#send')).backgroundColor")
     assert color == "rgb(11, 83, 148)", color
     expect(page.locator(".sp-banner")).to_have_count(0)  # no business hours set: always open
+    assert_in_view(page, "#msg textarea", "#send", "#ask-person", "#chip-0")
+    font = page.evaluate("getComputedStyle(document.querySelector('#chat .sp-text')).fontFamily")
+    assert font.startswith("system-ui") and "Montserrat" not in font, font
     for label in ("Italiano", "English"):  # the language switch is whole
         assert page.locator(f"#lang-switch label:has-text('{label}')").evaluate("e => e.clientWidth > 60"), label
 
@@ -120,9 +143,11 @@ def test_desktop_topic_first_live_chat_typing_looks_and_rating(venue, browser, m
     expect(chat).to_contain_text("di che cosa si tratta")
     expect(page.locator("#offer-decline")).to_have_text("No, grazie")
     expect(page.locator("#offer-accept")).to_be_hidden()
+    assert_in_view(page, "#offer-decline", "#msg textarea", "#send")
     assert mario.get("pending_sessions")["sessions"] == []
     say(page, "Ho dimenticato un ombrello nel guardaroba")
     expect(status).to_contain_text("In coda per un operatore: posizione 1.", timeout=10_000)
+    assert_in_view(page, "#status", "#msg textarea", "#send")
     pending = wait_until(lambda: mario.get("pending_sessions")["sessions"])
     assert pending[0]["original_question"] == "Ho dimenticato un ombrello nel guardaroba"
     sid = pending[0]["session_id"]
@@ -150,12 +175,17 @@ def test_desktop_topic_first_live_chat_typing_looks_and_rating(venue, browser, m
     say(page, "Blu, con il manico di legno.")
     expect(page.locator("#chat .message-content").last).to_contain_text("Blu, con il manico di legno.", timeout=5_000)
     expect(page.locator("#chat .message-content").last.locator(".sp-time")).to_be_visible(timeout=5_000)  # stored
+    assert_in_view(page, "#status", "#msg textarea", "#send")
+    expect(page.locator("#status .sp-phase")).to_have_attribute("data-busy", "0")  # Send is not busy any more
+    assert_plain_labels(page, "it")
+    assert_accessible(page, "the visitor page, desktop, Italian, live chat")
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "visitor-page.png"))
 
     # released: the rating form; a 4 with a comment, then thanks and no form
     ticket_id = mario.release(sid, "trovato")["ticket"]["id"]
     expect(page.locator("#rating")).to_be_visible(timeout=10_000)
+    assert_in_view(page, "#rate-score", "#rate-comment textarea", "#rate-submit", "#new-chat")
     page.locator("#rate-score label", has_text="4").click()
     page.locator("#rate-comment textarea").fill("Gentilissimo")
     page.locator("#rate-submit").click()
@@ -169,8 +199,10 @@ def test_desktop_topic_first_live_chat_typing_looks_and_rating(venue, browser, m
     expect(page.locator("#rate-open")).to_be_hidden()  # nothing asked yet
     page.locator("#chip-0").click()
     expect(chat).to_contain_text("€", timeout=15_000)
+    assert_in_view(page, "#rate-open", "#ask-person", "#msg textarea")
     page.locator("#rate-open").click()
     expect(page.locator("#rating")).to_be_visible()
+    assert_in_view(page, "#rate-score", "#rate-submit", "#msg textarea")
     page.locator("#rate-score label", has_text="5").click()
     page.locator("#rate-submit").click()
     expect(page.locator("#notice")).to_contain_text("Grazie per la sua valutazione!", timeout=5_000)
@@ -189,12 +221,15 @@ def test_phone_offer_contact_form_in_view_language_switch_and_texts(venue, brows
         assert item.evaluate("e => e.scrollWidth <= e.clientWidth + 1 && e.clientWidth > 40"), label  # not squeezed
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
 
+    assert_in_view(page, "#msg textarea", "#send", "#ask-person")
+    assert_plain_labels(page, "it")
+    assert_accessible(page, "the visitor page, phone, Italian")
     say(page, HARD)  # nobody online: the offer, then the contact form
     expect(page.locator("#offer-accept")).to_be_visible(timeout=15_000)
+    assert_in_view(page, "#offer-accept", "#offer-decline", "#msg textarea", "#send")
     page.locator("#offer-accept").click()
     expect(page.locator("#contact")).to_be_visible(timeout=10_000)
-    time.sleep(0.6)  # the smooth scroll
-    assert in_viewport(page, "#contact-submit") and in_viewport(page, "#contact-value")
+    assert_in_view(page, "#contact-method", "#contact-value input", "#contact-submit", "#msg textarea")
     expect(page.locator("#status")).to_contain_text("ci lasci un contatto e la ricontatteremo")
 
     # "123" is too short, said as such
@@ -204,6 +239,7 @@ def test_phone_offer_contact_form_in_view_language_switch_and_texts(venue, brows
     expect(page.locator("#contact-error")).to_have_text(
         "Questo numero di telefono è troppo corto: servono almeno 6 cifre."
     )
+    assert_in_view(page, "#contact-error", "#contact-value input", "#contact-submit")
     page.screenshot(path=str(SHOTS / "visitor-phone.png"))
     # an email: "all'indirizzo", never "la richiameremo"
     page.locator("#contact-method label", has_text="Email").click()
@@ -211,6 +247,13 @@ def test_phone_offer_contact_form_in_view_language_switch_and_texts(venue, brows
     page.locator("#contact-submit").click()
     expect(page.locator("#chat")).to_contain_text("le scriveremo all'indirizzo anna@example.org", timeout=10_000)
     assert "richiameremo" not in page.locator("#chat").inner_text()
+    assert_in_view(page, "#new-chat", "#status")
+    # English mid-chat: the page's language, its labels and axe in English
+    page.locator("#lang-switch label", has_text="English").click()
+    expect(page.locator("#new-chat")).to_have_text("New conversation")
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    assert_plain_labels(page, "en")
+    assert_accessible(page, "the visitor page, phone, English, after a ticket")
     assert not page.errors
     page.close()
 
@@ -251,9 +294,15 @@ def test_suggested_questions_are_buttons_that_ask_in_one_click(venue, browser, v
         assert all(b["width"] > viewport["width"] * 0.8 for b in boxes)
     else:  # one line
         assert max(tops) - min(tops) < 2
+    assert_in_view(page, "#offer-suggest", "#offer-suggest-1", "#offer-suggest-2", "#offer-accept", "#msg textarea")
+    line = float(buttons.nth(0).evaluate("e => parseFloat(getComputedStyle(e).lineHeight)"))
+    assert all(b["height"] <= 2 * line + 16 for b in boxes), (boxes, line)  # at most two lines, never six
     below = max(b["y"] + b["height"] for b in boxes)
     assert accept.bounding_box()["y"] >= below - 1  # "talk to a person" on the next line, with "no thanks"
     assert abs(accept.bounding_box()["y"] - decline.bounding_box()["y"]) < 2
+    if viewport is DESKTOP:  # English on a desktop (Italian and the phone: the tests above)
+        assert_plain_labels(page, "en")
+        assert_accessible(page, "the visitor page, desktop, English, the offer")
     name = "desktop" if viewport is DESKTOP else "phone"
     page.screenshot(path=str(SHOTS / f"visitor-suggestions-{name}.png"))
     question = buttons.nth(1).inner_text()
@@ -267,6 +316,7 @@ def test_suggested_questions_are_buttons_that_ask_in_one_click(venue, browser, v
 def test_outside_business_hours_banner_and_straight_to_the_contact_form(closed, browser):
     page = open_page(browser, closed.url, PHONE)
     expect(page.locator(".sp-banner")).to_contain_text("torniamo domani alle 9:00")
+    assert_in_view(page, ".sp-banner", "#msg textarea", "#send", "#ask-person")  # the banner hides nothing
     page.locator("#lang-switch label", has_text="English").click()
     expect(page.locator(".sp-banner")).to_contain_text("we are back tomorrow at 9:00")
     page.locator("#lang-switch label", has_text="Italiano").click()
@@ -275,5 +325,6 @@ def test_outside_business_hours_banner_and_straight_to_the_contact_form(closed, 
     say(page, "Ho perso un ombrello")
     expect(page.locator("#contact")).to_be_visible(timeout=10_000)
     expect(page.locator("#chat")).to_contain_text("In questo momento il servizio è chiuso: torniamo domani alle 9:00.")
+    assert_in_view(page, ".sp-banner", "#contact-value input", "#contact-submit", "#msg textarea")
     assert not page.errors
     page.close()

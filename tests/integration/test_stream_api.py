@@ -126,7 +126,9 @@ def test_a_slow_streamed_answer_does_not_hold_up_another_visitor(data_dir):
         t0 = time.monotonic()
         other.poll()
         other.accept(True)  # nobody is online: the contact form, without the model
-        assert time.monotonic() - t0 < 1.0
+        waited = time.monotonic() - t0
+        # Served while the three slow answers were still streaming (not after them), whatever the machine's load.
+        assert not done and all(t.is_alive() for t in threads), f"the other visitor waited {waited:.2f} s"
         for t in threads:
             t.join(30)
         assert len(done) == 3 and min(done) > 2.0  # they were slow, and ran side by side

@@ -80,28 +80,49 @@ def label_widget(rt, op: dict, question: str, lang: str, key: str) -> None:
 
 
 def _review(rt, op: dict, tz: str) -> None:
-    """The proposals waiting for an admin, each with Approva / Rifiuta (admins only)."""
+    """The proposals waiting for an admin (operators' labels and the LLM's generated examples), each with
+    Approva / Rifiuta; an intent or escalate proposal's question, and an intent proposal's intent, can be
+    edited before approving (admins only)."""
     st.markdown(f"**{ui.t('review_title')}**")
     pending = rt.learning.pending()
     if not pending:
         st.caption(ui.t("review_none"))
         return
+    sources = sorted({p["source"] for p in pending})
+    if len(sources) > 1:
+        pick = st.selectbox(
+            ui.t("review_source"),
+            ["", *sources],
+            format_func=lambda s: ui.t(f"source_{s or 'all'}"),
+            key="lbl_review_source",
+        )
+        pending = [p for p in pending if not pick or p["source"] == pick]
+    st.caption(ui.t("review_shown", k=min(len(pending), REVIEW_LIMIT), n=len(pending)))
+    intents = rt.learning.intents()
     for p in pending[:REVIEW_LIMIT]:
         with st.container(border=True, key=f"lbl_review_{p['id']}"):
             st.text(
                 ui.t(
                     "review_by",
                     n=p["id"],
-                    who=p["operator_name"],
+                    who=ui.t("source_llm") if p["source"] == "llm" else p["operator_name"],
                     when=_when(p["created_at"], tz),
                     kind=p["kind"],
                     intent=p["intent"],
                 )
             )
             st.text(p["question"])
+            question = intent = None
             if p["kind"] == "kb_entry":
                 for lg in ("it", "en"):
                     st.text(f"{lg.upper()}: {p[f'question_{lg}']}\n→ {p[f'answer_{lg}']}")
+            else:
+                question = st.text_input(ui.t("review_edit_q"), value=p["question"], key=f"lbl_edit_q_{p['id']}")
+            if p["kind"] == "intent":
+                options = intents if p["intent"] in intents else [p["intent"], *intents]
+                intent = st.selectbox(
+                    ui.t("review_edit_intent"), options, index=options.index(p["intent"]), key=f"lbl_edit_i_{p['id']}"
+                )
             c1, c2, _ = st.columns([1, 1, 4])
             verdict = None
             if c1.button(ui.t("review_approve"), key=f"lbl_approve_{p['id']}", type="primary"):
@@ -110,7 +131,7 @@ def _review(rt, op: dict, tz: str) -> None:
                 verdict = False
             if verdict is not None:
                 try:
-                    rt.learning.review(p["id"], op, approve=verdict)
+                    rt.learning.review(p["id"], op, approve=verdict, question=question, intent=intent)
                 except DomainError as exc:
                     st.warning(ui.err(exc))
                     return

@@ -171,7 +171,7 @@ class VisitorTab:
         return (await self.call("on_load", [stored or {}]))[1]
 
     async def say(self, text: str) -> float:
-        return (await self.call("on_send_1", [text, None]))[1]  # the "send" button
+        return (await self.call("on_send", [text, None]))[1]  # Enter or the "send" button (one event)
 
     async def ask_person(self) -> float:
         return (await self.call("on_person", [None]))[1]

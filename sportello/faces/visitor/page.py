@@ -28,6 +28,7 @@ import json
 import mimetypes
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import gradio as gr
 from starlette.middleware import Middleware
@@ -126,6 +127,94 @@ watch('value', apply);
 apply();
 """
 
+# The page's own script (mount_options `js`, run once when the page loads). It
+# - sets `<html lang>` from the phase marker's data-lang (the chosen language, also after a switch mid-chat;
+#   Gradio sets it from the browser's locale);
+# - gives each message a plain-text aria-label in that language (Gradio's is "bot's message: " and the
+#   message's HTML) and the conversation its name (Gradio's "chatbot conversation"): text from the DOM's
+#   textContent, set with setAttribute, never parsed as HTML;
+# - in the embed widget's frame (`?embed=1`): the compact layout (class sp-embed, page.css), and Esc asks the
+#   venue's page to close the panel (sportello/faces/widget.py).
+PAGE_JS = r"""
+() => {
+  const T = __TEXTS__;
+  const root = document.documentElement;
+  const embed = new URLSearchParams(location.search).get('embed') === '1';
+  if (embed) root.classList.add('sp-embed');
+  let lang = '';
+  function label(body, el, t) {
+    const copy = body.cloneNode(true);
+    copy.querySelectorAll('[aria-hidden="true"]').forEach((n) => n.remove());
+    copy.querySelectorAll('span').forEach((n) => n.append(' '));
+    const text = copy.textContent.replace(/\s+/g, ' ').trim();
+    return el.getAttribute('data-testid') === 'user' ? t.you + ': ' + text : text;
+  }
+  function fix() {
+    const marker = document.querySelector('.sp-phase');
+    const want = (marker && marker.dataset.lang) || lang || 'it';
+    const fresh = want !== lang;
+    lang = want;
+    if (root.lang !== lang) root.lang = lang;
+    const t = T[lang] || T.it;
+    const log = document.querySelector('#chat [role="log"]');
+    if (log && log.getAttribute('aria-label') !== t.chat) log.setAttribute('aria-label', t.chat);
+    if (log && !log.hasAttribute('tabindex')) log.tabIndex = 0;  // a scrolling region: reachable by keyboard
+    document.querySelectorAll('#chat [data-testid="bot"], #chat [data-testid="user"]').forEach((el) => {
+      const body = el.querySelector('.message-content') || el;
+      const source = body.textContent;
+      if (!fresh && el.spSource === source && el.getAttribute('aria-label') === el.spLabel) return;
+      el.spSource = source;
+      el.spLabel = label(body, el, t);
+      el.setAttribute('aria-label', el.spLabel);
+    });
+  }
+  new MutationObserver(fix).observe(root, {
+    subtree: true, childList: true, characterData: true, attributes: true,
+    attributeFilter: ['aria-label', 'lang', 'data-lang'],
+  });
+  fix();
+  if (embed && window.parent !== window) {
+    document.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape') window.parent.postMessage('sportello:close', '*');
+    });
+  }
+}
+""".replace("__TEXTS__", json.dumps({lg: {"you": ui("you", lg), "chat": ui("chat_label", lg)} for lg in ("it", "en")}))
+
+# In the embed widget's frame on another site the browser may refuse the frame its own storage (third-party
+# storage blocked: Safari, Chrome's incognito), where Gradio keeps the conversation across reloads
+# (gr.BrowserState), and Gradio fails when reading it. Before the app starts (mount_options `head`), this
+# stands in a storage kept by the venue's page: seeded from the frame address's fragment (`#sp=`, never sent to
+# a server), each change posted to the widget (sportello/faces/widget.py), which keeps it in the venue site's
+# own storage. What it holds is Gradio's encrypted state: the venue's page cannot read the chat's token.
+STORAGE_SHIM = r"""<script>
+(function () {
+  if (!/[?&]embed=1(?:&|$)/.test(location.search) || window.parent === window) return;
+  try { var k = '__sp_probe'; window.localStorage.setItem(k, k); window.localStorage.removeItem(k); return; }
+  catch (e) { /* refused: the stand-in below */ }
+  var data = {};
+  var m = /[#&]sp=([^&]*)/.exec(location.hash);
+  if (m) {
+    try { data = JSON.parse(decodeURIComponent(m[1])) || {}; } catch (e) { data = {}; }
+    history.replaceState(null, '', location.pathname + location.search);
+  }
+  function save() { window.parent.postMessage({ sportello: 'store', data: data }, '*'); }
+  var shim = {
+    getItem: function (key) { return Object.prototype.hasOwnProperty.call(data, key) ? data[key] : null; },
+    setItem: function (key, value) { data[key] = String(value); save(); },
+    removeItem: function (key) { delete data[key]; save(); },
+    clear: function () { data = {}; save(); },
+    key: function (i) { return Object.keys(data)[i] || null; },
+    get length() { return Object.keys(data).length; }
+  };
+  Object.defineProperty(window, 'localStorage', { configurable: true, get: function () { return shim; } });
+})();
+</script>"""
+
+# A system font stack (Gradio's Soft theme loads Montserrat: a curly N, "Ɛnglish"); nothing fetched from a font CDN.
+SYSTEM_FONTS = ("system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif")
+MONO_FONTS = ("ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace")
+
 CSS = (Path(__file__).parent / "page.css").read_text(encoding="utf-8")  # given to Gradio by mount_options
 
 
@@ -147,7 +236,9 @@ def mount_options() -> dict:
     # max_file_size=0 backs up RefuseUploads: any file part is refused by Gradio itself.
     return {
         "css": CSS,
-        "theme": gr.themes.Soft(),
+        "theme": gr.themes.Soft(font=SYSTEM_FONTS, font_mono=MONO_FONTS),
+        "js": PAGE_JS,
+        "head": STORAGE_SHIM,
         "footer_links": [],
         "run_history": False,
         "max_file_size": 0,
@@ -189,11 +280,15 @@ def build_page(
         moved = gr.Textbox("0", visible="hidden", elem_id="moved")
         saved = gr.BrowserState({}, storage_key=STORAGE_KEY, secret=secret)
         gr.HTML(venue["style"], elem_id="sp-style", js_on_load=None)
+        # The layout (page.css): the header, the chat filling what is left of the screen, then the dock (status,
+        # notices, the controls of the chat's phase) and the composer, last: every control needed next stays in
+        # view without scrolling, on a desktop and on a phone.
         with gr.Row(equal_height=True, elem_id="top-row"):
             header = gr.HTML(_header_html("it", venue), elem_id="sp-header", js_on_load=None)
             lang = gr.Radio(
                 [("Italiano", "it"), ("English", "en")],
                 value="it",
+                label="Lingua / Language",  # read by screen readers: both, whichever the visitor understands
                 show_label=False,
                 container=False,
                 elem_id="lang-switch",
@@ -202,6 +297,7 @@ def build_page(
         chat = gr.Chatbot(
             value=[],
             elem_id="chat",
+            label=ui("chat_label", "it"),
             show_label=False,
             # Text is escaped by view.chat_messages: no markdown, no LaTeX, no tags.
             render_markdown=False,
@@ -212,88 +308,94 @@ def build_page(
             buttons=[],
             autoscroll=True,
             group_consecutive_messages=False,  # the assistant, a notice and the operator: each its own bubble
-            height="min(62vh, 620px)",
+            height="100%",  # page.css: the chat takes the height the dock leaves
         )
-        # The status line also carries the chat's phase (<span class="sp-phase">):
-        # the CSS shows the offer buttons, the contact form, the closed row... from
-        # it, so a state change is one cheap output instead of ten visibility updates.
-        status = gr.HTML(_phase_html("bot"), elem_id="status", js_on_load=None)
-        notice = gr.HTML("", elem_id="notice", js_on_load=None)
-        with gr.Row(elem_id="chips"):
-            chips = [
-                gr.Button(q, size="sm", elem_id=f"chip-{i}", elem_classes=["sp-chip"], min_width=0)
-                for i, q in enumerate(SUGGESTIONS["it"])
-            ]
-        with gr.Row(elem_id="offer"):
-            # "Did you mean...?": up to 3 KB questions close to the visitor's; a click asks one.
-            # Plain text labels (a Button never renders markdown or HTML).
-            with gr.Row(elem_id="offer-suggestions"):
-                suggest_btns = [
-                    gr.Button(
-                        "",
-                        elem_id="offer-suggest" if i == 0 else f"offer-suggest-{i}",
-                        elem_classes=["sp-suggest"],
-                        visible=False,
-                        min_width=0,
-                        size="sm",
-                    )
-                    for i in range(MAX_SUGGESTED)
+        with gr.Column(elem_id="dock"):
+            # The status line also carries the chat's phase (<span class="sp-phase">):
+            # the CSS shows the offer buttons, the contact form, the closed row... from
+            # it, so a state change is one cheap output instead of ten visibility updates.
+            status = gr.HTML(_phase_html("bot"), elem_id="status", js_on_load=None)
+            notice = gr.HTML("", elem_id="notice", js_on_load=None)
+            with gr.Row(elem_id="chips"):
+                chips = [
+                    gr.Button(q, size="sm", elem_id=f"chip-{i}", elem_classes=["sp-chip"], min_width=0)
+                    for i, q in enumerate(SUGGESTIONS["it"])
                 ]
-            accept_btn = gr.Button(ui("accept", "it"), variant="primary", elem_id="offer-accept", min_width=120)
-            decline_btn = gr.Button(ui("decline", "it"), elem_id="offer-decline", min_width=100)
-        with gr.Column(elem_id="contact"):
-            contact_title = gr.HTML(_title_html("it"), elem_id="contact-title", js_on_load=None)
-            method = gr.Radio(
-                [(ui("email", "it"), "email"), (ui("phone", "it"), "phone")],
-                value="email",
-                show_label=False,
-                container=False,
-                elem_id="contact-method",
-            )
-            contact_value = gr.Textbox(
-                placeholder=ui("contact_value", "it"),
-                show_label=False,
-                max_lines=1,
-                container=False,
-                elem_id="contact-value",
-                max_length=254,
-            )
-            contact_error = gr.HTML("", elem_id="contact-error", js_on_load=None)
-            contact_btn = gr.Button(ui("contact_submit", "it"), variant="primary", elem_id="contact-submit")
-        with gr.Row(elem_id="composer", equal_height=True):
-            msg = gr.Textbox(
-                placeholder=ui("placeholder", "it"),
-                show_label=False,
-                container=False,
-                lines=1,
-                max_lines=5,
-                scale=5,
-                elem_id="msg",
-            )
-            send_btn = gr.Button(ui("send", "it"), variant="primary", scale=0, min_width=72, elem_id="send")
-        person_btn = gr.Button(ui("ask_person", "it"), size="sm", elem_id="ask-person")
-        rate_open_btn = gr.Button(ui("rate_open", "it"), size="sm", elem_id="rate-open")
-        with gr.Column(elem_id="rating"):
-            rate_title = gr.HTML(_rate_title_html("it"), elem_id="rate-title", js_on_load=None)
-            score = gr.Radio(
-                [(f"{i} ★", str(i)) for i in range(1, 6)],
-                value=None,
-                show_label=False,
-                container=False,
-                elem_id="rate-score",
-            )
-            rate_comment = gr.Textbox(
-                placeholder=ui("rate_comment", "it"),
-                show_label=False,
-                container=False,
-                lines=1,
-                max_lines=3,
-                max_length=MAX_COMMENT_LEN,
-                elem_id="rate-comment",
-            )
-            rate_btn = gr.Button(ui("rate_submit", "it"), variant="primary", size="sm", elem_id="rate-submit")
-        with gr.Row(elem_id="closed"):
-            new_btn = gr.Button(ui("new_chat", "it"), variant="primary", elem_id="new-chat")
+            with gr.Row(elem_id="offer"):
+                # "Did you mean...?": up to 3 KB questions close to the visitor's; a click asks one.
+                # Plain text labels (a Button never renders markdown or HTML).
+                with gr.Row(elem_id="offer-suggestions"):
+                    suggest_btns = [
+                        gr.Button(
+                            "",
+                            elem_id="offer-suggest" if i == 0 else f"offer-suggest-{i}",
+                            elem_classes=["sp-suggest"],
+                            visible=False,
+                            min_width=0,
+                            size="sm",
+                        )
+                        for i in range(MAX_SUGGESTED)
+                    ]
+                accept_btn = gr.Button(
+                    ui("accept", "it"), variant="primary", elem_id="offer-accept", min_width=120, size="sm"
+                )
+                decline_btn = gr.Button(ui("decline", "it"), elem_id="offer-decline", min_width=100, size="sm")
+            with gr.Column(elem_id="contact"):
+                contact_title = gr.HTML(_title_html("it"), elem_id="contact-title", js_on_load=None)
+                with gr.Row(elem_id="contact-row"):
+                    method = gr.Radio(
+                        [(ui("email", "it"), "email"), (ui("phone", "it"), "phone")],
+                        value="email",
+                        label=ui("contact_method", "it"),
+                        show_label=False,
+                        container=False,
+                        elem_id="contact-method",
+                        min_width=0,
+                    )
+                    contact_value = _box(
+                        "contact_value",
+                        "contact_value",
+                        max_lines=1,
+                        elem_id="contact-value",
+                        max_length=254,
+                        min_width=0,
+                    )
+                contact_error = gr.HTML("", elem_id="contact-error", js_on_load=None)
+                contact_btn = gr.Button(
+                    ui("contact_submit", "it"), variant="primary", elem_id="contact-submit", size="sm"
+                )
+            with gr.Column(elem_id="rating"):
+                rate_title = gr.HTML(_rate_title_html("it"), elem_id="rate-title", js_on_load=None)
+                score = gr.Radio(
+                    [(f"{i} ★", str(i)) for i in range(1, 6)],
+                    value=None,
+                    label=ui("score_label", "it"),
+                    show_label=False,
+                    container=False,
+                    elem_id="rate-score",
+                )
+                with gr.Row(elem_id="rate-row"):
+                    rate_comment = _box(
+                        "rate_comment",
+                        "rate_comment",
+                        lines=1,
+                        max_lines=3,
+                        max_length=MAX_COMMENT_LEN,
+                        elem_id="rate-comment",
+                        scale=3,
+                        min_width=0,
+                    )
+                    rate_btn = gr.Button(
+                        ui("rate_submit", "it"), variant="primary", size="sm", elem_id="rate-submit", min_width=0
+                    )
+            with gr.Row(elem_id="closed"):
+                new_btn = gr.Button(ui("new_chat", "it"), variant="primary", elem_id="new-chat", size="sm")
+            with gr.Row(elem_id="actions"):
+                person_btn = gr.Button(ui("ask_person", "it"), size="sm", elem_id="ask-person", min_width=0)
+                rate_open_btn = gr.Button(ui("rate_open", "it"), size="sm", elem_id="rate-open", min_width=0)
+            with gr.Row(elem_id="composer", equal_height=True):
+                msg = _box("placeholder", "message_label", lines=1, max_lines=4, scale=5, elem_id="msg")
+                send_btn = gr.Button(ui("send", "it"), variant="primary", scale=0, min_width=72, elem_id="send")
         # The push: see LIVE_JS. Its value (sid, token, on, after) changes only when the chat starts or stops
         # being followed; its click is the "look now" of the stream.
         live = gr.HTML(
@@ -311,6 +413,8 @@ def build_page(
         status_outputs = [view_state, status]
         label_outputs = [
             header,
+            chat,
+            score,
             rate_open_btn,
             rate_title,
             rate_comment,
@@ -331,7 +435,10 @@ def build_page(
         def core_props(view: dict) -> dict:
             questions = view.get("suggestions") or []
             props = {
-                status: {"value": _phase_html(view["status"], rate_phase(view)) + status_html(view)},
+                status: {
+                    "value": _phase_html(view["status"], rate_phase(view), view["lang"], bool(view.get("pending")))
+                    + status_html(view)
+                },
                 notice: {"value": notice_html(view.get("notice", ""), view.get("notice_kind") or "error")},
                 contact_error: {"value": notice_html(view.get("contact_error", ""))},
                 lang: {"value": view["lang"]},
@@ -347,15 +454,19 @@ def build_page(
                 header: _header_html(lg, venue, service.opening_status(lg)),
                 rate_open_btn: ui("rate_open", lg),
                 rate_title: _rate_title_html(lg),
-                rate_comment: gr.update(placeholder=ui("rate_comment", lg)),
+                chat: gr.update(label=ui("chat_label", lg)),
+                score: gr.update(label=ui("score_label", lg)),
+                rate_comment: gr.update(placeholder=ui("rate_comment", lg), label=ui("rate_comment", lg)),
                 rate_btn: ui("rate_submit", lg),
                 accept_btn: ui("accept", lg),
                 decline_btn: ui("decline", lg),
                 contact_title: _title_html(lg),
-                method: gr.update(choices=[(ui("email", lg), "email"), (ui("phone", lg), "phone")]),
-                contact_value: gr.update(placeholder=ui("contact_value", lg)),
+                method: gr.update(
+                    choices=[(ui("email", lg), "email"), (ui("phone", lg), "phone")], label=ui("contact_method", lg)
+                ),
+                contact_value: gr.update(placeholder=ui("contact_value", lg), label=ui("contact_value", lg)),
                 contact_btn: ui("contact_submit", lg),
-                msg: gr.update(placeholder=ui("placeholder", lg)),
+                msg: gr.update(placeholder=ui("placeholder", lg), label=ui("message_label", lg)),
                 send_btn: ui("send", lg),
                 person_btn: ui("ask_person", lg),
                 new_btn: ui("new_chat", lg),
@@ -405,7 +516,10 @@ def build_page(
 
         # ------------------------------------------------------------------ handlers
         async def on_load(stored, request: gr.Request):
-            view = await run(light, actions.resume, stored, _header(request, "accept-language"))
+            # The embed widget names the venue page's language (?lang=): it wins over the browser's.
+            asked = _query(request, "lang")
+            accept = asked if asked in ("it", "en") else _header(request, "accept-language")
+            view = await run(light, actions.resume, stored, accept)
             return render(
                 view, load_outputs, {header: _header_html(view["lang"], venue, service.opening_status(view["lang"]))}
             )
@@ -419,8 +533,9 @@ def build_page(
             if len(text) > max_len:  # refused with a note; the text stays in the box
                 yield render(actions.too_long(view, text), send_outputs)
                 return
-            pending = actions.with_pending(view, text)
-            yield render(pending, send_outputs, {msg: ""})
+            shown = render(actions.with_pending(view, text), send_outputs, {msg: ""})
+            yield shown
+            pending = shown[view_state]  # with what this step showed: the final step undoes it (Send busy, ...)
             final = await run(
                 answers, actions.send, pending, text, _header(request, "user-agent"), client_address(request)
             )
@@ -495,19 +610,25 @@ def build_page(
 
         opts = {"concurrency_limit": None, "api_visibility": "private", "show_progress": "hidden"}
         page.load(on_load, inputs=[saved], outputs=load_outputs, **opts)
-        msg.submit(on_send, inputs=[msg, view_state], outputs=send_outputs, **opts)
-        send_btn.click(on_send, inputs=[msg, view_state], outputs=send_outputs, **opts)
+        # Enter and Send are one event: a second press while the answer is on its way is not dropped (Gradio's
+        # default "once" ignored it) but run when the first is done ("always_last"), with what the box then holds;
+        # meanwhile the text stays in the box and Send shows it is busy (page.css, data-busy).
+        gr.on(
+            [msg.submit, send_btn.click],
+            on_send,
+            inputs=[msg, view_state],
+            outputs=send_outputs,
+            trigger_mode="always_last",
+            **opts,
+        )
         for i, chip in enumerate(chips):
             chip.click(chip_handler(i), inputs=[view_state], outputs=send_outputs, **opts)
         for i, btn in enumerate(suggest_btns):
             btn.click(suggest_handler(i), inputs=[view_state], outputs=send_outputs, **opts)
-        # Buttons show Gradio's progress on the chat while the service works.
-        busy = {**opts, "outputs": core_outputs, "show_progress": "minimal", "show_progress_on": [chat]}
-        # On a phone the contact form (or the next step) comes into view by itself.
-        reveal = "() => { setTimeout(() => { const el = document.querySelector('#contact:not([hidden])');"
-        reveal += " if (el && el.offsetParent) el.scrollIntoView({block: 'center', behavior: 'smooth'}); }, 50); }"
-        person_btn.click(on_person, inputs=[view_state], **busy).then(None, js=reveal)
-        accept_btn.click(on_person, inputs=[view_state], **busy).then(None, js=reveal)
+        # No Gradio progress overlay: its screen-reader line is an untranslated "common.complete".
+        busy = {**opts, "outputs": core_outputs}
+        person_btn.click(on_person, inputs=[view_state], **busy)
+        accept_btn.click(on_person, inputs=[view_state], **busy)
         decline_btn.click(on_decline, inputs=[view_state], **busy)
         contact_btn.click(on_contact, inputs=[method, contact_value, view_state], **busy)
         contact_value.submit(on_contact, inputs=[method, contact_value, view_state], **busy)
@@ -526,8 +647,20 @@ def build_page(
     return page
 
 
-def _phase_html(status: str, rate: str = "none") -> str:
-    return f'<span class="sp-phase" data-phase="{esc(status)}" data-rate="{esc(rate)}" hidden></span>'
+def _box(placeholder: str, label: str, **kwargs) -> gr.Textbox:
+    """A text box with no visible label, named for screen readers in the page's language (never Gradio's
+    "Textbox"); on_labels renames it when the language changes."""
+    return gr.Textbox(
+        placeholder=ui(placeholder, "it"), label=ui(label, "it"), show_label=False, container=False, **kwargs
+    )
+
+
+def _phase_html(status: str, rate: str = "none", lang: str = "it", busy: bool = False) -> str:
+    """The phase marker the CSS lays the page out by; PAGE_JS sets `<html lang>` from its data-lang."""
+    return (
+        f'<span class="sp-phase" data-phase="{esc(status)}" data-rate="{esc(rate)}" data-lang="{esc(lang)}"'
+        f' data-busy="{"1" if busy else "0"}" hidden></span>'
+    )
 
 
 def venue_of(settings) -> dict:
@@ -576,6 +709,21 @@ def _rate_title_html(lang: str) -> str:
 
 def _title_html(lang: str) -> str:
     return f'<p class="sp-contact-title">{esc(ui("contact_title", lang))}</p>'
+
+
+def _query(request: gr.Request | None, name: str) -> str:
+    """A query parameter of the page's address (an event's own request is Gradio's; the page's address is its
+    Referer, sent in full to the same origin)."""
+    if request is None:
+        return ""
+    try:
+        value = request.query_params.get(name, "")
+        if value:
+            return value
+        page_query = urlsplit(request.headers.get("referer", "") or "").query
+    except (AttributeError, ValueError):
+        return ""
+    return (parse_qs(page_query).get(name) or [""])[0]
 
 
 def _header(request: gr.Request | None, name: str) -> str:

@@ -34,6 +34,10 @@ UI: dict[str, dict[str, str]] = {
         "en": "The museum's virtual assistant answers right away and hands you to a person if needed.",
     },
     "chat_label": {"it": "Conversazione", "en": "Conversation"},
+    # labels read by screen readers (the components show none): never Gradio's "Radio", "Textbox"
+    "message_label": {"it": "Il suo messaggio", "en": "Your message"},
+    "you": {"it": "Lei", "en": "You"},
+    "score_label": {"it": "Voto da 1 a 5", "en": "Rating from 1 to 5"},
     "placeholder": {"it": "Scriva qui la sua domanda…", "en": "Type your question here…"},
     "send": {"it": "Invia", "en": "Send"},
     "ask_person": {"it": "Parla con una persona", "en": "Talk to a person"},
@@ -420,7 +424,9 @@ def status_html(view: dict) -> str:
         if back is None:
             parts = [ui("status_contact", lang)]
         else:
-            parts = [ui("status_contact_closed", lang, when=back) if back else ui("status_contact_closed_unknown", lang)]
+            parts = [
+                ui("status_contact_closed", lang, when=back) if back else ui("status_contact_closed_unknown", lang)
+            ]
     elif status == "closed":
         parts = [ui("status_closed", lang)]
         if view.get("ticket_id"):

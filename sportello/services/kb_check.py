@@ -1,4 +1,5 @@
-"""`python -m sportello kb check --kb FILE [--json]`: what is wrong with a knowledge base, line by line.
+"""What is wrong with a knowledge base, line by line (`python -m sportello kb check --kb FILE [--json]`,
+sportello/faces/kb_cli.py).
 
 Errors are rows the answerer skips (an empty answer, an unknown language, a duplicate id, a cell too large,
 a broken row) or a file it cannot use at all (missing, binary, too large, missing columns); warnings are rows
@@ -10,12 +11,9 @@ The same problems are logged, one line each, when the app loads the KB.
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 from pathlib import Path
 
-from .kb import KBError, KBProblem, read_kb
+from sportello.answering.kb import KBError, KBProblem, read_kb
 
 
 def check(path: Path | str) -> dict:
@@ -58,20 +56,3 @@ def format_report(report: dict) -> str:
         f"{len(report['errors'])} errors, {len(report['warnings'])} warnings"
     )
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sportello kb check", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--kb", required=True, type=Path, help="the knowledge base CSV")
-    parser.add_argument("--json", action="store_true", help="one JSON object instead of lines")
-    args = parser.parse_args(argv)
-    report = check(args.kb)
-    if args.json:
-        print(json.dumps(report, ensure_ascii=False))
-    else:
-        print(format_report(report))
-    return 0 if report["ok"] else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
