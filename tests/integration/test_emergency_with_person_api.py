@@ -3,7 +3,11 @@ goes to the front of the queue marked urgent (urgent in the console when live), 
 
 from __future__ import annotations
 
+import pytest
+
 from testkit.support import Visitor, read_sheet, wait_until
+
+pytestmark = pytest.mark.both_databases  # SQLite and PostgreSQL
 
 HARD = "Posso prenotare una visita privata notturna con il direttore per il mio matrimonio?"
 
