@@ -4,6 +4,7 @@ python -m sportello admin add-operator mario --name "Mario Rossi" --admin
 python -m sportello ask --kb data/faq.csv "quanto costa il biglietto?"
 python -m sportello eval --kb data/faq.csv --cases tests/data/eval_holdout5.csv
 python -m sportello kb examples [--kb FILE] [--per-entry N] [--out FILE]
+python -m sportello kb check --kb FILE [--json]
 python -m sportello serve [--port 7860] [--host 0.0.0.0] [--no-dashboard]
 
 `serve` runs the project's app.py (what `python app.py` runs): the app.py beside this package (a checkout,

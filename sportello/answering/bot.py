@@ -67,6 +67,7 @@ __all__ = [
     "EscalatingAnswerer",
     "answer_chunks",
     "build_answerer",
+    "emergency_reply",
     "detect_lang",
     "load_kb",
     "normalize",
@@ -112,6 +113,7 @@ def build_retrieval(settings: Settings, mode: str | None = None) -> RetrievalAns
         "emergency_text": settings.emergency_text,
         "hedge": settings.hedge_unknown_words,
     }
+    opts["cache_dirs"] = _cache_dirs(settings)
     if mode == "lexical":
         return RetrievalAnswerer.from_csv(settings.kb_path, extra_paths=learned, **opts)
     from .semantic import SemanticAnswerer, SemanticUnavailable, load_encoder
@@ -126,7 +128,6 @@ def build_retrieval(settings: Settings, mode: str | None = None) -> RetrievalAns
         encoder=encoder,
         examples_path=_examples_path(settings),
         learned_examples_path=settings.learned_examples_file,
-        cache_dirs=_cache_dirs(settings),
         extra_paths=learned,
         **opts,
     )
@@ -139,6 +140,19 @@ def answer_chunks(answerer: Answerer, question: str, lang: str | None = None) ->
     if stream is None:
         return (yield from Answerer.answer_stream(answerer, question, lang))
     return (yield from stream(question, lang))
+
+
+def emergency_reply(answerer: Answerer, question: str, lang: str | None = None) -> Answer | None:
+    """The emergency instructions (an urgent `Answer`) when `question` reports an emergency, else None,
+    without answering it: for a message typed while the visitor waits for or talks with a person.
+
+    Uses the answerer's own `emergency(question, lang)` (the offline answerer's detector and KB instructions;
+    under the LLM answerer, its offline one); an answerer without one gets the detector and the default text."""
+    for candidate in (answerer, getattr(answerer, "offline", None)):
+        own = getattr(candidate, "emergency", None)
+        if callable(own):
+            return own(question, lang)
+    return RetrievalAnswerer().emergency(question, lang)
 
 
 class SilentAnswerer:
@@ -156,8 +170,17 @@ class EscalatingAnswerer:
     goes to a person. `kb_problem` says why (shown by /api/health). When the file changes on disk it tries
     to build the real answerer again, so fixing faq.csv needs no restart."""
 
-    def __init__(self, problem: str, rebuild=None, path: Path | None = None, retry_interval: float = 2.0):
+    def __init__(
+        self,
+        problem: str,
+        rebuild=None,
+        path: Path | None = None,
+        retry_interval: float = 2.0,
+        fallback: RetrievalAnswerer | None = None,
+    ):
         self.kb_problem = problem
+        # An answerer over no KB, for emergencies (its detector, the EMERGENCY_TEXT setting or the default text).
+        self._fallback = fallback or RetrievalAnswerer()
         self._rebuild = rebuild
         self._path = Path(path) if path else None
         self._signature = self._stat()
@@ -193,12 +216,22 @@ class EscalatingAnswerer:
         self._maybe_recover()
         if self._real is not None:
             return self._real.answer(question, lang)
+        urgent = self._fallback.emergency(question, lang)
+        if urgent is not None:
+            return urgent
         lang = lang if lang in ("it", "en") else detect_lang(question)
         return Answer(False, "", NO_ANSWER, None, 0.0, lang)
 
     def reload_learned(self) -> None:
         if self._real is not None:
             self._real.reload_learned()
+
+    def emergency(self, question: str, lang: str | None = None) -> Answer | None:
+        """Emergencies are answered while the KB is unusable too: from the real answerer once it loads,
+        else with the detector and the EMERGENCY_TEXT setting or the default text."""
+        if self._real is not None:
+            return emergency_reply(self._real, question, lang)
+        return self._fallback.emergency(question, lang)
 
     def question_for(self, intent: str, lang: str) -> str | None:
         ask = getattr(self._real, "question_for", None)
@@ -218,7 +251,10 @@ def build_answerer(settings: Settings) -> Answerer:
             "until the file is fixed.",
             exc,
         )
-        return EscalatingAnswerer(str(exc), rebuild=lambda: _build_answerer(settings), path=settings.kb_path)
+        fallback = RetrievalAnswerer(emergency_intent=settings.emergency_intent, emergency_text=settings.emergency_text)
+        return EscalatingAnswerer(
+            str(exc), rebuild=lambda: _build_answerer(settings), path=settings.kb_path, fallback=fallback
+        )
 
 
 def _build_answerer(settings: Settings) -> Answerer:

@@ -9,7 +9,10 @@ running help desk keeps answering when somebody saves a broken row.
 from __future__ import annotations
 
 import csv
+import io
+import threading
 from collections.abc import Generator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -106,18 +109,40 @@ class KBError(ValueError):
 
 @dataclass(frozen=True)
 class KBProblem:
+    """One thing wrong with a KB file, at a line (1 = the header). An error's row is skipped (or, on line 1,
+    the whole file is unusable); a warning's row is used as it is, but probably not as meant."""
+
     line: int
     message: str
+    severity: str = "error"  # "error" or "warning"
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.message}"
+
+    def public(self) -> dict:
+        return {"line": self.line, "severity": self.severity, "message": self.message}
 
 
 @dataclass
 class KBLoad:
     path: Path
     entries: list[KBEntry] = field(default_factory=list)
+    # Rows skipped (errors), and rows used but suspicious (warnings: `check_rows`).
     problems: list[KBProblem] = field(default_factory=list)
+    warnings: list[KBProblem] = field(default_factory=list)
+    # The line each entry starts on, by id (for the warnings, and for `python -m sportello kb check`).
+    lines: dict[str, int] = field(default_factory=dict)
+
+
+# Limits of a KB file: beyond MAX_BYTES it is not read at all; a cell longer than MAX_CELL characters skips its
+# row (a pasted document, not an answer); more than LARGE_KB rows is fine but said (start-up embeds them once).
+MAX_BYTES = 32 * 1024 * 1024
+MAX_CELL = 20_000
+LARGE_KB = 2_000
+# A `lang` column that lies: the row's text has at least this much evidence of the other language (each
+# function word of it counts 2, `retrieval_text.IT_MARKERS`/`EN_MARKERS`) and twice the declared one's plus this.
+LANG_LIE_MIN = 6.0
+LANG_LIE_MARGIN = 2.0
 
 
 def _check_row(row: dict, seen_ids: set[str]) -> tuple[KBEntry | None, str | None]:
@@ -126,6 +151,10 @@ def _check_row(row: dict, seen_ids: set[str]) -> tuple[KBEntry | None, str | Non
     if any(row.get(k) is None for k in REQUIRED_COLUMNS):
         return None, "too few fields"
     values = {k: (row.get(k) or "").strip() for k in REQUIRED_COLUMNS}
+    huge = [k for k in REQUIRED_COLUMNS if len(values[k]) > MAX_CELL]
+    if huge:
+        sizes = ", ".join(f"{k} has {len(values[k]):,} characters" for k in huge)
+        return None, f"cell too large ({sizes}; at most {MAX_CELL:,})"
     missing = [k for k in REQUIRED_COLUMNS if k != "lang" and not values[k]]
     if missing:
         return None, f"empty {', '.join(missing)}"
@@ -140,32 +169,60 @@ def _check_row(row: dict, seen_ids: set[str]) -> tuple[KBEntry | None, str | Non
     return KBEntry(values["id"], values["intent"], lang, questions, values["answer"]), None
 
 
+def _decode(path: Path, data: bytes) -> tuple[str, KBProblem | None]:
+    """The file's text: UTF-8 (a BOM is fine); else Windows-1252 with a warning naming the first bad line."""
+    try:
+        return data.decode("utf-8-sig"), None
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        text = data.decode("cp1252", errors="replace")
+        return text, KBProblem(
+            line,
+            f"not UTF-8 (byte 0x{data[exc.start]:02x}); read as Windows-1252: check the accents and save the file "
+            "as UTF-8",
+            "warning",
+        )
+
+
 def read_kb(path: Path | str) -> KBLoad:
-    """Read the KB leniently. Raises KBError only when the file as a whole is unusable."""
+    """Read the KB leniently. Raises KBError only when the file as a whole is unusable (missing, binary,
+    too large, no header, missing columns); a bad row is skipped with a `KBProblem` naming its line, and
+    what is suspicious but usable is in `warnings` (`check_rows`)."""
     path = Path(path)
     result = KBLoad(path)
     try:
-        fh = path.open(newline="", encoding="utf-8-sig")
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise KBError(f"{path}:1: file too large ({size:,} bytes; at most {MAX_BYTES:,})")
+        data = path.read_bytes()
     except OSError as exc:
         raise KBError(f"{path}: cannot read knowledge base: {exc.strerror or exc}") from exc
-    with fh:
-        reader = csv.DictReader(fh)
-        try:
-            fieldnames = [f.strip() for f in reader.fieldnames or []]
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise KBError(f"{path}:1: unreadable header: {exc}") from exc
-        reader.fieldnames = fieldnames
-        missing = [c for c in REQUIRED_COLUMNS if c not in fieldnames]
-        if missing:
-            raise KBError(f"{path}:1: missing columns {missing}")
-        seen: set[str] = set()
-        start = reader.line_num + 1
+    if b"\x00" in data:
+        line = data.count(b"\n", 0, data.index(b"\x00")) + 1
+        raise KBError(
+            f"{path}:{line}: not a CSV text file (binary content); expected columns {','.join(REQUIRED_COLUMNS)}"
+        )
+    text, encoding = _decode(path, data)
+    if encoding:
+        result.warnings.append(encoding)
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        fieldnames = [f.strip().lower() for f in reader.fieldnames or []]
+    except csv.Error as exc:
+        raise KBError(f"{path}:1: unreadable header: {exc}") from exc
+    reader.fieldnames = fieldnames
+    missing = [c for c in REQUIRED_COLUMNS if c not in fieldnames]
+    if missing:
+        raise KBError(f"{path}:1: missing columns {missing} (expected {','.join(REQUIRED_COLUMNS)})")
+    seen: set[str] = set()
+    start = reader.line_num + 1
+    with _large_fields():
         while True:
             try:
                 row = next(reader)
             except StopIteration:
                 break
-            except (csv.Error, UnicodeDecodeError) as exc:
+            except csv.Error as exc:
                 result.problems.append(KBProblem(start, f"unreadable row: {exc}"))
                 break
             entry, problem = _check_row(row, seen)
@@ -174,8 +231,88 @@ def read_kb(path: Path | str) -> KBLoad:
             elif entry:
                 seen.add(entry.id)
                 result.entries.append(entry)
+                result.lines[entry.id] = start
             start = reader.line_num + 1
+    result.warnings.extend(check_rows(result.entries, result.lines))
     return result
+
+
+_FIELD_LOCK = threading.Lock()
+
+
+@contextmanager
+def _large_fields():
+    """The csv module's field limit (process-wide, 128 KiB by default) raised while a KB is parsed, so a huge
+    cell is reported as one bad row (`MAX_CELL`) instead of stopping the reader."""
+    with _FIELD_LOCK:
+        before = csv.field_size_limit()
+        csv.field_size_limit(max(before, MAX_BYTES))
+        try:
+            yield
+        finally:
+            csv.field_size_limit(before)
+
+
+def check_rows(entries: list[KBEntry], lines: dict[str, int] | None = None) -> list[KBProblem]:
+    """Warnings about rows that load but are probably not what was meant: an intent with two rows in one
+    language (only the first one's answer is given), the same question under two intents, a `lang` column that
+    says one language of text written in the other, a very large KB."""
+    from .retrieval_text import EN_MARKERS, IT_MARKERS, normalize  # the function words language detection uses
+
+    lines = lines or {}
+    out: list[KBProblem] = []
+    first_of: dict[tuple[str, str], KBEntry] = {}
+    question_of: dict[str, KBEntry] = {}
+    for e in entries:
+        line = lines.get(e.id, 0)
+        key = (e.intent, e.lang)
+        if key in first_of:
+            other = first_of[key]
+            out.append(
+                KBProblem(
+                    line,
+                    f"duplicate intent {e.intent!r} in {e.lang} (also line {lines.get(other.id, 0)}, id "
+                    f"{other.id!r}): its questions count for the intent but only the first row's answer is given",
+                    "warning",
+                )
+            )
+        else:
+            first_of[key] = e
+        for q in e.questions:
+            folded = " ".join(q.casefold().split())
+            other = question_of.setdefault(folded, e)
+            if other.intent != e.intent:
+                out.append(
+                    KBProblem(
+                        line,
+                        f"question {q!r} is also a question of intent {other.intent!r} (line "
+                        f"{lines.get(other.id, 0)}): visitors asking it get either answer",
+                        "warning",
+                    )
+                )
+        ws = normalize(" ".join((*e.questions, e.answer))).split()
+        scores = {"it": 2.0 * sum(w in IT_MARKERS for w in ws), "en": 2.0 * sum(w in EN_MARKERS for w in ws)}
+        said, other_lang = e.lang, ("en" if e.lang == "it" else "it")
+        if scores[other_lang] >= LANG_LIE_MIN and scores[other_lang] >= 2 * scores[said] + LANG_LIE_MARGIN:
+            out.append(
+                KBProblem(
+                    line,
+                    f"lang says {said!r} but the text looks {'Italian' if other_lang == 'it' else 'English'}: "
+                    f"visitors writing in {said!r} get this answer",
+                    "warning",
+                )
+            )
+    if len(entries) > LARGE_KB:
+        out.append(
+            KBProblem(
+                1,
+                f"{len(entries):,} entries: fine, but the first start embeds every question and answer (minutes "
+                "on one core); later starts read the cache",
+                "warning",
+            )
+        )
+    out.sort(key=lambda p: p.line)
+    return out
 
 
 def write_kb(path: Path | str, rows: list[tuple[str, str, str, str, str]]) -> bool:

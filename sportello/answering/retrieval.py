@@ -23,10 +23,13 @@ The index is immutable and swapped atomically when the KB file changes, so
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
+import pickle
 import re
+import sys
 import threading
 import time
 import unicodedata
@@ -35,9 +38,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import snowballstemmer
 
 from . import emergency
-from .kb import NO_ANSWER, OPERATOR_REQUEST, Answer, KBEntry, KBError, KBProblem, read_kb
+from .kb import NO_ANSWER, OPERATOR_REQUEST, Answer, KBEntry, KBError, KBLoad, KBProblem, read_kb
 from .retrieval_rules import escalation_reason, small_talk, small_talk_cue, strip_small_talk
 from .retrieval_text import CONCEPT_OF, STOP, detect_lang, lang_scores, stem, words
 
@@ -94,6 +98,8 @@ MAX_SUGGESTIONS = 3
 # Words a neighbouring intent uses are left to the ranking (measured on the dev sets: hedging on them
 # hid more right answers than wrong ones).
 HEDGE_MIN_LEN = 5
+# A word of a KB question this long or longer tells what the venue is asked about (`KBIndex.asks_about`).
+ASKED_MIN_LEN = 3
 HEDGE_TEXT = {
     "it": "Non ho informazioni su {what}: se vuole, la passo a una persona.",
     "en": "I don't have information about {what}: if you like, I can pass you to a person.",
@@ -247,6 +253,16 @@ class KBIndex:
             for q, lang in qs:
                 counts.update({t for t in self._doc_terms(q, lang) if t.startswith("~")})
             self.required.append(frozenset(c for c, k in counts.items() if k >= REQUIRED_SHARE * len(qs)))
+
+        # What the KB's questions (and intent names) ask about, as words and stems: a rule's "out of scope"
+        # match on these is this venue's topic (`asks_about`).
+        asked: set[str] = set()
+        for e in entries:
+            for text in (*e.questions, e.intent.replace("_", " ")):
+                for w in words(text):
+                    if len(w) >= ASKED_MIN_LEN and w not in STOP:
+                        asked.update((w, stem(w, e.lang)))
+        self.asked = frozenset(asked)
 
         # First letters of every KB word: a question word sharing them is an inflection, not a new topic.
         self.prefixes = frozenset(w[:HEDGE_MIN_LEN] for w in raw_count if len(w) >= HEDGE_MIN_LEN)
@@ -474,6 +490,14 @@ class KBIndex:
             return False
         return any(self._correct(d) or d in self.raw_count for d in _deletes(w))
 
+    def asks_about(self, span: str) -> bool:
+        """Whether the KB's questions name every content word of `span` (a rule's match, e.g. "wedding",
+        "festa di compleanno", "zoo"): then it is this venue's topic, left to retrieval."""
+        ws = [w for w in words(span) if len(w) >= ASKED_MIN_LEN and w not in STOP]
+        return bool(ws) and all(
+            w in self.asked or stem(w, "it") in self.asked or stem(w, "en") in self.asked for w in ws
+        )
+
     # -- helpers -------------------------------------------------------------
 
     def _find_intent(self, names: tuple[str, ...]) -> str | None:
@@ -495,6 +519,86 @@ class KBIndex:
 
 _EMPTY_INDEX = KBIndex([])
 
+# A KB of at least this many entries keeps its index on disk (`cached_index`): building it is pure Python,
+# seconds for thousands of entries; a small KB builds in milliseconds and is not cached.
+INDEX_CACHE_MIN_ENTRIES = 500
+INDEX_CACHE_KEEP = 2  # index files kept per cache directory (older ones are removed)
+# What the index is built by: the code of this module and of the lexicon, and the stemmer. A change to any
+# of them is a new cache key (an index built by other code is never read).
+_INDEX_CODE = hashlib.sha256(
+    b"".join(
+        Path(m.__file__).read_bytes() for m in (sys.modules[__name__], sys.modules[words.__module__], snowballstemmer)
+    )
+    + f"{np.__version__}|{sys.version_info[:2]}".encode()
+).hexdigest()
+
+
+def index_key(entries: list[KBEntry]) -> str:
+    """The content hash of an index: the code that builds it and every entry's fields."""
+    h = hashlib.sha256(_INDEX_CODE.encode())
+    for e in entries:
+        for part in (e.id, e.intent, e.lang, *e.questions, e.answer):
+            h.update(part.encode("utf-8"))
+            h.update(b"\x1f")
+        h.update(b"\x1e")
+    return h.hexdigest()
+
+
+def _trusted(path: Path) -> bool:
+    """An index file is read only when this user wrote it and nobody else may (it is a pickle)."""
+    try:
+        st = path.stat()
+        parent = path.parent.stat()
+    except OSError:
+        return False
+    mine = st.st_uid == os.getuid() and parent.st_uid == os.getuid()
+    return mine and not (st.st_mode & 0o022) and not (parent.st_mode & 0o002)
+
+
+def cached_index(entries: list[KBEntry], cache_dirs: list[Path] | tuple[Path, ...] = ()) -> KBIndex:
+    """The index of `entries`: read from `<cache dir>/kbindex-<content hash>.pickle` when a large KB was
+    indexed before by the same code, else built (and, for a large KB, saved in the first writable directory)."""
+    if len(entries) < INDEX_CACHE_MIN_ENTRIES or not cache_dirs:
+        return KBIndex(entries)
+    name = f"kbindex-{index_key(entries)}.pickle"
+    for d in cache_dirs:
+        path = Path(d) / name
+        if not path.is_file() or not _trusted(path):
+            continue
+        try:
+            with open(path, "rb") as fh:
+                index = pickle.load(fh)  # our own file: see _trusted
+        except Exception as exc:  # a truncated or foreign file: build it again
+            log.warning("KB index cache %s unreadable (%s); rebuilding", path, exc)
+            continue
+        if isinstance(index, KBIndex):
+            return index
+    index = KBIndex(entries)
+    for d in cache_dirs:
+        d = Path(d)
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            tmp = d / f".{name}.{os.getpid()}.tmp"
+            with open(tmp, "wb") as fh:
+                os.fchmod(fh.fileno(), 0o600)
+                pickle.dump(index, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, d / name)
+            old = sorted(d.glob("kbindex-*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)
+            for p in old[INDEX_CACHE_KEEP:]:
+                p.unlink(missing_ok=True)
+            break
+        except OSError as exc:
+            log.debug("cannot write the KB index cache in %s: %s", d, exc)
+    return index
+
+
+def log_problems(result: KBLoad) -> None:
+    """One log line per problem of a loaded KB, `path:line`, so the start-up log says where to look."""
+    for p in result.problems:
+        log.warning("knowledge base %s:%d: row skipped: %s", result.path, p.line, p.message)
+    for p in result.warnings:
+        log.warning("knowledge base %s:%d: %s", result.path, p.line, p.message)
+
 
 class RetrievalAnswerer:
     """Offline answerer over a KB; reloads the CSV when it changes on disk."""
@@ -511,8 +615,12 @@ class RetrievalAnswerer:
         emergency_intent: str = "",
         emergency_text: str = "",
         hedge: bool = False,
+        cache_dirs: list[Path] | tuple[Path, ...] = (),
     ):
         self.threshold = threshold
+        # Where a large KB's index is kept between starts (`cached_index`); the fused answerer keeps its
+        # vectors there too.
+        self.cache_dirs = [Path(d) for d in cache_dirs]
         # The KB intent with the emergency instructions (else a known name such as emergency/emergenza), and
         # the text used when the KB has none (else "call 112 ..."): settings EMERGENCY_INTENT, EMERGENCY_TEXT.
         self.emergency_intent = emergency_intent
@@ -524,7 +632,8 @@ class RetrievalAnswerer:
         # broken one is skipped, an id already taken is skipped; all are reloaded when any changes.
         self.extra_paths = [Path(p) for p in extra_paths]
         self.reload_interval = reload_interval
-        self.problems: list[KBProblem] = []
+        self.problems: list[KBProblem] = []  # the rows skipped at the last load (errors)
+        self.warnings: list[KBProblem] = []  # the rows used but suspicious (kb.check_rows)
         self._lock = threading.Lock()
         self._signature: tuple | None = None
         self._checked = 0.0
@@ -574,8 +683,7 @@ class RetrievalAnswerer:
             except KBError:
                 log.exception("knowledge base %s is unreadable; skipped", path)
                 continue
-            for p in extra.problems:
-                log.warning("knowledge base %s: skipped %s", path, p)
+            log_problems(extra)
             for e in extra.entries:
                 if e.id not in seen:
                     seen.add(e.id)
@@ -591,15 +699,15 @@ class RetrievalAnswerer:
             log.exception("knowledge base %s is unreadable; keeping the previous version", self.path)
             self._signature = signature
             return
-        for p in result.problems:
-            log.warning("knowledge base %s: skipped %s", self.path, p)
+        log_problems(result)
         if result.entries:
             self._read_extra(result)
         if not result.entries and not initial and self._index.entries:
             log.error("knowledge base %s has no valid rows; keeping the previous version", self.path)
         else:
-            self._index = KBIndex(result.entries)
+            self._index = cached_index(result.entries, self.cache_dirs)
         self.problems = result.problems
+        self.warnings = result.warnings
         self._signature = signature
 
     def _maybe_reload(self) -> None:
@@ -685,6 +793,14 @@ class RetrievalAnswerer:
         entry = index.entry_for(intent, lang)
         return entry.questions[0] if entry.questions else None
 
+    def emergency(self, question: str, lang: str | None = None) -> Answer | None:
+        """The emergency instructions when `question` reports an emergency, else None: only the detector,
+        no retrieval (for a message typed while the visitor waits for or talks with a person). It uses the KB
+        as last loaded and never reloads it: the chat service calls it inside its transaction."""
+        index = self._index
+        question = question if isinstance(question, str) else str(question or "")
+        return self.emergency_answer(index, question[:2000], self.reply_lang(index, question, lang))
+
     def emergency_answer(self, index: KBIndex, question: str, lang: str) -> Answer | None:
         """The venue's emergency instructions when the message reports an emergency (urgent), else None."""
         found = emergency.detect(question, index.raw_count.keys())
@@ -718,7 +834,7 @@ class RetrievalAnswerer:
         urgent = self.emergency_answer(index, question, lang)
         if urgent is not None:
             return index, question, lang, urgent
-        reason = escalation_reason(question)
+        reason = escalation_reason(question, index.asks_about)
         if reason:
             return index, question, lang, Answer(False, "", reason, None, 1.0, lang)
         talk = small_talk(question)

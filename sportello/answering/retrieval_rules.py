@@ -3,16 +3,19 @@
 Emergencies are not here: `emergency.py` detects them before these rules run.
 Escalation reasons (returned as the Answer's intent, with found=False):
 operator_request, complaint, personal_case, and no_answer for
-questions that are clearly outside a museum help desk's knowledge even when
-they share words with a KB topic (weather, hotels and restaurants to
-recommend, a person's private contacts, buying artworks, private hire, jobs,
-other venues and transport elsewhere). Patterns work on
-lowercased, accent-free text in Italian and English.
+questions that are outside a venue help desk's knowledge even when they
+share words with a KB topic (weather, hotels and restaurants to recommend,
+a person's private contacts, buying artworks, private hire, jobs, other
+places and transport elsewhere), unless the venue's own KB asks about them
+(a garden that hosts weddings: `out_of_scope`'s `known`). Patterns work on
+lowercased, accent-free text in Italian and English and name generic venue
+vocabulary only, never one venue's own things.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from .retrieval_text import fold
 
@@ -134,7 +137,7 @@ _MY_VISIT_RE = re.compile(r"\b(my|our|mia|nostra|la mia|la nostra) (visit|visita
 _ROBBED_RE = re.compile(r"\b(rubat[oaie]|stolen|furto|theft|robbed|derubat\w*|pickpocket\w*|borseggi\w*)\b")
 
 
-# Out of scope: classes of questions no museum FAQ answers, though they share words with one
+# Out of scope: classes of questions a venue FAQ rarely answers, though they share words with one
 # (a price, a phone number, opening hours, "buy", "rent").
 _OOS_WEATHER_RE = re.compile(
     r"\b(meteo|previsioni( del tempo| meteo)?|che tempo (fa|fara|ci sara)|tempo fara|piovera|nevichera|"
@@ -212,18 +215,31 @@ _OOS_AIRPORT_RE = re.compile(
 )
 
 
-def out_of_scope(text: str) -> bool:
-    """True for questions of a kind no museum FAQ answers, though they share words with a topic."""
+def _nothing_known(_span: str) -> bool:
+    return False
+
+
+def out_of_scope(text: str, known: Callable[[str], bool] = _nothing_known) -> bool:
+    """True for questions of a kind a venue's FAQ does not answer, though they share words with a topic.
+
+    `known(span)`: whether this venue's KB asks about the words a rule matched (its questions name them:
+    a garden that hosts weddings, a science centre with birthday parties, a zoo asked about "the zoo"); such a
+    match is the KB's to answer, not out of scope (`KBIndex.asks_about`)."""
     t = fold(text)
-    if _OOS_WEATHER_RE.search(t) or _OOS_LODGING_RE.search(t) or _OOS_JOB_RE.search(t) or _OOS_HIRE_RE.search(t):
+
+    def hit(rx: re.Pattern) -> bool:
+        m = rx.search(t)
+        return bool(m) and not known(m.group(0))
+
+    if hit(_OOS_WEATHER_RE) or hit(_OOS_LODGING_RE) or hit(_OOS_JOB_RE) or hit(_OOS_HIRE_RE):
         return True
-    if _OOS_RECOMMEND_RE.search(t) and _OOS_PLACES_NEARBY_RE.search(t):
+    if _OOS_RECOMMEND_RE.search(t) and hit(_OOS_PLACES_NEARBY_RE):
         return True
-    if _OOS_DINNER_RE.search(t) and _OOS_WHERE_NEARBY_RE.search(t) or _OOS_RESTAURANT_NEAR_RE.search(t):
+    if hit(_OOS_DINNER_RE) and _OOS_WHERE_NEARBY_RE.search(t) or hit(_OOS_RESTAURANT_NEAR_RE):
         return True
-    if _OOS_AIRPORT_RE.search(t):
+    if hit(_OOS_AIRPORT_RE):
         return True
-    if _OOS_OTHER_PLACE_RE.search(t):
+    if hit(_OOS_OTHER_PLACE_RE):
         return True
     if _OOS_PRIVATE_CONTACT_RE.search(t):
         return True
@@ -232,8 +248,8 @@ def out_of_scope(text: str) -> bool:
     return False
 
 
-def escalation_reason(text: str) -> str | None:
-    """The reason this message must go to a person, or None."""
+def escalation_reason(text: str, known: Callable[[str], bool] = _nothing_known) -> str | None:
+    """The reason this message must go to a person, or None. `known`: see `out_of_scope`."""
     t = fold(text).strip()
     if not t:
         return None
@@ -254,7 +270,7 @@ def escalation_reason(text: str) -> str | None:
     if _LOST_ITEM_VERB_RE.search(t) and _SPECIFIC_ITEM_RE.search(_MY_VISIT_RE.sub(" ", t)):
         if not (_LOST_HOW_RE.search(t) and not _LOST_DETAIL_RE.search(t)):
             return PERSONAL_CASE
-    if out_of_scope(text):
+    if out_of_scope(text, known):
         return OUT_OF_SCOPE
     return None
 

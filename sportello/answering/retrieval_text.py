@@ -1,8 +1,11 @@
 """Text processing for bilingual (Italian/English) retrieval.
 
 Normalisation (case, accents, apostrophes), stop words, Snowball stemming for
-both languages, a small museum-domain synonym lexicon shared by the two
-languages, and language detection.
+both languages, a small synonym lexicon of generic venue vocabulary (museums,
+gardens, science centres, castles, zoos: tickets, hours, access, food, pets,
+photos, groups, schools...) shared by the two languages, and language
+detection. Nothing here names one venue's own things (its rooms, events,
+policies): what a KB says is learnt from the KB at load (`retrieval.KBIndex`).
 """
 
 from __future__ import annotations
@@ -17,10 +20,16 @@ import snowballstemmer
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 
 
+# The combining marks NFKD splits accents into (the Unicode blocks of combining diacritics).
+_COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+
+
 def fold(text: str) -> str:
     """Lowercase and strip accents, keeping punctuation."""
-    text = unicodedata.normalize("NFKD", text.lower())
-    return "".join(c for c in text if not unicodedata.combining(c))
+    text = text.lower()
+    if text.isascii():
+        return text
+    return _COMBINING.sub("", unicodedata.normalize("NFKD", text))
 
 
 def normalize(text: str) -> str:
@@ -116,10 +125,6 @@ PHRASES = {
     "car park": "parking",
     "first sunday": "primadomenica",
     "prima domenica": "primadomenica",
-    "once a month": "primadomenica",
-    "una volta al mese": "primadomenica",
-    "una domenica al mese": "primadomenica",
-    "one sunday a month": "primadomenica",
     "baby changing": "fasciatoio",
     "changing table": "fasciatoio",
     "changing tables": "fasciatoio",
@@ -228,7 +233,7 @@ PHRASES = {
 }
 _PHRASE_RE = re.compile(r"\b(" + "|".join(re.escape(p) for p in sorted(PHRASES, key=len, reverse=True)) + r")\b")
 
-# Museum-domain concepts shared by both languages. Each word (or its stem) maps
+# Generic venue concepts shared by both languages. Each word (or its stem) maps
 # to a concept token added next to the word's own stem; a word in two lists
 # keeps the first concept. General synonyms only, not copies of test questions.
 CONCEPTS: dict[str, list[str]] = {
@@ -360,10 +365,16 @@ CONCEPT_OF = _build_concept_map()
 
 def words(text: str) -> list[str]:
     """Normalised words with multi-word expressions joined."""
+    return list(_words(text))
+
+
+@lru_cache(maxsize=65536)
+def _words(text: str) -> tuple[str, ...]:
+    """`words`, remembered: a KB's texts are split several times while it is indexed, and visitors repeat."""
     norm = normalize(text)
     if not norm:
-        return []
-    return _PHRASE_RE.sub(lambda m: PHRASES[m.group(1)], norm).split()
+        return ()
+    return tuple(_PHRASE_RE.sub(lambda m: PHRASES[m.group(1)], norm).split())
 
 
 def content_words(text: str) -> list[str]:

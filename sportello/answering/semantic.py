@@ -233,10 +233,9 @@ class SemanticAnswerer(RetrievalAnswerer):
         query_cache: int = 1024,
         **kwargs,
     ):
-        super().__init__(path=path, reload_interval=reload_interval, **kwargs)
+        super().__init__(path=path, reload_interval=reload_interval, cache_dirs=cache_dirs, **kwargs)
         self.encoder = encoder
         self.vectors = VectorCache(encoder, cache_dirs)
-        self.cache_dirs = [Path(d) for d in cache_dirs]
         self.examples_path = Path(examples_path) if examples_path else None
         # The examples operators taught from the dashboard (sportello.services.learning): read before the
         # shipped ones (an operator's label wins on the same question), reloaded when the file changes.

@@ -1,6 +1,7 @@
 """`python -m sportello kb COMMAND`: tools for the knowledge base, one function per command.
 
     python -m sportello kb examples [--kb FILE] [--per-entry N] [--out FILE] [--timeout S]
+    python -m sportello kb check --kb FILE [--json]
 
 `examples` asks the configured OpenAI-compatible LLM (OPENAI_API_KEY, OPENAI_BASE_URL, OPENAI_MODEL) for N
 example questions per KB intent in Italian and N in English (default 8), appends them to --out (default
@@ -9,18 +10,23 @@ proposals by the LLM as they arrive: the answerer uses none of them until an adm
 dashboard, Analisi → Apprendimento. Exit 0: every intent done; 1: some failed or the run stopped (what it
 got is kept, run it again to continue); 2: nothing could be done (no LLM configured, a bad KB or file).
 
+`check` reads the KB as the answerer does and prints its errors (rows skipped, or a file it cannot use) and
+warnings (rows used but probably not as meant) with their line numbers (`sportello.services.kb_check`), or one
+JSON object with --json. Exit 0: no errors (warnings are fine); 1: errors.
+
 A new command: a function `name(args) -> int` and its parser in `COMMANDS`.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 from sportello.config import Settings
 from sportello.runtime import learning_tools
-from sportello.services import kb_examples
+from sportello.services import kb_check, kb_examples
 
 DEFAULT_OUT = "generated_examples.csv"
 
@@ -90,7 +96,21 @@ def _examples_parser(sub) -> None:
     p.set_defaults(func=examples)
 
 
-COMMANDS = [_examples_parser]
+def check(args: argparse.Namespace) -> int:
+    """`kb check`: the KB's errors and warnings by line; exit 1 with errors."""
+    report = kb_check.check(args.kb)
+    print(json.dumps(report, ensure_ascii=False) if args.json else kb_check.format_report(report))
+    return 0 if report["ok"] else 1
+
+
+def _check_parser(sub) -> None:
+    p = sub.add_parser("check", help="errors and warnings of a knowledge base, by line")
+    p.add_argument("--kb", required=True, type=Path, help="the knowledge base CSV")
+    p.add_argument("--json", action="store_true", help="one JSON object instead of lines")
+    p.set_defaults(func=check)
+
+
+COMMANDS = [_examples_parser, _check_parser]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Connection
 
-from sportello.answering.bot import NO_ANSWER, OPERATOR_REQUEST, Answer, Answerer, answer_chunks
+from sportello.answering.bot import NO_ANSWER, OPERATOR_REQUEST, Answer, Answerer, answer_chunks, emergency_reply
 from sportello.answering.emergency import EMERGENCY
 from sportello.answering.retrieval import MAX_SUGGESTIONS
 from sportello.config import Settings
@@ -325,13 +325,15 @@ class ChatService:
                 tx.set(original_question=text)
                 self._accept(tx)
                 intent = OPERATOR_REQUEST
-            elif state == State.WAITING:
+            elif state in (State.WAITING, State.LIVE):
                 tx.say(Role.USER, USER_AUTHOR, text)
-                tx.record(EventKind.QUEUE_MESSAGE, text=text)
-            elif state == State.LIVE:
-                tx.say(Role.USER, USER_AUTHOR, text)
-                name = tx.operator_name()
-                tx.record(EventKind.LIVE_VISITOR_MESSAGE, text=text, operator=name)
+                urgent = emergency_reply(self.answerer, text, tx.sess["language"])
+                if urgent is not None:
+                    intent = self._emergency_with_person(tx, text, urgent)
+                elif state == State.WAITING:
+                    tx.record(EventKind.QUEUE_MESSAGE, text=text)
+                else:
+                    tx.record(EventKind.LIVE_VISITOR_MESSAGE, text=text, operator=tx.operator_name())
             elif state == State.COLLECTING_CONTACT:
                 tx.say(Role.USER, USER_AUTHOR, text)
                 contact = guess_contact(text)
@@ -446,6 +448,16 @@ class ChatService:
             tx.move("no_answer")
         tx.set(offered_at=tx.now, escalation_reason=EMERGENCY)
         self._accept(tx)
+        return EMERGENCY
+
+    def _emergency_with_person(self, tx: _Tx, text: str, answer: Answer) -> str:
+        """An emergency typed while waiting or live: the instructions at once and the chat marked urgent (the
+        front of the queue, or urgent in the operator's console); the sheet row's intent is `emergency`."""
+        tx.say(Role.BOT, BOT_AUTHOR, answer.answer, EMERGENCY)
+        tx.record(EventKind.AI_NO_ANSWER, intent=EMERGENCY, text=text, reply=answer.answer)
+        tx.set(urgent=True)
+        if tx.state == State.WAITING:
+            tx.set(original_question=text)  # what the operator reads in the queue
         return EMERGENCY
 
     @staticmethod
