@@ -180,18 +180,21 @@ class VectorCache:
             _MEMORY[self._mkey(kind, t)] = v
 
     def _save(self, name: str, role: str, arr: np.ndarray) -> None:
-        """Write to every writable cache directory (the data directory's and the shared one next to the KB)."""
+        """Write to every writable cache directory (the data directory's and the shared one next to the KB).
+        Old files are pruned only in the first, the data directory's own: the shared ones hold files shipped
+        with the project (data/cache, a venue's cache beside its KB), which the app never deletes."""
         written = False
-        for d in self.cache_dirs:
+        for i, d in enumerate(self.cache_dirs):
             try:
                 d.mkdir(parents=True, exist_ok=True)
                 tmp = d / f".{name}.{os.getpid()}.tmp"
                 with open(tmp, "wb") as fh:
                     np.save(fh, arr, allow_pickle=False)
                 os.replace(tmp, d / name)
-                old = sorted(d.glob(f"e5-{role}-*.npy"), key=lambda p: p.stat().st_mtime, reverse=True)
-                for p in old[self.KEEP :]:
-                    p.unlink(missing_ok=True)
+                if i == 0:
+                    old = sorted(d.glob(f"e5-{role}-*.npy"), key=lambda p: p.stat().st_mtime, reverse=True)
+                    for p in old[self.KEEP :]:
+                        p.unlink(missing_ok=True)
                 written = True
             except OSError as exc:
                 log.debug("cannot write the embedding cache in %s: %s", d, exc)
