@@ -64,7 +64,7 @@ MAX_LOGO_BYTES = 512 * 1024
 MAX_EVENTS = 1024
 # A streamed answer is re-rendered at most every PARTIAL_EVERY_S; a piece waits PARTIAL_SETTLE_S for the rest.
 PARTIAL_EVERY_S = 0.15
-PARTIAL_SETTLE_S = 0.05
+PARTIAL_SETTLE_S = 0.1
 # What of the chat's state the page shows (status line, controls): a stream state that differs asks a look.
 LIVE_SIG = ("status", "queue_position", "estimated_wait_s", "operator_name", "ticket_id", "lang")
 ANSWER_WORKERS = 256  # answers in flight at once (threads waiting on the LLM): not the bottleneck at 1,000 tabs
