@@ -8,14 +8,15 @@ with a temporary DATA_DIR, then runs N simulated tabs that speak the page's
 Gradio protocol (sportello.faces.visitor.client) like the browser does. Each tab loops
 the seed journey: a question the KB answers, one it cannot, "talk to a
 person", then, while it waits or talks to an operator, holds the chat's stream
-open as the page's #sp-live script does and, on each push, runs the page's look
-(`on_tick`), while operators (driven through the operator API) take the chat,
-write three messages and release it. Then the idle phase: as many idle tabs
+open as the page's #sp-live script does: a message is shown from the stream as it
+arrives, a change of the chat's state runs the page's look (`on_tick`), while
+operators (driven through the operator API) take the chat, write three messages and release it. Then the idle phase: as many idle tabs
 (chats with an open stream and nothing happening) for --idle seconds.
 
 Prints, per level: the answers' overhead over the answerer's own time (p50/p95:
 stays near 0 if slow answers run in parallel), the look's latency, operator ->
-tab (from the operator's send to the look that shows it: p50/p95/max), errors,
+tab (from the operator's send to the tab receiving the stream's frame that carries
+the message, which the page renders from the stream: p50/p95/max), errors,
 the server's CPU and memory, and the server CPU per idle tab per minute. With
 --json the last line is one JSON object for the largest level. Visitor ->
 console is not measured here (the console is not driven by this script).
@@ -173,16 +174,16 @@ async def visitor(http, proto, res: Results, until: float, sent: dict[str, float
     tab = VisitorTab(http, proto, user_agent="bench-visitor/1.0")
     seen: set[str] = set()
 
-    async def look() -> None:  # what the page does on a push
+    async def look() -> None:  # what the page does when the chat's state changes
         res.ticks.append(await tab.tick())
+
+    def shown(message: dict) -> None:  # the page shows a message from the stream as it arrives
         now = time.time()
-        for m in tab.chat:
-            for part in m.get("content") or []:
-                text = part.get("text", "") if isinstance(part, dict) else ""
-                for marker, t0 in list(sent.items()):
-                    if marker in text and marker not in seen:
-                        seen.add(marker)
-                        res.deliveries.append(now - t0)
+        text = message.get("text") or ""
+        for marker, t0 in list(sent.items()):
+            if marker in text and marker not in seen:
+                seen.add(marker)
+                res.deliveries.append(now - t0)
 
     try:
         res.actions.append(await tab.load())
@@ -192,7 +193,7 @@ async def visitor(http, proto, res: Results, until: float, sent: dict[str, float
             res.actions.append(await tab.ask_person())
             while time.monotonic() < until and tab.status in ("waiting", "live"):
                 try:
-                    await asyncio.wait_for(tab.follow(look), timeout=max(0.1, until - time.monotonic()))
+                    await asyncio.wait_for(tab.follow(look, shown), timeout=max(0.1, until - time.monotonic()))
                 except TimeoutError:
                     break
             if tab.status == "closed":

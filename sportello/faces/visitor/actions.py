@@ -154,12 +154,26 @@ class VisitorActions:
         v["suggestions"] = []  # they answered the last turn: gone while the new one is on its way
         return v
 
-    def send(self, view: dict, text: str, user_agent: str, client: str | None = None) -> dict:
-        """`client` is the visitor's address: the per-client limits apply as on the API."""
+    def send(
+        self,
+        view: dict,
+        text: str,
+        user_agent: str,
+        client: str | None = None,
+        on_chunk: Callable[[str], None] | None = None,
+    ) -> dict:
+        """`client` is the visitor's address: the per-client limits apply as on the API. With `on_chunk`,
+        the AI's answer is streamed (`ChatService.visitor_message_stream`): `on_chunk` gets each piece of its
+        text as the answerer writes it (provisional: the view returned holds what was stored)."""
 
         def act(v: dict) -> dict:
             v = self._ensure_session(v, user_agent, client)
-            self.service.visitor_message(v["sid"], v["token"], text, client=client)
+            if on_chunk is None:
+                self.service.visitor_message(v["sid"], v["token"], text, client=client)
+            else:
+                for item in self.service.visitor_message_stream(v["sid"], v["token"], text, client=client):
+                    if isinstance(item, str) and item:
+                        on_chunk(item)
             return self._refresh(v)  # the suggested questions, if any, come with the poll
 
         return self._run(view, act, length=len(text))

@@ -3,7 +3,7 @@ over HTTP exactly as the page's JavaScript does (POST `/gradio_api/queue/join`,
 then the `/gradio_api/queue/data` event stream).
 
 While the chat waits for or talks to an operator, `follow()` holds the chat's visitor stream open as the
-page's #sp-live script does and calls `on_news` for each batch of frames (the page then fires `on_tick`).
+page's #sp-live script does: messages as they arrive, and a look (`on_tick`) when the chat's state changes.
 
 Used by the load benchmark (bench/visitor_load.py); a venue can also use it for
 synthetic monitoring of the page.
@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import httpx
 
 SKIP = {"__type__": "update"}  # gr.skip() on the wire
+# The stream state's fields the page shows (page.py LIVE_SIG, with the stream's "language"): a change asks a look.
+STATE_SIG = ("status", "queue_position", "estimated_wait_s", "operator_name", "ticket_id", "language")
 
 
 class PageError(RuntimeError):
@@ -179,10 +181,12 @@ class VisitorTab:
     async def tick(self) -> float:
         return (await self.call("on_tick", [None]))[1]
 
-    async def follow(self, on_news, timeout: float = 600.0) -> None:
-        """Hold the chat's stream while the page would (`live["on"]`) and `await on_news()` after frames
-        (debounced 30 ms, as the page's script fires its look). Returns when the chat stops being followed
-        or the server ends the stream (the caller reconnects if it still wants to)."""
+    async def follow(self, on_look, on_message=None, timeout: float = 600.0) -> None:
+        """Hold the chat's stream while the page would (`live["on"]`), as the page's #sp-live script does:
+        each message goes to `on_message(data)` as it arrives (the page shows it from the stream), and a state
+        that differs from the one shown asks a look, `await on_look()` (debounced 30 ms, as the page fires
+        `on_tick`). Returns when the chat stops being followed or the server ends the stream (the caller
+        reconnects if it still wants to: from the last sequence seen)."""
         live = self.live
         if not (live.get("on") and live.get("sid")):
             return
@@ -196,22 +200,36 @@ class VisitorTab:
                 async with self.http.stream("GET", url, params=params, headers=headers, timeout=timeout) as r:
                     if r.status_code != 200:
                         raise PageError(f"stream: {r.status_code}")
+                    kind = ""
                     async for line in r.aiter_lines():
-                        if line.startswith("event: message") or line.startswith("event: state"):
-                            news.set()
+                        if line.startswith("event:"):
+                            kind = line[6:].strip()
+                        elif line.startswith("data:") and kind in ("message", "state"):
+                            data = json.loads(line[5:])
+                            if kind == "message":
+                                live["after"] = max(int(live.get("after") or 0), int(data["seq"]))
+                                if on_message is not None:
+                                    on_message(data)
+                            else:
+                                sig = [data.get(k) for k in STATE_SIG]
+                                if sig != live.get("sig"):
+                                    live["sig"] = sig
+                                    news.set()
+                        elif not line:
+                            kind = ""
             finally:
-                news.set()  # ended: one last look, as the page does after a drop
+                news.set()  # ended: the caller decides
 
         reader = asyncio.create_task(read())
         try:
             while True:
                 await news.wait()
-                await asyncio.sleep(0.03)
-                news.clear()
-                await on_news()
                 if reader.done():
                     reader.result()  # the stream's error, if any
                     return
+                await asyncio.sleep(0.03)
+                news.clear()
+                await on_look()
                 if not (self.live.get("on") and self.live.get("sid") == live["sid"]):
                     return
         finally:

@@ -62,16 +62,134 @@ MAX_LOGO_BYTES = 512 * 1024
 # Gradio's queue runs at most `max_threads` events at once across every tab (its default, 40, made 40 slow
 # answers at a time the ceiling of the whole page: 200 tabs waited ~10 s for an answer of 1 s).
 MAX_EVENTS = 1024
+# A streamed answer is re-rendered at most every PARTIAL_EVERY_S; a piece waits PARTIAL_SETTLE_S for the rest.
+PARTIAL_EVERY_S = 0.15
+PARTIAL_SETTLE_S = 0.1
+# What of the chat's state the page shows (status line, controls): a stream state that differs asks a look.
+LIVE_SIG = ("status", "queue_position", "estimated_wait_s", "operator_name", "ticket_id", "lang")
 ANSWER_WORKERS = 256  # answers in flight at once (threads waiting on the LLM): not the bottleneck at 1,000 tabs
 
-# The #sp-live script: follows the chat's stream while `on` (waiting or live) and fires a click (-> on_tick)
-# when it says something. fetch, not EventSource: the token goes in the X-Session-Token header, not the URL.
+# The #sp-live script: follows the chat's stream while `on` (waiting or live) and shows what it carries at once,
+# without a Gradio round trip (fetch, not EventSource: the token goes in the X-Session-Token header, not the URL):
+# - a message: a copy of the Chatbot's own row for its side (its classes, its look) with the message built from
+#   DOM nodes and textContent (never HTML), placed after the Chatbot's rows; skipped when the Chatbot shows it
+#   already (its `sp-s<seq>` class, view.seq_class) and removed as soon as the Chatbot shows it (the next Gradio
+#   render, which reads the chat after the view's last sequence): each message once, by its sequence;
+# - "Mario is typing…": a row of its own, last, on and off as the state says;
+# - a change of the chat's state (joined, queue position or wait, released, ticket, language): a click
+#   (-> on_tick, debounced 30 ms), whose event re-reads the chat and re-renders it and the controls in Python.
+# A dropped connection is reopened from the last sequence seen (backoff 0.5 s doubling to 15 s).
 LIVE_JS = r"""
-const live = { key: '', ctl: null, kick: null };
+const T = __TEXTS__;
+const live = { key: '', sid: '', ctl: null, kick: null, known: '', lang: 'it', tz: '', pushed: new Map(), typing: null };
 const root = String((window.gradio_config && window.gradio_config.root) || '').replace(/\/+$/, '');
 function kick() {
   if (live.kick) return;
   live.kick = setTimeout(() => { live.kick = null; trigger('click'); }, 30);
+}
+function list() { return document.querySelector('#chat .message-wrap'); }
+function inChatbot(seq) { const l = list(); return !!(l && l.querySelector('.sp-s' + seq)); }
+function busy() { const p = document.querySelector('.sp-phase'); return !!(p && p.dataset.busy === '1'); }
+function node(tag, cls, text) {
+  const n = document.createElement(tag);
+  if (cls) n.className = cls;
+  if (text !== undefined) n.textContent = String(text == null ? '' : text);
+  return n;
+}
+function clock(iso) {
+  if (!iso) return '';
+  try {
+    return new Date(iso).toLocaleTimeString('it-IT',
+      { timeZone: live.tz || undefined, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+  } catch (e) { return ''; }
+}
+function scroll() {
+  const log = document.querySelector('#chat [role="log"]');
+  if (log) log.scrollTop = log.scrollHeight;
+}
+// A copy of the Chatbot's last row of that side, emptied: null when it has none yet (then the look shows it).
+function row(side) {
+  const l = list();
+  const rows = l ? l.querySelectorAll(':scope > .message-row.' + side + '-row:not(.sp-pushed)') : [];
+  if (!rows.length) return null;
+  const r = rows[rows.length - 1].cloneNode(true);
+  r.classList.add('sp-pushed');
+  r.querySelectorAll('.latest').forEach((n) => n.classList.remove('latest'));
+  r.querySelectorAll('[aria-label]').forEach((n) => n.removeAttribute('aria-label'));
+  const content = r.querySelector('.message-content');
+  if (!content) return null;
+  const body = content.querySelector('.md') || content;
+  body.replaceChildren();
+  return { r, body };
+}
+function place(r) {
+  const l = list();
+  if (!l) return;
+  if (live.typing && live.typing !== r && live.typing.parentNode === l) l.insertBefore(r, live.typing);
+  else l.appendChild(r);
+  scroll();
+}
+function show(m) {
+  const seq = Number(m.seq);
+  if (!seq || live.pushed.has(seq) || inChatbot(seq)) return;
+  if (m.role === 'user' && busy()) return;  // this tab's own message: its send shows it
+  const made = row(m.role === 'user' ? 'user' : 'bot');
+  if (!made) { kick(); return; }
+  const t = T[live.lang] || T.it;
+  const hhmm = clock(m.created_at);
+  const stamp = hhmm ? node('span', 'sp-time', hhmm) : null;
+  if (m.role === 'system') {
+    const line = node('span', 'sp-system', m.text);
+    if (stamp) line.append(stamp);
+    made.body.append(line);
+  } else {
+    if (m.role === 'operator') {
+      const author = node('span', 'sp-author');
+      const avatar = node('span', 'sp-avatar', (String(m.author || '?').charAt(0) || '?').toUpperCase());
+      avatar.setAttribute('aria-hidden', 'true');
+      author.append(avatar, document.createTextNode(String(m.author || '')));
+      made.body.append(author);
+    } else if (m.role !== 'user') {
+      made.body.append(node('span', 'sp-bot', t.badge));
+    }
+    made.body.append(node('span', 'sp-text', m.text));
+    if (stamp) made.body.append(stamp);
+  }
+  live.pushed.set(seq, made.r);
+  if (m.role === 'operator') typing(false);
+  place(made.r);
+}
+function typing(on, name) {
+  if (!on) {
+    if (live.typing) live.typing.remove();
+    live.typing = null;
+    return;
+  }
+  const text = (T[live.lang] || T.it).typing.replace('{name}', String(name || ''));
+  if (live.typing && live.typing.isConnected) {
+    live.typing.querySelector('.sp-typing').textContent = text;
+    return;
+  }
+  const made = row('bot');
+  if (!made) return;
+  made.body.append(node('span', 'sp-typing', text));
+  live.typing = made.r;
+  place(made.r);
+}
+function prune() {  // the Chatbot shows it now: our copy goes
+  for (const [seq, r] of live.pushed) {
+    if (inChatbot(seq) || !r.isConnected) {
+      r.remove();
+      live.pushed.delete(seq);
+    }
+  }
+}
+new MutationObserver(() => { if (live.pushed.size) prune(); }).observe(document.body, { subtree: true, childList: true });
+function state(s) {
+  if (s.language === 'it' || s.language === 'en') live.lang = s.language;
+  typing(!!s.operator_typing && s.status === 'live', s.operator_name);
+  const sig = JSON.stringify([s.status, s.queue_position, s.estimated_wait_s, s.operator_name, s.ticket_id, s.language]);
+  if (sig !== live.known) { live.known = sig; kick(); }
 }
 async function follow(cfg, ctl) {
   let after = Number(cfg.after) || 0, wait = 500;
@@ -95,9 +213,18 @@ async function follow(cfg, ctl) {
           while ((i = buf.indexOf('\n\n')) >= 0) {
             const block = buf.slice(0, i);
             buf = buf.slice(i + 2);
-            const id = /^id: *(\d+)/m.exec(block);
-            if (id) after = Math.max(after, Number(id[1]));
-            if (/^event: *(message|state)/m.test(block)) kick();
+            const kind = /^event: *(\w+)/m.exec(block);
+            const data = /^data: *(.*)$/m.exec(block);
+            if (!kind || !data || ctl.signal.aborted) continue;
+            let d = null;
+            try { d = JSON.parse(data[1]); } catch (e) { continue; }
+            if (kind[1] === 'message') {
+              after = Math.max(after, Number(d.seq) || 0);
+              show(d);
+            } else if (kind[1] === 'state') {
+              after = Math.max(after, Number(d.last_seq) || 0);
+              state(d);
+            }
           }
         }
       }
@@ -105,7 +232,6 @@ async function follow(cfg, ctl) {
       if (ctl.signal.aborted) return;
     }
     if (ctl.signal.aborted) return;
-    kick();  // whatever came while the connection was down
     await new Promise((res) => setTimeout(res, wait));
     wait = Math.min(wait * 2, 15000);
   }
@@ -118,14 +244,29 @@ function apply() {
   live.key = key;
   if (live.ctl) live.ctl.abort();
   live.ctl = null;
+  typing(false);
+  if ((cfg.sid || '') !== live.sid) {  // another chat (a new one, or none): what was pushed for the old one goes
+    for (const r of live.pushed.values()) r.remove();
+    live.pushed.clear();
+    live.sid = cfg.sid || '';
+  }
   if (key) {
+    live.known = JSON.stringify(cfg.sig || null);
+    live.lang = cfg.lang === 'en' ? 'en' : 'it';
+    live.tz = cfg.tz || '';
     live.ctl = new AbortController();
     follow(cfg, live.ctl);
   }
 }
 watch('value', apply);
 apply();
-"""
+""".replace(
+    "__TEXTS__",
+    json.dumps(
+        {lg: {"badge": ui("bot_badge", lg), "typing": ui("typing_operator", lg, name="{name}")} for lg in ("it", "en")},
+        ensure_ascii=False,
+    ),
+)
 
 # The page's own script (mount_options `js`, run once when the page loads). It
 # - sets `<html lang>` from the phase marker's data-lang (the chosen language, also after a switch mid-chat;
@@ -488,15 +629,24 @@ def build_page(
             follow = [view.get("sid"), view.get("token"), polls(view)]  # `after` alone changes nothing
             if live in outs and shown.get("live") != follow:
                 shown["live"] = follow
-                out[live] = json.dumps(dict(zip(("sid", "token", "on"), follow, strict=True), after=view["last_seq"]))
+                out[live] = json.dumps(
+                    {
+                        **dict(zip(("sid", "token", "on"), follow, strict=True)),
+                        "after": view["last_seq"],
+                        # the state this render shows: the stream's first state differing from it asks a look
+                        "sig": [view.get(k) for k in LIVE_SIG],
+                        "lang": view["lang"],
+                        "tz": tz,
+                    }
+                )
             msgs = view["msgs"]
             chat_key = [
                 len(msgs),
                 msgs[-1]["seq"] if msgs else -1,
                 view.get("pending"),
+                len(view.get("pending_answer") or ""),
                 view["status"],
                 view["lang"],
-                bool(view.get("operator_typing")),
             ]
             if chat in outs and shown.get("chat") != chat_key:
                 shown["chat"] = chat_key
@@ -533,12 +683,28 @@ def build_page(
             if len(text) > max_len:  # refused with a note; the text stays in the box
                 yield render(actions.too_long(view, text), send_outputs)
                 return
+            if view.get("sid") and polls(view):
+                # What the stream showed meanwhile (LIVE_JS) first, so the visitor's message comes after it.
+                view = await run(light, actions.poll, view) or view
             shown = render(actions.with_pending(view, text), send_outputs, {msg: ""})
             yield shown
             pending = shown[view_state]  # with what this step showed: the final step undoes it (Send busy, ...)
-            final = await run(
-                answers, actions.send, pending, text, _header(request, "user-agent"), client_address(request)
+            loop = asyncio.get_running_loop()
+            pieces: asyncio.Queue = asyncio.Queue()
+            job = loop.run_in_executor(
+                answers,
+                functools.partial(
+                    actions.send,
+                    pending,
+                    text,
+                    _header(request, "user-agent"),
+                    client_address(request),
+                    lambda piece: loop.call_soon_threadsafe(pieces.put_nowait, piece),
+                ),
             )
+            async for partial in _partials(job, pieces):  # a streaming answerer: the answer grows in the chat
+                yield render({**pending, "pending_answer": partial}, send_outputs)
+            final = await job
             # Not stored (the disk is full): the text goes back in the box, to send again later.
             yield render(final, send_outputs, {msg: text} if final["notice"] == DISK_FULL else None)
 
@@ -645,6 +811,27 @@ def build_page(
     page.queue(default_concurrency_limit=None)
     page.sportello_executors = (answers, light)  # kept for shutdown and benchmarks
     return page
+
+
+async def _partials(job: asyncio.Future, pieces: asyncio.Queue):
+    """The answer's text so far while `job` (the send) runs, from the pieces the answerer streams: at most every
+    PARTIAL_EVERY_S, each held PARTIAL_SETTLE_S first (an answerer that does not stream gives its whole text
+    just before the result: one render, not two). Ends when the job is done."""
+    loop = asyncio.get_running_loop()
+    text, due, last = "", None, float("-inf")
+    while not job.done():
+        getter = asyncio.ensure_future(pieces.get())
+        timeout = None if due is None else max(0.0, due - loop.time())
+        done, _ = await asyncio.wait({getter, job}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        if getter in done:
+            text += getter.result()
+            if due is None:
+                due = max(loop.time() + PARTIAL_SETTLE_S, last + PARTIAL_EVERY_S)
+            continue
+        getter.cancel()
+        if not job.done() and due is not None and loop.time() >= due:
+            yield text
+            last, due = loop.time(), None
 
 
 def _box(placeholder: str, label: str, **kwargs) -> gr.Textbox:

@@ -47,6 +47,7 @@ UI: dict[str, dict[str, str]] = {
     "new_chat": {"it": "Nuova conversazione", "en": "New conversation"},
     "language": {"it": "Lingua", "en": "Language"},
     "typing": {"it": "…", "en": "…"},
+    "typing_bot": {"it": "L'assistente sta scrivendo…", "en": "The assistant is writing…"},
     # status line
     "status_offered": {
         "it": "Vuole parlare con un operatore del museo?",
@@ -340,39 +341,47 @@ def _time(m: dict, tz: str) -> str:
     return f'<span class="sp-time">{esc(hhmm)}</span>' if hhmm else ""
 
 
+def seq_class(m: dict) -> str:
+    """The class that names a message's sequence in the Chatbot (`sp-s7`): the page's #sp-live script
+    (page.py LIVE_JS) shows a pushed message until the Chatbot shows it, then removes its own copy."""
+    seq = m.get("seq")
+    return f" sp-s{int(seq)}" if isinstance(seq, int) and seq > 0 else ""
+
+
 def chat_messages(view: dict, tz: str = "Europe/Rome") -> list[dict]:
     """The Chatbot value: every text escaped; our own markup only around it. Each kind of
     message has its own look: the assistant's badge, the operator's initial and name,
-    system notices centred and small (see CSS in page.py), and the time of each."""
+    system notices centred and small (see CSS in page.py), and the time of each.
+
+    While an answer is on its way: the visitor's message and "the assistant is writing…", or, when the
+    answerer streams, the answer so far (`pending_answer`). "Mario is typing…" is not here: the page's
+    #sp-live script shows it from the chat's stream (page.py LIVE_JS)."""
     out: list[dict] = []
     lang = view.get("lang") or "it"
+    badge = f'<span class="sp-bot">{esc(ui("bot_badge", lang))}</span>'
     for m in view["msgs"]:
-        role, text = m["role"], esc(m["text"])
+        role, text, mark = m["role"], esc(m["text"]), seq_class(m)
         stamp = _time(m, tz)
         if role == "user":
-            out.append({"role": "user", "content": f'<span class="sp-text">{text}</span>{stamp}'})
+            out.append({"role": "user", "content": f'<span class="sp-text{mark}">{text}</span>{stamp}'})
         elif role == "operator":
             name = esc(m["author"])
             initial = esc((m["author"] or "?")[:1].upper())
             head = f'<span class="sp-author"><span class="sp-avatar" aria-hidden="true">{initial}</span>{name}</span>'
-            out.append({"role": "assistant", "content": f'{head}<span class="sp-text">{text}</span>{stamp}'})
+            out.append({"role": "assistant", "content": f'{head}<span class="sp-text{mark}">{text}</span>{stamp}'})
         elif role == "system":
-            out.append({"role": "assistant", "content": f'<span class="sp-system">{text}{stamp}</span>'})
+            out.append({"role": "assistant", "content": f'<span class="sp-system{mark}">{text}{stamp}</span>'})
         else:
-            badge = f'<span class="sp-bot">{esc(ui("bot_badge", lang))}</span>'
-            out.append({"role": "assistant", "content": f'{badge}<span class="sp-text">{text}</span>{stamp}'})
+            out.append({"role": "assistant", "content": f'{badge}<span class="sp-text{mark}">{text}</span>{stamp}'})
     if view.get("pending"):
         out.append({"role": "user", "content": esc(view["pending"])})
         if view["status"] in ("bot", "offered"):
-            out.append({"role": "assistant", "content": '<span class="sp-typing">…</span>'})
-    elif view.get("operator_typing") and view["status"] == "live":
-        name = view.get("operator_name") or ""
-        out.append(
-            {
-                "role": "assistant",
-                "content": f'<span class="sp-typing">{esc(ui("typing_operator", lang, name=name))}</span>',
-            }
-        )
+            partial = view.get("pending_answer") or ""
+            if partial:  # the answer so far, as the answerer streams it
+                body = f'{badge}<span class="sp-text sp-partial">{esc(partial)}</span>'
+            else:
+                body = f'<span class="sp-typing">{esc(ui("typing_bot", lang))}</span>'
+            out.append({"role": "assistant", "content": body})
     return out
 
 
