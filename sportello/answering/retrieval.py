@@ -34,7 +34,7 @@ import threading
 import time
 import unicodedata
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -87,11 +87,12 @@ PROPER_PENALTY = 4.0
 REQUIRED_SHARE = 1.0
 MISSING_KEY_FACTOR = 0.6
 KEY_NEAR = 0.6  # "close": within this share of the best combined score
-# Below the threshold but at least this confident, the best intent's first KB question is offered as
-# "did you mean...?" next to the operator. On the blind sets eval_holdout4/5 it is the right topic for
-# 41 of the 88 answerable questions the answerer escalates, and appears on 13 of 102 must-escalate ones.
-SUGGEST_MIN = 0.2
-# At most this many intents are offered as suggestions (best first) when the answerer is unsure.
+# Whenever the answerer does not answer from the KB (below the threshold, or an out-of-scope rule match), the
+# best-ranked intents are offered as "did you mean...?" next to the operator, at most this many, best first,
+# when the question has a word the KB knows (`KBIndex.knows`: nonsense gets none). Requests for a person,
+# complaints, personal cases and emergencies never get suggestions: they go to a person. (Until issue 25 only
+# P(right) >= 0.2 got them: 35-55 % of the new venues' unanswered answerable questions had the right intent
+# among them, though the ranking had it among the first 3 for ~80 %; see the README.)
 MAX_SUGGESTIONS = 3
 # Hedging: a content word of the question (HEDGE_MIN_LEN letters or more) that no KB entry uses, in any
 # form, is something the chosen answer does not cover ("EV charging" asked of a parking answer).
@@ -484,6 +485,11 @@ class KBIndex:
                 out.append(w)
         return out
 
+    def knows(self, text: str, lang: str) -> bool:
+        """Whether a word of `text` is known to the KB (itself, its stem, a typo of it or its lexicon concept):
+        a question may be meant for one of its entries. Nonsense ("asdf", "???", "ok") is not."""
+        return any(alts for _, alts in self.query_slots(text, lang))
+
     def _near_known(self, w: str) -> bool:
         """Within two edits of a KB word (long words only)."""
         if len(w) < 7:
@@ -744,30 +750,46 @@ class RetrievalAnswerer:
 
     def _answer(self, question: str, lang: str | None) -> Answer:
         index, text, lang, early = self.prepare(question, lang)
-        if early is not None:
+        if self.settled(index, text, lang, early):
             return early
         ranked = index.score(text, lang)
         if not ranked:
-            return Answer(False, "", NO_ANSWER, None, 0.0, lang)
-        return self.decide(index, text, lang, [r.intent for r in ranked], ranked[0].confidence, self.threshold)
+            return early or Answer(False, "", NO_ANSWER, None, 0.0, lang)
+        ranking = [r.intent for r in ranked]
+        return self.decide(index, text, lang, ranking, ranked[0].confidence, self.threshold, early)
+
+    @staticmethod
+    def settled(index: KBIndex, text: str, lang: str, early: Answer | None) -> bool:
+        """Whether the rules' reply (`prepare`) is final. An out-of-scope match on a question with a word the
+        KB knows is not: it gets the ranking's suggestions too (`decide`)."""
+        if early is None:
+            return False
+        return early.intent != NO_ANSWER or early.urgent or not index.knows(text, lang)
 
     def decide(
-        self, index: KBIndex, text: str, lang: str, ranking: list[str], confidence: float, threshold: float
+        self,
+        index: KBIndex,
+        text: str,
+        lang: str,
+        ranking: list[str],
+        confidence: float,
+        threshold: float,
+        early: Answer | None = None,
     ) -> Answer:
         """The reply once the intents are ranked (best first) and the best one's P(right) is known.
 
         Above the threshold: the answer, unless the question asks for something it does not cover (hedged:
         the answer plus "I don't have information about X", not found) or a close runner-up covers that
-        (suggestions). In the middle band (SUGGEST_MIN <= P < threshold): suggestions, not a guess.
-        Below: not found."""
+        (suggestions). Below it, or with `early` (an out-of-scope rule match, not `settled`): not found, with
+        the first MAX_SUGGESTIONS intents as suggestions when the question has a word the KB knows."""
         best = ranking[0]
         entry = index.entry_for(best, lang)
         conf = round(float(confidence), 4)
         first = entry.questions[0] if entry.questions else None
-        if confidence < threshold:
-            if confidence < SUGGEST_MIN:
-                return Answer(False, "", NO_ANSWER, None, conf, lang)
-            return Answer(False, "", NO_ANSWER, None, conf, lang, first, suggestions=ranking[:MAX_SUGGESTIONS])
+        if early is not None or confidence < threshold:
+            offered = ranking[:MAX_SUGGESTIONS] if index.knows(text, lang) else []
+            reply = early or Answer(False, "", NO_ANSWER, None, conf, lang)
+            return replace(reply, suggestion=first if offered else None, suggestions=offered)
         if self.hedge and best not in (index.greeting_intent, index.thanks_intent):
             missing = index.uncovered(text, lang, best)
             if missing:

@@ -403,7 +403,7 @@ class SemanticAnswerer(RetrievalAnswerer):
     def _answer(self, question: str, lang: str | None) -> Answer:
         state = self._refresh()
         index, text, lang, early = self.prepare(question, lang)
-        if early is not None:
+        if self.settled(index, text, lang, early):
             return early
         if not index.intents or index is not state.index:
             return super()._answer(question, lang)
@@ -413,7 +413,7 @@ class SemanticAnswerer(RetrievalAnswerer):
         order = [int(i) for i in np.argsort(-score)[:MAX_SUGGESTIONS] if np.isfinite(score[i])]
         order = [int(best[0])] + [i for i in order if i != int(best[0])]
         ranking = [index.intents[i] for i in order[:MAX_SUGGESTIONS]]
-        return self.decide(index, text, lang, ranking, float(prob[0]), self.calibration.threshold)
+        return self.decide(index, text, lang, ranking, float(prob[0]), self.calibration.threshold, early)
 
     # -- calibration ---------------------------------------------------------------------------------------
 
