@@ -33,6 +33,7 @@ import sys
 import threading
 import time
 import unicodedata
+from array import array
 from collections import Counter, defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -226,27 +227,34 @@ class KBIndex:
         self.postings = {t: (np.array(ids, dtype=np.int32), np.array(ws)) for t, (ids, ws) in postings.items()}
         self.vocab = set(self.postings)
 
-        # Character n-grams against each KB question (TF-IDF cosine).
-        qdocs: list[tuple[int, Counter]] = []
+        # Character n-grams against each KB question (TF-IDF cosine). One (question, gram, count) triple per
+        # distinct gram of a question, kept in compact arrays: a large KB's questions hold millions of them, and
+        # one Counter (or Python float) each would take over 100 MB while the index is built.
+        gram_id: dict[str, int] = {}
+        q_intent, t_row, t_gram, t_count = array("i"), array("i"), array("i"), array("d")
         for e in entries:
             for q in e.questions:
-                qdocs.append((self.intent_idx[e.intent], _char_grams(self._content_text(q))))
-        self.q_intent = np.array([i for i, _ in qdocs], dtype=np.int32)
-        gdf: Counter = Counter()
-        for _, g in qdocs:
-            gdf.update(g.keys())
-        nq = len(qdocs) or 1
-        self.gidf = {g: math.log((nq + 1) / (c + 0.5)) for g, c in gdf.items()}
-        gpost: dict[str, tuple[list[int], list[float]]] = defaultdict(lambda: ([], []))
-        for j, (_, grams) in enumerate(qdocs):
-            vec = {g: (1 + math.log(c)) * self.gidf[g] for g, c in grams.items()}
-            norm = math.sqrt(sum(v * v for v in vec.values())) or 1.0
-            for g, v in vec.items():
-                ids, ws = gpost[g]
-                ids.append(j)
-                ws.append(v / norm)
-        self.gpostings = {g: (np.array(ids, dtype=np.int32), np.array(ws)) for g, (ids, ws) in gpost.items()}
-        self.n_questions = len(qdocs)
+                j = len(q_intent)
+                q_intent.append(self.intent_idx[e.intent])
+                for g, c in _char_grams(self._content_text(q)).items():
+                    t_row.append(j)
+                    t_gram.append(gram_id.setdefault(g, len(gram_id)))
+                    t_count.append(c)
+        self.q_intent = np.array(q_intent, dtype=np.int32)
+        self.n_questions = nq = len(q_intent)
+        rows, grams, counts = (np.array(a) for a in (t_row, t_gram, t_count))
+        del t_row, t_gram, t_count
+        per_gram = np.bincount(grams, minlength=len(gram_id))  # questions with each gram
+        idf = np.log((max(nq, 1) + 1) / (per_gram + 0.5))
+        weights = (1 + np.log(counts)) * idf[grams]
+        norms = np.sqrt(np.bincount(rows, weights=weights * weights, minlength=nq))
+        weights /= np.where(norms > 0, norms, 1.0)[rows]
+        order = np.argsort(grams, kind="stable")  # each gram's postings in question order
+        rows, weights = rows[order].astype(np.int32), weights[order]
+        ends = np.cumsum(per_gram)
+        starts = ends - per_gram
+        self.gidf = {g: float(idf[i]) for g, i in gram_id.items()}
+        self.gpostings = {g: (rows[starts[i] : ends[i]], weights[starts[i] : ends[i]]) for g, i in gram_id.items()}
 
         # Key concepts of each intent (see REQUIRED_SHARE).
         self.required: list[frozenset[str]] = []
