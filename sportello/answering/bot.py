@@ -80,17 +80,12 @@ REPO_DATA = Path(__file__).resolve().parents[2] / "data"
 
 
 def _examples_path(settings: Settings) -> Path:
+    """The KB's own labelled examples: EXAMPLES_PATH, else `examples.csv` beside the KB (data/examples.csv for the
+    demo's data/faq.csv). Never another venue's: a new venue's KB without one starts with the generic
+    must-escalate examples only (`semantic.GENERIC_ESCALATE`), the demo museum's memory is not borrowed."""
     if settings.examples_path:
         return Path(settings.examples_path)
-    candidates = [
-        Path(settings.data_dir) / "examples.csv",
-        Path(settings.kb_path).parent / "examples.csv",
-        REPO_DATA / "examples.csv",
-    ]
-    for c in candidates:
-        if c.is_file():
-            return c
-    return candidates[0]
+    return Path(settings.kb_path).parent / "examples.csv"
 
 
 def _cache_dirs(settings: Settings) -> list[Path]:

@@ -33,8 +33,9 @@ import sys
 import threading
 import time
 import unicodedata
+from array import array
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -87,11 +88,14 @@ PROPER_PENALTY = 4.0
 REQUIRED_SHARE = 1.0
 MISSING_KEY_FACTOR = 0.6
 KEY_NEAR = 0.6  # "close": within this share of the best combined score
-# Below the threshold but at least this confident, the best intent's first KB question is offered as
-# "did you mean...?" next to the operator. On the blind sets eval_holdout4/5 it is the right topic for
-# 41 of the 88 answerable questions the answerer escalates, and appears on 13 of 102 must-escalate ones.
-SUGGEST_MIN = 0.2
-# At most this many intents are offered as suggestions (best first) when the answerer is unsure.
+# Whenever the answerer does not answer from the KB, the best-ranked intents are offered as "did you mean...?"
+# next to the operator, at most this many, best first, when the question has a word the KB knows
+# (`KBIndex.knows`: nonsense gets none): below the threshold at any confidence, and after an out-of-scope rule
+# match when the ranking would have answered. Requests for a person, complaints, personal cases and
+# emergencies never get suggestions: they go to a person. (Until issue 25 only P(right) >= 0.2 got them:
+# 35-55 % of the new venues' unanswered answerable questions had the right intent among them, though the
+# ranking had it among the first 3 for ~80 %. Out-of-scope matches at any confidence: +1 of 48 on the dev
+# label pools, and buttons on 33 of the 50 must-escalate questions of eval_dev_oos; see the README.)
 MAX_SUGGESTIONS = 3
 # Hedging: a content word of the question (HEDGE_MIN_LEN letters or more) that no KB entry uses, in any
 # form, is something the chosen answer does not cover ("EV charging" asked of a parking answer).
@@ -223,27 +227,34 @@ class KBIndex:
         self.postings = {t: (np.array(ids, dtype=np.int32), np.array(ws)) for t, (ids, ws) in postings.items()}
         self.vocab = set(self.postings)
 
-        # Character n-grams against each KB question (TF-IDF cosine).
-        qdocs: list[tuple[int, Counter]] = []
+        # Character n-grams against each KB question (TF-IDF cosine). One (question, gram, count) triple per
+        # distinct gram of a question, kept in compact arrays: a large KB's questions hold millions of them, and
+        # one Counter (or Python float) each would take over 100 MB while the index is built.
+        gram_id: dict[str, int] = {}
+        q_intent, t_row, t_gram, t_count = array("i"), array("i"), array("i"), array("d")
         for e in entries:
             for q in e.questions:
-                qdocs.append((self.intent_idx[e.intent], _char_grams(self._content_text(q))))
-        self.q_intent = np.array([i for i, _ in qdocs], dtype=np.int32)
-        gdf: Counter = Counter()
-        for _, g in qdocs:
-            gdf.update(g.keys())
-        nq = len(qdocs) or 1
-        self.gidf = {g: math.log((nq + 1) / (c + 0.5)) for g, c in gdf.items()}
-        gpost: dict[str, tuple[list[int], list[float]]] = defaultdict(lambda: ([], []))
-        for j, (_, grams) in enumerate(qdocs):
-            vec = {g: (1 + math.log(c)) * self.gidf[g] for g, c in grams.items()}
-            norm = math.sqrt(sum(v * v for v in vec.values())) or 1.0
-            for g, v in vec.items():
-                ids, ws = gpost[g]
-                ids.append(j)
-                ws.append(v / norm)
-        self.gpostings = {g: (np.array(ids, dtype=np.int32), np.array(ws)) for g, (ids, ws) in gpost.items()}
-        self.n_questions = len(qdocs)
+                j = len(q_intent)
+                q_intent.append(self.intent_idx[e.intent])
+                for g, c in _char_grams(self._content_text(q)).items():
+                    t_row.append(j)
+                    t_gram.append(gram_id.setdefault(g, len(gram_id)))
+                    t_count.append(c)
+        self.q_intent = np.array(q_intent, dtype=np.int32)
+        self.n_questions = nq = len(q_intent)
+        rows, grams, counts = (np.array(a) for a in (t_row, t_gram, t_count))
+        del t_row, t_gram, t_count
+        per_gram = np.bincount(grams, minlength=len(gram_id))  # questions with each gram
+        idf = np.log((max(nq, 1) + 1) / (per_gram + 0.5))
+        weights = (1 + np.log(counts)) * idf[grams]
+        norms = np.sqrt(np.bincount(rows, weights=weights * weights, minlength=nq))
+        weights /= np.where(norms > 0, norms, 1.0)[rows]
+        order = np.argsort(grams, kind="stable")  # each gram's postings in question order
+        rows, weights = rows[order].astype(np.int32), weights[order]
+        ends = np.cumsum(per_gram)
+        starts = ends - per_gram
+        self.gidf = {g: float(idf[i]) for g, i in gram_id.items()}
+        self.gpostings = {g: (rows[starts[i] : ends[i]], weights[starts[i] : ends[i]]) for g, i in gram_id.items()}
 
         # Key concepts of each intent (see REQUIRED_SHARE).
         self.required: list[frozenset[str]] = []
@@ -483,6 +494,11 @@ class KBIndex:
             if w[:HEDGE_MIN_LEN] not in self.prefixes and not self._near_known(w):
                 out.append(w)
         return out
+
+    def knows(self, text: str, lang: str) -> bool:
+        """Whether a word of `text` is known to the KB (itself, its stem, a typo of it or its lexicon concept):
+        a question may be meant for one of its entries. Nonsense ("asdf", "???", "ok") is not."""
+        return any(alts for _, alts in self.query_slots(text, lang))
 
     def _near_known(self, w: str) -> bool:
         """Within two edits of a KB word (long words only)."""
@@ -744,30 +760,50 @@ class RetrievalAnswerer:
 
     def _answer(self, question: str, lang: str | None) -> Answer:
         index, text, lang, early = self.prepare(question, lang)
-        if early is not None:
+        if self.settled(index, text, lang, early):
             return early
         ranked = index.score(text, lang)
         if not ranked:
-            return Answer(False, "", NO_ANSWER, None, 0.0, lang)
-        return self.decide(index, text, lang, [r.intent for r in ranked], ranked[0].confidence, self.threshold)
+            return early or Answer(False, "", NO_ANSWER, None, 0.0, lang)
+        ranking = [r.intent for r in ranked]
+        return self.decide(index, text, lang, ranking, ranked[0].confidence, self.threshold, early)
+
+    @staticmethod
+    def settled(index: KBIndex, text: str, lang: str, early: Answer | None) -> bool:
+        """Whether the rules' reply (`prepare`) is final. An out-of-scope match on a question with a word the
+        KB knows is not: it gets the ranking's suggestions too (`decide`)."""
+        if early is None:
+            return False
+        return early.intent != NO_ANSWER or early.urgent or not index.knows(text, lang)
 
     def decide(
-        self, index: KBIndex, text: str, lang: str, ranking: list[str], confidence: float, threshold: float
+        self,
+        index: KBIndex,
+        text: str,
+        lang: str,
+        ranking: list[str],
+        confidence: float,
+        threshold: float,
+        early: Answer | None = None,
     ) -> Answer:
         """The reply once the intents are ranked (best first) and the best one's P(right) is known.
 
         Above the threshold: the answer, unless the question asks for something it does not cover (hedged:
         the answer plus "I don't have information about X", not found) or a close runner-up covers that
-        (suggestions). In the middle band (SUGGEST_MIN <= P < threshold): suggestions, not a guess.
-        Below: not found."""
+        (suggestions). Below it: not found, with the first MAX_SUGGESTIONS intents as suggestions when the
+        question has a word the KB knows. With `early` (an out-of-scope rule match, not `settled`): that reply,
+        with the same suggestions when the best intent would have been answered."""
         best = ranking[0]
         entry = index.entry_for(best, lang)
         conf = round(float(confidence), 4)
         first = entry.questions[0] if entry.questions else None
-        if confidence < threshold:
-            if confidence < SUGGEST_MIN:
-                return Answer(False, "", NO_ANSWER, None, conf, lang)
-            return Answer(False, "", NO_ANSWER, None, conf, lang, first, suggestions=ranking[:MAX_SUGGESTIONS])
+        if early is not None or confidence < threshold:
+            # An out-of-scope match gets them only when the ranking is sure enough to have answered: the rule
+            # may have overruled a KB entry ("posso dare una mano con la banca dei semi?": "banca" is a bank).
+            sure = early is None or confidence >= threshold
+            offered = ranking[:MAX_SUGGESTIONS] if sure and index.knows(text, lang) else []
+            reply = early or Answer(False, "", NO_ANSWER, None, conf, lang)
+            return replace(reply, suggestion=first if offered else None, suggestions=offered)
         if self.hedge and best not in (index.greeting_intent, index.thanks_intent):
             missing = index.uncovered(text, lang, best)
             if missing:

@@ -49,6 +49,11 @@ from .retrieval import MAX_SUGGESTIONS, KBIndex, RetrievalAnswerer
 
 log = logging.getLogger(__name__)
 
+# Must-escalate examples for every KB (requests for a person, complaints, individual cases, emergencies, general
+# knowledge; nothing of one venue): a new venue's memory of "what goes to a person" before it has its own
+# examples. A venue's near-misses belong in its own examples file (`bot._examples_path`).
+GENERIC_ESCALATE = Path(__file__).with_name("escalate_generic.csv")
+
 
 class SemanticUnavailable(RuntimeError):
     """The embedding model cannot run here (package missing, no AVX2, engine failed to load)."""
@@ -280,10 +285,16 @@ class SemanticAnswerer(RetrievalAnswerer):
         return (st.st_mtime_ns, st.st_size, st.st_ino)
 
     def _read_examples(self) -> list[Example]:
+        """What operators taught, then the KB's own examples, then the generic must-escalate ones (first wins)."""
         learned = read_examples(self.learned_examples_path) if self.learned_examples_path else []
         shipped = read_examples(self.examples_path) if self.examples_path else []
-        seen = {x.question.casefold() for x in learned}
-        return learned + [x for x in shipped if x.question.casefold() not in seen]
+        out: list[Example] = []
+        seen: set[str] = set()
+        for x in (*learned, *shipped, *read_examples(GENERIC_ESCALATE)):
+            if x.question.casefold() not in seen:
+                seen.add(x.question.casefold())
+                out.append(x)
+        return out
 
     def _refresh(self, force: bool = False) -> _State:
         index = self.index  # reloads the KB when it changed
@@ -403,7 +414,7 @@ class SemanticAnswerer(RetrievalAnswerer):
     def _answer(self, question: str, lang: str | None) -> Answer:
         state = self._refresh()
         index, text, lang, early = self.prepare(question, lang)
-        if early is not None:
+        if self.settled(index, text, lang, early):
             return early
         if not index.intents or index is not state.index:
             return super()._answer(question, lang)
@@ -413,7 +424,7 @@ class SemanticAnswerer(RetrievalAnswerer):
         order = [int(i) for i in np.argsort(-score)[:MAX_SUGGESTIONS] if np.isfinite(score[i])]
         order = [int(best[0])] + [i for i in order if i != int(best[0])]
         ranking = [index.intents[i] for i in order[:MAX_SUGGESTIONS]]
-        return self.decide(index, text, lang, ranking, float(prob[0]), self.calibration.threshold)
+        return self.decide(index, text, lang, ranking, float(prob[0]), self.calibration.threshold, early)
 
     # -- calibration ---------------------------------------------------------------------------------------
 

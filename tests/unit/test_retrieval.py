@@ -286,7 +286,6 @@ def test_unsure_answer_suggests_the_closest_kb_question():
     assert not unsure.found and unsure.intent == "no_answer" and unsure.confidence < bot.threshold
     assert unsure.suggestion == "What are your opening hours?"
     assert unsure.public()["suggestion"] == unsure.suggestion
-    assert bot.answer("Che tempo fa domani?", "it").suggestion is None  # out of scope: nothing to suggest
     assert bot.answer("Voglio parlare con un operatore", "it").suggestion is None
     found = bot.answer("Quanto costa il biglietto?", "it")
     assert found.found and found.suggestion is None and "suggestion" not in found.public()
@@ -294,6 +293,28 @@ def test_unsure_answer_suggests_the_closest_kb_question():
     for e in bot.entries:
         got = bot.answer(e.questions[0], e.lang)
         assert got.found and got.intent == e.intent, (e.id, got)
+
+
+def test_suggestions_whenever_not_answered_from_the_kb_except_what_must_go_to_a_person():
+    """Issue 25: every reply not answered from the KB offers the best-ranked intents (up to 3), at any confidence
+    and after an out-of-scope rule match, when the question has a word the KB knows; never for requests for a
+    person, complaints, personal cases and emergencies, nor for nonsense."""
+    bot = RetrievalAnswerer.from_csv(KB)
+    low = bot.answer("opere moderne?", "it")
+    assert not low.found and low.confidence < 0.2 and low.suggestions, low
+    assert low.suggestion == bot.question_for(low.suggestions[0], "it")
+    oos = bot.answer("where can we have dinner near the museum?", "en")
+    assert not oos.found and oos.intent == NO_ANSWER and 1 <= len(oos.suggestions) <= 3, oos
+    for nonsense in ("asdfgh", "???", "ok", "qwerty uiop"):
+        assert bot.answer(nonsense, "en").suggestions == [], nonsense
+    for must, reason in [
+        ("Voglio parlare con un operatore", OPERATOR_REQUEST),
+        ("the staff was rude, I want to complain about the ticket price", "complaint"),
+        ("I was charged twice for my ticket", "personal_case"),
+        ("help, my son is lost in the museum", "emergency"),
+    ]:
+        ans = bot.answer(must, "en")
+        assert ans.intent == reason and ans.suggestions == [] and ans.suggestion is None, (must, ans)
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import sportello.answering.bot as bot
 from sportello.answering import semantic
 from sportello.answering.bot import RetrievalAnswerer, build_retrieval
 from sportello.answering.calibration import NEUTRAL
@@ -105,7 +106,8 @@ def test_vectors_are_cached_on_disk_and_reused(encoder, tmp_path, monkeypatch):
     cal = NEUTRAL
     SemanticAnswerer(path=kb, encoder=enc, examples_path=examples, cache_dirs=[cache], calibration=cal)
     files = sorted(p.name for p in cache.glob("e5-*.npy"))
-    assert len(files) == 3 and counting.texts == 4 + 4 + 1  # phrasings, answers, examples
+    generic = len(read_examples(semantic.GENERIC_ESCALATE))  # every KB's must-escalate examples
+    assert len(files) == 3 and counting.texts == 4 + 4 + 1 + generic  # phrasings, answers, examples
     calls = enc.calls
     monkeypatch.setattr(semantic, "_MEMORY", {})  # a restart: only the disk cache is left
     SemanticAnswerer(path=kb, encoder=enc, examples_path=examples, cache_dirs=[cache], calibration=cal)
@@ -131,6 +133,25 @@ def test_falls_back_without_avx2(monkeypatch, caplog, tmp_path):
         answerer = build_retrieval(settings(tmp_path), "semantic")
     assert type(answerer) is RetrievalAnswerer
     assert any("AVX2" in r.getMessage() for r in caplog.records)
+
+
+def test_a_venue_kb_gets_its_own_examples_and_the_generic_ones_never_the_demo_museums(encoder, tmp_path):
+    """Issue 25: the examples file is EXAMPLES_PATH or `examples.csv` beside the KB (data/examples.csv for the
+    demo's data/faq.csv); a venue without one starts with the generic must-escalate examples only."""
+    venue = ROOT / "tests" / "data" / "venues" / "science" / "faq.csv"
+    base = settings(tmp_path)
+    assert bot._examples_path(dataclasses.replace(base, kb_path=KB)) == EXAMPLES
+    assert bot._examples_path(dataclasses.replace(base, kb_path=venue)) == venue.parent / "examples.csv"
+    own = tmp_path / "mine.csv"
+    assert bot._examples_path(dataclasses.replace(base, kb_path=venue, examples_path=own)) == own
+    fused = build_retrieval(dataclasses.replace(base, kb_path=venue))
+    generic = read_examples(semantic.GENERIC_ESCALATE)
+    assert generic and all(x.expected == ESCALATE for x in generic)
+    assert [x.question for x in fused._state.examples] == [x.question for x in generic]
+    demo = {x.question.casefold() for x in read_examples(EXAMPLES)}
+    assert not demo & {x.question.casefold() for x in generic}  # one home for each example
+    # The demo KB's memory: its own file, then the generic rows.
+    assert len(build_retrieval(dataclasses.replace(base, kb_path=KB))._state.examples) == len(demo) + len(generic)
 
 
 def test_build_picks_fused_by_default_and_lexical_when_forced(encoder, tmp_path):
@@ -191,9 +212,12 @@ def test_calibration_reads_only_the_examples_never_a_holdout(fused, monkeypatch)
     assert cal.cv["accuracy"] >= 0.6 and cal.cv["recall"] >= 0.9 and cal.cv["wrong"] <= 0.02
 
 
-def test_a_refit_on_the_development_cases_alone_gives_the_shipped_kind_of_operating_point(encoder, tmp_path):
+def test_a_refit_on_the_development_cases_alone_gives_the_shipped_kind_of_operating_point(
+    encoder, tmp_path, monkeypatch
+):
     dev_only = tmp_path / "examples.csv"
-    write_examples(dev_only, read_examples(EXAMPLES)[:DEV_EXAMPLES])
+    write_examples(dev_only, development_examples())
+    monkeypatch.setattr(semantic, "GENERIC_ESCALATE", tmp_path / "none.csv")  # its dev rows are in dev_only
     answerer = SemanticAnswerer(path=KB, encoder=encoder, examples_path=dev_only, cache_dirs=[REPO_CACHE])
     cal = answerer.calibrate(save=False)
     assert cal.cv["examples"] == DEV_EXAMPLES and 0.05 <= cal.threshold <= 0.95
@@ -202,15 +226,31 @@ def test_a_refit_on_the_development_cases_alone_gives_the_shipped_kind_of_operat
 
 # data/examples.csv holds the development cases first, then the team's phrasings: many ways visitors ask each
 # KB entry (and near-misses that must go to a person), written from data/faq.csv alone, never from a case file.
+# The must-escalate rows of no venue in particular, of either kind, live in sportello/answering/escalate_generic.csv.
 DEV_EXAMPLES = 666
 
 
+def _dev_questions() -> set[str]:
+    return {c.question.strip().casefold() for name in DEV_FILES for c in load_cases(ROOT / "tests" / "data" / name)}
+
+
+def development_examples() -> list[Example]:
+    """The development cases among the examples: data/examples.csv's first rows, and the generic file's."""
+    dev = _dev_questions()
+    return [
+        x for x in read_examples(EXAMPLES) + read_examples(semantic.GENERIC_ESCALATE) if x.question.casefold() in dev
+    ]
+
+
 def test_examples_are_development_cases_then_phrasings_written_from_the_kb():
-    dev = {c.question.strip().casefold() for name in DEV_FILES for c in load_cases(ROOT / "tests" / "data" / name)}
+    dev = _dev_questions()
     examples = read_examples(EXAMPLES)
-    from_dev, team = examples[:DEV_EXAMPLES], examples[DEV_EXAMPLES:]
+    generic = read_examples(semantic.GENERIC_ESCALATE)
+    n_dev = sum(x.question.casefold() in dev for x in examples)
+    from_dev, team = examples[:n_dev], examples[n_dev:]
     assert all(x.question.casefold() in dev for x in from_dev)
     assert not [x for x in team if x.question.casefold() in dev]
+    assert len(development_examples()) == DEV_EXAMPLES and all(x.expected == ESCALATE for x in generic)
     intents = {e.intent for e in load_kb(KB)}
     assert {x.expected for x in team} <= intents | {ESCALATE}
     for intent in intents | {ESCALATE}:  # every entry, in both languages
