@@ -17,13 +17,13 @@ from sportello.faces.dashboard import ui as ui
 from sportello.faces.dashboard.learning import label_widget
 from sportello.faces.dashboard.texts import CANNED, RELEASE_REASONS
 
-# Redrawn when they change: the sidebar's watcher (ui.Watch) looks every ui.WATCH_EVERY_S with one cheap query
-# (ChatView.console_marker: the queue's ids, the colleagues' chats, the last seq and language of each of my
-# chats) and reruns only the fragment whose marker changed; the page itself when my chats are others (taken,
-# transferred, released) or another chat is opened.
+# Redrawn when they change: when the browser hears that the console's version moved (ui.watch_ticker, a long poll
+# of GET /api/operators/console), the sidebar's watcher (ui.Watch) runs one cheap query (ChatView.console_marker:
+# the queue's ids, the colleagues' chats, the last seq and language of each of my chats) and reruns only the
+# fragment whose marker changed; the page itself when my chats are others (taken, transferred, released) or
+# another chat is opened. An idle page runs nothing.
 LIST_KEY = "live_queue"  # the conversation list's fragment
 STATUS_KEY = "live_status"  # the figures over the panes (online, accepting, my chats)
-QUEUE_CLOCK_S = 10.0  # while someone waits, the list is redrawn this often anyway (the waiting times)
 COLLEAGUES_REFRESH_S = 3.0
 QUEUE_BUTTONS = 10  # rows with a "Prendi" button; the rest are listed below
 RERUN_APP = "live_rerun_app"  # set by a callback inside a fragment that needs the whole page redrawn
@@ -78,7 +78,7 @@ def console_check() -> dict:
     and language (its visitor pane), and which chats are mine (the page, when that changes)."""
     marker = reads.console_marker(op["id"])
     queue = marker["queue"]
-    clock = int(rt.chat.clock() // QUEUE_CLOCK_S) if queue else None
+    clock = int(rt.chat.clock() // ui.QUEUE_CLOCK_S) if queue else None
     news = (tuple(queue), tuple(marker["others"]), tuple(sorted(marker["chats"].items())), clock)
     return {
         LIST_KEY: news,
@@ -308,8 +308,12 @@ def thread(chat: dict) -> None:
                 canned = st.selectbox(ui.t("canned"), CANNED[lang], key=f"canned_{sid}")
                 if st.button(ui.t("send_canned"), key=f"send_canned_{sid}") and send(sid, canned):
                     st.rerun()
-            with st.popover(ui.t("transfer_button"), icon=":material/swap_horiz:"):
-                st.fragment(run_every=COLLEAGUES_REFRESH_S)(colleagues_form)(sid)
+            # The colleagues are refreshed every COLLEAGUES_REFRESH_S while the popover is open, not while it is
+            # closed (an idle console runs nothing).
+            with st.popover(
+                ui.t("transfer_button"), icon=":material/swap_horiz:", key=f"xfer_pop_{sid}", on_change="rerun"
+            ) as transfer_pop:
+                st.fragment(run_every=COLLEAGUES_REFRESH_S if transfer_pop.open else None)(colleagues_form)(sid)
             with st.popover(ui.t("release"), icon=":material/check_circle:", type="primary"):
                 release_form(sid)
         transcript_fragment(sid)()

@@ -22,6 +22,7 @@ from streamlit.errors import StreamlitAPIException
 from sportello.config import Settings
 from sportello.domain import DomainError, OperatorStatus, Role
 from sportello.domain.hours import zone
+from sportello.faces.dashboard import console_watch
 from sportello.faces.dashboard import texts as texts
 from sportello.faces.dashboard.texts import ERRORS, LABELS, error_text, tr
 from sportello.runtime import Runtime, dashboard_runtime
@@ -253,7 +254,7 @@ def sidebar(op: dict) -> None:
 
         _beat()
         st.toggle(t("alerts"), key=ALERTS_KEY, value=True, help=t("alerts_help"))
-        waiting_badge()
+        waiting_badge(op["id"])
         if st.button(t("logout"), key="logout"):
             sign_out()
             st.rerun()
@@ -261,54 +262,24 @@ def sidebar(op: dict) -> None:
 
 
 # ---------------------------------------------------------------- redraw only what changed
-WATCH_EVERY_S = 0.5  # how often a page looks for news: one cheap query, nothing drawn
+WATCH_EVERY_S = 0.5  # how often a page looks for news when the API's long poll is out of reach
+QUEUE_CLOCK_S = 10.0  # while someone waits, the queue is redrawn this often anyway (the waiting times)
 APP = "app"  # a watched key meaning "the whole page"
-WATCHES_KEY = "watches"  # the Watch objects of the page's last full run, looked at by one ticker
-
-
-def rerun_fragments(keys: list[str]) -> None:
-    """Rerun the fragments named by `keys` (`st.fragment(key=...)`), or the whole page when APP is
-    among them. Called from a watcher fragment's body, whose run it ends.
-
-    `st.rerun(keys)` is allowed only in a widget callback (from a body it ends the current run, which
-    is what a watcher wants: it draws nothing); this builds the same request as `st.rerun` does
-    (Streamlit 1.67) for the named fragments. Should Streamlit's internals differ, or a key be unknown
-    (a fragment not drawn in the last full run), it reruns the whole page instead: slower, never stale."""
-    if APP not in keys:
-        try:
-            from streamlit.runtime.scriptrunner import RerunData, get_script_run_ctx
-
-            ctx = get_script_run_ctx()
-            ids = ctx.fragment_storage.resolve_target(sorted(keys))
-            ctx.script_requests.request_rerun(
-                RerunData(
-                    query_string=ctx.query_string,
-                    page_script_hash=ctx.page_script_hash,
-                    fragment_id_queue=ids,
-                    is_fragment_scoped_rerun=True,
-                    cached_message_hashes=ctx.cached_message_hashes,
-                    context_info=ctx.context_info,
-                )
-            )
-        except (ImportError, AttributeError, TypeError, StreamlitAPIException):
-            pass
-        else:
-            st.empty()  # the yield point where Streamlit takes the request (nothing is drawn)
-            return
-    st.rerun()
+WATCHES_KEY = "watches"  # the Watch objects of the page's last full run, looked at by one watcher
+TICKER_KEY = "console_watch"  # the watcher's fragment (the browser-side component, console_watch.py)
 
 
 class Watch:
-    """Keep a page current at the cost of one cheap query per WATCH_EVERY_S, redrawing only what changed.
+    """Keep a page current, redrawing only what changed, and only when something did.
 
     `check()` returns {fragment key: marker}: a value that changes when that fragment has something new
     to show (a chat's last message seq, the queue's ids); the key APP stands for the whole page. A full
     run takes the markers *before* drawing (`Watch(...)` at the top of the page), the fragments are made
-    with `fragment(key)`, and `tick()` places a fragment that draws nothing: every WATCH_EVERY_S it calls
-    `check()` and reruns the fragments whose marker differs from the one they last drew. A fragment
-    counts as drawn only once its body has run to the end: one cut short (Streamlit may stop a fragment
-    run for a newer request) is rerun at the next look. An idle page costs the query and an empty
-    fragment run: no element is sent."""
+    with `fragment(key)`, and `watch_ticker()` places the page's watcher: when the browser hears that the
+    console changed (console_watch.py) it calls `check()` and reruns the fragments whose marker differs
+    from the one they last drew. A fragment counts as drawn only once its body has run to the end: one
+    cut short (Streamlit may stop a fragment run for a newer request) is rerun at the next look (the
+    watcher looks again shortly after news). An idle page costs no Streamlit run at all."""
 
     def __init__(self, name: str, check):
         self.drawn_key = f"watch_{name}_drawn"  # {key: the marker its fragment last drew}
@@ -346,21 +317,29 @@ class Watch:
         return decorate
 
 
-def watch_ticker() -> None:
-    """The page's one ticker: a fragment that draws nothing and, every WATCH_EVERY_S, looks at every
-    watch of the page's last full run (one cheap query each) and reruns what changed, in one request.
-    Its first run, inline in a full run, only looks (a fragment rerun may not be asked for then)."""
+def look() -> None:
+    """The watcher's callback (the browser heard news, or its clock): rerun the fragments whose marker changed,
+    in one request; the whole page when APP is among them. With nothing changed, the watcher's own fragment
+    reruns (Streamlit's default) and hands the browser the version now."""
+    keys = sorted({k for w in list((st.session_state.get(WATCHES_KEY) or {}).values()) for k in w.changed()})
+    if not keys:
+        return
+    if APP not in keys:
+        try:
+            st.rerun(keys)
+        except StreamlitAPIException:  # a key not drawn in the last full run: the whole page, never stale
+            pass
+    st.rerun()
 
-    @st.fragment(run_every=WATCH_EVERY_S)
+
+def watch_ticker(operator_id: int) -> None:
+    """The page's one watcher: a fragment holding the browser-side component (console_watch.py) that long-polls
+    the API for the console's version, starting from the one taken now, before the page's markers (a change
+    in between is seen as news, never lost). It sends a look only when the version moves: no run per tick."""
+    @st.fragment(key=TICKER_KEY)
     def _watch():
-        from streamlit.runtime.scriptrunner import get_script_run_ctx
-
-        ctx = get_script_run_ctx()
-        if ctx is None or not ctx.fragment_ids_this_run:
-            return  # inline, in a full run: everything is being drawn anyway
-        keys = [k for w in list((st.session_state.get(WATCHES_KEY) or {}).values()) for k in w.changed()]
-        if keys:
-            rerun_fragments(keys)
+        version, _ = runtime().chat.view.console_version(operator_id)
+        console_watch.listen(version, look, clock_s=QUEUE_CLOCK_S, fallback_s=WATCH_EVERY_S, key="console_watch_c")
 
     _watch()
 
@@ -403,10 +382,10 @@ def alert_needed(previous: int | None, now: int) -> bool:
     return previous is not None and now > previous
 
 
-def waiting_badge() -> None:
+def waiting_badge(operator_id: int) -> None:
     """The sidebar's "In coda: n", read from the same queue the Live page lists; redrawn (with a sound
-    and a desktop notification when it grows, if enabled) when the queue changes, which a watcher
-    looks for every WATCH_EVERY_S with the console's cheap check."""
+    and a desktop notification when it grows, if enabled) when the queue changes, which the page's
+    watcher hears from the browser (console_watch.py)."""
     view = runtime().chat.view
     st.session_state[WATCHES_KEY] = {}  # a full run: the page's watches register anew (this one first)
     watch = Watch(BADGE_KEY, lambda: {BADGE_KEY: view.console_marker()["queue"]})
@@ -426,7 +405,7 @@ def waiting_badge() -> None:
     if SEEN_KEY not in st.session_state:  # the first look (at sign-in) is the baseline: no alert for it
         st.session_state[SEEN_KEY] = len(view.pending_sessions())
     _waiting()
-    watch_ticker()  # for the page's watches too (the Live page's register after this, in the same run)
+    watch_ticker(operator_id)  # for the page's watches too (the Live page's register after this, in the same run)
 
 
 # ---------------------------------------------------------------- theme
