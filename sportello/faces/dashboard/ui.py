@@ -336,6 +336,7 @@ def watch_ticker(operator_id: int) -> None:
     """The page's one watcher: a fragment holding the browser-side component (console_watch.py) that long-polls
     the API for the console's version, starting from the one taken now, before the page's markers (a change
     in between is seen as news, never lost). It sends a look only when the version moves: no run per tick."""
+
     @st.fragment(key=TICKER_KEY)
     def _watch():
         version, _ = runtime().chat.view.console_version(operator_id)
