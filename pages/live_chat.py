@@ -219,29 +219,43 @@ def urgent_badge() -> None:
     st.caption(ui.plain(ui.t("urgent_help")))
 
 
-def transcript_fragment(session_id: str):
-    key = f"msgs_{session_id}"
+def transcript(session_id: str) -> None:
+    """The open chat's thread: what a full run finds is drawn once; a fragment under it (rerun when the chat's
+    last seq moves) fetches the new messages and draws only those since the full run, so a message costs its
+    own elements, not the whole conversation's."""
+    key, drawn_key = f"msgs_{session_id}", f"msgs_drawn_{session_id}"
 
-    @watch.fragment(chat_key(session_id))
-    def transcript() -> None:
+    def fetch() -> list[dict] | None:
+        """The cached messages with the new ones appended; None when the chat cannot be read."""
         cached = st.session_state.get(key) or []
         after = cached[-1]["seq"] if cached else 0
         try:
             snap = reads.operator_messages(session_id, after, viewer=op)
         except DomainError as exc:
             st.warning(ui.err(exc))
-            return
+            return None
         cached = cached + snap["messages"]
         st.session_state[key] = cached
         if snap["status"] != State.LIVE:
             st.session_state.pop(key, None)
             st.rerun()  # released elsewhere (e.g. another tab): refresh the console
         st.session_state.setdefault(SEEN_KEY, {})[session_id] = snap["last_seq"]
-        with st.container(height=TRANSCRIPT_HEIGHT, key=f"transcript_{session_id}", autoscroll=True):
-            st.caption(ui.t("ai_part"))  # the AI part comes first, then the hand-over notice
-            ui.chat_view(cached, tz, key=session_id)
+        return cached
 
-    return transcript
+    @watch.fragment(chat_key(session_id))
+    def news() -> None:
+        cached = fetch()
+        n = st.session_state.get(drawn_key, 0)
+        if cached and len(cached) > n:
+            ui.chat_view(cached[n:], tz, key=session_id, before=cached[n - 1] if n else None)
+
+    cached = fetch()
+    with st.container(height=TRANSCRIPT_HEIGHT, key=f"transcript_{session_id}", autoscroll=True):
+        st.caption(ui.t("ai_part"))  # the AI part comes first, then the hand-over notice
+        if cached is not None:
+            ui.chat_view(cached, tz, key=session_id)
+            st.session_state[drawn_key] = len(cached)
+            news()
 
 
 def send(session_id: str, text: str) -> bool:
@@ -316,7 +330,7 @@ def thread(chat: dict) -> None:
                 st.fragment(run_every=COLLEAGUES_REFRESH_S if transfer_pop.open else None)(colleagues_form)(sid)
             with st.popover(ui.t("release"), icon=":material/check_circle:", type="primary"):
                 release_form(sid)
-        transcript_fragment(sid)()
+        transcript(sid)
         composer(sid)
 
 

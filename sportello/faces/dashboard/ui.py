@@ -535,11 +535,12 @@ _MD_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")
 TIME_GAP_S = 300  # a time label before a message that comes more than 5 minutes after the previous one
 
 
-def chat_view(msgs: list[dict], tz: str, key: str) -> None:
+def chat_view(msgs: list[dict], tz: str, key: str, before: dict | None = None) -> None:
     """A conversation as a chat: the visitor (and the assistant) on the left, the operator on
     the right, system notices centred, a time label at the start and after each pause of more
-    than five minutes. Every text is plain text (st.text): never Markdown, never HTML."""
-    last: float | None = None
+    than five minutes. Every text is plain text (st.text): never Markdown, never HTML.
+    `before`: the message drawn just above `msgs` (their time label follows from it), if any."""
+    last: float | None = _epoch(before) if before else None
     for m in msgs:
         at = _epoch(m)
         if at is not None and (last is None or at - last > TIME_GAP_S):
