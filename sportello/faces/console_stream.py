@@ -11,6 +11,10 @@ It waits on the process's change feed (services/feed.py, `subscribe_any`): a wri
 visitor's message, a chat queued) wakes it at once, one of another process (the dashboard's take, send,
 release) at the feed watcher's next look (FEED_INTERVAL_S); a wake-up costs one indexed query.
 
+With `beat=1` the request is also the console's heartbeat (the page's script asks so every
+HEARTBEAT_TIMEOUT_S / 3, and waits no longer than that): an open console keeps its operator present without
+any Streamlit run; a closed one stops beating.
+
 Authorisation: the operator's token, as `Authorization: Bearer <token>` or the dashboard's sign-in cookie
 (HttpOnly, SameSite=Strict: the page's script never sees the token). No token, a wrong or expired one: 401.
 Only a digest and the queue's length go out: nothing an operator could not see on the Live page.
@@ -49,15 +53,18 @@ def console_router(runtime: Runtime) -> APIRouter:
     pool = ThreadPoolExecutor(max_workers=READ_WORKERS, thread_name_prefix="console-poll")
 
     @router.get("/operators/console")
-    async def console(request: Request, after: str = "", wait: str = ""):
+    async def console(request: Request, after: str = "", wait: str = "", beat: str = ""):
         """The console's version and the queue's length; waits up to `wait` s (≤ WAIT_S) for a version
-        other than `after`."""
+        other than `after`. `beat=1`: the operator's heartbeat too (the open console's, every
+        HEARTBEAT_TIMEOUT_S / 3)."""
         loop = asyncio.get_running_loop()
         token = _token(request)
         try:
             op = await loop.run_in_executor(pool, lambda: operators.authenticate(token, touch=False))
         except DomainError:
             return JSONResponse(UNAUTHORIZED, status_code=401, headers=NO_CACHE)
+        if beat == "1":
+            await loop.run_in_executor(pool, operators.heartbeat, op["id"])
         try:
             wait_s = min(WAIT_S, max(0.0, float(wait))) if wait else WAIT_S
         except ValueError:

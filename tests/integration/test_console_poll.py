@@ -131,3 +131,22 @@ def test_a_write_of_another_process_wakes_the_wait(server, mario):
     finally:
         other.store.dispose()
         v.close()
+
+
+def test_beat_is_the_consoles_heartbeat_and_only_then(server, mario):
+    """The dashboard's page beats with its long poll (`beat=1`); the poll alone is no heartbeat."""
+    other = dashboard_runtime(Settings.from_env(server.env))
+    try:
+
+        def last() -> float:
+            return other.operators.by_username("mario")["last_heartbeat"]
+
+        mario.online()
+        t0 = last()
+        time.sleep(0.05)
+        mario.http.get(URL, params={"wait": 0})
+        assert last() == t0
+        r = mario.http.get(URL, params={"wait": 0, "beat": 1})
+        assert r.status_code == 200 and last() > t0
+    finally:
+        other.store.dispose()

@@ -9,6 +9,9 @@ the script asks again). On a new version it sends a trigger: the page's callback
 its watches and reruns only the fragments whose marker changed. An idle console sends no trigger at all:
 no Streamlit run, one HTTP request per WAIT_S.
 
+The same requests carry the operator's heartbeat (`beat=1` every `beat_ms`; no request waits longer than
+that): a closed tab stops beating, an open one needs no Streamlit run to stay present.
+
 Besides news:
 - while someone waits, a look every `clock_ms` (the list's waiting times);
 - a look `settle_ms` after news: a fragment run cut short by a newer request is redrawn then;
@@ -54,6 +57,7 @@ export default function (component) {
     s.settleTimer = setTimeout(() => look("settle"), s.cfg.settle_ms);
   };
   s.lastLook = Date.now();
+  s.lastBeat = 0;
   (async () => {
     let failedAt = 0, waiting = 0;
     while (alive()) {
@@ -65,12 +69,16 @@ export default function (component) {
       }
       const ctl = new AbortController();
       s.abort = ctl;
-      const wait = waiting && cfg.clock_ms ? Math.max(1, cfg.clock_ms / 1000 - (Date.now() - s.lastLook) / 1000) : "";
+      const now = Date.now();
+      const beat = now - s.lastBeat >= cfg.beat_ms - 250;
+      if (beat) s.lastBeat = now;
+      let wait = Math.max(0.5, (cfg.beat_ms - (now - s.lastBeat)) / 1000);  // back before the next beat is due
+      if (waiting && cfg.clock_ms) wait = Math.min(wait, Math.max(1, (cfg.clock_ms - (now - s.lastLook)) / 1000));
       let out = null;
       s.asks += 1;
       s.fallback = false;  // asking the API (a long poll may take WAIT_S to answer)
       try {
-        const res = await fetch(cfg.url + "?after=" + encodeURIComponent(s.version || "") + "&wait=" + wait,
+        const res = await fetch(cfg.url + "?after=" + encodeURIComponent(s.version || "") + "&wait=" + wait + "&beat=" + (beat ? 1 : 0),
                                 {credentials: "same-origin", cache: "no-store", signal: ctl.signal});
         if (res.ok && (res.headers.get("content-type") || "").includes("json")) out = await res.json();
       } catch (e) {
@@ -101,9 +109,10 @@ export default function (component) {
 _component = st.components.v2.component("sportello_console_watch", js=JS)
 
 
-def listen(version: str, on_look, *, clock_s: float, fallback_s: float, key: str) -> None:
+def listen(version: str, on_look, *, clock_s: float, fallback_s: float, beat_s: float, key: str) -> None:
     """Watch the console from `version` (what the page is drawing); `on_look()` runs (in a callback) on news,
-    on the clock while someone waits, and after news settles. Draw it inside a fragment of its own."""
+    on the clock while someone waits, and after news settles; the API gets the operator's heartbeat every
+    `beat_s`. Draw it inside a fragment of its own."""
     _component(
         data={
             "url": URL,
@@ -112,6 +121,7 @@ def listen(version: str, on_look, *, clock_s: float, fallback_s: float, key: str
             "settle_ms": 1500,
             "fallback_ms": int(fallback_s * 1000),
             "retry_ms": 2000,
+            "beat_ms": int(beat_s * 1000),
         },
         key=key,
         on_look_change=on_look,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import time
 from datetime import UTC, datetime
 
 import streamlit as st
@@ -245,14 +246,10 @@ def sidebar(op: dict) -> None:
             help=t("presence_help"),
         )
 
-        @st.fragment(run_every=heartbeat_every_s(rt.settings))
-        def _beat():
-            # Runs while this tab is open; a closed tab stops beating and after HEARTBEAT_TIMEOUT_S the
-            # operator is away: offered no chat, not shown online, and their queue is not left waiting
-            # for nobody (ChatService.expire_waiting).
-            rt.operators.heartbeat(op["id"])
-
-        _beat()
+        # The heartbeat: sent by the page's watcher while this tab is open (console_watch.py, with its long
+        # poll; `look` when the API is out of reach). A closed tab stops beating and after HEARTBEAT_TIMEOUT_S
+        # the operator is away: offered no chat, not shown online, and their queue is not left waiting for
+        # nobody (ChatService.expire_waiting).
         st.toggle(t("alerts"), key=ALERTS_KEY, value=True, help=t("alerts_help"))
         waiting_badge(op["id"])
         if st.button(t("logout"), key="logout"):
@@ -317,10 +314,18 @@ class Watch:
         return decorate
 
 
+BEAT_KEY = "watch_beat"  # (operator id, time.monotonic() of this tab's last heartbeat from a look)
+
+
 def look() -> None:
     """The watcher's callback (the browser heard news, or its clock): rerun the fragments whose marker changed,
     in one request; the whole page when APP is among them. With nothing changed, the watcher's own fragment
-    reruns (Streamlit's default) and hands the browser the version now."""
+    reruns (Streamlit's default) and hands the browser the version now. Without the API in reach the browser
+    looks every WATCH_EVERY_S, and the heartbeat goes from here (every HEARTBEAT_TIMEOUT_S / 3)."""
+    op_id, beaten = st.session_state.get(BEAT_KEY) or (None, 0.0)
+    if op_id is not None and time.monotonic() - beaten >= heartbeat_every_s(runtime().settings):
+        st.session_state[BEAT_KEY] = (op_id, time.monotonic())
+        runtime().operators.heartbeat(op_id)
     keys = sorted({k for w in list((st.session_state.get(WATCHES_KEY) or {}).values()) for k in w.changed()})
     if not keys:
         return
@@ -337,10 +342,21 @@ def watch_ticker(operator_id: int) -> None:
     the API for the console's version, starting from the one taken now, before the page's markers (a change
     in between is seen as news, never lost). It sends a look only when the version moves: no run per tick."""
 
+    rt = runtime()
+    if (st.session_state.get(BEAT_KEY) or (None,))[0] != operator_id:
+        st.session_state[BEAT_KEY] = (operator_id, time.monotonic())  # (signing in beat just now)
+
     @st.fragment(key=TICKER_KEY)
     def _watch():
-        version, _ = runtime().chat.view.console_version(operator_id)
-        console_watch.listen(version, look, clock_s=QUEUE_CLOCK_S, fallback_s=WATCH_EVERY_S, key="console_watch_c")
+        version, _ = rt.chat.view.console_version(operator_id)
+        console_watch.listen(
+            version,
+            look,
+            clock_s=QUEUE_CLOCK_S,
+            fallback_s=WATCH_EVERY_S,
+            beat_s=heartbeat_every_s(rt.settings),
+            key="console_watch_c",
+        )
 
     _watch()
 
