@@ -57,6 +57,7 @@ def test_news_redraws_only_its_fragment_and_an_idle_console_sends_nothing(data_d
         assert idle["deltas"] == 0, idle
         assert idle["texts"] == [], idle
         assert page.evaluate("window.__spConsole.fallback") is False
+        assert page.evaluate("window.__spConsole.lastBeat") > 0  # the heartbeat went with the long poll
 
         # The visitor writes: the transcript shows it, within a second or so, without a full-page run.
         before = runs.snapshot()
