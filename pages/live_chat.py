@@ -17,13 +17,13 @@ from sportello.faces.dashboard import ui as ui
 from sportello.faces.dashboard.learning import label_widget
 from sportello.faces.dashboard.texts import CANNED, RELEASE_REASONS
 
-# Redrawn when they change: the sidebar's watcher (ui.Watch) looks every ui.WATCH_EVERY_S with one cheap query
-# (ChatView.console_marker: the queue's ids, the colleagues' chats, the last seq and language of each of my
-# chats) and reruns only the fragment whose marker changed; the page itself when my chats are others (taken,
-# transferred, released) or another chat is opened.
+# Redrawn when they change: when the browser hears that the console's version moved (ui.watch_ticker, a long poll
+# of GET /api/operators/console), the sidebar's watcher (ui.Watch) runs one cheap query (ChatView.console_marker:
+# the queue's ids, the colleagues' chats, the last seq and language of each of my chats) and reruns only the
+# fragment whose marker changed; the page itself when my chats are others (taken, transferred, released) or
+# another chat is opened. An idle page runs nothing.
 LIST_KEY = "live_queue"  # the conversation list's fragment
 STATUS_KEY = "live_status"  # the figures over the panes (online, accepting, my chats)
-QUEUE_CLOCK_S = 10.0  # while someone waits, the list is redrawn this often anyway (the waiting times)
 COLLEAGUES_REFRESH_S = 3.0
 QUEUE_BUTTONS = 10  # rows with a "Prendi" button; the rest are listed below
 RERUN_APP = "live_rerun_app"  # set by a callback inside a fragment that needs the whole page redrawn
@@ -78,7 +78,7 @@ def console_check() -> dict:
     and language (its visitor pane), and which chats are mine (the page, when that changes)."""
     marker = reads.console_marker(op["id"])
     queue = marker["queue"]
-    clock = int(rt.chat.clock() // QUEUE_CLOCK_S) if queue else None
+    clock = int(rt.chat.clock() // ui.QUEUE_CLOCK_S) if queue else None
     news = (tuple(queue), tuple(marker["others"]), tuple(sorted(marker["chats"].items())), clock)
     return {
         LIST_KEY: news,
@@ -219,29 +219,43 @@ def urgent_badge() -> None:
     st.caption(ui.plain(ui.t("urgent_help")))
 
 
-def transcript_fragment(session_id: str):
-    key = f"msgs_{session_id}"
+def transcript(session_id: str) -> None:
+    """The open chat's thread: what a full run finds is drawn once; a fragment under it (rerun when the chat's
+    last seq moves) fetches the new messages and draws only those since the full run, so a message costs its
+    own elements, not the whole conversation's."""
+    key, drawn_key = f"msgs_{session_id}", f"msgs_drawn_{session_id}"
 
-    @watch.fragment(chat_key(session_id))
-    def transcript() -> None:
+    def fetch() -> list[dict] | None:
+        """The cached messages with the new ones appended; None when the chat cannot be read."""
         cached = st.session_state.get(key) or []
         after = cached[-1]["seq"] if cached else 0
         try:
             snap = reads.operator_messages(session_id, after, viewer=op)
         except DomainError as exc:
             st.warning(ui.err(exc))
-            return
+            return None
         cached = cached + snap["messages"]
         st.session_state[key] = cached
         if snap["status"] != State.LIVE:
             st.session_state.pop(key, None)
             st.rerun()  # released elsewhere (e.g. another tab): refresh the console
         st.session_state.setdefault(SEEN_KEY, {})[session_id] = snap["last_seq"]
-        with st.container(height=TRANSCRIPT_HEIGHT, key=f"transcript_{session_id}", autoscroll=True):
-            st.caption(ui.t("ai_part"))  # the AI part comes first, then the hand-over notice
-            ui.chat_view(cached, tz, key=session_id)
+        return cached
 
-    return transcript
+    @watch.fragment(chat_key(session_id))
+    def news() -> None:
+        cached = fetch()
+        n = st.session_state.get(drawn_key, 0)
+        if cached and len(cached) > n:
+            ui.chat_view(cached[n:], tz, key=session_id, before=cached[n - 1] if n else None)
+
+    cached = fetch()
+    with st.container(height=TRANSCRIPT_HEIGHT, key=f"transcript_{session_id}", autoscroll=True):
+        st.caption(ui.t("ai_part"))  # the AI part comes first, then the hand-over notice
+        if cached is not None:
+            ui.chat_view(cached, tz, key=session_id)
+            st.session_state[drawn_key] = len(cached)
+            news()
 
 
 def send(session_id: str, text: str) -> bool:
@@ -308,11 +322,15 @@ def thread(chat: dict) -> None:
                 canned = st.selectbox(ui.t("canned"), CANNED[lang], key=f"canned_{sid}")
                 if st.button(ui.t("send_canned"), key=f"send_canned_{sid}") and send(sid, canned):
                     st.rerun()
-            with st.popover(ui.t("transfer_button"), icon=":material/swap_horiz:"):
-                st.fragment(run_every=COLLEAGUES_REFRESH_S)(colleagues_form)(sid)
+            # The colleagues are refreshed every COLLEAGUES_REFRESH_S while the popover is open, not while it is
+            # closed (an idle console runs nothing).
+            with st.popover(
+                ui.t("transfer_button"), icon=":material/swap_horiz:", key=f"xfer_pop_{sid}", on_change="rerun"
+            ) as transfer_pop:
+                st.fragment(run_every=COLLEAGUES_REFRESH_S if transfer_pop.open else None)(colleagues_form)(sid)
             with st.popover(ui.t("release"), icon=":material/check_circle:", type="primary"):
                 release_form(sid)
-        transcript_fragment(sid)()
+        transcript(sid)
         composer(sid)
 
 

@@ -24,6 +24,7 @@ from sportello.domain import Conflict, DomainError, Forbidden, NotFound, RateLim
 from sportello.domain.validation import check_characters, check_json, validate_int
 from sportello.faces.body_limit import BodyLimit
 from sportello.faces.client_address import client_address, trust_proxies
+from sportello.faces.console_stream import console_router
 from sportello.faces.metrics import install_metrics
 from sportello.faces.storage_full import DISK_FULL, RETRY_AFTER_S, is_disk_full
 from sportello.faces.stream import stream_router
@@ -553,6 +554,7 @@ def create_api(runtime: Runtime) -> FastAPI:
     # The visitor's ticket page and its JSON, before the Gradio page app.py mounts at /.
     app.include_router(create_ticket_router(runtime.ticket_replies, json_body, runtime.settings))
     app.include_router(stream_router(runtime))  # GET /api/chat/sessions/{id}/stream (Server-Sent Events)
+    app.include_router(console_router(runtime))  # GET /api/operators/console: the Live page's long poll
     app.include_router(create_widget_router(runtime.settings))  # GET /widget.js: the venue's embed snippet
     # Bodies over MAX_BODY_BYTES are cut while they stream in (413), not read whole first, and a body not
     # whole within BODY_READ_TIMEOUT_S is refused (408): on every route of this app, the API and the visitor

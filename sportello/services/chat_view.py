@@ -8,6 +8,7 @@ operators' list always agree, even before the sweeper has moved the chat.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -190,6 +191,14 @@ class ChatView:
         cutoff = queue_cutoff(self.clock(), self.settings.queue_timeout_s)
         with self.store.read() as conn:
             return console_queries.console_marker(conn, operator_id, cutoff)
+
+    def console_version(self, operator_id: int | None = None) -> tuple[str, int]:
+        """The console's marker as a short opaque digest (and how many wait in the queue): the same digest
+        means the operator's console has nothing new to show. What the browser compares (the Live page's
+        watcher, faces/console_stream.py): no id and no text of anyone goes out."""
+        marker = self.console_marker(operator_id)
+        raw = json.dumps(marker, sort_keys=True, separators=(",", ":")).encode()
+        return hashlib.blake2b(raw, digest_size=8).hexdigest(), len(marker["queue"])
 
     def colleague_chats(self, operator_id: int) -> list[dict]:
         """The live chats of the other operators (the inbox's "colleagues" list), urgent first, then the

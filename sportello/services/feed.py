@@ -36,6 +36,7 @@ LOOKBACK_S = 3.0  # rows committed this late after their `updated_at` (another p
 # The queue moving wakes every chat queued behind: at most this often (a long queue re-reads its positions at
 # most every QUEUE_PACE_S, not at every take); a chat's own change (taken, a message) still wakes at once.
 QUEUE_PACE_S = 2.0
+ANY = "*any*"  # the session id of a subscription to every chat (`subscribe_any`); never a real id (uuid hex)
 
 
 class Subscription:
@@ -98,6 +99,7 @@ class ChangeFeed:
         self._queue_told = float("-inf")  # time.monotonic() of the last queue wake-up
         self._cond = threading.Condition()
         self._subs: dict[str, set[Subscription]] = {}
+        self._any: set[Subscription] = set()  # woken by a change of any chat (the operator console)
         self._seen: dict[str, tuple] = {}  # session id -> (status, last_seq, updated_at) at the last look
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -115,15 +117,26 @@ class ChangeFeed:
             if self._closed:
                 sub.closed = True
                 return sub
-            self._subs.setdefault(session_id, set()).add(sub)
+            if session_id == ANY:
+                self._any.add(sub)
+            else:
+                self._subs.setdefault(session_id, set()).add(sub)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._watch, name="change-feed", daemon=True)
                 self._thread.start()
             self._cond.notify_all()
         return sub
 
+    def subscribe_any(self) -> Subscription:
+        """From a coroutine: wake-ups for a change of any chat from now on (a chat queued, taken, released, a
+        message, a language switch: what the operator console shows, faces/console_stream.py)."""
+        return self.subscribe(ANY)
+
     def unsubscribe(self, sub: Subscription) -> None:
         with self._cond:
+            if sub.session_id == ANY:
+                self._any.discard(sub)
+                return
             subs = self._subs.get(sub.session_id)
             if subs is not None:
                 subs.discard(sub)
@@ -134,7 +147,7 @@ class ChangeFeed:
         with self._cond:
             if session_id is not None:
                 return len(self._subs.get(session_id, ()))
-            return sum(len(s) for s in self._subs.values())
+            return sum(len(s) for s in self._subs.values()) + len(self._any)
 
     # ------------------------------------------------------------------ wake-ups
     def notify(self, session_id: str | None) -> None:
@@ -142,7 +155,7 @@ class ChangeFeed:
         if not session_id:
             return
         with self._cond:
-            subs = list(self._subs.get(session_id, ()))
+            subs = [*self._subs.get(session_id, ()), *self._any]
         for sub in subs:
             sub.wake()
 
@@ -184,6 +197,8 @@ class ChangeFeed:
         with self._cond:
             for sid in changed:
                 woken.extend(self._subs.get(sid, ()))
+            if changed:
+                woken.extend(self._any)
             if first is not None:
                 for subs in self._subs.values():
                     woken.extend(s for s in subs if s.queued and (s.queued_since is None or s.queued_since > first))
@@ -194,7 +209,7 @@ class ChangeFeed:
     def _watch(self) -> None:
         while True:
             with self._cond:
-                while not self._subs and not self._closed:
+                while not self._subs and not self._any and not self._closed:
                     self._cond.wait()
                 if self._closed:
                     return
@@ -211,8 +226,9 @@ class ChangeFeed:
         with self._cond:
             self._closed = True
             self._stop.set()
-            subs = [s for group in self._subs.values() for s in group]
+            subs = [s for group in self._subs.values() for s in group] + list(self._any)
             self._subs.clear()
+            self._any.clear()
             self._cond.notify_all()
             thread = self._thread
         for sub in subs:

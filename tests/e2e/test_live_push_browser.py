@@ -1,35 +1,34 @@
-"""The Live page pushed (issue 21): a watcher looks for news every half second with one cheap query and
-redraws only the fragment that changed. In a real browser (Playwright + Debian chromium), against a real
-`python app.py --no-dashboard` and `streamlit run dashboard.py`, reading what the page's websocket carries
-(testkit/streamlit_runs.py): a new waiting chat and a visitor's message appear without a full-page run,
-and an idle console sends no element."""
+"""The Live page pushed (issue 21): the browser long-polls the console's version (GET /api/operators/console)
+and, only when it moves, the page redraws the fragment that changed. In a real browser (Playwright + Debian
+chromium), against a real `python app.py` with its dashboard behind the /dashboard/ proxy, reading what the
+page's websocket carries (testkit/streamlit_runs.py): a new waiting chat and a visitor's message appear
+without a full-page run, and an idle console runs nothing at all."""
 
 from __future__ import annotations
 
 import time
 
 from testkit.browser import chromium
-from testkit.dashboard import DashboardServer, sign_in_browser
+from testkit.dashboard import sign_in_browser
 from testkit.streamlit_runs import StreamlitRuns
-from testkit.support import AppServer, Visitor, add_operator
+from testkit.support import AppServer, Visitor, add_operator, free_port, wait_until
 
 QUESTION = "Posso prenotare una visita privata notturna per il mio matrimonio?"
 
 
 def test_news_redraws_only_its_fragment_and_an_idle_console_sends_nothing(data_dir):
     add_operator(data_dir, "mario", "Mario Rossi", "password123")
-    env = {"QUEUE_TIMEOUT_S": "86400", "HEARTBEAT_TIMEOUT_S": "120"}  # no heartbeat write shows as news
-    with (
-        AppServer(data_dir, env=env, args=["--no-dashboard"]) as app,
-        DashboardServer(data_dir, env=env) as dash,
-        chromium() as ctx,
-    ):
+    env = {"QUEUE_TIMEOUT_S": "86400", "HEARTBEAT_TIMEOUT_S": "120", "DASHBOARD_PORT": str(free_port())}
+    with AppServer(data_dir, env=env, args=[]) as app, chromium() as ctx:
         page = ctx.new_page()
         page.set_viewport_size({"width": 1440, "height": 1000})
         runs = StreamlitRuns()
         page.on("websocket", runs.attach)
-        sign_in_browser(page, dash.url, "mario")
+        sign_in_browser(page, app.url + "/dashboard/", "mario")
         page.get_by_text("In coda: 0").wait_for(timeout=15_000)
+        # The watcher long-polls the API (the sign-in cookie is its key), not the page's own fallback ticks.
+        console = "window.__spConsole || {}"
+        wait_until(lambda: page.evaluate(f"({console}).asks > 0 && !({console}).fallback"), timeout=15)
         page.wait_for_timeout(2000)  # (Playwright delivers websocket events only while it runs)
 
         # A visitor joins the queue: the queue panel and the badge show it, the page does not rerun.
@@ -48,14 +47,17 @@ def test_news_redraws_only_its_fragment_and_an_idle_console_sends_nothing(data_d
         page.get_by_text("In coda: 0").wait_for(timeout=15_000)
         page.wait_for_timeout(2000)
 
-        # Idle, with a live chat open: the watchers look (two of them, every 0.5 s), nothing is redrawn:
-        # neither the transcript, nor the queue, nor the badge.
+        # Idle, with a live chat open: the browser waits on the API (which also gets the heartbeat); the page
+        # runs nothing and sends nothing: neither the transcript, nor the queue, nor the badge.
         before = runs.snapshot()
         page.wait_for_timeout(4000)
         idle = runs.since(before)
         assert idle["full_runs"] == 0, idle
-        assert idle["fragment_runs"] >= 4, idle
+        assert idle["fragment_runs"] == 0, (idle, page.evaluate("JSON.stringify(window.__spConsole.log)"))
+        assert idle["deltas"] == 0, idle
         assert idle["texts"] == [], idle
+        assert page.evaluate("window.__spConsole.fallback") is False
+        assert page.evaluate("window.__spConsole.lastBeat") > 0  # the heartbeat went with the long poll
 
         # The visitor writes: the transcript shows it, within a second or so, without a full-page run.
         before = runs.snapshot()

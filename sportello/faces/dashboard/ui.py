@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import time
 from datetime import UTC, datetime
 
 import streamlit as st
@@ -22,6 +23,7 @@ from streamlit.errors import StreamlitAPIException
 from sportello.config import Settings
 from sportello.domain import DomainError, OperatorStatus, Role
 from sportello.domain.hours import zone
+from sportello.faces.dashboard import console_watch
 from sportello.faces.dashboard import texts as texts
 from sportello.faces.dashboard.texts import ERRORS, LABELS, error_text, tr
 from sportello.runtime import Runtime, dashboard_runtime
@@ -244,16 +246,12 @@ def sidebar(op: dict) -> None:
             help=t("presence_help"),
         )
 
-        @st.fragment(run_every=heartbeat_every_s(rt.settings))
-        def _beat():
-            # Runs while this tab is open; a closed tab stops beating and after HEARTBEAT_TIMEOUT_S the
-            # operator is away: offered no chat, not shown online, and their queue is not left waiting
-            # for nobody (ChatService.expire_waiting).
-            rt.operators.heartbeat(op["id"])
-
-        _beat()
+        # The heartbeat: sent by the page's watcher while this tab is open (console_watch.py, with its long
+        # poll; `look` when the API is out of reach). A closed tab stops beating and after HEARTBEAT_TIMEOUT_S
+        # the operator is away: offered no chat, not shown online, and their queue is not left waiting for
+        # nobody (ChatService.expire_waiting).
         st.toggle(t("alerts"), key=ALERTS_KEY, value=True, help=t("alerts_help"))
-        waiting_badge()
+        waiting_badge(op["id"])
         if st.button(t("logout"), key="logout"):
             sign_out()
             st.rerun()
@@ -261,54 +259,24 @@ def sidebar(op: dict) -> None:
 
 
 # ---------------------------------------------------------------- redraw only what changed
-WATCH_EVERY_S = 0.5  # how often a page looks for news: one cheap query, nothing drawn
+WATCH_EVERY_S = 0.5  # how often a page looks for news when the API's long poll is out of reach
+QUEUE_CLOCK_S = 10.0  # while someone waits, the queue is redrawn this often anyway (the waiting times)
 APP = "app"  # a watched key meaning "the whole page"
-WATCHES_KEY = "watches"  # the Watch objects of the page's last full run, looked at by one ticker
-
-
-def rerun_fragments(keys: list[str]) -> None:
-    """Rerun the fragments named by `keys` (`st.fragment(key=...)`), or the whole page when APP is
-    among them. Called from a watcher fragment's body, whose run it ends.
-
-    `st.rerun(keys)` is allowed only in a widget callback (from a body it ends the current run, which
-    is what a watcher wants: it draws nothing); this builds the same request as `st.rerun` does
-    (Streamlit 1.67) for the named fragments. Should Streamlit's internals differ, or a key be unknown
-    (a fragment not drawn in the last full run), it reruns the whole page instead: slower, never stale."""
-    if APP not in keys:
-        try:
-            from streamlit.runtime.scriptrunner import RerunData, get_script_run_ctx
-
-            ctx = get_script_run_ctx()
-            ids = ctx.fragment_storage.resolve_target(sorted(keys))
-            ctx.script_requests.request_rerun(
-                RerunData(
-                    query_string=ctx.query_string,
-                    page_script_hash=ctx.page_script_hash,
-                    fragment_id_queue=ids,
-                    is_fragment_scoped_rerun=True,
-                    cached_message_hashes=ctx.cached_message_hashes,
-                    context_info=ctx.context_info,
-                )
-            )
-        except (ImportError, AttributeError, TypeError, StreamlitAPIException):
-            pass
-        else:
-            st.empty()  # the yield point where Streamlit takes the request (nothing is drawn)
-            return
-    st.rerun()
+WATCHES_KEY = "watches"  # the Watch objects of the page's last full run, looked at by one watcher
+TICKER_KEY = "console_watch"  # the watcher's fragment (the browser-side component, console_watch.py)
 
 
 class Watch:
-    """Keep a page current at the cost of one cheap query per WATCH_EVERY_S, redrawing only what changed.
+    """Keep a page current, redrawing only what changed, and only when something did.
 
     `check()` returns {fragment key: marker}: a value that changes when that fragment has something new
     to show (a chat's last message seq, the queue's ids); the key APP stands for the whole page. A full
     run takes the markers *before* drawing (`Watch(...)` at the top of the page), the fragments are made
-    with `fragment(key)`, and `tick()` places a fragment that draws nothing: every WATCH_EVERY_S it calls
-    `check()` and reruns the fragments whose marker differs from the one they last drew. A fragment
-    counts as drawn only once its body has run to the end: one cut short (Streamlit may stop a fragment
-    run for a newer request) is rerun at the next look. An idle page costs the query and an empty
-    fragment run: no element is sent."""
+    with `fragment(key)`, and `watch_ticker()` places the page's watcher: when the browser hears that the
+    console changed (console_watch.py) it calls `check()` and reruns the fragments whose marker differs
+    from the one they last drew. A fragment counts as drawn only once its body has run to the end: one
+    cut short (Streamlit may stop a fragment run for a newer request) is rerun at the next look (the
+    watcher looks again shortly after news). An idle page costs no Streamlit run at all."""
 
     def __init__(self, name: str, check):
         self.drawn_key = f"watch_{name}_drawn"  # {key: the marker its fragment last drew}
@@ -346,21 +314,49 @@ class Watch:
         return decorate
 
 
-def watch_ticker() -> None:
-    """The page's one ticker: a fragment that draws nothing and, every WATCH_EVERY_S, looks at every
-    watch of the page's last full run (one cheap query each) and reruns what changed, in one request.
-    Its first run, inline in a full run, only looks (a fragment rerun may not be asked for then)."""
+BEAT_KEY = "watch_beat"  # (operator id, time.monotonic() of this tab's last heartbeat from a look)
 
-    @st.fragment(run_every=WATCH_EVERY_S)
+
+def look() -> None:
+    """The watcher's callback (the browser heard news, or its clock): rerun the fragments whose marker changed,
+    in one request; the whole page when APP is among them. With nothing changed, the watcher's own fragment
+    reruns (Streamlit's default) and hands the browser the version now. Without the API in reach the browser
+    looks every WATCH_EVERY_S, and the heartbeat goes from here (every HEARTBEAT_TIMEOUT_S / 3)."""
+    op_id, beaten = st.session_state.get(BEAT_KEY) or (None, 0.0)
+    if op_id is not None and time.monotonic() - beaten >= heartbeat_every_s(runtime().settings):
+        st.session_state[BEAT_KEY] = (op_id, time.monotonic())
+        runtime().operators.heartbeat(op_id)
+    keys = sorted({k for w in list((st.session_state.get(WATCHES_KEY) or {}).values()) for k in w.changed()})
+    if not keys:
+        return
+    if APP not in keys:
+        try:
+            st.rerun(keys)
+        except StreamlitAPIException:  # a key not drawn in the last full run: the whole page, never stale
+            pass
+    st.rerun()
+
+
+def watch_ticker(operator_id: int) -> None:
+    """The page's one watcher: a fragment holding the browser-side component (console_watch.py) that long-polls
+    the API for the console's version, starting from the one taken now, before the page's markers (a change
+    in between is seen as news, never lost). It sends a look only when the version moves: no run per tick."""
+
+    rt = runtime()
+    if (st.session_state.get(BEAT_KEY) or (None,))[0] != operator_id:
+        st.session_state[BEAT_KEY] = (operator_id, time.monotonic())  # (signing in beat just now)
+
+    @st.fragment(key=TICKER_KEY)
     def _watch():
-        from streamlit.runtime.scriptrunner import get_script_run_ctx
-
-        ctx = get_script_run_ctx()
-        if ctx is None or not ctx.fragment_ids_this_run:
-            return  # inline, in a full run: everything is being drawn anyway
-        keys = [k for w in list((st.session_state.get(WATCHES_KEY) or {}).values()) for k in w.changed()]
-        if keys:
-            rerun_fragments(keys)
+        version, _ = rt.chat.view.console_version(operator_id)
+        console_watch.listen(
+            version,
+            look,
+            clock_s=QUEUE_CLOCK_S,
+            fallback_s=WATCH_EVERY_S,
+            beat_s=heartbeat_every_s(rt.settings),
+            key="console_watch_c",
+        )
 
     _watch()
 
@@ -403,10 +399,10 @@ def alert_needed(previous: int | None, now: int) -> bool:
     return previous is not None and now > previous
 
 
-def waiting_badge() -> None:
+def waiting_badge(operator_id: int) -> None:
     """The sidebar's "In coda: n", read from the same queue the Live page lists; redrawn (with a sound
-    and a desktop notification when it grows, if enabled) when the queue changes, which a watcher
-    looks for every WATCH_EVERY_S with the console's cheap check."""
+    and a desktop notification when it grows, if enabled) when the queue changes, which the page's
+    watcher hears from the browser (console_watch.py)."""
     view = runtime().chat.view
     st.session_state[WATCHES_KEY] = {}  # a full run: the page's watches register anew (this one first)
     watch = Watch(BADGE_KEY, lambda: {BADGE_KEY: view.console_marker()["queue"]})
@@ -426,7 +422,7 @@ def waiting_badge() -> None:
     if SEEN_KEY not in st.session_state:  # the first look (at sign-in) is the baseline: no alert for it
         st.session_state[SEEN_KEY] = len(view.pending_sessions())
     _waiting()
-    watch_ticker()  # for the page's watches too (the Live page's register after this, in the same run)
+    watch_ticker(operator_id)  # for the page's watches too (the Live page's register after this, in the same run)
 
 
 # ---------------------------------------------------------------- theme
@@ -555,11 +551,12 @@ _MD_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")
 TIME_GAP_S = 300  # a time label before a message that comes more than 5 minutes after the previous one
 
 
-def chat_view(msgs: list[dict], tz: str, key: str) -> None:
+def chat_view(msgs: list[dict], tz: str, key: str, before: dict | None = None) -> None:
     """A conversation as a chat: the visitor (and the assistant) on the left, the operator on
     the right, system notices centred, a time label at the start and after each pause of more
-    than five minutes. Every text is plain text (st.text): never Markdown, never HTML."""
-    last: float | None = None
+    than five minutes. Every text is plain text (st.text): never Markdown, never HTML.
+    `before`: the message drawn just above `msgs` (their time label follows from it), if any."""
+    last: float | None = _epoch(before) if before else None
     for m in msgs:
         at = _epoch(m)
         if at is not None and (last is None or at - last > TIME_GAP_S):
