@@ -129,6 +129,7 @@ def visitor_markdown(ctx: Context) -> Result:
     app = S.start_main_app(ctx)
     beacon = ctx.seed["beacon"]
     payload, img, link = ctx.seed["markdown"]
+    beacon_host = link.split("/")[2]  # host:port of the beacon
     page = admin_page(ctx)
     try:
         # With an operator online, one more visitor waits in the Live queue with the payload.
@@ -143,7 +144,8 @@ def visitor_markdown(ctx: Context) -> Result:
             open_page(page, title)
             time.sleep(1.0)
             imgs = page.locator(f'img[src^="{img}"]').count()
-            links = page.locator(f'a[href^="{link}"]').count()
+            # Any link to the beacon's host: a Markdown link, or a bare address GFM would autolink.
+            links = page.locator(f'a[href*="{beacon_host}"], a[href^="mailto:"]').count()
             if imgs or links:
                 found.append(f"{title}: {imgs} <img>, {links} <a>")
     finally:

@@ -15,6 +15,7 @@ PAYLOADS = [
     "[text](http://evil.example)",
     "<img src=x onerror=alert(1)>",
     "**bold**",
+    "http://127.0.0.1:9/bare www.evil.example anna@evil.example",  # GFM autolinks bare addresses
 ]
 EVIL = " ".join(PAYLOADS)
 
@@ -84,4 +85,8 @@ def test_plain_shows_text_as_written():
     for payload in PAYLOADS:
         escaped = ui.plain(payload)
         assert payload not in escaped
-        assert escaped.replace("\\", "") == payload
+        assert escaped.replace("\\", "").replace("\u2060", "") == payload
+    bare = ui.plain(PAYLOADS[-1])
+    # What GFM's autolink literal needs is broken: no scheme right before "://", no "www.", no "x@y".
+    for autolink in ("http\\:", "www\\.", "e\\@"):
+        assert autolink not in bare

@@ -539,13 +539,17 @@ def plain(text: object) -> str:
     """Text for a Markdown element (a caption, an alert, an expander label) that shows exactly as
     written: every Markdown character backslash-escaped (GitHub-flavoured Markdown: links, images,
     emphasis, HTML tags; Streamlit's :directives[...] and $LaTeX$), so visitor text is never a link,
-    an image the browser fetches, or markup."""
-    return _MD_SPECIAL.sub(r"\\\1", str(text))
+    an image the browser fetches, or markup. GitHub-flavoured Markdown also turns bare addresses into links
+    (`http://…`, `www.…`, `name@host`) whatever is escaped: an invisible word joiner (U+2060) after the scheme,
+    after `www` and before `@` keeps them text (they read the same; a copy holds the joiner)."""
+    return _MD_SPECIAL.sub(r"\\\1", _AUTOLINK.sub(lambda m: m.group(0) + "\u2060", str(text)))
 
 
 # Every ASCII punctuation character may be backslash-escaped in (CommonMark) Markdown; Streamlit's own
 # `:color[...]`, `:material/...:` and `$math$` are punctuation too.
 _MD_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")
+# Where a word joiner breaks GFM's autolink literals: after a URL scheme, after `www`, before `@`.
+_AUTOLINK = re.compile(r"(?i)\b(?:https?|ftp|mailto|xmpp)(?=:)|\bwww(?=\.)|(?=@)")
 
 
 TIME_GAP_S = 300  # a time label before a message that comes more than 5 minutes after the previous one
