@@ -32,7 +32,9 @@ def limits_env(request) -> dict:
 
 def test_two_processes_share_the_quota_and_the_sign_in_lockout(data_dir, db_env, limits_env):
     env = {**db_env, **limits_env, "SESSION_RATE_PER_IP": "10", "RATE_WINDOW_S": "60"}
-    add_operator(data_dir, "mario", "Mario Rossi", env=env)
+    # A name of its own too: Redis outlives the test, and a name's failures of earlier runs would slow its sign-in.
+    name = f"mario_{uuid.uuid4().hex[:8]}"
+    add_operator(data_dir, name, "Mario Rossi", env=env)
     # An address of its own (Redis is shared by the tests that run at the same time).
     client = f"198.18.{random.randrange(256)}.{random.randrange(1, 255)}"
     forwarded = {"X-Forwarded-For": client}  # the test talks through 127.0.0.1, a trusted proxy
@@ -54,20 +56,20 @@ def test_two_processes_share_the_quota_and_the_sign_in_lockout(data_dir, db_env,
             assert ha.post("/api/chat/sessions", json={}, headers={"X-Forwarded-For": "198.19.0.1"}).status_code == 200
 
             # Sign-in: 3 wrong passwords through the API (process a), 2 through the dashboard (this process).
-            wrong = {"username": "mario", "password": f"wrong-{uuid.uuid4().hex}"}
+            wrong = {"username": name, "password": f"wrong-{uuid.uuid4().hex}"}
             assert [ha.post("/api/auth/login", json=wrong, headers=forwarded).status_code for _ in range(3)] == [
                 401
             ] * 3
             dashboard = dashboard_runtime(Settings.from_env({"DATA_DIR": str(data_dir), **env}))
             try:
                 with pytest.raises(Unauthorized):
-                    dashboard.operators.login("mario", "nope", client=client)  # the 4th failure: not locked yet
+                    dashboard.operators.login(name, "nope", client=client)  # the 4th failure: not locked yet
                 with pytest.raises(RateLimited):
-                    dashboard.operators.login("mario", "nope", client=client)  # the 5th locks the pair
+                    dashboard.operators.login(name, "nope", client=client)  # the 5th locks the pair
             finally:
                 dashboard.store.dispose()
             # The lock holds on both API processes, even with the right password.
-            right = {"username": "mario", "password": "password123"}
+            right = {"username": name, "password": "password123"}
             assert hb.post("/api/auth/login", json=right, headers=forwarded).status_code == 429
             assert ha.post("/api/auth/login", json=right, headers=forwarded).status_code == 429
             assert hb.post("/api/auth/login", json=right, headers={"X-Forwarded-For": "198.19.0.2"}).status_code == 200
