@@ -51,7 +51,7 @@ def test_the_answer_streams_then_the_stored_message(data_dir):
     script = [
         {
             "content": {"found": True, "intent": "richiesta_prezzi", "answer": PRICE_IT},
-            "chunk_size": 6,
+            "chunk_size": 20,
             "chunk_delay": 0.05,
         }
     ]
@@ -106,8 +106,8 @@ def test_streamed_not_found_offers_a_person_and_errors_stay_json(data_dir):
 def test_a_slow_streamed_answer_does_not_hold_up_another_visitor(data_dir):
     slow = {
         "content": {"found": True, "intent": "richiesta_prezzi", "answer": PRICE_IT},
-        "chunk_size": 4,
-        "chunk_delay": 0.15,  # the whole answer takes several seconds
+        "chunk_size": 10,
+        "chunk_delay": 0.1,  # the whole answer takes over 3 s
     }
     with OpenAIStandIn([slow]) as standin, InProcessServer(data_dir, env=llm_env(standin)) as srv:
         streaming = [Visitor(srv.url) for _ in range(3)]
