@@ -24,6 +24,20 @@ LAYERS = ("unit", "integration", "e2e")
 # Passwords hashed at scrypt N=2^14 in tests (the product default, OWASP's 2^17, costs
 # ~0.5 s and 128 MiB per hash); tests/integration/test_abuse.py checks the default.
 os.environ.setdefault("PASSWORD_SCRYPT_N", str(2**14))
+_from_env = Settings.from_env.__func__
+
+
+def _test_settings(cls, env: dict | None = None, **overrides) -> Settings:
+    """`Settings.from_env(dict)` reads only the dict: tests that build settings from their own dict get the
+    tests' scrypt cost too (a hash at 2^17 costs ~0.4 s: two operators per seeded store, every sign-in),
+    unless the dict names PASSWORD_SCRYPT_N itself (test_abuse checks the product's default that way)."""
+    if env is not None and "PASSWORD_SCRYPT_N" not in env:
+        env = {**env, "PASSWORD_SCRYPT_N": os.environ["PASSWORD_SCRYPT_N"]}
+    return _from_env(cls, env, **overrides)
+
+
+Settings._product_from_env = classmethod(_from_env)  # the unpatched one (test_abuse checks the default)
+Settings.from_env = classmethod(_test_settings)
 
 
 @pytest.fixture
