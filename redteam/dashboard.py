@@ -92,8 +92,8 @@ def _label(page, question_start: str, option: str, kb: dict | None) -> str:
     box = page.locator('[data-testid="stExpander"]', has_text=f"Etichetta: {question_start}").first
     box.locator('[data-testid="stSelectbox"]').first.click()
     page.keyboard.type(option)
-    page.locator("[role=option]").first.wait_for()
-    page.keyboard.press("Enter")
+    page.locator("[role=option]", has_text=option).first.click()  # a click, not Enter: Enter is lost in a rerun
+    box.get_by_role("button", name="Salva etichetta").and_(box.locator("button:enabled")).wait_for(timeout=10_000)
     if kb:
         for field, value in kb.items():
             box.get_by_label(field, exact=True).fill(value)
