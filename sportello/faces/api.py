@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sportello.domain import Conflict, DomainError, Forbidden, NotFound, RateLimited, Unauthorized, ValidationError
 from sportello.domain.validation import check_characters, check_json, validate_int
+from sportello.faces.bearer import bearer_of
 from sportello.faces.body_limit import BodyLimit
 from sportello.faces.client_address import client_address, trust_proxies
 from sportello.faces.console_stream import console_router
@@ -119,10 +120,10 @@ async def clean_params(request: Request) -> None:
 
 async def bearer_token(authorization: Annotated[str, Header()] = "") -> str:
     """The operator's token from `Authorization: Bearer <token>`."""
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = bearer_of(authorization)
+    if not token:
         raise Unauthorized("Authorization: Bearer <token> required", code="missing_token")
-    return token.strip()
+    return token
 
 
 async def visitor_token(x_session_token: Annotated[str, Header()] = "") -> str:
@@ -286,10 +287,10 @@ def create_router(runtime: Runtime) -> APIRouter:
         """200 when every check passes, else 503 with the failing checks named. Figures only;
         an operator's bearer token adds the outbox details (sink, target, last error)."""
         report = runtime.health.report()
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
+        token = bearer_of(authorization)
+        if token:
             try:
-                operators.authenticate(token.strip(), touch=False)
+                operators.authenticate(token, touch=False)
                 report |= runtime.health.details()
             except DomainError:
                 pass

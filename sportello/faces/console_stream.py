@@ -29,6 +29,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from sportello.domain import DomainError
+from sportello.faces.bearer import bearer_of
 from sportello.runtime import Runtime
 from sportello.services.operators import SESSION_COOKIE
 
@@ -39,10 +40,7 @@ NO_CACHE = {"Cache-Control": "no-store"}
 
 
 def _token(request: Request) -> str:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    return request.cookies.get(SESSION_COOKIE) or ""
+    return bearer_of(request.headers.get("authorization", "")) or request.cookies.get(SESSION_COOKIE) or ""
 
 
 def console_router(runtime: Runtime) -> APIRouter:
