@@ -49,17 +49,20 @@ def test_sign_in_help_ticket_status_kept_and_a_closed_tab_is_no_longer_present(d
         page.locator(f'[class*="st-key-tk_edit_status_{tid}"]').click()
         page.get_by_role("option", name="risolto", exact=True).click()
         page.get_by_role("button", name="Salva").first.click()
-        page.get_by_role("button", name=f"#{tid} · risolto").wait_for(timeout=15_000)
+        page.get_by_role("button", name=f"#{tid} · risolto").wait_for(timeout=30_000)
         assert "risolto" in status_of(page, tid)  # the form shows what was saved
         page.locator(f'[class*="st-key-tk_edit_note_{tid}"] textarea').fill("Richiamata, tutto chiarito.")
         page.get_by_role("button", name="Salva").first.click()
-        page.get_by_text("Richiamata, tutto chiarito.").first.wait_for(timeout=15_000)
+        page.get_by_text("Richiamata, tutto chiarito.").first.wait_for(timeout=30_000)
         assert "risolto" in status_of(page, tid)  # the note did not write the old status back
-        page.get_by_role("button", name=f"#{tid} · risolto").wait_for(timeout=15_000)
+        page.get_by_role("button", name=f"#{tid} · risolto").wait_for(timeout=30_000)
 
-        # The console is open: mario is present, a visitor who asks for a person waits for him.
-        page.get_by_role("link", name="Live").click()
-        page.get_by_text("Live: coda e chat").wait_for(timeout=15_000)
+        # A console of its own (a new tab signs in and lands on Live): mario is present, a visitor who asks
+        # for a person waits for him.
+        page.close()
+        page = ctx.new_page()
+        page.set_viewport_size({"width": 1280, "height": 800})
+        sign_in_browser(page, dash.url, "mario")
         waiting = Visitor(app.url)
         waiting.say(HARD)
         assert waiting.accept(True)["status"] == "waiting"
