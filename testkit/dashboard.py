@@ -206,3 +206,20 @@ def sign_in_browser(page, url: str, username: str, password: str = PASSWORD) -> 
     page.get_by_label("Password", exact=True).fill(password)
     page.get_by_role("button", name="Entra").click()
     page.get_by_text("Live: coda e chat").wait_for(timeout=30_000)
+
+
+def choose(page, box, option: str, tries: int = 5) -> None:
+    """Pick `option` in a Streamlit selectbox (`box`, a locator) in a browser. A rerun that redraws the box
+    can swallow the click that opens it; then the list never shows and the box is clicked again."""
+    for attempt in range(tries):
+        box.click()
+        item = page.get_by_role("option", name=option, exact=True)
+        try:
+            item.wait_for(timeout=3_000)
+        except Exception:
+            if attempt == tries - 1:
+                raise
+            page.keyboard.press("Escape")
+            continue
+        item.click()
+        return
