@@ -36,17 +36,24 @@ CALIBRATION_FILE = "e5-calibration.json"  # in a cache directory
 # development cases (tests/data/eval_dev, eval_test, eval_dev_oos, eval_holdout, eval_holdout2). A
 # calibration saved in a cache directory (`calibrate()`, `python -m sportello eval --calibrate`) wins over it.
 SHIPPED_CALIBRATION = Path(__file__).with_name("semantic_calibration.json")
+# The operating point of a KB with (almost) no labelled examples of its own (a new venue: `cold`): fitted by
+# `python -m sportello.answering.fit_cold` on the labelled pools of the two development venues
+# (tests/data/venues/{garden,science}/label_pool.csv, each with its KB and no examples), with the literal
+# features (evidence.LITERAL_FEATURES). Garden and science are different kinds of venue: fitted on one and scored
+# on the other, it answered fewer questions but far fewer wrongly than the demo's operating point.
+SHIPPED_COLD_CALIBRATION = Path(__file__).with_name("semantic_calibration_cold.json")
 
 
-def saved(cache_dirs) -> Calibration | None:
+def saved(cache_dirs, cold: bool = False) -> Calibration | None:
     """The operating point in use: the first readable one of this feature version in a cache directory,
-    else the shipped one; None when there is none."""
-    for p in [Path(d) / CALIBRATION_FILE for d in cache_dirs] + [SHIPPED_CALIBRATION]:
+    else the shipped one (for a KB without its own examples, `cold`, the cold one); None when there is none."""
+    shipped = [SHIPPED_COLD_CALIBRATION, SHIPPED_CALIBRATION] if cold else [SHIPPED_CALIBRATION]
+    for p in [Path(d) / CALIBRATION_FILE for d in cache_dirs] + shipped:
         try:
             cal = Calibration.from_json(p.read_text(encoding="utf-8"))
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        if cal.version == FEATURE_VERSION and len(cal.coef) == len(DECISION_FEATURES) + 1:
+        if cal.valid():
             return cal
     return None
 
@@ -142,7 +149,7 @@ def _fit(rows_parts, expected_rows, index: KBIndex, all_expected, all_fixed, fus
     )
     best, x, _ = decide(parts, tmp, lexical_confidence)
     y = (best == target).astype(float)
-    mean, scale, coef = _fit_logistic(x, y)
+    mean, scale, coef = _fit_logistic(tmp.columns(x), y)
     cal = Calibration(best_w, mean, scale, coef, 0.5)
     probs = cal.probability(x)
     best_names = [intents[b] for b in best]

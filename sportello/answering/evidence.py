@@ -34,6 +34,11 @@ DECISION_FEATURES = (
     "proper_nouns",
     "lexical_confidence",
 )
+# More features a calibration may use (`Calibration.features`): how many content words of the question the best
+# intent's own text (KB questions, answer, name) never uses, that count over the question's content words, and
+# whether there is one. Near-misses ("vegan options at the café", "tours in Spanish") ask for such a word.
+LITERAL_FEATURES = ("literal_missing", "literal_missing_share", "literal_missing_any")
+ALL_FEATURES = DECISION_FEATURES + LITERAL_FEATURES
 
 
 def group_max(sims: np.ndarray, groups: np.ndarray, n: int, fill: float = np.nan) -> np.ndarray:
@@ -61,6 +66,8 @@ class Parts:
     escalate: np.ndarray  # (rows,)
     escalate3: np.ndarray  # (rows,)
     allowed: np.ndarray  # (rows, n) bool: small-talk intents only with a greeting/thanks cue
+    missing: np.ndarray  # (rows, n): the question's content words each intent never uses (`KBIndex.literal_missing`)
+    asked: np.ndarray  # (rows,): the question's content words
 
 
 def example_parts(sims: np.ndarray, labels: np.ndarray, n: int, phrase: np.ndarray):
@@ -102,6 +109,9 @@ def decide(parts: Parts, cal: Calibration, lex_conf_fn) -> tuple[np.ndarray, np.
             parts.escalate - parts.phrase[rows, best],
             parts.penalty,
             lex_conf_fn(parts, rows, best),
+            parts.missing[rows, best],
+            parts.missing[rows, best] / np.maximum(parts.asked, 1),
+            (parts.missing[rows, best] > 0).astype(float),
         ]
     )
     return best, x, cal.probability(x)
@@ -124,8 +134,16 @@ class Calibration:
     threshold: float
     cv: dict = field(default_factory=dict)  # the cross-validated metrics and per-fold choices
     version: int = FEATURE_VERSION
+    features: tuple[str, ...] = DECISION_FEATURES  # the rule's features, in coef order (names of ALL_FEATURES)
+
+    def columns(self, x: np.ndarray) -> np.ndarray:
+        """The columns of `x` (one per ALL_FEATURES, as `decide` builds it) this rule reads."""
+        if x.shape[1] == len(self.features):
+            return x
+        return x[:, [ALL_FEATURES.index(f) for f in self.features]]
 
     def probability(self, x: np.ndarray) -> np.ndarray:
+        x = self.columns(x)
         z = (x - np.asarray(self.mean)) / np.asarray(self.scale)
         logit = self.coef[0] + z @ np.asarray(self.coef[1:])
         return 1.0 / (1.0 + np.exp(-np.clip(logit, -30, 30)))
@@ -159,6 +177,16 @@ class Calibration:
             threshold=float(d["threshold"]),
             cv=d.get("cv", {}),
             version=int(d.get("version", 0)),
+            features=tuple(d.get("features") or DECISION_FEATURES),
+        )
+
+    def valid(self) -> bool:
+        """Of this feature version, with known features and one coefficient each."""
+        return (
+            self.version == FEATURE_VERSION
+            and all(f in ALL_FEATURES for f in self.features)
+            and len(self.coef) == len(self.features) + 1
+            and len(self.mean) == len(self.scale) == len(self.features)
         )
 
 

@@ -160,6 +160,12 @@ def _deaccent(text: str) -> str:
     return "".join(c for c in text if not unicodedata.combining(c))
 
 
+def _literal_forms(word: str) -> tuple[str, ...]:
+    """The forms a word is matched by, literally: itself, its Italian and English stems and its first
+    HEDGE_MIN_LEN letters (an inflection either stemmer misses)."""
+    return (word, stem(word, "it"), stem(word, "en"), word[:HEDGE_MIN_LEN])
+
+
 def _deletes(word: str) -> set[str]:
     return {word[:i] + word[i + 1 :] for i in range(len(word))}
 
@@ -277,6 +283,24 @@ class KBIndex:
 
         # First letters of every KB word: a question word sharing them is an inflection, not a new topic.
         self.prefixes = frozenset(w[:HEDGE_MIN_LEN] for w in raw_count if len(w) >= HEDGE_MIN_LEN)
+
+        # Which intents use each word literally (in a question, the answer or the intent's name), by its forms
+        # (`_literal_forms`): for "does the chosen answer mention what was asked?" (`literal_missing`). Kept as
+        # compact arrays: form -> slot, slot -> sorted intent ids.
+        lit: dict[str, set[int]] = defaultdict(set)
+        for e in entries:
+            i = self.intent_idx[e.intent]
+            for text in (*e.questions, e.answer, e.intent.replace("_", " ")):
+                for w in set(words(text)):
+                    for f in _literal_forms(w):
+                        lit[f].add(i)
+        self._lit_slot = {f: j for j, f in enumerate(lit)}
+        sizes = np.fromiter((len(v) for v in lit.values()), dtype=np.int64, count=len(lit))
+        self._lit_ptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self._lit_ids = np.fromiter(
+            (i for v in lit.values() for i in sorted(v)), dtype=np.int32, count=int(sizes.sum())
+        )
+        del lit
 
         self.greeting_intent = self._find_intent(GREETING_INTENTS)
         self.thanks_intent = self._find_intent(THANKS_INTENTS)
@@ -494,6 +518,29 @@ class KBIndex:
             if w[:HEDGE_MIN_LEN] not in self.prefixes and not self._near_known(w):
                 out.append(w)
         return out
+
+    def literal_missing(self, text: str) -> tuple[np.ndarray, int]:
+        """For each intent, how many content words of the question it never uses in any form (nor a typo's
+        correction of them), and how many content words the question has. A question whose words the chosen
+        intent's own text lacks often asks for a detail its answer does not hold ("vegan options at the café")."""
+        n = len(self.intents)
+        asked = [
+            w for w in dict.fromkeys(words(text)) if len(w) >= ASKED_MIN_LEN and w not in STOP and w not in HEDGE_IGNORE
+        ]
+        asked = [w for w in asked if not w.isdigit()]
+        covered = np.zeros(n, dtype=np.int32)
+        for w in asked:
+            forms = set(_literal_forms(w))
+            if w not in self.raw_count:
+                fixed = self._correct(w)
+                if fixed:
+                    forms.update(_literal_forms(fixed))
+            slots = [self._lit_slot[f] for f in forms if f in self._lit_slot]
+            if not slots:
+                continue
+            ids = np.unique(np.concatenate([self._lit_ids[self._lit_ptr[j] : self._lit_ptr[j + 1]] for j in slots]))
+            covered[ids] += 1
+        return len(asked) - covered, len(asked)
 
     def knows(self, text: str, lang: str) -> bool:
         """Whether a word of `text` is known to the KB (itself, its stem, a typo of it or its lexicon concept):

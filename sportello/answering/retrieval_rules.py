@@ -49,6 +49,10 @@ _OPERATOR_ONLY_RE = re.compile(
 )
 # Questions *about* the guides or staff, not requests to reach one.
 _NOT_OPERATOR_RE = re.compile(r"\b(tour operator|operatori turistici|travel agent|agenzia|agency)\b")
+# "How can I reach someone by email?" asks for the venue's contacts (a KB answer), not for a person now.
+_BY_CHANNEL_RE = re.compile(
+    r"\b(by|via|per|tramite|con una?|with an?) (e ?mail|mail|posta( elettronica)?|phone|telephone|telefono|letter|lettera)\b"
+)
 
 _COMPLAINT_RE = re.compile(
     r"\b(reclam[oi]|reclamare|lamentel\w*|lamentar\w*|mi lamento|protest\w*|vergogn\w*|scandal\w*|maleducat\w*|"
@@ -254,7 +258,9 @@ def escalation_reason(text: str, known: Callable[[str], bool] = _nothing_known) 
     if not t:
         return None
     if not _NOT_OPERATOR_RE.search(t) and (
-        _OPERATOR_RE.search(t) or _OPERATOR_SOFT_RE.search(t) or _OPERATOR_ONLY_RE.search(t)
+        _OPERATOR_RE.search(t)
+        or (_OPERATOR_SOFT_RE.search(t) and not _BY_CHANNEL_RE.search(t))
+        or _OPERATOR_ONLY_RE.search(t)
     ):
         return OPERATOR_REQUEST
     if _COMPLAINT_RE.search(t):
@@ -281,6 +287,8 @@ _GREETING_WORDS = set(
     ciao salve buongiorno buonasera buonanotte buon pomeriggio giorno sera hello hi hey hiya howdy good morning
     afternoon evening there everyone all tutti a voi lei c e ce qualcuno anyone is yo greetings welcome benvenuto
     buondi ehi ehila
+    volevo vorrei chiedere domandare fare una un cosa domanda informazione posso potrei i have a question quick
+    can could ask
     """.split()
 )
 _GREETING_KEYS = set(
@@ -297,6 +305,8 @@ _THANKS_WORDS = set(
     information answer cheers got it understood brilliant awesome nice lovely bye goodbye again kind of really
     thx ty wonderful excellent fine alright all right
     was been useful utile utilissimo utilissima utilissimi sei stato stata stati siete tantissimo tantissime
+    u ya your vostro vostra tuo tua chiarissimo chiarissima chiarissimi chiarissime chiara chiari chiare
+    all i needed need wanted have day good buona buon giornata serata weekend
     """.split()
 )
 

@@ -222,6 +222,15 @@ class _State:
     signature: tuple = ()
 
 
+# A KB with fewer labelled examples of its own than this many per intent is decided by the cold operating point
+# (the demo has ~37 per intent; 50 or 200 operators' labels on a 40-intent venue are still cold).
+COLD_EXAMPLES_PER_INTENT = 10
+
+
+def _is_cold(state: _State) -> bool:
+    return int((state.example_label >= 0).sum()) < COLD_EXAMPLES_PER_INTENT * len(state.index.intents)
+
+
 # -- the answerer ------------------------------------------------------------------------------------------
 
 
@@ -258,8 +267,9 @@ class SemanticAnswerer(RetrievalAnswerer):
         self._qcache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._qcache_size = query_cache
         self._qlock = threading.Lock()
+        self._auto_calibration = calibration is None  # the saved one, picked again when the KB turns cold/warm
         self._refresh(force=True)
-        self.calibration = calibration or calibration_file.saved(self.cache_dirs)
+        self.calibration = calibration or calibration_file.saved(self.cache_dirs, cold=self.cold)
         if self.calibration is None:
             log.warning("no saved calibration for the fused answerer; fitting one on the labelled examples")
             self.calibration = self.calibrate(save=False) if self._state.examples else NEUTRAL
@@ -311,7 +321,10 @@ class SemanticAnswerer(RetrievalAnswerer):
             sig = self._examples_signature()
             state = self._state
             if force or state is None or state.index is not index or state.signature != sig:
+                was_cold = self._state is not None and _is_cold(self._state)
                 self._state = self._build(index, sig)
+                if self._auto_calibration and state is not None and was_cold != _is_cold(self._state):
+                    self.calibration = calibration_file.saved(self.cache_dirs, cold=_is_cold(self._state)) or NEUTRAL
             return self._state
 
     def _build(self, index: KBIndex, signature: tuple) -> _State:
@@ -347,6 +360,13 @@ class SemanticAnswerer(RetrievalAnswerer):
             ),
             signature=signature,
         )
+
+    @property
+    def cold(self) -> bool:
+        """Whether the KB has fewer labelled examples of its own (its examples file and what operators taught,
+        must-escalate ones aside) than COLD_EXAMPLES_PER_INTENT per intent: a new venue, decided by the cold
+        operating point (calibration.SHIPPED_COLD_CALIBRATION)."""
+        return _is_cold(self._refresh())
 
     def reload_learned(self) -> None:
         """Reload the KB files and the examples files now (`Answerer`): what operators taught included."""
@@ -393,12 +413,15 @@ class SemanticAnswerer(RetrievalAnswerer):
         n = len(index.intents)
         lexical = np.zeros((len(texts), n))
         penalty = np.zeros(len(texts))
+        missing = np.zeros((len(texts), n))
+        asked = np.zeros(len(texts))
         allowed = np.ones((len(texts), n), dtype=bool)
         small = [i for i in (index.greeting_intent, index.thanks_intent) if i]
         for r, (t, lg) in enumerate(zip(texts, langs, strict=True)):
             combined, _, _, pen = index.score_all(t, lg)
             lexical[r] = combined
             penalty[r] = pen
+            missing[r], asked[r] = index.literal_missing(t)
             for name in small:
                 if combined[index.intent_idx[name]] == 0.0:
                     allowed[r, index.intent_idx[name]] = False
@@ -409,7 +432,7 @@ class SemanticAnswerer(RetrievalAnswerer):
         if ex_mask is not None:
             sims, labels = sims[:, ex_mask], labels[ex_mask]
         example, escalate, escalate3 = example_parts(sims, labels, n, phrase)
-        return Parts(lexical, penalty, phrase, answer, example, escalate, escalate3, allowed)
+        return Parts(lexical, penalty, phrase, answer, example, escalate, escalate3, allowed, missing, asked)
 
     def _answer(self, question: str, lang: str | None) -> Answer:
         state = self._refresh()
@@ -436,6 +459,7 @@ class SemanticAnswerer(RetrievalAnswerer):
         state = self._refresh(force=True)
         cal = calibrate_examples(self, state, k=k, seed=seed, **choose)
         self.calibration = cal
+        self._auto_calibration = False
         if save:
             calibration_file.save(cal, self.cache_dirs)
         return cal

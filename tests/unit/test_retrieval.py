@@ -361,3 +361,19 @@ def test_hedging_is_off_by_default_and_on_with_the_setting():
     assert hedged.answer.startswith(plain.answer) and "charging" in hedged.answer
     assert Settings.from_env({}).hedge_unknown_words is False
     assert Settings.from_env({"HEDGE_UNKNOWN_WORDS": "true"}).hedge_unknown_words is True
+
+
+def test_small_talk_with_more_words_and_contacts_by_email_are_not_escalated():
+    """Issue 25: "thanks, that's all I needed" is thanks, "salve, volevo chiedere una cosa" a greeting; asking how
+    to reach someone by email or phone asks for the contacts (a KB answer), not for a person now."""
+    from sportello.answering.retrieval_rules import OPERATOR_REQUEST, escalation_reason, small_talk
+
+    assert small_talk("thanks, that's all I needed") == "thanks"
+    assert small_talk("grazie, siete stati chiarissimi") == "thanks"
+    assert small_talk("thank u!!") == "thanks"
+    assert small_talk("salve, volevo chiedere una cosa") == "greeting"
+    assert small_talk("ciao, quanto costa il biglietto?") is None
+    assert escalation_reason("how can I reach someone by email?") is None
+    assert escalation_reason("posso contattare qualcuno per email?") is None
+    assert escalation_reason("voglio parlare con qualcuno") == OPERATOR_REQUEST
+    assert escalation_reason("I want to talk to a human by phone") == OPERATOR_REQUEST

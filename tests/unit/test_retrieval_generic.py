@@ -84,3 +84,21 @@ def test_fold_strips_accents_as_unicode_does():
 
     for text in ("Perché è così? ÀÉÎÕÜ ñ ç", "ß œ ’ “x” й ǅ ﬁ €9", "plain ascii, Quanto COSTA?", ""):
         assert fold(text) == by_unicode(text)
+
+
+def test_literal_missing_counts_the_question_words_an_intent_never_uses():
+    """Issue 25: the words of a question that the chosen intent's own text (questions, answer, name) lacks, in any
+    form (stems, first letters, a typo's correction): a near-miss asks for such a detail."""
+    from sportello.answering.kb import KBEntry
+    from sportello.answering.retrieval import KBIndex
+
+    entries = [
+        KBEntry("1", "cafe", "en", ("Is there a café?",), "The café serves coffee, cakes and sandwiches."),
+        KBEntry("2", "parking", "en", ("Is there parking?",), "The car park has 80 spaces."),
+    ]
+    index = KBIndex(entries)
+    missing, asked = index.literal_missing("do you have vegan sandwiches at the cafe?")
+    assert asked == 3  # vegan, sandwiches, cafe
+    assert list(missing) == [1, 3]  # the café lacks "vegan" only; parking lacks all three
+    missing, _ = index.literal_missing("any sandwichs at the café?")  # a typo and an inflection
+    assert missing[index.intent_idx["cafe"]] == 0

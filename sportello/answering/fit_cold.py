@@ -1,0 +1,138 @@
+"""Fit the cold operating point: the found/not-found rule for a KB without labelled examples of its own.
+
+    python -m sportello.answering.fit_cold [--check] [--write]
+
+A new venue's KB has no example memory, so the demo's operating point (fitted on the demo's own examples, whose
+lexicon and memory make its evidence look surer than it is on a new KB) answers near-misses confidently. This
+fits the same kind of rule (logistic, over the decision features and the literal ones, `evidence.ALL_FEATURES`)
+on labelled questions of several venues, each answered from its own KB with no examples but the generic
+must-escalate ones: by default the development pools of the garden and the science centre
+(tests/data/venues/*/label_pool.csv), never a blind set. The intent score weights stay the shipped ones. The
+threshold is the best answerable accuracy - 2 x wrong with <= MAX_WRONG wrong confident answers and >= 90 %
+escalation recall on the training questions. `--check` fits on each venue alone and scores the other (a venue
+nothing was fitted on); `--write` saves the rule fitted on all of them as semantic_calibration_cold.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sportello.domain.intents import ESCALATE
+
+from .calibration import SHIPPED_CALIBRATION, SHIPPED_COLD_CALIBRATION, Calibration, _choose_threshold, _fit_logistic
+from .evaluation import load_cases, outcome
+from .evidence import ALL_FEATURES, decide, lexical_confidence
+
+REPO = Path(__file__).resolve().parents[2]
+VENUES = {
+    "garden": (REPO / "tests/data/venues/garden/faq.csv", REPO / "tests/data/venues/garden/label_pool.csv"),
+    "science": (REPO / "tests/data/venues/science/faq.csv", REPO / "tests/data/venues/science/label_pool.csv"),
+}
+MAX_WRONG = 0.02
+L2 = 1.0
+
+
+@dataclass
+class VenueRows:
+    expected: list[str]
+    fixed: list[str | None]  # the rules' outcome, None where the fused answerer decides
+    best: list[str | None]
+    x: np.ndarray  # (fused rows, ALL_FEATURES)
+    fused: list[int]  # positions of the fused rows
+
+
+def venue_rows(kb: Path, cases_path: Path, base: Calibration) -> VenueRows:
+    from .semantic import SemanticAnswerer, load_encoder
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ans = SemanticAnswerer(
+            path=kb,
+            encoder=load_encoder(),
+            examples_path=None,
+            cache_dirs=[Path(tmp), kb.parent / "cache", REPO / "data" / "cache"],
+            calibration=base,
+        )
+        state = ans._refresh(force=True)
+        expected, fixed, best, xs, fused = [], [], [], [], []
+        for pos, c in enumerate(load_cases(cases_path)):
+            index, text, lang, early = ans.prepare(c.question, c.lang)
+            expected.append(c.expected)
+            if early is not None:  # a rule's reply (an out-of-scope match escalates too, with suggestions)
+                fixed.append(outcome(early, c.expected))
+                best.append(None)
+                continue
+            parts = ans.evidence(state, [text], [lang], ans._query_vec(text)[None, :])
+            b, x, _ = decide(parts, base, lexical_confidence)
+            fixed.append(None)
+            best.append(index.intents[int(b[0])])
+            xs.append(x[0])
+            fused.append(pos)
+    return VenueRows(expected, fixed, best, np.array(xs), fused)
+
+
+def fit(rows: list[VenueRows], base: Calibration, features=ALL_FEATURES) -> Calibration:
+    cols = [ALL_FEATURES.index(f) for f in features]
+    x = np.concatenate([r.x[:, cols] for r in rows])
+    y = np.concatenate([[float(r.best[p] == r.expected[p]) for p in r.fused] for r in rows])
+    mean, scale, coef = _fit_logistic(x, y, l2=L2)
+    cal = Calibration(base.weights, mean, scale, coef, 0.5, features=tuple(features))
+    expected, fixed, best, prob = [], [], [], []
+    for r in rows:
+        p = dict(zip(r.fused, cal.probability(r.x[:, cols]), strict=True))
+        expected += r.expected
+        fixed += r.fixed
+        best += r.best
+        prob += [float(p.get(i, 0.0)) for i in range(len(r.expected))]
+    threshold = _choose_threshold(expected, fixed, best, prob, max_wrong=MAX_WRONG)
+    return Calibration(base.weights, mean, scale, coef, threshold, features=tuple(features))
+
+
+def score(r: VenueRows, cal: Calibration) -> str:
+    prob = dict(zip(r.fused, cal.probability(r.x), strict=True))
+    ans = right = must = esc = wrong = 0
+    for i, e in enumerate(r.expected):
+        got = r.fixed[i] if r.fixed[i] is not None else (r.best[i] if prob[i] >= cal.threshold else ESCALATE)
+        if e == ESCALATE:
+            must += 1
+            esc += got == ESCALATE
+        else:
+            ans += 1
+            right += got == e
+        wrong += got not in (ESCALATE, e)
+    return (
+        f"right {right / max(ans, 1):.1%}, escalated {esc / max(must, 1):.1%}, "
+        f"wrong {wrong / max(len(r.expected), 1):.1%}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sportello.answering.fit_cold")
+    parser.add_argument("--check", action="store_true", help="fit on each venue, score the others")
+    parser.add_argument("--write", action="store_true", help=f"write {SHIPPED_COLD_CALIBRATION.name}")
+    args = parser.parse_args(argv)
+    base = Calibration.from_json(SHIPPED_CALIBRATION.read_text(encoding="utf-8"))
+    rows = {name: venue_rows(kb, cases, base) for name, (kb, cases) in VENUES.items()}
+    if args.check:
+        for name in rows:
+            cal = fit([rows[name]], base)
+            for other in rows:
+                if other != name:
+                    print(
+                        f"fitted on {name} (threshold {cal.threshold:.2f}), scored on {other}: {score(rows[other], cal)}"
+                    )
+    cal = fit(list(rows.values()), base)
+    for name, r in rows.items():
+        print(f"fitted on all, {name} (training data): {score(r, cal)}; threshold {cal.threshold:.2f}")
+    if args.write:
+        SHIPPED_COLD_CALIBRATION.write_text(cal.to_json() + "\n", encoding="utf-8")
+        print(f"wrote {SHIPPED_COLD_CALIBRATION}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
