@@ -81,7 +81,7 @@ def hooked(receiver: Receiver, **env) -> dict:
 
 
 def make_runtime(data_dir, db_env, clock, **env) -> Runtime:
-    settings = Settings.from_env({"DATA_DIR": str(data_dir), "PASSWORD_SCRYPT_N": str(2**14), **db_env, **env})
+    settings = Settings.from_env({"DATA_DIR": str(data_dir), **db_env, **env})
     return Runtime(settings, answerer=FakeAnswerer(), clock=clock)
 
 
