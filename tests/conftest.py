@@ -50,6 +50,7 @@ def data_dir(tmp_path):
 def pytest_configure(config):
     config.addinivalue_line("markers", "both_databases: run the test on SQLite and on PostgreSQL")
     config.addinivalue_line("markers", "database(name): in a both_databases module, run this test on that one only")
+    config.addinivalue_line("markers", "empty_database: on PostgreSQL, a new database without the schema")
     config.addinivalue_line("markers", "unit: in-process, no server, no network (tests/unit)")
     config.addinivalue_line("markers", "integration: store, sinks, stand-ins, the API in-process (tests/integration)")
     config.addinivalue_line("markers", "e2e: real app.py processes, browsers (tests/e2e)")
@@ -76,9 +77,10 @@ def _embed_the_knowledge_base() -> None:
 
 
 def pytest_unconfigure(config):
-    from testkit import forkserver
+    from testkit import databases, forkserver
 
     forkserver.shutdown()
+    databases.drop_pool()
 
 
 def pytest_collection_modifyitems(config, items):
@@ -138,5 +140,11 @@ def lucia(server):
 
 @pytest.fixture
 def postgres_url():
-    """A fresh, empty PostgreSQL database for one test (see testkit/databases.py)."""
+    """A PostgreSQL database of this test's own, with the current schema and no rows (testkit/databases.py)."""
     yield from postgres_url_for_test()
+
+
+@pytest.fixture
+def empty_postgres_url():
+    """A new PostgreSQL database with nothing in it, not even the schema (`@pytest.mark.empty_database`)."""
+    yield from postgres_url_for_test(empty=True)

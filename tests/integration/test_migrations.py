@@ -29,6 +29,7 @@ def test_migrated_schema_matches_the_tables_the_code_uses(settings):
     store.dispose()
 
 
+@pytest.mark.empty_database
 def test_upgrade_from_previous_schema_keeps_data(settings, data_dir, db_env):
     engine = create_engine(settings.database_url)
     migrate.upgrade(engine, "0001")  # the schema as the previous release made it
