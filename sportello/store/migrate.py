@@ -9,6 +9,7 @@ then write its upgrade() by hand; never edit a released revision.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from alembic import command
@@ -30,7 +31,9 @@ def config(connection: Connection | None = None) -> Config:
     return cfg
 
 
+@functools.lru_cache(maxsize=1)
 def head() -> str:
+    """The newest revision (read once per process: the revisions ship with the code)."""
     return ScriptDirectory.from_config(config()).get_current_head()
 
 
@@ -40,6 +43,8 @@ def current(engine: Engine) -> str | None:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
+    if revision == "head" and current(engine) == head():
+        return  # nothing to do: Alembic (its scripts loaded, a lock taken) only when there is
     with engine.connect() as conn:
         if engine.dialect.name == "sqlite":
             conn.execution_options(sqlite_begin="IMMEDIATE")
