@@ -223,3 +223,16 @@ def choose(page, box, option: str, tries: int = 5) -> None:
             continue
         item.click()
         return
+
+
+def open_page(page, link: str, ready, tries: int = 3, timeout_ms: int = 15_000) -> None:
+    """Follow the sidebar's `link` until `ready` (a locator) shows. A click on the link while the page reruns
+    (a fragment's refresh) can be lost; then it is clicked again."""
+    for attempt in range(tries):
+        page.get_by_role("link", name=link).click()
+        try:
+            ready.wait_for(timeout=timeout_ms)
+            return
+        except Exception:
+            if attempt == tries - 1:
+                raise

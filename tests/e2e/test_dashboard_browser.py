@@ -21,7 +21,7 @@ from websockets.sync.client import connect as ws_connect
 
 from testkit.axe import assert_accessible
 from testkit.browser import chromium
-from testkit.dashboard import DashboardServer, sign_in_browser
+from testkit.dashboard import DashboardServer, open_page, sign_in_browser
 from testkit.support import AppServer, Operator, Visitor, add_operator, free_port, wait_until
 
 SHOTS = Path(os.environ.get("SPORTELLO_SHOTS", tempfile.gettempdir()))  # where the console screenshots go
@@ -56,7 +56,7 @@ def test_inbox_take_type_enter_release_and_the_ticket_page(data_dir):
         page.set_viewport_size({"width": 1280, "height": 800})
         page.goto(dash.url)  # the sign-in page: Streamlit's own strings in Italian, nothing serious for axe
         page.get_by_label("Nome utente").wait_for(timeout=30_000)
-        page.get_by_role("button", name="Mostra la password").wait_for(timeout=15_000)
+        page.get_by_role("button", name="Mostra la password").wait_for(timeout=30_000)
         assert_accessible(page, "the sign-in page")
         sign_in_browser(page, dash.url, "mario")
         assert page.evaluate("document.documentElement.lang") == "it"
@@ -65,7 +65,7 @@ def test_inbox_take_type_enter_release_and_the_ticket_page(data_dir):
         visitor = Visitor(app.url)
         assert visitor.say(HARD)["status"] == "offered"
         assert visitor.accept(True)["status"] == "waiting"  # mario is online: signing in set it
-        page.get_by_text(HARD).first.wait_for(timeout=15_000)  # the list refreshes by itself
+        page.get_by_text(HARD).first.wait_for(timeout=30_000)  # the list refreshes by itself
         take = page.get_by_role("button", name="Prendi")
         in_view(page, take, "Prendi")
         assert take.inner_text() == "Prendi"  # never cut to "Pr…"
@@ -74,11 +74,11 @@ def test_inbox_take_type_enter_release_and_the_ticket_page(data_dir):
         assert labels.evaluate_all("els => els.every(e => e.scrollWidth <= e.clientWidth + 1)")
         assert_accessible(page, "the Live page with a visitor waiting")
         take.click()
-        page.get_by_text("Ora l'assiste Mario.").wait_for(timeout=15_000)
+        page.get_by_text("Ora l'assiste Mario.").wait_for(timeout=30_000)
         assert visitor.poll()["status"] == "live"
         in_view(page, reply_box(page), "the reply box")
         in_view(page, page.get_by_role("button", name="Rilascia"), "Rilascia")
-        page.locator('[class*="st-key-inbox_visitor"]').get_by_text("Lingua ora: italiano").wait_for(timeout=15_000)
+        page.locator('[class*="st-key-inbox_visitor"]').get_by_text("Lingua ora: italiano").wait_for(timeout=30_000)
 
         # Typing reaches the visitor while the operator types, before anything is sent.
         reply_box(page).click()
@@ -94,12 +94,12 @@ def test_inbox_take_type_enter_release_and_the_ticket_page(data_dir):
         # The visitor's answer appears without any click, as text (the tag is not interpreted).
         answer = "Grazie! <b>Sabato</b> sera va bene?"
         visitor.say(answer)
-        page.get_by_text(answer).wait_for(timeout=15_000)
+        page.get_by_text(answer).wait_for(timeout=30_000)
         switched = visitor.http.post(
             f"/api/chat/sessions/{visitor.session_id}/language", json={"language": "en"}, headers=visitor.headers
         )
         assert switched.status_code == 200  # the visitor switches language: the pane follows
-        page.locator('[class*="st-key-inbox_visitor"]').get_by_text("Lingua ora: inglese").wait_for(timeout=15_000)
+        page.locator('[class*="st-key-inbox_visitor"]').get_by_text("Lingua ora: inglese").wait_for(timeout=30_000)
         assert_accessible(page, "the Live page with a chat open")
 
         # The phone: the open thread first, its reply box and "Rilascia" in view, nothing wider than the screen.
@@ -118,9 +118,8 @@ def test_inbox_take_type_enter_release_and_the_ticket_page(data_dir):
         visitor.close()
 
         # The Ticket page: the list beside the ticket opened, its form in view, no English, nothing serious.
-        page.get_by_role("link", name="Ticket").click()
-        page.get_by_role("button", name=f"#{snap['ticket_id']} · risolto").wait_for(timeout=15_000)
-        page.get_by_text(f"Ticket #{snap['ticket_id']}").wait_for(timeout=15_000)
+        open_page(page, "Ticket", page.get_by_role("button", name=f"#{snap['ticket_id']} · risolto"))
+        page.get_by_text(f"Ticket #{snap['ticket_id']}").wait_for(timeout=30_000)
         in_view(page, page.locator('[class*="st-key-tk_edit_status_"]').first, "the ticket's status")
         in_view(page, page.get_by_role("button", name=f"#{snap['ticket_id']} · risolto"), "the list's row")
         assert_accessible(page, "the Ticket page")
@@ -203,7 +202,7 @@ def test_console_chat_view_alert_notes_transfer_and_labels(data_dir, tmp_path):
         page.set_viewport_size({"width": 1280, "height": 800})
         sign_in_browser(page, dash.url, "mario")
         sidebar = page.locator('[data-testid="stSidebar"]')
-        sidebar.get_by_text("In coda: 0").wait_for(timeout=15_000)
+        sidebar.get_by_text("In coda: 0").wait_for(timeout=30_000)
         page.wait_for_timeout(2500)  # the count has been seen once: the next growth alerts
 
         # A visitor starts waiting: the sidebar's count follows within seconds, with a sound and a notification.
@@ -218,14 +217,14 @@ def test_console_chat_view_alert_notes_transfer_and_labels(data_dir, tmp_path):
         assert notified == ["Sportello: visitatore in attesa | In coda: 1"]
 
         page.get_by_role("button", name="Prendi").click()
-        page.get_by_text("Ora l'assiste Mario.").wait_for(timeout=15_000)
+        page.get_by_text("Ora l'assiste Mario.").wait_for(timeout=30_000)
         reply_box(page).fill("Buongiorno, sono Mario.")
         reply_box(page).press("Enter")
         # in the chat view (not the reply box, which may still hold it while the rerun clears it)
-        page.get_by_text("Buongiorno, sono Mario.", exact=True).and_(page.locator("span")).wait_for(timeout=15_000)
+        page.get_by_text("Buongiorno, sono Mario.", exact=True).and_(page.locator("span")).wait_for(timeout=30_000)
         raw = "Grazie! <b>Sabato</b> va bene?"
         visitor.say(raw)
-        page.get_by_text(raw).wait_for(timeout=15_000)  # as text: the tag is not interpreted
+        page.get_by_text(raw).wait_for(timeout=30_000)  # as text: the tag is not interpreted
         # A chat view: the visitor on the left, the operator on the right, the system notice centred.
         user, operator = _box(page, "msg-user-"), _box(page, "msg-operator-")
         assert operator["x"] > user["x"] + 50, (user, operator)
@@ -239,8 +238,8 @@ def test_console_chat_view_alert_notes_transfer_and_labels(data_dir, tmp_path):
         page.get_by_text("Note interne (solo operatori)").first.click()
         page.get_by_label("Nota per i colleghi (il visitatore non la vede)").fill("Cliente abituale, è gentile")
         page.get_by_role("button", name="Aggiungi nota").click()
-        page.get_by_text("Nota aggiunta.").wait_for(timeout=15_000)
-        page.get_by_text("Cliente abituale, è gentile").wait_for(timeout=15_000)
+        page.get_by_text("Nota aggiunta.").wait_for(timeout=30_000)
+        page.get_by_text("Cliente abituale, è gentile").wait_for(timeout=30_000)
         assert all("Cliente abituale" not in m["text"] for m in visitor.poll()["messages"])
 
         # The phone: the console fits the width, the reply box is reachable.
@@ -271,16 +270,15 @@ def test_console_chat_view_alert_notes_transfer_and_labels(data_dir, tmp_path):
                 if attempt == 2:
                     raise
                 page.keyboard.press("Escape")
-        page.get_by_text("Chat passata a Lucia.").wait_for(timeout=15_000)
+        page.get_by_text("Chat passata a Lucia.").wait_for(timeout=30_000)
         assert visitor.poll()["messages"][-1]["text"] == "Ora l'assiste Lucia."
-        page.get_by_text("Nessuna chat aperta.").first.wait_for(timeout=15_000)
+        page.get_by_text("Nessuna chat aperta.").first.wait_for(timeout=30_000)
         ticket = lucia.release(visitor.session_id)["ticket"]
 
         # Tickets: the just-resolved ticket is in the default list; its channel has a name; no English widget text.
-        page.get_by_role("link", name="Ticket").click()
-        page.get_by_text(f"Ticket #{ticket['id']}").wait_for(timeout=15_000)
-        page.get_by_text("Canale: Chat dal vivo").wait_for(timeout=15_000)
-        page.get_by_text("Cliente abituale, è gentile").wait_for(timeout=15_000)  # the chat's note, in the ticket
+        open_page(page, "Ticket", page.get_by_text(f"Ticket #{ticket['id']}"))
+        page.get_by_text("Canale: Chat dal vivo").wait_for(timeout=30_000)
+        page.get_by_text("Cliente abituale, è gentile").wait_for(timeout=30_000)  # the chat's note, in the ticket
         page.locator('[data-testid="stMultiSelect"]').first.click()
         page.wait_for_timeout(500)
         body = page.inner_text("body")
@@ -288,8 +286,7 @@ def test_console_chat_view_alert_notes_transfer_and_labels(data_dir, tmp_path):
         page.keyboard.press("Escape")
 
         # Conversazioni: times in the venue's zone, and the filter's placeholder in Italian.
-        page.get_by_role("link", name="Conversazioni").click()
-        page.get_by_text("Orari nel fuso del museo (Europe/Rome).").wait_for(timeout=15_000)
+        open_page(page, "Conversazioni", page.get_by_text("Orari nel fuso del museo (Europe/Rome)."))
         multiselect = page.locator('[data-testid="stMultiSelect"]').first
         wait_until(lambda: "Scegli uno o più…" in multiselect.inner_html(), timeout=15)
         assert "Choose options" not in page.content()

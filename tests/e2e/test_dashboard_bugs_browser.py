@@ -7,7 +7,7 @@ nobody."""
 from __future__ import annotations
 
 from testkit.browser import chromium
-from testkit.dashboard import DashboardServer, choose, sign_in_browser
+from testkit.dashboard import DashboardServer, choose, open_page, sign_in_browser
 from testkit.support import AppServer, Visitor, add_operator, wait_until
 
 HARD = "Posso prenotare una visita privata notturna per il mio matrimonio?"
@@ -44,7 +44,7 @@ def test_sign_in_help_ticket_status_kept_and_a_closed_tab_is_no_longer_present(d
         visitor.close()
 
         sign_in_browser(page, dash.url, "mario")
-        page.get_by_role("link", name="Ticket").click()
+        open_page(page, "Ticket", page.get_by_role("button", name=f"#{tid} · aperto"))
         page.get_by_role("button", name=f"#{tid} · aperto").click()
         choose(page, page.locator(f'[class*="st-key-tk_edit_status_{tid}"]'), "risolto")
         page.get_by_role("button", name="Salva").first.click()

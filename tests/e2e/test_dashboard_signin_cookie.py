@@ -38,7 +38,7 @@ def test_sign_in_survives_a_reload_and_a_deep_link_and_esci_ends_it(data_dir):
         page.get_by_text("Live: coda e chat").wait_for(timeout=30_000)
         page.goto(dash + "ticket")  # a deep link, opened directly
         page.get_by_role("heading", name="Ticket").wait_for(timeout=30_000)
-        page.get_by_role("button", name="Esci").wait_for(timeout=15_000)
+        page.get_by_role("button", name="Esci").wait_for(timeout=30_000)
 
         page.get_by_role("button", name="Esci").click()
         page.get_by_label("Nome utente").wait_for(timeout=30_000)

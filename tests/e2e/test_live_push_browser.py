@@ -25,7 +25,7 @@ def test_news_redraws_only_its_fragment_and_an_idle_console_sends_nothing(data_d
         runs = StreamlitRuns()
         page.on("websocket", runs.attach)
         sign_in_browser(page, app.url + "/dashboard/", "mario")
-        page.get_by_text("In coda: 0").wait_for(timeout=15_000)
+        page.get_by_text("In coda: 0").wait_for(timeout=30_000)
         # The watcher long-polls the API (the sign-in cookie is its key), not the page's own fallback ticks.
         console = "window.__spConsole || {}"
         wait_until(lambda: page.evaluate(f"({console}).asks > 0 && !({console}).fallback"), timeout=15)
@@ -36,15 +36,15 @@ def test_news_redraws_only_its_fragment_and_an_idle_console_sends_nothing(data_d
         assert visitor.say(QUESTION)["status"] == "offered"
         before = runs.snapshot()
         assert visitor.accept(True)["status"] == "waiting"
-        page.get_by_text(QUESTION).first.wait_for(timeout=15_000)
-        page.get_by_text("In coda: 1").wait_for(timeout=15_000)
+        page.get_by_text(QUESTION).first.wait_for(timeout=30_000)
+        page.get_by_text("In coda: 1").wait_for(timeout=30_000)
         queued = runs.since(before)
         assert queued["full_runs"] == 0, queued
         assert queued["fragment_runs"] > 0, queued
 
         page.get_by_role("button", name="Prendi").click()
-        page.get_by_text("Ora l'assiste Mario.").wait_for(timeout=15_000)
-        page.get_by_text("In coda: 0").wait_for(timeout=15_000)
+        page.get_by_text("Ora l'assiste Mario.").wait_for(timeout=30_000)
+        page.get_by_text("In coda: 0").wait_for(timeout=30_000)
         page.wait_for_timeout(2000)
 
         # Idle, with a live chat open: the browser waits on the API (which also gets the heartbeat); the page
@@ -63,7 +63,7 @@ def test_news_redraws_only_its_fragment_and_an_idle_console_sends_nothing(data_d
         before = runs.snapshot()
         sent = time.monotonic()
         visitor.say("Sabato sera va bene?")
-        page.get_by_text("Sabato sera va bene?").wait_for(timeout=15_000)
+        page.get_by_text("Sabato sera va bene?").wait_for(timeout=30_000)
         took = time.monotonic() - sent
         shown = runs.since(before)
         assert shown["full_runs"] == 0, shown
