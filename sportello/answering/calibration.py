@@ -124,7 +124,9 @@ def _choose_threshold(expected, fixed, best_intents, probs, max_wrong=0.01, min_
     return plateau[len(plateau) // 2]
 
 
-def _fit(rows_parts, expected_rows, index: KBIndex, all_expected, all_fixed, fused_pos, **choose) -> Calibration:
+def _fit(
+    rows_parts, expected_rows, index: KBIndex, all_expected, all_fixed, fused_pos, features=DECISION_FEATURES, **choose
+) -> Calibration:
     """Fit weights (grid, best top-1 accuracy on answerable rows), the logistic rule and the threshold."""
     parts = rows_parts
     intents = index.intents
@@ -141,16 +143,12 @@ def _fit(rows_parts, expected_rows, index: KBIndex, all_expected, all_fixed, fus
     near = [w for w, acc in zip(WEIGHT_GRID, accs, strict=True) if acc >= top - WEIGHT_TIE]
     best_w = max(near, key=lambda w: (w[1] + w[2] + w[3], -w[2]))
     tmp = Calibration(
-        best_w,
-        (0.0,) * len(DECISION_FEATURES),
-        (1.0,) * len(DECISION_FEATURES),
-        (0.0,) * (len(DECISION_FEATURES) + 1),
-        0.5,
+        best_w, (0.0,) * len(features), (1.0,) * len(features), (0.0,) * (len(features) + 1), 0.5, features=features
     )
     best, x, _ = decide(parts, tmp, lexical_confidence)
     y = (best == target).astype(float)
     mean, scale, coef = _fit_logistic(tmp.columns(x), y)
-    cal = Calibration(best_w, mean, scale, coef, 0.5)
+    cal = Calibration(best_w, mean, scale, coef, 0.5, features=features)
     probs = cal.probability(x)
     best_names = [intents[b] for b in best]
     # The threshold is chosen over all training cases, the rule-decided ones included (they count in the metrics).
@@ -160,7 +158,7 @@ def _fit(rows_parts, expected_rows, index: KBIndex, all_expected, all_fixed, fus
         full_best[pos] = best_names[r]
         full_prob[pos] = float(probs[r])
     threshold = _choose_threshold(all_expected, all_fixed, full_best, full_prob, **choose)
-    return Calibration(best_w, mean, scale, coef, threshold)
+    return Calibration(best_w, mean, scale, coef, threshold, features=features)
 
 
 def _subset(parts: Parts, rows) -> Parts:
@@ -202,7 +200,9 @@ def grouped_folds(vecs: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
     return fold_of
 
 
-def calibrate_examples(answerer, state, k: int = 5, seed: int = 0, repeats: int = 3, **choose) -> Calibration:
+def calibrate_examples(
+    answerer, state, k: int = 5, seed: int = 0, repeats: int = 3, features=DECISION_FEATURES, **choose
+) -> Calibration:
     examples = state.examples
     index = state.index
     if len(examples) < 2 * k:
@@ -261,6 +261,7 @@ def calibrate_examples(answerer, state, k: int = 5, seed: int = 0, repeats: int 
                 [expected[p] for p in train_pos],
                 [fixed[p] for p in train_pos],
                 [remap[p] for p in tp_positions],
+                features=features,
                 **choose,
             )
             thresholds.append(cal.threshold)
@@ -285,7 +286,7 @@ def calibrate_examples(answerer, state, k: int = 5, seed: int = 0, repeats: int 
             all_rows_expected += [fused_expected[r] for r in rows]
             all_positions += [fused_pos[r] for r in rows]
         ap = Parts(*(np.concatenate([getattr(p, fld) for p in all_parts]) for fld in Parts.__dataclass_fields__))
-        final = _fit(ap, all_rows_expected, index, expected, fixed, all_positions, **choose)
+        final = _fit(ap, all_rows_expected, index, expected, fixed, all_positions, features=features, **choose)
     acc, rec, wrong = (float(np.mean([m[i] for m in metrics])) for i in range(3))
     threshold = float(np.median(thresholds))
     cv = {
@@ -297,4 +298,6 @@ def calibrate_examples(answerer, state, k: int = 5, seed: int = 0, repeats: int 
         "repeats": repeats,
         "thresholds": thresholds,
     }
-    return Calibration(final.weights, final.mean, final.scale, final.coef, round(threshold, 2), cv)
+    return Calibration(
+        final.weights, final.mean, final.scale, final.coef, round(threshold, 2), cv, features=final.features
+    )

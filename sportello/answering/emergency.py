@@ -48,12 +48,15 @@ _ILLNESS = (
     r"sanguin\w*|perde sangue|si e (fatt[oa]|sentit[oa]) male|si sono fatti male|mi sono fatt[oa] male|"
     r"sta male|stanno male|sto male|mi sento male|si sente male|feel(ing)? (sick|ill|unwell|faint|dizzy)|"
     r"not feeling well|is unwell|taken ill|is sick|being sick|vomit\w*|vomita\w*|sentit[oa] male|not breathing|can'?t breathe|cannot breathe|non respira|"
-    r"non riesce a respirare|difficolta a respirare|heart attack|infarto|attacco di cuore|dolore al petto|"
-    r"chest pain|crisi epilettica|epilessia|convulsion\w*|seizure|fit|stroke|ictus|soffoca\w*|choking|chokes|"
+    r"non riesce a respirare|difficolta a respirare|heart attack|infarto|attacco di cuore|dolor[ei] al petto|"
+    r"chest pains?|crisi epilettica|epilessia|convulsion\w*|seizure|fit|stroke|ictus|soffoca\w*|choking|chokes|"
     r"allergic reaction|reazione allergica|shock anafilattico|anaphyla\w*|gonfiando|swelling up|"
     r"is hurt|got hurt|are hurt|been hurt|hurt (himself|herself|themselves|myself|badly)|"
     r"broke (his|her|my) (leg|arm|ankle|wrist)|(gamba|braccio|caviglia|polso) rott[oa]|"
-    r"(e|sono) cadut[oaie]|fell (down|over)|has fallen|hit (his|her) head|battuto la testa|"
+    r"(si e|mi sono|ci siamo|si sono|ha|ho) rott[oa] (il |la |un |una |l')?(gamba|braccio|caviglia|polso|naso|anca|femore)|"
+    r"(leg|arm|ankle|wrist|hip|nose|bone)( \w+){0,2} (broken|fractured)|"
+    r"can'?t walk|cannot walk|non riesce (piu )?a camminare|non riesco (piu )?a camminare|"
+    r"(e|sono) cadut[oaie]|fell (down|over|off|from)|fell in(?! love)|has fallen|hit (his|her) head|battuto la testa|"
     r"need a doctor|serve un medico|c'?e un medico|is there a doctor|call a doctor|chiamate (un|il) medico|"
     r"ipoglicemi\w*|hypo|diabetic|diabetico|diabetica|sotto shock|in shock|overdose|"
     r"(si sono|sono) rotte le acque|waters? (have )?broken|in labou?r|contrazioni|"
@@ -98,7 +101,7 @@ _CRIME = (
     r"aggredendo|assault\w*|attacked|attacking|attack|picchiat[oaie]|picchia|picchiando|beating|punched|"
     r"hitting|rissa|fight|fighting|violen\w*|molest\w*|harass\w*|molestat[oaie]|molestie|minacci\w*|threaten\w*|"
     r"weapon|arma|armato|armata|coltello|knife|pistola|gun|following me|mi segue|ci segue|stalker|"
-    r"stole|steals|snatched|took my (bag|wallet|phone|purse)|exposing himself|si e spogliato|kidnap\w*|rapit[oaie]|rapimento|abus\w*"
+    r"stole|steals|snatched|took my (bag|wallet|phone|purse)|(mi|ci|le|gli) ha(nno)? strappato|exposing himself|si e spogliato|kidnap\w*|rapit[oaie]|rapimento|abus\w*"
 )
 _CRIME_INFO = re.compile(
     r"\b(no weapons|armi ammesse|weapons allowed|knives allowed|coltelli ammessi|attack on titan|"
@@ -143,6 +146,7 @@ _THING_OF_PERSON = re.compile(
 )
 _START = re.compile(
     r"^\W*(aiuto|help|soccorso|sos|emergency|emergenza)\s*(!|$|[,.:]|\s+(un |una |c'?e |someone|somebody|qualcuno|there|please|per favore|presto|quick|mi|my|il|la|we|i|ci))"
+    r"|[,.!;:]\s*(aiuto|help|sos)( me| us| please| per favore)?\W*$"
 )
 
 _ILLNESS_RE = re.compile(rf"\b({_ILLNESS}){_W}")
@@ -257,7 +261,8 @@ def detect(text: str, known: frozenset[str] | set[str] = frozenset()) -> Emergen
 
 
 _STUCK_WHERE = re.compile(
-    r"\b(lift|elevator|ascensore|ascensori|toilet|toilets|bathroom|restroom|loo|wc|bagno|bagni|gabinetto|"
+    r"\b(railings?|ringhier\w*|sbarre|cancellata|fence|recinzione|(head|hand|arm|leg|foot|finger)( \w+){0,1} stuck|"
+    r"(testa|mano|braccio|gamba|piede|dito) (\w+ )?(incastrat\w*|bloccat\w*)|lift|elevator|ascensore|ascensori|toilet|toilets|bathroom|restroom|loo|wc|bagno|bagni|gabinetto|"
     r"room|sala|stanza|locale|cage|gabbia|recinto|enclosure|tunnel|cella|cell|cupola|dome|tower|torre|"
     r"glasshouse|serra|greenhouse|cellar|cantina|basement|sotterraneo|closet|armadio|storeroom|magazzino|"
     r"inside|dentro|locked in|chius[oaie] dentro|trapped|intrappolat\w*|can'?t get out|cannot get out|"

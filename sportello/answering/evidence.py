@@ -38,7 +38,11 @@ DECISION_FEATURES = (
 # intent's own text (KB questions, answer, name) never uses, that count over the question's content words, and
 # whether there is one. Near-misses ("vegan options at the café", "tours in Spanish") ask for such a word.
 LITERAL_FEATURES = ("literal_missing", "literal_missing_share", "literal_missing_any")
-ALL_FEATURES = DECISION_FEATURES + LITERAL_FEATURES
+# Whether each part alone ranks the best intent first (lexical, phrasing, answer similarity), and how far the best
+# intent's phrasing similarity is ahead of the next intent's: new wording that every part agrees on is right more
+# often than a fused score carried by one part.
+AGREEMENT_FEATURES = ("agree_lexical", "agree_phrase", "agree_answer", "phrase_margin")
+ALL_FEATURES = DECISION_FEATURES + LITERAL_FEATURES + AGREEMENT_FEATURES
 
 
 def group_max(sims: np.ndarray, groups: np.ndarray, n: int, fill: float = np.nan) -> np.ndarray:
@@ -96,6 +100,11 @@ def decide(parts: Parts, cal: Calibration, lex_conf_fn) -> tuple[np.ndarray, np.
     rows = np.arange(score.shape[0])
     best, second = order[:, 0], order[:, 1] if score.shape[1] > 1 else order[:, 0]
     margin = score[rows, best] - np.where(np.isfinite(score[rows, second]), score[rows, second], score[rows, best])
+    phrase = np.where(parts.allowed, parts.phrase, -np.inf)
+    others = phrase.copy()
+    others[rows, best] = -np.inf
+    runner_up = others.max(axis=1) if phrase.shape[1] > 1 else phrase[rows, best]
+    phrase_margin = phrase[rows, best] - np.where(np.isfinite(runner_up), runner_up, phrase[rows, best])
     x = np.column_stack(
         [
             margin,
@@ -112,6 +121,10 @@ def decide(parts: Parts, cal: Calibration, lex_conf_fn) -> tuple[np.ndarray, np.
             parts.missing[rows, best],
             parts.missing[rows, best] / np.maximum(parts.asked, 1),
             (parts.missing[rows, best] > 0).astype(float),
+            (np.where(parts.allowed, parts.lexical, -np.inf).argmax(axis=1) == best).astype(float),
+            (phrase.argmax(axis=1) == best).astype(float),
+            (np.where(parts.allowed, parts.answer, -np.inf).argmax(axis=1) == best).astype(float),
+            phrase_margin,
         ]
     )
     return best, x, cal.probability(x)
@@ -159,7 +172,11 @@ class Calibration:
                 f"{cv.get('repeats', 1)}x{cv['k']}-fold CV on {cv['examples']} labelled examples: "
                 f"answerable accuracy {cv['accuracy']:.1%}, "
                 f"escalation recall {cv['recall']:.1%}, wrong confident {cv['wrong']:.1%}; "
-                f"threshold = median of the fold thresholds {cv['thresholds']}"
+                + (
+                    f"{cv['threshold_note']} (fold thresholds {cv['thresholds']})"
+                    if cv.get("threshold_note")
+                    else f"threshold = median of the fold thresholds {cv['thresholds']}"
+                )
             )
         return "\n".join(lines)
 

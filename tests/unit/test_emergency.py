@@ -45,7 +45,14 @@ a child is choking
 there is a gas leak
 l'allarme antincendio sta suonando
 qualcuno chiami un'ambulanza
-abbiamo perso la nonna""".splitlines()
+abbiamo perso la nonna
+mia nipote si è rotta la caviglia sulle scale
+he tripped and his wrist looks fractured
+my mum fell off the step and can't walk
+dolori al petto, mio marito non sta bene
+my boy has his hand stuck in the gate
+un ragazzo mi ha strappato la borsa ed è corso via
+my dad slipped by the fountain, help!""".splitlines()
 
 NOT_EMERGENCIES = """is there a fire exit near the café?
 can I smoke in the garden?
@@ -63,7 +70,9 @@ lost my kid's teddy bear this morning, did anyone hand it in?
 I'm allergic to bees, anything I should know?
 can I store a suitcase?
 che tariffa al kWh ha la colonnina rapida?
-the ticket machine is stuck, it doesn't give my ticket""".splitlines()
+the ticket machine is stuck, it doesn't give my ticket
+we fell in love with your gardens, can we come back in spring?
+can you help?""".splitlines()
 
 
 @pytest.mark.parametrize("question", EMERGENCIES)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sportello.answering.bot import NO_ANSWER, OPERATOR_REQUEST, Answer, KBError, RetrievalAnswerer, load_kb, read_kb
-from sportello.answering.retrieval_rules import out_of_scope
+from sportello.answering.retrieval_rules import escalation_reason, out_of_scope
 from sportello.answering.retrieval_text import detect_lang
 from sportello.config import Settings
 
@@ -69,6 +69,8 @@ def test_detect_lang(text, lang):
         ("hi there", "saluto"),
         ("grazie mille!", "ringraziamento"),
         ("thanks a lot", "ringraziamento"),
+        ("evening!", "saluto"),
+        ("ok thats great, thanks", "ringraziamento"),
     ],
 )
 def test_small_talk_is_answered(bot, question, intent):
@@ -81,6 +83,8 @@ def test_small_talk_is_answered(bot, question, intent):
     [
         ("voglio parlare con un operatore", OPERATOR_REQUEST),
         ("can I speak to a human please", OPERATOR_REQUEST),
+        ("could somebody at the museum ring me back this afternoon?", OPERATOR_REQUEST),
+        ("potete farmi richiamare da qualcuno del personale? vorrei che qualcuno mi richiami", OPERATOR_REQUEST),
         ("il custode è stato maleducato, voglio fare reclamo", "complaint"),
         ("I was charged twice for my tickets", "personal_case"),
         ("where is my order 12345?", "personal_case"),
@@ -181,6 +185,12 @@ def test_generic_lost_and_found_question_is_answered(bot):
     assert bot.answer("how does lost and found work?").intent == "oggetti_smarriti"
     assert bot.answer("how do I report something I lost during my visit").intent == "oggetti_smarriti"
     assert bot.answer("I lost my wallet during my visit").intent == "personal_case"
+    # How to get it back, or whom to call, is the lost-property answer even when it says when; asking whether
+    # it was found goes to a person.
+    assert escalation_reason("ho dimenticato gli occhiali ieri in sala, come posso riaverli?") is None
+    assert escalation_reason("forgot my gloves this morning, who should I contact?") is None
+    assert escalation_reason("forgot my gloves this morning, has anyone handed them in?") == "personal_case"
+    assert escalation_reason("ho dimenticato gli occhiali ieri in sala, li avete ritrovati?") == "personal_case"
     assert bot.answer("Can I thank the staff? Thanks for the help").found  # 'help' is not an emergency here
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
+import json
 import logging
 import shutil
 import sys
@@ -283,12 +284,19 @@ def test_a_kb_without_its_own_examples_is_decided_by_the_cold_operating_point(en
     """Issue 25: a new venue (no labelled examples of its own) gets the operating point fitted on several venues'
     labelled questions with the literal features; the demo (its own examples) keeps the one fitted on them."""
     from sportello.answering.calibration import SHIPPED_CALIBRATION, SHIPPED_COLD_CALIBRATION
-    from sportello.answering.evidence import LITERAL_FEATURES, Calibration
+    from sportello.answering.evidence import DECISION_FEATURES, LITERAL_FEATURES, Calibration
 
     cold = Calibration.from_json(SHIPPED_COLD_CALIBRATION.read_text(encoding="utf-8"))
     warm = Calibration.from_json(SHIPPED_CALIBRATION.read_text(encoding="utf-8"))
     assert cold.valid() and set(LITERAL_FEATURES) <= set(cold.features)
-    assert warm.valid() and not set(LITERAL_FEATURES) & set(warm.features)  # an old file reads as before
+    assert warm.valid()
+    # A file written before the literal features (no "features" key) reads with the decision features only.
+    old = json.loads(SHIPPED_CALIBRATION.read_text(encoding="utf-8"))
+    n = len(DECISION_FEATURES)
+    old.update(mean=old["mean"][:n], scale=old["scale"][:n], coef=old["coef"][: n + 1])
+    del old["features"]
+    legacy = Calibration.from_json(json.dumps(old))
+    assert legacy.valid() and legacy.features == DECISION_FEATURES
     venue = ROOT / "tests" / "data" / "venues" / "science" / "faq.csv"
     base = settings(tmp_path)
     science = build_retrieval(dataclasses.replace(base, kb_path=venue))
