@@ -276,7 +276,9 @@ def test_console_chat_view_alert_notes_transfer_and_labels(data_dir, tmp_path):
         ticket = lucia.release(visitor.session_id)["ticket"]
 
         # Tickets: the just-resolved ticket is in the default list; its channel has a name; no English widget text.
-        open_page(page, "Ticket", page.get_by_text(f"Ticket #{ticket['id']}"))
+        # (the Live page's visitor pane lists the ticket too: the filter, which only the Ticket page has, says it)
+        open_page(page, "Ticket", page.locator('[data-testid="stMultiSelect"]').first)
+        page.get_by_text(f"Ticket #{ticket['id']}").wait_for(timeout=30_000)
         page.get_by_text("Canale: Chat dal vivo").wait_for(timeout=30_000)
         page.get_by_text("Cliente abituale, è gentile").wait_for(timeout=30_000)  # the chat's note, in the ticket
         page.locator('[data-testid="stMultiSelect"]').first.click()
