@@ -55,6 +55,8 @@ un ragazzo mi ha strappato la borsa ed è corso via
 my dad slipped by the fountain, help!""".splitlines()
 
 NOT_EMERGENCIES = """is there a fire exit near the café?
+I can't walk very far: is there a lift and somewhere to sit?
+mio marito non riesce a camminare a lungo, ci sono panchine lungo il percorso?
 can I smoke in the garden?
 where is the lost and found?
 what happens if a child gets lost?
