@@ -83,7 +83,7 @@ def test_an_outbox_that_does_not_drain_is_503_with_count_and_age(data_dir):
         body = _health(srv).json()
         assert body["failing"] == ["outbox"], body
         assert body["checks"]["outbox"]["backlog"] >= 1
-        assert body["checks"]["outbox"]["oldest_age_s"] > 1
+        assert body["checks"]["outbox"]["oldest_age_s"] >= 1  # over HEALTH_OUTBOX_MAX_AGE_S, shown to 0.1 s
         v.close()
 
 
