@@ -30,7 +30,11 @@ HARD = "Posso prenotare una visita privata notturna per il mio matrimonio?"
 
 def in_view(page, locator, what: str) -> dict:
     """The element's box, asserted inside the viewport: visible without scrolling."""
-    box = wait_until(lambda: locator.bounding_box(), timeout=15, interval=0.1)
+    try:
+        box = wait_until(lambda: locator.bounding_box(timeout=5_000), timeout=30, interval=0.1)
+    except Exception as e:  # what the page showed instead, for the report
+        page.screenshot(path=str(SHOTS / "in-view-failure.png"))
+        raise AssertionError(f"{what} not shown: {e}; the page said: {page.inner_text('body')[:1500]!r}") from e
     size = page.viewport_size
     assert box["x"] >= 0 and box["y"] >= 0, (what, box)
     assert box["x"] + box["width"] <= size["width"] + 1 and box["y"] + box["height"] <= size["height"] + 1, (
