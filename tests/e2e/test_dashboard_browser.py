@@ -31,7 +31,7 @@ HARD = "Posso prenotare una visita privata notturna per il mio matrimonio?"
 def in_view(page, locator, what: str) -> dict:
     """The element's box, asserted inside the viewport: visible without scrolling."""
     try:
-        box = wait_until(lambda: locator.bounding_box(timeout=5_000), timeout=30, interval=0.1)
+        box = wait_until(lambda: locator.bounding_box(timeout=30_000), timeout=30, interval=0.1)
     except Exception as e:  # what the page showed instead, for the report
         page.screenshot(path=str(SHOTS / "in-view-failure.png"))
         raise AssertionError(f"{what} not shown: {e}; the page said: {page.inner_text('body')[:1500]!r}") from e
