@@ -5,7 +5,9 @@
 Starts the app (the real `build_app`, with the lexical offline answerer slowed down by
 --answer-delay seconds per answer to stand in for an LLM) in a child process
 with a temporary DATA_DIR, then runs N simulated tabs that speak the page's
-Gradio protocol (sportello.faces.visitor.client) like the browser does. Each tab loops
+Gradio protocol (sportello.faces.visitor.client) like the browser does: a message goes
+through the visitor REST API (`?stream=1`) as the page's script sends it, a new chat is
+then adopted by a Gradio look, the buttons are Gradio events. Each tab loops
 the seed journey: a question the KB answers, one it cannot, "talk to a
 person", then, while it waits or talks to an operator, holds the chat's stream
 open as the page's #sp-live script does: a message is shown from the stream as it
@@ -201,6 +203,8 @@ async def visitor(http, proto, res: Results, until: float, sent: dict[str, float
                 res.actions.append((await tab.call("on_new", [None]))[1])
     except Exception as exc:  # counted, not fatal: the point is to see them
         res.errors.append(f"{type(exc).__name__}: {exc}"[:200])
+    finally:
+        res.ticks.extend(tab.look_times)  # the looks its API sends asked (a new chat, an offer)
 
 
 async def operator(url: str, name: str, res: Results, until: float, sent: dict[str, float]) -> None:

@@ -82,6 +82,7 @@ ANSWER_WORKERS = 256  # answers in flight at once (threads waiting on the LLM): 
 LIVE_JS = r"""
 const T = __TEXTS__;
 const live = { key: '', sid: '', ctl: null, kick: null, known: '', lang: 'it', tz: '', pushed: new Map(), typing: null };
+const send = { busy: false, again: false, pass: false, swallow: false };
 const root = String((window.gradio_config && window.gradio_config.root) || '').replace(/\/+$/, '');
 function kick() {
   if (live.kick) return;
@@ -129,11 +130,24 @@ function place(r) {
   else l.appendChild(r);
   scroll();
 }
-function show(m) {
+// The visitor's side has no row yet before their first message: a copy of the assistant's, made the visitor's.
+function userRow() {
+  const made = row('user');
+  if (made) return made;
+  const b = row('bot');
+  if (!b) return null;
+  b.r.classList.replace('bot-row', 'user-row');
+  b.r.querySelectorAll('.message.bot').forEach((n) => n.classList.replace('bot', 'user'));
+  b.r.querySelectorAll('[data-testid="bot"]').forEach((n) => n.setAttribute('data-testid', 'user'));
+  return b;
+}
+function show(m, own) {
   const seq = Number(m.seq);
   if (!seq || live.pushed.has(seq) || inChatbot(seq)) return;
   if (m.role === 'user' && busy()) return;  // this tab's own message: its send shows it
-  const made = row(m.role === 'user' ? 'user' : 'bot');
+  // This tab's message and its answer while its send is on its way: they come with the send's result.
+  if (!own && send.busy && (m.role === 'user' || m.role === 'bot')) return;
+  const made = m.role === 'user' ? userRow() : row('bot');
   if (!made) { kick(); return; }
   const t = T[live.lang] || T.it;
   const hhmm = clock(m.created_at);
@@ -185,11 +199,36 @@ function prune() {  // the Chatbot shows it now: our copy goes
   }
 }
 new MutationObserver(() => { if (live.pushed.size) prune(); }).observe(document.body, { subtree: true, childList: true });
+function roundEven(x) {  // Python's round(), as view.wait_text
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+function waitText(w, t) {
+  if (w == null) return t.wait_unknown;
+  if (w < 60) return t.wait_short;
+  return t.wait_minutes.replace('{minutes}', String(roundEven(w / 60)));
+}
+// Only the queue moved (a new position or wait, still waiting): the status line says so here, as
+// view.status_html would, with no Gradio look (a take moves every chat queued behind it).
+function moved(was, s) {
+  let old = null;
+  try { old = JSON.parse(was); } catch (e) { return false; }
+  if (!Array.isArray(old) || s.status !== 'waiting' || old[0] !== 'waiting') return false;
+  if (old[3] !== s.operator_name || old[4] !== s.ticket_id || old[5] !== s.language) return false;
+  const line = document.querySelector('#status .sp-status-waiting');
+  if (!line) return false;
+  const t = T[live.lang] || T.it;
+  line.textContent = t.waiting.replace('{position}', String(s.queue_position || 1)) + ' ' + waitText(s.estimated_wait_s, t);
+  return true;
+}
 function state(s) {
   if (s.language === 'it' || s.language === 'en') live.lang = s.language;
   typing(!!s.operator_typing && s.status === 'live', s.operator_name);
   const sig = JSON.stringify([s.status, s.queue_position, s.estimated_wait_s, s.operator_name, s.ticket_id, s.language]);
-  if (sig !== live.known) { live.known = sig; kick(); }
+  if (sig === live.known) return;
+  const was = live.known;
+  live.known = sig;
+  if (!moved(was, s)) kick();
 }
 async function follow(cfg, ctl) {
   let after = Number(cfg.after) || 0, wait = 500;
@@ -239,17 +278,20 @@ async function follow(cfg, ctl) {
 function apply() {
   let cfg = {};
   try { cfg = JSON.parse(props.value || '{}') || {}; } catch (e) { cfg = {}; }
+  if ((cfg.sid || '') !== live.sid) {  // another chat (a new one, or none): what was pushed for the old one goes
+    if (!cfg.adopt) {  // (not the chat this tab's send just started: its messages are shown)
+      for (const r of live.pushed.values()) r.remove();
+      live.pushed.clear();
+    }
+    live.sid = cfg.sid || '';
+  }
+  if (cfg.lang === 'it' || cfg.lang === 'en') live.lang = cfg.lang;
   const key = cfg.on && cfg.sid && cfg.token ? cfg.sid + ' ' + cfg.token : '';
   if (key === live.key) return;
   live.key = key;
   if (live.ctl) live.ctl.abort();
   live.ctl = null;
   typing(false);
-  if ((cfg.sid || '') !== live.sid) {  // another chat (a new one, or none): what was pushed for the old one goes
-    for (const r of live.pushed.values()) r.remove();
-    live.pushed.clear();
-    live.sid = cfg.sid || '';
-  }
   if (key) {
     live.known = JSON.stringify(cfg.sig || null);
     live.lang = cfg.lang === 'en' ? 'en' : 'it';
@@ -258,12 +300,165 @@ function apply() {
     follow(cfg, live.ctl);
   }
 }
+// The visitor's message goes through the visitor REST API, not a Gradio event (a Gradio send costs the
+// server ~30 ms of CPU, the API ~4 ms): the chat as it is (a session, or none yet: then one is created), the
+// message shown at once with "the assistant is writing…", the answer as it streams (`?stream=1`), then the
+// stored messages from the result. A change of the chat's state (an offer, suggested questions, a new chat to
+// keep across reloads) asks the usual look, which renders the controls and catches the Chatbot up.
+// Everything else stays Gradio's send (an empty or too long message, a notice on screen, a topic, a contact,
+// an answer of Gradio's on its way), and so does a message the API refused: its notice says why.
+function box() { return document.querySelector('#msg textarea'); }
+function setBox(text) {
+  const b = box();
+  if (!b) return;
+  b.value = text;
+  b.dispatchEvent(new Event('input', { bubbles: true }));
+}
+function phaseOf() { const p = document.querySelector('.sp-phase'); return p ? p.dataset.phase || '' : ''; }
+function cfgNow() { try { return JSON.parse(props.value || '{}') || {}; } catch (e) { return {}; } }
+function viaApi(text, cfg) {
+  if (!text || text.length > (Number(cfg.max) || 2000) || busy()) return false;
+  if (document.querySelector('#notice .sp-notice, #contact-error .sp-notice')) return false;
+  if (!['bot', 'offered', 'waiting', 'live'].includes(phaseOf())) return false;
+  if (cfg.sid ? !cfg.token : phaseOf() !== 'bot') return false;
+  const l = list();
+  return !!(l && l.querySelector(':scope > .message-row.bot-row:not(.sp-pushed)'));
+}
+function suggesting() {
+  return [...document.querySelectorAll('#offer .sp-suggest')].some((b) => b.offsetParent !== null);
+}
+function gradioSend() { send.pass = true; const b = document.querySelector('#send'); if (b) b.click(); send.pass = false; }
+async function events(r, on) {  // a text/event-stream response, event by event
+  const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buf += value;
+    let i;
+    while ((i = buf.indexOf('\n\n')) >= 0) {
+      const block = buf.slice(0, i);
+      buf = buf.slice(i + 2);
+      const kind = /^event: *(\w+)/m.exec(block);
+      const data = /^data: *(.*)$/m.exec(block);
+      if (!kind || !data) continue;
+      let d = null;
+      try { d = JSON.parse(data[1]); } catch (e) { continue; }
+      on(kind[1], d);
+    }
+  }
+}
+async function post(path, body, token) {
+  const headers = { 'Content-Type': 'application/json', 'Accept': 'text/event-stream' };
+  if (token) headers['X-Session-Token'] = token;
+  return fetch(root + path, { method: 'POST', headers, body: JSON.stringify(body), cache: 'no-store' });
+}
+async function sendViaApi(text, cfg) {
+  send.busy = true;
+  document.documentElement.classList.add('sp-sending');
+  setBox('');
+  const t = T[live.lang] || T.it;
+  const phase = phaseOf();
+  const mine = userRow();
+  if (mine) { mine.body.append(node('span', 'sp-text', text)); place(mine.r); }
+  let writing = null;
+  if (phase === 'bot' || phase === 'offered') {
+    writing = row('bot');
+    if (writing) { writing.body.append(node('span', 'sp-typing', t.typing_bot)); place(writing.r); }
+  }
+  let sid = cfg.sid, token = cfg.token, made = false, result = null, refused = false;
+  try {
+    if (!sid) {
+      const r = await post('/api/chat/sessions', { language: cfg.lang === 'en' ? 'en' : 'it' });
+      if (!r.ok) throw new Error('refused');
+      const s = await r.json();
+      sid = s.session_id; token = s.token; made = true;
+    }
+    const r = await post('/api/chat/sessions/' + encodeURIComponent(sid) + '/messages?stream=1', { text }, token);
+    if (!r.ok || !r.body) throw new Error('refused');
+    let partial = '';
+    await events(r, (kind, d) => {
+      if (kind === 'chunk' && writing) {
+        partial += String(d.text || '');
+        writing.body.replaceChildren(node('span', 'sp-bot', t.badge), node('span', 'sp-text sp-partial', partial));
+        scroll();
+      } else if (kind === 'message') {
+        result = d;
+      } else if (kind === 'error') {
+        refused = true;
+      }
+    });
+    if (!result) throw new Error('refused');
+  } catch (e) {
+    refused = true;
+  }
+  if (mine) mine.r.remove();
+  if (writing) writing.r.remove();
+  send.busy = false;
+  document.documentElement.classList.remove('sp-sending');
+  if (made) {  // the chat the look adopts: kept across reloads from then on (gr.BrowserState)
+    props.value = JSON.stringify({ ...cfg, sid, token, on: false, adopt: true });
+  }
+  if (!refused) {
+    for (const m of result.messages || []) show(m, true);
+    if (made || result.status !== phase || (result.suggestions || []).length || suggesting()) kick();
+  } else {
+    if (made) kick();
+    setBox(text);  // not sent (or not known to be): Gradio's send tries again and its notice says why
+    if (!made) gradioSend();
+    return;
+  }
+  if (send.again) {
+    send.again = false;
+    const next = (box() || { value: '' }).value.trim();
+    if (next) { if (viaApi(next, cfgNow())) sendViaApi(next, cfgNow()); else gradioSend(); }
+  }
+}
+function onSend(e) {
+  if (send.pass) return;
+  const text = ((box() || { value: '' }).value || '').trim();
+  if (send.busy) {  // pressed again while the answer is on its way: sent when it is in, as it then is
+    e.preventDefault();
+    e.stopImmediatePropagation();
+    if (text) send.again = true;
+    return;
+  }
+  const cfg = cfgNow();
+  if (!viaApi(text, cfg)) return;  // Gradio's own send
+  e.preventDefault();
+  e.stopImmediatePropagation();
+  sendViaApi(text, cfg);
+}
+if (!window.__spSend) {  // once per page (the component's script may run again)
+  window.__spSend = true;
+  window.addEventListener('click', (e) => { if (e.target.closest && e.target.closest('#send')) onSend(e); }, true);
+  window.addEventListener('keydown', (e) => {
+    if (e.key !== 'Enter' || e.shiftKey || e.isComposing || !e.target.closest || !e.target.closest('#msg')) return;
+    send.swallow = false;
+    onSend(e);
+    send.swallow = e.defaultPrevented;
+  }, true);
+  window.addEventListener('keypress', (e) => {
+    if (e.key === 'Enter' && send.swallow) { e.preventDefault(); e.stopImmediatePropagation(); }
+  }, true);
+}
 watch('value', apply);
 apply();
 """.replace(
     "__TEXTS__",
     json.dumps(
-        {lg: {"badge": ui("bot_badge", lg), "typing": ui("typing_operator", lg, name="{name}")} for lg in ("it", "en")},
+        {
+            lg: {
+                "badge": ui("bot_badge", lg),
+                "typing": ui("typing_operator", lg, name="{name}"),
+                "typing_bot": ui("typing_bot", lg),
+                "waiting": ui("status_waiting", lg, position="{position}"),
+                "wait_unknown": ui("wait_unknown", lg),
+                "wait_short": ui("wait_short", lg),
+                "wait_minutes": ui("wait_minutes", lg, minutes="{minutes}"),
+            }
+            for lg in ("it", "en")
+        },
         ensure_ascii=False,
     ),
 )
@@ -626,12 +821,14 @@ def build_page(
                 if comp in outs and shown.get(key) != wanted:
                     shown[key] = wanted
                     out[comp] = gr.update(**wanted)
-            follow = [view.get("sid"), view.get("token"), polls(view)]  # `after` alone changes nothing
+            # `after` alone changes nothing; the language is the one a chat the script starts is in
+            follow = [view.get("sid"), view.get("token"), polls(view), view["lang"]]
             if live in outs and shown.get("live") != follow:
                 shown["live"] = follow
                 out[live] = json.dumps(
                     {
-                        **dict(zip(("sid", "token", "on"), follow, strict=True)),
+                        **dict(zip(("sid", "token", "on"), follow[:3], strict=True)),
+                        "max": max_len,
                         "after": view["last_seq"],
                         # the state this render shows: the stream's first state differing from it asks a look
                         "sig": [view.get(k) for k in LIVE_SIG],
@@ -683,8 +880,9 @@ def build_page(
             if len(text) > max_len:  # refused with a note; the text stays in the box
                 yield render(actions.too_long(view, text), send_outputs)
                 return
-            if view.get("sid") and polls(view):
-                # What the stream showed meanwhile (LIVE_JS) first, so the visitor's message comes after it.
+            if view.get("sid"):
+                # What the stream showed or the page sent through the API meanwhile (LIVE_JS) first, so the
+                # visitor's message comes after it.
                 view = await run(light, actions.poll, view) or view
             shown = render(actions.with_pending(view, text), send_outputs, {msg: ""})
             yield shown
@@ -741,10 +939,14 @@ def build_page(
             new = await run(light, actions.contact, current(view, request), method_value, value)
             return render(new, core_outputs)
 
-        async def on_tick(view):
+        async def on_tick(view, live_value=None):
             if not view:
                 return {}
-            new = await run(light, actions.poll, view)
+            adopt = _adopted(live_value) if not view.get("sid") else None
+            if adopt:  # the chat the page's script started through the API (LIVE_JS): kept from now on
+                new = await run(light, actions.adopt, view, *adopt)
+            else:
+                new = await run(light, actions.poll, view)
             if new is None:
                 new = view
             else:
@@ -804,13 +1006,25 @@ def build_page(
         lang.input(on_lang, inputs=[lang, view_state], outputs=core_outputs, **opts)
         lang.change(on_labels, inputs=[lang], outputs=label_outputs, queue=False, show_progress="hidden")
         # The look after a push (LIVE_JS): unqueued (a plain POST), two outputs; `news` renders on change.
-        live.click(on_tick, inputs=[view_state], outputs=tick_outputs, queue=False, **opts)
+        live.click(on_tick, inputs=[view_state, live], outputs=tick_outputs, queue=False, **opts)
         news.change(on_news, inputs=[view_state], outputs=core_outputs, **opts)
         moved.change(on_moved, inputs=[view_state], outputs=status_outputs, **opts)
     page.max_threads = MAX_EVENTS  # read by page.queue(): the queue's slots for events running at once
     page.queue(default_concurrency_limit=None)
     page.sportello_executors = (answers, light)  # kept for shutdown and benchmarks
     return page
+
+
+def _adopted(live_value: object) -> tuple[str, str] | None:
+    """The chat the page's script started through the API, from the #sp-live value it set (LIVE_JS)."""
+    try:
+        cfg = json.loads(live_value) if isinstance(live_value, str) and live_value else {}
+    except ValueError:
+        return None
+    if not (isinstance(cfg, dict) and cfg.get("adopt")):
+        return None
+    sid, token = cfg.get("sid"), cfg.get("token")
+    return (sid, token) if isinstance(sid, str) and isinstance(token, str) else None
 
 
 async def _partials(job: asyncio.Future, pieces: asyncio.Queue):
