@@ -219,17 +219,21 @@ class VisitorActions:
         return new
 
     def adopt(self, view: dict, sid: object, token: object) -> dict | None:
-        """The chat the page's script started through the visitor API (page.py LIVE_JS): the view takes it
-        over, as a reload would; None when it is not one (a wrong token) or the view has a chat already."""
+        """The chat the page's script started through the visitor API (page.py LIVE_JS), while its first
+        message is on its way: the view keeps it (and the browser, across reloads) from now on; what it shows
+        stays as it is until the next look reads the chat. None when it is not one (a wrong token) or the view
+        has a chat already."""
         if view.get("sid") or not (isinstance(sid, str) and isinstance(token, str) and sid and token):
             return None
         try:
             snap = self.service.view.visitor_poll(sid, token, 0)
         except DomainError:
             return None
-        v = _copy(view)
-        v.update(sid=sid, token=token, msgs=[], last_seq=0)
-        return self._with_hours(apply_snapshot(v, snap))
+        v = dict(view)
+        v.update(sid=sid, token=token)
+        if snap.get("language") in ("it", "en"):
+            v["lang"] = snap["language"]
+        return v
 
     def set_language(self, view: dict, lang: str) -> dict:
         def act(v: dict) -> dict:

@@ -219,6 +219,9 @@ class VisitorTab:
             if r.status_code != 200:
                 raise PageError(f"session: {r.status_code} {r.text[:200]}")
             sid, token, made = r.json()["session_id"], r.json()["token"], True
+            # The page's look keeps the new chat while its first message is on its way.
+            self.live = {**live, "sid": sid, "token": token, "on": False, "adopt": True}
+            adopting = asyncio.create_task(self._look_after(0.03))
         result = None
         url = f"/api/chat/sessions/{sid}/messages"
         headers = {**self.headers, "X-Session-Token": token, "Accept": "text/event-stream"}
@@ -237,11 +240,14 @@ class VisitorTab:
             raise PageError("message: no result")
         elapsed = time.perf_counter() - started
         if made:
-            self.live = {**live, "sid": sid, "token": token, "on": False, "adopt": True}
+            await adopting
         if made or result.get("status") != shown or result.get("suggestions"):
-            await asyncio.sleep(0.03)  # the page's look, debounced
-            self.look_times.append(await self.tick())
+            await self._look_after(0.03)  # the page's look, debounced
         return elapsed
+
+    async def _look_after(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self.look_times.append(await self.tick())
 
     async def ask_person(self) -> float:
         return (await self.call("on_person", [None]))[1]

@@ -81,7 +81,9 @@ ANSWER_WORKERS = 256  # answers in flight at once (threads waiting on the LLM): 
 # A dropped connection is reopened from the last sequence seen (backoff 0.5 s doubling to 15 s).
 LIVE_JS = r"""
 const T = __TEXTS__;
-const live = { key: '', sid: '', ctl: null, kick: null, known: '', lang: 'it', tz: '', pushed: new Map(), typing: null };
+const live = {
+  key: '', sid: '', ctl: null, kick: null, known: '', lang: 'it', tz: '', pushed: new Map(), typing: null, after: false,
+};
 const send = { busy: false, again: false, pass: false, swallow: false };
 const root = String((window.gradio_config && window.gradio_config.root) || '').replace(/\/+$/, '');
 function kick() {
@@ -142,6 +144,7 @@ function userRow() {
   return b;
 }
 function show(m, own) {
+  if (live.pushed.size >= 20) kick();  // a long chat shown by the script: the Chatbot catches up
   const seq = Number(m.seq);
   if (!seq || live.pushed.has(seq) || inChatbot(seq)) return;
   if (m.role === 'user' && busy()) return;  // this tab's own message: its send shows it
@@ -286,6 +289,7 @@ function apply() {
     live.sid = cfg.sid || '';
   }
   if (cfg.lang === 'it' || cfg.lang === 'en') live.lang = cfg.lang;
+  if (live.after && !cfg.adopt) { live.after = false; kick(); }  // the new chat is kept: now what it shows
   const key = cfg.on && cfg.sid && cfg.token ? cfg.sid + ' ' + cfg.token : '';
   if (key === live.key) return;
   live.key = key;
@@ -373,6 +377,9 @@ async function sendViaApi(text, cfg) {
       if (!r.ok) throw new Error('refused');
       const s = await r.json();
       sid = s.session_id; token = s.token; made = true;
+      // The look keeps the new chat (and the browser, across reloads) while its first message is on its way.
+      props.value = JSON.stringify({ ...cfg, sid, token, on: false, adopt: true });
+      kick();
     }
     const r = await post('/api/chat/sessions/' + encodeURIComponent(sid) + '/messages?stream=1', { text }, token);
     if (!r.ok || !r.body) throw new Error('refused');
@@ -396,12 +403,12 @@ async function sendViaApi(text, cfg) {
   if (writing) writing.r.remove();
   send.busy = false;
   document.documentElement.classList.remove('sp-sending');
-  if (made) {  // the chat the look adopts: kept across reloads from then on (gr.BrowserState)
-    props.value = JSON.stringify({ ...cfg, sid, token, on: false, adopt: true });
-  }
   if (!refused) {
     for (const m of result.messages || []) show(m, true);
-    if (made || result.status !== phase || (result.suggestions || []).length || suggesting()) kick();
+    if (made || result.status !== phase || (result.suggestions || []).length || suggesting()) {
+      if (cfgNow().adopt) live.after = true;  // the new chat's look is on its way: one more when it is in
+      else kick();
+    }
   } else {
     if (made) kick();
     setBox(text);  // not sent (or not known to be): Gradio's send tries again and its notice says why
