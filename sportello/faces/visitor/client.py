@@ -171,13 +171,13 @@ class VisitorTab:
             value = data[pos].get("value") if isinstance(data[pos], dict) else data[pos]
             if isinstance(value, str) and value:
                 self.live = json.loads(value)
-        pos = self.proto.position(api_name, "status")
-        if pos is not None and isinstance(data[pos], dict) and "value" in data[pos]:
-            self.status_html = data[pos]["value"] or ""
+        status = _value(self.proto.position(api_name, "status"), data)
+        if status is not None:
+            self.status_html = status
         for elem in ("notice", "contact-error"):
-            pos = self.proto.position(api_name, elem)
-            if pos is not None and isinstance(data[pos], dict) and "value" in data[pos]:
-                self.notices[elem] = data[pos]["value"] or ""
+            value = _value(self.proto.position(api_name, elem), data)
+            if value is not None:
+                self.notices[elem] = value
         self.notice_html = "".join(self.notices.values())
 
     @property
@@ -310,6 +310,16 @@ class VisitorTab:
                     return
         finally:
             reader.cancel()
+
+
+def _value(pos: int | None, data: list) -> str | None:
+    """An HTML output's new value (sent as the value, or in an update), None when the event left it as it was."""
+    if pos is None:
+        return None
+    out = data[pos]
+    if isinstance(out, dict):
+        return (out.get("value") or "") if "value" in out else None
+    return out if isinstance(out, str) else None
 
 
 def _is_diff(data: list) -> bool:

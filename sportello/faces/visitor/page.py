@@ -38,6 +38,7 @@ from sportello.config import COLOR_RE
 from sportello.faces.body_limit import RefuseUploads
 from sportello.faces.client_address import client_address
 from sportello.faces.storage_full import DISK_FULL
+from sportello.faces.visitor import gradio_state
 from sportello.faces.visitor.actions import VisitorActions
 from sportello.faces.visitor.view import (
     MAX_SUGGESTED,
@@ -599,6 +600,7 @@ def build_page(
     answer_workers: int = ANSWER_WORKERS,
     light_workers: int = 16,
 ) -> gr.Blocks:
+    gradio_state.install()  # no per-tab copy of every component's config (gradio_state.py)
     actions = VisitorActions(service, feedback)
     settings = service.settings
     tz = getattr(settings, "timezone", "Europe/Rome")
@@ -827,7 +829,8 @@ def build_page(
                 key = f"c{comp._id}"
                 if comp in outs and shown.get(key) != wanted:
                     shown[key] = wanted
-                    out[comp] = gr.update(**wanted)
+                    # A new value alone is sent as the value: Gradio builds a whole new component for an update
+                    out[comp] = wanted["value"] if set(wanted) == {"value"} else gr.update(**wanted)
             # `after` alone changes nothing; the language is the one a chat the script starts is in
             follow = [view.get("sid"), view.get("token"), polls(view), view["lang"]]
             if live in outs and shown.get("live") != follow:

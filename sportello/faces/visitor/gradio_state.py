@@ -1,0 +1,85 @@
+"""Gradio's per-tab state without the per-event config copies (measured, issue 21).
+
+Gradio 6.31 keeps, for every tab (`SessionState`), a copy of every component's whole config, built when the tab
+first calls (`config_for_block` for each of the page's 47 blocks: ~5 ms of the server's CPU per tab) and rebuilt
+for every output of every event (`_update_config` / `_update_value_in_config`: each builds the component's config,
+`inspect` and all). Gradio reads that copy in one place only: its deep links (`gr.DeepLinkButton`,
+`/gradio_api/deep_link`), which the visitor page does not have. At 1,000 tabs that copy was a third of the
+server's time (`py-spy`: `SessionState.__init__` 35 % of the samples while the tabs opened).
+
+`LazySessionState` builds the copy only when something asks for it (`config_values`, `components`): the deep link
+then gets it, built from the tab's current components, and from then on it is kept up to date as Gradio's own.
+Installed by `install()` for the Gradio version it was written against only (`GRADIO_VERSION`); with any other
+version Gradio's own class stays, and the page only costs more.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from copy import copy
+
+import gradio as gr
+from gradio import state_holder
+
+GRADIO_VERSION = "6.31.0"
+
+
+class LazySessionState(state_holder.SessionState):
+    def __init__(self, blocks):  # noqa: D107 (as Gradio's, without building every component's config)
+        self.blocks_config = copy(blocks.default_config)
+        self._blocks = blocks
+        self._configs: dict | None = None
+        self.state_data = {}
+        self._state_ttl = {}
+        self.is_closed = False
+        self.STATE_TTL_WHEN_CLOSED = 1 if os.getenv("GRADIO_IS_E2E_TEST", None) else 3600
+
+    @property
+    def config_values(self) -> dict:
+        if self._configs is None:
+            self._configs = {
+                k: self.blocks_config.config_for_block(k, [], v)
+                for k, v in self.blocks_config.blocks.items()
+                if k in self._blocks.blocks
+            }
+        return self._configs
+
+    @config_values.setter
+    def config_values(self, value: dict) -> None:
+        self._configs = value
+
+    def __setitem__(self, key: int, value) -> None:
+        if self._configs is not None:
+            super().__setitem__(key, value)
+            return
+        from gradio.components import State
+
+        block = self.blocks_config.blocks.get(key)
+        if isinstance(block, State):
+            self._state_ttl[key] = (block.time_to_live, datetime.datetime.now())
+            self.state_data[key] = value
+        else:
+            self.blocks_config.blocks[key] = value
+
+    def _update_config(self, key: int) -> None:
+        if self._configs is not None:
+            super()._update_config(key)
+
+    def _update_value_in_config(self, key: int, value) -> None:
+        if self._configs is not None:
+            super()._update_value_in_config(key, value)
+
+
+def install() -> bool:
+    """Gradio's tabs get `LazySessionState` (for GRADIO_VERSION only). True when installed."""
+    if gr.__version__ != GRADIO_VERSION:
+        return False
+    state_holder.SessionState = LazySessionState
+    import gradio.blocks as blocks_module
+    import gradio.route_utils as route_utils
+
+    for module in (blocks_module, route_utils):
+        if getattr(module, "SessionState", None) is not None:
+            module.SessionState = LazySessionState
+    return True
