@@ -31,8 +31,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import random
+import re
 import statistics
 import subprocess
 import sys
@@ -162,36 +164,53 @@ class ProcStats:
 
 
 # ---------------------------------------------------------------------------- load
+MARKER = re.compile(r"\[op\d+-[0-9a-f]{6}-\d\]")  # an operator's message, as the bench's operators write it
+TABS_PER_CLIENT = 50  # tabs sharing one httpx client: its pool is scanned per request (one pool of 3,000: O(n^2))
+
+
 class Results:
     def __init__(self):
         self.answers: list[float] = []
         self.actions: list[float] = []
         self.ticks: list[float] = []
-        self.deliveries: list[float] = []
+        self.received: list[tuple[str, float]] = []  # (operator message marker, wall time it reached the tab)
         self.errors: list[str] = []
         self.journeys = 0
+        self.cpu_s = 0.0  # the load client's own CPU (this process)
 
 
-async def visitor(http, proto, res: Results, until: float, sent: dict[str, float], delay: float) -> None:
-    tab = VisitorTab(http, proto, user_agent="bench-visitor/1.0")
+async def visitor(tab: VisitorTab, res: Results, until: float, delay: float, think: float) -> None:
+    """One tab's journeys, until `until` (time.monotonic()). `think`: the mean seconds a visitor takes before
+    each action (reading the answer, typing the next question), uniform in [think/2, 3 think/2]; 0: at once."""
     seen: set[str] = set()
+
+    async def pause() -> None:
+        if think > 0:
+            await asyncio.sleep(min(max(0.0, until - time.monotonic()), think * random.uniform(0.5, 1.5)))
 
     async def look() -> None:  # what the page does when the chat's state changes
         res.ticks.append(await tab.tick())
 
     def shown(message: dict) -> None:  # the page shows a message from the stream as it arrives
         now = time.time()
-        text = message.get("text") or ""
-        for marker, t0 in list(sent.items()):
-            if marker in text and marker not in seen:
+        for marker in MARKER.findall(message.get("text") or ""):
+            if marker not in seen:
                 seen.add(marker)
-                res.deliveries.append(now - t0)
+                res.received.append((marker, now))
 
     try:
-        res.actions.append(await tab.load())
         while time.monotonic() < until:
+            await pause()
+            if time.monotonic() >= until:
+                break
             res.answers.append(await tab.say(QUESTION) - delay)
+            await pause()
+            if time.monotonic() >= until:
+                break
             res.answers.append(await tab.say(HARD) - delay)
+            await pause()
+            if time.monotonic() >= until:
+                break
             res.actions.append(await tab.ask_person())
             while time.monotonic() < until and tab.status in ("waiting", "live"):
                 try:
@@ -205,6 +224,50 @@ async def visitor(http, proto, res: Results, until: float, sent: dict[str, float
         res.errors.append(f"{type(exc).__name__}: {exc}"[:200])
     finally:
         res.ticks.extend(tab.look_times)  # the looks its API sends asked (a new chat, an offer)
+
+
+async def tabs_run(url: str, n: int, duration: float, delay: float, think: float, ready) -> Results:
+    """n tabs: opened first (each loads the page, not measured), then, once every process's tabs are open
+    (`ready()` returns), their journeys for `duration` seconds."""
+    res = Results()
+    groups = [(n + TABS_PER_CLIENT - 1) // TABS_PER_CLIENT]
+    limits = httpx.Limits(max_connections=3 * TABS_PER_CLIENT + 20, max_keepalive_connections=3 * TABS_PER_CLIENT + 20)
+    clients = [httpx.AsyncClient(base_url=url, limits=limits, timeout=120) for _ in range(groups[0])]
+    try:
+        proto = await PageProtocol.fetch(clients[0])
+        tabs = [VisitorTab(clients[i // TABS_PER_CLIENT], proto, user_agent="bench-visitor/1.0") for i in range(n)]
+        gate = asyncio.Semaphore(50)
+
+        async def open_tab(tab):
+            async with gate:
+                try:
+                    res.actions.append(await tab.load())
+                except Exception as exc:
+                    res.errors.append(f"load: {type(exc).__name__}: {exc}"[:200])
+
+        await asyncio.gather(*(open_tab(t) for t in tabs))
+        await asyncio.get_running_loop().run_in_executor(None, ready)
+        cpu0 = time.process_time()
+        until = time.monotonic() + duration
+
+        async def staggered(tab):
+            if think <= 0:
+                await asyncio.sleep(random.random() * min(3.0, duration / 4))  # tabs do not start in the same ms
+            await visitor(tab, res, until, delay, think)
+
+        await asyncio.gather(*(staggered(t) for t in tabs))
+        res.cpu_s = time.process_time() - cpu0
+    finally:
+        for c in clients:
+            await c.aclose()
+    return res
+
+
+def tabs_process(url, n, duration, delay, think, seed, barrier, out) -> None:
+    """A load client process of its own (the tabs of one Python process are limited to one core's worth)."""
+    random.seed(seed)
+    res = asyncio.run(tabs_run(url, n, duration, delay, think, barrier.wait))
+    out.put(vars(res))
 
 
 async def operator(url: str, name: str, res: Results, until: float, sent: dict[str, float]) -> None:
@@ -293,25 +356,43 @@ async def idle_tabs(url: str, n: int, seconds: float, stats: ProcStats) -> float
     return max(0.0, busy - base) * 1000 / max(1, opened) / (seconds / 60)
 
 
-async def run_level(url: str, n: int, duration: float, operators: int, stats: ProcStats, delay: float) -> dict:
-    limits = httpx.Limits(max_connections=3 * n + 20, max_keepalive_connections=3 * n + 20)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120) as http:
-        proto = await PageProtocol.fetch(http)
-        res, sent = Results(), {}
-        until = time.monotonic() + duration
-        cpu0, t0, own0 = stats.cpu_s(), time.monotonic(), time.process_time()
-
-        async def staggered(i):
-            await asyncio.sleep(random.random() * min(3.0, duration / 4))  # tabs do not open in the same ms
-            await visitor(http, proto, res, until, sent, delay)
-
-        await asyncio.gather(
-            *(staggered(i) for i in range(n)),
-            *(operator(url, f"op{i}", res, until, sent) for i in range(operators)),
-        )
-        elapsed = time.monotonic() - t0
-        cpu = stats.cpu_s() - cpu0
-        own = time.process_time() - own0
+async def run_level(
+    url: str, n: int, duration: float, operators: int, stats: ProcStats, delay: float, think: float, procs: int
+) -> dict:
+    """The tabs in `procs` processes (each opens its share, then all start together), the operators here."""
+    ctx = multiprocessing.get_context("fork")
+    shares = [k for k in (n // procs + (1 if i < n % procs else 0) for i in range(procs)) if k]
+    barrier, out = ctx.Barrier(len(shares) + 1), ctx.Queue()
+    workers = [
+        ctx.Process(target=tabs_process, args=(url, k, duration, delay, think, random.random(), barrier, out))
+        for k in shares
+    ]
+    for w in workers:
+        w.start()
+    sent: dict[str, float] = {}
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, barrier.wait)  # every tab open
+    cpu0, t0, own0 = stats.cpu_s(), time.monotonic(), time.process_time()
+    op = Results()
+    until = time.monotonic() + duration
+    await asyncio.gather(*(operator(url, f"op{i}", op, until, sent) for i in range(operators)))
+    parts = [await loop.run_in_executor(None, out.get) for _ in workers]
+    for w in workers:
+        w.join()
+    elapsed = time.monotonic() - t0
+    cpu = stats.cpu_s() - cpu0
+    res = Results()
+    for part in parts:
+        for key in ("answers", "actions", "ticks", "received", "errors"):
+            getattr(res, key).extend(part[key])
+        res.journeys += part["journeys"]
+    res.errors.extend(op.errors)
+    deliveries: dict[str, float] = {}
+    for marker, when in res.received:
+        if marker in sent:
+            deliveries[marker] = min(deliveries.get(marker, float("inf")), when - sent[marker])
+    deliveries_s = list(deliveries.values())
+    client_cpu = (time.process_time() - own0) + sum(p["cpu_s"] for p in parts)  # the operators' and the tabs'
     nan = float("nan")
     return {
         "visitors": n,
@@ -322,15 +403,15 @@ async def run_level(url: str, n: int, duration: float, operators: int, stats: Pr
         "ticks_per_s": len(res.ticks) / elapsed,
         "tick_p50": statistics.median(res.ticks) if res.ticks else nan,
         "tick_p95": pct(res.ticks, 95),
-        "delivered": len(res.deliveries),
-        "delivery_p50": statistics.median(res.deliveries) if res.deliveries else nan,
-        "delivery_p95": pct(res.deliveries, 95),
-        "delivery_max": max(res.deliveries) if res.deliveries else nan,
+        "delivered": len(deliveries_s),
+        "delivery_p50": statistics.median(deliveries_s) if deliveries_s else nan,
+        "delivery_p95": pct(deliveries_s, 95),
+        "delivery_max": max(deliveries_s) if deliveries_s else nan,
         "journeys": res.journeys,
         "errors": len(res.errors),
         "first_error": res.errors[0] if res.errors else "",
         "server_cpu_pct": 100 * cpu / elapsed,
-        "client_cpu_pct": 100 * own / elapsed,
+        "client_cpu_pct": 100 * client_cpu / elapsed,
         "server_rss_mb": stats.rss_mb(),
     }
 
@@ -339,7 +420,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("mode", nargs="?", default="bench", choices=["bench", "serve"])
     parser.add_argument("--visitors", default="50,200,1000", help="comma-separated levels of concurrent tabs")
-    parser.add_argument("--duration", type=float, default=20.0, help="seconds per level")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds per level (after the tabs are open)")
+    parser.add_argument(
+        "--think",
+        type=float,
+        default=0.0,
+        help="mean seconds a visitor takes before each action (uniform in [think/2, 3 think/2]); 0: at once",
+    )
+    parser.add_argument("--procs", type=int, default=0, help="load client processes (0: 1 per 250 tabs, 1 to 4)")
     parser.add_argument("--idle", type=float, default=20.0, help="seconds of the idle phase (and of its baseline)")
     parser.add_argument("--answer-delay", type=float, default=1.0, help="seconds added to every answer (a slow LLM)")
     parser.add_argument("--operators", type=int, default=4)
@@ -353,7 +441,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print(
         f"visitor page load check: answer delay {args.answer_delay}s, {args.operators} operators x "
-        f"{args.max_chats} chats, pushed (stream + look), {args.duration:.0f}s per level, idle phase "
+        f"{args.max_chats} chats, messages through the API, a look on a state change, tabs opened first, then "
+        f"{args.duration:.0f}s per level, think {args.think:g}s, idle phase "
         f"{args.idle:.0f}s, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (client on the same machine)"
     )
     print(
@@ -367,7 +456,10 @@ def main(argv: list[str] | None = None) -> int:
             proc, url = start_server(Path(tmp), args.answer_delay, args.operators, args.max_chats)
             try:
                 stats = ProcStats(proc.pid)
-                r = asyncio.run(run_level(url, n, args.duration, args.operators, stats, args.answer_delay))
+                procs = args.procs or min(4, max(1, n // 250))
+                r = asyncio.run(
+                    run_level(url, n, args.duration, args.operators, stats, args.answer_delay, args.think, procs)
+                )
                 r["idle_ms"] = asyncio.run(idle_tabs(url, n, args.idle, stats))
                 r["server_rss_mb"] = max(r["server_rss_mb"], stats.rss_mb())
             finally:

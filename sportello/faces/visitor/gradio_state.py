@@ -10,13 +10,16 @@ server's time (`py-spy`: `SessionState.__init__` 35 % of the samples while the t
 `LazySessionState` builds the copy only when something asks for it (`config_values`, `components`): the deep link
 then gets it, built from the tab's current components, and from then on it is kept up to date as Gradio's own.
 Installed by `install()` for the Gradio version it was written against only (`GRADIO_VERSION`); with any other
-version Gradio's own class stays, and the page only costs more.
+version Gradio's own class stays, and the page only costs more. `skip_cheaply(page)` does the same for the
+outputs an event leaves as they were, and `install()` tells Python at once that matplotlib is not there.
 """
 
 from __future__ import annotations
 
 import datetime
+import importlib.util
 import os
+import sys
 from copy import copy
 
 import gradio as gr
@@ -75,6 +78,10 @@ def install() -> bool:
     """Gradio's tabs get `LazySessionState` (for GRADIO_VERSION only). True when installed."""
     if gr.__version__ != GRADIO_VERSION:
         return False
+    # Every event tries `import matplotlib` twice (gradio.utils.MatplotlibBackendMananger); not installed, each
+    # try searches the whole sys.path again (4 % of the server's time at 1,000 tabs). Known missing: at once.
+    if "matplotlib" not in sys.modules and importlib.util.find_spec("matplotlib") is None:
+        sys.modules["matplotlib"] = None
     state_holder.SessionState = LazySessionState
     import gradio.blocks as blocks_module
     import gradio.route_utils as route_utils
@@ -83,3 +90,42 @@ def install() -> bool:
         if getattr(module, "SessionState", None) is not None:
             module.SessionState = LazySessionState
     return True
+
+
+def skip_cheaply(blocks) -> bool:
+    """An output the handler left out (a dict without it: `gr.skip()`) is not rebuilt. Gradio 6.31 builds a new
+    component for each skipped output of every event (`block.__class__(**constructor_args)`, 0.3-8 ms each):
+    the look (ten outputs, one or two changed) paid for ten. The handler's dict is given to Gradio without the
+    skipped outputs and its answer is given back with, at their places, what Gradio sends for a skip. For
+    GRADIO_VERSION only (then True)."""
+    if gr.__version__ != GRADIO_VERSION:
+        return False
+    own = blocks.postprocess_data
+
+    async def postprocess_data(block_fn, predictions, state):
+        outputs = list(block_fn.outputs)
+        if not isinstance(predictions, dict) or len(outputs) < 2 or block_fn.is_validator_function:
+            return await own(block_fn, predictions, state)
+        kept = [o for o in outputs if o in predictions or o._id in predictions]
+        if not kept or len(kept) == len(outputs):
+            return await own(block_fn, predictions, state)
+        out = [skipped(o) for o in outputs]
+        fn = copy(block_fn)
+        fn.outputs = kept
+        given = {o: predictions[o] if o in predictions else predictions[o._id] for o in kept}
+        done = await own(fn, given[kept[0]] if len(kept) == 1 else given, state)  # one output: its value
+        for o, value in zip(kept, done, strict=True):
+            out[outputs.index(o)] = value
+        return out
+
+    blocks.postprocess_data = postprocess_data
+    return True
+
+
+def skipped(block) -> dict | None:
+    """What Gradio 6.31 sends for an output left as it was."""
+    if block.stateful:
+        return None
+    if isinstance(block, gr.HTML):
+        return {"props": {"__type__": "update"}, "__type__": "update"}
+    return {"__type__": "update"}

@@ -615,14 +615,6 @@ def build_page(
 
     with gr.Blocks(title="Sportello", analytics_enabled=False, delete_cache=CACHE_CLEANUP) as page:
         view_state = gr.State(None)
-        # The live poll outputs only the view and `news` (cheap): `news` changes when
-        # the poll brought something to show, and its change event renders it. A
-        # hidden Textbox, not a State: a State's change event does not fire after
-        # an unqueued event in Gradio 6.31.
-        news = gr.Textbox("0", visible="hidden", elem_id="news")
-        # ... and `moved` when only the status line changed (a new queue position):
-        # one output instead of the chat's. The two are hidden by the CSS.
-        moved = gr.Textbox("0", visible="hidden", elem_id="moved")
         saved = gr.BrowserState({}, storage_key=STORAGE_KEY, secret=secret)
         gr.HTML(venue["style"], elem_id="sp-style", js_on_load=None)
         # The layout (page.css): the header, the chat filling what is left of the screen, then the dock (status,
@@ -749,13 +741,11 @@ def build_page(
 
         # Gradio 6 rebuilds a per-session copy of every output component of an
         # event, even one left unchanged (gr.skip()): ~0.3-8 ms each, the Chatbot
-        # the most. So each event lists as few outputs as it can: the live poll
-        # only two (its `news` change event renders), labels only on a language change.
+        # the most. So each event lists as few outputs as it can (labels only on a language change), and the
+        # look runs only when the chat's state changed (LIVE_JS shows messages and queue moves itself).
         core_outputs = [view_state, saved, chat, status, notice, contact_error, live, *suggest_btns]
         load_outputs = [*core_outputs, lang, header]
         send_outputs = [*core_outputs, msg]
-        tick_outputs = [view_state, news, moved]
-        status_outputs = [view_state, status]
         label_outputs = [
             header,
             chat,
@@ -957,21 +947,7 @@ def build_page(
                 new = await run(light, actions.adopt, view, *adopt)
             else:
                 new = await run(light, actions.poll, view)
-            if new is None:
-                new = view
-            else:
-                changed = set(render(new, core_outputs)) - {view_state}
-                if changed == {status}:  # only the status line: on_moved renders it
-                    new["_moved"] = new.get("_moved", 0) + 1
-                elif changed:  # on_news renders it
-                    new["_news"] = new.get("_news", 0) + 1
-            return {view_state: new, news: str(new.get("_news", 0)), moved: str(new.get("_moved", 0))}
-
-        async def on_news(view):
-            return render(view, core_outputs) if view else {}
-
-        async def on_moved(view):
-            return render(view, status_outputs) if view else {}
+            return render(new or view, core_outputs)
 
         async def on_lang(value, view, request: gr.Request):
             return render(await run(light, actions.set_language, current(view, request), value), core_outputs)
@@ -1015,10 +991,10 @@ def build_page(
         rate_btn.click(on_rate, inputs=[score, rate_comment, view_state], **busy)
         lang.input(on_lang, inputs=[lang, view_state], outputs=core_outputs, **opts)
         lang.change(on_labels, inputs=[lang], outputs=label_outputs, queue=False, show_progress="hidden")
-        # The look after a push (LIVE_JS): unqueued (a plain POST), two outputs; `news` renders on change.
-        live.click(on_tick, inputs=[view_state, live], outputs=tick_outputs, queue=False, **opts)
-        news.change(on_news, inputs=[view_state], outputs=core_outputs, **opts)
-        moved.change(on_moved, inputs=[view_state], outputs=status_outputs, **opts)
+        # The look (LIVE_JS: the chat's state changed, or a chat its send started is to be kept): one unqueued
+        # event (a plain POST) that re-reads the chat and renders what changed.
+        live.click(on_tick, inputs=[view_state, live], outputs=core_outputs, queue=False, **opts)
+    gradio_state.skip_cheaply(page)  # an output an event leaves as it was is not rebuilt (gradio_state.py)
     page.max_threads = MAX_EVENTS  # read by page.queue(): the queue's slots for events running at once
     page.queue(default_concurrency_limit=None)
     page.sportello_executors = (answers, light)  # kept for shutdown and benchmarks
