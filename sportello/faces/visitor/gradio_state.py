@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime
 import importlib.util
-import os
 import sys
 from copy import copy
 
@@ -36,7 +35,7 @@ class LazySessionState(state_holder.SessionState):
         self.state_data = {}
         self._state_ttl = {}
         self.is_closed = False
-        self.STATE_TTL_WHEN_CLOSED = 1 if os.getenv("GRADIO_IS_E2E_TEST", None) else 3600
+        self.STATE_TTL_WHEN_CLOSED = 3600  # Gradio's (1 s in Gradio's own end-to-end tests only)
 
     @property
     def config_values(self) -> dict:
@@ -129,3 +128,15 @@ def skipped(block) -> dict | None:
     if isinstance(block, gr.HTML):
         return {"props": {"__type__": "update"}, "__type__": "update"}
     return {"__type__": "update"}
+
+
+def quiet_analytics(blocks) -> None:
+    """Gradio's queue rebuilds a pandas summary of its last 10,000 events after every event
+    (`compute_analytics_summary`, GRADIO_ANALYTICS_CACHE_FREQUENCY=1: 12 % of the server's time at 1,000 tabs),
+    for its monitoring dashboard, which the page does not serve. Kept small and never rebuilt. After
+    `blocks.queue()`."""
+    queue = getattr(blocks, "_queue", None)
+    if queue is None or not hasattr(queue, "ANAYLTICS_CACHE_FREQUENCY"):
+        return
+    queue.ANAYLTICS_CACHE_FREQUENCY = 2**62
+    queue.ANALYTICS_MAX_EVENTS = 100

@@ -997,6 +997,7 @@ def build_page(
     gradio_state.skip_cheaply(page)  # an output an event leaves as it was is not rebuilt (gradio_state.py)
     page.max_threads = MAX_EVENTS  # read by page.queue(): the queue's slots for events running at once
     page.queue(default_concurrency_limit=None)
+    gradio_state.quiet_analytics(page)  # no pandas summary of the queue's events after each (gradio_state.py)
     page.sportello_executors = (answers, light)  # kept for shutdown and benchmarks
     return page
 
