@@ -10,12 +10,15 @@ holds one thread of `answers` and never blocks another visitor's poll.
 Push, not poll: while the chat is waiting for or talking to an operator, the hidden
 `#sp-live` component's script (LIVE_JS) holds the chat's visitor stream open
 (`GET /api/chat/sessions/{id}/stream`, sportello/faces/stream.py, woken by the
-process's change feed). Each pushed frame only says "look": the script fires
-the component's click, whose event (`on_tick`, unqueued) reads what is new after
-the view's last sequence and renders it in Python, escaped like every text. An
-idle tab costs the server an open connection and a keep-alive line now and then;
-a dropped connection is reopened (backoff up to 15 s) and followed by a look, so
-nothing is lost, and the view's sequence means nothing is shown twice.
+process's change feed) and shows what it carries itself: messages, "typing", a new place in the queue.
+Only a change of the chat's state asks a Gradio "look" (`on_tick`, unqueued), which re-reads the chat
+and renders it and the controls in Python, escaped like every text.
+
+Messages through the API: the visitor's message is sent by the same script through the visitor REST
+API (`POST /api/chat/sessions/{id}/messages?stream=1`, a chat started with `POST /api/chat/sessions`
+when there is none yet, then kept by a look), shown at once, the answer as it streams: a Gradio send
+cost the server ~30 ms of CPU, the API ~4 ms. Gradio's own send stays for what the script leaves to it
+(an empty or too long message, a notice on screen, a topic, a contact, the suggestion buttons).
 """
 
 from __future__ import annotations
