@@ -71,7 +71,7 @@ PARTIAL_EVERY_S = 0.15
 PARTIAL_SETTLE_S = 0.1
 # What of the chat's state the page shows (status line, controls): a stream state that differs asks a look.
 LIVE_SIG = ("status", "queue_position", "estimated_wait_s", "operator_name", "ticket_id", "lang")
-ANSWER_WORKERS = 256  # answers in flight at once (threads waiting on the LLM): not the bottleneck at 1,000 tabs
+ANSWER_WORKERS = 256  # answers in flight at once of Gradio's send (the script's go to the API's pool of 256)
 
 # The #sp-live script: follows the chat's stream while `on` (waiting or live) and shows what it carries at once,
 # without a Gradio round trip (fetch, not EventSource: the token goes in the X-Session-Token header, not the URL):
@@ -80,9 +80,13 @@ ANSWER_WORKERS = 256  # answers in flight at once (threads waiting on the LLM): 
 #   already (its `sp-s<seq>` class, view.seq_class) and removed as soon as the Chatbot shows it (the next Gradio
 #   render, which reads the chat after the view's last sequence): each message once, by its sequence;
 # - "Mario is typing…": a row of its own, last, on and off as the state says;
-# - a change of the chat's state (joined, queue position or wait, released, ticket, language): a click
-#   (-> on_tick, debounced 30 ms), whose event re-reads the chat and re-renders it and the controls in Python.
+# - a new place in the queue or wait (still waiting): the status line's text, written here as view.status_html
+#   writes it (a take moves every chat queued behind it: no Gradio event for each);
+# - any other change of the chat's state (joined, released, ticket, language): a click (-> on_tick, debounced
+#   30 ms), whose one unqueued event re-reads the chat and re-renders it and the controls in Python.
 # A dropped connection is reopened from the last sequence seen (backoff 0.5 s doubling to 15 s).
+# The same script sends the visitor's messages through the visitor REST API (see the module's docstring and
+# `sendViaApi` below).
 LIVE_JS = r"""
 const T = __TEXTS__;
 const live = {
