@@ -198,20 +198,31 @@ async def visitor(tab: VisitorTab, res: Results, until: float, delay: float, thi
                 seen.add(marker)
                 res.received.append((marker, now))
 
+    async def say(text: str) -> None:
+        answered = tab.status in ("bot", "offered")  # else no answerer runs (a contact's phase): not an answer
+        took = await tab.say(text)
+        if answered:
+            res.answers.append(took - delay)
+        else:
+            res.actions.append(took)
+
     try:
         while time.monotonic() < until:
             await pause()
             if time.monotonic() >= until:
                 break
-            res.answers.append(await tab.say(QUESTION) - delay)
+            await say(QUESTION)
             await pause()
             if time.monotonic() >= until:
                 break
-            res.answers.append(await tab.say(HARD) - delay)
+            await say(HARD)
             await pause()
             if time.monotonic() >= until:
                 break
             res.actions.append(await tab.ask_person())
+            if tab.status == "collecting_contact":  # no operator free: the visitor leaves an email, a ticket
+                await pause()
+                res.actions.append((await tab.call("on_contact", ["email", "visitatore@example.org", None]))[1])
             while time.monotonic() < until and tab.status in ("waiting", "live"):
                 try:
                     await asyncio.wait_for(tab.follow(look, shown), timeout=max(0.1, until - time.monotonic()))
