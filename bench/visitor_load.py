@@ -1,27 +1,32 @@
 """Load check of the visitor page: many visitor tabs on one `app` process.
 
-    python bench/visitor_load.py [--visitors 50,200,1000] [--duration 20] [--answer-delay 1.0] [--json]
+    python bench/visitor_load.py [--visitors 50,200,1000] [--duration 20] [--think 0] [--answer-delay 1.0] [--json]
 
 Starts the app (the real `build_app`, with the lexical offline answerer slowed down by
 --answer-delay seconds per answer to stand in for an LLM) in a child process
 with a temporary DATA_DIR, then runs N simulated tabs that speak the page's
 Gradio protocol (sportello.faces.visitor.client) like the browser does: a message goes
 through the visitor REST API (`?stream=1`) as the page's script sends it, a new chat is
-then adopted by a Gradio look, the buttons are Gradio events. Each tab loops
-the seed journey: a question the KB answers, one it cannot, "talk to a
-person", then, while it waits or talks to an operator, holds the chat's stream
-open as the page's #sp-live script does: a message is shown from the stream as it
-arrives, a change of the chat's state runs the page's look (`on_tick`), while
-operators (driven through the operator API) take the chat, write three messages and release it. Then the idle phase: as many idle tabs
-(chats with an open stream and nothing happening) for --idle seconds.
+then adopted by a Gradio look, the buttons are Gradio events. The tabs first open (each
+loads the page; not measured), in one load client process per 250 tabs (--procs), 50
+tabs per httpx client; then, for --duration seconds, each loops the seed journey: a
+question the KB answers, one it cannot, "talk to a person", then either (no operator
+free) leaves an email on the contact form, or, while it waits or talks to an operator,
+holds the chat's stream open as the page's #sp-live script does: a message is shown
+from the stream as it arrives, a change of the chat's state (not a new place in the
+queue, which the script writes itself) runs the page's look (`on_tick`), while
+operators (driven through the operator API) take the chat, write three messages and
+release it; then a new chat. --think: the mean seconds a visitor takes before each
+action (0: at once, as fast as the answers come). Then the idle phase: as many idle
+tabs (chats with an open stream and nothing happening) for --idle seconds.
 
 Prints, per level: the answers' overhead over the answerer's own time (p50/p95:
 stays near 0 if slow answers run in parallel), the look's latency, operator ->
 tab (from the operator's send to the tab receiving the stream's frame that carries
 the message, which the page renders from the stream: p50/p95/max), errors,
-the server's CPU and memory, and the server CPU per idle tab per minute. With
---json the last line is one JSON object for the largest level. Visitor ->
-console is not measured here (the console is not driven by this script).
+the server's CPU and memory, the server CPU per idle tab per minute, and the load
+client's CPU (all its processes). With --json the last line is one JSON object for
+the largest level. Visitor -> console is not measured here (bench/live_console.py).
 
 The client runs on the same machine as the server (it competes for the CPUs).
 """
