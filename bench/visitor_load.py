@@ -1,25 +1,32 @@
 """Load check of the visitor page: many visitor tabs on one `app` process.
 
-    python bench/visitor_load.py [--visitors 50,200,1000] [--duration 20] [--answer-delay 1.0] [--json]
+    python bench/visitor_load.py [--visitors 50,200,1000] [--duration 20] [--think 0] [--answer-delay 1.0] [--json]
 
 Starts the app (the real `build_app`, with the lexical offline answerer slowed down by
 --answer-delay seconds per answer to stand in for an LLM) in a child process
 with a temporary DATA_DIR, then runs N simulated tabs that speak the page's
-Gradio protocol (sportello.faces.visitor.client) like the browser does. Each tab loops
-the seed journey: a question the KB answers, one it cannot, "talk to a
-person", then, while it waits or talks to an operator, holds the chat's stream
-open as the page's #sp-live script does: a message is shown from the stream as it
-arrives, a change of the chat's state runs the page's look (`on_tick`), while
-operators (driven through the operator API) take the chat, write three messages and release it. Then the idle phase: as many idle tabs
-(chats with an open stream and nothing happening) for --idle seconds.
+Gradio protocol (sportello.faces.visitor.client) like the browser does: a message goes
+through the visitor REST API (`?stream=1`) as the page's script sends it, a new chat is
+then adopted by a Gradio look, the buttons are Gradio events. The tabs first open (each
+loads the page; not measured), in one load client process per 250 tabs (--procs), 50
+tabs per httpx client; then, for --duration seconds, each loops the seed journey: a
+question the KB answers, one it cannot, "talk to a person", then either (no operator
+free) leaves an email on the contact form, or, while it waits or talks to an operator,
+holds the chat's stream open as the page's #sp-live script does: a message is shown
+from the stream as it arrives, a change of the chat's state (not a new place in the
+queue, which the script writes itself) runs the page's look (`on_tick`), while
+operators (driven through the operator API) take the chat, write three messages and
+release it; then a new chat. --think: the mean seconds a visitor takes before each
+action (0: at once, as fast as the answers come). Then the idle phase: as many idle
+tabs (chats with an open stream and nothing happening) for --idle seconds.
 
 Prints, per level: the answers' overhead over the answerer's own time (p50/p95:
 stays near 0 if slow answers run in parallel), the look's latency, operator ->
 tab (from the operator's send to the tab receiving the stream's frame that carries
 the message, which the page renders from the stream: p50/p95/max), errors,
-the server's CPU and memory, and the server CPU per idle tab per minute. With
---json the last line is one JSON object for the largest level. Visitor ->
-console is not measured here (the console is not driven by this script).
+the server's CPU and memory, the server CPU per idle tab per minute, and the load
+client's CPU (all its processes). With --json the last line is one JSON object for
+the largest level. Visitor -> console is not measured here (bench/live_console.py).
 
 The client runs on the same machine as the server (it competes for the CPUs).
 """
@@ -29,8 +36,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import random
+import re
 import statistics
 import subprocess
 import sys
@@ -160,37 +169,65 @@ class ProcStats:
 
 
 # ---------------------------------------------------------------------------- load
+MARKER = re.compile(r"\[op\d+-[0-9a-f]{6}-\d\]")  # an operator's message, as the bench's operators write it
+TABS_PER_CLIENT = 50  # tabs sharing one httpx client: its pool is scanned per request (one pool of 3,000: O(n^2))
+
+
 class Results:
     def __init__(self):
         self.answers: list[float] = []
         self.actions: list[float] = []
         self.ticks: list[float] = []
-        self.deliveries: list[float] = []
+        self.received: list[tuple[str, float]] = []  # (operator message marker, wall time it reached the tab)
         self.errors: list[str] = []
         self.journeys = 0
+        self.cpu_s = 0.0  # the load client's own CPU (this process)
 
 
-async def visitor(http, proto, res: Results, until: float, sent: dict[str, float], delay: float) -> None:
-    tab = VisitorTab(http, proto, user_agent="bench-visitor/1.0")
+async def visitor(tab: VisitorTab, res: Results, until: float, delay: float, think: float) -> None:
+    """One tab's journeys, until `until` (time.monotonic()). `think`: the mean seconds a visitor takes before
+    each action (reading the answer, typing the next question), uniform in [think/2, 3 think/2]; 0: at once."""
     seen: set[str] = set()
+
+    async def pause() -> None:
+        if think > 0:
+            await asyncio.sleep(min(max(0.0, until - time.monotonic()), think * random.uniform(0.5, 1.5)))
 
     async def look() -> None:  # what the page does when the chat's state changes
         res.ticks.append(await tab.tick())
 
     def shown(message: dict) -> None:  # the page shows a message from the stream as it arrives
         now = time.time()
-        text = message.get("text") or ""
-        for marker, t0 in list(sent.items()):
-            if marker in text and marker not in seen:
+        for marker in MARKER.findall(message.get("text") or ""):
+            if marker not in seen:
                 seen.add(marker)
-                res.deliveries.append(now - t0)
+                res.received.append((marker, now))
+
+    async def say(text: str) -> None:
+        answered = tab.status in ("bot", "offered")  # else no answerer runs (a contact's phase): not an answer
+        took = await tab.say(text)
+        if answered:
+            res.answers.append(took - delay)
+        else:
+            res.actions.append(took)
 
     try:
-        res.actions.append(await tab.load())
         while time.monotonic() < until:
-            res.answers.append(await tab.say(QUESTION) - delay)
-            res.answers.append(await tab.say(HARD) - delay)
+            await pause()
+            if time.monotonic() >= until:
+                break
+            await say(QUESTION)
+            await pause()
+            if time.monotonic() >= until:
+                break
+            await say(HARD)
+            await pause()
+            if time.monotonic() >= until:
+                break
             res.actions.append(await tab.ask_person())
+            if tab.status == "collecting_contact":  # no operator free: the visitor leaves an email, a ticket
+                await pause()
+                res.actions.append((await tab.call("on_contact", ["email", "visitatore@example.org", None]))[1])
             while time.monotonic() < until and tab.status in ("waiting", "live"):
                 try:
                     await asyncio.wait_for(tab.follow(look, shown), timeout=max(0.1, until - time.monotonic()))
@@ -201,6 +238,52 @@ async def visitor(http, proto, res: Results, until: float, sent: dict[str, float
                 res.actions.append((await tab.call("on_new", [None]))[1])
     except Exception as exc:  # counted, not fatal: the point is to see them
         res.errors.append(f"{type(exc).__name__}: {exc}"[:200])
+    finally:
+        res.ticks.extend(tab.look_times)  # the looks its API sends asked (a new chat, an offer)
+
+
+async def tabs_run(url: str, n: int, duration: float, delay: float, think: float, ready) -> Results:
+    """n tabs: opened first (each loads the page, not measured), then, once every process's tabs are open
+    (`ready()` returns), their journeys for `duration` seconds."""
+    res = Results()
+    groups = [(n + TABS_PER_CLIENT - 1) // TABS_PER_CLIENT]
+    limits = httpx.Limits(max_connections=3 * TABS_PER_CLIENT + 20, max_keepalive_connections=3 * TABS_PER_CLIENT + 20)
+    clients = [httpx.AsyncClient(base_url=url, limits=limits, timeout=120) for _ in range(groups[0])]
+    try:
+        proto = await PageProtocol.fetch(clients[0])
+        tabs = [VisitorTab(clients[i // TABS_PER_CLIENT], proto, user_agent="bench-visitor/1.0") for i in range(n)]
+        gate = asyncio.Semaphore(50)
+
+        async def open_tab(tab):
+            async with gate:
+                try:
+                    res.actions.append(await tab.load())
+                except Exception as exc:
+                    res.errors.append(f"load: {type(exc).__name__}: {exc}"[:200])
+
+        await asyncio.gather(*(open_tab(t) for t in tabs))
+        await asyncio.get_running_loop().run_in_executor(None, ready)
+        cpu0 = time.process_time()
+        until = time.monotonic() + duration
+
+        async def staggered(tab):
+            if think <= 0:
+                await asyncio.sleep(random.random() * min(3.0, duration / 4))  # tabs do not start in the same ms
+            await visitor(tab, res, until, delay, think)
+
+        await asyncio.gather(*(staggered(t) for t in tabs))
+        res.cpu_s = time.process_time() - cpu0
+    finally:
+        for c in clients:
+            await c.aclose()
+    return res
+
+
+def tabs_process(url, n, duration, delay, think, seed, barrier, out) -> None:
+    """A load client process of its own (the tabs of one Python process are limited to one core's worth)."""
+    random.seed(seed)
+    res = asyncio.run(tabs_run(url, n, duration, delay, think, barrier.wait))
+    out.put(vars(res))
 
 
 async def operator(url: str, name: str, res: Results, until: float, sent: dict[str, float]) -> None:
@@ -289,25 +372,43 @@ async def idle_tabs(url: str, n: int, seconds: float, stats: ProcStats) -> float
     return max(0.0, busy - base) * 1000 / max(1, opened) / (seconds / 60)
 
 
-async def run_level(url: str, n: int, duration: float, operators: int, stats: ProcStats, delay: float) -> dict:
-    limits = httpx.Limits(max_connections=3 * n + 20, max_keepalive_connections=3 * n + 20)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120) as http:
-        proto = await PageProtocol.fetch(http)
-        res, sent = Results(), {}
-        until = time.monotonic() + duration
-        cpu0, t0, own0 = stats.cpu_s(), time.monotonic(), time.process_time()
-
-        async def staggered(i):
-            await asyncio.sleep(random.random() * min(3.0, duration / 4))  # tabs do not open in the same ms
-            await visitor(http, proto, res, until, sent, delay)
-
-        await asyncio.gather(
-            *(staggered(i) for i in range(n)),
-            *(operator(url, f"op{i}", res, until, sent) for i in range(operators)),
-        )
-        elapsed = time.monotonic() - t0
-        cpu = stats.cpu_s() - cpu0
-        own = time.process_time() - own0
+async def run_level(
+    url: str, n: int, duration: float, operators: int, stats: ProcStats, delay: float, think: float, procs: int
+) -> dict:
+    """The tabs in `procs` processes (each opens its share, then all start together), the operators here."""
+    ctx = multiprocessing.get_context("fork")
+    shares = [k for k in (n // procs + (1 if i < n % procs else 0) for i in range(procs)) if k]
+    barrier, out = ctx.Barrier(len(shares) + 1), ctx.Queue()
+    workers = [
+        ctx.Process(target=tabs_process, args=(url, k, duration, delay, think, random.random(), barrier, out))
+        for k in shares
+    ]
+    for w in workers:
+        w.start()
+    sent: dict[str, float] = {}
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, barrier.wait)  # every tab open
+    cpu0, t0, own0 = stats.cpu_s(), time.monotonic(), time.process_time()
+    op = Results()
+    until = time.monotonic() + duration
+    await asyncio.gather(*(operator(url, f"op{i}", op, until, sent) for i in range(operators)))
+    parts = [await loop.run_in_executor(None, out.get) for _ in workers]
+    for w in workers:
+        w.join()
+    elapsed = time.monotonic() - t0
+    cpu = stats.cpu_s() - cpu0
+    res = Results()
+    for part in parts:
+        for key in ("answers", "actions", "ticks", "received", "errors"):
+            getattr(res, key).extend(part[key])
+        res.journeys += part["journeys"]
+    res.errors.extend(op.errors)
+    deliveries: dict[str, float] = {}
+    for marker, when in res.received:
+        if marker in sent:
+            deliveries[marker] = min(deliveries.get(marker, float("inf")), when - sent[marker])
+    deliveries_s = list(deliveries.values())
+    client_cpu = (time.process_time() - own0) + sum(p["cpu_s"] for p in parts)  # the operators' and the tabs'
     nan = float("nan")
     return {
         "visitors": n,
@@ -318,15 +419,15 @@ async def run_level(url: str, n: int, duration: float, operators: int, stats: Pr
         "ticks_per_s": len(res.ticks) / elapsed,
         "tick_p50": statistics.median(res.ticks) if res.ticks else nan,
         "tick_p95": pct(res.ticks, 95),
-        "delivered": len(res.deliveries),
-        "delivery_p50": statistics.median(res.deliveries) if res.deliveries else nan,
-        "delivery_p95": pct(res.deliveries, 95),
-        "delivery_max": max(res.deliveries) if res.deliveries else nan,
+        "delivered": len(deliveries_s),
+        "delivery_p50": statistics.median(deliveries_s) if deliveries_s else nan,
+        "delivery_p95": pct(deliveries_s, 95),
+        "delivery_max": max(deliveries_s) if deliveries_s else nan,
         "journeys": res.journeys,
         "errors": len(res.errors),
         "first_error": res.errors[0] if res.errors else "",
         "server_cpu_pct": 100 * cpu / elapsed,
-        "client_cpu_pct": 100 * own / elapsed,
+        "client_cpu_pct": 100 * client_cpu / elapsed,
         "server_rss_mb": stats.rss_mb(),
     }
 
@@ -335,7 +436,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("mode", nargs="?", default="bench", choices=["bench", "serve"])
     parser.add_argument("--visitors", default="50,200,1000", help="comma-separated levels of concurrent tabs")
-    parser.add_argument("--duration", type=float, default=20.0, help="seconds per level")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds per level (after the tabs are open)")
+    parser.add_argument(
+        "--think",
+        type=float,
+        default=0.0,
+        help="mean seconds a visitor takes before each action (uniform in [think/2, 3 think/2]); 0: at once",
+    )
+    parser.add_argument("--procs", type=int, default=0, help="load client processes (0: 1 per 250 tabs, 1 to 4)")
     parser.add_argument("--idle", type=float, default=20.0, help="seconds of the idle phase (and of its baseline)")
     parser.add_argument("--answer-delay", type=float, default=1.0, help="seconds added to every answer (a slow LLM)")
     parser.add_argument("--operators", type=int, default=4)
@@ -349,7 +457,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print(
         f"visitor page load check: answer delay {args.answer_delay}s, {args.operators} operators x "
-        f"{args.max_chats} chats, pushed (stream + look), {args.duration:.0f}s per level, idle phase "
+        f"{args.max_chats} chats, messages through the API, a look on a state change, tabs opened first, then "
+        f"{args.duration:.0f}s per level, think {args.think:g}s, idle phase "
         f"{args.idle:.0f}s, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (client on the same machine)"
     )
     print(
@@ -363,7 +472,10 @@ def main(argv: list[str] | None = None) -> int:
             proc, url = start_server(Path(tmp), args.answer_delay, args.operators, args.max_chats)
             try:
                 stats = ProcStats(proc.pid)
-                r = asyncio.run(run_level(url, n, args.duration, args.operators, stats, args.answer_delay))
+                procs = args.procs or min(4, max(1, n // 250))
+                r = asyncio.run(
+                    run_level(url, n, args.duration, args.operators, stats, args.answer_delay, args.think, procs)
+                )
                 r["idle_ms"] = asyncio.run(idle_tabs(url, n, args.idle, stats))
                 r["server_rss_mb"] = max(r["server_rss_mb"], stats.rss_mb())
             finally:

@@ -609,7 +609,9 @@ class ChatService:
             name = tx.operator_name()
             tx.say(Role.SYSTEM, SYSTEM_AUTHOR, t("operator_joined", tx.sess["language"], name=name), "chat_handover")
             tx.record(EventKind.HANDOVER, question=tx.sess["original_question"], operator=name)
-            return {"session_id": session_id, "status": tx.state, "operator_name": name}
+            taken = {"session_id": session_id, "status": tx.state, "operator_name": name}
+        self.view.forget_waits()  # a new wait: the estimate reads them afresh
+        return taken
 
     def _refusal(self, tx: _Tx, operator_id: int) -> Refusal | None:
         """Why `operator_id` may not take one more chat now (domain/capacity.py), None if they may."""

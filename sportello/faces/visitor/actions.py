@@ -16,7 +16,6 @@ from sportello.domain.validation import InvalidPhone
 from sportello.faces.storage_full import DISK_FULL, is_disk_full
 from sportello.faces.visitor.view import (
     ERROR_NOTICES,
-    LIVE_STATES,
     SESSION_LOST,
     apply_snapshot,
     error_notice,
@@ -210,13 +209,31 @@ class VisitorActions:
         return self._run(view, act)
 
     def poll(self, view: dict) -> dict | None:
-        """News from the operator side; None when there is nothing to ask."""
-        if not view.get("sid") or view.get("status") not in LIVE_STATES:
+        """What changed in the chat since the view last read it (news from the operator side, or a message the
+        page sent through the visitor API); None when there is no chat to ask about."""
+        if not view.get("sid"):
             return None
         new = self._run(view, self._refresh)
         if not new["notice"] and not new["contact_error"]:  # a poll keeps the notices on screen
             new["notice"], new["contact_error"] = view.get("notice", ""), view.get("contact_error", "")
         return new
+
+    def adopt(self, view: dict, sid: object, token: object) -> dict | None:
+        """The chat the page's script started through the visitor API (page.py LIVE_JS), while its first
+        message is on its way: the view keeps it (and the browser, across reloads) from now on; what it shows
+        stays as it is until the next look reads the chat. None when it is not one (a wrong token) or the view
+        has a chat already."""
+        if view.get("sid") or not (isinstance(sid, str) and isinstance(token, str) and sid and token):
+            return None
+        try:
+            snap = self.service.view.visitor_poll(sid, token, 0)
+        except DomainError:
+            return None
+        v = dict(view)
+        v.update(sid=sid, token=token)
+        if snap.get("language") in ("it", "en"):
+            v["lang"] = snap["language"]
+        return v
 
     def set_language(self, view: dict, lang: str) -> dict:
         def act(v: dict) -> dict:

@@ -3,7 +3,12 @@ over HTTP exactly as the page's JavaScript does (POST `/gradio_api/queue/join`,
 then the `/gradio_api/queue/data` event stream).
 
 While the chat waits for or talks to an operator, `follow()` holds the chat's visitor stream open as the
-page's #sp-live script does: messages as they arrive, and a look (`on_tick`) when the chat's state changes.
+page's #sp-live script does: messages as they arrive, and a look (`on_tick`) when the chat's state changes
+(not when only the queue moved: the script writes the status line itself).
+
+A message goes as the page's script sends it: through the visitor REST API (`POST /api/chat/sessions` when
+the tab has no chat yet, then `POST .../messages?stream=1`), with a look when the chat's state changed or a
+new chat is to be adopted; through Gradio's send only where the page keeps it (`via_api` is False).
 
 Used by the load benchmark (bench/visitor_load.py); a venue can also use it for
 synthetic monitoring of the page.
@@ -22,6 +27,12 @@ import httpx
 SKIP = {"__type__": "update"}  # gr.skip() on the wire
 # The stream state's fields the page shows (page.py LIVE_SIG, with the stream's "language"): a change asks a look.
 STATE_SIG = ("status", "queue_position", "estimated_wait_s", "operator_name", "ticket_id", "language")
+API_PHASES = ("bot", "offered", "waiting", "live")  # where the page sends a message through the API (LIVE_JS)
+
+
+def queue_moved(old: list | None, new: list) -> bool:
+    """Only the queue moved (position or wait, still waiting): the page's script rewrites the status line, no look."""
+    return bool(old) and old[0] == "waiting" and new[0] == "waiting" and old[3:] == new[3:]
 
 
 class PageError(RuntimeError):
@@ -77,6 +88,9 @@ class VisitorTab:
         self.headers = {"user-agent": user_agent, "accept-language": accept_language}
         self.chat: list[dict] = []
         self.status_html = ""
+        self.notice_html = ""
+        self.notices: dict[str, str] = {}
+        self.look_times: list[float] = []  # the looks this tab's API sends asked (seconds each)
         self.values: dict[int, object] = {}  # last values of components with a change listener
         self.live: dict = {}  # the #sp-live value: {"sid", "token", "on", "after"}
 
@@ -157,9 +171,14 @@ class VisitorTab:
             value = data[pos].get("value") if isinstance(data[pos], dict) else data[pos]
             if isinstance(value, str) and value:
                 self.live = json.loads(value)
-        pos = self.proto.position(api_name, "status")
-        if pos is not None and isinstance(data[pos], dict) and "value" in data[pos]:
-            self.status_html = data[pos]["value"] or ""
+        status = _value(self.proto.position(api_name, "status"), data)
+        if status is not None:
+            self.status_html = status
+        for elem in ("notice", "contact-error"):
+            value = _value(self.proto.position(api_name, elem), data)
+            if value is not None:
+                self.notices[elem] = value
+        self.notice_html = "".join(self.notices.values())
 
     @property
     def status(self) -> str:
@@ -173,13 +192,68 @@ class VisitorTab:
         return (await self.call("on_load", [stored or {}]))[1]
 
     async def say(self, text: str) -> float:
-        return (await self.call("on_send", [text, None]))[1]  # Enter or the "send" button (one event)
+        """Enter or the "send" button: through the API where the page's script sends it, else Gradio's send.
+        Seconds until the answer (or, live, the stored message) is shown."""
+        if self.via_api(text):
+            return await self.say_via_api(text.strip())
+        return (await self.call("on_send", [text, None]))[1]  # one event for Enter and the button
+
+    def via_api(self, text: str) -> bool:
+        """As LIVE_JS's viaApi: a message the page sends through the visitor API."""
+        text = (text or "").strip()
+        live = self.live
+        if not text or len(text) > int(live.get("max") or 2000) or self.notice_html:
+            return False
+        if self.status not in API_PHASES:
+            return False
+        return bool(live.get("token")) if live.get("sid") else self.status == "bot"
+
+    async def say_via_api(self, text: str) -> float:
+        started = time.perf_counter()
+        live = dict(self.live)
+        shown = self.status
+        sid, token, made = live.get("sid"), live.get("token"), False
+        if not sid:
+            lang = "en" if live.get("lang") == "en" else "it"
+            r = await self.http.post("/api/chat/sessions", json={"language": lang}, headers=self.headers)
+            if r.status_code != 200:
+                raise PageError(f"session: {r.status_code} {r.text[:200]}")
+            sid, token, made = r.json()["session_id"], r.json()["token"], True
+            # The page's look keeps the new chat while its first message is on its way.
+            self.live = {**live, "sid": sid, "token": token, "on": False, "adopt": True}
+            adopting = asyncio.create_task(self._look_after(0.03))
+        result = None
+        url = f"/api/chat/sessions/{sid}/messages"
+        headers = {**self.headers, "X-Session-Token": token, "Accept": "text/event-stream"}
+        async with self.http.stream("POST", url, params={"stream": "1"}, json={"text": text}, headers=headers) as r:
+            if r.status_code != 200:
+                raise PageError(f"message: {r.status_code} {(await r.aread())[:200]!r}")
+            kind = ""
+            async for line in r.aiter_lines():
+                if line.startswith("event:"):
+                    kind = line[6:].strip()
+                elif line.startswith("data:") and kind == "message":
+                    result = json.loads(line[5:])
+                elif line.startswith("data:") and kind == "error":
+                    raise PageError(f"message: {line[5:200]}")
+        if result is None:
+            raise PageError("message: no result")
+        elapsed = time.perf_counter() - started
+        if made:
+            await adopting
+        if made or result.get("status") != shown or result.get("suggestions"):
+            await self._look_after(0.03)  # the page's look, debounced
+        return elapsed
+
+    async def _look_after(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self.look_times.append(await self.tick())
 
     async def ask_person(self) -> float:
         return (await self.call("on_person", [None]))[1]
 
     async def tick(self) -> float:
-        return (await self.call("on_tick", [None]))[1]
+        return (await self.call("on_tick", [None, json.dumps(self.live) if self.live else ""]))[1]
 
     async def follow(self, on_look, on_message=None, timeout: float = 600.0) -> None:
         """Hold the chat's stream while the page would (`live["on"]`), as the page's #sp-live script does:
@@ -213,8 +287,10 @@ class VisitorTab:
                             else:
                                 sig = [data.get(k) for k in STATE_SIG]
                                 if sig != live.get("sig"):
+                                    moved = queue_moved(live.get("sig"), sig)
                                     live["sig"] = sig
-                                    news.set()
+                                    if not moved:
+                                        news.set()
                         elif not line:
                             kind = ""
             finally:
@@ -234,6 +310,16 @@ class VisitorTab:
                     return
         finally:
             reader.cancel()
+
+
+def _value(pos: int | None, data: list) -> str | None:
+    """An HTML output's new value (sent as the value, or in an update), None when the event left it as it was."""
+    if pos is None:
+        return None
+    out = data[pos]
+    if isinstance(out, dict):
+        return (out.get("value") or "") if "value" in out else None
+    return out if isinstance(out, str) else None
 
 
 def _is_diff(data: list) -> bool:

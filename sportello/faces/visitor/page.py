@@ -10,12 +10,15 @@ holds one thread of `answers` and never blocks another visitor's poll.
 Push, not poll: while the chat is waiting for or talking to an operator, the hidden
 `#sp-live` component's script (LIVE_JS) holds the chat's visitor stream open
 (`GET /api/chat/sessions/{id}/stream`, sportello/faces/stream.py, woken by the
-process's change feed). Each pushed frame only says "look": the script fires
-the component's click, whose event (`on_tick`, unqueued) reads what is new after
-the view's last sequence and renders it in Python, escaped like every text. An
-idle tab costs the server an open connection and a keep-alive line now and then;
-a dropped connection is reopened (backoff up to 15 s) and followed by a look, so
-nothing is lost, and the view's sequence means nothing is shown twice.
+process's change feed) and shows what it carries itself: messages, "typing", a new place in the queue.
+Only a change of the chat's state asks a Gradio "look" (`on_tick`, unqueued), which re-reads the chat
+and renders it and the controls in Python, escaped like every text.
+
+Messages through the API: the visitor's message is sent by the same script through the visitor REST
+API (`POST /api/chat/sessions/{id}/messages?stream=1`, a chat started with `POST /api/chat/sessions`
+when there is none yet, then kept by a look), shown at once, the answer as it streams: a Gradio send
+cost the server ~30 ms of CPU, the API ~4 ms. Gradio's own send stays for what the script leaves to it
+(an empty or too long message, a notice on screen, a topic, a contact, the suggestion buttons).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from sportello.config import COLOR_RE
 from sportello.faces.body_limit import RefuseUploads
 from sportello.faces.client_address import client_address
 from sportello.faces.storage_full import DISK_FULL
+from sportello.faces.visitor import gradio_state
 from sportello.faces.visitor.actions import VisitorActions
 from sportello.faces.visitor.view import (
     MAX_SUGGESTED,
@@ -67,7 +71,7 @@ PARTIAL_EVERY_S = 0.15
 PARTIAL_SETTLE_S = 0.1
 # What of the chat's state the page shows (status line, controls): a stream state that differs asks a look.
 LIVE_SIG = ("status", "queue_position", "estimated_wait_s", "operator_name", "ticket_id", "lang")
-ANSWER_WORKERS = 256  # answers in flight at once (threads waiting on the LLM): not the bottleneck at 1,000 tabs
+ANSWER_WORKERS = 256  # answers in flight at once of Gradio's send (the script's go to the API's pool of 256)
 
 # The #sp-live script: follows the chat's stream while `on` (waiting or live) and shows what it carries at once,
 # without a Gradio round trip (fetch, not EventSource: the token goes in the X-Session-Token header, not the URL):
@@ -76,12 +80,19 @@ ANSWER_WORKERS = 256  # answers in flight at once (threads waiting on the LLM): 
 #   already (its `sp-s<seq>` class, view.seq_class) and removed as soon as the Chatbot shows it (the next Gradio
 #   render, which reads the chat after the view's last sequence): each message once, by its sequence;
 # - "Mario is typing…": a row of its own, last, on and off as the state says;
-# - a change of the chat's state (joined, queue position or wait, released, ticket, language): a click
-#   (-> on_tick, debounced 30 ms), whose event re-reads the chat and re-renders it and the controls in Python.
+# - a new place in the queue or wait (still waiting): the status line's text, written here as view.status_html
+#   writes it (a take moves every chat queued behind it: no Gradio event for each);
+# - any other change of the chat's state (joined, released, ticket, language): a click (-> on_tick, debounced
+#   30 ms), whose one unqueued event re-reads the chat and re-renders it and the controls in Python.
 # A dropped connection is reopened from the last sequence seen (backoff 0.5 s doubling to 15 s).
+# The same script sends the visitor's messages through the visitor REST API (see the module's docstring and
+# `sendViaApi` below).
 LIVE_JS = r"""
 const T = __TEXTS__;
-const live = { key: '', sid: '', ctl: null, kick: null, known: '', lang: 'it', tz: '', pushed: new Map(), typing: null };
+const live = {
+  key: '', sid: '', ctl: null, kick: null, known: '', lang: 'it', tz: '', pushed: new Map(), typing: null, after: false,
+};
+const send = { busy: false, again: false, pass: false, swallow: false };
 const root = String((window.gradio_config && window.gradio_config.root) || '').replace(/\/+$/, '');
 function kick() {
   if (live.kick) return;
@@ -129,11 +140,25 @@ function place(r) {
   else l.appendChild(r);
   scroll();
 }
-function show(m) {
+// The visitor's side has no row yet before their first message: a copy of the assistant's, made the visitor's.
+function userRow() {
+  const made = row('user');
+  if (made) return made;
+  const b = row('bot');
+  if (!b) return null;
+  b.r.classList.replace('bot-row', 'user-row');
+  b.r.querySelectorAll('.message.bot').forEach((n) => n.classList.replace('bot', 'user'));
+  b.r.querySelectorAll('[data-testid="bot"]').forEach((n) => n.setAttribute('data-testid', 'user'));
+  return b;
+}
+function show(m, own) {
+  if (live.pushed.size >= 20) kick();  // a long chat shown by the script: the Chatbot catches up
   const seq = Number(m.seq);
   if (!seq || live.pushed.has(seq) || inChatbot(seq)) return;
   if (m.role === 'user' && busy()) return;  // this tab's own message: its send shows it
-  const made = row(m.role === 'user' ? 'user' : 'bot');
+  // This tab's message and its answer while its send is on its way: they come with the send's result.
+  if (!own && send.busy && (m.role === 'user' || m.role === 'bot')) return;
+  const made = m.role === 'user' ? userRow() : row('bot');
   if (!made) { kick(); return; }
   const t = T[live.lang] || T.it;
   const hhmm = clock(m.created_at);
@@ -185,11 +210,36 @@ function prune() {  // the Chatbot shows it now: our copy goes
   }
 }
 new MutationObserver(() => { if (live.pushed.size) prune(); }).observe(document.body, { subtree: true, childList: true });
+function roundEven(x) {  // Python's round(), as view.wait_text
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+function waitText(w, t) {
+  if (w == null) return t.wait_unknown;
+  if (w < 60) return t.wait_short;
+  return t.wait_minutes.replace('{minutes}', String(roundEven(w / 60)));
+}
+// Only the queue moved (a new position or wait, still waiting): the status line says so here, as
+// view.status_html would, with no Gradio look (a take moves every chat queued behind it).
+function moved(was, s) {
+  let old = null;
+  try { old = JSON.parse(was); } catch (e) { return false; }
+  if (!Array.isArray(old) || s.status !== 'waiting' || old[0] !== 'waiting') return false;
+  if (old[3] !== s.operator_name || old[4] !== s.ticket_id || old[5] !== s.language) return false;
+  const line = document.querySelector('#status .sp-status-waiting');
+  if (!line) return false;
+  const t = T[live.lang] || T.it;
+  line.textContent = t.waiting.replace('{position}', String(s.queue_position || 1)) + ' ' + waitText(s.estimated_wait_s, t);
+  return true;
+}
 function state(s) {
   if (s.language === 'it' || s.language === 'en') live.lang = s.language;
   typing(!!s.operator_typing && s.status === 'live', s.operator_name);
   const sig = JSON.stringify([s.status, s.queue_position, s.estimated_wait_s, s.operator_name, s.ticket_id, s.language]);
-  if (sig !== live.known) { live.known = sig; kick(); }
+  if (sig === live.known) return;
+  const was = live.known;
+  live.known = sig;
+  if (!moved(was, s)) kick();
 }
 async function follow(cfg, ctl) {
   let after = Number(cfg.after) || 0, wait = 500;
@@ -239,17 +289,21 @@ async function follow(cfg, ctl) {
 function apply() {
   let cfg = {};
   try { cfg = JSON.parse(props.value || '{}') || {}; } catch (e) { cfg = {}; }
+  if ((cfg.sid || '') !== live.sid) {  // another chat (a new one, or none): what was pushed for the old one goes
+    if (!cfg.adopt) {  // (not the chat this tab's send just started: its messages are shown)
+      for (const r of live.pushed.values()) r.remove();
+      live.pushed.clear();
+    }
+    live.sid = cfg.sid || '';
+  }
+  if (cfg.lang === 'it' || cfg.lang === 'en') live.lang = cfg.lang;
+  if (live.after && !cfg.adopt) { live.after = false; kick(); }  // the new chat is kept: now what it shows
   const key = cfg.on && cfg.sid && cfg.token ? cfg.sid + ' ' + cfg.token : '';
   if (key === live.key) return;
   live.key = key;
   if (live.ctl) live.ctl.abort();
   live.ctl = null;
   typing(false);
-  if ((cfg.sid || '') !== live.sid) {  // another chat (a new one, or none): what was pushed for the old one goes
-    for (const r of live.pushed.values()) r.remove();
-    live.pushed.clear();
-    live.sid = cfg.sid || '';
-  }
   if (key) {
     live.known = JSON.stringify(cfg.sig || null);
     live.lang = cfg.lang === 'en' ? 'en' : 'it';
@@ -258,12 +312,168 @@ function apply() {
     follow(cfg, live.ctl);
   }
 }
+// The visitor's message goes through the visitor REST API, not a Gradio event (a Gradio send costs the
+// server ~30 ms of CPU, the API ~4 ms): the chat as it is (a session, or none yet: then one is created), the
+// message shown at once with "the assistant is writing…", the answer as it streams (`?stream=1`), then the
+// stored messages from the result. A change of the chat's state (an offer, suggested questions, a new chat to
+// keep across reloads) asks the usual look, which renders the controls and catches the Chatbot up.
+// Everything else stays Gradio's send (an empty or too long message, a notice on screen, a topic, a contact,
+// an answer of Gradio's on its way), and so does a message the API refused: its notice says why.
+function box() { return document.querySelector('#msg textarea'); }
+function setBox(text) {
+  const b = box();
+  if (!b) return;
+  b.value = text;
+  b.dispatchEvent(new Event('input', { bubbles: true }));
+}
+function phaseOf() { const p = document.querySelector('.sp-phase'); return p ? p.dataset.phase || '' : ''; }
+function cfgNow() { try { return JSON.parse(props.value || '{}') || {}; } catch (e) { return {}; } }
+function viaApi(text, cfg) {
+  if (!text || text.length > (Number(cfg.max) || 2000) || busy()) return false;
+  if (document.querySelector('#notice .sp-notice, #contact-error .sp-notice')) return false;
+  if (!['bot', 'offered', 'waiting', 'live'].includes(phaseOf())) return false;
+  if (cfg.sid ? !cfg.token : phaseOf() !== 'bot') return false;
+  const l = list();
+  return !!(l && l.querySelector(':scope > .message-row.bot-row:not(.sp-pushed)'));
+}
+function suggesting() {
+  return [...document.querySelectorAll('#offer .sp-suggest')].some((b) => b.offsetParent !== null);
+}
+function gradioSend() { send.pass = true; const b = document.querySelector('#send'); if (b) b.click(); send.pass = false; }
+async function events(r, on) {  // a text/event-stream response, event by event
+  const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buf += value;
+    let i;
+    while ((i = buf.indexOf('\n\n')) >= 0) {
+      const block = buf.slice(0, i);
+      buf = buf.slice(i + 2);
+      const kind = /^event: *(\w+)/m.exec(block);
+      const data = /^data: *(.*)$/m.exec(block);
+      if (!kind || !data) continue;
+      let d = null;
+      try { d = JSON.parse(data[1]); } catch (e) { continue; }
+      on(kind[1], d);
+    }
+  }
+}
+async function post(path, body, token) {
+  const headers = { 'Content-Type': 'application/json', 'Accept': 'text/event-stream' };
+  if (token) headers['X-Session-Token'] = token;
+  return fetch(root + path, { method: 'POST', headers, body: JSON.stringify(body), cache: 'no-store' });
+}
+async function sendViaApi(text, cfg) {
+  send.busy = true;
+  document.documentElement.classList.add('sp-sending');
+  setBox('');
+  const t = T[live.lang] || T.it;
+  const phase = phaseOf();
+  const mine = userRow();
+  if (mine) { mine.body.append(node('span', 'sp-text', text)); place(mine.r); }
+  let writing = null;
+  if (phase === 'bot' || phase === 'offered') {
+    writing = row('bot');
+    if (writing) { writing.body.append(node('span', 'sp-typing', t.typing_bot)); place(writing.r); }
+  }
+  let sid = cfg.sid, token = cfg.token, made = false, result = null, refused = false;
+  try {
+    if (!sid) {
+      const r = await post('/api/chat/sessions', { language: cfg.lang === 'en' ? 'en' : 'it' });
+      if (!r.ok) throw new Error('refused');
+      const s = await r.json();
+      sid = s.session_id; token = s.token; made = true;
+      // The look keeps the new chat (and the browser, across reloads) while its first message is on its way.
+      props.value = JSON.stringify({ ...cfg, sid, token, on: false, adopt: true });
+      kick();
+    }
+    const r = await post('/api/chat/sessions/' + encodeURIComponent(sid) + '/messages?stream=1', { text }, token);
+    if (!r.ok || !r.body) throw new Error('refused');
+    let partial = '';
+    await events(r, (kind, d) => {
+      if (kind === 'chunk' && writing) {
+        partial += String(d.text || '');
+        writing.body.replaceChildren(node('span', 'sp-bot', t.badge), node('span', 'sp-text sp-partial', partial));
+        scroll();
+      } else if (kind === 'message') {
+        result = d;
+      } else if (kind === 'error') {
+        refused = true;
+      }
+    });
+    if (!result) throw new Error('refused');
+  } catch (e) {
+    refused = true;
+  }
+  if (mine) mine.r.remove();
+  if (writing) writing.r.remove();
+  send.busy = false;
+  document.documentElement.classList.remove('sp-sending');
+  if (!refused) {
+    for (const m of result.messages || []) show(m, true);
+    if (made || result.status !== phase || (result.suggestions || []).length || suggesting()) {
+      if (cfgNow().adopt) live.after = true;  // the new chat's look is on its way: one more when it is in
+      else kick();
+    }
+  } else {
+    if (made) kick();
+    setBox(text);  // not sent (or not known to be): Gradio's send tries again and its notice says why
+    if (!made) gradioSend();
+    return;
+  }
+  if (send.again) {
+    send.again = false;
+    const next = (box() || { value: '' }).value.trim();
+    if (next) { if (viaApi(next, cfgNow())) sendViaApi(next, cfgNow()); else gradioSend(); }
+  }
+}
+function onSend(e) {
+  if (send.pass) return;
+  const text = ((box() || { value: '' }).value || '').trim();
+  if (send.busy) {  // pressed again while the answer is on its way: sent when it is in, as it then is
+    e.preventDefault();
+    e.stopImmediatePropagation();
+    if (text) send.again = true;
+    return;
+  }
+  const cfg = cfgNow();
+  if (!viaApi(text, cfg)) return;  // Gradio's own send
+  e.preventDefault();
+  e.stopImmediatePropagation();
+  sendViaApi(text, cfg);
+}
+if (!window.__spSend) {  // once per page (the component's script may run again)
+  window.__spSend = true;
+  window.addEventListener('click', (e) => { if (e.target.closest && e.target.closest('#send')) onSend(e); }, true);
+  window.addEventListener('keydown', (e) => {
+    if (e.key !== 'Enter' || e.shiftKey || e.isComposing || !e.target.closest || !e.target.closest('#msg')) return;
+    send.swallow = false;
+    onSend(e);
+    send.swallow = e.defaultPrevented;
+  }, true);
+  window.addEventListener('keypress', (e) => {
+    if (e.key === 'Enter' && send.swallow) { e.preventDefault(); e.stopImmediatePropagation(); }
+  }, true);
+}
 watch('value', apply);
 apply();
 """.replace(
     "__TEXTS__",
     json.dumps(
-        {lg: {"badge": ui("bot_badge", lg), "typing": ui("typing_operator", lg, name="{name}")} for lg in ("it", "en")},
+        {
+            lg: {
+                "badge": ui("bot_badge", lg),
+                "typing": ui("typing_operator", lg, name="{name}"),
+                "typing_bot": ui("typing_bot", lg),
+                "waiting": ui("status_waiting", lg, position="{position}"),
+                "wait_unknown": ui("wait_unknown", lg),
+                "wait_short": ui("wait_short", lg),
+                "wait_minutes": ui("wait_minutes", lg, minutes="{minutes}"),
+            }
+            for lg in ("it", "en")
+        },
         ensure_ascii=False,
     ),
 )
@@ -397,6 +607,7 @@ def build_page(
     answer_workers: int = ANSWER_WORKERS,
     light_workers: int = 16,
 ) -> gr.Blocks:
+    gradio_state.install()  # no per-tab copy of every component's config (gradio_state.py)
     actions = VisitorActions(service, feedback)
     settings = service.settings
     tz = getattr(settings, "timezone", "Europe/Rome")
@@ -411,14 +622,6 @@ def build_page(
 
     with gr.Blocks(title="Sportello", analytics_enabled=False, delete_cache=CACHE_CLEANUP) as page:
         view_state = gr.State(None)
-        # The live poll outputs only the view and `news` (cheap): `news` changes when
-        # the poll brought something to show, and its change event renders it. A
-        # hidden Textbox, not a State: a State's change event does not fire after
-        # an unqueued event in Gradio 6.31.
-        news = gr.Textbox("0", visible="hidden", elem_id="news")
-        # ... and `moved` when only the status line changed (a new queue position):
-        # one output instead of the chat's. The two are hidden by the CSS.
-        moved = gr.Textbox("0", visible="hidden", elem_id="moved")
         saved = gr.BrowserState({}, storage_key=STORAGE_KEY, secret=secret)
         gr.HTML(venue["style"], elem_id="sp-style", js_on_load=None)
         # The layout (page.css): the header, the chat filling what is left of the screen, then the dock (status,
@@ -545,13 +748,11 @@ def build_page(
 
         # Gradio 6 rebuilds a per-session copy of every output component of an
         # event, even one left unchanged (gr.skip()): ~0.3-8 ms each, the Chatbot
-        # the most. So each event lists as few outputs as it can: the live poll
-        # only two (its `news` change event renders), labels only on a language change.
+        # the most. So each event lists as few outputs as it can (labels only on a language change), and the
+        # look runs only when the chat's state changed (LIVE_JS shows messages and queue moves itself).
         core_outputs = [view_state, saved, chat, status, notice, contact_error, live, *suggest_btns]
         load_outputs = [*core_outputs, lang, header]
         send_outputs = [*core_outputs, msg]
-        tick_outputs = [view_state, news, moved]
-        status_outputs = [view_state, status]
         label_outputs = [
             header,
             chat,
@@ -625,13 +826,16 @@ def build_page(
                 key = f"c{comp._id}"
                 if comp in outs and shown.get(key) != wanted:
                     shown[key] = wanted
-                    out[comp] = gr.update(**wanted)
-            follow = [view.get("sid"), view.get("token"), polls(view)]  # `after` alone changes nothing
+                    # A new value alone is sent as the value: Gradio builds a whole new component for an update
+                    out[comp] = wanted["value"] if set(wanted) == {"value"} else gr.update(**wanted)
+            # `after` alone changes nothing; the language is the one a chat the script starts is in
+            follow = [view.get("sid"), view.get("token"), polls(view), view["lang"]]
             if live in outs and shown.get("live") != follow:
                 shown["live"] = follow
                 out[live] = json.dumps(
                     {
-                        **dict(zip(("sid", "token", "on"), follow, strict=True)),
+                        **dict(zip(("sid", "token", "on"), follow[:3], strict=True)),
+                        "max": max_len,
                         "after": view["last_seq"],
                         # the state this render shows: the stream's first state differing from it asks a look
                         "sig": [view.get(k) for k in LIVE_SIG],
@@ -683,8 +887,9 @@ def build_page(
             if len(text) > max_len:  # refused with a note; the text stays in the box
                 yield render(actions.too_long(view, text), send_outputs)
                 return
-            if view.get("sid") and polls(view):
-                # What the stream showed meanwhile (LIVE_JS) first, so the visitor's message comes after it.
+            if view.get("sid"):
+                # What the stream showed or the page sent through the API meanwhile (LIVE_JS) first, so the
+                # visitor's message comes after it.
                 view = await run(light, actions.poll, view) or view
             shown = render(actions.with_pending(view, text), send_outputs, {msg: ""})
             yield shown
@@ -741,25 +946,15 @@ def build_page(
             new = await run(light, actions.contact, current(view, request), method_value, value)
             return render(new, core_outputs)
 
-        async def on_tick(view):
+        async def on_tick(view, live_value=None):
             if not view:
                 return {}
-            new = await run(light, actions.poll, view)
-            if new is None:
-                new = view
+            adopt = _adopted(live_value) if not view.get("sid") else None
+            if adopt:  # the chat the page's script started through the API (LIVE_JS): kept from now on
+                new = await run(light, actions.adopt, view, *adopt)
             else:
-                changed = set(render(new, core_outputs)) - {view_state}
-                if changed == {status}:  # only the status line: on_moved renders it
-                    new["_moved"] = new.get("_moved", 0) + 1
-                elif changed:  # on_news renders it
-                    new["_news"] = new.get("_news", 0) + 1
-            return {view_state: new, news: str(new.get("_news", 0)), moved: str(new.get("_moved", 0))}
-
-        async def on_news(view):
-            return render(view, core_outputs) if view else {}
-
-        async def on_moved(view):
-            return render(view, status_outputs) if view else {}
+                new = await run(light, actions.poll, view)
+            return render(new or view, core_outputs)
 
         async def on_lang(value, view, request: gr.Request):
             return render(await run(light, actions.set_language, current(view, request), value), core_outputs)
@@ -803,14 +998,27 @@ def build_page(
         rate_btn.click(on_rate, inputs=[score, rate_comment, view_state], **busy)
         lang.input(on_lang, inputs=[lang, view_state], outputs=core_outputs, **opts)
         lang.change(on_labels, inputs=[lang], outputs=label_outputs, queue=False, show_progress="hidden")
-        # The look after a push (LIVE_JS): unqueued (a plain POST), two outputs; `news` renders on change.
-        live.click(on_tick, inputs=[view_state], outputs=tick_outputs, queue=False, **opts)
-        news.change(on_news, inputs=[view_state], outputs=core_outputs, **opts)
-        moved.change(on_moved, inputs=[view_state], outputs=status_outputs, **opts)
+        # The look (LIVE_JS: the chat's state changed, or a chat its send started is to be kept): one unqueued
+        # event (a plain POST) that re-reads the chat and renders what changed.
+        live.click(on_tick, inputs=[view_state, live], outputs=core_outputs, queue=False, **opts)
+    gradio_state.skip_cheaply(page)  # an output an event leaves as it was is not rebuilt (gradio_state.py)
     page.max_threads = MAX_EVENTS  # read by page.queue(): the queue's slots for events running at once
     page.queue(default_concurrency_limit=None)
+    gradio_state.quiet_analytics(page)  # no pandas summary of the queue's events after each (gradio_state.py)
     page.sportello_executors = (answers, light)  # kept for shutdown and benchmarks
     return page
+
+
+def _adopted(live_value: object) -> tuple[str, str] | None:
+    """The chat the page's script started through the API, from the #sp-live value it set (LIVE_JS)."""
+    try:
+        cfg = json.loads(live_value) if isinstance(live_value, str) and live_value else {}
+    except ValueError:
+        return None
+    if not (isinstance(cfg, dict) and cfg.get("adopt")):
+        return None
+    sid, token = cfg.get("sid"), cfg.get("token")
+    return (sid, token) if isinstance(sid, str) and isinstance(token, str) else None
 
 
 async def _partials(job: asyncio.Future, pieces: asyncio.Queue):

@@ -1,0 +1,61 @@
+"""The visitor page's Gradio tuning (sportello/faces/visitor/gradio_state.py) changes what Gradio costs, never what
+it sends: an event's outputs are the same with and without it, and a tab's state still holds its values."""
+
+from __future__ import annotations
+
+import asyncio
+
+import gradio as gr
+import pytest
+from gradio import state_holder
+
+from sportello.faces.visitor import gradio_state
+
+pytestmark = pytest.mark.skipif(gr.__version__ != gradio_state.GRADIO_VERSION, reason="written for Gradio 6.31.0")
+
+
+def _demo():
+    with gr.Blocks() as demo:
+        state = gr.State(None)
+        html = gr.HTML("x", js_on_load=None)
+        button = gr.Button("b")
+        box = gr.Textbox("t")
+        chat = gr.Chatbot([])
+        button.click(lambda: None, None, [state, html, button, box, chat])
+    return demo, (state, html, button, box, chat)
+
+
+def test_outputs_left_as_they_were_are_sent_as_gradio_sends_them():
+    demo, (state, html, button, box, chat) = _demo()
+    fn = demo.fns[0]
+
+    def predictions():
+        return [
+            {state: 1},
+            {html: "<b>y</b>"},
+            {html: gr.update(value="z", visible=False), chat: [{"role": "user", "content": "ciao"}]},
+            {button: gr.update(visible=False)},
+            {state: 2, html: "a", button: "c", box: "d", chat: []},
+        ]
+
+    async def outputs():
+        return [await demo.postprocess_data(fn, p, state_holder.SessionState(demo)) for p in predictions()]
+
+    gradio_own = asyncio.run(outputs())
+    assert gradio_state.skip_cheaply(demo)
+    assert asyncio.run(outputs()) == gradio_own
+
+
+def test_a_tab_state_without_config_copies_still_keeps_values_and_builds_configs_when_asked():
+    demo, (state, html, *_rest) = _demo()
+    gradios = gradio_state.LazySessionState.__mro__[1](demo)  # Gradio's own SessionState
+    tab = gradio_state.LazySessionState(demo)
+    assert tab._configs is None  # nothing built for a new tab
+    for s in (gradios, tab):
+        s[state._id] = {"sid": "s"}
+    assert tab[state._id] == gradios[state._id] == {"sid": "s"}
+    assert tab._configs is None
+    assert list(tab.components) == list(gradios.components)  # a deep link asks: built then, as Gradio's
+    for s in (gradios, tab):  # ... and kept up to date from then on
+        s[html._id] = gr.HTML("y", js_on_load=None, render=False, visible=False)
+    assert tab.config_values[html._id] == gradios.config_values[html._id]

@@ -1,0 +1,45 @@
+"""The visitor page sends its messages through the visitor API (page.py LIVE_JS): the tab's view then adopts the
+chat the script started (and only with its token), its looks read what the API wrote in any state, and the bench's
+tabs follow the page's rules (which messages go through the API, which state changes need no look)."""
+
+from __future__ import annotations
+
+from sportello.faces.visitor.actions import VisitorActions
+from sportello.faces.visitor.client import queue_moved
+from sportello.faces.visitor.page import _adopted
+from sportello.faces.visitor.view import new_view, session_of
+from testkit.fakes import PRICE_A, PRICE_Q
+
+
+def test_a_chat_started_through_the_api_is_adopted_then_read_by_the_next_look(desk):
+    actions = VisitorActions(desk.chat)
+    start = desk.chat.start_session("en", "pytest")
+    sid, token = start["session_id"], start["token"]
+    view = new_view("it")
+    assert actions.adopt(view, sid, "wrong-token") is None  # someone else's chat: nothing
+    adopted = actions.adopt(view, sid, token)
+    assert session_of(adopted) == {"sid": sid, "token": token}  # kept in the browser from now on
+    assert adopted["lang"] == "en"
+    assert adopted["msgs"] == view["msgs"]  # what it shows stays until the next look
+    assert actions.adopt(adopted, sid, token) is None  # a view with a chat adopts no other
+
+    desk.chat.visitor_message(sid, token, PRICE_Q)  # the page's script, through the API
+    looked = actions.poll(adopted)  # in the assistant's hands too (not only waiting or live)
+    assert [m["text"] for m in looked["msgs"]][-2:] == [PRICE_Q, PRICE_A]
+    assert all(m["seq"] > 0 for m in looked["msgs"])  # the server's greeting replaced the page's own
+
+
+def test_the_look_adopts_only_what_the_script_asked():
+    assert _adopted('{"sid": "s", "token": "t", "adopt": true}') == ("s", "t")
+    assert _adopted('{"sid": "s", "token": "t", "on": true}') is None
+    assert _adopted('{"sid": 1, "token": "t", "adopt": true}') is None
+    assert _adopted("not json") is None
+    assert _adopted("") is None and _adopted(None) is None
+
+
+def test_only_a_new_place_in_the_queue_needs_no_look():
+    waiting = ["waiting", 3, 120, None, None, "it"]
+    assert queue_moved(waiting, ["waiting", 2, 60, None, None, "it"])
+    assert not queue_moved(waiting, ["live", None, None, "Mario", None, "it"])
+    assert not queue_moved(waiting, ["waiting", 2, 60, None, None, "en"])  # the language: a look
+    assert not queue_moved(None, waiting)
