@@ -253,30 +253,16 @@ async function follow(cfg, ctl) {
       if (r.status === 404) return;
       if (r.ok && r.body) {
         wait = 500;
-        const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
-        let buf = '';
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) break;
-          buf += value;
-          let i;
-          while ((i = buf.indexOf('\n\n')) >= 0) {
-            const block = buf.slice(0, i);
-            buf = buf.slice(i + 2);
-            const kind = /^event: *(\w+)/m.exec(block);
-            const data = /^data: *(.*)$/m.exec(block);
-            if (!kind || !data || ctl.signal.aborted) continue;
-            let d = null;
-            try { d = JSON.parse(data[1]); } catch (e) { continue; }
-            if (kind[1] === 'message') {
-              after = Math.max(after, Number(d.seq) || 0);
-              show(d);
-            } else if (kind[1] === 'state') {
-              after = Math.max(after, Number(d.last_seq) || 0);
-              state(d);
-            }
+        await events(r, (kind, d) => {
+          if (ctl.signal.aborted) return;
+          if (kind === 'message') {
+            after = Math.max(after, Number(d.seq) || 0);
+            show(d);
+          } else if (kind === 'state') {
+            after = Math.max(after, Number(d.last_seq) || 0);
+            state(d);
           }
-        }
+        });
       }
     } catch (e) {
       if (ctl.signal.aborted) return;
