@@ -228,14 +228,11 @@ class VisitorTab:
         async with self.http.stream("POST", url, params={"stream": "1"}, json={"text": text}, headers=headers) as r:
             if r.status_code != 200:
                 raise PageError(f"message: {r.status_code} {(await r.aread())[:200]!r}")
-            kind = ""
-            async for line in r.aiter_lines():
-                if line.startswith("event:"):
-                    kind = line[6:].strip()
-                elif line.startswith("data:") and kind == "message":
-                    result = json.loads(line[5:])
-                elif line.startswith("data:") and kind == "error":
-                    raise PageError(f"message: {line[5:200]}")
+            async for kind, data in _events(r):
+                if kind == "message":
+                    result = json.loads(data)
+                elif kind == "error":
+                    raise PageError(f"message: {data[:200]}")
         if result is None:
             raise PageError("message: no result")
         elapsed = time.perf_counter() - started
@@ -274,12 +271,9 @@ class VisitorTab:
                 async with self.http.stream("GET", url, params=params, headers=headers, timeout=timeout) as r:
                     if r.status_code != 200:
                         raise PageError(f"stream: {r.status_code}")
-                    kind = ""
-                    async for line in r.aiter_lines():
-                        if line.startswith("event:"):
-                            kind = line[6:].strip()
-                        elif line.startswith("data:") and kind in ("message", "state"):
-                            data = json.loads(line[5:])
+                    async for kind, text in _events(r):
+                        if kind in ("message", "state"):
+                            data = json.loads(text)
                             if kind == "message":
                                 live["after"] = max(int(live.get("after") or 0), int(data["seq"]))
                                 if on_message is not None:
@@ -291,8 +285,6 @@ class VisitorTab:
                                     live["sig"] = sig
                                     if not moved:
                                         news.set()
-                        elif not line:
-                            kind = ""
             finally:
                 news.set()  # ended: the caller decides
 
@@ -325,3 +317,15 @@ def _value(pos: int | None, data: list) -> str | None:
 def _is_diff(data: list) -> bool:
     """Generator updates may arrive as diffs (lists of [op, path, value])."""
     return bool(data) and all(isinstance(d, list) and d and d[0] in ("replace", "append", "add") for d in data)
+
+
+async def _events(r):
+    """The (event, data) pairs of a text/event-stream response, as they arrive."""
+    kind = ""
+    async for line in r.aiter_lines():
+        if line.startswith("event:"):
+            kind = line[6:].strip()
+        elif line.startswith("data:"):
+            yield kind, line[5:]
+        elif not line:
+            kind = ""
