@@ -28,6 +28,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 PG_ENV = "SPORTELLO_TEST_POSTGRES_URL"
+# This run's mark in its databases' names (set by the first process, inherited by pytest-xdist's workers):
+# drop_run() drops whatever a worker could not.
+RUN = os.environ.setdefault("SPORTELLO_TEST_RUN", uuid.uuid4().hex[:8])
 
 
 def _admin_url() -> str:
@@ -125,7 +128,7 @@ def postgres_database(admin: str, keep: bool = False):
     With `keep`, yield only its name: the caller drops it."""
     if admin.startswith("postgresql://"):
         admin = admin.replace("postgresql://", "postgresql+psycopg://", 1)
-    name = f"sportello_{uuid.uuid4().hex[:12]}"
+    name = f"sportello_{RUN}_{uuid.uuid4().hex[:12]}"
     engine = create_engine(admin, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
@@ -161,3 +164,24 @@ def parametrize_databases(metafunc) -> None:
         metafunc.parametrize("db_env", list(only.args), indirect=True)
     elif metafunc.definition.get_closest_marker("both_databases"):
         metafunc.parametrize("db_env", ["sqlite", "postgresql"], indirect=True)
+
+
+def drop_run() -> None:
+    """Drop every database of this run still on the server (the controlling process, once the workers ended)."""
+    admin = _admin_url()
+    if not admin:
+        return
+    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            names = (
+                conn.execute(text("SELECT datname FROM pg_database WHERE datname LIKE :p"), {"p": f"sportello_{RUN}_%"})
+                .scalars()
+                .all()
+            )
+            for name in names:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    except Exception:  # pragma: no cover - the server went away: nothing left to drop
+        pass
+    finally:
+        engine.dispose()

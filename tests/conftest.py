@@ -81,6 +81,8 @@ def pytest_unconfigure(config):
 
     forkserver.shutdown()
     databases.drop_pool()
+    if not hasattr(config, "workerinput"):  # this run's only process, or xdist's controller: the workers ended
+        databases.drop_run()
 
 
 def pytest_collection_modifyitems(config, items):
