@@ -7,8 +7,8 @@ made and migrated for an earlier test of the same worker and emptied since
 (TRUNCATE ... RESTART IDENTITY, its connections ended), or a new one. Creating,
 migrating and dropping a database per test cost ~0.8 s, emptying one ~0.1 s.
 A test that needs a database with no schema at all is marked
-`@pytest.mark.empty_database`. The pool's databases are dropped when the
-worker ends. Without
+`@pytest.mark.empty_database`. Every database of the run (its name carries
+the run's mark) is dropped when the run ends (`drop_run`). Without
 the variable the PostgreSQL variants are reported as skipped with that
 reason (`pytest -ra` lists them), never silently.
 
@@ -45,8 +45,7 @@ def postgres_url_for_test(empty: bool = False):
     yield from (postgres_database(admin) if empty else migrated_postgres_database(admin))
 
 
-_POOL: list[str] = []  # migrated databases of this process, emptied, waiting for the next test
-_MADE: set[str] = set()  # every database of the pool, dropped by drop_pool()
+_POOL: list[str] = []  # migrated databases of this process, emptied, waiting for the next test (drop_run ends them)
 
 
 def migrated_postgres_database(admin: str):
@@ -54,10 +53,7 @@ def migrated_postgres_database(admin: str):
     test when resumed (dropped instead if it cannot be emptied or its schema is no longer the head)."""
     from sportello.store.database import Store
 
-    name = _POOL.pop() if _POOL else None
-    if name is None:
-        name = next(postgres_database(admin, keep=True))
-        _MADE.add(name)
+    name = _POOL.pop() if _POOL else _create(admin)
     url = make_url(admin).set(database=name).render_as_string(hide_password=False)
     Store(url).dispose()  # migrates a new one; on a pooled one, finds it at the head
     try:
@@ -66,8 +62,7 @@ def migrated_postgres_database(admin: str):
         if _empty(admin, name):
             _POOL.append(name)
         else:
-            _drop(admin, name)
-            _MADE.discard(name)
+            _drop(admin, [name])
 
 
 def _empty(admin: str, name: str) -> bool:
@@ -102,47 +97,37 @@ def _empty(admin: str, name: str) -> bool:
         engine.dispose()
 
 
-def _drop(admin: str, name: str) -> None:
-    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        engine.dispose()
-
-
-def drop_pool() -> None:
-    """Drop this process's pooled databases (pytest_unconfigure)."""
-    admin = _admin_url()
-    while _MADE:
-        name = _MADE.pop()
-        try:
-            _drop(admin, name)
-        except Exception:  # pragma: no cover - the server went away: nothing left to drop
-            pass
-    _POOL.clear()
-
-
-def postgres_database(admin: str, keep: bool = False):
-    """Yield the URL of a new database on the server of `admin`; drop it when resumed.
-    With `keep`, yield only its name: the caller drops it."""
-    if admin.startswith("postgresql://"):
-        admin = admin.replace("postgresql://", "postgresql+psycopg://", 1)
+def _create(admin: str) -> str:
+    """A new, empty database of this run; its name."""
     name = f"sportello_{RUN}_{uuid.uuid4().hex[:12]}"
     engine = create_engine(admin, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    if keep:
-        engine.dispose()
-        yield name
-        return
-    url = make_url(admin).set(database=name).render_as_string(hide_password=False)
     try:
-        yield url
-    finally:
         with engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
         engine.dispose()
+    return name
+
+
+def _drop(admin: str, names) -> None:
+    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            for name in names:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        engine.dispose()
+
+
+def postgres_database(admin: str):
+    """Yield the URL of a new database on the server of `admin`; drop it when resumed."""
+    if admin.startswith("postgresql://"):
+        admin = admin.replace("postgresql://", "postgresql+psycopg://", 1)
+    name = _create(admin)
+    try:
+        yield make_url(admin).set(database=name).render_as_string(hide_password=False)
+    finally:
+        _drop(admin, [name])
 
 
 def db_env_for(request) -> dict:
@@ -167,7 +152,8 @@ def parametrize_databases(metafunc) -> None:
 
 
 def drop_run() -> None:
-    """Drop every database of this run still on the server (the controlling process, once the workers ended)."""
+    """Drop every database of this run still on the server, the workers' pools included (the controlling
+    process, once the workers ended)."""
     admin = _admin_url()
     if not admin:
         return
@@ -179,8 +165,7 @@ def drop_run() -> None:
                 .scalars()
                 .all()
             )
-            for name in names:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        _drop(admin, names)
     except Exception:  # pragma: no cover - the server went away: nothing left to drop
         pass
     finally:

@@ -80,7 +80,6 @@ def pytest_unconfigure(config):
     from testkit import databases, forkserver
 
     forkserver.shutdown()
-    databases.drop_pool()
     if not hasattr(config, "workerinput"):  # this run's only process, or xdist's controller: the workers ended
         databases.drop_run()
 
