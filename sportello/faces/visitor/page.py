@@ -273,8 +273,7 @@ async function follow(cfg, ctl) {
   }
 }
 function apply() {
-  let cfg = {};
-  try { cfg = JSON.parse(props.value || '{}') || {}; } catch (e) { cfg = {}; }
+  const cfg = cfgNow();
   if ((cfg.sid || '') !== live.sid) {  // another chat (a new one, or none): what was pushed for the old one goes
     if (!cfg.adopt) {  // (not the chat this tab's send just started: its messages are shown)
       for (const r of live.pushed.values()) r.remove();
