@@ -156,9 +156,13 @@ def test_desktop_topic_first_live_chat_typing_looks_and_rating(venue, browser, m
     mario.take(sid)
     system = page.locator("#chat .sp-system", has_text="Ora l'assiste Mario.")
     expect(system).to_be_visible(timeout=3_000)
-    centre = system.evaluate(
-        "e => { const r = e.getBoundingClientRect(), w = document.querySelector('#chat .message-wrap')"
-        ".getBoundingClientRect(); return [r.x + r.width / 2, w.x + w.width / 2]; }"
+    # measured once laid out: a chat redraw between the check and the measure can hand over a detached line (0 wide)
+    centre = wait_until(
+        lambda: system.evaluate(
+            "e => { const r = e.getBoundingClientRect(), w = document.querySelector('#chat .message-wrap')"
+            ".getBoundingClientRect(); return r.width > 0 ? [r.x + r.width / 2, w.x + w.width / 2] : null; }"
+        ),
+        timeout=3,
     )
     assert abs(centre[0] - centre[1]) < 60, centre  # centred, not on the assistant's side
     expect(page.locator("#chat .sp-bot").first).to_have_text("Assistente virtuale")
