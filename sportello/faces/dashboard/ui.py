@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from sportello.config import Settings
 from sportello.domain import DomainError, OperatorStatus, Role
@@ -326,6 +327,8 @@ def look() -> None:
     if op_id is not None and time.monotonic() - beaten >= heartbeat_every_s(runtime().settings):
         st.session_state[BEAT_KEY] = (op_id, time.monotonic())
         runtime().operators.heartbeat(op_id)
+    if not is_fragment_run():
+        return
     keys = sorted({k for w in list((st.session_state.get(WATCHES_KEY) or {}).values()) for k in w.changed()})
     if not keys:
         return
@@ -335,6 +338,15 @@ def look() -> None:
         except StreamlitAPIException:  # a key not drawn in the last full run: the whole page, never stale
             pass
     st.rerun()
+
+
+def is_fragment_run() -> bool:
+    """Whether this look runs as a fragment run (the watcher's own). A look whose trigger was folded into a full
+    run (the operator opened another page just as the news came) must not rerun anything: the full run draws
+    the whole page, and a keyed `st.rerun(keys)` from a callback would *replace* it with a rerun of the old
+    page's fragments, leaving the new page's main area blank (it was: the README's former known issue)."""
+    ctx = get_script_run_ctx()
+    return bool(ctx is not None and ctx.fragment_ids_this_run)
 
 
 def watch_ticker(operator_id: int) -> None:
