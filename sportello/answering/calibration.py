@@ -78,11 +78,16 @@ WEIGHT_GRID = [
 ]
 
 
-def _fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 50):
+def _fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 50, clip: float | None = None):
+    """L2 logistic regression on the standardised features (clipped to [-clip, clip] when set, as
+    `Calibration.probability` then reads them); returns mean, scale and coefficients (intercept first)."""
     mean = x.mean(axis=0)
     scale = x.std(axis=0)
     scale[scale < 1e-9] = 1.0
-    z = np.column_stack([np.ones(len(x)), (x - mean) / scale])
+    z = (x - mean) / scale
+    if clip:
+        z = np.clip(z, -clip, clip)
+    z = np.column_stack([np.ones(len(x)), z])
     w = np.zeros(z.shape[1])
     reg = np.full(z.shape[1], l2)
     reg[0] = 0.0

@@ -148,6 +148,10 @@ class Calibration:
     cv: dict = field(default_factory=dict)  # the cross-validated metrics and per-fold choices
     version: int = FEATURE_VERSION
     features: tuple[str, ...] = DECISION_FEATURES  # the rule's features, in coef order (names of ALL_FEATURES)
+    # When set, each standardised feature is clipped to [-clip, clip] before the rule weighs it: a value far outside
+    # what the rule was fitted on (e.g. proper nouns, seen on one training question of the venues) cannot carry
+    # the decision alone. None: not clipped (the demo's rule, fitted on 1,674 examples).
+    clip: float | None = None
 
     def columns(self, x: np.ndarray) -> np.ndarray:
         """The columns of `x` (one per ALL_FEATURES, as `decide` builds it) this rule reads."""
@@ -158,6 +162,8 @@ class Calibration:
     def probability(self, x: np.ndarray) -> np.ndarray:
         x = self.columns(x)
         z = (x - np.asarray(self.mean)) / np.asarray(self.scale)
+        if self.clip:
+            z = np.clip(z, -self.clip, self.clip)
         logit = self.coef[0] + z @ np.asarray(self.coef[1:])
         return 1.0 / (1.0 + np.exp(-np.clip(logit, -30, 30)))
 
@@ -195,6 +201,7 @@ class Calibration:
             cv=d.get("cv", {}),
             version=int(d.get("version", 0)),
             features=tuple(d.get("features") or DECISION_FEATURES),
+            clip=float(d["clip"]) if d.get("clip") else None,
         )
 
     def valid(self) -> bool:

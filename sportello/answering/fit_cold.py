@@ -10,7 +10,8 @@ must-escalate ones: by default the development pools of the garden, the science 
 (tests/data/venues/*/label_pool.csv), never a blind set. The intent score weights are the grid point
 (calibration.WEIGHT_GRID) that ranks the expected intent first most often on the training venues (on a KB without
 examples the lexical score and the answer similarity count for more than on the demo's). The threshold is the best answerable accuracy - 2 x wrong with <= MAX_WRONG wrong confident answers and >= 90 %
-escalation recall on the training questions. `--check` leaves each venue out in turn: fitted on the others, scored
+escalation recall on the training questions; each standardised feature is clipped to [-CLIP, CLIP] (a value far
+outside the training venues' range cannot carry the decision alone). `--check` leaves each venue out in turn: fitted on the others, scored
 on it (a venue nothing was fitted on); `--write` saves the rule fitted on all of them as
 semantic_calibration_cold.json.
 """
@@ -45,6 +46,13 @@ VENUES = {
 }
 MAX_WRONG = 0.02
 L2 = 1.0
+# Each standardised feature is clipped to [-CLIP, CLIP] (`Calibration.clip`), in the fit and at answer time. Three
+# venues are few: a feature almost constant on the training venues (one question with proper nouns in the science
+# and castle pools, answered right) got a weight that, at 8 proper nouns' worth of penalty on a new venue (z of
+# 37), answered "avete la rosa Pierre de Ronsard nel roseto?" with P(right) 1.00. Left out in turn (issue 25),
+# clipping at 2.5-5 gave the same right rate within a question or two and garden's wrong answers went from 3.5 %
+# to 1-1.5 % (escalated when it must: 87 % to 96-98 %); science and castle moved by at most one question.
+CLIP = 3.0
 
 
 @dataclass
@@ -113,8 +121,8 @@ def fit(rows: list[VenueRows], base: Calibration, features=ALL_FEATURES, weights
     cols = [ALL_FEATURES.index(f) for f in features]
     x = np.concatenate([r.x[:, cols] for r in rows])
     y = np.concatenate([[float(r.best[p] == r.expected[p]) for p in r.fused] for r in rows])
-    mean, scale, coef = _fit_logistic(x, y, l2=L2)
-    cal = Calibration(weights, mean, scale, coef, 0.5, features=tuple(features))
+    mean, scale, coef = _fit_logistic(x, y, l2=L2, clip=CLIP)
+    cal = Calibration(weights, mean, scale, coef, 0.5, features=tuple(features), clip=CLIP)
     expected, fixed, best, prob = [], [], [], []
     for r in rows:
         p = dict(zip(r.fused, cal.probability(r.x[:, cols]), strict=True))
@@ -123,7 +131,7 @@ def fit(rows: list[VenueRows], base: Calibration, features=ALL_FEATURES, weights
         best += r.best
         prob += [float(p.get(i, 0.0)) for i in range(len(r.expected))]
     threshold = _choose_threshold(expected, fixed, best, prob, max_wrong=MAX_WRONG)
-    return Calibration(weights, mean, scale, coef, threshold, features=tuple(features))
+    return Calibration(weights, mean, scale, coef, threshold, features=tuple(features), clip=CLIP)
 
 
 def score(r: VenueRows, cal: Calibration) -> str:

@@ -297,6 +297,9 @@ def test_a_kb_without_its_own_examples_is_decided_by_the_cold_operating_point(en
     del old["features"]
     legacy = Calibration.from_json(json.dumps(old))
     assert legacy.valid() and legacy.features == DECISION_FEATURES
+    # The cold rule clips its standardised features (fit_cold.CLIP); the demo's does not; a file without the key
+    # reads unclipped.
+    assert cold.clip and warm.clip is None and legacy.clip is None
     venue = ROOT / "tests" / "data" / "venues" / "science" / "faq.csv"
     base = settings(tmp_path)
     science = build_retrieval(dataclasses.replace(base, kb_path=venue))
@@ -309,3 +312,26 @@ def test_a_kb_without_its_own_examples_is_decided_by_the_cold_operating_point(en
         assert not reply.found and reply.suggestions, question
     assert science.answer("is there a cafe?", "en").intent == "cafe"
     assert science.answer("what are the opening hours?", "en").intent == "opening_hours"
+
+
+def test_a_clipped_rule_does_not_let_one_feature_far_out_of_range_decide():
+    """Issue 25: a feature almost constant where the rule was fitted (proper nouns on two venues' pools) must not
+    carry a new venue's question alone: with `clip`, its standardised value counts at most `clip` scales."""
+    import numpy as np
+
+    from sportello.answering.calibration import _fit_logistic
+    from sportello.answering.evidence import Calibration
+
+    features = ("margin", "proper_nouns")
+    rule = Calibration((1.0, 0.0, 2.0, 1.0), (0.2, 0.01), (0.2, 0.1), (0.0, 1.0, 0.5), 0.5, features=features)
+    clipped = dataclasses.replace(rule, clip=3.0)
+    odd = np.array([[0.1, 8.0]])  # a small margin, and a proper-noun penalty 80 scales above the mean
+    assert rule.probability(odd)[0] > 0.99
+    assert clipped.probability(odd)[0] < 0.75
+    inside = np.array([[0.3, 0.0]])  # within the clip, both rules agree
+    assert rule.probability(inside)[0] == pytest.approx(clipped.probability(inside)[0])
+    assert Calibration.from_json(clipped.to_json()) == clipped
+    # The fit sees the same clipped values the rule reads.
+    x = np.array([[0.0], [0.1], [0.2], [0.3], [10.0]])
+    y = np.array([0.0, 0.0, 1.0, 1.0, 1.0])
+    assert _fit_logistic(x, y, clip=1.0)[2] != _fit_logistic(x, y)[2]
