@@ -36,7 +36,7 @@ import uvicorn
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from sportello.domain import DomainError
+from sportello.domain import DomainError, State
 from sportello.faces.client_address import client_address
 from sportello.runtime import Runtime
 from sportello.services.chat_view import TYPING_S
@@ -168,6 +168,12 @@ def stream_router(runtime: Runtime) -> APIRouter:
                     yield ": keepalive\n\n"
                 if sub.closed or slot.evicted:
                     return
+                if not sub.take_own() and state["status"] == State.WAITING and not state["operator_typing"]:
+                    # Only the queue ahead moved: the new place, from one read of the queue for every chat behind.
+                    figures = await loop.run_in_executor(pool, view.queue_figures_of, session_id, feed.queue_moves)
+                    if figures is not None:
+                        snap, msgs = {**snap, **figures}, []
+                        continue
                 try:
                     snap, msgs = await loop.run_in_executor(pool, read, session_id, token, after)
                 except DomainError:  # the chat was erased meanwhile: the stream ends

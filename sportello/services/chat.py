@@ -41,6 +41,7 @@ from sportello.config import Settings
 from sportello.domain import (
     Conflict,
     ContactMethod,
+    DomainError,
     NotFound,
     RateLimited,
     Role,
@@ -251,6 +252,28 @@ class ChatService:
         """A visitor's write other than a message counts against CHANGE_RATE_PER_SESSION (429 above it)."""
         self.quotas.change(session_id, self.settings.change_rate_per_session)
 
+    @contextmanager
+    def _change_quota(self, session_id: str) -> Iterator[Callable[[Connection], None]]:
+        """`_metered` inside the change's own transaction (`count(conn)`) when the quotas are in SQLite: one write
+        instead of two (the writes queue on one lock). A change that fails rolls its token back; it is then taken
+        on its own, so it still counts (as `_message_quota` does for messages). Other quota stores count first."""
+        joins = self.quotas.joins_transactions
+        if not joins:
+            self._metered(session_id)
+
+        def count(conn: Connection) -> None:
+            if joins:
+                self.quotas.change(session_id, self.settings.change_rate_per_session, conn)
+
+        try:
+            yield count
+        except RateLimited:  # refused: nothing was taken
+            raise
+        except BaseException:
+            if joins:
+                self._metered(session_id)
+            raise
+
     def set_language(self, session_id: str, token: str, language: str) -> dict:
         lang = validate_language(language)
         self._metered(session_id)
@@ -266,17 +289,14 @@ class ChatService:
         """`client` (the caller's address) counts against MESSAGE_RATE_PER_IP."""
         text = self._text(text)
         answer: Answer | None = None
+        language = self._ai_turn(session_id, token, client)
+        if language is not None:
+            answer = self._answer(text, language)
         while True:
             try:
                 return self._visitor_turn(session_id, token, text, answer, client)
-            except _NeedsAnswer as need:
-                # The answerer may be slow (an LLM): never call it inside a transaction.
-                # The chat is with the AI: answer outside, then write in a new transaction.
-                try:
-                    answer = self.answerer.answer(text, need.language)
-                except Exception:
-                    log.exception("answerer failed; escalating")
-                    answer = Answer(False, "", NO_ANSWER, None, 0.0, need.language)
+            except _NeedsAnswer as need:  # the chat came back to the AI meanwhile: answer outside, write again
+                answer = self._answer(text, need.language)
 
     def visitor_message_stream(
         self, session_id: str, token: str, text: object, *, client: str | None = None
@@ -289,17 +309,44 @@ class ChatService:
         `visitor_message`; the answerer runs outside any transaction. Nothing is yielded for a chat not
         with the AI (the queue, an operator): only the result. Errors are raised as by `visitor_message`."""
         text = self._text(text)
-        try:
-            yield self._visitor_turn(session_id, token, text, None, client)
-            return
-        except _NeedsAnswer as need:
-            language = need.language
+        language = self._ai_turn(session_id, token, client)
+        if language is None:
+            try:
+                yield self._visitor_turn(session_id, token, text, None, client)
+                return
+            except _NeedsAnswer as need:  # the chat came back to the AI meanwhile
+                language = need.language
         try:
             answer = yield from answer_chunks(self.answerer, text, language)
         except Exception:
             log.exception("answerer failed; escalating")
             answer = Answer(False, "", NO_ANSWER, None, 0.0, language)
         yield self._visitor_turn(session_id, token, text, answer)
+
+    def _ai_turn(self, session_id: str, token: str, client: str | None) -> str | None:
+        """Before a visitor's message, in a read (no write lock: the writes of the process queue on one): when
+        the chat is with the AI, the language to answer in, the message counted against MESSAGE_RATE_PER_IP
+        and the room checked, all before the answerer runs; else None, and the turn decides in its one
+        transaction. An unknown chat or a wrong token still counts the message, as the turn would."""
+        try:
+            with self.store.read() as conn:
+                sess = cq.read_session(conn, session_id, token)._mapping
+        except DomainError:
+            self.quotas.message(client)
+            raise
+        if sess["status"] not in (State.BOT, State.OFFERED):
+            return None
+        self.quotas.message(client)
+        self._check_room(sess["last_seq"])
+        return sess["language"]
+
+    def _answer(self, text: str, language: str) -> Answer:
+        """The answerer's answer, outside any transaction (it may be slow: an LLM); a failure escalates."""
+        try:
+            return self.answerer.answer(text, language)
+        except Exception:
+            log.exception("answerer failed; escalating")
+            return Answer(False, "", NO_ANSWER, None, 0.0, language)
 
     def _visitor_turn(
         self, session_id: str, token: str, text: str, answer: Answer | None, client: str | None = None
@@ -467,8 +514,8 @@ class ChatService:
     def answer_offer(self, session_id: str, token: str, accept: bool) -> dict:
         if not isinstance(accept, bool):
             raise ValidationError("accept must be true or false", code="invalid_accept")
-        self._metered(session_id)
-        with self._session(session_id, token) as tx:
+        with self._change_quota(session_id) as count, self._session(session_id, token) as tx:
+            count(tx.conn)
             lang = tx.sess["language"]
             asking = False
             if tx.sess["suggestions"]:
@@ -524,8 +571,8 @@ class ChatService:
 
     def submit_contact(self, session_id: str, token: str, method: str, value: str) -> dict:
         contact = validate_contact(method, value)
-        self._metered(session_id)
-        with self._session(session_id, token) as tx:
+        with self._change_quota(session_id) as count, self._session(session_id, token) as tx:
+            count(tx.conn)
             if tx.state != State.COLLECTING_CONTACT:
                 raise Conflict(
                     f"a contact is asked only when no operator is available (chat is '{tx.state}')",

@@ -100,6 +100,9 @@ class ChatView:
         self.poll_max = settings.poll_max_messages
         self._waits: tuple[float, list] | None = None  # (time.monotonic() read, the recent waits)
         self._waits_lock = threading.Lock()
+        self._places: tuple[int, dict[str, int]] = (-1, {})  # (the queue move it was read for, id -> position)
+        self._places_lock = threading.Lock()
+        self._places_waits: list = []
 
     def recent_waits(self, conn: Connection) -> list:
         """The recent waits the wait estimate is the median of, read at most every WAITS_TTL_S: the queue moving
@@ -117,6 +120,28 @@ class ChatView:
     def forget_waits(self) -> None:
         with self._waits_lock:
             self._waits = None
+
+    def queue_figures_of(self, session_id: str, move: int) -> dict | None:
+        """{"queue_position", "estimated_wait_s"} of a chat in the queue, from ONE read of the whole queue per
+        queue move (`move`: the change feed's `queue_moves` when the caller was woken): when the queue moves,
+        every chat behind is woken and wants its new place; each reading its own (a count of the chats ahead)
+        cost O(queue) apiece, O(queue²) in all. None when the chat is not in the queue (any more): then its
+        own change is read in full."""
+        with self._places_lock:  # one reader per move; the others wait for its answer
+            read_for, places = self._places
+            if read_for < move:
+                now = self.clock()
+                with self.store.read() as conn:
+                    ids = cq.queue_ids(conn, queue_cutoff(now, self.settings.queue_timeout_s))
+                    waits = self.recent_waits(conn)
+                places = {sid: i for i, sid in enumerate(ids, start=1)}
+                self._places = (move, places)
+                self._places_waits = waits
+            waits = self._places_waits
+        position = places.get(session_id)
+        if position is None:
+            return None
+        return {"queue_position": position, "estimated_wait_s": estimated_wait_s(waits, position)}
 
     # ------------------------------------------------------------------ visitor
     def visitor_poll(self, session_id: str, token: str, after: int = 0) -> dict:

@@ -52,13 +52,26 @@ class Subscription:
         # `queued_since`, when known) that leaves the queue wakes it (its position moved).
         self.queued = False
         self.queued_since: float | None = None
+        # Set (in the loop) when a wake-up was for the chat's own change; a wake-up only because the queue moved
+        # leaves it: the subscriber may then read just its new place (`ChatView.queue_figures_of`).
+        self.own = False
 
-    def wake(self) -> None:
-        """From any thread."""
+    def wake(self, own: bool = True) -> None:
+        """From any thread. `own`: the chat itself changed (else: only the queue ahead of it moved)."""
         try:
-            self.loop.call_soon_threadsafe(self._event.set)
+            self.loop.call_soon_threadsafe(self._set, own)
         except RuntimeError:  # the loop is closed: nobody waits any more
             pass
+
+    def _set(self, own: bool) -> None:
+        if own:
+            self.own = True
+        self._event.set()
+
+    def take_own(self) -> bool:
+        """In the loop, after `wait`: whether a wake-up since the last call was for the chat's own change."""
+        own, self.own = self.own, False
+        return own
 
     async def wait(self, timeout: float | None) -> bool:
         """True when woken (a change, or `closed`), False when `timeout` seconds passed first."""
@@ -97,6 +110,7 @@ class ChangeFeed:
         self.queue_pace_s = queue_pace_s
         self._queue_moved: float | None = None  # the earliest waiting_since that left the queue, not told yet
         self._queue_told = float("-inf")  # time.monotonic() of the last queue wake-up
+        self.queue_moves = 0  # how many queue wake-ups were sent (read after one: at least the one that woke)
         self._cond = threading.Condition()
         self._subs: dict[str, set[Subscription]] = {}
         self._any: set[Subscription] = set()  # woken by a change of any chat (the operator console)
@@ -193,18 +207,21 @@ class ChangeFeed:
         first = None
         if self._queue_moved is not None and time.monotonic() - self._queue_told >= self.queue_pace_s:
             first, self._queue_moved, self._queue_told = self._queue_moved, None, time.monotonic()
-        woken: list[Subscription] = []
+        woken: dict[Subscription, bool] = {}  # -> for its own change
         with self._cond:
-            for sid in changed:
-                woken.extend(self._subs.get(sid, ()))
-            if changed:
-                woken.extend(self._any)
             if first is not None:
+                self.queue_moves += 1  # before the wake-ups: a woken subscriber reads this move or a later one
                 for subs in self._subs.values():
-                    woken.extend(s for s in subs if s.queued and (s.queued_since is None or s.queued_since > first))
-        for sub in set(woken):
-            sub.wake()
-        return len(set(woken))
+                    woken.update(
+                        (s, False) for s in subs if s.queued and (s.queued_since is None or s.queued_since > first)
+                    )
+            for sid in changed:
+                woken.update((s, True) for s in self._subs.get(sid, ()))
+            if changed:
+                woken.update((s, True) for s in self._any)
+        for sub, own in woken.items():
+            sub.wake(own)
+        return len(woken)
 
     def _watch(self) -> None:
         while True:

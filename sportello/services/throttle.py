@@ -370,10 +370,11 @@ class VisitorQuotas:
                     wait,
                 )
 
-    def change(self, session_id: str, per_window: int) -> None:
+    def change(self, session_id: str, per_window: int, conn=None) -> None:
         """A write a visitor causes in one conversation besides a message (language, operator offer, contact,
         rating): `per_window` (CHANGE_RATE_PER_SESSION) per RATE_WINDOW_S per conversation, 0 = unlimited.
-        Keyed by the conversation, so it holds whatever the client's address."""
+        Keyed by the conversation, so it holds whatever the client's address. `conn`: the change's own write
+        transaction, when `joins_transactions`."""
         changes = getattr(self, "_changes", None)
         if changes is None:
             changes = self._changes = RateLimit(
@@ -383,7 +384,7 @@ class VisitorQuotas:
                 counters=self.messages.counters,
                 clock=self.messages.clock,
             )
-        wait = changes.hit(session_id)
+        wait = changes.hit(session_id, conn)
         if wait > 0:
             raise too_many(
                 "too_many_changes",

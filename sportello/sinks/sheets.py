@@ -87,6 +87,9 @@ class CsvSink:
     def __init__(self, directory: Path):
         self.directory = Path(directory)
         self._seen: dict[str, set[str]] = {}
+        # An upserted worksheet's row keys, with the file's (size, mtime) when they were read or written: new keys
+        # are appended, only a changed row rewrites the file (else every batch rewrote it: O(rows) each).
+        self._keys: dict[str, tuple[tuple[int, int], set[str]]] = {}
 
     def path(self, worksheet: str) -> Path:
         return self.directory / f"{worksheet}.csv"
@@ -157,6 +160,13 @@ class CsvSink:
 
     def _upsert(self, worksheet: str, run: list[SheetRow]) -> None:
         path = self.path(worksheet)
+        keys = self._known_keys(worksheet, path)
+        new = {row.row_key for row in run}
+        if keys is not None and len(new) == len(run) and not new & keys:
+            self._append_rows(path, worksheet, [row.cells() for row in run])  # rows it has never had
+            keys.update(new)
+            self._keys[worksheet] = (_signature(path), keys)
+            return
         header = self._header(worksheet)
         rows: list[list[str]] = []
         if path.exists():
@@ -170,6 +180,28 @@ class CsvSink:
                 index[row.row_key] = len(rows)
                 rows.append(cells)
         write_csv_atomically(path, header, rows)
+        self._keys[worksheet] = (_signature(path), set(index))
+
+    def _known_keys(self, worksheet: str, path: Path) -> set[str] | None:
+        """The row keys of the upserted file, when they are known for the file as it is now (no other writer
+        changed it since); None: the file is read and rewritten."""
+        if not path.exists():
+            return set()
+        cached = self._keys.get(worksheet)
+        if cached is None or cached[0] != _signature(path):
+            return None
+        return cached[1]
+
+    def _append_rows(self, path: Path, worksheet: str, rows: list[list[str]]) -> None:
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        if not path.exists() or path.stat().st_size == 0:
+            writer.writerow(self._header(worksheet))
+        writer.writerows(rows)
+        with path.open("a", encoding="utf-8", newline="") as fh:
+            fh.write(buf.getvalue())
+            fh.flush()
+            os.fsync(fh.fileno())
 
 
 # Stands for a bare CR while a file written before CRs were normalised is parsed
@@ -193,6 +225,11 @@ def _read_upserted(path: Path, header: list[str]) -> tuple[list[str], list[list[
     header = records[0] if records and records[0] else header
     rows = [r for r in records[1:] if r and (len(r) >= len(header) or r[0].isdigit())]
     return header, rows
+
+
+def _signature(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
 
 
 def write_csv_atomically(path: Path, header: list[str], rows: list[list[str]]) -> None:

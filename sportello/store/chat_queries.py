@@ -41,6 +41,7 @@ def _ahead(keys=QUEUE_KEYS):
 
 LIVE_QUEUE = select(sessions).where(_IN_QUEUE).order_by(*(c.desc() if desc else c for c, desc in QUEUE_KEYS))
 AHEAD_IN_QUEUE = select(func.count()).select_from(sessions).where(_IN_QUEUE, _ahead())
+QUEUE_IDS = select(sessions.c.id).where(_IN_QUEUE).order_by(*(c.desc() if desc else c for c, desc in QUEUE_KEYS))
 TIMED_OUT = select(sessions.c.id).where(
     sessions.c.status == State.WAITING, sessions.c.waiting_since <= bindparam("cutoff")
 )
@@ -113,6 +114,11 @@ def ahead_in_queue(conn: Connection, sess: Mapping, cutoff: float) -> int:
     """How many chats of the queue are before this session (a mapping of its columns), in queue order."""
     params = {f"q_{col.key}": sess[col.key] for col, _ in QUEUE_KEYS}
     return conn.execute(AHEAD_IN_QUEUE, {"cutoff": cutoff, **params}).scalar_one()
+
+
+def queue_ids(conn: Connection, cutoff: float) -> list[str]:
+    """The ids of the chats in the queue, in queue order (the first is next)."""
+    return conn.execute(QUEUE_IDS, {"cutoff": cutoff}).scalars().all()
 
 
 def timed_out_ids(conn: Connection, cutoff: float) -> list[str]:

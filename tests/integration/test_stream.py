@@ -63,6 +63,39 @@ def test_operator_message_is_pushed_and_resume_gets_exactly_what_was_missed(live
     op.close()
 
 
+def test_the_queue_moving_pushes_each_new_place_from_one_read_of_the_queue(live_server):
+    """A chat leaving the queue moves everyone behind: each waiting stream gets its new place (and wait), read
+    for all of them in one query of the queue, not one full read of its chat each (ChatView.queue_figures_of)."""
+    op = Operator(live_server.url, "mario")
+    op.online()
+    visitors = []
+    for _ in range(3):
+        v = Visitor(live_server.url)
+        v.say(HARD)
+        v.accept(True)
+        visitors.append(v)
+    streams = [Stream(live_server.url, v.session_id, v.token) for v in visitors[1:]]
+    for s, place in zip(streams, (2, 3), strict=True):
+        s.messages(0.3)
+        assert s.state["status"] == "waiting" and s.state["queue_position"] == place
+    view = live_server.runtime.chat.view
+    polls, places = [], []
+    original_poll, original_places = view.visitor_poll, view.queue_figures_of
+    view.visitor_poll = lambda *a, **k: polls.append(a[0]) or original_poll(*a, **k)
+    view.queue_figures_of = lambda *a, **k: places.append(a[0]) or original_places(*a, **k)
+    try:
+        op.take(visitors[0].session_id)
+        for s, place in zip(streams, (1, 2), strict=True):
+            _, state = s.next("state", where=lambda d, p=place: d["queue_position"] == p)
+            assert state["status"] == "waiting" and state["estimated_wait_s"] is not None
+    finally:
+        view.visitor_poll, view.queue_figures_of = original_poll, original_places
+    assert sorted(places) == sorted(v.session_id for v in visitors[1:]) and polls == [], (places, polls)
+    for s in streams:
+        s.close()
+    op.close()
+
+
 def test_unknown_or_foreign_session_is_404_and_says_nothing(live_server):
     a, b = Visitor(live_server.url), Visitor(live_server.url)
     for sid, token, via in (

@@ -48,6 +48,25 @@ def test_start_greets_and_an_answered_question_stays_with_the_bot(desk):
     assert outbox_rows(desk) == 1  # the sheet row committed with the messages
 
 
+def test_a_message_to_the_ai_opens_one_write_transaction_and_one_to_a_person_one_too(desk, monkeypatch):
+    """The writes of a process queue on one lock: whether the AI answers first is read, not tried in a write
+    that is rolled back; a change's quota joins the change's own transaction (when the quotas are in SQLite)."""
+    sid, tok = start(desk)
+    original, writes = desk.store.write, []
+
+    def counted(*args, **kwargs):
+        writes.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(desk.store, "write", counted)
+    assert desk.chat.visitor_message(sid, tok, PRICE_Q)["status"] == "bot"
+    assert desk.chat.visitor_message(sid, tok, HARD)["status"] == "offered"
+    assert len(writes) == 2  # one per message (no client address here: no per-address quota to take)
+    writes.clear()
+    assert desk.chat.answer_offer(sid, tok, False)["status"] == "bot"
+    assert len(writes) == 1, (desk.chat.quotas.joins_transactions, desk.settings.change_rate_per_session)
+
+
 def test_no_answer_offers_then_decline_returns_to_bot(desk):
     sid, tok = start(desk)
     out = desk.chat.visitor_message(sid, tok, HARD)

@@ -121,6 +121,29 @@ def test_csv_sink_ticket_upserts_keep_one_row_per_ticket(tmp_path):
         assert len([line for line in text.split("\n") if line.startswith(f"{tid},")]) == 1
 
 
+def test_csv_sink_appends_new_tickets_and_rewrites_only_for_a_change(tmp_path):
+    """New tickets are appended (the file is not rewritten: same inode); a changed ticket rewrites it; a file
+    changed by someone else since (another process, an editor) is read again, never appended to blindly."""
+    sink = CsvSink(tmp_path)
+    path = sink.path(TICKETS)
+    sink.write(sink_rows(1, TICKETS, "upsert", [ticket(1, "open", "a")], keys=["1"]))
+    inode = path.stat().st_ino
+    sink.write(sink_rows(2, TICKETS, "upsert", [ticket(2, "open", "b"), ticket(3, "open", "c")], keys=["2", "3"]))
+    assert path.stat().st_ino == inode  # appended
+    sink.write(sink_rows(4, TICKETS, "upsert", [ticket(2, "closed", "b")], keys=["2"]))
+    assert path.stat().st_ino != inode  # a change: rewritten in one step
+    assert [(r["id"], r["status"]) for r in sink.read(TICKETS)] == [("1", "open"), ("2", "closed"), ("3", "open")]
+    # Someone else rewrote the file meanwhile (ticket 3 changed): this sink reads it again before writing.
+    other = CsvSink(tmp_path)
+    other.write(sink_rows(5, TICKETS, "upsert", [ticket(3, "resolved", "c")], keys=["3"]))
+    sink.write(sink_rows(6, TICKETS, "upsert", [ticket(3, "closed", "c"), ticket(4, "open", "d")], keys=["3", "4"]))
+    back = [(r["id"], r["status"]) for r in sink.read(TICKETS)]
+    assert back == [("1", "open"), ("2", "closed"), ("3", "closed"), ("4", "open")]
+    # A restart (a new sink) knows nothing yet: it reads the file, then appends again.
+    CsvSink(tmp_path).write(sink_rows(7, TICKETS, "upsert", [ticket(5, "open", "e")], keys=["5"]))
+    assert [r["id"] for r in sink.read(TICKETS)] == ["1", "2", "3", "4", "5"]
+
+
 def test_dashboard_exports_are_formula_safe_and_read_back_exactly():
     rows = [dict.fromkeys(CONVERSATION_HEADER, text) for text in HOSTILE]
     data = csv_bytes(CONVERSATION_HEADER, rows).decode("utf-8-sig")

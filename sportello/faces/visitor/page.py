@@ -972,16 +972,18 @@ def build_page(
         for i, btn in enumerate(suggest_btns):
             btn.click(suggest_handler(i), inputs=[view_state], outputs=send_outputs, **opts)
         # No Gradio progress overlay: its screen-reader line is an untranslated "common.complete".
-        busy = {**opts, "outputs": core_outputs}
+        # Unqueued (a plain POST, as the look): one short service call each, no stream to hold open; Gradio's
+        # queue (join, then an event stream) costs the server several times more per click.
+        busy = {**opts, "outputs": core_outputs, "queue": False}
         person_btn.click(on_person, inputs=[view_state], **busy)
         accept_btn.click(on_person, inputs=[view_state], **busy)
         decline_btn.click(on_decline, inputs=[view_state], **busy)
         contact_btn.click(on_contact, inputs=[method, contact_value, view_state], **busy)
         contact_value.submit(on_contact, inputs=[method, contact_value, view_state], **busy)
-        new_btn.click(on_new, inputs=[view_state], outputs=core_outputs, **opts)
-        rate_open_btn.click(on_rate_open, inputs=[view_state], outputs=core_outputs, **opts)
+        new_btn.click(on_new, inputs=[view_state], **busy)
+        rate_open_btn.click(on_rate_open, inputs=[view_state], **busy)
         rate_btn.click(on_rate, inputs=[score, rate_comment, view_state], **busy)
-        lang.input(on_lang, inputs=[lang, view_state], outputs=core_outputs, **opts)
+        lang.input(on_lang, inputs=[lang, view_state], **busy)
         lang.change(on_labels, inputs=[lang], outputs=label_outputs, queue=False, show_progress="hidden")
         # The look (LIVE_JS: the chat's state changed, or a chat its send started is to be kept): one unqueued
         # event (a plain POST) that re-reads the chat and renders what changed.
