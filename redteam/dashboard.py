@@ -90,9 +90,19 @@ def _label(page, question_start: str, option: str, kb: dict | None) -> str:
     head.wait_for()
     head.click()
     box = page.locator('[data-testid="stExpander"]', has_text=f"Etichetta: {question_start}").first
-    box.locator('[data-testid="stSelectbox"]').first.click()
-    page.keyboard.type(option)
-    page.locator("[role=option]", has_text=option).first.click()  # a click, not Enter: Enter is lost in a rerun
+    select = box.locator('[data-testid="stSelectbox"]').first
+    for attempt in range(5):  # a rerun that redraws the box can swallow the click that opens it, or close the list
+        select.click()
+        page.keyboard.type(option)
+        try:
+            page.locator("[role=option]", has_text=option).first.click(
+                timeout=3_000
+            )  # a click: Enter is lost in a rerun
+            break
+        except Exception:
+            if attempt == 4:
+                raise
+            page.keyboard.press("Escape")
     box.get_by_role("button", name="Salva etichetta").and_(box.locator("button:enabled")).wait_for(timeout=10_000)
     if kb:
         for field, value in kb.items():
