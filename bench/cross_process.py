@@ -34,14 +34,8 @@ sys.path.insert(0, str(ROOT))
 from testkit.databases import postgres_database  # noqa: E402
 from testkit.support import AppServer, add_operator  # noqa: E402
 
-HARD = "Posso prenotare una visita privata notturna con il direttore per il mio matrimonio?"
-ENV = {  # one client address for every tab: the per-address limits off
-    "SESSION_RATE_PER_IP": "0",
-    "MESSAGE_RATE_PER_IP": "0",
-    "STREAM_MAX_PER_CLIENT": "0",
-    "QUEUE_TIMEOUT_S": "600",
-    "ANSWERER": "lexical",
-}
+sys.path.insert(0, str(ROOT / "bench"))
+from visitor_load import HARD, SERVER_ENV  # noqa: E402  (the same question; the per-address limits off)
 
 
 def pct(values: list[float], p: float) -> float:
@@ -186,7 +180,7 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory(prefix="sportello-xproc-") as tmp:
             data = Path(tmp)
-            env = {**ENV, "DATABASE_URL": url}
+            env = {**SERVER_ENV, "DATABASE_URL": url}
             max_chats = str(max(1, -(-args.chats // args.operators)))
             for i in range(args.operators):
                 add_operator(data, f"op{i}", f"Op{i} Bench", "password123", "--max-chats", max_chats, env=env)
