@@ -13,9 +13,12 @@
   first asks `PRAGMA data_version` (microseconds, `chat_queries.CommitProbe`): no commit anywhere, no query.
 
 Subscribers are asyncio code (the visitor stream, sportello/faces/stream.py): `subscribe()` in the event
-loop, then `await sub.wait(timeout)`. A wake-up says "look again", never what changed: the subscriber
-reads the chat (`ChatView.visitor_poll`) after its last seen sequence, so a wake-up too many costs one
-read and a wake-up lost between two reads cannot happen (the read comes after the wake).
+loop, then `await sub.wait(timeout)`. A wake-up says "look again", never what changed, only whether it was
+for the chat's own change (`take_own()`) or only because the queue ahead of it moved (`queue_moves` counts
+those): the subscriber reads the chat (`ChatView.visitor_poll`) after its last seen sequence, or for a queue
+move only its new place (`ChatView.queue_figures_of`, one read of the queue per move for every chat behind).
+A wake-up too many costs one read and a wake-up lost between two reads cannot happen (the read comes after
+the wake).
 """
 
 from __future__ import annotations
