@@ -26,6 +26,7 @@ every stream ends at once (`serve`).
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import sys
 from collections import defaultdict
@@ -52,6 +53,7 @@ STATE_KEYS = (
 )
 MAX_PAGES = 50  # POLL_MAX_MESSAGES each: a long chat's catch-up is read in pages
 READ_WORKERS = 8  # the stream's reads: their own threads, never behind slow answers
+GC_THRESHOLDS = (10_000, 20, 100)  # gc.set_threshold for the serving process (CPython's default: 700, 10, 10)
 NOT_FOUND = {"error": {"code": "not_found", "message": "Not found"}}
 
 
@@ -169,8 +171,11 @@ def stream_router(runtime: Runtime) -> APIRouter:
                 if sub.closed or slot.evicted:
                     return
                 if not sub.take_own() and state["status"] == State.WAITING and not state["operator_typing"]:
-                    # Only the queue ahead moved: the new place, from one read of the queue for every chat behind.
-                    figures = await loop.run_in_executor(pool, view.queue_figures_of, session_id, feed.queue_moves)
+                    # Only the queue ahead moved: the new place, from one read of the queue for every chat behind
+                    # (the first of them reads it on a thread; the others find it read, with no thread hop).
+                    known, figures = view.known_queue_figures(session_id, feed.queue_moves)
+                    if not known:
+                        figures = await loop.run_in_executor(pool, view.queue_figures_of, session_id, feed.queue_moves)
                     if figures is not None:
                         snap, msgs = {**snap, **figures}, []
                         continue
@@ -230,7 +235,17 @@ class ClosingServer(uvicorn.Server):
 
 
 def serve(app, runtime: Runtime, **kwargs) -> None:
-    """`uvicorn.run(app, **kwargs)`, with the streams ended at the start of the shutdown."""
+    """`uvicorn.run(app, **kwargs)`, with the streams ended at the start of the shutdown.
+
+    What the app built at start-up (Gradio's blocks, the knowledge base, the models' Python objects: hundreds of
+    thousands of objects that live as long as the process) is frozen out of the garbage collector first: each
+    full collection walked them all and held the GIL 220-300 ms, every 4 s at 1,000 tabs, stalling every
+    request and stream at once (issue 21). The young generation is collected every GC_THRESHOLDS[0] net
+    allocations instead of 700: at 1,000 tabs the collector ran 79 times in 45 s instead of 2,700, and no full
+    collection came (they still took 60-140 ms each after the freeze)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
     server = ClosingServer(uvicorn.Config(app, **kwargs), runtime.feed.close)
     server.run()
     if not server.started:

@@ -121,6 +121,19 @@ class ChatView:
         with self._waits_lock:
             self._waits = None
 
+    def known_queue_figures(self, session_id: str, move: int) -> tuple[bool, dict | None]:
+        """`queue_figures_of` without any read: (True, its answer) when the queue was already read for `move` (or a
+        later one), else (False, None)."""
+        with self._places_lock:
+            read_for, places = self._places
+            waits = self._places_waits
+        if read_for < move:
+            return False, None
+        position = places.get(session_id)
+        if position is None:
+            return True, None
+        return True, {"queue_position": position, "estimated_wait_s": estimated_wait_s(waits, position)}
+
     def queue_figures_of(self, session_id: str, move: int) -> dict | None:
         """{"queue_position", "estimated_wait_s"} of a chat in the queue, from ONE read of the whole queue per
         queue move (`move`: the change feed's `queue_moves` when the caller was woken): when the queue moves,
