@@ -252,27 +252,11 @@ class ChatService:
         """A visitor's write other than a message counts against CHANGE_RATE_PER_SESSION (429 above it)."""
         self.quotas.change(session_id, self.settings.change_rate_per_session)
 
-    @contextmanager
-    def _change_quota(self, session_id: str) -> Iterator[Callable[[Connection], None]]:
-        """`_metered` inside the change's own transaction (`count(conn)`) when the quotas are in SQLite: one write
-        instead of two (the writes queue on one lock). A change that fails rolls its token back; it is then taken
-        on its own, so it still counts (as `_message_quota` does for messages). Other quota stores count first."""
-        joins = self.quotas.joins_transactions
-        if not joins:
-            self._metered(session_id)
-
-        def count(conn: Connection) -> None:
-            if joins:
-                self.quotas.change(session_id, self.settings.change_rate_per_session, conn)
-
-        try:
-            yield count
-        except RateLimited:  # refused: nothing was taken
-            raise
-        except BaseException:
-            if joins:
-                self._metered(session_id)
-            raise
+    def _change_quota(self, session_id: str):
+        """`_metered` inside the change's own transaction (`count(conn)`, `_joined_quota`): one write instead of two
+        (the writes of a process queue on one lock)."""
+        rate = self.settings.change_rate_per_session
+        return self._joined_quota(lambda conn=None: self.quotas.change(session_id, rate, conn))
 
     def set_language(self, session_id: str, token: str, language: str) -> dict:
         lang = validate_language(language)
@@ -404,27 +388,32 @@ class ChatService:
                 "messages": [message_dict(m) for m in tx.new],
             }
 
+    def _message_quota(self, client: str | None, first: bool):
+        """Counts a visitor message once, in its first turn (`_joined_quota`): a refusal comes before the answerer
+        runs, and a turn that fails (an unknown or closed chat) still counts."""
+        return self._joined_quota(lambda conn=None: self.quotas.message(client, conn), active=first)
+
     @contextmanager
-    def _message_quota(self, client: str | None, first: bool) -> Iterator[Callable[[Connection], None]]:
-        """Counts a visitor message once, in its first turn. Quotas in SQLite take the token in the turn's own
-        transaction (`count(conn)`, no commit of its own); when the turn fails (_NeedsAnswer before the AI
-        answers, an unknown or closed chat) the token rolled back with it and is taken again on its own, so the
-        message still counts and a refusal comes before the answerer runs. Other quota stores count first."""
-        joins = first and self.quotas.joins_transactions
-        if first and not joins:
-            self.quotas.message(client)
+    def _joined_quota(self, take: Callable[..., None], active: bool = True) -> Iterator[Callable[[Connection], None]]:
+        """A quota's token (`take(conn=None)`, raising RateLimited when refused). Quotas in SQLite take it in the
+        caller's own write transaction (`count(conn)`, no commit of its own); when that transaction fails, the
+        token rolled back with it (or was never reached) and is taken again on its own, so the attempt still
+        counts. Other quota stores count first. `active` False: nothing to count."""
+        joins = active and self.quotas.joins_transactions
+        if active and not joins:
+            take()
 
         def count(conn: Connection) -> None:
             if joins:
-                self.quotas.message(client, conn)
+                take(conn)
 
         try:
             yield count
         except RateLimited:  # refused: nothing was taken
             raise
         except BaseException:
-            if joins:  # rolled back with the turn, or never reached (an unknown chat): taken on its own
-                self.quotas.message(client)
+            if joins:  # rolled back with the transaction, or never reached (an unknown chat): taken on its own
+                take()
             raise
 
     def _bot_turn(self, tx: _Tx, text: str, answer: Answer) -> tuple[str, str | None]:

@@ -100,9 +100,9 @@ class ChatView:
         self.poll_max = settings.poll_max_messages
         self._waits: tuple[float, list] | None = None  # (time.monotonic() read, the recent waits)
         self._waits_lock = threading.Lock()
-        self._places: tuple[int, dict[str, int]] = (-1, {})  # (the queue move it was read for, id -> position)
+        # (the queue move it was read for, id -> position, the recent waits read with it)
+        self._places: tuple[int, dict[str, int], list] = (-1, {}, [])
         self._places_lock = threading.Lock()
-        self._places_waits: list = []
 
     def recent_waits(self, conn: Connection) -> list:
         """The recent waits the wait estimate is the median of, read at most every WAITS_TTL_S: the queue moving
@@ -125,8 +125,7 @@ class ChatView:
         """`queue_figures_of` without any read: (True, its answer) when the queue was already read for `move` (or a
         later one), else (False, None)."""
         with self._places_lock:
-            read_for, places = self._places
-            waits = self._places_waits
+            read_for, places, waits = self._places
         if read_for < move:
             return False, None
         position = places.get(session_id)
@@ -141,20 +140,13 @@ class ChatView:
         cost O(queue) apiece, O(queue²) in all. None when the chat is not in the queue (any more): then its
         own change is read in full."""
         with self._places_lock:  # one reader per move; the others wait for its answer
-            read_for, places = self._places
-            if read_for < move:
+            if self._places[0] < move:
                 now = self.clock()
                 with self.store.read() as conn:
                     ids = cq.queue_ids(conn, queue_cutoff(now, self.settings.queue_timeout_s))
                     waits = self.recent_waits(conn)
-                places = {sid: i for i, sid in enumerate(ids, start=1)}
-                self._places = (move, places)
-                self._places_waits = waits
-            waits = self._places_waits
-        position = places.get(session_id)
-        if position is None:
-            return None
-        return {"queue_position": position, "estimated_wait_s": estimated_wait_s(waits, position)}
+                self._places = (move, {sid: i for i, sid in enumerate(ids, start=1)}, waits)
+        return self.known_queue_figures(session_id, move)[1]
 
     # ------------------------------------------------------------------ visitor
     def visitor_poll(self, session_id: str, token: str, after: int = 0) -> dict:

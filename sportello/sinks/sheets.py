@@ -122,16 +122,7 @@ class CsvSink:
         fresh = [r for r in run if r.event_id not in seen]
         if not fresh:
             return
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        if not path.exists() or path.stat().st_size == 0:
-            writer.writerow(self._header(worksheet))
-        for row in fresh:
-            writer.writerow(row.cells())
-        with path.open("a", encoding="utf-8", newline="") as fh:
-            fh.write(buf.getvalue())
-            fh.flush()
-            os.fsync(fh.fileno())
+        self._append_rows(path, worksheet, [row.cells() for row in fresh])
         seen.update(r.event_id for r in fresh)
 
     def _load_seen(self, worksheet: str, path: Path) -> set[str]:
@@ -193,6 +184,7 @@ class CsvSink:
         return cached[1]
 
     def _append_rows(self, path: Path, worksheet: str, rows: list[list[str]]) -> None:
+        """Append whole lines, durably (a header first into an empty file)."""
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         if not path.exists() or path.stat().st_size == 0:

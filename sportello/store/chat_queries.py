@@ -39,9 +39,10 @@ def _ahead(keys=QUEUE_KEYS):
     return or_(first, and_(col == value, _ahead(rest))) if rest else first
 
 
-LIVE_QUEUE = select(sessions).where(_IN_QUEUE).order_by(*(c.desc() if desc else c for c, desc in QUEUE_KEYS))
+_QUEUE_ORDER = [c.desc() if desc else c for c, desc in QUEUE_KEYS]
+LIVE_QUEUE = select(sessions).where(_IN_QUEUE).order_by(*_QUEUE_ORDER)
 AHEAD_IN_QUEUE = select(func.count()).select_from(sessions).where(_IN_QUEUE, _ahead())
-QUEUE_IDS = select(sessions.c.id).where(_IN_QUEUE).order_by(*(c.desc() if desc else c for c, desc in QUEUE_KEYS))
+QUEUE_IDS = select(sessions.c.id).where(_IN_QUEUE).order_by(*_QUEUE_ORDER)
 TIMED_OUT = select(sessions.c.id).where(
     sessions.c.status == State.WAITING, sessions.c.waiting_since <= bindparam("cutoff")
 )
