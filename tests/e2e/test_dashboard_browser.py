@@ -256,6 +256,9 @@ def test_console_chat_view_alert_notes_transfer_and_labels(data_dir, tmp_path):
         bubble = _box(page, "msg-operator-")
         frame = wait_until(page.locator('[class*="st-key-transcript_"]').first.bounding_box, timeout=10, interval=0.1)
         assert bubble["x"] + bubble["width"] <= frame["x"] + frame["width"] + 1, (bubble, frame)  # not clipped
+        # On the narrow screen Streamlit folds the sidebar away (an animation): the picture once it is out of view.
+        sidebar = page.locator('[data-testid="stSidebar"]')
+        wait_until(lambda: (b := sidebar.bounding_box()) is None or b["x"] + b["width"] <= 0, timeout=10, interval=0.1)
         page.screenshot(path=str(SHOTS / "console-phone.png"))
         page.set_viewport_size({"width": 1280, "height": 800})
 
