@@ -24,8 +24,11 @@ Prints, per level: the answers' overhead over the answerer's own time (p50/p95:
 stays near 0 if slow answers run in parallel), the look's latency, operator ->
 tab (from the operator's send to the tab receiving the stream's frame that carries
 the message, which the page renders from the stream: p50/p95/max), errors,
-the server's CPU and memory, the server CPU per idle tab per minute, and the load
-client's CPU (all its processes). With --json the last line is one JSON object for
+the server's CPU and memory, the server CPU per idle tab per minute, the load
+client's CPU (all its processes) and its own event-loop lag (p95: how late the client's
+loop runs, which every time it measures includes). An answer's time starts where the
+page's starts: for a chat's first message, with the chat's creation (POST
+/api/chat/sessions), as the page's script sends both. With --json the last line is one JSON object for
 the largest level. Visitor -> console is not measured here (bench/live_console.py).
 
 The client runs on the same machine as the server (it competes for the CPUs).
@@ -182,6 +185,7 @@ class Results:
         self.errors: list[str] = []
         self.journeys = 0
         self.cpu_s = 0.0  # the load client's own CPU (this process)
+        self.loop_lags: list[float] = []  # the load client's own event-loop lag (seconds late for a 50 ms sleep)
 
 
 async def visitor(tab: VisitorTab, res: Results, until: float, delay: float, think: float) -> None:
@@ -271,7 +275,13 @@ async def tabs_run(url: str, n: int, duration: float, delay: float, think: float
                 await asyncio.sleep(random.random() * min(3.0, duration / 4))  # tabs do not start in the same ms
             await visitor(tab, res, until, delay, think)
 
-        await asyncio.gather(*(staggered(t) for t in tabs))
+        async def lag_probe():  # how late this client's own loop runs: what it adds to every time it measures
+            while time.monotonic() < until:
+                t = time.perf_counter()
+                await asyncio.sleep(0.05)
+                res.loop_lags.append(time.perf_counter() - t - 0.05)
+
+        await asyncio.gather(lag_probe(), *(staggered(t) for t in tabs))
         res.cpu_s = time.process_time() - cpu0
     finally:
         for c in clients:
@@ -399,7 +409,7 @@ async def run_level(
     cpu = stats.cpu_s() - cpu0
     res = Results()
     for part in parts:
-        for key in ("answers", "actions", "ticks", "received", "errors"):
+        for key in ("answers", "actions", "ticks", "received", "errors", "loop_lags"):
             getattr(res, key).extend(part[key])
         res.journeys += part["journeys"]
     res.errors.extend(op.errors)
@@ -429,6 +439,7 @@ async def run_level(
         "server_cpu_pct": 100 * cpu / elapsed,
         "client_cpu_pct": 100 * client_cpu / elapsed,
         "server_rss_mb": stats.rss_mb(),
+        "client_lag_p95": pct(res.loop_lags, 95),
     }
 
 
@@ -464,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{'tabs':>5} {'answers':>7} {'ovh p50':>8} {'ovh p95':>8} {'looks/s':>8} {'look p50':>9} {'look p95':>9} "
         f"{'op->tab p50':>11} {'p95':>6} {'max':>6} {'chats':>6} {'errors':>6} {'cpu%':>5} {'rss MB':>7} "
-        f"{'idle ms/tab/min':>15} {'client cpu%':>11}"
+        f"{'idle ms/tab/min':>15} {'client cpu%':>11} {'client lag p95':>14}"
     )
     last = None
     for n in [int(x) for x in args.visitors.split(",") if x.strip()]:
@@ -485,7 +496,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['ticks_per_s']:>8.1f} {r['tick_p50'] * 1000:>7.0f}ms {r['tick_p95'] * 1000:>7.0f}ms "
             f"{r['delivery_p50']:>10.2f}s {r['delivery_p95']:>5.2f}s {r['delivery_max']:>5.2f}s "
             f"{r['journeys']:>6} {r['errors']:>6} {r['server_cpu_pct']:>5.0f} {r['server_rss_mb']:>7.0f} "
-            f"{r['idle_ms']:>15.2f} {r['client_cpu_pct']:>11.0f}",
+            f"{r['idle_ms']:>15.2f} {r['client_cpu_pct']:>11.0f} {r['client_lag_p95'] * 1000:>12.0f}ms",
             flush=True,
         )
         if r["first_error"]:
