@@ -154,7 +154,7 @@ class SilentAnswerer:
     """Answers nothing and loads nothing: for a process that never answers visitors (the dashboard)."""
 
     def answer(self, question: str, lang: str | None = None) -> Answer:
-        return Answer(False, "", NO_ANSWER, None, 0.0, lang or "it")
+        return Answer.none(lang or "it")
 
     def reload_learned(self) -> None:
         pass
@@ -215,7 +215,7 @@ class EscalatingAnswerer:
         if urgent is not None:
             return urgent
         lang = lang if lang in ("it", "en") else detect_lang(question)
-        return Answer(False, "", NO_ANSWER, None, 0.0, lang)
+        return Answer.none(lang)
 
     def reload_learned(self) -> None:
         if self._real is not None:

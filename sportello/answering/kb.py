@@ -52,6 +52,11 @@ class Answer:
     # emergency or lost-child entry); None otherwise.
     topic: str | None = None
 
+    @classmethod
+    def none(cls, lang: str, confidence: float = 0.0) -> Answer:
+        """No answer: offer a person (an answerer found nothing, or failed)."""
+        return cls(False, "", NO_ANSWER, None, confidence, lang)
+
     def public(self) -> dict:
         d = asdict(self)
         d.pop("lang")

@@ -27,7 +27,7 @@ from collections.abc import Generator, Iterable
 
 import openai
 
-from .kb import NO_ANSWER, Answer
+from .kb import Answer
 from .retrieval import RetrievalAnswerer
 from .retrieval_rules import escalation_reason, small_talk
 from .retrieval_text import STOP, normalize, stem
@@ -290,15 +290,15 @@ class LLMAnswerer:
         entries = [index.entry_for(c.intent, lang) for c in candidates]
         reply = yield from self._complete(question, lang, entries, start, stream)
         if not reply["found"]:
-            return Answer(False, "", NO_ANSWER, None, 0.0, lang)
+            return Answer.none(lang)
         chosen = next((e for e in entries if e.intent == reply["intent"]), None)
         if chosen is None:
             log.info("LLM chose intent %r outside the retrieved entries; not found", reply["intent"])
-            return Answer(False, "", NO_ANSWER, None, 0.0, lang)
+            return Answer.none(lang)
         sources = [e.answer for e in index.by_intent[chosen.intent]]
         if not is_grounded(reply["answer"], sources):
             log.info("LLM answer for %r is not grounded in the KB; not found", chosen.intent)
-            return Answer(False, "", NO_ANSWER, None, 0.0, lang)
+            return Answer.none(lang)
         score = next(c.confidence for c in candidates if c.intent == chosen.intent)
         confidence = round(max(0.5, min(1.0, 0.5 + score / 2)), 4)
         return Answer(True, reply["answer"], chosen.intent, chosen.id, confidence, lang)

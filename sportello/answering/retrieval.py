@@ -803,7 +803,7 @@ class RetrievalAnswerer:
             return self._answer(question, lang)
         except Exception:  # never let one odd question break the conversation
             log.exception("retrieval failed for a question; escalating")
-            return Answer(False, "", NO_ANSWER, None, 0.0, lang if lang in ("it", "en") else self.default_lang)
+            return Answer.none(lang if lang in ("it", "en") else self.default_lang)
 
     def _answer(self, question: str, lang: str | None) -> Answer:
         index, text, lang, early = self.prepare(question, lang)
@@ -811,7 +811,7 @@ class RetrievalAnswerer:
             return early
         ranked = index.score(text, lang)
         if not ranked:
-            return early or Answer(False, "", NO_ANSWER, None, 0.0, lang)
+            return early or Answer.none(lang)
         ranking = [r.intent for r in ranked]
         return self.decide(index, text, lang, ranking, ranked[0].confidence, self.threshold, early)
 
@@ -849,7 +849,7 @@ class RetrievalAnswerer:
             # may have overruled a KB entry ("posso dare una mano con la banca dei semi?": "banca" is a bank).
             sure = early is None or confidence >= threshold
             offered = ranking[:MAX_SUGGESTIONS] if sure and index.knows(text, lang) else []
-            reply = early or Answer(False, "", NO_ANSWER, None, conf, lang)
+            reply = early or Answer.none(lang, conf)
             return replace(reply, suggestion=first if offered else None, suggestions=offered)
         if self.hedge and best not in (index.greeting_intent, index.thanks_intent):
             missing = index.uncovered(text, lang, best)
@@ -913,7 +913,7 @@ class RetrievalAnswerer:
         question = question[:2000]
         lang = self.reply_lang(index, question, lang)
         if not question.strip():
-            return index, question, lang, Answer(False, "", NO_ANSWER, None, 0.0, lang)
+            return index, question, lang, Answer.none(lang)
         urgent = self.emergency_answer(index, question, lang)
         if urgent is not None:
             return index, question, lang, urgent

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Connection
 
-from sportello.answering.bot import NO_ANSWER, OPERATOR_REQUEST, Answer, Answerer, answer_chunks, emergency_reply
+from sportello.answering.bot import OPERATOR_REQUEST, Answer, Answerer, answer_chunks, emergency_reply
 from sportello.answering.emergency import EMERGENCY
 from sportello.answering.retrieval import MAX_SUGGESTIONS
 from sportello.config import Settings
@@ -304,7 +304,7 @@ class ChatService:
             answer = yield from answer_chunks(self.answerer, text, language)
         except Exception:
             log.exception("answerer failed; escalating")
-            answer = Answer(False, "", NO_ANSWER, None, 0.0, language)
+            answer = Answer.none(language)
         yield self._visitor_turn(session_id, token, text, answer)
 
     def _ai_turn(self, session_id: str, token: str, client: str | None) -> str | None:
@@ -330,7 +330,7 @@ class ChatService:
             return self.answerer.answer(text, language)
         except Exception:
             log.exception("answerer failed; escalating")
-            return Answer(False, "", NO_ANSWER, None, 0.0, language)
+            return Answer.none(language)
 
     def _visitor_turn(
         self, session_id: str, token: str, text: str, answer: Answer | None, client: str | None = None
