@@ -185,6 +185,8 @@ class Results:
         self.errors: list[str] = []
         self.journeys = 0
         self.cpu_s = 0.0  # the load client's own CPU (this process)
+        self.first_answers: list[float] = []  # the answers to a new chat's first message (its creation included)
+        self.later_answers: list[float] = []
         self.loop_lags: list[float] = []  # the load client's own event-loop lag (seconds late for a 50 ms sleep)
 
 
@@ -209,9 +211,11 @@ async def visitor(tab: VisitorTab, res: Results, until: float, delay: float, thi
 
     async def say(text: str) -> None:
         answered = tab.status in ("bot", "offered")  # else no answerer runs (a contact's phase): not an answer
+        new_chat = not tab.live.get("sid")  # the page creates the chat first (POST /api/chat/sessions)
         took = await tab.say(text)
         if answered:
             res.answers.append(took - delay)
+            (res.first_answers if new_chat else res.later_answers).append(took - delay)
         else:
             res.actions.append(took)
 
@@ -409,7 +413,7 @@ async def run_level(
     cpu = stats.cpu_s() - cpu0
     res = Results()
     for part in parts:
-        for key in ("answers", "actions", "ticks", "received", "errors", "loop_lags"):
+        for key in ("answers", "actions", "ticks", "received", "errors", "loop_lags", "first_answers", "later_answers"):
             getattr(res, key).extend(part[key])
         res.journeys += part["journeys"]
     res.errors.extend(op.errors)
@@ -440,6 +444,8 @@ async def run_level(
         "client_cpu_pct": 100 * client_cpu / elapsed,
         "server_rss_mb": stats.rss_mb(),
         "client_lag_p95": pct(res.loop_lags, 95),
+        "first_answers": res.first_answers,
+        "later_answers": res.later_answers,
     }
 
 
@@ -498,6 +504,12 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['journeys']:>6} {r['errors']:>6} {r['server_cpu_pct']:>5.0f} {r['server_rss_mb']:>7.0f} "
             f"{r['idle_ms']:>15.2f} {r['client_cpu_pct']:>11.0f} {r['client_lag_p95'] * 1000:>12.0f}ms",
             flush=True,
+        )
+        first, later = r["first_answers"], r["later_answers"]
+        print(
+            f"      answer overhead p50/p95: a new chat's first message (its creation included) {len(first)} answers "
+            f"{pct(first, 50) * 1000:.0f}/{pct(first, 95) * 1000:.0f} ms, later messages {len(later)} answers "
+            f"{pct(later, 50) * 1000:.0f}/{pct(later, 95) * 1000:.0f} ms"
         )
         if r["first_error"]:
             print("      first error:", r["first_error"])
