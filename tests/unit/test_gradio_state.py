@@ -71,3 +71,44 @@ def test_a_tab_state_without_config_copies_still_keeps_values_and_builds_configs
     for s in (gradios, tab):  # ... and kept up to date from then on
         s[html._id] = gr.HTML("y", js_on_load=None, render=False, visible=False)
     assert tab.config_values[html._id] == gradios.config_values[html._id]
+
+
+@written_for
+def test_the_page_components_processing_runs_in_the_event_loop_and_gives_what_gradio_gives():
+    import threading
+
+    import gradio.blocks as blocks_module
+
+    demo, (state, html, button, box, chat) = _demo()
+    fn = demo.fns[0]
+    prediction = {state: 2, html: "<i>a</i>", button: "c", box: "d", chat: [{"role": "user", "content": "ciao"}]}
+    threads: list[str] = []
+    own = gr.Chatbot.postprocess
+
+    def postprocess(self, value):  # Gradio's, noting the thread it runs in
+        threads.append(threading.current_thread().name)
+        return own(self, value)
+
+    async def outputs():
+        return await demo.postprocess_data(fn, dict(prediction), state_holder.SessionState(demo))
+
+    loop_thread = threading.current_thread().name
+    try:
+        gr.Chatbot.postprocess = postprocess
+        blocks_module.anyio = __import__("anyio")  # Gradio's own (a page built earlier in this process installed it)
+        gradio_own = asyncio.run(outputs())
+        assert threads == [threads[0]] and threads[0] != loop_thread  # Gradio's own: a worker thread
+        assert gradio_state.install()
+        assert gradio_state.install()  # twice: still one wrapper
+        assert isinstance(blocks_module.anyio, gradio_state._AnyioForBlocks)
+        assert blocks_module.anyio.CapacityLimiter is __import__("anyio").CapacityLimiter  # the rest: anyio's
+        threads.clear()
+        assert asyncio.run(outputs()) == gradio_own
+        assert threads == [loop_thread]  # inline: no thread hop
+
+        async def elsewhere():  # anything but a page component's processing still goes to a worker thread
+            return await blocks_module.anyio.to_thread.run_sync(lambda: threading.current_thread().name)
+
+        assert asyncio.run(elsewhere()) != loop_thread
+    finally:
+        gr.Chatbot.postprocess = own
