@@ -72,8 +72,9 @@ def test_metrics_report_the_truth_and_no_personal_data(metered):
     answered.say("Quanto costa il biglietto?")
     hedged = Visitor(url, language="en")
     hedged.say("sunday closing time?")
-    # Nothing in the KB comes near: no answer and no suggestion. (The dragon below gets the pets' questions as
-    # suggestions when this test runs alone, and none after some other tests of the same process: not found why.)
+    # Nothing in the KB comes near: no answer and no suggestion ("escalated"). The dragon below gets the pets'
+    # questions as suggestions; the counters are the process's (Prometheus), so in a full run other tests' answers
+    # had counted an "escalated" one, and alone this test failed.
     Visitor(url).say("Che tempo farà domani a Tokyo?")
     ticket = Visitor(url)
     ticket.say(HARD)
