@@ -68,13 +68,16 @@ def metered(data_dir):
 
 def test_metrics_report_the_truth_and_no_personal_data(metered):
     url = metered.url
+    # The counters are the process's (Prometheus): other tests of this process have counted too. What this test
+    # did is what they grew by.
+    before = httpx.get(f"{url}/metrics").text
     answered = Visitor(url)
     answered.say("Quanto costa il biglietto?")
     hedged = Visitor(url, language="en")
     hedged.say("sunday closing time?")
-    # Nothing in the KB comes near: no answer and no suggestion ("escalated"). The dragon below gets the pets'
-    # questions as suggestions; the counters are the process's (Prometheus), so in a full run other tests' answers
-    # had counted an "escalated" one, and alone this test failed.
+    # Nothing in the KB comes near: no answer and no suggestion ("escalated"; the dragon below gets the pets'
+    # questions as suggestions). Before the counters were read as growth, other tests' answers had counted an
+    # "escalated" one in a full run, and alone this test failed.
     Visitor(url).say("Che tempo farà domani a Tokyo?")
     ticket = Visitor(url)
     ticket.say(HARD)
@@ -94,21 +97,25 @@ def test_metrics_report_the_truth_and_no_personal_data(metered):
     wait_until(lambda: metered.runtime.health.report()["checks"]["outbox"]["backlog"] == 0)
 
     text = httpx.get(f"{url}/metrics").text
+
+    def grew(name: str, **labels) -> float:
+        return (metric(text, name, **labels) or 0) - (metric(before, name, **labels) or 0)
+
     assert metric(text, "sportello_queue_length") == 1
     assert metric(text, "sportello_queue_oldest_wait_seconds") >= 0
     assert metric(text, "sportello_live_chats") == 0
     assert metric(text, "sportello_operators_online") == 1
     assert metric(text, "sportello_outbox_backlog") == 0
     assert metric(text, "sportello_outbox_oldest_seconds") == 0
-    assert metric(text, "sportello_outbox_rows_total", sink="csv", result="sent") >= 4
+    assert grew("sportello_outbox_rows_total", sink="csv", result="sent") >= 4
     for outcome in ("found", "suggested", "escalated"):  # "hedged" is off by default (HEDGE_UNKNOWN_WORDS)
-        assert metric(text, "sportello_answers_total", outcome=outcome) >= 1, outcome
-    assert metric(text, "sportello_answer_seconds_count") >= 4
+        assert grew("sportello_answers_total", outcome=outcome) >= 1, outcome
+    assert grew("sportello_answer_seconds_count") >= 4
     route = "/api/chat/sessions/{session_id}/messages"
-    assert metric(text, "sportello_http_requests_total", route=route, method="POST", status="200") >= 4
-    assert metric(text, "sportello_http_request_seconds_count", route=route, method="POST") >= 4
-    assert metric(text, "sportello_http_requests_total", route="/api/auth/login", status="429") >= 1
-    assert metric(text, "sportello_rate_limit_refusals_total") >= 1
+    assert grew("sportello_http_requests_total", route=route, method="POST", status="200") >= 4
+    assert grew("sportello_http_request_seconds_count", route=route, method="POST") >= 4
+    assert grew("sportello_http_requests_total", route="/api/auth/login", status="429") >= 1
+    assert grew("sportello_rate_limit_refusals_total") >= 1
     for visitor in (answered, hedged, ticket, phone, waiting):
         assert visitor.session_id not in text and visitor.token not in text
     for secret in (EMAIL, "giulia", "Giulia", "Verdi", "555 0199", "3475550199", "Lucia", lucia.token, "password"):
