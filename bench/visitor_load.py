@@ -178,7 +178,6 @@ TABS_PER_CLIENT = 50  # tabs sharing one httpx client: its pool is scanned per r
 
 class Results:
     def __init__(self):
-        self.answers: list[float] = []
         self.actions: list[float] = []
         self.ticks: list[float] = []
         self.received: list[tuple[str, float]] = []  # (operator message marker, wall time it reached the tab)
@@ -214,7 +213,6 @@ async def visitor(tab: VisitorTab, res: Results, until: float, delay: float, thi
         new_chat = not tab.live.get("sid")  # the page creates the chat first (POST /api/chat/sessions)
         took = await tab.say(text)
         if answered:
-            res.answers.append(took - delay)
             (res.first_answers if new_chat else res.later_answers).append(took - delay)
         else:
             res.actions.append(took)
@@ -413,10 +411,11 @@ async def run_level(
     cpu = stats.cpu_s() - cpu0
     res = Results()
     for part in parts:
-        for key in ("answers", "actions", "ticks", "received", "errors", "loop_lags", "first_answers", "later_answers"):
+        for key in ("actions", "ticks", "received", "errors", "loop_lags", "first_answers", "later_answers"):
             getattr(res, key).extend(part[key])
         res.journeys += part["journeys"]
     res.errors.extend(op.errors)
+    answers = res.first_answers + res.later_answers
     deliveries: dict[str, float] = {}
     for marker, when in res.received:
         if marker in sent:
@@ -426,9 +425,9 @@ async def run_level(
     nan = float("nan")
     return {
         "visitors": n,
-        "answers": len(res.answers),
-        "answer_p50": statistics.median(res.answers) if res.answers else nan,
-        "answer_p95": pct(res.answers, 95),
+        "answers": len(answers),
+        "answer_p50": statistics.median(answers) if answers else nan,
+        "answer_p95": pct(answers, 95),
         "ticks": len(res.ticks),
         "ticks_per_s": len(res.ticks) / elapsed,
         "tick_p50": statistics.median(res.ticks) if res.ticks else nan,
