@@ -78,7 +78,8 @@ def test_metrics_report_the_truth_and_no_personal_data(metered):
     # Nothing in the KB comes near: no answer and no suggestion ("escalated"; the dragon below gets the pets'
     # questions as suggestions). Before the counters were read as growth, other tests' answers had counted an
     # "escalated" one in a full run, and alone this test failed.
-    Visitor(url).say("Che tempo farà domani a Tokyo?")
+    escalated = Visitor(url)
+    escalated.say("Che tempo farà domani a Tokyo?")
     ticket = Visitor(url)
     ticket.say(HARD)
     ticket.accept(True)
@@ -116,7 +117,7 @@ def test_metrics_report_the_truth_and_no_personal_data(metered):
     assert grew("sportello_http_request_seconds_count", route=route, method="POST") >= 4
     assert grew("sportello_http_requests_total", route="/api/auth/login", status="429") >= 1
     assert grew("sportello_rate_limit_refusals_total") >= 1
-    for visitor in (answered, hedged, ticket, phone, waiting):
+    for visitor in (answered, hedged, escalated, ticket, phone, waiting):
         assert visitor.session_id not in text and visitor.token not in text
     for secret in (EMAIL, "giulia", "Giulia", "Verdi", "555 0199", "3475550199", "Lucia", lucia.token, "password"):
         assert secret not in text, secret

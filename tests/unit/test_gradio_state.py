@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import anyio
 import gradio as gr
 import pytest
 from gradio import state_holder
@@ -95,13 +96,13 @@ def test_the_page_components_processing_runs_in_the_event_loop_and_gives_what_gr
     loop_thread = threading.current_thread().name
     try:
         gr.Chatbot.postprocess = postprocess
-        blocks_module.anyio = __import__("anyio")  # Gradio's own (a page built earlier in this process installed it)
+        blocks_module.anyio = anyio  # Gradio's own (a page built earlier in this process installed it)
         gradio_own = asyncio.run(outputs())
         assert threads == [threads[0]] and threads[0] != loop_thread  # Gradio's own: a worker thread
         assert gradio_state.install()
         assert gradio_state.install()  # twice: still one wrapper
         assert isinstance(blocks_module.anyio, gradio_state._AnyioForBlocks)
-        assert blocks_module.anyio.CapacityLimiter is __import__("anyio").CapacityLimiter  # the rest: anyio's
+        assert blocks_module.anyio.CapacityLimiter is anyio.CapacityLimiter  # the rest: anyio's
         threads.clear()
         assert asyncio.run(outputs()) == gradio_own
         assert threads == [loop_thread]  # inline: no thread hop
