@@ -6,8 +6,9 @@ Starts the app (the real `build_app`, with the lexical offline answerer slowed d
 --answer-delay seconds per answer to stand in for an LLM) in a child process
 with a temporary DATA_DIR, then runs N simulated tabs that speak the page's
 Gradio protocol (sportello.faces.visitor.client) like the browser does: a message goes
-through the visitor REST API (`?stream=1`) as the page's script sends it, a new chat is
-then adopted by a Gradio look, the buttons are Gradio events. The tabs first open (each
+through the visitor REST API (`?stream=1`) as the page's script sends it (a new chat's first
+message starts the chat in the same request), the new chat is adopted by a Gradio look, the
+buttons are Gradio events. The tabs first open (each
 loads the page; not measured), in one load client process per 250 tabs (--procs), 50
 tabs per httpx client; then, for --duration seconds, each loops the seed journey: a
 question the KB answers, one it cannot, "talk to a person", then either (no operator
@@ -28,7 +29,7 @@ the server's CPU and memory, the server CPU per idle tab per minute, the load
 client's CPU (all its processes) and its own event-loop lag (p95: how late the client's
 loop runs, which every time it measures includes). An answer's time starts where the
 page's starts: for a chat's first message, with the chat's creation (POST
-/api/chat/sessions), as the page's script sends both. With --json the last line is one JSON object for
+/api/chat/sessions with the text, one request). With --json the last line is one JSON object for
 the largest level. Visitor -> console is not measured here (bench/live_console.py).
 
 The client runs on the same machine as the server (it competes for the CPUs).

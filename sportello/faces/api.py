@@ -10,7 +10,9 @@ status.
 import asyncio
 import json
 import logging
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Request
@@ -32,6 +34,7 @@ from sportello.faces.stream import stream_router
 from sportello.faces.ticket_page import create_ticket_router
 from sportello.faces.widget import EmbedHeaders, create_widget_router
 from sportello.runtime import Runtime
+from sportello.services.chat import Started
 from sportello.services.operators import SESSION_COOKIE
 
 log = logging.getLogger("sportello.api")
@@ -258,6 +261,16 @@ def sse(event: str, data: Any) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
 
 
+def event_of(item: str | dict | Started) -> bytes:
+    """One item of a visitor message's stream (`ChatService.visitor_message_stream`, `start_with_message_stream`)
+    as its event: a piece of the answer (`chunk`), the new chat (`session`), the result (`message`)."""
+    if isinstance(item, str):
+        return sse("chunk", {"text": item})
+    if isinstance(item, Started):
+        return sse("session", asdict(item))
+    return sse("message", item)
+
+
 def stream_error(exc: Exception) -> dict:
     """An error once a streamed answer has begun (the status is sent already): as an `error` event."""
     if isinstance(exc, DomainError):
@@ -452,30 +465,40 @@ def create_router(runtime: Runtime) -> APIRouter:
 
     # ---------------------------------------------------------------- visitors
     @router.post("/chat/sessions")
-    def chat_start(data: Body, request: Request, user_agent: Annotated[str, Header()] = ""):
+    async def chat_start(data: Body, request: Request, user_agent: Annotated[str, Header()] = "", stream: str = ""):
+        """A new chat. With `text`, its first message too, in the same request and the same write (what
+        `POST .../messages` returns, with the session's id and token, its messages from the greeting on);
+        with `?stream=1` as well, text/event-stream: first `session` {session_id, token, language} (the chat
+        may be kept from then on), then as `POST .../messages?stream=1`."""
         ua = data.get("user_agent") or user_agent
         if not isinstance(ua, str):
             raise ValidationError("user_agent must be a string", code="invalid_user_agent")
-        return chat.start_session(_text(data, "language") or "it", ua, client=client_address(request))
+        language, client = _text(data, "language") or "it", client_address(request)
+        if "text" not in data:
+            return await run_in_threadpool(chat.start_session, language, ua, client=client)
+        if stream not in ("1", "true"):
+            return await run_in_threadpool(chat.start_with_message, language, ua, data.get("text"), client=client)
+        return await streamed(lambda: chat.start_with_message_stream(language, ua, data.get("text"), client=client))
 
     @router.post("/chat/sessions/{session_id}/messages")
     async def chat_message(token: VisitorToken, data: Body, session_id: str, request: Request, stream: str = ""):
         """The visitor's message; the result once it is stored. With `?stream=1`, text/event-stream: the
         AI's answer as it is written (`chunk` events, provisional), then the result (`message`)."""
+        client = client_address(request)
         if stream not in ("1", "true"):
-            return await run_in_threadpool(
-                chat.visitor_message, session_id, token, data.get("text"), client=client_address(request)
-            )
-        return await stream_message(session_id, token, data.get("text"), client_address(request))
+            return await run_in_threadpool(chat.visitor_message, session_id, token, data.get("text"), client=client)
+        return await streamed(lambda: chat.visitor_message_stream(session_id, token, data.get("text"), client=client))
 
     # ---------------------------------------------------------------- the streamed message (?stream=1)
     # Each streamed message runs in a thread of its own pool (never the server's shared one, which the
     # polls use), to its end even when the client leaves: the message and the answer are stored as
     # without streaming. The events: `chunk` {"text"} (the answer so far, in pieces; provisional),
-    # `message` (what POST returns without ?stream), or `error` {"error": {code, message}, "status"}.
+    # `message` (what POST returns without ?stream), or `error` {"error": {code, message}, "status"}; a new
+    # chat's first message (POST /chat/sessions with `text`) begins with `session` {session_id, token, language}.
     stream_pool = ThreadPoolExecutor(max_workers=STREAM_WORKERS, thread_name_prefix="api-stream")
 
-    async def stream_message(session_id: str, token: str, text: Any, client: str | None):
+    async def streamed(items_of: Callable[[], Iterator[Any]]):
+        """The service's stream (`items_of()`, run in `stream_pool`) as a text/event-stream response."""
         loop = asyncio.get_running_loop()
         items: asyncio.Queue = asyncio.Queue()
 
@@ -487,7 +510,7 @@ def create_router(runtime: Runtime) -> APIRouter:
 
         def pump() -> None:
             try:
-                for item in chat.visitor_message_stream(session_id, token, text, client=client):
+                for item in items_of():
                     put("item", item)
             except Exception as exc:  # noqa: BLE001 (passed on to the response)
                 put("error", exc)
@@ -503,7 +526,7 @@ def create_router(runtime: Runtime) -> APIRouter:
             kind, item = "item", first
             while kind != "end":
                 if kind == "item":
-                    yield sse("chunk", {"text": item}) if isinstance(item, str) else sse("message", item)
+                    yield event_of(item)
                 else:
                     yield sse("error", stream_error(item))
                 kind, item = await items.get()

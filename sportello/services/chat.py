@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Generator, Iterator
@@ -148,6 +149,43 @@ class _Tx:
         return queue_figures(self.conn, self.sess, self.now, timeout_s)
 
 
+@dataclass(frozen=True)
+class Started:
+    """`start_with_message_stream`'s first item: the new chat, before its first message is written."""
+
+    session_id: str
+    token: str
+    language: str
+
+
+class _Starting:
+    """The chats this process is starting with their first message: their token's hash, and an event set
+    when their write is done (or failed)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._chats: dict[str, tuple[str, threading.Event]] = {}
+
+    def begin(self, session_id: str, token: str) -> Callable[[], None]:
+        done = threading.Event()
+        with self._lock:
+            self._chats[session_id] = (auth.token_hash(token), done)
+
+        def end() -> None:
+            with self._lock:
+                self._chats.pop(session_id, None)
+            done.set()
+
+        return end
+
+    def check(self, session_id: str, token: str, wait_s: float) -> bool:
+        with self._lock:
+            found = self._chats.get(session_id)
+        if found is None or not auth.token_matches(token or "", found[0]):
+            return False
+        return not (wait_s > 0 and found[1].wait(wait_s))
+
+
 class ChatService:
     def __init__(
         self,
@@ -176,6 +214,7 @@ class ChatService:
         self.hours = BusinessHours.parse(settings.business_hours, settings.holidays, self.tz)
         # The read side (polls, the queue, the operator's chats), on the same store and clock.
         self.view = ChatView(store, settings, clock=clock)
+        self._starting = _Starting()  # chats whose first message is on its way (`start_with_message_stream`)
 
     # ------------------------------------------------------------------ plumbing
     @contextmanager
@@ -184,12 +223,29 @@ class ChatService:
             row = cq.read_session(conn, session_id, token, visitor=visitor, lock=True)
             tx = _Tx(conn, dict(row._mapping), self.clock(), self.tz)
             yield tx
-            if tx.changes:
-                tx.set(updated_at=tx.now)
-                conn.execute(cq.UPDATE_SESSION, {"_sid": session_id, **tx.changes})
+            self._save(tx)
         self.on_commit()
         if tx.changes:
             self.on_change(session_id)
+
+    @contextmanager
+    def _new_session(self, session_id: str, token: str, lang: str, user_agent: str) -> Iterator[_Tx]:
+        """`_session` on a session this write creates (with its greeting, the first of `tx.new`)."""
+        now = self.clock()
+        with self.store.write() as conn:
+            greeting = self._insert_session(conn, session_id, token, lang, user_agent, now)
+            row = cq.read_session(conn, session_id, token, lock=True)
+            tx = _Tx(conn, dict(row._mapping), now, self.tz, new=[greeting])
+            yield tx
+            self._save(tx)
+        self.on_commit()
+        self.on_change(session_id)
+
+    @staticmethod
+    def _save(tx: _Tx) -> None:
+        if tx.changes:
+            tx.set(updated_at=tx.now)
+            tx.conn.execute(cq.UPDATE_SESSION, {"_sid": tx.sess["id"], **tx.changes})
 
     def _check_room(self, last_seq: int) -> None:
         """A session holds at most MAX_MESSAGES_PER_SESSION messages (both sides); the visitor is refused past it."""
@@ -211,35 +267,9 @@ class ChatService:
         """A new conversation; `client` (the caller's address) counts against SESSION_RATE_PER_IP."""
         lang = validate_language(language)
         self.quotas.new_session(client)
-        session_id = uuid.uuid4().hex
-        token = auth.new_token()
-        now = self.clock()
+        session_id, token = uuid.uuid4().hex, auth.new_token()
         with self.store.write() as conn:
-            conn.execute(
-                cq.INSERT_SESSION,
-                {
-                    "id": session_id,
-                    "token_hash": auth.token_hash(token),
-                    "status": State.BOT,
-                    "language": lang,
-                    "user_agent": (user_agent or "")[:512],
-                    "created_at": now,
-                    "updated_at": now,
-                    "last_seq": 1,
-                    "original_question": "",
-                    "escalation_reason": "",
-                },
-            )
-            greeting = {
-                "session_id": session_id,
-                "seq": 1,
-                "role": Role.BOT.value,
-                "author": BOT_AUTHOR,
-                "text": t("greeting", lang),
-                "intent": "greeting",
-                "created_at": now,
-            }
-            conn.execute(cq.INSERT_MESSAGE, greeting)
+            greeting = self._insert_session(conn, session_id, token, lang, user_agent, self.clock())
         return {
             "session_id": session_id,
             "token": token,
@@ -247,6 +277,81 @@ class ChatService:
             "language": lang,
             "messages": [message_dict(greeting)],
         }
+
+    def _insert_session(self, conn: Connection, session_id: str, token: str, lang: str, user_agent: str, now: float):
+        """A new session's row and its greeting (message 1), in the caller's write; returns the greeting."""
+        conn.execute(
+            cq.INSERT_SESSION,
+            {
+                "id": session_id,
+                "token_hash": auth.token_hash(token),
+                "status": State.BOT,
+                "language": lang,
+                "user_agent": (user_agent or "")[:512],
+                "created_at": now,
+                "updated_at": now,
+                "last_seq": 1,
+                "original_question": "",
+                "escalation_reason": "",
+            },
+        )
+        greeting = {
+            "session_id": session_id,
+            "seq": 1,
+            "role": Role.BOT.value,
+            "author": BOT_AUTHOR,
+            "text": t("greeting", lang),
+            "intent": "greeting",
+            "created_at": now,
+        }
+        conn.execute(cq.INSERT_MESSAGE, greeting)
+        return greeting
+
+    def start_with_message(
+        self, language: str | None, user_agent: str, text: object, *, client: str | None = None
+    ) -> dict:
+        """`start_session` and the visitor's first message in one call: see `start_with_message_stream`."""
+        result: dict = {}
+        for item in self.start_with_message_stream(language, user_agent, text, client=client):
+            if isinstance(item, dict):
+                result = item
+        return result
+
+    def start_with_message_stream(
+        self, language: str | None, user_agent: str, text: object, *, client: str | None = None
+    ) -> Generator[Started | str | dict, None, None]:
+        """A new conversation and its first message, written together once the AI has answered: one write
+        instead of two (`start_session`, then `visitor_message`). Yields first `Started` (the new chat's id,
+        token and language: the chat is "starting" until its write, see `starting`), then the answer's text
+        in pieces as `visitor_message_stream` does, then, last, the dict `visitor_message` returns with the
+        session's id, token and language, and its messages from the greeting on. The language, the text and
+        both per-client rates (SESSION_RATE_PER_IP, MESSAGE_RATE_PER_IP) are checked before anything is
+        yielded: a refusal raises, as `start_session` and `visitor_message` would, and nothing is written."""
+        lang = validate_language(language)
+        text = self._text(text)
+        self.quotas.new_session(client)
+        self.quotas.message(client)
+        session_id, token = uuid.uuid4().hex, auth.new_token()
+        done = self._starting.begin(session_id, token)
+        try:
+            yield Started(session_id, token, lang)
+            answer = yield from self._answer_stream(text, lang)
+            with self._new_session(session_id, token, lang, user_agent) as tx:
+                intent, suggestion = self._bot_turn(tx, text, answer)
+            yield {
+                "session_id": session_id,
+                "token": token,
+                "language": lang,
+                **self._turn_result(tx, intent, suggestion),
+            }
+        finally:
+            done()
+
+    def starting(self, session_id: str, token: str, wait_s: float = 0.0) -> bool:
+        """Whether `session_id` is a chat this process is starting with its first message
+        (`start_with_message_stream`: its id and token are out, its write is not done yet) and `token` is
+        its token. `wait_s` > 0: wait up to that long for the write, then say whether it is still to come."""
+        return self._starting.check(session_id, token, wait_s)
 
     def _metered(self, session_id: str) -> None:
         """A visitor's write other than a message counts against CHANGE_RATE_PER_SESSION (429 above it)."""
@@ -300,12 +405,16 @@ class ChatService:
                 return
             except _NeedsAnswer as need:  # the chat came back to the AI meanwhile
                 language = need.language
+        answer = yield from self._answer_stream(text, language)
+        yield self._visitor_turn(session_id, token, text, answer)
+
+    def _answer_stream(self, text: str, language: str) -> Generator[str, None, Answer]:
+        """`_answer` with the answer's text yielded in pieces as the answerer writes them."""
         try:
-            answer = yield from answer_chunks(self.answerer, text, language)
+            return (yield from answer_chunks(self.answerer, text, language))
         except Exception:
             log.exception("answerer failed; escalating")
-            answer = Answer.none(language)
-        yield self._visitor_turn(session_id, token, text, answer)
+            return Answer.none(language)
 
     def _ai_turn(self, session_id: str, token: str, client: str | None) -> str | None:
         """Before a visitor's message, in a read (no write lock: the writes of the process queue on one): when
@@ -378,15 +487,20 @@ class ChatService:
                     intent = "contact_prompt"
             else:
                 raise Conflict("this conversation is closed; start a new one", code="chat_closed")
-            return {
-                "status": tx.state,
-                "intent": intent,
-                "offer_operator": tx.state == State.OFFERED,
-                "suggestion": suggestion,
-                "suggestions": suggestions_of(tx.sess),
-                "urgent": bool(tx.sess["urgent"]),
-                "messages": [message_dict(m) for m in tx.new],
-            }
+            return self._turn_result(tx, intent, suggestion)
+
+    @staticmethod
+    def _turn_result(tx: _Tx, intent: str, suggestion: str | None) -> dict:
+        """What a visitor's message returns: the chat's state after it and the messages it wrote."""
+        return {
+            "status": tx.state,
+            "intent": intent,
+            "offer_operator": tx.state == State.OFFERED,
+            "suggestion": suggestion,
+            "suggestions": suggestions_of(tx.sess),
+            "urgent": bool(tx.sess["urgent"]),
+            "messages": [message_dict(m) for m in tx.new],
+        }
 
     def _message_quota(self, client: str | None, first: bool):
         """Counts a visitor message once, in its first turn (`_joined_quota`): a refusal comes before the answerer

@@ -190,3 +190,30 @@ def test_a_streamed_answer_grows_in_the_page_then_is_there_once(app, standin):
                 page.close()
     finally:
         standin.set_script(price_answer())
+
+
+def test_a_reload_while_the_first_answer_is_written_keeps_the_new_chat(app, standin):
+    """The first message starts the chat (one request and one write, once the answer is in): a reload while
+    the answer is still being written shows the chat once it is stored, the question and the answer once each."""
+    script = price_answer()
+    answer = script[0]["content"]["answer"]
+    standin.set_script([{**script[0], "chunk_size": 8, "chunk_delay": 0.15}])
+    try:
+        with chromium() as ctx:
+            page = ctx.new_page()
+            page.set_viewport_size({"width": SIZES[1][0], "height": SIZES[1][1]})
+            page.set_extra_http_headers({"Accept-Language": "it-IT,it;q=0.9"})
+            page.goto(app.url + "/")
+            expect(page.locator("#chat .message").first).to_be_visible(timeout=30_000)
+            question = "Quanto costa il biglietto?"
+            page.locator("#msg textarea").fill(question)
+            page.locator("#send").click()
+            expect(page.locator("#chat .sp-partial")).to_be_visible(timeout=10_000)  # the answer is on its way
+            page.reload()
+            expect(page.locator("#chat .message-content", has_text=answer[-30:])).to_have_count(1, timeout=30_000)
+            shown = bubbles(page)
+            assert shown.count(question) == 1 and shown.count(answer) == 1, shown
+            expect(page.locator("#notice .sp-notice")).to_have_count(0)
+            page.close()
+    finally:
+        standin.set_script(price_answer())

@@ -24,11 +24,13 @@ from sportello.faces.visitor.view import (
     new_view,
     ui,
 )
-from sportello.services.chat import ChatService
+from sportello.services.chat import ChatService, Started
 from sportello.services.feedback import FeedbackService
 
 log = logging.getLogger("sportello.visitor")
 MAX_POLL_PAGES = 20
+# A reload while a new chat's first message is on its way waits this long for it (`ChatService.starting`).
+STARTING_WAIT_S = 30.0
 
 
 def _copy(view: dict) -> dict:
@@ -71,16 +73,14 @@ class VisitorActions:
         if view.get("sid"):
             return view
         start = self.service.start_session(view["lang"], user_agent or "", client=client)
+        return self._started(view, start["session_id"], start["token"], start["language"])
+
+    @staticmethod
+    def _started(view: dict, sid: str, token: str, lang: str) -> dict:
+        """The view on a chat just started: from the next poll on, the server's messages (its greeting
+        first) replace the greeting shown before the chat existed."""
         view = dict(view)
-        view.update(
-            sid=start["session_id"],
-            token=start["token"],
-            status=start["status"],
-            lang=start["language"],
-            last_seq=max(m["seq"] for m in start["messages"]),
-        )
-        # The server's greeting replaces the one shown before the session existed.
-        view["msgs"] = [{k: m[k] for k in ("seq", "role", "author", "text")} for m in start["messages"]]
+        view.update(sid=sid, token=token, status="bot", lang=lang, last_seq=0, msgs=[])
         return view
 
     def _run(self, view: dict, action: Callable[[dict], dict], **notice_args) -> dict:
@@ -125,6 +125,8 @@ class VisitorActions:
         view = new_view(language_from_header(accept_language))
         if not (isinstance(saved, dict) and isinstance(saved.get("sid"), str) and isinstance(saved.get("token"), str)):
             return view
+        # A chat whose first message is still on its way (a reload meanwhile): shown once it is written.
+        self.service.starting(saved["sid"], saved["token"], wait_s=STARTING_WAIT_S)
         try:
             snap = self.service.view.visitor_poll(saved["sid"], saved["token"], 0)
         except DomainError:
@@ -166,13 +168,15 @@ class VisitorActions:
         text as the answerer writes it (provisional: the view returned holds what was stored)."""
 
         def act(v: dict) -> dict:
-            v = self._ensure_session(v, user_agent, client)
-            if on_chunk is None:
-                self.service.visitor_message(v["sid"], v["token"], text, client=client)
-            else:
-                for item in self.service.visitor_message_stream(v["sid"], v["token"], text, client=client):
-                    if isinstance(item, str) and item:
-                        on_chunk(item)
+            if v.get("sid"):
+                items = self.service.visitor_message_stream(v["sid"], v["token"], text, client=client)
+            else:  # no chat yet: it starts with this message, in one write (`start_with_message_stream`)
+                items = self.service.start_with_message_stream(v["lang"], user_agent or "", text, client=client)
+            for item in items:
+                if isinstance(item, Started):
+                    v = self._started(v, item.session_id, item.token, item.language)
+                elif isinstance(item, str) and item and on_chunk is not None:
+                    on_chunk(item)
             return self._refresh(v)  # the suggested questions, if any, come with the poll
 
         return self._run(view, act, length=len(text))
@@ -226,13 +230,15 @@ class VisitorActions:
         if view.get("sid") or not (isinstance(sid, str) and isinstance(token, str) and sid and token):
             return None
         try:
-            snap = self.service.view.visitor_poll(sid, token, 0)
+            lang = self.service.view.visitor_poll(sid, token, 0).get("language")
         except DomainError:
-            return None
+            if not self.service.starting(sid, token):  # its first message not written yet: kept all the same
+                return None
+            lang = None
         v = dict(view)
         v.update(sid=sid, token=token)
-        if snap.get("language") in ("it", "en"):
-            v["lang"] = snap["language"]
+        if lang in ("it", "en"):
+            v["lang"] = lang
         return v
 
     def set_language(self, view: dict, lang: str) -> dict:

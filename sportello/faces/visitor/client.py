@@ -6,8 +6,8 @@ While the chat waits for or talks to an operator, `follow()` holds the chat's vi
 page's #sp-live script does: messages as they arrive, and a look (`on_tick`) when the chat's state changes
 (not when only the queue moved: the script writes the status line itself).
 
-A message goes as the page's script sends it: through the visitor REST API (`POST /api/chat/sessions` when
-the tab has no chat yet, then `POST .../messages?stream=1`), with a look when the chat's state changed or a
+A message goes as the page's script sends it: through the visitor REST API (`POST /api/chat/sessions?stream=1`
+with its text when the tab has no chat yet, else `POST .../messages?stream=1`), with a look when the chat's state changed or a
 new chat is to be adopted; through Gradio's send only where the page keeps it (`via_api` is False).
 
 Used by the load benchmark (bench/visitor_load.py); a venue can also use it for
@@ -212,31 +212,32 @@ class VisitorTab:
         started = time.perf_counter()
         live = dict(self.live)
         shown = self.status
-        sid, token, made = live.get("sid"), live.get("token"), False
-        if not sid:
-            lang = "en" if live.get("lang") == "en" else "it"
-            r = await self.http.post("/api/chat/sessions", json={"language": lang}, headers=self.headers)
-            if r.status_code != 200:
-                raise PageError(f"session: {r.status_code} {r.text[:200]}")
-            sid, token, made = r.json()["session_id"], r.json()["token"], True
-            # The page's look keeps the new chat while its first message is on its way.
-            self.live = {**live, "sid": sid, "token": token, "on": False, "adopt": True}
-            adopting = asyncio.create_task(self._look_after(0.03))
+        sid, made, adopting = live.get("sid"), False, None
+        headers = {**self.headers, "Accept": "text/event-stream"}
+        if sid:
+            url, body = f"/api/chat/sessions/{sid}/messages", {"text": text}
+            headers["X-Session-Token"] = live.get("token")
+        else:  # no chat yet: the message starts one, in the same request
+            url, body = "/api/chat/sessions", {"language": "en" if live.get("lang") == "en" else "it", "text": text}
         result = None
-        url = f"/api/chat/sessions/{sid}/messages"
-        headers = {**self.headers, "X-Session-Token": token, "Accept": "text/event-stream"}
-        async with self.http.stream("POST", url, params={"stream": "1"}, json={"text": text}, headers=headers) as r:
+        async with self.http.stream("POST", url, params={"stream": "1"}, json=body, headers=headers) as r:
             if r.status_code != 200:
                 raise PageError(f"message: {r.status_code} {(await r.aread())[:200]!r}")
             async for kind, data in _events(r):
-                if kind == "message":
+                if kind == "session":
+                    new = json.loads(data)
+                    made = True
+                    # The page's look keeps the new chat while its first message is on its way.
+                    self.live = {**live, "sid": new["session_id"], "token": new["token"], "on": False, "adopt": True}
+                    adopting = asyncio.create_task(self._look_after(0.03))
+                elif kind == "message":
                     result = json.loads(data)
                 elif kind == "error":
                     raise PageError(f"message: {data[:200]}")
         if result is None:
             raise PageError("message: no result")
         elapsed = time.perf_counter() - started
-        if made:
+        if adopting is not None:
             await adopting
         if made or result.get("status") != shown or result.get("suggestions"):
             await self._look_after(0.03)  # the page's look, debounced

@@ -298,8 +298,8 @@ function apply() {
   }
 }
 // The visitor's message goes through the visitor REST API, not a Gradio event (a Gradio send costs the
-// server ~30 ms of CPU, the API ~4 ms): the chat as it is (a session, or none yet: then one is created), the
-// message shown at once with "the assistant is writing…", the answer as it streams (`?stream=1`), then the
+// server ~30 ms of CPU, the API ~4 ms): the chat as it is (a session, or none yet: then the message starts one,
+// in the same request and the same write, POST /api/chat/sessions with its text), the message shown at once with "the assistant is writing…", the answer as it streams (`?stream=1`), then the
 // stored messages from the result. A change of the chat's state (an offer, suggested questions, a new chat to
 // keep across reloads) asks the usual look, which renders the controls and catches the Chatbot up.
 // Everything else stays Gradio's send (an empty or too long message, a notice on screen, a topic, a contact,
@@ -363,22 +363,21 @@ async function sendViaApi(text, cfg) {
     writing = row('bot');
     if (writing) { writing.body.append(node('span', 'sp-typing', t.typing_bot)); place(writing.r); }
   }
-  let sid = cfg.sid, token = cfg.token, made = false, result = null, refused = false;
+  let made = false, result = null, refused = false;
   try {
-    if (!sid) {
-      const r = await post('/api/chat/sessions', { language: cfg.lang === 'en' ? 'en' : 'it' });
-      if (!r.ok) throw new Error('refused');
-      const s = await r.json();
-      sid = s.session_id; token = s.token; made = true;
-      // The look keeps the new chat (and the browser, across reloads) while its first message is on its way.
-      props.value = JSON.stringify({ ...cfg, sid, token, on: false, adopt: true });
-      kick();
-    }
-    const r = await post('/api/chat/sessions/' + encodeURIComponent(sid) + '/messages?stream=1', { text }, token);
+    // No chat yet: it starts with this message, in the same request (its first event, `session`, names it).
+    const r = cfg.sid
+      ? await post('/api/chat/sessions/' + encodeURIComponent(cfg.sid) + '/messages?stream=1', { text }, cfg.token)
+      : await post('/api/chat/sessions?stream=1', { language: cfg.lang === 'en' ? 'en' : 'it', text });
     if (!r.ok || !r.body) throw new Error('refused');
     let partial = '';
     await events(r, (kind, d) => {
-      if (kind === 'chunk' && writing) {
+      if (kind === 'session') {
+        made = true;
+        // The look keeps the new chat (and the browser, across reloads) while its first message is on its way.
+        props.value = JSON.stringify({ ...cfg, sid: d.session_id, token: d.token, on: false, adopt: true });
+        kick();
+      } else if (kind === 'chunk' && writing) {
         partial += String(d.text || '');
         writing.body.replaceChildren(node('span', 'sp-bot', t.badge), node('span', 'sp-text sp-partial', partial));
         scroll();
@@ -397,7 +396,8 @@ async function sendViaApi(text, cfg) {
   send.busy = false;
   document.documentElement.classList.remove('sp-sending');
   if (!refused) {
-    for (const m of result.messages || []) show(m, true);
+    // (a chat this send started: its greeting, message 1, is on screen already, the page's own)
+    for (const m of result.messages || []) if (!made || Number(m.seq) > 1) show(m, true);
     if (made || result.status !== phase || (result.suggestions || []).length || suggesting()) {
       if (cfgNow().adopt) live.after = true;  // the new chat's look is on its way: one more when it is in
       else kick();
