@@ -398,9 +398,13 @@ async function sendViaApi(text, cfg) {
   if (!refused) {
     // (a chat this send started: its greeting, message 1, is on screen already, the page's own)
     for (const m of result.messages || []) if (!made || Number(m.seq) > 1) show(m, true);
-    if (made || result.status !== phase || (result.suggestions || []).length || suggesting()) {
-      if (cfgNow().adopt) live.after = true;  // the new chat's look is on its way: one more when it is in
-      else kick();
+    if (made && cfgNow().adopt) {
+      // The new chat's look has not kept it yet: it is on its way, or it could not keep the chat before it
+      // was written (another app process started it). One more look keeps it now; then one shows it.
+      live.after = true;
+      kick();
+    } else if (made || result.status !== phase || (result.suggestions || []).length || suggesting()) {
+      kick();
     }
   } else {
     if (made) kick();
