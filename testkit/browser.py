@@ -10,7 +10,7 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import Page, expect, sync_playwright
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = [
@@ -38,3 +38,13 @@ def chromium(headless: bool = True):
                 yield context
             finally:
                 context.close()
+
+
+def visitor_page(ctx, url: str, size: tuple[int, int], accept_language: str = "it-IT,it;q=0.9") -> Page:
+    """A new tab of `ctx` on the visitor page at `url`, `size` (width, height) big, once its greeting shows."""
+    page = ctx.new_page()
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    page.set_extra_http_headers({"Accept-Language": accept_language})
+    page.goto(url + "/")
+    expect(page.locator("#chat .message").first).to_be_visible(timeout=30_000)
+    return page

@@ -10,7 +10,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from testkit.browser import chromium
+from testkit.browser import chromium, visitor_page
 from testkit.fakes import PRICE_A, PRICE_Q, FakeAnswerer
 from testkit.inprocess import InProcessServer
 
@@ -35,11 +35,7 @@ def test_the_first_message_keeps_its_chat_even_when_the_look_comes_from_another_
 
         srv.runtime.chat.starting = elsewhere
         with chromium() as ctx:
-            page = ctx.new_page()
-            page.set_viewport_size({"width": size[0], "height": size[1]})
-            page.set_extra_http_headers({"Accept-Language": "it-IT,it;q=0.9"})
-            page.goto(srv.url + "/")
-            expect(page.locator("#chat .message").first).to_be_visible(timeout=30_000)
+            page = visitor_page(ctx, srv.url, size)
             page.locator("#msg textarea").fill(PRICE_Q)
             page.locator("#send").click()
             expect(page.locator("#chat .message-content", has_text=PRICE_A[-30:])).to_have_count(1, timeout=15_000)

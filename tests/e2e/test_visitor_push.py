@@ -13,7 +13,7 @@ import time
 import pytest
 from playwright.sync_api import Page, expect
 
-from testkit.browser import chromium
+from testkit.browser import chromium, visitor_page
 from testkit.openai_standin import OpenAIStandIn
 from testkit.support import AppServer, Operator, add_operator, wait_until
 from tests.e2e.test_visitor_widget import price_answer
@@ -85,11 +85,7 @@ def pushed(page: Page, mario: Operator, sid: str, text: str) -> float:
 
 
 def live_with(ctx, app, mario, size: tuple[int, int]) -> tuple[Page, str]:
-    page = ctx.new_page()
-    page.set_viewport_size({"width": size[0], "height": size[1]})
-    page.set_extra_http_headers({"Accept-Language": "it-IT,it;q=0.9"})
-    page.goto(app.url + "/")
-    expect(page.locator("#chat .message").first).to_be_visible(timeout=30_000)
+    page = visitor_page(ctx, app.url, size)
     page.locator("#msg textarea").fill(HARD)
     page.locator("#send").click()
     page.locator("#offer-accept").click()
@@ -162,11 +158,7 @@ def test_a_streamed_answer_grows_in_the_page_then_is_there_once(app, standin):
     try:
         for size in SIZES:
             with chromium() as ctx:
-                page = ctx.new_page()
-                page.set_viewport_size({"width": size[0], "height": size[1]})
-                page.set_extra_http_headers({"Accept-Language": "it-IT,it;q=0.9"})
-                page.goto(app.url + "/")
-                expect(page.locator("#chat .message").first).to_be_visible(timeout=30_000)
+                page = visitor_page(ctx, app.url, size)
                 # Sample the answer's bubble every 40 ms while it is written.
                 page.evaluate(
                     """() => { window.__lengths = []; window.__writing = false; setInterval(() => {
@@ -200,11 +192,7 @@ def test_a_reload_while_the_first_answer_is_written_keeps_the_new_chat(app, stan
     standin.set_script([{**script[0], "chunk_size": 8, "chunk_delay": 0.15}])
     try:
         with chromium() as ctx:
-            page = ctx.new_page()
-            page.set_viewport_size({"width": SIZES[1][0], "height": SIZES[1][1]})
-            page.set_extra_http_headers({"Accept-Language": "it-IT,it;q=0.9"})
-            page.goto(app.url + "/")
-            expect(page.locator("#chat .message").first).to_be_visible(timeout=30_000)
+            page = visitor_page(ctx, app.url, SIZES[1])
             question = "Quanto costa il biglietto?"
             page.locator("#msg textarea").fill(question)
             page.locator("#send").click()

@@ -13,7 +13,7 @@ import httpx
 from testkit.inprocess import InProcessServer
 from testkit.openai_standin import OpenAIStandIn
 from testkit.support import read_sheet, wait_until
-from tests.integration.test_stream_api import PRICE_IT, QUESTION, llm_env
+from tests.integration.test_stream_api import PRICE_IT, PRICE_STREAMED, QUESTION, llm_env
 
 HARD = "Posso prenotare una visita privata notturna con il direttore per il mio matrimonio?"
 
@@ -29,14 +29,7 @@ def each_event(response: httpx.Response):
 
 
 def test_the_first_message_streams_after_the_new_chat_and_is_written_once(data_dir):
-    script = [
-        {
-            "content": {"found": True, "intent": "richiesta_prezzi", "answer": PRICE_IT},
-            "chunk_size": 20,
-            "chunk_delay": 0.05,
-        }
-    ]
-    with OpenAIStandIn(script) as standin, InProcessServer(data_dir, env=llm_env(standin)) as srv:
+    with OpenAIStandIn(PRICE_STREAMED) as standin, InProcessServer(data_dir, env=llm_env(standin)) as srv:
         http = httpx.Client(base_url=srv.url, timeout=15)
         body = {"language": "it", "text": QUESTION, "user_agent": "venue-site/2.0"}
         unwritten = None

@@ -21,6 +21,14 @@ PRICE_IT = next(
     e.answer for e in read_kb(ROOT / "data" / "faq.csv").entries if e.intent == "richiesta_prezzi" and e.lang == "it"
 )
 QUESTION = "Quanto costa il biglietto d'ingresso?"
+# The model's reply to QUESTION, streamed in 20-character pieces 50 ms apart.
+PRICE_STREAMED = [
+    {
+        "content": {"found": True, "intent": "richiesta_prezzi", "answer": PRICE_IT},
+        "chunk_size": 20,
+        "chunk_delay": 0.05,
+    }
+]
 
 
 def events(response: httpx.Response) -> list[tuple[str, dict, float]]:
@@ -48,14 +56,7 @@ def llm_env(standin: OpenAIStandIn) -> dict:
 
 
 def test_the_answer_streams_then_the_stored_message(data_dir):
-    script = [
-        {
-            "content": {"found": True, "intent": "richiesta_prezzi", "answer": PRICE_IT},
-            "chunk_size": 20,
-            "chunk_delay": 0.05,
-        }
-    ]
-    with OpenAIStandIn(script) as standin, InProcessServer(data_dir, env=llm_env(standin)) as srv:
+    with OpenAIStandIn(PRICE_STREAMED) as standin, InProcessServer(data_dir, env=llm_env(standin)) as srv:
         visitor = Visitor(srv.url)
         status, ctype, got = stream_say(visitor, QUESTION)
         assert status == 200 and ctype.startswith("text/event-stream")
