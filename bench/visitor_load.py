@@ -30,7 +30,10 @@ client's CPU (all its processes) and its own event-loop lag (p95: how late the c
 loop runs, which every time it measures includes). An answer's time starts where the
 page's starts: for a chat's first message, with the chat's creation (POST
 /api/chat/sessions with the text, one request). With --json the last line is one JSON object for
-the largest level. Visitor -> console is not measured here (bench/live_console.py).
+the largest level. Visitor -> console: a tab whose chat goes live writes once, and the operator's console
+(the long poll the Live page's watcher asks, then its chats' new messages through the operator API) reads
+it: from the send to that read (p50/p95/max, and how many were never read); the dashboard's own render on
+top of it is bench/live_console.py's.
 
 The client runs on the same machine as the server (it competes for the CPUs).
 """
@@ -174,6 +177,7 @@ class ProcStats:
 
 # ---------------------------------------------------------------------------- load
 MARKER = re.compile(r"\[op\d+-[0-9a-f]{6}-\d\]")  # an operator's message, as the bench's operators write it
+V_MARKER = re.compile(r"\[v-[0-9a-f]{12}\]")  # a visitor's message in a live chat, as the bench's tabs write it
 TABS_PER_CLIENT = 50  # tabs sharing one httpx client: its pool is scanned per request (one pool of 3,000: O(n^2))
 
 
@@ -188,6 +192,7 @@ class Results:
         self.first_answers: list[float] = []  # the answers to a new chat's first message (its creation included)
         self.later_answers: list[float] = []
         self.loop_lags: list[float] = []  # the load client's own event-loop lag (seconds late for a 50 ms sleep)
+        self.visitor_sent: list[tuple[str, float]] = []  # (a live chat's visitor message marker, wall time sent)
 
 
 async def visitor(tab: VisitorTab, res: Results, until: float, delay: float, think: float) -> None:
@@ -199,8 +204,27 @@ async def visitor(tab: VisitorTab, res: Results, until: float, delay: float, thi
         if think > 0:
             await asyncio.sleep(min(max(0.0, until - time.monotonic()), think * random.uniform(0.5, 1.5)))
 
+    replied: set[str] = set()
+    replies: set[asyncio.Task] = set()
+
+    async def reply(sid: str) -> None:  # a live chat: the visitor writes once, soon after the operator joins
+        try:
+            await asyncio.sleep(random.uniform(0.3, 1.0))
+            if tab.status == "live" and tab.live.get("sid") == sid:
+                marker = f"[v-{sid[:12]}]"
+                res.visitor_sent.append((marker, time.time()))
+                res.actions.append(await tab.say(f"Grazie, aspetto {marker}"))
+        except Exception as exc:  # counted, not fatal
+            res.errors.append(f"live reply: {type(exc).__name__}: {exc}"[:200])
+
     async def look() -> None:  # what the page does when the chat's state changes
         res.ticks.append(await tab.tick())
+        sid = tab.live.get("sid")
+        if tab.status == "live" and sid and sid not in replied:
+            replied.add(sid)
+            task = asyncio.create_task(reply(sid))
+            replies.add(task)
+            task.add_done_callback(replies.discard)
 
     def shown(message: dict) -> None:  # the page shows a message from the stream as it arrives
         now = time.time()
@@ -246,6 +270,7 @@ async def visitor(tab: VisitorTab, res: Results, until: float, delay: float, thi
     except Exception as exc:  # counted, not fatal: the point is to see them
         res.errors.append(f"{type(exc).__name__}: {exc}"[:200])
     finally:
+        await asyncio.gather(*replies, return_exceptions=True)
         res.ticks.extend(tab.look_times)  # the looks its API sends asked (a new chat, an offer)
 
 
@@ -299,7 +324,13 @@ def tabs_process(url, n, duration, delay, think, seed, barrier, out) -> None:
     out.put(vars(res))
 
 
-async def operator(url: str, name: str, res: Results, until: float, sent: dict[str, float]) -> None:
+async def operator(
+    url: str, name: str, res: Results, until: float, sent: dict[str, float], on_console: dict[str, float]
+) -> None:
+    """One operator through the operator API: takes waiting chats, writes three messages in each, releases it.
+    Meanwhile its console asks `GET /api/operators/console` as the Live page's watcher does (a long poll that
+    answers when the console's version changes) and, when it changes, reads its chats' new messages: the
+    wall time a visitor's marked message is read there goes to `on_console`."""
     async with httpx.AsyncClient(base_url=url, timeout=30) as http:
         r = await http.post("/api/auth/login", json={"username": name, "password": "password123"})
         http.headers["Authorization"] = f"Bearer {r.json()['token']}"
@@ -316,8 +347,35 @@ async def operator(url: str, name: str, res: Results, until: float, sent: dict[s
                         raise
 
         await op("set_status", {"status": "online"})
+        mine: dict[str, int] = {}  # my chats -> the last message seq read
+
+        async def console() -> None:
+            version = ""
+            while True:  # until cancelled, a moment after the level's end (the last messages read)
+                try:
+                    r = await http.get("/api/operators/console", params={"after": version, "wait": "5"})
+                except httpx.TransportError as exc:
+                    res.errors.append(f"console: {type(exc).__name__}")
+                    continue
+                if r.status_code != 200:
+                    res.errors.append(f"console {r.status_code}")
+                    await asyncio.sleep(0.5)
+                    continue
+                if r.json()["version"] == version:
+                    continue
+                version = r.json()["version"]
+                for sid in list(mine):
+                    got = await op("chat_messages", session_id=sid, after=mine.get(sid, 0))
+                    now = time.time()
+                    for m in got.json().get("messages", []) if got.status_code == 200 else []:
+                        mine[sid] = max(mine.get(sid, 0), m["seq"])
+                        for marker in V_MARKER.findall(m["text"] if m["role"] == "user" else ""):
+                            on_console.setdefault(marker, now)
+
+        watching = asyncio.create_task(console())
 
         async def chat(session_id: str) -> None:
+            mine.setdefault(session_id, 0)
             for i in range(3):
                 await asyncio.sleep(1.0 + random.random())
                 marker = f"[{name}-{session_id[:6]}-{i}]"
@@ -325,6 +383,8 @@ async def operator(url: str, name: str, res: Results, until: float, sent: dict[s
                 await op("send_message", {"session_id": session_id, "text": f"Messaggio {marker}"})
             await asyncio.sleep(0.5)
             await op("release_chat", {"session_id": session_id, "resolution_reason": "bench"}, method="PUT")
+            await asyncio.sleep(2.0)  # the console still shows the chat a moment (its last messages read)
+            mine.pop(session_id, None)
 
         tasks: set[asyncio.Task] = set()
         while time.monotonic() < until:
@@ -339,6 +399,9 @@ async def operator(url: str, name: str, res: Results, until: float, sent: dict[s
                     res.errors.append(f"take_chat {r.status_code}")
             await asyncio.sleep(0.5)
         await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.sleep(3.0)
+        watching.cancel()
+        await asyncio.gather(watching, return_exceptions=True)
 
 
 def pct(values: list[float], p: float) -> float:
@@ -399,12 +462,13 @@ async def run_level(
     for w in workers:
         w.start()
     sent: dict[str, float] = {}
+    on_console: dict[str, float] = {}
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, barrier.wait)  # every tab open
     cpu0, t0, own0 = stats.cpu_s(), time.monotonic(), time.process_time()
     op = Results()
     until = time.monotonic() + duration
-    await asyncio.gather(*(operator(url, f"op{i}", op, until, sent) for i in range(operators)))
+    await asyncio.gather(*(operator(url, f"op{i}", op, until, sent, on_console) for i in range(operators)))
     parts = [await loop.run_in_executor(None, out.get) for _ in workers]
     for w in workers:
         w.join()
@@ -412,7 +476,8 @@ async def run_level(
     cpu = stats.cpu_s() - cpu0
     res = Results()
     for part in parts:
-        for key in ("actions", "ticks", "received", "errors", "loop_lags", "first_answers", "later_answers"):
+        keys = ("actions", "ticks", "received", "errors", "loop_lags", "first_answers", "later_answers", "visitor_sent")
+        for key in keys:
             getattr(res, key).extend(part[key])
         res.journeys += part["journeys"]
     res.errors.extend(op.errors)
@@ -422,6 +487,7 @@ async def run_level(
         if marker in sent:
             deliveries[marker] = min(deliveries.get(marker, float("inf")), when - sent[marker])
     deliveries_s = list(deliveries.values())
+    to_console = [on_console[m] - t for m, t in res.visitor_sent if m in on_console]
     client_cpu = (time.process_time() - own0) + sum(p["cpu_s"] for p in parts)  # the operators' and the tabs'
     nan = float("nan")
     return {
@@ -446,6 +512,8 @@ async def run_level(
         "client_lag_p95": pct(res.loop_lags, 95),
         "first_answers": res.first_answers,
         "later_answers": res.later_answers,
+        "to_console": to_console,
+        "to_console_missed": len(res.visitor_sent) - len(to_console),
     }
 
 
@@ -510,6 +578,12 @@ def main(argv: list[str] | None = None) -> int:
             f"      answer overhead p50/p95: a new chat's first message (its creation included) {len(first)} answers "
             f"{pct(first, 50) * 1000:.0f}/{pct(first, 95) * 1000:.0f} ms, later messages {len(later)} answers "
             f"{pct(later, 50) * 1000:.0f}/{pct(later, 95) * 1000:.0f} ms"
+        )
+        tc = r["to_console"]
+        print(
+            f"      visitor -> console (the console's long poll, then its chats' new messages; the dashboard's render "
+            f"is bench/live_console.py's): {len(tc)} messages p50/p95/max {pct(tc, 50) * 1000:.0f}/"
+            f"{pct(tc, 95) * 1000:.0f}/{max(tc, default=float('nan')) * 1000:.0f} ms, {r['to_console_missed']} not seen"
         )
         if r["first_error"]:
             print("      first error:", r["first_error"])
