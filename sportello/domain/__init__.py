@@ -21,6 +21,7 @@ from sportello.domain.states import (
     Role,
     State,
     TicketStatus,
+    concerns_console,
     next_state,
 )
 from sportello.domain.validation import (
@@ -33,6 +34,7 @@ from sportello.domain.validation import (
 )
 
 __all__ = [
+    "concerns_console",
     "LANGUAGES",
     "TRANSITIONS",
     "Conflict",

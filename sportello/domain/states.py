@@ -70,3 +70,16 @@ def next_state(current: str, event: str) -> State:
         return TRANSITIONS[(State(current), event)]
     except KeyError:
         raise Conflict(f"cannot '{event}' while the chat is '{current}'", code="wrong_state") from None
+
+
+# The states an operator's console shows chats in (the queue, the live chats: `ChatView.console_marker`).
+CONSOLE_STATES = frozenset({State.WAITING, State.LIVE})
+
+
+def concerns_console(before: str | None, after: str) -> bool:
+    """Whether a change of a chat, from state `before` (None: not known) to `after`, may be news for an operator's
+    console: a chat in the queue or live, or one that just entered or left them. A chat with the AI (most of the
+    traffic), asking for a topic or leaving a contact is not, unless it came from the queue or a live chat."""
+    if after in CONSOLE_STATES or before in CONSOLE_STATES:
+        return True
+    return before is None and after in (State.COLLECTING_CONTACT, State.CLOSED)  # it may have left them

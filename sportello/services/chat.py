@@ -49,6 +49,7 @@ from sportello.domain import (
     State,
     TicketStatus,
     ValidationError,
+    concerns_console,
     guess_contact,
     next_state,
     validate_contact,
@@ -195,7 +196,7 @@ class ChatService:
         *,
         clock: Callable[[], float] = time.time,
         on_commit: Callable[[], None] | None = None,
-        on_change: Callable[[str], None] | None = None,
+        on_change: Callable[[str, bool], None] | None = None,
         quotas: VisitorQuotas | None = None,
     ):
         self.store = store
@@ -203,8 +204,9 @@ class ChatService:
         self.settings = settings
         self.clock = clock
         self.on_commit = on_commit or (lambda: None)
-        # After a commit that changed a chat, with its id: the change feed wakes its streams (services/feed.py).
-        self.on_change = on_change or (lambda _session_id: None)
+        # After a commit that changed a chat, with its id and whether the change may be news for the operators'
+        # consoles (`concerns_console`): the change feed wakes its streams, and the consoles (services/feed.py).
+        self.on_change = on_change or (lambda _session_id, _console=True: None)
         self.tz = settings.timezone
         # Per-client rates of new sessions and messages (0 = unlimited), and the cap per session; the runtime
         # passes quotas on the counters every process shares (in memory when none are given).
@@ -226,7 +228,7 @@ class ChatService:
             self._save(tx)
         self.on_commit()
         if tx.changes:
-            self.on_change(session_id)
+            self.on_change(session_id, concerns_console(row.status, tx.state))
 
     @contextmanager
     def _new_session(self, session_id: str, token: str, lang: str, user_agent: str) -> Iterator[_Tx]:
@@ -239,7 +241,7 @@ class ChatService:
             yield tx
             self._save(tx)
         self.on_commit()
-        self.on_change(session_id)
+        self.on_change(session_id, concerns_console(State.BOT, tx.state))
 
     @staticmethod
     def _save(tx: _Tx) -> None:
@@ -834,7 +836,7 @@ class ChatService:
             done = cq.mark_typing(conn, session_id, operator_id, self.clock())
         if not done:
             raise Conflict("this chat is not live with you", code="not_your_chat")
-        self.on_change(session_id)
+        self.on_change(session_id, False)  # the visitor's page shows it; a console does not
         return {"ok": True, "typing_s": TYPING_S}
 
     def opening_status(self, language: str = "it", at: float | None = None) -> dict:

@@ -29,7 +29,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from sportello.domain import State
+from sportello.domain import State, concerns_console
+from sportello.domain.states import CONSOLE_STATES
 from sportello.store import chat_queries as cq
 from sportello.store.database import Store
 
@@ -40,6 +41,15 @@ LOOKBACK_S = 3.0  # rows committed this late after their `updated_at` (another p
 # most every QUEUE_PACE_S, not at every take); a chat's own change (taken, a message) still wakes at once.
 QUEUE_PACE_S = 2.0
 ANY = "*any*"  # the session id of a subscription to every chat (`subscribe_any`); never a real id (uuid hex)
+
+
+def _console_news(before: tuple | None, after: tuple) -> bool:
+    """Whether a chat's change, seen by the watcher as (status, last_seq, updated_at, language, operator_id)
+    before (None: not seen yet) and after, may be news for an operator's console (`ChatView.console_marker`:
+    the queue, the live chats' last messages, languages and operators). An operator typing is not."""
+    if before is None or before[0] != after[0]:
+        return concerns_console(before[0] if before else None, after[0])
+    return after[0] in CONSOLE_STATES and (before[1], before[3], before[4]) != (after[1], after[3], after[4])
 
 
 class Subscription:
@@ -167,12 +177,13 @@ class ChangeFeed:
             return sum(len(s) for s in self._subs.values()) + len(self._any)
 
     # ------------------------------------------------------------------ wake-ups
-    def notify(self, session_id: str | None) -> None:
-        """A write of this process committed on `session_id`: its subscribers look again now."""
+    def notify(self, session_id: str | None, console: bool = True) -> None:
+        """A write of this process committed on `session_id`: its subscribers look again now, and the consoles
+        (`subscribe_any`) when `console` (the change may be news for them: `domain.concerns_console`)."""
         if not session_id:
             return
         with self._cond:
-            subs = [*self._subs.get(session_id, ()), *self._any]
+            subs = [*self._subs.get(session_id, ()), *(self._any if console else ())]
         for sub in subs:
             sub.wake()
 
@@ -192,14 +203,16 @@ class ChangeFeed:
         self.looks += 1
         seen: dict[str, tuple] = {}
         changed: list[str] = []
+        console = False  # a change that may be news for the consoles (`subscribe_any`)
         left_queue: list[float] = []  # waiting_since of the chats that left the queue
         for r in rows:
-            state = (r.status, r.last_seq, r.updated_at)
+            state = (r.status, r.last_seq, r.updated_at, r.language, r.operator_id)
             seen[r.id] = state
             before = self._seen.get(r.id)
             if before == state:
                 continue
             changed.append(r.id)
+            console = console or _console_news(before, state)
             # A chat that left the queue: known to have been waiting, or (first seen) no longer waiting now.
             was_waiting = before[0] == State.WAITING if before else True
             if r.status != State.WAITING and r.waiting_since is not None and was_waiting:
@@ -220,7 +233,7 @@ class ChangeFeed:
                     )
             for sid in changed:
                 woken.update((s, True) for s in self._subs.get(sid, ()))
-            if changed:
+            if console:
                 woken.update((s, True) for s in self._any)
         for sub, own in woken.items():
             sub.wake(own)

@@ -194,7 +194,13 @@ def all_messages(conn: Connection, session_id: str) -> list[dict]:
 
 
 CHANGED_SINCE = select(
-    sessions.c.id, sessions.c.status, sessions.c.last_seq, sessions.c.updated_at, sessions.c.waiting_since
+    sessions.c.id,
+    sessions.c.status,
+    sessions.c.last_seq,
+    sessions.c.updated_at,
+    sessions.c.waiting_since,
+    sessions.c.language,
+    sessions.c.operator_id,
 ).where(sessions.c.updated_at > bindparam("since"))
 
 
