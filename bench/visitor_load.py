@@ -348,7 +348,7 @@ async def operator(
                         raise
 
         await op("set_status", {"status": "online"})
-        mine: dict[str, int] = {}  # my chats -> the last message seq read
+        mine: dict[str, int] = {}  # my chats (those seen live) -> the last message seq read
 
         async def console() -> None:
             version = ""
@@ -365,7 +365,11 @@ async def operator(
                 if r.json()["version"] == version:
                     continue
                 version = r.json()["version"]
-                for sid in list(mine):
+                # As the Live page: what changed is read, not everything (my chats' last sequences, then only
+                # the chats with new messages).
+                listed = await op("my_chats")
+                last = {c["session_id"]: c["last_seq"] for c in listed.json().get("chats", [])}
+                for sid in [sid for sid, seq in last.items() if seq > mine.get(sid, 0)]:
                     got = await op("chat_messages", session_id=sid, after=mine.get(sid, 0))
                     now = time.time()
                     for m in got.json().get("messages", []) if got.status_code == 200 else []:
@@ -376,7 +380,6 @@ async def operator(
         watching = asyncio.create_task(console())
 
         async def chat(session_id: str) -> None:
-            mine.setdefault(session_id, 0)
             for i in range(3):
                 await asyncio.sleep(1.0 + random.random())
                 marker = f"[{name}-{session_id[:6]}-{i}]"
@@ -384,8 +387,6 @@ async def operator(
                 await op("send_message", {"session_id": session_id, "text": f"Messaggio {marker}"})
             await asyncio.sleep(0.5)
             await op("release_chat", {"session_id": session_id, "resolution_reason": "bench"}, method="PUT")
-            await asyncio.sleep(2.0)  # the console still shows the chat a moment (its last messages read)
-            mine.pop(session_id, None)
 
         tasks: set[asyncio.Task] = set()
         while time.monotonic() < until:
