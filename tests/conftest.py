@@ -84,6 +84,7 @@ def pytest_unconfigure(config):
         databases.drop_run()
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's, which reads the xdist_group marks
 def pytest_collection_modifyitems(config, items):
     for item in items:
         parts = item.path.parts
@@ -91,6 +92,19 @@ def pytest_collection_modifyitems(config, items):
             if layer in parts:
                 item.add_marker(layer)
                 break
+        if _uses_a_module_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+
+
+def _uses_a_module_fixture(item) -> bool:
+    """Whether the test uses a fixture set up once for its module (or class): such a module is one group of
+    `--dist loadgroup` (pytest.ini), run by one worker, so that the fixture (an app process, a browser, the
+    e5 model) is set up once and not once per worker. Split between the two workers, as plain `load` did,
+    each of them set it up: ~3 s for each app of tests/e2e/test_visitor_*.py."""
+    infos = getattr(item, "_fixtureinfo", None)
+    if infos is None:
+        return False
+    return any(d.scope in ("module", "class", "package") for defs in infos.name2fixturedefs.values() for d in defs)
 
 
 def pytest_generate_tests(metafunc):
