@@ -4,8 +4,8 @@ PostgreSQL tests need `SPORTELLO_TEST_POSTGRES_URL` (e.g.
 `postgresql://postgres@127.0.0.1:5432/test`, which `.ci/run` sets). Each
 test gets a database of its own holding nothing but the current schema: one
 made and migrated for an earlier test of the same worker and emptied since
-(TRUNCATE ... RESTART IDENTITY, its connections ended), or a new one. Creating,
-migrating and dropping a database per test cost ~0.8 s, emptying one ~0.1 s.
+(its rows deleted, its sequences restarted, its connections ended), or a new one.
+Creating, migrating and dropping a database per test cost ~0.8 s, emptying one ~10 ms.
 A test that needs a database with no schema at all is marked
 `@pytest.mark.empty_database`. Every database of the run (its name carries
 the run's mark) is dropped when the run ends (`drop_run`). Without
@@ -88,8 +88,25 @@ def _empty(admin: str, name: str) -> bool:
                 .scalars()
                 .all()
             )
+            sequences = (
+                conn.execute(text("SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'")).scalars().all()
+            )
             if tables:
-                conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+                # DELETE, not TRUNCATE: a test leaves a few rows, and TRUNCATE gives every table new files (~50 ms,
+                # 0.1-0.3 s on a busy machine; this takes ~5 ms). As TRUNCATE, the lock waits for any transaction
+                # still writing; the replica role skips the foreign keys' triggers (every table is emptied: the
+                # order does not matter); the sequences start again as RESTART IDENTITY made them. One
+                # transaction: all of it or none.
+                names = ", ".join(f'"{t}"' for t in tables)
+                statements = [
+                    "BEGIN",
+                    f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE",
+                    "SET LOCAL session_replication_role = replica",
+                    *(f'DELETE FROM "{t}"' for t in tables),
+                    *(f'ALTER SEQUENCE "{q}" RESTART' for q in sequences),
+                    "COMMIT",
+                ]
+                conn.execute(text("; ".join(statements)))
         return True
     except Exception:
         return False
