@@ -3,7 +3,7 @@
 once. An operator's message shows in under a second; a reload and a dropped connection lose nothing and show
 nothing twice; an operator's text is shown as text. A streamed LLM answer grows in the page, then is there once
 after a reload. On a desktop and a phone; one app for the module (its answers from the OpenAI stand-in, which
-streams slowly when asked), one browser per test.
+streams slowly when asked), one browser for the module, a context of its own for each page (a new conversation).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import time
 import pytest
 from playwright.sync_api import Page, expect
 
-from testkit.browser import chromium
+from testkit.browser import fresh_context
 from testkit.openai_standin import OpenAIStandIn
 from testkit.support import AppServer, Operator, add_operator, wait_until
 from tests.e2e.test_visitor_widget import price_answer
@@ -100,10 +100,10 @@ def live_with(ctx, app, mario, size: tuple[int, int]) -> tuple[Page, str]:
     return page, sid
 
 
-def test_operator_messages_are_pushed_and_survive_reload_and_a_dropped_connection(app, mario):
+def test_operator_messages_are_pushed_and_survive_reload_and_a_dropped_connection(app, mario, shared_chromium):
     for size in SIZES:
         w = size[0]
-        with chromium() as ctx:  # each its own browser storage: a new conversation
+        with fresh_context(shared_chromium) as ctx:  # each its own browser storage: a new conversation
             page, sid = live_with(ctx, app, mario, size)
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))  # noqa: B023 (one page per loop)
@@ -155,13 +155,13 @@ def test_operator_messages_are_pushed_and_survive_reload_and_a_dropped_connectio
     print(f"operator -> visitor page: {', '.join(f'{t * 1000:.0f} ms' for t in MEASURED)}")
 
 
-def test_a_streamed_answer_grows_in_the_page_then_is_there_once(app, standin):
+def test_a_streamed_answer_grows_in_the_page_then_is_there_once(app, standin, shared_chromium):
     script = price_answer()
     answer = script[0]["content"]["answer"]
     standin.set_script([{**script[0], "chunk_size": 12, "chunk_delay": 0.12}])
     try:
         for size in SIZES:
-            with chromium() as ctx:
+            with fresh_context(shared_chromium) as ctx:
                 page = ctx.new_page()
                 page.set_viewport_size({"width": size[0], "height": size[1]})
                 page.set_extra_http_headers({"Accept-Language": "it-IT,it;q=0.9"})
