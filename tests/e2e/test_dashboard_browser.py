@@ -215,7 +215,9 @@ def test_console_chat_view_alert_notes_transfer_and_labels(data_dir, tmp_path, s
         sign_in_browser(page, dash.url, "mario")
         sidebar = page.locator('[data-testid="stSidebar"]')
         sidebar.get_by_text("In coda: 0").wait_for(timeout=30_000)
-        page.wait_for_timeout(2500)  # the count has been seen once: the next growth alerts
+        # The count has been seen (0: the baseline, no alert) and the page's watcher looks for news: the next
+        # growth alerts.
+        wait_until(lambda: page.evaluate("(window.__spConsole || {}).looks > 0"), timeout=15, interval=0.1)
 
         # A visitor starts waiting: the sidebar's count follows within seconds, with a sound and a notification.
         visitor = Visitor(app.url)
