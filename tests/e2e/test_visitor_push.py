@@ -158,7 +158,9 @@ def test_operator_messages_are_pushed_and_survive_reload_and_a_dropped_connectio
 def test_a_streamed_answer_grows_in_the_page_then_is_there_once(app, standin, shared_chromium):
     script = price_answer()
     answer = script[0]["content"]["answer"]
-    standin.set_script([{**script[0], "chunk_size": 12, "chunk_delay": 0.12}])
+    # ~0.3 s before the first piece (as a model thinks: "writing…" shows), then 31 pieces 50 ms apart: ~1.9 s,
+    # re-rendered every PARTIAL_EVERY_S (0.15 s) as it grows.
+    standin.set_script([{**script[0], "delay": 0.3, "chunk_size": 12, "chunk_delay": 0.05}])
     try:
         for size in SIZES:
             with fresh_context(shared_chromium) as ctx:
