@@ -10,6 +10,8 @@ import time
 
 import httpx
 
+from testkit.support import TLS
+
 
 class Stream:
     """An SSE client in a thread: frames land in `frames` as (event, id, data)."""
@@ -33,7 +35,7 @@ class Stream:
     def _run(self):
         url, params, headers = self._args
         try:
-            with httpx.Client(timeout=httpx.Timeout(10, read=30)) as http:
+            with httpx.Client(timeout=httpx.Timeout(10, read=30), verify=TLS) as http:
                 with http.stream("GET", url, params=params, headers=headers) as r:
                     self.status = r.status_code
                     self.body = r.read() if r.status_code != 200 else b""

@@ -16,7 +16,12 @@ import pytest
 
 from sportello.config import Settings
 from sportello.runtime import Runtime
-from testkit.databases import db_env_for, parametrize_databases, postgres_url_for_test
+from testkit.databases import (
+    db_env_for,
+    new_sqlite_files_from_a_template,
+    parametrize_databases,
+    postgres_url_for_test,
+)
 from testkit.inprocess import InProcessServer
 from testkit.support import AppServer, Operator, add_operator
 
@@ -38,6 +43,9 @@ def _test_settings(cls, env: dict | None = None, **overrides) -> Settings:
 
 Settings._product_from_env = classmethod(_from_env)  # the unpatched one (test_abuse checks the default)
 Settings.from_env = classmethod(_test_settings)
+# A new SQLite file is a copy of one this process migrated from nothing (testkit/databases.py): ~30 ms of
+# migrations per test with a new DATA_DIR (~300 a run) become ~1 ms.
+new_sqlite_files_from_a_template()
 
 
 @pytest.fixture
@@ -84,6 +92,7 @@ def pytest_unconfigure(config):
         databases.drop_run()
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's, which reads the xdist_group marks
 def pytest_collection_modifyitems(config, items):
     for item in items:
         parts = item.path.parts
@@ -91,6 +100,19 @@ def pytest_collection_modifyitems(config, items):
             if layer in parts:
                 item.add_marker(layer)
                 break
+        if _uses_a_module_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+
+
+def _uses_a_module_fixture(item) -> bool:
+    """Whether the test uses a fixture set up once for its module (or class): such a module is one group of
+    `--dist loadgroup` (pytest.ini), run by one worker, so that the fixture (an app process, a browser, the
+    e5 model) is set up once and not once per worker. Split between the two workers, as plain `load` did,
+    each of them set it up: ~3 s for each app of tests/e2e/test_visitor_*.py."""
+    infos = getattr(item, "_fixtureinfo", None)
+    if infos is None:
+        return False
+    return any(d.scope in ("module", "class", "package") for defs in infos.name2fixturedefs.values() for d in defs)
 
 
 def pytest_generate_tests(metafunc):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from testkit.browser import chromium_browser
 from testkit.support import AppServer, add_operator
 
 
@@ -14,3 +15,10 @@ def server(data_dir, db_env):
     add_operator(data_dir, "lucia", "Lucia Bianchi", env=db_env)
     with AppServer(data_dir, env={"QUEUE_TIMEOUT_S": "120", **db_env}) as srv:
         yield srv
+
+
+@pytest.fixture(scope="module")
+def shared_chromium():
+    """One chromium for the module's tests; each opens `testkit.browser.fresh_context(shared_chromium)`."""
+    with chromium_browser() as browser:
+        yield browser

@@ -20,7 +20,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 
 from testkit.axe import assert_accessible
-from testkit.browser import chromium
+from testkit.browser import fresh_context
 from testkit.dashboard import DashboardServer, open_page, sign_in_browser
 from testkit.support import AppServer, Operator, Visitor, add_operator, free_port, wait_until
 
@@ -49,13 +49,17 @@ def reply_box(page):
     return page.locator('[class*="st-key-reply_text_"] textarea').first
 
 
-def test_inbox_take_type_enter_release_and_the_ticket_page(data_dir):
+def test_inbox_take_type_enter_release_and_the_ticket_page(data_dir, shared_chromium):
     """The operator inbox at 1280x800 and 390x844: a visitor waits → in the list ("Prendi" in view) → taken →
     the thread, the reply box and "Rilascia" in view → "typing" reaches the visitor while the operator types
     → Enter sends, Shift+Enter is a new line → released; axe-core finds nothing serious on the Live and
     Ticket pages; the Ticket page lists the ticket and opens it with its form in view."""
     add_operator(data_dir, "mario", "Mario Rossi", "password123")
-    with AppServer(data_dir, args=["--no-dashboard"]) as app, DashboardServer(data_dir) as dash, chromium() as ctx:
+    with (
+        AppServer(data_dir, args=["--no-dashboard"]) as app,
+        DashboardServer(data_dir) as dash,
+        fresh_context(shared_chromium) as ctx,
+    ):
         page = ctx.new_page()
         page.set_viewport_size({"width": 1280, "height": 800})
         page.goto(dash.url)  # the sign-in page: Streamlit's own strings in Italian, nothing serious for axe
@@ -134,7 +138,7 @@ def test_inbox_take_type_enter_release_and_the_ticket_page(data_dir):
         assert_accessible(page, "the Ticket page on a phone")
 
 
-def test_app_serves_the_dashboard_on_its_own_port_and_beside(data_dir):
+def test_app_serves_the_dashboard_on_its_own_port_and_beside(data_dir, shared_chromium):
     """One port (as on Hugging Face Spaces): /dashboard/ is proxied by the app, websocket included."""
     port = free_port()
     app = AppServer(data_dir, env={"DASHBOARD_PORT": str(port)}, args=[])
@@ -148,7 +152,7 @@ def test_app_serves_the_dashboard_on_its_own_port_and_beside(data_dir):
         assert f"Sportello visitor page: http://127.0.0.1:{app.port}/" in log, log
         assert f"Sportello operator dashboard: http://127.0.0.1:{app.port}/dashboard/" in log
         assert f"Sportello API: http://127.0.0.1:{app.port}/api/" in log
-        with chromium() as ctx:
+        with fresh_context(shared_chromium) as ctx:
             page = ctx.new_page()
             ws_urls = []
             page.on("websocket", lambda ws: ws_urls.append(ws.url))
@@ -197,17 +201,23 @@ def _box(page, prefix: str):
     return wait_until(bubble.bounding_box, timeout=10, interval=0.1)
 
 
-def test_console_chat_view_alert_notes_transfer_and_labels(data_dir, tmp_path):
+def test_console_chat_view_alert_notes_transfer_and_labels(data_dir, tmp_path, shared_chromium):
     add_operator(data_dir, "mario", "Mario Rossi", "password123")
     add_operator(data_dir, "lucia", "Lucia Bianchi", "password123")
-    with AppServer(data_dir, args=["--no-dashboard"]) as app, DashboardServer(data_dir) as dash, chromium() as ctx:
+    with (
+        AppServer(data_dir, args=["--no-dashboard"]) as app,
+        DashboardServer(data_dir) as dash,
+        fresh_context(shared_chromium) as ctx,
+    ):
         ctx.add_init_script(RECORD_NOTIFICATIONS)
         page = ctx.new_page()
         page.set_viewport_size({"width": 1280, "height": 800})
         sign_in_browser(page, dash.url, "mario")
         sidebar = page.locator('[data-testid="stSidebar"]')
         sidebar.get_by_text("In coda: 0").wait_for(timeout=30_000)
-        page.wait_for_timeout(2500)  # the count has been seen once: the next growth alerts
+        # The count has been seen (0: the baseline, no alert) and the page's watcher looks for news: the next
+        # growth alerts.
+        wait_until(lambda: page.evaluate("(window.__spConsole || {}).looks > 0"), timeout=15, interval=0.1)
 
         # A visitor starts waiting: the sidebar's count follows within seconds, with a sound and a notification.
         visitor = Visitor(app.url)

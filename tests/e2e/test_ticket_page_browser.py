@@ -8,14 +8,14 @@ from playwright.sync_api import expect
 from sqlalchemy import create_engine, update
 
 from sportello.store.tables import ticket_tokens
-from testkit.browser import chromium
+from testkit.browser import fresh_context
 from testkit.inprocess import InProcessServer
 from testkit.smtp import SmtpServer
 from testkit.support import Operator, Visitor, add_operator
 
 
 @pytest.mark.parametrize("size", [(1280, 800), (390, 844)])
-def test_ticket_page_read_reply_expired_and_wrong(data_dir, tmp_path, size):
+def test_ticket_page_read_reply_expired_and_wrong(data_dir, tmp_path, size, shared_chromium):
     add_operator(data_dir, "mario", "Mario Rossi")
     with (
         SmtpServer(tmp_path / "smtp") as smtp,
@@ -34,7 +34,7 @@ def test_ticket_page_read_reply_expired_and_wrong(data_dir, tmp_path, size):
         [msg] = smtp.wait_for(1)
         link = next(w for w in msg.get_content().split() if "/ticket/" in w)
         path = link[link.index("/ticket/") :]
-        with chromium() as browser:
+        with fresh_context(shared_chromium) as browser:
             page = browser.new_page()
             page.set_viewport_size({"width": size[0], "height": size[1]})
             dialogs = []

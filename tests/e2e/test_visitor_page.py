@@ -9,7 +9,7 @@ import time
 
 from playwright.sync_api import Page, expect
 
-from testkit.browser import chromium
+from testkit.browser import fresh_context
 from testkit.support import read_sheet, wait_until
 
 HARD = "Posso prenotare una visita privata notturna con il direttore per il mio matrimonio?"
@@ -54,8 +54,8 @@ def the_only_pending(operator) -> str:
     return sessions[0]["session_id"]
 
 
-def test_seed_scenario_answer_operator_live_chat_and_close(server, data_dir, mario):
-    with chromium() as ctx:
+def test_seed_scenario_answer_operator_live_chat_and_close(server, data_dir, mario, shared_chromium):
+    with fresh_context(shared_chromium) as ctx:
         page = open_page(ctx, server.url)
         chat, status = page.locator("#chat"), page.locator("#status")
         expect(chat).to_contain_text("Buongiorno! Sono l'assistente virtuale del museo")
@@ -139,8 +139,8 @@ def test_seed_scenario_answer_operator_live_chat_and_close(server, data_dir, mar
         assert not page.dialogs and not page.errors
 
 
-def test_did_you_mean_suggestion_answers_in_one_click(server, data_dir):
-    with chromium() as ctx:
+def test_did_you_mean_suggestion_answers_in_one_click(server, data_dir, shared_chromium):
+    with fresh_context(shared_chromium) as ctx:
         page = open_page(ctx, server.url, accept_language="en-GB,en;q=0.9")
         say(page, "closing time tonight?")
         expect(page.locator("#offer-accept")).to_have_text("Talk to an operator", timeout=15_000)
@@ -162,8 +162,8 @@ def test_did_you_mean_suggestion_answers_in_one_click(server, data_dir):
         assert not page.dialogs and not page.errors
 
 
-def test_no_operator_contact_form_to_ticket_on_a_phone(server, data_dir, mario):
-    with chromium() as ctx:
+def test_no_operator_contact_form_to_ticket_on_a_phone(server, data_dir, mario, shared_chromium):
+    with fresh_context(shared_chromium) as ctx:
         # the browser's language picks English; the visible switch goes back to Italian
         page = open_page(ctx, server.url, accept_language="en-GB,en;q=0.9", width=375)
         expect(page.locator("#chat")).to_contain_text("Hello! I'm the museum's virtual assistant.")
@@ -211,8 +211,8 @@ def test_no_operator_contact_form_to_ticket_on_a_phone(server, data_dir, mario):
         assert not page.dialogs and not page.errors
 
 
-def test_visitor_and_operator_text_is_shown_literally(server, mario):
-    with chromium() as ctx:
+def test_visitor_and_operator_text_is_shown_literally(server, mario, shared_chromium):
+    with fresh_context(shared_chromium) as ctx:
         page = open_page(ctx, server.url)
         chat = page.locator("#chat")
         mario.online()

@@ -3,7 +3,7 @@
 once. An operator's message shows in under a second; a reload and a dropped connection lose nothing and show
 nothing twice; an operator's text is shown as text. A streamed LLM answer grows in the page, then is there once
 after a reload. On a desktop and a phone; one app for the module (its answers from the OpenAI stand-in, which
-streams slowly when asked), one browser per test.
+streams slowly when asked), one browser for the module, a context of its own for each page (a new conversation).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import time
 import pytest
 from playwright.sync_api import Page, expect
 
-from testkit.browser import chromium, visitor_page
+from testkit.browser import fresh_context, visitor_page
 from testkit.openai_standin import OpenAIStandIn
 from testkit.support import AppServer, Operator, add_operator, wait_until
 from tests.e2e.test_visitor_widget import price_answer
@@ -96,10 +96,10 @@ def live_with(ctx, app, mario, size: tuple[int, int]) -> tuple[Page, str]:
     return page, sid
 
 
-def test_operator_messages_are_pushed_and_survive_reload_and_a_dropped_connection(app, mario):
+def test_operator_messages_are_pushed_and_survive_reload_and_a_dropped_connection(app, mario, shared_chromium):
     for size in SIZES:
         w = size[0]
-        with chromium() as ctx:  # each its own browser storage: a new conversation
+        with fresh_context(shared_chromium) as ctx:  # each its own browser storage: a new conversation
             page, sid = live_with(ctx, app, mario, size)
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))  # noqa: B023 (one page per loop)
@@ -151,13 +151,15 @@ def test_operator_messages_are_pushed_and_survive_reload_and_a_dropped_connectio
     print(f"operator -> visitor page: {', '.join(f'{t * 1000:.0f} ms' for t in MEASURED)}")
 
 
-def test_a_streamed_answer_grows_in_the_page_then_is_there_once(app, standin):
+def test_a_streamed_answer_grows_in_the_page_then_is_there_once(app, standin, shared_chromium):
     script = price_answer()
     answer = script[0]["content"]["answer"]
-    standin.set_script([{**script[0], "chunk_size": 12, "chunk_delay": 0.12}])
+    # ~0.3 s before the first piece (as a model thinks: "writing…" shows), then 31 pieces 50 ms apart: ~1.9 s,
+    # re-rendered every PARTIAL_EVERY_S (0.15 s) as it grows.
+    standin.set_script([{**script[0], "delay": 0.3, "chunk_size": 12, "chunk_delay": 0.05}])
     try:
         for size in SIZES:
-            with chromium() as ctx:
+            with fresh_context(shared_chromium) as ctx:
                 page = visitor_page(ctx, app.url, size)
                 # Sample the answer's bubble every 40 ms while it is written.
                 page.evaluate(
@@ -184,14 +186,14 @@ def test_a_streamed_answer_grows_in_the_page_then_is_there_once(app, standin):
         standin.set_script(price_answer())
 
 
-def test_a_reload_while_the_first_answer_is_written_keeps_the_new_chat(app, standin):
+def test_a_reload_while_the_first_answer_is_written_keeps_the_new_chat(app, standin, shared_chromium):
     """The first message starts the chat (one request and one write, once the answer is in): a reload while
     the answer is still being written shows the chat once it is stored, the question and the answer once each."""
     script = price_answer()
     answer = script[0]["content"]["answer"]
     standin.set_script([{**script[0], "chunk_size": 8, "chunk_delay": 0.15}])
     try:
-        with chromium() as ctx:
+        with fresh_context(shared_chromium) as ctx:
             page = visitor_page(ctx, app.url, SIZES[1])
             question = "Quanto costa il biglietto?"
             page.locator("#msg textarea").fill(question)

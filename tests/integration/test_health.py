@@ -14,11 +14,11 @@ import pytest
 
 from sportello.faces.dashboard.supervisor import DashboardSupervisor
 from testkit.inprocess import InProcessServer
-from testkit.support import Operator, Visitor, add_operator, free_port, wait_until
+from testkit.support import TLS, Operator, Visitor, add_operator, free_port, wait_until
 
 
 def _health(srv, **kw) -> httpx.Response:
-    return httpx.get(srv.url + "/api/health", timeout=15, **kw)
+    return httpx.get(srv.url + "/api/health", timeout=15, verify=TLS, **kw)
 
 
 def test_healthy_app_reports_its_checks_and_no_configuration(data_dir):

@@ -48,6 +48,7 @@ def ask(rt: Runtime, question: str, lang: str = "it"):
 
 def test_an_intent_label_teaches_the_answerer_here_and_in_another_process(app, settings):
     other = Runtime(settings)  # the same DATA_DIR and database: another process's answerer
+    other.answerer.reload_interval = 0.2  # how often it looks at the files (1 s by default): the test waits less
     try:
         assert not ask(app, SCOOTER).found
         assert not ask(other, SCOOTER).found
