@@ -324,6 +324,8 @@ def test_outside_business_hours_banner_and_straight_to_the_contact_form(closed, 
     page.locator("#lang-switch label", has_text="English").click()
     expect(page.locator(".sp-banner")).to_contain_text("we are back tomorrow at 9:00")
     page.locator("#lang-switch label", has_text="Italiano").click()
+    # Italian again before going on (the switch is a round trip: a click before it is back was answered in English)
+    expect(page.locator(".sp-banner")).to_contain_text("torniamo domani alle 9:00")
     page.locator("#ask-person").click()  # closed: what it is about first (the ticket needs it), then the form
     expect(page.locator("#chat")).to_contain_text("di che cosa si tratta", timeout=10_000)
     say(page, "Ho perso un ombrello")
