@@ -191,7 +191,7 @@ def test_a_reload_while_the_first_answer_is_written_keeps_the_new_chat(app, stan
     the answer is still being written shows the chat once it is stored, the question and the answer once each."""
     script = price_answer()
     answer = script[0]["content"]["answer"]
-    standin.set_script([{**script[0], "chunk_size": 8, "chunk_delay": 0.15}])
+    standin.set_script([{**script[0], "chunk_size": 10, "chunk_delay": 0.1}])
     try:
         with fresh_context(shared_chromium) as ctx:
             page = visitor_page(ctx, app.url, SIZES[1])
