@@ -314,13 +314,13 @@ class ChatService:
     ) -> dict:
         """`start_session` and the visitor's first message in one call: see `start_with_message_stream`."""
         result: dict = {}
-        for item in self.start_with_message_stream(language, user_agent, text, client=client):
+        for item in self.start_with_message_stream(language, user_agent, text, client=client, stream=False):
             if isinstance(item, dict):
                 result = item
         return result
 
     def start_with_message_stream(
-        self, language: str | None, user_agent: str, text: object, *, client: str | None = None
+        self, language: str | None, user_agent: str, text: object, *, client: str | None = None, stream: bool = True
     ) -> Generator[Started | str | dict, None, None]:
         """A new conversation and its first message, written together once the AI has answered: one write
         instead of two (`start_session`, then `visitor_message`). Yields first `Started` (the new chat's id,
@@ -328,7 +328,8 @@ class ChatService:
         in pieces as `visitor_message_stream` does, then, last, the dict `visitor_message` returns with the
         session's id, token and language, and its messages from the greeting on. The language, the text and
         both per-client rates (SESSION_RATE_PER_IP, MESSAGE_RATE_PER_IP) are checked before anything is
-        yielded: a refusal raises, as `start_session` and `visitor_message` would, and nothing is written."""
+        yielded: a refusal raises, as `start_session` and `visitor_message` would, and nothing is written.
+        `stream` False: the answerer answers at once (`answer`, as for `visitor_message`), no pieces."""
         lang = validate_language(language)
         text = self._text(text)
         self.quotas.new_session(client)
@@ -337,7 +338,7 @@ class ChatService:
         done = self._starting.begin(session_id, token)
         try:
             yield Started(session_id, token, lang)
-            answer = yield from self._answer_stream(text, lang)
+            answer = (yield from self._answer_stream(text, lang)) if stream else self._answer(text, lang)
             with self._new_session(session_id, token, lang, user_agent) as tx:
                 intent, suggestion = self._bot_turn(tx, text, answer)
             yield {

@@ -150,3 +150,27 @@ def test_the_gradio_send_starts_a_chat_with_its_first_message_in_one_write(desk,
     assert [(m["seq"], m["text"]) for m in view["msgs"]][1:] == [(2, PRICE_Q), (3, PRICE_A)]
     assert "".join(chunks) == PRICE_A
     assert not view["notice"]
+
+
+def test_only_a_streamed_first_message_asks_the_answerer_to_stream(desk):
+    """As `visitor_message` and its streamed twin: without streaming the answerer answers at once (an LLM is not
+    asked to stream), through the API's JSON route and Gradio's send without `on_chunk`."""
+    streamed: list[str] = []
+
+    def answer_stream(text, lang=None):
+        streamed.append(text)
+        answer = desk.answerer.answer(text, lang)
+        yield answer.answer
+        return answer
+
+    desk.answerer.answer_stream = answer_stream
+    actions = VisitorActions(desk.chat)
+    assert desk.chat.start_with_message("it", "", PRICE_Q)["intent"] == "richiesta_prezzi"
+    view = actions.send(new_view("it"), PRICE_Q, "ua")
+    view = actions.send(view, PRICE_Q, "ua")
+    assert streamed == [] and [m["text"] for m in view["msgs"]][1:] == [PRICE_Q, PRICE_A, PRICE_Q, PRICE_A]
+    items = list(desk.chat.start_with_message_stream("it", "", PRICE_Q))
+    assert streamed == [PRICE_Q] and PRICE_A in items
+    chunks: list[str] = []
+    actions.send(new_view("it"), PRICE_Q, "ua", on_chunk=chunks.append)
+    assert streamed == [PRICE_Q, PRICE_Q] and chunks == [PRICE_A]

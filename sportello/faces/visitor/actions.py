@@ -168,14 +168,18 @@ class VisitorActions:
         text as the answerer writes it (provisional: the view returned holds what was stored)."""
 
         def act(v: dict) -> dict:
-            if v.get("sid"):
+            if not v.get("sid"):  # no chat yet: it starts with this message, in one write
+                items = self.service.start_with_message_stream(
+                    v["lang"], user_agent or "", text, client=client, stream=on_chunk is not None
+                )
+            elif on_chunk is None:
+                items = [self.service.visitor_message(v["sid"], v["token"], text, client=client)]
+            else:
                 items = self.service.visitor_message_stream(v["sid"], v["token"], text, client=client)
-            else:  # no chat yet: it starts with this message, in one write (`start_with_message_stream`)
-                items = self.service.start_with_message_stream(v["lang"], user_agent or "", text, client=client)
             for item in items:
                 if isinstance(item, Started):
                     v = self._started(v, item.session_id, item.token, item.language)
-                elif isinstance(item, str) and item and on_chunk is not None:
+                elif isinstance(item, str) and item:
                     on_chunk(item)
             return self._refresh(v)  # the suggested questions, if any, come with the poll
 
