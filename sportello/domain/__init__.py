@@ -34,7 +34,6 @@ from sportello.domain.validation import (
 )
 
 __all__ = [
-    "concerns_console",
     "LANGUAGES",
     "TRANSITIONS",
     "Conflict",
@@ -50,6 +49,7 @@ __all__ = [
     "Unauthorized",
     "ValidationError",
     "first_name",
+    "concerns_console",
     "guess_contact",
     "iso",
     "next_state",

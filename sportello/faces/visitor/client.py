@@ -7,8 +7,9 @@ page's #sp-live script does: messages as they arrive, and a look (`on_tick`) whe
 (not when only the queue moved: the script writes the status line itself).
 
 A message goes as the page's script sends it: through the visitor REST API (`POST /api/chat/sessions?stream=1`
-with its text when the tab has no chat yet, else `POST .../messages?stream=1`), with a look when the chat's state changed or a
-new chat is to be adopted; through Gradio's send only where the page keeps it (`via_api` is False).
+with its text when the tab has no chat yet, else `POST .../messages?stream=1`), with a look when the chat's
+state changed or a new chat is to be adopted; through Gradio's send only where the page keeps it (`via_api` is
+False).
 
 Used by the load benchmark (bench/visitor_load.py); a venue can also use it for
 synthetic monitoring of the page.
@@ -212,7 +213,7 @@ class VisitorTab:
         started = time.perf_counter()
         live = dict(self.live)
         shown = self.status
-        sid, made, adopting = live.get("sid"), False, None
+        sid, adopting = live.get("sid"), None  # adopting: the look that keeps a chat this message started
         headers = {**self.headers, "Accept": "text/event-stream"}
         if sid:
             url, body = f"/api/chat/sessions/{sid}/messages", {"text": text}
@@ -226,7 +227,6 @@ class VisitorTab:
             async for kind, data in _events(r):
                 if kind == "session":
                     new = json.loads(data)
-                    made = True
                     # The page's look keeps the new chat while its first message is on its way.
                     self.live = {**live, "sid": new["session_id"], "token": new["token"], "on": False, "adopt": True}
                     adopting = asyncio.create_task(self._look_after(0.03))
@@ -239,7 +239,7 @@ class VisitorTab:
         elapsed = time.perf_counter() - started
         if adopting is not None:
             await adopting
-        if made or result.get("status") != shown or result.get("suggestions"):
+        if adopting is not None or result.get("status") != shown or result.get("suggestions"):
             await self._look_after(0.03)  # the page's look, debounced
         return elapsed
 

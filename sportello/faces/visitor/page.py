@@ -299,8 +299,9 @@ function apply() {
 }
 // The visitor's message goes through the visitor REST API, not a Gradio event (a Gradio send costs the
 // server ~30 ms of CPU, the API ~4 ms): the chat as it is (a session, or none yet: then the message starts one,
-// in the same request and the same write, POST /api/chat/sessions with its text), the message shown at once with "the assistant is writing…", the answer as it streams (`?stream=1`), then the
-// stored messages from the result. A change of the chat's state (an offer, suggested questions, a new chat to
+// in the same request and the same write, POST /api/chat/sessions with its text), the message shown at once
+// with "the assistant is writing…", the answer as it streams (`?stream=1`), then the stored messages from the
+// result. A change of the chat's state (an offer, suggested questions, a new chat to
 // keep across reloads) asks the usual look, which renders the controls and catches the Chatbot up.
 // Everything else stays Gradio's send (an empty or too long message, a notice on screen, a topic, a contact,
 // an answer of Gradio's on its way), and so does a message the API refused: its notice says why.
