@@ -355,11 +355,11 @@ async def operator(
             while True:  # until cancelled, a moment after the level's end (the last messages read)
                 try:
                     r = await http.get("/api/operators/console", params={"after": version, "wait": "5"})
+                    problem = "" if r.status_code == 200 else f"console {r.status_code}"
                 except httpx.TransportError as exc:
-                    res.errors.append(f"console: {type(exc).__name__}")
-                    continue
-                if r.status_code != 200:
-                    res.errors.append(f"console {r.status_code}")
+                    problem = f"console: {type(exc).__name__}"
+                if problem:  # counted, then asked again a moment later (not in a tight loop)
+                    res.errors.append(problem)
                     await asyncio.sleep(0.5)
                     continue
                 if r.json()["version"] == version:
