@@ -1,12 +1,11 @@
 """Unit fixtures: the ChatService over a temporary SQLite file, a fake answerer and a fake clock.
 
-The schema is migrated once per session into a template file; each test gets a
-copy, so a test starts in milliseconds.
+Each test's new database file is a copy of one its process migrated once (testkit/databases.py,
+`new_sqlite_files_from_a_template`, installed by tests/conftest.py), so a test starts in milliseconds.
 """
 
 from __future__ import annotations
 
-import shutil
 import time
 from dataclasses import dataclass
 
@@ -20,13 +19,6 @@ from sportello.services.operators import OperatorService
 from sportello.store.database import Store
 from sportello.store.tables import operators
 from testkit.fakes import PRICE_A, PRICE_Q, FakeAnswerer, FakeClock
-
-
-@pytest.fixture(scope="session")
-def template_db(tmp_path_factory):
-    path = tmp_path_factory.mktemp("template") / "sportello.db"
-    Store(f"sqlite:///{path}").dispose()  # runs the migrations once
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -65,12 +57,11 @@ class Desk:
 
 
 @pytest.fixture
-def desk(tmp_path, template_db, password_hash) -> Desk:
+def desk(tmp_path, password_hash) -> Desk:
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    shutil.copyfile(template_db, data_dir / "sportello.db")
     settings = Settings.from_env({"DATA_DIR": str(data_dir), "QUEUE_TIMEOUT_S": "120"})
-    store = Store(settings.database_url, create=False)
+    store = Store(settings.database_url)
     clock = FakeClock()
     answerer = FakeAnswerer({PRICE_Q: ("richiesta_prezzi", PRICE_A)})
     chat = ChatService(store, answerer, settings, clock=clock)
