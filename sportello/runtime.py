@@ -24,6 +24,7 @@ from sportello.services.alerts import AlertService
 from sportello.services.backup import BackupError, BackupService
 from sportello.services.callbacks import CallbackService
 from sportello.services.chat import ChatService
+from sportello.services.console_versions import ConsoleVersions
 from sportello.services.conversation_log import ConversationLog
 from sportello.services.delivery import Leadership, OutboxWorker
 from sportello.services.feed import ChangeFeed
@@ -93,6 +94,8 @@ class Runtime:
             on_change=self.feed.notify,
             quotas=quotas,
         )
+        # The operators' consoles of this process read the queue once per change, all together.
+        self.console_versions = ConsoleVersions(self.chat.view, self.feed)
         self.operators = OperatorService(
             self.store, self.settings, clock=clock, guard=LoginGuard(s, counters=self.counters)
         )

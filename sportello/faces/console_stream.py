@@ -3,13 +3,15 @@
 The Live page's watcher (faces/dashboard/console_watch.py, a script in the dashboard's page) asks it in a
 loop: the answer `{"version", "waiting"}` comes at once when the console's version (`ChatView.console_version`,
 a digest of `ChatView.console_marker`: the queue, my chats' last messages and languages, my colleagues'
-chats) differs from `after`, else as soon as it changes, else after `wait` seconds (at most WAIT_S) with the
-same version. The page reruns only the fragment whose part changed, and only then: an idle console costs
-one request per WAIT_S and nothing of Streamlit's.
+chats; read through services/console_versions.py, once per change for all the consoles) differs from `after`,
+else as soon as it changes, else after `wait` seconds (at most WAIT_S) with the same version. The page reruns
+only the fragment whose part changed, and only then: an idle console costs one request per WAIT_S and nothing
+of Streamlit's.
 
 It waits on the process's change feed (services/feed.py, `subscribe_any`): a write of this process (a
 visitor's message, a chat queued) wakes it at once, one of another process (the dashboard's take, send,
-release) at the feed watcher's next look (FEED_INTERVAL_S); a wake-up costs one indexed query.
+release) at the feed watcher's next look (FEED_INTERVAL_S); a wake-up costs one indexed query, shared by every
+console the same change woke.
 
 With `beat=1` the request is also the console's heartbeat (the page's script asks so every
 HEARTBEAT_TIMEOUT_S / 3, and waits no longer than that): an open console keeps its operator present without
@@ -45,7 +47,7 @@ def _token(request: Request) -> str:
 
 def console_router(runtime: Runtime) -> APIRouter:
     router = APIRouter(prefix="/api")
-    view = runtime.chat.view
+    versions = runtime.console_versions
     operators = runtime.operators
     feed = runtime.feed
     pool = ThreadPoolExecutor(max_workers=READ_WORKERS, thread_name_prefix="console-poll")
@@ -71,7 +73,7 @@ def console_router(runtime: Runtime) -> APIRouter:
         # Subscribed before the first read: a change committed meanwhile wakes the wait, never lost.
         with feed.subscribe_any() as sub:
             while True:
-                version, waiting = await loop.run_in_executor(pool, view.console_version, op["id"])
+                version, waiting = await loop.run_in_executor(pool, versions.version, op["id"])
                 left = deadline - loop.time()
                 if version != after or left <= 0 or sub.closed or await request.is_disconnected():
                     return JSONResponse({"version": version, "waiting": waiting}, headers=NO_CACHE)

@@ -8,7 +8,6 @@ operators' list always agree, even before the sweeper has moved the chat.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 import time
@@ -20,6 +19,7 @@ from sportello.config import Settings
 from sportello.domain import State, iso
 from sportello.domain.capacity import OperatorLoad
 from sportello.domain.queue import estimated_wait_s, queue_cutoff, timed_out
+from sportello.services.console_marker import ConsoleSnapshot
 from sportello.services.tickets import mask_in, sees_contacts
 from sportello.store import chat_queries as cq
 from sportello.store import console_queries
@@ -236,23 +236,31 @@ class ChatView:
             for r in rows
         ]
 
-    def console_marker(self, operator_id: int | None = None) -> dict:
+    def console_snapshot(self) -> ConsoleSnapshot:
+        """What every operator's console marker and version are made of, in one read (the queue and the live
+        chats; services/console_versions.py)."""
+        cutoff = queue_cutoff(self.clock(), self.settings.queue_timeout_s)
+        with self.store.read() as conn:
+            return ConsoleSnapshot(console_queries.console_rows(conn, cutoff))
+
+    def console_marker(self, operator_id: int | None = None, snapshot: ConsoleSnapshot | None = None) -> dict:
         """The console's cheap check, one indexed query and no message read: {"queue": the ids of the
         chats in the queue, oldest first (the same queue as `pending_sessions`), "chats": {the id of
         each live chat of `operator_id`: its last message's seq}, "langs": {the same ids: the visitor's
         language now}, "others": the ids of the colleagues' live chats}. An operator's page compares it
-        with the last one it drew and redraws only what changed."""
-        cutoff = queue_cutoff(self.clock(), self.settings.queue_timeout_s)
-        with self.store.read() as conn:
-            return console_queries.console_marker(conn, operator_id, cutoff)
+        with the last one it drew and redraws only what changed. `snapshot`: one read already (the consoles
+        of a process share it: services/console_versions.py); else read now."""
+        snapshot = snapshot or self.console_snapshot()
+        return snapshot.marker(operator_id, queue_cutoff(self.clock(), self.settings.queue_timeout_s))
 
-    def console_version(self, operator_id: int | None = None) -> tuple[str, int]:
+    def console_version(
+        self, operator_id: int | None = None, snapshot: ConsoleSnapshot | None = None
+    ) -> tuple[str, int]:
         """The console's marker as a short opaque digest (and how many wait in the queue): the same digest
         means the operator's console has nothing new to show. What the browser compares (the Live page's
         watcher, faces/console_stream.py): no id and no text of anyone goes out."""
-        marker = self.console_marker(operator_id)
-        raw = json.dumps(marker, sort_keys=True, separators=(",", ":")).encode()
-        return hashlib.blake2b(raw, digest_size=8).hexdigest(), len(marker["queue"])
+        snapshot = snapshot or self.console_snapshot()
+        return snapshot.version(operator_id, queue_cutoff(self.clock(), self.settings.queue_timeout_s))
 
     def colleague_chats(self, operator_id: int) -> list[dict]:
         """The live chats of the other operators (the inbox's "colleagues" list), urgent first, then the

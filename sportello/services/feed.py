@@ -127,6 +127,9 @@ class ChangeFeed:
         self._cond = threading.Condition()
         self._subs: dict[str, set[Subscription]] = {}
         self._any: set[Subscription] = set()  # woken by a change of any chat (the operator console)
+        # Counts the changes that may be news for the consoles, told (or not: nobody waits) to `_any`: the same
+        # count, nothing new for them since (services/console_versions.py reads the queue once per count).
+        self.console_news = 0
         self._seen: dict[str, tuple] = {}  # session id -> (status, last_seq, updated_at) at the last look
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -183,6 +186,8 @@ class ChangeFeed:
         if not session_id:
             return
         with self._cond:
+            if console:
+                self.console_news += 1  # before the wake-ups: a woken console reads this change or a later one
             subs = [*self._subs.get(session_id, ()), *(self._any if console else ())]
         for sub in subs:
             sub.wake()
@@ -234,6 +239,7 @@ class ChangeFeed:
             for sid in changed:
                 woken.update((s, True) for s in self._subs.get(sid, ()))
             if console:
+                self.console_news += 1
                 woken.update((s, True) for s in self._any)
         for sub, own in woken.items():
             sub.wake(own)

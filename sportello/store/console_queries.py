@@ -1,8 +1,8 @@
 """The operator console's cheap check: "has anything changed since I last drew?"
 
-One indexed statement, run by an idle console every half second (`ChatView.console_marker`): the ids
+One indexed statement, read once per change for every console of a process (`ChatView.console_rows`): the ids
 of the chats in the queue (waiting, not timed out: `ix_sessions_status_waiting`) and of every live chat
-(the same index), with the `last_seq` and language of the operator's own. SQLite answers the OR with
+(the same index), with the live chats' `last_seq`, language and operator. SQLite answers the OR with
 the index (its multi-index OR), PostgreSQL with a BitmapOr; no message row is read.
 """
 
@@ -29,19 +29,7 @@ CONSOLE_MARKER = select(
 )
 
 
-def console_marker(conn: Connection, operator_id: int | None, cutoff: float) -> dict:
-    """{"queue": the queue's session ids, oldest first; "chats": {live chat id of `operator_id`: its last_seq};
-    "langs": {the same ids: the visitor's language now}; "others": the ids of the other live chats, sorted}."""
-    waiting: list[tuple[float, str]] = []
-    live: dict[str, int] = {}
-    langs: dict[str, str] = {}
-    others: list[str] = []
-    for row in conn.execute(CONSOLE_MARKER, {"cutoff": cutoff}):
-        if row.status != State.LIVE:
-            waiting.append((row.waiting_since, row.id))
-        elif operator_id is not None and row.operator_id == operator_id:
-            live[row.id] = row.last_seq
-            langs[row.id] = row.language
-        else:
-            others.append(row.id)
-    return {"queue": [sid for _, sid in sorted(waiting)], "chats": live, "langs": langs, "others": sorted(others)}
+def console_rows(conn: Connection, cutoff: float) -> list:
+    """The rows every console's marker is made of (services/console_versions.py, `ConsoleSnapshot`): the chats
+    in the queue (waiting since after `cutoff`) and the live ones."""
+    return conn.execute(CONSOLE_MARKER, {"cutoff": cutoff}).all()
