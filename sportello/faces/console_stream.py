@@ -72,8 +72,10 @@ def console_router(runtime: Runtime) -> APIRouter:
         deadline = loop.time() + wait_s
         # Subscribed before the first read: a change committed meanwhile wakes the wait, never lost.
         with feed.subscribe_any() as sub:
+            unlike = after  # the first look: a version the page drew that the shared read may not have seen yet
             while True:
-                version, waiting = await loop.run_in_executor(pool, versions.version, op["id"])
+                version, waiting = await loop.run_in_executor(pool, versions.version, op["id"], unlike)
+                unlike = None
                 left = deadline - loop.time()
                 if version != after or left <= 0 or sub.closed or await request.is_disconnected():
                     return JSONResponse({"version": version, "waiting": waiting}, headers=NO_CACHE)

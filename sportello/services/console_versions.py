@@ -44,14 +44,26 @@ class ConsoleVersions:
         self._snapshot = ConsoleSnapshot(())
         self.reads = 0  # how many snapshots were read (tests, the benchmark)
 
-    def version(self, operator_id: int) -> tuple[str, int]:
+    def version(self, operator_id: int, unlike: str | None = None) -> tuple[str, int]:
         """`ChatView.console_version(operator_id)`, from a snapshot read since the feed's last news for the
-        consoles."""
+        consoles. `unlike`: the version the console drew (a request's `after`, read by the dashboard's own
+        process): when the snapshot gives another one and is older than the feed's look interval, it is read
+        again first (the feed may not have looked yet at a change the dashboard made and drew)."""
         with self._lock:
             news = self.feed.console_news  # read before the rows: news told during the read reads them again
             if news != self._news or self.clock() - self._read_at >= self.max_age_s:
-                self._snapshot = self.view.console_snapshot()
-                self._news, self._read_at = news, self.clock()
-                self.reads += 1
+                self._read(news)
+            snapshot, age = self._snapshot, self.clock() - self._read_at
+        version = self.view.console_version(operator_id, snapshot)
+        if unlike is None or version[0] == unlike or age <= self.feed.interval_s:
+            return version
+        with self._lock:
+            if self._snapshot is snapshot:  # (not read again meanwhile)
+                self._read(self.feed.console_news)
             snapshot = self._snapshot
         return self.view.console_version(operator_id, snapshot)
+
+    def _read(self, news: int) -> None:
+        self._snapshot = self.view.console_snapshot()
+        self._news, self._read_at = news, self.clock()
+        self.reads += 1

@@ -80,3 +80,25 @@ def test_a_wait_that_timed_out_leaves_the_queue_without_a_read(desk):
     desk.clock.advance(desk.settings.queue_timeout_s + 1)  # the sweeper has not run: the row still says waiting
     assert versions.version(mario) == desk.chat.view.console_version(mario)
     assert versions.version(mario)[1] == 0 and versions.reads == 1
+
+
+def test_a_version_the_page_drew_that_the_shared_read_missed_is_read_again(desk):
+    """The dashboard (another process) takes a chat and draws the version it reads itself; its long poll asks
+    with that version before this feed has looked: the shared snapshot, older than the feed's look interval,
+    is read again instead of answering with a version the page would take for news."""
+    feed = ChangeFeed(desk.store, interval_s=0.1, clock=desk.clock)
+    ticks = Ticks()
+    versions = ConsoleVersions(desk.chat.view, feed, clock=ticks)
+    mario = desk.add_operator("mario", "Mario")
+    elsewhere = other_process(desk)
+    sid, _ = queued(elsewhere)
+    feed.look()
+    before = versions.version(mario)
+    elsewhere.take_chat(mario, sid)  # the dashboard's process; this feed has not looked yet
+    drawn = desk.chat.view.console_version(mario)[0]
+    assert drawn != before[0]
+    ticks.now += 0.05  # read within the feed's interval: may be behind, kept
+    assert versions.version(mario, unlike=drawn) == before and versions.reads == 1
+    ticks.now += 0.1
+    assert versions.version(mario, unlike=drawn)[0] == drawn and versions.reads == 2
+    assert versions.version(mario, unlike=drawn)[0] == drawn and versions.reads == 2  # the same: no read
