@@ -28,6 +28,7 @@ from sportello.faces.bearer import bearer_of
 from sportello.faces.body_limit import BodyLimit
 from sportello.faces.client_address import client_address, trust_proxies
 from sportello.faces.console_stream import console_router
+from sportello.faces.fast_json import FastJSONRoute
 from sportello.faces.metrics import install_metrics
 from sportello.faces.storage_full import DISK_FULL, RETRY_AFTER_S, is_disk_full
 from sportello.faces.stream import stream_router
@@ -288,7 +289,8 @@ def create_router(runtime: Runtime) -> APIRouter:
     chat = runtime.chat
     operators = runtime.operators
     tickets = runtime.tickets
-    router = APIRouter(prefix="/api", dependencies=[Depends(clean_params)])
+    # dict and list answers written by json.dumps, not jsonable_encoder (faces/fast_json.py)
+    router = APIRouter(prefix="/api", dependencies=[Depends(clean_params)], route_class=FastJSONRoute)
 
     def current_operator(token: Annotated[str, Depends(bearer_token)]) -> dict:
         """The operator the bearer token belongs to (refreshes the heartbeat)."""
