@@ -30,12 +30,15 @@ client's CPU (all its processes) and its own event-loop lag (p95: how late the c
 loop runs, which every time it measures includes). An answer's time starts where the
 page's starts: for a chat's first message, with the chat's creation (POST
 /api/chat/sessions with the text, one request). With --json the last line is one JSON object for
-the largest level. Visitor -> console: a tab whose chat goes live writes once, and the operator's console
+the largest level. The answers are also given once every tab's first message is out (the steady state after
+the opening rush, when the tabs that opened together all start a chat). Visitor -> console: a tab whose chat goes live writes once, and the operator's console
 (the long poll the Live page's watcher asks, then its chats' new messages through the operator API) reads
 it: from the send to that read (p50/p95/max, and how many were never read); the dashboard's own render on
 top of it is bench/live_console.py's.
 
-The client runs on the same machine as the server (it competes for the CPUs).
+The client runs on the same machine as the server (it competes for the CPUs). The first line gives this
+machine's Python speed (ns per step of a plain loop): machines of the same kind here have differed by half, so
+compare runs made on one machine.
 """
 
 from __future__ import annotations
@@ -191,6 +194,7 @@ class Results:
         self.cpu_s = 0.0  # the load client's own CPU (this process)
         self.first_answers: list[float] = []  # the answers to a new chat's first message (its creation included)
         self.later_answers: list[float] = []
+        self.timed_answers: list[tuple[float, float]] = []  # (wall time it came, overhead) of every answer
         self.loop_lags: list[float] = []  # the load client's own event-loop lag (seconds late for a 50 ms sleep)
         self.visitor_sent: list[tuple[str, float]] = []  # (a live chat's visitor message marker, wall time sent)
 
@@ -240,6 +244,7 @@ async def visitor(tab: VisitorTab, res: Results, until: float, delay: float, thi
         took = await tab.say(text)
         if answered:
             (res.first_answers if new_chat else res.later_answers).append(took - delay)
+            res.timed_answers.append((time.time(), took - delay))
         else:
             res.actions.append(took)
 
@@ -406,6 +411,18 @@ async def operator(
         await asyncio.gather(watching, return_exceptions=True)
 
 
+def python_speed() -> float:
+    """Nanoseconds per step of a plain Python loop, the best of three: how fast this machine runs the server's
+    kind of work (two machines of the same kind here have differed by half)."""
+    best = float("inf")
+    for _ in range(3):
+        t0, total = time.perf_counter(), 0
+        for i in range(1_000_000):
+            total += i
+        best = min(best, time.perf_counter() - t0)
+    return best * 1000
+
+
 def pct(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
@@ -467,7 +484,7 @@ async def run_level(
     on_console: dict[str, float] = {}
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, barrier.wait)  # every tab open
-    cpu0, t0, own0 = stats.cpu_s(), time.monotonic(), time.process_time()
+    cpu0, t0, own0, wall0 = stats.cpu_s(), time.monotonic(), time.process_time(), time.time()
     op = Results()
     until = time.monotonic() + duration
     await asyncio.gather(*(operator(url, f"op{i}", op, until, sent, on_console) for i in range(operators)))
@@ -479,6 +496,7 @@ async def run_level(
     res = Results()
     for part in parts:
         keys = ("actions", "ticks", "received", "errors", "loop_lags", "first_answers", "later_answers", "visitor_sent")
+        keys += ("timed_answers",)
         for key in keys:
             getattr(res, key).extend(part[key])
         res.journeys += part["journeys"]
@@ -513,6 +531,9 @@ async def run_level(
         "server_rss_mb": stats.rss_mb(),
         "client_lag_p95": pct(res.loop_lags, 95),
         "first_answers": res.first_answers,
+        # Every tab's first message is out by then (its start staggered over 3 s, then one pause of at most
+        # 1.5 think): the answers after it are the steady state, those before the opening rush.
+        "steady_answers": [o for at, o in res.timed_answers if at - wall0 > 3 + 1.5 * think + delay + 1],
         "later_answers": res.later_answers,
         "to_console": to_console,
         "to_console_missed": len(res.visitor_sent) - len(to_console),
@@ -546,7 +567,8 @@ def main(argv: list[str] | None = None) -> int:
         f"visitor page load check: answer delay {args.answer_delay}s, {args.operators} operators x "
         f"{args.max_chats} chats, messages through the API, a look on a state change, tabs opened first, then "
         f"{args.duration:.0f}s per level, think {args.think:g}s, idle phase "
-        f"{args.idle:.0f}s, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (client on the same machine)"
+        f"{args.idle:.0f}s, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (client on the same machine); "
+        f"this machine's Python speed: {python_speed():.0f} ns per loop step (machines differ: compare runs on one)"
     )
     print(
         f"{'tabs':>5} {'answers':>7} {'ovh p50':>8} {'ovh p95':>8} {'looks/s':>8} {'look p50':>9} {'look p95':>9} "
@@ -580,6 +602,11 @@ def main(argv: list[str] | None = None) -> int:
             f"      answer overhead p50/p95: a new chat's first message (its creation included) {len(first)} answers "
             f"{pct(first, 50) * 1000:.0f}/{pct(first, 95) * 1000:.0f} ms, later messages {len(later)} answers "
             f"{pct(later, 50) * 1000:.0f}/{pct(later, 95) * 1000:.0f} ms"
+        )
+        steady = r["steady_answers"]
+        print(
+            f"      answer overhead p50/p95 once every tab's first message is out (the opening rush over): "
+            f"{len(steady)} answers {pct(steady, 50) * 1000:.0f}/{pct(steady, 95) * 1000:.0f} ms"
         )
         tc = r["to_console"]
         print(
