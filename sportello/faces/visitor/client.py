@@ -239,7 +239,9 @@ class VisitorTab:
         elapsed = time.perf_counter() - started
         if adopting is not None:
             await adopting
-        if adopting is not None or result.get("status") != shown or result.get("suggestions"):
+        # As the page: one more look when the state moved, or when the new chat's look could not keep it yet.
+        kept = not self.live.get("adopt")
+        if not kept or result.get("status") != shown or result.get("suggestions"):
             await self._look_after(0.03)  # the page's look, debounced
         return elapsed
 

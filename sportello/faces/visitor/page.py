@@ -404,8 +404,8 @@ async function sendViaApi(text, cfg) {
       // was written (another app process started it). One more look keeps it now; then one shows it.
       live.after = true;
       kick();
-    } else if (made || result.status !== phase || (result.suggestions || []).length || suggesting()) {
-      kick();
+    } else if (result.status !== phase || (result.suggestions || []).length || suggesting()) {
+      kick();  // (a new chat its look kept already is as any other: its messages are on screen, the script's)
     }
   } else {
     if (made) kick();
