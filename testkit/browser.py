@@ -27,6 +27,12 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
     "--disable-dev-shm-usage",
+    # No TurboFan: V8 runs the pages' JavaScript (Gradio's, Streamlit's) in its interpreter and baseline compiler
+    # only. The same JavaScript semantics; a test's pages live seconds, too short for optimised code to pay for
+    # its compiling, which on this 2-core machine takes CPU from the servers under test. Measured, one worker:
+    # test_visitor_page + test_visitor_widget 45 -> 38 s, test_visitor_experience + test_visitor_push 53.5 -> 50.6 s,
+    # the dashboard's browser tests (signin_cookie, bugs_browser, live_push_browser) 54 -> 50 s.
+    "--js-flags=--no-opt",
 ]
 
 
