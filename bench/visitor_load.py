@@ -31,10 +31,10 @@ loop runs, which every time it measures includes). An answer's time starts where
 page's starts: for a chat's first message, with the chat's creation (POST
 /api/chat/sessions with the text, one request). With --json the last line is one JSON object for
 the largest level. The answers are also given once every tab's first message is out (the steady state after
-the opening rush, when the tabs that opened together all start a chat). Visitor -> console: a tab whose chat goes live writes once, and the operator's console
-(the long poll the Live page's watcher asks, then its chats' new messages through the operator API) reads
-it: from the send to that read (p50/p95/max, and how many were never read); the dashboard's own render on
-top of it is bench/live_console.py's.
+the opening rush, when the tabs that opened together all start a chat). Visitor -> console: a tab whose chat
+goes live writes once, and the operator's console (the long poll the Live page's watcher asks, then its chats'
+new messages through the operator API) reads it: from the send to that read (p50/p95/max, and how many were
+never read); the dashboard's own render on top of it is bench/live_console.py's.
 
 The client runs on the same machine as the server (it competes for the CPUs). The first line gives this
 machine's Python speed (ns per step of a plain loop): machines of the same kind here have differed by half, so

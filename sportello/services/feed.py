@@ -130,7 +130,7 @@ class ChangeFeed:
         # Counts the changes that may be news for the consoles, told (or not: nobody waits) to `_any`: the same
         # count, nothing new for them since (services/console_versions.py reads the queue once per count).
         self.console_news = 0
-        self._seen: dict[str, tuple] = {}  # session id -> (status, last_seq, updated_at) at the last look
+        self._seen: dict[str, tuple] = {}  # id -> (status, last_seq, updated_at, language, operator_id) last seen
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._closed = False

@@ -1,6 +1,6 @@
 """The operator console's cheap check: "has anything changed since I last drew?"
 
-One indexed statement, read once per change for every console of a process (`ChatView.console_rows`): the ids
+One indexed statement, read once per change for every console of a process (`ChatView.console_snapshot`): the ids
 of the chats in the queue (waiting, not timed out: `ix_sessions_status_waiting`) and of every live chat
 (the same index), with the live chats' `last_seq`, language and operator. SQLite answers the OR with
 the index (its multi-index OR), PostgreSQL with a BitmapOr; no message row is read.
