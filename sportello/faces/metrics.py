@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import itertools
+import os
 import re
 import time
-import uuid
 from collections.abc import Iterable
 
 from fastapi import FastAPI, Request
@@ -31,11 +32,21 @@ REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
 
 
+_ids: tuple[int, str, itertools.count] = (-1, "", itertools.count())
+
+
 def request_id(incoming: str | None) -> str:
-    """The caller's request id when it is sane (1-64 of letters, digits, `._:-`), else a new one."""
+    """The caller's request id when it is sane (1-64 of letters, digits, `._:-`), else a new one: 32 hex digits,
+    a random half drawn once per process and a counter. Not `uuid4()` per request: its `os.urandom` lets go of the
+    GIL on the event loop, which then queues behind every busy thread to get it back (a stall of the whole loop
+    under load)."""
+    global _ids
     if incoming and REQUEST_ID_RE.match(incoming):
         return incoming
-    return uuid.uuid4().hex
+    pid, prefix, counter = _ids
+    if pid != os.getpid():  # first use in this process (a forked worker must not repeat its parent's ids)
+        pid, prefix, counter = _ids = (os.getpid(), os.urandom(8).hex(), itertools.count())
+    return f"{prefix}{next(counter) & 0xFFFFFFFFFFFFFFFF:016x}"
 
 
 def route_label(scope: dict) -> str:

@@ -103,6 +103,7 @@ class _Tx:
     tz: str
     new: list[dict] = field(default_factory=list)
     changes: dict = field(default_factory=dict)
+    position: int | None = None  # the place in the queue this turn gave the chat (read once: `_accept`)
 
     @property
     def state(self) -> str:
@@ -146,8 +147,8 @@ class _Tx:
     def operator_name(self) -> str:
         return oq.first_name_of(self.conn, self.sess["operator_id"])
 
-    def queue_figures(self, timeout_s: float) -> dict:
-        return queue_figures(self.conn, self.sess, self.now, timeout_s)
+    def queue_figures(self, timeout_s: float, waits: Callable[[Connection], list]) -> dict:
+        return queue_figures(self.conn, self.sess, self.now, timeout_s, waits, position=self.position)
 
 
 @dataclass(frozen=True)
@@ -650,7 +651,7 @@ class ChatService:
                 self._accept(tx)
             return {
                 "status": tx.state,
-                **tx.queue_figures(self.settings.queue_timeout_s),
+                **tx.queue_figures(self.settings.queue_timeout_s, self.view.recent_waits),
                 "messages": [message_dict(m) for m in tx.new],
             }
 
@@ -664,8 +665,8 @@ class ChatService:
         elif self._available(tx.conn, tx.now):
             tx.move("accept_available")
             tx.set(waiting_since=tx.now)
-            position = queue_position(tx.conn, tx.sess, tx.now, self.settings.queue_timeout_s)
-            reply = t("queued", lang, position=position)
+            tx.position = queue_position(tx.conn, tx.sess, tx.now, self.settings.queue_timeout_s)
+            reply = t("queued", lang, position=tx.position)
             tx.say(Role.SYSTEM, SYSTEM_AUTHOR, reply, "operator_queue")
             tx.record(EventKind.QUEUED, question=tx.sess["original_question"], reply=reply)
             return

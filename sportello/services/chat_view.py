@@ -69,11 +69,19 @@ def queue_position(conn: Connection, sess: Mapping, now: float, timeout_s: float
 
 
 def queue_figures(
-    conn: Connection, sess: Mapping, now: float, timeout_s: float, waits: Callable[[Connection], list] | None = None
+    conn: Connection,
+    sess: Mapping,
+    now: float,
+    timeout_s: float,
+    waits: Callable[[Connection], list] | None = None,
+    *,
+    position: int | None = None,
 ) -> dict:
     """{"queue_position", "estimated_wait_s"} of a chat, as the visitor reads them (`waits`: how the recent waits
-    are read, `chat_queries.recent_waits` unless given)."""
-    position = queue_position(conn, sess, now, timeout_s)
+    are read, `chat_queries.recent_waits` unless given; `position`: the chat's place when the caller has just read
+    it in the same transaction, else it is read)."""
+    if position is None:
+        position = queue_position(conn, sess, now, timeout_s)
     wait = estimated_wait_s((waits or cq.recent_waits)(conn), position) if position else None
     return {"queue_position": position, "estimated_wait_s": wait}
 
@@ -102,7 +110,10 @@ class ChatView:
         self._waits_lock = threading.Lock()
         # (the queue move it was read for, id -> position, the recent waits read with it)
         self._places: tuple[int, dict[str, int], list] = (-1, {}, [])
+        # `_places_lock` is held only to swap the tuple: `known_queue_figures` takes it on the event loop, which
+        # must never wait for a read; the readers queue on `_places_reading` (one read of the queue per move).
         self._places_lock = threading.Lock()
+        self._places_reading = threading.Lock()
 
     def recent_waits(self, conn: Connection) -> list:
         """The recent waits the wait estimate is the median of, read at most every WAITS_TTL_S: the queue moving
@@ -139,13 +150,15 @@ class ChatView:
         every chat behind is woken and wants its new place; each reading its own (a count of the chats ahead)
         cost O(queue) apiece, O(queue²) in all. None when the chat is not in the queue (any more): then its
         own change is read in full."""
-        with self._places_lock:  # one reader per move; the others wait for its answer
+        with self._places_reading:  # one reader per move; the others wait for its answer
             if self._places[0] < move:
                 now = self.clock()
                 with self.store.read() as conn:
                     ids = cq.queue_ids(conn, queue_cutoff(now, self.settings.queue_timeout_s))
                     waits = self.recent_waits(conn)
-                self._places = (move, {sid: i for i, sid in enumerate(ids, start=1)}, waits)
+                places = (move, {sid: i for i, sid in enumerate(ids, start=1)}, waits)
+                with self._places_lock:
+                    self._places = places
         return self.known_queue_figures(session_id, move)[1]
 
     # ------------------------------------------------------------------ visitor
