@@ -15,11 +15,16 @@ from sportello.store.tables import operator_tokens, operators, sessions
 
 PUBLIC_FIELDS = ("id", "username", "display_name", "is_admin", "active", "status", "last_heartbeat", "max_chats")
 
-_LIVE_CHATS = (
-    select(sessions.c.operator_id, func.count().label("n"))
-    .where(sessions.c.status == State.LIVE)
-    .group_by(sessions.c.operator_id)
-)
+# Every account with its live chats counted, in one statement (`ix_sessions_operator` per account): it is read
+# inside the write of "talk to a person", where each statement more is a wait for the GIL with the lock held.
+_WITH_LOAD = select(
+    operators,
+    select(func.count())
+    .select_from(sessions)
+    .where(sessions.c.operator_id == operators.c.id, sessions.c.status == State.LIVE)
+    .scalar_subquery()
+    .label("active_chats_n"),
+).order_by(operators.c.username)
 
 _NAMES: dict[tuple[str, int], str] = {}  # (database, operator id) -> first name; display names never change
 
@@ -71,9 +76,7 @@ def first_name_of(conn: Connection, operator_id: int | None) -> str:
 
 def with_load(conn: Connection) -> list[dict]:
     """Every account, by username: its public fields and `active_chats` (its live chats)."""
-    counts = {r.operator_id: r.n for r in conn.execute(_LIVE_CHATS)}
-    rows = conn.execute(select(operators).order_by(operators.c.username))
-    return [public(r, counts.get(r.id, 0)) for r in rows]
+    return [public(r, r.active_chats_n) for r in conn.execute(_WITH_LOAD)]
 
 
 def load_of(conn: Connection, operator_id: int) -> dict | None:
