@@ -991,8 +991,13 @@ def build_page(
         lang.input(on_lang, inputs=[lang, view_state], **busy)
         lang.change(on_labels, inputs=[lang], outputs=label_outputs, queue=False, show_progress="hidden")
         # The look (LIVE_JS: the chat's state changed, or a chat its send started is to be kept): one unqueued
-        # event (a plain POST) that re-reads the chat and renders what changed.
-        live.click(on_tick, inputs=[view_state, live], outputs=core_outputs, queue=False, **opts)
+        # event (a plain POST) that re-reads the chat and renders what changed. A look asked for while one is on
+        # its way runs once more after it ("always_last"): with Gradio's default ("once") it was dropped, and a
+        # change that came while the pending look was reading (a release just after a take, a state from the
+        # stream, an answer's new phase) stayed unshown until the next news (tests/e2e/test_visitor_look_pending.py).
+        live.click(
+            on_tick, inputs=[view_state, live], outputs=core_outputs, queue=False, trigger_mode="always_last", **opts
+        )
     gradio_state.skip_cheaply(page)  # an output an event leaves as it was is not rebuilt (gradio_state.py)
     page.max_threads = MAX_EVENTS  # read by page.queue(): the queue's slots for events running at once
     page.queue(default_concurrency_limit=None)
