@@ -4,8 +4,9 @@ SQLite takes one writer at a time and each COMMIT in WAL mode with
 `synchronous=FULL` costs an fsync. Under load, the writers of this process
 queue on a FIFO lock; instead of committing after each of them, the writer
 that finds others waiting behind it hands them the open transaction, and the
-last one of the group commits for all. Each writer's work runs inside its own
-SAVEPOINT, so a writer that fails is rolled back alone; the others commit.
+last one of the group commits for all. Each writer's work after the first runs
+inside its own SAVEPOINT, so a writer that fails is rolled back alone; the others
+commit. The first has none (nothing before it to keep: it rolls back the root).
 
 A writer's `with store.write()` returns only when the COMMIT of its group
 is durable: an acknowledged write is on disk, as before. When no one else is

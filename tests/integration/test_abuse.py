@@ -5,7 +5,6 @@ of the test's own server."""
 
 from __future__ import annotations
 
-import statistics
 import time
 from pathlib import Path
 
@@ -130,13 +129,15 @@ def test_unknown_usernames_cost_as_much_as_known_ones(data_dir):
     ):
         login(http, "nobody", "warm-up-1")
         known, unknown = [], []
-        for i in range(6):
+        for i in range(8):
             for name, times in (("mario", known), (f"nobody{i}", unknown)):
                 t0 = time.perf_counter()
                 assert login(http, name, "wrong-password").status_code == 401
                 times.append(time.perf_counter() - t0)
-    ratio = statistics.median(unknown) / statistics.median(known)
-    print(f"login 401 median: known {statistics.median(known):.3f}s unknown {statistics.median(unknown):.3f}s")
+    # The fastest of each: what a login costs on this machine without the other tests' load (a median, with a
+    # browser test beside it on the other worker, once read known 0.127 s and unknown 0.081 s).
+    ratio = min(unknown) / min(known)
+    print(f"login 401 fastest: known {min(known):.3f}s unknown {min(unknown):.3f}s")
     assert 0.75 < ratio < 1.33, (known, unknown)
 
 
