@@ -356,7 +356,7 @@ def create_router(runtime: Runtime) -> APIRouter:
         if action == "status":
             return chat.view.operator_status()
         if action == "pending_sessions":
-            return {"sessions": chat.view.pending_sessions()}
+            return {"sessions": runtime.console_versions.pending_sessions()}
         if action == "chat_messages":
             if not session_id:
                 raise ValidationError("session_id is required", code="missing_session_id")

@@ -217,12 +217,19 @@ class ChatView:
         with self.store.read() as conn:
             return availability(conn, self.clock(), self.settings.heartbeat_timeout_s)
 
-    def pending_sessions(self) -> list[dict]:
-        """The queue in its order (urgent first, then oldest first): the chats that timed out are not in it
-        (domain/queue.py)."""
-        now = self.clock()
+    def queue_rows(self) -> list:
+        """The queue as read now (`chat_queries.live_queue`), for `pending_sessions`."""
         with self.store.read() as conn:
-            rows = cq.live_queue(conn, queue_cutoff(now, self.settings.queue_timeout_s))
+            return cq.live_queue(conn, queue_cutoff(self.clock(), self.settings.queue_timeout_s))
+
+    def pending_sessions(self, rows: list | None = None) -> list[dict]:
+        """The queue in its order (urgent first, then oldest first): the chats that timed out are not in it
+        (domain/queue.py). `rows`: `queue_rows()` read a moment ago (the API's callers share one read:
+        services/console_versions.py); a chat timed out since is left out, as a read now would."""
+        now = self.clock()
+        if rows is None:
+            rows = self.queue_rows()
+        cutoff = queue_cutoff(now, self.settings.queue_timeout_s)
         return [
             {
                 "session_id": r.id,
@@ -233,7 +240,7 @@ class ChatView:
                 "language": r.language,
                 "urgent": bool(r.urgent),
             }
-            for i, r in enumerate(rows)
+            for i, r in enumerate(r for r in rows if r.waiting_since > cutoff)
         ]
 
     def operator_chats(self, operator_id: int) -> list[dict]:

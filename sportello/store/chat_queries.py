@@ -40,7 +40,18 @@ def _ahead(keys=QUEUE_KEYS):
 
 
 _QUEUE_ORDER = [c.desc() if desc else c for c, desc in QUEUE_KEYS]
-LIVE_QUEUE = select(sessions).where(_IN_QUEUE).order_by(*_QUEUE_ORDER)
+# What the queue's listing shows of each chat (not every column: a queue of hundreds is read at each change)
+LIVE_QUEUE = (
+    select(
+        sessions.c.id,
+        sessions.c.original_question,
+        sessions.c.waiting_since,
+        sessions.c.language,
+        sessions.c.urgent,
+    )
+    .where(_IN_QUEUE)
+    .order_by(*_QUEUE_ORDER)
+)
 AHEAD_IN_QUEUE = select(func.count()).select_from(sessions).where(_IN_QUEUE, _ahead())
 QUEUE_IDS = select(sessions.c.id).where(_IN_QUEUE).order_by(*_QUEUE_ORDER)
 TIMED_OUT = select(sessions.c.id).where(
@@ -107,7 +118,8 @@ def has_ai_answer(conn: Connection, session_id: str) -> bool:
 
 
 def live_queue(conn: Connection, cutoff: float) -> list[Row]:
-    """The chats in the queue (waiting since after `cutoff`), in queue order (urgent first, then oldest first)."""
+    """The chats in the queue (waiting since after `cutoff`), in queue order (urgent first, then oldest first):
+    id, original_question, waiting_since, language, urgent."""
     return conn.execute(LIVE_QUEUE, {"cutoff": cutoff}).all()
 
 

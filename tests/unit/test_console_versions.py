@@ -102,3 +102,28 @@ def test_a_version_the_page_drew_that_the_shared_read_missed_is_read_again(desk)
     ticks.now += 0.1
     assert versions.version(mario, unlike=drawn)[0] == drawn and versions.reads == 2
     assert versions.version(mario, unlike=drawn)[0] == drawn and versions.reads == 2  # the same: no read
+
+
+def test_the_operators_queue_listing_is_one_read_per_news_and_the_same_as_their_own(desk):
+    _, versions, ticks = setup(desk)
+    mario = desk.add_operator("mario", "Mario")
+    view = desk.chat.view
+    reads: list[int] = []
+    read = view.queue_rows
+    view.queue_rows = lambda: reads.append(1) or read()
+    first, _ = queued(desk.chat)
+    desk.clock.advance(1)
+    queued(desk.chat)
+    listed = [versions.pending_sessions() for _ in range(3)]  # three operators asking meanwhile
+    assert len(reads) == 1 and listed[0] == listed[2] == view.pending_sessions(read())
+    assert [p["queue_position"] for p in listed[0]] == [1, 2]
+
+    desk.chat.take_chat(mario, first)  # this process's write: news, read again
+    assert [p["queue_position"] for p in versions.pending_sessions()] == [1] and len(reads) == 2
+    ticks.now += 1.1  # rows older than MAX_AGE_S: read again, news or not
+    versions.pending_sessions()
+    assert len(reads) == 3
+
+    desk.clock.advance(desk.settings.queue_timeout_s + 1)  # the wait timed out since the read (no sweep yet)
+    assert versions.pending_sessions() == [] and len(reads) == 3
+    assert view.pending_sessions() == []  # as a read now
