@@ -227,9 +227,7 @@ class ChatService:
             tx = _Tx(conn, dict(row._mapping), self.clock(), self.tz)
             yield tx
             self._save(tx)
-        self.on_commit()
-        if tx.changes:
-            self.on_change(session_id, concerns_console(row.status, tx.state))
+        self._committed(tx, row.status, changed=bool(tx.changes))
 
     @contextmanager
     def _new_session(self, session_id: str, token: str, lang: str, user_agent: str) -> Iterator[_Tx]:
@@ -241,8 +239,14 @@ class ChatService:
             tx = _Tx(conn, dict(row._mapping), now, self.tz, new=[greeting])
             yield tx
             self._save(tx)
+        self._committed(tx, State.BOT, changed=True)  # (a new chat is news, whatever its turn wrote)
+
+    def _committed(self, tx: _Tx, before: str, *, changed: bool) -> None:
+        """After a chat's write committed: the delivery worker wakes (`on_commit`), and when the chat `changed`,
+        its streams and, if it may be news for them (`concerns_console`), the operators' consoles."""
         self.on_commit()
-        self.on_change(session_id, concerns_console(State.BOT, tx.state))
+        if changed:
+            self.on_change(tx.sess["id"], concerns_console(before, tx.state))
 
     @staticmethod
     def _save(tx: _Tx) -> None:
