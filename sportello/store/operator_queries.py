@@ -16,7 +16,8 @@ from sportello.store.tables import operator_tokens, operators, sessions
 PUBLIC_FIELDS = ("id", "username", "display_name", "is_admin", "active", "status", "last_heartbeat", "max_chats")
 
 # Every account with its live chats counted, in one statement (`ix_sessions_operator` per account): it is read
-# inside the write of "talk to a person", where each statement more is a wait for the GIL with the lock held.
+# inside the writes of "talk to a person" and of a take (`load_of`), where each statement more is a wait for the
+# GIL with the write lock held.
 _WITH_LOAD = select(
     operators,
     select(func.count())
@@ -81,15 +82,8 @@ def with_load(conn: Connection) -> list[dict]:
 
 def load_of(conn: Connection, operator_id: int) -> dict | None:
     """One operator's public fields and `active_chats`; None when there is no such account."""
-    row = by_id(conn, operator_id)
-    if row is None:
-        return None
-    n = conn.execute(
-        select(func.count())
-        .select_from(sessions)
-        .where(sessions.c.operator_id == operator_id, sessions.c.status == State.LIVE)
-    ).scalar_one()
-    return public(row, n)
+    row = conn.execute(_WITH_LOAD.where(operators.c.id == operator_id)).first()
+    return None if row is None else public(row, row.active_chats_n)
 
 
 def insert(conn: Connection, **values) -> int:
