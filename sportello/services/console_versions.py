@@ -15,9 +15,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from sportello.services.chat_view import ChatView
-from sportello.services.console_marker import ConsoleSnapshot
 from sportello.services.feed import ChangeFeed
 
 MAX_AGE_S = 1.0  # a snapshot older than this is read again, news or not
@@ -36,16 +36,14 @@ class ConsoleVersions:
     ):
         self.view = view
         self.feed = feed
-        self.max_age_s = max_age_s
-        self.clock = clock
         self._lock = threading.Lock()  # one read at a time: the consoles woken together wait for it, then share it
-        self._news = -1  # the feed's `console_news` when the snapshot was read
-        self._read_at = float("-inf")
-        self._snapshot = ConsoleSnapshot(())
-        self.reads = 0  # how many snapshots were read (tests, the benchmark)
-        self._queue: list = []  # the queue's rows (`pending_sessions`), read when the feed told news, as the snapshot
-        self._queue_news = -1
-        self._queue_read_at = float("-inf")
+        self._snapshot = _Shared(view.console_snapshot, feed, max_age_s, clock)
+        self._queue = _Shared(view.queue_rows, feed, max_age_s, clock)  # the queue's rows (`pending_sessions`)
+
+    @property
+    def reads(self) -> int:
+        """How many snapshots were read (tests, the benchmark)."""
+        return self._snapshot.reads
 
     def version(self, operator_id: int, unlike: str | None = None) -> tuple[str, int]:
         """`ChatView.console_version(operator_id)`, from a snapshot read since the feed's last news for the
@@ -53,17 +51,12 @@ class ConsoleVersions:
         process): when the snapshot gives another one and is older than the feed's look interval, it is read
         again first (the feed may not have looked yet at a change the dashboard made and drew)."""
         with self._lock:
-            news = self.feed.console_news  # read before the rows: news told during the read reads them again
-            if news != self._news or self.clock() - self._read_at >= self.max_age_s:
-                self._read(news)
-            snapshot, age = self._snapshot, self.clock() - self._read_at
+            snapshot, age = self._snapshot.get()
         version = self.view.console_version(operator_id, snapshot)
         if unlike is None or version[0] == unlike or age <= self.feed.interval_s:
             return version
         with self._lock:
-            if self._snapshot is snapshot:  # (not read again meanwhile)
-                self._read(self.feed.console_news)
-            snapshot = self._snapshot
+            snapshot = self._snapshot.again(snapshot)
         return self.view.console_version(operator_id, snapshot)
 
     def pending_sessions(self) -> list[dict]:
@@ -71,14 +64,35 @@ class ConsoleVersions:
         consoles (at most MAX_AGE_S old), shared by every operator asking meanwhile: a queue of hundreds polled by
         each console was the API's busiest read (one row step and one hand-off of the GIL per chat)."""
         with self._lock:
-            news = self.feed.console_news
-            if news != self._queue_news or self.clock() - self._queue_read_at >= self.max_age_s:
-                self._queue = self.view.queue_rows()
-                self._queue_news, self._queue_read_at = news, self.clock()
-            rows = self._queue
+            rows = self._queue.get()[0]
         return self.view.pending_sessions(rows)
 
-    def _read(self, news: int) -> None:
-        self._snapshot = self.view.console_snapshot()
-        self._news, self._read_at = news, self.clock()
+
+class _Shared:
+    """One read (`read()`) kept while the feed tells of no news for the consoles, at most `max_age_s`; the
+    caller holds the lock that makes the consoles asking together share it."""
+
+    def __init__(self, read: Callable[[], Any], feed: ChangeFeed, max_age_s: float, clock: Callable[[], float]):
+        self._read, self._feed, self._max_age_s, self._clock = read, feed, max_age_s, clock
+        self._value: Any = None
+        self._news = -1  # the feed's `console_news` when the value was read
+        self._read_at = float("-inf")
+        self.reads = 0
+
+    def get(self) -> tuple[Any, float]:
+        """The value and its age, read again when the feed told news since or when it is older than `max_age_s`."""
+        news = self._feed.console_news  # read before the rows: news told during the read reads them again
+        if news != self._news or self._clock() - self._read_at >= self._max_age_s:
+            self._load(news)
+        return self._value, self._clock() - self._read_at
+
+    def again(self, seen: Any) -> Any:
+        """The value, read again if it is still `seen` (one the caller found behind), else the newer one."""
+        if self._value is seen:
+            self._load(self._feed.console_news)
+        return self._value
+
+    def _load(self, news: int) -> None:
+        self._value = self._read()
+        self._news, self._read_at = news, self._clock()
         self.reads += 1

@@ -105,12 +105,12 @@ def test_a_version_the_page_drew_that_the_shared_read_missed_is_read_again(desk)
 
 
 def test_the_operators_queue_listing_is_one_read_per_news_and_the_same_as_their_own(desk):
-    _, versions, ticks = setup(desk)
-    mario = desk.add_operator("mario", "Mario")
     view = desk.chat.view
     reads: list[int] = []
     read = view.queue_rows
-    view.queue_rows = lambda: reads.append(1) or read()
+    view.queue_rows = lambda: reads.append(1) or read()  # (counted: patched before the shared reads are set up)
+    _, versions, ticks = setup(desk)
+    mario = desk.add_operator("mario", "Mario")
     first, _ = queued(desk.chat)
     desk.clock.advance(1)
     queued(desk.chat)
