@@ -123,3 +123,36 @@ def test_fifo_lock_grants_in_arrival_order():
     for th in threads:
         th.join(5)
     assert order == list(range(8))
+
+
+def test_threads_take_turns_at_the_gil_more_often_only_while_a_write_lock_is_held(committer, tmp_path):
+    """Each statement of a write lets go of the GIL: while a write lock is held, the interpreter switches
+    threads every HOLD_SWITCH_S so the holder gets it back sooner; before and after, the process's own
+    interval, also across two stores whose holds overlap, and after a write that failed."""
+    import sys
+
+    from sportello.store.group_commit import HOLD_SWITCH_S
+
+    gc, _ = committer
+    other_engine = make_engine(f"sqlite:///{tmp_path / 'other.db'}")
+    other = GroupCommitter(other_engine)
+    before = sys.getswitchinterval()
+    assert before > HOLD_SWITCH_S
+    try:
+        with gc.write() as conn:
+            conn.execute(text("INSERT INTO t (k, v) VALUES (1, 'x')"))
+            assert sys.getswitchinterval() == pytest.approx(HOLD_SWITCH_S)
+        assert sys.getswitchinterval() == pytest.approx(before)
+        first = gc.write()
+        first.__enter__()
+        with other.write():
+            assert sys.getswitchinterval() == pytest.approx(HOLD_SWITCH_S)
+            first.__exit__(None, None, None)  # the first store's write ends while the other's is held
+            assert sys.getswitchinterval() == pytest.approx(HOLD_SWITCH_S)
+        assert sys.getswitchinterval() == pytest.approx(before)
+        with pytest.raises(RuntimeError), gc.write():
+            raise RuntimeError("a failed write")
+        assert sys.getswitchinterval() == pytest.approx(before)
+    finally:
+        other_engine.dispose()
+        sys.setswitchinterval(before)
