@@ -36,7 +36,6 @@ class ConsoleVersions:
     ):
         self.view = view
         self.feed = feed
-        self._lock = threading.Lock()  # one read at a time: the consoles woken together wait for it, then share it
         self._snapshot = _Shared(view.console_snapshot, feed, max_age_s, clock)
         self._queue = _Shared(view.queue_rows, feed, max_age_s, clock)  # the queue's rows (`pending_sessions`)
 
@@ -50,47 +49,47 @@ class ConsoleVersions:
         consoles. `unlike`: the version the console drew (a request's `after`, read by the dashboard's own
         process): when the snapshot gives another one and is older than the feed's look interval, it is read
         again first (the feed may not have looked yet at a change the dashboard made and drew)."""
-        with self._lock:
-            snapshot, age = self._snapshot.get()
+        snapshot, age = self._snapshot.get()
         version = self.view.console_version(operator_id, snapshot)
         if unlike is None or version[0] == unlike or age <= self.feed.interval_s:
             return version
-        with self._lock:
-            snapshot = self._snapshot.again(snapshot)
+        snapshot = self._snapshot.again(snapshot)
         return self.view.console_version(operator_id, snapshot)
 
     def pending_sessions(self) -> list[dict]:
         """`ChatView.pending_sessions()` for the operators' API, from one read of the queue per news for the
         consoles (at most MAX_AGE_S old), shared by every operator asking meanwhile: a queue of hundreds polled by
         each console was the API's busiest read (one row step and one hand-off of the GIL per chat)."""
-        with self._lock:
-            rows = self._queue.get()[0]
-        return self.view.pending_sessions(rows)
+        return self.view.pending_sessions(self._queue.get()[0])
 
 
 class _Shared:
-    """One read (`read()`) kept while the feed tells of no news for the consoles, at most `max_age_s`; the
-    caller holds the lock that makes the consoles asking together share it."""
+    """One read (`read()`) kept while the feed tells of no news for the consoles, at most `max_age_s`. One read
+    at a time (its own lock, so the snapshot and the queue's rows never wait for each other): the consoles that
+    ask together wait for it, then share it."""
 
     def __init__(self, read: Callable[[], Any], feed: ChangeFeed, max_age_s: float, clock: Callable[[], float]):
         self._read, self._feed, self._max_age_s, self._clock = read, feed, max_age_s, clock
         self._value: Any = None
         self._news = -1  # the feed's `console_news` when the value was read
         self._read_at = float("-inf")
+        self._lock = threading.Lock()
         self.reads = 0
 
     def get(self) -> tuple[Any, float]:
         """The value and its age, read again when the feed told news since or when it is older than `max_age_s`."""
-        news = self._feed.console_news  # read before the rows: news told during the read reads them again
-        if news != self._news or self._clock() - self._read_at >= self._max_age_s:
-            self._load(news)
-        return self._value, self._clock() - self._read_at
+        with self._lock:
+            news = self._feed.console_news  # read before the rows: news told during the read reads them again
+            if news != self._news or self._clock() - self._read_at >= self._max_age_s:
+                self._load(news)
+            return self._value, self._clock() - self._read_at
 
     def again(self, seen: Any) -> Any:
         """The value, read again if it is still `seen` (one the caller found behind), else the newer one."""
-        if self._value is seen:
-            self._load(self._feed.console_news)
-        return self._value
+        with self._lock:
+            if self._value is seen:
+                self._load(self._feed.console_news)
+            return self._value
 
     def _load(self, news: int) -> None:
         self._value = self._read()
