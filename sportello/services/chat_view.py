@@ -229,7 +229,7 @@ class ChatView:
         now = self.clock()
         if rows is None:
             rows = self.queue_rows()
-        cutoff = queue_cutoff(now, self.settings.queue_timeout_s)
+        timeout_s = self.settings.queue_timeout_s
         return [
             {
                 "session_id": r.id,
@@ -240,7 +240,7 @@ class ChatView:
                 "language": r.language,
                 "urgent": bool(r.urgent),
             }
-            for i, r in enumerate(r for r in rows if r.waiting_since > cutoff)
+            for i, r in enumerate(r for r in rows if not timed_out(r.waiting_since, now, timeout_s))
         ]
 
     def operator_chats(self, operator_id: int) -> list[dict]:
