@@ -94,6 +94,9 @@ def _path(env: dict, name: str) -> Path | None:
 
 
 COLOR_RE = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
+# The visitor's faces' colour (the page's buttons, the widget's launcher) when VENUE_PRIMARY_COLOR is not set:
+# white text on it has a contrast of 6.3:1 (Gradio's own indigo, #6366f1, 4.46: under WCAG AA's 4.5).
+DEFAULT_PRIMARY_COLOR = "#4f46e5"
 _LOGO_URL_RE = re.compile(r"^https?://[^\s\"'<>()\\]{1,2000}$")
 LOGO_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg")
 

@@ -22,9 +22,7 @@ import json
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from sportello.config import COLOR_RE
-
-DEFAULT_COLOR = "#4f46e5"
+from sportello.config import COLOR_RE, DEFAULT_PRIMARY_COLOR
 
 # Everything the widget itself says, in Italian and English (the chat's own texts are the page's).
 LABELS: dict[str, dict[str, str]] = {
@@ -166,7 +164,7 @@ def widget_script(settings) -> str:
     """The script, with the venue's name and colour (VENUE_NAME, VENUE_PRIMARY_COLOR) and the labels."""
     color = getattr(settings, "venue_primary_color", "") or ""
     config = {
-        "color": color if COLOR_RE.fullmatch(color) else DEFAULT_COLOR,
+        "color": color if COLOR_RE.fullmatch(color) else DEFAULT_PRIMARY_COLOR,
         "name": getattr(settings, "venue_name", "") or "",
         "labels": LABELS,
     }

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from sportello.config import SettingError, Settings
-from sportello.faces.widget import DEFAULT_COLOR, LABELS, frame_ancestors, widget_script
+from sportello.config import DEFAULT_PRIMARY_COLOR, SettingError, Settings
+from sportello.faces.widget import LABELS, frame_ancestors, widget_script
 
 
 def config_of(script: str) -> dict:
@@ -26,7 +26,7 @@ def test_the_script_carries_the_venue_name_colour_and_labels_as_data():
     assert cfg["color"] == "#0b5394"
     assert cfg["labels"] == LABELS
     assert LABELS["open"] == {"it": "Apri la chat con il museo", "en": "Open the chat with the museum"}
-    assert config_of(widget_script(Settings.from_env({})))["color"] == DEFAULT_COLOR
+    assert config_of(widget_script(Settings.from_env({})))["color"] == DEFAULT_PRIMARY_COLOR
     assert "innerHTML = '<svg" in script and script.count("innerHTML") == 1  # only the fixed icon, never a text
 
 

@@ -37,7 +37,7 @@ import gradio as gr
 from starlette.middleware import Middleware
 from starlette.responses import JSONResponse
 
-from sportello.config import COLOR_RE
+from sportello.config import COLOR_RE, DEFAULT_PRIMARY_COLOR
 from sportello.faces.body_limit import RefuseUploads
 from sportello.faces.client_address import client_address
 from sportello.faces.storage_full import DISK_FULL
@@ -1069,15 +1069,15 @@ def venue_of(settings) -> dict:
         except OSError:
             logo = ""
     color = getattr(settings, "venue_primary_color", "") or ""
-    style = ""
-    if COLOR_RE.fullmatch(color):
-        style = (
-            "<style>:root, .gradio-container { --sp-primary: %s; --button-primary-background-fill: %s;"
-            " --button-primary-background-fill-hover: %s; --button-primary-border-color: %s;"
-            " --color-accent: %s; --checkbox-background-color-selected: %s;"
-            " --checkbox-label-background-fill-selected: %s; --checkbox-label-border-color-selected: %s; }</style>"
-            % ((color,) * 8)
-        )
+    if not COLOR_RE.fullmatch(color):
+        color = DEFAULT_PRIMARY_COLOR  # not the theme's own indigo: white on it is under WCAG AA's contrast
+    style = (
+        "<style>:root, .gradio-container { --sp-primary: %s; --button-primary-background-fill: %s;"
+        " --button-primary-background-fill-hover: %s; --button-primary-border-color: %s;"
+        " --color-accent: %s; --checkbox-background-color-selected: %s;"
+        " --checkbox-label-background-fill-selected: %s; --checkbox-label-border-color-selected: %s; }</style>"
+        % ((color,) * 8)
+    )
     return {"name": name, "logo": logo, "style": style}
 
 
