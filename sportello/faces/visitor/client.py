@@ -29,6 +29,7 @@ SKIP = {"__type__": "update"}  # gr.skip() on the wire
 # The stream state's fields the page shows (page.py LIVE_SIG, with the stream's "language"): a change asks a look.
 STATE_SIG = ("status", "queue_position", "estimated_wait_s", "operator_name", "ticket_id", "language")
 API_PHASES = ("bot", "offered", "waiting", "live")  # where the page sends a message through the API (LIVE_JS)
+OFFERED_LINE = '<div class="sp-status sp-status-offered">'  # what LIVE_JS's `offered` puts on screen (for `status`)
 
 
 def queue_moved(old: list | None, new: list) -> bool:
@@ -241,7 +242,9 @@ class VisitorTab:
             await adopting
         # As the page: one more look when the state moved, or when the new chat's look could not keep it yet.
         kept = not self.live.get("adopt")
-        if not kept or result.get("status") != shown or result.get("suggestions"):
+        if kept and shown == "bot" and result.get("status") == "offered" and not result.get("suggestions"):
+            self.status_html = OFFERED_LINE  # the page's script shows an offer of a person itself (LIVE_JS offered)
+        elif not kept or result.get("status") != shown or result.get("suggestions"):
             await self._look_after(0.03)  # the page's look, debounced
         return elapsed
 

@@ -11,7 +11,7 @@ Push, not poll: while the chat is waiting for or talking to an operator, the hid
 `#sp-live` component's script (LIVE_JS) holds the chat's visitor stream open
 (`GET /api/chat/sessions/{id}/stream`, sportello/faces/stream.py, woken by the
 process's change feed) and shows what it carries itself: messages, "typing", a new place in the queue.
-Only a change of the chat's state asks a Gradio "look" (`on_tick`, unqueued), which re-reads the chat
+Only a change of the chat's state (but an answer's offer of a person, which the script shows too) asks a Gradio "look" (`on_tick`, unqueued), which re-reads the chat
 and renders it and the controls in Python, escaped like every text.
 
 Messages through the API: the visitor's message is sent by the same script through the visitor REST
@@ -232,6 +232,21 @@ function moved(was, s) {
   line.textContent = t.waiting.replace('{position}', String(s.queue_position || 1)) + ' ' + waitText(s.estimated_wait_s, t);
   return true;
 }
+// The answer offers a person (the assistant could not answer): the status line says so and the offer's buttons
+// show (page.css follows the phase marker), here, as view.status_html would, with no Gradio look; the next
+// render (the visitor's answer to the offer, or any later look) draws it from the chat (`data-seq` differs).
+function offered() {
+  const p = document.querySelector('#status .sp-phase');
+  if (!p || p.dataset.phase !== 'bot') return false;
+  const t = T[live.lang] || T.it;
+  for (const old of p.parentElement.querySelectorAll('.sp-status')) old.remove();
+  const line = node('div', 'sp-status sp-status-offered', t.offered);
+  line.setAttribute('role', 'status');
+  line.setAttribute('aria-live', 'polite');
+  p.after(line);
+  p.dataset.phase = 'offered';
+  return true;
+}
 function state(s) {
   if (s.language === 'it' || s.language === 'en') live.lang = s.language;
   typing(!!s.operator_typing && s.status === 'live', s.operator_name);
@@ -301,8 +316,9 @@ function apply() {
 // server ~30 ms of CPU, the API ~4 ms): the chat as it is (a session, or none yet: then the message starts one,
 // in the same request and the same write, POST /api/chat/sessions with its text), the message shown at once
 // with "the assistant is writing…", the answer as it streams (`?stream=1`), then the stored messages from the
-// result. A change of the chat's state (an offer, suggested questions, a new chat to
-// keep across reloads) asks the usual look, which renders the controls and catches the Chatbot up.
+// result. An offer of a person is shown here (`offered`); any other change of the chat's state (suggested
+// questions, a new chat to keep across reloads) asks the usual look, which renders the controls and catches the
+// Chatbot up.
 // Everything else stays Gradio's send (an empty or too long message, a notice on screen, a topic, a contact,
 // an answer of Gradio's on its way), and so does a message the API refused: its notice says why.
 function box() { return document.querySelector('#msg textarea'); }
@@ -405,7 +421,8 @@ async function sendViaApi(text, cfg) {
       live.after = true;
       kick();
     } else if (result.status !== phase || (result.suggestions || []).length || suggesting()) {
-      kick();  // (a new chat its look kept already is as any other: its messages are on screen, the script's)
+      // (a new chat its look kept already is as any other: its messages are on screen, the script's)
+      if (!(result.status === 'offered' && !(result.suggestions || []).length && !suggesting() && offered())) kick();
     }
   } else {
     if (made) kick();
@@ -457,6 +474,7 @@ apply();
                 "badge": ui("bot_badge", lg),
                 "typing": ui("typing_operator", lg, name="{name}"),
                 "typing_bot": ui("typing_bot", lg),
+                "offered": ui("status_offered", lg),
                 "waiting": ui("status_waiting", lg, position="{position}"),
                 "wait_unknown": ui("wait_unknown", lg),
                 "wait_short": ui("wait_short", lg),
@@ -768,7 +786,9 @@ def build_page(
             questions = view.get("suggestions") or []
             props = {
                 status: {
-                    "value": _phase_html(view["status"], rate_phase(view), view["lang"], bool(view.get("pending")))
+                    "value": _phase_html(
+                        view["status"], rate_phase(view), view["lang"], bool(view.get("pending")), view["last_seq"]
+                    )
                     + status_html(view)
                 },
                 notice: {"value": notice_html(view.get("notice", ""), view.get("notice_kind") or "error")},
@@ -1047,11 +1067,14 @@ def _box(placeholder: str, label: str, **kwargs) -> gr.Textbox:
     )
 
 
-def _phase_html(status: str, rate: str = "none", lang: str = "it", busy: bool = False) -> str:
-    """The phase marker the CSS lays the page out by; PAGE_JS sets `<html lang>` from its data-lang."""
+def _phase_html(status: str, rate: str = "none", lang: str = "it", busy: bool = False, seq: int = 0) -> str:
+    """The phase marker the CSS lays the page out by; PAGE_JS sets `<html lang>` from its data-lang. `data-seq`
+    (the chat's last message shown) makes a render after new messages differ from the one before: LIVE_JS may
+    have changed the phase on screen meanwhile (an offer), and a value equal to the last one sent would leave
+    the screen as the script left it (Gradio sends, and the browser redraws, only a value that changed)."""
     return (
         f'<span class="sp-phase" data-phase="{esc(status)}" data-rate="{esc(rate)}" data-lang="{esc(lang)}"'
-        f' data-busy="{"1" if busy else "0"}" hidden></span>'
+        f' data-busy="{"1" if busy else "0"}" data-seq="{int(seq)}" hidden></span>'
     )
 
 
