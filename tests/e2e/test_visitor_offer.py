@@ -51,6 +51,7 @@ def test_an_offer_of_a_person_shows_without_a_gradio_event_and_answering_it_redr
         send(page, QUESTION)  # the chat starts (and is kept by a look): answered, no offer
         expect(page.locator("#chat .message-content", has_text="dalle 9:30")).to_have_count(1, timeout=10_000)
         page.wait_for_timeout(1000)  # the look that keeps the new chat (asked as it started) is done
+        expect(page.locator("#status .sp-phase")).to_have_attribute("data-rate", "can")  # "rate" shown
         gradio: list[str] = []
         page.on("request", lambda r: gradio.append(r.url) if "/gradio_api/" in r.url else None)
 
@@ -59,6 +60,7 @@ def test_an_offer_of_a_person_shows_without_a_gradio_event_and_answering_it_redr
         expect(page.locator("#offer-decline")).to_be_visible()
         expect(page.locator("#status .sp-status-offered")).to_have_text(OFFERED_IT)
         phase(page, "offered")
+        expect(page.locator("#status .sp-phase")).to_have_attribute("data-rate", "none")  # as view.rate_phase
         expect(page.locator("#chat .message-content", has_text=HARD)).to_have_count(1)
         page.wait_for_timeout(500)  # a look would be asked 30 ms after the answer
         assert gradio == [], f"the offer asked Gradio: {gradio}"

@@ -245,6 +245,7 @@ function offered() {
   line.setAttribute('aria-live', 'polite');
   p.after(line);
   p.dataset.phase = 'offered';
+  if (p.dataset.rate !== 'done') p.dataset.rate = 'none';  // no "rate" button during an offer (view.rate_phase)
   return true;
 }
 function state(s) {
