@@ -51,7 +51,9 @@ def test_an_offer_of_a_person_shows_without_a_gradio_event_and_answering_it_redr
         send(page, QUESTION)  # the chat starts (and is kept by a look): answered, no offer
         expect(page.locator("#chat .message-content", has_text="dalle 9:30")).to_have_count(1, timeout=10_000)
         page.wait_for_timeout(1000)  # the look that keeps the new chat (asked as it started) is done
-        expect(page.locator("#status .sp-phase")).to_have_attribute("data-rate", "can")  # "rate" shown
+        page.reload()  # the chat is kept; drawn by Gradio from it: the "rate" button is offered
+        expect(page.locator("#chat .message-content", has_text="dalle 9:30")).to_have_count(1, timeout=30_000)
+        expect(page.locator("#status .sp-phase")).to_have_attribute("data-rate", "can")
         gradio: list[str] = []
         page.on("request", lambda r: gradio.append(r.url) if "/gradio_api/" in r.url else None)
 
