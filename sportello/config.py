@@ -97,6 +97,14 @@ COLOR_RE = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 # The visitor's faces' colour (the page's buttons, the widget's launcher) when VENUE_PRIMARY_COLOR is not set:
 # white text on it has a contrast of 6.3:1 (Gradio's own indigo, #6366f1, 4.46: under WCAG AA's 4.5).
 DEFAULT_PRIMARY_COLOR = "#4f46e5"
+
+
+def visitor_color(settings) -> str:
+    """The colour of the visitor's faces: VENUE_PRIMARY_COLOR when it is a hex colour, else DEFAULT_PRIMARY_COLOR."""
+    color = getattr(settings, "venue_primary_color", "") or ""
+    return color if COLOR_RE.fullmatch(color) else DEFAULT_PRIMARY_COLOR
+
+
 _LOGO_URL_RE = re.compile(r"^https?://[^\s\"'<>()\\]{1,2000}$")
 LOGO_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg")
 

@@ -22,7 +22,7 @@ import json
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from sportello.config import COLOR_RE, DEFAULT_PRIMARY_COLOR
+from sportello.config import visitor_color
 
 # Everything the widget itself says, in Italian and English (the chat's own texts are the page's).
 LABELS: dict[str, dict[str, str]] = {
@@ -162,9 +162,8 @@ WIDGET_JS = r"""(function () {
 
 def widget_script(settings) -> str:
     """The script, with the venue's name and colour (VENUE_NAME, VENUE_PRIMARY_COLOR) and the labels."""
-    color = getattr(settings, "venue_primary_color", "") or ""
     config = {
-        "color": color if COLOR_RE.fullmatch(color) else DEFAULT_PRIMARY_COLOR,
+        "color": visitor_color(settings),
         "name": getattr(settings, "venue_name", "") or "",
         "labels": LABELS,
     }

@@ -37,7 +37,7 @@ import gradio as gr
 from starlette.middleware import Middleware
 from starlette.responses import JSONResponse
 
-from sportello.config import COLOR_RE, DEFAULT_PRIMARY_COLOR
+from sportello.config import visitor_color
 from sportello.faces.body_limit import RefuseUploads
 from sportello.faces.client_address import client_address
 from sportello.faces.storage_full import DISK_FULL
@@ -1092,9 +1092,7 @@ def venue_of(settings) -> dict:
             logo = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
         except OSError:
             logo = ""
-    color = getattr(settings, "venue_primary_color", "") or ""
-    if not COLOR_RE.fullmatch(color):
-        color = DEFAULT_PRIMARY_COLOR  # not the theme's own indigo: white on it is under WCAG AA's contrast
+    color = visitor_color(settings)  # never the theme's own indigo: white on it is under WCAG AA's contrast
     style = (
         "<style>:root, .gradio-container { --sp-primary: %s; --button-primary-background-fill: %s;"
         " --button-primary-background-fill-hover: %s; --button-primary-border-color: %s;"
