@@ -10,9 +10,9 @@ holds one thread of `answers` and never blocks another visitor's poll.
 Push, not poll: while the chat is waiting for or talking to an operator, the hidden
 `#sp-live` component's script (LIVE_JS) holds the chat's visitor stream open
 (`GET /api/chat/sessions/{id}/stream`, sportello/faces/stream.py, woken by the
-process's change feed) and shows what it carries itself: messages, "typing", a new place in the queue.
-Only a change of the chat's state (but an answer's offer of a person, which the script shows too) asks a Gradio "look" (`on_tick`, unqueued), which re-reads the chat
-and renders it and the controls in Python, escaped like every text.
+process's change feed) and shows what it carries itself: messages, "typing", a new place in the queue,
+and an answer's offer of a person. Any other change of the chat's state asks a Gradio "look" (`on_tick`,
+unqueued), which re-reads the chat and renders it and the controls in Python, escaped like every text.
 
 Messages through the API: the visitor's message is sent by the same script through the visitor REST
 API (`POST /api/chat/sessions/{id}/messages?stream=1`, a chat started with `POST /api/chat/sessions`
