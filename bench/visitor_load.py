@@ -7,15 +7,17 @@ Starts the app (the real `build_app`, with the lexical offline answerer slowed d
 with a temporary DATA_DIR, then runs N simulated tabs that speak the page's
 Gradio protocol (sportello.faces.visitor.client) like the browser does: a message goes
 through the visitor REST API (`?stream=1`) as the page's script sends it (a new chat's first
-message starts the chat in the same request), the new chat is adopted by a Gradio look, the
-buttons are Gradio events. The tabs first open (each
+message starts the chat in the same request), the new chat is adopted by a Gradio look, "talk to
+a person" goes through the API too (`POST .../operator`), the contact form and "new chat" are
+Gradio events. The tabs first open (each
 loads the page; not measured), in one load client process per 250 tabs (--procs), 50
 tabs per httpx client; then, for --duration seconds, each loops the seed journey: a
 question the KB answers, one it cannot, "talk to a person", then either (no operator
 free) leaves an email on the contact form, or, while it waits or talks to an operator,
 holds the chat's stream open as the page's #sp-live script does: a message is shown
-from the stream as it arrives, a change of the chat's state (not a new place in the
-queue, which the script writes itself) runs the page's look (`on_tick`), while
+from the stream as it arrives, a change of the chat's state is drawn as the script draws
+it (the queue, the operator who joins, the release), only a change it cannot draw (a new
+language, a contact form after the queue) runs the page's look (`on_tick`), while
 operators (driven through the operator API) take the chat, write three messages and
 release it; then a new chat. --think: the mean seconds a visitor takes before each
 action (0: at once, as fast as the answers come). Then the idle phase: as many idle
@@ -222,14 +224,17 @@ async def visitor(tab: VisitorTab, res: Results, until: float, delay: float, thi
             if "chat_closed" not in str(exc):
                 res.errors.append(f"live reply: {type(exc).__name__}: {exc}"[:200])
 
-    async def look() -> None:  # what the page does when the chat's state changes
-        res.ticks.append(await tab.tick())
+    def joined() -> None:  # an operator joined: the visitor writes once
         sid = tab.live.get("sid")
         if tab.status == "live" and sid and sid not in replied:
             replied.add(sid)
             task = asyncio.create_task(reply(sid))
             replies.add(task)
             task.add_done_callback(replies.discard)
+
+    async def look() -> None:  # what the page does when the chat's state changes and its script cannot draw it
+        res.ticks.append(await tab.tick())
+        joined()
 
     def shown(message: dict) -> None:  # the page shows a message from the stream as it arrives
         now = time.time()
@@ -267,7 +272,10 @@ async def visitor(tab: VisitorTab, res: Results, until: float, delay: float, thi
                 res.actions.append((await tab.call("on_contact", ["email", "visitatore@example.org", None]))[1])
             while time.monotonic() < until and tab.status in ("waiting", "live"):
                 try:
-                    await asyncio.wait_for(tab.follow(look, shown), timeout=max(0.1, until - time.monotonic()))
+                    await asyncio.wait_for(
+                        tab.follow(look, shown, on_state=lambda _status: joined()),
+                        timeout=max(0.1, until - time.monotonic()),
+                    )
                 except TimeoutError:
                     break
             if tab.status == "closed":

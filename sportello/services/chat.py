@@ -653,11 +653,14 @@ class ChatService:
                 tx.record(EventKind.OFFER_DECLINED, reply=reply)
             else:
                 self._accept(tx)
-            return {
+            result = {
                 "status": tx.state,
                 **tx.queue_figures(self.settings.queue_timeout_s, self.view.recent_waits),
                 "messages": [message_dict(m) for m in tx.new],
             }
+            if tx.state == State.COLLECTING_CONTACT:  # the contact form: whether the desk is closed, and till when
+                result["opening"] = self.opening_status(lang, at=tx.now)
+            return result
 
     def _accept(self, tx: _Tx) -> None:
         """The visitor wants a person: the queue when someone is available within business

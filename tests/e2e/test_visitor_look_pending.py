@@ -1,6 +1,9 @@
-"""A look asked for while another is on its way is not dropped (page.py: the look's `trigger_mode`): the chat is
-released while the look the take asked for is still reading, and the page shows the release all the same. At a
-desktop's size (the look is the same at a phone's: tests/e2e/test_visitor_push.py covers both sizes)."""
+"""A Gradio render that read the chat before a change the page's script then drew does not leave the old state on
+screen: the visitor switches language while an operator talks to them (the switch and the look the stream's new
+language asks each read the chat, then are slow), the operator releases the chat meanwhile (the script draws the
+release from the stream at once); their older render ("live") lands after it, and the page ends closed, in English
+(page.py LIVE_JS: `stale` asks one more look, and the script run again by the render reads the stream from the
+render's sequence). At a desktop's size (the same at a phone's)."""
 
 from __future__ import annotations
 
@@ -13,10 +16,18 @@ from testkit.browser import fresh_context, visitor_page
 from testkit.inprocess import InProcessServer
 from testkit.support import Operator, add_operator, wait_until
 
+PHASES = """() => {
+  window.__phases = [];
+  new MutationObserver(() => {
+    const p = document.querySelector('#status .sp-phase');
+    const now = p ? p.dataset.phase : '';
+    if (window.__phases[window.__phases.length - 1] !== now) window.__phases.push(now);
+  }).observe(document.querySelector('#status'), { subtree: true, childList: true, attributes: true });
+}"""
 HARD = "Posso prenotare una visita privata notturna con il direttore per il mio matrimonio?"
 
 
-def test_a_release_while_the_take_s_look_is_reading_is_shown(tmp_path, shared_chromium, monkeypatch):
+def test_a_release_drawn_while_an_older_render_is_on_its_way_stays_on_screen(tmp_path, shared_chromium, monkeypatch):
     add_operator(tmp_path, "mario", "Mario Rossi")
     with InProcessServer(tmp_path, with_page=True) as srv, fresh_context(shared_chromium) as ctx:
         mario = Operator(srv.url, "mario")
@@ -27,19 +38,42 @@ def test_a_release_while_the_take_s_look_is_reading_is_shown(tmp_path, shared_ch
         page.locator("#offer-accept").click()
         expect(page.locator("#status")).to_contain_text("In coda", timeout=10_000)
         sid = wait_until(lambda: [s["session_id"] for s in mario.get("pending_sessions")["sessions"]])[0]
+        mario.take(sid)
+        expect(page.locator("#status")).to_contain_text("In chat con Mario", timeout=5_000)
 
-        looks: list[float] = []
-        read = VisitorActions.poll
+        switched: list[str] = []
+        looks: list[str] = []
+        switch, read = VisitorActions.set_language, VisitorActions.poll
 
-        def slow_poll(self, view):  # the look reads the chat, then takes a second to come back
-            out = read(self, view)
-            looks.append(time.monotonic())
+        def slow_switch(self, view, lang):  # the language switch reads the chat, then takes a second to come back
+            out = switch(self, view, lang)
+            switched.append(out["status"])
             time.sleep(1.0)
             return out
 
+        def slow_poll(self, view):  # and so does the look the stream's new language asks
+            out = read(self, view)
+            looks.append(out["status"] if out else "")
+            time.sleep(1.0)
+            return out
+
+        page.evaluate(PHASES)  # the phases #status shows, in order
+        monkeypatch.setattr(VisitorActions, "set_language", slow_switch)
         monkeypatch.setattr(VisitorActions, "poll", slow_poll)
-        mario.take(sid)  # the stream tells the page: a look, which reads "live" and is then slow
-        wait_until(lambda: looks, timeout=10)
-        mario.release(sid)  # meanwhile: the stream tells of the release, and the page asks for another look
-        expect(page.locator("#status")).to_contain_text("chiusa", timeout=8_000)  # that look was not dropped
-        assert len(looks) >= 2
+        page.locator("#lang-switch label", has_text="English").click()
+        wait_until(lambda: switched, timeout=10)
+        assert switched == ["live"]
+        mario.release(sid)  # meanwhile: the script draws the release from the stream
+        expect(page.locator("#status")).to_contain_text("closed", timeout=3_000)
+
+        def after_release() -> list[str]:
+            phases = page.evaluate("window.__phases")
+            return phases[phases.index("closed") :]
+
+        wait_until(lambda: "live" in after_release(), timeout=5)  # an older render did land after the release
+        page.wait_for_timeout(1_000)
+        expect(page.locator("#status")).to_contain_text("This conversation is closed")  # ... and did not stay
+        expect(page.locator("#status .sp-phase")).to_have_attribute("data-phase", "closed")
+        assert after_release()[-1] == "closed", after_release()
+        expect(page.locator("#new-chat")).to_be_visible()
+        mario.close()

@@ -1,18 +1,22 @@
-"""The offer of a person is shown by the page's script, with no Gradio event (issue 21: a Gradio look cost the
-server several times an API message, and every escalated question asked one): the status line and the offer's
-buttons show as the answer arrives; then answering the offer (a Gradio click) draws the page from the chat again,
-"no" back to the assistant's layout too (`data-seq`: a value equal to the last one Gradio drew would have left the
-offer on screen). Real Chromium, desktop and phone, axe on the offer, with no venue colour set: the page's
-default colour (config.DEFAULT_PRIMARY_COLOR; Gradio's own indigo failed axe's colour contrast)."""
+"""The offer of a person and what follows it are drawn by the page's script, with no Gradio event (issue 21: a
+Gradio event cost the server several times an API message): the offer's status line and buttons as the answer
+arrives; "no" (a Gradio click) draws the page from the chat again, back to the assistant's layout too (`data-seq`:
+a value equal to the last one Gradio drew would have left the offer on screen); "yes" through the visitor API, the
+queue, the operator who joins, the release and the rating form drawn from the chat's stream; the rating, a Gradio
+click, reads the chat first. Real Chromium, desktop and phone, axe on the offer and the release, with no venue
+colour set: the page's default colour (config.DEFAULT_PRIMARY_COLOR; Gradio's own indigo failed axe's colour
+contrast)."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from testkit.axe import assert_accessible
 from testkit.browser import fresh_context, visitor_page
-from testkit.support import AppServer, Operator, add_operator
+from testkit.support import AppServer, Operator, add_operator, wait_until
 
 QUESTION = "Quali sono gli orari di apertura?"
 HARD = "Posso prenotare una visita privata notturna con il direttore per il mio matrimonio?"
@@ -27,6 +31,7 @@ def app(tmp_path_factory):
     with AppServer(data_dir, env={"QUEUE_TIMEOUT_S": "120"}) as srv:
         op = Operator(srv.url, "mario")
         op.online()
+        srv.mario = op
         try:
             yield srv
         finally:
@@ -38,14 +43,18 @@ def send(page: Page, text: str) -> None:
     page.locator("#send").click()
 
 
+def bubbles(page: Page) -> list[str]:
+    return page.locator("#chat .message-content").evaluate_all(
+        "els => els.map(e => (e.querySelector('.sp-text') || e).innerText.replace(/\\s*\\d\\d:\\d\\d$/, '').trim())"
+    )
+
+
 def phase(page: Page, name: str, timeout: float = 10_000) -> None:
     expect(page.locator("#status .sp-phase")).to_have_attribute("data-phase", name, timeout=timeout)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=["desktop", "phone"])
-def test_an_offer_of_a_person_shows_without_a_gradio_event_and_answering_it_redraws_the_page(
-    app, shared_chromium, size
-):
+def test_the_offer_the_queue_the_operator_and_the_release_show_without_a_gradio_event(app, shared_chromium, size):
     with fresh_context(shared_chromium) as ctx:
         page = visitor_page(ctx, app.url, size)
         send(page, QUESTION)  # the chat starts (and is kept by a look): answered, no offer
@@ -81,7 +90,48 @@ def test_an_offer_of_a_person_shows_without_a_gradio_event_and_answering_it_redr
         expect(page.locator("#offer-accept")).to_be_visible(timeout=10_000)
         page.wait_for_timeout(300)
         assert gradio == [], f"the second offer asked Gradio: {gradio}"
-        page.locator("#offer-accept").click()
+        gradio.clear()
+        app.mario.online()  # (present: seen within the last minutes)
+        before = {s["session_id"] for s in app.mario.get("pending_sessions")["sessions"]}
+        page.locator("#offer-accept").click()  # through the visitor API: the queue drawn by the script
         phase(page, "waiting")
-        expect(page.locator("#status")).to_contain_text("In coda")
+        expect(page.locator("#status")).to_contain_text("In coda per un operatore: posizione")
         expect(page.locator("#offer-accept")).to_be_hidden()
+        expect(page.locator("#chat .message-content", has_text="La metto in contatto")).to_have_count(1)
+
+        # The operator joins, writes, releases: each drawn by the script from the chat's stream.
+        sid = wait_until(
+            lambda: [
+                s["session_id"] for s in app.mario.get("pending_sessions")["sessions"] if s["session_id"] not in before
+            ]
+        )[0]
+        app.mario.take(sid)
+        phase(page, "live", timeout=3_000)
+        expect(page.locator("#status")).to_have_text("In chat con Mario.")
+        app.mario.send(sid, "Eccomi, sono Mario dello staff.")
+        expect(page.locator("#chat .message-content", has_text="dello staff")).to_have_count(1, timeout=3_000)
+        app.mario.release(sid)
+        phase(page, "closed", timeout=3_000)
+        expect(page.locator("#status")).to_have_text(
+            re.compile(r"La conversazione è chiusa\. Numero della richiesta: \d+\.")
+        )
+        expect(page.locator("#status .sp-phase")).to_have_attribute("data-rate", "open")  # the rating form shows
+        expect(page.locator("#rating")).to_be_visible()
+        expect(page.locator("#new-chat")).to_be_visible()
+        expect(page.locator("#msg textarea")).to_be_hidden()
+        page.wait_for_timeout(500)
+        assert gradio == [], f"the queue, the operator or the release asked Gradio: {gradio}"
+        texts = bubbles(page)
+        for once in ("La metto in contatto", "Ora l'assiste", "dello staff"):  # each message once
+            assert sum(once in t for t in texts) == 1, (once, texts)
+        assert_accessible(page, f"the release drawn by the script at {size}")
+
+        # The rating (a Gradio click) reads the chat first: it stays closed, rated.
+        page.locator("#rate-score label").nth(3).click()
+        page.locator("#rate-submit").click()
+        expect(page.locator("#status .sp-phase")).to_have_attribute("data-rate", "done", timeout=10_000)
+        phase(page, "closed")
+        page.reload()  # Gradio's own rows: the same messages, once each
+        phase(page, "closed", timeout=30_000)
+        expect(page.locator("#chat .sp-pushed")).to_have_count(0)
+        assert bubbles(page) == texts

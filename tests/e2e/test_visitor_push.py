@@ -143,9 +143,13 @@ def test_operator_messages_are_pushed_and_survive_reload_and_a_dropped_connectio
             texts = bubbles(page)
             assert len(texts) == len(set(texts))  # nothing twice
             mario.release(sid)
-            expect(page.locator("#status")).to_contain_text("chiusa", timeout=2_000)
-            expect(page.locator("#chat .sp-pushed")).to_have_count(0, timeout=5_000)
-            assert bubbles(page)[: len(texts)] == texts  # Gradio's own rows now: the same, once each
+            expect(page.locator("#status")).to_contain_text("chiusa", timeout=2_000)  # drawn by the script
+            shown = bubbles(page)
+            assert shown[: len(texts)] == texts and len(shown) == len(set(shown))
+            page.reload()
+            expect(page.locator("#status")).to_contain_text("chiusa", timeout=30_000)
+            expect(page.locator("#chat .sp-pushed")).to_have_count(0)
+            assert bubbles(page) == shown  # Gradio's own rows now: the same, once each
             assert errors == [], errors
             page.close()
     print(f"operator -> visitor page: {', '.join(f'{t * 1000:.0f} ms' for t in MEASURED)}")

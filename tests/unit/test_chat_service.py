@@ -33,7 +33,8 @@ def outbox_rows(desk) -> int:
 def queued(desk, question=HARD):
     sid, tok = start(desk)
     assert desk.chat.visitor_message(sid, tok, question)["status"] == "offered"
-    assert desk.chat.answer_offer(sid, tok, True)["status"] == "waiting"
+    accepted = desk.chat.answer_offer(sid, tok, True)
+    assert accepted["status"] == "waiting" and "opening" not in accepted  # only with the contact form
     return sid, tok
 
 
@@ -496,6 +497,7 @@ def test_outside_business_hours_the_offer_goes_straight_to_the_contact_form(desk
     out = desk.chat.answer_offer(sid, tok, True)
     assert out["status"] == "collecting_contact"
     assert "torniamo martedì alle 9:00" in out["messages"][-1]["text"]
+    assert out["opening"] == {"open": False, "back": "martedì alle 9:00"}  # the page's status line says it too
     # "talk to a person" before any question, while closed: what it is about first, then the form
     sid2, tok2 = start(desk, "en")
     assert desk.chat.answer_offer(sid2, tok2, True)["status"] == "asking_topic"

@@ -5,7 +5,7 @@ tabs follow the page's rules (which messages go through the API, which state cha
 from __future__ import annotations
 
 from sportello.faces.visitor.actions import VisitorActions
-from sportello.faces.visitor.client import queue_moved
+from sportello.faces.visitor.client import draws
 from sportello.faces.visitor.page import _adopted
 from sportello.faces.visitor.view import new_view, session_of
 from testkit.fakes import PRICE_A, PRICE_Q
@@ -37,9 +37,14 @@ def test_the_look_adopts_only_what_the_script_asked():
     assert _adopted("") is None and _adopted(None) is None
 
 
-def test_only_a_new_place_in_the_queue_needs_no_look():
+def test_the_script_draws_every_phase_but_a_new_language_and_a_contact_form_of_unknown_hours():
     waiting = ["waiting", 3, 120, None, None, "it"]
-    assert queue_moved(waiting, ["waiting", 2, 60, None, None, "it"])
-    assert not queue_moved(waiting, ["live", None, None, "Mario", None, "it"])
-    assert not queue_moved(waiting, ["waiting", 2, 60, None, None, "en"])  # the language: a look
-    assert not queue_moved(None, waiting)
+    assert draws(waiting, ["waiting", 2, 60, None, None, "it"])  # a new place in the queue
+    assert draws(waiting, ["live", None, None, "Mario", None, "it"])  # an operator joins
+    assert draws(["live", None, None, "Mario", None, "it"], ["live", None, None, "Anna", None, "it"])  # transfer
+    assert draws(["live", None, None, "Mario", None, "it"], ["closed", None, None, "Mario", 7, "it"])  # release
+    assert not draws(waiting, ["waiting", 2, 60, None, None, "en"])  # the language: a look (the labels)
+    assert not draws(None, waiting)
+    assert not draws(waiting, ["collecting_contact", None, None, None, None, "it"])  # the hours: the look knows
+    assert draws(waiting, ["collecting_contact", None, None, None, None, "it"], {"open": True, "back": None})
+    assert not draws(waiting, ["bot", None, None, None, None, "it"])  # back to the assistant: a look

@@ -250,8 +250,9 @@ class VisitorActions:
             new = validate_language(lang)
             if v.get("sid"):
                 self.service.set_language(v["sid"], v["token"], new)  # refused (429): the language stays
-            else:
-                v["msgs"] = [local_greeting(new)]
+                v["lang"] = new
+                return self._refresh(v)  # the chat as it is now (the page's script may have drawn a new phase)
+            v["msgs"] = [local_greeting(new)]
             v["lang"] = new
             return v
 
@@ -281,6 +282,7 @@ class VisitorActions:
             except DomainError as exc:
                 if exc.code != "already_rated":
                     raise
+            v = self._refresh(v)  # the page's script may have drawn the release (LIVE_JS): the view reads it now
             v["rated"], v["rating_open"] = True, False
             v["notice"], v["notice_kind"] = ui("rate_thanks", v["lang"]), "hint"
             return v

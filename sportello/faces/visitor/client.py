@@ -29,12 +29,22 @@ SKIP = {"__type__": "update"}  # gr.skip() on the wire
 # The stream state's fields the page shows (page.py LIVE_SIG, with the stream's "language"): a change asks a look.
 STATE_SIG = ("status", "queue_position", "estimated_wait_s", "operator_name", "ticket_id", "language")
 API_PHASES = ("bot", "offered", "waiting", "live")  # where the page sends a message through the API (LIVE_JS)
-OFFERED_LINE = '<div class="sp-status sp-status-offered">'  # what LIVE_JS's `offered` puts on screen (for `status`)
+FOLLOWED = ("waiting", "live")  # where the page follows the chat's stream
 
 
-def queue_moved(old: list | None, new: list) -> bool:
-    """Only the queue moved (position or wait, still waiting): the page's script rewrites the status line, no look."""
-    return bool(old) and old[0] == "waiting" and new[0] == "waiting" and old[3:] == new[3:]
+def drawn(status: str) -> str:
+    """The status line LIVE_JS's `phase` puts on screen for a phase it draws itself (enough for `status`)."""
+    return f'<div class="sp-status sp-status-{status}">'
+
+
+def draws(old: list | None, new: list, opening: object = None) -> bool:
+    """Whether the page's script draws this change of the chat's state itself (LIVE_JS `state` and `phase`): any
+    phase but the assistant's, in the same language; a contact form only when it knows the opening hours."""
+    if not old or old[5] != new[5]:
+        return False
+    return new[0] in ("offered", "waiting", "live", "asking_topic", "closed") or (
+        new[0] == "collecting_contact" and opening is not None
+    )
 
 
 class PageError(RuntimeError):
@@ -243,7 +253,7 @@ class VisitorTab:
         # As the page: one more look when the state moved, or when the new chat's look could not keep it yet.
         kept = not self.live.get("adopt")
         if kept and shown == "bot" and result.get("status") == "offered" and not result.get("suggestions"):
-            self.status_html = OFFERED_LINE  # the page's script shows an offer of a person itself (LIVE_JS offered)
+            self.status_html = drawn("offered")  # the page's script shows an offer of a person itself (LIVE_JS)
         elif not kept or result.get("status") != shown or result.get("suggestions"):
             await self._look_after(0.03)  # the page's look, debounced
         return elapsed
@@ -253,15 +263,39 @@ class VisitorTab:
         self.look_times.append(await self.tick())
 
     async def ask_person(self) -> float:
-        return (await self.call("on_person", [None]))[1]
+        """ "Talk to a person" (or "yes" to the offer): through the visitor API for a chat that exists, as the
+        page's script does (LIVE_JS onPerson: the new phase drawn, the stream followed), else Gradio's click."""
+        live = self.live
+        if not (live.get("sid") and live.get("token")) or self.status not in ("bot", "offered") or self.notice_html:
+            return (await self.call("on_person", [None]))[1]
+        started = time.perf_counter()
+        r = await self.http.post(
+            f"/api/chat/sessions/{live['sid']}/operator",
+            json={"accept": True},
+            headers={**self.headers, "X-Session-Token": live["token"]},
+        )
+        if r.status_code != 200:
+            raise PageError(f"operator: {r.status_code} {r.text[:200]}")
+        result = r.json()
+        elapsed = time.perf_counter() - started
+        status = result["status"]
+        after = max([int(live.get("after") or 0), *(int(m["seq"]) for m in result.get("messages") or [])])
+        sig = [status, result.get("queue_position"), result.get("estimated_wait_s"), None, None, live.get("lang")]
+        self.live = {**live, "on": status in FOLLOWED, "after": after, "sig": sig}
+        if draws(["bot", None, None, None, None, live.get("lang")], sig, result.get("opening")):
+            self.status_html = drawn(status)
+        else:
+            await self._look_after(0.03)
+        return elapsed
 
     async def tick(self) -> float:
         return (await self.call("on_tick", [None, json.dumps(self.live) if self.live else ""]))[1]
 
-    async def follow(self, on_look, on_message=None, timeout: float = 600.0) -> None:
+    async def follow(self, on_look, on_message=None, timeout: float = 600.0, on_state=None) -> None:
         """Hold the chat's stream while the page would (`live["on"]`), as the page's #sp-live script does:
-        each message goes to `on_message(data)` as it arrives (the page shows it from the stream), and a state
-        that differs from the one shown asks a look, `await on_look()` (debounced 30 ms, as the page fires
+        each message goes to `on_message(data)` as it arrives (the page shows it from the stream); a state that
+        differs from the one shown is drawn as the script draws it (the queue, an operator who joins, the
+        release: `status` says it, and `on_state(status)` is told), else asks a look, `await on_look()` (debounced 30 ms, as the page fires
         `on_tick`). Returns when the chat stops being followed or the server ends the stream (the caller
         reconnects if it still wants to: from the last sequence seen)."""
         live = self.live
@@ -287,10 +321,17 @@ class VisitorTab:
                             else:
                                 sig = [data.get(k) for k in STATE_SIG]
                                 if sig != live.get("sig"):
-                                    moved = queue_moved(live.get("sig"), sig)
+                                    drawn_here = draws(live.get("sig"), sig)
                                     live["sig"] = sig
-                                    if not moved:
+                                    if not drawn_here:
                                         news.set()
+                                    else:
+                                        self.status_html = drawn(sig[0])
+                                        if on_state is not None:
+                                            on_state(sig[0])
+                                        if sig[0] not in FOLLOWED:  # closed: the script stops following
+                                            live["on"] = False
+                                            return
             finally:
                 news.set()  # ended: the caller decides
 

@@ -91,6 +91,7 @@ LIVE_JS = r"""
 const T = __TEXTS__;
 const live = {
   key: '', sid: '', ctl: null, kick: null, known: '', lang: 'it', tz: '', pushed: new Map(), typing: null, after: false,
+  drawn: { seq: 0, phase: '' }, marker: null,
 };
 const send = { busy: false, again: false, pass: false, swallow: false };
 const root = String((window.gradio_config && window.gradio_config.root) || '').replace(/\/+$/, '');
@@ -181,6 +182,7 @@ function show(m, own) {
     if (stamp) made.body.append(stamp);
   }
   live.pushed.set(seq, made.r);
+  live.drawn.seq = Math.max(live.drawn.seq, seq);
   if (m.role === 'operator') typing(false);
   place(made.r);
 }
@@ -209,7 +211,19 @@ function prune() {  // the Chatbot shows it now: our copy goes
     }
   }
 }
-new MutationObserver(() => { if (live.pushed.size) prune(); }).observe(document.body, { subtree: true, childList: true });
+// A Gradio render older than what the script drew (a look that read the chat before the release the stream then
+// told) would leave the chat's old phase on screen, and stop following it: one more look draws the chat as it is.
+function stale() {
+  const p = document.querySelector('#status .sp-phase');
+  if (!p || p === live.marker) return;
+  live.marker = p;
+  const d = live.drawn;
+  if (d.phase && p.dataset.phase !== d.phase && (Number(p.dataset.seq) || 0) < d.seq) kick();
+}
+new MutationObserver(() => {
+  if (live.pushed.size) prune();
+  stale();
+}).observe(document.body, { subtree: true, childList: true });
 function roundEven(x) {  // Python's round(), as view.wait_text
   const r = Math.round(x);
   return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
@@ -219,43 +233,55 @@ function waitText(w, t) {
   if (w < 60) return t.wait_short;
   return t.wait_minutes.replace('{minutes}', String(roundEven(w / 60)));
 }
-// Only the queue moved (a new position or wait, still waiting): the status line says so here, as
-// view.status_html would, with no Gradio look (a take moves every chat queued behind it).
-function moved(was, s) {
-  let old = null;
-  try { old = JSON.parse(was); } catch (e) { return false; }
-  if (!Array.isArray(old) || s.status !== 'waiting' || old[0] !== 'waiting') return false;
-  if (old[3] !== s.operator_name || old[4] !== s.ticket_id || old[5] !== s.language) return false;
-  const line = document.querySelector('#status .sp-status-waiting');
-  if (!line) return false;
-  const t = T[live.lang] || T.it;
-  line.textContent = t.waiting.replace('{position}', String(s.queue_position || 1)) + ' ' + waitText(s.estimated_wait_s, t);
-  return true;
-}
-// The answer offers a person (the assistant could not answer): the status line says so and the offer's buttons
-// show (page.css follows the phase marker), here, as view.status_html would, with no Gradio look; the next
-// render (the visitor's answer to the offer, or any later look) draws it from the chat (`data-seq` differs).
-function offered() {
+// The chat's state on screen, as view.status_html and _phase_html draw it, with no Gradio look: the status line
+// (in the chat's language) and the phase marker (page.css shows the phase's controls by it: the offer's buttons,
+// the contact form, the rating form, "new chat"). False where the script cannot say it (a contact form whose
+// opening hours it does not know): then the look draws it. Gradio's next render of the status line differs
+// from its last one (`data-seq`: every change of phase writes a message), so it replaces what is drawn here.
+function phase(status, s) {
   const p = document.querySelector('#status .sp-phase');
-  if (!p || p.dataset.phase !== 'bot') return false;
+  if (!p) return false;
   const t = T[live.lang] || T.it;
+  let text = '', rate = 'none';
+  if (status === 'offered') text = t.offered;
+  else if (status === 'waiting') {
+    text = t.waiting.replace('{position}', String(s.queue_position || 1)) + ' ' + waitText(s.estimated_wait_s, t);
+  } else if (status === 'live') text = t.live.replace('{name}', String(s.operator_name || ''));
+  else if (status === 'asking_topic') text = t.topic;
+  else if (status === 'collecting_contact') {
+    const o = s.opening;
+    if (!o) return false;
+    text = o.open ? t.contact : o.back ? t.contact_closed.replace('{when}', String(o.back)) : t.contact_closed_unknown;
+  } else if (status === 'closed') {
+    text = t.closed + (s.ticket_id ? ' ' + t.ticket.replace('{ticket_id}', String(s.ticket_id)) : '');
+    if (s.operator_name) rate = 'open';  // the rating form after an operator's chat (view.rate_phase)
+  } else return false;
   for (const old of p.parentElement.querySelectorAll('.sp-status')) old.remove();
-  const line = node('div', 'sp-status sp-status-offered', t.offered);
+  const line = node('div', 'sp-status sp-status-' + status, text);
   line.setAttribute('role', 'status');
   line.setAttribute('aria-live', 'polite');
   p.after(line);
-  p.dataset.phase = 'offered';
-  if (p.dataset.rate !== 'done') p.dataset.rate = 'none';  // no "rate" button during an offer (view.rate_phase)
+  p.dataset.phase = status;
+  if (p.dataset.rate !== 'done') p.dataset.rate = rate;
+  live.drawn.phase = status;
+  if (s.last_seq) live.drawn.seq = Math.max(live.drawn.seq, Number(s.last_seq) || 0);
   return true;
 }
+// The answer offers a person (the assistant could not answer): shown here, from the assistant's layout only.
+function offered() { return phaseOf() === 'bot' && phase('offered', {}); }
+const FOLLOWED = ['waiting', 'live'];
+// The stream's state: a change of the chat's state is drawn here (a new place in the queue, an operator who
+// joins, a transfer, the release, a ticket); a new language (the page's labels) or a contact form asks a look.
 function state(s) {
   if (s.language === 'it' || s.language === 'en') live.lang = s.language;
   typing(!!s.operator_typing && s.status === 'live', s.operator_name);
   const sig = JSON.stringify([s.status, s.queue_position, s.estimated_wait_s, s.operator_name, s.ticket_id, s.language]);
   if (sig === live.known) return;
-  const was = live.known;
+  let old = null;
+  try { old = JSON.parse(live.known); } catch (e) { old = null; }
   live.known = sig;
-  if (!moved(was, s)) kick();
+  if (!Array.isArray(old) || old[5] !== s.language || !phase(s.status, s)) kick();
+  else if (!FOLLOWED.includes(s.status)) stop();  // closed: nothing more to follow (the look would stop it too)
 }
 async function follow(cfg, ctl) {
   let after = Number(cfg.after) || 0, wait = 500;
@@ -288,6 +314,21 @@ async function follow(cfg, ctl) {
     wait = Math.min(wait * 2, 15000);
   }
 }
+function listen(sid, token, after, sig) {  // follow this chat's stream (from `after`), if not yet
+  const key = sid + ' ' + token;
+  if (key === live.key) return;
+  stop();
+  live.key = key;
+  live.known = JSON.stringify(sig || null);
+  live.ctl = new AbortController();
+  follow({ sid, token, after }, live.ctl);
+}
+function stop() {
+  live.key = '';
+  if (live.ctl) live.ctl.abort();
+  live.ctl = null;
+  typing(false);
+}
 function apply() {
   const cfg = cfgNow();
   if ((cfg.sid || '') !== live.sid) {  // another chat (a new one, or none): what was pushed for the old one goes
@@ -296,22 +337,15 @@ function apply() {
       live.pushed.clear();
     }
     live.sid = cfg.sid || '';
+    live.drawn = { seq: 0, phase: '' };
   }
   if (cfg.lang === 'it' || cfg.lang === 'en') live.lang = cfg.lang;
+  if (cfg.tz) live.tz = cfg.tz;
   if (live.after && !cfg.adopt) { live.after = false; kick(); }  // the new chat is kept: now what it shows
   const key = cfg.on && cfg.sid && cfg.token ? cfg.sid + ' ' + cfg.token : '';
   if (key === live.key) return;
-  live.key = key;
-  if (live.ctl) live.ctl.abort();
-  live.ctl = null;
-  typing(false);
-  if (key) {
-    live.known = JSON.stringify(cfg.sig || null);
-    live.lang = cfg.lang === 'en' ? 'en' : 'it';
-    live.tz = cfg.tz || '';
-    live.ctl = new AbortController();
-    follow(cfg, live.ctl);
-  }
+  if (key) listen(cfg.sid, cfg.token, Number(cfg.after) || 0, cfg.sig);
+  else stop();
 }
 // The visitor's message goes through the visitor REST API, not a Gradio event (a Gradio send costs the
 // server ~30 ms of CPU, the API ~4 ms): the chat as it is (a session, or none yet: then the message starts one,
@@ -452,9 +486,50 @@ function onSend(e) {
   e.stopImmediatePropagation();
   sendViaApi(text, cfg);
 }
+// "Talk to a person" and "yes" to the offer, for a chat that exists, go through the visitor REST API too
+// (POST /api/chat/sessions/{id}/operator): its messages are shown, the new phase drawn (the queue, the topic
+// first, the contact form), and the chat's stream followed from here, with no Gradio event (a Gradio click cost
+// the server 5-8 ms, the API ~2 ms). A refusal, a notice on screen or no chat yet: Gradio's click, as before.
+const ask = { busy: false, pass: false };
+async function onPerson(e) {
+  if (ask.pass) return;
+  const btn = e.target.closest('button');
+  const cfg = cfgNow();
+  if (ask.busy) { e.preventDefault(); e.stopImmediatePropagation(); return; }
+  if (!btn || !cfg.sid || !cfg.token || send.busy || busy() || !['bot', 'offered'].includes(phaseOf())) return;
+  if (document.querySelector('#notice .sp-notice, #contact-error .sp-notice')) return;
+  e.preventDefault();
+  e.stopImmediatePropagation();
+  ask.busy = true;
+  let result = null;
+  try {
+    const r = await post('/api/chat/sessions/' + encodeURIComponent(cfg.sid) + '/operator', { accept: true }, cfg.token);
+    if (r.ok) result = await r.json();
+  } catch (err) {
+    result = null;
+  }
+  ask.busy = false;
+  if (!result || typeof result.status !== 'string') {  // Gradio's click: its notice says why
+    ask.pass = true;
+    btn.click();
+    ask.pass = false;
+    return;
+  }
+  let after = Number(cfg.after) || 0;
+  for (const m of result.messages || []) { show(m, true); after = Math.max(after, Number(m.seq) || 0); }
+  const s = { ...result, operator_name: null, ticket_id: null, language: live.lang };
+  if (!phase(result.status, s)) kick();
+  if (FOLLOWED.includes(result.status)) {
+    listen(cfg.sid, cfg.token, after, [s.status, s.queue_position, s.estimated_wait_s, null, null, s.language]);
+  }
+}
 if (!window.__spSend) {  // once per page (the component's script may run again)
   window.__spSend = true;
-  window.addEventListener('click', (e) => { if (e.target.closest && e.target.closest('#send')) onSend(e); }, true);
+  window.addEventListener('click', (e) => {
+    if (!e.target.closest) return;
+    if (e.target.closest('#send')) onSend(e);
+    else if (e.target.closest('#ask-person, #offer-accept')) onPerson(e);
+  }, true);
   window.addEventListener('keydown', (e) => {
     if (e.key !== 'Enter' || e.shiftKey || e.isComposing || !e.target.closest || !e.target.closest('#msg')) return;
     send.swallow = false;
@@ -476,6 +551,13 @@ apply();
                 "typing": ui("typing_operator", lg, name="{name}"),
                 "typing_bot": ui("typing_bot", lg),
                 "offered": ui("status_offered", lg),
+                "live": ui("status_live", lg, name="{name}"),
+                "topic": ui("status_topic", lg),
+                "contact": ui("status_contact", lg),
+                "contact_closed": ui("status_contact_closed", lg, when="{when}"),
+                "contact_closed_unknown": ui("status_contact_closed_unknown", lg),
+                "closed": ui("status_closed", lg),
+                "ticket": ui("status_ticket", lg, ticket_id="{ticket_id}"),
                 "waiting": ui("status_waiting", lg, position="{position}"),
                 "wait_unknown": ui("wait_unknown", lg),
                 "wait_short": ui("wait_short", lg),
