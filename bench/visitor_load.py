@@ -573,7 +573,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print(
         f"visitor page load check: answer delay {args.answer_delay}s, {args.operators} operators x "
-        f"{args.max_chats} chats, messages through the API, a look on a state change, tabs opened first, then "
+        f'{args.max_chats} chats, messages and "talk to a person" through the API, a look on a change the script '
+        f"cannot draw, tabs opened first, then "
         f"{args.duration:.0f}s per level, think {args.think:g}s, idle phase "
         f"{args.idle:.0f}s, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (client on the same machine); "
         f"this machine's Python speed: {python_speed():.0f} ns per loop step (machines differ: compare runs on one)"

@@ -10,15 +10,17 @@ holds one thread of `answers` and never blocks another visitor's poll.
 Push, not poll: while the chat is waiting for or talking to an operator, the hidden
 `#sp-live` component's script (LIVE_JS) holds the chat's visitor stream open
 (`GET /api/chat/sessions/{id}/stream`, sportello/faces/stream.py, woken by the
-process's change feed) and shows what it carries itself: messages, "typing", a new place in the queue,
-and an answer's offer of a person. Any other change of the chat's state asks a Gradio "look" (`on_tick`,
-unqueued), which re-reads the chat and renders it and the controls in Python, escaped like every text.
+process's change feed) and shows what it carries itself: messages, "typing", and every phase it can draw (a
+new place in the queue, an answer's offer of a person, an operator who joins, a transfer, the release). What it
+cannot draw (a new language, a contact form after the queue) asks a Gradio "look" (`on_tick`, unqueued), which
+re-reads the chat and renders it and the controls in Python, escaped like every text.
 
 Messages through the API: the visitor's message is sent by the same script through the visitor REST
 API (`POST /api/chat/sessions/{id}/messages?stream=1`, a chat started with `POST /api/chat/sessions`
 when there is none yet, then kept by a look), shown at once, the answer as it streams: a Gradio send
 cost the server ~30 ms of CPU, the API ~4 ms. Gradio's own send stays for what the script leaves to it
-(an empty or too long message, a notice on screen, a topic, a contact, the suggestion buttons).
+(an empty or too long message, a notice on screen, a topic, a contact, the suggestion buttons). "Talk to a person"
+and "yes" to the offer go through the API too (`POST /api/chat/sessions/{id}/operator`) for a chat that exists.
 """
 
 from __future__ import annotations
@@ -80,10 +82,11 @@ ANSWER_WORKERS = 256  # answers in flight at once of Gradio's send (the script's
 #   already (its `sp-s<seq>` class, view.seq_class) and removed as soon as the Chatbot shows it (the next Gradio
 #   render, which reads the chat after the view's last sequence): each message once, by its sequence;
 # - "Mario is typing…": a row of its own, last, on and off as the state says;
-# - a new place in the queue or wait (still waiting): the status line's text, written here as view.status_html
-#   writes it (a take moves every chat queued behind it: no Gradio event for each);
-# - any other change of the chat's state (joined, released, ticket, language): a click (-> on_tick, debounced
-#   30 ms), whose one unqueued event re-reads the chat and re-renders it and the controls in Python.
+# - a new place in the queue or wait, an operator who joins, a transfer, the release, a ticket: the status line's
+#   text and the phase marker, written here as view.status_html and _phase_html write them (`phase`; a take moves
+#   every chat queued behind it: no Gradio event for each);
+# - a change it cannot draw (a new language: the labels; a contact form: the opening hours): a click (-> on_tick,
+#   debounced 30 ms), whose one unqueued event re-reads the chat and re-renders it and the controls in Python.
 # A dropped connection is reopened from the last sequence seen (backoff 0.5 s doubling to 15 s).
 # The same script sends the visitor's messages through the visitor REST API (see the module's docstring and
 # `sendViaApi` below).
