@@ -8,8 +8,8 @@ with a temporary DATA_DIR, then runs N simulated tabs that speak the page's
 Gradio protocol (sportello.faces.visitor.client) like the browser does: a message goes
 through the visitor REST API (`?stream=1`) as the page's script sends it (a new chat's first
 message starts the chat in the same request), the new chat is adopted by a Gradio look, "talk to
-a person" goes through the API too (`POST .../operator`), the contact form and "new chat" are
-Gradio events. The tabs first open (each
+a person" and the contact form go through the API too (`POST .../operator`, `.../contact`), "new
+chat" is a Gradio event. The tabs first open (each
 loads the page; not measured), in one load client process per 250 tabs (--procs), 50
 tabs per httpx client; then, for --duration seconds, each loops the seed journey: a
 question the KB answers, one it cannot, "talk to a person", then either (no operator
@@ -269,7 +269,7 @@ async def visitor(tab: VisitorTab, res: Results, until: float, delay: float, thi
             res.actions.append(await tab.ask_person())
             if tab.status == "collecting_contact":  # no operator free: the visitor leaves an email, a ticket
                 await pause()
-                res.actions.append((await tab.call("on_contact", ["email", "visitatore@example.org", None]))[1])
+                res.actions.append(await tab.contact("email", "visitatore@example.org"))
             while time.monotonic() < until and tab.status in ("waiting", "live"):
                 try:
                     await asyncio.wait_for(
@@ -573,7 +573,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(
         f"visitor page load check: answer delay {args.answer_delay}s, {args.operators} operators x "
-        f'{args.max_chats} chats, messages and "talk to a person" through the API, a look on a change the script '
+        f'{args.max_chats} chats, messages, "talk to a person" and contacts through the API, a look on a change the script '
         f"cannot draw, tabs opened first, then "
         f"{args.duration:.0f}s per level, think {args.think:g}s, idle phase "
         f"{args.idle:.0f}s, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} (client on the same machine); "

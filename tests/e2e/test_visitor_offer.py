@@ -135,3 +135,68 @@ def test_the_offer_the_queue_the_operator_and_the_release_show_without_a_gradio_
         phase(page, "closed", timeout=30_000)
         expect(page.locator("#chat .sp-pushed")).to_have_count(0)
         assert bubbles(page) == texts
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["desktop", "phone"])
+def test_with_nobody_free_the_contact_form_and_the_ticket_show_without_a_gradio_event(app, shared_chromium, size):
+    app.mario.post("set_status", {"status": "offline"})
+    try:
+        with fresh_context(shared_chromium) as ctx:
+            page = visitor_page(ctx, app.url, size)
+            send(page, HARD)
+            expect(page.locator("#offer-accept")).to_be_visible(timeout=10_000)
+            page.wait_for_timeout(1000)  # the look that keeps the new chat is done
+            gradio: list[str] = []
+            page.on("request", lambda r: gradio.append(r.url) if "/gradio_api/" in r.url else None)
+
+            page.locator("#offer-accept").click()  # through the visitor API: the contact form drawn by the script
+            phase(page, "collecting_contact")
+            expect(page.locator("#status")).to_have_text(
+                "Nessun operatore disponibile: ci lasci un contatto e la ricontatteremo."
+            )
+            expect(page.locator("#contact-value input")).to_be_visible()
+            page.wait_for_timeout(300)
+            assert gradio == [], f"the contact form asked Gradio: {gradio}"
+
+            # A phone too short: the API refuses it, Gradio's click says why, in Italian, under the field.
+            page.locator("#contact-method label", has_text="Telefono").click()
+            page.locator("#contact-value input").fill("12345")
+            page.locator("#contact-submit").click()
+            expect(page.locator("#contact-error")).to_contain_text("troppo corto", timeout=10_000)
+            assert gradio, "the refused contact was not handed to Gradio's click"
+            phase(page, "collecting_contact")
+
+            # Corrected: Gradio's send (an error is on screen), the ticket. A second chat's contact, with Enter,
+            # goes through the API.
+            page.locator("#contact-value input").fill("+39 333 123 4567")
+            page.locator("#contact-submit").click()
+            phase(page, "closed")
+            expect(page.locator("#status")).to_contain_text("Numero della richiesta:")
+            page.locator("#new-chat").click()
+            phase(page, "bot")
+            send(page, HARD)
+            expect(page.locator("#offer-accept")).to_be_visible(timeout=10_000)
+            page.wait_for_timeout(1000)
+            page.locator("#offer-accept").click()
+            phase(page, "collecting_contact")
+            page.locator("#contact-method label", has_text="Email").click()
+            gradio.clear()
+            page.locator("#contact-value input").fill("anna@example.org")
+            page.locator("#contact-value input").press("Enter")
+            phase(page, "closed")
+            expect(page.locator("#status")).to_have_text(
+                re.compile(r"La conversazione è chiusa\. Numero della richiesta: \d+\.")
+            )
+            expect(page.locator("#status .sp-phase")).to_have_attribute("data-rate", "none")  # no operator: no rating
+            expect(
+                page.locator("#chat .message-content", has_text="le scriveremo all'indirizzo anna@example.org")
+            ).to_have_count(1)
+            expect(page.locator("#new-chat")).to_be_visible()
+            page.wait_for_timeout(500)
+            assert gradio == [], f"the contact asked Gradio: {gradio}"
+            assert_accessible(page, f"the ticket drawn by the script at {size}")
+            page.reload()  # Gradio's own rows: the ticket's message once
+            phase(page, "closed", timeout=30_000)
+            expect(page.locator("#chat .message-content", has_text="le scriveremo all'indirizzo")).to_have_count(1)
+    finally:
+        app.mario.online()

@@ -526,14 +526,57 @@ async function onPerson(e) {
     listen(cfg.sid, cfg.token, after, [s.status, s.queue_position, s.estimated_wait_s, null, null, s.language]);
   }
 }
+// The contact form's "send", for a chat that asks for one, goes through the visitor API too
+// (POST /api/chat/sessions/{id}/contact): the ticket's message shown, the chat drawn closed with its number. A value
+// the API refuses (an email that is not one, a phone too short), an error on screen or anything unexpected: Gradio's
+// click, whose notice says what is wrong in the visitor's language.
+async function onContact(e) {
+  if (ask.pass) return;
+  if (ask.busy) { e.preventDefault(); e.stopImmediatePropagation(); return; }
+  const cfg = cfgNow();
+  if (!cfg.sid || !cfg.token || phaseOf() !== 'collecting_contact') return;
+  if (e.type === 'keydown' && (e.key !== 'Enter' || e.shiftKey || e.isComposing)) return;
+  if (document.querySelector('#notice .sp-notice, #contact-error .sp-notice')) return;
+  const picked = document.querySelector('#contact-method input:checked');
+  const field = document.querySelector('#contact-value input, #contact-value textarea');
+  const method = picked ? picked.value : '', value = field ? field.value.trim() : '';
+  if (!['email', 'phone'].includes(method) || !value) return;
+  e.preventDefault();
+  e.stopImmediatePropagation();
+  ask.busy = true;
+  let result = null;
+  try {
+    const r = await post('/api/chat/sessions/' + encodeURIComponent(cfg.sid) + '/contact', { method, value }, cfg.token);
+    if (r.ok) result = await r.json();
+  } catch (err) {
+    result = null;
+  }
+  ask.busy = false;
+  if (!result || result.status !== 'closed' || !result.ticket) {
+    const btn = document.querySelector('#contact-submit');
+    ask.pass = true;
+    if (btn) btn.click();
+    ask.pass = false;
+    return;
+  }
+  for (const m of result.messages || []) show(m, true);
+  if (!phase('closed', { ticket_id: result.ticket.id, operator_name: null })) kick();
+}
 if (!window.__spSend) {  // once per page (the component's script may run again)
   window.__spSend = true;
   window.addEventListener('click', (e) => {
     if (!e.target.closest) return;
     if (e.target.closest('#send')) onSend(e);
     else if (e.target.closest('#ask-person, #offer-accept')) onPerson(e);
+    else if (e.target.closest('#contact-submit')) onContact(e);
   }, true);
   window.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && e.target.closest && e.target.closest('#contact-value')) {
+      send.swallow = false;
+      onContact(e);
+      send.swallow = e.defaultPrevented;  // (Gradio's submit listens to the keypress too)
+      return;
+    }
     if (e.key !== 'Enter' || e.shiftKey || e.isComposing || !e.target.closest || !e.target.closest('#msg')) return;
     send.swallow = false;
     onSend(e);
