@@ -7,7 +7,7 @@ Starts the app (the real `build_app`, with the lexical offline answerer slowed d
 with a temporary DATA_DIR, then runs N simulated tabs that speak the page's
 Gradio protocol (sportello.faces.visitor.client) like the browser does: a message goes
 through the visitor REST API (`?stream=1`) as the page's script sends it (a new chat's first
-message starts the chat in the same request), the new chat is adopted by a Gradio look, "talk to
+message starts the chat in the same request; the next Gradio event keeps it), "talk to
 a person" and the contact form go through the API too (`POST .../operator`, `.../contact`), "new
 chat" is a Gradio event. The tabs first open (each
 loads the page; not measured), in one load client process per 250 tabs (--procs), 50
@@ -280,7 +280,7 @@ async def visitor(tab: VisitorTab, res: Results, until: float, delay: float, thi
                     break
             if tab.status == "closed":
                 res.journeys += 1
-                res.actions.append((await tab.call("on_new", [None]))[1])
+                res.actions.append(await tab.new_chat())
     except Exception as exc:  # counted, not fatal: the point is to see them
         res.errors.append(f"{type(exc).__name__}: {exc}"[:200])
     finally:

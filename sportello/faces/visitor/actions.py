@@ -227,23 +227,24 @@ class VisitorActions:
         return new
 
     def adopt(self, view: dict, sid: object, token: object) -> dict | None:
-        """The chat the page's script started through the visitor API (page.py LIVE_JS), while its first
-        message is on its way: the view keeps it (and the browser, across reloads) from now on; what it shows
-        stays as it is until the next look reads the chat. None when it is not one (a wrong token) or the view
-        has a chat already."""
+        """The chat the page's script started through the visitor API (page.py LIVE_JS): the view keeps it (and
+        the browser, across reloads) from now on, and reads it whole (the script showed its messages meanwhile:
+        the Chatbot now shows them, and the suggested questions). While its first message is still being written
+        it is kept unread, for a later look. None when it is not one (a wrong token) or the view has a chat
+        already."""
         if view.get("sid") or not (isinstance(sid, str) and isinstance(token, str) and sid and token):
             return None
+        v = dict(view)
+        v.update(sid=sid, token=token)
         try:
-            lang = self.service.view.visitor_poll(sid, token, 0).get("language")
+            snap = self.service.view.visitor_poll(sid, token, 0)
         except DomainError:
             if not self.service.starting(sid, token):  # its first message not written yet: kept all the same
                 return None
-            lang = None
-        v = dict(view)
-        v.update(sid=sid, token=token)
-        if lang in ("it", "en"):
-            v["lang"] = lang
-        return v
+            return v
+        v.update(msgs=[], last_seq=0)
+        v = apply_snapshot(v, snap)
+        return self._refresh(v) if snap.get("more") else self._with_hours(v)
 
     def set_language(self, view: dict, lang: str) -> dict:
         def act(v: dict) -> dict:

@@ -201,14 +201,14 @@ class VisitorTab:
 
     # the page's actions
     async def load(self, stored: dict | None = None) -> float:
-        return (await self.call("on_load", [stored or {}]))[1]
+        return (await self.call("on_load", [stored or {}, ""]))[1]
 
     async def say(self, text: str) -> float:
         """Enter or the "send" button: through the API where the page's script sends it, else Gradio's send.
         Seconds until the answer (or, live, the stored message) is shown."""
         if self.via_api(text):
             return await self.say_via_api(text.strip())
-        return (await self.call("on_send", [text, None]))[1]  # one event for Enter and the button
+        return (await self.call("on_send", [text, None, self._live_value()]))[1]  # one event: Enter and the button
 
     def via_api(self, text: str) -> bool:
         """As LIVE_JS's viaApi: a message the page sends through the visitor API."""
@@ -224,7 +224,7 @@ class VisitorTab:
         started = time.perf_counter()
         live = dict(self.live)
         shown = self.status
-        sid, adopting = live.get("sid"), None  # adopting: the look that keeps a chat this message started
+        sid = live.get("sid")
         headers = {**self.headers, "Accept": "text/event-stream"}
         if sid:
             url, body = f"/api/chat/sessions/{sid}/messages", {"text": text}
@@ -236,11 +236,9 @@ class VisitorTab:
             if r.status_code != 200:
                 raise PageError(f"message: {r.status_code} {(await r.aread())[:200]!r}")
             async for kind, data in _events(r):
-                if kind == "session":
+                if kind == "session":  # the new chat: the next Gradio event keeps it (`adopt`), no look
                     new = json.loads(data)
-                    # The page's look keeps the new chat while its first message is on its way.
                     self.live = {**live, "sid": new["session_id"], "token": new["token"], "on": False, "adopt": True}
-                    adopting = asyncio.create_task(self._look_after(0.03))
                 elif kind == "message":
                     result = json.loads(data)
                 elif kind == "error":
@@ -248,13 +246,10 @@ class VisitorTab:
         if result is None:
             raise PageError("message: no result")
         elapsed = time.perf_counter() - started
-        if adopting is not None:
-            await adopting
-        # As the page: one more look when the state moved, or when the new chat's look could not keep it yet.
-        kept = not self.live.get("adopt")
-        if kept and shown == "bot" and result.get("status") == "offered" and not result.get("suggestions"):
+        # As the page: a look only when the state moved in a way its script does not draw.
+        if shown == "bot" and result.get("status") == "offered" and not result.get("suggestions"):
             self.status_html = drawn("offered")  # the page's script shows an offer of a person itself (LIVE_JS)
-        elif not kept or result.get("status") != shown or result.get("suggestions"):
+        elif result.get("status") != shown or result.get("suggestions"):
             await self._look_after(0.03)  # the page's look, debounced
         return elapsed
 
@@ -267,7 +262,7 @@ class VisitorTab:
         page's script does (LIVE_JS onPerson: the new phase drawn, the stream followed), else Gradio's click."""
         live = self.live
         if not (live.get("sid") and live.get("token")) or self.status not in ("bot", "offered") or self.notice_html:
-            return (await self.call("on_person", [None]))[1]
+            return (await self.call("on_person", [None, self._live_value()]))[1]
         started = time.perf_counter()
         r = await self.http.post(
             f"/api/chat/sessions/{live['sid']}/operator",
@@ -293,7 +288,7 @@ class VisitorTab:
         does (LIVE_JS onContact: the ticket drawn, no Gradio event), else (or refused) Gradio's click."""
         live = self.live
         if not (live.get("sid") and live.get("token")) or self.status != "collecting_contact" or self.notice_html:
-            return (await self.call("on_contact", [method, value, None]))[1]
+            return (await self.call("on_contact", [method, value, None, self._live_value()]))[1]
         started = time.perf_counter()
         r = await self.http.post(
             f"/api/chat/sessions/{live['sid']}/contact",
@@ -301,12 +296,22 @@ class VisitorTab:
             headers={**self.headers, "X-Session-Token": live["token"]},
         )
         if r.status_code != 200 or r.json().get("status") != "closed":
-            return (await self.call("on_contact", [method, value, None]))[1] + (time.perf_counter() - started)
+            return (await self.call("on_contact", [method, value, None, self._live_value()]))[1] + (
+                time.perf_counter() - started
+            )
         self.status_html = drawn("closed")
         return time.perf_counter() - started
 
     async def tick(self) -> float:
-        return (await self.call("on_tick", [None, json.dumps(self.live) if self.live else ""]))[1]
+        return (await self.call("on_tick", [None, self._live_value()]))[1]
+
+    async def new_chat(self) -> float:
+        """ "New conversation"."""
+        return (await self.call("on_new", [None, self._live_value()]))[1]
+
+    def _live_value(self) -> str:
+        """The #sp-live value the page's events send (a chat its script started, to keep: `adopt`)."""
+        return json.dumps(self.live) if self.live else ""
 
     async def follow(self, on_look, on_message=None, timeout: float = 600.0, on_state=None) -> None:
         """Hold the chat's stream while the page would (`live["on"]`), as the page's #sp-live script does:

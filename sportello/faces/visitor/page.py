@@ -75,6 +75,18 @@ PARTIAL_SETTLE_S = 0.1
 LIVE_SIG = ("status", "queue_position", "estimated_wait_s", "operator_name", "ticket_id", "lang")
 ANSWER_WORKERS = 256  # answers in flight at once of Gradio's send (the script's go to the API's pool of 256)
 
+# A chat the page's script started through the API and no Gradio event has kept yet (LIVE_JS `keep`) is in the
+# browser's storage under this key; the page's load reads it (LOAD_JS) and resumes it: it is newer than Gradio's own
+# state (`forget`: gone as soon as a Gradio event keeps the chat, or "new chat"). Its token is as readable there as
+# in Gradio's state, whose key is in the page's own config.
+PENDING_KEY = "sportello-visitor-chat"
+LOAD_JS = """(saved, live) => {
+  let p = null;
+  try { p = JSON.parse(localStorage.getItem('__PENDING__') || 'null'); } catch (e) { p = null; }
+  const ok = !!p && typeof p.sid === 'string' && typeof p.token === 'string';
+  return [saved, ok ? JSON.stringify({ sid: p.sid, token: p.token, adopt: true }) : ''];
+}""".replace("__PENDING__", PENDING_KEY)
+
 # The #sp-live script: follows the chat's stream while `on` (waiting or live) and shows what it carries at once,
 # without a Gradio round trip (fetch, not EventSource: the token goes in the X-Session-Token header, not the URL):
 # - a message: a copy of the Chatbot's own row for its side (its classes, its look) with the message built from
@@ -92,6 +104,7 @@ ANSWER_WORKERS = 256  # answers in flight at once of Gradio's send (the script's
 # `sendViaApi` below).
 LIVE_JS = r"""
 const T = __TEXTS__;
+const PENDING = '__PENDING__';
 const live = {
   key: '', sid: '', ctl: null, kick: null, known: '', lang: 'it', tz: '', pushed: new Map(), typing: null, after: false,
   drawn: { seq: 0, phase: '' }, marker: null,
@@ -270,6 +283,22 @@ function phase(status, s) {
   if (s.last_seq) live.drawn.seq = Math.max(live.drawn.seq, Number(s.last_seq) || 0);
   return true;
 }
+// A chat this tab's script started, until a Gradio event keeps it (apply: a #sp-live value from Gradio naming it):
+// in the browser's storage, where the page's load finds it after a reload (LOAD_JS). False where it cannot.
+function keep(sid, token) {
+  try { localStorage.setItem(PENDING, JSON.stringify({ sid, token })); return true; } catch (e) { return false; }
+}
+function forget(sid) {  // ('': whichever)
+  try {
+    const p = JSON.parse(localStorage.getItem(PENDING) || 'null');
+    if (p && (!sid || p.sid === sid)) localStorage.removeItem(PENDING);
+  } catch (e) { /* nothing kept */ }
+}
+// An answer in the assistant's hands: the "rate the conversation" button is offered (view.rate_phase), with no look.
+function canRate() {
+  const p = document.querySelector('#status .sp-phase');
+  if (p && p.dataset.phase === 'bot' && p.dataset.rate === 'none') p.dataset.rate = 'can';
+}
 // The answer offers a person (the assistant could not answer): shown here, from the assistant's layout only.
 function offered() { return phaseOf() === 'bot' && phase('offered', {}); }
 const FOLLOWED = ['waiting', 'live'];
@@ -344,6 +373,7 @@ function apply() {
   }
   if (cfg.lang === 'it' || cfg.lang === 'en') live.lang = cfg.lang;
   if (cfg.tz) live.tz = cfg.tz;
+  if (cfg.sid && !cfg.adopt) forget(cfg.sid);  // Gradio keeps this chat now (the view, its encrypted storage)
   if (live.after && !cfg.adopt) { live.after = false; kick(); }  // the new chat is kept: now what it shows
   const key = cfg.on && cfg.sid && cfg.token ? cfg.sid + ' ' + cfg.token : '';
   if (key === live.key) return;
@@ -418,7 +448,7 @@ async function sendViaApi(text, cfg) {
     writing = row('bot');
     if (writing) { writing.body.append(node('span', 'sp-typing', t.typing_bot)); place(writing.r); }
   }
-  let made = false, result = null, refused = false;
+  let made = false, looked = false, result = null, refused = false;
   try {
     // No chat yet: it starts with this message, in the same request (its first event, `session`, names it).
     const r = cfg.sid
@@ -429,9 +459,12 @@ async function sendViaApi(text, cfg) {
     await events(r, (kind, d) => {
       if (kind === 'session') {
         made = true;
-        // The look keeps the new chat (and the browser, across reloads) while its first message is on its way.
+        // The new chat is this tab's from now on: the next Gradio event keeps it in the tab's view (its #sp-live
+        // value, `adopt`), the browser's storage across reloads (`keep`, read by LOAD_JS). Where the page cannot
+        // keep it itself (the widget's frame without storage of its own: STORAGE_SHIM), a look keeps it.
         props.value = JSON.stringify({ ...cfg, sid: d.session_id, token: d.token, on: false, adopt: true });
-        kick();
+        looked = !!window.__spShim || !keep(d.session_id, d.token);
+        if (looked) kick();
       } else if (kind === 'chunk' && writing) {
         partial += String(d.text || '');
         writing.body.replaceChildren(node('span', 'sp-bot', t.badge), node('span', 'sp-text sp-partial', partial));
@@ -453,14 +486,16 @@ async function sendViaApi(text, cfg) {
   if (!refused) {
     // (a chat this send started: its greeting, message 1, is on screen already, the page's own)
     for (const m of result.messages || []) if (!made || Number(m.seq) > 1) show(m, true);
-    if (made && cfgNow().adopt) {
+    if (made && looked && cfgNow().adopt) {
       // The new chat's look has not kept it yet: it is on its way, or it could not keep the chat before it
       // was written (another app process started it). One more look keeps it now; then one shows it.
       live.after = true;
       kick();
     } else if (result.status !== phase || (result.suggestions || []).length || suggesting()) {
-      // (a new chat its look kept already is as any other: its messages are on screen, the script's)
+      // (a new chat is as any other: its messages are on screen, the script's)
       if (!(result.status === 'offered' && !(result.suggestions || []).length && !suggesting() && offered())) kick();
+    } else if (result.status === 'bot') {
+      canRate();
     }
   } else {
     if (made) kick();
@@ -569,6 +604,7 @@ if (!window.__spSend) {  // once per page (the component's script may run again)
     if (e.target.closest('#send')) onSend(e);
     else if (e.target.closest('#ask-person, #offer-accept')) onPerson(e);
     else if (e.target.closest('#contact-submit')) onContact(e);
+    else if (e.target.closest('#new-chat')) forget('');
   }, true);
   window.addEventListener('keydown', (e) => {
     if (e.key === 'Enter' && e.target.closest && e.target.closest('#contact-value')) {
@@ -588,7 +624,7 @@ if (!window.__spSend) {  // once per page (the component's script may run again)
 }
 watch('value', apply);
 apply();
-""".replace(
+""".replace("__PENDING__", PENDING_KEY).replace(
     "__TEXTS__",
     json.dumps(
         {
@@ -696,6 +732,7 @@ STORAGE_SHIM = r"""<script>
     get length() { return Object.keys(data).length; }
   };
   Object.defineProperty(window, 'localStorage', { configurable: true, get: function () { return shim; } });
+  window.__spShim = true;  // (LIVE_JS: a look keeps a new chat here, not the page's own storage)
 })();
 </script>"""
 
@@ -1002,23 +1039,30 @@ def build_page(
             out[view_state] = view
             return out
 
-        def current(view: dict | None, request: gr.Request | None) -> dict:
-            if view:
-                return view
-            return actions.resume(None, _header(request, "accept-language"))
+        async def current(view: dict | None, request: gr.Request | None, live_value: object = None) -> dict:
+            """The tab's view, with the chat the page's script started through the API (LIVE_JS: the #sp-live
+            value it set, `adopt`) kept from now on when the view has none yet: no Gradio event was spent on it."""
+            if not view:
+                view = actions.resume(None, _header(request, "accept-language"))
+            adopt = _adopted(live_value) if not view.get("sid") else None
+            if adopt:
+                view = await run(light, actions.adopt, view, *adopt) or view
+            return view
 
         # ------------------------------------------------------------------ handlers
-        async def on_load(stored, request: gr.Request):
+        async def on_load(stored, live_value, request: gr.Request):
             # The embed widget names the venue page's language (?lang=): it wins over the browser's.
             asked = _query(request, "lang")
             accept = asked if asked in ("it", "en") else _header(request, "accept-language")
+            pending = _adopted(live_value)  # a chat the script started and Gradio has not kept yet (LOAD_JS)
+            if pending:
+                stored = {"sid": pending[0], "token": pending[1]}
             view = await run(light, actions.resume, stored, accept)
             return render(
                 view, load_outputs, {header: _header_html(view["lang"], venue, service.opening_status(view["lang"]))}
             )
 
-        async def send_text(text: str, view, request: gr.Request):
-            view = current(view, request)
+        async def send_text(text: str, view: dict, request: gr.Request):
             text = (text or "").strip() if isinstance(text, str) else ""
             if not text:  # nothing is sent: a gentle hint, the chat stays as it is
                 yield render(actions.empty(view), send_outputs)
@@ -1052,37 +1096,37 @@ def build_page(
             # Not stored (the disk is full): the text goes back in the box, to send again later.
             yield render(final, send_outputs, {msg: text} if final["notice"] == DISK_FULL else None)
 
-        async def on_send(text, view, request: gr.Request):
-            async for out in send_text(text, view, request):
+        async def on_send(text, view, live_value, request: gr.Request):
+            async for out in send_text(text, await current(view, request, live_value), request):
                 yield out
 
         def chip_handler(i: int):
-            async def on_chip(view, request: gr.Request):
-                view = current(view, request)
+            async def on_chip(view, live_value, request: gr.Request):
+                view = await current(view, request, live_value)
                 async for out in send_text(SUGGESTIONS[view["lang"]][i], view, request):
                     yield out
 
             return on_chip
 
         def suggest_handler(i: int):
-            async def on_suggest(view, request: gr.Request):
-                view = current(view, request)
+            async def on_suggest(view, live_value, request: gr.Request):
+                view = await current(view, request, live_value)
                 questions = view.get("suggestions") or []
                 async for out in send_text(questions[i] if i < len(questions) else "", view, request):
                     yield out
 
             return on_suggest
 
-        async def on_person(view, request: gr.Request):
-            view = current(view, request)
+        async def on_person(view, live_value, request: gr.Request):
+            view = await current(view, request, live_value)
             person = await run(light, actions.ask_person, view, _header(request, "user-agent"), client_address(request))
             return render(person, core_outputs)
 
-        async def on_decline(view, request: gr.Request):
-            return render(await run(light, actions.decline, current(view, request)), core_outputs)
+        async def on_decline(view, live_value, request: gr.Request):
+            return render(await run(light, actions.decline, await current(view, request, live_value)), core_outputs)
 
-        async def on_contact(method_value, value, view, request: gr.Request):
-            new = await run(light, actions.contact, current(view, request), method_value, value)
+        async def on_contact(method_value, value, view, live_value, request: gr.Request):
+            new = await run(light, actions.contact, await current(view, request, live_value), method_value, value)
             return render(new, core_outputs)
 
         async def on_tick(view, live_value=None):
@@ -1095,49 +1139,50 @@ def build_page(
                 new = await run(light, actions.poll, view)
             return render(new or view, core_outputs)
 
-        async def on_lang(value, view, request: gr.Request):
-            return render(await run(light, actions.set_language, current(view, request), value), core_outputs)
-
-        async def on_rate_open(view, request: gr.Request):
-            return render(actions.open_rating(current(view, request)), core_outputs)
-
-        async def on_rate(score_value, comment_value, view, request: gr.Request):
-            new = await run(light, actions.rate, current(view, request), score_value, comment_value)
+        async def on_lang(value, view, live_value, request: gr.Request):
+            new = await run(light, actions.set_language, await current(view, request, live_value), value)
             return render(new, core_outputs)
 
-        async def on_new(view, request: gr.Request):
-            return render(actions.new_chat(current(view, request)), core_outputs)
+        async def on_rate_open(view, live_value, request: gr.Request):
+            return render(actions.open_rating(await current(view, request, live_value)), core_outputs)
+
+        async def on_rate(score_value, comment_value, view, live_value, request: gr.Request):
+            new = await run(light, actions.rate, await current(view, request, live_value), score_value, comment_value)
+            return render(new, core_outputs)
+
+        async def on_new(view, live_value, request: gr.Request):
+            return render(actions.new_chat(await current(view, request, live_value)), core_outputs)
 
         opts = {"concurrency_limit": None, "api_visibility": "private", "show_progress": "hidden"}
-        page.load(on_load, inputs=[saved], outputs=load_outputs, **opts)
+        page.load(on_load, inputs=[saved, live], outputs=load_outputs, js=LOAD_JS, **opts)
         # Enter and Send are one event: a second press while the answer is on its way is not dropped (Gradio's
         # default "once" ignored it) but run when the first is done ("always_last"), with what the box then holds;
         # meanwhile the text stays in the box and Send shows it is busy (page.css, data-busy).
         gr.on(
             [msg.submit, send_btn.click],
             on_send,
-            inputs=[msg, view_state],
+            inputs=[msg, view_state, live],
             outputs=send_outputs,
             trigger_mode="always_last",
             **opts,
         )
         for i, chip in enumerate(chips):
-            chip.click(chip_handler(i), inputs=[view_state], outputs=send_outputs, **opts)
+            chip.click(chip_handler(i), inputs=[view_state, live], outputs=send_outputs, **opts)
         for i, btn in enumerate(suggest_btns):
-            btn.click(suggest_handler(i), inputs=[view_state], outputs=send_outputs, **opts)
+            btn.click(suggest_handler(i), inputs=[view_state, live], outputs=send_outputs, **opts)
         # No Gradio progress overlay: its screen-reader line is an untranslated "common.complete".
         # Unqueued (a plain POST, as the look): one short service call each, no stream to hold open; Gradio's
         # queue (join, then an event stream) costs the server several times more per click.
         busy = {**opts, "outputs": core_outputs, "queue": False}
-        person_btn.click(on_person, inputs=[view_state], **busy)
-        accept_btn.click(on_person, inputs=[view_state], **busy)
-        decline_btn.click(on_decline, inputs=[view_state], **busy)
-        contact_btn.click(on_contact, inputs=[method, contact_value, view_state], **busy)
-        contact_value.submit(on_contact, inputs=[method, contact_value, view_state], **busy)
-        new_btn.click(on_new, inputs=[view_state], **busy)
-        rate_open_btn.click(on_rate_open, inputs=[view_state], **busy)
-        rate_btn.click(on_rate, inputs=[score, rate_comment, view_state], **busy)
-        lang.input(on_lang, inputs=[lang, view_state], **busy)
+        person_btn.click(on_person, inputs=[view_state, live], **busy)
+        accept_btn.click(on_person, inputs=[view_state, live], **busy)
+        decline_btn.click(on_decline, inputs=[view_state, live], **busy)
+        contact_btn.click(on_contact, inputs=[method, contact_value, view_state, live], **busy)
+        contact_value.submit(on_contact, inputs=[method, contact_value, view_state, live], **busy)
+        new_btn.click(on_new, inputs=[view_state, live], **busy)
+        rate_open_btn.click(on_rate_open, inputs=[view_state, live], **busy)
+        rate_btn.click(on_rate, inputs=[score, rate_comment, view_state, live], **busy)
+        lang.input(on_lang, inputs=[lang, view_state, live], **busy)
         lang.change(on_labels, inputs=[lang], outputs=label_outputs, queue=False, show_progress="hidden")
         # The look (LIVE_JS: the chat's state changed, or a chat its send started is to be kept): one unqueued
         # event (a plain POST) that re-reads the chat and renders what changed. A look asked for while one is on
