@@ -2,9 +2,10 @@
 screen: the visitor switches language while an operator talks to them (the switch and the look the stream's new
 language asks each read the chat, then come back only after the release is drawn), the operator releases the chat
 meanwhile (the script draws the release from the stream at once); their older render ("live") lands after it, and
-the page ends closed, in English. (Here the render's new #sp-live value runs the script again, which reads the
-stream from the render's sequence; LIVE_JS `stale` asks one more look where a render would not. Checked: with
-`stale` off this test passes too.) At a desktop's size (the same at a phone's)."""
+the page ends closed, in English. Two safeguards make it so: the render's new #sp-live value runs the script
+again, which reads the stream from the render's sequence (what saves it here: it passes with `stale` off too),
+and LIVE_JS `stale` asks one more look when a render older than what the script drew lands without a new #sp-live
+value. At a desktop's size (the same at a phone's)."""
 
 from __future__ import annotations
 
