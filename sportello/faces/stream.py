@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import logging
 import sys
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -55,6 +56,7 @@ MAX_PAGES = 50  # POLL_MAX_MESSAGES each: a long chat's catch-up is read in page
 READ_WORKERS = 8  # the stream's reads: their own threads, never behind slow answers
 GC_THRESHOLDS = (10_000, 20, 100)  # gc.set_threshold for the serving process (CPython's default: 700, 10, 10)
 NOT_FOUND = {"error": {"code": "not_found", "message": "Not found"}}
+log = logging.getLogger("sportello.stream")
 
 
 def _frame(event: str, data: Any, seq: int | None = None) -> str:
@@ -121,6 +123,22 @@ def stream_router(runtime: Runtime) -> APIRouter:
     pool = ThreadPoolExecutor(max_workers=READ_WORKERS, thread_name_prefix="visitor-stream")
     router.limits = limits  # read by tests and the benchmark
 
+    reading: dict[int, asyncio.Future] = {}  # queue move -> the one read of every waiting chat's place for it
+
+    async def places(move: int) -> None:
+        """The queue's places read for `move`, once for every stream it woke: the first asks a thread to read them,
+        the others wait for that read on the event loop, holding no thread (a move wakes every chat behind it: at
+        1,000 tabs each of them waiting in a thread for the one read kept the pool from the chats' own reads, and
+        an operator's message waited behind them)."""
+        job = reading.get(move)
+        if job is None:
+            job = reading[move] = asyncio.get_running_loop().run_in_executor(pool, view.read_places, move)
+            job.add_done_callback(lambda _job: reading.pop(move, None))
+        try:
+            await asyncio.shield(job)
+        except Exception:  # the read failed: each stream reads its own chat instead
+            log.exception("could not read the queue's places")
+
     def read(session_id: str, token: str, after: int) -> tuple[dict, list[dict]]:
         """The chat's state and every message after `after` (paged by POLL_MAX_MESSAGES)."""
         msgs: list[dict] = []
@@ -173,9 +191,13 @@ def stream_router(runtime: Runtime) -> APIRouter:
                 if not sub.take_own() and state["status"] == State.WAITING and not state["operator_typing"]:
                     # Only the queue ahead moved: the new place, from one read of the queue for every chat behind
                     # (the first of them reads it on a thread; the others find it read, with no thread hop).
-                    known, figures = view.known_queue_figures(session_id, feed.queue_moves)
+                    move = feed.queue_moves
+                    known, figures = view.known_queue_figures(session_id, move)
                     if not known:
-                        figures = await loop.run_in_executor(pool, view.queue_figures_of, session_id, feed.queue_moves)
+                        await places(move)
+                        known, figures = view.known_queue_figures(session_id, move)
+                    if not known:  # (a failed read: this chat's own, in full)
+                        figures = None
                     if figures is not None:
                         snap, msgs = {**snap, **figures}, []
                         continue

@@ -150,7 +150,14 @@ class ChatView:
         every chat behind is woken and wants its new place; each reading its own (a count of the chats ahead)
         cost O(queue) apiece, O(queue²) in all. None when the chat is not in the queue (any more): then its
         own change is read in full."""
-        with self._places_reading:  # one reader per move; the others wait for its answer
+        self.read_places(move)
+        return self.known_queue_figures(session_id, move)[1]
+
+    def read_places(self, move: int) -> None:
+        """Every waiting chat's place, read once for `move` (or a later move): one reader at a time, the others
+        wait for its answer. Callers on an event loop ask it once per move for all their chats (faces/stream.py),
+        so a thousand chats woken by one move do not each hold a thread waiting here."""
+        with self._places_reading:
             if self._places[0] < move:
                 now = self.clock()
                 with self.store.read() as conn:
@@ -159,7 +166,6 @@ class ChatView:
                 places = (move, {sid: i for i, sid in enumerate(ids, start=1)}, waits)
                 with self._places_lock:
                     self._places = places
-        return self.known_queue_figures(session_id, move)[1]
 
     # ------------------------------------------------------------------ visitor
     def visitor_poll(self, session_id: str, token: str, after: int = 0) -> dict:

@@ -65,7 +65,8 @@ def test_operator_message_is_pushed_and_resume_gets_exactly_what_was_missed(live
 
 def test_the_queue_moving_pushes_each_new_place_from_one_read_of_the_queue(live_server):
     """A chat leaving the queue moves everyone behind: each waiting stream gets its new place (and wait), read
-    for all of them in one query of the queue, not one full read of its chat each (ChatView.queue_figures_of)."""
+    for all of them in one query of the queue, asked for once (ChatView.read_places, faces/stream.py `places`), not
+    one full read of its chat each."""
     op = Operator(live_server.url, "mario")
     op.online()
     visitors = []
@@ -81,18 +82,21 @@ def test_the_queue_moving_pushes_each_new_place_from_one_read_of_the_queue(live_
     view = live_server.runtime.chat.view
     from sportello.services import chat_view
 
-    polls, reads = [], []
-    original_poll, original_ids = view.visitor_poll, chat_view.cq.queue_ids
+    polls, reads, asked = [], [], []
+    original_poll, original_ids, original_places = view.visitor_poll, chat_view.cq.queue_ids, view.read_places
     view.visitor_poll = lambda *a, **k: polls.append(a[0]) or original_poll(*a, **k)
     chat_view.cq.queue_ids = lambda *a, **k: reads.append(1) or original_ids(*a, **k)
+    view.read_places = lambda *a, **k: asked.append(a) or original_places(*a, **k)
     try:
         op.take(visitors[0].session_id)
         for s, place in zip(streams, (1, 2), strict=True):
             _, state = s.next("state", where=lambda d, p=place: d["queue_position"] == p)
             assert state["status"] == "waiting" and state["estimated_wait_s"] is not None
     finally:
-        view.visitor_poll, chat_view.cq.queue_ids = original_poll, original_ids
+        view.visitor_poll, chat_view.cq.queue_ids, view.read_places = original_poll, original_ids, original_places
     assert len(reads) == 1 and polls == [], (reads, polls)  # one read of the queue for both, no full read
+    # ... asked for once: the second stream waited for the first one's read on the event loop, not in a thread
+    assert len(asked) == 1, asked
     for s in streams:
         s.close()
     op.close()
