@@ -190,14 +190,12 @@ def stream_router(runtime: Runtime) -> APIRouter:
                     return
                 if not sub.take_own() and state["status"] == State.WAITING and not state["operator_typing"]:
                     # Only the queue ahead moved: the new place, from one read of the queue for every chat behind
-                    # (the first of them reads it on a thread; the others find it read, with no thread hop).
+                    # (`places`: the first of them asks a thread to read it, the others wait for it on the loop).
+                    # None (not in the queue any more, or the read failed): the chat's own, read in full.
                     move = feed.queue_moves
-                    known, figures = view.known_queue_figures(session_id, move)
-                    if not known:
+                    if not view.known_queue_figures(session_id, move)[0]:
                         await places(move)
-                        known, figures = view.known_queue_figures(session_id, move)
-                    if not known:  # (a failed read: this chat's own, in full)
-                        figures = None
+                    figures = view.known_queue_figures(session_id, move)[1]
                     if figures is not None:
                         snap, msgs = {**snap, **figures}, []
                         continue

@@ -133,8 +133,10 @@ class ChatView:
             self._waits = None
 
     def known_queue_figures(self, session_id: str, move: int) -> tuple[bool, dict | None]:
-        """`queue_figures_of` without any read: (True, its answer) when the queue was already read for `move` (or a
-        later one), else (False, None)."""
+        """{"queue_position", "estimated_wait_s"} of a chat in the queue, with no read: (True, its figures, None when
+        the chat is not in the queue any more: then its own change is read in full) when the queue's places were
+        read for `move` (the change feed's `queue_moves` when the caller was woken) or a later one
+        (`read_places`), else (False, None)."""
         with self._places_lock:
             read_for, places, waits = self._places
         if read_for < move:
@@ -144,18 +146,10 @@ class ChatView:
             return True, None
         return True, {"queue_position": position, "estimated_wait_s": estimated_wait_s(waits, position)}
 
-    def queue_figures_of(self, session_id: str, move: int) -> dict | None:
-        """{"queue_position", "estimated_wait_s"} of a chat in the queue, from ONE read of the whole queue per
-        queue move (`move`: the change feed's `queue_moves` when the caller was woken): when the queue moves,
-        every chat behind is woken and wants its new place; each reading its own (a count of the chats ahead)
-        cost O(queue) apiece, O(queue²) in all. None when the chat is not in the queue (any more): then its
-        own change is read in full."""
-        self.read_places(move)
-        return self.known_queue_figures(session_id, move)[1]
-
     def read_places(self, move: int) -> None:
-        """Every waiting chat's place, read once for `move` (or a later move): one reader at a time, the others
-        wait for its answer. Callers on an event loop ask it once per move for all their chats (faces/stream.py),
+        """Every waiting chat's place, read once for `move` (or a later move): when the queue moves, every chat
+        behind is woken and wants its new place; each reading its own (a count of the chats ahead) cost O(queue)
+        apiece, O(queue²) in all. One reader at a time, the others wait for its answer. Callers on an event loop ask it once per move for all their chats (faces/stream.py),
         so a thousand chats woken by one move do not each hold a thread waiting here."""
         with self._places_reading:
             if self._places[0] < move:

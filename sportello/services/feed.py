@@ -16,7 +16,7 @@ Subscribers are asyncio code (the visitor stream, sportello/faces/stream.py): `s
 loop, then `await sub.wait(timeout)`. A wake-up says "look again", never what changed, only whether it was
 for the chat's own change (`take_own()`) or only because the queue ahead of it moved (`queue_moves` counts
 those): the subscriber reads the chat (`ChatView.visitor_poll`) after its last seen sequence, or for a queue
-move only its new place (`ChatView.queue_figures_of`, one read of the queue per move for every chat behind).
+move only its new place (`ChatView.read_places`, one read of the queue per move for every chat behind).
 A wake-up too many costs one read and a wake-up lost between two reads cannot happen (the read comes after
 the wake).
 """
@@ -66,7 +66,7 @@ class Subscription:
         self.queued = False
         self.queued_since: float | None = None
         # Set (in the loop) when a wake-up was for the chat's own change; a wake-up only because the queue moved
-        # leaves it: the subscriber may then read just its new place (`ChatView.queue_figures_of`).
+        # leaves it: the subscriber may then read just its new place (`ChatView.read_places`).
         self.own = False
 
     def wake(self, own: bool = True) -> None:

@@ -264,11 +264,7 @@ class VisitorTab:
         if not (live.get("sid") and live.get("token")) or self.status not in ("bot", "offered") or self.notice_html:
             return (await self.call("on_person", [None, self._live_value()]))[1]
         started = time.perf_counter()
-        r = await self.http.post(
-            f"/api/chat/sessions/{live['sid']}/operator",
-            json={"accept": True},
-            headers={**self.headers, "X-Session-Token": live["token"]},
-        )
+        r = await self._post_chat("operator", {"accept": True})
         if r.status_code != 200:
             raise PageError(f"operator: {r.status_code} {r.text[:200]}")
         result = r.json()
@@ -290,11 +286,7 @@ class VisitorTab:
         if not (live.get("sid") and live.get("token")) or self.status != "collecting_contact" or self.notice_html:
             return (await self.call("on_contact", [method, value, None, self._live_value()]))[1]
         started = time.perf_counter()
-        r = await self.http.post(
-            f"/api/chat/sessions/{live['sid']}/contact",
-            json={"method": method, "value": value},
-            headers={**self.headers, "X-Session-Token": live["token"]},
-        )
+        r = await self._post_chat("contact", {"method": method, "value": value})
         if r.status_code != 200 or r.json().get("status") != "closed":
             return (await self.call("on_contact", [method, value, None, self._live_value()]))[1] + (
                 time.perf_counter() - started
@@ -309,6 +301,14 @@ class VisitorTab:
         """ "New conversation"."""
         return (await self.call("on_new", [None, self._live_value()]))[1]
 
+    async def _post_chat(self, action: str, body: dict) -> httpx.Response:
+        """`POST /api/chat/sessions/{id}/<action>` for the tab's chat, with its token, as the page's script."""
+        return await self.http.post(
+            f"/api/chat/sessions/{self.live['sid']}/{action}",
+            json=body,
+            headers={**self.headers, "X-Session-Token": self.live["token"]},
+        )
+
     def _live_value(self) -> str:
         """The #sp-live value the page's events send (a chat its script started, to keep: `adopt`)."""
         return json.dumps(self.live) if self.live else ""
@@ -317,8 +317,8 @@ class VisitorTab:
         """Hold the chat's stream while the page would (`live["on"]`), as the page's #sp-live script does:
         each message goes to `on_message(data)` as it arrives (the page shows it from the stream); a state that
         differs from the one shown is drawn as the script draws it (the queue, an operator who joins, the
-        release: `status` says it, and `on_state(status)` is told), else asks a look, `await on_look()` (debounced 30 ms, as the page fires
-        `on_tick`). Returns when the chat stops being followed or the server ends the stream (the caller
+        release: `status` says it, and `on_state(status)` is told), else asks a look, `await on_look()`
+        (debounced 30 ms, as the page fires `on_tick`). Returns when the chat stops being followed or the server ends the stream (the caller
         reconnects if it still wants to: from the last sequence seen)."""
         live = self.live
         if not (live.get("on") and live.get("sid")):

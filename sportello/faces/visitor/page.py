@@ -304,10 +304,13 @@ function offered() { return phaseOf() === 'bot' && phase('offered', {}); }
 const FOLLOWED = ['waiting', 'live'];
 // The stream's state: a change of the chat's state is drawn here (a new place in the queue, an operator who
 // joins, a transfer, the release, a ticket); a new language (the page's labels) or a contact form asks a look.
+function sigOf(s) {  // what of the chat's state the page shows (LIVE_SIG): a change is drawn, or asks a look
+  return [s.status, s.queue_position, s.estimated_wait_s, s.operator_name, s.ticket_id, s.language];
+}
 function state(s) {
   if (s.language === 'it' || s.language === 'en') live.lang = s.language;
   typing(!!s.operator_typing && s.status === 'live', s.operator_name);
-  const sig = JSON.stringify([s.status, s.queue_position, s.estimated_wait_s, s.operator_name, s.ticket_id, s.language]);
+  const sig = JSON.stringify(sigOf(s));
   if (sig === live.known) return;
   let old = null;
   try { old = JSON.parse(live.known); } catch (e) { old = null; }
@@ -529,6 +532,19 @@ function onSend(e) {
 // first, the contact form), and the chat's stream followed from here, with no Gradio event (a Gradio click cost
 // the server 5-8 ms, the API ~2 ms). A refusal, a notice on screen or no chat yet: Gradio's click, as before.
 const ask = { busy: false, pass: false };
+async function postJson(path, body, token) {  // the API's answer, or null (refused, or no answer)
+  try {
+    const r = await post(path, body, token);
+    return r.ok ? await r.json() : null;
+  } catch (err) {
+    return null;
+  }
+}
+function gradioClick(btn) {  // the click as Gradio handles it (the script's listeners let it through)
+  ask.pass = true;
+  if (btn) btn.click();
+  ask.pass = false;
+}
 async function onPerson(e) {
   if (ask.pass) return;
   const btn = e.target.closest('button');
@@ -539,18 +555,10 @@ async function onPerson(e) {
   e.preventDefault();
   e.stopImmediatePropagation();
   ask.busy = true;
-  let result = null;
-  try {
-    const r = await post('/api/chat/sessions/' + encodeURIComponent(cfg.sid) + '/operator', { accept: true }, cfg.token);
-    if (r.ok) result = await r.json();
-  } catch (err) {
-    result = null;
-  }
+  const result = await postJson('/api/chat/sessions/' + encodeURIComponent(cfg.sid) + '/operator', { accept: true }, cfg.token);
   ask.busy = false;
   if (!result || typeof result.status !== 'string') {  // Gradio's click: its notice says why
-    ask.pass = true;
-    btn.click();
-    ask.pass = false;
+    gradioClick(btn);
     return;
   }
   let after = Number(cfg.after) || 0;
@@ -558,7 +566,7 @@ async function onPerson(e) {
   const s = { ...result, operator_name: null, ticket_id: null, language: live.lang };
   if (!phase(result.status, s)) kick();
   if (FOLLOWED.includes(result.status)) {
-    listen(cfg.sid, cfg.token, after, [s.status, s.queue_position, s.estimated_wait_s, null, null, s.language]);
+    listen(cfg.sid, cfg.token, after, sigOf(s));
   }
 }
 // The contact form's "send", for a chat that asks for one, goes through the visitor API too
@@ -579,19 +587,10 @@ async function onContact(e) {
   e.preventDefault();
   e.stopImmediatePropagation();
   ask.busy = true;
-  let result = null;
-  try {
-    const r = await post('/api/chat/sessions/' + encodeURIComponent(cfg.sid) + '/contact', { method, value }, cfg.token);
-    if (r.ok) result = await r.json();
-  } catch (err) {
-    result = null;
-  }
+  const result = await postJson('/api/chat/sessions/' + encodeURIComponent(cfg.sid) + '/contact', { method, value }, cfg.token);
   ask.busy = false;
   if (!result || result.status !== 'closed' || !result.ticket) {
-    const btn = document.querySelector('#contact-submit');
-    ask.pass = true;
-    if (btn) btn.click();
-    ask.pass = false;
+    gradioClick(document.querySelector('#contact-submit'));
     return;
   }
   for (const m of result.messages || []) show(m, true);
@@ -1132,11 +1131,8 @@ def build_page(
         async def on_tick(view, live_value=None):
             if not view:
                 return {}
-            adopt = _adopted(live_value) if not view.get("sid") else None
-            if adopt:  # the chat the page's script started through the API (LIVE_JS): kept from now on
-                new = await run(light, actions.adopt, view, *adopt)
-            else:
-                new = await run(light, actions.poll, view)
+            kept = await current(view, None, live_value)  # a chat the script started: kept, and read whole
+            new = kept if kept is not view else await run(light, actions.poll, view)
             return render(new or view, core_outputs)
 
         async def on_lang(value, view, live_value, request: gr.Request):
