@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import snowballstemmer
 
-from . import emergency
+from . import contrast, emergency
 from .kb import NO_ANSWER, OPERATOR_REQUEST, Answer, KBEntry, KBError, KBLoad, KBProblem, read_kb
 from .retrieval_rules import escalation_reason, small_talk, small_talk_cue, strip_small_talk
 from .retrieval_text import CONCEPT_OF, STOP, detect_lang, lang_scores, stem, words
@@ -301,6 +301,14 @@ class KBIndex:
             (i for v in lit.values() for i in sorted(v)), dtype=np.int32, count=int(sizes.sum())
         )
         del lit
+
+        # The languages, diets and ways to pay each intent's text names (`contrast`): an answer that names
+        # others of a class than the one asked does not cover the question.
+        self.classes: list[dict[str, set[str]]] = [{} for _ in self.intents]
+        for e in entries:
+            own = self.classes[self.intent_idx[e.intent]]
+            for cls, members in contrast.named(" ".join((*e.questions, e.answer))).items():
+                own.setdefault(cls, set()).update(members)
 
         self.greeting_intent = self._find_intent(GREETING_INTENTS)
         self.thanks_intent = self._find_intent(THANKS_INTENTS)
@@ -590,7 +598,8 @@ INDEX_CACHE_KEEP = 2  # index files kept per cache directory (older ones are rem
 # of them is a new cache key (an index built by other code is never read).
 _INDEX_CODE = hashlib.sha256(
     b"".join(
-        Path(m.__file__).read_bytes() for m in (sys.modules[__name__], sys.modules[words.__module__], snowballstemmer)
+        Path(m.__file__).read_bytes()
+        for m in (sys.modules[__name__], sys.modules[words.__module__], contrast, snowballstemmer)
     )
     + f"{np.__version__}|{sys.version_info[:2]}".encode()
 ).hexdigest()
@@ -851,8 +860,12 @@ class RetrievalAnswerer:
             offered = ranking[:MAX_SUGGESTIONS] if sure and index.knows(text, lang) else []
             reply = early or Answer.none(lang, conf)
             return replace(reply, suggestion=first if offered else None, suggestions=offered)
-        if self.hedge and best not in (index.greeting_intent, index.thanks_intent):
-            missing = index.uncovered(text, lang, best)
+        if best not in (index.greeting_intent, index.thanks_intent):
+            # A language, diet or way to pay the answer does not name, though it names others of its kind; with
+            # HEDGE_UNKNOWN_WORDS, any word no KB entry uses.
+            missing = contrast.uncovered(text, index.classes[index.intent_idx[best]])
+            if not missing and self.hedge:
+                missing = index.uncovered(text, lang, best)
             if missing:
                 note = HEDGE_TEXT.get(lang, HEDGE_TEXT["en"]).format(what=", ".join(missing[:2]))
                 return Answer(

@@ -149,6 +149,14 @@ _PARKING_FINE_RE = re.compile(
     r"\b(multa|multe|multato|multata|multati|contravvenzion\w*|verbale|parking (fine|ticket|penalty)|"
     r"(got|received|given|have) a (fine|ticket) (in|at|for|on)|fined|clamped|towed|rimoss[ao]|carro attrezzi)\b"
 )
+# Whether places are left on a given day: only the booking system or a person knows now ("il campus di luglio ha
+# ancora posti per la terza settimana?", "are there still places on Saturday's night visit?"). How many a room
+# holds, or whether tickets are sold at the door, is a KB question: those words are not here.
+_PLACES_LEFT_RE = re.compile(
+    r"\b((ancora|still) (dei |degli |some |any )?(posti|places|spots|seats|spaces)|"
+    r"(posti|places|spots|seats|spaces) (left|remaining|rimast[oi])|"
+    r"(c'?e|ci sono) (ancora )?posto per (\d+|due|tre|quattro|cinque|noi|me)\b)"
+)
 _MY_VISIT_RE = re.compile(r"\b(my|our|mia|nostra|la mia|la nostra) (visit|visita|trip|day out|giornata)\b")
 _ROBBED_RE = re.compile(r"\b(rubat[oaie]|stolen|furto|theft|robbed|derubat\w*|pickpocket\w*|borseggi\w*)\b")
 
@@ -284,7 +292,7 @@ def escalation_reason(text: str, known: Callable[[str], bool] = _nothing_known) 
         return PERSONAL_CASE
     if _TICKET_NAME_RE.search(t) or _BOOKING_NUMBER_RE.search(t) or _EXPIRED_CARD_RE.search(t):
         return PERSONAL_CASE
-    if _PARKING_FINE_RE.search(t) or _CLAIM_RE.search(t):
+    if _PARKING_FINE_RE.search(t) or _CLAIM_RE.search(t) or _PLACES_LEFT_RE.search(t):
         return PERSONAL_CASE
     if _LOST_ITEM_VERB_RE.search(t) and _SPECIFIC_ITEM_RE.search(_MY_VISIT_RE.sub(" ", t)):
         if _LOST_FOUND_RE.search(t) or not _LOST_HOW_RE.search(t):

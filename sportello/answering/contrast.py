@@ -1,0 +1,76 @@
+"""Closed word classes a visitor names one member of: a language, a diet, a way to pay.
+
+When the chosen answer names other members of the class but not the one asked ("tours in Spanish?" of an answer
+that says "in Italian and English"; "vegan?" of one that says "gluten-free"), the answer does not cover the
+question: the reply says what is known and plainly what is not, and offers a person (`Retrieval.decide`, a
+hedged reply). Generic vocabulary only, Italian and English, matched on folded text (lowercase, no accents).
+"""
+
+from __future__ import annotations
+
+import re
+
+from .retrieval_text import fold
+
+# class -> member -> pattern (on folded text; word boundaries are added)
+CLASSES: dict[str, dict[str, str]] = {
+    "language": {
+        "italian": r"italian[oaie]?",
+        "english": r"ingles[ei]|english",
+        "french": r"frances[ei]|french",
+        "german": r"tedesc(o|a|hi|he)|german",
+        "spanish": r"spagnol[oaie]|spanish",
+        "portuguese": r"portoghes[ei]|portuguese",
+        "russian": r"russ[oaie]|russian",
+        "chinese": r"cines[ei]|chinese|mandarin[oa]?",
+        "japanese": r"giappones[ei]|japanese",
+        "arabic": r"arab[oaie]|arabic",
+        "dutch": r"olandes[ei]|dutch",
+        "polish": r"polacc(o|a|hi|he)",
+        "sign": r"lis|lingua (italiana )?dei segni|sign language|bsl|asl",
+    },
+    "diet": {
+        "vegan": r"vegan[oaie]?|vegan",
+        "vegetarian": r"vegetarian[oaie]?",
+        "gluten_free": r"senza glutine|gluten[- ]?free|celiac[oaihe]\w*|coeliac\w*|celiach\w*",
+        "lactose_free": r"senza lattosio|lactose[- ]?free|dairy[- ]?free|intolleran\w* al lattosio",
+        "halal": r"halal",
+        "kosher": r"kosher",
+    },
+    "payment": {
+        "cash": r"contanti|cash",
+        "card": r"cart[ae] di (credito|debito)|credit cards?|debit cards?|bancomat|carte|cards",
+        # a phone's wallet is a contactless payment ("contactless payments by phone" covers Apple Pay)
+        "contactless": r"contactless|apple ?pay|google ?pay|samsung ?pay|nfc",
+        "paypal": r"paypal",
+        "satispay": r"satispay",
+        "amex": r"amex|american express",
+        "transfer": r"bonifico|bank transfer|wire transfer",
+    },
+}
+_MEMBERS = [
+    (cls, member, re.compile(rf"\b({pattern})\b")) for cls, ms in CLASSES.items() for member, pattern in ms.items()
+]
+
+
+def named(text: str) -> dict[str, dict[str, str]]:
+    """The members `text` names, by class: {class: {member: the words as written (folded)}}."""
+    t = fold(text)
+    out: dict[str, dict[str, str]] = {}
+    for cls, member, rx in _MEMBERS:
+        m = rx.search(t)
+        if m:
+            out.setdefault(cls, {})[member] = m.group(0)
+    return out
+
+
+def uncovered(question: str, covered: dict[str, set[str]]) -> list[str]:
+    """The question's words (as written, folded) for members of a class that the answer's text (`covered`: its
+    members by class) names others of, but not these: what the answer does not cover."""
+    out = []
+    for cls, members in named(question).items():
+        own = covered.get(cls)
+        if not own:
+            continue
+        out += [words for member, words in members.items() if member not in own]
+    return out

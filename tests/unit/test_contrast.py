@@ -1,0 +1,103 @@
+"""Issue 25, honest at the edge: a question that names a language, a diet or a way to pay that the chosen answer
+does not name, though it names others of the kind, gets that answer with a plain "no information about X" and a
+person offered (hedged), on any venue's KB, whatever HEDGE_UNKNOWN_WORDS says. Places left on a given day are
+for the booking system or a person."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sportello.answering import contrast
+from sportello.answering.kb import KBEntry
+from sportello.answering.retrieval import RetrievalAnswerer
+from sportello.answering.retrieval_rules import PERSONAL_CASE, escalation_reason
+
+VENUE = [
+    KBEntry(
+        "it-1",
+        "visite",
+        "it",
+        ("Fate visite guidate?",),
+        "Le visite guidate sono in italiano e in inglese, alle 11 e alle 15.",
+    ),
+    KBEntry(
+        "en-1",
+        "visite",
+        "en",
+        ("Do you offer guided tours?",),
+        "Guided tours are in Italian and English, at 11 and 3 pm.",
+    ),
+    KBEntry("it-2", "bar", "it", ("C'è un bar?",), "Il bar ha piatti vegetariani e senza glutine."),
+    KBEntry("en-2", "bar", "en", ("Is there a café?",), "The café has vegetarian and gluten-free dishes."),
+    KBEntry(
+        "it-3",
+        "pagamenti",
+        "it",
+        ("Come posso pagare?",),
+        "Accettiamo contanti, carte di credito e pagamenti contactless.",
+    ),
+    KBEntry("en-3", "pagamenti", "en", ("How can I pay?",), "We take cash, credit cards and contactless payments."),
+]
+DEMO = Path(__file__).resolve().parents[2] / "data" / "faq.csv"
+
+
+def test_the_members_a_text_names_by_class():
+    assert contrast.named("Visite in Italiano e in INGLESE") == {
+        "language": {"italian": "italiano", "english": "inglese"}
+    }
+    assert contrast.named("vegan options? and can I pay with Apple Pay?") == {
+        "diet": {"vegan": "vegan"},
+        "payment": {"contactless": "apple pay"},
+    }
+    assert contrast.named("una guida in lingua dei segni (LIS)")["language"] == {"sign": "lingua dei segni"}
+    assert contrast.named("the garden is in Germany") == {}  # a country is not its language
+    covered = {"language": {"italian", "english"}}
+    assert contrast.uncovered("tours in Spanish?", covered) == ["spanish"]
+    assert contrast.uncovered("tours in English?", covered) == []
+    assert contrast.uncovered("vegan menu?", covered) == []  # the answer names no diet: not this rule's to say
+
+
+def test_an_answer_that_names_other_members_of_the_kind_is_hedged():
+    bot = RetrievalAnswerer(VENUE)
+    for question, lang, intent, word in (
+        ("are there guided tours in Spanish?", "en", "visite", "spanish"),
+        ("fate visite guidate in francese?", "it", "visite", "francese"),
+        ("does the café have vegan dishes?", "en", "bar", "vegan"),
+        ("il bar ha piatti senza lattosio?", "it", "bar", "senza lattosio"),
+        ("posso pagare con satispay?", "it", "pagamenti", "satispay"),
+    ):
+        ans = bot.answer(question, lang)
+        assert ans.hedged and not ans.found and ans.escalates, question
+        assert ans.intent == intent and ans.suggestions == [intent], question
+        assert ans.answer.startswith(bot.index.entry_for(intent, lang).answer) and word in ans.answer, question
+    for question, lang, intent in (
+        ("are the guided tours in English?", "en", "visite"),
+        ("il bar ha piatti vegetariani?", "it", "bar"),
+        ("can I pay with Apple Pay?", "en", "pagamenti"),  # a phone's wallet is a contactless payment
+        ("do you take credit cards?", "en", "pagamenti"),
+    ):
+        ans = bot.answer(question, lang)
+        assert ans.found and not ans.hedged and ans.intent == intent, question
+
+
+def test_the_demo_kb_keeps_its_answers_where_its_text_covers_the_question():
+    bot = RetrievalAnswerer.from_csv(DEMO)
+    ans = bot.answer("is apple pay accepted at the ticket counter?", "en")  # "contactless payments by phone"
+    assert ans.found and not ans.hedged and ans.intent == "metodi_pagamento"
+
+
+def test_places_left_on_a_day_go_to_a_person():
+    for question in (
+        "il campus di luglio ha ancora posti per la terza settimana?",
+        "are there still places on this saturday's night visit?",
+        "any spots left for tomorrow's workshop?",
+        "c'è posto per 4 al ristorante stasera?",
+    ):
+        assert escalation_reason(question) == PERSONAL_CASE, question
+    for question in (
+        "quanti posti ha la sala conferenze?",
+        "how many seats does the planetarium have?",
+        "c'è posto per la macchina vicino all'ingresso?",
+        "are tickets still available at the door?",
+    ):
+        assert escalation_reason(question) is None, question
