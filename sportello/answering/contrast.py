@@ -53,6 +53,18 @@ _MEMBERS = [
 ]
 
 
+# A language asked as the language of a service ("in English", "English-speaking", "tradotti in tedesco"): when the
+# chosen answer names no language at all, it does not say (the tactile tour's answer, asked whether it is in English).
+# Italian, the venue's own language, is taken for granted.
+_ASKED_IN = re.compile(
+    r"\b(in|into|parla\w*|speak\w*|spoken|tradott\w*|translated|dubbed|doppiat\w*)( \w+)? (?P<after>"
+    + "|".join(p for m, p in CLASSES["language"].items() if m != "italian")
+    + r")\b|\b(?P<before>"
+    + "|".join(p for m, p in CLASSES["language"].items() if m != "italian")
+    + r")[- ]speaking\b"
+)
+
+
 def named(text: str) -> dict[str, dict[str, str]]:
     """The members `text` names, by class: {class: {member: the words as written (folded)}}."""
     t = fold(text)
@@ -66,11 +78,13 @@ def named(text: str) -> dict[str, dict[str, str]]:
 
 def uncovered(question: str, covered: dict[str, set[str]]) -> list[str]:
     """The question's words (as written, folded) for members of a class that the answer's text (`covered`: its
-    members by class) names others of, but not these: what the answer does not cover."""
+    members by class) names others of, but not these, or for a language asked of an answer that names none
+    (`_ASKED_IN`): what the answer does not cover."""
     out = []
     for cls, members in named(question).items():
         own = covered.get(cls)
-        if not own:
-            continue
-        out += [words for member, words in members.items() if member not in own]
+        if own:
+            out += [words for member, words in members.items() if member not in own]
+        elif cls == "language" and (m := _ASKED_IN.search(fold(question))):
+            out.append(m.group("after") or m.group("before"))
     return out

@@ -37,6 +37,8 @@ VENUE = [
         "Accettiamo contanti, carte di credito e pagamenti contactless.",
     ),
     KBEntry("en-3", "pagamenti", "en", ("How can I pay?",), "We take cash, credit cards and contactless payments."),
+    KBEntry("it-4", "laboratorio", "it", ("C'è un laboratorio per bambini?",), "Il laboratorio è il sabato alle 10."),
+    KBEntry("en-4", "laboratorio", "en", ("Is there a children's workshop?",), "The workshop is on Saturdays at 10."),
 ]
 DEMO = Path(__file__).resolve().parents[2] / "data" / "faq.csv"
 
@@ -54,7 +56,10 @@ def test_the_members_a_text_names_by_class():
     covered = {"language": {"italian", "english"}}
     assert contrast.uncovered("tours in Spanish?", covered) == ["spanish"]
     assert contrast.uncovered("tours in English?", covered) == []
-    assert contrast.uncovered("vegan menu?", covered) == []  # the answer names no diet: not this rule's to say
+    assert contrast.uncovered("vegan menu?", {}) == []  # the answer names no diet: not this rule's to say
+    assert contrast.uncovered("Can the tactile tour be done in English?", {}) == ["english"]  # nor any language
+    assert contrast.uncovered("una guida che parla tedesco?", {}) == ["tedesco"]
+    assert contrast.uncovered("Italian food at the café?", {}) == []
 
 
 def test_an_answer_that_names_other_members_of_the_kind_is_hedged():
@@ -65,6 +70,9 @@ def test_an_answer_that_names_other_members_of_the_kind_is_hedged():
         ("does the café have vegan dishes?", "en", "bar", "vegan"),
         ("il bar ha piatti senza lattosio?", "it", "bar", "senza lattosio"),
         ("posso pagare con satispay?", "it", "pagamenti", "satispay"),
+        # a language asked of an answer that names none: it does not say
+        ("il laboratorio per bambini si fa anche in inglese?", "it", "laboratorio", "inglese"),
+        ("is the children's workshop English-speaking?", "en", "laboratorio", "english"),
     ):
         ans = bot.answer(question, lang)
         assert ans.hedged and not ans.found and ans.escalates, question
@@ -75,6 +83,7 @@ def test_an_answer_that_names_other_members_of_the_kind_is_hedged():
         ("il bar ha piatti vegetariani?", "it", "bar"),
         ("can I pay with Apple Pay?", "en", "pagamenti"),  # a phone's wallet is a contactless payment
         ("do you take credit cards?", "en", "pagamenti"),
+        ("is the children's workshop in Italian?", "en", "laboratorio"),  # the venue's own language
     ):
         ans = bot.answer(question, lang)
         assert ans.found and not ans.hedged and ans.intent == intent, question
