@@ -27,6 +27,7 @@ import numpy as np
 
 from sportello.domain.intents import ESCALATE
 
+from . import contrast
 from .calibration import (
     SHIPPED_CALIBRATION,
     SHIPPED_COLD_CALIBRATION,
@@ -62,6 +63,8 @@ class VenueRows:
     parts: Parts  # the evidence of the fused rows
     intents: list[str]
     fused: list[int]  # positions of the fused rows
+    questions: list[str] = field(default_factory=list)
+    classes: list[dict] = field(default_factory=list)  # each intent's languages, diets, ways to pay (`KBIndex`)
     best: list[str | None] = field(default_factory=list)  # at `weights` (`at`)
     x: np.ndarray = field(default_factory=lambda: np.zeros((0, len(ALL_FEATURES))))  # (fused rows, ALL_FEATURES)
     weights: tuple = ()
@@ -75,6 +78,13 @@ class VenueRows:
             self.best = [None if f is not None else next(names) for f in self.fixed]
             self.x, self.weights = x, tuple(weights)
         return self
+
+    def hedged(self, pos: int) -> bool:
+        """Whether the reply to question `pos` is hedged whatever its P(right) (`contrast`): it escalates."""
+        best = self.best[pos]
+        return best is not None and bool(
+            contrast.uncovered(self.questions[pos], self.classes[self.intents.index(best)])
+        )
 
     def top1(self, weights) -> float:
         """How often these weights rank the expected intent first, over the answerable fused rows."""
@@ -95,10 +105,11 @@ def venue_rows(kb: Path, cases_path: Path, base: Calibration) -> VenueRows:
             calibration=base,
         )
         state = ans._refresh(force=True)
-        expected, fixed, parts, fused = [], [], [], []
+        expected, fixed, parts, fused, questions = [], [], [], [], []
         for pos, c in enumerate(load_cases(cases_path)):
             index, text, lang, early = ans.prepare(c.question, c.lang)
             expected.append(c.expected)
+            questions.append(text)
             if early is not None:  # a rule's reply (an out-of-scope match escalates too, with suggestions)
                 fixed.append(outcome(early, c.expected))
                 continue
@@ -106,7 +117,8 @@ def venue_rows(kb: Path, cases_path: Path, base: Calibration) -> VenueRows:
             fixed.append(None)
             fused.append(pos)
         joined = Parts(*(np.concatenate([getattr(p, f) for p in parts]) for f in Parts.__dataclass_fields__))
-    return VenueRows(expected, fixed, joined, list(index.intents), fused).at(base.weights)
+    rows = VenueRows(expected, fixed, joined, list(index.intents), fused, questions, index.classes)
+    return rows.at(base.weights)
 
 
 def choose_weights(rows: list[VenueRows]) -> tuple:
@@ -125,7 +137,7 @@ def fit(rows: list[VenueRows], base: Calibration, features=ALL_FEATURES, weights
     cal = Calibration(weights, mean, scale, coef, 0.5, features=tuple(features), clip=CLIP)
     expected, fixed, best, prob = [], [], [], []
     for r in rows:
-        p = dict(zip(r.fused, cal.probability(r.x[:, cols]), strict=True))
+        p = {i: 0.0 if r.hedged(i) else v for i, v in zip(r.fused, cal.probability(r.x[:, cols]), strict=True)}
         expected += r.expected
         fixed += r.fixed
         best += r.best
@@ -136,7 +148,7 @@ def fit(rows: list[VenueRows], base: Calibration, features=ALL_FEATURES, weights
 
 def score(r: VenueRows, cal: Calibration) -> str:
     r.at(cal.weights)
-    prob = dict(zip(r.fused, cal.probability(r.x), strict=True))
+    prob = {i: 0.0 if r.hedged(i) else v for i, v in zip(r.fused, cal.probability(r.x), strict=True)}
     ans = right = must = esc = wrong = 0
     for i, e in enumerate(r.expected):
         got = r.fixed[i] if r.fixed[i] is not None else (r.best[i] if prob[i] >= cal.threshold else ESCALATE)

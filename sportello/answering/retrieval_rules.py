@@ -231,6 +231,21 @@ _OOS_JOB_RE = re.compile(
 )
 
 
+# Another venue ("other castles around the lake", "the annual pass from another castle", "free entry to other museums
+# with the friends' card"): not this venue's to answer, though its KB names the same kind of place. A car park or a
+# room is not a venue: those words are not here.
+_OOS_OTHER_VENUE_RE = re.compile(
+    r"\b(other|another|altr[oaie]|un'?altr[oa])( \w+)? (castles?|castell[oi]|museums?|muse[oi]|gardens?|giardin[oi]|"
+    r"orti botanici|zoos?|science (centres?|centers?)|venues?|monuments?|monumenti|galler(y|ies)|galleri[ae]|"
+    r"archaeological (sites?|parks?)|siti archeologici|parchi archeologici)\b"
+)
+# The venue asked to buy a visitor's things ("do you buy used telescopes?", "comprate libri usati?").
+_OOS_BUY_FROM_VISITOR_RE = re.compile(
+    r"\b((do|would|will|could) you (ever )?(buy|purchase|acquire)|(comprate|acquistate|ritirate)( \w+){0,3} "
+    r"(usat[oiae]|di seconda mano|second[- ]hand)|sell (it |them |something |my \w+ )?to you|vendervi|vendere a voi)\b"
+)
+
+
 # The airport is another place when the visitor goes there ("from the museum to the airport", flights), not
 # when they come from it ("how do I get to the museum from the airport" is how to get here).
 _OOS_AIRPORT_RE = re.compile(
@@ -265,7 +280,7 @@ def out_of_scope(text: str, known: Callable[[str], bool] = _nothing_known) -> bo
         return True
     if hit(_OOS_OTHER_PLACE_RE):
         return True
-    if _OOS_PRIVATE_CONTACT_RE.search(t):
+    if _OOS_PRIVATE_CONTACT_RE.search(t) or _OOS_OTHER_VENUE_RE.search(t) or _OOS_BUY_FROM_VISITOR_RE.search(t):
         return True
     if _OOS_SELL_RE.search(t) and _OOS_ARTWORK_RE.search(t) and not _OOS_REPRO_RE.search(t):
         return True

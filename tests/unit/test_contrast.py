@@ -110,3 +110,21 @@ def test_places_left_on_a_day_go_to_a_person():
         "are tickets still available at the door?",
     ):
         assert escalation_reason(question) is None, question
+
+
+def test_another_venue_and_selling_to_the_venue_are_out_of_scope():
+    for question in (
+        "what other castles are there around the lake?",
+        "can I use the annual pass from another castle here?",
+        "la tessera dà l'ingresso gratis anche ad altri musei?",
+        "do you buy used telescopes?",
+        "comprate libri usati?",
+    ):
+        assert escalation_reason(question) == "no_answer", question
+    for question in (
+        "c'è un altro parcheggio se quello in cima è pieno?",  # a car park is not a venue
+        "are there other rooms to visit?",
+        "can I buy tickets at the door?",
+        "do you sell used books in the shop?",
+    ):
+        assert escalation_reason(question) is None, question
