@@ -58,7 +58,7 @@ _ILLNESS = (
     # not someone who "can't walk far / for long" (a mobility need: the accessibility answer), only "can't walk"
     r"(can'?t|cannot) walk(?! (very |too |that |so )?(far|long|much|a lot|distances?|more than|for (long|more)))|"
     r"non riesc[eo] (piu )?a camminare(?! (a lungo|molto|per molto|tanto|per (lunghi|lunghe) (tratti|distanze)))|"
-    r"(e|sono) cadut[oaie]|fell (down|over|off|from)|fell in(?! love)|has fallen|hit (his|her) head|battuto la testa|"
+    r"(e|sono) cadut[oaie]|fell(?! (asleep|in love|for|behind|apart|through|short|silent|ill))|has fallen|hit (his|her) head|battuto la testa|"
     r"need a doctor|serve un medico|c'?e un medico|is there a doctor|call a doctor|chiamate (un|il) medico|"
     r"ipoglicemi\w*|hypo|diabetic|diabetico|diabetica|sotto shock|in shock|overdose|"
     r"(si sono|sono) rotte le acque|waters? (have )?broken|in labou?r|contrazioni|"
@@ -130,9 +130,7 @@ _HYPOTHETICAL = re.compile(
     r"\b(what (if|happens|should i do if|do i do if|to do if)|if (a|my|your|the|one|someone|somebody|children|kids)\b|"
     r"cosa (succede|si fa|faccio|devo fare|fare) (se|in caso)|come funziona se|in caso (di|un|una)|"
     r"se (un|una|il|la|mio|mia|i|le|qualcuno|si)\b|nel caso (in cui|che)|procedur\w*|policy|wristbands?|braccialett\w*|"
-    r"where do (lost|missing)|dove (si ritrovano|vanno|portate)|(do you have|is there|are there) (a |any )?"
-    r"(first aid|defibrillat\w*)|(avete|c'?e) (un |il |dei )?(defibrillat\w*|primo soccorso)|"
-    r"where is (the )?first aid|dov'?e (il )?primo soccorso)\b"
+    r"where do (lost|missing)|dove (si ritrovano|vanno|portate))\b"
 )
 # Something that happened before today (an insurance claim, a report) is not an emergency now.
 _PAST = re.compile(
@@ -160,7 +158,15 @@ _PERSON_RE = re.compile(rf"\b({_PERSON}){_W}")
 # Illness words that mean something else when asked about in general ("is the garden a good place to
 # have a picnic if my child has allergies", "do you have first aid"): a question that only mentions them
 # without a cue of "now" is left to the KB.
-_ILLNESS_INFO = re.compile(r"\b(fit|faint|attack|hypo|collapse|in shock|sotto shock|alarm|allarme)\b")
+_ASKS = re.compile(
+    r"^\W*(where|dove|dov'?e|is there|are there|do you|does|c'?e|ci sono|avete|what|which|quale|quali|how|come)\b"
+)
+# Words that, in a question with no other sign of trouble, ask about provisions ("is there an ambulance on site during
+# the shows?", "dov'è il primo soccorso?") or mean something else ("does it fit?").
+_ILLNESS_INFO = re.compile(
+    r"\b(fit|faint|attack|hypo|collapse|in shock|sotto shock|alarm|allarme|ambulances?|ambulanz[ae]|first aid|"
+    r"primo soccorso|pronto soccorso|defibrillat\w*)\b"
+)
 
 # The generic vocabulary typos are corrected to: every literal word of five letters or more in the patterns.
 _VOCAB_SOURCES = (_ILLNESS, _FIRE, _STUCK, _CRIME, _LOST, _PERSON)
@@ -253,9 +259,10 @@ def detect(text: str, known: frozenset[str] | set[str] = frozenset()) -> Emergen
         return Emergency("fire")
     if _CRIME_RE.search(t) and not _CRIME_INFO.search(t) and not past:
         return Emergency("crime")
-    m = _ILLNESS_RE.search(t)
-    if m and not past and not (hypothetical and not _START.search(t)):
-        if not (_ILLNESS_INFO.fullmatch(m.group(1)) and "?" in t and not _START.search(t)):
+    found = [m.group(1) for m in _ILLNESS_RE.finditer(t)]
+    if found and not past and not (hypothetical and not _START.search(t)):
+        asked = "?" in t or _ASKS.match(t)
+        if not (all(_ILLNESS_INFO.fullmatch(w) for w in found) and asked and not _START.search(t)):
             return Emergency("illness")
     if _START.search(t) and not past:
         return Emergency("help")

@@ -142,3 +142,29 @@ def test_evaluation_counts_urgent_hedged_and_suggestions_as_escalations():
     assert report.answerable_correct == 0 and report.hedged == 1 and report.suggested_right == 2
     assert report.escalated_correctly == 1 and report.wrong_confident == 0 and report.urgent == 1
     assert "answerable hedged: 50.0%" in report.format()
+
+
+def test_asking_about_first_aid_or_an_ambulance_is_not_an_emergency_but_trouble_beside_it_is():
+    """Issue 25: "is there an ambulance on site during the shows?" asks about provisions (the KB's first-aid answer);
+    the same words with someone hurt, or a call for one, are an emergency."""
+    from sportello.answering.emergency import detect
+
+    for question in (
+        "Is there an ambulance on site during the evening shows?",
+        "c'è un'ambulanza durante gli spettacoli estivi?",
+        "is there a defibrillator?",
+        "avete un defibrillatore?",
+        "where is the first aid room",
+        "dov'è il primo soccorso?",
+    ):
+        assert detect(question) is None, question
+    for question in (
+        "do you have a defibrillator? someone collapsed",
+        "dov'è il primo soccorso, mio figlio si è ferito",
+        "is there an ambulance? my dad collapsed",
+        "where is first aid? my son fell",
+        "call an ambulance!",
+        "chiamate un'ambulanza",
+        "we need an ambulance",
+    ):
+        assert detect(question) is not None, question
