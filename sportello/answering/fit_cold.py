@@ -1,13 +1,13 @@
 """Fit the cold operating point: the found/not-found rule for a KB without labelled examples of its own.
 
-    python -m sportello.answering.fit_cold [--check] [--write]
+    python -m sportello.answering.fit_cold [--check [--cases eval_blindN.csv]] [--write]
 
 A new venue's KB has no example memory, so the demo's operating point (fitted on the demo's own examples, whose
 lexicon and memory make its evidence look surer than it is on a new KB) answers near-misses confidently. This
 fits the same kind of rule (logistic, over the decision features and the literal ones, `evidence.ALL_FEATURES`)
 on labelled questions of several venues, each answered from its own KB with no examples but the generic
-must-escalate ones: by default the development pools of the garden, the science centre and the castle
-(tests/data/venues/*/label_pool.csv), never a blind set. The intent score weights are the grid point
+must-escalate ones: by default the development pools of the garden, the science centre, the castle, the zoo and
+the archaeological park (tests/data/venues/*/label_pool.csv), never a blind set. The intent score weights are the grid point
 (calibration.WEIGHT_GRID) that ranks the expected intent first most often on the training venues (on a KB without
 examples the lexical score and the answer similarity count for more than on the demo's). The threshold is the best answerable accuracy - 2 x wrong with <= MAX_WRONG wrong confident answers and >= 90 %
 escalation recall on the training questions; each standardised feature is clipped to [-CLIP, CLIP] (a value far
@@ -41,9 +41,8 @@ from .evidence import ALL_FEATURES, Parts, decide, lexical_confidence
 
 REPO = Path(__file__).resolve().parents[2]
 VENUES = {
-    "garden": (REPO / "tests/data/venues/garden/faq.csv", REPO / "tests/data/venues/garden/label_pool.csv"),
-    "science": (REPO / "tests/data/venues/science/faq.csv", REPO / "tests/data/venues/science/label_pool.csv"),
-    "castle": (REPO / "tests/data/venues/castle/faq.csv", REPO / "tests/data/venues/castle/label_pool.csv"),
+    name: (REPO / f"tests/data/venues/{name}/faq.csv", REPO / f"tests/data/venues/{name}/label_pool.csv")
+    for name in ("garden", "science", "castle", "zoo", "archaeo")
 }
 MAX_WRONG = 0.02
 L2 = 1.0
@@ -169,6 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sportello.answering.fit_cold")
     parser.add_argument("--check", action="store_true", help="leave one venue out: fit on the others, score it")
     parser.add_argument("--write", action="store_true", help=f"write {SHIPPED_COLD_CALIBRATION.name}")
+    parser.add_argument(
+        "--cases",
+        help="with --check, also score each left-out venue's evaluation file of this name (e.g. eval_blind3.csv) "
+        "with the rule fitted without that venue: a venue nothing was fitted on",
+    )
     args = parser.parse_args(argv)
     # The intent score weights of the cold rule in use (else the shipped warm one's): the demo's operating point
     # may be refitted with other weights without moving a new venue's ranking.
@@ -182,6 +186,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"fitted without {held} (weights {cal.weights}, threshold {cal.threshold:.2f}), "
                 f"scored on {held}: {score(rows[held], cal)}; first-ranked right {rows[held].top1(cal.weights):.1%}"
             )
+            if args.cases:
+                kb = VENUES[held][0]
+                blind = venue_rows(kb, kb.parent / args.cases, base)
+                print(f"    {held} {args.cases}, the same rule: {score(blind, cal)}")
     cal = fit(list(rows.values()), base)
     for name, r in rows.items():
         print(

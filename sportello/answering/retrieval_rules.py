@@ -153,8 +153,8 @@ _PARKING_FINE_RE = re.compile(
 # ancora posti per la terza settimana?", "are there still places on Saturday's night visit?"). How many a room
 # holds, or whether tickets are sold at the door, is a KB question: those words are not here.
 _PLACES_LEFT_RE = re.compile(
-    r"\b((ancora|still) (dei |degli |some |any )?(posti|places|spots|seats|spaces)|"
-    r"(posti|places|spots|seats|spaces) (left|remaining|rimast[oi])|"
+    r"\b((ancora|still) (dei |degli |some |any )?(posti|places|spots|seats|spaces|slots)|"
+    r"(posti|places|spots|seats|spaces|slots|tickets|biglietti) (left|remaining|rimast[oi])|"
     r"(c'?e|ci sono) (ancora )?posto per (\d+|due|tre|quattro|cinque|noi|me)\b)"
 )
 _MY_VISIT_RE = re.compile(r"\b(my|our|mia|nostra|la mia|la nostra) (visit|visita|trip|day out|giornata)\b")
@@ -325,6 +325,9 @@ _GREETING_WORDS = set(
     buondi ehi ehila
     volevo vorrei chiedere domandare fare una un cosa domanda informazione posso potrei i have a question quick
     can could ask
+    chiederti chiedervi chiederle domandarti domandarvi paio qualche cose di del sul sulla informazioni info aiutarmi
+    aiutarci aiutare help me us hope hoping m am we re you please per favore couple few some things plan planning
+    visit visita organizzare parco museo castello giardino park museum castle garden zoo
     """.split()
 )
 _GREETING_KEYS = set(
@@ -343,6 +346,7 @@ _THANKS_WORDS = set(
     was been useful utile utilissimo utilissima utilissimi sei stato stata stati siete tantissimo tantissime
     u ya your vostro vostra tuo tua chiarissimo chiarissima chiarissimi chiarissime chiara chiari chiare
     all i needed need wanted have day good buona buon giornata serata weekend thats
+    ve ll re d m been great
     """.split()
 )
 # A part of the day alone ("morning!", "evening"): a greeting only when it is the whole message.
