@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"fitted without {held} (weights {cal.weights}, threshold {cal.threshold:.2f}), "
                 f"scored on {held}: {score(rows[held], cal)}; first-ranked right {rows[held].top1(cal.weights):.1%}"
             )
-            if args.cases:
+            if args.cases and (VENUES[held][0].parent / args.cases).is_file():
                 kb = VENUES[held][0]
                 blind = venue_rows(kb, kb.parent / args.cases, base)
                 print(f"    {held} {args.cases}, the same rule: {score(blind, cal)}")
