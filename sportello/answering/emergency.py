@@ -105,6 +105,19 @@ _CRIME = (
     r"weapon|arma|armato|armata|coltello|knife|pistola|gun|following me|mi segue|ci segue|stalker|"
     r"stole|steals|snatched|took my (bag|wallet|phone|purse)|(mi|ci|le|gli) ha(nno)? strappato|exposing himself|si e spogliato|kidnap\w*|rapit[oaie]|rapimento|abus\w*"
 )
+# An animal out of its enclosure now ("there's a snake loose in the reptile house!", "è scappata una scimmia").
+_ANIMAL = (
+    r"animal[ei]?|animals|snake|serpent[ei]|serpente|lion|leone|tiger|tigre|wolf|wolves|lup[oi]|bear|ors[oi]|monkey|"
+    r"scimmi[ae]|ape|gorilla|bull|tor[oi]|bison|bisonte|cinghiale|boar|cobra|python|pitone|crocodile|coccodrillo|"
+    r"alligator|leopard|leopardo|cheetah|ghepardo|jaguar|giaguaro|puma|lynx|lince|elephant|elefante|rhino|rinoceronte|"
+    r"hippo|ippopotamo|ostrich|struzzo|camel|cammello|zebra|giraffe|giraffa|kangaroo|canguro"
+)
+_ANIMAL_LOOSE = re.compile(
+    rf"\b({_ANIMAL})\b( \w+){{0,4}} (is |are |e |sono |has |have )?(loose|on the loose|escaped|got out|out of (its|the) "
+    r"(enclosure|cage|pen)|scappat[oaie]|fuggit[oaie]|usc\w* dal (recinto|gabbia)|in giro|liber[oaie] (nel|nella|tra|per))\b|"
+    rf"\b(loose|escaped|scappat[oaie]|fuggit[oaie])( \w+){{0,2}} (un |una |il |la |lo |a |an |the )?({_ANIMAL})\b"
+)
+_EVER = re.compile(r"\b(ever|mai|in the past|in passato|before|prima d'?ora|history|storia|happened|successo)\b")
 _CRIME_INFO = re.compile(
     r"\b(no weapons|armi ammesse|weapons allowed|knives allowed|coltelli ammessi|attack on titan|"
     r"security check|controlli di sicurezza|metal detector)\b"
@@ -119,7 +132,8 @@ _PERSON = (
     r"mio figlio|mia figlia|figli[oa]|figlioletto|bambin[oa]|bimb[oa]|piccol[oa]|nipote|nipotino|nipotina|"
     r"mio marito|mia moglie|mia madre|mio padre|mia mamma|mio papa|mia nonna|mio nonno|mio fratello|"
     r"mia sorella|mia amica|mio amico|il mio compagno|la mia compagna|"
-    r"my (son|daughter|child|kid|boy|girl|husband|wife|mother|father|mum|mom|dad|grandmother|grandfather|"
+    r"my ((elderly|old|little|young|older|younger|baby|small|autistic|disabled|deaf|blind) )?"
+    r"(son|daughter|child|kid|boy|girl|husband|wife|mother|father|mum|mom|dad|grandmother|grandfather|"
     r"grandma|grandpa|granny|brother|sister|friend|partner|toddler|baby|little one|grandson|granddaughter|"
     r"nephew|niece|children|kids|students?|pupils?)|our (son|daughter|child|kid|boy|girl|baby|children|kids)|"
     r"(la|il|mia|mio|nostra|nostro) (nonna|nonno|mamma|papa|madre|padre|zia|zio|figlia|figlio|bambina|bambino|"
@@ -238,7 +252,7 @@ def corrected(text: str, known: frozenset[str] | set[str] = frozenset()) -> str:
 
 @dataclass(frozen=True)
 class Emergency:
-    kind: str  # illness, fire, stuck, crime, lost_person, help
+    kind: str  # illness, fire, stuck, crime, animal, lost_person, help
 
 
 def detect(text: str, known: frozenset[str] | set[str] = frozenset()) -> Emergency | None:
@@ -259,6 +273,8 @@ def detect(text: str, known: frozenset[str] | set[str] = frozenset()) -> Emergen
         return Emergency("fire")
     if _CRIME_RE.search(t) and not _CRIME_INFO.search(t) and not past:
         return Emergency("crime")
+    if _ANIMAL_LOOSE.search(t) and not hypothetical and not past and not _EVER.search(t):
+        return Emergency("animal")
     found = [m.group(1) for m in _ILLNESS_RE.finditer(t)]
     if found and not past and not (hypothetical and not _START.search(t)):
         asked = "?" in t or _ASKS.match(t)

@@ -168,3 +168,17 @@ def test_asking_about_first_aid_or_an_ambulance_is_not_an_emergency_but_trouble_
         "we need an ambulance",
     ):
         assert detect(question) is not None, question
+
+
+def test_an_animal_loose_now_and_a_relative_described_are_emergencies():
+    """Found in the blind sets scored on 2026-12-06 (so those sets no longer test this): an escaped animal was not an
+    emergency, nor "my elderly dad ... wandered off"."""
+    assert detect("theres a snake loose in the reptile house!!! people are running out").kind == "animal"
+    assert detect("è scappata una scimmia dal recinto!").kind == "animal"
+    assert detect("My elderly dad has dementia and he's wandered off, we can't find him").kind == "lost_person"
+    for question in (
+        "have any animals ever escaped?",
+        "what happens if an animal escapes?",
+        "is the snake house open?",
+    ):
+        assert detect(question) is None, question
