@@ -387,3 +387,15 @@ def test_small_talk_with_more_words_and_contacts_by_email_are_not_escalated():
     assert escalation_reason("posso contattare qualcuno per email?") is None
     assert escalation_reason("voglio parlare con qualcuno") == OPERATOR_REQUEST
     assert escalation_reason("I want to talk to a human by phone") == OPERATOR_REQUEST
+
+
+def test_a_greeting_or_thanks_with_a_few_more_words_is_still_small_talk():
+    """Issue 25, the zoo's and archaeological park's label pools: these went to an entry (the park train)."""
+    from sportello.answering.retrieval_rules import small_talk
+
+    assert small_talk("Thank you so much, you've been great") == "thanks"
+    assert small_talk("Good afternoon, I'm hoping you can help me plan a visit") == "greeting"
+    assert small_talk("ciao! volevo chiedervi un paio di cose sul parco") == "greeting"
+    assert small_talk("ehi ciao, posso chiederti una cosa?") == "greeting"
+    for question in ("hi, can you help me with parking?", "ciao, info parcheggio", "help me", "hello, museum hours?"):
+        assert small_talk(question) is None, question
