@@ -1,0 +1,46 @@
+"""The sealed blind sets (README, "How good it is") are kept apart from everything else of their KB: no question of
+one is a labelled example, a label-pool question or a question of another evaluation set (compared folded: case,
+accents, spaces). Exact repeats of short questions ("parking?", "hi!") written independently were dropped when the
+sets were sealed."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from sportello.answering.retrieval_text import fold
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "tests" / "data"
+SEALED_DEMO = DATA / "eval_holdout11.csv"
+SEALED_VENUES = {
+    "garden": "eval_blind4.csv",
+    "science": "eval_blind4.csv",
+    "castle": "eval_blind4.csv",
+    "zoo": "eval_blind2.csv",
+    "archaeo": "eval_blind2.csv",
+}
+
+
+def _questions(path: Path) -> set[str]:
+    with open(path, encoding="utf-8", newline="") as fh:
+        return {" ".join(fold(r["question"]).split()) for r in csv.DictReader(fh)}
+
+
+def _apart(sealed: Path, others: list[Path]) -> None:
+    qs = _questions(sealed)
+    assert len(qs) >= 140
+    for other in others:
+        shared = qs & _questions(other)
+        assert not shared, f"{sealed.name} shares {sorted(shared)[:3]} with {other.name}"
+
+
+def test_the_sealed_demo_set_is_apart_from_the_examples_and_every_other_set():
+    others = [ROOT / "data" / "examples.csv", *(p for p in DATA.glob("eval_*.csv") if p != SEALED_DEMO)]
+    _apart(SEALED_DEMO, others)
+
+
+def test_each_venue_sealed_set_is_apart_from_its_label_pool_and_other_sets():
+    for venue, name in SEALED_VENUES.items():
+        folder = DATA / "venues" / venue
+        _apart(folder / name, [folder / "label_pool.csv", *(p for p in folder.glob("eval_*.csv") if p.name != name)])
