@@ -9,7 +9,10 @@ contrast)."""
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -22,6 +25,7 @@ QUESTION = "Quali sono gli orari di apertura?"
 HARD = "Posso prenotare una visita privata notturna con il direttore per il mio matrimonio?"
 OFFERED_IT = "Vuole parlare con un operatore del museo?"
 SIZES = ((1280, 800), (390, 844))
+SHOTS = Path(os.environ.get("SPORTELLO_SHOTS", tempfile.gettempdir()))  # where the screenshots go
 
 
 @pytest.fixture(scope="module")
@@ -200,3 +204,27 @@ def test_with_nobody_free_the_contact_form_and_the_ticket_show_without_a_gradio_
             expect(page.locator("#chat .message-content", has_text="le scriveremo all'indirizzo")).to_have_count(1)
     finally:
         app.mario.online()
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["desktop", "phone"])
+def test_a_hedged_answer_says_what_it_does_not_know_and_offers_a_person(app, shared_chromium, size):
+    """Issue 25: tours asked in a language the guided-tour answer does not name. The visitor reads the answer, a
+    plain "no information about giapponese" and the offer of a person; no suggestion repeats the same entry."""
+    with fresh_context(shared_chromium) as ctx:
+        page = visitor_page(ctx, app.url, size)
+        send(page, "fate visite guidate in giapponese?")
+        reply = page.locator("#chat .message-content", has_text="Non ho informazioni su giapponese")
+        expect(reply).to_have_count(1, timeout=10_000)
+        expect(reply).to_contain_text("Le visite guidate")  # what is known comes first
+        expect(page.locator("#offer-accept")).to_be_visible()
+        expect(page.locator("#status .sp-status-offered")).to_have_text(OFFERED_IT)
+        expect(page.locator("#chip-0")).to_be_hidden()
+        assert_accessible(page, f"a hedged answer at {size}")
+        page.screenshot(path=str(SHOTS / f"visitor-hedged-{size[0]}.png"))
+        page.locator("#offer-decline").click()
+        phase(page, "bot")
+        send(page, "can we book a guided tour in japanese?")  # in English too, answered in English
+        expect(
+            page.locator("#chat .message-content", has_text="I don't have information about japanese")
+        ).to_have_count(1, timeout=10_000)
+        expect(page.locator("#offer-accept")).to_be_visible()
