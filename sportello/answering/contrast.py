@@ -65,14 +65,27 @@ _ASKED_IN = re.compile(
 )
 
 
+# An answer that speaks of languages without naming them all ("the audio guide is in 8 languages", "multilingual")
+# may cover the one asked: the class is left alone (`ANY`).
+ANY = "*"
+_SOME_LANGUAGES = re.compile(
+    r"\b(\d+|several|many|various|diverse|varie|molte|numerose) (languages|lingue)\b|"
+    r"\b(multilingual|multilingue|all (major|main) languages|principali lingue)\b"
+)
+
+
 def named(text: str) -> dict[str, dict[str, str]]:
-    """The members `text` names, by class: {class: {member: the words as written (folded)}}."""
+    """The members `text` names, by class: {class: {member: the words as written (folded)}}; a text that speaks of
+    languages it does not list has the member ANY."""
     t = fold(text)
     out: dict[str, dict[str, str]] = {}
     for cls, member, rx in _MEMBERS:
         m = rx.search(t)
         if m:
             out.setdefault(cls, {})[member] = m.group(0)
+    m = _SOME_LANGUAGES.search(t)
+    if m:
+        out.setdefault("language", {})[ANY] = m.group(0)
     return out
 
 
@@ -83,8 +96,10 @@ def uncovered(question: str, covered: dict[str, set[str]]) -> list[str]:
     out = []
     for cls, members in named(question).items():
         own = covered.get(cls)
+        if own and ANY in own:
+            continue
         if own:
-            out += [words for member, words in members.items() if member not in own]
-        elif cls == "language" and (m := _ASKED_IN.search(fold(question))):
+            out += [words for member, words in members.items() if member not in own and member != ANY]
+        elif cls == "language" and set(members) != {ANY} and (m := _ASKED_IN.search(fold(question))):
             out.append(m.group("after") or m.group("before"))
     return out

@@ -128,3 +128,11 @@ def test_another_venue_and_selling_to_the_venue_are_out_of_scope():
         "do you sell used books in the shop?",
     ):
         assert escalation_reason(question) is None, question
+
+
+def test_an_answer_that_speaks_of_languages_it_does_not_list_is_not_hedged():
+    eight = contrast.named("The audio guide is available in 8 languages, including Italian and English.")
+    covered = {cls: set(members) for cls, members in eight.items()}
+    assert contrast.uncovered("is the audio guide in Japanese?", covered) == []
+    assert contrast.uncovered("tours in other languages?", {"language": {"italian", "english"}}) == []
+    assert contrast.uncovered("tours in other languages?", {}) == []
