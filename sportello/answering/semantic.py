@@ -432,6 +432,10 @@ class SemanticAnswerer(RetrievalAnswerer):
         if ex_mask is not None:
             sims, labels = sims[:, ex_mask], labels[ex_mask]
         example, escalate, escalate3 = example_parts(sims, labels, n, phrase)
+        if _is_cold(state):
+            # The cold rule was fitted where an intent's example evidence is its phrasings' (no examples of the
+            # venue's own): a few labels must not make an intent look farther than its own KB questions do.
+            example = np.maximum(example, phrase)
         return Parts(lexical, penalty, phrase, answer, example, escalate, escalate3, allowed, missing, asked)
 
     def _answer(self, question: str, lang: str | None) -> Answer:
