@@ -27,7 +27,7 @@ CLASSES: dict[str, dict[str, str]] = {
         "arabic": r"arab[oaie]|arabic",
         "dutch": r"olandes[ei]|dutch",
         "polish": r"polacc(o|a|hi|he)",
-        "sign": r"lis|lingua (italiana )?dei segni|sign language|bsl|asl",
+        "sign": r"lis|lingua (italiana )?dei segni|sign language",  # not "ASL": in Italy, the health service
     },
     "diet": {
         "vegan": r"vegan[oaie]?|vegan",

@@ -114,7 +114,7 @@ _ANIMAL = (
 )
 _ANIMAL_LOOSE = re.compile(
     rf"\b({_ANIMAL})\b( \w+){{0,4}} (is |are |e |sono |has |have )?(loose|on the loose|escaped|got out|out of (its|the) "
-    r"(enclosure|cage|pen)|scappat[oaie]|fuggit[oaie]|usc\w* dal (recinto|gabbia)|in giro|liber[oaie] (nel|nella|tra|per))\b|"
+    r"(enclosure|cage|pen)|scappat[oaie]|fuggit[oaie]|usc\w* dal (recinto|gabbia))\b|"
     rf"\b(loose|escaped|scappat[oaie]|fuggit[oaie])( \w+){{0,2}} (un |una |il |la |lo |a |an |the )?({_ANIMAL})\b"
 )
 _EVER = re.compile(r"\b(ever|mai|in the past|in passato|before|prima d'?ora|history|storia|happened|successo)\b")

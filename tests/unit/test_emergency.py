@@ -180,5 +180,6 @@ def test_an_animal_loose_now_and_a_relative_described_are_emergencies():
         "have any animals ever escaped?",
         "what happens if an animal escapes?",
         "is the snake house open?",
+        "gli animali sono liberi in giro per il parco?",  # free-roaming animals are a zoo's feature, not a danger
     ):
         assert detect(question) is None, question
