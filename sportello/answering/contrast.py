@@ -48,9 +48,9 @@ CLASSES: dict[str, dict[str, str]] = {
         "transfer": r"bonifico|bank transfer|wire transfer",
     },
 }
-_MEMBERS = [
-    (cls, member, re.compile(rf"\b({pattern})\b")) for cls, ms in CLASSES.items() for member, pattern in ms.items()
-]
+_MEMBERS = [(cls, member) for cls, ms in CLASSES.items() for member in ms]
+# One pass over a text for every member: group g<i> is _MEMBERS[i] (a KB is scanned entry by entry at load).
+_ANY_MEMBER = re.compile("|".join(rf"\b(?P<g{i}>{CLASSES[cls][member]})\b" for i, (cls, member) in enumerate(_MEMBERS)))
 
 
 # A language asked as the language of a service ("in English", "English-speaking", "tradotti in tedesco"): when the
@@ -79,10 +79,9 @@ def named(text: str) -> dict[str, dict[str, str]]:
     languages it does not list has the member ANY."""
     t = fold(text)
     out: dict[str, dict[str, str]] = {}
-    for cls, member, rx in _MEMBERS:
-        m = rx.search(t)
-        if m:
-            out.setdefault(cls, {})[member] = m.group(0)
+    for m in _ANY_MEMBER.finditer(t):
+        cls, member = _MEMBERS[int(m.lastgroup[1:])]
+        out.setdefault(cls, {}).setdefault(member, m.group(0))
     m = _SOME_LANGUAGES.search(t)
     if m:
         out.setdefault("language", {})[ANY] = m.group(0)
