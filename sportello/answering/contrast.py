@@ -56,12 +56,10 @@ _ANY_MEMBER = re.compile("|".join(rf"\b(?P<g{i}>{CLASSES[cls][member]})\b" for i
 # A language asked as the language of a service ("in English", "English-speaking", "tradotti in tedesco"): when the
 # chosen answer names no language at all, it does not say (the tactile tour's answer, asked whether it is in English).
 # Italian, the venue's own language, is taken for granted.
+_FOREIGN = "|".join(p for m, p in CLASSES["language"].items() if m != "italian")
 _ASKED_IN = re.compile(
-    r"\b(in|into|parla\w*|speak\w*|spoken|tradott\w*|translated|dubbed|doppiat\w*)( \w+)? (?P<after>"
-    + "|".join(p for m, p in CLASSES["language"].items() if m != "italian")
-    + r")\b|\b(?P<before>"
-    + "|".join(p for m, p in CLASSES["language"].items() if m != "italian")
-    + r")[- ]speaking\b"
+    r"\b(in|into|parla\w*|speak\w*|spoken|tradott\w*|translated|dubbed|doppiat\w*)( \w+)? "
+    rf"(?P<after>{_FOREIGN})\b|\b(?P<before>{_FOREIGN})[- ]speaking\b"
 )
 
 

@@ -65,6 +65,7 @@ class VenueRows:
     questions: list[str] = field(default_factory=list)
     classes: list[dict] = field(default_factory=list)  # each intent's languages, diets, ways to pay (`KBIndex`)
     best: list[str | None] = field(default_factory=list)  # at `weights` (`at`)
+    hedged: set[int] = field(default_factory=set)  # rows whose reply is hedged whatever its P(right), at `weights`
     x: np.ndarray = field(default_factory=lambda: np.zeros((0, len(ALL_FEATURES))))  # (fused rows, ALL_FEATURES)
     weights: tuple = ()
 
@@ -75,15 +76,16 @@ class VenueRows:
             b, x, _ = decide(self.parts, probe, lexical_confidence)
             names = iter(self.intents[int(i)] for i in b)
             self.best = [None if f is not None else next(names) for f in self.fixed]
+            # A reply hedged by `contrast` (a language, diet or way to pay the answer does not name) escalates.
+            self.hedged = {
+                p for p, i in zip(self.fused, b, strict=True) if contrast.uncovered(self.questions[p], self.classes[i])
+            }
             self.x, self.weights = x, tuple(weights)
         return self
 
-    def hedged(self, pos: int) -> bool:
-        """Whether the reply to question `pos` is hedged whatever its P(right) (`contrast`): it escalates."""
-        best = self.best[pos]
-        return best is not None and bool(
-            contrast.uncovered(self.questions[pos], self.classes[self.intents.index(best)])
-        )
+    def probabilities(self, cal: Calibration, x: np.ndarray) -> dict[int, float]:
+        """P(right) of each fused row by `cal` (its features `x`); 0 for a hedged reply, which escalates."""
+        return {p: 0.0 if p in self.hedged else v for p, v in zip(self.fused, cal.probability(x), strict=True)}
 
     def top1(self, weights) -> float:
         """How often these weights rank the expected intent first, over the answerable fused rows."""
@@ -136,7 +138,7 @@ def fit(rows: list[VenueRows], base: Calibration, features=ALL_FEATURES, weights
     cal = Calibration(weights, mean, scale, coef, 0.5, features=tuple(features), clip=CLIP)
     expected, fixed, best, prob = [], [], [], []
     for r in rows:
-        p = {i: 0.0 if r.hedged(i) else v for i, v in zip(r.fused, cal.probability(r.x[:, cols]), strict=True)}
+        p = r.probabilities(cal, r.x[:, cols])
         expected += r.expected
         fixed += r.fixed
         best += r.best
@@ -147,7 +149,7 @@ def fit(rows: list[VenueRows], base: Calibration, features=ALL_FEATURES, weights
 
 def score(r: VenueRows, cal: Calibration) -> str:
     r.at(cal.weights)
-    prob = {i: 0.0 if r.hedged(i) else v for i, v in zip(r.fused, cal.probability(r.x), strict=True)}
+    prob = r.probabilities(cal, r.x)
     ans = right = must = esc = wrong = 0
     for i, e in enumerate(r.expected):
         got = r.fixed[i] if r.fixed[i] is not None else (r.best[i] if prob[i] >= cal.threshold else ESCALATE)

@@ -346,7 +346,7 @@ _THANKS_WORDS = set(
     was been useful utile utilissimo utilissima utilissimi sei stato stata stati siete tantissimo tantissime
     u ya your vostro vostra tuo tua chiarissimo chiarissima chiarissimi chiarissime chiara chiari chiare
     all i needed need wanted have day good buona buon giornata serata weekend thats
-    ve ll re d m been great
+    ve ll re d m
     """.split()
 )
 # A part of the day alone ("morning!", "evening"): a greeting only when it is the whole message.

@@ -193,9 +193,10 @@ def stream_router(runtime: Runtime) -> APIRouter:
                     # (`places`: the first of them asks a thread to read it, the others wait for it on the loop).
                     # None (not in the queue any more, or the read failed): the chat's own, read in full.
                     move = feed.queue_moves
-                    if not view.known_queue_figures(session_id, move)[0]:
+                    known, figures = view.known_queue_figures(session_id, move)
+                    if not known:
                         await places(move)
-                    figures = view.known_queue_figures(session_id, move)[1]
+                        figures = view.known_queue_figures(session_id, move)[1]
                     if figures is not None:
                         snap, msgs = {**snap, **figures}, []
                         continue

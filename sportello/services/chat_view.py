@@ -149,8 +149,9 @@ class ChatView:
     def read_places(self, move: int) -> None:
         """Every waiting chat's place, read once for `move` (or a later move): when the queue moves, every chat
         behind is woken and wants its new place; each reading its own (a count of the chats ahead) cost O(queue)
-        apiece, O(queue²) in all. One reader at a time, the others wait for its answer. Callers on an event loop ask it once per move for all their chats (faces/stream.py),
-        so a thousand chats woken by one move do not each hold a thread waiting here."""
+        apiece, O(queue²) in all. One reader at a time, the others wait for its answer. Callers on an event loop
+        ask it once per move for all their chats (faces/stream.py), so a thousand chats woken by one move do not
+        each hold a thread waiting here."""
         with self._places_reading:
             if self._places[0] < move:
                 now = self.clock()
