@@ -39,7 +39,9 @@ CLASSES: dict[str, dict[str, str]] = {
     },
     "payment": {
         "cash": r"contanti|cash",
-        "card": r"cart[ae] di (credito|debito)|credit cards?|debit cards?|bancomat|carte|cards",
+        # "card" alone is also a venue's pass ("the Valbruna Card"): the singular counts only as a way to pay
+        "card": r"cart[ae] di (credito|debito)|credit cards?|debit cards?|bancomat|carte|cards|"
+        r"(by|with a|with) card|card payments?|(con|tramite) (la )?carta",
         # a phone's wallet is a contactless payment ("contactless payments by phone" covers Apple Pay)
         "contactless": r"contactless|apple ?pay|google ?pay|samsung ?pay|nfc",
         "paypal": r"paypal",
@@ -72,9 +74,25 @@ _SOME_LANGUAGES = re.compile(
 )
 
 
+# An answer that says its members are the only ones ("only in Italian and English", "guides in other languages are
+# not available", "cash only") answers a question about another member: no, so it is covered, not hedged (`ONLY`).
+ONLY = "!"
+_ONLY_WORDS = r"only|solo|soltanto|esclusivamente|unicamente"
+# the words that may stand between "only" and the member ("only in Italian", "solo con carta", "only by card")
+_ONLY_GAP = r"in|by|with|con|tramite|a|the|il|la|le|lingua|language|paying|pay|pagamento"
+_ONLY = {
+    cls: re.compile(
+        rf"\b({_ONLY_WORDS})( ({_ONLY_GAP})){{0,2}} ({alts})\b|\b({alts}) only\b"
+        + (r"|\b(other|altre) (languages|lingue)\b" if cls == "language" else "")
+    )
+    for cls, ms in CLASSES.items()
+    for alts in ["|".join(f"(?:{p})" for p in ms.values())]
+}
+
+
 def named(text: str) -> dict[str, dict[str, str]]:
     """The members `text` names, by class: {class: {member: the words as written (folded)}}; a text that speaks of
-    languages it does not list has the member ANY."""
+    languages it does not list has the member ANY, one that says its members are the only ones the member ONLY."""
     t = fold(text)
     out: dict[str, dict[str, str]] = {}
     for m in _ANY_MEMBER.finditer(t):
@@ -83,6 +101,10 @@ def named(text: str) -> dict[str, dict[str, str]]:
     m = _SOME_LANGUAGES.search(t)
     if m:
         out.setdefault("language", {})[ANY] = m.group(0)
+    for cls in list(out):
+        m = _ONLY[cls].search(t)
+        if m:
+            out[cls][ONLY] = m.group(0)
     return out
 
 
@@ -93,10 +115,10 @@ def uncovered(question: str, covered: dict[str, set[str]]) -> list[str]:
     out = []
     for cls, members in named(question).items():
         own = covered.get(cls)
-        if own and ANY in own:
+        if own and (ANY in own or ONLY in own):
             continue
         if own:
-            out += [words for member, words in members.items() if member not in own and member != ANY]
+            out += [words for member, words in members.items() if member not in own and member not in (ANY, ONLY)]
         elif cls == "language" and set(members) != {ANY} and (m := _ASKED_IN.search(fold(question))):
             out.append(m.group("after") or m.group("before"))
     return out

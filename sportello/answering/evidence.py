@@ -42,7 +42,11 @@ LITERAL_FEATURES = ("literal_missing", "literal_missing_share", "literal_missing
 # intent's phrasing similarity is ahead of the next intent's: new wording that every part agrees on is right more
 # often than a fused score carried by one part.
 AGREEMENT_FEATURES = ("agree_lexical", "agree_phrase", "agree_answer", "phrase_margin")
-ALL_FEATURES = DECISION_FEATURES + LITERAL_FEATURES + AGREEMENT_FEATURES
+# How close the question is to the best intent's nearest answer sentence (the answer split into sentences, each
+# embedded as a passage), and how far ahead of any other intent's nearest sentence: a question about a detail that
+# one sentence of the answer states is covered; a near-miss asks for something no sentence says.
+SENTENCE_FEATURES = ("sentence", "sentence_margin")
+ALL_FEATURES = DECISION_FEATURES + LITERAL_FEATURES + AGREEMENT_FEATURES + SENTENCE_FEATURES
 
 
 def group_max(sims: np.ndarray, groups: np.ndarray, n: int, fill: float = np.nan) -> np.ndarray:
@@ -72,6 +76,7 @@ class Parts:
     allowed: np.ndarray  # (rows, n) bool: small-talk intents only with a greeting/thanks cue
     missing: np.ndarray  # (rows, n): the question's content words each intent never uses (`KBIndex.literal_missing`)
     asked: np.ndarray  # (rows,): the question's content words
+    sentence: np.ndarray  # (rows, n): the similarity to the intent's nearest answer sentence
 
 
 def example_parts(sims: np.ndarray, labels: np.ndarray, n: int, phrase: np.ndarray):
@@ -105,6 +110,11 @@ def decide(parts: Parts, cal: Calibration, lex_conf_fn) -> tuple[np.ndarray, np.
     others[rows, best] = -np.inf
     runner_up = others.max(axis=1) if phrase.shape[1] > 1 else phrase[rows, best]
     phrase_margin = phrase[rows, best] - np.where(np.isfinite(runner_up), runner_up, phrase[rows, best])
+    sentence = np.where(parts.allowed, parts.sentence, -np.inf)
+    others = sentence.copy()
+    others[rows, best] = -np.inf
+    runner_up = others.max(axis=1) if sentence.shape[1] > 1 else sentence[rows, best]
+    sentence_margin = sentence[rows, best] - np.where(np.isfinite(runner_up), runner_up, sentence[rows, best])
     x = np.column_stack(
         [
             margin,
@@ -125,6 +135,8 @@ def decide(parts: Parts, cal: Calibration, lex_conf_fn) -> tuple[np.ndarray, np.
             (phrase.argmax(axis=1) == best).astype(float),
             (np.where(parts.allowed, parts.answer, -np.inf).argmax(axis=1) == best).astype(float),
             phrase_margin,
+            parts.sentence[rows, best],
+            sentence_margin,
         ]
     )
     return best, x, cal.probability(x)

@@ -29,6 +29,7 @@ import hashlib
 import logging
 import os
 import platform
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -217,6 +218,8 @@ class _State:
     phrase_intent: np.ndarray
     answer_vecs: np.ndarray
     answer_intent: np.ndarray
+    sentence_vecs: np.ndarray  # each answer's sentences (`answer_sentences`), embedded as passages
+    sentence_intent: np.ndarray
     example_vecs: np.ndarray
     example_label: np.ndarray  # intent index, or -1 for escalate
     signature: tuple = ()
@@ -225,6 +228,17 @@ class _State:
 # A KB with fewer labelled examples of its own than this many per intent is decided by the cold operating point
 # (the demo has ~37 per intent; 50 or 200 operators' labels on a 40-intent venue are still cold).
 COLD_EXAMPLES_PER_INTENT = 10
+
+
+# An answer's sentences: split after . ! ? ; : followed by a space ("10:30" stays whole); bits of 3 characters or
+# fewer are dropped (an answer with no longer sentence is its own only sentence).
+_SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+")
+
+
+def answer_sentences(answer: str) -> list[str]:
+    """The sentences of a KB answer, each embedded on its own (`_State.sentence_vecs`)."""
+    out = [s.strip() for s in _SENTENCE_END.split(answer) if len(s.strip()) > 3]
+    return out or [answer]
 
 
 def _is_cold(state: _State) -> bool:
@@ -328,7 +342,7 @@ class SemanticAnswerer(RetrievalAnswerer):
             return self._state
 
     def _build(self, index: KBIndex, signature: tuple) -> _State:
-        phrases, phrase_intent, answers, answer_intent = [], [], [], []
+        phrases, phrase_intent, answers, answer_intent, sentences, sentence_intent = [], [], [], [], [], []
         for e in index.entries:
             i = index.intent_idx[e.intent]
             for q in e.questions:
@@ -336,6 +350,9 @@ class SemanticAnswerer(RetrievalAnswerer):
                 phrase_intent.append(i)
             answers.append(e.answer)
             answer_intent.append(i)
+            for s in answer_sentences(e.answer):
+                sentences.append(s)
+                sentence_intent.append(i)
         examples = self._read_examples()
         unknown = sorted(
             {x.expected for x in examples if x.expected != ESCALATE and x.expected not in index.intent_idx}
@@ -354,6 +371,8 @@ class SemanticAnswerer(RetrievalAnswerer):
             phrase_intent=np.array(phrase_intent, dtype=np.int32),
             answer_vecs=self.vectors.vectors(answers, "passage", "answers"),
             answer_intent=np.array(answer_intent, dtype=np.int32),
+            sentence_vecs=self.vectors.vectors(sentences, "passage", "sentences"),
+            sentence_intent=np.array(sentence_intent, dtype=np.int32),
             example_vecs=self.vectors.vectors([x.question for x in examples], "query", "examples"),
             example_label=np.array(
                 [-1 if x.expected == ESCALATE else index.intent_idx[x.expected] for x in examples], dtype=np.int32
@@ -427,6 +446,7 @@ class SemanticAnswerer(RetrievalAnswerer):
                     allowed[r, index.intent_idx[name]] = False
         phrase = group_max(vecs @ state.phrase_vecs.T, state.phrase_intent, n, fill=0.0)
         answer = group_max(vecs @ state.answer_vecs.T, state.answer_intent, n, fill=0.0)
+        sentence = group_max(vecs @ state.sentence_vecs.T, state.sentence_intent, n, fill=0.0)
         sims = vecs @ state.example_vecs.T
         labels = state.example_label
         if ex_mask is not None:
@@ -436,7 +456,7 @@ class SemanticAnswerer(RetrievalAnswerer):
             # The cold rule was fitted where an intent's example evidence is its phrasings' (no examples of the
             # venue's own): a few labels must not make an intent look farther than its own KB questions do.
             example = np.maximum(example, phrase)
-        return Parts(lexical, penalty, phrase, answer, example, escalate, escalate3, allowed, missing, asked)
+        return Parts(lexical, penalty, phrase, answer, example, escalate, escalate3, allowed, missing, asked, sentence)
 
     def _answer(self, question: str, lang: str | None) -> Answer:
         state = self._refresh()

@@ -136,3 +136,32 @@ def test_an_answer_that_speaks_of_languages_it_does_not_list_is_not_hedged():
     assert contrast.uncovered("is the audio guide in Japanese?", covered) == []
     assert contrast.uncovered("tours in other languages?", {"language": {"italian", "english"}}) == []
     assert contrast.uncovered("tours in other languages?", {}) == []
+
+
+def test_an_answer_that_says_its_members_are_the_only_ones_answers_the_others():
+    # "only in Italian and English", "guides in other languages are not available", "cash only": asked about
+    # another member, the answer says no, so it covers the question (a hedge would say it does not know)
+    for answer, question in (
+        ("Guided tours are offered only in Italian and English.", "is there a guided tour in German?"),
+        ("Tours in Italian and English. Guides in other languages are not available.", "tours in Spanish?"),
+        ("Le visite si svolgono solo in italiano.", "c'è una visita in francese?"),
+        ("At the kiosk: cash only.", "can I pay by card at the kiosk?"),
+        ("Al chiosco si paga soltanto in contanti.", "posso pagare con satispay?"),
+    ):
+        covered = {cls: set(members) for cls, members in contrast.named(answer).items()}
+        assert contrast.uncovered(question, covered) == [], (answer, question)
+    # "only" about something else, or with no member after it, closes nothing
+    for answer, question in (
+        ("Tours in Italian and English, only on Saturdays.", "tours in Spanish?"),
+        ("Only the café takes cash.", "can I pay with satispay?"),
+    ):
+        covered = {cls: set(members) for cls, members in contrast.named(answer).items()}
+        assert contrast.uncovered(question, covered), (answer, question)
+
+
+def test_a_card_to_pay_with_is_not_a_venue_pass():
+    assert contrast.named("you pay at the machines by card or cash")["payment"] == {"card": "by card", "cash": "cash"}
+    assert contrast.named("si paga con carta o contanti")["payment"] == {"card": "con carta", "cash": "contanti"}
+    assert contrast.named("The Valbruna Card costs 60 euros a year") == {}
+    covered = {"payment": {"card", "cash"}}
+    assert contrast.uncovered("Do I need cash for the car park or do the machines take cards?", covered) == []

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import sportello.answering.bot as bot
-from sportello.answering import semantic
+from sportello.answering import evidence, semantic
 from sportello.answering.bot import RetrievalAnswerer, build_retrieval
 from sportello.answering.calibration import NEUTRAL
 from sportello.answering.evaluation import load_cases
@@ -354,3 +354,37 @@ def test_a_cold_venues_few_labels_never_make_an_intent_look_farther_than_its_own
     parts = fused.evidence(state, [question], ["en"], fused._query_vec(question)[None, :])
     assert (parts.example >= parts.phrase).all()
     assert fused.answer(question, "en").intent == "opening_hours"
+
+
+def test_an_answer_is_also_read_sentence_by_sentence(encoder, tmp_path):
+    assert semantic.answer_sentences("Open 9:30-18:00. Closed on Mondays! Tickets: 10 euros; free under 6.") == [
+        "Open 9:30-18:00.",
+        "Closed on Mondays!",
+        "Tickets:",
+        "10 euros;",
+        "free under 6.",
+    ]
+    assert semantic.answer_sentences("Sì.") == ["Sì."]  # no longer bit: the answer is its own sentence
+    kb = tmp_path / "kb.csv"
+    kb.write_text(
+        "id,intent,lang,questions,answer\n"
+        'en-1,parking,en,"Is there a car park?","The car park has 600 spaces and costs 5 euros a day. '
+        'You pay at the machines. The electric car charging points are in row E."\n'
+        'en-2,wifi,en,"Is there wifi?","Yes, the free network is MuseoFree."\n',
+        encoding="utf-8",
+    )
+    cache = tmp_path / "cache"
+    fused = SemanticAnswerer(path=kb, encoder=encoder, examples_path=None, cache_dirs=[cache], calibration=NEUTRAL)
+    state = fused._refresh()
+    assert len(state.sentence_vecs) == 4 and list(state.sentence_intent) == [0, 0, 0, 1]
+    assert len(list(cache.glob("e5-sentences-*.npy"))) == 1  # cached on disk like the phrasings and answers
+    text = "where can I charge my electric car?"
+    parts = fused.evidence(state, [text], ["en"], fused._query_vec(text)[None, :])
+    parking = state.index.intent_idx["parking"]
+    # the intent's sentence part is its nearest sentence, here the one that speaks of charging
+    sims = (
+        encoder.embed([text])[0] @ encoder.embed(semantic.answer_sentences(state.index.entries[0].answer), "passage").T
+    )
+    assert int(sims.argmax()) == 2 and parts.sentence[0, parking] == pytest.approx(float(sims.max()), abs=1e-5)
+    _, x, _ = evidence.decide(parts, NEUTRAL, evidence.lexical_confidence)
+    assert x.shape[1] == len(evidence.ALL_FEATURES)
