@@ -16,8 +16,11 @@ answerable questions answered with their intent), escalated when it must, wrong 
 and how often the right intent is among the first 3 suggestions of the answerable questions not answered.
 The blind sets are for measuring: run it, read the totals, tune nothing on them.
 
-Not measured: the same with examples from `python -m sportello kb examples`. The tests' LLM is a stand-in whose
-questions are templates, not what a model writes; measuring them would say nothing about a real LLM.
+With `--generated`, the venue's `generated_examples.csv` (12 questions an intent, written by an LLM session given
+only the KB and the prompt of `python -m sportello kb examples`, `sportello/services/kb_examples.py`) is first
+stored as the LLM's proposals (`Learning.propose_generated`) and every proposal approved by the admin
+(`Learning.review`), as the dashboard does, before any label is taught. (The tests' LLM stand-in writes templates,
+not what a model writes: its questions are not measured.)
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sportello.answering.evaluation import Case, evaluate, load_cases  # noqa: E402
+from sportello.answering.examples import read_examples  # noqa: E402
 from sportello.config import Settings  # noqa: E402
 from sportello.domain.errors import ValidationError  # noqa: E402
 from sportello.domain.intents import ESCALATE  # noqa: E402
@@ -70,7 +74,16 @@ def teach(rt: Runtime, admin: dict, rows: list[Case]) -> int:
     return taken
 
 
-def measure(venue: str, n: int, *, seed: int, cases_name: str, answerer: str) -> dict:
+def approve_generated(rt: Runtime, admin: dict, path: Path) -> int:
+    """The LLM's examples proposed, then each approved by the admin; returns how many were approved."""
+    rt.learning.propose_generated(read_examples(path))
+    pending = rt.learning.pending()
+    for row in pending:
+        rt.learning.review(row["id"], admin, approve=True)
+    return len(pending)
+
+
+def measure(venue: str, n: int, *, seed: int, cases_name: str, answerer: str, generated: bool = False) -> dict:
     folder = VENUES / venue
     labels = pool_rows(folder / "label_pool.csv", seed)[:n]
     cases = load_cases(folder / cases_name)
@@ -85,6 +98,7 @@ def measure(venue: str, n: int, *, seed: int, cases_name: str, answerer: str) ->
         try:
             account = rt.operators.add(*ADMIN, is_admin=True)
             admin = {"id": account["id"], "username": ADMIN[0], "display_name": ADMIN[1], "is_admin": True}
+            approved = approve_generated(rt, admin, folder / "generated_examples.csv") if generated else 0
             taken = teach(rt, admin, labels)
             retrieval = getattr(rt.answerer, "offline", rt.answerer)
             overlap = 0
@@ -102,6 +116,7 @@ def measure(venue: str, n: int, *, seed: int, cases_name: str, answerer: str) ->
         "cases": cases_name,
         "labels": n,
         "labels_taken": taken,
+        "generated_approved": approved,
         "labels_also_in_cases": overlap,
         "answerer": type(retrieval).__name__,
         "total": report.total,
@@ -130,11 +145,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=25, help="the pool's shuffle")
     parser.add_argument("--cases", default="eval_blind1.csv", help="the case file's name in each venue's folder")
     parser.add_argument("--answerer", default="auto", choices=("auto", "semantic", "lexical"))
+    parser.add_argument(
+        "--generated", action="store_true", help="approve the venue's generated_examples.csv (an LLM's) first"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)  # the answerer's warnings (e.g. the demo examples' intents) aside
     for venue in [v.strip() for v in args.venues.split(",") if v.strip()]:
         for n in [int(x) for x in args.labels.split(",")]:
-            result = measure(venue, n, seed=args.seed, cases_name=args.cases, answerer=args.answerer)
+            result = measure(
+                venue, n, seed=args.seed, cases_name=args.cases, answerer=args.answerer, generated=args.generated
+            )
             print(json.dumps(result), flush=True)
     return 0
 

@@ -44,7 +44,7 @@ from sportello.domain.intents import ESCALATE
 from . import calibration as calibration_file
 from .calibration import NEUTRAL, Calibration, calibrate_examples
 from .evidence import Parts, decide, example_parts, fused_scores, group_max, lexical_confidence
-from .examples import Example, append_example, read_examples
+from .examples import GENERATED, Example, append_example, read_examples
 from .kb import Answer
 from .retrieval import MAX_SUGGESTIONS, KBIndex, RetrievalAnswerer
 
@@ -223,10 +223,14 @@ class _State:
     example_vecs: np.ndarray
     example_label: np.ndarray  # intent index, or -1 for escalate
     signature: tuple = ()
+    own_examples: int = 0  # the examples of a KB intent a person wrote (not an LLM's: `Example.source`)
 
 
 # A KB with fewer labelled examples of its own than this many per intent is decided by the cold operating point
-# (the demo has ~37 per intent; 50 or 200 operators' labels on a 40-intent venue are still cold).
+# (the demo has ~37 per intent; 50 or 200 operators' labels on a 40-intent venue are still cold). Questions an LLM
+# wrote (`kb examples`, approved by an admin) are memory but do not count: the demo's warm rule, whose memory holds
+# the demo's near-misses among its must-escalate examples, answers a venue that has only those too boldly
+# (docs/answer-quality.md, "An LLM's examples").
 COLD_EXAMPLES_PER_INTENT = 10
 
 
@@ -242,7 +246,7 @@ def answer_sentences(answer: str) -> list[str]:
 
 
 def _is_cold(state: _State) -> bool:
-    return int((state.example_label >= 0).sum()) < COLD_EXAMPLES_PER_INTENT * len(state.index.intents)
+    return state.own_examples < COLD_EXAMPLES_PER_INTENT * len(state.index.intents)
 
 
 # -- the answerer ------------------------------------------------------------------------------------------
@@ -378,13 +382,14 @@ class SemanticAnswerer(RetrievalAnswerer):
                 [-1 if x.expected == ESCALATE else index.intent_idx[x.expected] for x in examples], dtype=np.int32
             ),
             signature=signature,
+            own_examples=sum(x.expected != ESCALATE and x.source != GENERATED for x in examples),
         )
 
     @property
     def cold(self) -> bool:
         """Whether the KB has fewer labelled examples of its own (its examples file and what operators taught,
-        must-escalate ones aside) than COLD_EXAMPLES_PER_INTENT per intent: a new venue, decided by the cold
-        operating point (calibration.SHIPPED_COLD_CALIBRATION)."""
+        must-escalate ones and an LLM's aside) than COLD_EXAMPLES_PER_INTENT per intent: a new venue, decided by
+        the cold operating point (calibration.SHIPPED_COLD_CALIBRATION)."""
         return _is_cold(self._refresh())
 
     def reload_learned(self) -> None:

@@ -38,7 +38,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 
-from sportello.answering.examples import Example, write_examples
+from sportello.answering.examples import GENERATED, Example, write_examples
 from sportello.answering.kb import Answerer, KBEntry, KBError, read_kb, write_kb
 from sportello.config import Settings
 from sportello.domain.errors import Conflict, Forbidden, NotFound, ValidationError
@@ -57,6 +57,7 @@ KB_ENTRY = "kb_entry"
 KINDS = (INTENT, ESCALATE, KB_ENTRY)
 LANGS = ("it", "en")
 LEARNED_PREFIX = "learned-"
+LEARNED_ROW_CHARS = 10_000  # the phrasings of one learned KB row (a KB cell may hold 20,000 characters)
 _SLUG = re.compile(r"[a-z0-9_]{2,64}\Z")
 MAX_TEXT = 2000
 # The author of the examples an LLM generated (`propose_generated`): a label with no operator and this name.
@@ -120,17 +121,26 @@ def write_learned_files(store: Store, settings: Settings) -> bool:
                 key = (x["intent"], lg)
                 base.setdefault(key, KBEntry("", x["intent"], lg, (x[f"question_{lg}"],), x[f"answer_{lg}"]))
     examples, kb_rows = [], []
+    # An intent's labelled questions in one language share a row of phrasings (the id of its first label), up to
+    # LEARNED_ROW_CHARS a row: a row each would be "the same intent twice in one language" to the KB check, a
+    # warning a line at every reload (with an LLM's 12 questions an intent, hundreds).
+    grouped: dict[tuple[str, str], list] = {}
     for x in active:
         if x["kind"] in (INTENT, ESCALATE):
-            examples.append(Example(x["question"], x["lang"], x["intent"] if x["kind"] == INTENT else ESCALATE))
+            expected = x["intent"] if x["kind"] == INTENT else ESCALATE
+            examples.append(Example(x["question"], x["lang"], expected, GENERATED if source(x) == LLM else ""))
         if x["kind"] == INTENT:
             entry = base.get((x["intent"], x["lang"])) or next(
                 (e for (i, _), e in base.items() if i == x["intent"]), None
             )
             if entry is not None:
-                kb_rows.append(
-                    (f"{LEARNED_PREFIX}{x['id']}", x["intent"], x["lang"], _phrasing(x["question"]), entry.answer)
-                )
+                question = _phrasing(x["question"])
+                row = grouped.get((x["intent"], x["lang"]))
+                if row is None or sum(len(q) + 1 for q in row[3]) + len(question) > LEARNED_ROW_CHARS:
+                    row = [f"{LEARNED_PREFIX}{x['id']}", x["intent"], x["lang"], [], entry.answer]
+                    grouped[(x["intent"], x["lang"])] = row
+                    kb_rows.append(row)
+                row[3].append(question)
         elif x["kind"] == KB_ENTRY:
             for lg in LANGS:
                 phrasings = [_phrasing(x[f"question_{lg}"])]
@@ -139,6 +149,7 @@ def write_learned_files(store: Store, settings: Settings) -> bool:
                 kb_rows.append(
                     (f"{LEARNED_PREFIX}{x['id']}-{lg}", x["intent"], lg, "|".join(phrasings), x[f"answer_{lg}"])
                 )
+    kb_rows = [(*r[:3], "|".join(dict.fromkeys(r[3])), r[4]) if isinstance(r, list) else r for r in kb_rows]
     # Learned KB entries first in the file, so a phrasing row of a learned intent follows its entry.
     kb_rows.sort(key=lambda r: r[0].count("-") == 1)
     changed = write_kb(kb_path, kb_rows)

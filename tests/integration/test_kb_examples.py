@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 from sportello.__main__ import main as sportello_main
-from sportello.answering.examples import Example, read_examples
+from sportello.answering.examples import GENERATED, Example, read_examples
 from sportello.config import Settings
 from sportello.domain.errors import Forbidden
 from sportello.runtime import Runtime
@@ -221,10 +221,10 @@ def test_only_accepted_examples_reach_the_answerer_as_written_or_edited(app, env
     )
     app.learning.review(zoo["id"], MARIO, approve=False)
 
-    learned = {(x.question, x.expected) for x in read_examples(app.settings.learned_examples_file)}
-    assert learned == {
-        ("posso comprare un bonsai da portare via?", "negozio"),
-        ("can I buy a cactus plant to take home?", "negozio"),
+    learned = {(x.question, x.expected, x.source) for x in read_examples(app.settings.learned_examples_file)}
+    assert learned == {  # written as the LLM's: they do not make the venue's answerer warm (test_semantic)
+        ("posso comprare un bonsai da portare via?", "negozio", GENERATED),
+        ("can I buy a cactus plant to take home?", "negozio", GENERATED),
     }
     got = app.answerer.answer("posso comprare un bonsai da portare via?", "it")
     assert got.found and got.intent == "negozio"  # reload_learned: this process's answerer knows it now

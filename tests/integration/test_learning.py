@@ -438,3 +438,24 @@ def test_visitor_text_is_never_rendered_as_markdown_on_the_learning_section(seed
         assert not [r for r in rendered if payload in str(r)], payload
         # and the review list does show it, as plain text
         assert any(payload in e.value for e in at.text), payload
+
+
+def test_an_intents_labels_share_one_learned_row_and_reload_without_warnings(app, settings, caplog):
+    """Many labels of one intent (an LLM's 12 an intent, approved) are one row of phrasings a language in
+    learned_kb.csv, not a row each, which the KB check would warn about at every reload."""
+    from sportello.answering.kb import read_kb
+
+    questions = ["il mio monopattino dove lo lascio?", "posso lasciare il casco?", "avete armadietti grandi?"]
+    for q in questions:
+        app.learning.label(MARIO, q, "it", intent="guardaroba_borse")
+    app.learning.label(MARIO, "can I leave my scooter somewhere?", "en", intent="guardaroba_borse")
+    rows = read_kb(settings.learned_kb_file).entries
+    assert [(e.intent, e.lang, list(e.questions)) for e in rows] == [
+        ("guardaroba_borse", "it", questions),
+        ("guardaroba_borse", "en", ["can I leave my scooter somewhere?"]),
+    ]
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        app.answerer.reload_learned()
+        assert ask(app, "posso lasciare il casco?").intent == "guardaroba_borse"
+    assert not [r for r in caplog.records if "learned_kb" in r.getMessage()]

@@ -1,5 +1,6 @@
 """The sealed blind sets (README, "How good it is") are kept apart from everything else of their KB: no question of
-one is a labelled example, a label-pool question or a question of another evaluation set (compared folded: case,
+one is a labelled example, a label-pool question, an LLM's example (`generated_examples.csv`) or a question of another
+evaluation set (compared folded: case,
 accents, spaces). Exact repeats of short questions ("parking?", "hi!") written independently were dropped when the
 sets were sealed."""
 
@@ -43,4 +44,5 @@ def test_the_sealed_demo_set_is_apart_from_the_examples_and_every_other_set():
 def test_each_venue_sealed_set_is_apart_from_its_label_pool_and_other_sets():
     for venue, name in SEALED_VENUES.items():
         folder = DATA / "venues" / venue
-        _apart(folder / name, [folder / "label_pool.csv", *(p for p in folder.glob("eval_*.csv") if p.name != name)])
+        others = [folder / "label_pool.csv", folder / "generated_examples.csv"]
+        _apart(folder / name, [*others, *(p for p in folder.glob("eval_*.csv") if p.name != name)])

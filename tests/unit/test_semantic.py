@@ -388,3 +388,25 @@ def test_an_answer_is_also_read_sentence_by_sentence(encoder, tmp_path):
     assert int(sims.argmax()) == 2 and parts.sentence[0, parking] == pytest.approx(float(sims.max()), abs=1e-5)
     _, x, _ = evidence.decide(parts, NEUTRAL, evidence.lexical_confidence)
     assert x.shape[1] == len(evidence.ALL_FEATURES)
+
+
+def test_an_llms_examples_are_memory_but_do_not_make_a_venue_warm(encoder, tmp_path, monkeypatch):
+    # With 12 generated questions an intent, the demo's warm rule answered the five venues' pools 79-88 % right
+    # but 4-7.5 % wrong: an LLM's approved examples (source "llm") are used, and the venue stays on the cold rule.
+    monkeypatch.setattr(semantic, "COLD_EXAMPLES_PER_INTENT", 1)
+    kb = _small_kb(tmp_path)
+    learned = tmp_path / "learned_examples.csv"
+    generated = [
+        Example("il mio cane può entrare?", "it", "animali", "llm"),
+        Example("wifi gratis?", "it", "wifi", "llm"),
+    ]
+    write_examples(learned, generated)
+    assert learned.read_text(encoding="utf-8").splitlines()[0] == "question,lang,expected,source"
+    assert [x.source for x in read_examples(learned)] == ["llm", "llm"]
+    fused = SemanticAnswerer(path=kb, encoder=encoder, learned_examples_path=learned, cache_dirs=[tmp_path / "c"])
+    state = fused._refresh()
+    assert len(state.examples) > 2 and (state.example_label >= 0).sum() == 2  # in the memory ...
+    assert fused.cold  # ... but not the venue's own
+    write_examples(learned, [Example(x.question, x.lang, x.expected) for x in generated])  # the same, by a person
+    assert learned.read_text(encoding="utf-8").splitlines()[0] == "question,lang,expected"
+    assert fused.reload_examples() and not fused.cold
