@@ -110,12 +110,31 @@ _ANIMAL = (
     r"animal[ei]?|animals|snake|serpent[ei]|serpente|lion|leone|tiger|tigre|wolf|wolves|lup[oi]|bear|ors[oi]|monkey|"
     r"scimmi[ae]|ape|gorilla|bull|tor[oi]|bison|bisonte|cinghiale|boar|cobra|python|pitone|crocodile|coccodrillo|"
     r"alligator|leopard|leopardo|cheetah|ghepardo|jaguar|giaguaro|puma|lynx|lince|elephant|elefante|rhino|rinoceronte|"
-    r"hippo|ippopotamo|ostrich|struzzo|camel|cammello|zebra|giraffe|giraffa|kangaroo|canguro"
+    r"hippo|ippopotamo|ostrich|struzzo|camel|cammello|zebra|giraffe|giraffa|kangaroo|canguro|lemur[ei]?|lemurs|"
+    r"baboon|babbuin[oi]|chimp(anzee)?|scimpanze|orangutan|orango|panda|meerkat|suricat[oi]|hyena|iena|"
+    r"penguin|pinguin[oi]|seal|foca|otter|lontra|goat|capr[ae]|deer|cervo|horse|cavall[oi]|pony|donkey|asin[oi]|"
+    r"cow|mucca|pig|maial[ei]|sheep|pecor[ae]|buffalo|bufal[oi]|fox|volpe|eagle|aquila|owl|gufo|falcon|falco|"
+    r"vulture|avvoltoio|parrot|pappagall[oi]|spider|ragno|scorpion|scorpione|lizard|lucertola|iguana|raccoon|procione"
 )
 _ANIMAL_LOOSE = re.compile(
     rf"\b({_ANIMAL})\b( \w+){{0,4}} (is |are |e |sono |has |have )?(loose|on the loose|escaped|got out|out of (its|the) "
     r"(enclosure|cage|pen)|scappat[oaie]|fuggit[oaie]|usc\w* dal (recinto|gabbia))\b|"
     rf"\b(loose|escaped|scappat[oaie]|fuggit[oaie])( \w+){{0,2}} (un |una |il |la |lo |a |an |the )?({_ANIMAL})\b"
+)
+# An animal's bite told now ("a snake bit my husband", "è stato morsicato da un cane"); "a bit" and "un morso" (a
+# mouthful) are not, nor a question about whether an animal bites. A sting alone is the first-aid answer's (a sting
+# with a swelling face is an allergic reaction, above).
+_BITE = re.compile(
+    r"\b((just |has |have )?bit (me|my|him|her|us|our|a|the|his)|(was|been|got|get|gets|is|has been|have been) bitten|"
+    r"bitten by|(mi|ci|l'|lo|la|gli|le|ti) ha(nno)? (morso|morsicat\w*)|ha morso (mi[oa]|su[oa]|l[ao]|un|una|il|lo)|"
+    r"(e|sono) stat[oaie] (morsicat\w*|mors[oaie])|morsicat[oaie] da|snake ?bite|morso di (vipera|serpente))\b"
+)
+# "The emergency number", "in case of an emergency", "the assembly point": the venue's safety answer, asked (not
+# "there is a medical emergency, who do I call?").
+_EMERGENCY_INFO = re.compile(
+    r"\b((per|in caso di|in) (le |un'?|una )?emergenz[ae]|in (an|case of( an)?) emergenc(y|ies)|"
+    r"emergency (number|line|phone|exits?|plan|procedures?|contacts?|assembly)|numer[oi] (di|per le|d') ?emergenz[ae]|"
+    r"(linea|uscit[ae]|piano|telefono) di emergenza|punt[oi] di raccolta|assembly points?)\b"
 )
 _EVER = re.compile(r"\b(ever|mai|in the past|in passato|before|prima d'?ora|history|storia|happened|successo)\b")
 _CRIME_INFO = re.compile(
@@ -141,9 +160,10 @@ _PERSON = (
     r"toddler|un alunno|un'alunna|uno studente|una studentessa|alunni|students?"
 )
 _HYPOTHETICAL = re.compile(
-    r"\b(what (if|happens|should i do if|do i do if|to do if)|if (a|my|your|the|one|someone|somebody|children|kids)\b|"
+    r"\b(what (if|happens|should (i|we|one|people) do if|do (i|we) do if|to do if)|"
+    r"if (a|an|my|your|the|one|someone|somebody|children|kids)\b|"
     r"cosa (succede|si fa|faccio|devo fare|fare) (se|in caso)|come funziona se|in caso (di|un|una)|"
-    r"se (un|una|il|la|mio|mia|i|le|qualcuno|si)\b|nel caso (in cui|che)|procedur\w*|policy|wristbands?|braccialett\w*|"
+    r"se (un|una|uno|il|la|mio|mia|i|le|qualcuno|si)\b|nel caso (in cui|che)|procedur\w*|policy|wristbands?|braccialett\w*|"
     r"where do (lost|missing)|dove (si ritrovano|vanno|portate))\b"
 )
 # Something that happened before today (an insurance claim, a report) is not an emergency now.
@@ -270,15 +290,21 @@ def detect(text: str, known: frozenset[str] | set[str] = frozenset()) -> Emergen
     if _STUCK_RE.search(t) and not _STUCK_INFO.search(t) and not past and _stuck_person(t):
         return Emergency("stuck")
     if _FIRE_RE.search(t) and _FIRE_NOW.search(t) and not _FIRE_INFO.search(t) and not past:
-        return Emergency("fire")
+        if not hypothetical or _START.search(t):
+            return Emergency("fire")
     if _CRIME_RE.search(t) and not _CRIME_INFO.search(t) and not past:
         return Emergency("crime")
     if _ANIMAL_LOOSE.search(t) and not hypothetical and not past and not _EVER.search(t):
         return Emergency("animal")
+    if _BITE.search(t) and not hypothetical and not past and not _EVER.search(t):
+        return Emergency("illness")
     found = [m.group(1) for m in _ILLNESS_RE.finditer(t)]
     if found and not past and not (hypothetical and not _START.search(t)):
         asked = "?" in t or _ASKS.match(t)
-        if not (all(_ILLNESS_INFO.fullmatch(w) for w in found) and asked and not _START.search(t)):
+        info = [w for w in found if not _ILLNESS_INFO.fullmatch(w)]
+        if info and all(re.fullmatch(r"emergenz[ae]|emergency|emergencies", w) for w in info):
+            info = [] if _EMERGENCY_INFO.search(t) else info
+        if not (not info and asked and not _START.search(t)):
             return Emergency("illness")
     if _START.search(t) and not past:
         return Emergency("help")

@@ -183,3 +183,35 @@ def test_an_animal_loose_now_and_a_relative_described_are_emergencies():
         "gli animali sono liberi in giro per il parco?",  # free-roaming animals are a zoo's feature, not a danger
     ):
         assert detect(question) is None, question
+
+
+def test_a_bite_told_now_is_an_emergency_and_questions_about_evacuation_are_not():
+    """Found in the sealed sets scored on 2026-12-06 (evening; so those sets no longer test this): a bite and a
+    loose animal not in the generic vocabulary were missed; an evacuation, a fire alarm or the emergency number asked
+    about in general were treated as emergencies (the venue's safety answer is the right one)."""
+    for question, kind in (
+        ("a goat just bit my daughter and her hand is bleeding", "illness"),
+        ("help, a viper bit my husband on the trail", "illness"),
+        ("mio figlio è stato morsicato da un cane nel parcheggio", "illness"),
+        ("c'è un'emergenza medica, chi chiamo?", "illness"),  # an emergency told, not asked about
+        ("there's a penguin loose near the café!", "animal"),
+        ("è scappato un lemure dal recinto", "animal"),
+    ):
+        got = detect(question)
+        assert got is not None and got.kind == kind, question
+    for question in (
+        "does the goat bite?",
+        "can I have a bit of help with the tickets?",
+        "has anyone ever been bitten by the animals?",
+        "what if my child gets bitten?",
+        "in caso di evacuazione dove ci si deve radunare?",
+        "what should we do if the fire alarm goes off during our visit?",
+        "What happens if the building has to be evacuated?",
+        "qual è il numero da chiamare per le emergenze?",
+        "viaggio con due nipotini: se uno si allontana dove lo ritrovo?",
+        "who do I call in an emergency?",
+        "mi ha punto una vespa, dove posso farmi medicare?",  # a sting alone: the first-aid answer
+    ):
+        assert detect(question) is None, question
+    assert detect("help! there's smoke in the café, what should we do if it spreads?").kind == "fire"  # a cry: now
+    assert detect("I lost my son, where is the meeting point?").kind == "lost_person"
