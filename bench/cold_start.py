@@ -18,8 +18,8 @@ The blind sets are for measuring: run it, read the totals, tune nothing on them.
 
 With `--generated`, the venue's `generated_examples.csv` (12 questions an intent, written by an LLM session given
 only the KB and the prompt of `python -m sportello kb examples`, `sportello/services/kb_examples.py`) is first
-stored as the LLM's proposals (`Learning.propose_generated`) and every proposal approved by the admin
-(`Learning.review`), as the dashboard does, before any label is taught. (The tests' LLM stand-in writes templates,
+stored as the LLM's proposals (`Learning.propose_generated`) and approved by the admin an intent at a time
+(`Learning.approve_many`), as the dashboard does, before any label is taught. (The tests' LLM stand-in writes templates,
 not what a model writes: its questions are not measured.)
 """
 
@@ -75,12 +75,13 @@ def teach(rt: Runtime, admin: dict, rows: list[Case]) -> int:
 
 
 def approve_generated(rt: Runtime, admin: dict, path: Path) -> int:
-    """The LLM's examples proposed, then each approved by the admin; returns how many were approved."""
+    """The LLM's examples proposed, then approved by the admin an intent at a time, as the dashboard's "approve the
+    ones shown" does with an intent picked (`Learning.approve_many`); returns how many were approved."""
     rt.learning.propose_generated(read_examples(path))
-    pending = rt.learning.pending()
-    for row in pending:
-        rt.learning.review(row["id"], admin, approve=True)
-    return len(pending)
+    by_intent: dict[str, list[int]] = {}
+    for row in rt.learning.pending():
+        by_intent.setdefault(row["intent"], []).append(row["id"])
+    return sum(len(rt.learning.approve_many(ids, admin)["approved"]) for ids in by_intent.values())
 
 
 def measure(venue: str, n: int, *, seed: int, cases_name: str, answerer: str, generated: bool = False) -> dict:

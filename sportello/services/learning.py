@@ -370,6 +370,41 @@ class Learning:
         out = {**label_store.as_dict(row), **edits, "status": status, "reviewed_at": now, "reviewed_by": who}
         return {**out, "source": source(out)}
 
+    def approve_many(self, label_ids: Iterable[int], operator: dict) -> dict:
+        """An admin approves several proposals as proposed (the dashboard's "approve the ones shown", e.g. an LLM's
+        questions for one intent): one write, one reload of the answerer. A label no longer waiting for a review,
+        or that `review` would refuse (an unknown intent, a KB entry's intent that exists already), is skipped.
+        Returns {"approved": [ids], "skipped": [ids]}."""
+        who = _who(operator)
+        approved: list[int] = []
+        skipped: list[int] = []
+        with self._store.write() as conn:
+            if not _is_admin(conn, operator):
+                raise Forbidden("only an administrator reviews the proposals", code="admin_review_only")
+            known = self._known_intents(conn)
+            entries = set(label_store.active_intents(conn, KB_ENTRY))
+            now = self.clock()
+            for label_id in dict.fromkeys(int(i) for i in label_ids):
+                row = label_store.get(conn, label_id)
+                if (
+                    row is None
+                    or row.status != label_store.PROPOSED
+                    or row.undone_at is not None
+                    or (row.kind == KB_ENTRY and row.intent in entries)
+                    or (row.kind == INTENT and row.intent not in known)
+                ):
+                    skipped.append(label_id)
+                    continue
+                label_store.mark_reviewed(conn, row.id, label_store.APPROVED, now, who)
+                if row.kind == KB_ENTRY:
+                    entries.add(row.intent)
+                    known.add(row.intent)
+                approved.append(label_id)
+        log.info("%d proposals approved by %s (%d skipped)", len(approved), who, len(skipped))
+        if approved:
+            self.sync()
+        return {"approved": approved, "skipped": skipped}
+
     @staticmethod
     def _edits(conn, row, question: str | None, intent: str | None) -> dict:
         """The columns an admin's edit changes (validated), {} when nothing changes."""

@@ -288,3 +288,45 @@ def test_bad_arguments_and_a_new_output_folder(app, env, standin, capsys, tmp_pa
     out = tmp_path / "new" / "folder" / "examples.csv"
     assert run("--per-entry", "1", "--out", str(out)) == 0
     assert [x.expected for x in read_examples(out)] == [i for i in INTENTS for _ in range(2)]
+
+
+def test_an_admin_approves_an_intents_generated_examples_at_once_on_the_dashboard(seeded, data_dir):  # noqa: F811
+    """An LLM's questions come 12 an intent: the admin picks an intent, reads them, approves the ones shown at once
+    (one write, one reload); a proposal reviewed meanwhile is left as it was."""
+    from .test_learning import analisi_page
+
+    rt = seeded
+    rt.learning.propose_generated(
+        [
+            Example("posso portare il mio cane?", "it", "animali"),
+            Example("are dogs welcome inside?", "en", "animali"),
+            Example("il gatto può entrare nel trasportino?", "it", "animali"),
+            Example("dove lascio lo zaino?", "it", "guardaroba_borse"),
+        ]
+    )
+    dog, dogs, cat, bag = rt.learning.pending()
+    with pytest.raises(Forbidden):
+        rt.learning.approve_many([dog["id"]], LUCIA)
+
+    at = analisi_page("mario")
+    at.selectbox(key="lbl_review_intent").select("animali").run()
+    assert not at.exception, at.exception
+    assert not [b for b in at.button if b.key == f"lbl_approve_{bag['id']}"]  # the other intent is not shown
+    button = at.button(key="lbl_approve_shown")
+    assert button.label == "Approva le 3 mostrate"
+    rt.learning.review(cat["id"], MARIO, approve=False)  # meanwhile, in another tab
+    rt.learning.propose_generated([Example("i cani piccoli possono entrare?", "it", "animali")])  # and a new one
+    button.click().run()
+    assert not at.exception, at.exception
+    assert [s.value for s in at.success] == [
+        "2 proposte approvate: l'AI le usa da ora. 1 non più in attesa o non valide, lasciate com'erano."
+    ]
+    status = {h["id"]: h["status"] for h in rt.learning.history()}
+    assert [status[x["id"]] for x in (dog, dogs, cat, bag)] == ["approved", "approved", "rejected", "proposed"]
+    assert [p["question"] for p in rt.learning.pending()] == ["dove lascio lo zaino?", "i cani piccoli possono entrare?"]
+    learned = read_examples(data_dir / "learned_examples.csv")
+    assert {(x.question, x.source) for x in learned} == {
+        ("posso portare il mio cane?", GENERATED),
+        ("are dogs welcome inside?", GENERATED),
+    }
+    assert rt.learning.approve_many([dog["id"], bag["id"]], MARIO) == {"approved": [bag["id"]], "skipped": [dog["id"]]}

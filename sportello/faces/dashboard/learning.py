@@ -97,9 +97,37 @@ def _review(rt, op: dict, tz: str) -> None:
             key="lbl_review_source",
         )
         pending = [p for p in pending if not pick or p["source"] == pick]
+    topics = sorted({p["intent"] for p in pending if p["intent"]})
+    if len(topics) > 1:  # an LLM's questions come 12 an intent: reviewed an intent at a time
+        topic = st.selectbox(
+            ui.t("review_intent"),
+            ["", *topics],
+            format_func=lambda s: s or ui.t("intent_all"),
+            key="lbl_review_intent",
+        )
+        pending = [p for p in pending if not topic or p["intent"] == topic]
     st.caption(ui.t("review_shown", k=min(len(pending), REVIEW_LIMIT), n=len(pending)))
+    shown = pending[:REVIEW_LIMIT]
+    # The ones the admin saw: those of the page's previous run (a proposal that arrived since is not approved unseen).
+    seen = st.session_state.get("lbl_review_seen", [])
+    st.session_state["lbl_review_seen"] = [p["id"] for p in shown]
+    if len(shown) > 1 and st.button(
+        ui.t("review_approve_shown", k=len(shown)),
+        key="lbl_approve_shown",
+        help=ui.t("review_approve_shown_help"),
+    ):
+        try:
+            done = rt.learning.approve_many(seen, op)
+        except DomainError as exc:
+            st.warning(ui.err(exc))
+            return
+        text = ui.t("review_approved_many", n=len(done["approved"]))
+        if done["skipped"]:
+            text += " " + ui.t("review_skipped_many", n=len(done["skipped"]))
+        ui.flash("success", text)
+        st.rerun()
     intents = rt.learning.intents()
-    for p in pending[:REVIEW_LIMIT]:
+    for p in shown:
         with st.container(border=True, key=f"lbl_review_{p['id']}"):
             st.text(
                 ui.t(

@@ -248,6 +248,21 @@ LABELS: dict[str, tuple[str, str]] = {
         "{k} di {n} proposte mostrate, le più vecchie prima.",
         "{k} of {n} proposals shown, oldest first.",
     ),
+    "review_intent": ("Intento", "Intent"),
+    "intent_all": ("tutti", "all"),
+    "review_approve_shown": ("Approva le {k} mostrate", "Approve the {k} shown"),
+    "review_approve_shown_help": (
+        "Approva così come sono tutte le proposte mostrate qui sotto (per modificarne una, usa il suo modulo).",
+        "Approves every proposal shown below as it is (to edit one, use its own form).",
+    ),
+    "review_approved_many": (
+        "{n} proposte approvate: l'AI le usa da ora.",
+        "{n} proposals approved: the AI uses them from now on.",
+    ),
+    "review_skipped_many": (
+        "{n} non più in attesa o non valide, lasciate com'erano.",
+        "{n} no longer waiting or not valid, left as they were.",
+    ),
     "review_edit_q": ("Domanda (modificabile prima di approvare)", "Question (editable before approving)"),
     "review_edit_intent": ("Intento (modificabile prima di approvare)", "Intent (editable before approving)"),
     "col_status": ("Stato", "Status"),
