@@ -323,7 +323,10 @@ def test_an_admin_approves_an_intents_generated_examples_at_once_on_the_dashboar
     ]
     status = {h["id"]: h["status"] for h in rt.learning.history()}
     assert [status[x["id"]] for x in (dog, dogs, cat, bag)] == ["approved", "approved", "rejected", "proposed"]
-    assert [p["question"] for p in rt.learning.pending()] == ["dove lascio lo zaino?", "i cani piccoli possono entrare?"]
+    assert [p["question"] for p in rt.learning.pending()] == [
+        "dove lascio lo zaino?",
+        "i cani piccoli possono entrare?",
+    ]
     learned = read_examples(data_dir / "learned_examples.csv")
     assert {(x.question, x.source) for x in learned} == {
         ("posso portare il mio cane?", GENERATED),
