@@ -19,8 +19,8 @@ The blind sets are for measuring: run it, read the totals, tune nothing on them.
 With `--generated`, the venue's `generated_examples.csv` (12 questions an intent, written by an LLM session given
 only the KB and the prompt of `python -m sportello kb examples`, `sportello/services/kb_examples.py`) is first
 stored as the LLM's proposals (`Learning.propose_generated`) and approved by the admin an intent at a time
-(`Learning.approve_many`), as the dashboard does, before any label is taught. (The tests' LLM stand-in writes templates,
-not what a model writes: its questions are not measured.)
+(`Learning.approve_many`), as the dashboard does, before any label is taught. (The tests' LLM stand-in writes
+templates, not what a model writes: its questions are not measured.)
 """
 
 from __future__ import annotations

@@ -136,6 +136,7 @@ _EMERGENCY_INFO = re.compile(
     r"emergency (number|line|phone|exits?|plan|procedures?|contacts?|assembly)|numer[oi] (di|per le|d') ?emergenz[ae]|"
     r"(linea|uscit[ae]|piano|telefono) di emergenza|punt[oi] di raccolta|assembly points?)\b"
 )
+_EMERGENCY_WORD = re.compile(r"emergenz[ae]|emergency|emergencies")
 _EVER = re.compile(r"\b(ever|mai|in the past|in passato|before|prima d'?ora|history|storia|happened|successo)\b")
 _CRIME_INFO = re.compile(
     r"\b(no weapons|armi ammesse|weapons allowed|knives allowed|coltelli ammessi|attack on titan|"
@@ -302,7 +303,7 @@ def detect(text: str, known: frozenset[str] | set[str] = frozenset()) -> Emergen
     if found and not past and not (hypothetical and not _START.search(t)):
         asked = "?" in t or _ASKS.match(t)
         info = [w for w in found if not _ILLNESS_INFO.fullmatch(w)]
-        if info and all(re.fullmatch(r"emergenz[ae]|emergency|emergencies", w) for w in info):
+        if info and all(_EMERGENCY_WORD.fullmatch(w) for w in info):
             info = [] if _EMERGENCY_INFO.search(t) else info
         if not (not info and asked and not _START.search(t)):
             return Emergency("illness")

@@ -229,8 +229,8 @@ class _State:
 # A KB with fewer labelled examples of its own than this many per intent is decided by the cold operating point
 # (the demo has ~37 per intent; 50 or 200 operators' labels on a 40-intent venue are still cold). Questions an LLM
 # wrote (`kb examples`, approved by an admin) are memory but do not count: the demo's warm rule, whose memory holds
-# the demo's near-misses among its must-escalate examples, answers a venue that has only those too boldly
-# (docs/answer-quality.md, "An LLM's examples").
+# the demo's near-misses among its must-escalate examples, answers a venue that has only those too boldly (README,
+# "Cold start for a new venue": 87-90 % right but 7.5-9.5 % wrong on three venues' pools).
 COLD_EXAMPLES_PER_INTENT = 10
 
 
