@@ -164,6 +164,9 @@ class Calibration:
     # what the rule was fitted on (e.g. proper nouns, seen on one training question of the venues) cannot carry
     # the decision alone. None: not clipped (the demo's rule, fitted on 1,674 examples).
     clip: float | None = None
+    # The threshold for a cold KB whose memory holds an LLM's approved examples (`kb examples`, 10 or more an intent:
+    # `semantic._threshold`), chosen on rows answered with such a memory; None: `threshold` there too.
+    generated_threshold: float | None = None
 
     def columns(self, x: np.ndarray) -> np.ndarray:
         """The columns of `x` (one per ALL_FEATURES, as `decide` builds it) this rule reads."""
@@ -214,6 +217,7 @@ class Calibration:
             version=int(d.get("version", 0)),
             features=tuple(d.get("features") or DECISION_FEATURES),
             clip=float(d["clip"]) if d.get("clip") else None,
+            generated_threshold=float(d["generated_threshold"]) if d.get("generated_threshold") else None,
         )
 
     def valid(self) -> bool:

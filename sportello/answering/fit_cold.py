@@ -11,9 +11,12 @@ the archaeological park (tests/data/venues/*/label_pool.csv), never a blind set.
 (calibration.WEIGHT_GRID) that ranks the expected intent first most often on the training venues (on a KB without
 examples the lexical score and the answer similarity count for more than on the demo's). The threshold is the best answerable accuracy - 2 x wrong with <= MAX_WRONG wrong confident answers and >= 90 %
 escalation recall on the training questions; each standardised feature is clipped to [-CLIP, CLIP] (a value far
-outside the training venues' range cannot carry the decision alone). `--check` leaves each venue out in turn: fitted on the others, scored
-on it (a venue nothing was fitted on); `--write` saves the rule fitted on all of them as
-semantic_calibration_cold.json.
+outside the training venues' range cannot carry the decision alone). With each venue's `generated_examples.csv` (an
+LLM's questions, approved as the learning loop stores them) the same rule's threshold is chosen again on those
+venues' pools answered with that memory: `Calibration.generated_threshold`, used for a cold KB with as many of an
+LLM's examples an intent as would make it warm (`semantic._threshold`). `--check` leaves each venue out in turn:
+fitted on the others, scored on it (a venue nothing was fitted on), without and with its LLM's examples; `--write`
+saves the rule fitted on all of them as semantic_calibration_cold.json.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ from .calibration import (
 )
 from .evaluation import load_cases, outcome
 from .evidence import ALL_FEATURES, Parts, decide, lexical_confidence
+from .examples import GENERATED, Example, read_examples, write_examples
+from .kb import read_kb, write_kb
 
 REPO = Path(__file__).resolve().parents[2]
 VENUES = {
@@ -45,6 +50,8 @@ VENUES = {
     for name in ("garden", "science", "castle", "zoo", "archaeo")
 }
 MAX_WRONG = 0.02
+# A venue's LLM-written examples (`python -m sportello kb examples`: 12 an intent, from the KB and the command's prompt).
+GENERATED_FILE = "generated_examples.csv"
 L2 = 1.0
 # Each standardised feature is clipped to [-CLIP, CLIP] (`Calibration.clip`), in the fit and at answer time. Three
 # venues are few: a feature almost constant on the training venues (one question with proper nouns in the science
@@ -94,14 +101,35 @@ class VenueRows:
         return sum(self.best[p] == self.expected[p] for p in ans) / max(len(ans), 1)
 
 
-def venue_rows(kb: Path, cases_path: Path, base: Calibration) -> VenueRows:
+def _learned_files(tmp: Path, kb: Path, generated: Path, cases_path: Path) -> tuple[Path, Path]:
+    """An LLM's examples as the learning loop writes them once an admin approved them (`learned_examples.csv` with
+    source `llm`, and each intent's questions as phrasings in `learned_kb.csv`), the cases' own questions left out."""
+    asked = {c.question.strip().casefold() for c in load_cases(cases_path)}
+    xs = [x for x in read_examples(generated) if x.question.strip().casefold() not in asked and x.expected != ESCALATE]
+    write_examples(tmp / "learned_examples.csv", [Example(x.question, x.lang, x.expected, GENERATED) for x in xs])
+    answers = {(e.intent, e.lang): e.answer for e in reversed(read_kb(kb).entries)}
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for x in xs:
+        if (x.expected, x.lang) in answers:
+            grouped.setdefault((x.expected, x.lang), []).append(x.question.replace("|", "/"))
+    rows = [(f"learned-{i}", k[0], k[1], "|".join(qs), answers[k]) for i, (k, qs) in enumerate(grouped.items())]
+    write_kb(tmp / "learned_kb.csv", rows)
+    return tmp / "learned_examples.csv", tmp / "learned_kb.csv"
+
+
+def venue_rows(kb: Path, cases_path: Path, base: Calibration, generated: Path | None = None) -> VenueRows:
+    """Each case of `cases_path` asked of the venue's KB with no examples of its own, or (`generated`) with an LLM's
+    examples approved (`_learned_files`)."""
     from .semantic import SemanticAnswerer, load_encoder
 
     with tempfile.TemporaryDirectory() as tmp:
+        learned, learned_kb = _learned_files(Path(tmp), kb, generated, cases_path) if generated else (None, None)
         ans = SemanticAnswerer(
             path=kb,
             encoder=load_encoder(),
             examples_path=None,
+            learned_examples_path=learned,
+            extra_paths=[learned_kb] if learned_kb else [],
             cache_dirs=[Path(tmp), kb.parent / "cache", REPO / "data" / "cache"],
             calibration=base,
         )
@@ -128,7 +156,12 @@ def choose_weights(rows: list[VenueRows]) -> tuple:
     return max(WEIGHT_GRID, key=lambda w: round(float(np.mean([r.top1(w) for r in rows])), 6))
 
 
-def fit(rows: list[VenueRows], base: Calibration, features=ALL_FEATURES, weights=None) -> Calibration:
+def fit(
+    rows: list[VenueRows], base: Calibration, features=ALL_FEATURES, weights=None, taught: list[VenueRows] = ()
+) -> Calibration:
+    """The rule and its threshold fitted on `rows` (venues without examples); with `taught` (the same kind of venues
+    with an LLM's examples approved), also the threshold for such a venue (`Calibration.generated_threshold`): the
+    same rule, chosen on those rows with the same limits."""
     weights = tuple(weights or choose_weights(rows))
     rows = [r.at(weights) for r in rows]
     cols = [ALL_FEATURES.index(f) for f in features]
@@ -136,6 +169,14 @@ def fit(rows: list[VenueRows], base: Calibration, features=ALL_FEATURES, weights
     y = np.concatenate([[float(r.best[p] == r.expected[p]) for p in r.fused] for r in rows])
     mean, scale, coef = _fit_logistic(x, y, l2=L2, clip=CLIP)
     cal = Calibration(weights, mean, scale, coef, 0.5, features=tuple(features), clip=CLIP)
+    threshold = _threshold_on(rows, cal, cols)
+    generated = _threshold_on([r.at(weights) for r in taught], cal, cols) if taught else None
+    return Calibration(
+        weights, mean, scale, coef, threshold, features=tuple(features), clip=CLIP, generated_threshold=generated
+    )
+
+
+def _threshold_on(rows: list[VenueRows], cal: Calibration, cols: list[int]) -> float:
     expected, fixed, best, prob = [], [], [], []
     for r in rows:
         p = r.probabilities(cal, r.x[:, cols])
@@ -143,16 +184,16 @@ def fit(rows: list[VenueRows], base: Calibration, features=ALL_FEATURES, weights
         fixed += r.fixed
         best += r.best
         prob += [float(p.get(i, 0.0)) for i in range(len(r.expected))]
-    threshold = _choose_threshold(expected, fixed, best, prob, max_wrong=MAX_WRONG)
-    return Calibration(weights, mean, scale, coef, threshold, features=tuple(features), clip=CLIP)
+    return _choose_threshold(expected, fixed, best, prob, max_wrong=MAX_WRONG)
 
 
-def score(r: VenueRows, cal: Calibration) -> str:
+def score(r: VenueRows, cal: Calibration, threshold: float | None = None) -> str:
     r.at(cal.weights)
     prob = r.probabilities(cal, r.x)
+    threshold = cal.threshold if threshold is None else threshold
     ans = right = must = esc = wrong = 0
     for i, e in enumerate(r.expected):
-        got = r.fixed[i] if r.fixed[i] is not None else (r.best[i] if prob[i] >= cal.threshold else ESCALATE)
+        got = r.fixed[i] if r.fixed[i] is not None else (r.best[i] if prob[i] >= threshold else ESCALATE)
         if e == ESCALATE:
             must += 1
             esc += got == ESCALATE
@@ -181,18 +222,33 @@ def main(argv: list[str] | None = None) -> int:
     source = SHIPPED_COLD_CALIBRATION if SHIPPED_COLD_CALIBRATION.is_file() else SHIPPED_CALIBRATION
     base = Calibration.from_json(source.read_text(encoding="utf-8"))
     rows = {name: venue_rows(kb, cases, base) for name, (kb, cases) in VENUES.items()}
+    taught = {
+        name: venue_rows(kb, cases, base, kb.parent / GENERATED_FILE)
+        for name, (kb, cases) in VENUES.items()
+        if (kb.parent / GENERATED_FILE).is_file()
+    }
     if args.check:
         for held in rows:
-            cal = fit([r for name, r in rows.items() if name != held], base)
+            cal = fit(
+                [r for name, r in rows.items() if name != held],
+                base,
+                taught=[r for name, r in taught.items() if name != held],
+            )
             print(
                 f"fitted without {held} (weights {cal.weights}, threshold {cal.threshold:.2f}), "
                 f"scored on {held}: {score(rows[held], cal)}; first-ranked right {rows[held].top1(cal.weights):.1%}"
             )
+            if held in taught:
+                print(
+                    f"    with an LLM's examples approved: at the threshold {cal.threshold:.2f} "
+                    f"{score(taught[held], cal)}; at {cal.generated_threshold:.2f} "
+                    f"{score(taught[held], cal, cal.generated_threshold)}"
+                )
             if args.cases and (VENUES[held][0].parent / args.cases).is_file():
                 kb = VENUES[held][0]
                 blind = venue_rows(kb, kb.parent / args.cases, base)
                 print(f"    {held} {args.cases}, the same rule: {score(blind, cal)}")
-    cal = fit(list(rows.values()), base)
+    cal = fit(list(rows.values()), base, taught=list(taught.values()))
     for name, r in rows.items():
         print(
             f"fitted on all, {name} (training data): {score(r, cal)}; weights {cal.weights}, threshold {cal.threshold:.2f}"

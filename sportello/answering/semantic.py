@@ -224,6 +224,7 @@ class _State:
     example_label: np.ndarray  # intent index, or -1 for escalate
     signature: tuple = ()
     own_examples: int = 0  # the examples of a KB intent a person wrote (not an LLM's: `Example.source`)
+    generated_examples: int = 0  # the examples of a KB intent an LLM wrote
 
 
 # A KB with fewer labelled examples of its own than this many per intent is decided by the cold operating point
@@ -247,6 +248,16 @@ def answer_sentences(answer: str) -> list[str]:
 
 def _is_cold(state: _State) -> bool:
     return state.own_examples < COLD_EXAMPLES_PER_INTENT * len(state.index.intents)
+
+
+def _threshold(state: _State, cal: Calibration) -> float:
+    """The calibration's threshold; for a cold KB with an LLM's examples (as many an intent as would make it warm, were
+    they a person's), its `generated_threshold` when it has one: those examples bring new wording of right answers
+    and of near-misses alike closer, and the cold rule's threshold was chosen without them."""
+    many = state.generated_examples >= COLD_EXAMPLES_PER_INTENT * len(state.index.intents)
+    if cal.generated_threshold is not None and many and _is_cold(state):
+        return cal.generated_threshold
+    return cal.threshold
 
 
 # -- the answerer ------------------------------------------------------------------------------------------
@@ -383,6 +394,7 @@ class SemanticAnswerer(RetrievalAnswerer):
             ),
             signature=signature,
             own_examples=sum(x.expected != ESCALATE and x.source != GENERATED for x in examples),
+            generated_examples=sum(x.expected != ESCALATE and x.source == GENERATED for x in examples),
         )
 
     @property
@@ -476,7 +488,8 @@ class SemanticAnswerer(RetrievalAnswerer):
         order = [int(i) for i in np.argsort(-score)[:MAX_SUGGESTIONS] if np.isfinite(score[i])]
         order = [int(best[0])] + [i for i in order if i != int(best[0])]
         ranking = [index.intents[i] for i in order[:MAX_SUGGESTIONS]]
-        return self.decide(index, text, lang, ranking, float(prob[0]), self.calibration.threshold, early)
+        threshold = _threshold(state, self.calibration)
+        return self.decide(index, text, lang, ranking, float(prob[0]), threshold, early)
 
     # -- calibration ---------------------------------------------------------------------------------------
 

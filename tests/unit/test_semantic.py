@@ -410,3 +410,32 @@ def test_an_llms_examples_are_memory_but_do_not_make_a_venue_warm(encoder, tmp_p
     write_examples(learned, [Example(x.question, x.lang, x.expected) for x in generated])  # the same, by a person
     assert learned.read_text(encoding="utf-8").splitlines()[0] == "question,lang,expected"
     assert fused.reload_examples() and not fused.cold
+
+
+def test_a_cold_venue_with_an_llms_examples_answers_at_its_own_threshold(encoder, tmp_path, monkeypatch):
+    # Left out in turn on the five pools, the cold rule with an LLM's examples in memory answered 76.9 / 93.4 / 2.8 %
+    # (right / escalated / wrong) at its threshold, 72.2 / 95.9 / 1.9 % at the one chosen on such venues (63.8 / 95.4 /
+    # 2.1 % with no examples).
+    monkeypatch.setattr(semantic, "COLD_EXAMPLES_PER_INTENT", 1)
+    kb = _small_kb(tmp_path)
+    learned = tmp_path / "learned_examples.csv"
+    cal = dataclasses.replace(NEUTRAL, threshold=0.5, generated_threshold=0.9)
+    fused = SemanticAnswerer(
+        path=kb, encoder=encoder, learned_examples_path=learned, cache_dirs=[tmp_path / "c"], calibration=cal
+    )
+    assert semantic._threshold(fused._refresh(), cal) == 0.5  # no examples
+    write_examples(learned, [Example("il mio cane può entrare?", "it", "animali", "llm")])
+    fused.reload_examples()
+    assert semantic._threshold(fused._refresh(), cal) == 0.5  # fewer than one an intent
+    write_examples(
+        learned,
+        [Example("il mio cane può entrare?", "it", "animali", "llm"), Example("wifi gratis?", "it", "wifi", "llm")],
+    )
+    fused.reload_examples()
+    assert fused.cold and semantic._threshold(fused._refresh(), cal) == 0.9
+    assert semantic._threshold(fused._refresh(), dataclasses.replace(cal, generated_threshold=None)) == 0.5
+    write_examples(learned, [Example("il mio cane può entrare?", "it", "animali"), Example("wifi?", "it", "wifi")])
+    fused.reload_examples()
+    assert not fused.cold and semantic._threshold(fused._refresh(), cal) == 0.5  # warm: a person's examples
+    shipped = semantic.calibration_file.saved([], cold=True)
+    assert shipped.generated_threshold is not None and shipped.generated_threshold > shipped.threshold
