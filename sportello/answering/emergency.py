@@ -302,10 +302,10 @@ def detect(text: str, known: frozenset[str] | set[str] = frozenset()) -> Emergen
     found = [m.group(1) for m in _ILLNESS_RE.finditer(t)]
     if found and not past and not (hypothetical and not _START.search(t)):
         asked = "?" in t or _ASKS.match(t)
-        info = [w for w in found if not _ILLNESS_INFO.fullmatch(w)]
-        if info and all(_EMERGENCY_WORD.fullmatch(w) for w in info):
-            info = [] if _EMERGENCY_INFO.search(t) else info
-        if not (not info and asked and not _START.search(t)):
+        trouble = [w for w in found if not _ILLNESS_INFO.fullmatch(w)]
+        if all(_EMERGENCY_WORD.fullmatch(w) for w in trouble) and _EMERGENCY_INFO.search(t):
+            trouble = []  # "the emergency number", "in case of an emergency": asked about
+        if trouble or not asked or _START.search(t):
             return Emergency("illness")
     if _START.search(t) and not past:
         return Emergency("help")

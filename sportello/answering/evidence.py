@@ -106,15 +106,8 @@ def decide(parts: Parts, cal: Calibration, lex_conf_fn) -> tuple[np.ndarray, np.
     best, second = order[:, 0], order[:, 1] if score.shape[1] > 1 else order[:, 0]
     margin = score[rows, best] - np.where(np.isfinite(score[rows, second]), score[rows, second], score[rows, best])
     phrase = np.where(parts.allowed, parts.phrase, -np.inf)
-    others = phrase.copy()
-    others[rows, best] = -np.inf
-    runner_up = others.max(axis=1) if phrase.shape[1] > 1 else phrase[rows, best]
-    phrase_margin = phrase[rows, best] - np.where(np.isfinite(runner_up), runner_up, phrase[rows, best])
-    sentence = np.where(parts.allowed, parts.sentence, -np.inf)
-    others = sentence.copy()
-    others[rows, best] = -np.inf
-    runner_up = others.max(axis=1) if sentence.shape[1] > 1 else sentence[rows, best]
-    sentence_margin = sentence[rows, best] - np.where(np.isfinite(runner_up), runner_up, sentence[rows, best])
+    phrase_margin = _ahead(phrase, rows, best)
+    sentence_margin = _ahead(np.where(parts.allowed, parts.sentence, -np.inf), rows, best)
     x = np.column_stack(
         [
             margin,
@@ -140,6 +133,14 @@ def decide(parts: Parts, cal: Calibration, lex_conf_fn) -> tuple[np.ndarray, np.
         ]
     )
     return best, x, cal.probability(x)
+
+
+def _ahead(values: np.ndarray, rows: np.ndarray, best: np.ndarray) -> np.ndarray:
+    """How far the best intent's value is ahead of every other allowed intent's (0 when there is none)."""
+    others = values.copy()
+    others[rows, best] = -np.inf
+    runner_up = others.max(axis=1) if values.shape[1] > 1 else values[rows, best]
+    return values[rows, best] - np.where(np.isfinite(runner_up), runner_up, values[rows, best])
 
 
 def lexical_confidence(parts: Parts, rows: np.ndarray, best: np.ndarray) -> np.ndarray:

@@ -42,7 +42,7 @@ from .calibration import (
 from .evaluation import load_cases, outcome
 from .evidence import ALL_FEATURES, Parts, decide, lexical_confidence
 from .examples import GENERATED, Example, read_examples, write_examples
-from .kb import read_kb, write_kb
+from .kb import phrasing_rows, read_kb, write_kb
 
 REPO = Path(__file__).resolve().parents[2]
 VENUES = {
@@ -108,12 +108,12 @@ def _learned_files(tmp: Path, kb: Path, generated: Path, cases_path: Path) -> tu
     xs = [x for x in read_examples(generated) if x.question.strip().casefold() not in asked and x.expected != ESCALATE]
     write_examples(tmp / "learned_examples.csv", [Example(x.question, x.lang, x.expected, GENERATED) for x in xs])
     answers = {(e.intent, e.lang): e.answer for e in reversed(read_kb(kb).entries)}
-    grouped: dict[tuple[str, str], list[str]] = {}
-    for x in xs:
-        if (x.expected, x.lang) in answers:
-            grouped.setdefault((x.expected, x.lang), []).append(x.question.replace("|", "/"))
-    rows = [(f"learned-{i}", k[0], k[1], "|".join(qs), answers[k]) for i, (k, qs) in enumerate(grouped.items())]
-    write_kb(tmp / "learned_kb.csv", rows)
+    items = [
+        (f"learned-{i}", x.expected, x.lang, x.question, answers[(x.expected, x.lang)])
+        for i, x in enumerate(xs)
+        if (x.expected, x.lang) in answers
+    ]
+    write_kb(tmp / "learned_kb.csv", phrasing_rows(items))
     return tmp / "learned_examples.csv", tmp / "learned_kb.csv"
 
 

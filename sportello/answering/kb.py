@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import threading
-from collections.abc import Generator
+from collections.abc import Generator, Iterable
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -324,6 +324,31 @@ def write_kb(path: Path | str, rows: list[tuple[str, str, str, str, str]]) -> bo
     """Write a KB file (`id,intent,lang,questions,answer` rows; phrasings joined by `|`), atomically and only
     when its text changes; returns whether it changed. The learning loop writes the learned KB with it."""
     return replace_if_changed(Path(path), csv_text(REQUIRED_COLUMNS, rows))
+
+
+# The questions of one phrasing row (`phrasing_rows`); a KB cell may hold 20,000 characters.
+PHRASING_ROW_CHARS = 10_000
+
+
+def phrasing_rows(
+    items: Iterable[tuple[str, str, str, str, str]], max_chars: int = PHRASING_ROW_CHARS
+) -> list[tuple[str, str, str, str, str]]:
+    """KB rows that add questions to existing intents (the learned KB: an operator's or an LLM's labelled questions),
+    from (id, intent, lang, question, answer) items: an intent's questions in one language share a row (the id and
+    answer of its first item), up to `max_chars` of questions a row. A row each would be "the same intent twice in
+    one language" to the KB check, a warning a line at every reload. A `|` in a question becomes `/`."""
+    rows: list[list] = []
+    open_rows: dict[tuple[str, str], list] = {}
+    for row_id, intent, lang, question, answer in items:
+        question = question.replace("|", "/")
+        row = open_rows.get((intent, lang))
+        if row is not None and question in row[3]:
+            continue
+        if row is None or sum(len(q) + 1 for q in row[3]) + len(question) > max_chars:
+            row = open_rows[(intent, lang)] = [row_id, intent, lang, [], answer]
+            rows.append(row)
+        row[3].append(question)
+    return [(row_id, intent, lang, "|".join(qs), answer) for row_id, intent, lang, qs, answer in rows]
 
 
 def load_kb(path: Path | str) -> list[KBEntry]:

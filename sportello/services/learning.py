@@ -39,9 +39,9 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 
 from sportello.answering.examples import GENERATED, Example, write_examples
-from sportello.answering.kb import Answerer, KBEntry, KBError, read_kb, write_kb
+from sportello.answering.kb import Answerer, KBEntry, KBError, phrasing_rows, read_kb, write_kb
 from sportello.config import Settings
-from sportello.domain.errors import Conflict, Forbidden, NotFound, ValidationError
+from sportello.domain.errors import Conflict, DomainError, Forbidden, NotFound, ValidationError
 from sportello.domain.events import EventKind
 from sportello.domain.intents import ESCALATE
 from sportello.services.reports import FLOW_INTENTS
@@ -57,7 +57,6 @@ KB_ENTRY = "kb_entry"
 KINDS = (INTENT, ESCALATE, KB_ENTRY)
 LANGS = ("it", "en")
 LEARNED_PREFIX = "learned-"
-LEARNED_ROW_CHARS = 10_000  # the phrasings of one learned KB row (a KB cell may hold 20,000 characters)
 _SLUG = re.compile(r"[a-z0-9_]{2,64}\Z")
 MAX_TEXT = 2000
 # The author of the examples an LLM generated (`propose_generated`): a label with no operator and this name.
@@ -85,6 +84,25 @@ def _phrasing(text: str) -> str:
 
 def _who(operator: dict) -> str:
     return _clean(operator.get("display_name") or operator.get("username"))[:128]
+
+
+def _not_waiting(label_id: int, row) -> DomainError | None:
+    """Why a label cannot be reviewed: there is none, or it is not a proposal waiting for a review."""
+    if row is None:
+        return NotFound(f"no label {label_id}", code="not_found")
+    if row.status != label_store.PROPOSED or row.undone_at is not None:
+        return Conflict(f"label {label_id} is not waiting for a review", code="not_proposed")
+    return None
+
+
+def _not_approvable(row, intent: str | None, known: set[str], entries: set[str]) -> DomainError | None:
+    """Why a proposal cannot be approved (with `intent`, its own or the admin's edit): a new KB entry's intent exists
+    already (`entries`), or an intent label's intent is not a KB intent (`known`)."""
+    if row.kind == KB_ENTRY and row.intent in entries:
+        return ValidationError(f"intent {row.intent!r} already exists", code="invalid_input")
+    if row.kind == INTENT and intent not in known:
+        return ValidationError(f"unknown intent {intent!r}", code="invalid_input")
+    return None
 
 
 def _is_admin(conn, operator: dict) -> bool:
@@ -120,11 +138,7 @@ def write_learned_files(store: Store, settings: Settings) -> bool:
             for lg in LANGS:
                 key = (x["intent"], lg)
                 base.setdefault(key, KBEntry("", x["intent"], lg, (x[f"question_{lg}"],), x[f"answer_{lg}"]))
-    examples, kb_rows = [], []
-    # An intent's labelled questions in one language share a row of phrasings (the id of its first label), up to
-    # LEARNED_ROW_CHARS a row: a row each would be "the same intent twice in one language" to the KB check, a
-    # warning a line at every reload (with an LLM's 12 questions an intent, hundreds).
-    grouped: dict[tuple[str, str], list] = {}
+    examples, entry_rows, phrasings = [], [], []
     for x in active:
         if x["kind"] in (INTENT, ESCALATE):
             expected = x["intent"] if x["kind"] == INTENT else ESCALATE
@@ -134,24 +148,19 @@ def write_learned_files(store: Store, settings: Settings) -> bool:
                 (e for (i, _), e in base.items() if i == x["intent"]), None
             )
             if entry is not None:
-                question = _phrasing(x["question"])
-                row = grouped.get((x["intent"], x["lang"]))
-                if row is None or sum(len(q) + 1 for q in row[3]) + len(question) > LEARNED_ROW_CHARS:
-                    row = [f"{LEARNED_PREFIX}{x['id']}", x["intent"], x["lang"], [], entry.answer]
-                    grouped[(x["intent"], x["lang"])] = row
-                    kb_rows.append(row)
-                row[3].append(question)
+                item = (f"{LEARNED_PREFIX}{x['id']}", x["intent"], x["lang"], _phrasing(x["question"]), entry.answer)
+                phrasings.append(item)
         elif x["kind"] == KB_ENTRY:
             for lg in LANGS:
-                phrasings = [_phrasing(x[f"question_{lg}"])]
-                if x["lang"] == lg and _phrasing(x["question"]).casefold() != phrasings[0].casefold():
-                    phrasings.append(_phrasing(x["question"]))
-                kb_rows.append(
-                    (f"{LEARNED_PREFIX}{x['id']}-{lg}", x["intent"], lg, "|".join(phrasings), x[f"answer_{lg}"])
+                questions = [_phrasing(x[f"question_{lg}"])]
+                if x["lang"] == lg and _phrasing(x["question"]).casefold() != questions[0].casefold():
+                    questions.append(_phrasing(x["question"]))
+                entry_rows.append(
+                    (f"{LEARNED_PREFIX}{x['id']}-{lg}", x["intent"], lg, "|".join(questions), x[f"answer_{lg}"])
                 )
-    kb_rows = [(*r[:3], "|".join(dict.fromkeys(r[3])), r[4]) if isinstance(r, list) else r for r in kb_rows]
-    # Learned KB entries first in the file, so a phrasing row of a learned intent follows its entry.
-    kb_rows.sort(key=lambda r: r[0].count("-") == 1)
+    # Learned KB entries first in the file, so a phrasing row of a learned intent follows its entry; an intent's
+    # labelled questions share a row a language (`kb.phrasing_rows`).
+    kb_rows = entry_rows + phrasing_rows(phrasings)
     changed = write_kb(kb_path, kb_rows)
     changed |= write_examples(examples_path, examples)
     return changed
@@ -349,16 +358,18 @@ class Learning:
             if not _is_admin(conn, operator):
                 raise Forbidden("only an administrator reviews the proposals", code="admin_review_only")
             row = label_store.get(conn, label_id)
-            if row is None:
-                raise NotFound(f"no label {label_id}", code="not_found")
-            if row.status != label_store.PROPOSED or row.undone_at is not None:
-                raise Conflict(f"label {label_id} is not waiting for a review", code="not_proposed")
+            if refused := _not_waiting(label_id, row):
+                raise refused
             edits = self._edits(conn, row, question, intent) if approve else {}
-            kb_intent = edits.get("intent", row.intent)
-            if approve and row.kind == KB_ENTRY and row.intent in label_store.active_intents(conn, KB_ENTRY):
-                raise ValidationError(f"intent {row.intent!r} already exists", code="invalid_input")
-            if approve and row.kind == INTENT and kb_intent not in self._known_intents(conn):
-                raise ValidationError(f"unknown intent {kb_intent!r}", code="invalid_input")
+            if approve and (
+                refused := _not_approvable(
+                    row,
+                    edits.get("intent", row.intent),
+                    self._known_intents(conn),
+                    label_store.active_intents(conn, KB_ENTRY),
+                )
+            ):
+                raise refused
             if edits:
                 label_store.edit(conn, row.id, **edits)
             status = label_store.APPROVED if approve else label_store.REJECTED
@@ -386,13 +397,7 @@ class Learning:
             now = self.clock()
             for label_id in dict.fromkeys(int(i) for i in label_ids):
                 row = label_store.get(conn, label_id)
-                if (
-                    row is None
-                    or row.status != label_store.PROPOSED
-                    or row.undone_at is not None
-                    or (row.kind == KB_ENTRY and row.intent in entries)
-                    or (row.kind == INTENT and row.intent not in known)
-                ):
+                if _not_waiting(label_id, row) or _not_approvable(row, row.intent, known, entries):
                     skipped.append(label_id)
                     continue
                 label_store.mark_reviewed(conn, row.id, label_store.APPROVED, now, who)

@@ -10,7 +10,7 @@ import pytest
 
 from sportello.__main__ import main as sportello_main
 from sportello.answering import kb
-from sportello.answering.kb import KBError, read_kb
+from sportello.answering.kb import KBError, phrasing_rows, read_kb
 from sportello.answering.retrieval import RetrievalAnswerer
 
 HEADER = "id,intent,lang,questions,answer\n"
@@ -169,3 +169,20 @@ def test_the_csv_field_limit_is_left_as_it_was(tmp_path):
     before = csv.field_size_limit()
     read_kb(kb_file(tmp_path, ""))
     assert csv.field_size_limit() == before and kb.MAX_CELL < before
+
+
+def test_learned_phrasings_share_a_row_per_intent_and_language_up_to_a_size():
+    items = [
+        ("learned-1", "wifi", "it", "c'è il wifi?", "Sì."),
+        ("learned-2", "cani", "it", "posso portare il cane | il gatto?", "Solo cani guida."),
+        ("learned-3", "wifi", "en", "wifi?", "Yes."),
+        ("learned-4", "wifi", "it", "rete gratis?", "Sì."),
+        ("learned-5", "wifi", "it", "c'è il wifi?", "Sì."),  # the same question again: once
+        ("learned-6", "wifi", "it", "x" * 30, "Sì."),  # over the row's size: a new row
+    ]
+    assert phrasing_rows(items, max_chars=30) == [
+        ("learned-1", "wifi", "it", "c'è il wifi?|rete gratis?", "Sì."),
+        ("learned-2", "cani", "it", "posso portare il cane / il gatto?", "Solo cani guida."),
+        ("learned-3", "wifi", "en", "wifi?", "Yes."),
+        ("learned-6", "wifi", "it", "x" * 30, "Sì."),
+    ]
