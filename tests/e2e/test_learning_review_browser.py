@@ -37,11 +37,13 @@ def test_an_admin_approves_an_intents_generated_questions_at_once(data_dir, shar
         page.set_viewport_size({"width": 1280, "height": 800})
         sign_in_browser(page, dash.url, "mario")
         open_page(page, "Analisi", page.get_by_text("Proposte da rivedere"))
-        page.get_by_text("dove lascio lo zaino?").first.wait_for(timeout=30_000)
+        # the proposals' own boxes (the history's table below lists the same questions)
+        proposals = page.locator('[class*="st-key-lbl_review_"][data-testid="stVerticalBlock"]')
+        proposals.get_by_text("dove lascio lo zaino?").wait_for(timeout=30_000)
         choose(page, page.locator('[class*="st-key-lbl_review_intent"]'), "animali")
         approve = page.get_by_role("button", name="Approva le 3 mostrate")
         approve.wait_for(timeout=30_000)
-        page.get_by_text("dove lascio lo zaino?").wait_for(state="detached", timeout=30_000)  # the other intent's
+        proposals.get_by_text("dove lascio lo zaino?").wait_for(state="detached", timeout=30_000)  # other intent
         assert_accessible(page, "the review of an intent's generated questions")
         page.screenshot(path=str(SHOTS / "learning-review-desktop.png"), full_page=True)
         page.set_viewport_size({"width": 390, "height": 844})
@@ -53,7 +55,7 @@ def test_an_admin_approves_an_intents_generated_questions_at_once(data_dir, shar
         page.screenshot(path=str(SHOTS / "learning-review-phone.png"))
         approve.click()
         page.get_by_text("3 proposte approvate: l'AI le usa da ora.").wait_for(timeout=30_000)
-        page.get_by_text("dove lascio lo zaino?").first.wait_for(timeout=30_000)  # still waiting for a review
+        proposals.get_by_text("dove lascio lo zaino?").wait_for(timeout=30_000)  # still waiting for a review
     learned = read_examples(data_dir / "learned_examples.csv")
     assert sorted((x.question, x.source) for x in learned) == [
         ("are dogs welcome inside?", GENERATED),
