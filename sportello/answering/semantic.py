@@ -43,7 +43,7 @@ from sportello.domain.intents import ESCALATE
 
 from . import calibration as calibration_file
 from .calibration import NEUTRAL, Calibration, calibrate_examples
-from .evidence import Parts, decide, example_parts, fused_scores, group_max, lexical_confidence
+from .evidence import ALL_FEATURES, Parts, decide, example_parts, fused_scores, group_max, lexical_confidence
 from .examples import GENERATED, Example, append_example, read_examples
 from .kb import Answer
 from .retrieval import MAX_SUGGESTIONS, KBIndex, RetrievalAnswerer
@@ -493,13 +493,16 @@ class SemanticAnswerer(RetrievalAnswerer):
 
     # -- calibration ---------------------------------------------------------------------------------------
 
-    def calibrate(self, k: int = 5, seed: int = 0, save: bool = True, **choose) -> Calibration:
+    def calibrate(
+        self, k: int = 5, seed: int = 0, save: bool = True, features=ALL_FEATURES, max_wrong: float = 0.02, **choose
+    ) -> Calibration:
         """Refit the weights, the found/not-found rule and its threshold on the labelled examples by k-fold CV.
 
         Reads only the examples file (never an evaluation file): each example is scored with the others as
-        memory, as a new question would be. The pooled held-out metrics are kept in `cv`."""
+        memory, as a new question would be. The pooled held-out metrics are kept in `cv`. The defaults are the
+        shipped demo rule's (every decision feature, <= 2 % wrong; `python -m sportello.answering.fit_warm`)."""
         state = self._refresh(force=True)
-        cal = calibrate_examples(self, state, k=k, seed=seed, **choose)
+        cal = calibrate_examples(self, state, k=k, seed=seed, features=features, max_wrong=max_wrong, **choose)
         self.calibration = cal
         self._auto_calibration = False
         if save:

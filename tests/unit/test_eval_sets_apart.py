@@ -1,4 +1,4 @@
-"""The sealed blind sets (README, "How good it is"; written in session 17, never scored) are kept apart from
+"""The sealed blind sets (README, "How good it is"; written in session 17; the demo's scored once in session 18) are kept apart from
 everything else of their KB: no question of one is a labelled example, a label-pool question, an LLM's example
 (`generated_examples.csv`) or a question of another evaluation set (compared folded: case, accents, spaces). Exact
 repeats of short questions ("parking?", "hi!") written independently were dropped, unread, when the sets were
