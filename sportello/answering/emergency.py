@@ -213,6 +213,7 @@ _SAFE = frozenset(
     missing listing losing lostfound allergy allergie allergies allergico allergica allergic
     ladder leader flame frame flames frames alarms alarm allarme cadute figure figura figurine
     piccolo piccola piccoli piccole small little nipote nipoti rapida rapido rapide rapidi
+    urbano urbana urbani urbane suburbano suburbana
     """.split()
 )
 

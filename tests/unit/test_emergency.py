@@ -72,6 +72,7 @@ lost my kid's teddy bear this morning, did anyone hand it in?
 I'm allergic to bees, anything I should know?
 can I store a suitcase?
 che tariffa al kWh ha la colonnina rapida?
+che numero di autobus urbano ferma vicino all'ingresso?
 the ticket machine is stuck, it doesn't give my ticket
 we fell in love with your gardens, can we come back in spring?
 can you help?""".splitlines()
