@@ -172,7 +172,9 @@ _PAST = re.compile(
     r"\b(ieri|l'altro ieri|settimana scorsa|mese scorso|anno scorso|giorni fa|settimane fa|mesi fa|"
     r"la scorsa (settimana|visita|volta)|lo scorso|yesterday|last (week|month|year|time|visit|sunday|saturday)|"
     r"days ago|weeks ago|months ago|assicurazion\w*|insurance|claim|rimborso|refund|risarciment\w*|"
-    r"compensation|denuncia|police report|report it|to report|per la denuncia|certificat\w*)\b"
+    r"compensation|denuncia|police report|report it|to report|per la denuncia|certificat\w*)\b|"
+    # "when did it happen?" asks about an event that is over ("quando è caduto l'impero romano?")
+    r"^\W*(quando (e|sono|fu|furono)|when (did|was|were))\b"
 )
 # Things (a teddy bear, a child's coat) are lost property, not a lost person.
 _THING_OF_PERSON = re.compile(

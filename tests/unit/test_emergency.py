@@ -73,6 +73,8 @@ I'm allergic to bees, anything I should know?
 can I store a suitcase?
 che tariffa al kWh ha la colonnina rapida?
 che numero di autobus urbano ferma vicino all'ingresso?
+quando è caduto l'impero romano d'occidente?
+when did the western roman empire fall?
 the ticket machine is stuck, it doesn't give my ticket
 we fell in love with your gardens, can we come back in spring?
 can you help?""".splitlines()
