@@ -140,7 +140,10 @@ _EMERGENCY_WORD = re.compile(r"emergenz[ae]|emergency|emergencies")
 _EVER = re.compile(r"\b(ever|mai|in the past|in passato|before|prima d'?ora|history|storia|happened|successo)\b")
 _CRIME_INFO = re.compile(
     r"\b(no weapons|armi ammesse|weapons allowed|knives allowed|coltelli ammessi|attack on titan|"
-    r"security check|controlli di sicurezza|metal detector)\b"
+    r"security check|controlli di sicurezza|metal detector|"
+    # asking whether one may bring a knife in ("posso portare un coltellino svizzero nella borsa?")
+    r"(bring|carry|portare) (in |into |dentro )?(a |an |my |un |il |il mio |mio )?(small |pocket |piccolo )?"
+    r"(coltell\w*|knife|knives|pocketknife|penknife))\b"
 )
 _LOST = (
     r"non trovo( piu)?|non troviamo( piu)?|non riesco a trovare|non riusciamo a trovare|ho perso|abbiamo perso|"

@@ -75,6 +75,8 @@ che tariffa al kWh ha la colonnina rapida?
 che numero di autobus urbano ferma vicino all'ingresso?
 quando è caduto l'impero romano d'occidente?
 when did the western roman empire fall?
+posso portare un coltellino svizzero nella borsa?
+can I bring a pocket knife into the galleries?
 the ticket machine is stuck, it doesn't give my ticket
 we fell in love with your gardens, can we come back in spring?
 can you help?""".splitlines()
