@@ -218,7 +218,7 @@ _SAFE = frozenset(
     missing listing losing lostfound allergy allergie allergies allergico allergica allergic
     ladder leader flame frame flames frames alarms alarm allarme cadute figure figura figurine
     piccolo piccola piccoli piccole small little nipote nipoti rapida rapido rapide rapidi
-    urbano urbana urbani urbane suburbano suburbana
+    urbano urbana urbani urbane suburbano suburbana accredito accrediti accreditato accreditata theres
     """.split()
 )
 
@@ -339,7 +339,9 @@ def _stuck_person(t: str) -> bool:
         return False
     person = re.search(
         r"\b(i'?m|i am|we'?re|we are|sono|siamo|e|is|are|my|mio|mia|someone|somebody|qualcuno|"
-        r"un bambino|una bambina|a child|a man|a woman|un signore|una signora|people|persone|gente|mi|ci)\b",
+        r"un bambino|una bambina|a child|a man|a woman|un signore|una signora|people|persone|gente|mi|ci)\b|"
+        # the writer, unsaid: "stuck in the lift on 2nd floor", "bloccata in ascensore"
+        r"^\W*(stuck|trapped|bloccat[oaie]|intrappolat[oaie]|chius[oaie] dentro)\b",
         t,
     )
     return bool(person and _STUCK_WHERE.search(t))

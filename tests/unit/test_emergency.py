@@ -17,6 +17,8 @@ DEV = ["eval_dev", "eval_dev_oos", "eval_test", "eval_holdout", "eval_holdout2"]
 
 # Written for this test from a generic emergency vocabulary (no venue), typos on purpose.
 EMERGENCIES = """I'm stuck in the lift
+stuck in the lift on 2nd floor and the alarm button isnt working
+theres smoke comming from the ceiling near the bookshop
 sono bloccato in ascensore
 siamo rimasti chiusi nel bagno
 my son is locked in the toilet and can't get out
@@ -76,6 +78,7 @@ che numero di autobus urbano ferma vicino all'ingresso?
 quando è caduto l'impero romano d'occidente?
 when did the western roman empire fall?
 posso portare un coltellino svizzero nella borsa?
+Sono un giornalista, come richiedo un accredito stampa per la mostra?
 can I bring a pocket knife into the galleries?
 the ticket machine is stuck, it doesn't give my ticket
 we fell in love with your gardens, can we come back in spring?
