@@ -853,6 +853,14 @@ class RetrievalAnswerer:
         entry = index.entry_for(best, lang)
         conf = round(float(confidence), 4)
         first = entry.questions[0] if entry.questions else None
+        hedgeable = best not in (index.greeting_intent, index.thanks_intent)
+        if early is None and confidence < threshold and hedgeable and index.knows(text, lang):
+            # Below the threshold the best entry is still the topic when the question names a language, diet or
+            # way to pay that its answer does not, though it names others of the kind ("fate visite guidate in
+            # giapponese?"): what is known, what is not, and a person (an escalation either way).
+            missing = contrast.uncovered(text, index.classes[index.intent_idx[best]])
+            if missing:
+                return self._hedged(entry, best, conf, lang, first, missing)
         if early is not None or confidence < threshold:
             # An out-of-scope match gets them only when the ranking is sure enough to have answered: the rule
             # may have overruled a KB entry ("posso dare una mano con la banca dei semi?": "banca" is a bank).
@@ -860,26 +868,23 @@ class RetrievalAnswerer:
             offered = ranking[:MAX_SUGGESTIONS] if sure and index.knows(text, lang) else []
             reply = early or Answer.none(lang, conf)
             return replace(reply, suggestion=first if offered else None, suggestions=offered)
-        if best not in (index.greeting_intent, index.thanks_intent):
+        if hedgeable:
             # A language, diet or way to pay the answer does not name, though it names others of its kind; with
             # HEDGE_UNKNOWN_WORDS, any word no KB entry uses.
             missing = contrast.uncovered(text, index.classes[index.intent_idx[best]])
             if not missing and self.hedge:
                 missing = index.uncovered(text, lang, best)
             if missing:
-                note = HEDGE_TEXT.get(lang, HEDGE_TEXT["en"]).format(what=", ".join(missing[:2]))
-                return Answer(
-                    False,
-                    f"{entry.answer}\n\n{note}",
-                    best,
-                    entry.id,
-                    conf,
-                    lang,
-                    first,
-                    hedged=True,
-                    suggestions=[best],
-                )
+                return self._hedged(entry, best, conf, lang, first, missing)
         return Answer(True, entry.answer, entry.intent, entry.id, conf, lang)
+
+    @staticmethod
+    def _hedged(entry, best: str, conf: float, lang: str, first: str | None, missing: list[str]) -> Answer:
+        """The hedged reply: the best entry's answer, then "I don't have information about X"; not found."""
+        note = HEDGE_TEXT.get(lang, HEDGE_TEXT["en"]).format(what=", ".join(missing[:2]))
+        return Answer(
+            False, f"{entry.answer}\n\n{note}", best, entry.id, conf, lang, first, hedged=True, suggestions=[best]
+        )
 
     def question_for(self, intent: str, lang: str) -> str | None:
         """The question a suggestion button asks: the intent's first KB question in `lang` (None if unknown)."""
