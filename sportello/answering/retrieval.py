@@ -853,29 +853,24 @@ class RetrievalAnswerer:
         entry = index.entry_for(best, lang)
         conf = round(float(confidence), 4)
         first = entry.questions[0] if entry.questions else None
-        hedgeable = best not in (index.greeting_intent, index.thanks_intent)
-        if early is None and confidence < threshold and hedgeable and index.knows(text, lang):
-            # Below the threshold the best entry is still the topic when the question names a language, diet or
-            # way to pay that its answer does not, though it names others of the kind ("fate visite guidate in
-            # giapponese?"): what is known, what is not, and a person (an escalation either way).
-            missing = contrast.uncovered(text, index.classes[index.intent_idx[best]])
-            if missing:
-                return self._hedged(entry, best, conf, lang, first, missing)
+        # A language, diet or way to pay the best entry's answer does not name, though it names others of its kind.
+        hedgeable = early is None and best not in (index.greeting_intent, index.thanks_intent)
+        missing = contrast.uncovered(text, index.classes[index.intent_idx[best]]) if hedgeable else []
         if early is not None or confidence < threshold:
+            if missing and index.knows(text, lang):
+                # Under the threshold the best entry is still the topic ("fate visite guidate in giapponese?"):
+                # what is known, what is not, and a person (an escalation either way).
+                return self._hedged(entry, best, conf, lang, first, missing)
             # An out-of-scope match gets them only when the ranking is sure enough to have answered: the rule
             # may have overruled a KB entry ("posso dare una mano con la banca dei semi?": "banca" is a bank).
             sure = early is None or confidence >= threshold
             offered = ranking[:MAX_SUGGESTIONS] if sure and index.knows(text, lang) else []
             reply = early or Answer.none(lang, conf)
             return replace(reply, suggestion=first if offered else None, suggestions=offered)
-        if hedgeable:
-            # A language, diet or way to pay the answer does not name, though it names others of its kind; with
-            # HEDGE_UNKNOWN_WORDS, any word no KB entry uses.
-            missing = contrast.uncovered(text, index.classes[index.intent_idx[best]])
-            if not missing and self.hedge:
-                missing = index.uncovered(text, lang, best)
-            if missing:
-                return self._hedged(entry, best, conf, lang, first, missing)
+        if hedgeable and not missing and self.hedge:
+            missing = index.uncovered(text, lang, best)  # HEDGE_UNKNOWN_WORDS: any word no KB entry uses
+        if missing:
+            return self._hedged(entry, best, conf, lang, first, missing)
         return Answer(True, entry.answer, entry.intent, entry.id, conf, lang)
 
     @staticmethod
