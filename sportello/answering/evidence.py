@@ -151,6 +151,12 @@ def lexical_confidence(parts: Parts, rows: np.ndarray, best: np.ndarray) -> np.n
     return np.array([KBIndex._calibrate(o, o - r, p) for o, r, p in zip(own, runner, parts.penalty, strict=True)])
 
 
+def interactions(z: np.ndarray) -> np.ndarray:
+    """(rows, n) -> (rows, n + n (n + 1) / 2): the columns, then every product of two of them (squares too)."""
+    i, j = np.triu_indices(z.shape[1])
+    return np.column_stack([z, z[:, i] * z[:, j]])
+
+
 @dataclass(frozen=True)
 class Calibration:
     weights: tuple[float, float, float, float]  # lexical, phrasing, answer, example
@@ -165,6 +171,12 @@ class Calibration:
     # what the rule was fitted on (e.g. proper nouns, seen on one training question of the venues) cannot carry
     # the decision alone. None: not clipped (the demo's rule, fitted on 1,674 examples).
     clip: float | None = None
+    # When set (the demo's rule), the rule also weighs every product of two standardised features (squares too):
+    # `interactions` expands them and they are standardised again by `mean2` / `scale2`. A high phrasing similarity
+    # means more when the nearest must-escalate example is far than when it is close; a linear rule cannot say so.
+    interactions: bool = False
+    mean2: tuple[float, ...] = ()
+    scale2: tuple[float, ...] = ()
     # The threshold for a cold KB whose memory holds an LLM's approved examples (`kb examples`, 10 or more an intent:
     # `semantic._threshold`), chosen on rows answered with such a memory; None: `threshold` there too.
     generated_threshold: float | None = None
@@ -180,6 +192,8 @@ class Calibration:
         z = (x - np.asarray(self.mean)) / np.asarray(self.scale)
         if self.clip:
             z = np.clip(z, -self.clip, self.clip)
+        if self.interactions:
+            z = (interactions(z) - np.asarray(self.mean2)) / np.asarray(self.scale2)
         logit = self.coef[0] + z @ np.asarray(self.coef[1:])
         return 1.0 / (1.0 + np.exp(-np.clip(logit, -30, 30)))
 
@@ -187,7 +201,8 @@ class Calibration:
         w = ", ".join(
             f"{n}={v:g}" for n, v in zip(("lexical", "phrase", "answer", "example"), self.weights, strict=True)
         )
-        lines = [f"operating point: P(right) >= {self.threshold:.2f}; intent score weights {w}"]
+        rule = f"{len(self.features)} features" + (" and their products" if self.interactions else "")
+        lines = [f"operating point: P(right) >= {self.threshold:.2f} ({rule}); intent score weights {w}"]
         if self.cv:
             cv = self.cv
             lines.append(
@@ -219,15 +234,21 @@ class Calibration:
             features=tuple(d.get("features") or DECISION_FEATURES),
             clip=float(d["clip"]) if d.get("clip") else None,
             generated_threshold=float(d["generated_threshold"]) if d.get("generated_threshold") else None,
+            interactions=bool(d.get("interactions", False)),
+            mean2=tuple(d.get("mean2") or ()),
+            scale2=tuple(d.get("scale2") or ()),
         )
 
     def valid(self) -> bool:
-        """Of this feature version, with known features and one coefficient each."""
+        """Of this feature version, with known features and one coefficient each (each product, with interactions)."""
+        n = len(self.features)
+        columns = n + n * (n + 1) // 2 if self.interactions else n
         return (
             self.version == FEATURE_VERSION
             and all(f in ALL_FEATURES for f in self.features)
-            and len(self.coef) == len(self.features) + 1
-            and len(self.mean) == len(self.scale) == len(self.features)
+            and len(self.coef) == columns + 1
+            and len(self.mean) == len(self.scale) == n
+            and (not self.interactions or len(self.mean2) == len(self.scale2) == columns)
         )
 
 

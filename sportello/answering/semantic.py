@@ -494,15 +494,25 @@ class SemanticAnswerer(RetrievalAnswerer):
     # -- calibration ---------------------------------------------------------------------------------------
 
     def calibrate(
-        self, k: int = 5, seed: int = 0, save: bool = True, features=ALL_FEATURES, max_wrong: float = 0.02, **choose
+        self,
+        k: int = 5,
+        seed: int = 0,
+        save: bool = True,
+        features=ALL_FEATURES,
+        max_wrong: float = 0.02,
+        interactions: bool = True,
+        **choose,
     ) -> Calibration:
         """Refit the weights, the found/not-found rule and its threshold on the labelled examples by k-fold CV.
 
         Reads only the examples file (never an evaluation file): each example is scored with the others as
         memory, as a new question would be. The pooled held-out metrics are kept in `cv`. The defaults are the
-        shipped demo rule's (every decision feature, <= 2 % wrong; `python -m sportello.answering.fit_warm`)."""
+        shipped demo rule's (every decision feature and their products, <= 2 % wrong;
+        `python -m sportello.answering.fit_warm`)."""
         state = self._refresh(force=True)
-        cal = calibrate_examples(self, state, k=k, seed=seed, features=features, max_wrong=max_wrong, **choose)
+        cal = calibrate_examples(
+            self, state, k=k, seed=seed, features=features, max_wrong=max_wrong, interactions=interactions, **choose
+        )
         self.calibration = cal
         self._auto_calibration = False
         if save:

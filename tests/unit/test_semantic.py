@@ -311,13 +311,18 @@ def test_a_kb_without_its_own_examples_is_decided_by_the_cold_operating_point(en
     warm = Calibration.from_json(SHIPPED_CALIBRATION.read_text(encoding="utf-8"))
     assert cold.valid() and set(LITERAL_FEATURES) <= set(cold.features)
     assert warm.valid()
-    # A file written before the literal features (no "features" key) reads with the decision features only.
+    # A file written before the literal features (no "features" key) reads with the decision features only, and
+    # one written before the products of features (no "interactions" key) reads as a linear rule.
     old = json.loads(SHIPPED_CALIBRATION.read_text(encoding="utf-8"))
     n = len(DECISION_FEATURES)
     old.update(mean=old["mean"][:n], scale=old["scale"][:n], coef=old["coef"][: n + 1])
-    del old["features"]
+    for key in ("features", "interactions", "mean2", "scale2"):
+        del old[key]
     legacy = Calibration.from_json(json.dumps(old))
-    assert legacy.valid() and legacy.features == DECISION_FEATURES
+    assert legacy.valid() and legacy.features == DECISION_FEATURES and not legacy.interactions
+    assert warm.interactions and not cold.interactions
+    # A rule with products needs a coefficient for each: a file that lost them is not used.
+    assert not dataclasses.replace(warm, coef=warm.coef[: len(warm.features) + 1]).valid()
     # The cold rule clips its standardised features (fit_cold.CLIP); the demo's does not; a file without the key
     # reads unclipped.
     assert cold.clip and warm.clip is None and legacy.clip is None
