@@ -103,7 +103,11 @@ _CRIME = (
     r"aggredendo|assault\w*|attacked|attacking|attack|picchiat[oaie]|picchia|picchiando|beating|punched|"
     r"hitting|rissa|fight|fighting|violen\w*|molest\w*|harass\w*|molestat[oaie]|molestie|minacci\w*|threaten\w*|"
     r"weapon|arma|armato|armata|coltello|knife|pistola|gun|following me|mi segue|ci segue|stalker|"
-    r"stole|steals|snatched|took my (bag|wallet|phone|purse)|(mi|ci|le|gli) ha(nno)? strappato|exposing himself|si e spogliato|kidnap\w*|rapit[oaie]|rapimento|abus\w*"
+    r"stole|steals|snatched|(took|grabbed|nicked|swiped) my (bag|handbag|wallet|phone|mobile|purse|backpack|camera)|"
+    r"ran (off|away) with my|(mi|ci|le|gli) ha(nno)? strappato|exposing himself|si e spogliato|kidnap\w*|"
+    r"rapit[oaie]|rapimento|abus\w*|"
+    # a fight now: "stanno facendo a botte", "si picchiano", "two men are punching each other", "a brawl"
+    r"(fa\w*|fatto) a botte|si (stanno )?picchi\w*|(a|prendendo a|presi a) (pugni|calci)|punching|brawl\w*"
 )
 # An animal out of its enclosure now ("there's a snake loose in the reptile house!", "è scappata una scimmia").
 _ANIMAL = (
@@ -141,6 +145,9 @@ _EVER = re.compile(r"\b(ever|mai|in the past|in passato|before|prima d'?ora|hist
 _CRIME_INFO = re.compile(
     r"\b(no weapons|armi ammesse|weapons allowed|knives allowed|coltelli ammessi|attack on titan|"
     r"security check|controlli di sicurezza|metal detector|"
+    # whether the venue answers for a theft ("siete responsabili in caso di furto?", "are you liable if it's stolen?")
+    r"(in caso di|in case of) (furto|theft|rapina|robbery)|(siete|sarete|e|are you|is the \w+) (responsabil\w*|liable)|"
+    r"liability|"
     # asking whether one may bring a knife in ("posso portare un coltellino svizzero nella borsa?")
     r"(bring|carry|portare) (in |into |dentro )?(a |an |my |un |il |il mio |mio )?(small |pocket |piccolo )?"
     r"(coltell\w*|knife|knives|pocketknife|penknife))\b"
@@ -340,6 +347,8 @@ def _stuck_person(t: str) -> bool:
     person = re.search(
         r"\b(i'?m|i am|we'?re|we are|sono|siamo|e|is|are|my|mio|mia|someone|somebody|qualcuno|"
         r"un bambino|una bambina|a child|a man|a woman|un signore|una signora|people|persone|gente|mi|ci)\b|"
+        # someone named: "little girl stuck in the toilet cubicle"
+        rf"\b({_PERSON}|(little |small |young |old |elderly )?(girl|boy|kid|lady|man|woman|child))\b|"
         # the writer, unsaid: "stuck in the lift on 2nd floor", "bloccata in ascensore"
         r"^\W*(stuck|trapped|bloccat[oaie]|intrappolat[oaie]|chius[oaie] dentro)\b",
         t,

@@ -19,6 +19,11 @@ DEV = ["eval_dev", "eval_dev_oos", "eval_test", "eval_holdout", "eval_holdout2"]
 EMERGENCIES = """I'm stuck in the lift
 stuck in the lift on 2nd floor and the alarm button isnt working
 theres smoke comming from the ceiling near the bookshop
+due ragazzi stanno facendo a botte vicino alla biglietteria
+two men are punching each other in the courtyard
+si stanno picchiando all'ingresso, venite
+someone just grabbed my phone and ran off
+a little boy is stuck in the toilet, the lock is jammed
 sono bloccato in ascensore
 siamo rimasti chiusi nel bagno
 my son is locked in the toilet and can't get out
@@ -80,6 +85,8 @@ when did the western roman empire fall?
 posso portare un coltellino svizzero nella borsa?
 Sono un giornalista, come richiedo un accredito stampa per la mostra?
 can I bring a pocket knife into the galleries?
+se lascio lo zaino al guardaroba siete responsabili in caso di furto?
+are you liable if something is stolen from the lockers?
 the ticket machine is stuck, it doesn't give my ticket
 we fell in love with your gardens, can we come back in spring?
 can you help?""".splitlines()
