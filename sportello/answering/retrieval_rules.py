@@ -328,6 +328,8 @@ _GREETING_WORDS = set(
     chiederti chiedervi chiederle domandarti domandarvi paio qualche cose di del sul sulla informazioni info aiutarmi
     aiutarci aiutare help me us hope hoping m am we re you please per favore couple few some things plan planning
     visit visita organizzare parco museo castello giardino park museum castle garden zoo
+    anybody somebody someone around out to of che mi puo potete potreste dare una mano questions about visiting
+    scrivo avere delle risponde rispondere
     """.split()
 )
 _GREETING_KEYS = set(
@@ -347,6 +349,7 @@ _THANKS_WORDS = set(
     u ya your vostro vostra tuo tua chiarissimo chiarissima chiarissimi chiarissime chiara chiari chiare
     all i needed need wanted have day good buona buon giornata serata weekend thats
     ve ll re d m
+    clear now quick quickly fast reply replying risposto veloce rapida
     """.split()
 )
 # A part of the day alone ("morning!", "evening"): a greeting only when it is the whole message.

@@ -399,3 +399,17 @@ def test_a_greeting_or_thanks_with_a_few_more_words_is_still_small_talk():
     assert small_talk("ehi ciao, posso chiederti una cosa?") == "greeting"
     for question in ("hi, can you help me with parking?", "ciao, info parcheggio", "help me", "hello, museum hours?"):
         assert small_talk(question) is None, question
+
+
+def test_asking_whether_anyone_is_there_or_thanks_for_a_quick_reply_is_small_talk():
+    """Issue 25, the demo's development sets and sealed eval_holdout14 (read after its scoring): asking whether
+    someone is there, or thanking for a quick or clear reply, went to a KB entry or a bare offer of a person."""
+    from sportello.answering.retrieval_rules import small_talk
+
+    assert small_talk("hello, is anybody around?") == "greeting"
+    assert small_talk("buonasera, qualcuno mi può dare una mano?") == "greeting"
+    assert small_talk("hi there, I have a couple of questions about visiting") == "greeting"
+    assert small_talk("thanks, all clear now") == "thanks"
+    assert small_talk("grazie della risposta veloce") == "thanks"
+    for question in ("anybody around to tell me the opening hours?", "hi, someone to help me with a refund?"):
+        assert small_talk(question) is None, question
