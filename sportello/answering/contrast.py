@@ -90,6 +90,14 @@ _ONLY = {
 }
 
 
+# A way to pay that not every till takes (PayPal, Satispay, Amex, a bank transfer, a phone's wallet), asked of an
+# answer that names no way to pay at all ("can I pay for the online ticket with PayPal?" of the online tickets'
+# answer): it does not say. Cash and cards are left out: nearly everywhere takes them, and a visitor asking "can I pay
+# by card?" of the prices' answer is better answered than hedged.
+_RARE_PAYMENT = "|".join(f"(?:{p})" for m, p in CLASSES["payment"].items() if m not in ("cash", "card"))
+_NONE_NAMED = {"payment": re.compile(rf"\b(?P<what>{_RARE_PAYMENT})\b")}
+
+
 def named(text: str) -> dict[str, dict[str, str]]:
     """The members `text` names, by class: {class: {member: the words as written (folded)}}; a text that speaks of
     languages it does not list has the member ANY, one that says its members are the only ones the member ONLY."""
@@ -110,8 +118,8 @@ def named(text: str) -> dict[str, dict[str, str]]:
 
 def uncovered(question: str, covered: dict[str, set[str]]) -> list[str]:
     """The question's words (as written, folded) for members of a class that the answer's text (`covered`: its
-    members by class) names others of, but not these, or for a language asked of an answer that names none
-    (`_ASKED_IN`): what the answer does not cover."""
+    members by class) names others of, but not these, or for a language (`_ASKED_IN`) or an uncommon way to pay
+    (`_NONE_NAMED`) asked of an answer that names none: what the answer does not cover."""
     out = []
     for cls, members in named(question).items():
         own = covered.get(cls)
@@ -121,4 +129,6 @@ def uncovered(question: str, covered: dict[str, set[str]]) -> list[str]:
             out += [words for member, words in members.items() if member not in own and member not in (ANY, ONLY)]
         elif cls == "language" and set(members) != {ANY} and (m := _ASKED_IN.search(fold(question))):
             out.append(m.group("after") or m.group("before"))
+        elif cls in _NONE_NAMED and (m := _NONE_NAMED[cls].search(fold(question))):
+            out.append(m.group("what"))
     return out

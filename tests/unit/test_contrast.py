@@ -165,3 +165,13 @@ def test_a_card_to_pay_with_is_not_a_venue_pass():
     assert contrast.named("The Valbruna Card costs 60 euros a year") == {}
     covered = {"payment": {"card", "cash"}}
     assert contrast.uncovered("Do I need cash for the car park or do the machines take cards?", covered) == []
+
+
+def test_an_uncommon_way_to_pay_asked_of_an_answer_that_names_none_is_not_covered():
+    """The zoo's label pool: "can I pay for the online ticket with PayPal?" got the online tickets' answer, which
+    names no way to pay. Cash and cards, taken nearly everywhere, are left to the answer."""
+    assert contrast.uncovered("Si può pagare il biglietto online con PayPal?", {}) == ["paypal"]
+    assert contrast.uncovered("do you take american express at the ticket office?", {}) == ["american express"]
+    assert contrast.uncovered("posso pagare il gruppo con bonifico?", {}) == ["bonifico"]
+    assert contrast.uncovered("can I pay by card at the ticket office?", {}) == []
+    assert contrast.uncovered("si paga in contanti?", {}) == []
