@@ -229,8 +229,9 @@ def test_calibration_reads_only_the_examples_never_a_holdout(fused, monkeypatch)
     # Each fold's threshold keeps <= 2 % wrong on its training rows; pooled over the held-out folds the rate lands
     # within half a point of it. Since session 18 the memory holds ~700 near-misses and many ways of asking written
     # in visitors' voices (terse, broken, verbose): with the others as memory 58 % of them are answered (83 % of
-    # the 1,674 before), and wrong stays at 1.9 %.
-    assert cal.cv["examples"] >= 3800 and 0.05 <= cal.threshold <= 0.95
+    # the 1,674 before), and wrong stays at 1.9 %. Since session 19 the rule weighs the products of its features and
+    # the memory holds 647 more ways of asking with a story first or the need said indirectly: 60.5 / 93.1 / 2.2 %.
+    assert cal.cv["examples"] >= 4500 and 0.05 <= cal.threshold <= 0.95
     assert cal.cv["accuracy"] >= 0.5 and cal.cv["recall"] >= 0.9 and cal.cv["wrong"] <= 0.025
 
 
