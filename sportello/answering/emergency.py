@@ -104,7 +104,7 @@ _CRIME = (
     r"hitting|rissa|fight|fighting|violen\w*|molest\w*|harass\w*|molestat[oaie]|molestie|minacci\w*|threaten\w*|"
     r"weapon|arma|armato|armata|coltello|knife|pistola|gun|following me|mi segue|ci segue|stalker|"
     r"stole|steals|snatched|(took|grabbed|nicked|swiped) my (bag|handbag|wallet|phone|mobile|purse|backpack|camera)|"
-    r"ran (off|away) with my|(mi|ci|le|gli) ha(nno)? strappato|exposing himself|si e spogliato|kidnap\w*|"
+    r"ran (off|away) with my|(mi|ci|le|gli) ha(nno)? (appena )?(strappato|sfilato|portato via)|sfilat[oaie] (dalla|dalle|dal|di) (tasca|tasche|borsa|zaino)|exposing himself|si e spogliato|kidnap\w*|"
     r"rapit[oaie]|rapimento|abus\w*|"
     # a fight now: "stanno facendo a botte", "si picchiano", "two men are punching each other", "a brawl"
     r"(fa\w*|fatto) a botte|si (stanno )?picchi\w*|(a|prendendo a|presi a) (pugni|calci)|punching|brawl\w*"

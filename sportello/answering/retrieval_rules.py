@@ -350,6 +350,7 @@ _THANKS_WORDS = set(
     all i needed need wanted have day good buona buon giornata serata weekend thats
     ve ll re d m
     clear now quick quickly fast reply replying risposto veloce rapida
+    kindly patience most
     """.split()
 )
 # A part of the day alone ("morning!", "evening"): a greeting only when it is the whole message.

@@ -23,6 +23,7 @@ due ragazzi stanno facendo a botte vicino alla biglietteria
 two men are punching each other in the courtyard
 si stanno picchiando all'ingresso, venite
 someone just grabbed my phone and ran off
+mi hanno sfilato il portafoglio dallo zaino
 a little boy is stuck in the toilet, the lock is jammed
 sono bloccato in ascensore
 siamo rimasti chiusi nel bagno

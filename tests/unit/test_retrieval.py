@@ -411,5 +411,6 @@ def test_asking_whether_anyone_is_there_or_thanks_for_a_quick_reply_is_small_tal
     assert small_talk("hi there, I have a couple of questions about visiting") == "greeting"
     assert small_talk("thanks, all clear now") == "thanks"
     assert small_talk("grazie della risposta veloce") == "thanks"
+    assert small_talk("many thanks for your patience") == "thanks"
     for question in ("anybody around to tell me the opening hours?", "hi, someone to help me with a refund?"):
         assert small_talk(question) is None, question
