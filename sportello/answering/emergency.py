@@ -45,7 +45,8 @@ _ILLNESS = (
     r"emergenz[ae]|emergency|emergencies|ambulanz[ae]|ambulance|pronto soccorso|first aid|primo soccorso|"
     r"defibrillat\w*|malore|svenut[oaie]|sviene|svenire|svenendo|fainted|fainting|faint|passed out|collapsed|"
     r"collapse|unconscious|incosciente|privo di sensi|priva di sensi|ferit[oaie]|injured|injury|bleeding|"
-    r"sanguin\w*|perde sangue|si e (fatt[oa]|sentit[oa]) male|si sono fatti male|mi sono fatt[oa] male|"
+    r"sanguin\w*|perde (tanto |molto |parecchio )?sangue|si (e|sono) tagliat[oaie]|respira male|respira a fatica|"
+    r"(e|sono) crollat[oaie]|si e (fatt[oa]|sentit[oa]) male|si sono fatti male|mi sono fatt[oa] male|"
     r"sta male|stanno male|sto male|mi sento male|si sente male|feel(ing)? (sick|ill|unwell|faint|dizzy)|"
     r"not feeling well|is unwell|taken ill|is sick|being sick|vomit\w*|vomita\w*|sentit[oa] male|not breathing|can'?t breathe|cannot breathe|non respira|"
     r"non riesce a respirare|difficolta a respirare|heart attack|infarto|attacco di cuore|dolor[ei] al petto|"
@@ -90,7 +91,7 @@ _FIRE_INFO = re.compile(
 _STUCK = (
     r"(stuck|trapped|locked|shut|chius[oaie]|bloccat[oaie]|intrappolat[oaie]|rimast[oaie] (chius[oaie]|bloccat[oaie]|dentro))"
     r"( \w+){0,4} (in|inside|dentro|nel|nella|nell|nei|nelle|in the|into)\b"
-    r"|(can'?t|cannot|can not|unable to|non (riesco|riusciamo|riesce|riescono) a) (get|uscire|aprire|open)\b"
+    r"|(can'?t|cannot|can not|unable to|non (riesco|riusciamo|riesce|riescono) a) (get|uscire|aprire|open|scendere)\b"
     r"|(ascensore|lift|elevator)( \w+){0,3} (bloccat\w*|fermo|ferma|stuck|broken down|stopped)"
     r"|(stuck|bloccat\w*|chius[oaie] dentro|locked in|trapped)\b"
 )
@@ -102,7 +103,7 @@ _CRIME = (
     r"rapina|derubat\w*|pickpocket\w*|borseggi\w*|scippat\w*|scippo|aggredit[oaie]|aggression\w*|aggressione|"
     r"aggredendo|assault\w*|attacked|attacking|attack|picchiat[oaie]|picchia|picchiando|beating|punched|"
     r"hitting|rissa|fight|fighting|violen\w*|molest\w*|harass\w*|molestat[oaie]|molestie|minacci\w*|threaten\w*|"
-    r"weapon|arma|armato|armata|coltello|knife|pistola|gun|following me|mi segue|ci segue|stalker|"
+    r"(has|with|holding|carrying|got|pulled) an? (weapon|gun|knife)|arma|armato|armata|coltello|knife|pistola|gun|shoving|following me|mi segue|ci segue|stalker|"
     r"stole|steals|snatched|(took|grabbed|nicked|swiped) my (bag|handbag|wallet|phone|mobile|purse|backpack|camera)|"
     r"ran (off|away) with my|(mi|ci|le|gli) ha(nno)? (appena )?(strappato|sfilato|portato via)|sfilat[oaie] (dalla|dalle|dal|di) (tasca|tasche|borsa|zaino)|exposing himself|si e spogliato|kidnap\w*|"
     r"rapit[oaie]|rapimento|abus\w*|"
@@ -122,7 +123,7 @@ _ANIMAL = (
 )
 _ANIMAL_LOOSE = re.compile(
     rf"\b({_ANIMAL})\b( \w+){{0,4}} (is |are |e |sono |has |have )?(loose|on the loose|escaped|got out|out of (its|the) "
-    r"(enclosure|cage|pen)|scappat[oaie]|fuggit[oaie]|usc\w* dal (recinto|gabbia))\b|"
+    r"(enclosure|cage|pen)|scappat[oaie]|fuggit[oaie]|usc\w* dal (recinto|gabbia)|fuori (dal|dalla) (recinto|gabbia))\b|"
     rf"\b(loose|escaped|scappat[oaie]|fuggit[oaie])( \w+){{0,2}} (un |una |il |la |lo |a |an |the )?({_ANIMAL})\b"
 )
 # An animal's bite told now ("a snake bit my husband", "è stato morsicato da un cane"); "a bit" and "un morso" (a
@@ -164,7 +165,7 @@ _PERSON = (
     r"mia sorella|mia amica|mio amico|il mio compagno|la mia compagna|"
     r"my ((elderly|old|little|young|older|younger|baby|small|autistic|disabled|deaf|blind) )?"
     r"(son|daughter|child|kid|boy|girl|husband|wife|mother|father|mum|mom|dad|grandmother|grandfather|"
-    r"grandma|grandpa|granny|brother|sister|friend|partner|toddler|baby|little one|grandson|granddaughter|"
+    r"grandma|grandpa|granny|grandad|granddad|grandmother|brother|sister|friend|partner|toddler|baby|little one|grandson|granddaughter|"
     r"nephew|niece|children|kids|students?|pupils?)|our (son|daughter|child|kid|boy|girl|baby|children|kids)|"
     r"(la|il|mia|mio|nostra|nostro) (nonna|nonno|mamma|papa|madre|padre|zia|zio|figlia|figlio|bambina|bambino|"
     r"moglie|marito)|a child|a kid|a (little|small) (boy|girl)|little (boy|girl)|"
@@ -226,6 +227,7 @@ _SAFE = frozenset(
     ladder leader flame frame flames frames alarms alarm allarme cadute figure figura figurine
     piccolo piccola piccoli piccole small little nipote nipoti rapida rapido rapide rapidi
     urbano urbana urbani urbane suburbano suburbana accredito accrediti accreditato accreditata theres
+    flight flights weapons showing
     """.split()
 )
 
@@ -330,6 +332,7 @@ _STUCK_WHERE = re.compile(
     r"(testa|mano|braccio|gamba|piede|dito) (\w+ )?(incastrat\w*|bloccat\w*)|lift|elevator|ascensore|ascensori|toilet|toilets|bathroom|restroom|loo|wc|bagno|bagni|gabinetto|"
     r"room|sala|stanza|locale|cage|gabbia|recinto|enclosure|tunnel|cella|cell|cupola|dome|tower|torre|"
     r"glasshouse|serra|greenhouse|cellar|cantina|basement|sotterraneo|closet|armadio|storeroom|magazzino|"
+    r"wall|walls|muro|mura|tree|albero|ledge|cornicione|roof|tetto|up there|lassu|can'?t get down|non riesce a scendere|"
     r"inside|dentro|locked in|chius[oaie] dentro|trapped|intrappolat\w*|can'?t get out|cannot get out|"
     r"non (riesco|riusciamo|riesce|riescono) a uscire)\b"
 )

@@ -24,6 +24,13 @@ two men are punching each other in the courtyard
 si stanno picchiando all'ingresso, venite
 someone just grabbed my phone and ran off
 mi hanno sfilato il portafoglio dallo zaino
+my granddad has wandered off and we can't find him
+two guys shoving people around at the entrance
+mia figlia si è tagliata con un vetro e perde molto sangue
+un signore è crollato vicino alla cassa e respira male
+c'è un cinghiale fuori dal recinto
+my son climbed a tree and can't get down
+a man with a knife near the ticket desk
 a little boy is stuck in the toilet, the lock is jammed
 sono bloccato in ascensore
 siamo rimasti chiusi nel bagno
@@ -88,6 +95,9 @@ Sono un giornalista, come richiedo un accredito stampa per la mostra?
 can I bring a pocket knife into the galleries?
 se lascio lo zaino al guardaroba siete responsabili in caso di furto?
 are you liable if something is stolen from the lockers?
+our flight was moved to tomorrow, can we change the date of our tickets?
+is the armoury worth it for someone into medieval weapons?
+can I show the ticket on my phone instead of printing it?
 the ticket machine is stuck, it doesn't give my ticket
 we fell in love with your gardens, can we come back in spring?
 can you help?""".splitlines()
