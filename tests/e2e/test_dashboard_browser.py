@@ -49,6 +49,12 @@ def reply_box(page):
     return page.locator('[class*="st-key-reply_text_"] textarea').first
 
 
+def sidebar_folded(page) -> None:
+    """On a narrow screen Streamlit folds the sidebar away (an animation, ~0.3 s): until it is out of view."""
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    wait_until(lambda: (b := sidebar.bounding_box()) is None or b["x"] + b["width"] <= 0, timeout=10, interval=0.05)
+
+
 def test_inbox_take_type_enter_release_and_the_ticket_page(data_dir, shared_chromium):
     """The operator inbox at 1280x800 and 390x844: a visitor waits → in the list ("Prendi" in view) → taken →
     the thread, the reply box and "Rilascia" in view → "typing" reaches the visitor while the operator types
@@ -112,7 +118,7 @@ def test_inbox_take_type_enter_release_and_the_ticket_page(data_dir, shared_chro
 
         # The phone: the open thread first, its reply box and "Rilascia" in view, nothing wider than the screen.
         page.set_viewport_size({"width": 390, "height": 844})
-        page.wait_for_timeout(500)
+        sidebar_folded(page)
         in_view(page, reply_box(page), "the reply box on a phone")
         in_view(page, page.get_by_role("button", name="Rilascia"), "Rilascia on a phone")
         assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1
@@ -132,7 +138,7 @@ def test_inbox_take_type_enter_release_and_the_ticket_page(data_dir, shared_chro
         in_view(page, page.get_by_role("button", name=f"#{snap['ticket_id']} · risolto"), "the list's row")
         assert_accessible(page, "the Ticket page")
         page.set_viewport_size({"width": 390, "height": 844})
-        page.wait_for_timeout(500)
+        sidebar_folded(page)
         in_view(page, page.get_by_role("button", name=f"#{snap['ticket_id']} · risolto"), "the row on a phone")
         assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1
         assert_accessible(page, "the Ticket page on a phone")
@@ -144,7 +150,7 @@ def test_app_serves_the_dashboard_on_its_own_port_and_beside(data_dir, shared_ch
     app = AppServer(data_dir, env={"DASHBOARD_PORT": str(port)}, args=[])
     with app:
         beside = f"http://127.0.0.1:{port}/dashboard"
-        wait_until(lambda: _healthy(beside), timeout=60, interval=0.2)
+        wait_until(lambda: _healthy(beside), timeout=60, interval=0.05)
         assert _healthy(app.url + "/dashboard")  # the same, through the app's port
         assert httpx.get(app.url + "/api/health").status_code == 200
         # The start log names what to open: the visitor page, the dashboard through the app's port, the API.
@@ -266,9 +272,7 @@ def test_console_chat_view_alert_notes_transfer_and_labels(data_dir, tmp_path, s
         bubble = _box(page, "msg-operator-")
         frame = wait_until(page.locator('[class*="st-key-transcript_"]').first.bounding_box, timeout=10, interval=0.1)
         assert bubble["x"] + bubble["width"] <= frame["x"] + frame["width"] + 1, (bubble, frame)  # not clipped
-        # On the narrow screen Streamlit folds the sidebar away (an animation): the picture once it is out of view.
-        sidebar = page.locator('[data-testid="stSidebar"]')
-        wait_until(lambda: (b := sidebar.bounding_box()) is None or b["x"] + b["width"] <= 0, timeout=10, interval=0.1)
+        sidebar_folded(page)  # the picture once the sidebar is out of view
         page.screenshot(path=str(SHOTS / "console-phone.png"))
         page.set_viewport_size({"width": 1280, "height": 800})
 

@@ -25,7 +25,7 @@ def test_sign_in_survives_a_reload_and_a_deep_link_and_esci_ends_it(data_dir):
     app = AppServer(data_dir, env={"DASHBOARD_PORT": str(free_port())}, args=[])
     with app, chromium() as ctx:
         dash = app.url + "/dashboard/"
-        wait_until(lambda: _healthy(app.url + "/dashboard"), timeout=60, interval=0.2)
+        wait_until(lambda: _healthy(app.url + "/dashboard"), timeout=60, interval=0.05)
         page = ctx.new_page()
         page.set_viewport_size({"width": 1280, "height": 800})
         sign_in_browser(page, dash, "mario")

@@ -40,7 +40,11 @@ def test_an_admin_approves_an_intents_generated_questions_at_once(data_dir, shar
         # the proposals' own boxes (the history's table below lists the same questions)
         proposals = page.locator('[class*="st-key-lbl_review_"][data-testid="stVerticalBlock"]')
         proposals.get_by_text("dove lascio lo zaino?").wait_for(timeout=30_000)
-        choose(page, page.locator('[class*="st-key-lbl_review_intent"]'), "animali")
+        intent = page.locator('[class*="st-key-lbl_review_intent"]')
+        # In view first, as an operator scrolls to it: clicked below the fold (Playwright scrolling as it clicks),
+        # the list did not open and `choose` clicked again after its 3 s wait.
+        intent.scroll_into_view_if_needed()
+        choose(page, intent, "animali")
         approve = page.get_by_role("button", name="Approva le 3 mostrate")
         approve.wait_for(timeout=30_000)
         proposals.get_by_text("dove lascio lo zaino?").wait_for(state="detached", timeout=30_000)  # other intent

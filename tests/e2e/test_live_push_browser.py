@@ -2,7 +2,8 @@
 and, only when it moves, the page redraws the fragment that changed. In a real browser (Playwright + Debian
 chromium), against a real `python app.py` with its dashboard behind the /dashboard/ proxy, reading what the
 page's websocket carries (testkit/streamlit_runs.py): a new waiting chat and a visitor's message appear
-without a full-page run, and an idle console runs nothing at all."""
+without a full-page run, and an idle console runs nothing at all, also while its long poll comes back and
+beats (HEARTBEAT_TIMEOUT_S 6 here: a beat every 2 s, inside the idle window)."""
 
 from __future__ import annotations
 
@@ -14,22 +15,50 @@ from testkit.streamlit_runs import StreamlitRuns
 from testkit.support import AppServer, Visitor, add_operator, free_port, wait_until
 
 QUESTION = "Posso prenotare una visita privata notturna per il mio matrimonio?"
+CONSOLE = "(window.__spConsole || {})"
+# The window in which an idle console must send nothing: longer than the watcher's own periods (a fallback look
+# every 0.5 s, a settle look 1.5 s after news, a beat every HEARTBEAT_TIMEOUT_S / 3 = 2 s), and at least until
+# one more beat went out (the long poll came back and was asked again).
+IDLE_S = 2.5
+
+
+class Runs(StreamlitRuns):
+    """StreamlitRuns, with the time the last frame from the dashboard was handed over."""
+
+    last = 0.0
+
+    def received(self, payload) -> None:
+        self.last = time.monotonic()
+        super().received(payload)
+
+
+def settled(page, runs: Runs, quiet_s: float = 0.7, timeout: float = 15) -> None:
+    """Until the page has nothing on its way: no look due (news is followed by a settle look 1.5 s later; the
+    log's last entry is the latest look) and no frame from the dashboard for `quiet_s` (more than the
+    fallback's 0.5 s between looks; a run's frames come within it). Playwright hands the websocket's frames
+    over only while it runs: waited for with its own clock."""
+    deadline = time.monotonic() + timeout
+    while True:
+        page.wait_for_timeout(100)
+        due = page.evaluate(f"(({CONSOLE}).log || []).slice(-1).some((l) => l.startsWith('news'))")
+        if not due and time.monotonic() - runs.last >= quiet_s:
+            return
+        assert time.monotonic() < deadline, ("still busy", runs.snapshot(), page.evaluate(f"{CONSOLE}.log"))
 
 
 def test_news_redraws_only_its_fragment_and_an_idle_console_sends_nothing(data_dir):
     add_operator(data_dir, "mario", "Mario Rossi", "password123")
-    env = {"QUEUE_TIMEOUT_S": "86400", "HEARTBEAT_TIMEOUT_S": "120", "DASHBOARD_PORT": str(free_port())}
+    env = {"QUEUE_TIMEOUT_S": "86400", "HEARTBEAT_TIMEOUT_S": "6", "DASHBOARD_PORT": str(free_port())}
     with AppServer(data_dir, env=env, args=[]) as app, chromium() as ctx:
         page = ctx.new_page()
         page.set_viewport_size({"width": 1440, "height": 1000})
-        runs = StreamlitRuns()
+        runs = Runs()
         page.on("websocket", runs.attach)
         sign_in_browser(page, app.url + "/dashboard/", "mario")
         page.get_by_text("In coda: 0").wait_for(timeout=30_000)
         # The watcher long-polls the API (the sign-in cookie is its key), not the page's own fallback ticks.
-        console = "window.__spConsole || {}"
-        wait_until(lambda: page.evaluate(f"({console}).asks > 0 && !({console}).fallback"), timeout=15)
-        page.wait_for_timeout(2000)  # (Playwright delivers websocket events only while it runs)
+        wait_until(lambda: page.evaluate(f"{CONSOLE}.asks > 0 && !{CONSOLE}.fallback"), timeout=15)
+        settled(page, runs)  # the fallback's last looks ran
 
         # A visitor joins the queue: the queue panel and the badge show it, the page does not rerun.
         visitor = Visitor(app.url)
@@ -45,12 +74,14 @@ def test_news_redraws_only_its_fragment_and_an_idle_console_sends_nothing(data_d
         page.get_by_role("button", name="Prendi").click()
         page.get_by_text("Ora l'assiste Mario.").wait_for(timeout=30_000)
         page.get_by_text("In coda: 0").wait_for(timeout=30_000)
-        page.wait_for_timeout(2000)
+        settled(page, runs)  # the take's news and its settle look ran
 
         # Idle, with a live chat open: the browser waits on the API (which also gets the heartbeat); the page
         # runs nothing and sends nothing: neither the transcript, nor the queue, nor the badge.
         before = runs.snapshot()
-        page.wait_for_timeout(4000)
+        beat = page.evaluate(f"{CONSOLE}.lastBeat")
+        page.wait_for_timeout(IDLE_S * 1000)
+        wait_until(lambda: page.evaluate(f"{CONSOLE}.lastBeat") > beat, timeout=10)  # a beat went out meanwhile
         idle = runs.since(before)
         assert idle["full_runs"] == 0, idle
         assert idle["fragment_runs"] == 0, (idle, page.evaluate("JSON.stringify(window.__spConsole.log)"))

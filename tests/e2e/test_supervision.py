@@ -75,7 +75,7 @@ def _start_with_dashboard(data_dir, port: int, **env) -> AppServer:
     app = AppServer(data_dir, env={"DASHBOARD_PORT": str(port), **env}, args=[])
     app.start()
     try:
-        wait_until(lambda: _dashboard_up(app.url), timeout=60, interval=0.2)
+        wait_until(lambda: _dashboard_up(app.url), timeout=60, interval=0.05)
     except BaseException:
         _cleanup(app)
         raise
@@ -130,8 +130,8 @@ def test_a_hung_dashboard_is_restarted(data_dir):
         time.sleep(1.5)  # the supervisor probes once a second: let it see the dashboard answer
         os.kill(child, signal.SIGSTOP)  # alive, but answers nothing
         t0 = time.monotonic()
-        wait_until(lambda: not _alive(child), timeout=20, interval=0.2)
-        wait_until(lambda: _dashboard_up(app.url), timeout=40, interval=0.2)
+        wait_until(lambda: not _alive(child), timeout=20, interval=0.05)
+        wait_until(lambda: _dashboard_up(app.url), timeout=40, interval=0.05)
         print(f"\nhung dashboard replaced in {time.monotonic() - t0:.2f} s")
         assert httpx.get(app.url + "/api/health", timeout=10).status_code == 200
     finally:

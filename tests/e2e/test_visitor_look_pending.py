@@ -17,6 +17,7 @@ from sportello.faces.visitor.actions import VisitorActions
 from testkit.browser import fresh_context, visitor_page
 from testkit.inprocess import InProcessServer
 from testkit.support import Operator, add_operator, wait_until
+from tests.e2e.gradio_events import GradioEvents
 
 PHASES = """() => {
   window.__phases = [];
@@ -35,6 +36,7 @@ def test_a_release_drawn_while_an_older_render_is_on_its_way_stays_on_screen(tmp
         mario = Operator(srv.url, "mario")
         mario.online()
         page = visitor_page(ctx, srv.url, (1280, 800))
+        events = GradioEvents(page)
         page.locator("#msg textarea").fill(HARD)
         page.locator("#send").click()
         page.locator("#offer-accept").click()
@@ -45,20 +47,28 @@ def test_a_release_drawn_while_an_older_render_is_on_its_way_stays_on_screen(tmp
 
         switched: list[str] = []
         looks: list[str] = []
+        held = [0]  # the calls held back by `drawn`, not returned yet
         switch, read = VisitorActions.set_language, VisitorActions.poll
 
         drawn = threading.Event()  # the page shows the release the script drew
 
+        def hold() -> None:
+            held[0] += 1
+            try:
+                drawn.wait(10)
+            finally:
+                held[0] -= 1
+
         def slow_switch(self, view, lang):  # the language switch reads the chat, then comes back after the release
             out = switch(self, view, lang)
             switched.append(out["status"])
-            drawn.wait(10)
+            hold()
             return out
 
         def slow_poll(self, view):  # and so does the look the stream's new language asks
             out = read(self, view)
             looks.append(out["status"] if out else "")
-            drawn.wait(10)
+            hold()
             return out
 
         page.evaluate(PHASES)  # the phases #status shows, in order
@@ -77,7 +87,10 @@ def test_a_release_drawn_while_an_older_render_is_on_its_way_stays_on_screen(tmp
 
         # The held renders come back with the chat as it was ("live"): they land after the release (mostly: under
         # load Gradio has been seen to apply none of them, then there is nothing to undo), and do not stay.
-        page.wait_for_timeout(3_000)
+        # Once they are back, their renders applied, and whatever these ask (one more look: `stale`) done too: no
+        # Gradio event on its way for 1 s (a look is asked 30 ms after what calls for it).
+        wait_until(lambda: held[0] == 0, timeout=10)
+        events.settled(quiet_s=1.0)
         print(f"phases after the release was drawn: {after_release()}")
         expect(page.locator("#status")).to_contain_text("This conversation is closed")  # ... and did not stay
         expect(page.locator("#status .sp-phase")).to_have_attribute("data-phase", "closed")

@@ -20,6 +20,7 @@ from playwright.sync_api import Page, expect
 from testkit.axe import assert_accessible
 from testkit.browser import fresh_context, visitor_page
 from testkit.support import AppServer, Operator, add_operator, wait_until
+from tests.e2e.gradio_events import GradioEvents
 
 QUESTION = "Quali sono gli orari di apertura?"
 HARD = "Posso prenotare una visita privata notturna con il direttore per il mio matrimonio?"
@@ -61,9 +62,10 @@ def phase(page: Page, name: str, timeout: float = 10_000) -> None:
 def test_the_offer_the_queue_the_operator_and_the_release_show_without_a_gradio_event(app, shared_chromium, size):
     with fresh_context(shared_chromium) as ctx:
         page = visitor_page(ctx, app.url, size)
+        events = GradioEvents(page)
         send(page, QUESTION)  # the chat starts (and is kept by a look): answered, no offer
         expect(page.locator("#chat .message-content", has_text="dalle 9:30")).to_have_count(1, timeout=10_000)
-        page.wait_for_timeout(1000)  # the look that keeps the new chat (asked as it started) is done
+        events.settled()  # the look that keeps the new chat (asked as it started), if any, is done
         page.reload()  # the chat is kept; drawn by Gradio from it: the "rate" button is offered
         expect(page.locator("#chat .message-content", has_text="dalle 9:30")).to_have_count(1, timeout=30_000)
         expect(page.locator("#status .sp-phase")).to_have_attribute("data-rate", "can")
@@ -147,9 +149,10 @@ def test_with_nobody_free_the_contact_form_and_the_ticket_show_without_a_gradio_
     try:
         with fresh_context(shared_chromium) as ctx:
             page = visitor_page(ctx, app.url, size)
+            events = GradioEvents(page)
             send(page, HARD)
             expect(page.locator("#offer-accept")).to_be_visible(timeout=10_000)
-            page.wait_for_timeout(1000)  # the look that keeps the new chat is done
+            events.settled()  # the look that keeps the new chat, if any, is done
             gradio: list[str] = []
             page.on("request", lambda r: gradio.append(r.url) if "/gradio_api/" in r.url else None)
 
@@ -180,7 +183,7 @@ def test_with_nobody_free_the_contact_form_and_the_ticket_show_without_a_gradio_
             phase(page, "bot")
             send(page, HARD)
             expect(page.locator("#offer-accept")).to_be_visible(timeout=10_000)
-            page.wait_for_timeout(1000)
+            events.settled()
             page.locator("#offer-accept").click()
             phase(page, "collecting_contact")
             page.locator("#contact-method label", has_text="Email").click()

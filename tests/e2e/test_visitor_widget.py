@@ -200,12 +200,12 @@ def test_on_a_phone_the_panel_is_the_whole_screen_in_english(app, venue_site, br
 
 def test_send_pressed_while_the_answer_is_on_its_way_is_not_lost(app, standin, browser):
     """Gradio ignored a second Send while the first still ran: now it waits for the answer, then goes."""
-    standin.set_script(price_answer(delay=2.0))
+    standin.set_script(price_answer(delay=2.0) + price_answer())  # the first answer slow, the second at once
     page = browser.new_page()
     page.set_viewport_size(DESKTOP)
-    page.goto(app.url + "/")
+    page.goto(app.url + "/api/chat/hours")  # the browser is shared: its storage cleared first, on a light page
     page.evaluate("localStorage.clear()")
-    page.reload()
+    page.goto(app.url + "/")
     expect(page.locator("#chat .message").first).to_be_visible(timeout=30_000)
     box, send = page.locator("#msg textarea"), page.locator("#send")
     box.fill("Quanto costa il biglietto?")

@@ -240,7 +240,8 @@ def test_operator_at_capacity_is_not_available(data_dir, db_env):
 
 def test_queue_timeout_moves_to_contact(data_dir, db_env):
     add_operator(data_dir, "mario", "Mario Rossi", env=db_env)
-    with InProcessServer(data_dir, env={"QUEUE_TIMEOUT_S": "1.5", **db_env}) as srv:
+    # A short timeout: the sweeper (one look a second) moves the chat at its first look after it.
+    with InProcessServer(data_dir, env={"QUEUE_TIMEOUT_S": "0.5", **db_env}) as srv:
         op = Operator(srv.url, "mario")
         op.online()
         v = Visitor(srv.url)
