@@ -80,12 +80,18 @@ WEIGHT_GRID = [
 ]
 
 
-def _fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 50, clip: float | None = None):
-    """L2 logistic regression on the standardised features (clipped to [-clip, clip] when set, as
-    `Calibration.probability` then reads them); returns mean, scale and coefficients (intercept first)."""
+def _standard(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each column's mean and spread (1 where a column is constant), to standardise it."""
     mean = x.mean(axis=0)
     scale = x.std(axis=0)
     scale[scale < 1e-9] = 1.0
+    return mean, scale
+
+
+def _fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 50, clip: float | None = None):
+    """L2 logistic regression on the standardised features (clipped to [-clip, clip] when set, as
+    `Calibration.probability` then reads them); returns mean, scale and coefficients (intercept first)."""
+    mean, scale = _standard(x)
     z = (x - mean) / scale
     if clip:
         z = np.clip(z, -clip, clip)
@@ -144,9 +150,7 @@ def _rule(weights, x: np.ndarray, y: np.ndarray, features, interactions: bool) -
     if not interactions:
         mean, scale, coef = _fit_logistic(cols, y)
         return replace(shape, mean=mean, scale=scale, coef=coef)
-    mean = cols.mean(axis=0)
-    scale = cols.std(axis=0)
-    scale[scale < 1e-9] = 1.0
+    mean, scale = _standard(cols)
     mean2, scale2, coef = _fit_logistic(expand((cols - mean) / scale), y, l2=INTERACTION_L2)
     return replace(
         shape, mean=tuple(mean), scale=tuple(scale), coef=coef, interactions=True, mean2=mean2, scale2=scale2
