@@ -41,12 +41,33 @@ export default function (component) {
     s.version = data.version;
     if (s.abort) s.abort.abort();
   }
+  if (!s.navHooked) {  // once a page: a click on a link of the sidebar's navigation to another page
+    s.navHooked = true;
+    document.addEventListener("click", (ev) => {
+      const a = ev.target && ev.target.closest ? ev.target.closest("a[href]") : null;
+      if (!a || !a.closest('[data-testid="stSidebarNav"]')) return;
+      const to = new URL(a.href, location.href).pathname;
+      if (to !== location.pathname) s.leaving = { at: Date.now(), from: location.pathname };
+    }, true);
+  }
   if (s.running) return;
   s.running = true;
   const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
+  const NAV_MS = 15000;  // a page that never comes (the server gone): the looks resume
   const alive = () => s.el && s.el.isConnected;
+  // Leaving this page: from a click on another page's link until the browser shows that page (its address
+  // changes when the server's run of it starts, together with the page Streamlit's next requests name). A look
+  // sent in between would name the page being left: run after the new page's, it made Streamlit clear the new
+  // page's main area (the README's former known issue); folded into it, it drew the old page instead. The new
+  // page's run draws everything from now, so a look skipped then loses nothing.
+  const leaving = () => s.leaving && location.pathname === s.leaving.from && Date.now() - s.leaving.at < NAV_MS;
   const look = (why) => {
     if (!alive()) return;
+    if (leaving()) {
+      s.skipped = (s.skipped || 0) + 1;
+      s.log = (s.log || []).slice(-20).concat(["leaving-" + why + "@" + (Date.now() % 100000)]);
+      return;
+    }
     s.looks += 1;
     s.lastLook = Date.now();
     s.log = (s.log || []).slice(-20).concat([why + "@" + (Date.now() % 100000)]);
