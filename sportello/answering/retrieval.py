@@ -51,6 +51,9 @@ log = logging.getLogger(__name__)
 __all__ = ["NO_ANSWER", "OPERATOR_REQUEST", "KBIndex", "RetrievalAnswerer", "Scored"]
 GREETING_INTENTS = ("saluto", "greeting", "greetings", "saluti", "hello")
 THANKS_INTENTS = ("ringraziamento", "thanks", "thank_you", "grazie", "ringraziamenti")
+GOODBYE_INTENTS = ("congedo", "goodbye", "arrivederci", "commiato", "farewell", "bye", "saluti_finali")
+# A KB whose small-talk entries have other names: the entry most of whose questions are that kind of small talk.
+SMALL_TALK_SHARE = 0.6
 
 # Fallback small talk when the KB has no greeting/thanks entries.
 _BUILTIN_SMALL_TALK = {
@@ -58,6 +61,8 @@ _BUILTIN_SMALL_TALK = {
     ("greeting", "en"): "Hello! How can I help you?",
     ("thanks", "it"): "Prego, è stato un piacere!",
     ("thanks", "en"): "You're welcome!",
+    ("goodbye", "it"): "Arrivederci, e grazie per averci scritto!",
+    ("goodbye", "en"): "Goodbye, and thank you for writing to us!",
 }
 
 # Scoring parameters, chosen by 5-fold cross-validation on tests/data/eval_dev.csv + eval_test.csv, and
@@ -310,8 +315,9 @@ class KBIndex:
             for cls, members in contrast.named(" ".join((*e.questions, e.answer))).items():
                 own.setdefault(cls, set()).update(members)
 
-        self.greeting_intent = self._find_intent(GREETING_INTENTS)
-        self.thanks_intent = self._find_intent(THANKS_INTENTS)
+        self.greeting_intent = self._small_talk_intent(GREETING_INTENTS, "greeting")
+        self.thanks_intent = self._small_talk_intent(THANKS_INTENTS, "thanks")
+        self.goodbye_intent = self._small_talk_intent(GOODBYE_INTENTS, "goodbye")
 
     # -- text to terms -------------------------------------------------------
 
@@ -486,9 +492,8 @@ class KBIndex:
         if not small_talk_cue(text):
             # "when do you open in the morning" shares "morning" with "Good morning": without a greeting or
             # thank-you word, the small-talk intents are not candidates.
-            for name in (self.greeting_intent, self.thanks_intent):
-                if name:
-                    combined[self.intent_idx[name]] = 0.0
+            for name in self.small_talk_intents:
+                combined[self.intent_idx[name]] = 0.0
         self._key_concepts(slots, combined)
         penalty = PROPER_PENALTY * min(self.unknown_proper_nouns(text), 2)
         return combined, bm25, chars, penalty
@@ -576,6 +581,23 @@ class KBIndex:
             if name in self.by_intent:
                 return name
         return None
+
+    def _small_talk_intent(self, names: tuple[str, ...], kind: str) -> str | None:
+        """The KB's entry for this kind of small talk: by its name, else the one whose questions are mostly it."""
+        found = self._find_intent(names)
+        if found:
+            return found
+        share = {}
+        for intent, entries in self.by_intent.items():
+            qs = [q for e in entries for q in e.questions]
+            if len(qs) >= 2:
+                share[intent] = sum(small_talk(q) == kind for q in qs) / len(qs)
+        best = max(share, key=share.get, default=None)
+        return best if best is not None and share[best] >= SMALL_TALK_SHARE else None
+
+    @property
+    def small_talk_intents(self) -> list[str]:
+        return [i for i in (self.greeting_intent, self.thanks_intent, self.goodbye_intent) if i]
 
     def entry_for(self, intent: str, lang: str) -> KBEntry:
         entries = self.by_intent[intent]
@@ -854,7 +876,7 @@ class RetrievalAnswerer:
         conf = round(float(confidence), 4)
         first = entry.questions[0] if entry.questions else None
         # A language, diet or way to pay the best entry's answer does not name, though it names others of its kind.
-        hedgeable = early is None and best not in (index.greeting_intent, index.thanks_intent)
+        hedgeable = early is None and best not in index.small_talk_intents
         missing = contrast.uncovered(text, index.classes[index.intent_idx[best]]) if hedgeable else []
         if early is not None or confidence < threshold:
             if missing and index.knows(text, lang):
@@ -954,9 +976,12 @@ class RetrievalAnswerer:
         return self.index.score(strip_small_talk(question) or question, lang)[:k]
 
     def _small_talk(self, index: KBIndex, kind: str, lang: str) -> Answer:
-        intent = index.greeting_intent if kind == "greeting" else index.thanks_intent
-        if intent:
-            entry = index.entry_for(intent, lang)
-            return Answer(True, entry.answer, entry.intent, entry.id, 1.0, lang)
-        name = "saluto" if kind == "greeting" else "ringraziamento"
+        # A goodbye where the KB has no goodbye entry: its thank-you answers it (the demo's "thanks, bye").
+        kinds = {"greeting": ["greeting"], "thanks": ["thanks"], "goodbye": ["goodbye", "thanks"]}[kind]
+        for k in kinds:
+            intent = getattr(index, f"{k}_intent")
+            if intent:
+                entry = index.entry_for(intent, lang)
+                return Answer(True, entry.answer, entry.intent, entry.id, 1.0, lang)
+        name = {"greeting": "saluto", "thanks": "ringraziamento", "goodbye": "congedo"}[kind]
         return Answer(True, _BUILTIN_SMALL_TALK[(kind, lang)], name, None, 1.0, lang)

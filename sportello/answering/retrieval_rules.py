@@ -336,7 +336,7 @@ _GREETING_KEYS = set(
     "ciao salve buongiorno buonasera buonanotte buondi ehila hello hi hey hiya howdy greetings".split()
 )
 _GREETING_PHRASES = re.compile(r"\b(good (morning|afternoon|evening|day)|buon pomeriggio|buona sera|buon giorno)\b")
-_THANKS_KEYS = re.compile(r"\b(grazie|ringrazi\w*|thank\w*|thanks|thx|ty|cheers|merci|gracias)\b")
+_THANKS_KEYS = re.compile(r"\b(grazie|ringrazi\w*|thank\w*|thanks|thx|ty|cheers|merci|gracias|appreciated)\b")
 _THANKS_WORDS = set(
     """
     grazie mille tante molte infinite davvero ancora tanto tutto ok okay va bene perfetto ottimo benissimo
@@ -351,6 +351,27 @@ _THANKS_WORDS = set(
     ve ll re d m
     clear now quick quickly fast reply replying risposto veloce rapida
     kindly patience most
+    exactly what much appreciated
+    """.split()
+)
+# Leave-taking ("ok, see you on Saturday then, bye!", "a posto così, arrivederci"). A strong word says goodbye even
+# beside a thank-you ("thanks, bye"); a weak one ("buona serata", "that's all") only without one, where it is a thanks.
+_GOODBYE_STRONG = re.compile(
+    r"\b(bye|byee|goodbye|arrivederci|arrivederla|ciao ciao|a presto|alla prossima|see (you|ya)|take care|"
+    r"talk (to you )?(later|soon)|ci vediamo|ci sentiamo)\b"
+)
+_GOODBYE_WEAK = re.compile(
+    r"\b(buona (serata|giornata|notte|continuazione)|buon (lavoro|proseguimento|weekend|fine settimana)|"
+    r"have a (good|nice|great|lovely) (one|day|evening|night|weekend)|that s (all|everything|it)|e tutto|"
+    r"a posto cosi|niente altro|nothing else|no more questions)\b"
+)
+_GOODBYE_WORDS = set(
+    """
+    bye byee goodbye arrivederci arrivederla ciao presto prossima alla see you ya take care talk to later soon ci
+    vediamo sentiamo buona buon serata giornata notte continuazione lavoro proseguimento fine settimana have a good
+    nice great lovely one day evening night weekend that s all everything it e tutto per ora now for posto cosi
+    niente altro nothing else no more questions then allora va bene ok okay right alright i ll let go domani
+    tomorrow sabato domenica saturday sunday soon again
     """.split()
 )
 # A part of the day alone ("morning!", "evening"): a greeting only when it is the whole message.
@@ -362,11 +383,15 @@ def _tokens(text: str) -> list[str]:
 
 
 def small_talk(text: str) -> str | None:
-    """'greeting' or 'thanks' when the message is only that, else None."""
+    """'greeting', 'thanks' or 'goodbye' when the message is only that, else None."""
     t = fold(text)
     toks = _tokens(text)
     if not toks:
         return None
+    if (_GOODBYE_STRONG.search(t) or (_GOODBYE_WEAK.search(t) and not _THANKS_KEYS.search(t))) and all(
+        w in _GOODBYE_WORDS or w in _THANKS_WORDS for w in toks
+    ):
+        return "goodbye"
     if _THANKS_KEYS.search(t) and all(w in _THANKS_WORDS or w in _GREETING_WORDS for w in toks):
         return "thanks"
     if len(toks) == 1 and toks[0] in _GREETING_ALONE:
@@ -382,7 +407,10 @@ def small_talk_cue(text: str) -> bool:
     """True when the message contains a greeting or a thank-you word (it may contain more)."""
     t = fold(text)
     return bool(
-        _THANKS_KEYS.search(t) or _GREETING_PHRASES.search(t) or any(w in _GREETING_KEYS for w in _tokens(text))
+        _THANKS_KEYS.search(t)
+        or _GREETING_PHRASES.search(t)
+        or _GOODBYE_STRONG.search(t)
+        or any(w in _GREETING_KEYS for w in _tokens(text))
     )
 
 

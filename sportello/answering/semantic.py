@@ -452,7 +452,7 @@ class SemanticAnswerer(RetrievalAnswerer):
         missing = np.zeros((len(texts), n))
         asked = np.zeros(len(texts))
         allowed = np.ones((len(texts), n), dtype=bool)
-        small = [i for i in (index.greeting_intent, index.thanks_intent) if i]
+        small = index.small_talk_intents
         for r, (t, lg) in enumerate(zip(texts, langs, strict=True)):
             combined, _, _, pen = index.score_all(t, lg)
             lexical[r] = combined

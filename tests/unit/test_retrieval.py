@@ -414,3 +414,48 @@ def test_asking_whether_anyone_is_there_or_thanks_for_a_quick_reply_is_small_tal
     assert small_talk("many thanks for your patience") == "thanks"
     for question in ("anybody around to tell me the opening hours?", "hi, someone to help me with a refund?"):
         assert small_talk(question) is None, question
+
+
+def test_a_goodbye_gets_the_kbs_goodbye_entry_whatever_its_name_or_else_its_thank_you(tmp_path):
+    """Issue 25, the cave's, opera house's and cathedral's pools (session 20): leave-taking ("ok, ci vediamo
+    sabato, ciao ciao", "that's everything, take care!") went to the greeting or to a KB entry. A goodbye is small
+    talk of its own: the KB's goodbye entry answers it, found by its name or, named otherwise, as the entry whose
+    questions are mostly goodbyes; a KB without one answers with its thank-you (the demo's "thanks, bye")."""
+    from sportello.answering.retrieval_rules import small_talk
+
+    for question in (
+        "va bene, allora ci vediamo domenica. ciao ciao",
+        "that's everything, take care!",
+        "bye bye",
+        "thanks, bye",
+        "Buona serata!",
+        "ok a posto così, arrivederci",
+    ):
+        assert small_talk(question) == "goodbye", question
+    assert small_talk("grazie mille, buona giornata") == "thanks"  # a weak goodbye beside a thank-you
+    assert small_talk("Much appreciated, you've been really kind") == "thanks"
+    assert small_talk("cheers, that's exactly what I needed") == "thanks"
+    assert small_talk("ciao") == "greeting"
+    for question in (
+        "ok see you on Saturday then, what time do you open?",
+        "is that all included?",
+        "Saluti, volevo chiedere una cosa",
+        "buona serata, il bar è aperto stasera?",
+    ):
+        assert small_talk(question) != "goodbye", question
+
+    kb = tmp_path / "faq.csv"
+    kb.write_text(
+        "id,intent,lang,questions,answer\n"
+        "1,benvenuto,it,Ciao | Buongiorno,Benvenuti al Faro!\n"
+        "2,commiato_visitatori,it,Arrivederci | Ciao ciao | A presto,A presto dal Faro!\n"
+        "3,grazie_mille,it,Grazie | Grazie mille,Prego!\n"
+        "4,orari,it,Quando aprite? | A che ora chiudete?,Dalle 9 alle 18.\n",
+        encoding="utf-8",
+    )
+    bot = RetrievalAnswerer(path=kb)
+    assert bot.answer("ok, ci vediamo sabato allora. ciao ciao", "it").intent == "commiato_visitatori"
+    assert bot.answer("grazie mille, gentilissimi", "it").intent == "grazie_mille"
+    assert bot.answer("buongiorno!", "it").intent == "benvenuto"
+    demo = RetrievalAnswerer(path=KB)
+    assert demo.answer("ok great, bye", "en").intent == "ringraziamento"
