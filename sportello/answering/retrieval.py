@@ -44,7 +44,7 @@ import snowballstemmer
 from . import contrast, emergency
 from .kb import NO_ANSWER, OPERATOR_REQUEST, Answer, KBEntry, KBError, KBLoad, KBProblem, read_kb
 from .retrieval_rules import escalation_reason, small_talk, small_talk_cue, strip_small_talk
-from .retrieval_text import CONCEPT_OF, STOP, detect_lang, lang_scores, stem, words
+from .retrieval_text import CONCEPT_OF, STOP, detect_lang, fold, lang_scores, stem, words
 
 log = logging.getLogger(__name__)
 
@@ -574,6 +574,16 @@ class KBIndex:
             w in self.asked or stem(w, "it") in self.asked or stem(w, "en") in self.asked for w in ws
         )
 
+    def asks_kind(self, pattern: re.Pattern) -> bool:
+        """Whether a question of the KB (or an intent's name) is of the kind `pattern` matches (a rule's class of
+        questions, `retrieval_rules.KINDS`): then the venue answers that kind and its questions go to retrieval."""
+        kinds = self.__dict__.setdefault("_kinds", {})  # its answers (an index read from a cache has none yet)
+        if pattern not in kinds:
+            kinds[pattern] = any(
+                pattern.search(fold(text)) for e in self.entries for text in (*e.questions, e.intent.replace("_", " "))
+            )
+        return kinds[pattern]
+
     # -- helpers -------------------------------------------------------------
 
     def _find_intent(self, names: tuple[str, ...]) -> str | None:
@@ -952,7 +962,7 @@ class RetrievalAnswerer:
         urgent = self.emergency_answer(index, question, lang)
         if urgent is not None:
             return index, question, lang, urgent
-        reason = escalation_reason(question, index.asks_about)
+        reason = escalation_reason(question, index.asks_about, index.asks_kind)
         if reason:
             return index, question, lang, Answer(False, "", reason, None, 1.0, lang)
         talk = small_talk(question)

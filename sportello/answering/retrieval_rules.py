@@ -225,7 +225,8 @@ _OOS_HIRE_RE = re.compile(
     r"evento aziendale|eventi aziendali|festa di compleanno|birthday party|team building)\b"
 )
 _OOS_JOB_RE = re.compile(
-    r"\b(lavoro|lavorare (al|nel|per il|qui|da voi)|job|jobs|hiring|are you hiring|assumete|assunzion\w*|candidat\w*|candidarmi|curriculum|cv|"
+    r"\b((offert[ae]|opportunita|posti?|annunci|cerco|cerca|cercando|ricerca) (di )?lavoro|lavoro (da|con|presso) voi|"
+    r"lavorare (al|nel|per il|qui|da voi)|job|jobs|hiring|are you hiring|assumete|assunzion\w*|candidat\w*|candidarmi|curriculum|cv|"
     r"internship|internships|tirocini\w*|stage|volontari\w*|volunteer\w*|posizioni aperte|vacanc\w*|careers?|"
     r"cercate personale|work (at|for|in) the museum|recruit\w*)\b"
 )
@@ -258,17 +259,30 @@ def _nothing_known(_span: str) -> bool:
     return False
 
 
-def out_of_scope(text: str, known: Callable[[str], bool] = _nothing_known) -> bool:
+def _no_class(_rx: re.Pattern) -> bool:
+    return False
+
+
+# Kinds of question a venue's KB may answer as a whole (a cave whose FAQ says what to do when it rains, a castle that
+# hosts weddings, a park with jobs and volunteering): when one of its questions is of the kind, every question of
+# the kind is left to retrieval (`KBIndex.asks_kind`), not only those naming the same words.
+KINDS = (_OOS_WEATHER_RE, _OOS_JOB_RE, _OOS_HIRE_RE)
+
+
+def out_of_scope(
+    text: str, known: Callable[[str], bool] = _nothing_known, kind_known: Callable[[re.Pattern], bool] = _no_class
+) -> bool:
     """True for questions of a kind a venue's FAQ does not answer, though they share words with a topic.
 
     `known(span)`: whether this venue's KB asks about the words a rule matched (its questions name them:
     a garden that hosts weddings, a science centre with birthday parties, a zoo asked about "the zoo"); such a
-    match is the KB's to answer, not out of scope (`KBIndex.asks_about`)."""
+    match is the KB's to answer, not out of scope (`KBIndex.asks_about`). `kind_known(pattern)`: whether the KB
+    asks questions of that kind at all (`KINDS`; `KBIndex.asks_kind`)."""
     t = fold(text)
 
     def hit(rx: re.Pattern) -> bool:
         m = rx.search(t)
-        return bool(m) and not known(m.group(0))
+        return bool(m) and not known(m.group(0)) and not (rx in KINDS and kind_known(rx))
 
     if hit(_OOS_WEATHER_RE) or hit(_OOS_LODGING_RE) or hit(_OOS_JOB_RE) or hit(_OOS_HIRE_RE):
         return True
@@ -287,8 +301,10 @@ def out_of_scope(text: str, known: Callable[[str], bool] = _nothing_known) -> bo
     return False
 
 
-def escalation_reason(text: str, known: Callable[[str], bool] = _nothing_known) -> str | None:
-    """The reason this message must go to a person, or None. `known`: see `out_of_scope`."""
+def escalation_reason(
+    text: str, known: Callable[[str], bool] = _nothing_known, kind_known: Callable[[re.Pattern], bool] = _no_class
+) -> str | None:
+    """The reason this message must go to a person, or None. `known`, `kind_known`: see `out_of_scope`."""
     t = fold(text).strip()
     if not t:
         return None
@@ -312,7 +328,7 @@ def escalation_reason(text: str, known: Callable[[str], bool] = _nothing_known) 
     if _LOST_ITEM_VERB_RE.search(t) and _SPECIFIC_ITEM_RE.search(_MY_VISIT_RE.sub(" ", t)):
         if _LOST_FOUND_RE.search(t) or not _LOST_HOW_RE.search(t):
             return PERSONAL_CASE
-    if out_of_scope(text, known):
+    if out_of_scope(text, known, kind_known):
         return OUT_OF_SCOPE
     return None
 

@@ -459,3 +459,32 @@ def test_a_goodbye_gets_the_kbs_goodbye_entry_whatever_its_name_or_else_its_than
     assert bot.answer("buongiorno!", "it").intent == "benvenuto"
     demo = RetrievalAnswerer(path=KB)
     assert demo.answer("ok great, bye", "en").intent == "ringraziamento"
+
+
+def test_a_kind_of_question_the_kb_answers_is_not_out_of_scope_and_after_work_is_not_a_job(tmp_path):
+    """Issue 25, the cave's, opera house's and cathedral's pools (session 20): "le previsioni danno pioggia, conviene
+    rimandare?" was out of scope (the weather) at a cave whose FAQ says what rain changes, a wedding reception at a
+    cave that hires out its great chamber; "se mi chiamano dal lavoro" was a job request. A KB that asks a question of
+    the kind (weather, jobs, hire: retrieval_rules.KINDS) answers the kind; a KB that does not, still escalates it."""
+    from sportello.answering.retrieval_rules import OUT_OF_SCOPE as OOS
+    from sportello.answering.retrieval_rules import escalation_reason
+
+    kb = tmp_path / "faq.csv"
+    kb.write_text(
+        "id,intent,lang,questions,answer\n"
+        "1,meteo_visita,it,La visita si fa anche se piove? | Che tempo fa dentro la grotta?,"
+        "Dentro ci sono 11 gradi tutto l'anno: si visita con qualsiasi tempo.\n"
+        "2,affitto_sala,it,Si può affittare la Sala del Gigante per un evento privato?,"
+        "La Sala del Gigante si affitta per eventi privati fino a 150 persone.\n"
+        "3,orari,it,Quando aprite?,Dalle 9 alle 18.\n",
+        encoding="utf-8",
+    )
+    index = RetrievalAnswerer(path=kb).index
+    forecast = "le previsioni danno pioggia tutto il weekend, conviene rimandare la visita?"
+    reception = "ci sposiamo l'anno prossimo, si può fare il ricevimento nella Sala del Gigante?"
+    for question in (forecast, reception):
+        assert escalation_reason(question, index.asks_about, index.asks_kind) is None, question
+    demo = RetrievalAnswerer(path=KB).index
+    assert escalation_reason(forecast, demo.asks_about, demo.asks_kind) == OOS
+    assert escalation_reason("Vorrei venire dopo il lavoro, siete aperti la sera?") is None
+    assert escalation_reason("Buongiorno, cerco lavoro: avete offerte di lavoro?") == OOS
