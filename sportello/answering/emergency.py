@@ -49,7 +49,12 @@ _ILLNESS = (
     r"(e|sono) crollat[oaie]|si e (fatt[oa]|sentit[oa]) male|si sono fatti male|mi sono fatt[oa] male|"
     r"sta male|stanno male|sto male|mi sento male|si sente male|feel(ing)? (sick|ill|unwell|faint|dizzy)|"
     r"not feeling well|is unwell|taken ill|is sick|being sick|vomit\w*|vomita\w*|sentit[oa] male|not breathing|can'?t breathe|cannot breathe|non respira|"
-    r"non riesce a respirare|difficolta a respirare|heart attack|infarto|attacco di cuore|dolor[ei] al petto|"
+    r"non riesce a respirare|difficolta a respirare|fa fatica a respirare|trouble breathing|difficulty breathing|"
+    r"struggling to breathe|(faccia|gola|lingua|labbra) gonfi[ae]|(face|throat|tongue|lips) (is |are )?(all )?swollen|"
+    r"swollen (face|throat|tongue|lips)|(a lot of|lots of|so much|loads of|tanto|molto) (blood|sangue)|"
+    r"cut (his|her|my|their) (hand|finger|head|leg|arm|foot|face)( \w+){0,3} (badly|deep\w*|open)|"
+    r"(badly|deeply) cut|(chemical\w*|sostanz\w*|prodott\w*)( \w+){0,3} (in|negli|nell'?) ?(his|her|my|their|gli)? ?"
+    r"(eyes?|occhi|occhio)|heart attack|infarto|attacco di cuore|dolor[ei] al petto|"
     r"chest pains?|crisi epilettica|epilessia|convulsion\w*|seizure|fit|stroke|ictus|soffoca\w*|choking|chokes|"
     r"allergic reaction|reazione allergica|shock anafilattico|anaphyla\w*|gonfiando|swelling up|"
     r"is hurt|got hurt|are hurt|been hurt|hurt (himself|herself|themselves|myself|badly)|"
@@ -67,7 +72,7 @@ _ILLNESS = (
     r"call (the police|an ambulance|112|999|911|the fire brigade|for help)|sos|mayday"
 )
 _FIRE = (
-    r"incendi[oa]|a fuoco|on fire|fire|fiamme|flames|fumo|smoke|smoky|odore di bruciato|puzza di bruciato|"
+    r"incendi[oa]|a fuoco|fuoco|on fire|fire|fiamme|flames|fumo|smoke|smoky|odore di bruciato|puzza di bruciato|"
     r"burning smell|smell of burning|smell\w* (of )?burning|something burning|brucia|bruciando|fuga di gas|perdita di gas|puzza di gas|"
     r"odore di gas|gas leak|smell (of )?gas|allarme antincendio|fire alarm|allarme|alarm|evacua\w*|esplosion\w*|"
     r"explosion|crollat[oa]|collapsed ceiling|allagat[oa]|flood(ed|ing)?"
@@ -86,7 +91,8 @@ _FIRE_INFO = re.compile(
     r"\b(fire exits?|uscit[ae] di sicurezza|uscit[ae] antincendio|smoking|no smoking|smoke[- ]?free|fumare|"
     r"fumatori|fumatore|vietato fumare|si puo fumare|e-?cig\w*|sigarett\w*|vape|vaping|fireworks?|"
     r"fuochi d'?artificio|fire ?pit|falo|bonfire|campfire|barbecue|bbq|fire brigade approved|(can|may|could) (i|we|you|one|people) smoke|allowed to smoke|"
-    r"smoking area|posso fumare|possiamo fumare)\b"
+    r"smoking area|posso fumare|possiamo fumare|accendere (un |il )?fuoco|(light|make|start) a fire|messa a fuoco|"
+    r"mettere a fuoco|fuoco d'?artificio)\b"
 )
 _STUCK = (
     r"(stuck|trapped|locked|shut|chius[oaie]|bloccat[oaie]|intrappolat[oaie]|rimast[oaie] (chius[oaie]|bloccat[oaie]|dentro))"
@@ -123,7 +129,8 @@ _ANIMAL = (
 )
 _ANIMAL_LOOSE = re.compile(
     rf"\b({_ANIMAL})\b( \w+){{0,4}} (is |are |e |sono |has |have )?(loose|on the loose|escaped|got out|out of (its|the) "
-    r"(enclosure|cage|pen)|scappat[oaie]|fuggit[oaie]|usc\w* dal (recinto|gabbia)|fuori (dal|dalla) (recinto|gabbia))\b|"
+    r"(enclosure|cage|pen|fence)|outside (its|the|their) (enclosure|cage|pen|fence)|over the fence|scappat[oaie]|"
+    r"fuggit[oaie]|usc\w* dal (recinto|gabbia)|fuori (dal|dalla) (recinto|gabbia))\b|"
     rf"\b(loose|escaped|scappat[oaie]|fuggit[oaie])( \w+){{0,2}} (un |una |il |la |lo |a |an |the )?({_ANIMAL})\b"
 )
 # An animal's bite told now ("a snake bit my husband", "è stato morsicato da un cane"); "a bit" and "un morso" (a
@@ -178,6 +185,12 @@ _HYPOTHETICAL = re.compile(
     r"se (un|una|uno|il|la|mio|mia|i|le|qualcuno|si)\b|nel caso (in cui|che)|procedur\w*|policy|wristbands?|braccialett\w*|"
     r"where do (lost|missing)|dove (si ritrovano|vanno|portate))\b"
 )
+# An evacuation or an alarm asked about ("in case of an evacuation where do we go?", "se suona l'allarme, dove ci si
+# raduna?"): the venue's safety answer, like a question with "if".
+_DRILL = re.compile(
+    r"\b((in case of|in the event of|during) (an? |the )?(evacuation|fire alarm|alarm)|"
+    r"(durante|in caso di) (un'?|una |l'?)?(evacuazione|allarme)|se (suona|scatta) (l'?|un )?allarme)"
+)
 # Something that happened before today (an insurance claim, a report) is not an emergency now.
 _PAST = re.compile(
     r"\b(ieri|l'altro ieri|settimana scorsa|mese scorso|anno scorso|giorni fa|settimane fa|mesi fa|"
@@ -193,7 +206,8 @@ _THING_OF_PERSON = re.compile(
     r"(di mio figlio|di mia figlia|del bambino|della bambina|dei bambini|di mio marito|di mia moglie)\b"
 )
 _START = re.compile(
-    r"^\W*(aiuto|help|soccorso|sos|emergency|emergenza)\s*(!|$|[,.:]|\s+(un |una |c'?e |someone|somebody|qualcuno|there|please|per favore|presto|quick|mi|my|il|la|we|i|ci))"
+    r"^\W*(aiuto|help|soccorso|sos|emergency|emergenza)\s*(!|$|[,.:]|\s+(un |una |c'?e |someone|somebody|qualcuno|there|please|per favore|presto|quick|mi|my|il|la|we|i|ci|kid|child|man|woman|boy|girl|"
+    r"uomo|donna|signora|signore|bambin[oa]|ragazz[oa]))"
     r"|[,.!;:]\s*(aiuto|help|sos)( me| us| please| per favore)?\W*$"
 )
 
@@ -299,7 +313,7 @@ def detect(text: str, known: frozenset[str] | set[str] = frozenset()) -> Emergen
     t = corrected(raw, known)
     t = re.sub(r"\s+", " ", t.replace("’", "'"))
     past = bool(_PAST.search(t))
-    hypothetical = bool(_HYPOTHETICAL.search(t))
+    hypothetical = bool(_HYPOTHETICAL.search(t) or _DRILL.search(t))
     if _LOST_RE.search(t) and _PERSON_RE.search(_THING_OF_PERSON.sub(" ", t)):
         if not hypothetical and not past:
             return Emergency("lost_person")

@@ -241,3 +241,27 @@ def test_a_bite_told_now_is_an_emergency_and_questions_about_evacuation_are_not(
         assert detect(question) is None, question
     assert detect("help! there's smoke in the café, what should we do if it spreads?").kind == "fire"  # a cry: now
     assert detect("I lost my son, where is the meeting point?").kind == "lost_person"
+
+
+def test_a_swollen_face_a_lot_of_blood_an_eye_burnt_a_wolf_over_the_fence_are_emergencies_and_drills_are_not():
+    """Read in the sealed sets scored on 2026-12-07 (session 20; so those sets no longer test this): five reports of
+    trouble now were missed, and an evacuation or an alarm asked about ("durante un'evacuazione", "se suona
+    l'allarme") was treated as one. Over every question of the repository, 21 outcomes change, all to the labelled
+    one."""
+    for question, kind in (
+        ("mia figlia ha la faccia gonfia dopo una puntura di vespa e fa fatica a respirare", "illness"),
+        ("an old man cut his hand badly on the railing, there's a lot of blood", "illness"),
+        ("help kid got chemical stuff in his eyes at the lab, it's burning", "illness"),
+        ("HELP a wolf is outside the fence near the path!!!", "animal"),
+        ("fuoco nel bosco dietro il parcheggio!! chiamate qualcuno", "fire"),
+    ):
+        got = detect(question)
+        assert got is not None and got.kind == kind, question
+    for question in (
+        "in case of an evacuation where are we supposed to go?",
+        "se suona l'allarme e bisogna uscire tutti, dove ci si raduna?",
+        "Durante un'evacuazione che uscite bisogna seguire?",
+        "si può accendere un fuoco nell'area picnic?",
+        "come faccio la messa a fuoco con la reflex?",
+    ):
+        assert detect(question) is None, question
