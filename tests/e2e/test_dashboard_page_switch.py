@@ -4,7 +4,7 @@ before the browser hears back from the server (held here, as a slow connection w
 queue. The watcher in the sidebar hears the news; a look sent then would name the Live page, and Streamlit,
 running it after the Ticket page, cleared the Ticket page's main area (or, folded into the click, drew the Live
 page instead). The watcher sends no look while a page is being left: the Ticket page shows, stays, and the
-sidebar's count shows the new visitor."""
+sidebar's count shows the new visitor. The same with the browser's back button, back to the Live page."""
 
 from __future__ import annotations
 
@@ -81,4 +81,22 @@ def test_news_while_the_operator_opens_another_page_leaves_that_page_whole(data_
         assert filters.is_visible(), "the Ticket page lost its main area"
         assert page.url.endswith("/ticket")
         assert page.evaluate(f"{CONSOLE}.skipped") >= 1, page.evaluate(f"{CONSOLE}.log")
+
+        # The browser's back button: the address changes at once, the page Streamlit's requests name does not.
+        news, skipped = page.evaluate(f"{CONSOLE}.news"), page.evaluate(f"{CONSOLE}.skipped")
+        socket.hold = True
+        page.go_back()
+        second = Visitor(app.url)
+        assert second.say(QUESTION)["status"] == "offered"
+        assert second.accept(True)["status"] == "waiting"
+        wait_until(lambda: page.evaluate(f"{CONSOLE}.news") > news, timeout=15)
+        page.wait_for_timeout(300)
+        assert socket.release() > 0
+        take = page.get_by_role("button", name="Prendi").first  # the Live page's queue
+        take.wait_for(timeout=30_000)
+        page.get_by_text("In coda: 2").wait_for(timeout=30_000)
+        page.wait_for_timeout(1_500)
+        assert take.is_visible(), "the Live page lost its main area"
+        assert page.evaluate(f"{CONSOLE}.skipped") > skipped, page.evaluate(f"{CONSOLE}.log")
         visitor.close()
+        second.close()

@@ -24,6 +24,8 @@ Only a digest, a count and figures go through here: no text of anyone.
 
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 URL = "/api/operators/console"
@@ -41,7 +43,11 @@ export default function (component) {
     s.version = data.version;
     if (s.abort) s.abort.abort();
   }
-  if (!s.navHooked) {  // once a page: a click on a link of the sidebar's navigation to another page
+  if (data.drawn !== s.drawn) {  // a run of the page drew the watcher: after the browser's back or forward, the new page's
+    s.drawn = data.drawn;
+    if (s.leaving && s.leaving.back) s.leaving = null;
+  }
+  if (!s.navHooked) {  // once a page: a click on a link of the sidebar's navigation to another page, back or forward
     s.navHooked = true;
     document.addEventListener("click", (ev) => {
       const a = ev.target && ev.target.closest ? ev.target.closest("a[href]") : null;
@@ -49,6 +55,7 @@ export default function (component) {
       const to = new URL(a.href, location.href).pathname;
       if (to !== location.pathname) s.leaving = { at: Date.now(), from: location.pathname };
     }, true);
+    window.addEventListener("popstate", () => { s.leaving = { at: Date.now(), back: true }; });
   }
   if (s.running) return;
   s.running = true;
@@ -56,11 +63,16 @@ export default function (component) {
   const NAV_MS = 15000;  // a page that never comes (the server gone): the looks resume
   const alive = () => s.el && s.el.isConnected;
   // Leaving this page: from a click on another page's link until the browser shows that page (its address
-  // changes when the server's run of it starts, together with the page Streamlit's next requests name). A look
+  // changes when the server's run of it starts, together with the page Streamlit's next requests name); from the
+  // browser's back or forward (the address changes at once) until a run draws the watcher again. A look
   // sent in between would name the page being left: run after the new page's, it made Streamlit clear the new
   // page's main area (the README's former known issue); folded into it, it drew the old page instead. The new
   // page's run draws everything from now, so a look skipped then loses nothing.
-  const leaving = () => s.leaving && location.pathname === s.leaving.from && Date.now() - s.leaving.at < NAV_MS;
+  const leaving = () => {
+    const l = s.leaving;
+    if (l && (Date.now() - l.at >= NAV_MS || (!l.back && location.pathname !== l.from))) s.leaving = null;  // over
+    return Boolean(s.leaving);
+  };
   const look = (why) => {
     if (!alive()) return;
     if (leaving()) {
@@ -143,6 +155,7 @@ def listen(version: str, on_look, *, clock_s: float, fallback_s: float, beat_s: 
             "fallback_ms": int(fallback_s * 1000),
             "retry_ms": 2000,
             "beat_ms": int(beat_s * 1000),
+            "drawn": time.time_ns(),  # this run's: the browser knows a run drew the watcher (after back/forward)
         },
         key=key,
         on_look_change=on_look,
