@@ -215,30 +215,29 @@ def test_a_bite_told_now_is_an_emergency_and_questions_about_evacuation_are_not(
     """Found in the sealed sets scored on 2026-12-06 (evening; so those sets no longer test this): a bite and a
     loose animal not in the generic vocabulary were missed; an evacuation, a fire alarm or the emergency number asked
     about in general were treated as emergencies (the venue's safety answer is the right one)."""
-    for question, kind in (
-        ("a goat just bit my daughter and her hand is bleeding", "illness"),
-        ("help, a viper bit my husband on the trail", "illness"),
-        ("mio figlio è stato morsicato da un cane nel parcheggio", "illness"),
-        ("c'è un'emergenza medica, chi chiamo?", "illness"),  # an emergency told, not asked about
-        ("there's a penguin loose near the café!", "animal"),
-        ("è scappato un lemure dal recinto", "animal"),
-    ):
-        got = detect(question)
-        assert got is not None and got.kind == kind, question
-    for question in (
-        "does the goat bite?",
-        "can I have a bit of help with the tickets?",
-        "has anyone ever been bitten by the animals?",
-        "what if my child gets bitten?",
-        "in caso di evacuazione dove ci si deve radunare?",
-        "what should we do if the fire alarm goes off during our visit?",
-        "What happens if the building has to be evacuated?",
-        "qual è il numero da chiamare per le emergenze?",
-        "viaggio con due nipotini: se uno si allontana dove lo ritrovo?",
-        "who do I call in an emergency?",
-        "mi ha punto una vespa, dove posso farmi medicare?",  # a sting alone: the first-aid answer
-    ):
-        assert detect(question) is None, question
+    _detects(
+        (
+            ("a goat just bit my daughter and her hand is bleeding", "illness"),
+            ("help, a viper bit my husband on the trail", "illness"),
+            ("mio figlio è stato morsicato da un cane nel parcheggio", "illness"),
+            ("c'è un'emergenza medica, chi chiamo?", "illness"),  # an emergency told, not asked about
+            ("there's a penguin loose near the café!", "animal"),
+            ("è scappato un lemure dal recinto", "animal"),
+        ),
+        (
+            "does the goat bite?",
+            "can I have a bit of help with the tickets?",
+            "has anyone ever been bitten by the animals?",
+            "what if my child gets bitten?",
+            "in caso di evacuazione dove ci si deve radunare?",
+            "what should we do if the fire alarm goes off during our visit?",
+            "What happens if the building has to be evacuated?",
+            "qual è il numero da chiamare per le emergenze?",
+            "viaggio con due nipotini: se uno si allontana dove lo ritrovo?",
+            "who do I call in an emergency?",
+            "mi ha punto una vespa, dove posso farmi medicare?",  # a sting alone: the first-aid answer
+        ),
+    )
     assert detect("help! there's smoke in the café, what should we do if it spreads?").kind == "fire"  # a cry: now
     assert detect("I lost my son, where is the meeting point?").kind == "lost_person"
 
@@ -248,20 +247,28 @@ def test_a_swollen_face_a_lot_of_blood_an_eye_burnt_a_wolf_over_the_fence_are_em
     trouble now were missed, and an evacuation or an alarm asked about ("durante un'evacuazione", "se suona
     l'allarme") was treated as one. Over every question of the repository, 21 outcomes change, all to the labelled
     one."""
-    for question, kind in (
-        ("mia figlia ha la faccia gonfia dopo una puntura di vespa e fa fatica a respirare", "illness"),
-        ("an old man cut his hand badly on the railing, there's a lot of blood", "illness"),
-        ("help kid got chemical stuff in his eyes at the lab, it's burning", "illness"),
-        ("HELP a wolf is outside the fence near the path!!!", "animal"),
-        ("fuoco nel bosco dietro il parcheggio!! chiamate qualcuno", "fire"),
-    ):
+    _detects(
+        (
+            ("mia figlia ha la faccia gonfia dopo una puntura di vespa e fa fatica a respirare", "illness"),
+            ("an old man cut his hand badly on the railing, there's a lot of blood", "illness"),
+            ("help kid got chemical stuff in his eyes at the lab, it's burning", "illness"),
+            ("HELP a wolf is outside the fence near the path!!!", "animal"),
+            ("fuoco nel bosco dietro il parcheggio!! chiamate qualcuno", "fire"),
+        ),
+        (
+            "in case of an evacuation where are we supposed to go?",
+            "se suona l'allarme e bisogna uscire tutti, dove ci si raduna?",
+            "Durante un'evacuazione che uscite bisogna seguire?",
+            "si può accendere un fuoco nell'area picnic?",
+            "come faccio la messa a fuoco con la reflex?",
+        ),
+    )
+
+
+def _detects(reports, questions) -> None:
+    """Each of `reports` (question, kind) is an emergency of that kind; none of `questions` is one."""
+    for question, kind in reports:
         got = detect(question)
         assert got is not None and got.kind == kind, question
-    for question in (
-        "in case of an evacuation where are we supposed to go?",
-        "se suona l'allarme e bisogna uscire tutti, dove ci si raduna?",
-        "Durante un'evacuazione che uscite bisogna seguire?",
-        "si può accendere un fuoco nell'area picnic?",
-        "come faccio la messa a fuoco con la reflex?",
-    ):
+    for question in questions:
         assert detect(question) is None, question
