@@ -264,7 +264,7 @@ def test_phone_offer_contact_form_in_view_language_switch_and_texts(venue, brows
 
 def test_phone_did_you_mean_is_a_labelled_lighter_button(venue, browser):
     page = open_page(browser, venue.url, PHONE, lang="en-GB,en;q=0.9")
-    say(page, "how late tonight?")
+    say(page, "how long can I stay tonight?")
     suggest, decline = page.locator("#offer-suggest"), page.locator("#offer-decline")
     expect(suggest).to_have_text("What are your opening hours?", timeout=15_000)  # the question alone
     expect(decline).to_have_text("No, thanks")
@@ -283,7 +283,7 @@ def test_suggested_questions_are_buttons_that_ask_in_one_click(venue, browser, v
     """Issue 25: up to 3 questions beside "talk to a person"; side by side on a wide screen, stacked on a phone,
     never past the screen's edge; one click asks one."""
     page = open_page(browser, venue.url, viewport, lang="en-GB,en;q=0.9")
-    say(page, "how late tonight?")
+    say(page, "how long can I stay tonight?")
     expect(page.locator("#offer-suggest")).to_have_text("What are your opening hours?", timeout=15_000)
     buttons = page.locator("#offer .sp-suggest:visible")
     expect(buttons).to_have_count(3)

@@ -142,7 +142,7 @@ def test_seed_scenario_answer_operator_live_chat_and_close(server, data_dir, mar
 def test_did_you_mean_suggestion_answers_in_one_click(server, data_dir, shared_chromium):
     with fresh_context(shared_chromium) as ctx:
         page = open_page(ctx, server.url, accept_language="en-GB,en;q=0.9")
-        say(page, "how late tonight?")
+        say(page, "how long can I stay tonight?")
         expect(page.locator("#offer-accept")).to_have_text("Talk to an operator", timeout=15_000)
         suggest = page.locator("#offer-suggest")
         expect(suggest).to_have_text("What are your opening hours?")  # the question alone

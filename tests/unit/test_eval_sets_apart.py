@@ -1,7 +1,7 @@
 """The sealed blind sets (README, "How good it is"; written in session 17, the demo's scored once in session 18; the demo's
 eval_holdout13.csv written, sealed and scored in session 18, eval_holdout14.csv sealed at its end and scored in session 19,
 eval_holdout15.csv sealed and scored in session 19, eval_holdout16.csv sealed at its end and
-scored in session 20, eval_holdout17.csv sealed at session 20's end; three more venues' first blind sets written in session 20) are kept apart from
+scored in session 20, eval_holdout17.csv sealed and scored in session 20, eval_holdout18.csv sealed at its end; three more venues' first blind sets written in session 20) are kept apart from
 everything else of their KB: no question of one is a labelled example, a label-pool question, an LLM's example
 (`generated_examples.csv`) or a question of another evaluation set (compared folded: case, accents, spaces). Exact
 repeats of short questions ("parking?", "hi!") written independently were dropped, unread, when the sets were
@@ -16,7 +16,7 @@ from sportello.answering.retrieval_text import fold
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
-SEALED_DEMO = tuple(DATA / f"eval_holdout{n}.csv" for n in (12, 13, 14, 15, 16, 17))
+SEALED_DEMO = tuple(DATA / f"eval_holdout{n}.csv" for n in (12, 13, 14, 15, 16, 17, 18))
 # (venue, set): scored in session 19 (blind5, blind3), then sealed at its end (blind6, blind4).
 SEALED_VENUES = [
     *((venue, "eval_blind5.csv") for venue in ("garden", "science", "castle")),
