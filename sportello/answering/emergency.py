@@ -52,6 +52,7 @@ _ILLNESS = (
     r"non riesce a respirare|difficolta a respirare|fa fatica a respirare|trouble breathing|difficulty breathing|"
     r"struggling to breathe|(faccia|gola|lingua|labbra) gonfi[ae]|(face|throat|tongue|lips) (is |are )?(all )?swollen|"
     r"swollen (face|throat|tongue|lips)|(a lot of|lots of|so much|loads of|tanto|molto) (blood|sangue)|"
+    r"(blood|sangue) (everywhere|all over|dappertutto|ovunque)|(just|appena) cut (his|her|my|their) \w+|"
     r"cut (his|her|my|their) (hand|finger|head|leg|arm|foot|face)( \w+){0,3} (badly|deep\w*|open)|"
     r"(badly|deeply) cut|(chemical\w*|sostanz\w*|prodott\w*)( \w+){0,3} (in|negli|nell'?) ?(his|her|my|their|gli)? ?"
     r"(eyes?|occhi|occhio)|heart attack|infarto|attacco di cuore|dolor[ei] al petto|"
@@ -107,7 +108,9 @@ _STUCK_INFO = re.compile(
 _CRIME = (
     r"rubat[oaie]|rubano|rubando|stolen|stealing|steal|furto|theft|thief|ladro|ladri|robbed|robbing|robbery|"
     r"rapina|derubat\w*|pickpocket\w*|borseggi\w*|scippat\w*|scippo|aggredit[oaie]|aggression\w*|aggressione|"
-    r"aggredendo|assault\w*|attacked|attacking|attack|picchiat[oaie]|picchia|picchiando|beating|punched|"
+    r"aggredendo|(uomo|donna|signore|signora|ragazz[oi]|tizio|tipo|visitatore|man|woman|guy|person|visitor|someone|"
+    r"qualcuno|he|she)( \w+){0,5} (aggressiv[oaie]|aggressive(ly)?)|(urla|grida|sta urlando|sta gridando) contro|"
+    r"(shouting|screaming|yelling) at (people|visitors|us|me|the|children|kids|staff)|assault\w*|attacked|attacking|attack|picchiat[oaie]|picchia|picchiando|beating|punched|"
     r"hitting|rissa|fight|fighting|violen\w*|molest\w*|harass\w*|molestat[oaie]|molestie|minacci\w*|threaten\w*|"
     r"(has|with|holding|carrying|got|pulled) an? (weapon|gun|knife)|arma|armato|armata|coltello|knife|pistola|gun|shoving|following me|mi segue|ci segue|stalker|"
     r"stole|steals|snatched|(took|grabbed|nicked|swiped) my (bag|handbag|wallet|phone|mobile|purse|backpack|camera)|"

@@ -246,7 +246,7 @@ def test_a_swollen_face_a_lot_of_blood_an_eye_burnt_a_wolf_over_the_fence_are_em
     """Read in the sealed sets scored on 2026-12-07 (session 20; so those sets no longer test this): five reports of
     trouble now were missed, and an evacuation or an alarm asked about ("durante un'evacuazione", "se suona
     l'allarme") was treated as one. Over every question of the repository, 21 outcomes change, all to the labelled
-    one."""
+    one; then two more of the demo's eval_holdout17 (an aggressive man, a cut with blood everywhere), nothing else."""
     _detects(
         (
             ("mia figlia ha la faccia gonfia dopo una puntura di vespa e fa fatica a respirare", "illness"),
@@ -254,6 +254,9 @@ def test_a_swollen_face_a_lot_of_blood_an_eye_burnt_a_wolf_over_the_fence_are_em
             ("help kid got chemical stuff in his eyes at the lab, it's burning", "illness"),
             ("HELP a wolf is outside the fence near the path!!!", "animal"),
             ("fuoco nel bosco dietro il parcheggio!! chiamate qualcuno", "fire"),
+            # the demo's eval_holdout17, read after its scoring
+            ("c'è un uomo che urla contro i visitatori ed è molto aggressivo, ho paura", "crime"),
+            ("my kid just cut his hand on a broken display case, there's blood everywhere", "illness"),
         ),
         (
             "in case of an evacuation where are we supposed to go?",
@@ -261,6 +264,8 @@ def test_a_swollen_face_a_lot_of_blood_an_eye_burnt_a_wolf_over_the_fence_are_em
             "Durante un'evacuazione che uscite bisogna seguire?",
             "si può accendere un fuoco nell'area picnic?",
             "come faccio la messa a fuoco con la reflex?",
+            "Are the swans very aggressive?",
+            "gli animali sono aggressivi?",
         ),
     )
 
