@@ -49,9 +49,12 @@ from .retrieval_text import CONCEPT_OF, STOP, detect_lang, fold, lang_scores, st
 log = logging.getLogger(__name__)
 
 __all__ = ["NO_ANSWER", "OPERATOR_REQUEST", "KBIndex", "RetrievalAnswerer", "Scored"]
-GREETING_INTENTS = ("saluto", "greeting", "greetings", "saluti", "hello")
-THANKS_INTENTS = ("ringraziamento", "thanks", "thank_you", "grazie", "ringraziamenti")
-GOODBYE_INTENTS = ("congedo", "goodbye", "arrivederci", "commiato", "farewell", "bye", "saluti_finali")
+# Each kind of small talk (`retrieval_rules.small_talk`) and the names its KB entry usually has.
+SMALL_TALK_NAMES = {
+    "greeting": ("saluto", "greeting", "greetings", "saluti", "hello"),
+    "thanks": ("ringraziamento", "thanks", "thank_you", "grazie", "ringraziamenti"),
+    "goodbye": ("congedo", "goodbye", "arrivederci", "commiato", "farewell", "bye", "saluti_finali"),
+}
 # A KB whose small-talk entries have other names: the entry most of whose questions are that kind of small talk.
 SMALL_TALK_SHARE = 0.6
 
@@ -315,9 +318,9 @@ class KBIndex:
             for cls, members in contrast.named(" ".join((*e.questions, e.answer))).items():
                 own.setdefault(cls, set()).update(members)
 
-        self.greeting_intent = self._small_talk_intent(GREETING_INTENTS, "greeting")
-        self.thanks_intent = self._small_talk_intent(THANKS_INTENTS, "thanks")
-        self.goodbye_intent = self._small_talk_intent(GOODBYE_INTENTS, "goodbye")
+        self.small_talk: dict[str, str | None] = self._small_talk_entries()  # {kind: the KB's entry for it}
+        self.small_talk_intents = [i for i in self.small_talk.values() if i]
+        self._kinds: dict[re.Pattern, bool] = {}  # asks_kind's answers, found when first asked
 
     # -- text to terms -------------------------------------------------------
 
@@ -577,12 +580,11 @@ class KBIndex:
     def asks_kind(self, pattern: re.Pattern) -> bool:
         """Whether a question of the KB (or an intent's name) is of the kind `pattern` matches (a rule's class of
         questions, `retrieval_rules.KINDS`): then the venue answers that kind and its questions go to retrieval."""
-        kinds = self.__dict__.setdefault("_kinds", {})  # its answers (an index read from a cache has none yet)
-        if pattern not in kinds:
-            kinds[pattern] = any(
+        if pattern not in self._kinds:
+            self._kinds[pattern] = any(
                 pattern.search(fold(text)) for e in self.entries for text in (*e.questions, e.intent.replace("_", " "))
             )
-        return kinds[pattern]
+        return self._kinds[pattern]
 
     # -- helpers -------------------------------------------------------------
 
@@ -592,22 +594,24 @@ class KBIndex:
                 return name
         return None
 
-    def _small_talk_intent(self, names: tuple[str, ...], kind: str) -> str | None:
-        """The KB's entry for this kind of small talk: by its name, else the one whose questions are mostly it."""
-        found = self._find_intent(names)
-        if found:
+    def _small_talk_entries(self) -> dict[str, str | None]:
+        """The KB's entry for each kind of small talk: by its name, else the one whose questions are mostly that kind
+        (SMALL_TALK_SHARE or more of them; one pass over the questions for every kind not found by name)."""
+        found = {kind: self._find_intent(names) for kind, names in SMALL_TALK_NAMES.items()}
+        missing = [kind for kind, intent in found.items() if intent is None]
+        if not missing:
             return found
-        share = {}
+        share: dict[str, dict[str, float]] = {kind: {} for kind in missing}
         for intent, entries in self.by_intent.items():
             qs = [q for e in entries for q in e.questions]
             if len(qs) >= 2:
-                share[intent] = sum(small_talk(q) == kind for q in qs) / len(qs)
-        best = max(share, key=share.get, default=None)
-        return best if best is not None and share[best] >= SMALL_TALK_SHARE else None
-
-    @property
-    def small_talk_intents(self) -> list[str]:
-        return [i for i in (self.greeting_intent, self.thanks_intent, self.goodbye_intent) if i]
+                kinds = Counter(small_talk(q) for q in qs)
+                for kind in missing:
+                    share[kind][intent] = kinds[kind] / len(qs)
+        for kind in missing:
+            best = max(share[kind], key=share[kind].get, default=None)
+            found[kind] = best if best is not None and share[kind][best] >= SMALL_TALK_SHARE else None
+        return found
 
     def entry_for(self, intent: str, lang: str) -> KBEntry:
         entries = self.by_intent[intent]
@@ -987,11 +991,9 @@ class RetrievalAnswerer:
 
     def _small_talk(self, index: KBIndex, kind: str, lang: str) -> Answer:
         # A goodbye where the KB has no goodbye entry: its thank-you answers it (the demo's "thanks, bye").
-        kinds = {"greeting": ["greeting"], "thanks": ["thanks"], "goodbye": ["goodbye", "thanks"]}[kind]
-        for k in kinds:
-            intent = getattr(index, f"{k}_intent")
-            if intent:
-                entry = index.entry_for(intent, lang)
-                return Answer(True, entry.answer, entry.intent, entry.id, 1.0, lang)
+        intent = index.small_talk[kind] or (index.small_talk["thanks"] if kind == "goodbye" else None)
+        if intent:
+            entry = index.entry_for(intent, lang)
+            return Answer(True, entry.answer, entry.intent, entry.id, 1.0, lang)
         name = {"greeting": "saluto", "thanks": "ringraziamento", "goodbye": "congedo"}[kind]
         return Answer(True, _BUILTIN_SMALL_TALK[(kind, lang)], name, None, 1.0, lang)

@@ -43,7 +43,7 @@ export default function (component) {
     s.version = data.version;
     if (s.abort) s.abort.abort();
   }
-  if (data.drawn !== s.drawn) {  // a run of the page drew the watcher: after the browser's back or forward, the new page's
+  if (data.drawn !== s.drawn) {  // a run drew the watcher: after the browser's back or forward, the new page is shown
     s.drawn = data.drawn;
     if (s.leaving && s.leaving.back) s.leaving = null;
   }
