@@ -55,8 +55,9 @@ _ILLNESS = (
     r"(blood|sangue) (everywhere|all over|dappertutto|ovunque)|(just|appena) cut (his|her|my|their) \w+|"
     r"cut (his|her|my|their) (hand|finger|head|leg|arm|foot|face)( \w+){0,3} (badly|deep\w*|open)|"
     r"(badly|deeply) cut|(chemical\w*|sostanz\w*|prodott\w*)( \w+){0,3} (in|negli|nell'?) ?(his|her|my|their|gli)? ?"
-    r"(eyes?|occhi|occhio)|heart attack|infarto|attacco di cuore|dolor[ei] al petto|"
-    r"chest pains?|crisi epilettica|epilessia|convulsion\w*|seizure|fit|stroke|ictus|soffoca\w*|choking|chokes|"
+    r"(eyes?|occhi|occhio)|heart attack|infarto|attacco di cuore|dolor[ei]( \w+){0,2} al petto|male al petto|"
+    r"pains? in (his|her|my|the|their) chest|"
+    r"chest pains?|crisi epilettica|epilessia|convulsion\w*|seizure|(having|had|has|in) a fit|stroke|ictus|soffoca\w*|choking|chokes|"
     r"allergic reaction|reazione allergica|shock anafilattico|anaphyla\w*|gonfiando|swelling up|"
     r"is hurt|got hurt|are hurt|been hurt|hurt (himself|herself|themselves|myself|badly)|"
     r"broke (his|her|my) (leg|arm|ankle|wrist)|(gamba|braccio|caviglia|polso) rott[oa]|"
@@ -136,6 +137,16 @@ _ANIMAL_LOOSE = re.compile(
     r"fuggit[oaie]|usc\w* dal (recinto|gabbia)|fuori (dal|dalla) (recinto|gabbia))\b|"
     rf"\b(loose|escaped|scappat[oaie]|fuggit[oaie])( \w+){{0,2}} (un |una |il |la |lo |a |an |the )?({_ANIMAL})\b"
 )
+# An animal threatening people now: a dog growling at children ("un cane senza guinzaglio che ringhia ai bambini"), a
+# snake on the path with children right there ("there's a snake on the path ... my kids are right there").
+_ANIMAL_THREAT = re.compile(
+    r"\b(cane|cani|dog|dogs)\b( \w+){0,6} (ringhi\w*|growl\w*|snarl\w*|sta attaccando|is attacking|attacca)"
+    r"( \w+)? (ai|a|alle|contro|at|on) (\w+ )?(bambin[oiae]|figli|children|kids|people|persone|gente|visitatori|"
+    r"visitors|us|me|noi|my|mio|mia|miei|our)\b|"
+    r"\b(there'?s|there is|c'?e) (a|an|un|una) (\w+ )?(snake|serpente|vipera|viper)\b(\W+\w+){0,8}\W+"
+    r"(right there|won'?t move|not moving|non si muove|near (my|the|our) (kids|children|son|daughter)|"
+    r"vicino ai (bambini|miei figli)|accanto ai (bambini|miei figli))"
+)
 # An animal's bite told now ("a snake bit my husband", "è stato morsicato da un cane"); "a bit" and "un morso" (a
 # mouthful) are not, nor a question about whether an animal bites. A sting alone is the first-aid answer's (a sting
 # with a swelling face is an allergic reaction, above).
@@ -158,7 +169,7 @@ _CRIME_INFO = re.compile(
     r"security check|controlli di sicurezza|metal detector|"
     # whether the venue answers for a theft ("siete responsabili in caso di furto?", "are you liable if it's stolen?")
     r"(in caso di|in case of) (furto|theft|rapina|robbery)|(siete|sarete|e|are you|is the \w+) (responsabil\w*|liable)|"
-    r"liability|"
+    r"liability|specie minacciat\w*|endangered|ai controlli|at (the )?security|"
     # asking whether one may bring a knife in ("posso portare un coltellino svizzero nella borsa?")
     r"(bring|carry|portare) (in |into |dentro )?(a |an |my |un |il |il mio |mio )?(small |pocket |piccolo )?"
     r"(coltell\w*|knife|knives|pocketknife|penknife))\b"
@@ -179,7 +190,9 @@ _PERSON = (
     r"nephew|niece|children|kids|students?|pupils?)|our (son|daughter|child|kid|boy|girl|baby|children|kids)|"
     r"(la|il|mia|mio|nostra|nostro) (nonna|nonno|mamma|papa|madre|padre|zia|zio|figlia|figlio|bambina|bambino|"
     r"moglie|marito)|a child|a kid|a (little|small) (boy|girl)|little (boy|girl)|"
-    r"toddler|un alunno|un'alunna|uno studente|una studentessa|alunni|students?"
+    r"toddler|un alunno|un'alunna|uno studente|una studentessa|alunni|students?|"
+    # named by age: "my 6 year old", "our 3-year-old"
+    r"(my|our) \d+ ?-?(year|yr)s? ?-?old"
 )
 _HYPOTHETICAL = re.compile(
     r"\b(what (if|happens|should (i|we|one|people) do if|do (i|we) do if|to do if)|"
@@ -199,12 +212,16 @@ _PAST = re.compile(
     r"\b(ieri|l'altro ieri|settimana scorsa|mese scorso|anno scorso|giorni fa|settimane fa|mesi fa|"
     r"la scorsa (settimana|visita|volta)|lo scorso|yesterday|last (week|month|year|time|visit|sunday|saturday)|"
     r"days ago|weeks ago|months ago|assicurazion\w*|insurance|claim|rimborso|refund|risarciment\w*|"
-    r"compensation|denuncia|police report|report it|to report|per la denuncia|certificat\w*)\b|"
+    r"compensation|denuncia|police report|report it|to report|per la denuncia|certificat\w*|money back|"
+    # a booking moved because someone is ill ("my son is sick, can I move our visit to another day?")
+    r"(move|change|reschedule|spostare|cambiare) (our|my|the|la|il|l')? ?(visit|booking|tickets?|visita|prenotazione|"
+    r"biglietti|data|orario))\b|"
     # "when did it happen?" asks about an event that is over ("quando è caduto l'impero romano?")
     r"^\W*(quando (e|sono|fu|furono)|when (did|was|were))\b"
 )
 # Things (a teddy bear, a child's coat) are lost property, not a lost person.
 _THING_OF_PERSON = re.compile(
+    r"\b(perso|persa) (la vista|l'udito)|lost (his|her|my|their) (sight|hearing)|"
     r"\b(kid|child|son|daughter|children|kids|boy|girl)'?s \w+|"
     r"(di mio figlio|di mia figlia|del bambino|della bambina|dei bambini|di mio marito|di mia moglie)\b"
 )
@@ -245,6 +262,7 @@ _SAFE = frozenset(
     piccolo piccola piccoli piccole small little nipote nipoti rapida rapido rapide rapidi
     urbano urbana urbani urbane suburbano suburbana accredito accrediti accreditato accreditata theres
     flight flights weapons showing
+    spendendo spendere insured insure breeding attaching attached strike strikes striking
     """.split()
 )
 
@@ -317,7 +335,8 @@ def detect(text: str, known: frozenset[str] | set[str] = frozenset()) -> Emergen
     t = re.sub(r"\s+", " ", t.replace("’", "'"))
     past = bool(_PAST.search(t))
     hypothetical = bool(_HYPOTHETICAL.search(t) or _DRILL.search(t))
-    if _LOST_RE.search(t) and _PERSON_RE.search(_THING_OF_PERSON.sub(" ", t)):
+    unthinged = _THING_OF_PERSON.sub(" ", t)
+    if _LOST_RE.search(unthinged) and _PERSON_RE.search(unthinged):
         if not hypothetical and not past:
             return Emergency("lost_person")
     if _STUCK_RE.search(t) and not _STUCK_INFO.search(t) and not past and _stuck_person(t):
@@ -327,7 +346,7 @@ def detect(text: str, known: frozenset[str] | set[str] = frozenset()) -> Emergen
             return Emergency("fire")
     if _CRIME_RE.search(t) and not _CRIME_INFO.search(t) and not past:
         return Emergency("crime")
-    if _ANIMAL_LOOSE.search(t) and not hypothetical and not past and not _EVER.search(t):
+    if (_ANIMAL_LOOSE.search(t) or _ANIMAL_THREAT.search(t)) and not hypothetical and not past and not _EVER.search(t):
         return Emergency("animal")
     if _BITE.search(t) and not hypothetical and not past and not _EVER.search(t):
         return Emergency("illness")

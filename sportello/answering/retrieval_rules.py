@@ -346,6 +346,7 @@ _GREETING_WORDS = set(
     visit visita organizzare parco museo castello giardino park museum castle garden zoo
     anybody somebody someone around out to of che mi puo potete potreste dare una mano questions about visiting
     scrivo avere delle risponde rispondere
+    avrei avremmo bisogno voi with something anything need needed ho abbiamo wondering wonder if
     """.split()
 )
 _GREETING_KEYS = set(

@@ -270,6 +270,42 @@ def test_a_swollen_face_a_lot_of_blood_an_eye_burnt_a_wolf_over_the_fence_are_em
     )
 
 
+def test_reports_and_false_alarms_read_in_the_sets_scored_in_session_21():
+    """Read in the sealed sets scored in session 21 (so those sets no longer test this): a chest pain said with an
+    intensifier, a child named by age, a dog growling at children, a snake on the path with children right there (an
+    older set held three more of these); and false alarms, most of them a real word the typo corrector took for an
+    emergency word (a strike for a stroke, insured for injured, breeding for bleeding, attaching for attacking)."""
+    _detects(
+        (
+            ("mio marito ha un dolore fortissimo al petto adesso, siamo al centro visite", "illness"),
+            ("my husband has terrible pain in his chest", "illness"),
+            ("i cant find my 6 year old anywhere, she has a red coat, please help us", "lost_person"),
+            ("c'è un cane senza guinzaglio che ringhia ai bambini dentro la cattedrale", "animal"),
+            ("theres a snake on the path near signpost 14 and it wont move, my kids are right there", "animal"),
+            ("c'è una vipera sul sentiero, non si muove", "animal"),
+            ("my son is having a fit!", "illness"),
+            ("my kid is sick, he is vomiting in the toilets", "illness"),
+        ),
+        (
+            "is the train strike today affecting the line to your town?",
+            "Are volunteers insured?",
+            "Are you involved in any breeding programmes for endangered species?",
+            "attaching my CV for the summer internship, hope that's ok",
+            "dove si dorme bene e spendendo poco da queste parti?",
+            "do i need to book the guided tour or can we just show up how many people fit",
+            "bought tix for today but my kid is sick, money back?",
+            "Hi, I booked tickets for Sunday but my son is sick. Can I move our visit to another day?",
+            "Mio nonno ha perso la vista, c'è un modo per fargli vivere il museo col tatto?",
+            "Quali specie minacciate aiutate?",
+            "Ho un coltellino svizzero in tasca, me lo fanno passare ai controlli?",
+            "do dogs growl at the other animals?",
+            "are there vipers on the trails?",
+            "can I bring my 6 year old to the tour?",
+            "what if my 6 year old gets lost?",
+        ),
+    )
+
+
 def _detects(reports, questions) -> None:
     """Each of `reports` (question, kind) is an emergency of that kind; none of `questions` is one."""
     for question, kind in reports:
