@@ -1,8 +1,8 @@
 """The sealed blind sets (README, "How good it is"; written in session 17, the demo's scored once in session 18; the demo's
 eval_holdout13.csv written, sealed and scored in session 18, eval_holdout14.csv sealed at its end and scored in session 19,
 eval_holdout15.csv sealed and scored in session 19, eval_holdout16.csv sealed at its end and
-scored in session 20, eval_holdout17.csv sealed and scored in session 20, eval_holdout18.csv sealed at its end; three more venues' first blind sets written in session 20; eval_holdout19.csv and a
-set of each venue written in session 21) are kept apart from
+scored in session 20, eval_holdout17.csv sealed and scored in session 20, eval_holdout18.csv sealed at its end and scored in session 21; three more venues' first blind sets written in session 20;
+eval_holdout19.csv and a set of each venue written and sealed in session 21) are kept apart from
 everything else of their KB: no question of one is a labelled example, a label-pool question, an LLM's example
 (`generated_examples.csv`), a generic must-escalate example or a question of another evaluation set (compared folded: case, accents, spaces). Exact
 repeats of short questions ("parking?", "hi!") written independently were dropped, unread, when the sets were
@@ -28,7 +28,7 @@ SEALED_VENUES = [
     *((venue, "eval_blind4.csv") for venue in ("zoo", "archaeo")),
     # The show cave's, opera house's and cathedral's first blind sets (session 20, sealed when written).
     *((venue, "eval_blind1.csv") for venue in ("cave", "opera", "cathedral")),
-    # Written at session 20's end, sealed for the next change.
+    # Written at session 20's end, scored in session 21.
     *((venue, "eval_blind7.csv") for venue in ("garden", "science", "castle")),
     *((venue, "eval_blind5.csv") for venue in ("zoo", "archaeo")),
     *((venue, "eval_blind2.csv") for venue in ("cave", "opera", "cathedral")),
