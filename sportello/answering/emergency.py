@@ -399,6 +399,44 @@ def _key(name: str) -> str:
     return re.sub(r"[\s-]+", "_", fold(name).strip())
 
 
+# A question asked calmly about the venue's safety entry (its emergency, first-aid or lost-child entry): "what happens
+# if a child gets separated from the group?", "where's the infirmary?", "in case of an evacuation can we use the
+# lifts?". Such a question is answered from that entry when it ranks first, even below the threshold
+# (`safety_answer`): a visitor asking about safety should get the venue's safety answer, not a queue.
+_SEPARATED = re.compile(
+    r"\b(separat\w*|wander\w*|allontan\w*|wristbands?|bracciale\w*|braccialett\w*|si perd\w*|si smarris\w*|"
+    r"smarrit\w*|lose (us|them|each other|sight)|gets? lost|got lost|perders[ie]|perdiamo di vista|pers[oi] di vista|"
+    r"perdessimo)\b"
+)
+_CHILD = re.compile(r"\b(kids?|children|child|bambin\w*|bimb\w*|figli\w*|sons?|daughters?|toddlers?)\b")
+_SAFETY_TOPIC = re.compile(
+    r"\b(emergenz\w*|emergenc\w*|evacua\w*|alarm|allarme|first aid|primo soccorso|pronto soccorso|infermeri\w*|"
+    r"infirmary|nurse|infermier\w*|defib\w*|dae|plasters?|cerott\w*|injur\w*|ferit\w*|si faccia male|gets? hurt|"
+    r"fa male|malore|sta male|sente male|sentisse male|feel\w* (ill|unwell|sick)|ambulanc\w*|ambulanz\w*|medic\w*|"
+    r"doctor|fire|incendi\w*|escape\w*|gets? out|got out|scappa\w*|heart|cardio\w*|puntur\w*|sting\w*|wasp|vesp\w*)\b"
+)
+
+
+def safety_intents(intent: str | None = None) -> tuple[set[str], set[str]]:
+    """(the emergency and first-aid entries' names, the lost-person entries' names), as folded keys; `intent`: the
+    EMERGENCY_INTENT setting."""
+    urgent = set(EMERGENCY_INTENTS) | ({_key(intent)} if intent else set())
+    return urgent, set(LOST_PERSON_INTENTS)
+
+
+def asks_about_safety(text: str, intent: str, setting: str | None = None) -> bool:
+    """True when `text` asks about what the KB entry `intent` (a safety entry) covers: a person lost or separated
+    for a lost-person entry, an emergency, first aid or an evacuation for the emergency and first-aid ones."""
+    urgent, lost = safety_intents(setting)
+    t = fold(text or "")
+    key = _key(intent)
+    if key in lost:
+        return bool((_SEPARATED.search(t) or _LOST_RE.search(t)) and (_PERSON_RE.search(t) or _CHILD.search(t)))
+    if key in urgent:
+        return bool(_SAFETY_TOPIC.search(t))
+    return False
+
+
 def instructions(entries, lang: str, kind: str | None = None, intent: str | None = None, fallback: str | None = None):
     """(entry or None, text) to answer an emergency with: the KB's emergency entry (the `intent` setting first,
     then the known names), for a lost person its lost-child entry when there is one; else `fallback`

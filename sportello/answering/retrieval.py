@@ -897,6 +897,10 @@ class RetrievalAnswerer:
                 # Under the threshold the best entry is still the topic ("fate visite guidate in giapponese?"):
                 # what is known, what is not, and a person (an escalation either way).
                 return self._hedged(entry, best, conf, lang, first, missing)
+            if early is None and self._asks_safety_entry(text, ranking):
+                # A question about the venue's safety entry, which ranks first ("what happens if a child gets
+                # separated?", "where's the infirmary?"): that entry's answer, not a queue.
+                return Answer(True, entry.answer, entry.intent, entry.id, conf, lang)
             # An out-of-scope match gets them only when the ranking is sure enough to have answered: the rule
             # may have overruled a KB entry ("posso dare una mano con la banca dei semi?": "banca" is a bank).
             sure = early is None or confidence >= threshold
@@ -908,6 +912,11 @@ class RetrievalAnswerer:
         if missing:
             return self._hedged(entry, best, conf, lang, first, missing)
         return Answer(True, entry.answer, entry.intent, entry.id, conf, lang)
+
+    def _asks_safety_entry(self, text: str, ranking: list[str]) -> bool:
+        """True when the best-ranked intent is a safety entry (emergency, first aid, lost child:
+        `emergency.safety_intents`) and the question asks about what it covers (`emergency.asks_about_safety`)."""
+        return bool(ranking) and emergency.asks_about_safety(text, ranking[0], self.emergency_intent)
 
     @staticmethod
     def _hedged(entry, best: str, conf: float, lang: str, first: str | None, missing: list[str]) -> Answer:

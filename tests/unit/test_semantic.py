@@ -172,6 +172,29 @@ def test_a_venue_kb_gets_its_own_examples_and_the_generic_ones_never_the_demo_mu
     assert len(build_retrieval(dataclasses.replace(base, kb_path=KB))._state.examples) == len(demo) + len(generic)
 
 
+def test_a_question_about_the_venues_safety_entry_is_answered_from_it_when_it_ranks_first(
+    encoder, tmp_path, monkeypatch
+):
+    """Issue 25 (session 21): of the venues' questions about their emergency, first-aid or lost-child entries, asked
+    calmly, 30 % were answered; the rest escalated with that entry first among the suggestions. Asked about what the
+    entry covers (a child separated, an evacuation, someone unwell), the entry that ranks first answers."""
+    venue = ROOT / "tests" / "data" / "venues" / "science" / "faq.csv"
+    fused = build_retrieval(dataclasses.replace(settings(tmp_path), kb_path=venue))
+    questions = (
+        "se un bambino si allontana dai genitori dove lo portate?",
+        "what should my kids do if they lose us inside?",
+    )
+    for question in questions:
+        ans = fused.answer(question)
+        assert ans.found and ans.intent == "lost_child" and not ans.urgent, question
+    assert fused.answer("where is the fire exit?").intent == "emergency"
+    assert not fused.answer("do you sell plasters in the shop?").found  # the shop ranks first: no safety entry
+    monkeypatch.setattr(RetrievalAnswerer, "_asks_safety_entry", lambda self, text, ranking: False)
+    for question in questions:  # without the rule: suggestions, the entry first
+        ans = fused.answer(question)
+        assert not ans.found and ans.suggestions[0] == "lost_child", question
+
+
 def test_build_picks_fused_by_default_and_lexical_when_forced(encoder, tmp_path):
     assert isinstance(build_retrieval(settings(tmp_path)), SemanticAnswerer)
     assert type(build_retrieval(settings(tmp_path), "lexical")) is RetrievalAnswerer
