@@ -402,7 +402,7 @@ def _key(name: str) -> str:
 # A question asked calmly about the venue's safety entry (its emergency, first-aid or lost-child entry): "what happens
 # if a child gets separated from the group?", "where's the infirmary?", "in case of an evacuation can we use the
 # lifts?". Such a question is answered from that entry when it ranks first, even below the threshold
-# (`safety_answer`): a visitor asking about safety should get the venue's safety answer, not a queue.
+# (`asks_about_safety`, `Retrieval.decide`): a visitor asking about safety gets the venue's safety answer, not a queue.
 _SEPARATED = re.compile(
     r"\b(separat\w*|wander\w*|allontan\w*|wristbands?|bracciale\w*|braccialett\w*|si perd\w*|si smarris\w*|"
     r"smarrit\w*|lose (us|them|each other|sight)|gets? lost|got lost|perders[ie]|perdiamo di vista|pers[oi] di vista|"
