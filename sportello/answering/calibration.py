@@ -228,8 +228,8 @@ def _subset(parts: Parts, rows) -> Parts:
 TWIN_SIMILARITY = 0.95
 
 
-def grouped_folds(vecs: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
-    """A fold per example; near-duplicates (cosine >= TWIN_SIMILARITY, transitively) share one."""
+def twin_groups(vecs: np.ndarray) -> list[list[int]]:
+    """The examples in groups of near-duplicates (cosine >= TWIN_SIMILARITY, transitively), in index order."""
     n = len(vecs)
     parent = list(range(n))
 
@@ -240,13 +240,20 @@ def grouped_folds(vecs: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
         return i
 
     if n:
-        pairs = np.argwhere(np.triu(vecs @ vecs.T, 1) >= TWIN_SIMILARITY)
-        for i, j in pairs:
-            parent[root(int(i))] = root(int(j))
+        rows, cols = np.nonzero(vecs @ vecs.T >= TWIN_SIMILARITY)  # row-major, as the upper triangle's pairs
+        upper = rows < cols
+        for i, j in zip(rows[upper].tolist(), cols[upper].tolist(), strict=True):
+            parent[root(i)] = root(j)
     groups: dict[int, list[int]] = {}
     for i in range(n):
         groups.setdefault(root(i), []).append(i)
-    members = list(groups.values())
+    return list(groups.values())
+
+
+def grouped_folds(vecs: np.ndarray, k: int, seed: int = 0, groups: list[list[int]] | None = None) -> np.ndarray:
+    """A fold per example; near-duplicates (`twin_groups`, or `groups` when already known) share one."""
+    n = len(vecs)
+    members = [list(g) for g in (groups if groups is not None else twin_groups(vecs))]
     random.Random(seed).shuffle(members)
     members.sort(key=len, reverse=True)  # big groups first, each to the smallest fold so far (stable: shuffled ties)
     fold_of = np.empty(n, dtype=np.int32)
@@ -293,8 +300,9 @@ def calibrate_examples(
     n = len(index.intents)
     fused_expected = [expected[p] for p in fused_pos]
     metrics, thresholds, final = [], [], None
+    twins = twin_groups(state.example_vecs)  # the same for every repeat
     for repeat in range(repeats):  # repeated CV: the operating point's threshold is the median of all folds'
-        fold_of = grouped_folds(state.example_vecs, k, seed + repeat)
+        fold_of = grouped_folds(state.example_vecs, k, seed + repeat, twins)
         fused_fold = fold_of[fused_pos]
 
         def parts_with_memory(rows: np.ndarray, memory: np.ndarray) -> Parts:

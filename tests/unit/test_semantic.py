@@ -118,6 +118,12 @@ def test_vectors_are_cached_on_disk_and_reused(encoder, tmp_path, monkeypatch):
     kb = _small_kb(tmp_path)
     examples = tmp_path / "examples.csv"
     examples.write_text("question,lang,expected\nil mio cane può entrare?,it,animali\n", encoding="utf-8")
+    # (a short generic file: each of the 574 shipped rows would be embedded here, ~13 s of the suite)
+    generic_file = tmp_path / "generic.csv"
+    generic_file.write_text(
+        "question,lang,expected\nvoglio un operatore,it,escalate\nagent please,en,escalate\n", encoding="utf-8"
+    )
+    monkeypatch.setattr(semantic, "GENERIC_ESCALATE", generic_file)
     cache = tmp_path / "cache"
     counting = Counting(encoder._model)
     enc = Encoder(counting, encoder.model_id)
