@@ -253,7 +253,7 @@ def twin_groups(vecs: np.ndarray) -> list[list[int]]:
 def grouped_folds(vecs: np.ndarray, k: int, seed: int = 0, groups: list[list[int]] | None = None) -> np.ndarray:
     """A fold per example; near-duplicates (`twin_groups`, or `groups` when already known) share one."""
     n = len(vecs)
-    members = [list(g) for g in (groups if groups is not None else twin_groups(vecs))]
+    members = list(groups if groups is not None else twin_groups(vecs))  # shuffled and sorted here, never the groups
     random.Random(seed).shuffle(members)
     members.sort(key=len, reverse=True)  # big groups first, each to the smallest fold so far (stable: shuffled ties)
     fold_of = np.empty(n, dtype=np.int32)

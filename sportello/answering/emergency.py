@@ -417,22 +417,16 @@ _SAFETY_TOPIC = re.compile(
 )
 
 
-def safety_intents(intent: str | None = None) -> tuple[set[str], set[str]]:
-    """(the emergency and first-aid entries' names, the lost-person entries' names), as folded keys; `intent`: the
-    EMERGENCY_INTENT setting."""
-    urgent = set(EMERGENCY_INTENTS) | ({_key(intent)} if intent else set())
-    return urgent, set(LOST_PERSON_INTENTS)
-
-
 def asks_about_safety(text: str, intent: str, setting: str | None = None) -> bool:
-    """True when `text` asks about what the KB entry `intent` (a safety entry) covers: a person lost or separated
-    for a lost-person entry, an emergency, first aid or an evacuation for the emergency and first-aid ones."""
-    urgent, lost = safety_intents(setting)
+    """True when `text` asks about what the KB entry `intent` covers, when it is a safety entry (named as
+    `instructions` finds them): a person lost or separated for a lost-person entry (LOST_PERSON_INTENTS), an
+    emergency, first aid or an evacuation for an emergency or first-aid one (EMERGENCY_INTENTS, or `setting`: the
+    EMERGENCY_INTENT setting)."""
     t = fold(text or "")
     key = _key(intent)
-    if key in lost:
+    if key in LOST_PERSON_INTENTS:
         return bool((_SEPARATED.search(t) or _LOST_RE.search(t)) and (_PERSON_RE.search(t) or _CHILD.search(t)))
-    if key in urgent:
+    if key in EMERGENCY_INTENTS or (setting and key == _key(setting)):
         return bool(_SAFETY_TOPIC.search(t))
     return False
 

@@ -914,8 +914,8 @@ class RetrievalAnswerer:
         return Answer(True, entry.answer, entry.intent, entry.id, conf, lang)
 
     def _asks_safety_entry(self, text: str, ranking: list[str]) -> bool:
-        """True when the best-ranked intent is a safety entry (emergency, first aid, lost child:
-        `emergency.safety_intents`) and the question asks about what it covers (`emergency.asks_about_safety`)."""
+        """True when the best-ranked intent is a safety entry (emergency, first aid, lost child) and the question asks
+        about what it covers (`emergency.asks_about_safety`)."""
         return bool(ranking) and emergency.asks_about_safety(text, ranking[0], self.emergency_intent)
 
     @staticmethod
