@@ -41,6 +41,7 @@ import numpy as np
 from sportello.config import single_thread_env
 from sportello.domain.intents import ESCALATE
 
+from . import adapter as query_adapter
 from . import calibration as calibration_file
 from .calibration import NEUTRAL, Calibration, calibrate_examples
 from .evidence import ALL_FEATURES, Parts, decide, example_parts, fused_scores, group_max, lexical_confidence
@@ -282,6 +283,8 @@ class SemanticAnswerer(RetrievalAnswerer):
         super().__init__(path=path, reload_interval=reload_interval, cache_dirs=cache_dirs, **kwargs)
         self.encoder = encoder
         self.vectors = VectorCache(encoder, cache_dirs)
+        # A KB with no examples of its own meets the question mapped by the query adapter (`adapter.py`).
+        self.adapter = query_adapter.load(encoder.dim)
         self.examples_path = Path(examples_path) if examples_path else None
         # The examples operators taught from the dashboard (sportello.services.learning): read before the
         # shipped ones (an operator's label wins on the same question), reloaded when the file changes.
@@ -461,9 +464,12 @@ class SemanticAnswerer(RetrievalAnswerer):
             for name in small:
                 if combined[index.intent_idx[name]] == 0.0:
                     allowed[r, index.intent_idx[name]] = False
-        phrase = group_max(vecs @ state.phrase_vecs.T, state.phrase_intent, n, fill=0.0)
-        answer = group_max(vecs @ state.answer_vecs.T, state.answer_intent, n, fill=0.0)
-        sentence = group_max(vecs @ state.sentence_vecs.T, state.sentence_intent, n, fill=0.0)
+        # A cold KB compares the question mapped by the query adapter (the demo's examples' lesson on how visitors
+        # word what an entry covers and what it does not); the examples always meet the question as it is.
+        mapped = query_adapter.adapt(vecs, self.adapter) if _is_cold(state) else vecs
+        phrase = group_max(mapped @ state.phrase_vecs.T, state.phrase_intent, n, fill=0.0)
+        answer = group_max(mapped @ state.answer_vecs.T, state.answer_intent, n, fill=0.0)
+        sentence = group_max(mapped @ state.sentence_vecs.T, state.sentence_intent, n, fill=0.0)
         sims = vecs @ state.example_vecs.T
         labels = state.example_label
         if ex_mask is not None:

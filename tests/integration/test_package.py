@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -51,6 +52,10 @@ def test_pip_install_gives_the_sportello_command(tmp_path):
     # the installed package answers, not the checkout's (the command runs outside it)
     where = subprocess.run([str(python), "-c", "import sportello; print(sportello.__file__)"], **run)
     assert str(venv) in where.stdout
+    # the answerer's fitted data ships in the wheel: both operating points and the query adapter
+    installed = Path(where.stdout.strip()).parent / "answering"
+    for name in ("semantic_calibration.json", "semantic_calibration_cold.json", "query_adapter.npy"):
+        assert (installed / name).is_file(), name
     asked = subprocess.run(
         [str(command), "ask", "--kb", str(ROOT / "data" / "faq.csv"), "--answerer", "lexical", "ciao"], **run
     )

@@ -10,10 +10,11 @@ import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import sportello.answering.bot as bot
-from sportello.answering import evidence, semantic
+from sportello.answering import adapter, evidence, semantic
 from sportello.answering.bot import RetrievalAnswerer, build_retrieval
 from sportello.answering.calibration import NEUTRAL
 from sportello.answering.evaluation import load_cases
@@ -186,9 +187,12 @@ def test_a_question_about_the_venues_safety_entry_is_answered_from_it_when_it_ra
     entry covers (a child separated, an evacuation, someone unwell), the entry that ranks first answers."""
     venue = ROOT / "tests" / "data" / "venues" / "science" / "faq.csv"
     fused = build_retrieval(dataclasses.replace(settings(tmp_path), kb_path=venue))
+    # (Session 22: with the query adapter "se un bambino si allontana dai genitori dove lo portate?" ranks the buggies'
+    # entry first, the lost child's second, and "what should my kids do if they lose us inside?" is answered above
+    # the threshold without the rule: two other questions below it.)
     questions = (
-        "se un bambino si allontana dai genitori dove lo portate?",
-        "what should my kids do if they lose us inside?",
+        "se mio figlio si allontana dal gruppo dove lo trovo?",
+        "what happens if a kid gets separated from his parents?",
     )
     for question in questions:
         ans = fused.answer(question)
@@ -199,6 +203,31 @@ def test_a_question_about_the_venues_safety_entry_is_answered_from_it_when_it_ra
     for question in questions:  # without the rule: suggestions, the entry first
         ans = fused.answer(question)
         assert not ans.found and ans.suggestions[0] == "lost_child", question
+
+
+def test_a_kb_without_examples_meets_the_question_mapped_by_the_adapter_the_demo_as_it_is(encoder, fused, tmp_path):
+    """Session 22: a cold KB compares the question mapped by the query adapter (fitted on the demo's examples) with
+    its phrasings, answers and answer sentences; the demo, warm, compares it as it is; the examples, always as it is."""
+    venue = build_retrieval(
+        dataclasses.replace(settings(tmp_path), kb_path=ROOT / "tests" / "data" / "venues" / "science" / "faq.csv")
+    )
+    question = "what should my kids do if they lose us inside?"
+    for answerer, mapped in ((venue, True), (fused, False)):
+        state = answerer._refresh()
+        assert answerer.cold is mapped and answerer.adapter is not None
+        n = len(state.index.intents)
+        raw = answerer._query_vec(question)[None, :]
+        parts = answerer.evidence(state, [question], ["en"], raw)
+        seen = adapter.adapt(raw, answerer.adapter) if mapped else raw
+        for part, vecs, owner in (
+            (parts.phrase, state.phrase_vecs, state.phrase_intent),
+            (parts.answer, state.answer_vecs, state.answer_intent),
+            (parts.sentence, state.sentence_vecs, state.sentence_intent),
+        ):
+            assert np.allclose(part, evidence.group_max(seen @ vecs.T, owner, n, fill=0.0), atol=1e-5)
+        assert not np.allclose(seen, raw) if mapped else seen is raw
+        escalate = (raw @ state.example_vecs[state.example_label < 0].T).max()
+        assert parts.escalate[0] == pytest.approx(escalate, abs=1e-5)
 
 
 def test_build_picks_fused_by_default_and_lexical_when_forced(encoder, tmp_path):
@@ -376,8 +405,6 @@ def test_a_kb_without_its_own_examples_is_decided_by_the_cold_operating_point(en
 def test_a_clipped_rule_does_not_let_one_feature_far_out_of_range_decide():
     """Issue 25: a feature almost constant where the rule was fitted (proper nouns on two venues' pools) must not
     carry a new venue's question alone: with `clip`, its standardised value counts at most `clip` scales."""
-    import numpy as np
-
     from sportello.answering.calibration import _fit_logistic
     from sportello.answering.evidence import Calibration
 
@@ -440,10 +467,10 @@ def test_an_answer_is_also_read_sentence_by_sentence(encoder, tmp_path):
     text = "where can I charge my electric car?"
     parts = fused.evidence(state, [text], ["en"], fused._query_vec(text)[None, :])
     parking = state.index.intent_idx["parking"]
-    # the intent's sentence part is its nearest sentence, here the one that speaks of charging
-    sims = (
-        encoder.embed([text])[0] @ encoder.embed(semantic.answer_sentences(state.index.entries[0].answer), "passage").T
-    )
+    # the intent's sentence part is its nearest sentence, here the one that speaks of charging (the question mapped
+    # by the query adapter: a KB with no examples)
+    question = adapter.adapt(encoder.embed([text]), fused.adapter)[0]
+    sims = question @ encoder.embed(semantic.answer_sentences(state.index.entries[0].answer), "passage").T
     assert int(sims.argmax()) == 2 and parts.sentence[0, parking] == pytest.approx(float(sims.max()), abs=1e-5)
     _, x, _ = evidence.decide(parts, NEUTRAL, evidence.lexical_confidence)
     assert x.shape[1] == len(evidence.ALL_FEATURES)
