@@ -2,7 +2,8 @@
 eval_holdout13.csv written, sealed and scored in session 18, eval_holdout14.csv sealed at its end and scored in session 19,
 eval_holdout15.csv sealed and scored in session 19, eval_holdout16.csv sealed at its end and
 scored in session 20, eval_holdout17.csv sealed and scored in session 20, eval_holdout18.csv sealed at its end and scored in session 21; three more venues' first blind sets written in session 20;
-eval_holdout19.csv and a set of each venue written and sealed in session 21) are kept apart from
+eval_holdout19.csv and a set of each venue written and sealed in session 21, the venues' scored in session 22; one more
+set of each venue written and sealed in session 22) are kept apart from
 everything else of their KB: no question of one is a labelled example, a label-pool question, an LLM's example
 (`generated_examples.csv`), a generic must-escalate example or a question of another evaluation set (compared folded: case, accents, spaces). Exact
 repeats of short questions ("parking?", "hi!") written independently were dropped, unread, when the sets were
@@ -36,6 +37,10 @@ SEALED_VENUES = [
     *((venue, "eval_blind8.csv") for venue in ("garden", "science", "castle")),
     *((venue, "eval_blind6.csv") for venue in ("zoo", "archaeo")),
     *((venue, "eval_blind3.csv") for venue in ("cave", "opera", "cathedral")),
+    # Written in session 22 after its change, sealed for the next one (107-117 questions each).
+    *((venue, "eval_blind9.csv") for venue in ("garden", "science", "castle")),
+    *((venue, "eval_blind7.csv") for venue in ("zoo", "archaeo")),
+    *((venue, "eval_blind4.csv") for venue in ("cave", "opera", "cathedral")),
 ]
 
 
