@@ -54,7 +54,7 @@ def venue_site():
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)  # shutdown() in 0.05 s
     thread.start()
     # "localhost", not 127.0.0.1: another site than the app's, as a venue's domain is
     site = {"url": f"http://localhost:{server.server_address[1]}", "page": page}
