@@ -22,7 +22,7 @@ from playwright.sync_api import expect
 
 from sportello.answering.kb import read_kb
 from testkit.axe import assert_accessible
-from testkit.browser import chromium
+from testkit.browser import fresh_context
 from testkit.openai_standin import OpenAIStandIn
 from testkit.support import AppServer
 
@@ -94,8 +94,8 @@ def app(tmp_path_factory, venue_site, standin):
 
 
 @pytest.fixture(scope="module")
-def browser():
-    with chromium() as ctx:
+def browser(shared_chromium):
+    with fresh_context(shared_chromium) as ctx:
         yield ctx
 
 
