@@ -16,6 +16,15 @@ Protocol: one JSON request line, one JSON reply line over a Unix socket:
 `{"op": "poll", "pid"}` -> `{"returncode"}` (null while it runs);
 `{"op": "ping"}`; `{"op": "exit"}`. The helper exits, killing the children
 still running, when asked, or when the process that started it is gone.
+
+One helper serves a whole run: pytest's only process, or pytest-xdist's
+controller, launches it at the session's start (`launch_shared`) without
+waiting for it, and names it to the workers in SPORTELLO_TEST_FORKSERVER
+(they inherit the environment). It imports `app` while the workers start
+and collect, instead of once in each worker when its first app test waits
+for it (~4 s of CPU, ~7-9 s of a test's set-up on a loaded machine). Each
+worker's requests are its own: a spawn is a fork with the worker's
+environment, a poll asks for one pid; the helper answers one at a time.
 """
 
 from __future__ import annotations
@@ -115,8 +124,25 @@ def _warm() -> None:
             importlib.import_module(name)
         except ImportError:  # an optional piece missing here: the child imports it (or not) as before
             pass
+    _warm_the_answerer()
     gc.collect()
     gc.freeze()
+
+
+def _warm_the_answerer() -> None:
+    """Build the default answerer once (data/faq.csv, data/examples.csv, their vectors in data/cache), in a
+    DATA_DIR of its own, and drop it: what it leaves in the process-wide caches, which are keyed by content
+    (the stemmer's words, the e5 vectors read from data/cache, the loaded model), is inherited by every child,
+    which then builds its own answerer without reading or computing them again. Measured: a child's start,
+    0.48 -> 0.43 s of CPU, `AppServer.start()` ~0.62 -> ~0.58 s. Single-threaded (the model runs with one
+    OpenMP thread: sportello/config.py's single_thread_env), as the fork needs."""
+    import tempfile
+
+    from sportello.answering.bot import build_retrieval
+    from sportello.config import Settings
+
+    with tempfile.TemporaryDirectory(prefix="sportello-fork-warm-") as data_dir:
+        build_retrieval(Settings.from_env({"DATA_DIR": data_dir}))
 
 
 def serve(sock_path: str) -> None:
@@ -183,14 +209,19 @@ def serve(sock_path: str) -> None:
 
 
 # ---------------------------------------------------------------------------- the test process side
-class ForkServer:
-    """The helper process, started on first use and stopped at exit."""
+SHARED_ENV = "SPORTELLO_TEST_FORKSERVER"  # "PID:DIRECTORY" of the run's helper, set by `launch_shared`
 
-    def __init__(self):
+
+class ForkServer:
+    """The helper process, started on first use (or at the session's start, `launch_shared`) and stopped at
+    exit by the process that started it."""
+
+    def __init__(self, wait: bool = True):
         self._dir = tempfile.mkdtemp(prefix="sportello-fork-")
         self.sock_path = os.path.join(self._dir, "fork.sock")
         self.log_path = os.path.join(self._dir, "forkserver.log")
         self._log = open(self.log_path, "ab")  # noqa: SIM115
+        self.ready = False
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "testkit.forkserver", self.sock_path],
             cwd=ROOT,
@@ -198,17 +229,25 @@ class ForkServer:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 120
+        if wait:
+            self.wait_ready()
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
         while True:
-            if self.proc.poll() is not None:
+            if not self.alive():
                 raise RuntimeError(f"fork server exited: {Path(self.log_path).read_text(errors='replace')[-3000:]}")
             try:
                 self.request({"op": "ping"})
-                break
+                self.ready = True
+                return
             except OSError:
                 if time.monotonic() > deadline:
                     self.close()
-                    raise RuntimeError("fork server did not start in 120 s") from None
+                    raise RuntimeError(f"fork server did not start in {timeout:.0f} s") from None
                 time.sleep(0.05)
 
     def request(self, req: dict) -> dict:
@@ -223,7 +262,7 @@ class ForkServer:
         return ForkedProcess(self, pid, args)
 
     def close(self) -> None:
-        if self.proc.poll() is None:
+        if self.alive():
             try:
                 self.request({"op": "exit"})
                 self.proc.wait(10)
@@ -265,14 +304,56 @@ class ForkedProcess:
         return self.returncode
 
 
+class SharedForkServer(ForkServer):
+    """The run's helper as a worker sees it (SPORTELLO_TEST_FORKSERVER): the same requests; started, and
+    stopped, by the process that launched it."""
+
+    def __init__(self, pid: int, directory: str):
+        self.pid = pid
+        self._dir = directory
+        self.sock_path = os.path.join(directory, "fork.sock")
+        self.log_path = os.path.join(directory, "forkserver.log")
+        self.ready = False
+        self.wait_ready()
+
+    def alive(self) -> bool:
+        try:
+            state = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return False
+        return state not in ("Z", "X")
+
+    def close(self) -> None:  # the launcher's to stop
+        pass
+
+
 _server: ForkServer | None = None
 _lock = threading.Lock()
+
+
+def launch_shared() -> None:
+    """Start the run's helper without waiting for it, and name it to the processes started after this one
+    (pytest-xdist's workers) in SPORTELLO_TEST_FORKSERVER."""
+    global _server
+    with _lock:
+        if _server is None:
+            _server = ForkServer(wait=False)
+            atexit.register(_server.close)
+            os.environ[SHARED_ENV] = f"{_server.proc.pid}:{_server._dir}"
 
 
 def fork_server() -> ForkServer:
     global _server
     with _lock:
-        if _server is None or _server.proc.poll() is not None:
+        if _server is not None and _server.alive():
+            if not _server.ready:  # launched by this process at the session's start
+                _server.wait_ready()
+            return _server
+        shared = os.environ.get(SHARED_ENV, "")
+        if shared and _server is None:
+            pid, directory = shared.split(":", 1)
+            _server = SharedForkServer(int(pid), directory)
+        else:  # none named, or the one named is gone: one of this process's own
             _server = ForkServer()
             atexit.register(_server.close)
         return _server

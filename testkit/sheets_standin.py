@@ -259,7 +259,10 @@ class SheetsStandIn:
         return f"http://{host}:{port}"
 
     def start(self) -> SheetsStandIn:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="sheets-standin", daemon=True)
+        # serve_forever looks for shutdown() every poll interval (0.5 s by default): stop() waited ~0.4 s.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="sheets-standin", daemon=True
+        )
         self._thread.start()
         return self
 

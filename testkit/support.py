@@ -65,15 +65,18 @@ class ChildServer:
         self._log = open(self.log_path, "ab")  # noqa: SIM115
         self.proc = self._spawn()
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}: {self.log()}")
-            try:
-                if httpx.get(self.url + self.health_path, timeout=1, verify=TLS).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
+        # Asked every 20 ms (a refused connection costs ~1 ms), on one client: a server that starts in ~0.5 s
+        # is seen ready ~40 ms sooner on average than with a look every 0.1 s.
+        with httpx.Client(timeout=1, verify=TLS) as http:
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"{self.name} exited with {self.proc.returncode}: {self.log()}")
+                try:
+                    if http.get(self.url + self.health_path).status_code == 200:
+                        return self
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.02)
         self.stop()
         raise RuntimeError(f"{self.name} did not start in {timeout}s: {self.log()}")
 

@@ -11,6 +11,7 @@ processes of tests/e2e are forked from a process that imported `app` once
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -82,6 +83,26 @@ def pytest_sessionstart(session):
     AppServer.fork = os.environ.get("SPORTELLO_TEST_FORK", "1") != "0"
     if not hasattr(session.config, "workerinput"):  # this run's only process, or xdist's controller
         _embed_the_knowledge_base()
+        if AppServer.fork and _may_run_e2e(session.config):
+            # One fork server for the run, importing `app` while the workers start and collect (~8 s each):
+            # they inherit its name (testkit/forkserver.py). Measured with -n 2: the first app test of each
+            # worker set up in ~1 s instead of 7-9 s, and one import of Gradio instead of two.
+            from testkit import forkserver
+
+            forkserver.launch_shared()
+
+
+def _may_run_e2e(config) -> bool:
+    """Whether the run may hold tests of tests/e2e (the ones that start `python app.py`): a path asked for
+    is tests/e2e, inside it or above it, and the marks asked for do not leave e2e out."""
+    if "not e2e" in (config.option.markexpr or ""):
+        return False
+    e2e = (Path(__file__).parent / "e2e").resolve()
+    for arg in config.args:
+        path = (config.invocation_params.dir / arg.split("::", 1)[0]).resolve()
+        if path == e2e or e2e in path.parents or path in e2e.parents:
+            return True
+    return False
 
 
 def _embed_the_knowledge_base() -> None:

@@ -6,7 +6,7 @@ nobody."""
 
 from __future__ import annotations
 
-from testkit.browser import chromium
+from testkit.browser import fresh_context
 from testkit.dashboard import DashboardServer, choose, open_page, sign_in_browser
 from testkit.support import AppServer, Visitor, add_operator, wait_until
 
@@ -21,13 +21,13 @@ def status_of(page, tid: int) -> str:
     )
 
 
-def test_sign_in_help_ticket_status_kept_and_a_closed_tab_is_no_longer_present(data_dir):
+def test_sign_in_help_ticket_status_kept_and_a_closed_tab_is_no_longer_present(data_dir, shared_chromium):
     add_operator(data_dir, "mario", "Mario Rossi", "password123")
     env = {"HEARTBEAT_TIMEOUT_S": str(BEAT_S)}
     with (
         AppServer(data_dir, env=env, args=["--no-dashboard"]) as app,
         DashboardServer(data_dir, env=env) as dash,
-        chromium() as ctx,
+        fresh_context(shared_chromium) as ctx,
     ):
         page = ctx.new_page()
         page.set_viewport_size({"width": 1280, "height": 800})

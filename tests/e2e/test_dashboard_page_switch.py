@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 
-from testkit.browser import chromium
+from testkit.browser import fresh_context
 from testkit.dashboard import sign_in_browser
 from testkit.support import AppServer, Visitor, add_operator, free_port, wait_until
 
@@ -51,10 +51,10 @@ class HeldSocket:
         return len(waiting)
 
 
-def test_news_while_the_operator_opens_another_page_leaves_that_page_whole(data_dir):
+def test_news_while_the_operator_opens_another_page_leaves_that_page_whole(data_dir, shared_chromium):
     add_operator(data_dir, "mario", "Mario Rossi", "password123")
     env = {"QUEUE_TIMEOUT_S": "86400", "DASHBOARD_PORT": str(free_port())}
-    with AppServer(data_dir, env=env, args=[]) as app, chromium() as ctx:
+    with AppServer(data_dir, env=env, args=[]) as app, fresh_context(shared_chromium) as ctx:
         page = ctx.new_page()
         page.set_viewport_size({"width": 1280, "height": 800})
         socket = HeldSocket(page)

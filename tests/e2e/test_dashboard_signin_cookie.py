@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import httpx
 
-from testkit.browser import chromium
+from testkit.browser import fresh_context
 from testkit.dashboard import sign_in_browser
 from testkit.support import AppServer, add_operator, free_port, wait_until
 
@@ -20,10 +20,10 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def test_sign_in_survives_a_reload_and_a_deep_link_and_esci_ends_it(data_dir):
+def test_sign_in_survives_a_reload_and_a_deep_link_and_esci_ends_it(data_dir, shared_chromium):
     add_operator(data_dir, "mario", "Mario Rossi", "password123")
     app = AppServer(data_dir, env={"DASHBOARD_PORT": str(free_port())}, args=[])
-    with app, chromium() as ctx:
+    with app, fresh_context(shared_chromium) as ctx:
         dash = app.url + "/dashboard/"
         wait_until(lambda: _healthy(app.url + "/dashboard"), timeout=60, interval=0.05)
         page = ctx.new_page()

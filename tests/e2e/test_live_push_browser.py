@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from testkit.browser import chromium
+from testkit.browser import fresh_context
 from testkit.dashboard import sign_in_browser
 from testkit.streamlit_runs import StreamlitRuns
 from testkit.support import AppServer, Visitor, add_operator, free_port, wait_until
@@ -46,10 +46,10 @@ def settled(page, runs: Runs, quiet_s: float = 0.7, timeout: float = 15) -> None
         assert time.monotonic() < deadline, ("still busy", runs.snapshot(), page.evaluate(f"{CONSOLE}.log"))
 
 
-def test_news_redraws_only_its_fragment_and_an_idle_console_sends_nothing(data_dir):
+def test_news_redraws_only_its_fragment_and_an_idle_console_sends_nothing(data_dir, shared_chromium):
     add_operator(data_dir, "mario", "Mario Rossi", "password123")
     env = {"QUEUE_TIMEOUT_S": "86400", "HEARTBEAT_TIMEOUT_S": "6", "DASHBOARD_PORT": str(free_port())}
-    with AppServer(data_dir, env=env, args=[]) as app, chromium() as ctx:
+    with AppServer(data_dir, env=env, args=[]) as app, fresh_context(shared_chromium) as ctx:
         page = ctx.new_page()
         page.set_viewport_size({"width": 1440, "height": 1000})
         runs = Runs()

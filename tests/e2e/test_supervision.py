@@ -155,7 +155,7 @@ class _Stale(http.server.BaseHTTPRequestHandler):
 def test_a_stale_process_on_the_dashboard_port_is_never_proxied(data_dir):
     port = free_port()
     stale = http.server.ThreadingHTTPServer(("127.0.0.1", port), _Stale)
-    threading.Thread(target=stale.serve_forever, daemon=True).start()
+    threading.Thread(target=stale.serve_forever, args=(0.05,), daemon=True).start()  # shutdown() in 0.05 s
     app = None
     try:
         app = _start_with_dashboard(data_dir, port)

@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from testkit.axe import assert_accessible
-from testkit.browser import chromium
+from testkit.browser import fresh_context
 from testkit.support import AppServer, Operator, add_operator, wait_until
 
 HARD = "Posso prenotare una visita privata notturna con il direttore per il mio matrimonio?"
@@ -48,8 +48,9 @@ def closed(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def browser():
-    with chromium() as ctx:
+def browser(shared_chromium):
+    """One context for the module's pages (each test clears the page's storage: `open_page`)."""
+    with fresh_context(shared_chromium) as ctx:
         yield ctx
 
 

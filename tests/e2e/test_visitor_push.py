@@ -3,7 +3,7 @@
 once. An operator's message shows in under a second; a reload and a dropped connection lose nothing and show
 nothing twice; an operator's text is shown as text. A streamed LLM answer grows in the page, then is there once
 after a reload. On a desktop and a phone; one app for the module (its answers from the OpenAI stand-in, which
-streams slowly when asked), one browser for the module, a context of its own for each page (a new conversation).
+streams slowly when asked), one browser for the process, a context of its own for each page (a new conversation).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from playwright.sync_api import expect
 
 from sportello.answering.kb import read_kb
 from testkit.axe import assert_accessible
-from testkit.browser import chromium
+from testkit.browser import fresh_context
 from testkit.openai_standin import OpenAIStandIn
 from testkit.support import AppServer
 
@@ -54,7 +54,7 @@ def venue_site():
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)  # shutdown() in 0.05 s
     thread.start()
     # "localhost", not 127.0.0.1: another site than the app's, as a venue's domain is
     site = {"url": f"http://localhost:{server.server_address[1]}", "page": page}
@@ -94,8 +94,8 @@ def app(tmp_path_factory, venue_site, standin):
 
 
 @pytest.fixture(scope="module")
-def browser():
-    with chromium() as ctx:
+def browser(shared_chromium):
+    with fresh_context(shared_chromium) as ctx:
         yield ctx
 
 

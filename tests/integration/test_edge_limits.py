@@ -128,7 +128,7 @@ async def _nothing(scope, receive, send):  # the app behind the proxy (never rea
 def proxied():
     upstream = ThreadingHTTPServer(("127.0.0.1", 0), _Upstream)
     upstream.daemon_threads = True
-    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    threading.Thread(target=upstream.serve_forever, args=(0.05,), daemon=True).start()  # shutdown() in 0.05 s
     port = free_port()
     app = DashboardProxy(_nothing, upstream.server_address[1], max_body_bytes=1024 * 1024, read_timeout_s=30)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", lifespan="off"))
@@ -164,7 +164,7 @@ def test_slow_bodies_do_not_starve_the_dashboard_proxy(proxied):
 
 def test_a_slow_body_through_the_proxy_is_refused_after_the_timeout():
     upstream = ThreadingHTTPServer(("127.0.0.1", 0), _Upstream)
-    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    threading.Thread(target=upstream.serve_forever, args=(0.05,), daemon=True).start()  # shutdown() in 0.05 s
     port = free_port()
     app = DashboardProxy(_nothing, upstream.server_address[1], read_timeout_s=1)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", lifespan="off"))
