@@ -20,10 +20,12 @@ from __future__ import annotations
 import sys
 from datetime import UTC, date, datetime
 
+import httpx
+
 from sportello.answering.bot import NO_ANSWER, OPERATOR_REQUEST, Answer
 from sportello.services.chat import ChatService
 from sportello.services.operators import OperatorService
-from testkit.support import ROOT, ChildServer
+from testkit.support import ROOT, TLS, ChildServer, wait_until
 
 D0, D1, D2, D3 = date(2025, 3, 9), date(2025, 3, 10), date(2025, 3, 11), date(2025, 3, 12)
 DOG = "Posso portare il cane?"
@@ -198,6 +200,20 @@ class DashboardServer(ChildServer):
             "--client.toolbarMode",
             "minimal",
         ]
+
+
+def wait_for_dashboard(app_url: str, timeout: float = 60.0) -> None:
+    """Until the one-port app's /dashboard/ reaches Streamlit, which the app starts beside itself (its own
+    health check does not wait for it): a page opened before gets the proxy's 502 page, which never turns into
+    the sign-in form."""
+
+    def up() -> bool:
+        try:
+            return httpx.get(app_url + "/dashboard/_stcore/health", timeout=2, verify=TLS).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_until(up, timeout=timeout, interval=0.05)
 
 
 def sign_in_browser(page, url: str, username: str, password: str = PASSWORD) -> None:

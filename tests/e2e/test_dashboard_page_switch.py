@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 
 from testkit.browser import fresh_context
-from testkit.dashboard import sign_in_browser
+from testkit.dashboard import sign_in_browser, wait_for_dashboard
 from testkit.support import AppServer, Visitor, add_operator, free_port, wait_until
 
 QUESTION = "Posso prenotare una visita privata notturna per il mio matrimonio?"
@@ -58,6 +58,7 @@ def test_news_while_the_operator_opens_another_page_leaves_that_page_whole(data_
         page = ctx.new_page()
         page.set_viewport_size({"width": 1280, "height": 800})
         socket = HeldSocket(page)
+        wait_for_dashboard(app.url)  # Streamlit starts beside the app
         sign_in_browser(page, app.url + "/dashboard/", "mario")
         page.get_by_text("In coda: 0").wait_for(timeout=30_000)
         wait_until(lambda: page.evaluate(f"{CONSOLE}.asks > 0 && !{CONSOLE}.fallback"), timeout=15)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 from testkit.browser import fresh_context
-from testkit.dashboard import sign_in_browser
+from testkit.dashboard import sign_in_browser, wait_for_dashboard
 from testkit.streamlit_runs import StreamlitRuns
 from testkit.support import AppServer, Visitor, add_operator, free_port, wait_until
 
@@ -54,6 +54,7 @@ def test_news_redraws_only_its_fragment_and_an_idle_console_sends_nothing(data_d
         page.set_viewport_size({"width": 1440, "height": 1000})
         runs = Runs()
         page.on("websocket", runs.attach)
+        wait_for_dashboard(app.url)  # Streamlit starts beside the app
         sign_in_browser(page, app.url + "/dashboard/", "mario")
         page.get_by_text("In coda: 0").wait_for(timeout=30_000)
         # The watcher long-polls the API (the sign-in cookie is its key), not the page's own fallback ticks.

@@ -107,7 +107,7 @@ def test_metrics_report_the_truth_and_no_personal_data(metered):
     waiting = Visitor(url)
     waiting.say(HARD)
     assert waiting.accept(True)["status"] == "waiting"
-    wait_until(lambda: metered.runtime.health.report()["checks"]["outbox"]["backlog"] == 0)
+    wait_until(lambda: metered.runtime.health.check_outbox()["backlog"] == 0)  # (report() is cached 1 s)
 
     text = httpx.get(f"{url}/metrics").text
 
@@ -189,7 +189,7 @@ def test_logs_hold_no_password_token_email_or_phone(data_dir):
             )
             assert r.status_code == 200
             mario.http.post("/api/auth/logout")
-            wait_until(lambda: srv.runtime.health.report()["checks"]["outbox"]["backlog"] == 0)
+            wait_until(lambda: srv.runtime.health.check_outbox()["backlog"] == 0)  # (report() is cached 1 s)
             secrets = ["password123", "Wr0ngPassw0rd!", mario.token, v.token, t.token, EMAIL, PHONE, "3475550199"]
     finally:
         root.removeHandler(raw)
