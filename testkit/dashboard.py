@@ -202,18 +202,20 @@ class DashboardServer(ChildServer):
         ]
 
 
+def streamlit_healthy(url: str, timeout: float = 2.0) -> bool:
+    """Whether the Streamlit dashboard at `url` (its own port, or the app's `/dashboard` proxy) answers its
+    health check."""
+    try:
+        return httpx.get(url + "/_stcore/health", timeout=timeout, verify=TLS).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def wait_for_dashboard(app_url: str, timeout: float = 60.0) -> None:
     """Until the one-port app's /dashboard/ reaches Streamlit, which the app starts beside itself (its own
     health check does not wait for it): a page opened before gets the proxy's 502 page, which never turns into
     the sign-in form."""
-
-    def up() -> bool:
-        try:
-            return httpx.get(app_url + "/dashboard/_stcore/health", timeout=2, verify=TLS).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait_until(up, timeout=timeout, interval=0.05)
+    wait_until(lambda: streamlit_healthy(app_url + "/dashboard"), timeout=timeout, interval=0.05)
 
 
 def sign_in_browser(page, url: str, username: str, password: str = PASSWORD) -> None:

@@ -21,7 +21,7 @@ from websockets.sync.client import connect as ws_connect
 
 from testkit.axe import assert_accessible
 from testkit.browser import fresh_context
-from testkit.dashboard import DashboardServer, open_page, sign_in_browser
+from testkit.dashboard import DashboardServer, open_page, sign_in_browser, streamlit_healthy
 from testkit.support import AppServer, Operator, Visitor, add_operator, free_port, wait_until
 
 SHOTS = Path(os.environ.get("SPORTELLO_SHOTS", tempfile.gettempdir()))  # where the console screenshots go
@@ -150,8 +150,8 @@ def test_app_serves_the_dashboard_on_its_own_port_and_beside(data_dir, shared_ch
     app = AppServer(data_dir, env={"DASHBOARD_PORT": str(port)}, args=[])
     with app:
         beside = f"http://127.0.0.1:{port}/dashboard"
-        wait_until(lambda: _healthy(beside), timeout=60, interval=0.05)
-        assert _healthy(app.url + "/dashboard")  # the same, through the app's port
+        wait_until(lambda: streamlit_healthy(beside), timeout=60, interval=0.05)
+        assert streamlit_healthy(app.url + "/dashboard")  # the same, through the app's port
         assert httpx.get(app.url + "/api/health").status_code == 200
         # The start log names what to open: the visitor page, the dashboard through the app's port, the API.
         log = app.log()
@@ -175,15 +175,8 @@ def test_app_serves_the_dashboard_on_its_own_port_and_beside(data_dir, shared_ch
             with pytest.raises(ConnectionClosed) as closed:
                 ws.recv(timeout=10)
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009, closed.value
-        assert _healthy(app.url + "/dashboard")  # the dashboard itself is unharmed
-    wait_until(lambda: not _healthy(beside), timeout=15)  # stopped with the app
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(url + "/_stcore/health", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
+        assert streamlit_healthy(app.url + "/dashboard")  # the dashboard itself is unharmed
+    wait_until(lambda: not streamlit_healthy(beside), timeout=15)  # stopped with the app
 
 
 # Records the desktop notifications the page creates (the dashboard asks for permission,

@@ -7,17 +7,10 @@ from __future__ import annotations
 import httpx
 
 from testkit.browser import fresh_context
-from testkit.dashboard import sign_in_browser
+from testkit.dashboard import sign_in_browser, wait_for_dashboard
 from testkit.support import AppServer, add_operator, free_port, wait_until
 
 COOKIE = "sportello_session"
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(url + "/_stcore/health", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def test_sign_in_survives_a_reload_and_a_deep_link_and_esci_ends_it(data_dir, shared_chromium):
@@ -25,7 +18,7 @@ def test_sign_in_survives_a_reload_and_a_deep_link_and_esci_ends_it(data_dir, sh
     app = AppServer(data_dir, env={"DASHBOARD_PORT": str(free_port())}, args=[])
     with app, fresh_context(shared_chromium) as ctx:
         dash = app.url + "/dashboard/"
-        wait_until(lambda: _healthy(app.url + "/dashboard"), timeout=60, interval=0.05)
+        wait_for_dashboard(app.url)
         page = ctx.new_page()
         page.set_viewport_size({"width": 1280, "height": 800})
         sign_in_browser(page, dash, "mario")
