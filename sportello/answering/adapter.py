@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .evidence import group_max
+
 log = logging.getLogger(__name__)
 
 ADAPTER_FILE = Path(__file__).with_name("query_adapter.npy")
@@ -57,7 +59,8 @@ def adapt(vecs: np.ndarray, w: np.ndarray | None) -> np.ndarray:
 
 
 def best_per_intent(sims: np.ndarray, key_intent: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's best similarity per intent (-9 for an intent with no key) and the key column it came from."""
+    """Each row's best similarity per intent (-9 for an intent with no key) and the key column it came from (the
+    fit's gradient flows through that key; `evidence.group_max` gives the similarity alone)."""
     best = np.full((len(sims), n), -9.0)
     col = np.zeros((len(sims), n), dtype=np.int64)
     rows = np.arange(len(sims))
@@ -126,5 +129,5 @@ def top1(queries: np.ndarray, labels: np.ndarray, keys: np.ndarray, key_intent: 
     if not answerable.any():
         return 0.0
     q = adapt(np.asarray(queries, dtype=np.float32)[answerable], w)
-    best, _ = best_per_intent(q @ np.asarray(keys).T, key_intent, n)
+    best = group_max(q @ np.asarray(keys).T, np.asarray(key_intent), n, fill=-np.inf)
     return float((best.argmax(axis=1) == np.asarray(labels)[answerable]).mean())

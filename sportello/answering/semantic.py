@@ -466,7 +466,8 @@ class SemanticAnswerer(RetrievalAnswerer):
                     allowed[r, index.intent_idx[name]] = False
         # A cold KB compares the question mapped by the query adapter (the demo's examples' lesson on how visitors
         # word what an entry covers and what it does not); the examples always meet the question as it is.
-        mapped = query_adapter.adapt(vecs, self.adapter) if _is_cold(state) else vecs
+        cold = _is_cold(state)
+        mapped = query_adapter.adapt(vecs, self.adapter) if cold else vecs
         phrase = group_max(mapped @ state.phrase_vecs.T, state.phrase_intent, n, fill=0.0)
         answer = group_max(mapped @ state.answer_vecs.T, state.answer_intent, n, fill=0.0)
         sentence = group_max(mapped @ state.sentence_vecs.T, state.sentence_intent, n, fill=0.0)
@@ -475,7 +476,7 @@ class SemanticAnswerer(RetrievalAnswerer):
         if ex_mask is not None:
             sims, labels = sims[:, ex_mask], labels[ex_mask]
         example, escalate, escalate3 = example_parts(sims, labels, n, phrase)
-        if _is_cold(state):
+        if cold:
             # The cold rule was fitted where an intent's example evidence is its phrasings' (no examples of the
             # venue's own): a few labels must not make an intent look farther than its own KB questions do.
             example = np.maximum(example, phrase)
