@@ -47,9 +47,10 @@ def closed(tmp_path_factory):
         yield srv
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def browser(shared_chromium):
-    """One context for the module's pages (each test clears the page's storage: `open_page`)."""
+    """A context of each test's own: no conversation of another test (clearing a shared context's localStorage
+    raced Gradio writing its state back, and a phone test once found the last test's ticket, its textbox hidden)."""
     with fresh_context(shared_chromium) as ctx:
         yield ctx
 
@@ -69,8 +70,6 @@ def open_page(ctx, url: str, viewport: dict, lang: str = "it-IT,it;q=0.9") -> Pa
     page.errors = []  # type: ignore[attr-defined]
     page.on("pageerror", lambda e: page.errors.append(str(e)))
     page.goto(url + "/")
-    page.evaluate("localStorage.clear()")  # the browser is shared: no conversation of another test
-    page.reload()
     expect(page.locator("#chat .message").first).to_be_visible(timeout=30_000)
     return page
 

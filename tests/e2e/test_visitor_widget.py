@@ -4,7 +4,7 @@ pointing at the app. The bubble opens the chat in a floating panel (keyboard, Es
 chats with the bot inside it, a reload of the venue's page keeps the conversation, axe finds nothing serious on
 the page with the panel open, inside or outside the frame. And, on the page itself, Send pressed again while the
 answer is on its way is not lost. One app for the module (its answers from the OpenAI stand-in, so that one can
-be slow), one browser.
+be slow), one browser, a context of its own per test.
 """
 
 from __future__ import annotations
@@ -93,8 +93,9 @@ def app(tmp_path_factory, venue_site, standin):
         yield srv
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def browser(shared_chromium):
+    """A context of each test's own (cookies, storage): no conversation of another test is kept."""
     with fresh_context(shared_chromium) as ctx:
         yield ctx
 
@@ -168,7 +169,6 @@ def test_bubble_opens_the_chat_on_the_venue_site_keyboard_esc_reload(app, venue_
     page.locator("#sportello-widget .close").click()
     expect(page.locator("#sportello-widget .panel")).to_be_hidden()
     assert not errors, errors
-    next(f for f in page.frames if f.url.startswith(app.url)).evaluate("localStorage.clear()")  # the next test's
     page.close()
 
 
@@ -176,10 +176,6 @@ def test_on_a_phone_the_panel_is_the_whole_screen_in_english(app, venue_site, br
     page = browser.new_page()
     page.set_viewport_size(PHONE)
     page.goto(venue_site["url"] + "/en")  # the snippet with data-lang="en": the labels and the chat in English
-    # A first visit: no conversation kept by the venue's page. The test before this one (same browser, the
-    # module's) may have left its Italian one there: the iframe's store message can come after its clean-up.
-    page.evaluate("localStorage.clear()")
-    page.reload()
     launcher = page.locator("#sportello-widget .launcher")
     expect(launcher).to_have_attribute("aria-label", "Open the chat with the museum")
     launcher.click()
@@ -203,8 +199,6 @@ def test_send_pressed_while_the_answer_is_on_its_way_is_not_lost(app, standin, b
     standin.set_script(price_answer(delay=2.0) + price_answer())  # the first answer slow, the second at once
     page = browser.new_page()
     page.set_viewport_size(DESKTOP)
-    page.goto(app.url + "/api/chat/hours")  # the browser is shared: its storage cleared first, on a light page
-    page.evaluate("localStorage.clear()")
     page.goto(app.url + "/")
     expect(page.locator("#chat .message").first).to_be_visible(timeout=30_000)
     box, send = page.locator("#msg textarea"), page.locator("#send")
