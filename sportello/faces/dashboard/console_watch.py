@@ -73,7 +73,7 @@ export default function (component) {
     if (l && (Date.now() - l.at >= NAV_MS || (!l.back && location.pathname !== l.from))) s.leaving = null;  // over
     return Boolean(s.leaving);
   };
-  const look = (why) => {
+  const look = (why, detail) => {
     if (!alive()) return;
     if (leaving()) {
       s.skipped = (s.skipped || 0) + 1;
@@ -82,7 +82,7 @@ export default function (component) {
     }
     s.looks += 1;
     s.lastLook = Date.now();
-    s.log = (s.log || []).slice(-20).concat([why + "@" + (Date.now() % 100000)]);
+    s.log = (s.log || []).slice(-20).concat([why + "@" + (Date.now() % 100000) + (detail ? "#" + detail : "")]);
     s.send("look", why + ":" + s.looks);
   };
   const settle = () => {
@@ -128,7 +128,7 @@ export default function (component) {
       if (out.version !== s.version) {
         s.version = out.version;
         s.news += 1;
-        look("news");
+        look("news", out.version.slice(0, 6));  // (the log: which version, a digest's start)
         settle();
       } else if (waiting && cfg.clock_ms && Date.now() - s.lastLook >= cfg.clock_ms - 50) {
         look("clock");
