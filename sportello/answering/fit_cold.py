@@ -120,12 +120,9 @@ def _learned_files(tmp: Path, kb: Path, generated: Path, cases_path: Path) -> tu
     return tmp / "learned_examples.csv", tmp / "learned_kb.csv"
 
 
-def venue_rows(
-    kb: Path, cases_path: Path, base: Calibration, generated: Path | None = None, query_map=False
-) -> VenueRows:
+def venue_rows(kb: Path, cases_path: Path, base: Calibration, generated: Path | None = None) -> VenueRows:
     """Each case of `cases_path` asked of the venue's KB with no examples of its own, or (`generated`) with an LLM's
-    examples approved (`_learned_files`). `query_map`: another query adapter than the shipped one (a matrix, or None
-    for none: `fit_adapter --check` leaves a venue out of the map too)."""
+    examples approved (`_learned_files`)."""
     from .semantic import SemanticAnswerer, load_encoder
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -139,8 +136,6 @@ def venue_rows(
             cache_dirs=[Path(tmp), kb.parent / "cache", REPO / "data" / "cache"],
             calibration=base,
         )
-        if query_map is not False:
-            ans.adapter = query_map
         state = ans._refresh(force=True)
         expected, fixed, parts, fused, questions = [], [], [], [], []
         for pos, c in enumerate(load_cases(cases_path)):

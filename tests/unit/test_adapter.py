@@ -53,30 +53,6 @@ def test_the_map_keeps_must_escalate_questions_further_from_every_entry_than_ans
     assert separation(w) > separation(None) + 0.1
 
 
-def _kb_task(kb_seed: int, noise_seed: int, drift: np.ndarray, n: int = 6, per: int = 20) -> adapter.Task:
-    """A KB of its own (its keys from `kb_seed`) whose visitors' wording drifts along the shared `drift`."""
-    rng, noise = np.random.default_rng(kb_seed), np.random.default_rng(noise_seed)
-    keys = _norm(rng.normal(size=(n * 2, len(drift))))
-    labels = np.repeat(np.arange(n), per)
-    q = _norm(keys[labels * 2] + 0.35 * noise.normal(size=(len(labels), len(drift))) + 2.5 * drift)
-    return adapter.Task(q.astype(np.float32), labels, keys, np.repeat(np.arange(n), 2), n)
-
-
-def test_a_map_fitted_on_several_kbs_ranks_a_kb_it_never_saw_better_each_ranked_against_its_own():
-    drift = _norm(np.random.default_rng(7).normal(size=(1, 24)))[0]
-    seen = [_kb_task(kb, noise_seed=kb + 100, drift=drift) for kb in (10, 11, 12)]
-    w = adapter.fit_tasks(seen, steps=200, lr=0.02)
-    new = _kb_task(13, noise_seed=200, drift=drift)  # another KB, the same drift of wording
-    before = adapter.top1(new.q, new.labels, new.k, new.key_intent, new.n, None)
-    assert before < 0.75
-    assert adapter.top1(new.q, new.labels, new.k, new.key_intent, new.n, w) > before + 0.1  # 69 -> 82 %
-    # one KB as a task list of one is `fit`
-    one = seen[0]
-    assert np.array_equal(
-        adapter.fit_tasks([one], steps=5), adapter.fit(one.q, one.labels, one.k, one.key_intent, one.n, steps=5)
-    )
-
-
 def test_the_fit_is_deterministic_and_stays_near_the_identity_with_a_strong_l2():
     q, y, keys, key_intent, n = _skewed_task(2, noise_seed=2)
     a = adapter.fit(q, y, keys, key_intent, n, steps=20)
@@ -111,5 +87,5 @@ def test_a_missing_or_broken_map_is_a_warning_and_no_map(tmp_path, caplog):
 def test_the_shipped_map_fits_the_bundled_model_and_stays_near_the_identity():
     w = adapter.load(384)
     assert w is not None and w.dtype == np.float32
-    # fitted with L2 = 0.01 from the identity: moved (fit_adapter printed ||W - I|| = 3.24), not far
+    # fitted with L2 = 0.01 from the identity: moved (fit_adapter printed ||W - I|| = 3.53), not far
     assert 1.0 < np.linalg.norm(w - np.eye(384)) < 10.0

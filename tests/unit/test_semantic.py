@@ -189,11 +189,10 @@ def test_a_question_about_the_venues_safety_entry_is_answered_from_it_when_it_ra
     fused = build_retrieval(dataclasses.replace(settings(tmp_path), kb_path=venue))
     # (Session 22: with the query adapter "se un bambino si allontana dai genitori dove lo portate?" ranks the buggies'
     # entry first, the lost child's second, and "what should my kids do if they lose us inside?" is answered above
-    # the threshold without the rule: two other questions below it. Session 23, with the venues' pools in the map:
-    # "what happens if a kid gets separated from his parents?" is answered without the rule too; another below it.)
+    # the threshold without the rule: two other questions below it.)
     questions = (
         "se mio figlio si allontana dal gruppo dove lo trovo?",
-        "what happens if a child gets separated from the adults?",
+        "what happens if a kid gets separated from his parents?",
     )
     for question in questions:
         ans = fused.answer(question)
