@@ -107,17 +107,21 @@ export default function (component) {
       if (beat) s.lastBeat = now;
       let wait = Math.max(0.5, (cfg.beat_ms - (now - s.lastBeat)) / 1000);  // back before the next beat is due
       if (waiting && cfg.clock_ms) wait = Math.min(wait, Math.max(1, (cfg.clock_ms - (now - s.lastLook)) / 1000));
-      let out = null;
+      let out = null, why = "";
       s.asks += 1;
       s.fallback = false;  // asking the API (a long poll may take WAIT_S to answer)
       try {
         const res = await fetch(cfg.url + "?after=" + encodeURIComponent(s.version || "") + "&wait=" + wait + "&beat=" + (beat ? 1 : 0),
                                 {credentials: "same-origin", cache: "no-store", signal: ctl.signal});
+        why = String(res.status);
         if (res.ok && (res.headers.get("content-type") || "").includes("json")) out = await res.json();
       } catch (e) {
         if (ctl.signal.aborted) continue;  // a newer version from the page: ask again from it
+        why = (e && e.name) || "error";
       }
       if (!out || typeof out.version !== "string") {
+        // (the log: why the API was out of reach, an HTTP status or an error's name)
+        s.log = (s.log || []).slice(-20).concat(["unreached@" + (Date.now() % 100000) + "#" + why]);
         failedAt = Date.now();
         s.fallback = true;
         continue;
