@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import time
 
+import httpx
+
+from sportello.services.operators import SESSION_COOKIE
 from testkit.browser import fresh_context
 from testkit.dashboard import sign_in_browser, wait_for_dashboard
 from testkit.streamlit_runs import StreamlitRuns
@@ -32,16 +35,28 @@ class Runs(StreamlitRuns):
         super().received(payload)
 
 
-def settled(page, runs: Runs, quiet_s: float = 0.7, timeout: float = 15) -> None:
-    """Until the page has nothing on its way: no look due (news is followed by a settle look 1.5 s later; the
-    log's last entry is the latest look) and no frame from the dashboard for `quiet_s` (more than the
-    fallback's 0.5 s between looks; a run's frames come within it). Playwright hands the websocket's frames
-    over only while it runs: waited for with its own clock."""
+def server_version(page, url: str) -> str:
+    """The console's version as the API tells it now (the operator's sign-in cookie, no wait, no heartbeat)."""
+    token = next(c["value"] for c in page.context.cookies() if c["name"] == SESSION_COOKIE)
+    r = httpx.get(url + "/api/operators/console", params={"wait": "0"}, cookies={SESSION_COOKIE: token}, timeout=10)
+    return r.json()["version"]
+
+
+def settled(page, runs: Runs, url: str, quiet_s: float = 0.7, timeout: float = 15) -> None:
+    """Until the page has nothing on its way: the watcher holds the version the API tells now (a change it has
+    not heard of yet is news on its way), no look due (news is followed by a settle look 1.5 s later; the log's
+    last entry is the latest look) and no frame from the dashboard for `quiet_s` (more than the fallback's 0.5 s
+    between looks; a run's frames come within it). Playwright hands the websocket's frames over only while it
+    runs: waited for with its own clock."""
     deadline = time.monotonic() + timeout
     while True:
         page.wait_for_timeout(100)
         due = page.evaluate(f"(({CONSOLE}).log || []).slice(-1).some((l) => l.startsWith('news'))")
-        if not due and time.monotonic() - runs.last >= quiet_s:
+        if (
+            not due
+            and time.monotonic() - runs.last >= quiet_s
+            and page.evaluate(f"{CONSOLE}.version") == server_version(page, url)
+        ):
             return
         assert time.monotonic() < deadline, ("still busy", runs.snapshot(), page.evaluate(f"{CONSOLE}.log"))
 
@@ -59,7 +74,7 @@ def test_news_redraws_only_its_fragment_and_an_idle_console_sends_nothing(data_d
         page.get_by_text("In coda: 0").wait_for(timeout=30_000)
         # The watcher long-polls the API (the sign-in cookie is its key), not the page's own fallback ticks.
         wait_until(lambda: page.evaluate(f"{CONSOLE}.asks > 0 && !{CONSOLE}.fallback"), timeout=15)
-        settled(page, runs)  # the fallback's last looks ran
+        settled(page, runs, app.url)  # the fallback's last looks ran
 
         # A visitor joins the queue: the queue panel and the badge show it, the page does not rerun.
         visitor = Visitor(app.url)
@@ -75,7 +90,7 @@ def test_news_redraws_only_its_fragment_and_an_idle_console_sends_nothing(data_d
         page.get_by_role("button", name="Prendi").click()
         page.get_by_text("Ora l'assiste Mario.").wait_for(timeout=30_000)
         page.get_by_text("In coda: 0").wait_for(timeout=30_000)
-        settled(page, runs)  # the take's news and its settle look ran
+        settled(page, runs, app.url)  # the take's news and its settle look ran
 
         # Idle, with a live chat open: the browser waits on the API (which also gets the heartbeat); the page
         # runs nothing and sends nothing: neither the transcript, nor the queue, nor the badge.
