@@ -73,16 +73,20 @@ export default function (component) {
     if (l && (Date.now() - l.at >= NAV_MS || (!l.back && location.pathname !== l.from))) s.leaving = null;  // over
     return Boolean(s.leaving);
   };
+  // The log (the last 21 entries, for the tests and a person debugging): what, when (ms, mod 100 s), a detail.
+  const note = (what, detail) => {
+    s.log = (s.log || []).slice(-20).concat([what + "@" + (Date.now() % 100000) + (detail ? "#" + detail : "")]);
+  };
   const look = (why, detail) => {
     if (!alive()) return;
     if (leaving()) {
       s.skipped = (s.skipped || 0) + 1;
-      s.log = (s.log || []).slice(-20).concat(["leaving-" + why + "@" + (Date.now() % 100000)]);
+      note("leaving-" + why);
       return;
     }
     s.looks += 1;
     s.lastLook = Date.now();
-    s.log = (s.log || []).slice(-20).concat([why + "@" + (Date.now() % 100000) + (detail ? "#" + detail : "")]);
+    note(why, detail);
     s.send("look", why + ":" + s.looks);
   };
   const settle = () => {
@@ -120,8 +124,7 @@ export default function (component) {
         why = (e && e.name) || "error";
       }
       if (!out || typeof out.version !== "string") {
-        // (the log: why the API was out of reach, an HTTP status or an error's name)
-        s.log = (s.log || []).slice(-20).concat(["unreached@" + (Date.now() % 100000) + "#" + why]);
+        note("unreached", why);  // why the API was out of reach: an HTTP status or an error's name
         failedAt = Date.now();
         s.fallback = true;
         continue;
