@@ -66,6 +66,6 @@ def pytest_runtest_setup(item):
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_teardown(item, nextitem):
     if _uses_the_browser(item):
-        _resume_playwright()  # a module's context is closed in its last test's teardown
+        _resume_playwright()  # a test's context (or a module's, in its last test's) is closed in teardown
     yield
     _pause_playwright()

@@ -102,8 +102,8 @@ def test_news_redraws_only_its_fragment_and_an_idle_console_sends_nothing(data_d
         idle = runs.since(before)
         idle["log"] = [started, page.evaluate(f"{CONSOLE}.log")]  # what the watcher did since (news: its version)
         if idle["full_runs"] or idle["fragment_runs"] or idle["deltas"] or idle["texts"]:
-            # (session 22's head failed here once in session 23 after the API was out of reach for ~2 s: "tick" looks,
-            # then news twice; the app's log says what it answered)
+            # (session 22's head failed here once in session 23: the page's first fallback looks, then two news, the
+            # last one's settle look inside the window; the app's log says what the API answered)
             idle["app_log"] = app.log()[-3000:]
         assert idle["full_runs"] == 0, idle
         assert idle["fragment_runs"] == 0, idle
