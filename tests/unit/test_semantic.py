@@ -525,3 +525,37 @@ def test_a_cold_venue_with_an_llms_examples_answers_at_its_own_threshold(encoder
     assert not fused.cold and semantic._threshold(fused._refresh(), cal) == 0.5  # warm: a person's examples
     shipped = semantic.calibration_file.saved([], cold=True)
     assert shipped.generated_threshold is not None and shipped.generated_threshold > shipped.threshold
+
+
+def test_a_cold_kbs_operator_label_meets_the_question_as_its_phrasings_do_and_an_llms_example_as_it_is(
+    encoder, tmp_path
+):
+    """On a KB without examples the phrasings meet the question mapped by the query adapter (~0.15 below a plain
+    similarity); an operator's label must be on that scale, or the cold rule, fitted where an intent's example
+    evidence is its phrasings', reads a label's plain similarity as far surer evidence (labels made a new venue
+    answer more wrongly). An LLM's approved example keeps the plain similarity its own threshold was chosen on."""
+    venue = ROOT / "tests" / "data" / "venues" / "garden"
+    learned = tmp_path / "learned_examples.csv"
+    label = "si possono fare foto con il cavalletto tra le aiuole?"
+    llm = "at what time does the last entry close on a Sunday?"
+    intents = list(dict.fromkeys(e.intent for e in load_kb(venue / "faq.csv")))
+    write_examples(
+        learned,
+        [Example(label, "it", intents[5]), Example(llm, "en", intents[6], "llm")],
+    )
+    ans = SemanticAnswerer(
+        path=venue / "faq.csv",
+        encoder=encoder,
+        examples_path=None,
+        learned_examples_path=learned,
+        cache_dirs=[tmp_path, venue / "cache", REPO_CACHE],
+    )
+    state = ans._refresh(force=True)
+    assert ans.cold and state.example_own.tolist().count(True) == 1
+    for question, lang, intent, plain in ((label, "it", intents[5], False), (llm, "en", intents[6], True)):
+        v = ans._query_vec(question)[None, :]
+        parts = ans.evidence(state, [question], [lang], v)
+        i = state.index.intent_idx[intent]
+        itself = float((v @ v.T)[0, 0]) if plain else float((adapter.adapt(v, ans.adapter) @ v.T)[0, 0])
+        assert parts.example[0, i] == pytest.approx(max(itself, parts.phrase[0, i]), abs=1e-5)
+        assert bool(parts.example[0, i] > 0.99) is plain
