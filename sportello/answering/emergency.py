@@ -56,7 +56,13 @@ _ILLNESS = (
     r"cut (his|her|my|their) (hand|finger|head|leg|arm|foot|face)( \w+){0,3} (badly|deep\w*|open)|"
     r"(badly|deeply) cut|(chemical\w*|sostanz\w*|prodott\w*)( \w+){0,3} (in|negli|nell'?) ?(his|her|my|their|gli)? ?"
     r"(eyes?|occhi|occhio)|heart attack|infarto|attacco di cuore|dolor[ei]( \w+){0,2} al petto|male al petto|"
-    r"pains? in (his|her|my|the|their) chest|"
+    r"pains? in (his|her|my|the|their) chest|(clutching|holding|grabbing) (his|her|my|their) chest|"
+    r"(gone|going|turned|turning) (grey|gray|pale|blue|white)|si tiene il petto|(diventat[oa]|e) (grigi[oa]|cianotic[oa])|"
+    r"in agony|(screaming|urla|grida) (in|dal|di) (pain|dolore)|"
+    r"(can'?t|cannot) move (his|her|my|their) (leg|arm|foot|neck|back|hand|head)|"
+    r"non (riesce|riesco|riescono) (piu )?a muovere|slipped and (fell|hurt|can'?t)|"
+    # a fall told with its trouble ("è scivolato sui gradini e non riesce ad alzarsi"), not a sore knee after a slip
+    r"(e|sono) scivolat[oaie]( \S+){0,8} (non (riesce|riesco|muove|si muove|si alza)|piange|urla|sta urlando)|"
     r"chest pains?|crisi epilettica|epilessia|convulsion\w*|seizure|(having|had|has|in) a fit|stroke|ictus|soffoca\w*|choking|chokes|"
     r"allergic reaction|reazione allergica|shock anafilattico|anaphyla\w*|gonfiando|swelling up|"
     r"is hurt|got hurt|are hurt|been hurt|hurt (himself|herself|themselves|myself|badly)|"
@@ -64,7 +70,8 @@ _ILLNESS = (
     r"(si e|mi sono|ci siamo|si sono|ha|ho) rott[oa] (il |la |un |una |l')?(gamba|braccio|caviglia|polso|naso|anca|femore)|"
     r"(leg|arm|ankle|wrist|hip|nose|bone)( \w+){0,2} (broken|fractured)|"
     # not someone who "can't walk far / for long" (a mobility need: the accessibility answer), only "can't walk"
-    r"(can'?t|cannot) walk(?! (very |too |that |so )?(far|long|much|a lot|distances?|more than|for (long|more)))|"
+    r"(can'?t|cannot) walk(?! (very |too |that |so )?(far|long|much|a lot|distances?|more than|for (long|more)|yet|"
+    r"all the way|the whole))|"
     r"non riesc[eo] (piu )?a camminare(?! (a lungo|molto|per molto|tanto|per (lunghi|lunghe) (tratti|distanze)))|"
     r"(e|sono) cadut[oaie]|fell(?! (asleep|in love|for|behind|apart|through|short|silent|ill))|has fallen|hit (his|her) head|battuto la testa|"
     r"need a doctor|serve un medico|c'?e un medico|is there a doctor|call a doctor|chiamate (un|il) medico|"
@@ -101,7 +108,7 @@ _STUCK = (
     r"( \w+){0,4} (in|inside|dentro|nel|nella|nell|nei|nelle|in the|into)\b"
     r"|(can'?t|cannot|can not|unable to|non (riesco|riusciamo|riesce|riescono) a) (get|uscire|aprire|open|scendere)\b"
     r"|(ascensore|lift|elevator)( \w+){0,3} (bloccat\w*|fermo|ferma|stuck|broken down|stopped)"
-    r"|(stuck|bloccat\w*|chius[oaie] dentro|locked in|trapped)\b"
+    r"|(stuck|bloccat\w*|chius[oaie] dentro|locked in|trapped|wedged|jammed|incastrat[oaie])\b"
 )
 _STUCK_INFO = re.compile(
     r"\b(what (if|happens)|cosa succede se|se (si|mi|ci) (blocca|rimane|resta)|in caso di|in case)\b"
@@ -118,7 +125,12 @@ _CRIME = (
     r"ran (off|away) with my|(mi|ci|le|gli) ha(nno)? (appena )?(strappato|sfilato|portato via)|sfilat[oaie] (dalla|dalle|dal|di) (tasca|tasche|borsa|zaino)|exposing himself|si e spogliato|kidnap\w*|"
     r"rapit[oaie]|rapimento|abus\w*|"
     # a fight now: "stanno facendo a botte", "si picchiano", "two men are punching each other", "a brawl"
-    r"(fa\w*|fatto) a botte|si (stanno )?picchi\w*|(a|prendendo a|presi a) (pugni|calci)|punching|brawl\w*"
+    r"(fa\w*|fatto) a botte|si (stanno )?picchi\w*|(a|prendendo a|presi a) (pugni|calci)|punching|brawl\w*|"
+    # a car broken into now ("someone just broke into our car, window smashed")
+    r"broke into (my|our|the|a) (car|van|camper|motorhome|caravan)|"
+    r"window smashed|finestrino( \w+){0,4} (spaccato|rotto|sfondato)|"
+    r"(smashed|spaccato|rotto|sfondato) (il |the |our |my )?(car )?(finestrino|window)|"
+    r"(scassinat\w*|forzat[oaie]) (la |l'|l )?(auto|macchina|camper)"
 )
 # An animal out of its enclosure now ("there's a snake loose in the reptile house!", "è scappata una scimmia").
 _ANIMAL = (
@@ -176,6 +188,7 @@ _CRIME_INFO = re.compile(
 )
 _LOST = (
     r"non trovo( piu)?|non troviamo( piu)?|non riesco a trovare|non riusciamo a trovare|ho perso|abbiamo perso|"
+    r"non (lo|la|li|le) (trovo|troviamo|vedo|vediamo)( piu)?|"
     r"si e pers[oa]|si sono persi|perso|persa|smarrit[oa]|scompars[oa]|sparit[oa]|missing|lost|"
     r"can'?t find|cannot find|can not find|couldn'?t find|wandered off|ran off|disappeared|is gone|"
     r"si e allontanat[oa]|allontanat[oa]"
@@ -213,6 +226,7 @@ _PAST = re.compile(
     r"la scorsa (settimana|visita|volta)|lo scorso|yesterday|last (week|month|year|time|visit|sunday|saturday)|"
     r"days ago|weeks ago|months ago|assicurazion\w*|insurance|claim|rimborso|refund|risarciment\w*|"
     r"compensation|denuncia|police report|report it|to report|per la denuncia|certificat\w*|money back|"
+    r"(family|personal) emergenc(y|ies)|emergenza (familiare|personale)|"
     # a booking moved because someone is ill ("my son is sick, can I move our visit to another day?")
     r"(move|change|reschedule|spostare|cambiare) (our|my|the|la|il|l')? ?(visit|booking|tickets?|visita|prenotazione|"
     r"biglietti|data|orario))\b|"
@@ -365,7 +379,7 @@ def detect(text: str, known: frozenset[str] | set[str] = frozenset()) -> Emergen
 
 _STUCK_WHERE = re.compile(
     r"\b(railings?|ringhier\w*|sbarre|cancellata|fence|recinzione|(head|hand|arm|leg|foot|finger)( \w+){0,1} stuck|"
-    r"(testa|mano|braccio|gamba|piede|dito) (\w+ )?(incastrat\w*|bloccat\w*)|lift|elevator|ascensore|ascensori|toilet|toilets|bathroom|restroom|loo|wc|bagno|bagni|gabinetto|"
+    r"(testa|mano|braccio|gamba|piede|dito) (\w+ )?(incastrat\w*|bloccat\w*)|wedged|jammed|incastrat\w*|lift|elevator|ascensore|ascensori|toilet|toilets|bathroom|restroom|loo|wc|bagno|bagni|gabinetto|"
     r"room|sala|stanza|locale|cage|gabbia|recinto|enclosure|tunnel|cella|cell|cupola|dome|tower|torre|"
     r"glasshouse|serra|greenhouse|cellar|cantina|basement|sotterraneo|closet|armadio|storeroom|magazzino|"
     r"wall|walls|muro|mura|tree|albero|ledge|cornicione|roof|tetto|up there|lassu|can'?t get down|non riesce a scendere|"

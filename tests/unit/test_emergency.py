@@ -67,7 +67,16 @@ my mum fell off the step and can't walk
 dolori al petto, mio marito non sta bene
 my boy has his hand stuck in the gate
 un ragazzo mi ha strappato la borsa ed è corso via
-my dad slipped by the fountain, help!""".splitlines()
+my dad slipped by the fountain, help!
+mio figlio di 4 anni era qui davanti e adesso non lo trovo più
+my wife's hand is jammed in the turnstile and she can't pull it out
+la bambina ha il braccio incastrato tra le sbarre del cancello
+mia madre è rimasta incastrata col piede nella grata
+a lady is clutching her chest by the café and has gone very pale
+un signore è scivolato sulle scale e non riesce ad alzarsi
+my son is in agony after falling off the wall
+somebody just broke into our van in the car park
+il finestrino della nostra macchina è spaccato e il tizio è ancora lì""".splitlines()
 
 NOT_EMERGENCIES = """is there a fire exit near the café?
 I can't walk very far: is there a lift and somewhere to sit?
@@ -100,7 +109,12 @@ is the armoury worth it for someone into medieval weapons?
 can I show the ticket on my phone instead of printing it?
 the ticket machine is stuck, it doesn't give my ticket
 we fell in love with your gardens, can we come back in spring?
-can you help?""".splitlines()
+can you help?
+our toddler can't walk yet: can we bring the pushchair in?
+my grandma can't walk all the way round, is there a shuttle?
+I have a family emergency, can I move my ticket to next week?
+sono scivolato sul ghiaccio e mi fa un po' male il ginocchio, avete del ghiaccio?
+has the car park ever been broken into?""".splitlines()
 
 
 @pytest.mark.parametrize("question", EMERGENCIES)
