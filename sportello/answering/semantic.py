@@ -383,6 +383,7 @@ class SemanticAnswerer(RetrievalAnswerer):
             for x in examples
             if (x.expected == ESCALATE or x.expected in index.intent_idx) and x.question.casefold() not in self.excluded
         ]
+        own = np.array([x.expected != ESCALATE and x.source != GENERATED for x in examples], dtype=bool)
         return _State(
             index=index,
             examples=examples,
@@ -396,9 +397,9 @@ class SemanticAnswerer(RetrievalAnswerer):
             example_label=np.array(
                 [-1 if x.expected == ESCALATE else index.intent_idx[x.expected] for x in examples], dtype=np.int32
             ),
-            example_own=np.array([x.expected != ESCALATE and x.source != GENERATED for x in examples], dtype=bool),
+            example_own=own,
             signature=signature,
-            own_examples=sum(x.expected != ESCALATE and x.source != GENERATED for x in examples),
+            own_examples=int(own.sum()),
             generated_examples=sum(x.expected != ESCALATE and x.source == GENERATED for x in examples),
         )
 
@@ -475,13 +476,13 @@ class SemanticAnswerer(RetrievalAnswerer):
         sentence = group_max(mapped @ state.sentence_vecs.T, state.sentence_intent, n, fill=0.0)
         sims = vecs @ state.example_vecs.T
         labels = state.example_label
-        if cold:
+        if cold and state.example_own.any():
             # A person's example of an intent (an operator's label) is one more way of asking it: met like the KB's
             # phrasings, by the mapped question, on their scale. Compared as it is (~0.15 higher than a mapped
             # question's similarity), it looked far surer than the phrasings the cold rule was fitted on: operators'
             # labels made a new venue answer more wrongly (README, "Cold start"). Must-escalate examples meet the
             # question as it is, as in the fit; so do an LLM's, whose threshold (`generated_threshold`) was chosen so.
-            sims = np.where(state.example_own, mapped @ state.example_vecs.T, sims)
+            sims[:, state.example_own] = mapped @ state.example_vecs[state.example_own].T
         if ex_mask is not None:
             sims, labels = sims[:, ex_mask], labels[ex_mask]
         example, escalate, escalate3 = example_parts(sims, labels, n, phrase)
