@@ -57,10 +57,15 @@ _ILLNESS = (
     r"(badly|deeply) cut|(chemical\w*|sostanz\w*|prodott\w*)( \w+){0,3} (in|negli|nell'?) ?(his|her|my|their|gli)? ?"
     r"(eyes?|occhi|occhio)|heart attack|infarto|attacco di cuore|dolor[ei]( \w+){0,2} al petto|male al petto|"
     r"pains? in (his|her|my|the|their) chest|(clutching|holding|grabbing) (his|her|my|their) chest|"
-    r"(gone|going|turned|turning) (grey|gray|pale|blue|white)|si tiene il petto|(diventat[oa]|e) (grigi[oa]|cianotic[oa])|"
+    # a face gone grey or blue said of someone ("he's gone grey"), not of the sky or the leaves
+    r"(he|she|they)('?s|'?re| is| has| have| are)? (gone|going|turned|turning) (very |all |really )?(grey|gray|pale|blue|white)|"
+    r"(face|lips) (is |are |has |have )?(gone |going |turned |turning )?(very |all |really )?(grey|gray|blue)|"
+    r"si tiene il petto|cianotic[oa]|(diventat[oa]|e) (tutt[oa] )?grigi[oa] in (faccia|viso|volto)|"
+    r"(faccia|viso|volto|labbra) (\w+ )?(grigi[oa]|grigie|cianotic\w*|viola|blu)|"
     r"in agony|(screaming|urla|grida) (in|dal|di) (pain|dolore)|"
     r"(can'?t|cannot) move (his|her|my|their) (leg|arm|foot|neck|back|hand|head)|"
-    r"non (riesce|riesco|riescono) (piu )?a muovere|slipped and (fell|hurt|can'?t)|"
+    r"non (riesce|riesco|riescono) (piu )?a muovere (la |il |le |i |l')?(gamba|gambe|braccio|braccia|collo|schiena|"
+    r"mano|mani|piede|piedi|testa)|slipped and (fell|hurt|can'?t)|"
     # a fall told with its trouble ("è scivolato sui gradini e non riesce ad alzarsi"), not a sore knee after a slip
     r"(e|sono) scivolat[oaie]( \S+){0,8} (non (riesce|riesco|muove|si muove|si alza)|piange|urla|sta urlando)|"
     r"chest pains?|crisi epilettica|epilessia|convulsion\w*|seizure|(having|had|has|in) a fit|stroke|ictus|soffoca\w*|choking|chokes|"

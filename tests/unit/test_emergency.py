@@ -76,7 +76,9 @@ a lady is clutching her chest by the café and has gone very pale
 un signore è scivolato sulle scale e non riesce ad alzarsi
 my son is in agony after falling off the wall
 somebody just broke into our van in the car park
-il finestrino della nostra macchina è spaccato e il tizio è ancora lì""".splitlines()
+il finestrino della nostra macchina è spaccato e il tizio è ancora lì
+an old man by the lions, he's gone grey and he's sweating
+ha le labbra viola e respira male""".splitlines()
 
 NOT_EMERGENCIES = """is there a fire exit near the café?
 I can't walk very far: is there a lift and somewhere to sit?
@@ -114,7 +116,10 @@ our toddler can't walk yet: can we bring the pushchair in?
 my grandma can't walk all the way round, is there a shuttle?
 I have a family emergency, can I move my ticket to next week?
 sono scivolato sul ghiaccio e mi fa un po' male il ginocchio, avete del ghiaccio?
-has the car park ever been broken into?""".splitlines()
+has the car park ever been broken into?
+il cielo è grigio oggi, conviene venire lo stesso?
+the sky has gone grey, will the garden tour still run?
+non riesco a muovere il passeggino su per le scale, c'è un ascensore?""".splitlines()
 
 
 @pytest.mark.parametrize("question", EMERGENCIES)
