@@ -384,7 +384,7 @@ def detect(text: str, known: frozenset[str] | set[str] = frozenset()) -> Emergen
 
 _STUCK_WHERE = re.compile(
     r"\b(railings?|ringhier\w*|sbarre|cancellata|fence|recinzione|(head|hand|arm|leg|foot|finger)( \w+){0,1} stuck|"
-    r"(testa|mano|braccio|gamba|piede|dito) (\w+ )?(incastrat\w*|bloccat\w*)|wedged|jammed|incastrat\w*|lift|elevator|ascensore|ascensori|toilet|toilets|bathroom|restroom|loo|wc|bagno|bagni|gabinetto|"
+    r"(testa|mano|braccio|gamba|piede|dito) (\w+ )?bloccat\w*|wedged|jammed|incastrat\w*|lift|elevator|ascensore|ascensori|toilet|toilets|bathroom|restroom|loo|wc|bagno|bagni|gabinetto|"
     r"room|sala|stanza|locale|cage|gabbia|recinto|enclosure|tunnel|cella|cell|cupola|dome|tower|torre|"
     r"glasshouse|serra|greenhouse|cellar|cantina|basement|sotterraneo|closet|armadio|storeroom|magazzino|"
     r"wall|walls|muro|mura|tree|albero|ledge|cornicione|roof|tetto|up there|lassu|can'?t get down|non riesce a scendere|"
